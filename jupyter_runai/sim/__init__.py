@@ -1,0 +1,1 @@
+"""Simulation tools: scenario and fair-share runners, demonstrations, trace replay."""
