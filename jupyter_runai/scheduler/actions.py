@@ -1,0 +1,231 @@
+"""The actions of one cycle, run in this order: allocate, consolidate, reclaim, preempt,
+stale-gang eviction.
+
+* **allocate** places pending jobs in fair order onto idle capacity (or pipelines them
+  onto capacity being released). Gangs go all or nothing; elastic pods above the gang
+  minimum go one at a time, after every gang's minimum (the job order sees to that).
+* **consolidate** moves running preemptible pods to other nodes when that lets a
+  pending preemptible job run; every moved pod must be re-placed in the same step.
+* **reclaim** takes resources back from other projects for a job whose project is
+  within its fair share, by the rules of :mod:`.capacity`.
+* **preempt** evicts strictly lower-priority preemptible work of the same project.
+* **stale gang** evicts gangs that run below their minimum, so they can start again
+  whole instead of holding GPUs that do nothing.
+"""
+
+from __future__ import annotations
+
+from .capacity import admission_reason, may_reclaim, reclaimable
+from .placement import explain_no_fit, place
+from .session import HOLDS_QUOTA, P, JobState, PodState, Session
+from .victims import ACTIVE_VICTIM, Solver, evicted_queue_chunks
+from .ordering import JobIterator
+
+
+class Context:
+    """What the actions share during a cycle: the session and the reasons jobs wait."""
+
+    def __init__(self, sess: Session):
+        self.sess = sess
+        self.reasons: dict[str, str] = {}
+        self.simulations = 0
+
+    def tasks_request(self, tasks: list[PodState]):
+        g = c = m = 0.0
+        for p in tasks:
+            pg, pc, pm = self.sess.pod_request(p)
+            g += pg
+            c += pc
+            m += pm
+        return (g, c, m)
+
+    def job_request(self, job: JobState):
+        return self.tasks_request(job.tasks_to_allocate())
+
+    def pending_jobs(self) -> list[JobState]:
+        return [j for j in self.sess.jobs if not j.being_deleted and j.tasks_to_allocate()]
+
+    def place_tasks(self, job: JobState, tasks: list[PodState]) -> str | None:
+        """Place ``tasks`` together (all or none). None on success, else the reason."""
+        sess = self.sess
+        mark = sess.checkpoint()
+        any_pipelined = False
+        for i, p in enumerate(tasks):
+            found = place(sess, p)
+            if found is None:
+                reason = explain_no_fit(sess, p)
+                sess.rollback(mark)
+                if len(tasks) > 1:
+                    return f"gang of {len(tasks)} pods: only {i} fit; pod {p.name} {reason}"
+                return f"pod {p.name} {reason}"
+            node, devs, frac, pipelined = found
+            sess.set_pod(p, P.PIPELINED if pipelined else P.ALLOCATED, node, devs, frac)
+            any_pipelined |= pipelined
+        if any_pipelined:
+            # a job partly waiting for released capacity waits as a whole
+            for p in tasks:
+                if p.status is P.ALLOCATED:
+                    sess.set_pod(p, P.PIPELINED, p.node, p.devices, p.frac)
+        return None
+
+
+def _signature(job: JobState, tasks: list[PodState]) -> tuple:
+    shapes = tuple(sorted((p.whole, p.frac_req or 0.0, p.mem_mib or 0.0, p.ndev, p.cpu, p.mem,
+                           repr(sorted((p.spec.node_affinity or {}).items())))
+                          for p in tasks))
+    return (job.queue.name, job.priority, job.preemptible, tuple(job.pools or ()), shapes)
+
+
+# ------------------------------------------------------------------------ allocate
+def allocate(ctx: Context) -> None:
+    sess = ctx.sess
+    it = JobIterator(sess, ctx.pending_jobs(), ctx.job_request)
+    failed: dict[tuple, str] = {}
+    for job in it:
+        tasks = job.tasks_to_allocate()
+        if not tasks:
+            continue
+        req = ctx.tasks_request(tasks)
+        reason = admission_reason(job.queue, req, job.preemptible)
+        if reason is None:
+            sig = _signature(job, tasks)
+            reason = failed.get(sig)
+            if reason is None:
+                reason = ctx.place_tasks(job, tasks)
+                if reason is not None:
+                    failed[sig] = reason
+        if reason is not None:
+            ctx.reasons.setdefault(job.name, reason)
+            continue
+        ctx.reasons.pop(job.name, None)
+        if job.tasks_to_allocate():
+            it.push(job)
+        else:
+            it.refresh(job.queue)
+
+
+# ------------------------------------------------------------------ victim actions
+def _run_solver(ctx: Context, job: JobState, tasks, candidates, validate, allow_moves=True) -> bool:
+    if not candidates:
+        return False
+    solver = Solver(ctx.sess, job, tasks, candidates,
+                    place_job=lambda: ctx.place_tasks(job, tasks) is None,
+                    validate=validate, allow_moves=allow_moves)
+    ok = solver.solve()
+    ctx.simulations += solver.simulations
+    return ok
+
+
+def _victim_jobs(sess: Session, pred) -> list[JobState]:
+    return [j for j in sess.jobs if j.preemptible and pred(j)
+            and any(p.status in ACTIVE_VICTIM for p in j.pods)]
+
+
+def consolidate(ctx: Context) -> None:
+    sess = ctx.sess
+    it = JobIterator(sess, [j for j in ctx.pending_jobs() if j.preemptible], ctx.job_request)
+    failed: set[tuple] = set()
+    for job in it:
+        tasks = job.tasks_to_allocate()
+        if not tasks:
+            continue
+        req = ctx.tasks_request(tasks)
+        if admission_reason(job.queue, req, job.preemptible) is not None:
+            continue
+        sig = _signature(job, tasks)
+        if sig in failed:
+            continue
+        candidates = _victim_jobs(sess, lambda j: j is not job)
+
+        def validate(evicted):
+            return not evicted  # every victim must have been moved, none evicted
+
+        if _run_solver(ctx, job, tasks, candidates, validate):
+            ctx.reasons.pop(job.name, None)
+            it.refresh(job.queue)
+        else:
+            failed.add(sig)
+
+
+def reclaim(ctx: Context) -> None:
+    sess = ctx.sess
+    it = JobIterator(sess, ctx.pending_jobs(), ctx.job_request)
+    failed: set[tuple] = set()
+    for job in it:
+        tasks = job.tasks_to_allocate()
+        if not tasks:
+            continue
+        req = ctx.tasks_request(tasks)
+        why = may_reclaim(job.queue, req, job.preemptible)
+        if why is None:
+            why = admission_reason(job.queue, req, job.preemptible)
+        if why is not None:
+            if job.name in ctx.reasons and "fair share" in why:
+                ctx.reasons[job.name] += f"; {why}"
+            continue
+        sig = _signature(job, tasks)
+        if sig in failed:
+            continue
+        queue = job.queue
+        candidates = _victim_jobs(sess, lambda j: j.queue is not queue)
+
+        def validate(evicted, job=job, req=req):
+            return reclaimable(sess, job.queue, req, job.preemptible, evicted_queue_chunks(evicted))
+
+        if _run_solver(ctx, job, tasks, candidates, validate):
+            ctx.reasons.pop(job.name, None)
+            it.refresh(job.queue)
+        else:
+            failed.add(sig)
+
+
+def preempt(ctx: Context) -> None:
+    sess = ctx.sess
+    it = JobIterator(sess, ctx.pending_jobs(), ctx.job_request)
+    failed: set[tuple] = set()
+    for job in it:
+        tasks = job.tasks_to_allocate()
+        if not tasks:
+            continue
+        req = ctx.tasks_request(tasks)
+        if not job.preemptible and admission_reason(job.queue, req, False) is not None:
+            continue
+        sig = _signature(job, tasks)
+        if sig in failed:
+            continue
+        queue, prio = job.queue, job.priority
+        candidates = _victim_jobs(sess, lambda j: j.queue is queue and j.priority < prio)
+
+        def validate(evicted, job=job):
+            # after the victims leave, the project stays within its limits
+            return admission_reason(job.queue, (0.0, 0.0, 0.0), True) is None
+
+        if _run_solver(ctx, job, tasks, candidates, validate):
+            ctx.reasons.pop(job.name, None)
+            it.refresh(job.queue)
+        else:
+            failed.add(sig)
+
+
+def stale_gang(ctx: Context) -> None:
+    sess = ctx.sess
+    for job in sess.jobs:
+        if 0 < job.n_active < job.min:
+            for p in job.pods:
+                if p.status in ACTIVE_VICTIM:
+                    sess.set_pod(p, P.RELEASING, p.node, p.devices, p.frac)
+                elif p.status is P.PIPELINED:
+                    sess.set_pod(p, P.PENDING, None)
+            ctx.reasons[job.name] = (f"gang ran below its minimum of {job.min} pods and was stopped "
+                                     "so that it can start again whole")
+
+
+ACTIONS = {
+    "allocate": allocate,
+    "consolidate": consolidate,
+    "reclaim": reclaim,
+    "preempt": preempt,
+    "stale_gang": stale_gang,
+}
+
+__all__ = ["ACTIONS", "Context", "HOLDS_QUOTA"]

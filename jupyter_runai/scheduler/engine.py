@@ -1,0 +1,73 @@
+"""One scheduling cycle: a snapshot in, decisions out.
+
+>>> from jupyter_runai.scheduler import schedule
+>>> result = schedule(snapshot)          # doctest: +SKIP
+>>> result.binds, result.evictions, result.pending_reasons   # doctest: +SKIP
+
+The engine is pure: no I/O, no clock (the service passes ``now`` in the snapshot), no
+randomness. The same snapshot always gives the same decisions.
+"""
+
+from __future__ import annotations
+
+from .actions import ACTIONS, Context
+from .session import HOLDS_QUOTA, P, Session
+from .types import Bind, CycleResult, Evict, Snapshot
+
+ACTION_ORDER = ("allocate", "consolidate", "reclaim", "preempt", "stale_gang")
+
+
+def run_actions(sess: Session, actions=ACTION_ORDER) -> Context:
+    ctx = Context(sess)
+    for name in actions:
+        try:
+            fn = ACTIONS[name]
+        except KeyError:
+            raise ValueError(f"unknown action {name!r}; known: {', '.join(ACTION_ORDER)}") from None
+        fn(ctx)
+    return ctx
+
+
+def decisions(sess: Session, ctx: Context) -> CycleResult:
+    """Turn the final session state into binds, evictions and pending reasons."""
+    out = CycleResult()
+    moved = {id(p) for _g, p in sess.ghosts if _g.status is P.RELEASING}
+    for ghost, p in sess.ghosts:
+        if ghost.status is P.RELEASING:
+            out.evictions.append(Evict(p.job.name, p.name, ghost.node.name, "consolidate",
+                                       "moved to another node to make room"))
+    for p in sess.pods:
+        orig = p.orig_status
+        if p.status is P.ALLOCATED or (p.status is P.PIPELINED and (orig is not P.PIPELINED or id(p) in moved)):
+            out.binds.append(Bind(p.job.name, p.name, p.node.name, list(p.devices), p.frac,
+                                  p.status is P.PIPELINED, "allocate"))
+        elif p.status is P.RELEASING and orig in (P.RUNNING, P.ALLOCATED):
+            out.evictions.append(Evict(p.job.name, p.name, p.node.name, "evict",
+                                       "evicted to make room for other work"))
+        elif p.status is P.PENDING and orig is P.PIPELINED:
+            out.evictions.append(Evict(p.job.name, p.name, p.orig_node or "", "evict",
+                                       "reservation dropped"))
+    for job in sess.jobs:
+        if job.being_deleted:
+            continue
+        if any(p.status is P.PENDING for p in job.pods) and job.n_active < len(job.pods):
+            reason = ctx.reasons.get(job.name)
+            if reason is None:
+                if job.n_active >= job.min:
+                    reason = "running with its gang minimum; more pods start when capacity is free"
+                else:
+                    reason = "waiting for its turn in the queue"
+            out.pending_reasons[job.name] = reason
+    for q in sess.queues.values():
+        out.fair_share[q.name] = {"gpu": q.fair[0], "cpu": q.fair[1], "memory": q.fair[2]}
+    return out
+
+
+def schedule(snapshot: Snapshot) -> CycleResult:
+    """Run one full cycle on ``snapshot`` and return the decisions."""
+    sess = Session(snapshot)
+    ctx = run_actions(sess, snapshot.actions)
+    return decisions(sess, ctx)
+
+
+__all__ = ["schedule", "run_actions", "decisions", "ACTION_ORDER", "HOLDS_QUOTA"]

@@ -1,0 +1,197 @@
+"""Which job comes next: fair order over the queue tree, and its reverse for victims.
+
+Every action walks jobs through the queue tree: at each level the sibling queues are
+compared by their best job, the winner's subtree is descended, and the leaf queue
+gives up its best job. After each pop the popped queue and its ancestors are re-keyed,
+so the most deprived queue is chosen again each time. The comparison (KAI-Scheduler's
+proportion plugin order) is, in turn:
+
+1. queues at or below their fair share before queues above it (in every resource);
+2. queues that stay within deserved quota with the job ("starved") first;
+3. higher queue priority;
+4. queues that would use a resource whose allocatable share is zero last;
+5. smaller dominant resource share with the job added;
+6. smaller dominant resource share now;
+7. smaller allocatable share (compared as GPU, CPU, memory);
+8. older queue.
+
+Inside a project: higher job priority, then gangs still below their minimum, then
+those exactly at it, then elastic ones above it, then older jobs.
+
+Victims are taken in the reverse order: the most over-served queue first and, in it,
+the lowest-priority, newest job, each queue keyed with its victims so far removed.
+
+The per-level heaps make a pop cost O(depth · log siblings), not a scan of all queues.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Callable
+
+from .session import EPS, JobState, QueueState, Session
+from .types import UNLIMITED
+
+Vec = tuple[float, float, float]
+NO_SHARE_PENALTY = 1000.0
+
+
+def le(a: float, b: float) -> bool:
+    """a <= b where -1 means unlimited (as KAI compares quantities)."""
+    if a == UNLIMITED:
+        return b == UNLIMITED
+    if b == UNLIMITED:
+        return True
+    return a <= b + EPS
+
+
+def vec_le(a, b) -> bool:
+    return le(a[0], b[0]) and le(a[1], b[1]) and le(a[2], b[2])
+
+
+def dominant_share(q: QueueState, alloc, totals) -> float:
+    best = 0.0
+    for r in range(3):
+        a = q.allocatable(r)
+        if a == UNLIMITED:
+            a = totals[r]
+        v = alloc[r] * NO_SHARE_PENALTY if a <= 0 else alloc[r] / a
+        if v > best:
+            best = v
+    return best
+
+
+def queue_key(q: QueueState, alloc, req, totals) -> tuple:
+    """The sort key of queue ``q`` with usage ``alloc`` and candidate request ``req``."""
+    fair = q.fair
+    over = fair[0] < alloc[0] and fair[1] < alloc[1] and fair[2] < alloc[2]
+    with_job = (alloc[0] + req[0], alloc[1] + req[1], alloc[2] + req[2])
+    starved = vec_le(with_job, q.deserved)
+    violation = False
+    for r in range(3):
+        if q.allocatable(r) == 0 and with_job[r] > 0:
+            violation = True
+    return (
+        over,
+        not starved,
+        -q.priority,
+        violation,
+        dominant_share(q, with_job, totals),
+        dominant_share(q, alloc, totals),
+        (q.allocatable(0), q.allocatable(1), q.allocatable(2)),
+        q.created_order,
+    )
+
+
+def job_key(job: JobState) -> tuple:
+    return (-job.priority, job.elastic_rank(), job.created_order, job.seq)
+
+
+class _Rev:
+    """Wraps a key so that a min-heap pops the largest first."""
+
+    __slots__ = ("k",)
+
+    def __init__(self, k):
+        self.k = k
+
+    def __lt__(self, other):
+        return other.k < self.k
+
+    def __eq__(self, other):
+        return self.k == other.k
+
+
+class JobIterator:
+    """Pops jobs in fair order over the queue tree (or victim order, ``reverse=True``).
+
+    ``request(job)`` is the job's candidate resources for the queue comparison (for
+    victims, negative: what taking it would free). ``usage(queue)`` is the queue's
+    current usage vector (defaults to its allocation in the session).
+    """
+
+    def __init__(self, sess: Session, jobs: list[JobState], request: Callable[[JobState], Vec],
+                 reverse: bool = False, usage: Callable[[QueueState], Vec] | None = None,
+                 key: Callable[[JobState], tuple] = job_key):
+        self.sess = sess
+        self.job_key = key
+        self.request = request
+        self.reverse = reverse
+        self.usage = usage or (lambda q: q.alloc)
+        self.totals = (sess.total(0), sess.total(1), sess.total(2))
+        self.leaf: dict[str, list] = {}
+        self.heaps: dict[str | None, list] = {}
+        self.version: dict[str, int] = {}
+        self._counter = 0
+        self.in_tree: set[str] = set()
+        touched: set[str] = set()
+        for job in jobs:
+            self._push_leaf(job)
+            touched.add(job.queue.name)
+        # build keys bottom-up: deepest queues first
+        for name in sorted(touched, key=lambda n: -len(sess.queues[n].path)):
+            self.refresh(sess.queues[name])
+
+    def _wrap(self, k):
+        return _Rev(k) if self.reverse else k
+
+    def _push_leaf(self, job: JobState) -> None:
+        self._counter += 1
+        heapq.heappush(self.leaf.setdefault(job.queue.name, []), (self._wrap(self.job_key(job)), self._counter, job))
+
+    def push(self, job: JobState) -> None:
+        """Put a job back (for example an elastic job with more pods to place)."""
+        self._push_leaf(job)
+        self.refresh(job.queue)
+
+    def best_job(self, q: QueueState) -> JobState | None:
+        if q.is_leaf:
+            h = self.leaf.get(q.name)
+            return h[0][2] if h else None
+        h = self.heaps.get(q.name)
+        while h:
+            key, ver, name = h[0]
+            if self.version.get(name) != ver:
+                heapq.heappop(h)
+                continue
+            return self.best_job(self.sess.queues[name])
+        return None
+
+    def refresh(self, q: QueueState) -> None:
+        """Re-key ``q`` and its ancestors after its jobs or usage changed."""
+        for node in q.path:
+            parent = node.parent.name if node.parent is not None else None
+            ver = self.version.get(node.name, 0) + 1
+            self.version[node.name] = ver
+            job = self.best_job(node)
+            if job is None:
+                continue  # stays out of the parent's heap (older entries are stale)
+            key = queue_key(node, self.usage(node), self.request(job), self.totals)
+            heapq.heappush(self.heaps.setdefault(parent, []), (self._wrap(key), ver, node.name))
+
+    def pop(self) -> JobState | None:
+        parent = None
+        while True:
+            h = self.heaps.get(parent)
+            while h:
+                key, ver, name = h[0]
+                if self.version.get(name) != ver:
+                    heapq.heappop(h)
+                    continue
+                break
+            if not h:
+                return None
+            q = self.sess.queues[h[0][2]]
+            if q.is_leaf:
+                lh = self.leaf[q.name]
+                job = heapq.heappop(lh)[2]
+                self.refresh(q)
+                return job
+            parent = q.name
+
+    def __iter__(self):
+        while True:
+            job = self.pop()
+            if job is None:
+                return
+            yield job

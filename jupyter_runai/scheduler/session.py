@@ -1,0 +1,514 @@
+"""The mutable state of one scheduling cycle, with checkpoint and rollback.
+
+A :class:`Session` is built from a :class:`~.types.Snapshot`. Every change of a pod
+(bind, pipeline, evict, move) goes through :meth:`Session.set_pod`, which keeps all
+accounting derived from it in step — device fractions, node CPU and memory, the free
+capacity indexes used by placement, queue usage at every level of the tree, and the
+gang counters of the job — and records the previous state in an undo log.
+``checkpoint()`` / ``rollback()`` make any sequence of changes atomic, which is how
+gangs are placed all-or-nothing and how victim scenarios are simulated.
+
+Capacity of a device or a node is split in three: *active* (running or bound pods),
+*releasing* (evicted pods that still hold it) and *pipelined* (pods waiting for
+releasing capacity). A pod binds where it fits into what is neither active, releasing
+nor pipelined; it is pipelined where it fits once the releasing pods are gone.
+"""
+
+from __future__ import annotations
+
+from .fairshare import ShareQueue, set_fair_share_tree
+from .types import UNLIMITED, Job, Node, PlacementConfig, Pod, PodStatus, Queue, Snapshot
+
+EPS = 1e-9
+
+P = PodStatus
+ACTIVE = (P.RUNNING, P.ALLOCATED)
+HOLDS_QUOTA = (P.RUNNING, P.ALLOCATED, P.PIPELINED)
+
+_RES_KEYS = ("gpu", "cpu", "memory")
+
+
+class SchedulingError(ValueError):
+    """The snapshot is inconsistent (unknown queue, pod on an unknown node, ...)."""
+
+
+class NodeState:
+    __slots__ = (
+        "idx", "spec", "name", "pool", "labels", "ndev", "devmem",
+        "d_act", "d_rel", "d_pip", "d_nact", "d_nrel", "d_npip", "d_nfrac",
+        "cpu_cap", "mem_cap", "cpu_act", "cpu_rel", "cpu_pip", "mem_act", "mem_rel", "mem_pip",
+        "idle_count", "n_rel_pods", "config",
+    )
+
+    def __init__(self, idx: int, spec: Node, config: PlacementConfig):
+        self.idx = idx
+        self.spec = spec
+        self.name = spec.name
+        self.pool = spec.pool
+        self.labels = spec.labels
+        self.ndev = spec.gpus
+        self.devmem = spec.gpu_memory_mib
+        n = spec.gpus
+        self.d_act = [0.0] * n
+        self.d_rel = [0.0] * n
+        self.d_pip = [0.0] * n
+        self.d_nact = [0] * n
+        self.d_nrel = [0] * n
+        self.d_npip = [0] * n
+        self.d_nfrac = [0] * n  # fractional holders (any status)
+        self.cpu_cap = spec.cpu_millis
+        self.mem_cap = spec.memory_bytes
+        self.cpu_act = self.cpu_rel = self.cpu_pip = 0.0
+        self.mem_act = self.mem_rel = self.mem_pip = 0.0
+        self.idle_count = n
+        self.n_rel_pods = 0
+        self.config = config
+
+    # ---- capacity views
+    def device_idle(self, d: int) -> bool:
+        return self.d_nact[d] == 0 and self.d_nrel[d] == 0 and self.d_npip[d] == 0
+
+    def device_releasing_only(self, d: int) -> bool:
+        return self.d_nact[d] == 0 and self.d_npip[d] == 0 and self.d_nrel[d] > 0
+
+    def cpu_free_now(self) -> float:
+        return self.cpu_cap - self.cpu_act - self.cpu_rel - self.cpu_pip
+
+    def cpu_free_future(self) -> float:
+        return self.cpu_cap - self.cpu_act - self.cpu_pip
+
+    def mem_free_now(self) -> float:
+        return self.mem_cap - self.mem_act - self.mem_rel - self.mem_pip
+
+    def mem_free_future(self) -> float:
+        return self.mem_cap - self.mem_act - self.mem_pip
+
+    def idle_gpus(self) -> int:
+        return self.idle_count
+
+    def releasing_gpus(self) -> int:
+        return sum(1 for d in range(self.ndev) if self.device_releasing_only(d))
+
+    def largest_free_fraction(self) -> float:
+        best = 0.0
+        for d in range(self.ndev):
+            if self.d_nrel[d] == 0 and self.d_npip[d] == 0:
+                if self.d_nfrac[d] == 0 and self.d_nact[d] > 0:
+                    continue  # held by a whole-GPU pod
+                best = max(best, 1.0 - self.d_act[d])
+        return best
+
+
+class QueueState:
+    __slots__ = (
+        "name", "spec", "parent", "children", "priority", "created_order", "path",
+        "deserved", "limit", "weight", "alloc", "alloc_np", "request", "fair", "is_leaf", "jobs",
+    )
+
+    def __init__(self, spec: Queue):
+        self.name = spec.name
+        self.spec = spec
+        self.parent: QueueState | None = None
+        self.children: list[QueueState] = []
+        self.priority = spec.priority
+        self.created_order = spec.created_order
+        self.path: list[QueueState] = []  # self, parent, grandparent, ...
+        self.deserved = [UNLIMITED, UNLIMITED, UNLIMITED]
+        self.limit = [UNLIMITED, UNLIMITED, UNLIMITED]
+        self.weight = [1.0, 1.0, 1.0]
+        for i, key in enumerate(_RES_KEYS):
+            block = spec.resources.get(key)
+            if block is not None:
+                self.deserved[i] = float(block.deserved)
+                self.limit[i] = UNLIMITED if block.limit is None else float(block.limit)
+                self.weight[i] = float(block.weight)
+        self.alloc = [0.0, 0.0, 0.0]
+        self.alloc_np = [0.0, 0.0, 0.0]
+        self.request = [0.0, 0.0, 0.0]
+        self.fair = [0.0, 0.0, 0.0]
+        self.is_leaf = True
+        self.jobs: list[JobState] = []
+
+    def allocatable(self, r: int) -> float:
+        """min(limit, max(deserved, fair share)); unlimited deserved -> the limit."""
+        if self.deserved[r] == UNLIMITED:
+            return self.limit[r]
+        a = max(self.deserved[r], self.fair[r])
+        if self.limit[r] != UNLIMITED:
+            a = min(a, self.limit[r])
+        return a
+
+
+class JobState:
+    __slots__ = (
+        "spec", "name", "queue", "priority", "preemptible", "min", "created_order", "pods",
+        "n_active", "being_deleted", "pools", "seq",
+    )
+
+    def __init__(self, spec: Job, queue: QueueState, seq: int):
+        self.spec = spec
+        self.name = spec.name
+        self.queue = queue
+        self.priority = spec.priority
+        self.preemptible = spec.is_preemptible
+        self.min = spec.gang_min
+        self.created_order = spec.created_order
+        self.pods: list[PodState] = []
+        self.n_active = 0  # running + allocated + pipelined
+        self.being_deleted = spec.being_deleted
+        self.pools = spec.node_pools
+        self.seq = seq
+
+    def pending_pods(self) -> list[PodState]:
+        out = [p for p in self.pods if p.status is P.PENDING]
+        out.sort(key=_task_order)
+        return out
+
+    def active_pods(self) -> list[PodState]:
+        return [p for p in self.pods if p.status in HOLDS_QUOTA]
+
+    def tasks_to_allocate(self) -> list[PodState]:
+        """The pods the next allocation attempt must place together.
+
+        Below the gang minimum: as many pending pods as the minimum still needs
+        (all or nothing); at or above it: one elastic pod at a time.
+        """
+        pending = self.pending_pods()
+        if not pending:
+            return []
+        need = self.min - self.n_active
+        if need > 0:
+            return pending[:need] if len(pending) >= need else []
+        return pending[:1]
+
+    def elastic_rank(self) -> int:
+        """0 below the gang minimum, 1 exactly at it, 2 above it (KAI's elastic order)."""
+        if self.n_active < self.min:
+            return 0
+        if self.n_active == self.min:
+            return 1
+        return 2
+
+
+def _task_order(p: "PodState"):
+    return (-p.spec.task_priority, p.spec.index, p.name)
+
+
+class PodState:
+    __slots__ = (
+        "spec", "name", "job", "status", "node", "devices", "frac",
+        "orig_status", "orig_node", "whole", "frac_req", "mem_mib", "ndev", "cpu", "mem",
+        "gpu_quota",
+    )
+
+    def __init__(self, spec: Pod, job: JobState):
+        self.spec = spec
+        self.name = spec.name
+        self.job = job
+        self.status = P.PENDING
+        self.node: NodeState | None = None
+        self.devices: tuple[int, ...] = ()
+        self.frac = 0.0  # fraction held on each of ``devices`` (1.0 for whole GPUs)
+        self.orig_status = spec.status
+        self.orig_node = spec.node
+        self.whole = int(spec.gpus or 0)
+        self.frac_req = spec.gpu_fraction
+        self.mem_mib = spec.gpu_memory_mib
+        self.ndev = max(1, int(spec.gpu_devices or 1)) if spec.is_fractional else self.whole
+        self.cpu = float(spec.cpu_millis or 0.0)
+        self.mem = float(spec.memory_bytes or 0.0)
+        self.gpu_quota = 0.0  # GPUs this pod counts against quota where it is now
+
+    @property
+    def fractional(self) -> bool:
+        return self.frac_req is not None or self.mem_mib is not None
+
+    def fraction_on(self, node: NodeState) -> float:
+        """The fraction of one device this pod needs on ``node``."""
+        if self.frac_req is not None:
+            return float(self.frac_req)
+        if self.mem_mib is not None:
+            if node.devmem <= 0:
+                return float("inf")
+            return float(self.mem_mib) / node.devmem
+        return 1.0
+
+
+class Session:
+    """The state of one cycle: nodes, queues, jobs and pods, with an undo log."""
+
+    def __init__(self, snapshot: Snapshot):
+        self.snapshot = snapshot
+        self.config = snapshot.config
+        self.now = snapshot.now
+        self.nodes: list[NodeState] = []
+        self.node_by_name: dict[str, NodeState] = {}
+        for i, n in enumerate(snapshot.nodes):
+            if n.name in self.node_by_name:
+                raise SchedulingError(f"node {n.name!r} is listed twice")
+            ns = NodeState(i, n, snapshot.pool_config.get(n.pool, snapshot.config))
+            self.nodes.append(ns)
+            self.node_by_name[n.name] = ns
+        self.min_devmem = min((n.devmem for n in self.nodes if n.ndev and n.devmem > 0), default=0.0)
+        self.max_gpus = max((n.ndev for n in self.nodes), default=0)
+        # free-capacity index: pool -> idle device count -> {node idx: node}
+        self.buckets: dict[str, list[dict[int, NodeState]]] = {}
+        for ns in self.nodes:
+            self.buckets.setdefault(ns.pool, [dict() for _ in range(self.max_gpus + 1)])
+        for ns in self.nodes:
+            self.buckets[ns.pool][ns.idle_count][ns.idx] = ns
+        self.rel_nodes: dict[int, NodeState] = {}
+        self.shared_nodes: dict[int, NodeState] = {}
+        self._shared_count = [0] * len(self.nodes)
+
+        self.queues: dict[str, QueueState] = {}
+        for q in snapshot.queues:
+            if q.name in self.queues:
+                raise SchedulingError(f"queue {q.name!r} is listed twice")
+            self.queues[q.name] = QueueState(q)
+        for qs in self.queues.values():
+            if qs.spec.parent is not None:
+                parent = self.queues.get(qs.spec.parent)
+                if parent is None:
+                    raise SchedulingError(f"queue {qs.name!r}: parent {qs.spec.parent!r} does not exist")
+                qs.parent = parent
+                parent.children.append(qs)
+                parent.is_leaf = False
+        for qs in self.queues.values():
+            path, cur, seen = [], qs, set()
+            while cur is not None:
+                if cur.name in seen:
+                    raise SchedulingError(f"queue {qs.name!r}: the parent chain has a cycle")
+                seen.add(cur.name)
+                path.append(cur)
+                cur = cur.parent
+            qs.path = path
+        self.roots = sorted((q for q in self.queues.values() if q.parent is None), key=lambda q: q.created_order)
+
+        self.jobs: list[JobState] = []
+        self.job_by_name: dict[str, JobState] = {}
+        self.pods: list[PodState] = []
+        self.log: list[tuple] = []
+        self.logging = True
+        self.ghosts: list[tuple[PodState, PodState]] = []
+        for seq, j in enumerate(snapshot.jobs):
+            q = self.queues.get(j.queue)
+            if q is None:
+                raise SchedulingError(f"job {j.name!r}: queue {j.queue!r} does not exist")
+            if not q.is_leaf:
+                raise SchedulingError(f"job {j.name!r}: queue {j.queue!r} is a department, not a project")
+            js = JobState(j, q, seq)
+            q.jobs.append(js)
+            self.jobs.append(js)
+            self.job_by_name[j.name] = js
+            for p in j.pods:
+                ps = PodState(p, js)
+                js.pods.append(ps)
+                self.pods.append(ps)
+        self._place_initial()
+        self.log.clear()
+        self._compute_fair_share()
+
+    # ------------------------------------------------------------------ building
+    def _place_initial(self) -> None:
+        groups: dict[tuple[str, str], int] = {}
+        # whole-GPU pods and pods with explicit devices first, so that shared groups
+        # take the devices that are left
+        placed = [p for p in self.pods if p.orig_status is not P.PENDING and p.orig_node]
+        placed.sort(key=lambda p: (p.fractional and p.spec.devices is None, p.spec.index))
+        for p in placed:
+            node = self.node_by_name.get(p.orig_node)
+            if node is None:
+                raise SchedulingError(f"pod {p.name!r} is on unknown node {p.orig_node!r}")
+            status = p.orig_status
+            if p.spec.devices is not None:
+                devices = tuple(p.spec.devices)
+                frac = p.fraction_on(node) if p.fractional else 1.0
+            elif p.fractional:
+                frac = p.fraction_on(node)
+                devices = self._initial_shared_devices(p, node, frac, groups)
+            else:
+                devices = self._initial_whole_devices(p, node)
+            for d in devices:
+                if not 0 <= d < node.ndev:
+                    raise SchedulingError(f"pod {p.name!r}: device {d} does not exist on node {node.name!r}")
+            self.set_pod(p, status, node, devices, frac if p.fractional else 1.0)
+
+    def _initial_whole_devices(self, p: PodState, node: NodeState) -> tuple[int, ...]:
+        free = [d for d in range(node.ndev) if node.d_nact[d] + node.d_nrel[d] + node.d_npip[d] == 0]
+        if len(free) < p.whole:
+            raise SchedulingError(f"pod {p.name!r} holds {p.whole} GPUs but node {node.name!r} has only {len(free)} free")
+        return tuple(free[: p.whole])
+
+    def _initial_shared_devices(self, p, node, frac, groups) -> tuple[int, ...]:
+        group = p.spec.shared_group or f"auto-{p.name}"
+        key = (node.name, group)
+        if key in groups:
+            return (groups[key],)
+        free = [d for d in range(node.ndev) if node.d_nact[d] + node.d_nrel[d] + node.d_npip[d] == 0]
+        if not free:
+            raise SchedulingError(f"pod {p.name!r}: no free device on node {node.name!r} for shared group {group!r}")
+        groups[key] = free[0]
+        if p.ndev > 1:
+            return tuple(free[: p.ndev])
+        return (free[0],)
+
+    def total(self, r: int) -> float:
+        if r == 0:
+            return float(sum(n.ndev for n in self.nodes))
+        if r == 1:
+            return float(sum(n.cpu_cap for n in self.nodes))
+        return float(sum(n.mem_cap for n in self.nodes))
+
+    def pod_request(self, p: PodState) -> tuple[float, float, float]:
+        """What a pod counts against quota (GPU memory converted against the smallest device)."""
+        if p.fractional:
+            if p.frac_req is not None:
+                g = p.frac_req * p.ndev
+            else:
+                g = (p.mem_mib / self.min_devmem * p.ndev) if self.min_devmem > 0 else 0.0
+        else:
+            g = float(p.whole)
+        return g, p.cpu, p.mem
+
+    def _compute_fair_share(self) -> None:
+        for p in self.pods:
+            if p.status is P.PENDING:
+                g, c, m = self.pod_request(p)
+            elif p.status in HOLDS_QUOTA:
+                g, c, m = p.gpu_quota, p.cpu, p.mem
+            else:
+                continue
+            for q in p.job.queue.path:
+                q.request[0] += g
+                q.request[1] += c
+                q.request[2] += m
+        totals = {k: self.total(i) for i, k in enumerate(_RES_KEYS)}
+        share_queues = []
+        for q in self.queues.values():
+            share_queues.append(ShareQueue(
+                name=q.name,
+                parent=q.parent.name if q.parent else None,
+                priority=q.priority,
+                created_order=q.created_order,
+                deserved={k: q.deserved[i] for i, k in enumerate(_RES_KEYS)},
+                limit={k: q.limit[i] for i, k in enumerate(_RES_KEYS)},
+                weight={k: q.weight[i] for i, k in enumerate(_RES_KEYS)},
+                request={k: q.request[i] for i, k in enumerate(_RES_KEYS)},
+            ))
+        result = set_fair_share_tree(totals, share_queues)
+        for name, shares in result.items():
+            q = self.queues[name]
+            for i, k in enumerate(_RES_KEYS):
+                q.fair[i] = float(shares.get(k, 0.0))
+
+    # ------------------------------------------------------------------ mutation
+    def checkpoint(self) -> int:
+        return len(self.log)
+
+    def rollback(self, mark: int) -> None:
+        log = self.log
+        self.logging = False
+        try:
+            while len(log) > mark:
+                p, status, node, devices, frac = log.pop()
+                self.set_pod(p, status, node, devices, frac)
+        finally:
+            self.logging = True
+
+    def set_pod(self, p: PodState, status: PodStatus, node: NodeState | None,
+                devices: tuple[int, ...] = (), frac: float = 0.0) -> None:
+        if self.logging:
+            self.log.append((p, p.status, p.node, p.devices, p.frac))
+        if p.status is not P.PENDING and p.node is not None:
+            self._account(p, -1)
+        p.status = status
+        if status is P.PENDING:
+            p.node, p.devices, p.frac = None, (), 0.0
+        else:
+            p.node, p.devices, p.frac = node, tuple(devices), frac
+            self._account(p, +1)
+
+    def _account(self, p: PodState, sign: int) -> None:
+        node = p.node
+        status = p.status
+        old_idle = node.idle_count
+        frac = p.frac
+        fractional = p.fractional
+        if status in ACTIVE:
+            dv, dn = node.d_act, node.d_nact
+            node.cpu_act += sign * p.cpu
+            node.mem_act += sign * p.mem
+        elif status is P.PIPELINED:
+            dv, dn = node.d_pip, node.d_npip
+            node.cpu_pip += sign * p.cpu
+            node.mem_pip += sign * p.mem
+        else:  # releasing
+            dv, dn = node.d_rel, node.d_nrel
+            node.cpu_rel += sign * p.cpu
+            node.mem_rel += sign * p.mem
+            node.n_rel_pods += sign
+            if node.n_rel_pods > 0:
+                self.rel_nodes[node.idx] = node
+            else:
+                self.rel_nodes.pop(node.idx, None)
+        for d in p.devices:
+            before = node.d_nact[d] + node.d_nrel[d] + node.d_npip[d]
+            dv[d] += sign * frac
+            if -EPS < dv[d] < EPS:
+                dv[d] = 0.0
+            dn[d] += sign
+            after = node.d_nact[d] + node.d_nrel[d] + node.d_npip[d]
+            if before == 0 and after > 0:
+                node.idle_count -= 1
+            elif before > 0 and after == 0:
+                node.idle_count += 1
+            if fractional:
+                was = node.d_nfrac[d] > 0
+                node.d_nfrac[d] += sign
+                now = node.d_nfrac[d] > 0
+                if was != now:
+                    c = self._shared_count[node.idx] + (1 if now else -1)
+                    self._shared_count[node.idx] = c
+                    if c > 0:
+                        self.shared_nodes[node.idx] = node
+                    else:
+                        self.shared_nodes.pop(node.idx, None)
+        if node.idle_count != old_idle:
+            b = self.buckets[node.pool]
+            del b[old_idle][node.idx]
+            b[node.idle_count][node.idx] = node
+        # quota accounting
+        if status in HOLDS_QUOTA:
+            if sign > 0:
+                g = (frac * len(p.devices)) if fractional else float(len(p.devices))
+                p.gpu_quota = g
+            else:
+                g = p.gpu_quota
+            job = p.job
+            job.n_active += sign
+            cpu, mem = p.cpu, p.mem
+            np_ = not job.preemptible
+            for q in job.queue.path:
+                a = q.alloc
+                a[0] += sign * g
+                a[1] += sign * cpu
+                a[2] += sign * mem
+                if np_:
+                    b2 = q.alloc_np
+                    b2[0] += sign * g
+                    b2[1] += sign * cpu
+                    b2[2] += sign * mem
+
+    def move(self, p: PodState, node: NodeState, devices: tuple[int, ...], frac: float) -> None:
+        """Move an evicted (releasing) pod to a new place, where it waits pipelined.
+
+        The old place keeps releasing until the pod is gone there: a *ghost* holds it.
+        """
+        ghost = PodState(p.spec, p.job)
+        ghost.orig_status = P.RUNNING
+        ghost.orig_node = p.node.name if p.node else None
+        self.set_pod(ghost, P.RELEASING, p.node, p.devices, p.frac)
+        self.ghosts.append((ghost, p))
+        self.set_pod(p, P.PENDING, None)
+        self.set_pod(p, P.PIPELINED, node, devices, frac)
