@@ -1,0 +1,234 @@
+"""The queue tree and node pools: departments, projects, their quotas; node pools.
+
+A quota block states, per resource (gpu, cpu, memory):
+
+* ``deserved``: what the queue is guaranteed (its quota). Default 0.
+* ``limit``: the most it may ever hold. Unset (``None``) means unlimited; ``-1``
+  (KAI's spelling) is read as unset. ``0`` is a real limit: none at all.
+
+and one ``over_quota_weight`` for all resources: how idle capacity beyond the
+deserved quotas is shared among sibling queues (default 1; 0 means the queue
+never goes over its quota).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+import math
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+from pydantic import BeforeValidator, Field, ValidationInfo, model_validator
+
+from .base import RunaiModel, one_of
+from .errors import Problems, invalid
+from .names import DnsLabel, LabelKey, LabelValue, ProjectName
+from .quantity import Cpu, Memory
+from .resources import Compact, GpuAmount
+
+__all__ = [
+    "DEFAULT_QUEUE_PRIORITY",
+    "Department",
+    "DevicePlacement",
+    "NodePool",
+    "PlacementStrategy",
+    "Project",
+    "QueueQuota",
+    "ResourceAmounts",
+    "ResourceLimits",
+]
+
+DEFAULT_QUEUE_PRIORITY = 100
+
+
+class ResourceAmounts(RunaiModel):
+    """An amount of each resource, e.g. what a queue deserves. Unset means 0."""
+
+    gpu: GpuAmount = Field(default=0, description="GPU devices (fractions allowed, e.g. 2.5). Default 0.")
+    cpu: Cpu = Field(default=0, description="CPU as cores or millicores ('500m'). Default 0.")
+    memory: Memory = Field(default=0, description="Memory as a quantity ('256Gi'). Default 0.")
+
+
+class ResourceLimits(RunaiModel):
+    """The most of each resource a queue may hold. Unset (or -1) means unlimited."""
+
+    gpu: Optional[GpuAmount] = Field(default=None, description="GPU devices. Unset: unlimited.")
+    cpu: Optional[Cpu] = Field(default=None, description="CPU as cores or millicores. Unset: unlimited.")
+    memory: Optional[Memory] = Field(default=None, description="Memory as a quantity. Unset: unlimited.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _minus_one_is_unlimited(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: None if value in (-1, "-1") and not isinstance(value, bool) else value
+                    for key, value in data.items()}
+        return data
+
+
+RESOURCES = ("gpu", "cpu", "memory")
+
+
+def _check_weight(value: Any, info: ValidationInfo) -> Any:
+    rule = "a number 0 or more (1 is the default; 0 means never over quota)"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise invalid(info.field_name, f"must be {rule}", allowed=">= 0", got=value)
+    return value
+
+
+Weight = Annotated[float, BeforeValidator(_check_weight), Compact]
+
+
+def _deserved_field() -> Any:
+    return Field(
+        default_factory=ResourceAmounts,
+        description="Guaranteed amount of each resource (the quota). Unset resources: 0.",
+    )
+
+
+def _limit_field() -> Any:
+    return Field(
+        default_factory=ResourceLimits,
+        description="Most of each resource the queue may hold, at least deserved. Unset resources: unlimited.",
+    )
+
+
+def _weight_field() -> Any:
+    return Field(
+        default=1,
+        description="Share of idle capacity beyond deserved quotas, relative to sibling queues. "
+        "Default 1; 0 means never over quota.",
+    )
+
+
+class _QuotaChecks(RunaiModel):
+    """The checks and helpers of anything with deserved, limit and over_quota_weight (no fields)."""
+
+    if TYPE_CHECKING:  # declared by each subclass, in its own field order
+        deserved: ResourceAmounts
+        limit: ResourceLimits
+        over_quota_weight: float
+        node_pools: dict[str, QueueQuota]
+
+    @model_validator(mode="after")
+    def _limit_covers_deserved(self) -> Any:
+        problems = Problems(type(self).__name__)
+        deserved = self.deserved.model_dump()
+        limits = self.limit.model_dump()
+        for resource in RESOURCES:
+            limit = getattr(self.limit, resource)
+            if limit is not None and limit < getattr(self.deserved, resource):
+                problems.add(
+                    ("limit", resource),
+                    f"must be at least deserved.{resource} ({deserved[resource]}), or unset for unlimited",
+                    allowed=f">= {deserved[resource]}",
+                    got=limits[resource],
+                )
+        problems.raise_if_any()
+        return self
+
+    @property
+    def is_over_quota_allowed(self) -> bool:
+        """False when the weight is 0: the queue never holds more than deserved."""
+        return self.over_quota_weight > 0
+
+
+class QueueQuota(_QuotaChecks):
+    """A quota block: deserved, limit and over-quota weight. Used for a whole queue and per node pool."""
+
+    deserved: ResourceAmounts = _deserved_field()
+    limit: ResourceLimits = _limit_field()
+    over_quota_weight: Weight = _weight_field()
+
+
+def _priority_field() -> Any:
+    return Field(
+        default=DEFAULT_QUEUE_PRIORITY,
+        ge=0,
+        description="Queue priority among siblings: higher gets idle capacity first. Default 100.",
+    )
+
+
+def _node_pools_field() -> Any:
+    return Field(
+        default_factory=dict,
+        description="Quota blocks per node pool name. A pool not listed has no pool-specific quota: "
+        "it is served from the queue-wide block.",
+    )
+
+
+class _Queue(_QuotaChecks):
+    def quota_in(self, pool: str) -> QueueQuota:
+        """The quota block that applies in ``pool``: its own if listed, else the queue-wide one."""
+        own = self.node_pools.get(pool)
+        if own is not None:
+            return own
+        return QueueQuota(deserved=self.deserved, limit=self.limit, over_quota_weight=self.over_quota_weight)
+
+
+class Department(_Queue):
+    """A group of projects: the top level of the queue tree."""
+
+    name: DnsLabel = Field(description="Department name: a DNS-1123 label.", examples=["research"])
+    priority: int = _priority_field()
+    deserved: ResourceAmounts = _deserved_field()
+    limit: ResourceLimits = _limit_field()
+    over_quota_weight: Weight = _weight_field()
+    node_pools: dict[DnsLabel, QueueQuota] = _node_pools_field()
+
+
+class Project(_Queue):
+    """A queue that workloads are submitted to, inside a department."""
+
+    name: ProjectName = Field(
+        description="Project name: a DNS-1123 label of at most 57 characters (its Kubernetes namespace "
+        "is runai-<name>).",
+        examples=["team-a"],
+    )
+    department: DnsLabel = Field(default="default", description="Parent department. Default: 'default'.")
+    priority: int = _priority_field()
+    deserved: ResourceAmounts = _deserved_field()
+    limit: ResourceLimits = _limit_field()
+    over_quota_weight: Weight = _weight_field()
+    node_pools: dict[DnsLabel, QueueQuota] = _node_pools_field()
+
+
+class PlacementStrategy(StrEnum):
+    """How to choose among nodes that fit."""
+
+    BINPACK = "binpack"  # the fullest node that fits: keeps whole nodes free
+    SPREAD = "spread"  # the emptiest node: spreads load
+
+
+class DevicePlacement(StrEnum):
+    """How to choose a device for a fraction, among the node's devices."""
+
+    PACK = "pack"  # fill partly used devices first: keeps whole devices free
+    SPREAD = "spread"  # the least used device first
+
+
+Placement = one_of(PlacementStrategy)
+DevicePlacementName = one_of(DevicePlacement)
+
+
+class NodePool(RunaiModel):
+    """A named group of nodes chosen by labels, with its own placement strategy."""
+
+    name: DnsLabel = Field(description="Node pool name: a DNS-1123 label.", examples=["a100"])
+    label_selector: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict,
+        description="Labels a node must carry (all of them) to belong to the pool. Empty: every node.",
+        examples=[{"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}],
+    )
+    gpu_placement: Placement = Field(
+        default=PlacementStrategy.BINPACK, description="Node choice for GPU pods: binpack (default) or spread."
+    )
+    cpu_placement: Placement = Field(
+        default=PlacementStrategy.BINPACK, description="Node choice for CPU-only pods: binpack (default) or spread."
+    )
+    device_placement: DevicePlacementName = Field(
+        default=DevicePlacement.PACK,
+        description="Device choice for fractions on a node: pack (default) or spread.",
+    )
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        """True when a node with these labels belongs to the pool."""
+        return all(labels.get(key) == value for key, value in self.label_selector.items())

@@ -1,0 +1,442 @@
+"""Workloads: what a user submits (spec), what it is doing (status), and both together.
+
+Kinds and their pods:
+
+* ``workspace``: one interactive pod, priority class ``build`` (not preemptible);
+* ``training``: one pod, priority class ``train`` (preemptible);
+* ``distributed``: a master (unless ``master: false``) and ``workers`` workers,
+  scheduled as a gang of at least ``min_available`` pods (default: all of them);
+  pod 0 is the master, then the workers;
+* ``inference``: ``min_replicas`` to ``max_replicas`` replicas behind one URL,
+  priority class ``inference``.
+
+Pods are named ``<workload>-<index>``, the index counting from 0.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Optional
+
+from pydantic import AwareDatetime, BeforeValidator, Field, ValidationInfo, field_validator, model_validator
+
+from .base import RunaiModel, one_of
+from .errors import Problems, invalid
+from .names import DnsLabel, EnvName, NodeName, ProjectName, pod_name
+from .quantity import Memory
+from .priority import PriorityClass, is_preemptible_by_default
+from .resources import Resources
+
+__all__ = [
+    "DEFAULT_PRIORITY_CLASS",
+    "PodPhase",
+    "PodStatus",
+    "Workload",
+    "WorkloadKind",
+    "WorkloadPhase",
+    "WorkloadSpec",
+    "WorkloadStatus",
+]
+
+
+class WorkloadKind(StrEnum):
+    """What sort of work a workload is; decides its defaults and allowed fields."""
+
+    WORKSPACE = "workspace"
+    TRAINING = "training"
+    DISTRIBUTED = "distributed"
+    INFERENCE = "inference"
+
+
+class WorkloadPhase(StrEnum):
+    """Where a workload is in its life."""
+
+    PENDING = "Pending"  # waiting to be scheduled (see pending_reason)
+    RUNNING = "Running"  # its minimum of pods runs
+    STOPPING = "Stopping"  # stop asked, pods ending
+    STOPPED = "Stopped"  # stopped by a user or a rule; may be run again
+    SUCCEEDED = "Succeeded"  # finished, exit code 0
+    FAILED = "Failed"  # finished with an error (see message)
+    DELETING = "Deleting"  # delete asked, pods ending
+
+    @property
+    def is_finished(self) -> bool:
+        """True when no pod runs and none will until a user acts."""
+        return self in (WorkloadPhase.STOPPED, WorkloadPhase.SUCCEEDED, WorkloadPhase.FAILED)
+
+
+class PodPhase(StrEnum):
+    """Where one pod is: Kubernetes' pod phases plus Terminating (still holding its devices)."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    TERMINATING = "Terminating"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"
+
+
+DEFAULT_PRIORITY_CLASS: dict[WorkloadKind, PriorityClass] = {
+    WorkloadKind.WORKSPACE: PriorityClass.BUILD,
+    WorkloadKind.TRAINING: PriorityClass.TRAIN,
+    WorkloadKind.DISTRIBUTED: PriorityClass.TRAIN,
+    WorkloadKind.INFERENCE: PriorityClass.INFERENCE,
+}
+"""The priority class of a workload that does not name one, by kind."""
+
+
+def _check_command(value: Any, info: ValidationInfo) -> Any:
+    rule = "a non-empty string (run by a shell) or a non-empty list of strings (run as is)"
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not value.strip():
+            raise invalid(info.field_name, f"must be {rule}", allowed=rule, got=value)
+        return value
+    if isinstance(value, (list, tuple)) and value and all(isinstance(part, str) for part in value):
+        return list(value)
+    raise invalid(info.field_name, f"must be {rule}", allowed=rule, got=value)
+
+
+def _env_value(value: Any, info: ValidationInfo) -> Any:
+    """YAML turns ``DEBUG: 1`` into a number; environment values are strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if not isinstance(value, str):
+        raise invalid("environment", "values must be strings (numbers and booleans are converted)",
+                      allowed="a string", got=value)
+    return value
+
+
+Kind = one_of(WorkloadKind)
+PriorityClassName = one_of(PriorityClass)
+WorkloadPhaseName = one_of(WorkloadPhase)
+PodPhaseName = one_of(PodPhase)
+Command = Annotated[Optional[str | list[str]], BeforeValidator(_check_command)]
+EnvValue = Annotated[str, BeforeValidator(_env_value)]
+
+
+def _unique(values: list[str], info: ValidationInfo) -> list[str]:
+    seen = set()
+    for value in values:
+        if value in seen:
+            raise invalid(info.field_name, "must not name the same item twice", allowed="distinct names", got=value)
+        seen.add(value)
+    return values
+
+
+class WorkloadSpec(RunaiModel):
+    """What a user submits. Fields that depend on the kind are filled in after validation:
+    ``priority_class``, ``preemptible`` and, by kind, ``master``, ``min_available``,
+    ``min_replicas`` and ``max_replicas``, so a validated spec states every default."""
+
+    name: DnsLabel = Field(
+        description="Workload name: a DNS-1123 label (lowercase letters, digits, '-'), at most 63 "
+        "characters, unique inside its project. Pods are named <name>-<index>.",
+        examples=["bert-finetune"],
+    )
+    project: ProjectName = Field(
+        default="default", description="Project (queue) the workload runs in and is counted against."
+    )
+    kind: Kind = Field(
+        default=WorkloadKind.TRAINING,
+        description="workspace (interactive), training (one pod), distributed (master + workers, gang) "
+        "or inference (replicas behind one URL). Default training.",
+    )
+    priority_class: Optional[PriorityClassName] = Field(
+        default=None,
+        description="train (50), build-preemptible (75), build (100) or inference (125). Unset: by kind "
+        "(workspace: build; training, distributed: train; inference: inference).",
+    )
+    preemptible: Optional[bool] = Field(
+        default=None,
+        description="Whether the scheduler may stop the workload to make room. Unset: true when the "
+        "priority is below 100. Non-preemptible work runs only inside its project's deserved quota.",
+    )
+    resources: Resources = Field(
+        default_factory=Resources,
+        description="Resources of each pod (each worker, for distributed; each replica, for inference).",
+    )
+    node_pools: list[DnsLabel] = Field(
+        default_factory=list,
+        description="Node pools to run in, most preferred first. Empty: any pool.",
+        examples=[["a100", "default"]],
+    )
+    image: Optional[str] = Field(
+        default=None,
+        description="Container image. Used as given on Kubernetes; recorded and shown on the local "
+        "cluster, which runs commands in a Python environment instead.",
+    )
+    command: Command = Field(
+        default=None,
+        description="What to run: a string is run by a shell ('python train.py --lr 0.1'), a list is "
+        "run as is (['python', 'train.py']). Unset: the image's own command (Kubernetes) or the "
+        "kind's default (local cluster; a Jupyter kernel or server for workspaces).",
+    )
+    working_dir: Optional[str] = Field(
+        default=None, description="Directory the command starts in. Unset: the image's or the server's."
+    )
+    python_env: Optional[str] = Field(
+        default=None,
+        description="Local cluster only: the Python environment (a venv or conda prefix) the command "
+        "runs in. Unset: the Jupyter server's own environment.",
+    )
+    environment: dict[EnvName, EnvValue] = Field(
+        default_factory=dict, description="Environment variables of every pod, name to value."
+    )
+    data_sources: list[DnsLabel] = Field(
+        default_factory=list, description="Names of the project's data sources to attach."
+    )
+    credentials: list[DnsLabel] = Field(
+        default_factory=list, description="Names of the project's credentials to inject."
+    )
+    workers: Optional[int] = Field(
+        default=None, ge=1, description="distributed only, required there: number of worker pods (1 or more)."
+    )
+    master: Optional[bool] = Field(
+        default=None, description="distributed only: whether there is a master pod (pod 0). Default true."
+    )
+    master_resources: Optional[Resources] = Field(
+        default=None, description="distributed only: resources of the master pod. Unset: the same as resources."
+    )
+    min_available: Optional[int] = Field(
+        default=None,
+        ge=1,
+        description="distributed only: the gang minimum, the number of pods that must start together. "
+        "Default: all pods (master and workers). Pods above it are elastic: started when there is "
+        "room, the first to go on reclaim.",
+    )
+    min_replicas: Optional[int] = Field(
+        default=None, ge=1, description="inference only: replicas to keep running. Default 1."
+    )
+    max_replicas: Optional[int] = Field(
+        default=None,
+        ge=1,
+        description="inference only: replicas to grow to under load, at least min_replicas. Default: min_replicas.",
+    )
+
+    @field_validator("node_pools", "data_sources", "credentials")
+    @classmethod
+    def _no_repeats(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        return _unique(values, info)
+
+    @model_validator(mode="after")
+    def _check_kind_and_fill_defaults(self) -> "WorkloadSpec":
+        problems = Problems("WorkloadSpec")
+        only_for = {
+            WorkloadKind.DISTRIBUTED: ("workers", "master", "master_resources", "min_available"),
+            WorkloadKind.INFERENCE: ("min_replicas", "max_replicas"),
+        }
+        for kind, fields in only_for.items():
+            if self.kind == kind:
+                continue
+            for field in fields:
+                if getattr(self, field) is not None:
+                    problems.add(
+                        field,
+                        f"only for kind {kind.value!r}; this workload is {self.kind.value!r}",
+                        allowed=f"unset unless kind is {kind.value!r}",
+                        got=getattr(self, field) if field != "master_resources" else "{...}",
+                    )
+        if self.kind == WorkloadKind.DISTRIBUTED:
+            if self.workers is None:
+                problems.add("workers", "required for kind 'distributed': a whole number of worker pods, 1 or more",
+                             allowed=">= 1")
+            else:
+                total = self.workers + (0 if self.master is False else 1)
+                if self.min_available is not None and self.min_available > total:
+                    problems.add(
+                        "min_available",
+                        f"must be between 1 and the number of pods ({total}: "
+                        f"{'a master and ' if self.master is not False else ''}{self.workers} workers)",
+                        allowed=f"1 <= min_available <= {total}",
+                        got=self.min_available,
+                    )
+        if self.kind == WorkloadKind.INFERENCE:
+            low, high = self.min_replicas, self.max_replicas
+            if low is not None and high is not None and low > high:
+                problems.add("max_replicas", f"must be at least min_replicas ({low})", allowed=f">= {low}", got=high)
+        problems.raise_if_any()
+
+        # Every default stated explicitly.
+        if self.priority_class is None:
+            self.priority_class = DEFAULT_PRIORITY_CLASS[self.kind]
+        if self.preemptible is None:
+            self.preemptible = is_preemptible_by_default(self.priority)
+        if self.kind == WorkloadKind.DISTRIBUTED:
+            if self.master is None:
+                self.master = True
+            if self.min_available is None:
+                self.min_available = self.pod_count
+        if self.kind == WorkloadKind.INFERENCE:
+            if self.min_replicas is None:
+                self.min_replicas = 1
+            if self.max_replicas is None:
+                self.max_replicas = max(self.min_replicas, 1)
+        return self
+
+    # ----------------------------------------------------------- helpers
+
+    @property
+    def priority(self) -> int:
+        """The number of the priority class (higher goes first)."""
+        return (self.priority_class or DEFAULT_PRIORITY_CLASS[self.kind]).priority
+
+    @property
+    def pod_count(self) -> int:
+        """Pods at full size: master + workers, max_replicas, or 1."""
+        if self.kind == WorkloadKind.DISTRIBUTED:
+            return (self.workers or 0) + (0 if self.master is False else 1)
+        if self.kind == WorkloadKind.INFERENCE:
+            return self.max_replicas or self.min_replicas or 1
+        return 1
+
+    @property
+    def min_pods(self) -> int:
+        """Pods the workload needs to run at all: the gang minimum, min_replicas, or 1."""
+        if self.kind == WorkloadKind.DISTRIBUTED:
+            return self.min_available or self.pod_count
+        if self.kind == WorkloadKind.INFERENCE:
+            return self.min_replicas or 1
+        return 1
+
+    @property
+    def is_gang(self) -> bool:
+        """True when several pods must start together (distributed with a minimum above 1)."""
+        return self.kind == WorkloadKind.DISTRIBUTED and self.min_pods > 1
+
+    def is_master(self, index: int) -> bool:
+        """True for the master pod of a distributed workload (index 0)."""
+        return self.kind == WorkloadKind.DISTRIBUTED and self.master is not False and index == 0
+
+    def pod_resources(self, index: int) -> Resources:
+        """Resources of pod ``index``: master_resources for the master, else resources."""
+        if self.is_master(index) and self.master_resources is not None:
+            return self.master_resources
+        return self.resources
+
+    def pod_name(self, index: int) -> str:
+        """``<name>-<index>``."""
+        return pod_name(self.name, index)
+
+    def total_gpus(self, device_memory: int | None = None) -> float:
+        """GPUs the workload counts against quota when all its pods run (see Resources.total_gpus)."""
+        return sum(self.pod_resources(i).total_gpus(device_memory) for i in range(self.pod_count))
+
+
+class PodStatus(RunaiModel):
+    """One pod of a workload: where it runs and what it holds."""
+
+    name: str = Field(description="Pod name: <workload>-<index>.", examples=["bert-finetune-0"])
+    index: int = Field(ge=0, description="Pod index inside the workload, from 0 (the master is 0).")
+    phase: PodPhaseName = Field(default=PodPhase.PENDING, description="Pod phase.")
+    node: Optional[NodeName] = Field(default=None, description="Node the pod is bound to; unset while pending.")
+    devices: list[int] = Field(
+        default_factory=list, description="Indices of the node's GPU devices the pod holds; empty for none."
+    )
+    fraction: Optional[float] = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Share of each held device (0 < fraction <= 1). Unset: whole devices.",
+    )
+    gpu_memory: Optional[Memory] = Field(
+        default=None, description="Device memory reserved for the pod on each held device (a quantity; bytes)."
+    )
+    started_at: Optional[AwareDatetime] = Field(default=None, description="When the pod started running.")
+    finished_at: Optional[AwareDatetime] = Field(default=None, description="When the pod ended.")
+    message: Optional[str] = Field(default=None, description="Last notable event (exit code, eviction reason).")
+
+    @model_validator(mode="after")
+    def _check_placement(self) -> "PodStatus":
+        problems = Problems("PodStatus")
+        if len(set(self.devices)) != len(self.devices) or any(d < 0 for d in self.devices):
+            problems.add("devices", "must be distinct device indices, 0 or more", allowed="distinct integers >= 0",
+                         got=self.devices)
+        if self.devices and self.node is None:
+            problems.add("node", "required when the pod holds devices", allowed="a node name")
+        if self.fraction is not None and not self.devices:
+            problems.add("fraction", "only when the pod holds devices", allowed="unset when devices is empty",
+                         got=self.fraction)
+        problems.raise_if_any()
+        return self
+
+    @property
+    def gpus(self) -> float:
+        """GPUs the pod holds: devices x fraction (or x 1 for whole devices)."""
+        return len(self.devices) * (self.fraction if self.fraction is not None else 1.0)
+
+
+class WorkloadStatus(RunaiModel):
+    """What a workload is doing. Written by the service, shown by every view."""
+
+    phase: WorkloadPhaseName = Field(default=WorkloadPhase.PENDING, description="Workload phase.")
+    pending_reason: Optional[str] = Field(
+        default=None, description="Why the workload waits, in words; set while Pending."
+    )
+    message: Optional[str] = Field(default=None, description="Why it failed or stopped, in words.")
+    pods: list[PodStatus] = Field(default_factory=list, description="Its pods, by index.")
+    submitted_at: Optional[AwareDatetime] = Field(default=None, description="When it was submitted.")
+    started_at: Optional[AwareDatetime] = Field(
+        default=None, description="When it last started running (its minimum of pods placed)."
+    )
+    finished_at: Optional[AwareDatetime] = Field(
+        default=None, description="When it last stopped, succeeded or failed."
+    )
+
+    @model_validator(mode="after")
+    def _check_pods_and_times(self) -> "WorkloadStatus":
+        problems = Problems("WorkloadStatus")
+        indices = [pod.index for pod in self.pods]
+        if len(set(indices)) != len(indices):
+            problems.add("pods", "must have distinct indices", allowed="distinct pod indices", got=indices)
+        order: list[tuple[str, datetime | None]] = [
+            ("submitted_at", self.submitted_at),
+            ("started_at", self.started_at),
+            ("finished_at", self.finished_at),
+        ]
+        known = [(name, value) for name, value in order if value is not None]
+        for (before, early), (after, late) in zip(known, known[1:]):
+            if late < early:
+                problems.add(after, f"must not be before {before} ({early.isoformat()})",
+                             allowed=f">= {early.isoformat()}", got=late.isoformat())
+        problems.raise_if_any()
+        return self
+
+    @property
+    def allocated_gpus(self) -> float:
+        """GPUs its pods hold now."""
+        return sum(pod.gpus for pod in self.pods)
+
+
+class Workload(RunaiModel):
+    """A submitted workload: its spec, its status and who submitted it."""
+
+    uid: str = Field(
+        default_factory=lambda: uuid.uuid4().hex,
+        min_length=1,
+        description="Identifier that stays unique when a name is reused after a delete.",
+    )
+    spec: WorkloadSpec = Field(description="What was submitted.")
+    status: WorkloadStatus = Field(default_factory=WorkloadStatus, description="What it is doing.")
+    submitted_by: Optional[str] = Field(default=None, description="User who submitted it.")
+
+    @model_validator(mode="after")
+    def _check_pod_names(self) -> "Workload":
+        problems = Problems("Workload")
+        for position, pod in enumerate(self.status.pods):
+            expected = self.spec.pod_name(pod.index)
+            if pod.name != expected:
+                problems.add(("status", "pods", position, "name"), f"must be <workload>-<index>, here {expected!r}",
+                             allowed=expected, got=pod.name)
+        problems.raise_if_any()
+        return self
+
+    @property
+    def key(self) -> str:
+        """``<project>/<name>``: unique among live workloads."""
+        return f"{self.spec.project}/{self.spec.name}"
