@@ -69,11 +69,17 @@ class Context:
         return None
 
 
-def _signature(job: JobState, tasks: list[PodState]) -> tuple:
+def _shape(job: JobState, tasks: list[PodState]) -> tuple:
+    """What placement depends on: the pods' requests, affinities and the job's pools."""
     shapes = tuple(sorted((p.whole, p.frac_req or 0.0, p.mem_mib or 0.0, p.ndev, p.cpu, p.mem,
                            repr(sorted((p.spec.node_affinity or {}).items())))
                           for p in tasks))
-    return (job.queue.name, job.priority, job.preemptible, tuple(job.pools or ()), shapes)
+    return (tuple(job.pools or ()), shapes)
+
+
+def _signature(job: JobState, tasks: list[PodState]) -> tuple:
+    """What a victim search depends on besides the cluster: queue, priority, shape."""
+    return (job.queue.name, job.priority, job.preemptible) + _shape(job, tasks)
 
 
 # ------------------------------------------------------------------------ allocate
@@ -88,7 +94,8 @@ def allocate(ctx: Context) -> None:
         req = ctx.tasks_request(tasks)
         reason = admission_reason(job.queue, req, job.preemptible)
         if reason is None:
-            sig = _signature(job, tasks)
+            # allocation only consumes capacity, so a shape that did not fit never will
+            sig = _shape(job, tasks)
             reason = failed.get(sig)
             if reason is None:
                 reason = ctx.place_tasks(job, tasks)
@@ -132,8 +139,11 @@ def consolidate(ctx: Context) -> None:
         req = ctx.tasks_request(tasks)
         if admission_reason(job.queue, req, job.preemptible) is not None:
             continue
-        sig = _signature(job, tasks)
+        sig = _shape(job, tasks)
         if sig in failed:
+            continue
+        if sess.idle_gpus_total() + 1e-9 < req[0]:
+            failed.add(sig)  # moving pods frees nothing: the idle GPUs must already suffice
             continue
         candidates = _victim_jobs(sess, lambda j: j is not job)
 

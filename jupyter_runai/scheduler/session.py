@@ -353,6 +353,24 @@ class Session:
             return tuple(free[: p.ndev])
         return (free[0],)
 
+    def idle_gpus_total(self) -> float:
+        """Idle GPU capacity in the cluster: idle devices plus free room on shared ones."""
+        total = 0.0
+        for size, nodes in enumerate(self._all_buckets()):
+            total += size * nodes
+        for node in self.shared_nodes.values():
+            for d in range(node.ndev):
+                if node.d_nfrac[d] and not node.d_nrel[d] and not node.d_npip[d]:
+                    total += max(0.0, 1.0 - node.d_act[d])
+        return total
+
+    def _all_buckets(self) -> list[int]:
+        counts = [0] * (self.max_gpus + 1)
+        for b in self.buckets.values():
+            for size, nodes in enumerate(b):
+                counts[size] += len(nodes)
+        return counts
+
     def total(self, r: int) -> float:
         if r == 0:
             return float(sum(n.ndev for n in self.nodes))
