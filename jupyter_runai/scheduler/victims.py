@@ -196,6 +196,11 @@ class Solver:
             from .placement import place
             moved = 0
             for p in pods:
+                if _can_restore(p):
+                    # the job did not need this pod's place: it keeps running there
+                    sess.set_pod(p, P.RUNNING, p.node, p.devices, p.frac)
+                    moved += 1
+                    continue
                 found = place(sess, p)
                 if found is None:
                     break
@@ -242,6 +247,22 @@ class Solver:
             else:
                 lo = mid
         return self._simulate(hi, keep=True)
+
+
+def _can_restore(p: PodState) -> bool:
+    """Whether an evicted pod's own place is still free of new claims."""
+    node = p.node
+    if node.cpu_act + node.cpu_pip + p.cpu > node.cpu_cap + 1e-9:
+        return False
+    if node.mem_act + node.mem_pip + p.mem > node.mem_cap + 1e-9:
+        return False
+    for d in p.devices:
+        if p.fractional:
+            if node.d_act[d] + node.d_pip[d] + p.frac > 1.0 + 1e-9:
+                return False
+        elif node.d_nact[d] or node.d_npip[d]:
+            return False
+    return True
 
 
 def evicted_queue_chunks(evicted) -> dict[QueueState, list[tuple[float, float, float]]]:
