@@ -15,7 +15,7 @@ stale-gang eviction.
 
 from __future__ import annotations
 
-from .capacity import admission_reason, may_reclaim, reclaimable
+from .capacity import admission_reason, may_reclaim, over_limit, reclaimable
 from .placement import explain_no_fit, place
 from .session import HOLDS_QUOTA, P, JobState, PodState, Session
 from .victims import ACTIVE_VICTIM, Solver, evicted_queue_chunks
@@ -206,9 +206,16 @@ def preempt(ctx: Context) -> None:
         queue, prio = job.queue, job.priority
         candidates = _victim_jobs(sess, lambda j: j.queue is queue and j.priority < prio)
 
-        def validate(evicted, job=job):
-            # after the victims leave, the project stays within its limits
-            return admission_reason(job.queue, (0.0, 0.0, 0.0), True) is None
+        def validate(evicted, job=job, req=req):
+            # once the victims (all of this project) leave, the job fits the limits
+            freed = [0.0, 0.0, 0.0]
+            for _vjob, pods in evicted:
+                for p in pods:
+                    freed[0] += p.gpu_quota
+                    freed[1] += p.cpu
+                    freed[2] += p.mem
+            net = tuple(req[r] - freed[r] for r in range(3))
+            return over_limit(job.queue, net) is None
 
         if _run_solver(ctx, job, tasks, candidates, validate):
             ctx.reasons.pop(job.name, None)
