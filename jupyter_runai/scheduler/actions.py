@@ -157,6 +157,35 @@ def consolidate(ctx: Context) -> None:
             failed.add(sig)
 
 
+def _takeable_queues(sess: Session, reclaimer):
+    """A cheap necessary condition on victims' projects: reclaim only ever takes from a
+    side of the tree (the sibling under the lowest common ancestor) that uses more than
+    its deserved quota or its allocatable share in some resource."""
+    from .capacity import _leveled
+
+    cache: dict[str, bool] = {}
+
+    def takeable(q) -> bool:
+        hit = cache.get(q.name)
+        if hit is None:
+            _r, side = _leveled(reclaimer, q)
+            hit = False
+            for r in range(3):
+                floor = side.deserved[r]
+                alloc = side.alloc[r]
+                if floor == -1:
+                    floor = side.allocatable(r)
+                if floor == -1:
+                    continue
+                if alloc > min(floor, side.allocatable(r) if side.allocatable(r) != -1 else floor) + 1e-9:
+                    hit = True
+                    break
+            cache[q.name] = hit
+        return hit
+
+    return takeable
+
+
 def reclaim(ctx: Context) -> None:
     sess = ctx.sess
     it = JobIterator(sess, ctx.pending_jobs(), ctx.job_request)
@@ -177,7 +206,8 @@ def reclaim(ctx: Context) -> None:
         if sig in failed:
             continue
         queue = job.queue
-        candidates = _victim_jobs(sess, lambda j: j.queue is not queue)
+        takeable = _takeable_queues(sess, queue)
+        candidates = _victim_jobs(sess, lambda j: j.queue is not queue and takeable(j.queue))
 
         def validate(evicted, job=job, req=req):
             return reclaimable(sess, job.queue, req, job.preemptible, evicted_queue_chunks(evicted))

@@ -259,7 +259,6 @@ class Session:
             self.buckets[ns.pool][ns.idle_count][ns.idx] = ns
         self.rel_nodes: dict[int, NodeState] = {}
         self.shared_nodes: dict[int, NodeState] = {}
-        self._shared_count = [0] * len(self.nodes)
 
         self.queues: dict[str, QueueState] = {}
         for q in snapshot.queues:
@@ -482,16 +481,15 @@ class Session:
             elif before > 0 and after == 0:
                 node.idle_count += 1
             if fractional:
-                was = node.d_nfrac[d] > 0
                 node.d_nfrac[d] += sign
-                now = node.d_nfrac[d] > 0
-                if was != now:
-                    c = self._shared_count[node.idx] + (1 if now else -1)
-                    self._shared_count[node.idx] = c
-                    if c > 0:
-                        self.shared_nodes[node.idx] = node
-                    else:
-                        self.shared_nodes.pop(node.idx, None)
+        if fractional or node.idx in self.shared_nodes:
+            # nodes with a shared device that still has room: where fractions go first
+            for d in range(node.ndev):
+                if node.d_nfrac[d] and node.d_act[d] + node.d_pip[d] < 1.0 - EPS:
+                    self.shared_nodes[node.idx] = node
+                    break
+            else:
+                self.shared_nodes.pop(node.idx, None)
         if node.idle_count != old_idle:
             b = self.buckets[node.pool]
             del b[old_idle][node.idx]
