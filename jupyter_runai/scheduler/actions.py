@@ -124,8 +124,17 @@ def _run_solver(ctx: Context, job: JobState, tasks, candidates, validate, allow_
 
 
 def _victim_jobs(sess: Session, pred) -> list[JobState]:
-    return [j for j in sess.jobs if j.preemptible and pred(j)
-            and any(p.status in ACTIVE_VICTIM for p in j.pods)]
+    """Preemptible jobs with running pods that satisfy ``pred``.
+
+    The list of running preemptible jobs is cached on the session and rebuilt only
+    after anything changed."""
+    cached = getattr(sess, "_victim_cache", None)
+    if cached is None or cached[0] != sess.version:
+        running = [j for j in sess.jobs if j.preemptible and j.n_active
+                   and any(p.status in ACTIVE_VICTIM for p in j.pods)]
+        cached = (sess.version, running)
+        sess._victim_cache = cached
+    return [j for j in cached[1] if pred(j)]
 
 
 def consolidate(ctx: Context) -> None:

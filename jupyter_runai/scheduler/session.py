@@ -290,6 +290,8 @@ class Session:
         self.log: list[tuple] = []
         self.logging = True
         self.ghosts: list[tuple[PodState, PodState]] = []
+        self._victim_cache = None
+        self.version = 0  # grows with every change, rollbacks included
         for seq, j in enumerate(snapshot.jobs):
             q = self.queues.get(j.queue)
             if q is None:
@@ -363,6 +365,29 @@ class Session:
                     total += max(0.0, 1.0 - node.d_act[d])
         return total
 
+    def free_gpu_view(self, node_ok) -> tuple[float, int]:
+        """(GPU capacity a job could get without evicting anything more, the most
+        idle-or-releasing whole devices on one node), over nodes that pass ``node_ok``."""
+        total = 0.0
+        best = 0
+        for b in self.buckets.values():
+            for size in range(len(b) - 1, 0, -1):
+                for node in b[size].values():
+                    if node_ok(node):
+                        total += size
+                        best = max(best, size)
+        for node in self.shared_nodes.values():
+            if node_ok(node):
+                for d in range(node.ndev):
+                    if node.d_nfrac[d] and not node.d_nrel[d] and not node.d_npip[d]:
+                        total += max(0.0, 1.0 - node.d_act[d])
+        for node in self.rel_nodes.values():
+            if node_ok(node):
+                r = node.releasing_gpus()
+                total += r
+                best = max(best, node.idle_count + r)
+        return total, best
+
     def _all_buckets(self) -> list[int]:
         counts = [0] * (self.max_gpus + 1)
         for b in self.buckets.values():
@@ -435,6 +460,7 @@ class Session:
 
     def set_pod(self, p: PodState, status: PodStatus, node: NodeState | None,
                 devices: tuple[int, ...] = (), frac: float = 0.0) -> None:
+        self.version += 1
         if self.logging:
             self.log.append((p, p.status, p.node, p.devices, p.frac))
         if p.status is not P.PENDING and p.node is not None:

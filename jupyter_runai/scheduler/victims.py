@@ -115,17 +115,9 @@ class Solver:
         self.max_whole = max((p.whole for p in tasks if not p.fractional), default=0)
         pools = job.pools
         self.node_ok = (lambda n: n.pool in pools) if pools else (lambda n: True)
-        self.free_gpu = 0.0
-        for n in sess.nodes:
-            if self.node_ok(n):
-                self.free_gpu += n.idle_count + sum(
-                    1.0 - n.d_act[d] - n.d_pip[d] - n.d_rel[d] for d in range(n.ndev)
-                    if n.d_nfrac[d] and not n.d_nrel[d] and not n.d_npip[d])
-                # releasing capacity nobody claimed yet counts as well
-                self.free_gpu += n.releasing_gpus()
+        self.free_gpu, self.best_node_whole = sess.free_gpu_view(self.node_ok)
         self.freed_gpu = 0.0
         self.freed_dev: dict[int, int] = {}
-        self.best_node_whole = max((n.idle_count + n.releasing_gpus() for n in sess.nodes if self.node_ok(n)), default=0)
         self.pref_ok: list[bool] = []
 
     def _extend(self) -> bool:
