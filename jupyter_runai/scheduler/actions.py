@@ -270,7 +270,7 @@ def stale_gang(ctx: Context) -> None:
             for p in job.pods:
                 if p.status in ACTIVE_VICTIM:
                     sess.set_pod(p, P.RELEASING, p.node, p.devices, p.frac)
-                elif p.status is P.PIPELINED:
+                elif p.status in (P.PIPELINED, P.ALLOCATED):
                     sess.set_pod(p, P.PENDING, None)
             ctx.reasons[job.name] = (f"gang ran below its minimum of {job.min} pods and was stopped "
                                      "so that it can start again whole")

@@ -31,11 +31,15 @@ def run_actions(sess: Session, actions=ACTION_ORDER) -> Context:
 def decisions(sess: Session, ctx: Context) -> CycleResult:
     """Turn the final session state into binds, evictions and pending reasons."""
     out = CycleResult()
-    moved = {id(p) for _g, p in sess.ghosts if _g.status is P.RELEASING}
+    moved = {id(p) for g, p in sess.ghosts if g.status is P.RELEASING and p.status is P.PIPELINED}
     for ghost, p in sess.ghosts:
         if ghost.status is P.RELEASING:
-            out.evictions.append(Evict(p.job.name, p.name, ghost.node.name, "consolidate",
-                                       "moved to another node to make room"))
+            if p.status is P.PIPELINED:
+                out.evictions.append(Evict(p.job.name, p.name, ghost.node.name, "consolidate",
+                                           "moved to another node to make room"))
+            else:  # moved, then stopped later in the cycle (a gang that fell apart)
+                out.evictions.append(Evict(p.job.name, p.name, ghost.node.name, "evict",
+                                           "evicted to make room for other work"))
     for p in sess.pods:
         orig = p.orig_status
         if p.status is P.ALLOCATED or (p.status is P.PIPELINED and (orig is not P.PIPELINED or id(p) in moved)):

@@ -25,7 +25,8 @@ from typing import Callable
 from .ordering import JobIterator
 from .session import HOLDS_QUOTA, P, JobState, PodState, QueueState, Session, _task_order
 
-ACTIVE_VICTIM = (P.RUNNING, P.ALLOCATED)
+# pods bound in this same cycle are not victims: evicting what was just placed is churn
+ACTIVE_VICTIM = (P.RUNNING,)
 
 
 def victim_chunks(sess: Session, candidates: list[JobState]):
