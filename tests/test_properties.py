@@ -382,10 +382,12 @@ def input_holding(job: Job) -> int:
 
 
 # ============================================================================ known cases
-def bug_allocated_victims() -> Snapshot:
+def regression_allocated_victims() -> Snapshot:
     """One node of 3 GPUs, device placement ``spread``: allocate binds the gang ``frac``
     (2 x 0.5 GPU) on devices 0 and 1 and ``w0`` on device 2; ``w1`` finds no idle GPU.
-    Consolidation then takes the pods bound in this very cycle as victims."""
+    Consolidation used to take the pods bound in this very cycle as victims: it "restored"
+    frac-1 and w0-0 as RUNNING (no Bind, gang frac left with 1 of 2 pods, w0 waiting with no
+    reason) and reported an eviction of frac-0, which ran nowhere (fixed in a1c26a7)."""
     return Snapshot(
         nodes=[Node("n0", gpus=3, gpu_memory_mib=100, cpu_millis=4000, memory_bytes=8e9,
                     labels={TYPE_LABEL: "n0"})],
@@ -396,20 +398,6 @@ def bug_allocated_victims() -> Snapshot:
               Job("w1", "p0", priority=50, created_order=2, pods=[Pod("w1-0", gpus=1)])],
         config=PlacementConfig(device="spread"),
     )
-
-
-BUG_RESTORED_AS_RUNNING = (
-    "engine bug: Solver._move_victims (victims.py, since 8c632cd) 'restores' a victim whose place "
-    "was not needed with status RUNNING even when it was ALLOCATED in this cycle, so decisions() "
-    "emits no Bind for it. bug_allocated_victims(): frac-1 and w0-0 end RUNNING in the session "
-    "but are never bound; the gang 'frac' is left with 1 of 2 pods; w0 waits with no pending reason."
-)
-BUG_EVICTS_PODS_BOUND_THIS_CYCLE = (
-    "engine bug: a pod ALLOCATED in this cycle and then moved by a victim search gets a ghost, "
-    "and decisions() reports an Evict(action='consolidate') for it although it runs nowhere "
-    "(pending in the input); its new place is a pipelined bind waiting for that ghost. "
-    "bug_allocated_victims(): Evict frac-0 on n0."
-)
 
 
 def regression_preempt_over_limit() -> Snapshot:
@@ -539,7 +527,7 @@ def test_gangs_all_or_nothing(snap):
 
 @PROPS
 @given(snapshots)
-@example(bug_allocated_victims())
+@example(regression_allocated_victims())
 def test_gangs_all_or_nothing_in_decisions(snap):
     """The same, for the state the decisions produce (input + binds - evictions)."""
     res = schedule(copy.deepcopy(snap))
@@ -551,7 +539,7 @@ def test_gangs_all_or_nothing_in_decisions(snap):
 
 @PROPS
 @given(snapshots)
-@example(bug_allocated_victims())
+@example(regression_allocated_victims())
 def test_decisions_match_the_session(snap):
     """A pod holds resources in the session after the cycle exactly when the input plus
     the decisions say it does (nothing decided in the session is lost on the way out)."""
@@ -566,7 +554,7 @@ def test_decisions_match_the_session(snap):
 # ============================================================================ decisions
 @PROPS
 @given(snapshots)
-@example(bug_allocated_victims())
+@example(regression_allocated_victims())
 def test_decisions_refer_to_the_input(snap):
     """Binds are for pods that wait (or running pods being moved); evictions are for pods
     that hold resources in the input, on the node they hold them on."""
@@ -727,7 +715,7 @@ def test_deterministic(recipe):
 # ============================================================================ 8. reasons
 @PROPS
 @given(snapshots)
-@example(bug_allocated_victims())
+@example(regression_allocated_victims())
 def test_every_waiting_job_has_a_reason(snap):
     res = schedule(copy.deepcopy(snap))
     bound = {(b.job, b.pod) for b in res.binds}
