@@ -19,7 +19,6 @@ import copy
 import os
 from dataclasses import dataclass
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
