@@ -1,0 +1,677 @@
+"""The one REST client of the runai API (``/runai/api/v1/``, see docs/rest-api.md).
+
+Used by the ``runai`` CLI, the ``%runai`` magics, the widgets and the kernel
+provisioner. It finds the Jupyter server by itself (:func:`find_server`), in
+this order:
+
+1. explicit arguments (``RunaiClient(url=..., token=...)``, ``runai --url``);
+2. the environment variables ``RUNAI_URL`` and ``RUNAI_TOKEN``;
+3. JupyterHub's single-user environment: ``JUPYTERHUB_SERVICE_URL`` (the
+   single-user server's own URL, base URL included) with
+   ``JUPYTERHUB_API_TOKEN``; with only ``JUPYTERHUB_SERVICE_PREFIX``, the
+   running server whose base URL is that prefix;
+4. jupyter_server's list of running servers (``jpserver-<pid>.json`` files in
+   the Jupyter runtime directory): the one whose root directory contains the
+   current directory (the deepest such root), else the most recently started;
+   servers whose process is gone are ignored.
+
+A token given without a URL (``--token``, ``RUNAI_TOKEN``) applies to whatever
+server is found; a URL given without a token takes the token of the running
+server with that URL, if there is one.
+
+Errors are :class:`RunaiError` (``status``, ``message``, ``field``,
+``allowed``), built from the server's ``{"error": {...}}`` body;
+:class:`ServerNotFoundError` and :class:`RunaiConnectionError` (both
+subclasses, ``status`` ``None``) say in words what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import requests
+
+__all__ = [
+    "API_PREFIX",
+    "RunaiClient",
+    "RunaiConnectionError",
+    "RunaiError",
+    "ServerInfo",
+    "ServerNotFoundError",
+    "default_project",
+    "find_server",
+]
+
+API_PREFIX = "runai/api/v1/"
+"""Path of the API below the Jupyter server's base URL."""
+
+HOW_TO_FIX = (
+    "Start one with `jupyter lab` (or `jupyter server`) in this environment, or say where it is: "
+    "`runai --url http://localhost:8888/ --token <TOKEN>` or the environment variables RUNAI_URL and "
+    "RUNAI_TOKEN (`jupyter server list` shows the URL and token of running servers)."
+)
+
+# connect, read timeouts (seconds) for ordinary calls; streams read without a timeout
+TIMEOUT = (10, 60)
+
+
+def default_project(environ: Mapping[str, str] | None = None) -> str:
+    """The project used when none is named: ``RUNAI_PROJECT``, else ``"default"``."""
+    environ = os.environ if environ is None else environ
+    return environ.get("RUNAI_PROJECT") or "default"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class RunaiError(Exception):
+    """An error from the runai API, or on the way to it.
+
+    ``status`` is the HTTP status (``None`` when no answer came back),
+    ``message`` the text to show, ``field`` the request field at fault (e.g.
+    ``resources.gpu``) and ``allowed`` what that field accepts; ``errors`` lists
+    every item when the server reported several.
+    """
+
+    def __init__(
+        self,
+        status: int | None,
+        message: str,
+        field: str | None = None,
+        allowed: Any = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        self.allowed = allowed
+        self.errors = errors or []
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status!r}, message={self.message!r}, field={self.field!r})"
+
+    @classmethod
+    def from_response(cls, response: requests.Response, server: "ServerInfo | None" = None) -> "RunaiError":
+        """Build the error from an answer with a 4xx/5xx status."""
+        status = response.status_code
+        body: Any = None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            error = body["error"]
+            message = str(error.get("message") or response.reason or f"HTTP {status}")
+            return cls(status, message, error.get("field"), error.get("allowed"), error.get("errors"))
+        # Not our error document: Jupyter's own ({"message": ..., "reason": ...}) or a page.
+        where = server.url if server else response.url
+        detail = ""
+        if isinstance(body, dict):
+            detail = str(body.get("message") or body.get("reason") or "")
+        if status in (401, 403) and not (isinstance(body, dict) and "error" in body):
+            hint = (
+                f"the Jupyter server at {where} refused the request ({status} {response.reason})"
+                + (f": {detail}" if detail else "")
+                + ". Pass the server's token with --token or RUNAI_TOKEN (`jupyter server list` shows it)."
+            )
+            return cls(status, hint)
+        if status == 404:
+            hint = (
+                f"{response.url}: not found (404)"
+                + (f": {detail}" if detail else "")
+                + f". If every command says this, the server at {where} does not run the runai extension: "
+                "install jupyter-runai in the server's environment and restart it."
+            )
+            return cls(status, hint)
+        text = detail or _short_text(response.text) or response.reason or ""
+        return cls(status, f"the server answered {status} {response.reason}: {text}".rstrip(": "))
+
+
+class ServerNotFoundError(RunaiError):
+    """No Jupyter server was found to talk to."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message)
+
+
+class RunaiConnectionError(RunaiError):
+    """The server could not be reached (refused, timed out, name not resolved, TLS)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message)
+
+
+def _short_text(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """Where the server is: its URL (base URL included, ending in ``/``), token and how it was found."""
+
+    url: str
+    token: str | None
+    source: str
+
+    @property
+    def api_url(self) -> str:
+        return self.url + API_PREFIX
+
+
+def _normalize_url(url: str) -> str:
+    url = url.strip()
+    if "://" not in url:
+        url = "http://" + url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = parts.netloc
+    # A server bound to every interface (ip '' or 0.0.0.0) is reached on loopback.
+    if host in ("", "0.0.0.0", "::"):
+        port = f":{parts.port}" if parts.port else ""
+        netloc = f"127.0.0.1{port}" if host != "::" else f"[::1]{port}"
+    path = parts.path or "/"
+    if not path.endswith("/"):
+        path += "/"
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
+
+
+def _same_server(a: str, b: str) -> bool:
+    """True when two server URLs name the same server (localhost and 127.0.0.1 are the same)."""
+
+    def key(url: str) -> tuple[str, int | None, str]:
+        parts = urlsplit(_normalize_url(url))
+        host = (parts.hostname or "").lower()
+        if host in ("localhost", "127.0.0.1", "::1"):
+            host = "localhost"
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return host, port, parts.path
+
+    try:
+        return key(a) == key(b)
+    except ValueError:
+        return False
+
+
+def running_servers(runtime_dir: str | None = None) -> list[dict[str, Any]]:
+    """The running Jupyter servers (jupyter_server's list; dead ones left out), newest first.
+
+    Each is the server's info dict (``url``, ``token``, ``root_dir``,
+    ``base_url``, ``pid``, ...) plus ``started`` (the info file's time).
+    """
+    from jupyter_core.paths import jupyter_runtime_dir
+    from jupyter_server.serverapp import list_running_servers
+
+    runtime_dir = runtime_dir or jupyter_runtime_dir()
+    servers = []
+    for info in list_running_servers(runtime_dir):
+        if not info.get("url") or str(info["url"]).startswith("http+unix"):
+            continue  # a server on a unix socket: requests cannot reach it without extras
+        try:
+            started = (Path(runtime_dir) / f"jpserver-{info['pid']}.json").stat().st_mtime
+        except (OSError, KeyError):
+            started = 0.0
+        servers.append({**info, "started": started})
+    servers.sort(key=lambda info: info["started"], reverse=True)
+    return servers
+
+
+def _contains(root: str, path: str) -> bool:
+    try:
+        Path(path).resolve().relative_to(Path(root).resolve())
+        return True
+    except (ValueError, OSError):
+        return False
+
+
+def _pick_server(servers: list[dict[str, Any]], cwd: str) -> dict[str, Any] | None:
+    """The server whose root_dir holds ``cwd`` (the deepest such root, then the newest), else the newest."""
+    holding = [info for info in servers if info.get("root_dir") and _contains(info["root_dir"], cwd)]
+    if holding:
+        return max(holding, key=lambda info: (len(Path(info["root_dir"]).resolve().parts), info["started"]))
+    return servers[0] if servers else None
+
+
+def _token_for(url: str, runtime_dir: str | None) -> str | None:
+    try:
+        servers = running_servers(runtime_dir)
+    except Exception:  # noqa: BLE001 - the token lookup is a convenience
+        return None
+    for info in servers:
+        if _same_server(info["url"], url):
+            return info.get("token") or None
+    return None
+
+
+def find_server(
+    url: str | None = None,
+    token: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    runtime_dir: str | None = None,
+) -> ServerInfo:
+    """Find the Jupyter server to talk to (see the module docstring for the order).
+
+    Raises :class:`ServerNotFoundError`, whose message says how to fix it, when
+    there is none.
+    """
+    environ = os.environ if environ is None else environ
+    cwd = cwd or os.getcwd()
+    token = token or None
+
+    if url:
+        return ServerInfo(_normalize_url(url), token or environ.get("RUNAI_TOKEN") or _token_for(url, runtime_dir),
+                          "--url")
+    if environ.get("RUNAI_URL"):
+        env_url = environ["RUNAI_URL"]
+        return ServerInfo(
+            _normalize_url(env_url), token or environ.get("RUNAI_TOKEN") or _token_for(env_url, runtime_dir),
+            "RUNAI_URL",
+        )
+    token = token or environ.get("RUNAI_TOKEN") or None
+
+    hub_token = environ.get("JUPYTERHUB_API_TOKEN") or environ.get("JPY_API_TOKEN")
+    if environ.get("JUPYTERHUB_SERVICE_URL"):
+        return ServerInfo(_normalize_url(environ["JUPYTERHUB_SERVICE_URL"]), token or hub_token,
+                          "JUPYTERHUB_SERVICE_URL")
+
+    try:
+        servers = running_servers(runtime_dir)
+    except Exception as exc:  # noqa: BLE001 - an unreadable runtime dir is reported, not raised as is
+        servers = []
+        listing_problem = f" (reading the list of running servers failed: {exc})"
+    else:
+        listing_problem = ""
+
+    prefix = environ.get("JUPYTERHUB_SERVICE_PREFIX")
+    if prefix:
+        for info in servers:
+            if info.get("base_url", "").rstrip("/") == prefix.rstrip("/"):
+                return ServerInfo(_normalize_url(info["url"]), token or hub_token or info.get("token") or None,
+                                  f"JUPYTERHUB_SERVICE_PREFIX and jpserver-{info.get('pid')}.json")
+
+    chosen = _pick_server(servers, cwd)
+    if chosen is not None:
+        return ServerInfo(_normalize_url(chosen["url"]), token or chosen.get("token") or None,
+                          f"running server jpserver-{chosen.get('pid')}.json (root {chosen.get('root_dir')})")
+
+    raise ServerNotFoundError(f"no running Jupyter server found{listing_problem}. {HOW_TO_FIX}")
+
+
+# --------------------------------------------------------------------------- client
+
+
+def _q(segment: str) -> str:
+    return quote(str(segment), safe="")
+
+
+def _drop_none(params: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        out[key] = ("true" if value else "false") if isinstance(value, bool) else value
+    return out
+
+
+class RunaiClient:
+    """A client of one runai server. Every method returns the API's JSON (dicts and lists).
+
+    ``project`` is the project used when a call names none (default:
+    ``RUNAI_PROJECT``, else ``"default"``). The server is looked up on first use,
+    so creating a client never fails.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        project: str | None = None,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = TIMEOUT,
+    ) -> None:
+        self._url = url
+        self._token = token
+        self._server: ServerInfo | None = None
+        self.project = project or default_project()
+        self.session = session or requests.Session()
+        self.session.headers.setdefault("Accept", "application/json")
+        self.timeout = timeout
+
+    # ---------------------------------------------------------------- plumbing
+
+    @property
+    def server(self) -> ServerInfo:
+        """Where the server is (found on first use)."""
+        if self._server is None:
+            self._server = find_server(self._url, self._token)
+        return self._server
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def _headers(self, method: str) -> dict[str, str]:
+        headers = {}
+        if self.server.token:
+            headers["Authorization"] = f"token {self.server.token}"
+        if method not in ("GET", "HEAD", "OPTIONS"):
+            xsrf = self.session.cookies.get("_xsrf")
+            if xsrf:  # cookie sessions without a token need it; harmless otherwise
+                headers["X-XSRFToken"] = xsrf
+        return headers
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        stream: bool = False,
+        headers: Mapping[str, str] | None = None,
+        timeout: Any = None,
+    ) -> requests.Response:
+        """Send one request to ``<server>/runai/api/v1/<path>``; raise :class:`RunaiError` unless 2xx."""
+        server = self.server
+        url = server.api_url + path.lstrip("/")
+        all_headers = self._headers(method)
+        if headers:
+            all_headers.update(headers)
+        try:
+            response = self.session.request(
+                method,
+                url,
+                params=_drop_none(params or {}),
+                json=body,
+                headers=all_headers,
+                stream=stream,
+                timeout=timeout if timeout is not None else self.timeout,
+                allow_redirects=False,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise RunaiConnectionError(
+                f"TLS failed with the server at {server.url} (found from {server.source}): {exc}"
+            ) from None
+        except requests.exceptions.ConnectionError as exc:
+            raise RunaiConnectionError(
+                f"cannot reach the server at {server.url} (found from {server.source}): {_reason(exc)}. "
+                f"Is the Jupyter server still running? {HOW_TO_FIX}"
+            ) from None
+        except requests.exceptions.Timeout:
+            raise RunaiConnectionError(
+                f"the server at {server.url} (found from {server.source}) did not answer in time"
+            ) from None
+        if response.is_redirect:
+            # Jupyter redirects unauthenticated page requests to its login page.
+            response.close()
+            location = response.headers.get("Location", "")
+            raise RunaiError(
+                response.status_code,
+                f"the server at {server.url} redirected to {location or 'another page'} instead of answering: "
+                "it wants a login. Pass its token with --token or RUNAI_TOKEN.",
+            )
+        if response.status_code >= 400:
+            error = RunaiError.from_response(response, server)
+            response.close()
+            raise error
+        return response
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET a JSON document, unchanged."""
+        return _json(self.request("GET", path, params=params))
+
+    def _send(self, method: str, path: str, body: Any = None, params: Mapping[str, Any] | None = None) -> Any:
+        response = self.request(method, path, body=body, params=params)
+        if response.status_code == 204 or not response.content:
+            return None
+        return _json(response)
+
+    def _project(self, project: str | None) -> str:
+        return project or self.project
+
+    def _workload_path(self, name: str, project: str | None, suffix: str = "") -> str:
+        return f"workloads/{_q(self._project(project))}/{_q(name)}{suffix}"
+
+    # ---------------------------------------------------------------- routes
+
+    def info(self) -> dict[str, Any]:
+        """Version, backend, the current user and the submit form's defaults."""
+        return self.get_json("info")
+
+    def submit(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Submit a workload (a ``WorkloadSpec`` dict); returns the ``Workload``.
+
+        A spec without ``project`` goes to this client's project.
+        """
+        body = dict(spec)
+        body.setdefault("project", self.project)
+        return self._send("POST", "workloads", body)
+
+    def list_workloads(
+        self, project: str | None = None, phase: str | None = None, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Workloads in queue order; ``project=None`` lists every project's."""
+        return self.get_json("workloads", {"project": project, "phase": phase, "kind": kind})["workloads"]
+
+    def get(self, name: str, project: str | None = None) -> dict[str, Any]:
+        """One ``Workload``, with ``events`` (its latest events)."""
+        return self.get_json(self._workload_path(name, project))
+
+    def delete(self, name: str, project: str | None = None) -> dict[str, Any]:
+        """Stop its pods and remove it; returns the ``Workload`` (phase ``Deleting``)."""
+        return self._send("DELETE", self._workload_path(name, project))
+
+    def stop(self, name: str, project: str | None = None) -> dict[str, Any]:
+        """Stop it; it stays (phase ``Stopping`` then ``Stopped``) and may be resumed."""
+        return self._send("POST", self._workload_path(name, project, "/stop"))
+
+    def resume(self, name: str, project: str | None = None) -> dict[str, Any]:
+        """Put a stopped or finished workload back in the queue."""
+        return self._send("POST", self._workload_path(name, project, "/resume"))
+
+    def logs(
+        self,
+        name: str,
+        project: str | None = None,
+        pod: int | None = None,
+        follow: bool = False,
+        tail: int | None = None,
+    ) -> Iterator[str]:
+        """The log of one pod (default pod 0) as text chunks; with ``follow``, until the pod ends."""
+        response = self.request(
+            "GET",
+            self._workload_path(name, project, "/logs"),
+            params={"pod": pod, "follow": True if follow else None, "tail": tail},
+            stream=True,
+            headers={"Accept": "text/plain"},
+            timeout=(self.timeout[0], None) if follow else self.timeout,
+        )
+        return _text_chunks(response)
+
+    def events(
+        self,
+        project: str | None = None,
+        workload: str | None = None,
+        last_event_id: str | int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Server-sent events as dicts (``id``, ``at``, ``type``, ``project``, ``workload``, ``pod``,
+        ``message``), forever; ``last_event_id`` resumes after that event."""
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        response = self.request(
+            "GET", "events", params={"project": project, "workload": workload}, stream=True,
+            headers=headers, timeout=(self.timeout[0], None),
+        )
+        return parse_sse(_text_chunks(response))
+
+    def wait(
+        self,
+        name: str,
+        project: str | None = None,
+        until: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float | None = None,
+        interval: float = 1.0,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll a workload until ``until(workload)`` (default: no longer Pending); returns it.
+
+        Raises ``TimeoutError`` after ``timeout`` seconds."""
+        until = until or (lambda w: w.get("status", {}).get("phase") not in ("Pending", None))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            workload = self.get(name, project)
+            if on_update:
+                on_update(workload)
+            if until(workload):
+                return workload
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"workload {name!r} still {workload.get('status', {}).get('phase')} "
+                                   f"after {timeout:g}s")
+            time.sleep(interval)
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """Nodes with their devices and what is allocated on each."""
+        return self.get_json("nodes")["nodes"]
+
+    def projects(self) -> list[dict[str, Any]]:
+        """Projects with deserved, limit, allocated and fair share."""
+        return self.get_json("projects")["projects"]
+
+    # data sources
+    def data_sources(self, project: str | None = None) -> list[dict[str, Any]]:
+        return _unwrap(self.get_json(f"projects/{_q(self._project(project))}/data-sources"), "data_sources")
+
+    def create_data_source(self, spec: Mapping[str, Any], project: str | None = None) -> dict[str, Any]:
+        return self._send("POST", f"projects/{_q(self._project(project))}/data-sources", dict(spec))
+
+    def get_data_source(self, name: str, project: str | None = None) -> dict[str, Any]:
+        return self.get_json(f"projects/{_q(self._project(project))}/data-sources/{_q(name)}")
+
+    def delete_data_source(self, name: str, project: str | None = None) -> Any:
+        return self._send("DELETE", f"projects/{_q(self._project(project))}/data-sources/{_q(name)}")
+
+    # credentials
+    def credentials(self, project: str | None = None) -> list[dict[str, Any]]:
+        return _unwrap(self.get_json(f"projects/{_q(self._project(project))}/credentials"), "credentials")
+
+    def create_credential(self, spec: Mapping[str, Any], project: str | None = None) -> dict[str, Any]:
+        return self._send("POST", f"projects/{_q(self._project(project))}/credentials", dict(spec))
+
+    def get_credential(self, name: str, project: str | None = None) -> dict[str, Any]:
+        return self.get_json(f"projects/{_q(self._project(project))}/credentials/{_q(name)}")
+
+    def delete_credential(self, name: str, project: str | None = None) -> Any:
+        return self._send("DELETE", f"projects/{_q(self._project(project))}/credentials/{_q(name)}")
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> "RunaiClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _unwrap(document: Any, key: str) -> Any:
+    if isinstance(document, dict) and key in document:
+        return document[key]
+    if isinstance(document, dict) and len(document) == 1:
+        return next(iter(document.values()))
+    return document
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise RunaiError(
+            response.status_code,
+            f"{response.url}: expected JSON, got {response.headers.get('Content-Type', 'no content type')}: "
+            f"{_short_text(response.text, 120)}",
+        ) from None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "nodename nor servname",
+                   "No route to host", "timed out", "Temporary failure in name resolution"):
+        if marker in text:
+            return marker.lower()
+    return _short_text(text, 200)
+
+
+def _text_chunks(response: requests.Response) -> Iterator[str]:
+    """Decode a streamed answer into text chunks as they arrive; closes the answer at the end."""
+    if response.encoding is None:
+        response.encoding = "utf-8"
+    try:
+        for chunk in response.iter_content(chunk_size=None, decode_unicode=True):
+            if chunk:
+                yield chunk if isinstance(chunk, str) else chunk.decode(response.encoding, "replace")
+    except requests.exceptions.ChunkedEncodingError:
+        return  # the server ended the stream (e.g. it shut down): end quietly
+    finally:
+        response.close()
+
+
+def parse_sse(chunks: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """Parse a ``text/event-stream`` into events: the ``data`` parsed as JSON (a dict), with ``id``
+    (and ``event`` as ``type`` when the data has none). Comments and keep-alives are skipped."""
+    buffer = ""
+    data_lines: list[str] = []
+    event_id: str | None = None
+    event_name: str | None = None
+    for chunk in chunks:
+        buffer += chunk.replace("\r\n", "\n").replace("\r", "\n")
+        while "\n" in buffer:
+            line, buffer = buffer.split("\n", 1)
+            if line == "":
+                if data_lines:
+                    yield _sse_event("\n".join(data_lines), event_id, event_name)
+                data_lines, event_name = [], None
+                continue
+            if line.startswith(":"):
+                continue
+            field, _, value = line.partition(":")
+            if value.startswith(" "):
+                value = value[1:]
+            if field == "data":
+                data_lines.append(value)
+            elif field == "id":
+                event_id = value
+            elif field == "event":
+                event_name = value
+    if data_lines:
+        yield _sse_event("\n".join(data_lines), event_id, event_name)
+
+
+def _sse_event(data: str, event_id: str | None, event_name: str | None) -> dict[str, Any]:
+    try:
+        event = json.loads(data)
+    except ValueError:
+        event = {"message": data}
+    if not isinstance(event, dict):
+        event = {"data": event}
+    if event_id is not None:
+        event.setdefault("id", event_id)
+    if event_name and event_name != "message":
+        event.setdefault("type", event_name)
+    return event

@@ -1,0 +1,359 @@
+"""Submit options: the one place where they are parsed (``runai submit``, ``%runai submit``).
+
+* :func:`add_submit_arguments` adds the options to an ``argparse`` parser, and
+  :func:`build_submit_parser` makes a parser with only them;
+* :func:`split_command` cuts an argument list at the first ``--``: what comes
+  after is the command;
+* :func:`spec_from_args` turns the parsed options into a ``WorkloadSpec``-shaped
+  dict holding only what the user set (the server fills in the rest, after its
+  policies), validated locally with ``WorkloadSpec.model_validate`` so that a
+  bad value is reported, naming its field and option, before any network call;
+* :func:`parse_submit` does all three.
+
+Errors are :class:`SubmitArgsError` (a ``ValueError``): ``errors`` is a list of
+``{"field", "message", "allowed", "option"}`` items.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import string
+from typing import Any, Sequence
+
+from pydantic import ValidationError
+
+from .models import WorkloadSpec, format_validation_error
+
+__all__ = [
+    "KINDS",
+    "SubmitArgsError",
+    "add_submit_arguments",
+    "build_submit_parser",
+    "parse_submit",
+    "spec_from_args",
+    "split_command",
+    "suggest_name",
+]
+
+KINDS = ("workspace", "training", "distributed", "inference")
+
+# field of the spec -> the option that sets it (named in error messages)
+FIELD_OPTIONS: dict[str, str] = {
+    "name": "NAME",
+    "project": "--project",
+    "kind": "--kind",
+    "priority_class": "--priority-class",
+    "preemptible": "--preemptible/--non-preemptible",
+    "resources.gpu": "--gpu",
+    "resources.gpu_memory": "--gpu-memory",
+    "resources.gpu_limit": "--gpu-limit",
+    "resources.gpu_devices": "--gpu-devices",
+    "resources.cpu": "--cpu",
+    "resources.cpu_limit": "--cpu-limit",
+    "resources.memory": "--memory",
+    "resources.memory_limit": "--memory-limit",
+    "node_pools": "--node-pools",
+    "image": "--image",
+    "command": "-- COMMAND",
+    "working_dir": "--working-dir",
+    "python_env": "--python-env",
+    "environment": "--environment",
+    "data_sources": "--data-source",
+    "credentials": "--credential",
+    "workers": "--workers",
+    "min_available": "--min-available",
+    "min_replicas": "--min-replicas",
+    "max_replicas": "--max-replicas",
+}
+
+DESCRIPTION = """\
+Submit a workload: a training job (the default), a distributed training job
+(master + workers, started together), an interactive workspace or an inference
+endpoint. Resources are per pod. Everything after `--` is the command: several
+words run as they are; one quoted string runs in a shell.
+"""
+
+EPILOG = """\
+GPU requests (per pod):
+  -g 1                        one whole GPU          -g 2   two whole GPUs
+  -g 0.5                      half of one GPU (a fraction; shares the device)
+  --gpu-memory 20Gi           20Gi of one GPU's memory instead of a fraction
+  -g 0.5 --gpu-devices 4      half of each of 4 GPUs of one node (2 GPUs of quota)
+  -g 0.25 --gpu-limit 0.75    guaranteed 0.25, bursts to 0.75 when the GPU has room
+
+examples:
+  runai submit -g 1 -- python train.py --epochs 3
+  runai submit bert -g 0.5 -e EPOCHS=3 -e LR=0.1 --data-source imagenet -- "python train.py > out.txt"
+  runai submit ddp --kind distributed --workers 3 -g 1 -- torchrun train.py
+  runai submit nb --kind workspace --gpu-memory 20Gi
+  runai submit llm --kind inference -g 1 --min-replicas 1 --max-replicas 4 -- python serve.py
+  runai submit -p team-a --node-pools a100,default --preemptible -g 2 -- python big.py
+"""
+
+
+class SubmitArgsError(ValueError):
+    """Bad submit options; ``errors`` names each field (and the option that sets it)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(error["message"] for error in errors))
+
+    @property
+    def field(self) -> str | None:
+        return self.errors[0].get("field") if self.errors else None
+
+
+def _error(field: str, message: str, allowed: Any = None) -> SubmitArgsError:
+    option = FIELD_OPTIONS.get(field)
+    text = f"{field}: {message}" + (f" (option {option})" if option else "")
+    return SubmitArgsError([{"field": field, "message": text, "allowed": allowed, "option": option}])
+
+
+def suggest_name(kind: str | None = None) -> str:
+    """A fresh name: ``<kind>-<4 random lowercase letters or digits>``."""
+    alphabet = string.ascii_lowercase + string.digits
+    kind = kind if kind in KINDS else "training"
+    return f"{kind}-{''.join(secrets.choice(alphabet) for _ in range(4))}"
+
+
+def split_command(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
+    """Cut ``argv`` at the first ``--``: (options, command words) or (argv, None) without one."""
+    argv = list(argv)
+    if "--" in argv:
+        at = argv.index("--")
+        return argv[:at], argv[at + 1:]
+    return argv, None
+
+
+class _ListAction(argparse.Action):
+    """Repeatable option whose values may also be comma-separated: ``--x a,b --x c`` -> [a, b, c]."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+        items = list(getattr(namespace, self.dest, None) or [])
+        items.extend(part.strip() for part in str(values).split(",") if part.strip())
+        setattr(namespace, self.dest, items)
+
+
+def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: bool = True) -> argparse.ArgumentParser:
+    """Add the submit options to ``parser`` (``project_option=False`` when the caller has its own ``-p``)."""
+    parser.add_argument(
+        "name", metavar="NAME", nargs="?", default=None,
+        help="workload name: lowercase letters, digits and '-' (a DNS-1123 label), unique in its project. "
+             "Default: <kind>-<4 random characters>, e.g. training-k3x9",
+    )
+    parser.add_argument(
+        "--kind", default=None, metavar="KIND",
+        help="workspace (interactive, not preemptible), training (one pod, preemptible; the default), "
+             "distributed (master + --workers, started together) or inference (replicas behind one URL)",
+    )
+    what = parser.add_argument_group("GPU, CPU and memory (per pod)")
+    what.add_argument(
+        "-g", "--gpu", default=None, metavar="N",
+        help="GPUs: whole devices (1, 2, ...) or a fraction of one device (0.5). Example: -g 0.5",
+    )
+    what.add_argument(
+        "--gpu-memory", default=None, metavar="QUANTITY",
+        help="GPU memory per device instead of a fraction, e.g. --gpu-memory 20Gi (not with --gpu)",
+    )
+    what.add_argument(
+        "--gpu-limit", default=None, metavar="FRACTION",
+        help="dynamic fraction: burst up to this share of each device when it has room "
+             "(gpu <= limit <= 1). Example: -g 0.25 --gpu-limit 0.75",
+    )
+    what.add_argument(
+        "--gpu-devices", default=None, metavar="N",
+        help="the same fraction (or --gpu-memory) on each of N devices of one node. "
+             "Example: -g 0.5 --gpu-devices 4",
+    )
+    what.add_argument("--cpu", default=None, metavar="CORES",
+                      help="CPU request: cores (2, 1.5) or millicores (500m)")
+    what.add_argument("--cpu-limit", default=None, metavar="CORES",
+                      help="CPU limit, at least --cpu (default: unlimited)")
+    what.add_argument("--memory", default=None, metavar="QUANTITY", help="memory request, e.g. 8Gi or 512Mi")
+    what.add_argument("--memory-limit", default=None, metavar="QUANTITY",
+                      help="memory limit, at least --memory (default: unlimited)")
+
+    where = parser.add_argument_group("where and how it is scheduled")
+    if project_option:
+        where.add_argument(
+            "-p", "--project", default=None,
+            help="project (queue) to run in. Default: $RUNAI_PROJECT, else 'default'",
+        )
+    where.add_argument(
+        "--node-pools", dest="node_pools", action=_ListAction, default=None, metavar="POOL[,POOL...]",
+        help="node pools to run in, most preferred first. Example: --node-pools a100,default",
+    )
+    preempt = where.add_mutually_exclusive_group()
+    preempt.add_argument(
+        "--preemptible", dest="preemptible", action="store_const", const=True, default=None,
+        help="may be stopped to make room, and may use idle GPUs beyond the project's quota "
+             "(default for training and distributed)",
+    )
+    preempt.add_argument(
+        "--non-preemptible", dest="preemptible", action="store_const", const=False,
+        help="never stopped by the scheduler; runs only inside the project's deserved quota "
+             "(default for workspaces and inference)",
+    )
+    where.add_argument(
+        "--priority-class", default=None, metavar="CLASS",
+        help="train (50), build-preemptible (75), build (100) or inference (125). Default: by kind",
+    )
+
+    scale = parser.add_argument_group("distributed and inference")
+    scale.add_argument("--workers", default=None, metavar="N",
+                       help="distributed: number of worker pods (plus a master). Example: --workers 3")
+    scale.add_argument("--min-available", default=None, metavar="N",
+                       help="distributed: pods that must start together (default: all)")
+    scale.add_argument("--min-replicas", default=None, metavar="N", help="inference: replicas kept running (default 1)")
+    scale.add_argument("--max-replicas", default=None, metavar="N",
+                       help="inference: replicas to grow to under load (default: --min-replicas)")
+
+    run = parser.add_argument_group("what runs")
+    run.add_argument("--image", default=None,
+                     help="container image (used on Kubernetes; recorded on the local cluster). "
+                          "Example: --image pytorch/pytorch:2.5")
+    run.add_argument("--working-dir", default=None, metavar="DIR", help="directory the command starts in")
+    run.add_argument("--python-env", default=None, metavar="PATH",
+                     help="local cluster: venv or conda prefix to run in (default: the server's)")
+    run.add_argument(
+        "-e", "--environment", action="append", default=None, metavar="KEY=VALUE",
+        help="environment variable of every pod; repeat for more. Example: -e EPOCHS=3 -e LR=0.1",
+    )
+    run.add_argument(
+        "--data-source", dest="data_sources", action=_ListAction, default=None, metavar="NAME",
+        help="attach the project's data source NAME; repeat for more. Example: --data-source imagenet",
+    )
+    run.add_argument(
+        "--credential", dest="credentials", action=_ListAction, default=None, metavar="NAME",
+        help="inject the project's credential NAME; repeat for more. Example: --credential hf-token",
+    )
+    return parser
+
+
+def build_submit_parser(prog: str = "runai submit", **kwargs: Any) -> argparse.ArgumentParser:
+    """A parser with the submit options only (``-- COMMAND`` is cut off by :func:`split_command`)."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        usage=f"{prog} [NAME] [options] [-- COMMAND ...]",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **kwargs,
+    )
+    return add_submit_arguments(parser)
+
+
+def _number(text: str | None) -> Any:
+    """'1' -> 1, '0.5' -> 0.5; anything else as given, for the model to reject by name."""
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _environment(items: list[str] | None) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise _error(
+                "environment",
+                f"each -e must be KEY=VALUE (e.g. -e EPOCHS=3; -e KEY= for an empty value); got {item!r}",
+                allowed="KEY=VALUE",
+            )
+        env[key.strip()] = value
+    return env
+
+
+def spec_from_args(ns: argparse.Namespace, command: Sequence[str] | str | None = None) -> dict[str, Any]:
+    """The ``WorkloadSpec`` dict the options ask for: only the fields set (plus name and project).
+
+    ``command`` (the words after ``--``; also read from ``ns.command``) becomes
+    ``command``: one word is a shell command line, several run as they are.
+    Raises :class:`SubmitArgsError` naming the field and option when the result
+    does not validate.
+    """
+    get = lambda key: getattr(ns, key, None)  # noqa: E731
+    kind = get("kind")
+    spec: dict[str, Any] = {
+        "name": get("name") or suggest_name(kind),
+        "project": get("project") or os.environ.get("RUNAI_PROJECT") or "default",
+    }
+    if kind is not None:
+        spec["kind"] = kind.strip()
+
+    resources: dict[str, Any] = {}
+    for key in ("gpu", "gpu_limit", "gpu_devices"):
+        if get(key) is not None:
+            resources[key] = _number(get(key))
+    for key in ("gpu_memory", "cpu", "cpu_limit", "memory", "memory_limit"):
+        if get(key) is not None:
+            resources[key] = get(key)
+    if resources:
+        spec["resources"] = resources
+
+    for key in ("workers", "min_available", "min_replicas", "max_replicas"):
+        if get(key) is not None:
+            spec[key] = _number(get(key))
+    for key in ("priority_class", "image", "working_dir", "python_env"):
+        if get(key) is not None:
+            spec[key] = get(key)
+    if get("preemptible") is not None:
+        spec["preemptible"] = get("preemptible")
+    for key in ("node_pools", "data_sources", "credentials"):
+        if get(key):
+            spec[key] = list(get(key))
+    environment = _environment(get("environment"))
+    if environment:
+        spec["environment"] = environment
+
+    if command is None:
+        command = get("command")
+    if command is not None:
+        if isinstance(command, str):
+            spec["command"] = command
+        else:
+            words = list(command)
+            if not words:
+                raise _error("command", "nothing after '--': give the command to run, e.g. -- python train.py",
+                             allowed="a command")
+            spec["command"] = words[0] if len(words) == 1 else words
+
+    validate_spec(spec)
+    return spec
+
+
+def validate_spec(spec: dict[str, Any]) -> None:
+    """Validate with the model; raise :class:`SubmitArgsError` whose items name field and option."""
+    try:
+        WorkloadSpec.model_validate(spec)
+    except ValidationError as exc:
+        errors = []
+        for item in format_validation_error(exc):
+            field = item.get("field") or ""
+            option = FIELD_OPTIONS.get(field) or FIELD_OPTIONS.get(re.split(r"[.\[]", field)[0])
+            message = item["message"] + (f" (option {option})" if option else "")
+            errors.append({**item, "message": message, "option": option})
+        raise SubmitArgsError(errors) from None
+
+
+def parse_submit(argv: Sequence[str], parser: argparse.ArgumentParser | None = None) -> dict[str, Any]:
+    """Parse submit arguments (``-- COMMAND`` included) into a validated spec dict.
+
+    argparse problems (an unknown option, a missing value) exit with status 2
+    as argparse does; bad values raise :class:`SubmitArgsError`.
+    """
+    parser = parser or build_submit_parser()
+    options, command = split_command(argv)
+    ns = parser.parse_args(options)
+    return spec_from_args(ns, command)

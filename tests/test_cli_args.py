@@ -1,0 +1,553 @@
+"""The client side without a server: submit options -> spec, server discovery, rendering, errors.
+
+End-to-end runs against a real Jupyter server are in test_cli_e2e.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+from rich.console import Console
+
+from jupyter_runai import cli
+from jupyter_runai.client import (
+    RunaiClient,
+    RunaiConnectionError,
+    RunaiError,
+    ServerNotFoundError,
+    find_server,
+    parse_sse,
+)
+from jupyter_runai.models import WorkloadSpec
+from jupyter_runai.submit_args import (
+    SubmitArgsError,
+    build_submit_parser,
+    parse_submit,
+    spec_from_args,
+    split_command,
+    suggest_name,
+)
+
+DISCOVERY_VARS = (
+    "RUNAI_URL", "RUNAI_TOKEN", "RUNAI_PROJECT", "JUPYTERHUB_SERVICE_URL", "JUPYTERHUB_SERVICE_PREFIX",
+    "JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    """No discovery variable leaks in from the machine; an empty runtime dir."""
+    for name in DISCOVERY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    return runtime
+
+
+def submit_spec(*argv: str) -> dict:
+    """Parse `runai submit ARGV` with the CLI's own parser."""
+    options, command = split_command(["submit", *argv])
+    ns = cli.build_parser().parse_args(options)
+    return spec_from_args(ns, command)
+
+
+# =========================================================================== submit options
+
+
+def test_every_submit_option_lands_in_the_spec():
+    spec = submit_spec(
+        "bert", "--kind", "distributed", "-g", "0.5", "--gpu-limit", "0.75", "--gpu-devices", "2",
+        "--cpu", "500m", "--cpu-limit", "2", "--memory", "20Gi", "--memory-limit", "32Gi",
+        "-p", "team-a", "-e", "EPOCHS=3", "--environment", "LR=0.1", "-e", "EMPTY=", "-e", "EQ=a=b",
+        "--workers", "3", "--min-available", "2", "--node-pools", "a100,default", "--preemptible",
+        "--priority-class", "build-preemptible", "--image", "pytorch/pytorch:2.5", "--working-dir", "/work",
+        "--python-env", "/opt/env", "--data-source", "imagenet", "--data-source", "cifar,coco",
+        "--credential", "hf-token", "--", "torchrun", "train.py", "--lr", "0.1",
+    )
+    assert spec == {
+        "name": "bert",
+        "project": "team-a",
+        "kind": "distributed",
+        "resources": {"gpu": 0.5, "gpu_limit": 0.75, "gpu_devices": 2, "cpu": "500m", "cpu_limit": "2",
+                      "memory": "20Gi", "memory_limit": "32Gi"},
+        "workers": 3,
+        "min_available": 2,
+        "node_pools": ["a100", "default"],
+        "preemptible": True,
+        "priority_class": "build-preemptible",
+        "image": "pytorch/pytorch:2.5",
+        "working_dir": "/work",
+        "python_env": "/opt/env",
+        "environment": {"EPOCHS": "3", "LR": "0.1", "EMPTY": "", "EQ": "a=b"},
+        "data_sources": ["imagenet", "cifar", "coco"],
+        "credentials": ["hf-token"],
+        "command": ["torchrun", "train.py", "--lr", "0.1"],
+    }
+    # and the model agrees with it
+    validated = WorkloadSpec.model_validate(spec)
+    assert validated.total_gpus() == 4.0  # (master + 3 workers) x 0.5 x 2 devices
+
+
+def test_inference_options_and_non_preemptible():
+    spec = submit_spec("llm", "--kind", "inference", "--gpu", "1", "--min-replicas", "1", "--max-replicas", "4",
+                       "--non-preemptible")
+    assert spec["kind"] == "inference"
+    assert spec["resources"] == {"gpu": 1}
+    assert (spec["min_replicas"], spec["max_replicas"]) == (1, 4)
+    assert spec["preemptible"] is False
+
+
+def test_gpu_memory_and_whole_gpus():
+    assert submit_spec("nb", "--kind", "workspace", "--gpu-memory", "20Gi")["resources"] == {"gpu_memory": "20Gi"}
+    assert submit_spec("big", "-g", "2")["resources"] == {"gpu": 2}
+    assert isinstance(submit_spec("big", "-g", "2")["resources"]["gpu"], int)
+
+
+def test_only_what_was_set_is_sent():
+    spec = submit_spec("plain")
+    assert spec == {"name": "plain", "project": "default"}
+
+
+def test_project_from_env_and_global_option(monkeypatch):
+    monkeypatch.setenv("RUNAI_PROJECT", "team-b")
+    assert submit_spec("x")["project"] == "team-b"
+    assert submit_spec("x", "-p", "team-c")["project"] == "team-c"
+    options, command = split_command(["-p", "team-d", "submit", "x"])
+    assert spec_from_args(cli.build_parser().parse_args(options), command)["project"] == "team-d"
+
+
+def test_name_is_suggested_when_absent():
+    assert re.fullmatch(r"training-[a-z0-9]{4}", submit_spec("-g", "1")["name"])
+    assert re.fullmatch(r"workspace-[a-z0-9]{4}", submit_spec("--kind", "workspace")["name"])
+    names = {suggest_name("inference") for _ in range(20)}
+    assert len(names) > 1 and all(n.startswith("inference-") for n in names)
+
+
+def test_command_after_double_dash():
+    # several words: run as they are (options after -- belong to the command)
+    assert submit_spec("a", "--", "python", "train.py", "-g", "3")["command"] == ["python", "train.py", "-g", "3"]
+    # one word: a shell command line
+    assert submit_spec("a", "--", "python train.py > out.txt")["command"] == "python train.py > out.txt"
+    assert "command" not in submit_spec("a")
+    with pytest.raises(SubmitArgsError) as err:
+        submit_spec("a", "--")
+    assert err.value.field == "command"
+
+
+def test_standalone_parser_for_the_magics():
+    spec = parse_submit(["nb", "-g", "0.5", "-p", "team-a", "--", "python", "x.py"])
+    assert spec == {"name": "nb", "project": "team-a", "resources": {"gpu": 0.5}, "command": ["python", "x.py"]}
+    help_text = build_submit_parser().format_help()
+    for option in ("--gpu", "--gpu-memory", "--gpu-limit", "--gpu-devices", "--cpu", "--memory", "--project",
+                   "--environment", "--workers", "--min-replicas", "--max-replicas", "--node-pools",
+                   "--preemptible", "--non-preemptible", "--priority-class", "--image", "--working-dir",
+                   "--data-source", "--credential", "examples:"):
+        assert option in help_text
+
+
+@pytest.mark.parametrize(
+    "argv, field, words",
+    [
+        (["-g", "1.5"], "resources.gpu", ["--gpu", "fraction between 0 and 1"]),
+        (["-g", "half"], "resources.gpu", ["--gpu"]),
+        (["-e", "NOEQUALS"], "environment", ["KEY=VALUE", "NOEQUALS"]),
+        (["-e", "=value"], "environment", ["KEY=VALUE"]),
+        (["-e", "1BAD=x"], "environment.1BAD", ["--environment"]),
+        (["--kind", "wrong"], "kind", ["--kind", "workspace", "inference"]),
+        (["--gpu-limit", "0.5"], "resources.gpu_limit", ["--gpu-limit"]),
+        (["-g", "0.5", "--gpu-limit", "0.25"], "resources.gpu_limit", ["at least the request"]),
+        (["-g", "1", "--gpu-memory", "20Gi"], "resources.gpu_memory", ["not both"]),
+        (["-g", "1", "--gpu-devices", "2"], "resources.gpu_devices", ["--gpu-devices"]),
+        (["--memory", "12q"], "resources.memory", ["--memory"]),
+        (["--cpu", "lots"], "resources.cpu", ["--cpu"]),
+        (["--workers", "2"], "workers", ["only for kind 'distributed'"]),
+        (["--kind", "distributed"], "workers", ["required"]),
+        (["--kind", "inference", "--min-replicas", "3", "--max-replicas", "2"], "max_replicas", ["--max-replicas"]),
+        (["--priority-class", "urgent"], "priority_class", ["--priority-class", "train"]),
+        (["--node-pools", "a,a"], "node_pools", ["same item twice"]),
+        (["--data-source", "Bad_Name"], "data_sources[0]", ["--data-source"]),
+    ],
+)
+def test_bad_values_name_the_field_and_option(argv, field, words):
+    with pytest.raises(SubmitArgsError) as err:
+        submit_spec("job", *argv)
+    fields = [e["field"] for e in err.value.errors]
+    assert field in fields
+    text = str(err.value)
+    assert field in text
+    for word in words:
+        assert word in text
+
+
+def test_bad_name_names_the_field():
+    with pytest.raises(SubmitArgsError) as err:
+        submit_spec("Bad_Name")
+    assert err.value.field == "name" and "DNS-1123" in str(err.value)
+
+
+def test_cli_usage_errors_exit_2_before_any_network_call(capsys):
+    # no server anywhere: these never get as far as looking for one
+    assert cli.main(["submit", "job", "--gpu", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert "resources.gpu" in err and "--gpu" in err and "allowed" in err
+    assert cli.main(["submit", "job", "-e", "NOEQUALS"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+    assert cli.main(["submit", "--kind", "wrong"]) == 2
+    assert "kind" in capsys.readouterr().err
+    assert cli.main(["list", "--no-such-option"]) == 2
+    assert cli.main(["logs", "x", "--", "echo"]) == 2
+    # delete asks; a pipe cannot answer
+    assert cli.main(["delete", "job"]) == 2
+    assert "-y" in capsys.readouterr().err
+
+
+def test_main_help_lists_every_subcommand(capsys):
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("submit", "list", "describe", "logs", "stop", "resume", "delete", "nodes", "projects"):
+        assert re.search(rf"^\s+{command}\s+\S", out, re.M), command
+    assert cli.main([]) == 2
+    assert cli.main(["submit", "--help"]) == 0
+    assert "-- COMMAND" in capsys.readouterr().out
+
+
+def test_no_server_found_exits_1_with_how_to_fix(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["list"]) == 1
+    err = capsys.readouterr().err
+    assert "no running Jupyter server" in err and "jupyter lab" in err and "--url" in err
+
+
+# =========================================================================== server discovery
+
+
+def write_server_file(runtime, pid, root_dir, port, token="", base_url="/", age=0.0):
+    info = {
+        "url": f"http://localhost:{port}{base_url}",
+        "hostname": "localhost",
+        "port": port,
+        "sock": "",
+        "secure": False,
+        "base_url": base_url,
+        "token": token,
+        "root_dir": str(root_dir),
+        "password": False,
+        "pid": pid,
+        "version": "2.14.0",
+    }
+    path = runtime / f"jpserver-{pid}.json"
+    path.write_text(json.dumps(info, indent=2))
+    stamp = time.time() - age
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_explicit_arguments_win(monkeypatch):
+    monkeypatch.setenv("RUNAI_URL", "http://elsewhere:1/")
+    monkeypatch.setenv("RUNAI_TOKEN", "env-token")
+    found = find_server("localhost:9999/base", "arg-token")
+    assert (found.url, found.token, found.source) == ("http://localhost:9999/base/", "arg-token", "--url")
+    assert found.api_url == "http://localhost:9999/base/runai/api/v1/"
+    # a URL without a token takes RUNAI_TOKEN
+    assert find_server("http://localhost:9999/").token == "env-token"
+
+
+def test_env_vars(monkeypatch):
+    monkeypatch.setenv("RUNAI_URL", "http://gpu-box:8888")
+    monkeypatch.setenv("RUNAI_TOKEN", "secret")
+    found = find_server()
+    assert (found.url, found.token, found.source) == ("http://gpu-box:8888/", "secret", "RUNAI_URL")
+    client = RunaiClient()
+    assert client.server == found
+    assert client._headers("GET")["Authorization"] == "token secret"
+
+
+def test_jupyterhub_single_user_variables(monkeypatch):
+    # what a JupyterHub spawner puts in the single-user server's (and so its kernels') environment
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", "http://:8888/user/alice/")
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/alice/")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "hub-token")
+    found = find_server()
+    assert found.url == "http://127.0.0.1:8888/user/alice/"
+    assert found.token == "hub-token"
+    assert found.api_url == "http://127.0.0.1:8888/user/alice/runai/api/v1/"
+    # --token still wins over the hub's
+    assert find_server(token="mine").token == "mine"
+
+
+def test_jupyterhub_prefix_only_matches_a_running_server(monkeypatch, clean_env, tmp_path):
+    write_server_file(clean_env, os.getpid(), tmp_path, 8123, token="t1", base_url="/user/bob/")
+    write_server_file(clean_env, os.getppid(), tmp_path / "deeper", 8124, token="t2", age=-5)
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/bob/")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "hub-token")
+    found = find_server(cwd=str(tmp_path))
+    assert found.url == "http://localhost:8123/user/bob/"
+    assert found.token == "hub-token"
+
+
+def test_running_server_list_picks_the_root_holding_cwd(clean_env, tmp_path):
+    project = tmp_path / "home" / "me" / "project"
+    (project / "sub").mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # this process and its parent are alive; the third server's process is gone
+    write_server_file(clean_env, os.getpid(), tmp_path / "home", 8001, token="home-token", age=100)
+    write_server_file(clean_env, os.getppid(), elsewhere, 8002, token="newest-token", age=10)
+    gone = write_server_file(clean_env, dead_pid(), project, 8003, token="dead-token", age=0)
+
+    found = find_server(cwd=str(project / "sub"))
+    assert (found.url, found.token) == ("http://localhost:8001/", "home-token")
+    assert "jpserver-" in found.source
+    assert not gone.exists()  # jupyter_server's list removes a dead server's file
+
+    # no root holds the directory: the newest server
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    assert find_server(cwd=str(outside)).token == "newest-token"
+
+    # the deepest root wins over a shallower one
+    write_server_file(clean_env, os.getpid(), project, 8001, token="home-token", age=100)
+    write_server_file(clean_env, os.getppid(), tmp_path, 8002, token="shallow-token", age=0)
+    assert find_server(cwd=str(project)).token == "home-token"
+
+
+def test_url_without_token_takes_the_running_servers_token(clean_env, tmp_path):
+    write_server_file(clean_env, os.getpid(), tmp_path, 8555, token="from-file")
+    assert find_server("http://127.0.0.1:8555").token == "from-file"
+    assert find_server("http://127.0.0.1:8556").token is None
+
+
+def test_no_server_explains_how_to_fix(tmp_path, clean_env):
+    write_server_file(clean_env, dead_pid(), tmp_path, 8003)
+    with pytest.raises(ServerNotFoundError) as err:
+        find_server(cwd=str(tmp_path))
+    message = str(err.value)
+    assert "jupyter lab" in message and "--url" in message and "--token" in message
+    assert err.value.status is None
+
+
+def test_unreachable_server_is_explained():
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = RunaiClient(f"http://127.0.0.1:{port}/", "t")
+    with pytest.raises(RunaiConnectionError) as err:
+        client.info()
+    message = str(err.value)
+    assert f"127.0.0.1:{port}" in message and "cannot reach" in message and "jupyter lab" in message
+
+
+# =========================================================================== errors and streams
+
+
+def make_response(status: int, body) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.reason = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict"}.get(status, "")
+    response.url = "http://localhost:8888/runai/api/v1/workloads"
+    response._content = (json.dumps(body) if not isinstance(body, str) else body).encode()
+    return response
+
+
+def test_runai_error_from_the_servers_error_body():
+    body = {"error": {"message": "resources.gpu: must be ...; got 1.5", "field": "resources.gpu",
+                      "allowed": "0 < gpu < 1 or whole", "errors": [{"field": "resources.gpu"}]}}
+    error = RunaiError.from_response(make_response(400, body))
+    assert (error.status, error.field, error.allowed) == (400, "resources.gpu", "0 < gpu < 1 or whole")
+    assert str(error) == "resources.gpu: must be ...; got 1.5"
+    assert error.errors == [{"field": "resources.gpu"}]
+    # Jupyter's own refusal (no token) says what to do
+    refused = RunaiError.from_response(make_response(403, {"message": "Forbidden", "reason": None}))
+    assert refused.status == 403 and "--token" in str(refused)
+    missing = RunaiError.from_response(make_response(404, "<html>404: Not Found</html>"))
+    assert "runai extension" in str(missing)
+
+
+def test_server_error_is_printed_with_its_field(capsys):
+    console = Console(record=True, width=200, file=open(os.devnull, "w"))
+    error = RunaiError(409, "name: a live workload 'bert' exists in project 'default'", "name", "a new name")
+    cli._print_error(error, console)
+    text = console.export_text()
+    assert "error: name: a live workload" in text and "allowed: a new name" in text
+
+
+def test_sse_parser_handles_split_chunks_comments_and_ids():
+    stream = (
+        ": keep-alive\n\n"
+        'id: 7\nevent: Scheduled\ndata: {"id": 7, "type": "Scheduled", "workload": "bert", "message": "on node-1"}\n\n'
+        'id: 8\ndata: {"type": "Started",\ndata:  "workload": "bert"}\n\n'
+    )
+    chunks = [stream[i:i + 5] for i in range(0, len(stream), 5)]
+    events = list(parse_sse(iter(chunks)))
+    assert events == [
+        {"id": 7, "type": "Scheduled", "workload": "bert", "message": "on node-1"},
+        {"id": "8", "type": "Started", "workload": "bert"},
+    ]
+
+
+# =========================================================================== rendering
+
+NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def ago(**delta) -> str:
+    return (NOW - timedelta(**delta)).isoformat()
+
+
+def workload(name, kind="training", phase="Running", resources=None, project="default", **extra):
+    spec = {"name": name, "project": project, "kind": kind, "resources": resources or {}}
+    status = {"phase": phase, "submitted_at": ago(minutes=5), "pods": []}
+    for key in ("pending_reason", "message", "pods", "url", "started_at"):
+        if key in extra:
+            status[key] = extra.pop(key)
+    spec.update(extra)
+    return {"uid": f"uid-{name}", "spec": spec, "status": status, "submitted_by": "alice"}
+
+
+def render(renderable) -> str:
+    console = Console(record=True, width=220, file=open(os.devnull, "w"))
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_gpu_request_as_people_say_it():
+    text = cli.gpu_request_text
+    assert text({"gpu": 1}) == "1 GPU"
+    assert text({"gpu": 2}) == "2 GPUs"
+    assert text({"gpu": 0.5}) == "0.5 GPU"
+    assert text({"gpu_memory": "20Gi"}) == "20Gi GPU memory"
+    assert text({"gpu": 0.5, "gpu_devices": 4}) == "0.5 x 4 GPUs"
+    assert text({"gpu": 0.25, "gpu_limit": 0.75}) == "0.25 GPU (burst to 0.75)"
+    assert text({}) == "-" and text({"gpu": 0}) == "-"
+    assert cli.workload_request_text({"kind": "distributed", "workers": 3, "resources": {"gpu": 1}}) == \
+        "1 GPU x 4 pods"
+    assert cli.workload_request_text({"kind": "inference", "min_replicas": 1, "max_replicas": 3,
+                                      "resources": {"gpu": 0.5}}) == "0.5 GPU x 1-3 replicas"
+
+
+def test_age_text():
+    assert cli.age_text(ago(seconds=42), NOW) == "42s"
+    assert cli.age_text(ago(minutes=3, seconds=5), NOW) == "3m"
+    assert cli.age_text(ago(hours=2, minutes=5), NOW) == "2h5m"
+    assert cli.age_text(ago(days=4, hours=1), NOW) == "4d"
+    assert cli.age_text(None, NOW) == "-"
+    assert cli.age_text("2025-01-01T11:59:00Z", NOW) == "1m"
+
+
+def test_render_list():
+    text = render(cli.render_workloads([
+        workload("whole", resources={"gpu": 1}),
+        workload("half", resources={"gpu": 0.5}, project="team-a"),
+        workload("mem", kind="workspace", resources={"gpu_memory": "20Gi"}),
+        workload("multi", resources={"gpu": 0.5, "gpu_devices": 4}, phase="Pending",
+                 pending_reason="project team-a is at its limit of 2 GPUs"),
+        workload("broke", phase="Failed", message="pod broke-0 exited with code 1"),
+    ], now=NOW))
+    lines = text.splitlines()
+    assert lines[0].split() == ["NAME", "PROJECT", "KIND", "GPU", "STATUS", "AGE", "REASON"]
+    row = {line.split()[0]: line for line in lines[1:]}
+    assert "1 GPU" in row["whole"] and "Running" in row["whole"] and "5m" in row["whole"]
+    assert "team-a" in row["half"] and "0.5 GPU" in row["half"]
+    assert "workspace" in row["mem"] and "20Gi GPU memory" in row["mem"]
+    assert "0.5 x 4 GPUs" in row["multi"] and "Pending" in row["multi"]
+    assert "project team-a is at its limit of 2 GPUs" in row["multi"]
+    assert "exited with code 1" in row["broke"]
+    assert "No workloads" in render(cli.render_workloads([]))
+
+
+def test_render_describe_running_distributed():
+    doc = workload(
+        "ddp", kind="distributed", workers=1, master=True, min_available=2, priority_class="train",
+        preemptible=True, resources={"gpu": 0.5, "gpu_devices": 2, "cpu": "2", "memory": "8Gi"},
+        node_pools=["a100"], command=["torchrun", "train.py"], environment={"EPOCHS": "3"},
+        data_sources=["imagenet"], credentials=["hf-token"], started_at=ago(minutes=4),
+        pods=[
+            {"name": "ddp-0", "index": 0, "phase": "Running", "node": "gpu-node-1", "devices": [0, 1],
+             "fraction": 0.5, "started_at": ago(minutes=4)},
+            {"name": "ddp-1", "index": 1, "phase": "Running", "node": "gpu-node-2", "devices": [3],
+             "fraction": None, "started_at": ago(minutes=4)},
+        ],
+    )
+    doc["events"] = [
+        {"id": 1, "at": ago(minutes=5), "type": "Submitted", "project": "default", "workload": "ddp",
+         "pod": None, "message": "submitted by alice"},
+        {"id": 2, "at": ago(minutes=4), "type": "Scheduled", "project": "default", "workload": "ddp",
+         "pod": "ddp-0", "message": "bound to gpu-node-1 devices 0,1 at 0.5"},
+    ]
+    text = render(cli.render_describe(doc, now=NOW))
+    for expected in ("Name:", "ddp", "distributed", "Running", "0.5 x 2 GPUs, CPU 2, memory 8Gi per pod",
+                     "train, preemptible", "a master and 1 workers", "at least 2 together", "a100",
+                     "torchrun train.py", "EPOCHS=3", "imagenet", "hf-token", "by alice"):
+        assert expected in text, expected
+    pod_lines = [line for line in text.splitlines() if line.strip().startswith("ddp-")]
+    assert "gpu-node-1" in pod_lines[0] and "0,1" in pod_lines[0] and "0.5" in pod_lines[0]
+    assert "gpu-node-2" in pod_lines[1] and "whole" in pod_lines[1]
+    assert "Events" in text and "Scheduled" in text and "bound to gpu-node-1" in text
+    assert "Pending reason" not in text
+
+
+def test_render_describe_pending_shows_the_reason():
+    doc = workload("waits", phase="Pending", resources={"gpu": 2},
+                   pending_reason="needs 2 GPUs on one node; the most free on a node is 1")
+    text = render(cli.render_describe(doc, now=NOW))
+    assert "Pending reason:" in text and "the most free on a node is 1" in text
+    assert "none placed yet" in text and "Events: none" in text
+
+
+def test_render_nodes_marks_virtual_devices():
+    nodes = [
+        {"name": "box", "cpu": "16", "memory": "128Gi", "schedulable": True, "pool": "default", "devices": [
+            {"index": 0, "uuid": "GPU-a", "model": "NVIDIA H200", "memory": "141Gi", "virtual": False,
+             "allocated_fraction": 0.75, "allocated_memory": 113527144448, "used_memory": None,
+             "utilization": 37.0,
+             "pods": [{"pod": "default/a-0", "fraction": 0.5}, {"pod": "team-a/b-0", "fraction": 0.25}]},
+            {"index": 1, "uuid": "GPU-b", "model": "Virtual GPU", "memory": "24Gi", "virtual": True,
+             "allocated_fraction": 0, "allocated_memory": 0, "used_memory": None, "utilization": None,
+             "pods": []},
+        ]},
+        {"name": "cpu-only", "cpu": "8", "memory": "32Gi", "devices": [], "schedulable": False},
+    ]
+    text = render(cli.render_nodes(nodes))
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["NODE", "GPU", "MODEL"]
+    first = next(line for line in lines if "NVIDIA H200" in line)
+    assert "box" in first and "141Gi" in first and "0.75" in first and "37%" in first
+    assert "default/a-0 (0.5)" in first and "team-a/b-0 (0.25)" in first and "105.7Gi" in first
+    assert "(virtual)" not in first
+    virtual = next(line for line in lines if "Virtual GPU" in line)
+    assert "(virtual)" in virtual and "0.00" in virtual and "24Gi" in virtual
+    assert "cpu-only (cordoned)" in text and "no GPU" in text
+
+
+def test_render_projects():
+    projects = [
+        {"name": "default", "department": "default", "deserved": {"gpu": 2, "cpu": 0, "memory": 0},
+         "limit": {"gpu": None, "cpu": None, "memory": None}, "over_quota_weight": 1,
+         "allocated": {"gpu": 2.5}, "fair_share": {"gpu": 3.25}},
+        {"name": "team-a", "department": "research", "deserved": {"gpu": 1}, "limit": {"gpu": 4},
+         "over_quota_weight": 0, "allocated": {"gpu": 0}, "fair_share": None},
+    ]
+    text = render(cli.render_projects(projects))
+    header = text.splitlines()[0]
+    for column in ("PROJECT", "DEPARTMENT", "DESERVED", "ALLOCATED", "FAIR SHARE", "LIMIT"):
+        assert column in header
+    default = next(line for line in text.splitlines() if line.startswith("default"))
+    assert default.split()[:6] == ["default", "default", "2", "2.5", "3.25", "unlimited"]
+    team = next(line for line in text.splitlines() if line.startswith("team-a"))
+    assert team.split()[:7] == ["team-a", "research", "1", "0", "-", "4", "0"]
