@@ -1,3 +1,10 @@
 """jupyter-runai: GPU workload scheduling for people who work in Jupyter."""
 
 __version__ = "0.1.0"
+
+
+def _jupyter_server_extension_points():
+    """The Jupyter server extension: the scheduler service and its REST API (``server.app.RunaiApp``)."""
+    from .server.app import RunaiApp
+
+    return [{"module": "jupyter_runai.server.app", "app": RunaiApp}]

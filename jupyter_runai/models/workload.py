@@ -219,6 +219,20 @@ class WorkloadSpec(RunaiModel):
         description="inference only: replicas to grow to under load, at least min_replicas. Default: min_replicas.",
     )
 
+    backoff_limit: Optional[int] = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="training and distributed only: how many times a failed run is started again "
+        "before the workload is marked Failed. Default 0 (a failure is final).",
+    )
+    target_concurrency: Optional[float] = Field(
+        default=None,
+        gt=0,
+        description="inference only: requests in flight per replica that the autoscaler aims for; "
+        "more load adds replicas (up to max_replicas), less removes them (down to min_replicas). Default 4.",
+    )
+
     @field_validator("node_pools", "data_sources", "credentials")
     @classmethod
     def _no_repeats(cls, values: list[str], info: ValidationInfo) -> list[str]:
@@ -229,8 +243,12 @@ class WorkloadSpec(RunaiModel):
         problems = Problems("WorkloadSpec")
         only_for = {
             WorkloadKind.DISTRIBUTED: ("workers", "master", "master_resources", "min_available"),
-            WorkloadKind.INFERENCE: ("min_replicas", "max_replicas"),
+            WorkloadKind.INFERENCE: ("min_replicas", "max_replicas", "target_concurrency"),
         }
+        if self.backoff_limit is not None and self.kind not in (WorkloadKind.TRAINING, WorkloadKind.DISTRIBUTED):
+            problems.add("backoff_limit", f"only for kinds 'training' and 'distributed'; this workload is "
+                         f"{self.kind.value!r}", allowed="unset unless kind is 'training' or 'distributed'",
+                         got=self.backoff_limit)
         for kind, fields in only_for.items():
             if self.kind == kind:
                 continue
@@ -277,6 +295,10 @@ class WorkloadSpec(RunaiModel):
                 self.min_replicas = 1
             if self.max_replicas is None:
                 self.max_replicas = max(self.min_replicas, 1)
+            if self.target_concurrency is None:
+                self.target_concurrency = 4
+        if self.kind in (WorkloadKind.TRAINING, WorkloadKind.DISTRIBUTED) and self.backoff_limit is None:
+            self.backoff_limit = 0
         return self
 
     # ----------------------------------------------------------- helpers
@@ -380,6 +402,12 @@ class WorkloadStatus(RunaiModel):
     )
     message: Optional[str] = Field(default=None, description="Why it failed or stopped, in words.")
     pods: list[PodStatus] = Field(default_factory=list, description="Its pods, by index.")
+    url: Optional[str] = Field(
+        default=None,
+        description="Where a running workspace or inference endpoint is reached "
+        "(/runai/proxy/<project>/<name>/, under the Jupyter server's address).",
+    )
+    restarts: int = Field(default=0, ge=0, description="Times a failed run was started again (backoff_limit).")
     submitted_at: Optional[AwareDatetime] = Field(default=None, description="When it was submitted.")
     started_at: Optional[AwareDatetime] = Field(
         default=None, description="When it last started running (its minimum of pods placed)."

@@ -1,0 +1,123 @@
+"""``RunaiApp``: the jupyter_server extension that runs the scheduler service.
+
+Configuration (traitlets; in ``jupyter_server_config.py`` or on the command line)::
+
+    c.RunaiApp.backend = "local"            # the embedded default: this machine runs the pods
+    c.RunaiApp.state_dir = "~/.local/share/jupyter/runai"
+    c.RunaiApp.queues_file = "runai-queues.yaml"
+    c.LocalCluster.virtual_gpus = "2x24Gi"  # for a machine without GPUs
+
+See docs/configuration.md for every option.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Enum, Float, Int, Unicode, default
+
+from ..clusters.local import LocalCluster
+from ..config import QueueConfig, default_queue_config, load_queue_config
+from ..models import Department
+from ..service import RunaiService
+from ..store import Store
+from .routes import default_handlers
+
+__all__ = ["RunaiApp"]
+
+
+class RunaiApp(ExtensionApp):
+    """GPU workload scheduling inside the Jupyter server."""
+
+    name = "jupyter_runai"
+    description = "GPU workload scheduler: quotas, fair share, GPU fractions, gangs and preemption."
+    load_other_extensions = True
+    classes = [LocalCluster]
+
+    backend = Enum(
+        ["local"],
+        default_value="local",
+        config=True,
+        help="Where workloads run. 'local': this machine, each pod a process group (the embedded default).",
+    )
+    state_dir = Unicode(
+        config=True,
+        help="Directory for the database, pod working directories, logs and secrets. "
+        "Default: <jupyter data dir>/runai.",
+    )
+    queues_file = Unicode(
+        "",
+        config=True,
+        help="YAML or JSON file with departments, projects and node pools (docs/configuration.md). "
+        "Applied at every start; without it a 'default' project owns all GPUs.",
+    )
+    interval = Float(1.0, config=True, help="Seconds between scheduling cycles when nothing happens.")
+    stop_grace_seconds = Float(
+        10.0, config=True, help="Seconds between SIGTERM and SIGKILL when a pod is stopped or evicted."
+    )
+    scale_down_delay = Float(
+        30.0, config=True,
+        help="Seconds an inference workload's load must stay low before replicas are removed.",
+    )
+    event_retention = Int(100_000, config=True, help="Events kept in the store; older ones are pruned.")
+
+    @default("state_dir")
+    def _default_state_dir(self) -> str:
+        return os.path.join(jupyter_data_dir(), "runai")
+
+    def initialize_settings(self) -> None:
+        state = Path(self.state_dir).expanduser()
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        store = Store(state / "runai.db")
+        cluster = LocalCluster(parent=self, state_dir=str(state))
+        queues = self._queues(cluster)
+        for dept in queues.departments:
+            store.put_department(dept)
+        if any(p.department == "default" for p in queues.projects) and store.departments() and \
+                "default" not in {d.name for d in store.departments()}:
+            store.put_department(Department(name="default"))
+        for project in queues.projects:
+            store.put_project(project)
+        if not store.projects():  # a first start without a queue file: one project owns every GPU
+            defaults = default_queue_config(sum(len(n.devices) for n in cluster.nodes()))
+            for dept in defaults.departments:
+                store.put_department(dept)
+            for project in defaults.projects:
+                store.put_project(project)
+        self.service = RunaiService(
+            store,
+            cluster,
+            node_pools=queues.node_pools,
+            interval=self.interval,
+            stop_grace_seconds=self.stop_grace_seconds,
+            scale_down_delay=self.scale_down_delay,
+        )
+        store.prune_events(keep=self.event_retention)
+        self.service.start()  # state loaded and pods re-adopted before the first request
+        self.settings["runai_service"] = self.service
+        self.settings["runai_app"] = self
+        gpus = sum(len(n.devices) for n in cluster.nodes())
+        virtual = any(d.virtual for n in cluster.nodes() for d in n.devices)
+        self.log.info("jupyter-runai: %s cluster, %d node(s), %d %sGPU(s), state in %s", self.backend,
+                      len(cluster.nodes()), gpus, "virtual " if virtual else "", state)
+
+    def _queues(self, cluster: LocalCluster) -> QueueConfig:
+        """The queue file's content, or nothing (then the defaults apply on a first start)."""
+        if self.queues_file:
+            return load_queue_config(Path(self.queues_file).expanduser())
+        return QueueConfig()
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(default_handlers())
+
+    async def _start_jupyter_server_extension(self, serverapp) -> None:
+        self.service.ensure_running()  # the scheduling loop needs the running event loop
+
+    async def stop_extension(self) -> None:
+        service = getattr(self, "service", None)
+        if service is not None:
+            await service.close()
+            service.store.close()

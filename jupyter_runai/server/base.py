@@ -1,0 +1,90 @@
+"""What every REST handler shares: the service, the user, JSON in and out, errors as JSON."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from pydantic import ValidationError
+
+from ..errors import Invalid, ServiceError
+from ..models import error_body
+from ..service import RunaiService, User
+
+AUTH_RESOURCE = "runai"
+
+
+def api(method):
+    """Turn service and validation errors into the REST error document with the right status."""
+
+    @functools.wraps(method)
+    async def wrapper(self: "RunaiHandler", *args, **kwargs):
+        try:
+            return await method(self, *args, **kwargs)
+        except ValidationError as exc:
+            self.set_status(400)
+            self.finish(json.dumps(error_body(exc)))
+        except ServiceError as exc:
+            self.set_status(exc.status)
+            self.finish(json.dumps(exc.body()))
+
+    return wrapper
+
+
+class RunaiHandler(APIHandler):
+    """Base of the REST handlers: ``self.service``, ``self.user``, ``self.json_body()``, ``self.send()``."""
+
+    auth_resource = AUTH_RESOURCE
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        self.settings["runai_service"].ensure_running()
+        await super().prepare()
+
+    @property
+    def service(self) -> RunaiService:
+        return self.settings["runai_service"]
+
+    @property
+    def user(self) -> User:
+        """The Jupyter identity. On one machine the server's own user administers everything;
+        RBAC (roles per scope) plugs in at the service's admission hooks."""
+        current = self.current_user
+        name = getattr(current, "username", None) or getattr(current, "name", None) or "user"
+        return User(name, admin=True)
+
+    def json_body(self) -> dict[str, Any]:
+        """The request body as a JSON object, or a 400 that says what is wrong with it."""
+        raw = self.request.body or b""
+        if not raw.strip():
+            raise Invalid("the request body is empty; send a JSON object", allowed="a JSON object")
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise Invalid(f"the request body is not valid JSON: {exc}", allowed="a JSON object") from None
+        if not isinstance(data, dict):
+            raise Invalid("the request body must be a JSON object", allowed="a JSON object")
+        return data
+
+    def send(self, document: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(document))
+
+    def flag(self, name: str) -> bool:
+        """A boolean query argument: true, 1, yes (any case) are true."""
+        return self.get_argument(name, "false").lower() in ("1", "true", "yes", "")
+
+    def int_argument(self, name: str, default: int | None = None, minimum: int = 0) -> int | None:
+        value = self.get_argument(name, None)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise Invalid(f"{name} must be a whole number, got {value!r}", field=name,
+                          allowed=f">= {minimum}") from None
+        if number < minimum:
+            raise Invalid(f"{name} must be at least {minimum}, got {number}", field=name, allowed=f">= {minimum}")
+        return number

@@ -1,0 +1,215 @@
+"""REST handlers under ``/runai/api/v1/``: parse, authorize, call the service, serialize.
+
+Each handler is a few lines; behaviour lives in ``jupyter_runai.service``. The route
+table and the OpenAPI document are in ``routes.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tornado import web
+
+from jupyter_server.auth.decorator import authorized
+
+from .. import __version__
+from ..errors import Conflict, NotFound
+from ..models import Credential, DataSource, Workload, WorkloadKind
+from .base import RunaiHandler, api
+
+
+def workload_document(workload: Workload, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    doc = workload.model_dump(mode="json")
+    if events is not None:
+        doc["events"] = events
+    return doc
+
+
+class InfoHandler(RunaiHandler):
+    @web.authenticated
+    @authorized
+    @api
+    async def get(self) -> None:
+        service = self.service
+        nodes = service.cluster.nodes()
+        self.send({
+            "version": __version__,
+            "backend": service.cluster.name,
+            "user": self.user.name,
+            "projects": [p.name for p in service.projects()],
+            "kinds": [k.value for k in WorkloadKind],
+            "gpus": sum(len(n.devices) for n in nodes),
+            "virtual_gpus": any(d.virtual for n in nodes for d in n.devices),
+            "defaults": {"project": "default", "kind": "training", "gpu": 1},
+        })
+
+
+class WorkloadsHandler(RunaiHandler):
+    @web.authenticated
+    @authorized
+    @api
+    async def get(self) -> None:
+        workloads = self.service.list(
+            project=self.get_argument("project", None),
+            phase=self.get_argument("phase", None),
+            kind=self.get_argument("kind", None),
+        )
+        self.send({"workloads": [workload_document(w) for w in workloads]})
+
+    @web.authenticated
+    @authorized
+    @api
+    async def post(self) -> None:
+        workload = self.service.submit(self.json_body(), self.user)
+        self.set_header("Location", self.request.path.rstrip("/") + f"/{workload.spec.project}/{workload.spec.name}")
+        self.send(workload_document(workload), status=201)
+
+
+class WorkloadHandler(RunaiHandler):
+    @web.authenticated
+    @authorized
+    @api
+    async def get(self, project: str, name: str) -> None:
+        workload = self.service.get(project, name)
+        limit = self.int_argument("events", 50)
+        events = self.service.store.events(project=project, workload=name, limit=100_000)[-limit:] if limit else []
+        self.send(workload_document(workload, [e.model_dump(mode="json") for e in events]))
+
+    @web.authenticated
+    @authorized
+    @api
+    async def delete(self, project: str, name: str) -> None:
+        workload = self.service.delete(project, name, self.user)
+        self.send(workload_document(workload), status=202)
+
+
+class WorkloadActionHandler(RunaiHandler):
+    @web.authenticated
+    @authorized
+    @api
+    async def post(self, project: str, name: str, action: str) -> None:
+        if action == "stop":
+            workload = self.service.stop(project, name, self.user)
+        else:
+            workload = self.service.resume(project, name, self.user)
+        self.send(workload_document(workload))
+
+
+class NodesHandler(RunaiHandler):
+    @web.authenticated
+    @authorized
+    @api
+    async def get(self) -> None:
+        self.send({"nodes": self.service.node_views()})
+
+
+class ProjectsHandler(RunaiHandler):
+    @web.authenticated
+    @authorized
+    @api
+    async def get(self) -> None:
+        self.send({"projects": self.service.project_views()})
+
+
+class DataSourcesHandler(RunaiHandler):
+    @web.authenticated
+    @authorized
+    @api
+    async def get(self, project: str) -> None:
+        self.service.project(project)
+        items = self.service.store.data_sources(project)
+        self.send({"data_sources": [d.model_dump(mode="json") for d in items]})
+
+    @web.authenticated
+    @authorized
+    @api
+    async def post(self, project: str) -> None:
+        self.service.project(project)
+        source = DataSource.model_validate(self.json_body())
+        if self.service.store.data_source(project, source.name) is not None:
+            raise Conflict(f"project {project!r} already has a data source {source.name!r}", field="name")
+        self.service.store.put_data_source(project, source)
+        self.send(source.model_dump(mode="json"), status=201)
+
+
+class DataSourceHandler(RunaiHandler):
+    def _find(self, project: str, name: str) -> DataSource:
+        self.service.project(project)
+        source = self.service.store.data_source(project, name)
+        if source is None:
+            raise NotFound(f"project {project!r} has no data source {name!r}", field="name")
+        return source
+
+    @web.authenticated
+    @authorized
+    @api
+    async def get(self, project: str, name: str) -> None:
+        self.send(self._find(project, name).model_dump(mode="json"))
+
+    @web.authenticated
+    @authorized
+    @api
+    async def delete(self, project: str, name: str) -> None:
+        self._find(project, name)
+        self.service.store.delete_data_source(project, name)
+        self.set_status(204)
+        self.finish()
+
+
+class CredentialsHandler(RunaiHandler):
+    @web.authenticated
+    @authorized
+    @api
+    async def get(self, project: str) -> None:
+        self.service.project(project)
+        views = self.service.store.credentials(project)
+        self.send({"credentials": [v.model_dump(mode="json") for v in views]})
+
+    @web.authenticated
+    @authorized
+    @api
+    async def post(self, project: str) -> None:
+        self.service.project(project)
+        credential = Credential.model_validate(self.json_body())
+        if self.service.store.credential(project, credential.name) is not None:
+            raise Conflict(f"project {project!r} already has a credential {credential.name!r}", field="name")
+        self.service.store.put_credential(project, credential)
+        self.send(credential.describe().model_dump(mode="json"), status=201)
+
+
+class CredentialHandler(RunaiHandler):
+    def _find(self, project: str, name: str) -> Credential:
+        self.service.project(project)
+        credential = self.service.store.credential(project, name)
+        if credential is None:
+            raise NotFound(f"project {project!r} has no credential {name!r}", field="name")
+        return credential
+
+    @web.authenticated
+    @authorized
+    @api
+    async def get(self, project: str, name: str) -> None:
+        self.send(self._find(project, name).describe().model_dump(mode="json"))
+
+    @web.authenticated
+    @authorized
+    @api
+    async def delete(self, project: str, name: str) -> None:
+        self._find(project, name)
+        self.service.store.delete_credential(project, name)
+        self.set_status(204)
+        self.finish()
+
+
+__all__ = [
+    "CredentialHandler",
+    "CredentialsHandler",
+    "DataSourceHandler",
+    "DataSourcesHandler",
+    "InfoHandler",
+    "NodesHandler",
+    "ProjectsHandler",
+    "WorkloadActionHandler",
+    "WorkloadHandler",
+    "WorkloadsHandler",
+]

@@ -1,0 +1,225 @@
+"""The route table, and the OpenAPI document built from it (so the two cannot disagree).
+
+Each route is written once as an OpenAPI path template (``/workloads/{project}/{name}``);
+the Tornado pattern is made from the template, and the OpenAPI document from the
+same entries plus the pydantic models' JSON schemas.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .. import __version__
+from ..models import Credential, DataSource, Project, Workload, WorkloadSpec
+from ..models.data import CredentialView
+from ..models.events import Event
+from .base import RunaiHandler, api
+from .handlers import (
+    CredentialHandler,
+    CredentialsHandler,
+    DataSourceHandler,
+    DataSourcesHandler,
+    InfoHandler,
+    NodesHandler,
+    ProjectsHandler,
+    WorkloadActionHandler,
+    WorkloadHandler,
+    WorkloadsHandler,
+)
+from .proxy import ProxyHandler, proxy_routes
+from .stream import EventsHandler, LogsHandler
+
+API = "/runai/api/v1"
+
+#: path parameters that only take some values (the rest match one path segment)
+PARAM_PATTERNS = {"action": "stop|resume"}
+
+
+@dataclass
+class Op:
+    summary: str
+    request: type | None = None
+    response: str | None = None  # a schema name, or "text" / "event-stream"
+    status: int = 200
+    query: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Route:
+    template: str
+    handler: type
+    ops: dict[str, Op]
+
+
+ROUTES: list[Route] = [
+    Route("/info", InfoHandler, {"get": Op("Server version, backend, current user and form defaults", response="Info")}),
+    Route("/workloads", WorkloadsHandler, {
+        "get": Op("List workloads in queue order", response="WorkloadList",
+                  query={"project": "only this project", "phase": "only this phase (e.g. Running)",
+                         "kind": "only this kind"}),
+        "post": Op("Submit a workload", request=WorkloadSpec, response="Workload", status=201),
+    }),
+    Route("/workloads/{project}/{name}", WorkloadHandler, {
+        "get": Op("One workload with its latest events", response="WorkloadWithEvents",
+                  query={"events": "how many of its latest events to include (default 50)"}),
+        "delete": Op("Stop the workload's pods and remove it", response="Workload", status=202),
+    }),
+    Route("/workloads/{project}/{name}/{action}", WorkloadActionHandler, {
+        "post": Op("stop: end its pods and keep it; resume: put a stopped or finished workload back in the queue",
+                   response="Workload"),
+    }),
+    Route("/workloads/{project}/{name}/logs", LogsHandler, {
+        "get": Op("A pod's output (stdout and stderr)", response="text",
+                  query={"pod": "pod index or name (default 0)", "follow": "stream until the pod ends",
+                         "tail": "only the last N lines"}),
+    }),
+    Route("/events", EventsHandler, {
+        "get": Op("Server-sent events; resumes after the Last-Event-ID header", response="event-stream",
+                  query={"project": "only this project", "workload": "only this workload",
+                         "since": "replay events after this id"}),
+    }),
+    Route("/nodes", NodesHandler, {"get": Op("Nodes, their devices and what is allocated on each",
+                                             response="NodeList")}),
+    Route("/projects", ProjectsHandler, {"get": Op("Projects with deserved, limit, allocated and fair share",
+                                                   response="ProjectList")}),
+    Route("/projects/{project}/data-sources", DataSourcesHandler, {
+        "get": Op("The project's data sources", response="DataSourceList"),
+        "post": Op("Define a data source", request=DataSource, response="DataSource", status=201),
+    }),
+    Route("/projects/{project}/data-sources/{name}", DataSourceHandler, {
+        "get": Op("One data source", response="DataSource"),
+        "delete": Op("Remove a data source", status=204),
+    }),
+    Route("/projects/{project}/credentials", CredentialsHandler, {
+        "get": Op("The project's credentials (keys only, never values)", response="CredentialList"),
+        "post": Op("Store a credential (values are write-only)", request=Credential, response="CredentialView",
+                   status=201),
+    }),
+    Route("/projects/{project}/credentials/{name}", CredentialHandler, {
+        "get": Op("One credential (keys only)", response="CredentialView"),
+        "delete": Op("Remove a credential", status=204),
+    }),
+]
+
+
+def tornado_pattern(template: str) -> str:
+    def param(match: re.Match) -> str:
+        name = match.group(1)
+        return f"(?P<{name}>{PARAM_PATTERNS.get(name, '[^/]+')})"
+
+    return API + re.sub(r"\{(\w+)\}", param, template) + "/?"
+
+
+class OpenAPIHandler(RunaiHandler):
+    @web.authenticated
+    @authorized
+    @api
+    async def get(self) -> None:
+        self.send(openapi_document())
+
+
+def default_handlers() -> list[tuple[str, type]]:
+    """Every route of the extension, for ``RunaiApp.initialize_handlers``."""
+    # the literal /logs must win over the {action} route: more specific first
+    ordered = sorted(ROUTES, key=lambda r: ("{action}" in r.template, r.template))
+    out: list[tuple[str, type]] = [(tornado_pattern(r.template), r.handler) for r in ordered]
+    out.append((API + "/openapi.json", OpenAPIHandler))
+    out.extend(proxy_routes())
+    return out
+
+
+# ----------------------------------------------------------------------------- OpenAPI
+
+
+def _schemas() -> dict[str, Any]:
+    models = {"WorkloadSpec": WorkloadSpec, "Workload": Workload, "Project": Project, "DataSource": DataSource,
+              "Credential": Credential, "CredentialView": CredentialView, "Event": Event}
+    out: dict[str, Any] = {}
+    for name, model in models.items():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}",
+                                         mode="validation" if name in ("WorkloadSpec", "Credential") else "serialization")
+        for sub, body in schema.pop("$defs", {}).items():
+            out.setdefault(sub, body)
+        out[name] = schema
+
+    def ref(name: str) -> dict[str, str]:
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def listing(key: str, item: str) -> dict[str, Any]:
+        return {"type": "object", "properties": {key: {"type": "array", "items": ref(item)}}, "required": [key]}
+
+    out["WorkloadList"] = listing("workloads", "Workload")
+    out["WorkloadWithEvents"] = {"allOf": [ref("Workload"), {"type": "object", "properties": {
+        "events": {"type": "array", "items": ref("Event")}}}]}
+    out["DataSourceList"] = listing("data_sources", "DataSource")
+    out["CredentialList"] = listing("credentials", "CredentialView")
+    out["ProjectView"] = {"allOf": [ref("Project"), {"type": "object", "properties": {
+        "allocated": {"type": "object", "description": "GPUs its pods hold now"},
+        "fair_share": {"type": ["object", "null"], "description": "its fair share in the last cycle"},
+        "workloads": {"type": "integer"}}}]}
+    out["ProjectList"] = listing("projects", "ProjectView")
+    out["NodeList"] = {"type": "object", "properties": {"nodes": {"type": "array", "items": {
+        "type": "object", "description": "A node (see Node) whose devices carry allocated_fraction, "
+        "allocated_memory, used_memory, utilization and pods"}}}}
+    out["Info"] = {"type": "object", "properties": {k: {} for k in (
+        "version", "backend", "user", "projects", "kinds", "gpus", "virtual_gpus", "defaults")}}
+    out["Error"] = {"type": "object", "properties": {"error": {"type": "object", "properties": {
+        "message": {"type": "string"}, "field": {"type": ["string", "null"]}, "allowed": {},
+        "errors": {"type": "array"}}, "required": ["message"]}}, "required": ["error"]}
+    return out
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the REST API (served at ``/runai/api/v1/openapi.json``)."""
+    paths: dict[str, Any] = {}
+    error = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for route in ROUTES:
+        item: dict[str, Any] = {}
+        params = re.findall(r"\{(\w+)\}", route.template)
+        for method, op in route.ops.items():
+            parameters = [
+                {"name": p, "in": "path", "required": True,
+                 "schema": {"type": "string", **({"enum": PARAM_PATTERNS[p].split("|")} if p in PARAM_PATTERNS else {})}}
+                for p in params
+            ] + [{"name": q, "in": "query", "required": False, "description": d, "schema": {"type": "string"}}
+                 for q, d in op.query.items()]
+            responses: dict[str, Any] = {}
+            if op.response == "text":
+                responses[str(op.status)] = {"description": op.summary, "content": {"text/plain": {"schema": {"type": "string"}}}}
+            elif op.response == "event-stream":
+                responses[str(op.status)] = {"description": "events, each 'id:', 'event:' (the type) and 'data:' (an Event)",
+                                             "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/Event"}}}}
+            elif op.response:
+                responses[str(op.status)] = {"description": op.summary, "content": {"application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{op.response}"}}}}
+            else:
+                responses[str(op.status)] = {"description": op.summary}
+            responses["400"] = error
+            responses["404"] = error
+            if method == "post":
+                responses["409"] = error
+            entry: dict[str, Any] = {"summary": op.summary, "parameters": parameters, "responses": responses,
+                                     "operationId": f"{method}_{re.sub(r'[^a-z]+', '_', route.template.lower()).strip('_')}"}
+            if op.request is not None:
+                entry["requestBody"] = {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{op.request.__name__}"}}}}
+            item[method] = entry
+        paths[API + route.template] = item
+    paths[API + "/openapi.json"] = {"get": {"summary": "This document", "operationId": "get_openapi",
+                                            "responses": {"200": {"description": "OpenAPI 3.1"}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "jupyter-runai", "version": __version__,
+                 "description": "GPU workload scheduling for Jupyter. Authentication: the Jupyter server's "
+                 "(token header 'Authorization: token <TOKEN>' or the login cookie with XSRF)."},
+        "paths": paths,
+        "components": {"schemas": _schemas()},
+    }
+
+
+__all__ = ["API", "ROUTES", "default_handlers", "openapi_document", "ProxyHandler"]
