@@ -18,7 +18,7 @@ from __future__ import annotations
 from .capacity import admission_reason, may_reclaim, over_limit, reclaimable
 from .placement import explain_no_fit, place
 from .session import HOLDS_QUOTA, P, JobState, PodState, Session
-from .victims import ACTIVE_VICTIM, Solver, evicted_queue_chunks
+from .victims import ACTIVE_VICTIM, Solver, VictimIndex, evicted_queue_chunks
 from .ordering import JobIterator
 
 
@@ -29,6 +29,7 @@ class Context:
         self.sess = sess
         self.reasons: dict[str, str] = {}
         self.simulations = 0
+        self._victims: VictimIndex | None = None
 
     def tasks_request(self, tasks: list[PodState]):
         g = c = m = 0.0
@@ -112,58 +113,68 @@ def allocate(ctx: Context) -> None:
 
 
 # ------------------------------------------------------------------ victim actions
-def _run_solver(ctx: Context, job: JobState, tasks, candidates, validate, allow_moves=True) -> bool:
-    if not candidates:
-        return False
-    solver = Solver(ctx.sess, job, tasks, candidates,
-                    place_job=lambda: ctx.place_tasks(job, tasks) is None,
-                    validate=validate, allow_moves=allow_moves)
-    ok = solver.solve()
-    ctx.simulations += solver.simulations
-    return ok
+def _victim_action(ctx: Context, jobs: list[JobState], admit, signature, victims, validator,
+                   allow_moves: bool = True) -> None:
+    """The loop that consolidate, reclaim and preempt share.
 
-
-def _victim_jobs(sess: Session, pred) -> list[JobState]:
-    """Preemptible jobs with running pods that satisfy ``pred``.
-
-    The list of running preemptible jobs is cached on the session and rebuilt only
-    after anything changed."""
-    cached = getattr(sess, "_victim_cache", None)
-    if cached is None or cached[0] != sess.version:
-        running = [j for j in sess.jobs if j.preemptible and j.n_active
-                   and any(p.status in ACTIVE_VICTIM for p in j.pods)]
-        cached = (sess.version, running)
-        sess._victim_cache = cached
-    return [j for j in cached[1] if pred(j)]
-
-
-def consolidate(ctx: Context) -> None:
+    For each pending job in fair order: ``admit(job, req)`` says whether the action
+    may try it at all; a job whose ``signature(job, tasks)`` already failed in this
+    action is skipped; ``victims(job, req)`` gives the candidate leaf heaps (None when
+    the job certainly cannot succeed); the :class:`Solver` finds victims, asks
+    ``validator(job, req)`` (a function of the evicted chunks) and keeps the winning
+    scenario applied, or rolls everything back.
+    """
     sess = ctx.sess
-    it = JobIterator(sess, [j for j in ctx.pending_jobs() if j.preemptible], ctx.job_request)
+    it = JobIterator(sess, jobs, ctx.job_request)
     failed: set[tuple] = set()
     for job in it:
         tasks = job.tasks_to_allocate()
         if not tasks:
             continue
         req = ctx.tasks_request(tasks)
-        if admission_reason(job.queue, req, job.preemptible) is not None:
+        if not admit(job, req):
             continue
-        sig = _shape(job, tasks)
+        sig = signature(job, tasks)
         if sig in failed:
             continue
-        if sess.idle_gpus_total() + 1e-9 < req[0]:
-            failed.add(sig)  # moving pods frees nothing: the idle GPUs must already suffice
-            continue
-        candidates = _victim_jobs(sess, lambda j: j is not job)
-
-        def validate(evicted):
-            return not evicted  # every victim must have been moved, none evicted
-
-        if _run_solver(ctx, job, tasks, candidates, validate):
+        leaves = victims(job, req)
+        ok = False
+        if leaves:
+            solver = Solver(sess, job, tasks, leaves,
+                            place_job=lambda job=job, tasks=tasks: ctx.place_tasks(job, tasks) is None,
+                            validate=validator(job, req), allow_moves=allow_moves)
+            ok = solver.solve()
+            ctx.simulations += solver.simulations
+        if ok:
             ctx.reasons.pop(job.name, None)
             it.refresh(job.queue)
         else:
             failed.add(sig)
+
+
+def _victim_index(ctx: Context) -> VictimIndex:
+    if ctx._victims is None:
+        ctx._victims = VictimIndex(ctx.sess)
+    return ctx._victims
+
+
+def consolidate(ctx: Context) -> None:
+    sess = ctx.sess
+    index = _victim_index(ctx)
+
+    def admit(job, req):
+        return admission_reason(job.queue, req, job.preemptible) is None
+
+    def victims(job, req):
+        if sess.idle_gpus_total() + 1e-9 < req[0]:
+            return None  # moving pods frees nothing: the idle GPUs must already suffice
+        return index.leaves(sess.queues.values(), keep=lambda j: j is not job)
+
+    def validator(job, req):
+        return lambda evicted: not evicted  # every victim must have been moved, none evicted
+
+    _victim_action(ctx, [j for j in ctx.pending_jobs() if j.preemptible], admit,
+                   lambda job, tasks: _shape(job, tasks), victims, validator)
 
 
 def _takeable_queues(sess: Session, reclaimer):
@@ -197,55 +208,39 @@ def _takeable_queues(sess: Session, reclaimer):
 
 def reclaim(ctx: Context) -> None:
     sess = ctx.sess
-    it = JobIterator(sess, ctx.pending_jobs(), ctx.job_request)
-    failed: set[tuple] = set()
-    for job in it:
-        tasks = job.tasks_to_allocate()
-        if not tasks:
-            continue
-        req = ctx.tasks_request(tasks)
+    index = _victim_index(ctx)
+
+    def admit(job, req):
         why = may_reclaim(job.queue, req, job.preemptible)
         if why is None:
             why = admission_reason(job.queue, req, job.preemptible)
-        if why is not None:
-            if job.name in ctx.reasons and "fair share" in why:
-                ctx.reasons[job.name] += f"; {why}"
-            continue
-        sig = _signature(job, tasks)
-        if sig in failed:
-            continue
+        if why is not None and job.name in ctx.reasons and "fair share" in why:
+            ctx.reasons[job.name] += f"; {why}"
+        return why is None
+
+    def victims(job, req):
         queue = job.queue
         takeable = _takeable_queues(sess, queue)
-        candidates = _victim_jobs(sess, lambda j: j.queue is not queue and takeable(j.queue))
+        return index.leaves(q for q in sess.queues.values() if q.is_leaf and q is not queue and takeable(q))
 
-        def validate(evicted, job=job, req=req):
-            return reclaimable(sess, job.queue, req, job.preemptible, evicted_queue_chunks(evicted))
+    def validator(job, req):
+        return lambda evicted: reclaimable(sess, job.queue, req, job.preemptible, evicted_queue_chunks(evicted))
 
-        if _run_solver(ctx, job, tasks, candidates, validate):
-            ctx.reasons.pop(job.name, None)
-            it.refresh(job.queue)
-        else:
-            failed.add(sig)
+    _victim_action(ctx, ctx.pending_jobs(), admit, _signature, victims, validator)
 
 
 def preempt(ctx: Context) -> None:
-    sess = ctx.sess
-    it = JobIterator(sess, ctx.pending_jobs(), ctx.job_request)
-    failed: set[tuple] = set()
-    for job in it:
-        tasks = job.tasks_to_allocate()
-        if not tasks:
-            continue
-        req = ctx.tasks_request(tasks)
-        if not job.preemptible and admission_reason(job.queue, req, False) is not None:
-            continue
-        sig = _signature(job, tasks)
-        if sig in failed:
-            continue
-        queue, prio = job.queue, job.priority
-        candidates = _victim_jobs(sess, lambda j: j.queue is queue and j.priority < prio)
+    index = _victim_index(ctx)
 
-        def validate(evicted, job=job, req=req):
+    def admit(job, req):
+        return job.preemptible or admission_reason(job.queue, req, False) is None
+
+    def victims(job, req):
+        prio = job.priority
+        return index.leaves((job.queue,), keep=lambda j: j.priority < prio)
+
+    def validator(job, req):
+        def validate(evicted):
             # once the victims (all of this project) leave, the job fits the limits
             freed = [0.0, 0.0, 0.0]
             for _vjob, pods in evicted:
@@ -255,12 +250,9 @@ def preempt(ctx: Context) -> None:
                     freed[2] += p.mem
             net = tuple(req[r] - freed[r] for r in range(3))
             return over_limit(job.queue, net) is None
+        return validate
 
-        if _run_solver(ctx, job, tasks, candidates, validate):
-            ctx.reasons.pop(job.name, None)
-            it.refresh(job.queue)
-        else:
-            failed.add(sig)
+    _victim_action(ctx, ctx.pending_jobs(), admit, _signature, victims, validator)
 
 
 def stale_gang(ctx: Context) -> None:

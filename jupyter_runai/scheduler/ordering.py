@@ -78,7 +78,7 @@ def queue_key(q: QueueState, alloc, req, totals) -> tuple:
         violation,
         dominant_share(q, with_job, totals),
         dominant_share(q, alloc, totals),
-        (q.allocatable(0), q.allocatable(1), q.allocatable(2)),
+        q.allocatable(0), q.allocatable(1), q.allocatable(2),
         q.created_order,
     )
 
@@ -87,19 +87,9 @@ def job_key(job: JobState) -> tuple:
     return (-job.priority, job.elastic_rank(), job.created_order, job.seq)
 
 
-class _Rev:
-    """Wraps a key so that a min-heap pops the largest first."""
-
-    __slots__ = ("k",)
-
-    def __init__(self, k):
-        self.k = k
-
-    def __lt__(self, other):
-        return other.k < self.k
-
-    def __eq__(self, other):
-        return self.k == other.k
+def negated(key: tuple) -> tuple:
+    """A key that sorts in the reverse order (keys are flat tuples of numbers)."""
+    return tuple([-x for x in key])
 
 
 class JobIterator:
@@ -112,7 +102,7 @@ class JobIterator:
 
     def __init__(self, sess: Session, jobs: list[JobState], request: Callable[[JobState], Vec],
                  reverse: bool = False, usage: Callable[[QueueState], Vec] | None = None,
-                 key: Callable[[JobState], tuple] = job_key):
+                 key: Callable[[JobState], tuple] = job_key, leaves: dict[str, list] | None = None):
         self.sess = sess
         self.job_key = key
         self.request = request
@@ -125,6 +115,12 @@ class JobIterator:
         self._counter = 0
         self.in_tree: set[str] = set()
         touched: set[str] = set()
+        if leaves:
+            # prebuilt leaf heaps, entries (wrapped job key, unique tie-break, job)
+            for name, heap in leaves.items():
+                if heap:
+                    self.leaf[name] = heap
+                    touched.add(name)
         for job in jobs:
             self._push_leaf(job)
             touched.add(job.queue.name)
@@ -133,7 +129,7 @@ class JobIterator:
             self.refresh(sess.queues[name])
 
     def _wrap(self, k):
-        return _Rev(k) if self.reverse else k
+        return negated(k) if self.reverse else k
 
     def _push_leaf(self, job: JobState) -> None:
         self._counter += 1

@@ -104,18 +104,21 @@ def _place_whole(sess: Session, pod: PodState, pools: list[str], allow_pipeline:
                     return node, devs, 1.0, False
     if not allow_pipeline:
         return None
+    # tier 3: nodes with releasing pods and at least k idle-or-releasing devices
     best = None
     best_key = None
-    pool_set = set(pools)
-    for node in sess.rel_nodes.values():
-        if node.pool not in pool_set or (affinity and not _affinity_ok(node, affinity)):
-            continue
-        devs = _whole_future(node, pod)
-        if devs is None:
-            continue
-        key = (-node.idle_count if spread else node.idle_count, node.idx)
-        if best_key is None or key < best_key:
-            best, best_key = (node, devs, 1.0, True), key
+    cells = [sess.rel_fut[p] for p in pools]
+    for count in range(k, top + 1):
+        for c in cells:
+            for node in c[count].values():
+                if affinity and not _affinity_ok(node, affinity):
+                    continue
+                devs = _whole_future(node, pod)
+                if devs is None:
+                    continue
+                key = (-node.idle_count if spread else node.idle_count, node.idx)
+                if best_key is None or key < best_key:
+                    best, best_key = (node, devs, 1.0, True), key
     return best
 
 

@@ -37,7 +37,7 @@ class NodeState:
         "idx", "spec", "name", "pool", "labels", "ndev", "devmem",
         "d_act", "d_rel", "d_pip", "d_nact", "d_nrel", "d_npip", "d_nfrac",
         "cpu_cap", "mem_cap", "cpu_act", "cpu_rel", "cpu_pip", "mem_act", "mem_rel", "mem_pip",
-        "idle_count", "n_rel_pods", "config",
+        "idle_count", "fut_count", "rel_key", "n_rel_pods", "config",
     )
 
     def __init__(self, idx: int, spec: Node, config: PlacementConfig):
@@ -61,6 +61,9 @@ class NodeState:
         self.cpu_act = self.cpu_rel = self.cpu_pip = 0.0
         self.mem_act = self.mem_rel = self.mem_pip = 0.0
         self.idle_count = n
+        # devices neither active nor pipelined: idle, or held only by releasing pods
+        self.fut_count = n
+        self.rel_key = -1  # fut_count while the node is in Session.rel_fut, else -1
         self.n_rel_pods = 0
         self.config = config
 
@@ -87,7 +90,8 @@ class NodeState:
         return self.idle_count
 
     def releasing_gpus(self) -> int:
-        return sum(1 for d in range(self.ndev) if self.device_releasing_only(d))
+        """Devices held only by releasing pods."""
+        return self.fut_count - self.idle_count
 
     def largest_free_fraction(self) -> float:
         best = 0.0
@@ -103,6 +107,7 @@ class QueueState:
     __slots__ = (
         "name", "spec", "parent", "children", "priority", "created_order", "path",
         "deserved", "limit", "weight", "alloc", "alloc_np", "request", "fair", "is_leaf", "jobs",
+        "version",
     )
 
     def __init__(self, spec: Queue):
@@ -128,6 +133,7 @@ class QueueState:
         self.fair = [0.0, 0.0, 0.0]
         self.is_leaf = True
         self.jobs: list[JobState] = []
+        self.version = 0  # grows with every change of a pod of this project's jobs
 
     def allocatable(self, r: int) -> float:
         """min(limit, max(deserved, fair share)); unlimited deserved -> the limit."""
@@ -142,7 +148,7 @@ class QueueState:
 class JobState:
     __slots__ = (
         "spec", "name", "queue", "priority", "preemptible", "min", "created_order", "pods",
-        "n_active", "being_deleted", "pools", "seq",
+        "n_active", "n_running", "being_deleted", "pools", "seq",
     )
 
     def __init__(self, spec: Job, queue: QueueState, seq: int):
@@ -155,6 +161,7 @@ class JobState:
         self.created_order = spec.created_order
         self.pods: list[PodState] = []
         self.n_active = 0  # running + allocated + pipelined
+        self.n_running = 0  # running (what victim searches may take)
         self.being_deleted = spec.being_deleted
         self.pools = spec.node_pools
         self.seq = seq
@@ -258,6 +265,9 @@ class Session:
         for ns in self.nodes:
             self.buckets[ns.pool][ns.idle_count][ns.idx] = ns
         self.rel_nodes: dict[int, NodeState] = {}
+        # nodes with releasing pods, by pool and count of idle-or-releasing devices
+        self.rel_fut: dict[str, list[dict[int, NodeState]]] = {
+            pool: [dict() for _ in range(self.max_gpus + 1)] for pool in self.buckets}
         self.shared_nodes: dict[int, NodeState] = {}
 
         self.queues: dict[str, QueueState] = {}
@@ -290,7 +300,6 @@ class Session:
         self.log: list[tuple] = []
         self.logging = True
         self.ghosts: list[tuple[PodState, PodState]] = []
-        self._victim_cache = None
         self.version = 0  # grows with every change, rollbacks included
         for seq, j in enumerate(snapshot.jobs):
             q = self.queues.get(j.queue)
@@ -461,10 +470,16 @@ class Session:
     def set_pod(self, p: PodState, status: PodStatus, node: NodeState | None,
                 devices: tuple[int, ...] = (), frac: float = 0.0) -> None:
         self.version += 1
+        job = p.job
+        job.queue.version += 1
         if self.logging:
             self.log.append((p, p.status, p.node, p.devices, p.frac))
         if p.status is not P.PENDING and p.node is not None:
             self._account(p, -1)
+        if p.status is P.RUNNING:
+            job.n_running -= 1
+        if status is P.RUNNING:
+            job.n_running += 1
         p.status = status
         if status is P.PENDING:
             p.node, p.devices, p.frac = None, (), 0.0
@@ -495,19 +510,34 @@ class Session:
                 self.rel_nodes[node.idx] = node
             else:
                 self.rel_nodes.pop(node.idx, None)
+        d_nact, d_nrel, d_npip = node.d_nact, node.d_nrel, node.d_npip
         for d in p.devices:
-            before = node.d_nact[d] + node.d_nrel[d] + node.d_npip[d]
+            held = d_nact[d] + d_npip[d]
+            before = held + d_nrel[d]
             dv[d] += sign * frac
             if -EPS < dv[d] < EPS:
                 dv[d] = 0.0
             dn[d] += sign
-            after = node.d_nact[d] + node.d_nrel[d] + node.d_npip[d]
+            held_after = d_nact[d] + d_npip[d]
+            after = held_after + d_nrel[d]
             if before == 0 and after > 0:
                 node.idle_count -= 1
             elif before > 0 and after == 0:
                 node.idle_count += 1
+            if held == 0 and held_after > 0:
+                node.fut_count -= 1
+            elif held > 0 and held_after == 0:
+                node.fut_count += 1
             if fractional:
                 node.d_nfrac[d] += sign
+        rel_key = node.fut_count if node.n_rel_pods > 0 else -1
+        if rel_key != node.rel_key:
+            cells = self.rel_fut[node.pool]
+            if node.rel_key >= 0:
+                del cells[node.rel_key][node.idx]
+            if rel_key >= 0:
+                cells[rel_key][node.idx] = node
+            node.rel_key = rel_key
         if fractional or node.idx in self.shared_nodes:
             # nodes with a shared device that still has room: where fractions go first
             for d in range(node.ndev):

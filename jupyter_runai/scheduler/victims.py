@@ -22,26 +22,81 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .ordering import JobIterator
+from .ordering import JobIterator, negated
 from .session import HOLDS_QUOTA, P, JobState, PodState, QueueState, Session, _task_order
 
 # pods bound in this same cycle are not victims: evicting what was just placed is churn
 ACTIVE_VICTIM = (P.RUNNING,)
 
 
-def victim_chunks(sess: Session, candidates: list[JobState]):
-    """Yield (job, [pods]) chunks in victim order."""
+def victim_key(job: JobState, active_left: int) -> tuple:
+    """A job's key inside its project for victim order (taken reversed): priority, then
+    gangs below their minimum, at it, above it (elastic), then age."""
+    rank = 0 if active_left < job.min else (1 if active_left == job.min else 2)
+    return (-job.priority, rank, job.created_order, job.seq)
+
+
+class VictimIndex:
+    """The running preemptible jobs of each project, in victim order, for one cycle.
+
+    Every victim search starts from these per-project lists; a project's list is
+    rebuilt only after a pod of one of its jobs changed (``QueueState.version``), so
+    the searches of one action share the work of finding and ordering the candidates.
+    """
+
+    def __init__(self, sess: Session):
+        self.sess = sess
+        # a pod runs in this cycle only if it ran at the start (moves re-bind pipelined)
+        self.jobs: dict[str, list[JobState]] = {}
+        for j in sess.jobs:
+            if j.preemptible and any(p.orig_status is P.RUNNING and p.orig_node for p in j.pods):
+                self.jobs.setdefault(j.queue.name, []).append(j)
+        self._sorted: dict[str, tuple[int, list]] = {}
+
+    def entries(self, q: QueueState) -> list:
+        """Sorted (so heap-ordered) leaf entries of ``q``'s running preemptible jobs:
+        (negated victim key, tie-break, job). Shared: copy before popping."""
+        hit = self._sorted.get(q.name)
+        if hit is not None and hit[0] == q.version:
+            return hit[1]
+        out = [(negated(victim_key(j, j.n_active)), j.seq, j)
+               for j in self.jobs.get(q.name, ()) if j.n_running]
+        out.sort()
+        self._sorted[q.name] = (q.version, out)
+        return out
+
+    def leaves(self, queues, keep: Callable[[JobState], bool] | None = None) -> dict[str, list]:
+        """Candidate leaf heaps for a victim search over ``queues`` (jobs passing ``keep``)."""
+        out: dict[str, list] = {}
+        for q in queues:
+            if q.name not in self.jobs:
+                continue
+            e = self.entries(q)
+            e = list(e) if keep is None else [x for x in e if keep(x[2])]
+            if e:
+                out[q.name] = e
+        return out
+
+
+def victim_chunks(sess: Session, leaves: dict[str, list]):
+    """Yield (job, [pods]) chunks in victim order, from :meth:`VictimIndex.leaves`."""
     taken: dict[str, list[float]] = {}
     remaining: dict[JobState, list[PodState]] = {}
-    for job in candidates:
-        pods = [p for p in job.pods if p.status in ACTIVE_VICTIM]
-        pods.sort(key=_task_order)
-        remaining[job] = pods
+    # pods each job still runs once the chunks taken so far are gone
+    active_left: dict[JobState, int] = {}
+
+    def pods_of(job: JobState) -> list[PodState]:
+        pods = remaining.get(job)
+        if pods is None:
+            pods = [p for p in job.pods if p.status in ACTIVE_VICTIM]
+            pods.sort(key=_task_order)
+            remaining[job] = pods
+        return pods
 
     def next_chunk(job: JobState) -> list[PodState]:
-        pods = remaining[job]
+        pods = pods_of(job)
         # pods beyond the gang minimum go one by one, the last in task order first
-        if active_left[job] > job.min:
+        if active_left.get(job, job.n_active) > job.min:
             return [pods[-1]]
         return list(pods)
 
@@ -59,24 +114,18 @@ def victim_chunks(sess: Session, candidates: list[JobState]):
             return q.alloc
         return (q.alloc[0] - t[0], q.alloc[1] - t[1], q.alloc[2] - t[2])
 
-    live = [j for j in candidates if remaining[j]]
-    # pods each job still runs once the chunks taken so far are gone
-    active_left = {j: j.n_active for j in live}
-
     def key(job: JobState):
-        left = active_left[job]
-        rank = 0 if left < job.min else (1 if left == job.min else 2)
-        return (-job.priority, rank, job.created_order, job.seq)
+        return victim_key(job, active_left.get(job, job.n_active))
 
-    it = JobIterator(sess, live, request, reverse=True, usage=usage, key=key)
+    it = JobIterator(sess, [], request, reverse=True, usage=usage, key=key, leaves=leaves)
     while True:
         job = it.pop()
         if job is None:
             return
-        pods = remaining[job]
+        pods = pods_of(job)
         chunk = next_chunk(job)
         del pods[len(pods) - len(chunk):]
-        active_left[job] -= len(chunk)
+        active_left[job] = active_left.get(job, job.n_active) - len(chunk)
         vec = chunk_vec(chunk)
         for q in job.queue.path:
             t = taken.setdefault(q.name, [0.0, 0.0, 0.0])
@@ -97,14 +146,14 @@ class Solver:
     ``validate(evicted_chunks)`` gets the chunks that stay evicted after moves.
     """
 
-    def __init__(self, sess: Session, job: JobState, tasks: list[PodState], candidates: list[JobState],
+    def __init__(self, sess: Session, job: JobState, tasks: list[PodState], leaves: dict[str, list],
                  place_job: Callable[[], bool],
                  validate: Callable[[list[tuple[JobState, list[PodState]]]], bool],
                  allow_moves: bool = True, max_victims: int | None = None):
         self.sess = sess
         self.job = job
         self.tasks = tasks
-        self.gen = victim_chunks(sess, candidates)
+        self.gen = victim_chunks(sess, leaves)
         self.chunks: list[tuple[JobState, list[PodState]]] = []
         self.place_job = place_job
         self.validate = validate
@@ -266,4 +315,4 @@ def evicted_queue_chunks(evicted) -> dict[QueueState, list[tuple[float, float, f
     return out
 
 
-__all__ = ["Solver", "victim_chunks", "evicted_queue_chunks", "HOLDS_QUOTA"]
+__all__ = ["Solver", "VictimIndex", "victim_chunks", "victim_key", "evicted_queue_chunks", "HOLDS_QUOTA"]
