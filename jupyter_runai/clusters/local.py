@@ -1,0 +1,848 @@
+"""The local cluster: the embedded default backend, where this machine runs the pods.
+
+Each pod is a process group on this machine, started through the pod runner
+(``podrunner.py``) that records the command's exit code on disk, so a restarted
+server still learns how its pods ended. GPUs come from NVML through the one seam
+in ``nvml.py``; a machine without GPUs gets virtual devices (``virtual_gpus``), and
+demonstrations and tests may declare more nodes (``virtual_nodes``) whose pods
+also run here. GPU memory limits of fractions are enforced by a watchdog that
+reads each pod's GPU memory from NVML. See ``docs/local-cluster.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from traitlets import Any as AnyTrait
+from traitlets import Bool, Dict, Float, List, TraitError, Unicode, default, validate
+from traitlets.config import LoggingConfigurable
+
+from ..models import GpuDevice, Node
+from ..models.quantity import parse_memory
+from . import podrunner
+from .base import DeviceMetrics, PodLaunch, PodReport, PodState
+from .nvml import Nvml, PynvmlNvml
+
+__all__ = ["LocalCluster", "parse_virtual_gpus"]
+
+GIB = 1024**3
+DEFAULT_VIRTUAL_GPUS = {"count": 2, "memory": 24 * GIB}
+VIRTUAL_GPU_MODEL = "Virtual GPU"
+_RUNNER = os.path.abspath(podrunner.__file__)
+
+
+# ----------------------------------------------------------------- helpers
+
+
+def parse_virtual_gpus(value: Any) -> dict[str, int]:
+    """``"2x24Gi"``, ``{"count": 2, "memory": "24Gi"}``, ``2`` (24Gi each) or ``0`` ->
+    ``{"count": n, "memory": bytes}``."""
+    if isinstance(value, bool):
+        raise ValueError("must be a count and memory per device: '2x24Gi' or {'count': 2, 'memory': '24Gi'}")
+    if isinstance(value, int):
+        count, memory = value, DEFAULT_VIRTUAL_GPUS["memory"]
+    elif isinstance(value, str):
+        text = value.strip()
+        match = re.fullmatch(r"(\d+)\s*(?:[xX*]\s*(\S+))?", text)
+        if not match:
+            raise ValueError(f"must be '<count>x<memory>' such as '2x24Gi', not {value!r}")
+        count = int(match.group(1))
+        memory = parse_memory(match.group(2)) if match.group(2) else DEFAULT_VIRTUAL_GPUS["memory"]
+    elif isinstance(value, dict):
+        unknown = set(value) - {"count", "memory"}
+        if unknown:
+            raise ValueError(f"unknown keys {sorted(unknown)}; allowed: count, memory")
+        count = value.get("count", DEFAULT_VIRTUAL_GPUS["count"])
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise ValueError(f"count must be a whole number, not {count!r}")
+        memory = parse_memory(value.get("memory", DEFAULT_VIRTUAL_GPUS["memory"]))
+    else:
+        raise ValueError(f"must be '2x24Gi' or {{'count': 2, 'memory': '24Gi'}}, not {value!r}")
+    if count < 0:
+        raise ValueError(f"count must be 0 or more, not {count}")
+    if count and memory <= 0:
+        raise ValueError("memory per device must be more than 0")
+    return {"count": count, "memory": memory}
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def _proc_stat(pid: int) -> tuple[str, int, int, int] | None:
+    """(state, ppid, pgrp, start time in clock ticks) of a process, or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stream:
+            fields = stream.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # fields[0] is field 3 (state) of proc(5); start time is field 22.
+    return fields[0], int(fields[1]), int(fields[2]), int(fields[19])
+
+
+def _reap(pid: int) -> None:
+    """Collect an ended child of this process (a zombie), if it is ours."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    except OSError:
+        pass
+
+
+def _alive(pid: int, start_time: int | None) -> bool:
+    """True if ``pid`` runs and is the process started at ``start_time`` (not a reused pid)."""
+    stat = _proc_stat(pid)
+    if stat is None:
+        return False
+    if start_time is not None and stat[3] != start_time:
+        return False
+    if stat[0] in ("Z", "X"):
+        _reap(pid)
+        return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _physical_memory() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _label_value(text: str) -> str | None:
+    value = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")[:63].strip("-._")
+    return value or None
+
+
+def _host_name() -> str:
+    name = socket.gethostname().split(".")[0] or "localhost"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._")
+    return name or "localhost"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _gib(num_bytes: float) -> str:
+    return f"{num_bytes / GIB:.1f} GiB"
+
+
+def _inside(base: Path, relative: str, what: str) -> Path:
+    """``relative`` under ``base``; absolute paths are placed under base too; no escaping by '..'."""
+    path = (base / relative.lstrip("/")).resolve() if relative else base.resolve()
+    root = base.resolve()
+    if path != root and root not in path.parents:
+        raise ValueError(f"{what} {relative!r} is outside the pod's working directory")
+    return path
+
+
+# ----------------------------------------------------------------- pod state
+
+
+@dataclass
+class _Pod:
+    key: str
+    handle: dict[str, Any]
+    popen: subprocess.Popen | None = None       # None for adopted pods (not our child)
+    stop_requested: bool = False
+    stop_grace: float = 0.0
+    kill_deadline: float | None = None           # monotonic; SIGKILL after it
+    killed: bool = False                         # SIGKILL sent by us
+    failure: str | None = None                   # why the watchdog killed it
+    timer: threading.Timer | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return int(self.handle["pid"])
+
+    def running(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return _alive(self.pid, self.handle.get("start_time"))
+
+
+class LocalCluster(LoggingConfigurable):
+    """Runs pods as process groups on this machine (and on declared virtual nodes)."""
+
+    name = "local"
+
+    state_dir = Unicode(
+        help="Directory for the pods' working directories, logs and exit records "
+        "(<state_dir>/pods/<project>/<workload>-<uid8>/<index>/). The service passes its own. "
+        "Default: <jupyter data dir>/runai.",
+    ).tag(config=True)
+
+    virtual_gpus = AnyTrait(
+        default_value=None,
+        allow_none=True,
+        help="Virtual GPUs of this machine, for a machine without GPUs: '2x24Gi', {'count': 2, 'memory': "
+        "'24Gi'}, or 0 for none. Unset (default): none when NVML finds GPUs, otherwise 2 virtual devices "
+        "of 24Gi, so a first-time user can submit at once. Virtual devices follow the real ones.",
+    ).tag(config=True)
+
+    virtual_nodes = List(
+        Dict(),
+        help="Extra virtual nodes (demonstrations and tests), each {'name', 'gpus', 'gpu_memory', 'cpu', "
+        "'memory', 'labels', 'gpu_model'}; their pods run on this machine too. Default: none.",
+    ).tag(config=True)
+
+    local_node = Bool(
+        True, help="List this machine itself as a node. False: only virtual_nodes (demonstrations)."
+    ).tag(config=True)
+
+    node_name = Unicode(help="Name of this machine's node. Default: the host name.").tag(config=True)
+
+    node_labels = Dict(
+        Unicode(), help="Labels of this machine's node (node pools select by them). Default: none."
+    ).tag(config=True)
+
+    stop_grace_seconds = Float(
+        10.0, help="Seconds between SIGTERM and SIGKILL when stop() is given no grace period."
+    ).tag(config=True)
+
+    watchdog_interval = Float(
+        2.0,
+        help="Seconds between GPU memory checks of the pods (NVML), done in poll(). 0 turns the watchdog off.",
+    ).tag(config=True)
+
+    inherit_environment = Bool(
+        True, help="Start pods with the server's environment (minus environment_exclude) under theirs."
+    ).tag(config=True)
+
+    environment_exclude = List(
+        Unicode(),
+        default_value=["JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JUPYTER_TOKEN", "JUPYTER_PASSWORD"],
+        help="Server environment variables a pod never inherits (the server's secrets).",
+    ).tag(config=True)
+
+    default_commands = Dict(
+        default_value={
+            "workspace": "exec python -m jupyter lab --no-browser --ip=127.0.0.1 --port=\"$PORT\" "
+            "--ServerApp.port_retries=0",
+            "inference": None,
+        },
+        help="Command by workload kind when a workload gives none. A kind missing or None: a command is required.",
+    ).tag(config=True)
+
+    nvml = AnyTrait(
+        default_value=None,
+        allow_none=True,
+        help="The NVML seam (an object with devices/process_memory/usage/close); default: pynvml. For tests.",
+    )
+
+    # ------------------------------------------------------------ setup
+
+    @default("state_dir")
+    def _default_state_dir(self) -> str:
+        try:
+            from jupyter_core.paths import jupyter_data_dir  # noqa: PLC0415
+
+            return os.path.join(jupyter_data_dir(), "runai")
+        except ImportError:
+            return os.path.join(os.path.expanduser("~"), ".local", "share", "jupyter-runai")
+
+    @default("node_name")
+    def _default_node_name(self) -> str:
+        return _host_name()
+
+    @validate("virtual_gpus")
+    def _check_virtual_gpus(self, proposal):
+        value = proposal["value"]
+        if value is None:
+            return None
+        try:
+            parse_virtual_gpus(value)
+        except ValueError as error:
+            raise TraitError(f"LocalCluster.virtual_gpus {error}") from None
+        return value
+
+    @validate("virtual_nodes")
+    def _check_virtual_nodes(self, proposal):
+        nodes = proposal["value"]
+        for position, spec in enumerate(nodes):
+            try:
+                self._virtual_node(spec)
+            except (ValueError, TypeError, KeyError) as error:
+                raise TraitError(f"LocalCluster.virtual_nodes[{position}]: {error}") from None
+        return nodes
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lock = threading.RLock()
+        self._pods: dict[str, _Pod] = {}
+        self._master_ports: dict[str, int] = {}
+        self._nodes: list[Node] | None = None
+        self._next_watchdog = 0.0
+        self._boot = _boot_id()
+
+    def _nvml(self) -> Nvml:
+        if self.nvml is None:
+            self.nvml = PynvmlNvml()
+        return self.nvml
+
+    # ------------------------------------------------------------ nodes
+
+    @staticmethod
+    def _virtual_node(spec: dict[str, Any]) -> Node:
+        allowed = {"name", "gpus", "gpu_memory", "cpu", "memory", "labels", "gpu_model"}
+        unknown = set(spec) - allowed
+        if unknown:
+            raise ValueError(f"unknown keys {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}")
+        if "name" not in spec:
+            raise ValueError("'name' is required")
+        name = spec["name"]
+        count = int(spec.get("gpus", 0))
+        memory = parse_memory(spec.get("gpu_memory", DEFAULT_VIRTUAL_GPUS["memory"]))
+        model = spec.get("gpu_model", VIRTUAL_GPU_MODEL)
+        devices = [
+            GpuDevice(index=i, uuid=f"VIRTUAL-GPU-{name}-{i}", model=model, memory=memory, virtual=True)
+            for i in range(count)
+        ]
+        return Node(
+            name=name,
+            labels=dict(spec.get("labels", {})),
+            cpu=spec.get("cpu", os.cpu_count() or 1),
+            memory=spec.get("memory", _physical_memory()),
+            devices=devices,
+        )
+
+    def _local_node(self) -> Node:
+        name = self.node_name
+        devices = [
+            GpuDevice(index=d.index, uuid=d.uuid, model=d.name, memory=d.memory_total)
+            for d in self._nvml().devices()
+        ]
+        if self.virtual_gpus is None:
+            virtual = {"count": 0, "memory": 0} if devices else dict(DEFAULT_VIRTUAL_GPUS)
+        else:
+            virtual = parse_virtual_gpus(self.virtual_gpus)
+        start = len(devices)
+        devices += [
+            GpuDevice(index=start + i, uuid=f"VIRTUAL-GPU-{name}-{start + i}", model=VIRTUAL_GPU_MODEL,
+                      memory=virtual["memory"], virtual=True)
+            for i in range(virtual["count"])
+        ]
+        labels = {}
+        host = _label_value(name)
+        if host:
+            labels["kubernetes.io/hostname"] = host
+        real = [d for d in devices if not d.virtual]
+        if real and _label_value(real[0].model):
+            labels["nvidia.com/gpu.product"] = _label_value(real[0].model)
+        labels.update(self.node_labels)
+        return Node(name=name, labels=labels, cpu=os.cpu_count() or 1, memory=_physical_memory(), devices=devices)
+
+    def nodes(self) -> list[Node]:
+        """This machine (unless ``local_node`` is false) and the virtual nodes; computed once."""
+        with self._lock:
+            if self._nodes is None:
+                nodes = [self._local_node()] if self.local_node else []
+                nodes += [self._virtual_node(spec) for spec in self.virtual_nodes]
+                names = [node.name for node in nodes]
+                if len(set(names)) != len(names):
+                    raise ValueError(f"LocalCluster: node names must be distinct, got {names}")
+                self._nodes = nodes
+            return list(self._nodes)
+
+    def _node(self, name: str) -> Node:
+        for node in self.nodes():
+            if node.name == name:
+                return node
+        raise ValueError(f"the local cluster has no node {name!r} (nodes: {[n.name for n in self.nodes()]})")
+
+    # ------------------------------------------------------------ launch
+
+    def _pod_dir(self, launch: PodLaunch) -> Path:
+        return (Path(self.state_dir) / "pods" / launch.project
+                / f"{launch.workload}-{launch.workload_uid[:8]}" / str(launch.index))
+
+    def _command(self, launch: PodLaunch) -> list[str]:
+        command = launch.command
+        if command is None:
+            command = self.default_commands.get(launch.kind)
+            if command is None:
+                raise ValueError(f"a command is required for a {launch.kind} workload on the local cluster")
+        if isinstance(command, str):
+            return ["/bin/sh", "-c", command]
+        if not command:
+            raise ValueError("the command is empty")
+        return [str(part) for part in command]
+
+    def _master_port(self, launch: PodLaunch) -> int:
+        port = self._master_ports.get(launch.workload_uid)
+        if port is None and launch.master_key and launch.master_key in self._pods:
+            port = self._pods[launch.master_key].handle.get("master_port")
+        if port is None:
+            port = _free_port()
+        self._master_ports[launch.workload_uid] = port
+        return port
+
+    def _local_rank(self, launch: PodLaunch) -> int:
+        return sum(
+            1 for pod in self._pods.values()
+            if pod.handle.get("workload_uid") == launch.workload_uid and pod.handle.get("node") == launch.node
+            and int(pod.handle.get("index", -1)) < launch.index and pod.key != launch.key
+        )
+
+    def _environment(self, launch: PodLaunch, node: Node, port: int | None, master_port: int | None) -> dict[str, str]:
+        env: dict[str, str] = {}
+        if self.inherit_environment:
+            env.update({k: v for k, v in os.environ.items() if k not in set(self.environment_exclude)})
+        env.update({k: str(v) for k, v in launch.environment.items()})
+        bin_dir = os.path.join(launch.python_env, "bin") if launch.python_env else os.path.dirname(sys.executable)
+        env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", os.defpath)])
+        if launch.python_env:
+            env["VIRTUAL_ENV"] = launch.python_env
+        devices = [node.device(i) for i in launch.devices]
+        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # CUDA indices = NVML indices
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(d.index) for d in devices)
+        env["NVIDIA_VISIBLE_DEVICES"] = ",".join(d.uuid for d in devices) if devices else "none"
+        gpus = len(devices) * (launch.fraction if launch.fraction is not None else 1.0)
+        env["RUNAI_NUM_OF_GPUS"] = f"{gpus:g}"
+        if devices:
+            fraction = launch.fraction if launch.fraction is not None else 1.0
+            env["RUNAI_GPU_FRACTION"] = env["GPU_PORTION"] = f"{fraction:g}"
+            if launch.gpu_memory_limit is not None:
+                env["RUNAI_GPU_MEMORY_LIMIT"] = str(int(launch.gpu_memory_limit))
+            if launch.gpu_fraction_limit is not None:
+                env["RUNAI_GPU_FRACTION_LIMIT"] = f"{launch.gpu_fraction_limit:g}"
+        pod_name = launch.key.split("/", 1)[-1]
+        env.update({
+            "RUNAI_WORKLOAD": launch.workload,
+            "RUNAI_WORKLOAD_UID": launch.workload_uid,
+            "RUNAI_PROJECT": launch.project,
+            "RUNAI_WORKLOAD_KIND": launch.kind,
+            "RUNAI_POD_INDEX": str(launch.index),
+            "RUNAI_POD_NAME": pod_name,
+            "RUNAI_NODE": launch.node,
+            # Run:ai's own names for the same facts
+            "JOB_NAME": launch.workload,
+            "JOB_UUID": launch.workload_uid,
+            "POD_INDEX": str(launch.index),
+            "NODE_NAME": launch.node,
+        })
+        if port is not None:
+            env["PORT"] = str(port)
+        if master_port is not None:
+            env.update({
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": str(master_port),
+                "WORLD_SIZE": str(launch.pod_count),
+                "RANK": str(launch.index),
+                "NODE_RANK": str(launch.index),
+                "LOCAL_RANK": str(self._local_rank(launch)),
+            })
+        return env
+
+    def _prepare(self, launch: PodLaunch, cwd: Path) -> list[dict[str, Any]]:
+        """Write the files, link the host paths; return the git sources for the runner."""
+        for item in launch.files:
+            path = _inside(cwd, item.path, "file")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, item.mode)
+            try:
+                os.fchmod(fd, item.mode)  # the umask does not apply, and an existing file gets the mode too
+                os.write(fd, item.content)
+            finally:
+                os.close(fd)
+        git = []
+        for mount in launch.mounts:
+            target = _inside(cwd, mount.target, f"{mount.kind} mount target")
+            if mount.kind == "host_path":
+                source = Path(mount.source).expanduser()
+                if not source.exists():
+                    raise ValueError(f"data source {mount.source}: no such path on this machine")
+                if target.is_symlink():
+                    target.unlink()
+                elif target.exists():
+                    raise ValueError(f"cannot mount {mount.source} at {mount.target}: the path exists")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
+            elif mount.kind == "git":
+                git.append({"source": mount.source, "target": str(target), "revision": mount.revision})
+            else:
+                raise ValueError(f"data source kind {mount.kind!r} is not supported by the local cluster "
+                                 "(host_path and git are)")
+        return git
+
+    def launch(self, launch: PodLaunch) -> dict[str, Any]:
+        """Start the pod through the pod runner; return its handle. Raises ValueError/OSError
+        when it cannot start (bad node/device, missing host path, unwritable state dir)."""
+        with self._lock:
+            if launch.key in self._pods and self._pods[launch.key].running():
+                raise ValueError(f"pod {launch.key} is already running")
+            node = self._node(launch.node)
+            for index in launch.devices:
+                node.device(index)  # KeyError -> below
+            command = self._command(launch)
+            pod_dir = self._pod_dir(launch)
+            meta = pod_dir / ".runai"
+            meta.mkdir(parents=True, exist_ok=True, mode=0o700)
+            cwd = Path(launch.working_dir).expanduser() if launch.working_dir else pod_dir
+            cwd.mkdir(parents=True, exist_ok=True)
+            git = self._prepare(launch, cwd)
+            exit_file = meta / "exit.json"
+            exit_file.unlink(missing_ok=True)
+            spec_file = meta / "spec.json"
+            spec_file.write_text(json.dumps({"command": command, "exit_file": str(exit_file), "git": git}))
+            port = _free_port() if launch.needs_port else None
+            distributed = launch.kind == "distributed" or launch.master_key is not None
+            master_port = self._master_port(launch) if distributed else None
+            env = self._environment(launch, node, port, master_port)
+            env.setdefault("GIT_TERMINAL_PROMPT", "0")
+            log_path = pod_dir / "pod.log"
+            with open(log_path, "ab") as log_stream:
+                log_stream.write(f"[runai] pod {launch.key} starting at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}: "
+                                 f"{shlex.join(command)}\n".encode())
+                log_stream.flush()
+                popen = subprocess.Popen(
+                    [sys.executable, "-I", _RUNNER, str(spec_file)],
+                    cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log_stream, stderr=subprocess.STDOUT,
+                    start_new_session=True, close_fds=True,
+                )
+            stat = _proc_stat(popen.pid)
+            handle: dict[str, Any] = {
+                "pid": popen.pid,
+                "pgid": popen.pid,  # the runner leads a new session and process group
+                "start_time": stat[3] if stat else None,
+                "boot_id": self._boot,
+                "node": launch.node,
+                "workload_uid": launch.workload_uid,
+                "index": launch.index,
+                "devices": list(launch.devices),
+                "fraction": launch.fraction,
+                "gpu_memory_limit": launch.gpu_memory_limit,
+                "gpu_fraction_limit": launch.gpu_fraction_limit,
+                "workdir": str(cwd),
+                "pod_dir": str(pod_dir),
+                "log": str(log_path),
+                "exit_file": str(exit_file),
+                "port": port,
+                "master_port": master_port,
+                "needs_port": launch.needs_port,
+                "ready": False if launch.needs_port else None,
+                "started_at": time.time(),
+            }
+            self._pods[launch.key] = _Pod(launch.key, handle, popen)
+            self.log.debug("launched pod %s as pid %s in %s", launch.key, popen.pid, cwd)
+            return dict(handle)
+
+    # ------------------------------------------------------------ stop
+
+    def stop(self, key: str, grace_seconds: float | None = None) -> None:
+        """SIGTERM to the pod's process group now, SIGKILL after the grace period if it still
+        runs (by a timer, and checked again in poll()). Idempotent; a shorter grace on a
+        second call brings the SIGKILL forward."""
+        grace = self.stop_grace_seconds if grace_seconds is None else max(0.0, float(grace_seconds))
+        with self._lock:
+            pod = self._pods.get(key)
+            if pod is None:
+                return
+            deadline = time.monotonic() + grace
+            if pod.stop_requested:
+                if pod.kill_deadline is not None and deadline >= pod.kill_deadline:
+                    return
+            else:
+                pod.stop_requested = True
+                pod.stop_grace = grace
+                self._signal(pod, signal.SIGTERM)
+            pod.kill_deadline = deadline
+            if pod.timer is not None:
+                pod.timer.cancel()
+            if grace <= 0:
+                self._kill(pod)
+                return
+            timer = threading.Timer(grace, self._kill_when_due, args=(key,))
+            timer.daemon = True
+            pod.timer = timer
+            timer.start()
+
+    def _signal(self, pod: _Pod, sig: int) -> None:
+        if not pod.running():
+            return  # ended (and reaped); its pgid may name someone else's group by now
+        try:
+            os.killpg(int(pod.handle.get("pgid", pod.pid)), sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError as error:
+            self.log.warning("cannot signal pod %s: %s", pod.key, error)
+
+    def _kill(self, pod: _Pod) -> None:
+        if pod.running():
+            pod.killed = True
+            self._signal(pod, signal.SIGKILL)
+
+    def _kill_when_due(self, key: str) -> None:
+        with self._lock:
+            pod = self._pods.get(key)
+            if pod is not None and pod.kill_deadline is not None and time.monotonic() >= pod.kill_deadline - 0.01:
+                self._kill(pod)
+
+    # ------------------------------------------------------------ poll
+
+    @staticmethod
+    def _read_exit(handle: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            with open(handle["exit_file"], encoding="utf-8") as stream:
+                return json.load(stream)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    @staticmethod
+    def _ended_words(record: dict[str, Any]) -> str:
+        if record.get("reason"):
+            return str(record["reason"])
+        if record.get("signal"):
+            return f"killed by signal {record['signal']}"
+        return f"exited with code {record.get('exit_code')}"
+
+    def _end_report(self, pod: _Pod) -> PodReport:
+        record = self._read_exit(pod.handle)
+        code = record.get("exit_code") if record else None
+        if pod.failure:
+            return PodReport(pod.key, PodState.FAILED, code if code is not None else 128 + signal.SIGKILL,
+                             pod.failure)
+        if pod.stop_requested:
+            if record is None:
+                words = (f"stopped: killed with SIGKILL after the {pod.stop_grace:g} s grace period"
+                         if pod.killed else "stopped")
+                code = 128 + signal.SIGKILL if pod.killed else None
+            else:
+                words = f"stopped ({self._ended_words(record)})"
+            return PodReport(pod.key, PodState.STOPPED, code, words)
+        if record is None:
+            return PodReport(pod.key, PodState.FAILED, None,
+                             "ended without an exit code: its process group was killed from outside")
+        state = PodState.SUCCEEDED if code == 0 else PodState.FAILED
+        return PodReport(pod.key, state, code, self._ended_words(record))
+
+    def poll(self) -> list[PodReport]:
+        """Pods that ended (reaped, with their exit codes), pods whose port opened (RUNNING with
+        ``handle["ready"] = True``), and pods the watchdog stopped (FAILED, with the reason)."""
+        reports: list[PodReport] = []
+        with self._lock:
+            now = time.monotonic()
+            for pod in list(self._pods.values()):
+                if pod.stop_requested and pod.kill_deadline is not None and now >= pod.kill_deadline:
+                    self._kill(pod)
+            if self.watchdog_interval > 0 and now >= self._next_watchdog:
+                self._next_watchdog = now + self.watchdog_interval
+                try:
+                    self._watchdog()
+                except Exception:  # never let a driver hiccup stop the service's loop
+                    self.log.exception("local cluster: the GPU memory watchdog failed this round")
+            for key, pod in list(self._pods.items()):
+                if not pod.running():
+                    if pod.timer is not None:
+                        pod.timer.cancel()
+                    del self._pods[key]
+                    reports.append(self._end_report(pod))
+                elif pod.handle.get("needs_port") and not pod.handle.get("ready") and not pod.stop_requested:
+                    port = pod.handle.get("port")
+                    if port and _port_open(int(port)):
+                        pod.handle["ready"] = True
+                        reports.append(PodReport(key, PodState.RUNNING, handle=dict(pod.handle),
+                                                 message=f"ready on port {port}"))
+            if not self._pods:
+                self._master_ports.clear()
+        return reports
+
+    # ------------------------------------------------------------ watchdog
+
+    def _pod_of_pid(self, pid: int, groups: dict[int, str], runners: dict[int, str]) -> str | None:
+        """The pod a process belongs to: by process group, else by ancestry (the runner)."""
+        seen = 0
+        current = pid
+        while current > 1 and seen < 64:
+            stat = _proc_stat(current)
+            if stat is None:
+                return None
+            if stat[2] in groups:
+                return groups[stat[2]]
+            if current in runners:
+                return runners[current]
+            current = stat[1]
+            seen += 1
+        return None
+
+    def _watchdog(self) -> None:
+        nvml = self._nvml()
+        local = self.node_name if self.local_node else None
+        watched = {k: p for k, p in self._pods.items()
+                   if p.handle.get("node") == local and p.handle.get("devices") and not p.failure}
+        if not watched:
+            return
+        totals = {d.index: d.memory_total for d in nvml.devices()}
+        if not totals:
+            return
+        groups = {int(p.handle.get("pgid", p.pid)): k for k, p in watched.items()}
+        runners = {p.pid: k for k, p in watched.items()}
+        for index, total in totals.items():
+            holders = {k: p for k, p in watched.items() if index in p.handle["devices"]}
+            if not holders:
+                continue
+            used: dict[str, int] = {k: 0 for k in holders}
+            other = 0  # memory of processes that are not pods holding this device
+            for pid, memory in nvml.process_memory(index).items():
+                owner = self._pod_of_pid(pid, groups, runners)
+                if owner in used:
+                    used[owner] += memory
+                else:
+                    other += memory
+            guaranteed: dict[str, int] = {}
+            for key, pod in holders.items():
+                g, limit = self._limits(pod.handle, total)
+                guaranteed[key] = g
+                if limit is not None and used[key] > limit:
+                    self._fail(pod, f"stopped: used {_gib(used[key])} of GPU memory on device {index}, "
+                                    f"over its limit of {_gib(limit)}")
+            # Dynamic fractions: burst memory only from what no other pod is guaranteed.
+            alive = [k for k in holders if not holders[k].failure]
+            bursting = sorted((k for k in alive if used[k] > guaranteed[k]),
+                              key=lambda k: used[k] - guaranteed[k], reverse=True)
+            if not bursting:
+                continue
+            steady = [k for k in alive if k not in bursting]
+            room = total - other - sum(guaranteed[k] for k in steady)
+            burst_use = sum(used[k] for k in bursting)
+            for key in bursting:
+                if burst_use <= room:
+                    break
+                claim = max(steady, key=lambda k: guaranteed[k] - used[k]) if steady else None
+                why = (f", leaving pod {claim} less than its guaranteed {_gib(guaranteed[claim])}"
+                       if claim else "")
+                self._fail(holders[key], f"stopped: used {_gib(used[key])} of GPU memory on device {index}, "
+                                         f"above its guaranteed {_gib(guaranteed[key])}{why}")
+                burst_use -= used[key]
+                steady.append(key)  # what it held is now free for the others' guarantees
+
+    @staticmethod
+    def _limits(handle: dict[str, Any], total: int) -> tuple[int, int | None]:
+        """(guaranteed bytes, hard limit in bytes or None) of a pod on a device of ``total`` bytes."""
+        fraction = handle.get("fraction")
+        memory_limit = handle.get("gpu_memory_limit")
+        fraction_limit = handle.get("gpu_fraction_limit")
+        if fraction is not None:
+            guaranteed = int(fraction * total)
+        elif memory_limit is not None:
+            guaranteed = int(memory_limit)
+        else:
+            guaranteed = total
+        if fraction_limit is not None:
+            limit = max(int(fraction_limit * total), int(memory_limit or 0))
+            guaranteed = min(guaranteed, limit)
+        elif memory_limit is not None:
+            limit = int(memory_limit)
+        elif fraction is not None:
+            limit = int(fraction * total)
+        else:
+            limit = None  # whole devices: the device is the limit
+        return guaranteed, limit
+
+    def _fail(self, pod: _Pod, message: str) -> None:
+        if pod.failure:
+            return
+        self.log.warning("local cluster: pod %s %s", pod.key, message)
+        pod.failure = message
+        self._kill(pod)
+
+    # ------------------------------------------------------------ adopt
+
+    def adopt(self, key: str, handle: dict[str, Any]) -> PodReport:
+        """Find a pod again from its stored handle after a restart."""
+        with self._lock:
+            if key in self._pods:
+                return PodReport(key, PodState.RUNNING, handle=dict(self._pods[key].handle))
+            try:
+                pid = int(handle["pid"])
+            except (KeyError, TypeError, ValueError):
+                return PodReport(key, PodState.LOST, message="lost: its handle names no process")
+            handle = dict(handle)
+            same_boot = handle.get("boot_id") is None or handle.get("boot_id") == self._boot
+            if same_boot and _alive(pid, handle.get("start_time")):
+                pod = _Pod(key, handle)
+                self._pods[key] = pod
+                if handle.get("master_port") and handle.get("workload_uid"):
+                    self._master_ports.setdefault(handle["workload_uid"], int(handle["master_port"]))
+                return PodReport(key, PodState.RUNNING, handle=dict(handle), message="adopted: still running")
+            record = self._read_exit(handle)
+            if record is None:
+                why = "the machine restarted" if not same_boot else "its process is gone"
+                return PodReport(key, PodState.LOST, message=f"lost: {why} and it recorded no exit code")
+            code = record.get("exit_code")
+            state = PodState.SUCCEEDED if code == 0 else PodState.FAILED
+            return PodReport(key, state, code, self._ended_words(record))
+
+    # ------------------------------------------------------------ logs, metrics, close
+
+    def log_path(self, key: str, handle: dict[str, Any] | None = None) -> Path | None:
+        with self._lock:
+            pod = self._pods.get(key)
+            source = pod.handle if pod is not None else handle
+        if not source or not source.get("log"):
+            return None
+        path = Path(source["log"])
+        return path if path.exists() else None
+
+    def metrics(self) -> list[DeviceMetrics]:
+        """Per device: used memory and utilization from NVML; None for virtual devices."""
+        result = []
+        nvml = self._nvml()
+        for node in self.nodes():
+            for device in node.devices:
+                if device.virtual:
+                    result.append(DeviceMetrics(node.name, device.index))
+                else:
+                    used, utilization = nvml.usage(device.index)
+                    result.append(DeviceMetrics(node.name, device.index, used, utilization))
+        return result
+
+    def close(self) -> None:
+        """Cancel the SIGKILL timers and release NVML; pods keep running (adopt finds them again)."""
+        with self._lock:
+            for pod in self._pods.values():
+                if pod.timer is not None:
+                    pod.timer.cancel()
+                    pod.timer = None
+            if self.nvml is not None:
+                self.nvml.close()

@@ -1,0 +1,199 @@
+"""The pod runner: the first process of every local pod.
+
+``python -I path/to/podrunner.py SPEC.json`` (or ``python -m
+jupyter_runai.clusters.podrunner SPEC.json``). The local cluster starts it as the
+leader of a new session and process group, with the pod's environment, working
+directory and log file (stdout and stderr) already in place. It
+
+1. clones the pod's git data sources (their output goes to the pod's log),
+2. runs the command as its child, in the same process group,
+3. waits for it, riding out SIGTERM (the command gets it too, through the group),
+4. writes the exit record ``{"exit_code", "signal", "reason", "finished_at"}``
+   atomically (write to a temporary file, fsync, rename) to the exit file, so the
+   exit code survives a crash or restart of the Jupyter server,
+5. and ends what the command left running in the group (SIGKILL), reaping them:
+   the runner is a child subreaper, so the pod's orphans are its children. As
+   Kubernetes ends a container's processes when its main process exits.
+
+The spec holds no secrets: the environment comes through the process
+environment. Standard library only, so it runs under ``python -I``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+__all__ = ["main", "write_exit_record"]
+
+
+def write_exit_record(path: str, exit_code: int, sig: int | None = None, reason: str | None = None) -> None:
+    """Write the exit record atomically: readers see the old file or the whole new one."""
+    record = {
+        "exit_code": exit_code,
+        "signal": signal.Signals(sig).name if sig else None,
+        "reason": reason,
+        "finished_at": time.time(),
+    }
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as stream:
+        json.dump(record, stream)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(tmp, path)
+
+
+def _say(message: str) -> None:
+    print(f"[runai] {message}", flush=True)
+
+
+def _git(args: list[str]) -> int:
+    _say("$ git " + " ".join(args))
+    return subprocess.call(["git", *args], stdin=subprocess.DEVNULL)
+
+
+def _checkout(source: dict) -> str | None:
+    """Clone one git data source; None on success, else the reason it failed."""
+    url, target, revision = source["source"], source["target"], source.get("revision")
+    if os.path.isdir(os.path.join(target, ".git")):
+        _say(f"data source {url}: {target} is already a clone; fetching")
+        if _git(["-C", target, "fetch", "--all", "--tags"]) != 0:
+            return f"data source {url}: git fetch failed"
+    else:
+        parent = os.path.dirname(os.path.abspath(target))
+        os.makedirs(parent, exist_ok=True)
+        code = _git(["clone", url, target])
+        if code != 0:
+            return f"data source {url}: git clone failed with code {code}"
+    if revision:
+        code = _git(["-C", target, "checkout", "--quiet", revision])
+        if code != 0:
+            return f"data source {url}: git checkout of {revision!r} failed with code {code}"
+    return None
+
+
+def _others_in_group() -> list[int]:
+    me, group = os.getpid(), os.getpgrp()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/stat", encoding="utf-8", errors="replace") as stream:
+                fields = stream.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == group:
+            found.append(int(name))
+    return found
+
+
+def _become_subreaper() -> None:
+    """Orphans of the command are re-parented to the runner (Linux), so it can reap them."""
+    try:
+        import ctypes  # noqa: PLC0415
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _end_leftovers(timeout: float = 2.0) -> None:
+    """SIGKILL what the command left in the group, and reap what was re-parented to us."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        others = _others_in_group()
+        for pid in others:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            if not others:
+                return
+        if not others:
+            return
+        time.sleep(0.01)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: podrunner SPEC.json", file=sys.stderr)
+        return 2
+    with open(argv[0], encoding="utf-8") as stream:
+        spec = json.load(stream)
+    exit_file: str = spec["exit_file"]
+
+    terminating = False
+
+    def on_term(signum, frame):  # the command got the same signal through the group
+        nonlocal terminating
+        terminating = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    _become_subreaper()
+
+    for source in spec.get("git", []):
+        if terminating:
+            write_exit_record(exit_file, 143, signal.SIGTERM, "stopped before the command started")
+            return 143
+        reason = _checkout(source)
+        if reason:
+            _say(reason)
+            write_exit_record(exit_file, 1, None, reason)
+            return 1
+    if terminating:
+        write_exit_record(exit_file, 143, signal.SIGTERM, "stopped before the command started")
+        return 143
+
+    command = spec["command"]
+    try:
+        # The child restores default signal handling (Python's subprocess does so
+        # for SIGPIPE etc.; SIGTERM handlers are not inherited across exec).
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        reason = f"could not start: command not found: {command[0]}"
+        _say(reason)
+        write_exit_record(exit_file, 127, None, reason)
+        return 127
+    except PermissionError:
+        reason = f"could not start: permission denied: {command[0]}"
+        _say(reason)
+        write_exit_record(exit_file, 126, None, reason)
+        return 126
+    except OSError as error:
+        reason = f"could not start {command[0]}: {error}"
+        _say(reason)
+        write_exit_record(exit_file, 126, None, reason)
+        return 126
+
+    while True:
+        try:
+            returncode = child.wait()
+            break
+        except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for safety
+            continue
+    if returncode < 0:
+        sig = -returncode
+        write_exit_record(exit_file, 128 + sig, sig, None)
+        code = 128 + sig
+    else:
+        write_exit_record(exit_file, returncode, None, None)
+        code = returncode
+    sys.stdout.flush()
+    _end_leftovers()  # as Kubernetes ends a container's processes when its main process exits
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
