@@ -296,8 +296,7 @@ class RunaiService:
             workload.status.pending_reason = None
             workload.status.message = f"stopped by {user.name}"
             self._end_pods(workload, "stopped by a user")
-            self._event("Stopped" if self._maybe_finish_stop(workload) else "Warning", workload,
-                        f"stop requested by {user.name}")
+            self._maybe_finish_stop(workload)  # at once when nothing runs; else when its pods end
             self._save(workload)
             self._flush()
         self.wake()
@@ -504,7 +503,8 @@ class RunaiService:
         pod.message = report.message
         stopping = workload.status.phase in (WorkloadPhase.STOPPING, WorkloadPhase.DELETING)
         if report.state == PodState.STOPPED or (was == PodPhase.TERMINATING and report.state != PodState.SUCCEEDED):
-            self._release(workload, pod)
+            self._reset_pod(pod)
+            pod.message = report.message
             if stopping:
                 self._maybe_finish_stop(workload) or self._maybe_remove(workload, None)
             else:  # evicted: back to the queue
@@ -514,13 +514,11 @@ class RunaiService:
             return
         if report.state == PodState.SUCCEEDED:
             pod.phase = PodPhase.SUCCEEDED
-            self._release(workload, pod)
             self._event("Succeeded", workload, f"pod {pod.name} {report.message or 'exited with code 0'}",
                         pod=pod.name)
             self._pod_succeeded(workload)
         else:
             pod.phase = PodPhase.FAILED
-            self._release(workload, pod)
             lost = report.state == PodState.LOST
             text = report.message or ("the process was lost" if lost else "failed")
             self._event("Failed", workload, f"pod {pod.name}: {text}", pod=pod.name)
@@ -530,10 +528,6 @@ class RunaiService:
                 self._pod_failed(workload, pod)
         self._save(workload)
 
-    def _release(self, workload: Workload, pod: PodStatus) -> None:
-        """The pod holds nothing any more."""
-        self.handles.pop((workload.uid, pod.name), None)
-        self.store.set_pod_handle(workload.uid, pod.name, None)
 
     def _pod_succeeded(self, workload: Workload) -> None:
         status = workload.status
@@ -651,7 +645,6 @@ class RunaiService:
                     continue
                 if report.state == PodState.LOST and pod.phase == PodPhase.RUNNING \
                         and workload.status.phase in (WorkloadPhase.RUNNING, WorkloadPhase.PENDING):
-                    self._release(workload, pod)
                     self._reset_pod(pod)
                     pod.message = "the process was gone after a restart; waiting to be placed again"
                     self._event("Warning", workload, f"pod {pod.name}: {pod.message}", pod=pod.name)

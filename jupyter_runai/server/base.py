@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import getpass
 import json
+import re
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
@@ -14,6 +16,7 @@ from ..models import error_body
 from ..service import RunaiService, User
 
 AUTH_RESOURCE = "runai"
+ANONYMOUS = re.compile(r"[0-9a-f]{32}")
 
 
 def api(method):
@@ -51,7 +54,11 @@ class RunaiHandler(APIHandler):
         """The Jupyter identity. On one machine the server's own user administers everything;
         RBAC (roles per scope) plugs in at the service's admission hooks."""
         current = self.current_user
-        name = getattr(current, "username", None) or getattr(current, "name", None) or "user"
+        name = getattr(current, "username", None) or getattr(current, "name", None) or ""
+        if not name or ANONYMOUS.fullmatch(name):
+            # jupyter_server names token-authenticated users with a random id: on one machine
+            # the person behind the token is the server's own user
+            name = getpass.getuser()
         return User(name, admin=True)
 
     def json_body(self) -> dict[str, Any]:

@@ -70,7 +70,7 @@ class LogsHandler(RunaiHandler):
                     continue  # the last lines written before it ended
                 break
             await asyncio.sleep(FOLLOW_POLL_SECONDS)
-        self.finish()
+        self.finish(set_content_type="text/plain; charset=utf-8")
 
 
 class EventsHandler(RunaiHandler):
@@ -124,7 +124,7 @@ class EventsHandler(RunaiHandler):
         finally:
             service.unsubscribe(queue)
         if not self._closed:
-            self.finish()
+            self.finish(set_content_type="text/event-stream")
 
     def _write_event(self, data: dict) -> None:
         self.write(f"id: {data['id']}\nevent: {data['type']}\ndata: {json.dumps(data)}\n\n")

@@ -1,0 +1,89 @@
+"""Shared pieces of the REST tests: the server config, a non-raising fetch, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Callable
+
+from tornado.httpclient import HTTPClientError
+
+
+def server_config(tmp_path, **runai: Any) -> dict[str, Any]:
+    """A Jupyter server with the extension on a local cluster of virtual GPUs, state in tmp_path."""
+    local = runai.pop("local", {})
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_runai": True}},
+        "RunaiApp": {"state_dir": str(tmp_path / "state"), "interval": 0.05, "stop_grace_seconds": 1,
+                     "scale_down_delay": 0.5, **runai},
+        "LocalCluster": {"virtual_gpus": "2x24Gi", "watchdog_interval": 0.2, **local},
+    }
+
+
+class Api:
+    """``await api.get("workloads")`` -> (status, JSON); never raises on HTTP errors."""
+
+    def __init__(self, fetch) -> None:
+        self.fetch = fetch
+
+    async def call(self, method: str, *path: str, body: Any = None, raw: bytes | None = None,
+                   params: dict | None = None) -> tuple[int, Any]:
+        kwargs: dict[str, Any] = {"method": method}
+        if raw is not None:
+            kwargs["body"] = raw
+        elif body is not None:
+            kwargs["body"] = json.dumps(body)
+        elif method in ("POST", "PUT", "PATCH"):
+            kwargs["body"] = b"{}"
+        if params:
+            kwargs["params"] = params
+        try:
+            response = await self.fetch("runai", "api", "v1", *path, **kwargs)
+        except HTTPClientError as exc:
+            response = exc.response
+            assert response is not None, exc
+        text = response.body.decode() if response.body else ""
+        ctype = response.headers.get("Content-Type", "")
+        return response.code, (json.loads(text) if text and "json" in ctype else text)
+
+    async def get(self, *path: str, **kw) -> tuple[int, Any]:
+        return await self.call("GET", *path, **kw)
+
+    async def post(self, *path: str, **kw) -> tuple[int, Any]:
+        return await self.call("POST", *path, **kw)
+
+    async def delete(self, *path: str, **kw) -> tuple[int, Any]:
+        return await self.call("DELETE", *path, **kw)
+
+    async def submit(self, **spec: Any) -> dict[str, Any]:
+        code, body = await self.post("workloads", body=spec)
+        assert code == 201, body
+        return body
+
+    async def workload(self, name: str, project: str = "default") -> dict[str, Any]:
+        code, body = await self.get("workloads", project, name)
+        assert code == 200, body
+        return body
+
+    async def wait_phase(self, name: str, *phases: str, project: str = "default", timeout: float = 20) -> dict:
+        return await wait_for(lambda: self.workload(name, project),
+                              lambda w: w["status"]["phase"] in phases, timeout,
+                              f"{name} to reach {' or '.join(phases)}")
+
+    async def logs(self, name: str, project: str = "default", **params: Any) -> str:
+        code, body = await self.get("workloads", project, name, "logs",
+                                    params={k: str(v) for k, v in params.items()})
+        assert code == 200, body
+        return body
+
+
+async def wait_for(get: Callable[[], Any], ok: Callable[[Any], bool], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = await get()
+        if ok(value):
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}; last seen: {json.dumps(value, default=str)[:2000]}")

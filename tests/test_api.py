@@ -1,0 +1,244 @@
+"""The REST API on a real Jupyter server (pytest-jupyter) with the local cluster running
+real processes on virtual GPUs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import pytest
+
+from api_helpers import Api, server_config, wait_for
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+PY = sys.executable
+
+
+@pytest.fixture
+def jp_server_config(tmp_path):
+    return server_config(tmp_path)
+
+
+@pytest.fixture
+def api(jp_fetch):
+    return Api(jp_fetch)
+
+
+async def test_training_runs_to_success_with_its_output_in_the_logs(api):
+    await api.submit(name="hello", command="echo hello from $RUNAI_WORKLOAD on GPU $CUDA_VISIBLE_DEVICES",
+                     resources={"gpu": 1})
+    done = await api.wait_phase("hello", "Succeeded", "Failed")
+    assert done["status"]["phase"] == "Succeeded"
+    pod = done["status"]["pods"][0]
+    assert pod["node"] and pod["devices"] == [0] and pod["fraction"] is None
+    assert "hello from hello on GPU 0" in await api.logs("hello")
+    types = [e["type"] for e in done["events"]]
+    assert types[:2] == ["Submitted", "Scheduled"] and "Succeeded" in types
+
+
+async def test_failed_training_says_why_and_backoff_restarts_it(api):
+    await api.submit(name="fails", command="echo trying; exit 3", backoff_limit=1)
+    done = await api.wait_phase("fails", "Failed", "Succeeded")
+    assert done["status"]["phase"] == "Failed"
+    assert "exited with code 3" in done["status"]["message"]
+    assert done["status"]["restarts"] == 1
+    assert (await api.logs("fails")).count("trying") >= 1
+
+
+async def test_two_halves_share_a_device_and_a_third_waits_with_a_reason(api):
+    # two virtual GPUs: four halves fill them, the fifth waits
+    for i in range(4):
+        await api.submit(name=f"half-{i}", command="sleep 30", resources={"gpu": 0.5})
+    for i in range(4):
+        await api.wait_phase(f"half-{i}", "Running")
+    await api.submit(name="half-4", command="sleep 30", resources={"gpu": 0.5})
+    waiting = await wait_for(lambda: api.workload("half-4"), lambda w: w["status"]["pending_reason"], 10,
+                             "a pending reason")
+    assert waiting["status"]["phase"] == "Pending"
+    assert "GPU" in waiting["status"]["pending_reason"] or "gpu" in waiting["status"]["pending_reason"]
+    code, nodes = await api.get("nodes")
+    devices = nodes["nodes"][0]["devices"]
+    assert [d["allocated_fraction"] for d in devices] == [1.0, 1.0]
+    assert all(len(d["pods"]) == 2 and d["virtual"] for d in devices)
+    # stopping one frees its half: the waiting one starts
+    code, _ = await api.post("workloads", "default", "half-0", "stop")
+    assert code == 200
+    await api.wait_phase("half-0", "Stopped")
+    await api.wait_phase("half-4", "Running")
+
+
+async def test_distributed_pods_see_their_rank_variables(api):
+    cmd = "echo rank=$RANK world=$WORLD_SIZE local=$LOCAL_RANK master=$MASTER_ADDR:$MASTER_PORT"
+    await api.submit(name="ddp", kind="distributed", workers=2, command=cmd, resources={"gpu": 0.5})
+    done = await api.wait_phase("ddp", "Succeeded", "Failed")
+    assert done["status"]["phase"] == "Succeeded"
+    ports = set()
+    for index in range(3):
+        line = [x for x in (await api.logs("ddp", pod=index)).splitlines() if x.startswith("rank=")][0]
+        assert line.startswith(f"rank={index} world=3")
+        ports.add(line.split("master=")[1])
+    assert len(ports) == 1 and ports.pop().startswith("127.0.0.1:")
+
+
+async def test_a_gang_that_cannot_fit_waits_whole(api):
+    await api.submit(name="big", kind="distributed", workers=3, command="sleep 5", resources={"gpu": 1})
+    waiting = await wait_for(lambda: api.workload("big"), lambda w: w["status"]["pending_reason"], 10, "reason")
+    assert waiting["status"]["phase"] == "Pending"
+    assert all(p["phase"] == "Pending" for p in waiting["status"]["pods"])
+
+
+async def test_workspace_runs_until_stopped_and_is_reachable(api, tmp_path):
+    server = tmp_path / "serve.py"
+    server.write_text(
+        "import http.server, os\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        body = f'workspace at {self.path}'.encode()\n"
+        "        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n"
+        "        self.wfile.write(body)\n"
+        "    def log_message(self, *a): pass\n"
+        "http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n")
+    await api.submit(name="ws", kind="workspace", command=[PY, str(server)], resources={"gpu": 0.5})
+    running = await api.wait_phase("ws", "Running")
+    assert running["status"]["url"] == "/runai/proxy/default/ws/"
+    assert running["spec"]["preemptible"] is False
+
+    async def page():
+        try:
+            r = await api.fetch("runai", "proxy", "default", "ws", "lab")
+            return r.body.decode()
+        except Exception:
+            return ""
+
+    text = await wait_for(page, lambda t: "workspace at" in t, 15, "the workspace to answer")
+    assert text.endswith("/runai/proxy/default/ws/lab")  # a workspace sees the whole path
+    await api.post("workloads", "default", "ws", "stop")
+    stopped = await api.wait_phase("ws", "Stopped")
+    assert stopped["status"]["url"] is None
+
+
+async def test_stop_resume_delete(api):
+    await api.submit(name="life", command="sleep 60", resources={"gpu": 1})
+    await api.wait_phase("life", "Running")
+    code, body = await api.post("workloads", "default", "life", "stop")
+    assert code == 200 and body["status"]["phase"] in ("Stopping", "Stopped")
+    await api.wait_phase("life", "Stopped")
+    code, body = await api.post("workloads", "default", "life", "stop")
+    assert code == 409 and body["error"]["field"] == "name"
+    code, body = await api.post("workloads", "default", "life", "resume")
+    assert code == 200 and body["status"]["phase"] == "Pending"
+    await api.wait_phase("life", "Running")
+    code, body = await api.delete("workloads", "default", "life")
+    assert code == 202
+    await wait_for(lambda: api.get("workloads", "default", "life"), lambda r: r[0] == 404, 10, "deletion")
+    code, listing = await api.get("workloads")
+    assert [w["spec"]["name"] for w in listing["workloads"]] == []
+    # the name can be used again
+    await api.submit(name="life", command="true")
+
+
+@pytest.mark.parametrize(
+    "spec, field",
+    [
+        ({"name": "x", "project": "nope", "command": "true"}, "project"),
+        ({"name": "x", "command": "true", "resources": {"gpu": -1}}, "resources.gpu"),
+        ({"name": "x", "command": "true", "resources": {"gpu": 1.5}}, "resources.gpu"),
+        ({"name": "x", "command": "true", "kind": "batch"}, "kind"),
+        ({"name": "Not_A_Label", "command": "true"}, "name"),
+        ({"name": "x", "command": "true", "resources": {"gpu": 0.5, "gpu_limit": 0.25}}, "resources.gpu_limit"),
+        ({"name": "x", "command": "true", "data_sources": ["missing"]}, "data_sources.0"),
+        ({"name": "x", "kind": "training"}, "command"),
+    ],
+)
+async def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(api, spec, field):
+    await api.submit(name="keep", command="sleep 30")
+    before = (await api.get("workloads"))[1]
+    code, body = await api.post("workloads", body=spec)
+    assert code in (400, 404), body
+    assert body["error"]["field"] == field, body
+    assert body["error"]["message"]
+    after = (await api.get("workloads"))[1]
+    assert [w["uid"] for w in after["workloads"]] == [w["uid"] for w in before["workloads"]]
+
+
+async def test_malformed_json_and_duplicates(api):
+    code, body = await api.post("workloads", raw=b"{not json")
+    assert code == 400 and "not valid JSON" in body["error"]["message"]
+    code, body = await api.post("workloads", raw=b"[1, 2]")
+    assert code == 400 and "JSON object" in body["error"]["message"]
+    await api.submit(name="twice", command="sleep 30")
+    code, body = await api.post("workloads", body={"name": "twice", "command": "true"})
+    assert code == 409 and body["error"]["field"] == "name"
+    code, body = await api.get("workloads", "default", "nothing")
+    assert code == 404
+
+
+async def test_projects_show_deserved_allocated_and_fair_share(api):
+    await api.submit(name="one", command="sleep 30", resources={"gpu": 1})
+    await api.wait_phase("one", "Running")
+    await asyncio.sleep(0.2)
+    code, body = await api.get("projects")
+    default = next(p for p in body["projects"] if p["name"] == "default")
+    assert default["deserved"]["gpu"] == 2
+    assert default["allocated"]["gpu"] == 1
+    assert default["fair_share"]["gpu"] >= 1
+
+
+async def test_event_stream_replays_after_last_event_id(api, jp_fetch, jp_http_port, jp_base_url, jp_auth_header):
+    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+    await api.submit(name="ev", command="true")
+    await api.wait_phase("ev", "Succeeded")
+    chunks: list[bytes] = []
+    url = f"http://localhost:{jp_http_port}{jp_base_url}runai/api/v1/events?workload=ev"
+    request = HTTPRequest(url, headers={**jp_auth_header, "Last-Event-ID": "0"},
+                          streaming_callback=chunks.append, request_timeout=1.5)
+    try:
+        await AsyncHTTPClient().fetch(request)
+    except Exception:
+        pass  # the stream does not end by itself: the timeout ends it
+    text = b"".join(chunks).decode()
+    events = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
+    assert [e["type"] for e in events][:2] == ["Submitted", "Scheduled"]
+    assert events[-1]["type"] == "Succeeded"
+    assert all(e["workload"] == "ev" for e in events)
+    ids = [e["id"] for e in events]
+    assert ids == sorted(ids)
+
+
+async def test_logs_follow_streams_until_the_pod_ends(api):
+    await api.submit(name="slow", command="for i in 1 2 3; do echo line $i; sleep 0.3; done")
+    await api.wait_phase("slow", "Running", "Succeeded")
+    text = await api.logs("slow", follow="true")
+    assert text.splitlines() == ["line 1", "line 2", "line 3"]
+    assert await api.logs("slow", tail=1) == "line 3\n"
+
+
+async def test_openapi_matches_the_routes(api, jp_serverapp):
+    code, doc = await api.get("openapi.json")
+    assert code == 200 and doc["openapi"].startswith("3.")
+    from jupyter_runai.server.routes import ROUTES, API
+
+    for route in ROUTES:
+        item = doc["paths"][API + route.template]
+        assert set(item) == set(route.ops)
+        for method in route.ops:
+            handler_method = getattr(route.handler, method)
+            assert handler_method is not None
+    spec_schema = doc["components"]["schemas"]["WorkloadSpec"]
+    assert "resources" in spec_schema["properties"]
+
+
+async def test_credentials_never_come_back(api):
+    code, body = await api.post("projects", "default", "credentials",
+                                body={"name": "hf", "inject_as": "env", "data": {"HF_TOKEN": "s3cr3t-value"}})
+    assert code == 201 and "s3cr3t-value" not in json.dumps(body)
+    code, body = await api.get("projects", "default", "credentials")
+    assert "s3cr3t-value" not in json.dumps(body) and body["credentials"][0]["name"] == "hf"
+    await api.submit(name="uses", command='echo "$HF_TOKEN" | rev', credentials=["hf"])
+    done = await api.wait_phase("uses", "Succeeded", "Failed")
+    assert done["status"]["phase"] == "Succeeded"
+    assert "eulav-t3rc3s" in await api.logs("uses")  # the pod saw the value (reversed: logs are not secret)
+    assert "s3cr3t-value" not in json.dumps(await api.workload("uses"))
