@@ -7,12 +7,15 @@ into ``{"field", "message", "allowed"}`` items for the REST API.
 Modules: ``quantity`` (CPU and memory units), ``names`` (DNS-1123 and label
 rules), ``priority`` (priority classes), ``resources`` (what a pod asks for),
 ``workload`` (spec, status), ``queues`` (department, project, node pool),
-``cluster`` (node, GPU device), ``errors``. See docs/models.md.
+``cluster`` (node, GPU device), ``data`` (data sources, credentials),
+``events``, ``errors``. See docs/models.md.
 """
 
 from .base import RunaiModel
 from .cluster import DeviceAllocation, GpuDevice, Node
+from .data import Credential, CredentialInjection, CredentialView, DataSource, DataSourceKind
 from .errors import error_body, format_validation_error
+from .events import Event, EventType
 from .names import DnsLabel, NodeName, ProjectName, is_dns_label, namespace_for, pod_name
 from .priority import (
     PREEMPTIBLE_BELOW,
@@ -51,10 +54,17 @@ __all__ = [
     "PREEMPTIBLE_BELOW",
     "PRIORITY_VALUES",
     "Cpu",
+    "Credential",
+    "CredentialInjection",
+    "CredentialView",
+    "DataSource",
+    "DataSourceKind",
     "Department",
     "DeviceAllocation",
     "DevicePlacement",
     "DnsLabel",
+    "Event",
+    "EventType",
     "Gpu",
     "GpuAmount",
     "GpuDevice",

@@ -13,7 +13,7 @@ Two halves:
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -29,6 +29,7 @@ __all__ = [
 _TEMPLATE = "{field}: {reason}{got_text}"
 _ERROR_TYPE = "runai_invalid"
 _NOT_GIVEN: Any = object()
+REDACTED = "**********"  # what a secret input reads as in an error (as pydantic's SecretStr shows it)
 
 
 def _got_text(got: Any) -> str:
@@ -99,8 +100,12 @@ class Problems:
             }
         )
 
-    def extend(self, exc: ValidationError) -> None:
-        """Add the errors of another validation of the same object (same locations)."""
+    def extend(self, exc: ValidationError, *, redact: Callable[[Any], bool] | None = None) -> None:
+        """Add the errors of another validation of the same object (same locations).
+
+        ``redact(error)`` (given each of ``exc.errors()``) returning true replaces
+        that error's input with ``**********``: for models that hold secrets.
+        """
         for error in exc.errors(include_url=False):
             kind: Any = error["type"]
             ctx = error.get("ctx")
@@ -112,7 +117,8 @@ class Problems:
                                                                     **({"ctx": ctx} if ctx else {})}])
                 except (KeyError, TypeError, ValueError):
                     kind = PydanticCustomError(kind, error["msg"].replace("{", "(").replace("}", ")"))
-            detail: InitErrorDetails = {"type": kind, "loc": error["loc"], "input": error.get("input")}
+            value = REDACTED if redact is not None and redact(error) else error.get("input")
+            detail: InitErrorDetails = {"type": kind, "loc": error["loc"], "input": value}
             if ctx and not isinstance(kind, PydanticCustomError):
                 detail["ctx"] = ctx
             self._errors.append(detail)

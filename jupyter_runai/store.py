@@ -1,0 +1,591 @@
+"""The scheduler service's persistent state: one SQLite file, plus a directory of secrets.
+
+``Store(path)`` opens (or creates) the database at ``path`` in WAL mode, with
+owner-only permissions, and brings its schema up to date by running the
+migrations it lacks. Every write is one transaction: a write that fails leaves
+what was stored before untouched, and whatever was committed survives a crash
+of the process. Models are stored as their JSON; the columns next to it are
+only what lists filter and order by.
+
+Secret values of credentials never enter the database: each credential is a
+file ``<state dir>/secrets/<project>/<name>.json`` (mode 0600, directories
+0700, written atomically), where the state directory is the database's
+directory. The database keeps only the public view (keys, never values).
+
+One connection, guarded by a lock: safe to share between the threads of one
+process (the service uses it from its event loop thread). See docs/store.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from pydantic import ValidationError
+
+from .models import (
+    Credential,
+    CredentialView,
+    DataSource,
+    Department,
+    Event,
+    EventType,
+    Project,
+    Workload,
+    is_dns_label,
+)
+
+__all__ = ["SCHEMA_VERSION", "AlreadyExists", "InUse", "NotFound", "Store", "StoreError"]
+
+
+class StoreError(Exception):
+    """Base of the errors the store raises on purpose."""
+
+
+class AlreadyExists(StoreError):
+    """An object with that name is already stored (REST: 409)."""
+
+
+class NotFound(StoreError, KeyError):
+    """No such object (REST: 404). Also a ``KeyError``."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InUse(StoreError):
+    """The object cannot be deleted while others refer to it (REST: 409)."""
+
+
+# ------------------------------------------------------------------ schema
+#
+# One function per schema version, in order: MIGRATIONS[i] takes a database at
+# version i to version i + 1, inside one transaction with the version bump. A
+# schema change is a new function appended here; never edit an old one.
+
+
+def _v1_queues_workloads_events(db: sqlite3.Connection) -> None:
+    """Version 1: departments, projects, workloads (queue order), events."""
+    db.execute("CREATE TABLE departments (name TEXT PRIMARY KEY, body TEXT NOT NULL)")
+    db.execute("CREATE TABLE projects (name TEXT PRIMARY KEY, body TEXT NOT NULL)")
+    # seq: the queue order. AUTOINCREMENT: never reused, even after a delete.
+    db.execute(
+        """CREATE TABLE workloads (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            uid TEXT NOT NULL UNIQUE,
+            project TEXT NOT NULL,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            phase TEXT NOT NULL,
+            body TEXT NOT NULL,
+            UNIQUE (project, name))"""
+    )
+    db.execute("CREATE INDEX workloads_by_phase ON workloads (phase, seq)")
+    db.execute("CREATE INDEX workloads_by_kind ON workloads (kind, seq)")
+    # (project, name) is already indexed by its UNIQUE constraint, and serves project filters.
+    db.execute(
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            type TEXT NOT NULL,
+            project TEXT,
+            workload TEXT,
+            pod TEXT,
+            message TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX events_by_workload ON events (project, workload, id)")
+
+
+def _v2_pod_handles_data_credentials(db: sqlite3.Connection) -> None:
+    """Version 2: pod handles (re-adopting pods after a restart), data sources, credentials."""
+    db.execute(
+        """CREATE TABLE pod_handles (
+            workload_uid TEXT NOT NULL,
+            pod TEXT NOT NULL,
+            handle TEXT NOT NULL,
+            PRIMARY KEY (workload_uid, pod))"""
+    )
+    db.execute(
+        "CREATE TABLE data_sources (project TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, "
+        "PRIMARY KEY (project, name))"
+    )
+    # body: the credential's public view; values live in the secrets directory.
+    db.execute(
+        "CREATE TABLE credentials (project TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, "
+        "PRIMARY KEY (project, name))"
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _v1_queues_workloads_events,
+    _v2_pod_handles_data_credentials,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# ------------------------------------------------------------------- files
+
+
+def _owner_only_dir(path: Path) -> None:
+    """Create ``path`` (and parents) as 0700 where missing; an existing directory keeps its mode."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (mode 0600) so that a reader sees the old file or the new, never half."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _check_name(what: str, name: str) -> None:
+    """Names become file names under the secrets directory: only DNS labels get there."""
+    if not is_dns_label(name):
+        raise ValueError(f"{what}: must be a DNS-1123 label; got {name!r}")
+
+
+# ------------------------------------------------------------------- store
+
+
+class Store:
+    """The service's state on disk: queues, workloads in queue order, pod handles, events,
+    data sources and credentials.
+
+    ``path`` is the SQLite file; its directory is the state directory (created
+    0700 if missing) that also holds ``secrets/``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.secrets_dir = self.path.parent / "secrets"
+        _owner_only_dir(self.path.parent)
+        # Create the file ourselves so it is never readable by others, not even briefly.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        for own in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(own, 0o600)  # SQLite creates -wal and -shm with the database's mode
+        self._lock = threading.RLock()
+        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) in _tx.
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        try:
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")  # a committed write survives a power cut too
+            self._migrate()
+            self._reconcile_secrets()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(f"{self.path}: cannot open the jupyter-runai database: {exc}") from exc
+        except BaseException:
+            self._db.close()
+            raise
+
+    # ------------------------------------------------------------ plumbing
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: commits at the end, rolls back on any exception."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, tuple(params)).fetchall()
+
+    @property
+    def schema_version(self) -> int:
+        """The database's schema version (``PRAGMA user_version``)."""
+        return self._read("PRAGMA user_version")[0][0]
+
+    def _migrate(self) -> None:
+        """Run the migrations the file lacks, each in one transaction with its version bump."""
+        version, latest = self.schema_version, len(MIGRATIONS)
+        if version > latest:
+            raise StoreError(
+                f"{self.path}: schema version {version} is newer than this jupyter-runai knows "
+                f"({latest}); upgrade jupyter-runai to open it"
+            )
+        for target in range(version + 1, latest + 1):
+            with self._tx() as db:
+                MIGRATIONS[target - 1](db)
+                db.execute(f"PRAGMA user_version = {target}")  # part of the same transaction
+
+    def close(self) -> None:
+        """Close the database. Everything committed is already on disk."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------- queues
+
+    def put_department(self, department: Department) -> None:
+        """Store a department, replacing one of the same name."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO departments (name, body) VALUES (?, ?)",
+                       (department.name, department.model_dump_json()))
+
+    def departments(self) -> list[Department]:
+        """All departments, by name."""
+        return [Department.model_validate_json(body)
+                for (body,) in self._read("SELECT body FROM departments ORDER BY name")]
+
+    def put_project(self, project: Project) -> None:
+        """Store a project, replacing one of the same name."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO projects (name, body) VALUES (?, ?)",
+                       (project.name, project.model_dump_json()))
+
+    def projects(self) -> list[Project]:
+        """All projects, by name."""
+        return [Project.model_validate_json(body) for (body,) in self._read("SELECT body FROM projects ORDER BY name")]
+
+    def project(self, name: str) -> Project | None:
+        """The project called ``name``, or None."""
+        rows = self._read("SELECT body FROM projects WHERE name = ?", (name,))
+        return Project.model_validate_json(rows[0][0]) if rows else None
+
+    def delete_project(self, name: str) -> None:
+        """Delete a project with its data sources and credentials (secret files included).
+
+        Raises ``InUse`` while any workload of the project is stored, ``NotFound``
+        if there is no such project.
+        """
+        with self._tx() as db:
+            if not db.execute("SELECT 1 FROM projects WHERE name = ?", (name,)).fetchone():
+                raise NotFound(f"project {name!r} not found")
+            (count,) = db.execute("SELECT count(*) FROM workloads WHERE project = ?", (name,)).fetchone()
+            if count:
+                raise InUse(f"project {name!r} still has {count} workload(s); delete them first")
+            credentials = [n for (n,) in db.execute("SELECT name FROM credentials WHERE project = ?", (name,))]
+            db.execute("DELETE FROM data_sources WHERE project = ?", (name,))
+            db.execute("DELETE FROM credentials WHERE project = ?", (name,))
+            db.execute("DELETE FROM projects WHERE name = ?", (name,))
+        for credential in credentials:  # after the commit: a failed delete keeps them
+            self._remove_secret_file(name, credential)
+        with contextlib.suppress(OSError):
+            (self.secrets_dir / name).rmdir()
+
+    # ----------------------------------------------------------- workloads
+
+    @staticmethod
+    def _workload_columns(workload: Workload) -> tuple[str, str, str, str, str]:
+        spec = workload.spec
+        return (spec.project, spec.name, spec.kind.value, workload.status.phase.value, workload.model_dump_json())
+
+    def add_workload(self, workload: Workload) -> int:
+        """Store a new workload at the end of the queue; return its sequence number.
+
+        Sequence numbers only grow (never reused after a delete): they are the
+        queue order. Raises ``AlreadyExists`` if the project already has a
+        workload of that name (or one with that uid).
+        """
+        project, name, kind, phase, body = self._workload_columns(workload)
+        with self._tx() as db:
+            try:
+                cursor = db.execute(
+                    "INSERT INTO workloads (uid, project, name, kind, phase, body) VALUES (?, ?, ?, ?, ?, ?)",
+                    (workload.uid, project, name, kind, phase, body),
+                )
+            except sqlite3.IntegrityError:
+                raise self._conflict(db, workload) from None
+            return int(cursor.lastrowid)
+
+    @staticmethod
+    def _conflict(db: sqlite3.Connection, workload: Workload) -> AlreadyExists:
+        spec = workload.spec
+        if db.execute("SELECT 1 FROM workloads WHERE project = ? AND name = ? AND uid != ?",
+                      (spec.project, spec.name, workload.uid)).fetchone():
+            return AlreadyExists(f"a workload named {spec.name!r} already exists in project {spec.project!r}")
+        return AlreadyExists(f"a workload with uid {workload.uid!r} already exists")
+
+    def save_workload(self, workload: Workload) -> None:
+        """Replace a stored workload's spec and status (found by uid); its queue position stays.
+
+        Raises ``NotFound`` if no workload has that uid, ``AlreadyExists`` if it
+        was renamed onto another workload's name.
+        """
+        self.save_workloads([workload])
+
+    def save_workloads(self, workloads: Iterable[Workload]) -> None:
+        """``save_workload`` for each, in one transaction: all are saved, or none."""
+        with self._tx() as db:
+            for workload in workloads:
+                project, name, kind, phase, body = self._workload_columns(workload)
+                try:
+                    cursor = db.execute(
+                        "UPDATE workloads SET project = ?, name = ?, kind = ?, phase = ?, body = ? WHERE uid = ?",
+                        (project, name, kind, phase, body, workload.uid),
+                    )
+                except sqlite3.IntegrityError:
+                    raise self._conflict(db, workload) from None
+                if cursor.rowcount == 0:
+                    raise NotFound(f"no workload with uid {workload.uid!r} ({workload.key})")
+
+    def workload(self, project: str, name: str) -> Workload | None:
+        """The workload ``project/name``, or None."""
+        rows = self._read("SELECT body FROM workloads WHERE project = ? AND name = ?", (project, name))
+        return Workload.model_validate_json(rows[0][0]) if rows else None
+
+    def workload_by_uid(self, uid: str) -> Workload | None:
+        """The workload with this uid, or None."""
+        rows = self._read("SELECT body FROM workloads WHERE uid = ?", (uid,))
+        return Workload.model_validate_json(rows[0][0]) if rows else None
+
+    def workloads(self, project: str | None = None, phases: Iterable[str] | None = None,
+                  kind: str | None = None) -> list[Workload]:
+        """Stored workloads in queue order, optionally only one project's, some phases, one kind."""
+        where, params = [], []
+        if project is not None:
+            where.append("project = ?")
+            params.append(project)
+        if phases is not None:
+            phases = [str(phase) for phase in phases]
+            if not phases:
+                return []
+            where.append(f"phase IN ({', '.join('?' * len(phases))})")
+            params.extend(phases)
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(str(kind))
+        sql = "SELECT body FROM workloads" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
+        return [Workload.model_validate_json(body) for (body,) in self._read(sql, params)]
+
+    def workload_seq(self, uid: str) -> int | None:
+        """The workload's queue sequence number, or None if there is no such workload."""
+        rows = self._read("SELECT seq FROM workloads WHERE uid = ?", (uid,))
+        return rows[0][0] if rows else None
+
+    def delete_workload(self, uid: str) -> None:
+        """Delete a workload and its pod handles. Raises ``NotFound`` if there is no such workload."""
+        with self._tx() as db:
+            if db.execute("DELETE FROM workloads WHERE uid = ?", (uid,)).rowcount == 0:
+                raise NotFound(f"no workload with uid {uid!r}")
+            db.execute("DELETE FROM pod_handles WHERE workload_uid = ?", (uid,))
+
+    # --------------------------------------------------------- pod handles
+
+    def set_pod_handle(self, workload_uid: str, pod_name: str, handle: dict[str, Any] | None) -> None:
+        """Remember how to find a running pod again after a restart (``None`` forgets it).
+
+        ``handle`` is the small JSON-able dict the cluster backend returned when it
+        started the pod. Raises ``NotFound`` if the workload is not stored.
+        """
+        with self._tx() as db:
+            if handle is None:
+                db.execute("DELETE FROM pod_handles WHERE workload_uid = ? AND pod = ?", (workload_uid, pod_name))
+                return
+            if not db.execute("SELECT 1 FROM workloads WHERE uid = ?", (workload_uid,)).fetchone():
+                raise NotFound(f"no workload with uid {workload_uid!r}")
+            db.execute("INSERT OR REPLACE INTO pod_handles (workload_uid, pod, handle) VALUES (?, ?, ?)",
+                       (workload_uid, pod_name, json.dumps(handle, sort_keys=True)))
+
+    def pod_handles(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Every stored handle, keyed by ``(workload_uid, pod_name)``."""
+        return {(uid, pod): json.loads(handle)
+                for uid, pod, handle in self._read("SELECT workload_uid, pod, handle FROM pod_handles")}
+
+    # -------------------------------------------------------------- events
+
+    def add_event(self, type: EventType | str, message: str, *, at: datetime, project: str | None = None,
+                  workload: str | None = None, pod: str | None = None) -> Event:
+        """Record an event and return it with its id (ids only grow, even after pruning)."""
+        # Validate before writing: a bad event raises and stores nothing.
+        draft = Event(id=1, at=at, type=type, project=project, workload=workload, pod=pod, message=message)
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT INTO events (at, type, project, workload, pod, message) VALUES (?, ?, ?, ?, ?, ?)",
+                (draft.at.isoformat(), draft.type.value, project, workload, pod, message),
+            )
+        return draft.model_copy(update={"id": int(cursor.lastrowid)})
+
+    def events(self, since_id: int = 0, project: str | None = None, workload: str | None = None,
+               limit: int = 1000, *, newest: bool = False) -> list[Event]:
+        """Events with ``id > since_id``, oldest first, at most ``limit``; optionally of one project / workload.
+
+        ``newest=True`` takes the newest ``limit`` events instead of the oldest
+        (still returned oldest first): a workload's latest events.
+        """
+        where, params = ["id > ?"], [since_id]
+        if project is not None:
+            where.append("project = ?")
+            params.append(project)
+        if workload is not None:
+            where.append("workload = ?")
+            params.append(workload)
+        rows = self._read(
+            "SELECT id, at, type, project, workload, pod, message FROM events WHERE "
+            + " AND ".join(where) + f" ORDER BY id {'DESC' if newest else ''} LIMIT ?",
+            [*params, limit],
+        )
+        if newest:
+            rows.reverse()
+        keys = ("id", "at", "type", "project", "workload", "pod", "message")
+        return [Event.model_validate(dict(zip(keys, row))) for row in rows]
+
+    def prune_events(self, keep: int) -> int:
+        """Delete all but the newest ``keep`` events; return how many went."""
+        with self._tx() as db:
+            if keep <= 0:
+                return db.execute("DELETE FROM events").rowcount
+            return db.execute(
+                "DELETE FROM events WHERE id < (SELECT min(id) FROM (SELECT id FROM events ORDER BY id DESC LIMIT ?))",
+                (keep,),
+            ).rowcount
+
+    # -------------------------------------------------------- data sources
+
+    def put_data_source(self, project: str, data_source: DataSource) -> None:
+        """Store a project's data source, replacing one of the same name."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO data_sources (project, name, body) VALUES (?, ?, ?)",
+                       (project, data_source.name, data_source.model_dump_json()))
+
+    def data_sources(self, project: str) -> list[DataSource]:
+        """A project's data sources, by name."""
+        return [DataSource.model_validate_json(body) for (body,) in
+                self._read("SELECT body FROM data_sources WHERE project = ? ORDER BY name", (project,))]
+
+    def data_source(self, project: str, name: str) -> DataSource | None:
+        """One data source, or None."""
+        rows = self._read("SELECT body FROM data_sources WHERE project = ? AND name = ?", (project, name))
+        return DataSource.model_validate_json(rows[0][0]) if rows else None
+
+    def delete_data_source(self, project: str, name: str) -> None:
+        """Delete a data source. Raises ``NotFound`` if there is none."""
+        with self._tx() as db:
+            if db.execute("DELETE FROM data_sources WHERE project = ? AND name = ?", (project, name)).rowcount == 0:
+                raise NotFound(f"data source {name!r} not found in project {project!r}")
+
+    # --------------------------------------------------------- credentials
+
+    def _secret_file(self, project: str, name: str) -> Path:
+        _check_name("project", project)
+        _check_name("credential", name)
+        return self.secrets_dir / project / f"{name}.json"
+
+    def _remove_secret_file(self, project: str, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._secret_file(project, name).unlink()
+
+    def put_credential(self, project: str, credential: Credential) -> None:
+        """Store a project's credential, replacing one of the same name.
+
+        The values go to the credential's own file in the secrets directory
+        (written atomically, mode 0600), the public view to the database, both
+        inside one transaction: if either write fails, the credential stored
+        before (if any) is kept as it was.
+        """
+        path = self._secret_file(project, credential.name)
+        view = credential.describe()
+        text = json.dumps({"name": view.name, "inject_as": view.inject_as.value, "mount_path": view.mount_path,
+                           "data": credential.secret_values()})
+        with self._lock:
+            for directory in (self.secrets_dir, path.parent):
+                _owner_only_dir(directory)
+                os.chmod(directory, 0o700)
+            old = path.read_text(encoding="utf-8") if path.exists() else None
+            try:
+                with self._tx() as db:
+                    db.execute("INSERT OR REPLACE INTO credentials (project, name, body) VALUES (?, ?, ?)",
+                               (project, credential.name, view.model_dump_json()))
+                    _write_atomically(path, text)
+            except BaseException:
+                # The row was rolled back; the file may already be the new one (a failed
+                # commit, or a failure after the rename): put the old one back.
+                if old is None:
+                    path.unlink(missing_ok=True)
+                elif path.read_text(encoding="utf-8") != old:
+                    _write_atomically(path, old)
+                raise
+
+    def credentials(self, project: str) -> list[CredentialView]:
+        """A project's credentials as public views (keys, never values), by name."""
+        return [CredentialView.model_validate_json(body) for (body,) in
+                self._read("SELECT body FROM credentials WHERE project = ? ORDER BY name", (project,))]
+
+    def credential(self, project: str, name: str) -> Credential | None:
+        """One credential with its values, for the service to inject; None if there is none.
+
+        Never return this through an API or a view: use ``describe()``.
+        """
+        if not self._read("SELECT 1 FROM credentials WHERE project = ? AND name = ?", (project, name)):
+            return None
+        return self._load_secret_file(self._secret_file(project, name))
+
+    @staticmethod
+    def _load_secret_file(path: Path) -> Credential | None:
+        try:
+            return Credential.model_validate_json(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValidationError, ValueError):
+            return None
+
+    def delete_credential(self, project: str, name: str) -> None:
+        """Delete a credential and its secret file. Raises ``NotFound`` if there is none."""
+        with self._tx() as db:
+            if db.execute("DELETE FROM credentials WHERE project = ? AND name = ?", (project, name)).rowcount == 0:
+                raise NotFound(f"credential {name!r} not found in project {project!r}")
+        self._remove_secret_file(project, name)
+
+    def _reconcile_secrets(self) -> None:
+        """Make the secret files and the database rows agree again after a crash.
+
+        ``put_credential`` replaces the file before it commits the row and
+        ``delete_credential`` commits before it removes the file, so a crash
+        in between leaves a file whose row is missing (a write never
+        acknowledged, or a delete: the file goes) or older (the file wins: it
+        holds the values). A row whose file is gone has nothing to inject: it goes.
+        """
+        if not self.secrets_dir.is_dir():
+            rows = self._read("SELECT project, name FROM credentials")
+        else:
+            rows = self._read("SELECT project, name, body FROM credentials")
+            stored = {(project, name): body for project, name, body in rows}
+            for path in self.secrets_dir.glob("*/*"):
+                project, name = path.parent.name, path.name.removesuffix(".json")
+                if path.name.startswith(".") or (project, name) not in stored:
+                    path.unlink(missing_ok=True)  # a temp file, or a file without a row
+                    continue
+                credential = self._load_secret_file(path)
+                if credential is not None and credential.describe().model_dump_json() != stored[(project, name)]:
+                    with self._tx() as db:
+                        db.execute("UPDATE credentials SET body = ? WHERE project = ? AND name = ?",
+                                   (credential.describe().model_dump_json(), project, name))
+        for project, name, *_ in rows:
+            if not (self.secrets_dir / project / f"{name}.json").exists():
+                with self._tx() as db:
+                    db.execute("DELETE FROM credentials WHERE project = ? AND name = ?", (project, name))
