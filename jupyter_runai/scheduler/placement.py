@@ -104,22 +104,23 @@ def _place_whole(sess: Session, pod: PodState, pools: list[str], allow_pipeline:
                     return node, devs, 1.0, False
     if not allow_pipeline:
         return None
-    # tier 3: nodes with releasing pods and at least k idle-or-releasing devices
-    best = None
-    best_key = None
-    cells = [sess.rel_fut[p] for p in pools]
-    for count in range(k, top + 1):
-        for c in cells:
-            for node in c[count].values():
-                if affinity and not _affinity_ok(node, affinity):
-                    continue
-                devs = _whole_future(node, pod)
-                if devs is None:
-                    continue
-                key = (-node.idle_count if spread else node.idle_count, node.idx)
-                if best_key is None or key < best_key:
-                    best, best_key = (node, devs, 1.0, True), key
-    return best
+    # tier 3: nodes with releasing pods and at least k idle-or-releasing devices, by
+    # idle devices (the strategy's order), then the node listed first
+    pool_cells = [sess.rel_fut[p] for p in pools]
+    for idle in (range(top, -1, -1) if spread else range(top + 1)):
+        level = [cell for cells in pool_cells for fut in range(max(k, idle), top + 1)
+                 if (cell := cells[sess.rel_cell(fut, idle)])]
+        if not level:
+            continue
+        idxs = level[0].keys() if len(level) == 1 else [i for cell in level for i in cell]
+        for i in sorted(idxs):
+            node = sess.nodes[i]
+            if affinity and not _affinity_ok(node, affinity):
+                continue
+            devs = _whole_future(node, pod)
+            if devs is not None:
+                return node, devs, 1.0, True
+    return None
 
 
 def _node_config(sess: Session, pools: list[str]):

@@ -22,6 +22,8 @@ from .types import UNLIMITED, Job, Node, PlacementConfig, Pod, PodStatus, Queue,
 EPS = 1e-9
 
 P = PodStatus
+PENDING, RUNNING, ALLOCATED, PIPELINED, RELEASING = (
+    P.PENDING, P.RUNNING, P.ALLOCATED, P.PIPELINED, P.RELEASING)
 ACTIVE = (P.RUNNING, P.ALLOCATED)
 HOLDS_QUOTA = (P.RUNNING, P.ALLOCATED, P.PIPELINED)
 
@@ -63,7 +65,7 @@ class NodeState:
         self.idle_count = n
         # devices neither active nor pipelined: idle, or held only by releasing pods
         self.fut_count = n
-        self.rel_key = -1  # fut_count while the node is in Session.rel_fut, else -1
+        self.rel_key = -1  # this node's cell in Session.rel_fut, else -1
         self.n_rel_pods = 0
         self.config = config
 
@@ -107,7 +109,7 @@ class QueueState:
     __slots__ = (
         "name", "spec", "parent", "children", "priority", "created_order", "path",
         "deserved", "limit", "weight", "alloc", "alloc_np", "request", "fair", "is_leaf", "jobs",
-        "version",
+        "version", "share",
     )
 
     def __init__(self, spec: Queue):
@@ -134,9 +136,15 @@ class QueueState:
         self.is_leaf = True
         self.jobs: list[JobState] = []
         self.version = 0  # grows with every change of a pod of this project's jobs
+        self.share: tuple[float, float, float] | None = None  # allocatable, once fair share is known
 
     def allocatable(self, r: int) -> float:
         """min(limit, max(deserved, fair share)); unlimited deserved -> the limit."""
+        if self.share is not None:
+            return self.share[r]
+        return self._allocatable(r)
+
+    def _allocatable(self, r: int) -> float:
         if self.deserved[r] == UNLIMITED:
             return self.limit[r]
         a = max(self.deserved[r], self.fair[r])
@@ -205,7 +213,7 @@ class PodState:
     __slots__ = (
         "spec", "name", "job", "status", "node", "devices", "frac",
         "orig_status", "orig_node", "whole", "frac_req", "mem_mib", "ndev", "cpu", "mem",
-        "gpu_quota",
+        "gpu_quota", "fractional",
     )
 
     def __init__(self, spec: Pod, job: JobState):
@@ -225,10 +233,7 @@ class PodState:
         self.cpu = float(spec.cpu_millis or 0.0)
         self.mem = float(spec.memory_bytes or 0.0)
         self.gpu_quota = 0.0  # GPUs this pod counts against quota where it is now
-
-    @property
-    def fractional(self) -> bool:
-        return self.frac_req is not None or self.mem_mib is not None
+        self.fractional = self.frac_req is not None or self.mem_mib is not None
 
     def fraction_on(self, node: NodeState) -> float:
         """The fraction of one device this pod needs on ``node``."""
@@ -258,6 +263,7 @@ class Session:
             self.node_by_name[n.name] = ns
         self.min_devmem = min((n.devmem for n in self.nodes if n.ndev and n.devmem > 0), default=0.0)
         self.max_gpus = max((n.ndev for n in self.nodes), default=0)
+        self._cells = self.max_gpus + 1
         # free-capacity index: pool -> idle device count -> {node idx: node}
         self.buckets: dict[str, list[dict[int, NodeState]]] = {}
         for ns in self.nodes:
@@ -265,9 +271,10 @@ class Session:
         for ns in self.nodes:
             self.buckets[ns.pool][ns.idle_count][ns.idx] = ns
         self.rel_nodes: dict[int, NodeState] = {}
-        # nodes with releasing pods, by pool and count of idle-or-releasing devices
+        # nodes with releasing pods, by pool and cell rel_cell(idle-or-releasing
+        # devices, idle devices)
         self.rel_fut: dict[str, list[dict[int, NodeState]]] = {
-            pool: [dict() for _ in range(self.max_gpus + 1)] for pool in self.buckets}
+            pool: [dict() for _ in range((self.max_gpus + 1) ** 2)] for pool in self.buckets}
         self.shared_nodes: dict[int, NodeState] = {}
 
         self.queues: dict[str, QueueState] = {}
@@ -300,7 +307,6 @@ class Session:
         self.log: list[tuple] = []
         self.logging = True
         self.ghosts: list[tuple[PodState, PodState]] = []
-        self.version = 0  # grows with every change, rollbacks included
         for seq, j in enumerate(snapshot.jobs):
             q = self.queues.get(j.queue)
             if q is None:
@@ -362,6 +368,11 @@ class Session:
         if p.ndev > 1:
             return tuple(free[: p.ndev])
         return (free[0],)
+
+    def rel_cell(self, fut: int, idle: int) -> int:
+        """The cell of ``rel_fut`` for a node with ``fut`` idle-or-releasing and ``idle``
+        idle devices."""
+        return fut * self._cells + idle
 
     def idle_gpus_total(self) -> float:
         """Idle GPU capacity in the cluster: idle devices plus free room on shared ones."""
@@ -452,6 +463,9 @@ class Session:
             q = self.queues[name]
             for i, k in enumerate(_RES_KEYS):
                 q.fair[i] = float(shares.get(k, 0.0))
+        # fair shares are fixed for the cycle from here on
+        for q in self.queues.values():
+            q.share = (q._allocatable(0), q._allocatable(1), q._allocatable(2))
 
     # ------------------------------------------------------------------ mutation
     def checkpoint(self) -> int:
@@ -469,40 +483,42 @@ class Session:
 
     def set_pod(self, p: PodState, status: PodStatus, node: NodeState | None,
                 devices: tuple[int, ...] = (), frac: float = 0.0) -> None:
-        self.version += 1
         job = p.job
         job.queue.version += 1
+        old = p.status
         if self.logging:
-            self.log.append((p, p.status, p.node, p.devices, p.frac))
-        if p.status is not P.PENDING and p.node is not None:
+            self.log.append((p, old, p.node, p.devices, p.frac))
+        if old is not PENDING and p.node is not None:
             self._account(p, -1)
-        if p.status is P.RUNNING:
+        if old is RUNNING:
             job.n_running -= 1
-        if status is P.RUNNING:
+        if status is RUNNING:
             job.n_running += 1
         p.status = status
-        if status is P.PENDING:
+        if status is PENDING:
             p.node, p.devices, p.frac = None, (), 0.0
         else:
-            p.node, p.devices, p.frac = node, tuple(devices), frac
+            p.node, p.devices, p.frac = node, devices if type(devices) is tuple else tuple(devices), frac
             self._account(p, +1)
 
     def _account(self, p: PodState, sign: int) -> None:
+        """Add (sign +1) or remove (-1) pod ``p`` where it is now, in every index."""
         node = p.node
         status = p.status
         old_idle = node.idle_count
         frac = p.frac
         fractional = p.fractional
-        if status in ACTIVE:
-            dv, dn = node.d_act, node.d_nact
+        d_nact, d_nrel, d_npip = node.d_nact, node.d_nrel, node.d_npip
+        if status is RUNNING or status is ALLOCATED:
+            dv, dn = node.d_act, d_nact
             node.cpu_act += sign * p.cpu
             node.mem_act += sign * p.mem
-        elif status is P.PIPELINED:
-            dv, dn = node.d_pip, node.d_npip
+        elif status is PIPELINED:
+            dv, dn = node.d_pip, d_npip
             node.cpu_pip += sign * p.cpu
             node.mem_pip += sign * p.mem
         else:  # releasing
-            dv, dn = node.d_rel, node.d_nrel
+            dv, dn = node.d_rel, d_nrel
             node.cpu_rel += sign * p.cpu
             node.mem_rel += sign * p.mem
             node.n_rel_pods += sign
@@ -510,27 +526,28 @@ class Session:
                 self.rel_nodes[node.idx] = node
             else:
                 self.rel_nodes.pop(node.idx, None)
-        d_nact, d_nrel, d_npip = node.d_nact, node.d_nrel, node.d_npip
         for d in p.devices:
             held = d_nact[d] + d_npip[d]
             before = held + d_nrel[d]
-            dv[d] += sign * frac
-            if -EPS < dv[d] < EPS:
-                dv[d] = 0.0
+            v = dv[d] + sign * frac
+            dv[d] = 0.0 if -EPS < v < EPS else v
             dn[d] += sign
             held_after = d_nact[d] + d_npip[d]
             after = held_after + d_nrel[d]
-            if before == 0 and after > 0:
-                node.idle_count -= 1
-            elif before > 0 and after == 0:
+            if before == 0:
+                if after > 0:
+                    node.idle_count -= 1
+            elif after == 0:
                 node.idle_count += 1
-            if held == 0 and held_after > 0:
-                node.fut_count -= 1
-            elif held > 0 and held_after == 0:
+            if held == 0:
+                if held_after > 0:
+                    node.fut_count -= 1
+            elif held_after == 0:
                 node.fut_count += 1
             if fractional:
                 node.d_nfrac[d] += sign
-        rel_key = node.fut_count if node.n_rel_pods > 0 else -1
+        idle = node.idle_count
+        rel_key = node.fut_count * self._cells + idle if node.n_rel_pods > 0 else -1
         if rel_key != node.rel_key:
             cells = self.rel_fut[node.pool]
             if node.rel_key >= 0:
@@ -540,18 +557,19 @@ class Session:
             node.rel_key = rel_key
         if fractional or node.idx in self.shared_nodes:
             # nodes with a shared device that still has room: where fractions go first
+            d_nfrac, d_act, d_pip = node.d_nfrac, node.d_act, node.d_pip
             for d in range(node.ndev):
-                if node.d_nfrac[d] and node.d_act[d] + node.d_pip[d] < 1.0 - EPS:
+                if d_nfrac[d] and d_act[d] + d_pip[d] < 1.0 - EPS:
                     self.shared_nodes[node.idx] = node
                     break
             else:
                 self.shared_nodes.pop(node.idx, None)
-        if node.idle_count != old_idle:
+        if idle != old_idle:
             b = self.buckets[node.pool]
             del b[old_idle][node.idx]
-            b[node.idle_count][node.idx] = node
+            b[idle][node.idx] = node
         # quota accounting
-        if status in HOLDS_QUOTA:
+        if status is not RELEASING:
             if sign > 0:
                 g = (frac * len(p.devices)) if fractional else float(len(p.devices))
                 p.gpu_quota = g
@@ -559,18 +577,19 @@ class Session:
                 g = p.gpu_quota
             job = p.job
             job.n_active += sign
-            cpu, mem = p.cpu, p.mem
+            cpu, mem = sign * p.cpu, sign * p.mem
+            g = sign * g
             np_ = not job.preemptible
             for q in job.queue.path:
                 a = q.alloc
-                a[0] += sign * g
-                a[1] += sign * cpu
-                a[2] += sign * mem
+                a[0] += g
+                a[1] += cpu
+                a[2] += mem
                 if np_:
                     b2 = q.alloc_np
-                    b2[0] += sign * g
-                    b2[1] += sign * cpu
-                    b2[2] += sign * mem
+                    b2[0] += g
+                    b2[1] += cpu
+                    b2[2] += mem
 
     def move(self, p: PodState, node: NodeState, devices: tuple[int, ...], frac: float) -> None:
         """Move an evicted (releasing) pod to a new place, where it waits pipelined.
