@@ -507,8 +507,9 @@ class RunaiService:
             pod.message = report.message
             if stopping:
                 self._maybe_finish_stop(workload) or self._maybe_remove(workload, None)
+            elif pod.index >= self._desired(workload):  # a replica scaled down: gone
+                workload.status.pods = [p for p in workload.status.pods if p is not pod]
             else:  # evicted: back to the queue
-                pod.phase = PodPhase.PENDING
                 pod.message = "evicted; waiting to be placed again"
             self._save(workload)
             return
@@ -768,7 +769,10 @@ class RunaiService:
             gpu = "no GPU"
         if res.is_fractional and (res.gpu_devices or 1) > 1:
             gpu += f" on each of {res.gpu_devices} devices"
-        pods = f", {spec.pod_count} pods" if spec.pod_count > 1 else ""
+        if spec.kind == WorkloadKind.INFERENCE:
+            pods = f", {spec.min_replicas} to {spec.max_replicas} replicas"
+        else:
+            pods = f", {spec.pod_count} pods" if spec.pod_count > 1 else ""
         return f"{spec.kind.value}, {gpu}{pods}"
 
     def _save(self, workload: Workload) -> None:

@@ -242,3 +242,51 @@ async def test_credentials_never_come_back(api):
     assert done["status"]["phase"] == "Succeeded"
     assert "eulav-t3rc3s" in await api.logs("uses")  # the pod saw the value (reversed: logs are not secret)
     assert "s3cr3t-value" not in json.dumps(await api.workload("uses"))
+
+
+INFERENCE_SERVER = (
+    "import http.server, os, socketserver, time\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        time.sleep(0.3)\n"
+    "        body = ('replica ' + os.environ['RUNAI_POD_INDEX'] + ' ' + self.path).encode()\n"
+    "        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n"
+    "        self.wfile.write(body)\n"
+    "    def log_message(self, *a): pass\n"
+    "class S(socketserver.ThreadingMixIn, http.server.HTTPServer): daemon_threads = True\n"
+    "S(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n"
+)
+
+
+async def test_inference_balances_and_scales_between_min_and_max(api, tmp_path):
+    server = tmp_path / "serve.py"
+    server.write_text(INFERENCE_SERVER)
+    await api.submit(name="llm", kind="inference", command=[PY, str(server)], resources={"gpu": 0.25},
+                     min_replicas=1, max_replicas=3, target_concurrency=1)
+    running = await api.wait_phase("llm", "Running")
+    assert running["status"]["url"] == "/runai/proxy/default/llm/"
+
+    async def ask(path="predict"):
+        try:
+            r = await api.fetch("runai", "proxy", "default", "llm", path)
+            return r.body.decode(), r.headers.get("X-Runai-Pod")
+        except Exception as exc:  # 503 while no replica is ready
+            return str(exc), None
+
+    await wait_for(ask, lambda r: r[0].startswith("replica 0 /predict"), 15, "the endpoint to answer")
+    seen_pods: set[str] = set()
+    most = 0
+    for _ in range(40):  # steady load of 6 requests in flight
+        answers = await asyncio.gather(*(ask() for _ in range(6)))
+        seen_pods.update(pod for _, pod in answers if pod)
+        pods = [p for p in (await api.workload("llm"))["status"]["pods"] if p["phase"] == "Running"]
+        most = max(most, len(pods))
+        if len(seen_pods) == 3:
+            break
+    assert most == 3, "scaled up to max_replicas under load"
+    assert seen_pods == {"default/llm-0", "default/llm-1", "default/llm-2"}, "requests spread over the replicas"
+    # no load: back down to min_replicas after the delay
+    low = await wait_for(lambda: api.workload("llm"),
+                         lambda w: [p["phase"] for p in w["status"]["pods"]] == ["Running"], 20, "scale down")
+    assert low["status"]["phase"] == "Running"
+    assert (await ask("again"))[0].startswith("replica 0 /again")

@@ -72,7 +72,7 @@ class WorkloadHandler(RunaiHandler):
     async def get(self, project: str, name: str) -> None:
         workload = self.service.get(project, name)
         limit = self.int_argument("events", 50)
-        events = self.service.store.events(project=project, workload=name, limit=100_000)[-limit:] if limit else []
+        events = self.service.store.events(project=project, workload=name, limit=limit, newest=True) if limit else []
         self.send(workload_document(workload, [e.model_dump(mode="json") for e in events]))
 
     @web.authenticated
@@ -171,7 +171,7 @@ class CredentialsHandler(RunaiHandler):
     async def post(self, project: str) -> None:
         self.service.project(project)
         credential = Credential.model_validate(self.json_body())
-        if self.service.store.credential(project, credential.name) is not None:
+        if any(view.name == credential.name for view in self.service.store.credentials(project)):
             raise Conflict(f"project {project!r} already has a credential {credential.name!r}", field="name")
         self.service.store.put_credential(project, credential)
         self.send(credential.describe().model_dump(mode="json"), status=201)
