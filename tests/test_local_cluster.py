@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -256,7 +255,7 @@ def test_exit_codes_in_words(cluster, command, state, code, message):
 def test_launch_failures_raise(cluster):
     with pytest.raises(ValueError, match="no node"):
         cluster.launch(make_launch(cluster, "bad", "true", node="nowhere"))
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError, match="has no device 7"):
         cluster.launch(make_launch(cluster, "bad", "true", devices=[7]))
     with pytest.raises(ValueError, match="command is required"):
         cluster.launch(make_launch(cluster, "bad", None))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import signal
 import socket
 import subprocess
@@ -512,8 +511,9 @@ class LocalCluster(LoggingConfigurable):
             if launch.key in self._pods and self._pods[launch.key].running():
                 raise ValueError(f"pod {launch.key} is already running")
             node = self._node(launch.node)
-            for index in launch.devices:
-                node.device(index)  # KeyError -> below
+            missing = [i for i in launch.devices if i not in {d.index for d in node.devices}]
+            if missing:
+                raise ValueError(f"node {node.name} has no device {', '.join(map(str, missing))}")
             command = self._command(launch)
             pod_dir = self._pod_dir(launch)
             meta = pod_dir / ".runai"
@@ -531,10 +531,7 @@ class LocalCluster(LoggingConfigurable):
             env = self._environment(launch, node, port, master_port)
             env.setdefault("GIT_TERMINAL_PROMPT", "0")
             log_path = pod_dir / "pod.log"
-            with open(log_path, "ab") as log_stream:
-                log_stream.write(f"[runai] pod {launch.key} starting at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}: "
-                                 f"{shlex.join(command)}\n".encode())
-                log_stream.flush()
+            with open(log_path, "wb") as log_stream:  # a new pod, a new log (as on Kubernetes)
                 popen = subprocess.Popen(
                     [sys.executable, "-I", _RUNNER, str(spec_file)],
                     cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log_stream, stderr=subprocess.STDOUT,
