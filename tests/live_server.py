@@ -1,0 +1,122 @@
+"""A real ``jupyter server`` subprocess with the extension, for tests that need a whole process:
+restarts, kills, the CLI finding the server by itself.
+
+HOME, the Jupyter directories and the runai state live in a temporary directory, so
+the tests touch nothing of the machine's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+TOKEN = "live-server-token"
+START_TIMEOUT = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """``start()``, ``kill()`` (SIGKILL: a crash), ``stop()``; ``api(method, path, body)``."""
+
+    def __init__(self, base: Path, config: dict[str, Any] | None = None) -> None:
+        self.base = base
+        self.dirs = {name: base / name for name in ("home", "runtime", "config", "data", "state", "root")}
+        for path in self.dirs.values():
+            path.mkdir(parents=True, exist_ok=True)
+        settings = {
+            "ServerApp": {"jpserver_extensions": {"jupyter_runai": True}},
+            "LocalCluster": {"virtual_gpus": "2x24Gi", "stop_grace_seconds": 2},
+            "RunaiApp": {"stop_grace_seconds": 2, "interval": 0.2},
+        }
+        for section, values in (config or {}).items():
+            settings.setdefault(section, {}).update(values)
+        (self.dirs["config"] / "jupyter_server_config.json").write_text(json.dumps(settings))
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("JUPYTER", "RUNAI_", "JUPYTERHUB_")) and k != "JPY_API_TOKEN"}
+        env.update(HOME=str(self.dirs["home"]), JUPYTER_RUNTIME_DIR=str(self.dirs["runtime"]),
+                   JUPYTER_CONFIG_DIR=str(self.dirs["config"]), JUPYTER_DATA_DIR=str(self.dirs["data"]),
+                   PYTHONUNBUFFERED="1")
+        self.env = env
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.token = TOKEN
+        self.proc: subprocess.Popen | None = None
+        self.log_path = base / "server.log"
+
+    def start(self) -> "LiveServer":
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={self.port}",
+             "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}",
+             f"--ServerApp.root_dir={self.dirs['root']}", f"--RunaiApp.state_dir={self.dirs['state']}"],
+            env=self.env, cwd=self.dirs["root"], stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the Jupyter server exited ({self.proc.returncode}):\n{self.log_path.read_text()}")
+            try:
+                if self.api("GET", "info")[0] == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"the Jupyter server did not answer in {START_TIMEOUT}s:\n"
+                                   f"{self.log_path.read_text()}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL the server: nothing gets a chance to clean up (its pods keep running)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        response = requests.request(method, self.url + "runai/api/v1/" + path, json=body, timeout=10,
+                                    headers={"Authorization": f"token {TOKEN}"})
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, response.text
+
+    def workload(self, name: str, project: str = "default") -> dict[str, Any]:
+        code, body = self.api("GET", f"workloads/{project}/{name}")
+        assert code == 200, body
+        return body
+
+    def wait_phase(self, name: str, *phases: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            last = self.workload(name)
+            if last["status"]["phase"] in phases:
+                return last
+            time.sleep(0.1)
+        raise AssertionError(f"{name} did not reach {phases}: {json.dumps(last)[:1500]}")
