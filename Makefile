@@ -17,9 +17,14 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 
-# For now the main job is a demonstration of the scheduling engine on the
-# shipped scenarios; the service issue turns this into JupyterLab.
+# The main job: JupyterLab with the scheduler running inside its server, on the
+# local cluster (this machine; virtual GPUs when it has none). Extra arguments
+# for jupyter lab go in LAB_ARGS, e.g. make lab LAB_ARGS="--port 9999".
 lab: install
+	$(BIN)/jupyter lab $(LAB_ARGS)
+
+# A short demonstration of the scheduling engine alone.
+demo: install
 	$(BIN)/python -m jupyter_runai.sim demo
 
 test: install-test
