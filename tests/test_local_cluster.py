@@ -270,9 +270,10 @@ def test_launch_failures_raise(cluster):
 
 def test_stop_sigterm_then_sigkill_after_grace(cluster, tmp_path):
     stubborn = make_launch(cluster, "stubborn", "trap '' TERM; echo started > started; sleep 30")
-    polite = make_launch(cluster, "polite", ["sleep", "30"])
+    polite = make_launch(cluster, "polite", "echo started > started; exec sleep 30")
     h1, h2 = cluster.launch(stubborn), cluster.launch(polite)
     wait_file(Path(h1["workdir"]) / "started")
+    wait_file(Path(h2["workdir"]) / "started")
     start = time.monotonic()
     cluster.stop(stubborn.key, 0.5)
     cluster.stop(polite.key, 0.5)
@@ -288,6 +289,16 @@ def test_stop_sigterm_then_sigkill_after_grace(cluster, tmp_path):
     cluster.stop(stubborn.key, 1)  # after the end: nothing to do
     assert cluster.poll() == []
     assert zombie_children() == []
+
+
+def test_stop_right_after_launch_is_recorded(cluster):
+    launch = make_launch(cluster, "early", ["sleep", "30"])
+    handle = cluster.launch(launch)
+    cluster.stop(launch.key, 5)  # the runner may not even have set its signal handler yet
+    report = wait_report(cluster, launch.key)
+    assert report.state == PodState.STOPPED and report.exit_code == 143
+    assert report.message in ("stopped (ended before the command started)", "stopped (killed by signal SIGTERM)")
+    assert group_gone(handle["pgid"])
 
 
 def test_no_zombies_after_many_pods(cluster):

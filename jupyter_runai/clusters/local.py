@@ -531,12 +531,19 @@ class LocalCluster(LoggingConfigurable):
             env = self._environment(launch, node, port, master_port)
             env.setdefault("GIT_TERMINAL_PROMPT", "0")
             log_path = pod_dir / "pod.log"
-            with open(log_path, "wb") as log_stream:  # a new pod, a new log (as on Kubernetes)
-                popen = subprocess.Popen(
-                    [sys.executable, "-I", _RUNNER, str(spec_file)],
-                    cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log_stream, stderr=subprocess.STDOUT,
-                    start_new_session=True, close_fds=True,
-                )
+            # The runner starts with the stop signals blocked (the mask survives exec) and
+            # unblocks them once its handler is in place: a stop() right after launch is
+            # then recorded by the runner instead of killing it before it can record anything.
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, podrunner.STOP_SIGNALS)
+            try:
+                with open(log_path, "wb") as log_stream:  # a new pod, a new log (as on Kubernetes)
+                    popen = subprocess.Popen(
+                        [sys.executable, "-I", _RUNNER, str(spec_file)],
+                        cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log_stream, stderr=subprocess.STDOUT,
+                        start_new_session=True, close_fds=True,
+                    )
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             stat = _proc_stat(popen.pid)
             handle: dict[str, Any] = {
                 "pid": popen.pid,

@@ -28,7 +28,10 @@ import subprocess
 import sys
 import time
 
-__all__ = ["main", "write_exit_record"]
+__all__ = ["STOP_SIGNALS", "main", "write_exit_record"]
+
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+"""Signals the runner rides out; the cluster starts it with them blocked until its handler is set."""
 
 
 def write_exit_record(path: str, exit_code: int, sig: int | None = None, reason: str | None = None) -> None:
@@ -138,14 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal terminating
         terminating = True
 
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    signal.signal(signal.SIGHUP, on_term)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, on_term)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a stop that came early is delivered now
     _become_subreaper()
 
     for source in spec.get("git", []):
         if terminating:
-            write_exit_record(exit_file, 143, signal.SIGTERM, "stopped before the command started")
+            write_exit_record(exit_file, 143, signal.SIGTERM, "ended before the command started")
             return 143
         reason = _checkout(source)
         if reason:
@@ -153,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             write_exit_record(exit_file, 1, None, reason)
             return 1
     if terminating:
-        write_exit_record(exit_file, 143, signal.SIGTERM, "stopped before the command started")
+        write_exit_record(exit_file, 143, signal.SIGTERM, "ended before the command started")
         return 143
 
     command = spec["command"]
@@ -176,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         _say(reason)
         write_exit_record(exit_file, 126, None, reason)
         return 126
+    if terminating:  # the stop came between the check above and the start: pass it on
+        child.send_signal(signal.SIGTERM)
 
     while True:
         try:
