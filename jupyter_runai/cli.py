@@ -178,7 +178,7 @@ def render_workloads(workloads: Iterable[dict[str, Any]], now: datetime | None =
         return Text("No workloads. Submit one with `runai submit -g 1 -- python train.py`.")
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("NAME", "PROJECT", "KIND", "GPU", "STATUS", "AGE"):
-        table.add_column(column, no_wrap=True)
+        table.add_column(column, no_wrap=True, min_width=len(column))
     table.add_column("REASON", overflow="fold")
     for workload in workloads:
         spec = workload.get("spec", {})
@@ -348,7 +348,7 @@ def render_nodes(nodes: Iterable[dict[str, Any]]) -> RenderableType:
         return Text("No nodes.")
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("NODE", "GPU", "MODEL", "MEMORY", "ALLOCATED", "ALLOC. MEMORY", "USED", "UTIL", "PODS"):
-        table.add_column(column, no_wrap=column != "PODS", overflow="fold")
+        table.add_column(column, no_wrap=column != "PODS", overflow="fold", min_width=len(column))
     for node in nodes:
         name = node.get("name", "?")
         if node.get("pool") and node.get("pool") != "default":
@@ -414,7 +414,8 @@ def render_projects(projects: Iterable[dict[str, Any]]) -> RenderableType:
         return Text("No projects.")
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("PROJECT", "DEPARTMENT", "DESERVED", "ALLOCATED", "FAIR SHARE", "LIMIT", "OVER-QUOTA WEIGHT"):
-        table.add_column(column, no_wrap=True, justify="left" if column in ("PROJECT", "DEPARTMENT") else "right")
+        table.add_column(column, no_wrap=True, min_width=len(column),
+                         justify="left" if column in ("PROJECT", "DEPARTMENT") else "right")
     for project in projects:
         table.add_row(
             project.get("name", "?"),
@@ -523,11 +524,15 @@ def _print_json(document: Any) -> None:
 
 
 def _stdout() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    # In a pipe rich would assume 80 columns and cut table cells; scripts get full lines.
+    import os
+
+    wide = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
+    return Console(highlight=False, soft_wrap=False, width=wide)
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _print_error(error: RunaiError | SubmitArgsError, err: Console) -> None:
@@ -539,6 +544,8 @@ def _print_error(error: RunaiError | SubmitArgsError, err: Console) -> None:
                 err.print(f"  allowed: {escape(_allowed_text(item['allowed']))}")
         return
     message = error.message
+    if error.field and not message.startswith(str(error.field)):
+        message = f"{error.field}: {message}"
     err.print(f"[bold red]error:[/] {escape(message)}")
     if error.allowed not in (None, "") and _allowed_text(error.allowed) not in message:
         err.print(f"  allowed: {escape(_allowed_text(error.allowed))}")
@@ -567,8 +574,9 @@ def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, com
         if json_out:
             _print_json(workload)
         else:
+            request = workload_request_text(workload.get("spec", {}))
             out.print(f"Submitted {workload.get('spec', {}).get('kind', 'training')} workload [bold]{name}[/] "
-                      f"in project {project} ({workload_request_text(workload.get('spec', {}))} GPU request).")
+                      f"in project {project}" + (f", requesting {request}." if request != "-" else ", no GPU."))
             out.print(f"  runai describe {name} -p {project}    runai logs {name} -p {project} -f")
         return EXIT_OK
 

@@ -118,6 +118,8 @@ class RunaiError(Exception):
         detail = ""
         if isinstance(body, dict):
             detail = str(body.get("message") or body.get("reason") or "")
+        if detail == response.reason:
+            detail = ""
         if status in (401, 403) and not (isinstance(body, dict) and "error" in body):
             hint = (
                 f"the Jupyter server at {where} refused the request ({status} {response.reason})"

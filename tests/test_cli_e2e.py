@@ -1,0 +1,261 @@
+"""End to end: a real Jupyter server with the extension (local cluster, virtual GPUs), driven by `runai`.
+
+The server runs as a subprocess with HOME, the Jupyter directories and the
+runai state in a temporary directory; `runai` runs as a subprocess (finding the
+server from the runtime directory, as a user's shell would) and in process
+(``cli.main``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from jupyter_runai import cli
+from jupyter_runai.client import RunaiClient, RunaiError
+
+pytest.importorskip("jupyter_runai.server.routes")
+pytestmark = pytest.mark.timeout(300)
+
+TOKEN = "e2e-secret-token"
+START_TIMEOUT = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A running Jupyter server with jupyter_runai; yields a dict of its URL, token, dirs and env."""
+    base = tmp_path_factory.mktemp("e2e")
+    dirs = {name: base / name for name in ("home", "runtime", "config", "data", "state", "root")}
+    for path in dirs.values():
+        path.mkdir()
+    (dirs["config"] / "jupyter_server_config.json").write_text(json.dumps({
+        "ServerApp": {"jpserver_extensions": {"jupyter_runai": True}},
+        "LocalCluster": {"virtual_gpus": "2x24Gi", "stop_grace_seconds": 3},
+        "RunaiApp": {"stop_grace_seconds": 3, "interval": 0.2},
+    }))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("JUPYTER", "RUNAI_", "JUPYTERHUB_")) and k != "JPY_API_TOKEN"}
+    env.update(
+        HOME=str(dirs["home"]),
+        JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
+        JUPYTER_CONFIG_DIR=str(dirs["config"]),
+        JUPYTER_DATA_DIR=str(dirs["data"]),
+        PYTHONUNBUFFERED="1",
+    )
+    port = free_port()
+    log = open(base / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={port}",
+         "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}",
+         f"--ServerApp.root_dir={dirs['root']}", f"--RunaiApp.state_dir={dirs['state']}"],
+        env=env, cwd=dirs["root"], stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"the Jupyter server exited ({proc.returncode}):\n{(base / 'server.log').read_text()}")
+        try:
+            answer = requests.get(url + "runai/api/v1/info", headers={"Authorization": f"token {TOKEN}"},
+                                  timeout=2)
+            if answer.status_code == 200 and list(dirs["runtime"].glob("jpserver-*.json")):
+                break
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the Jupyter server did not answer in {START_TIMEOUT}s:\n{(base / 'server.log').read_text()}")
+        time.sleep(0.3)
+    try:
+        yield {"url": url, "token": TOKEN, "env": env, "proc": proc, "log": base / "server.log", **dirs}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+def runai(server, *argv: str, cwd: Path | None = None, stdin=subprocess.DEVNULL, timeout: float = 90):
+    """Run `runai ARGV` as a user would: no --url, the server found from the runtime dir."""
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_runai.cli", *argv],
+        env=server["env"], cwd=cwd or server["root"], stdin=stdin, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def client(server) -> RunaiClient:
+    return RunaiClient(server["url"], server["token"])
+
+
+def wait_for(predicate, timeout: float = 45, interval: float = 0.3, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def phase(server, name: str) -> str | None:
+    try:
+        return client(server).get(name)["status"]["phase"]
+    except RunaiError as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def test_runai_finds_the_server_from_the_runtime_dir(server):
+    done = runai(server, "-o", "json", "list")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"workloads": []} or "workloads" in json.loads(done.stdout)
+    info = client(server).info()
+    assert isinstance(info, dict)
+    # the same from a subdirectory of the server's root, with `runai` in process
+    sub = server["root"] / "project"
+    sub.mkdir(exist_ok=True)
+    env_before = dict(os.environ)
+    cwd_before = os.getcwd()
+    try:
+        os.environ.update(JUPYTER_RUNTIME_DIR=str(server["runtime"]))
+        for key in ("RUNAI_URL", "RUNAI_TOKEN", "JUPYTERHUB_SERVICE_URL", "JUPYTERHUB_SERVICE_PREFIX"):
+            os.environ.pop(key, None)
+        os.chdir(sub)
+        assert cli.main(["projects"]) == 0
+    finally:
+        os.chdir(cwd_before)
+        os.environ.clear()
+        os.environ.update(env_before)
+
+
+def test_submit_list_logs_stop_resume_delete(server):
+    name = "e2e-job"
+    program = ("import os, time\n"
+               "print(os.environ['GREETING'], 'from runai', flush=True)\n"
+               "time.sleep(300)\n")
+    done = runai(server, "submit", name, "-g", "0.5", "-e", "GREETING=hello", "--wait", "--wait-timeout", "60",
+                 "--", sys.executable, "-c", program)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Running" in done.stdout
+
+    # list: one line, the GPU request as people say it
+    listed = runai(server, "list")
+    assert listed.returncode == 0, listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if line.startswith(name))
+    assert "default" in row and "training" in row and "0.5 GPU" in row and "Running" in row
+
+    # -o json is the API's document, unchanged
+    api = requests.get(server["url"] + "runai/api/v1/workloads",
+                       headers={"Authorization": f"token {TOKEN}"}, timeout=10).json()
+    as_json = json.loads(runai(server, "-o", "json", "list").stdout)
+    assert [w["spec"]["name"] for w in as_json["workloads"]] == [w["spec"]["name"] for w in api["workloads"]]
+    assert as_json["workloads"][0]["spec"] == api["workloads"][0]["spec"]
+
+    # logs: what the command printed, with the environment variable from -e
+    wait_for(lambda: "hello from runai" in runai(server, "logs", name).stdout, what="the log line")
+    tail = runai(server, "logs", name, "--tail", "1")
+    assert tail.returncode == 0 and tail.stdout.strip().endswith("hello from runai")
+
+    # describe and nodes show where it runs
+    described = runai(server, "describe", name)
+    assert described.returncode == 0, described.stderr
+    assert f"{name}-0" in described.stdout and "Running" in described.stdout and "0.5" in described.stdout
+    assert "GREETING=hello" in described.stdout and "Events" in described.stdout
+    nodes = runai(server, "nodes")
+    assert nodes.returncode == 0 and "(virtual)" in nodes.stdout and f"default/{name}-0 (0.5)" in nodes.stdout
+    projects = runai(server, "projects")
+    assert projects.returncode == 0 and "default" in projects.stdout
+
+    # a second live workload with the same name: a server error (exit 1) on stderr
+    again = runai(server, "submit", name, "-g", "0.5", "--", sys.executable, "-c", "pass")
+    assert again.returncode == 1
+    assert "error:" in again.stderr and name in again.stderr
+
+    # stop: it stays, Stopped; resume puts it back
+    stopped = runai(server, "stop", name)
+    assert stopped.returncode == 0, stopped.stderr
+    wait_for(lambda: phase(server, name) == "Stopped", what="Stopped")
+    resumed = runai(server, "resume", name)
+    assert resumed.returncode == 0, resumed.stderr
+    wait_for(lambda: phase(server, name) in ("Pending", "Running"), what="back in the queue")
+
+    # delete asks; without a terminal it needs -y
+    refused = runai(server, "delete", name)
+    assert refused.returncode == 2 and "-y" in refused.stderr
+    deleted = runai(server, "-o", "json", "delete", name, "-y")
+    assert deleted.returncode == 0, deleted.stderr
+    assert json.loads(deleted.stdout)["spec"]["name"] == name
+    wait_for(lambda: phase(server, name) is None, what="the workload to be removed")
+    gone = runai(server, "describe", name)
+    assert gone.returncode == 1 and name in gone.stderr
+
+
+def test_logs_follow_until_the_pod_ends(server):
+    name = "e2e-follow"
+    program = "import time\nfor i in range(3):\n    print('line', i, flush=True)\n    time.sleep(0.5)\n"
+    done = runai(server, "submit", name, "--wait", "--wait-timeout", "60", "--", sys.executable, "-c", program)
+    assert done.returncode == 0, done.stdout + done.stderr
+    followed = runai(server, "logs", name, "-f", timeout=60)
+    assert followed.returncode == 0, followed.stderr
+    assert all(f"line {i}" in followed.stdout for i in range(3))
+    wait_for(lambda: phase(server, name) == "Succeeded", what="Succeeded")
+    assert runai(server, "delete", name, "-y").returncode == 0
+
+
+def test_server_errors_and_auth(server):
+    bad = runai(server, "--url", server["url"], "--token", "wrong", "list")
+    assert bad.returncode == 1 and "--token" in bad.stderr
+    missing = runai(server, "describe", "no-such-workload")
+    assert missing.returncode == 1 and "no-such-workload" in missing.stderr
+    # a local usage error never reaches the server
+    usage = runai(server, "submit", "x", "--gpu", "1.5")
+    assert usage.returncode == 2 and "resources.gpu" in usage.stderr
+    # and the client's exception carries the server's fields
+    with pytest.raises(RunaiError) as err:
+        client(server).submit({"name": "x", "resources": {"gpu": 1.5}, "command": "true"})
+    assert err.value.status == 400 and err.value.field == "resources.gpu"
+
+
+@pytest.mark.timeout(60)
+def test_events_stream(server):
+    name = "e2e-events"
+    c = client(server)
+    stream = c.events(workload=name)
+    c.submit({"name": name, "command": [sys.executable, "-c", "pass"]})
+    seen = []
+    for event in stream:
+        seen.append(event)
+        if event.get("type") in ("Succeeded", "Failed"):
+            break
+    assert seen[0]["type"] == "Submitted" and seen[0]["workload"] == name
+    assert all("id" in event for event in seen)
+    c.delete(name)
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a shell")
+def test_shell_command_string(server):
+    name = "e2e-shell"
+    done = runai(server, "submit", name, "--wait", "--", "echo shell-$((40 + 2))")
+    assert done.returncode == 0, done.stdout + done.stderr
+    wait_for(lambda: "shell-42" in runai(server, "logs", name, "-f").stdout, what="the shell's output")
+    assert runai(server, "delete", name, "-y").returncode == 0
