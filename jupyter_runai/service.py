@@ -99,6 +99,7 @@ class RunaiService:
         self.clock = clock
         self.admission_hooks: list[AdmissionHook] = []
         self.workloads: dict[str, Workload] = {}
+        self._names: dict[tuple[str, str], str] = {}  # (project, name) -> uid
         self.seq: dict[str, int] = {}
         self.handles: dict[tuple[str, str], dict[str, Any]] = {}
         self.desired: dict[str, int] = {}
@@ -108,6 +109,7 @@ class RunaiService:
         self._load: dict[str, float] = {}
         self._load_low_since: dict[str, float] = {}
         self._dirty: set[str] = set()
+        self._outbox: list[dict[str, Any]] = []  # events to publish once committed
         self._outcome: dict[str, WorkloadPhase] = {}  # what a stopping workload becomes once its pods end
         self._subscribers: set[asyncio.Queue] = set()
         self._wake: asyncio.Event | None = None
@@ -126,12 +128,15 @@ class RunaiService:
         self.handles = dict(self.store.pod_handles())
         for workload in self.store.workloads():
             self.workloads[workload.uid] = workload
+            self._names[(workload.spec.project, workload.spec.name)] = workload.uid
             self.seq[workload.uid] = self.store.workload_seq(workload.uid)
             if workload.spec.kind == WorkloadKind.INFERENCE:
                 running = sum(1 for p in workload.status.pods if p.phase in HOLDING)
                 self.desired[workload.uid] = max(workload.spec.min_pods, running)
-        self._readopt()
-        self._flush()
+        with self.store.batch():
+            self._readopt()
+            self._flush()
+        self._publish()
         self.ensure_running()
 
     def ensure_running(self) -> None:
@@ -177,9 +182,9 @@ class RunaiService:
     # ------------------------------------------------------------------ reading
 
     def get(self, project: str, name: str) -> Workload:
-        for workload in self.workloads.values():
-            if workload.spec.project == project and workload.spec.name == name:
-                return workload
+        uid = self._names.get((project, name))
+        if uid is not None:
+            return self.workloads[uid]
         raise NotFound(f"no workload {name!r} in project {project!r}", field="name")
 
     def list(self, project: str | None = None, phase: str | None = None, kind: str | None = None) -> list[Workload]:
@@ -262,25 +267,28 @@ class RunaiService:
         if spec.command is None and spec.kind != WorkloadKind.WORKSPACE and self.cluster.name == "local":
             raise Invalid("command is required on the local cluster for this kind (there is no image to run)",
                           field="command", allowed="a command string or list")
-        for workload in self.workloads.values():
-            if workload.spec.project == spec.project and workload.spec.name == spec.name:
-                raise Conflict(
-                    f"a workload named {spec.name!r} already exists in project {spec.project!r} "
-                    f"({workload.status.phase}); delete it first or choose another name",
-                    field="name",
-                )
+        existing = self._names.get((spec.project, spec.name))
+        if existing is not None:
+            raise Conflict(
+                f"a workload named {spec.name!r} already exists in project {spec.project!r} "
+                f"({self.workloads[existing].status.phase}); delete it first or choose another name",
+                field="name",
+            )
         now = self.clock()
         workload = Workload(spec=spec, submitted_by=user.name,
                             status=WorkloadStatus(submitted_at=now, pods=self._fresh_pods(spec)))
-        seq = self.store.add_workload(workload)
-        self.workloads[workload.uid] = workload
-        self.seq[workload.uid] = seq
-        if spec.kind == WorkloadKind.INFERENCE:
-            self.desired[workload.uid] = spec.min_pods
-        self._event("Submitted", workload, f"submitted by {user.name}: {self._describe_request(spec)}")
-        if spec.image and self.cluster.name == "local":
-            self._event("Warning", workload, f"the local cluster runs commands without containers; "
-                        f"image {spec.image!r} is recorded, not pulled")
+        with self.store.batch():
+            seq = self.store.add_workload(workload)
+            self.workloads[workload.uid] = workload
+            self._names[(spec.project, spec.name)] = workload.uid
+            self.seq[workload.uid] = seq
+            if spec.kind == WorkloadKind.INFERENCE:
+                self.desired[workload.uid] = spec.min_pods
+            self._event("Submitted", workload, f"submitted by {user.name}: {self._describe_request(spec)}")
+            if spec.image and self.cluster.name == "local":
+                self._event("Warning", workload, f"the local cluster runs commands without containers; "
+                            f"image {spec.image!r} is recorded, not pulled")
+        self._publish()
         self.wake()
         return workload
 
@@ -299,6 +307,7 @@ class RunaiService:
             self._maybe_finish_stop(workload)  # at once when nothing runs; else when its pods end
             self._save(workload)
             self._flush()
+            self._publish()
         self.wake()
         return workload
 
@@ -319,6 +328,7 @@ class RunaiService:
         self._event("Resumed", workload, f"resumed by {user.name}")
         self._save(workload)
         self._flush()
+        self._publish()
         self.wake()
         return workload
 
@@ -331,6 +341,7 @@ class RunaiService:
         self._save(workload)
         self._maybe_remove(workload, user.name)
         self._flush()
+        self._publish()
         self.wake()
         return workload
 
@@ -343,6 +354,15 @@ class RunaiService:
     def run_cycle(self) -> None:
         """One pass: observe, schedule, apply, save, publish."""
         started = time.perf_counter()
+        try:
+            with self.store.batch():  # one transaction (one disk sync) per cycle
+                self._cycle()
+        finally:
+            self._publish()
+        self.cycles += 1
+        self.last_cycle_seconds = time.perf_counter() - started
+
+    def _cycle(self) -> None:
         for report in self.cluster.poll():
             self._apply_report(report)
         self._autoscale()
@@ -376,8 +396,6 @@ class RunaiService:
             if workload.status.phase in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
                 self._update_phase(workload, result.pending_reasons.get(uid))
         self._flush()
-        self.cycles += 1
-        self.last_cycle_seconds = time.perf_counter() - started
 
     def _desired(self, workload: Workload) -> int:
         if workload.spec.kind == WorkloadKind.INFERENCE:
@@ -599,6 +617,7 @@ class RunaiService:
         self.store.delete_workload(workload.uid)
         self._dirty.discard(workload.uid)
         self.workloads.pop(workload.uid, None)
+        self._names.pop((workload.spec.project, workload.spec.name), None)
         self.seq.pop(workload.uid, None)
         self.desired.pop(workload.uid, None)
         for key in [k for k in self.handles if k[0] == workload.uid]:
@@ -709,13 +728,10 @@ class RunaiService:
 
     def _find_pod(self, key: str) -> tuple[Workload, PodStatus] | None:
         project, name = key.split("/", 1)
-        for workload in self.workloads.values():
-            if workload.spec.project != project or not name.startswith(workload.spec.name + "-"):
-                continue
-            pod = self._pod_by_key(workload, key)
-            if pod is not None:
-                return workload, pod
-        return None
+        uid = self._names.get((project, name.rsplit("-", 1)[0]))
+        workload = self.workloads.get(uid) if uid else None
+        pod = self._pod_by_key(workload, key) if workload else None
+        return (workload, pod) if pod is not None else None
 
     def _check_references(self, spec: WorkloadSpec) -> None:
         for position, name in enumerate(spec.data_sources):
@@ -791,12 +807,17 @@ class RunaiService:
     def _event(self, type_: str, workload: Workload, message: str, pod: str | None = None) -> None:
         event = self.store.add_event(type_, message, at=self.clock(), project=workload.spec.project,
                                      workload=workload.spec.name, pod=pod)
-        data = event.model_dump(mode="json")
-        for queue in list(self._subscribers):
-            try:
-                queue.put_nowait(data)
-            except asyncio.QueueFull:  # a subscriber that does not read loses its place
-                self._subscribers.discard(queue)
+        self._outbox.append(event.model_dump(mode="json"))
+
+    def _publish(self) -> None:
+        """Hand the events written so far to the subscribers (after their transaction committed)."""
+        outbox, self._outbox = self._outbox, []
+        for data in outbox:
+            for queue in list(self._subscribers):
+                try:
+                    queue.put_nowait(data)
+                except asyncio.QueueFull:  # a subscriber that does not read loses its place
+                    self._subscribers.discard(queue)
 
     def subscribe(self, maxsize: int = 1000) -> asyncio.Queue:
         """A queue that receives every event from now on (as JSON-able dicts)."""

@@ -207,8 +207,21 @@ class Store:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: commits at the end, rolls back on any exception."""
+        """One write transaction: commits at the end, rolls back on any exception.
+
+        Inside :meth:`batch` it is a savepoint instead: the write stays atomic on its own
+        and is committed with the batch."""
         with self._lock:
+            if self._db.in_transaction:
+                self._db.execute("SAVEPOINT write")
+                try:
+                    yield self._db
+                    self._db.execute("RELEASE write")
+                except BaseException:
+                    self._db.execute("ROLLBACK TO write")
+                    self._db.execute("RELEASE write")
+                    raise
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -217,6 +230,12 @@ class Store:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
+
+    def batch(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """Group several writes into one transaction (one sync to disk): everything inside
+        is committed together at the end, or nothing if the block raises. The service
+        runs each request and each scheduling cycle in one batch."""
+        return self._tx()
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         with self._lock:

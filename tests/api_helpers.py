@@ -78,6 +78,21 @@ class Api:
         return body
 
 
+def kill_pods(service) -> None:
+    """Test teardown: the server leaves pods running on shutdown (a restart re-adopts them);
+    tests must not leave processes behind, so end every pod group still alive."""
+    import os
+    import signal
+
+    for handle in service.handles.values():
+        pgid = handle.get("pgid")
+        if pgid:
+            try:
+                os.killpg(int(pgid), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
 async def wait_for(get: Callable[[], Any], ok: Callable[[Any], bool], timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     value = None

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from api_helpers import Api, server_config, wait_for
+from api_helpers import Api, kill_pods, server_config, wait_for
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -22,8 +22,9 @@ def jp_server_config(tmp_path):
 
 
 @pytest.fixture
-def api(jp_fetch):
-    return Api(jp_fetch)
+def api(jp_fetch, jp_serverapp):
+    yield Api(jp_fetch)
+    kill_pods(jp_serverapp.web_app.settings["runai_service"])
 
 
 async def test_training_runs_to_success_with_its_output_in_the_logs(api):

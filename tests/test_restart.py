@@ -15,6 +15,9 @@ from live_server import LiveServer
 def server(tmp_path):
     live = LiveServer(tmp_path, {"LocalCluster": {"virtual_gpus": "1x24Gi"}}).start()
     yield live
+    for workload in live.api("GET", "workloads")[1]["workloads"]:
+        live.api("DELETE", f"workloads/default/{workload['spec']['name']}")
+    time.sleep(0.5)
     live.stop()
 
 

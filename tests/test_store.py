@@ -585,3 +585,22 @@ def test_listing_five_thousand_workloads_is_fast(store, capsys):
         print(f"\n[store] list 5,000 workloads: {elapsed * 1000:.0f} ms; one project's pending: "
               f"{filtered * 1000:.1f} ms")
     assert elapsed < 5.0  # generous for slow CI; the figure above is what matters
+
+
+def test_batch_commits_together_and_a_failed_write_inside_keeps_the_rest(tmp_path):
+    from jupyter_runai.models import Department
+
+    store = Store(tmp_path / "runai.db")
+    with store.batch():
+        store.put_department(Department(name="a"))
+        with pytest.raises(Exception):
+            with store._tx() as db:  # one write fails half-way: only it is undone
+                db.execute("INSERT INTO departments (name, body) VALUES ('b', '{}')")
+                raise RuntimeError("boom")
+        store.put_department(Department(name="c"))
+    assert sorted(d.name for d in Store(tmp_path / "runai.db").departments()) == ["a", "c"]
+    with pytest.raises(RuntimeError):
+        with store.batch():
+            store.put_department(Department(name="d"))
+            raise RuntimeError("the whole batch fails")
+    assert sorted(d.name for d in store.departments()) == ["a", "c"]
