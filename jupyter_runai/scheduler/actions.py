@@ -30,6 +30,7 @@ class Context:
         self.reasons: dict[str, str] = {}
         self.simulations = 0
         self._victims: VictimIndex | None = None
+        self._requests: dict[JobState, tuple[int, tuple[float, float, float]]] = {}
 
     def tasks_request(self, tasks: list[PodState]):
         g = c = m = 0.0
@@ -41,7 +42,15 @@ class Context:
         return (g, c, m)
 
     def job_request(self, job: JobState):
-        return self.tasks_request(job.tasks_to_allocate())
+        """What the job's next allocation attempt asks for (cached until a pod of its
+        project changes)."""
+        version = job.queue.version
+        hit = self._requests.get(job)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        req = self.tasks_request(job.tasks_to_allocate())
+        self._requests[job] = (version, req)
+        return req
 
     def pending_jobs(self) -> list[JobState]:
         return [j for j in self.sess.jobs if not j.being_deleted and j.tasks_to_allocate()]

@@ -65,22 +65,29 @@ def queue_key(q: QueueState, alloc, req, totals) -> tuple:
     """The sort key of queue ``q`` with usage ``alloc`` and candidate request ``req``."""
     fair = q.fair
     over = fair[0] < alloc[0] and fair[1] < alloc[1] and fair[2] < alloc[2]
-    with_job = (alloc[0] + req[0], alloc[1] + req[1], alloc[2] + req[2])
-    starved = vec_le(with_job, q.deserved)
-    violation = False
+    a0, a1, a2 = alloc
+    w0, w1, w2 = a0 + req[0], a1 + req[1], a2 + req[2]
+    d = q.deserved
+    starved = le(w0, d[0]) and le(w1, d[1]) and le(w2, d[2])
+    s0, s1, s2 = share = q.share or (q.allocatable(0), q.allocatable(1), q.allocatable(2))
+    violation = (s0 == 0 and w0 > 0) or (s1 == 0 and w1 > 0) or (s2 == 0 and w2 > 0)
+    # dominant resource share, with the job and without (as dominant_share)
+    dom_w = dom_a = 0.0
     for r in range(3):
-        if q.allocatable(r) == 0 and with_job[r] > 0:
-            violation = True
-    return (
-        over,
-        not starved,
-        -q.priority,
-        violation,
-        dominant_share(q, with_job, totals),
-        dominant_share(q, alloc, totals),
-        q.allocatable(0), q.allocatable(1), q.allocatable(2),
-        q.created_order,
-    )
+        a = share[r]
+        if a == UNLIMITED:
+            a = totals[r]
+        if a <= 0:
+            v = (w0, w1, w2)[r] * NO_SHARE_PENALTY
+            u = alloc[r] * NO_SHARE_PENALTY
+        else:
+            v = (w0, w1, w2)[r] / a
+            u = alloc[r] / a
+        if v > dom_w:
+            dom_w = v
+        if u > dom_a:
+            dom_a = u
+    return (over, not starved, -q.priority, violation, dom_w, dom_a, s0, s1, s2, q.created_order)
 
 
 def job_key(job: JobState) -> tuple:
