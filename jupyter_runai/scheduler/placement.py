@@ -20,7 +20,7 @@ nodes that already have a shared device first (few, when packing), then the buck
 
 from __future__ import annotations
 
-from .session import EPS, NodeState, PodState, Session
+from .session import EPS, NodeState, PodState, Session, nodes_in_order
 
 Placement = tuple[NodeState, tuple[int, ...], float, bool]  # node, devices, fraction, pipelined
 
@@ -95,13 +95,12 @@ def _place_whole(sess: Session, pod: PodState, pools: list[str], allow_pipeline:
         spread = _node_config(sess, pools).gpu == "spread"
     order = range(top, k - 1, -1) if spread else range(k, top + 1)
     for count in order:
-        for b in buckets:
-            for node in b[count].values():
-                if affinity and not _affinity_ok(node, affinity):
-                    continue
-                devs = _whole_now(node, pod)
-                if devs is not None:
-                    return node, devs, 1.0, False
+        for node in nodes_in_order([b[count] for b in buckets]):
+            if affinity and not _affinity_ok(node, affinity):
+                continue
+            devs = _whole_now(node, pod)
+            if devs is not None:
+                return node, devs, 1.0, False
     if not allow_pipeline:
         return None
     # tier 3: nodes with releasing pods and at least k idle-or-releasing devices, by
@@ -202,14 +201,13 @@ def _place_fraction(sess: Session, pod: PodState, pools: list[str], allow_pipeli
     order = range(top, 0, -1) if spread_nodes else range(1, top + 1)
     buckets = [sess.buckets[p] for p in pools]
     for count in order:
-        for b in buckets:
-            for node in b[count].values():
-                if affinity and not _affinity_ok(node, affinity):
-                    continue
-                r = _fraction_on_node(node, pod, spread_devs)
-                if r is None or r[2]:
-                    continue
-                return node, r[0], r[1], False
+        for node in nodes_in_order([b[count] for b in buckets]):
+            if affinity and not _affinity_ok(node, affinity):
+                continue
+            r = _fraction_on_node(node, pod, spread_devs)
+            if r is None or r[2]:
+                continue
+            return node, r[0], r[1], False
     if not allow_pipeline:
         return None
     # tier 3: wait for releasing capacity

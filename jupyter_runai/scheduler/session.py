@@ -16,6 +16,8 @@ nor pipelined; it is pipelined where it fits once the releasing pods are gone.
 
 from __future__ import annotations
 
+import heapq
+
 from .fairshare import ShareQueue, set_fair_share_tree
 from .types import UNLIMITED, Job, Node, PlacementConfig, Pod, PodStatus, Queue, Snapshot
 
@@ -103,6 +105,56 @@ class NodeState:
                     continue  # held by a whole-GPU pod
                 best = max(best, 1.0 - self.d_act[d])
         return best
+
+
+class NodeBucket:
+    """A set of nodes walked in node order (the order of the snapshot's node list).
+
+    Membership is a dict; a heap of node indices (with stale entries skipped
+    lazily) gives the first node without sorting, so the walk costs O(log n) when the
+    first node fits, as it almost always does. The order never depends on the
+    history of moves, so a rolled-back simulation leaves no trace in placement.
+    """
+
+    __slots__ = ("nodes", "heap")
+
+    def __init__(self):
+        self.nodes: dict[int, NodeState] = {}
+        self.heap: list[int] = []
+
+    def add(self, node: NodeState) -> None:
+        self.nodes[node.idx] = node
+        heapq.heappush(self.heap, node.idx)
+
+    def remove(self, node: NodeState) -> None:
+        del self.nodes[node.idx]
+        if len(self.heap) > 2 * len(self.nodes) + 32:
+            self.heap = sorted(self.nodes)  # a sorted list is a heap
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def in_order(self):
+        """The nodes by index, lowest first."""
+        nodes = self.nodes
+        if not nodes:
+            return
+        heap = self.heap
+        while heap[0] not in nodes:
+            heapq.heappop(heap)
+        first = heap[0]
+        yield nodes[first]
+        if len(nodes) > 1:
+            for i in sorted(nodes):
+                if i != first:
+                    yield nodes[i]
+
+
+def nodes_in_order(buckets: list[NodeBucket]):
+    """The nodes of several buckets (one per pool) by index, lowest first."""
+    if len(buckets) == 1:
+        return buckets[0].in_order()
+    return (n for _i, n in sorted((i, n) for b in buckets for i, n in b.nodes.items()))
 
 
 class QueueState:
@@ -264,12 +316,12 @@ class Session:
         self.min_devmem = min((n.devmem for n in self.nodes if n.ndev and n.devmem > 0), default=0.0)
         self.max_gpus = max((n.ndev for n in self.nodes), default=0)
         self._cells = self.max_gpus + 1
-        # free-capacity index: pool -> idle device count -> {node idx: node}
-        self.buckets: dict[str, list[dict[int, NodeState]]] = {}
+        # free-capacity index: pool -> idle device count -> nodes
+        self.buckets: dict[str, list[NodeBucket]] = {}
         for ns in self.nodes:
-            self.buckets.setdefault(ns.pool, [dict() for _ in range(self.max_gpus + 1)])
+            self.buckets.setdefault(ns.pool, [NodeBucket() for _ in range(self.max_gpus + 1)])
         for ns in self.nodes:
-            self.buckets[ns.pool][ns.idle_count][ns.idx] = ns
+            self.buckets[ns.pool][ns.idle_count].add(ns)
         self.rel_nodes: dict[int, NodeState] = {}
         # nodes with releasing pods, by pool and cell rel_cell(idle-or-releasing
         # devices, idle devices)
@@ -392,7 +444,7 @@ class Session:
         best = 0
         for b in self.buckets.values():
             for size in range(len(b) - 1, 0, -1):
-                for node in b[size].values():
+                for node in b[size].nodes.values():
                     if node_ok(node):
                         total += size
                         best = max(best, size)
@@ -566,8 +618,8 @@ class Session:
                 self.shared_nodes.pop(node.idx, None)
         if idle != old_idle:
             b = self.buckets[node.pool]
-            del b[old_idle][node.idx]
-            b[idle][node.idx] = node
+            b[old_idle].remove(node)
+            b[idle].add(node)
         # quota accounting
         if status is not RELEASING:
             if sign > 0:
