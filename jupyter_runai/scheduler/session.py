@@ -315,6 +315,8 @@ class Session:
             self.node_by_name[n.name] = ns
         self.min_devmem = min((n.devmem for n in self.nodes if n.ndev and n.devmem > 0), default=0.0)
         self.max_gpus = max((n.ndev for n in self.nodes), default=0)
+        self._totals = (float(sum(n.ndev for n in self.nodes)), float(sum(n.cpu_cap for n in self.nodes)),
+                        float(sum(n.mem_cap for n in self.nodes)))
         self._cells = self.max_gpus + 1
         # free-capacity index: pool -> idle device count -> nodes
         self.buckets: dict[str, list[NodeBucket]] = {}
@@ -468,11 +470,8 @@ class Session:
         return counts
 
     def total(self, r: int) -> float:
-        if r == 0:
-            return float(sum(n.ndev for n in self.nodes))
-        if r == 1:
-            return float(sum(n.cpu_cap for n in self.nodes))
-        return float(sum(n.mem_cap for n in self.nodes))
+        """The cluster's capacity of resource ``r`` (GPU, CPU, memory)."""
+        return self._totals[r]
 
     def pod_request(self, p: PodState) -> tuple[float, float, float]:
         """What a pod counts against quota (GPU memory converted against the smallest device)."""
@@ -540,6 +539,10 @@ class Session:
         old = p.status
         if self.logging:
             self.log.append((p, old, p.node, p.devices, p.frac))
+        if (old is not PENDING and status is not PENDING and node is p.node and node is not None
+                and frac == p.frac and devices == p.devices):
+            self._transition(p, old, status)
+            return
         if old is not PENDING and p.node is not None:
             self._account(p, -1)
         if old is RUNNING:
@@ -552,6 +555,116 @@ class Session:
         else:
             p.node, p.devices, p.frac = node, devices if type(devices) is tuple else tuple(devices), frac
             self._account(p, +1)
+
+    def _transition(self, p: PodState, old: PodStatus, new: PodStatus) -> None:
+        """A pod changes status where it is (evicted, restored, pipelined): the same
+        result as removing it and adding it again, without passing through the
+        intermediate state (its devices stay held, so no node changes idle bucket)."""
+        node = p.node
+        frac = p.frac
+        job = p.job
+        cpu, mem = p.cpu, p.mem
+        if old is RUNNING:
+            job.n_running -= 1
+        if new is RUNNING:
+            job.n_running += 1
+        p.status = new
+        # remove from the old share of the node
+        if old is RUNNING or old is ALLOCATED:
+            odv, odn = node.d_act, node.d_nact
+            node.cpu_act -= cpu
+            node.mem_act -= mem
+        elif old is PIPELINED:
+            odv, odn = node.d_pip, node.d_npip
+            node.cpu_pip -= cpu
+            node.mem_pip -= mem
+        else:
+            odv, odn = node.d_rel, node.d_nrel
+            node.cpu_rel -= cpu
+            node.mem_rel -= mem
+            node.n_rel_pods -= 1
+        # add to the new one
+        if new is RUNNING or new is ALLOCATED:
+            ndv, ndn = node.d_act, node.d_nact
+            node.cpu_act += cpu
+            node.mem_act += mem
+        elif new is PIPELINED:
+            ndv, ndn = node.d_pip, node.d_npip
+            node.cpu_pip += cpu
+            node.mem_pip += mem
+        else:
+            ndv, ndn = node.d_rel, node.d_nrel
+            node.cpu_rel += cpu
+            node.mem_rel += mem
+            node.n_rel_pods += 1
+        if node.n_rel_pods > 0:
+            self.rel_nodes[node.idx] = node
+        else:
+            self.rel_nodes.pop(node.idx, None)
+        d_nact, d_npip = node.d_nact, node.d_npip
+        for d in p.devices:
+            held = d_nact[d] + d_npip[d]
+            v = odv[d] - frac
+            odv[d] = 0.0 if -EPS < v < EPS else v
+            odn[d] -= 1
+            v = ndv[d] + frac
+            ndv[d] = 0.0 if -EPS < v < EPS else v
+            ndn[d] += 1
+            held_after = d_nact[d] + d_npip[d]
+            if held == 0:
+                if held_after > 0:
+                    node.fut_count -= 1
+            elif held_after == 0:
+                node.fut_count += 1
+        rel_key = node.fut_count * self._cells + node.idle_count if node.n_rel_pods > 0 else -1
+        if rel_key != node.rel_key:
+            cells = self.rel_fut[node.pool]
+            if node.rel_key >= 0:
+                del cells[node.rel_key][node.idx]
+            if rel_key >= 0:
+                cells[rel_key][node.idx] = node
+            node.rel_key = rel_key
+        if p.fractional or node.idx in self.shared_nodes:
+            d_nfrac, d_act, d_pip = node.d_nfrac, node.d_act, node.d_pip
+            for d in range(node.ndev):
+                if d_nfrac[d] and d_act[d] + d_pip[d] < 1.0 - EPS:
+                    self.shared_nodes[node.idx] = node
+                    break
+            else:
+                self.shared_nodes.pop(node.idx, None)
+        # quota: out with the old status, in with the new
+        old_holds = old is not RELEASING
+        new_holds = new is not RELEASING
+        if old_holds or new_holds:
+            path = job.queue.path
+            np_ = not job.preemptible
+            if old_holds:
+                g = -p.gpu_quota
+                job.n_active -= 1
+                for q in path:
+                    a = q.alloc
+                    a[0] += g
+                    a[1] += -cpu
+                    a[2] += -mem
+                    if np_:
+                        b2 = q.alloc_np
+                        b2[0] += g
+                        b2[1] += -cpu
+                        b2[2] += -mem
+            if new_holds:
+                g = (frac * len(p.devices)) if p.fractional else float(len(p.devices))
+                p.gpu_quota = g
+                job.n_active += 1
+                for q in path:
+                    a = q.alloc
+                    a[0] += g
+                    a[1] += cpu
+                    a[2] += mem
+                    if np_:
+                        b2 = q.alloc_np
+                        b2[0] += g
+                        b2[1] += cpu
+                        b2[2] += mem
 
     def _account(self, p: PodState, sign: int) -> None:
         """Add (sign +1) or remove (-1) pod ``p`` where it is now, in every index."""

@@ -108,11 +108,15 @@ def victim_chunks(sess: Session, leaves: dict[str, list]):
         c = chunk_vec(next_chunk(job))
         return (-c[0], -c[1], -c[2])
 
+    # usage before the search: the solver keeps victims evicted between simulations
+    base = {q.name: tuple(q.alloc) for q in sess.queues.values()}
+
     def usage(q: QueueState):
+        a = base[q.name]
         t = taken.get(q.name)
         if t is None:
-            return q.alloc
-        return (q.alloc[0] - t[0], q.alloc[1] - t[1], q.alloc[2] - t[2])
+            return a
+        return (a[0] - t[0], a[1] - t[1], a[2] - t[2])
 
     def key(job: JobState):
         return victim_key(job, active_left.get(job, job.n_active))
@@ -168,7 +172,13 @@ class Solver:
         self.free_gpu, self.best_node_whole = sess.free_gpu_view(self.node_ok)
         self.freed_gpu = 0.0
         self.freed_dev: dict[int, int] = {}
+        self.node_free: dict[int, int] = {}  # idle + releasing devices before the search
         self.pref_ok: list[bool] = []
+        # victims stay evicted between simulations: chunks[:applied], each evicted after
+        # the log position in marks; queue usage before the search, for validation
+        self.applied = 0
+        self.marks: list[int] = []
+        self.base_usage = [(q, list(q.alloc), list(q.alloc_np)) for q in sess.queues.values()]
 
     def _extend(self) -> bool:
         if self.max_victims is not None and len(self.chunks) >= self.max_victims:
@@ -185,7 +195,11 @@ class Solver:
             if not p.fractional:
                 c = self.freed_dev.get(n.idx, 0) + len(p.devices)
                 self.freed_dev[n.idx] = c
-                self.best_node_whole = max(self.best_node_whole, n.idle_count + n.releasing_gpus() + c)
+                free = self.node_free.get(n.idx)
+                if free is None:
+                    # first seen before any victim on it is evicted
+                    free = self.node_free[n.idx] = n.idle_count + n.releasing_gpus()
+                self.best_node_whole = max(self.best_node_whole, free + c)
         self.pref_ok.append(self._necessary())
         return True
 
@@ -196,36 +210,53 @@ class Solver:
             return False
         return True
 
-    def _simulate(self, n: int, keep: bool) -> bool:
-        """Try prefix ``n``. Validation sees the state before the scenario (as quota
-        rules are stated against current usage); a kept scenario is applied again."""
+    def _evict_prefix(self, n: int) -> None:
+        """Leave exactly chunks[:n] evicted (releasing)."""
         sess = self.sess
-        self.simulations += 1
-        mark = sess.checkpoint()
-        victims = self.chunks[:n]
-        for _job, chunk in victims:
+        if self.applied > n:
+            sess.rollback(self.marks[n])
+            del self.marks[n:]
+            self.applied = n
+        for _job, chunk in self.chunks[self.applied:n]:
+            self.marks.append(sess.checkpoint())
             for p in chunk:
                 sess.set_pod(p, P.RELEASING, p.node, p.devices, p.frac)
+        self.applied = n
+
+    def _validate(self, evicted) -> bool:
+        """Validation sees the usage before the search (quota rules are stated
+        against current usage), not the usage with the victims evicted."""
+        now = [(q.alloc, q.alloc_np) for q, _a, _np in self.base_usage]
+        for q, a, anp in self.base_usage:
+            q.alloc, q.alloc_np = a, anp
+        try:
+            return self.validate(evicted)
+        finally:
+            for (q, _a, _np), (a, anp) in zip(self.base_usage, now):
+                q.alloc, q.alloc_np = a, anp
+
+    def _simulate(self, n: int, keep: bool) -> bool:
+        """Try prefix ``n``: evict it, place the job, move what can move, validate.
+        A kept scenario stays applied; otherwise only the evictions stay (they are
+        shared with the next prefix tried)."""
+        sess = self.sess
+        self.simulations += 1
+        self._evict_prefix(n)
+        mark = sess.checkpoint()
+        victims = self.chunks[:n]
         ok = self.place_job()
         if ok and self.allow_moves:
             self._move_victims(victims)
-        evicted = []
         if ok:
+            evicted = []
             for job, chunk in victims:
                 still = [p for p in chunk if p.status is P.RELEASING]
                 if still:
                     evicted.append((job, still))
-        sess.rollback(mark)
-        if not ok or not self.validate(evicted):
-            return False
-        if keep:
-            for _job, chunk in victims:
-                for p in chunk:
-                    sess.set_pod(p, P.RELEASING, p.node, p.devices, p.frac)
-            self.place_job()
-            if self.allow_moves:
-                self._move_victims(victims)
-        return True
+            ok = self._validate(evicted)
+        if not (ok and keep):
+            sess.rollback(mark)
+        return ok
 
     def _move_victims(self, victims) -> None:
         sess = self.sess
@@ -253,7 +284,15 @@ class Solver:
                 sess.rollback(mark)
 
     def solve(self) -> bool:
-        """Run the search; on success the winning scenario stays applied."""
+        """Run the search; on success the winning scenario stays applied, otherwise
+        nothing changed."""
+        mark = self.sess.checkpoint()
+        ok = self._search()
+        if not ok:
+            self.sess.rollback(mark)
+        return ok
+
+    def _search(self) -> bool:
         n_fail = 0  # largest prefix known to fail
         step = 1
         n = 0
