@@ -182,8 +182,13 @@ def consolidate(ctx: Context) -> None:
     def validator(job, req):
         return lambda evicted: not evicted  # every victim must have been moved, none evicted
 
-    _victim_action(ctx, [j for j in ctx.pending_jobs() if j.preemptible], admit,
-                   lambda job, tasks: _shape(job, tasks), victims, validator)
+    jobs = [j for j in ctx.pending_jobs() if j.preemptible]
+    # Nothing changes until a job succeeds, and a job whose GPUs the idle ones cannot
+    # cover fails (see victims()): when that holds for every job, the loop is a no-op.
+    idle = sess.idle_gpus_total()
+    if all(idle + 1e-9 < ctx.job_request(j)[0] for j in jobs):
+        return
+    _victim_action(ctx, jobs, admit, lambda job, tasks: _shape(job, tasks), victims, validator)
 
 
 def _takeable_queues(sess: Session, reclaimer):

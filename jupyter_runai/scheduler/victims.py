@@ -101,12 +101,21 @@ def victim_chunks(sess: Session, leaves: dict[str, list]):
         return list(pods)
 
     def chunk_vec(chunk):
-        g = sum(p.gpu_quota for p in chunk)
-        return (g, sum(p.cpu for p in chunk), sum(p.mem for p in chunk))
+        g = c = m = 0
+        for p in chunk:
+            g += p.gpu_quota
+            c += p.cpu
+            m += p.mem
+        return (g, c, m)
+
+    asks: dict[JobState, tuple] = {}  # what taking the job's next chunk frees, negated
 
     def request(job: JobState):
-        c = chunk_vec(next_chunk(job))
-        return (-c[0], -c[1], -c[2])
+        r = asks.get(job)
+        if r is None:
+            c = chunk_vec(next_chunk(job))
+            r = asks[job] = (-c[0], -c[1], -c[2])
+        return r
 
     # usage before the search: the solver keeps victims evicted between simulations
     base = {q.name: tuple(q.alloc) for q in sess.queues.values()}
@@ -128,6 +137,7 @@ def victim_chunks(sess: Session, leaves: dict[str, list]):
             return
         pods = pods_of(job)
         chunk = next_chunk(job)
+        asks.pop(job, None)
         del pods[len(pods) - len(chunk):]
         active_left[job] = active_left.get(job, job.n_active) - len(chunk)
         vec = chunk_vec(chunk)
