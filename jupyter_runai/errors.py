@@ -19,6 +19,8 @@ class ServiceError(Exception):
     status = 400
 
     def __init__(self, message: str, *, field: str | None = None, allowed: Any = None) -> None:
+        if field and not message.startswith(f"{field}:"):
+            message = f"{field}: {message}"  # like validation errors: the field first
         super().__init__(message)
         self.message = message
         self.field = field

@@ -23,7 +23,10 @@ cluster (or records how they ended meanwhile) and goes on.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import secrets
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -88,6 +91,8 @@ class RunaiService:
         interval: float = 1.0,
         stop_grace_seconds: float = 10.0,
         scale_down_delay: float = 30.0,
+        proxy_prefix: str = "/runai/proxy/",
+        proxy_secret: bytes | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
@@ -97,6 +102,8 @@ class RunaiService:
         self.stop_grace_seconds = stop_grace_seconds
         self.scale_down_delay = scale_down_delay
         self.clock = clock
+        self.proxy_prefix = proxy_prefix
+        self._proxy_secret = proxy_secret or secrets.token_bytes(32)
         self.admission_hooks: list[AdmissionHook] = []
         self.workloads: dict[str, Workload] = {}
         self._names: dict[tuple[str, str], str] = {}  # (project, name) -> uid
@@ -345,6 +352,14 @@ class RunaiService:
         self.wake()
         return workload
 
+    def proxy_token(self, uid: str) -> str:
+        """The token a workspace's web server expects; only the proxy sends it (derived, never stored)."""
+        return hmac.new(self._proxy_secret, uid.encode(), hashlib.sha256).hexdigest()
+
+    def proxy_path(self, workload: Workload) -> str:
+        """The path a workspace or inference endpoint is reached at, under the Jupyter server."""
+        return f"{self.proxy_prefix}{workload.spec.project}/{workload.spec.name}/"
+
     def report_load(self, uid: str, in_flight: int) -> None:
         """The proxy says how many requests an inference workload has in flight now."""
         self._load[uid] = in_flight
@@ -421,7 +436,7 @@ class RunaiService:
             return
         spec = workload.spec
         master_key = pod_key(spec.project, spec.pod_name(0)) if spec.kind == WorkloadKind.DISTRIBUTED else None
-        secrets = self._credential_material(spec)
+        material = self._credential_material(spec)
         mounts = self._mounts(spec)
         now = self.clock()
         for bind in binds:
@@ -437,7 +452,11 @@ class RunaiService:
             memory_limit = None
             if fraction is not None and mem:
                 memory_limit = int(res.gpu_memory) if res.gpu_memory is not None else int(fraction * mem)
-            env, files = secrets
+            env, files = material
+            if spec.kind in (WorkloadKind.WORKSPACE, WorkloadKind.INFERENCE):
+                env = {**env, "RUNAI_PROXY_PATH": self.proxy_path(workload)}
+            if spec.kind == WorkloadKind.WORKSPACE:
+                env["RUNAI_PROXY_TOKEN"] = self.proxy_token(uid)
             launch = PodLaunch(
                 key=bind.pod, workload=spec.name, workload_uid=uid, project=spec.project, kind=spec.kind.value,
                 index=pod.index, pod_count=spec.pod_count, node=bind.node, devices=list(bind.devices),
@@ -487,7 +506,7 @@ class RunaiService:
                 self._event("Started", workload, f"running: {running} of {workload.spec.pod_count} pods")
                 self._save(workload)
             if workload.spec.kind in (WorkloadKind.WORKSPACE, WorkloadKind.INFERENCE):
-                url = f"/runai/proxy/{workload.spec.project}/{workload.spec.name}/"
+                url = self.proxy_path(workload)
                 if status.url != url:
                     status.url = url
                     self._save(workload)
@@ -671,6 +690,8 @@ class RunaiService:
                     self._save(workload)
                     continue
                 self._apply_report(report)
+            if workload.uid not in self.workloads:  # removed while its pods were looked at
+                continue
             if workload.status.phase == WorkloadPhase.DELETING:
                 self._maybe_remove(workload, None)
             elif workload.status.phase == WorkloadPhase.STOPPING:
@@ -737,12 +758,12 @@ class RunaiService:
         for position, name in enumerate(spec.data_sources):
             if self.store.data_source(spec.project, name) is None:
                 names = [d.name for d in self.store.data_sources(spec.project)]
-                raise Invalid(f"data_sources.{position}: project {spec.project!r} has no data source {name!r}",
+                raise Invalid(f"project {spec.project!r} has no data source {name!r}",
                               field=f"data_sources.{position}", allowed=names)
         for position, name in enumerate(spec.credentials):
             if self.store.credential(spec.project, name) is None:
                 names = [c.name for c in self.store.credentials(spec.project)]
-                raise Invalid(f"credentials.{position}: project {spec.project!r} has no credential {name!r}",
+                raise Invalid(f"project {spec.project!r} has no credential {name!r}",
                               field=f"credentials.{position}", allowed=names)
 
     def _credential_material(self, spec: WorkloadSpec) -> tuple[dict[str, str], list[FileToWrite]]:

@@ -91,6 +91,12 @@ def kill_pods(service) -> None:
                 os.killpg(int(pgid), signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        pid = handle.get("pid")
+        if pid:  # the runner is a child of this test process (the server runs in it): reap it
+            try:
+                os.waitpid(int(pid), 0)
+            except ChildProcessError:
+                pass
 
 
 async def wait_for(get: Callable[[], Any], ok: Callable[[Any], bool], timeout: float, what: str) -> Any:

@@ -103,7 +103,7 @@ async def test_workspace_runs_until_stopped_and_is_reachable(api, tmp_path):
         "http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n")
     await api.submit(name="ws", kind="workspace", command=[PY, str(server)], resources={"gpu": 0.5})
     running = await api.wait_phase("ws", "Running")
-    assert running["status"]["url"] == "/runai/proxy/default/ws/"
+    assert running["status"]["url"].endswith("/runai/proxy/default/ws/")
     assert running["spec"]["preemptible"] is False
 
     async def page():
@@ -265,7 +265,7 @@ async def test_inference_balances_and_scales_between_min_and_max(api, tmp_path):
     await api.submit(name="llm", kind="inference", command=[PY, str(server)], resources={"gpu": 0.25},
                      min_replicas=1, max_replicas=3, target_concurrency=1)
     running = await api.wait_phase("llm", "Running")
-    assert running["status"]["url"] == "/runai/proxy/default/llm/"
+    assert running["status"]["url"].endswith("/runai/proxy/default/llm/")
 
     async def ask(path="predict"):
         try:
@@ -291,3 +291,58 @@ async def test_inference_balances_and_scales_between_min_and_max(api, tmp_path):
                          lambda w: [p["phase"] for p in w["status"]["pods"]] == ["Running"], 20, "scale down")
     assert low["status"]["phase"] == "Running"
     assert (await ask("again"))[0].startswith("replica 0 /again")
+
+
+ECHO_SERVER = (
+    "import asyncio, os, tornado.web, tornado.websocket\n"
+    "class Echo(tornado.websocket.WebSocketHandler):\n"
+    "    def on_message(self, m): self.write_message('echo:' + m + ' auth=' + self.request.headers.get('Authorization', '-')[:6])\n"
+    "async def main():\n"
+    "    tornado.web.Application([(r'.*/ws', Echo)]).listen(int(os.environ['PORT']), '127.0.0.1')\n"
+    "    await asyncio.Event().wait()\n"
+    "asyncio.run(main())\n"
+)
+
+
+async def test_websockets_reach_a_workspace_through_the_proxy(api, tmp_path, jp_http_port, jp_base_url,
+                                                            jp_auth_header):
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    server = tmp_path / "echo.py"
+    server.write_text(ECHO_SERVER)
+    await api.submit(name="wsecho", kind="workspace", command=[PY, str(server)])
+    await api.wait_phase("wsecho", "Running")
+    url = f"ws://localhost:{jp_http_port}{jp_base_url}runai/proxy/default/wsecho/ws"
+
+    async def connect():
+        try:
+            return await websocket_connect(HTTPRequest(url, headers=jp_auth_header))
+        except Exception:
+            return None
+
+    conn = await wait_for(connect, lambda c: c is not None, 15, "the WebSocket to open")
+    await conn.write_message("hello")
+    answer = await asyncio.wait_for(conn.read_message(), 5)
+    assert answer == "echo:hello auth=token "  # the workspace's own token, not the server's
+    conn.close()
+    # without the Jupyter server's login the proxy refuses
+    from tornado.httpclient import HTTPClientError
+    with pytest.raises(HTTPClientError) as refused:
+        await websocket_connect(HTTPRequest(url))
+    assert refused.value.code in (302, 403)  # sent to the login page, or refused
+
+
+async def test_default_workspace_is_jupyterlab_behind_the_proxy(api):
+    await api.submit(name="lab", kind="workspace")
+    await api.wait_phase("lab", "Running")
+
+    async def status():
+        try:
+            r = await api.fetch("runai", "proxy", "default", "lab", "api", "status")
+            return json.loads(r.body)
+        except Exception:
+            return None
+
+    answer = await wait_for(status, lambda s: s is not None, 40, "JupyterLab in the workspace to answer")
+    assert "started" in answer  # the workspace's own Jupyter server, reached with the proxy's token

@@ -256,8 +256,12 @@ class LocalCluster(LoggingConfigurable):
 
     default_commands = Dict(
         default_value={
+            # served through the Jupyter server's proxy: its path is the base URL and the
+            # proxy adds the workspace's token (RUNAI_PROXY_PATH, RUNAI_PROXY_TOKEN)
             "workspace": "exec python -m jupyter lab --no-browser --ip=127.0.0.1 --port=\"$PORT\" "
-            "--ServerApp.port_retries=0",
+            "--ServerApp.port_retries=0 --ServerApp.base_url=\"${RUNAI_PROXY_PATH:-/}\" "
+            "--IdentityProvider.token=\"$RUNAI_PROXY_TOKEN\" --ServerApp.allow_origin='*' "
+            "--ServerApp.open_browser=False --allow-root",
             "inference": None,
         },
         help="Command by workload kind when a workload gives none. A kind missing or None: a command is required.",

@@ -13,10 +13,12 @@ See docs/configuration.md for every option.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
 from traitlets import Enum, Float, Int, Unicode, default
 
 from ..clusters.local import LocalCluster
@@ -68,7 +70,18 @@ class RunaiApp(ExtensionApp):
     def _default_state_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "runai")
 
+    @property
+    def inside_workload(self) -> bool:
+        """True in a Jupyter server that is itself a workload (a workspace): the scheduler runs
+        in the outer server, not in this one."""
+        return bool(os.environ.get("RUNAI_WORKLOAD_UID"))
+
     def initialize_settings(self) -> None:
+        if self.inside_workload:
+            self.log.info("jupyter-runai: this server is workload %s; the scheduler runs in the server "
+                          "that started it", os.environ.get("RUNAI_WORKLOAD"))
+            self.service = None
+            return
         state = Path(self.state_dir).expanduser()
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
         store = Store(state / "runai.db")
@@ -94,6 +107,8 @@ class RunaiApp(ExtensionApp):
             interval=self.interval,
             stop_grace_seconds=self.stop_grace_seconds,
             scale_down_delay=self.scale_down_delay,
+            proxy_prefix=url_path_join(self.serverapp.base_url, "runai/proxy/"),
+            proxy_secret=self._proxy_secret(state),
         )
         store.prune_events(keep=self.event_retention)
         self.service.start()  # state loaded and pods re-adopted before the first request
@@ -104,6 +119,20 @@ class RunaiApp(ExtensionApp):
         self.log.info("jupyter-runai: %s cluster, %d node(s), %d %sGPU(s), state in %s", self.backend,
                       len(cluster.nodes()), gpus, "virtual " if virtual else "", state)
 
+    @staticmethod
+    def _proxy_secret(state: Path) -> bytes:
+        """A random key kept in the state dir (0600): workspace tokens are derived from it, so
+        they stay valid across restarts of the server."""
+        path = state / "proxy-secret"
+        try:
+            return bytes.fromhex(path.read_text().strip())
+        except (OSError, ValueError):
+            key = secrets.token_bytes(32)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(key.hex())
+            return key
+
     def _queues(self, cluster: LocalCluster) -> QueueConfig:
         """The queue file's content, or nothing (then the defaults apply on a first start)."""
         if self.queues_file:
@@ -111,10 +140,12 @@ class RunaiApp(ExtensionApp):
         return QueueConfig()
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(default_handlers())
+        if not self.inside_workload:
+            self.handlers.extend(default_handlers())
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
-        self.service.ensure_running()  # the scheduling loop needs the running event loop
+        if self.service is not None:
+            self.service.ensure_running()  # the scheduling loop needs the running event loop
 
     async def stop_extension(self) -> None:
         service = getattr(self, "service", None)

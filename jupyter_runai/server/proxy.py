@@ -9,15 +9,20 @@ Jupyter server's own authentication.
   started with this prefix as their base URL (``RUNAI_PROXY_PATH``).
 
 ``/runai/proxy/<workload>/...`` (no project) also works when the name is unique among
-live workloads. WebSocket upgrades are not proxied yet (docs/local-cluster.md).
+live workloads. WebSocket upgrades are proxied too (a workspace's Jupyter kernels need them).
+
+The Jupyter server's login cookie and ``Authorization`` header never reach the workload;
+a workspace gets ``Authorization: token <its own token>`` instead (``RUNAI_PROXY_TOKEN``
+in its environment, derived from a key in the state directory).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+from typing import Any
 from jupyter_server.base.handlers import JupyterHandler
-from tornado import httpclient, web
+from tornado import httpclient, web, websocket
 
 from ..errors import NotFound, ServiceError
 from ..models import Workload, WorkloadKind
@@ -70,10 +75,29 @@ def resolve(service, rest: str) -> tuple[Workload, str]:
     raise NotFound(f"no workload at /runai/proxy/{rest}", field="name")
 
 
-class ProxyHandler(JupyterHandler):
-    """HTTP proxy to a workload's ready pods (see the module docstring)."""
+def upstream_headers(handler, workload: Workload) -> dict[str, str]:
+    """The request's headers without hop-by-hop ones and without the Jupyter server's credentials."""
+    headers = {}
+    for name, value in handler.request.headers.get_all():
+        low = name.lower()
+        if low in HOP_BY_HOP or low == "authorization" or low.startswith("sec-websocket"):
+            continue
+        if low == "cookie":
+            kept = "; ".join(c for c in value.split("; ") if not c.strip().startswith(("username-", "_xsrf=")))
+            if not kept:
+                continue
+            value = kept
+        headers[name] = value
+    if workload.spec.kind == WorkloadKind.WORKSPACE:
+        headers["Authorization"] = f"token {handler.service.proxy_token(workload.uid)}"
+    return headers
+
+
+class ProxyHandler(JupyterHandler, websocket.WebSocketHandler):
+    """HTTP and WebSocket proxy to a workload's ready pods (see the module docstring)."""
 
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    upstream: Any = None
 
     def check_xsrf_cookie(self) -> None:
         """The proxied app does its own XSRF checks; the login is still required."""
@@ -94,8 +118,6 @@ class ProxyHandler(JupyterHandler):
         except ServiceError as exc:
             return self._error(exc.status, exc)
         spec = workload.spec
-        if self.request.headers.get("Upgrade", "").lower() == "websocket":
-            return self._error(501, message="WebSocket connections are not proxied yet")
         endpoints = self.service.endpoints(spec.project, spec.name)
         if not endpoints:
             return self._error(503, message=f"workload {spec.name!r} has no ready pod yet "
@@ -104,8 +126,7 @@ class ProxyHandler(JupyterHandler):
         path = self.request.path if spec.kind == WorkloadKind.WORKSPACE else "/" + sub
         query = ("?" + self.request.query) if self.request.query else ""
         url = f"http://127.0.0.1:{port}{path}{query}"
-        headers = {k: v for k, v in self.request.headers.get_all() if k.lower() not in HOP_BY_HOP
-                   and k.lower() not in ("cookie", "authorization")}
+        headers = upstream_headers(self, workload)
         headers["X-Forwarded-Prefix"] = self.request.path[: len(self.request.path) - len(sub)] if sub else self.request.path
         body = self.request.body if self.request.method in ("POST", "PUT", "PATCH", "DELETE") else None
         if self.request.method in ("POST", "PUT", "PATCH") and body is None:
@@ -137,7 +158,61 @@ class ProxyHandler(JupyterHandler):
 
     @web.authenticated
     async def get(self, rest: str) -> None:
-        await self._proxy(rest)
+        if self.request.headers.get("Upgrade", "").lower() == "websocket":
+            await self._open_websocket(rest)
+        else:
+            await self._proxy(rest)
+
+    # ------------------------------------------------------------------ WebSocket
+
+    async def _open_websocket(self, rest: str) -> None:
+        try:
+            workload, sub = resolve(self.service, rest)
+        except ServiceError as exc:
+            return self._error(exc.status, exc)
+        endpoints = self.service.endpoints(workload.spec.project, workload.spec.name)
+        if not endpoints:
+            return self._error(503, message=f"workload {workload.spec.name!r} has no ready pod yet")
+        key, port = BALANCER.pick(endpoints)
+        path = self.request.path if workload.spec.kind == WorkloadKind.WORKSPACE else "/" + sub
+        query = ("?" + self.request.query) if self.request.query else ""
+        headers = upstream_headers(self, workload)
+        protocols = self.request.headers.get("Sec-WebSocket-Protocol")
+        subprotocols = [p.strip() for p in protocols.split(",")] if protocols else None
+        try:
+            self.upstream = await websocket.websocket_connect(
+                httpclient.HTTPRequest(f"ws://127.0.0.1:{port}{path}{query}", headers=headers),
+                on_message_callback=self._from_upstream, subprotocols=subprotocols)
+        except Exception as exc:
+            return self._error(502, message=f"pod {key} refused the WebSocket: {exc}")
+        await websocket.WebSocketHandler.get(self, rest)
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return self.upstream.selected_subprotocol if self.upstream is not None else None
+
+    def _from_upstream(self, message: str | bytes | None) -> None:
+        if message is None:  # the pod closed it
+            if self.ws_connection is not None:
+                self.close()
+            return
+        if self.ws_connection is None:
+            return
+        try:
+            self.write_message(message, binary=isinstance(message, bytes))
+        except websocket.WebSocketClosedError:
+            pass
+
+    def on_message(self, message: str | bytes) -> None:
+        if self.upstream is not None:
+            self.upstream.write_message(message, binary=isinstance(message, bytes))
+
+    def on_close(self) -> None:
+        if self.upstream is not None:
+            self.upstream.close()
+            self.upstream = None
+
+    def check_origin(self, origin: str | None = None) -> bool:  # type: ignore[override]
+        return JupyterHandler.check_origin(self, origin or "")
 
     @web.authenticated
     async def head(self, rest: str) -> None:
