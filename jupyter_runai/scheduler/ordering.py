@@ -132,7 +132,7 @@ class JobIterator:
             self._push_leaf(job)
             touched.add(job.queue.name)
         # build keys bottom-up: deepest queues first
-        for name in sorted(touched, key=lambda n: -len(sess.queues[n].path)):
+        for name in sorted(touched, key=lambda n: (-len(sess.queues[n].path), n)):
             self.refresh(sess.queues[name])
 
     def _wrap(self, k):
@@ -162,15 +162,24 @@ class JobIterator:
 
     def refresh(self, q: QueueState) -> None:
         """Re-key ``q`` and its ancestors after its jobs or usage changed."""
+        versions = self.version
+        heaps = self.heaps
+        reverse = self.reverse
         for node in q.path:
-            parent = node.parent.name if node.parent is not None else None
-            ver = self.version.get(node.name, 0) + 1
-            self.version[node.name] = ver
+            name = node.name
+            ver = versions.get(name, 0) + 1
+            versions[name] = ver
             job = self.best_job(node)
             if job is None:
                 continue  # stays out of the parent's heap (older entries are stale)
             key = queue_key(node, self.usage(node), self.request(job), self.totals)
-            heapq.heappush(self.heaps.setdefault(parent, []), (self._wrap(key), ver, node.name))
+            if reverse:
+                key = negated(key)
+            parent = node.parent.name if node.parent is not None else None
+            h = heaps.get(parent)
+            if h is None:
+                h = heaps[parent] = []
+            heapq.heappush(h, (key, ver, name))
 
     def pop(self) -> JobState | None:
         parent = None

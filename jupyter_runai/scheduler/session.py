@@ -208,7 +208,7 @@ class QueueState:
 class JobState:
     __slots__ = (
         "spec", "name", "queue", "priority", "preemptible", "min", "created_order", "pods",
-        "n_active", "n_running", "being_deleted", "pools", "seq",
+        "n_active", "n_running", "being_deleted", "pools", "seq", "_tasks",
     )
 
     def __init__(self, spec: Job, queue: QueueState, seq: int):
@@ -222,6 +222,7 @@ class JobState:
         self.pods: list[PodState] = []
         self.n_active = 0  # running + allocated + pipelined
         self.n_running = 0  # running (what victim searches may take)
+        self._tasks: tuple[int, list[PodState]] | None = None  # (queue version, tasks to allocate)
         self.being_deleted = spec.being_deleted
         self.pools = spec.node_pools
         self.seq = seq
@@ -240,13 +241,20 @@ class JobState:
         Below the gang minimum: as many pending pods as the minimum still needs
         (all or nothing); at or above it: one elastic pod at a time.
         """
+        version = self.queue.version  # grows with every change of a pod of the project
+        hit = self._tasks
+        if hit is not None and hit[0] == version:
+            return list(hit[1])
         pending = self.pending_pods()
-        if not pending:
-            return []
         need = self.min - self.n_active
-        if need > 0:
-            return pending[:need] if len(pending) >= need else []
-        return pending[:1]
+        if not pending:
+            tasks = []
+        elif need > 0:
+            tasks = pending[:need] if len(pending) >= need else []
+        else:
+            tasks = pending[:1]
+        self._tasks = (version, tasks)
+        return list(tasks)
 
     def elastic_rank(self) -> int:
         """0 below the gang minimum, 1 exactly at it, 2 above it (KAI's elastic order)."""
