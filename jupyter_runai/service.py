@@ -755,6 +755,11 @@ class RunaiService:
         return (workload, pod) if pod is not None else None
 
     def _check_references(self, spec: WorkloadSpec) -> None:
+        pools = [p.name for p in self.node_pools] + ["default"]
+        for position, name in enumerate(spec.node_pools):
+            if name not in pools:
+                raise Invalid(f"no node pool {name!r}; node pools: {', '.join(pools)}",
+                              field=f"node_pools.{position}", allowed=pools)
         for position, name in enumerate(spec.data_sources):
             if self.store.data_source(spec.project, name) is None:
                 names = [d.name for d in self.store.data_sources(spec.project)]

@@ -346,3 +346,54 @@ async def test_default_workspace_is_jupyterlab_behind_the_proxy(api):
 
     answer = await wait_for(status, lambda s: s is not None, 40, "JupyterLab in the workspace to answer")
     assert "started" in answer  # the workspace's own Jupyter server, reached with the proxy's token
+
+
+class TestNodePools:
+    """Virtual nodes with labels, node pools from the queue file, a workload's ordered pools."""
+
+    @pytest.fixture
+    def jp_server_config(self, tmp_path):
+        queues = tmp_path / "queues.yaml"
+        queues.write_text(
+            "projects:\n"
+            "  - name: team\n"
+            "    deserved: {gpu: 6}\n"
+            "node_pools:\n"
+            "  - name: big\n"
+            "    label_selector: {gpu-type: a100}\n"
+            "  - name: small\n"
+            "    label_selector: {gpu-type: t4}\n"
+            "    gpu_placement: spread\n")
+        return server_config(tmp_path, queues_file=str(queues), local={
+            "local_node": False,
+            "virtual_nodes": [
+                {"name": "a100-node", "gpus": 4, "gpu_memory": "80Gi", "labels": {"gpu-type": "a100"}},
+                {"name": "t4-node-1", "gpus": 1, "gpu_memory": "16Gi", "labels": {"gpu-type": "t4"}},
+                {"name": "t4-node-2", "gpus": 1, "gpu_memory": "16Gi", "labels": {"gpu-type": "t4"}},
+            ]})
+
+    async def test_pools_in_order_of_preference(self, api):
+        code, nodes = await api.get("nodes")
+        assert {n["name"]: n["pool"] for n in nodes["nodes"]} == {
+            "a100-node": "big", "t4-node-1": "small", "t4-node-2": "small"}
+        await api.submit(name="cheap", project="team", command="sleep 30", resources={"gpu": 1},
+                         node_pools=["small", "big"])
+        await api.submit(name="cheap-2", project="team", command="sleep 30", resources={"gpu": 1},
+                         node_pools=["small", "big"])
+        await api.submit(name="cheap-3", project="team", command="sleep 30", resources={"gpu": 1},
+                         node_pools=["small", "big"])
+        placed = {}
+        for name in ("cheap", "cheap-2", "cheap-3"):
+            w = await api.wait_phase(name, "Running", project="team")
+            placed[name] = w["status"]["pods"][0]["node"]
+        # the two t4 nodes first (one each: the small pool spreads), then the next pool
+        assert sorted(placed.values()) == ["a100-node", "t4-node-1", "t4-node-2"]
+        assert placed["cheap-3"] == "a100-node"
+        await api.submit(name="gpu-memory", project="team", command="sleep 30", resources={"gpu_memory": "40Gi"},
+                         node_pools=["big"])
+        w = await api.wait_phase("gpu-memory", "Running", project="team")
+        pod = w["status"]["pods"][0]
+        assert pod["node"] == "a100-node" and pod["fraction"] == 0.5  # 40Gi of an 80Gi device
+        code, body = await api.post("workloads", body={"name": "x", "project": "team", "command": "true",
+                                                       "node_pools": ["nope"]})
+        assert code == 400 and body["error"]["field"] == "node_pools.0"
