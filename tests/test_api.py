@@ -397,3 +397,26 @@ class TestNodePools:
         code, body = await api.post("workloads", body={"name": "x", "project": "team", "command": "true",
                                                        "node_pools": ["nope"]})
         assert code == 400 and body["error"]["field"] == "node_pools.0"
+
+
+async def test_info_gives_the_submit_form_its_defaults_and_bounds(api):
+    code, info = await api.get("info")
+    assert code == 200
+    form = info["form"]
+    assert [k["name"] for k in form["kinds"]] == info["kinds"]
+    assert {k["name"]: k["fields"] for k in form["kinds"]}["distributed"] == ["workers"]
+    assert form["defaults"]["kind"] == "training" and form["defaults"]["project"] == "default"
+    # two virtual 24Gi devices on one node
+    assert form["bounds"]["gpu"]["max"] == 2 and form["bounds"]["gpu_devices"]["max"] == 2
+    assert form["bounds"]["fraction"]["steps"] == [0.25, 0.5, 0.75]
+    assert form["bounds"]["gpu_memory"]["max"] == "24Gi" and form["defaults"]["gpu_memory"] == "12Gi"
+    assert "default" in form["node_pools"]
+    # the defaults are a valid submission as they stand
+    spec = {"name": "from-defaults", "kind": form["defaults"]["kind"], "project": form["defaults"]["project"],
+            "command": form["defaults"]["commands"]["training"], "resources": {
+                "gpu": form["defaults"]["gpu"], "cpu": form["defaults"]["cpu"], "memory": form["defaults"]["memory"]},
+            "image": form["defaults"]["image"]}
+    await api.submit(**spec)
+    done = await api.wait_phase("from-defaults", "Succeeded", "Failed")
+    assert done["status"]["phase"] == "Succeeded", done
+    assert "hello from from-defaults" in await api.logs("from-defaults")

@@ -16,6 +16,7 @@ from .. import __version__
 from ..errors import Conflict, NotFound
 from ..models import Credential, DataSource, Workload, WorkloadKind
 from .base import RunaiHandler, api
+from .form import form_info
 
 
 def workload_document(workload: Workload, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -32,15 +33,17 @@ class InfoHandler(RunaiHandler):
     async def get(self) -> None:
         service = self.service
         nodes = service.cluster.nodes()
+        projects = [p.name for p in service.projects()]
         self.send({
             "version": __version__,
             "backend": service.cluster.name,
             "user": self.user.name,
-            "projects": [p.name for p in service.projects()],
+            "projects": projects,
             "kinds": [k.value for k in WorkloadKind],
             "gpus": sum(len(n.devices) for n in nodes),
             "virtual_gpus": any(d.virtual for n in nodes for d in n.devices),
             "defaults": {"project": "default", "kind": "training", "gpu": 1},
+            "form": form_info(nodes, service.node_pools, projects),
         })
 
 

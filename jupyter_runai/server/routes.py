@@ -167,7 +167,7 @@ def _schemas() -> dict[str, Any]:
         "type": "object", "description": "A node (see Node) whose devices carry allocated_fraction, "
         "allocated_memory, used_memory, utilization and pods"}}}}
     out["Info"] = {"type": "object", "properties": {k: {} for k in (
-        "version", "backend", "user", "projects", "kinds", "gpus", "virtual_gpus", "defaults")}}
+        "version", "backend", "user", "projects", "kinds", "gpus", "virtual_gpus", "defaults", "form")}}
     out["Error"] = {"type": "object", "properties": {"error": {"type": "object", "properties": {
         "message": {"type": "string"}, "field": {"type": ["string", "null"]}, "allowed": {},
         "errors": {"type": "array"}}, "required": ["message"]}}, "required": ["error"]}
