@@ -18,6 +18,7 @@ import json
 import sys
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
+from urllib.parse import urlsplit
 
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
@@ -212,8 +213,10 @@ def _resources_text(resources: dict[str, Any] | None) -> str:
     return ", ".join(parts)
 
 
-def render_describe(workload: dict[str, Any], now: datetime | None = None) -> RenderableType:
-    """`runai describe`: the spec, the pods (node, devices, fraction), why it waits, its latest events."""
+def render_describe(workload: dict[str, Any], now: datetime | None = None,
+                    server_url: str | None = None) -> RenderableType:
+    """`runai describe`: the spec, the pods (node, devices, fraction), why it waits, its latest events.
+    ``server_url`` makes a workspace's or endpoint's URL absolute (openable from a terminal)."""
     spec = workload.get("spec", {})
     status = workload.get("status", {})
     phase = status.get("phase")
@@ -233,7 +236,11 @@ def render_describe(workload: dict[str, Any], now: datetime | None = None) -> Re
     row("Status", status_text)
     if phase == "Pending":
         row("Pending reason", Text(status.get("pending_reason") or "not scheduled yet", style="yellow"))
-    row("URL", status.get("url"))
+    url = status.get("url")
+    if url and server_url and url.startswith("/"):
+        parts = urlsplit(server_url)
+        url = f"{parts.scheme}://{parts.netloc}{url}"
+    row("URL", url)
     row("Submitted", _when(status.get("submitted_at"), now, by=workload.get("submitted_by")))
     row("Started", _when(status.get("started_at"), now))
     row("Finished", _when(status.get("finished_at"), now))
@@ -628,7 +635,7 @@ def _cmd_describe(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -
     if json_out:
         _print_json(workload)
     else:
-        _stdout().print(render_describe(workload))
+        _stdout().print(render_describe(workload, server_url=client.url))
     return EXIT_OK
 
 
