@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from .cli_resources import CredentialValueError, add_resource_commands, run_credential, run_data_source
 from .client import RunaiClient, RunaiError, default_project
 from .submit_args import DESCRIPTION as SUBMIT_DESCRIPTION
 from .submit_args import EPILOG as SUBMIT_EPILOG
@@ -515,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("nodes", "list nodes and their GPUs with allocated fractions (virtual GPUs marked)")
     command("projects", "list projects: deserved GPUs (quota), allocated, fair share and limit")
+    add_resource_commands(command, common)
     return parser
 
 
@@ -707,6 +709,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_submit(ns, client, json_out, command)
         if ns.subcommand in ("stop", "resume", "delete"):
             return _cmd_action(ns.subcommand, ns, client, json_out)
+        if ns.subcommand in ("data-source", "credential"):
+            run = run_data_source if ns.subcommand == "data-source" else run_credential
+            return run(ns, client, _project_of(ns), json_out, _print_json, _stdout())
         handler = {
             "list": _cmd_list,
             "describe": _cmd_describe,
@@ -718,7 +723,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SubmitArgsError as exc:
         _print_error(exc, err)
         return EXIT_USAGE
-    except _Usage as exc:
+    except (_Usage, CredentialValueError) as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE
     except RunaiError as exc:

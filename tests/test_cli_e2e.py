@@ -259,3 +259,38 @@ def test_shell_command_string(server):
     assert done.returncode == 0, done.stdout + done.stderr
     wait_for(lambda: "shell-42" in runai(server, "logs", name, "-f").stdout, what="the shell's output")
     assert runai(server, "delete", name, "-y").returncode == 0
+
+
+def test_data_sources_and_credentials(server, tmp_path):
+    data = tmp_path / "dataset"
+    data.mkdir()
+    (data / "labels.txt").write_text("cat\ndog\n")
+    done = runai(server, "data-source", "add", "labels", "--host-path", str(data))
+    assert done.returncode == 0, done.stderr
+    listed = runai(server, "data-source", "list")
+    assert "labels" in listed.stdout and "read-only" in listed.stdout and "data/labels" in listed.stdout
+
+    env = {**server["env"], "API_KEY": "very-secret-key"}
+    added = subprocess.run([sys.executable, "-m", "jupyter_runai.cli", "credential", "add", "api", "--env", "API_KEY"],
+                           env=env, cwd=server["root"], capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+    assert added.returncode == 0, added.stderr
+    assert "very-secret-key" not in added.stdout
+    shown = runai(server, "-o", "json", "credential", "list")
+    assert json.loads(shown.stdout)["credentials"][0]["keys"] == ["API_KEY"]
+    assert "very-secret-key" not in shown.stdout
+    missing = runai(server, "credential", "add", "other", "--env", "NOT_SET_ANYWHERE")
+    assert missing.returncode == 2 and "NOT_SET_ANYWHERE" in missing.stderr
+
+    done = runai(server, "submit", "reads-data", "--data-source", "labels", "--credential", "api", "--wait",
+                 "--wait-timeout", "60", "--", "sh", "-c", "cat data/labels/labels.txt; echo key-length=${#API_KEY}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    wait_for(lambda: phase(server, "reads-data") == "Succeeded", what="reads-data to succeed")
+    text = runai(server, "logs", "reads-data").stdout
+    assert "cat\ndog" in text and "key-length=15" in text
+
+    unknown = runai(server, "submit", "x", "--data-source", "nope", "--", "true")
+    assert unknown.returncode == 1 and "data_sources.0" in unknown.stderr
+    assert runai(server, "data-source", "delete", "labels").returncode == 0
+    assert runai(server, "credential", "delete", "api").returncode == 0
+    assert "no data sources" in runai(server, "data-source", "list").stdout
