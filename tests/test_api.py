@@ -420,3 +420,16 @@ async def test_info_gives_the_submit_form_its_defaults_and_bounds(api):
     done = await api.wait_phase("from-defaults", "Succeeded", "Failed")
     assert done["status"]["phase"] == "Succeeded", done
     assert "hello from from-defaults" in await api.logs("from-defaults")
+
+
+async def test_prometheus_metrics(api):
+    await api.submit(name="metered", command="sleep 30", resources={"gpu": 0.5})
+    await api.wait_phase("metered", "Running")
+    response = await api.fetch("runai", "metrics")
+    text = response.body.decode()
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert 'runai_workloads{kind="training",phase="Running",project="default"} 1.0' in text
+    assert 'runai_project_gpu_allocated{project="default"} 0.5' in text
+    assert 'runai_project_gpu_deserved{project="default"} 2.0' in text
+    assert 'runai_device_allocated_fraction{device="0",node=' in text and 'virtual="true"} 0.5' in text
+    assert "runai_scheduling_cycles_total" in text

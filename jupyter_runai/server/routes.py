@@ -31,6 +31,7 @@ from .handlers import (
     WorkloadHandler,
     WorkloadsHandler,
 )
+from .metrics import MetricsHandler
 from .proxy import ProxyHandler, proxy_routes
 from .stream import EventsHandler, LogsHandler
 
@@ -129,6 +130,7 @@ def default_handlers() -> list[tuple[str, type]]:
     ordered = sorted(ROUTES, key=lambda r: ("{action}" in r.template, r.template))
     out: list[tuple[str, type]] = [(tornado_pattern(r.template), r.handler) for r in ordered]
     out.append((API + "/openapi.json", OpenAPIHandler))
+    out.append(("/runai/metrics", MetricsHandler))
     out.extend(proxy_routes())
     return out
 
