@@ -28,11 +28,11 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import requests
@@ -87,7 +87,6 @@ async def _latency(tmp: Path, submissions: int) -> dict:
                     started = event["at"]
                 elif event["type"] == "Failed":
                     raise RuntimeError(f"{name} failed: {event['message']}")
-            from datetime import datetime
             waits.append((datetime.fromisoformat(started) - datetime.fromisoformat(submitted)).total_seconds())
             service.delete("default", name, USER)
     finally:

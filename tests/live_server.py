@@ -71,7 +71,8 @@ class LiveServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the Jupyter server exited ({self.proc.returncode}):\n{self.log_path.read_text()}")
             try:
-                if self.api("GET", "info")[0] == 200:
+                # ready: it answers, and it is in the running-server list (clients find it there)
+                if self.api("GET", "info")[0] == 200 and list(self.dirs["runtime"].glob("jpserver-*.json")):
                     return self
             except requests.ConnectionError:
                 pass

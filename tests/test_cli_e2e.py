@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,75 +20,22 @@ import requests
 
 from jupyter_runai import cli
 from jupyter_runai.client import RunaiClient, RunaiError
+from live_server import TOKEN, LiveServer
 
-pytest.importorskip("jupyter_runai.server.routes")
 pytestmark = pytest.mark.timeout(300)
-
-TOKEN = "e2e-secret-token"
-START_TIMEOUT = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A running Jupyter server with jupyter_runai; yields a dict of its URL, token, dirs and env."""
-    base = tmp_path_factory.mktemp("e2e")
-    dirs = {name: base / name for name in ("home", "runtime", "config", "data", "state", "root")}
-    for path in dirs.values():
-        path.mkdir()
-    (dirs["config"] / "jupyter_server_config.json").write_text(json.dumps({
-        "ServerApp": {"jpserver_extensions": {"jupyter_runai": True}},
+    live = LiveServer(tmp_path_factory.mktemp("e2e"), {
         "LocalCluster": {"virtual_gpus": "2x24Gi", "stop_grace_seconds": 3},
         "RunaiApp": {"stop_grace_seconds": 3, "interval": 0.2},
-    }))
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("JUPYTER", "RUNAI_", "JUPYTERHUB_")) and k != "JPY_API_TOKEN"}
-    env.update(
-        HOME=str(dirs["home"]),
-        JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
-        JUPYTER_CONFIG_DIR=str(dirs["config"]),
-        JUPYTER_DATA_DIR=str(dirs["data"]),
-        PYTHONUNBUFFERED="1",
-    )
-    port = free_port()
-    log = open(base / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={port}",
-         "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}",
-         f"--ServerApp.root_dir={dirs['root']}", f"--RunaiApp.state_dir={dirs['state']}"],
-        env=env, cwd=dirs["root"], stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"the Jupyter server exited ({proc.returncode}):\n{(base / 'server.log').read_text()}")
-        try:
-            answer = requests.get(url + "runai/api/v1/info", headers={"Authorization": f"token {TOKEN}"},
-                                  timeout=2)
-            if answer.status_code == 200 and list(dirs["runtime"].glob("jpserver-*.json")):
-                break
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the Jupyter server did not answer in {START_TIMEOUT}s:\n{(base / 'server.log').read_text()}")
-        time.sleep(0.3)
+    }).start()
     try:
-        yield {"url": url, "token": TOKEN, "env": env, "proc": proc, "log": base / "server.log", **dirs}
+        yield {"url": live.url, "token": live.token, "env": live.env, "proc": live.proc, "log": live.log_path,
+               **live.dirs}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
+        live.stop()
 
 
 def runai(server, *argv: str, cwd: Path | None = None, stdin=subprocess.DEVNULL, timeout: float = 90):
@@ -252,7 +197,6 @@ def test_events_stream(server):
     c.delete(name)
 
 
-@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a shell")
 def test_shell_command_string(server):
     name = "e2e-shell"
     done = runai(server, "submit", name, "--wait", "--", "echo shell-$((40 + 2))")
