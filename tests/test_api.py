@@ -433,3 +433,42 @@ async def test_prometheus_metrics(api):
     assert 'runai_project_gpu_deserved{project="default"} 2.0' in text
     assert 'runai_device_allocated_fraction{device="0",node=' in text and 'virtual="true"} 0.5' in text
     assert "runai_scheduling_cycles_total" in text
+
+
+class TestReclaimAndPreempt:
+    """Evictions through the whole service: the victim's process ends, it waits again, it comes back."""
+
+    @pytest.fixture
+    def jp_server_config(self, tmp_path):
+        queues = tmp_path / "queues.yaml"
+        queues.write_text(
+            "projects:\n"
+            "  - {name: alpha, deserved: {gpu: 1}}\n"
+            "  - {name: beta, deserved: {gpu: 1}}\n")
+        return server_config(tmp_path, queues_file=str(queues))
+
+    async def test_a_project_below_its_share_reclaims_a_borrowed_gpu(self, api):
+        for name in ("a-1", "a-2"):
+            await api.submit(name=name, project="alpha", command="sleep 60", resources={"gpu": 1})
+            await api.wait_phase(name, "Running", project="alpha")  # a-2 runs over quota on the idle GPU
+        await api.submit(name="b-1", project="beta", command="sleep 60", resources={"gpu": 1})
+        await api.wait_phase("b-1", "Running", project="beta")
+        phases = {n: (await api.workload(n, "alpha"))["status"]["phase"] for n in ("a-1", "a-2")}
+        assert sorted(phases.values()) == ["Pending", "Running"]
+        evicted = next(n for n, p in phases.items() if p == "Pending")
+        events = (await api.workload(evicted, "alpha"))["events"]
+        assert "Evicted" in [e["type"] for e in events]
+        # when beta is done, the evicted workload gets its GPU back
+        await api.delete("workloads", "beta", "b-1")
+        await api.wait_phase(evicted, "Running", project="alpha")
+
+    async def test_higher_priority_preempts_inside_a_project(self, api):
+        for name in ("t-1", "t-2"):
+            await api.submit(name=name, project="alpha", command="sleep 60", resources={"gpu": 1})
+            await api.wait_phase(name, "Running", project="alpha")
+        # build-preemptible (75) beats train (50) within the project; it stays preemptible itself
+        await api.submit(name="urgent", project="alpha", command="sleep 60", resources={"gpu": 1},
+                         priority_class="build-preemptible")
+        await api.wait_phase("urgent", "Running", project="alpha")
+        phases = sorted([(await api.workload(n, "alpha"))["status"]["phase"] for n in ("t-1", "t-2")])
+        assert phases == ["Pending", "Running"]
