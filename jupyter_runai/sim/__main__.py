@@ -18,6 +18,18 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("fairshare", help="run fair-share division cases and print results as JSON")
     p.add_argument("file", help="JSON file with a list of fair-share cases")
     sub.add_parser("demo", help="print a short demonstration of the engine")
+    p = sub.add_parser("fgd", help="GPU packing on the FGD paper's protocol (Alibaba openb trace)")
+    p.add_argument("--trace", default="default", help="pod list: default, gpushare100, cpu050, gpuspec33, ...")
+    p.add_argument("--seeds", type=int, default=10, help="number of seeds, from 42 (default 10)")
+    p.add_argument("--policy", action="append", default=None,
+                   help="random, bestfit, packing, fgd or default (repeatable; default: all)")
+    p.add_argument("--limit", type=int, default=None, help="run on a cut of this many nodes (and as many pods pro rata)")
+    p.add_argument("--trace-dir", default=None, help="folder with the openb CSVs (default: shared/traces/alibaba-gpu-v2023)")
+    p.add_argument("--ties", choices=("first", "random"), default="first",
+                   help="ties between equally scored nodes: first in the run's (seeded) node order, or drawn per pod")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--plot", default=None, help="write the allocation plot (PNG) here; needs matplotlib")
+    p.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
     args = parser.parse_args(argv)
 
     if args.command == "scenarios":
@@ -30,6 +42,24 @@ def main(argv: list[str] | None = None) -> int:
 
         json.dump(run_file(args.file), sys.stdout, indent=1)
         sys.stdout.write("\n")
+    elif args.command == "fgd":
+        from . import fgd
+
+        policies = args.policy or list(fgd.POLICIES)
+        bad = [x for x in policies if x not in fgd.POLICIES]
+        if bad:
+            parser.error(f"unknown policy {bad[0]!r}; allowed: {', '.join(fgd.POLICIES)}")
+        progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+        report = fgd.benchmark(args.trace, args.seeds, policies, args.limit, args.trace_dir, progress=progress,
+                               ties=args.ties)
+        if args.plot:
+            if not fgd.plot(report, args.trace, args.plot, args.trace_dir):
+                print("matplotlib is not installed: no plot written", file=sys.stderr)
+        if args.json:
+            json.dump(report, sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        else:
+            print(fgd.format_table(args.trace, report))
     elif args.command == "demo":
         from .demo import run_demo
 
