@@ -3,6 +3,11 @@
 __version__ = "0.1.0"
 
 
+def _jupyter_labextension_paths():
+    """The prebuilt JupyterLab extension (the "GPU workloads" sidebar), built from labextension/."""
+    return [{"src": "labextension", "dest": "jupyter-runai"}]
+
+
 def _jupyter_server_extension_points():
     """The Jupyter server extension: the scheduler service and its REST API (``server.app.RunaiApp``)."""
     from .server.app import RunaiApp

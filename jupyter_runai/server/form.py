@@ -61,8 +61,8 @@ def form_info(nodes: Iterable[Node], pools: Iterable[NodePool], projects: list[s
             "fraction": 0.5,
             "gpu_memory": format_memory(device_memory // 2) if device_memory else None,
             "gpu_devices": 1,
-            "cpu": "1",
-            "memory": "1Gi",
+            "cpu": "100m",  # as Run:ai: a tenth of a core, so a small machine runs many workloads
+            "memory": "128Mi",
             "image": "python:3.11",
             "commands": DEFAULT_COMMANDS,
             "workers": 1,

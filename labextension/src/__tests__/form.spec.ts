@@ -1,0 +1,103 @@
+import { buildSpec, changeKind, formFieldFor, initialState, parseEnvironment, placeErrors, snapFraction, suggestName } from '../logic/form';
+import { IFormInfo } from '../logic/types';
+
+const info: IFormInfo = {
+  kinds: [
+    { name: 'workspace', label: 'Workspace', fields: [] },
+    { name: 'training', label: 'Training', fields: ['backoff_limit'] },
+    { name: 'distributed', label: 'Distributed', fields: ['workers'] },
+    { name: 'inference', label: 'Inference', fields: ['min_replicas', 'max_replicas'] }
+  ],
+  defaults: {
+    kind: 'training', project: 'default', gpu_mode: 'whole', gpu: 1, fraction: 0.5, gpu_memory: '12Gi', gpu_devices: 1,
+    cpu: '1', memory: '1Gi', image: 'python:3.11', commands: { training: 'python t.py', distributed: 'python d.py', inference: 'serve', workspace: '' },
+    workers: 1, min_replicas: 1, max_replicas: 1, backoff_limit: 0
+  },
+  bounds: {
+    gpu: { min: 0, max: 2, step: 1 }, fraction: { min: 0.25, max: 0.75, steps: [0.25, 0.5, 0.75] }, gpu_limit: { min: 0.25, max: 1 },
+    gpu_memory: { max: '24Gi' }, gpu_devices: { min: 1, max: 2 }, cpu: { max: '2' }, memory: { max: '24Gi' },
+    workers: { min: 1, max: 8 }, replicas: { min: 1, max: 8 }, backoff_limit: { min: 0, max: 10 }
+  },
+  node_pools: ['default'], name_pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', name_max: 63
+};
+
+describe('names', () => {
+  it('suggests the first free name of the kind', () => {
+    expect(suggestName('training', ['train-1', 'train-2', 'ws-1'])).toBe('train-3');
+    expect(suggestName('workspace', [])).toBe('ws-1');
+  });
+});
+
+describe('form state', () => {
+  it('starts from the server defaults', () => {
+    const s = initialState(info, 'team-a', ['train-1']);
+    expect(s).toMatchObject({ kind: 'training', name: 'train-2', project: 'team-a', gpuMode: 'whole', gpu: 1, command: 'python t.py' });
+  });
+  it('follows the kind with name and command unless the user changed them', () => {
+    const s = initialState(info, null, []);
+    const d = changeKind(s, 'distributed', info, []);
+    expect(d.name).toBe('ddp-1');
+    expect(d.command).toBe('python d.py');
+    const custom = changeKind({ ...s, name: 'mine', command: 'echo hi' }, 'inference', info, []);
+    expect(custom.name).toBe('mine');
+    expect(custom.command).toBe('echo hi');
+  });
+  it('snaps fractions to the slider steps', () => {
+    expect(snapFraction(0.6, [0.25, 0.5, 0.75])).toBe(0.5);
+    expect(snapFraction(0.7, [0.25, 0.5, 0.75])).toBe(0.75);
+  });
+});
+
+describe('buildSpec', () => {
+  const base = initialState(info, null, []);
+  it('builds whole, fraction (with devices and a limit) and memory requests', () => {
+    expect(buildSpec(base, info).spec).toEqual({
+      name: 'train-1', project: 'default', kind: 'training', image: 'python:3.11', command: 'python t.py',
+      resources: { gpu: 1, cpu: '1', memory: '1Gi' }
+    });
+    const frac = buildSpec({ ...base, gpuMode: 'fraction', fraction: 0.25, dynamic: true, gpuLimit: 0.75, gpuDevices: 2 }, info).spec!;
+    expect(frac.resources).toMatchObject({ gpu: 0.25, gpu_limit: 0.75, gpu_devices: 2 });
+    const mem = buildSpec({ ...base, gpuMode: 'memory', gpuMemory: ' 8Gi ' }, info).spec!;
+    expect(mem.resources).toMatchObject({ gpu_memory: '8Gi' });
+    expect(mem.resources.gpu).toBeUndefined();
+    expect(buildSpec({ ...base, gpuMode: 'none' }, info).spec!.resources.gpu).toBeUndefined();
+  });
+  it('adds the kind\'s own fields, environment and node pools', () => {
+    const d = buildSpec({ ...base, kind: 'distributed', workers: 3, environment: 'A=1\n# note\n\nB=x=y', nodePools: ['default'] }, info).spec!;
+    expect(d.workers).toBe(3);
+    expect(d.environment).toEqual({ A: '1', B: 'x=y' });
+    expect(d.node_pools).toEqual(['default']);
+    const inf = buildSpec({ ...base, kind: 'inference', minReplicas: 1, maxReplicas: 3 }, info).spec!;
+    expect([inf.min_replicas, inf.max_replicas]).toEqual([1, 3]);
+    expect(inf.workers).toBeUndefined();
+  });
+  it('refuses an environment line it cannot read, on the environment field', () => {
+    const r = buildSpec({ ...base, environment: 'JUSTANAME' }, info);
+    expect(r.spec).toBeNull();
+    expect(r.errors.environment).toMatch(/line 1/);
+    expect(parseEnvironment('').environment).toEqual({});
+  });
+});
+
+describe('server errors beside their fields', () => {
+  it('maps field paths to form fields', () => {
+    expect(formFieldFor('resources.gpu', 'fraction')).toBe('fraction');
+    expect(formFieldFor('resources.gpu', 'whole')).toBe('gpu');
+    expect(formFieldFor('resources.gpu_limit', 'fraction')).toBe('gpu_limit');
+    expect(formFieldFor('environment.1BAD', 'whole')).toBe('environment');
+    expect(formFieldFor('node_pools.0', 'whole')).toBe('node_pools');
+    expect(formFieldFor(null, 'whole')).toBeNull();
+    expect(formFieldFor('something_else', 'whole')).toBeNull();
+  });
+  it('places each of several errors, and keeps the rest for the top of the form', () => {
+    const placed = placeErrors({
+      error: {
+        field: 'name', message: 'name: bad',
+        errors: [{ field: 'name', message: 'name: bad' }, { field: 'resources.gpu', message: 'resources.gpu: 1.5' }, { field: null, message: 'general' }]
+      }
+    }, 'whole');
+    expect(placed.byField).toEqual({ name: ['name: bad'], gpu: ['resources.gpu: 1.5'] });
+    expect(placed.general).toEqual(['general']);
+    expect(placeErrors(null, 'whole').general.length).toBe(1);
+  });
+});

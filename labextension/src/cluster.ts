@@ -1,0 +1,129 @@
+/** The cluster view (main area): nodes and their GPU devices as a grid; each device shows the
+ * fractions held on it by workload, its utilization and memory; virtual devices are marked. */
+
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+
+import { h, replaceChildren } from './dom';
+import { clusterSummary, deviceCell } from './logic/cluster';
+import { bytesLabel, parseMemory } from './logic/format';
+import { RunaiModel } from './model';
+
+export class ClusterView extends Widget {
+  constructor(private readonly model: RunaiModel) {
+    super();
+    this.id = 'jupyter-runai-cluster';
+    this.addClass('jp-RunaiCluster');
+    this.title.label = 'GPU cluster';
+    this.title.closable = true;
+    this._unregister = model.addViewer(() => this.isVisible);
+    model.changed.connect(this._render, this);
+    this._render();
+  }
+
+  dispose(): void {
+    this._unregister();
+    super.dispose();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    this.model.wake();
+  }
+
+  private _render(): void {
+    const nodes = this.model.nodes;
+    const sum = clusterSummary(nodes);
+    const header = h(
+      'header',
+      { class: 'jp-RunaiCluster-header' },
+      h('h2', null, 'GPU cluster'),
+      h(
+        'div',
+        { class: 'jp-RunaiCluster-summary' },
+        `${sum.nodes} node${sum.nodes === 1 ? '' : 's'} · ${sum.devices} GPU${sum.devices === 1 ? '' : 's'}` +
+          (sum.virtual ? ` (${sum.virtual === sum.devices ? 'all' : sum.virtual} virtual)` : '') +
+          ` · ${sum.allocated} of ${sum.devices} allocated`
+      )
+    );
+    const body = nodes.map(node => {
+      const cells = node.devices.map(d => deviceCell(node.name, d));
+      return h(
+        'section',
+        { class: 'jp-RunaiNode', 'aria-label': `Node ${node.name}`, dataset: { node: node.name } },
+        h(
+          'div',
+          { class: 'jp-RunaiNode-head' },
+          h('h3', { class: 'jp-RunaiNode-name' }, node.name),
+          node.pool ? h('span', { class: 'jp-RunaiBadge' }, `pool ${node.pool}`) : null,
+          node.schedulable ? null : h('span', { class: 'jp-RunaiBadge jp-RunaiBadge--warn' }, 'not schedulable'),
+          h('span', { class: 'jp-RunaiNode-res' }, `${node.cpu} CPU · ${bytesLabel(parseMemory(node.memory))} memory`)
+        ),
+        cells.length
+          ? h(
+              'div',
+              { class: 'jp-RunaiNode-devices' },
+              cells.map(c =>
+                h(
+                  'div',
+                  { class: `jp-RunaiDevice${c.virtual ? ' jp-mod-virtual' : ''}`, title: c.title, tabindex: 0, dataset: { device: String(c.index) } },
+                  h(
+                    'div',
+                    { class: 'jp-RunaiDevice-head' },
+                    h('span', { class: 'jp-RunaiDevice-index' }, `GPU ${c.index}`),
+                    h('span', { class: 'jp-RunaiDevice-model' }, `${c.model} · ${c.memory}`),
+                    c.virtual ? h('span', { class: 'jp-RunaiBadge jp-RunaiBadge--virtual', title: 'A virtual device: scheduled like a real one, no GPU behind it' }, 'virtual') : null
+                  ),
+                  h(
+                    'div',
+                    { class: 'jp-RunaiDevice-bar', role: 'img', 'aria-label': c.title.replace(/\n/g, '; ') },
+                    c.segments.map(s =>
+                      h(
+                        'span',
+                        { class: `jp-RunaiDevice-share jp-RunaiColour-${s.colour}`, style: { width: `${Math.min(100, s.fraction * 100)}%` }, title: `${s.workload}: ${Number(s.fraction.toFixed(2))}` },
+                        s.fraction >= 0.2 ? shortName(s.workload) : ''
+                      )
+                    )
+                  ),
+                  h(
+                    'ul',
+                    { class: 'jp-RunaiDevice-legend' },
+                    c.segments.map(s =>
+                      h(
+                        'li',
+                        null,
+                        h('span', { class: `jp-RunaiDevice-swatch jp-RunaiColour-${s.colour}` }),
+                        h('span', { class: 'jp-RunaiDevice-workload' }, shortName(s.workload)),
+                        h('span', { class: 'jp-RunaiDevice-fraction' }, String(Number(s.fraction.toFixed(2))))
+                      )
+                    ),
+                    h('li', { class: 'jp-RunaiDevice-free' }, h('span', { class: 'jp-RunaiDevice-swatch jp-RunaiDevice-swatch--free' }), h('span', { class: 'jp-RunaiDevice-workload' }, 'free'), h('span', { class: 'jp-RunaiDevice-fraction' }, String(Number(c.free.toFixed(2)))))
+                  ),
+                  h(
+                    'dl',
+                    { class: 'jp-RunaiDevice-stats' },
+                    h('dt', null, 'Utilization'),
+                    h('dd', null, c.utilization),
+                    h('dt', null, 'Memory'),
+                    h('dd', null, c.memoryUse)
+                  )
+                )
+              )
+            )
+          : h('div', { class: 'jp-RunaiNode-empty' }, 'no GPU devices')
+      );
+    });
+    replaceChildren(
+      this.node,
+      header,
+      this.model.error ? h('div', { class: 'jp-RunaiSidebar-message', dataset: { kind: 'error' } }, this.model.error) : null,
+      body.length ? body : h('div', { class: 'jp-RunaiSidebar-message' }, this.model.loaded ? 'No nodes.' : 'Loading…')
+    );
+  }
+
+  private _unregister: () => void;
+}
+
+/** "default/train-1" -> "train-1" (the project shows only when it is not the default one). */
+function shortName(workload: string): string {
+  return workload.startsWith('default/') ? workload.slice('default/'.length) : workload;
+}

@@ -1,0 +1,51 @@
+/** A tiny DOM builder: h('div', {class: 'x', onclick: f}, child, 'text'). */
+
+type Child = Node | string | number | null | undefined | false;
+type Attrs = Record<string, any>;
+
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs | null = null, ...children: (Child | Child[])[]): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  if (attrs) {
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === undefined || value === null || value === false) {
+        continue;
+      }
+      if (key.startsWith('on') && typeof value === 'function') {
+        el.addEventListener(key.slice(2).toLowerCase(), value);
+      } else if (key === 'class') {
+        el.className = String(value);
+      } else if (key === 'style' && typeof value === 'object') {
+        Object.assign(el.style, value);
+      } else if (key === 'value' || key === 'checked' || key === 'selected' || key === 'disabled') {
+        (el as any)[key] = value;
+      } else if (key === 'dataset') {
+        Object.assign(el.dataset, value);
+      } else {
+        el.setAttribute(key, value === true ? '' : String(value));
+      }
+    }
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) {
+      continue;
+    }
+    el.appendChild(typeof child === 'object' ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+/** Replace an element's children, keeping the focus on the element with the same data-focus-key. */
+export function replaceChildren(parent: HTMLElement, ...children: (Child | Child[])[]): void {
+  const active = document.activeElement as HTMLElement | null;
+  const key = active && parent.contains(active) ? active.dataset.focusKey : undefined;
+  parent.replaceChildren();
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) {
+      parent.appendChild(typeof child === 'object' ? child : document.createTextNode(String(child)));
+    }
+  }
+  if (key) {
+    const again = parent.querySelector<HTMLElement>(`[data-focus-key="${CSS.escape(key)}"]`);
+    again?.focus();
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * jupyter-runai's JupyterLab extension: the "GPU workloads" sidebar, the "New workload" form
+ * (sidebar button, launcher tile, command palette), live logs and the cluster view.
+ */
+
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette, MainAreaWidget, Notification, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
+import { ILauncher } from '@jupyterlab/launcher';
+import { Widget } from '@lumino/widgets';
+
+import { ClusterView } from './cluster';
+import { WorkloadForm } from './form';
+import { runaiIcon } from './icons';
+import { LogsView } from './logs';
+import { RunaiModel } from './model';
+import { RunaiSidebar } from './sidebar';
+
+export namespace CommandIDs {
+  export const newWorkload = 'runai:new-workload';
+  export const openLogs = 'runai:open-logs';
+  export const openCluster = 'runai:open-cluster';
+  export const showPanel = 'runai:show-panel';
+  export const refresh = 'runai:refresh';
+}
+
+const CATEGORY = 'GPU workloads';
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-runai:plugin',
+  description: 'Submit, watch and manage GPU workloads of the jupyter-runai scheduler.',
+  autoStart: true,
+  optional: [ILauncher, ICommandPalette, ILayoutRestorer],
+  activate: (app: JupyterFrontEnd, launcher: ILauncher | null, palette: ICommandPalette | null, restorer: ILayoutRestorer | null) => {
+    const model = new RunaiModel();
+    const { commands, shell } = app;
+    const tracker = new WidgetTracker<MainAreaWidget<Widget>>({ namespace: 'jupyter-runai' });
+
+    const sidebar = new RunaiSidebar(model, {
+      newWorkload: () => void commands.execute(CommandIDs.newWorkload),
+      openLogs: (project, name) => void commands.execute(CommandIDs.openLogs, { project, name }),
+      openCluster: () => void commands.execute(CommandIDs.openCluster)
+    });
+    shell.add(sidebar, 'left', { rank: 250 });
+    restorer?.add(sidebar, sidebar.id);
+
+    let form: MainAreaWidget<WorkloadForm> | null = null;
+    commands.addCommand(CommandIDs.newWorkload, {
+      label: args => (args.isPalette ? 'New GPU workload…' : 'New GPU Workload'),
+      caption: 'Submit a workspace, training job or inference endpoint to the GPU scheduler',
+      icon: args => (args.isPalette ? undefined : runaiIcon),
+      execute: async () => {
+        if (form && !form.isDisposed) {
+          shell.activateById(form.id);
+          return;
+        }
+        let info = model.info;
+        try {
+          info = info?.form ? info : await model.reloadInfo();
+          if (!model.loaded) {
+            await model.refresh();
+          }
+        } catch (error) {
+          await showErrorMessage('The GPU scheduler cannot be reached', error as Error);
+          return;
+        }
+        const project = sidebar.node.querySelector<HTMLSelectElement>('.jp-RunaiSidebar-projectSelect')?.value || null;
+        const content = new WorkloadForm(
+          model,
+          info!,
+          project,
+          workload => {
+            Notification.success(`Submitted ${workload.spec.kind} ${workload.spec.name}`, { autoClose: 4000 });
+            widget.dispose();
+            shell.activateById(sidebar.id);
+            sidebar.reveal(workload.spec.project, workload.spec.name);
+          },
+          () => widget.dispose()
+        );
+        const widget = new MainAreaWidget({ content });
+        widget.id = 'jupyter-runai-new-workload';
+        widget.title.label = 'New workload';
+        widget.title.icon = runaiIcon;
+        widget.title.closable = true;
+        form = widget;
+        shell.add(widget, 'main');
+        shell.activateById(widget.id);
+      }
+    });
+
+    commands.addCommand(CommandIDs.openLogs, {
+      label: args => (args.name ? `Logs of ${args.name}` : 'Open workload logs'),
+      caption: 'Follow a workload\u2019s output, pod by pod',
+      execute: args => {
+        const project = String(args.project ?? 'default');
+        const name = String(args.name ?? '');
+        const pod = Number(args.pod ?? 0);
+        if (!name) {
+          return;
+        }
+        const id = `jupyter-runai-logs-${project}-${name}`;
+        const open = tracker.find(w => w.id === id);
+        if (open) {
+          shell.activateById(open.id);
+          return;
+        }
+        const content = new LogsView(model, project, name, pod);
+        const widget = new MainAreaWidget({ content });
+        widget.id = id;
+        widget.title.label = `Logs: ${name}`;
+        widget.title.icon = runaiIcon;
+        void tracker.add(widget);
+        shell.add(widget, 'main');
+        shell.activateById(widget.id);
+      }
+    });
+
+    let cluster: MainAreaWidget<ClusterView> | null = null;
+    commands.addCommand(CommandIDs.openCluster, {
+      label: args => (args.isPalette ? 'Open GPU cluster view' : 'GPU Cluster'),
+      caption: 'Nodes and GPU devices, with the fractions each workload holds',
+      icon: args => (args.isPalette ? undefined : runaiIcon),
+      execute: () => {
+        if (cluster && !cluster.isDisposed) {
+          shell.activateById(cluster.id);
+          return;
+        }
+        cluster = new MainAreaWidget({ content: new ClusterView(model) });
+        cluster.id = 'jupyter-runai-cluster-view';
+        cluster.title.label = 'GPU cluster';
+        cluster.title.icon = runaiIcon;
+        cluster.title.closable = true;
+        shell.add(cluster, 'main');
+        shell.activateById(cluster.id);
+        model.wake();
+      }
+    });
+
+    commands.addCommand(CommandIDs.showPanel, {
+      label: 'Show GPU workloads panel',
+      execute: () => shell.activateById(sidebar.id)
+    });
+    commands.addCommand(CommandIDs.refresh, {
+      label: 'Refresh GPU workloads',
+      execute: () => model.refresh()
+    });
+
+    if (palette) {
+      for (const command of [CommandIDs.newWorkload, CommandIDs.openCluster, CommandIDs.showPanel, CommandIDs.refresh]) {
+        palette.addItem({ command, category: CATEGORY, args: { isPalette: true } });
+      }
+    }
+    if (launcher) {
+      launcher.add({ command: CommandIDs.newWorkload, category: CATEGORY, rank: 1 });
+      launcher.add({ command: CommandIDs.openCluster, category: CATEGORY, rank: 2 });
+    }
+  }
+};
+
+export default plugin;

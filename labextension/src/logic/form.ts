@@ -1,0 +1,299 @@
+/** The "New workload" form's logic: its state, defaults from the server, the spec it submits,
+ * suggested names, and where each server field error goes. Pure functions. */
+
+import { GpuMode, IErrorBody, IFieldError, IFormInfo, IWorkloadSpec, Kind } from './types';
+
+export interface IFormState {
+  kind: Kind;
+  name: string;
+  project: string;
+  gpuMode: GpuMode;
+  gpu: number;
+  fraction: number;
+  dynamic: boolean;
+  gpuLimit: number;
+  gpuMemory: string;
+  gpuDevices: number;
+  cpu: string;
+  memory: string;
+  image: string;
+  command: string;
+  environment: string;
+  workers: number;
+  minReplicas: number;
+  maxReplicas: number;
+  backoffLimit: number;
+  nodePools: string[];
+}
+
+/** The form's fields (ids used for the inputs and their error slots). */
+export const FIELDS = [
+  'kind',
+  'name',
+  'project',
+  'gpu_mode',
+  'gpu',
+  'fraction',
+  'gpu_limit',
+  'gpu_memory',
+  'gpu_devices',
+  'cpu',
+  'memory',
+  'image',
+  'command',
+  'environment',
+  'workers',
+  'min_replicas',
+  'max_replicas',
+  'backoff_limit',
+  'node_pools'
+] as const;
+
+export type FieldId = (typeof FIELDS)[number];
+
+const PREFIX: Record<string, string> = {
+  workspace: 'ws',
+  training: 'train',
+  distributed: 'ddp',
+  inference: 'serve'
+};
+
+/** "train-3": the kind's prefix and the first number not taken in the project. */
+export function suggestName(kind: string, taken: Iterable<string>): string {
+  const names = new Set(taken);
+  const prefix = PREFIX[kind] ?? kind;
+  for (let i = 1; ; i++) {
+    const name = `${prefix}-${i}`;
+    if (!names.has(name)) {
+      return name;
+    }
+  }
+}
+
+export function initialState(info: IFormInfo, project: string | null, taken: Iterable<string>): IFormState {
+  const d = info.defaults;
+  const kind = d.kind;
+  return {
+    kind,
+    name: suggestName(kind, taken),
+    project: project ?? d.project,
+    gpuMode: d.gpu > 0 ? d.gpu_mode : 'none',
+    gpu: Math.max(1, d.gpu),
+    fraction: d.fraction,
+    dynamic: false,
+    gpuLimit: 1,
+    gpuMemory: d.gpu_memory ?? '',
+    gpuDevices: d.gpu_devices,
+    cpu: d.cpu,
+    memory: d.memory,
+    image: d.image,
+    command: d.commands[kind] ?? '',
+    environment: '',
+    workers: d.workers,
+    minReplicas: d.min_replicas,
+    maxReplicas: d.max_replicas,
+    backoffLimit: d.backoff_limit,
+    nodePools: []
+  };
+}
+
+/**
+ * Switching kind: the suggested name and the default command follow the kind unless the
+ * user changed them.
+ */
+export function changeKind(state: IFormState, kind: Kind, info: IFormInfo, taken: Iterable<string>): IFormState {
+  const list = Array.from(taken);
+  const next = { ...state, kind };
+  if (state.name === suggestName(state.kind, list) || !state.name) {
+    next.name = suggestName(kind, list);
+  }
+  const commands = info.defaults.commands;
+  if (state.command === (commands[state.kind] ?? '') || !state.command) {
+    next.command = commands[kind] ?? '';
+  }
+  return next;
+}
+
+/** The fields the kind shows beyond the common ones. */
+export function kindFields(info: IFormInfo, kind: string): string[] {
+  return info.kinds.find(k => k.name === kind)?.fields ?? [];
+}
+
+/** Snap a slider value to the nearest allowed fraction step. */
+export function snapFraction(value: number, steps: number[]): number {
+  let best = steps[0];
+  for (const s of steps) {
+    if (Math.abs(s - value) < Math.abs(best - value)) {
+      best = s;
+    }
+  }
+  return best;
+}
+
+export interface IParsedEnv {
+  environment: Record<string, string>;
+  /** a problem with a line, for the environment field */
+  error: string | null;
+}
+
+/** "KEY=value" per line; blank lines and lines starting with # are skipped. */
+export function parseEnvironment(text: string): IParsedEnv {
+  const environment: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (!line || line.startsWith('#')) {
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (eq <= 0) {
+      return { environment, error: `line ${i + 1}: write NAME=value; got ${JSON.stringify(line)}` };
+    }
+    environment[line.slice(0, eq).trim()] = line.slice(eq + 1);
+  }
+  return { environment, error: null };
+}
+
+export interface IBuilt {
+  spec: IWorkloadSpec | null;
+  /** problems found before asking the server (only what the server cannot see: unparsable text) */
+  errors: Partial<Record<FieldId, string>>;
+}
+
+/** The WorkloadSpec the form submits. Bounds are checked by the server, whose errors map back. */
+export function buildSpec(state: IFormState, info: IFormInfo): IBuilt {
+  const errors: Partial<Record<FieldId, string>> = {};
+  const env = parseEnvironment(state.environment);
+  if (env.error) {
+    errors.environment = env.error;
+  }
+  const resources: IWorkloadSpec['resources'] = {};
+  switch (state.gpuMode) {
+    case 'whole':
+      resources.gpu = state.gpu;
+      break;
+    case 'fraction':
+      resources.gpu = state.fraction;
+      if (state.gpuDevices > 1) {
+        resources.gpu_devices = state.gpuDevices;
+      }
+      if (state.dynamic) {
+        resources.gpu_limit = state.gpuLimit;
+      }
+      break;
+    case 'memory':
+      resources.gpu_memory = state.gpuMemory.trim();
+      if (state.gpuDevices > 1) {
+        resources.gpu_devices = state.gpuDevices;
+      }
+      break;
+    default:
+      break;
+  }
+  if (state.cpu.trim()) {
+    resources.cpu = state.cpu.trim();
+  }
+  if (state.memory.trim()) {
+    resources.memory = state.memory.trim();
+  }
+  const spec: IWorkloadSpec = {
+    name: state.name.trim(),
+    project: state.project,
+    kind: state.kind,
+    resources
+  };
+  if (state.image.trim()) {
+    spec.image = state.image.trim();
+  }
+  if (state.command.trim()) {
+    spec.command = state.command;
+  }
+  if (Object.keys(env.environment).length) {
+    spec.environment = env.environment;
+  }
+  if (state.nodePools.length) {
+    spec.node_pools = [...state.nodePools];
+  }
+  const extra = kindFields(info, state.kind);
+  if (extra.includes('workers')) {
+    spec.workers = state.workers;
+  }
+  if (extra.includes('min_replicas')) {
+    spec.min_replicas = state.minReplicas;
+    spec.max_replicas = state.maxReplicas;
+  }
+  if (extra.includes('backoff_limit') && state.backoffLimit > 0) {
+    spec.backoff_limit = state.backoffLimit;
+  }
+  return { spec: Object.keys(errors).length ? null : spec, errors };
+}
+
+/** The form field a server error's field path belongs to (null: no field; shown above the form). */
+export function formFieldFor(field: string | null | undefined, mode: GpuMode): FieldId | null {
+  if (!field) {
+    return null;
+  }
+  const path = field.split('.');
+  const head = path[0];
+  if (head === 'resources' || head === 'master_resources') {
+    switch (path[1]) {
+      case 'gpu':
+        return mode === 'fraction' ? 'fraction' : 'gpu';
+      case 'gpu_memory':
+        return 'gpu_memory';
+      case 'gpu_devices':
+        return 'gpu_devices';
+      case 'gpu_limit':
+        return 'gpu_limit';
+      case 'cpu':
+      case 'cpu_limit':
+        return 'cpu';
+      case 'memory':
+      case 'memory_limit':
+        return 'memory';
+      default:
+        return mode === 'fraction' ? 'fraction' : mode === 'memory' ? 'gpu_memory' : 'gpu';
+    }
+  }
+  const direct: Record<string, FieldId> = {
+    name: 'name',
+    project: 'project',
+    kind: 'kind',
+    image: 'image',
+    command: 'command',
+    environment: 'environment',
+    workers: 'workers',
+    min_replicas: 'min_replicas',
+    max_replicas: 'max_replicas',
+    min_available: 'workers',
+    backoff_limit: 'backoff_limit',
+    node_pools: 'node_pools'
+  };
+  return direct[head] ?? null;
+}
+
+export interface IPlacedErrors {
+  byField: Partial<Record<FieldId, string[]>>;
+  /** errors without a form field, and the summary message */
+  general: string[];
+}
+
+/** Put every error of a server answer beside its field. */
+export function placeErrors(body: IErrorBody | null | undefined, mode: GpuMode, fallback = 'The server refused the workload'): IPlacedErrors {
+  const out: IPlacedErrors = { byField: {}, general: [] };
+  const error = body?.error;
+  if (!error) {
+    out.general.push(fallback);
+    return out;
+  }
+  const list: IFieldError[] = error.errors && error.errors.length ? error.errors : [error];
+  for (const e of list) {
+    const id = formFieldFor(e.field, mode);
+    if (id) {
+      (out.byField[id] = out.byField[id] ?? []).push(e.message);
+    } else {
+      out.general.push(e.message);
+    }
+  }
+  return out;
+}

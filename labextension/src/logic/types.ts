@@ -1,0 +1,189 @@
+/**
+ * The shapes the REST API (/runai/api/v1/) answers with, as far as the sidebar reads them
+ * (docs/rest-api.md, docs/models.md).
+ */
+
+export type Phase =
+  | 'Pending'
+  | 'Running'
+  | 'Stopping'
+  | 'Stopped'
+  | 'Succeeded'
+  | 'Failed'
+  | 'Deleting';
+
+export type Kind = 'workspace' | 'training' | 'distributed' | 'inference';
+
+export interface IResources {
+  gpu?: number | null;
+  gpu_memory?: string | null;
+  gpu_devices?: number | null;
+  gpu_limit?: number | null;
+  cpu?: string | null;
+  cpu_limit?: string | null;
+  memory?: string | null;
+  memory_limit?: string | null;
+}
+
+export interface IWorkloadSpec {
+  name: string;
+  project: string;
+  kind: Kind;
+  resources: IResources;
+  image?: string | null;
+  command?: string | string[] | null;
+  environment?: Record<string, string>;
+  node_pools?: string[];
+  workers?: number | null;
+  min_replicas?: number | null;
+  max_replicas?: number | null;
+  backoff_limit?: number | null;
+  preemptible?: boolean;
+  priority_class?: string;
+}
+
+export interface IPodStatus {
+  name: string;
+  index: number;
+  phase: string;
+  node: string | null;
+  devices: number[];
+  fraction: number | null;
+  gpu_memory: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  message: string | null;
+}
+
+export interface IWorkloadStatus {
+  phase: Phase;
+  pending_reason: string | null;
+  message: string | null;
+  pods: IPodStatus[];
+  url: string | null;
+  restarts?: number;
+  submitted_at: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface IWorkload {
+  uid: string;
+  spec: IWorkloadSpec;
+  status: IWorkloadStatus;
+  submitted_by?: string;
+}
+
+export interface IProject {
+  name: string;
+  department?: string;
+  deserved: { gpu: number };
+  limit: { gpu: number | null };
+  allocated: { gpu: number };
+  fair_share: { gpu: number } | null;
+  over_quota_weight?: number;
+  workloads?: number;
+}
+
+export interface IDevicePod {
+  pod: string;
+  fraction: number;
+}
+
+export interface IDevice {
+  index: number;
+  uuid: string;
+  model: string;
+  memory: string;
+  virtual: boolean;
+  allocated_fraction: number;
+  allocated_memory: number;
+  used_memory: number | null;
+  utilization: number | null;
+  pods: IDevicePod[];
+}
+
+export interface INode {
+  name: string;
+  cpu: string;
+  memory: string;
+  devices: IDevice[];
+  schedulable: boolean;
+  pool?: string;
+  labels?: Record<string, string>;
+}
+
+export interface IKindInfo {
+  name: Kind;
+  label: string;
+  fields: string[];
+}
+
+export interface IFormInfo {
+  kinds: IKindInfo[];
+  defaults: {
+    kind: Kind;
+    project: string;
+    gpu_mode: GpuMode;
+    gpu: number;
+    fraction: number;
+    gpu_memory: string | null;
+    gpu_devices: number;
+    cpu: string;
+    memory: string;
+    image: string;
+    commands: Record<string, string>;
+    workers: number;
+    min_replicas: number;
+    max_replicas: number;
+    backoff_limit: number;
+  };
+  bounds: {
+    gpu: { min: number; max: number; step: number };
+    fraction: { min: number; max: number; steps: number[] };
+    gpu_limit: { min: number; max: number };
+    gpu_memory: { max: string | null };
+    gpu_devices: { min: number; max: number };
+    cpu: { max: string | null };
+    memory: { max: string | null };
+    workers: { min: number; max: number };
+    replicas: { min: number; max: number };
+    backoff_limit: { min: number; max: number };
+  };
+  node_pools: string[];
+  name_pattern: string;
+  name_max: number;
+}
+
+export interface IInfo {
+  version: string;
+  backend: string;
+  user: string;
+  projects: string[];
+  kinds: Kind[];
+  gpus: number;
+  virtual_gpus: boolean;
+  form: IFormInfo;
+}
+
+export interface IRunaiEvent {
+  id: number;
+  at: string;
+  type: string;
+  project: string | null;
+  workload: string | null;
+  pod: string | null;
+  message: string;
+}
+
+export interface IFieldError {
+  field: string | null;
+  message: string;
+  allowed?: unknown;
+}
+
+export interface IErrorBody {
+  error: IFieldError & { errors?: IFieldError[] };
+}
+
+export type GpuMode = 'none' | 'whole' | 'fraction' | 'memory';

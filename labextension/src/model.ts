@@ -1,0 +1,204 @@
+/**
+ * The sidebar's state: server info, projects, workloads and nodes, kept fresh by the server's
+ * event stream, with a fallback poll that stands by while no view of it is visible.
+ */
+
+import { Poll } from '@lumino/polling';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { requestAPI, postJSON, streamText, RunaiApiError } from './api';
+import { SseParser } from './logic/sse';
+import { IInfo, INode, IProject, IRunaiEvent, IWorkload } from './logic/types';
+
+export type StreamState = 'connecting' | 'live' | 'polling';
+
+const LIVE_POLL_MS = 30000; // a safety refresh while the stream is up
+const FALLBACK_POLL_MS = 3000; // while it is down
+
+export class RunaiModel {
+  info: IInfo | null = null;
+  projects: IProject[] = [];
+  workloads: IWorkload[] = [];
+  nodes: INode[] = [];
+  error: string | null = null;
+  streamState: StreamState = 'connecting';
+  loaded = false;
+
+  constructor() {
+    this._poll = new Poll({
+      auto: false,
+      factory: () => this.refresh(),
+      frequency: { interval: FALLBACK_POLL_MS, backoff: true, max: 60000 },
+      name: 'jupyter-runai:refresh',
+      standby: () => (this._anyVisible() && !document.hidden ? false : 'when-hidden')
+    });
+    void this._poll.start();
+    void this._connect();
+  }
+
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  get eventReceived(): ISignal<this, IRunaiEvent> {
+    return this._eventReceived;
+  }
+
+  get isDisposed(): boolean {
+    return this._disposed;
+  }
+
+  /** Register a view; the poll stands by while none of them is visible. Returns the unregister function. */
+  addViewer(isVisible: () => boolean): () => void {
+    this._viewers.add(isVisible);
+    return () => this._viewers.delete(isVisible);
+  }
+
+  /** A view became visible: refresh now rather than at the next tick. */
+  wake(): void {
+    void this._poll.refresh();
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      const [info, projects, workloads, nodes] = await Promise.all([
+        this.info ? Promise.resolve(this.info) : requestAPI<IInfo>('info'),
+        requestAPI<{ projects: IProject[] }>('projects'),
+        requestAPI<{ workloads: IWorkload[] }>('workloads'),
+        requestAPI<{ nodes: INode[] }>('nodes')
+      ]);
+      this.info = info;
+      this.projects = projects.projects;
+      this.workloads = workloads.workloads;
+      this.nodes = nodes.nodes;
+      this.error = null;
+      this.loaded = true;
+    } catch (error) {
+      this.error = error instanceof RunaiApiError ? error.message : String(error);
+      this._changed.emit();
+      throw error; // the poll backs off
+    }
+    this._changed.emit();
+  }
+
+  /** Re-read the form defaults (after a change of cluster or policy). */
+  async reloadInfo(): Promise<IInfo> {
+    this.info = await requestAPI<IInfo>('info');
+    return this.info;
+  }
+
+  workload(project: string, name: string): IWorkload | undefined {
+    return this.workloads.find(w => w.spec.project === project && w.spec.name === name);
+  }
+
+  async submit(spec: unknown): Promise<IWorkload> {
+    const w = await postJSON<IWorkload>('workloads', spec);
+    this._soon();
+    return w;
+  }
+
+  async stop(project: string, name: string): Promise<void> {
+    await postJSON(`workloads/${encodeURIComponent(project)}/${encodeURIComponent(name)}/stop`, {});
+    this._soon();
+  }
+
+  async resume(project: string, name: string): Promise<void> {
+    await postJSON(`workloads/${encodeURIComponent(project)}/${encodeURIComponent(name)}/resume`, {});
+    this._soon();
+  }
+
+  async remove(project: string, name: string): Promise<void> {
+    await requestAPI(`workloads/${encodeURIComponent(project)}/${encodeURIComponent(name)}`, { method: 'DELETE' });
+    this._soon();
+  }
+
+  dispose(): void {
+    if (this._disposed) {
+      return;
+    }
+    this._disposed = true;
+    this._abort?.abort();
+    this._poll.dispose();
+    Signal.clearData(this);
+  }
+
+  /** Refresh shortly (events come in bursts: one refresh for a burst). */
+  private _soon(): void {
+    if (this._timer !== null) {
+      return;
+    }
+    this._timer = window.setTimeout(() => {
+      this._timer = null;
+      this.refresh().catch(() => undefined);
+    }, 120);
+  }
+
+  private _anyVisible(): boolean {
+    for (const v of this._viewers) {
+      if (v()) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private _setStream(state: StreamState): void {
+    if (this.streamState !== state) {
+      this.streamState = state;
+      this._poll.frequency = {
+        interval: state === 'live' ? LIVE_POLL_MS : FALLBACK_POLL_MS,
+        backoff: true,
+        max: 60000
+      };
+      this._changed.emit();
+    }
+  }
+
+  /** The event stream, reconnected with backoff; while it is down the poll runs at its fast rate. */
+  private async _connect(): Promise<void> {
+    let delay = 1000;
+    const parser = new SseParser();
+    while (!this._disposed) {
+      this._abort = new AbortController();
+      const since = parser.lastId ? `?since=${encodeURIComponent(parser.lastId)}` : '';
+      try {
+        this._setStream('connecting');
+        await streamText(
+          `events${since}`,
+          text => {
+            if (this.streamState !== 'live') {
+              this._setStream('live');
+              this._soon();
+              delay = 1000;
+            }
+            for (const message of parser.feed(text)) {
+              try {
+                this._eventReceived.emit(JSON.parse(message.data) as IRunaiEvent);
+              } catch {
+                // not an event of ours
+              }
+              this._soon();
+            }
+          },
+          this._abort.signal
+        );
+      } catch {
+        // the server went away or refused: poll until it is back
+      }
+      if (this._disposed) {
+        return;
+      }
+      this._setStream('polling');
+      await new Promise(resolve => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 30000);
+    }
+  }
+
+  private _changed = new Signal<this, void>(this);
+  private _eventReceived = new Signal<this, IRunaiEvent>(this);
+  private _viewers = new Set<() => boolean>();
+  private _poll: Poll;
+  private _abort: AbortController | null = null;
+  private _timer: number | null = null;
+  private _disposed = false;
+}

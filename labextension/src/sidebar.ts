@@ -1,0 +1,407 @@
+/** The left sidebar panel "GPU workloads": project + quota, filters, the workload list and its actions. */
+
+import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+
+import { h, replaceChildren } from './dom';
+import { runaiIcon } from './icons';
+import { ageOf, gpuRequestLabel, gpuRequestTitle, KIND_SHORT, phaseClass } from './logic/format';
+import { quotaBar } from './logic/quota';
+import { IWorkload } from './logic/types';
+import {
+  availableActions,
+  explainPending,
+  filterWorkloads,
+  IFilter,
+  openUrl,
+  sortWorkloads,
+  STATUS_FILTERS,
+  statusCounts,
+  StatusFilter,
+  workloadKey
+} from './logic/workloads';
+import { RunaiModel } from './model';
+
+export interface ISidebarCommands {
+  newWorkload: () => void;
+  openLogs: (project: string, name: string) => void;
+  openCluster: () => void;
+}
+
+const AGE_TICK_MS = 5000;
+
+export class RunaiSidebar extends Widget {
+  constructor(
+    readonly model: RunaiModel,
+    private readonly commands: ISidebarCommands
+  ) {
+    super();
+    this.id = 'jupyter-runai-sidebar';
+    this.addClass('jp-RunaiSidebar');
+    this.title.icon = runaiIcon;
+    this.title.caption = 'GPU workloads';
+    this._unregister = model.addViewer(() => this.isVisible);
+    model.changed.connect(this._render, this);
+
+    this._projectSelect = h('select', {
+      class: 'jp-mod-styled jp-RunaiSidebar-projectSelect',
+      'aria-label': 'Project',
+      onchange: () => {
+        this._filter.project = this._projectSelect.value;
+        this._render();
+      }
+    });
+    this._statusSelect = h('select', {
+      class: 'jp-mod-styled jp-RunaiSidebar-statusFilter',
+      'aria-label': 'Filter by status',
+      onchange: () => {
+        this._filter.status = this._statusSelect.value as StatusFilter;
+        this._render();
+      }
+    });
+    this._kindSelect = h('select', {
+      class: 'jp-mod-styled jp-RunaiSidebar-kindFilter',
+      'aria-label': 'Filter by kind',
+      onchange: () => {
+        this._filter.kind = this._kindSelect.value;
+        this._render();
+      }
+    });
+    this._search = h('input', {
+      class: 'jp-mod-styled jp-RunaiSidebar-search',
+      type: 'search',
+      placeholder: 'Filter by name',
+      'aria-label': 'Filter by name',
+      oninput: () => {
+        this._filter.text = this._search.value;
+        this._render();
+      }
+    });
+    this._live = h('span', { class: 'jp-RunaiSidebar-live', role: 'status' });
+    this._quota = h('div', { class: 'jp-RunaiQuota' });
+    this._list = h('ul', { class: 'jp-RunaiSidebar-list', 'aria-label': 'Workloads' });
+    this._message = h('div', { class: 'jp-RunaiSidebar-message', role: 'status' });
+
+    const toolbar = h(
+      'div',
+      { class: 'jp-RunaiSidebar-toolbar' },
+      h(
+        'button',
+        {
+          class: 'jp-mod-styled jp-mod-accept jp-RunaiSidebar-new',
+          title: 'Submit a new workload',
+          onclick: () => this.commands.newWorkload()
+        },
+        '+ New workload'
+      ),
+      h(
+        'button',
+        {
+          class: 'jp-mod-styled jp-RunaiSidebar-clusterButton',
+          title: 'Nodes and GPU devices, with what each holds',
+          onclick: () => this.commands.openCluster()
+        },
+        'Cluster'
+      )
+    );
+    this.node.appendChild(
+      h(
+        'div',
+        { class: 'jp-RunaiSidebar-inner' },
+        h('header', { class: 'jp-RunaiSidebar-header' }, h('h2', { class: 'jp-RunaiSidebar-title' }, 'GPU workloads'), this._live),
+        toolbar,
+        h(
+          'section',
+          { class: 'jp-RunaiSidebar-project', 'aria-label': 'Project and quota' },
+          h('label', { class: 'jp-RunaiSidebar-projectLabel' }, h('span', null, 'Project'), this._projectSelect),
+          this._quota
+        ),
+        h('section', { class: 'jp-RunaiSidebar-filters', 'aria-label': 'Filters' }, this._statusSelect, this._kindSelect, this._search),
+        this._message,
+        this._list
+      )
+    );
+    this._render();
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._unregister();
+    window.clearInterval(this._tick);
+    super.dispose();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    this.model.wake();
+    window.clearInterval(this._tick);
+    this._tick = window.setInterval(() => this._tickAges(), AGE_TICK_MS);
+    this._render();
+  }
+
+  protected onAfterHide(msg: Message): void {
+    window.clearInterval(this._tick);
+  }
+
+  /** Scroll to a workload and flash it (after a submit). */
+  reveal(project: string, name: string): void {
+    this._filter.project = project;
+    this._filter.status = 'all';
+    this._revealKey = `${project}/${name}`;
+    this._render();
+  }
+
+  private _render(): void {
+    const model = this.model;
+    this._live.textContent = model.streamState === 'live' ? '● live' : model.streamState === 'connecting' ? '○ connecting' : '○ polling';
+    this._live.title =
+      model.streamState === 'live' ? 'Updates arrive as they happen (event stream)' : 'The event stream is down: refreshing every few seconds';
+    this._live.dataset.state = model.streamState;
+
+    // project switcher
+    const projects = model.projects.map(p => p.name);
+    if (!this._filter.project || (projects.length && !projects.includes(this._filter.project))) {
+      this._filter.project = model.info?.form?.defaults.project ?? projects[0] ?? null;
+    }
+    const current = this._filter.project;
+    if (this._projectSelect.options.length !== projects.length || projects.some((p, i) => this._projectSelect.options[i].value !== p)) {
+      replaceChildren(this._projectSelect, projects.map(p => h('option', { value: p }, p)));
+    }
+    if (current) {
+      this._projectSelect.value = current;
+    }
+
+    // quota bar
+    const project = model.projects.find(p => p.name === current);
+    if (project) {
+      const bar = quotaBar(project, model.info?.gpus ?? 0);
+      const marker = (pct: number | null, cls: string, label: string) =>
+        pct === null ? null : h('span', { class: `jp-RunaiQuota-marker jp-RunaiQuota-marker--${cls}`, style: { left: `${pct}%` }, title: label });
+      replaceChildren(
+        this._quota,
+        h(
+          'div',
+          { class: 'jp-RunaiQuota-bar', role: 'img', 'aria-label': `Quota: ${bar.summary}` },
+          h('span', { class: 'jp-RunaiQuota-deserved', style: { width: `${bar.deservedPct}%` } }),
+          h('span', { class: 'jp-RunaiQuota-allocated', style: { width: `${bar.allocatedPct - bar.overPct}%` } }),
+          h('span', { class: 'jp-RunaiQuota-over', style: { left: `${bar.allocatedPct - bar.overPct}%`, width: `${bar.overPct}%` } }),
+          marker(bar.fairSharePct, 'fair', `fair share ${bar.fairShare}`),
+          marker(bar.limitPct, 'limit', `limit ${bar.limit}`)
+        ),
+        h(
+          'div',
+          { class: 'jp-RunaiQuota-legend' },
+          h('span', { class: 'jp-RunaiQuota-key jp-RunaiQuota-key--allocated' }, `${num(bar.allocated)} allocated`),
+          h('span', { class: 'jp-RunaiQuota-key jp-RunaiQuota-key--deserved' }, `${num(bar.deserved)} deserved`),
+          h('span', { class: 'jp-RunaiQuota-key jp-RunaiQuota-key--fair' }, bar.fairShare === null ? 'fair share —' : `${num(bar.fairShare)} fair share`),
+          h('span', { class: 'jp-RunaiQuota-key jp-RunaiQuota-key--limit' }, bar.limit === null ? 'no limit' : `${num(bar.limit)} limit`),
+          h('span', { class: 'jp-RunaiQuota-scale' }, `of ${num(bar.scale)} GPUs`)
+        )
+      );
+    } else {
+      replaceChildren(this._quota);
+    }
+
+    // filters
+    const inProject = model.workloads.filter(w => !current || w.spec.project === current);
+    const counts = statusCounts(inProject);
+    if (this._statusSelect.options.length !== STATUS_FILTERS.length) {
+      replaceChildren(this._statusSelect, STATUS_FILTERS.map(f => h('option', { value: f.value }, f.label)));
+    }
+    STATUS_FILTERS.forEach((f, i) => {
+      const text = `${f.label} (${counts[f.value]})`;
+      const option = this._statusSelect.options[i];
+      if (option.textContent !== text) {
+        option.textContent = text; // in place: an open drop-down stays open
+      }
+    });
+    this._statusSelect.value = this._filter.status;
+    const kinds = model.info?.kinds ?? ['workspace', 'training', 'distributed', 'inference'];
+    if (this._kindSelect.options.length !== kinds.length + 1) {
+      replaceChildren(this._kindSelect, h('option', { value: 'all' }, 'All kinds'), kinds.map(k => h('option', { value: k }, KIND_SHORT[k] ?? k)));
+    }
+    this._kindSelect.value = this._filter.kind;
+
+    // message and list
+    const shown = sortWorkloads(filterWorkloads(model.workloads, this._filter));
+    if (model.error) {
+      this._message.textContent = `Cannot reach the scheduler: ${model.error}`;
+      this._message.dataset.kind = 'error';
+    } else if (!model.loaded) {
+      this._message.textContent = 'Loading…';
+      this._message.dataset.kind = 'info';
+    } else if (!shown.length) {
+      this._message.textContent = inProject.length ? 'No workload matches the filters.' : 'No workloads yet. "+ New workload" submits one.';
+      this._message.dataset.kind = 'info';
+    } else {
+      this._message.textContent = '';
+      delete this._message.dataset.kind;
+    }
+    const now = Date.now();
+    replaceChildren(this._list, shown.map(w => this._row(w, now)));
+    if (this._revealKey) {
+      const row = this._list.querySelector<HTMLElement>(`[data-key="${CSS.escape(this._revealKey)}"]`);
+      if (row) {
+        row.scrollIntoView({ block: 'nearest' });
+        row.classList.add('jp-mod-flash');
+        this._revealKey = null;
+      }
+    }
+  }
+
+  /** Ages move on without a re-render of the list. */
+  private _tickAges(): void {
+    const now = Date.now();
+    for (const el of Array.from(this._list.querySelectorAll<HTMLElement>('.jp-RunaiWorkload'))) {
+      const [project, name] = [el.dataset.project ?? '', el.dataset.name ?? ''];
+      const w = this.model.workload(project, name);
+      const age = el.querySelector('.jp-RunaiWorkload-age');
+      if (w && age) {
+        age.textContent = ageOf(w, now);
+      }
+    }
+  }
+
+  private _row(w: IWorkload, now: number): HTMLElement {
+    const key = workloadKey(w);
+    const actions = availableActions(w);
+    const phase = w.status.phase;
+    const name = w.spec.name;
+    const project = w.spec.project;
+    const button = (label: string, cls: string, title: string, run: () => void) =>
+      h(
+        'button',
+        {
+          class: `jp-RunaiWorkload-action jp-RunaiWorkload-${cls}`,
+          title,
+          'aria-label': `${label} ${name}`,
+          dataset: { focusKey: `${key}:${cls}` },
+          onclick: run
+        },
+        label
+      );
+    let pending: HTMLElement | null = null;
+    if (phase === 'Pending') {
+      const why = explainPending(w.status.pending_reason);
+      pending = h(
+        'div',
+        { class: 'jp-RunaiWorkload-pending' },
+        h('div', { class: 'jp-RunaiWorkload-pendingSummary' }, why.summary),
+        why.details.length ? h('ul', { class: 'jp-RunaiWorkload-pendingDetails' }, why.details.slice(0, 2).map(d => h('li', null, d))) : null,
+        why.details.length > 2
+          ? h(
+              'details',
+              { class: 'jp-RunaiWorkload-pendingMore', open: this._openDetails.has(key), ontoggle: (e: Event) => this._toggleDetails(key, (e.target as HTMLDetailsElement).open) },
+              h('summary', { dataset: { focusKey: `${key}:more` } }, 'more'),
+              h('ul', { class: 'jp-RunaiWorkload-pendingDetails' }, why.details.slice(2).map(d => h('li', null, d)))
+            )
+          : null
+      );
+    }
+    const message = (phase === 'Failed' || phase === 'Stopped') && w.status.message ? h('div', { class: 'jp-RunaiWorkload-message' }, w.status.message) : null;
+    const url = openUrl(w);
+    const pods = w.status.pods.length > 1 ? `${w.status.pods.length} pods` : null;
+    return h(
+      'li',
+      { class: 'jp-RunaiWorkload', dataset: { key, name, project, phase, kind: w.spec.kind } },
+      h(
+        'div',
+        { class: 'jp-RunaiWorkload-head' },
+        h('span', { class: 'jp-RunaiWorkload-name', title: `${project}/${name}` }, name),
+        h('span', { class: `jp-RunaiChip jp-RunaiChip--${phaseClass(phase)}`, title: w.status.message ?? phase }, phase)
+      ),
+      h(
+        'div',
+        { class: 'jp-RunaiWorkload-meta' },
+        h('span', { class: 'jp-RunaiWorkload-kind' }, KIND_SHORT[w.spec.kind] ?? w.spec.kind),
+        h('span', { class: 'jp-RunaiWorkload-gpu', title: gpuRequestTitle(w.spec.resources) }, gpuRequestLabel(w.spec.resources)),
+        pods ? h('span', null, pods) : null,
+        h('span', { class: 'jp-RunaiWorkload-age', title: 'age' }, ageOf(w, now))
+      ),
+      pending,
+      message,
+      h(
+        'div',
+        { class: 'jp-RunaiWorkload-actions' },
+        url
+          ? h(
+              'a',
+              {
+                class: 'jp-RunaiWorkload-open',
+                href: url,
+                target: '_blank',
+                rel: 'noopener',
+                dataset: { focusKey: `${key}:open` },
+                title: `Open ${name} in a new tab`
+              },
+              'Open ↗'
+            )
+          : null,
+        actions.logs ? button('Logs', 'logs', 'Follow its output', () => this.commands.openLogs(project, name)) : null,
+        actions.stop ? button('Stop', 'stop', 'End its pods; it stays in the list and can be resumed', () => void this._confirm('stop', w)) : null,
+        actions.resume ? button('Resume', 'resume', 'Put it back in the queue', () => void this._act('resume', w)) : null,
+        actions.delete ? button('Delete', 'delete', 'Stop it and remove it', () => void this._confirm('delete', w)) : null
+      )
+    );
+  }
+
+  private async _confirm(action: 'stop' | 'delete', w: IWorkload): Promise<void> {
+    const name = w.spec.name;
+    const running = w.status.phase === 'Running';
+    const body =
+      action === 'stop'
+        ? `${running ? 'Its pods are ended (SIGTERM, then SIGKILL after the grace period). ' : ''}The workload stays in the list; Resume puts it back in the queue.`
+        : `${running ? 'Its pods are ended and ' : ''}it is removed with its logs. This cannot be undone.`;
+    const result = await showDialog({
+      title: `${action === 'stop' ? 'Stop' : 'Delete'} ${name}?`,
+      body,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: action === 'stop' ? 'Stop' : 'Delete' })]
+    });
+    if (result.button.accept) {
+      await this._act(action, w);
+    }
+  }
+
+  private async _act(action: 'stop' | 'resume' | 'delete', w: IWorkload): Promise<void> {
+    const { project, name } = w.spec;
+    try {
+      if (action === 'stop') {
+        await this.model.stop(project, name);
+      } else if (action === 'resume') {
+        await this.model.resume(project, name);
+      } else {
+        await this.model.remove(project, name);
+      }
+    } catch (error) {
+      await showErrorMessage(`Cannot ${action} ${name}`, error as Error);
+    }
+  }
+
+  private _toggleDetails(key: string, open: boolean): void {
+    if (open) {
+      this._openDetails.add(key);
+    } else {
+      this._openDetails.delete(key);
+    }
+  }
+
+  private _openDetails = new Set<string>();
+  private _filter: IFilter = { project: null, status: 'all', kind: 'all', text: '' };
+  private _projectSelect: HTMLSelectElement;
+  private _statusSelect: HTMLSelectElement;
+  private _kindSelect: HTMLSelectElement;
+  private _search: HTMLInputElement;
+  private _live: HTMLElement;
+  private _quota: HTMLElement;
+  private _list: HTMLUListElement;
+  private _message: HTMLElement;
+  private _unregister: () => void;
+  private _tick = 0;
+  private _revealKey: string | null = null;
+}
+
+function num(value: number): string {
+  return String(Number(value.toFixed(2)));
+}

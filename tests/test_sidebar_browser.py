@@ -1,0 +1,260 @@
+"""The JupyterLab sidebar in a real browser: JupyterLab with the extension (its server side on
+the local cluster of 2 virtual GPUs, its prebuilt labextension), Debian's chromium driven by
+Playwright. The tests run in order in one page, as a person would use it.
+
+Screenshots go to $RUNAI_SCREENSHOTS (``make screenshots`` sets docs/images), else to a temp dir.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from browser_helpers import CHROMIUM_ARGS, LabServer, chromium_path
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+CHROMIUM = chromium_path()
+if CHROMIUM is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("the browser tests need Debian's chromium (apt-get install chromium); .ci/run installs it")
+    pytest.skip("no system chromium (apt-get install chromium)", allow_module_level=True)
+
+LABEXT = Path(__file__).resolve().parents[1] / "jupyter_runai" / "labextension" / "static" / "style.js"
+if not LABEXT.exists():
+    pytest.skip("the labextension is not built (pip install -e . builds it)", allow_module_level=True)
+
+pytestmark = pytest.mark.timeout(240)
+
+TIMEOUT = 30_000  # ms, for anything the scheduler does
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    server = LabServer(tmp_path_factory.mktemp("lab")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    target = os.environ.get("RUNAI_SCREENSHOTS")
+    path = Path(target) if target else tmp_path_factory.mktemp("shots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def page(lab):
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 860})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(f"{exc}\n{exc.stack}"))
+        page.goto(lab.lab_url)
+        page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
+        page.errors = errors  # type: ignore[attr-defined]
+        yield page
+        context.close()
+        browser.close()
+
+
+def row(page, name: str):
+    return page.locator(f'#jupyter-runai-sidebar li.jp-RunaiWorkload[data-name="{name}"]')
+
+
+def chip(page, name: str):
+    return row(page, name).locator(".jp-RunaiChip")
+
+
+def open_form(page):
+    page.click("#jupyter-runai-sidebar button.jp-RunaiSidebar-new")
+    page.wait_for_selector("#jupyter-runai-new-workload .jp-RunaiForm-form")
+    return page.locator("#jupyter-runai-new-workload")
+
+
+def submit_form(page, *, name: str, mode: str = "whole", gpu: str | None = None, fraction: str | None = None,
+                gpu_memory: str | None = None, command: str | None = None, kind: str = "training") -> None:
+    form = open_form(page)
+    form.locator("#jp-runai-kind").select_option(kind)
+    form.locator("#jp-runai-name").fill(name)
+    form.locator(f'input[name="gpu_mode"][value="{mode}"]').check()
+    if gpu is not None:
+        form.locator("#jp-runai-gpu").fill(gpu)
+    if fraction is not None:
+        form.locator("#jp-runai-fraction").fill(fraction)
+    if gpu_memory is not None:
+        form.locator("#jp-runai-gpu_memory").fill(gpu_memory)
+    if command is not None:
+        form.locator("#jp-runai-command").fill(command)
+    form.locator("button.jp-RunaiForm-submit").click()
+
+
+def shoot(page, path: Path) -> None:
+    """A screenshot of the whole window, without passing toasts or a row's flash."""
+    page.wait_for_timeout(1600)
+    page.add_style_tag(content=".Toastify { visibility: hidden !important; }")  # passing toasts
+    page.mouse.move(700, 790)
+    page.screenshot(path=str(path))
+
+
+def confirm(page, label: str) -> None:
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator(f'button.jp-Dialog-button:has-text("{label}")').click()
+    expect(dialog).to_have_count(0)
+
+
+def test_the_panel_opens_with_the_project_and_its_quota(page):
+    tab = page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-sidebar"]')
+    expect(tab).to_be_visible()
+    tab.click()
+    panel = page.locator("#jupyter-runai-sidebar")
+    expect(panel.locator(".jp-RunaiSidebar-title")).to_have_text("GPU workloads")
+    expect(panel.locator(".jp-RunaiSidebar-projectSelect")).to_have_value("default")
+    expect(panel.locator(".jp-RunaiQuota-legend")).to_contain_text("2 deserved")
+    expect(panel.locator(".jp-RunaiSidebar-live")).to_have_text(re.compile("live"))
+    expect(panel.locator(".jp-RunaiSidebar-message")).to_contain_text("No workloads yet")
+
+
+def test_an_invalid_field_shows_its_error_beside_it(page, shots):
+    submit_form(page, name="Not_A_Name", mode="memory", gpu_memory="12 apples")
+    form = page.locator("#jupyter-runai-new-workload")
+    name_error = form.locator('.jp-RunaiField[data-field="name"] .jp-RunaiField-error')
+    expect(name_error).to_contain_text("DNS-1123")
+    memory_error = form.locator('.jp-RunaiField[data-field="gpu_memory"] .jp-RunaiField-error')
+    expect(memory_error).to_contain_text("gpu_memory")
+    expect(form.locator("#jp-runai-name")).to_have_attribute("aria-invalid", "true")
+    # fixing a field clears its error
+    form.locator("#jp-runai-name").fill("fine-name")
+    expect(name_error).to_be_empty()
+    form.locator("button.jp-RunaiForm-cancel").click()
+    expect(page.locator("#jupyter-runai-new-workload")).to_have_count(0)
+
+
+def test_a_training_job_goes_pending_running_succeeded_and_its_logs_read(page, lab, shots):
+    # both GPUs taken, so the job waits first
+    submit_form(page, name="blocker", gpu="2", command="sleep 600")
+    expect(chip(page, "blocker")).to_have_text("Running", timeout=TIMEOUT)
+    submit_form(page, name="train-1", gpu="1",
+                command="echo start of train-1; sleep 3; echo done from the sidebar; echo to stderr >&2")
+    expect(chip(page, "train-1")).to_have_text("Pending")
+    expect(row(page, "train-1").locator(".jp-RunaiWorkload-pendingSummary")).to_have_text("Waiting for free GPUs")
+
+    # a fraction that cannot fit says why, in words
+    submit_form(page, name="frac", mode="fraction", fraction="0.75", command="sleep 600")
+    expect(chip(page, "frac")).to_have_text("Pending")
+    reason = row(page, "frac").locator(".jp-RunaiWorkload-pending")
+    expect(reason.locator(".jp-RunaiWorkload-pendingSummary")).to_have_text("Waiting for room on a GPU")
+    expect(reason.locator(".jp-RunaiWorkload-pendingDetails").first).to_contain_text("Needs 0.75 of a GPU")
+    expect(row(page, "frac").locator(".jp-RunaiWorkload-gpu")).to_have_text("0.75 GPU")
+    shoot(page, shots / "sidebar-panel.png")
+
+    # delete the fraction (with confirmation)
+    row(page, "frac").locator("button.jp-RunaiWorkload-delete").click()
+    confirm(page, "Delete")
+    expect(row(page, "frac")).to_have_count(0, timeout=TIMEOUT)
+
+    # stop the blocker (with confirmation): the job runs, then succeeds
+    row(page, "blocker").locator("button.jp-RunaiWorkload-stop").click()
+    confirm(page, "Stop")
+    expect(chip(page, "blocker")).to_have_text("Stopped", timeout=TIMEOUT)
+    expect(chip(page, "train-1")).to_have_text("Running", timeout=TIMEOUT)
+
+    # its logs, followed live while it runs
+    row(page, "train-1").locator("button.jp-RunaiWorkload-logs").click()
+    logs = page.locator("#jupyter-runai-logs-default-train-1")
+    expect(logs.locator(".jp-RunaiLogs-output")).to_contain_text("start of train-1", timeout=TIMEOUT)
+    expect(logs.locator(".jp-RunaiLogs-output")).to_contain_text("done from the sidebar", timeout=TIMEOUT)
+    expect(logs.locator(".jp-RunaiLogs-output")).to_contain_text("to stderr")
+    expect(logs.locator(".jp-RunaiLogs-status")).to_contain_text("end of log", timeout=TIMEOUT)
+    expect(chip(page, "train-1")).to_have_text("Succeeded", timeout=TIMEOUT)
+    expect(logs.locator(".jp-RunaiChip")).to_have_text("Succeeded")
+    shoot(page, shots / "logs.png")
+
+    # resume the stopped blocker from the list, then the filters
+    row(page, "blocker").locator("button.jp-RunaiWorkload-resume").click()
+    expect(chip(page, "blocker")).to_have_text("Running", timeout=TIMEOUT)
+    page.select_option("#jupyter-runai-sidebar .jp-RunaiSidebar-statusFilter", "finished")
+    expect(row(page, "blocker")).to_have_count(0)
+    expect(row(page, "train-1")).to_have_count(1)
+    page.select_option("#jupyter-runai-sidebar .jp-RunaiSidebar-statusFilter", "all")
+    page.select_option("#jupyter-runai-sidebar .jp-RunaiSidebar-kindFilter", "workspace")
+    expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(0)
+    page.select_option("#jupyter-runai-sidebar .jp-RunaiSidebar-kindFilter", "all")
+    expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(2)
+
+
+def test_the_cluster_view_shows_devices_fractions_and_virtual(page, lab, shots):
+    row(page, "blocker").locator("button.jp-RunaiWorkload-delete").click()
+    confirm(page, "Delete")
+    expect(row(page, "blocker")).to_have_count(0, timeout=TIMEOUT)
+    submit_form(page, name="half-a", mode="fraction", fraction="0.5", command="sleep 600")
+    submit_form(page, name="quarter-b", mode="fraction", fraction="0.25", command="sleep 600")
+    submit_form(page, name="whole-c", gpu="1", command="sleep 600")
+    for name in ("half-a", "quarter-b", "whole-c"):
+        expect(chip(page, name)).to_have_text("Running", timeout=TIMEOUT)
+    page.click("#jupyter-runai-sidebar button.jp-RunaiSidebar-clusterButton")
+    view = page.locator("#jupyter-runai-cluster-view")
+    devices = view.locator(".jp-RunaiDevice")
+    expect(devices).to_have_count(2)
+    expect(view.locator(".jp-RunaiBadge--virtual")).to_have_count(2)
+    expect(view.locator(".jp-RunaiCluster-summary")).to_contain_text("2 GPUs (all virtual)")
+    expect(view.locator(".jp-RunaiCluster-summary")).to_contain_text("1.75 of 2 allocated")
+    shared = view.locator(".jp-RunaiDevice", has_text="half-a")
+    expect(shared.locator(".jp-RunaiDevice-legend")).to_contain_text("quarter-b")
+    expect(shared.locator(".jp-RunaiDevice-free")).to_contain_text("0.25")
+    expect(view.locator(".jp-RunaiDevice-stats").first).to_contain_text("not measured")
+    shoot(page, shots / "cluster-view.png")
+
+
+def test_the_form_from_the_launcher_and_the_palette(page, lab, shots):
+    # launcher tile
+    page.keyboard.press("Control+Shift+L")
+    tile = page.locator(".jp-Launcher").get_by_role("button", name="New GPU Workload")
+    expect(tile).to_be_visible()
+    tile.click()
+    form = page.locator("#jupyter-runai-new-workload")
+    expect(form.locator(".jp-RunaiForm-title")).to_have_text("New workload")
+    # bounds from the server
+    expect(form.locator("#jp-runai-gpu")).to_have_attribute("max", "2")
+    form.locator('input[name="gpu_mode"][value="fraction"]').check()
+    expect(form.locator(".jp-RunaiForm-fractionValue")).to_have_text("0.5 GPU")
+    form.locator("#jp-runai-dynamic").check()
+    shoot(page, shots / "new-workload-form.png")
+    form.locator("button.jp-RunaiForm-cancel").click()
+    expect(form).to_have_count(0)
+    # command palette
+    page.keyboard.press("Control+Shift+C")
+    page.keyboard.type("New GPU workload")
+    page.keyboard.press("Enter")
+    expect(page.locator("#jupyter-runai-new-workload .jp-RunaiForm-title")).to_have_text("New workload")
+    page.locator("#jupyter-runai-new-workload button.jp-RunaiForm-cancel").click()
+
+
+def test_a_workspace_gets_an_open_link_when_running(page, lab, shots):
+    # free the GPUs held by earlier tests
+    for name in ("half-a", "quarter-b", "whole-c"):
+        row(page, name).locator("button.jp-RunaiWorkload-delete").click()
+        confirm(page, "Delete")
+        expect(row(page, name)).to_have_count(0, timeout=TIMEOUT)
+    submit_form(page, name="ws-1", kind="workspace", mode="fraction", fraction="0.25")
+    expect(chip(page, "ws-1")).to_have_text("Running", timeout=TIMEOUT)
+    link = row(page, "ws-1").locator("a.jp-RunaiWorkload-open")
+    expect(link).to_have_attribute("href", re.compile(r"/runai/proxy/default/ws-1/"))
+    shoot(page, shots / "sidebar-workspace.png")
+
+
+def test_keyboard_reaches_the_actions_and_no_page_errors(page):
+    first = page.locator("#jupyter-runai-sidebar button.jp-RunaiSidebar-new")
+    first.focus()
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.className")
+    assert "jp-RunaiSidebar-clusterButton" in focused
+    assert not page.errors, page.errors  # type: ignore[attr-defined]
