@@ -4,18 +4,37 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+ABS_BIN := $(abspath $(BIN))
+# jlpm (yarn, shipped with jupyterlab / jupyter-builder) and the builder it runs, from the venv
+JLPM := PATH="$(ABS_BIN):$$PATH" $(ABS_BIN)/jlpm
 
-.PHONY: lab test install install-test demo clean
+# the JupyterLab extension: TypeScript in labextension/, built into jupyter_runai/labextension
+LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/src/*/*.ts labextension/style/*.css \
+                labextension/style/*.js labextension/style/*/*.svg) labextension/package.json
+LABEXT_OUT := jupyter_runai/labextension/static/style.js
+
+.PHONY: lab test install install-test demo clean labext jest screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# pip builds the labextension when there is none (jlpm install + build, by the hatch hook);
+# labext rebuilds it when its sources changed since, and links it into the venv's Lab.
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(MAKE) --no-print-directory labext
 
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(MAKE) --no-print-directory labext
+
+labext: $(LABEXT_OUT)
+	@PATH="$(ABS_BIN):$$PATH" $(BIN)/jupyter labextension develop --overwrite . >/dev/null
+
+$(LABEXT_OUT): $(LABEXT_SRC)
+	cd labextension && $(JLPM) install && $(JLPM) build
+	@touch $@
 
 # The main job: JupyterLab with the scheduler running inside its server, on the
 # local cluster (this machine; virtual GPUs when it has none). Extra arguments
@@ -27,8 +46,20 @@ lab: install
 demo: install
 	$(BIN)/python -m jupyter_runai.sim demo
 
-test: install-test
+# jest (the sidebar's logic), the labextension installed OK, then pytest (including the
+# browser tests, which drive Debian's chromium: apt-get install chromium)
+test: install-test jest
+	@PATH="$(ABS_BIN):$$PATH" $(BIN)/jupyter labextension list 2>&1 | grep -E "jupyter-runai.*enabled.*OK" \
+	  || { echo "the jupyter-runai labextension is not installed OK"; exit 1; }
 	$(BIN)/python -m pytest -q
 
+jest: $(BIN)/python
+	cd labextension && $(JLPM) install >/dev/null && $(JLPM) test --silent
+
+# The screenshots in docs/images/ (README), taken by the browser tests.
+screenshots: install-test
+	RUNAI_SCREENSHOTS=$(abspath docs/images) $(BIN)/python -m pytest -q tests/test_sidebar_browser.py
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info jupyter_runai/labextension labextension/lib labextension/node_modules \
+	  labextension/tsconfig.tsbuildinfo

@@ -6,6 +6,7 @@ import { Widget } from '@lumino/widgets';
 import { RunaiApiError } from './api';
 import { h } from './dom';
 import { buildSpec, changeKind, FieldId, FIELDS, IFormState, initialState, kindFields, placeErrors, snapFraction } from './logic/form';
+import { bytesLabel, parseMemory } from './logic/format';
 import { GpuMode, IInfo, IWorkload, Kind } from './logic/types';
 import { RunaiModel } from './model';
 
@@ -139,10 +140,11 @@ export class WorkloadForm extends Widget {
     const fractionValue = h('output', { class: 'jp-RunaiForm-fractionValue', for: 'jp-runai-fraction' });
     const fraction = this._input(
       'fraction',
-      { type: 'range', min: steps[0], max: steps[steps.length - 1], step: steps.length > 1 ? steps[1] - steps[0] : 0.25, value: s.fraction, list: 'jp-runai-fraction-steps' },
+      { class: 'jp-RunaiForm-range', type: 'range', min: steps[0], max: steps[steps.length - 1], step: steps.length > 1 ? steps[1] - steps[0] : 0.25, value: s.fraction, list: 'jp-runai-fraction-steps' },
       i => (this.state.fraction = snapFraction(Number(i.value), steps))
     );
     const ticks = h('datalist', { id: 'jp-runai-fraction-steps' }, steps.map(v => h('option', { value: v, label: String(v) })));
+    const tickLabels = h('div', { class: 'jp-RunaiForm-ticks', 'aria-hidden': 'true' }, steps.map(v => h('span', null, String(v))));
     const dynamic = h('input', {
       type: 'checkbox',
       id: 'jp-runai-dynamic',
@@ -222,7 +224,7 @@ export class WorkloadForm extends Widget {
     this._submit = h('button', { class: 'jp-mod-styled jp-mod-accept jp-RunaiForm-submit', type: 'submit' }, 'Submit');
     const cancel = h('button', { class: 'jp-mod-styled jp-mod-reject jp-RunaiForm-cancel', type: 'button', onclick: () => this.onCancel() }, 'Cancel');
 
-    const maxNote = (what: string | null, prefix = 'at most ') => (what ? `${prefix}${what}` : null);
+    const maxNote = (what: string | null, prefix = 'at most ') => (what ? `${prefix}${readable(what)}` : null);
     const form = h(
       'form',
       {
@@ -250,7 +252,7 @@ export class WorkloadForm extends Widget {
         h('legend', null, 'GPU'),
         this._field('gpu_mode', 'Request', modeGroup),
         this._field('gpu', 'Devices', gpu, `whole GPUs per pod, at most ${b.gpu.max} (the most on one node)`),
-        this._field('fraction', 'Fraction', h('div', { class: 'jp-RunaiForm-slider' }, fraction, ticks, fractionValue), `of one device: ${steps.join(', ')}`),
+        this._field('fraction', 'Fraction', h('div', { class: 'jp-RunaiForm-slider' }, h('div', { class: 'jp-RunaiForm-rangeBox' }, fraction, tickLabels), ticks, fractionValue), 'of one device'),
         this._field(
           'gpu_limit',
           'Burst limit',
@@ -382,4 +384,9 @@ export class WorkloadForm extends Widget {
   private _submit!: HTMLButtonElement;
   private _fractionValue: HTMLElement | null = null;
   private _poolOrder!: HTMLElement;
+}
+
+/** "24683656Ki" -> "23.5 GiB"; CPU counts and other values stay as they are. */
+function readable(quantity: string): string {
+  return /[KMGTP]i?$/.test(quantity) ? bytesLabel(parseMemory(quantity)) : quantity;
 }
