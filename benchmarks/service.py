@@ -7,7 +7,8 @@
 Sections:
 
 * ``latency``: submit -> Running on the local cluster (real processes, virtual GPUs),
-  one workload at a time, p50 and p99 over ``--submissions`` (default 200). Measured
+  one workload at a time on an idle cluster (each is deleted, and gone, before the
+  next), p50 and p99 over ``--submissions`` (default 200). Measured
   from the ``Submitted`` to the ``Started`` event of each workload (both stamped by the
   service), so it includes admission, the store write, a scheduling cycle, starting
   the process and saving its state.
@@ -68,7 +69,7 @@ def seeded_store(path: Path, gpus: int) -> Store:
 async def _latency(tmp: Path, submissions: int) -> dict:
     store = seeded_store(tmp / "runai.db", 2)
     cluster = LocalCluster(state_dir=str(tmp), virtual_gpus="2x24Gi")
-    service = RunaiService(store, cluster, interval=0.5, stop_grace_seconds=2)
+    service = RunaiService(store, cluster, stop_grace_seconds=2)  # the server's defaults
     service.start()
     events = service.subscribe(maxsize=100_000)
     waits = []
@@ -89,6 +90,10 @@ async def _latency(tmp: Path, submissions: int) -> dict:
                     raise RuntimeError(f"{name} failed: {event['message']}")
             waits.append((datetime.fromisoformat(started) - datetime.fromisoformat(submitted)).total_seconds())
             service.delete("default", name, USER)
+            while True:  # the next one starts on an idle cluster
+                event = await asyncio.wait_for(events.get(), 30)
+                if event["workload"] == name and event["type"] == "Deleted":
+                    break
     finally:
         for w in list(service.workloads.values()):
             service.delete(w.spec.project, w.spec.name, USER)

@@ -89,6 +89,7 @@ class RunaiService:
         *,
         node_pools: Iterable[NodePool] = (),
         interval: float = 1.0,
+        poll_interval: float = 0.1,
         stop_grace_seconds: float = 10.0,
         scale_down_delay: float = 30.0,
         proxy_prefix: str = "/runai/proxy/",
@@ -99,6 +100,7 @@ class RunaiService:
         self.cluster = cluster
         self.node_pools = list(node_pools)
         self.interval = interval
+        self.poll_interval = poll_interval
         self.stop_grace_seconds = stop_grace_seconds
         self.scale_down_delay = scale_down_delay
         self.clock = clock
@@ -174,15 +176,22 @@ class RunaiService:
             self._wake.set()
 
     async def _run(self) -> None:
+        """Cycle on every request (``wake``), on every change the cluster reports (looked for
+        every ``poll_interval``) and at least every ``interval`` seconds."""
         assert self._wake is not None
+        last = 0.0
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+                await asyncio.wait_for(self._wake.wait(), timeout=min(self.poll_interval, self.interval))
             except asyncio.TimeoutError:
                 pass
+            woken = self._wake.is_set()
             self._wake.clear()
             try:
-                self.run_cycle()
+                reports = self.cluster.poll()
+                if woken or reports or time.monotonic() - last >= self.interval:
+                    last = time.monotonic()
+                    self.run_cycle(reports)
             except Exception:  # keep scheduling whatever one cycle did
                 log.exception("scheduling cycle failed")
 
@@ -366,19 +375,20 @@ class RunaiService:
 
     # ------------------------------------------------------------------ the cycle
 
-    def run_cycle(self) -> None:
-        """One pass: observe, schedule, apply, save, publish."""
+    def run_cycle(self, reports: list[PodReport] | None = None) -> None:
+        """One pass: observe (``reports`` already taken from the cluster, then its new ones),
+        schedule, apply, save, publish."""
         started = time.perf_counter()
         try:
             with self.store.batch():  # one transaction (one disk sync) per cycle
-                self._cycle()
+                self._cycle(reports or [])
         finally:
             self._publish()
         self.cycles += 1
         self.last_cycle_seconds = time.perf_counter() - started
 
-    def _cycle(self) -> None:
-        for report in self.cluster.poll():
+    def _cycle(self, reports: list[PodReport]) -> None:
+        for report in [*reports, *self.cluster.poll()]:
             self._apply_report(report)
         self._autoscale()
         nodes = self.cluster.nodes()

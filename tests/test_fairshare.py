@@ -30,21 +30,16 @@ from jupyter_runai.scheduler.fairshare import (
 from jupyter_runai.sim.fairshare_cases import run_case, run_file
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = REPO.parent / "shared" / "scenarios" / "fairshare_examples.json"
+EXAMPLES = REPO / "tests" / "data" / "fairshare_examples.json"  # a copy of shared/scenarios/
 
 GPU = "gpu"
 
 
 def _load_examples() -> list[dict]:
-    if not EXAMPLES.exists():
-        return []
     return json.loads(EXAMPLES.read_text(encoding="utf-8"))
 
 
 _EXAMPLES = _load_examples()
-_needs_examples = pytest.mark.skipif(
-    not EXAMPLES.exists(), reason=f"KAI fair-share examples not found at {EXAMPLES}"
-)
 
 
 def q(
@@ -82,7 +77,6 @@ def shares(queues: list[ShareQueue]) -> list[float]:
 # --------------------------------------------------------------------------- KAI examples
 
 
-@_needs_examples
 @pytest.mark.parametrize("case", _EXAMPLES, ids=[c["name"] for c in _EXAMPLES])
 def test_kai_example_case(case: dict) -> None:
     result = run_case(case)
@@ -109,7 +103,6 @@ def test_kai_example_case(case: dict) -> None:
         assert result["remaining"] is None
 
 
-@_needs_examples
 def test_examples_do_not_depend_on_queue_list_order() -> None:
     rng = random.Random(7)
     for case in _EXAMPLES:

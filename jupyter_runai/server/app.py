@@ -57,6 +57,10 @@ class RunaiApp(ExtensionApp):
         "Applied at every start; without it a 'default' project owns all GPUs.",
     )
     interval = Float(1.0, config=True, help="Seconds between scheduling cycles when nothing happens.")
+    poll_interval = Float(
+        0.1, config=True,
+        help="Seconds between looks at the cluster for pods that ended or became ready; a change starts a cycle.",
+    )
     stop_grace_seconds = Float(
         10.0, config=True, help="Seconds between SIGTERM and SIGKILL when a pod is stopped or evicted."
     )
@@ -105,6 +109,7 @@ class RunaiApp(ExtensionApp):
             cluster,
             node_pools=queues.node_pools,
             interval=self.interval,
+            poll_interval=self.poll_interval,
             stop_grace_seconds=self.stop_grace_seconds,
             scale_down_delay=self.scale_down_delay,
             proxy_prefix=url_path_join(self.serverapp.base_url, "runai/proxy/"),
