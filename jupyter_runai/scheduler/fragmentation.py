@@ -18,8 +18,9 @@ of a node is the expected amount of its free GPU that an arriving pod could not 
 
 Placing a pod on a node changes F of that node only; the FGD rule takes the node and
 devices that increase F the least. :func:`placement_key` scores one candidate
-(node, devices) that way, with tie-breaks of ours (see its docstring), and
-:func:`best_on_node` returns a node's best candidate. Both take only what a snapshot
+(node, devices) with that rule and two of ours (fractions keep whole devices whole
+when the workload has whole-device pods; CPU-only pods go where the GPUs are already
+taken), and :func:`best_on_node` returns a node's best candidate. Both take only what a snapshot
 holds: the node's per-device free shares, its free CPU, its GPU model, and the pod's
 request, plus a :class:`WorkloadDistribution` that the caller keeps (from the trace,
 or from the pods pending and recently submitted).
@@ -27,6 +28,7 @@ or from the pods pending and recently submitted).
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -71,6 +73,8 @@ class WorkloadDistribution:
             raise ValueError("a workload distribution needs at least one shape with a positive weight")
         self.weights: dict[Shape, float] = {s: w / total for s, w in weights.items() if w > 0}
         self._cpu_levels = sorted({s.cpu for s in self.weights if s.gpus > 0})
+        #: the weight of shapes that ask whole devices
+        self.whole_share = sum(w for s, w in self.weights.items() if s.gpus > 0 and s.gpu_milli >= MILLI)
         self._by_model: dict[str, tuple[float, tuple]] = {}
         self._memo: dict[tuple, float] = {}
 
@@ -176,27 +180,37 @@ def after(free: Sequence[int], shape: Shape, devices: Sequence[int]) -> list[int
     return out
 
 
+def fgd_score(delta: float, buckets: int = 100) -> int:
+    """The FGD paper's node score for a fragmentation change ``delta`` (milli-GPU):
+    ``int(buckets * sigmoid(-delta / 1000))``, higher is better. The rounding into
+    ``buckets`` groups choices whose fragmentation differs by a few percent of a GPU;
+    inside a group, the node listed first wins, which packs the cluster in node order."""
+    return int(buckets / (1.0 + math.exp(delta / 1000.0)))
+
+
 def placement_key(free: Sequence[int], cpu_free: int, model: str, shape: Shape,
                   devices: Sequence[int], dist: WorkloadDistribution,
                   frag_before: float | None = None) -> tuple:
     """Score of placing ``shape`` on ``devices`` of a node; **lower is better**.
 
-    1. the increase of the node's fragmentation F (the FGD rule, exact: no rounding
-       through a sigmoid into 100 buckets, which turns most choices into ties);
-    2. then the free GPU the node keeps (less is better: fill nodes that are already
-       used before opening empty ones — best fit), which for CPU-only pods means that
-       they go where the GPUs are already taken;
-    3. then, for a fraction, the free share left on the chosen device (fill the
-       device that fits most tightly).
-    Callers break the remaining ties by node order.
+    * GPU pods: first, a fraction does not open a fully free device while the workload
+      has whole-device shapes (keep whole devices whole for them); then the FGD score of
+      the fragmentation change (:func:`fgd_score`).
+    * CPU-only pods: first, the node with the least free GPU (a node whose devices are
+      all taken loses nothing by hosting them; CPU spent next to free devices strands
+      them); then the FGD score.
+
+    Callers break the remaining ties by node order (the first listed node wins).
     """
     if frag_before is None:
         frag_before = dist.fragmentation(free, cpu_free, model)
     new_free = after(free, shape, devices)
-    new_cpu = cpu_free - shape.cpu
-    delta = dist.fragmentation(new_free, new_cpu, model) - frag_before
-    left_on_device = new_free[devices[0]] if (devices and shape.gpu_milli < MILLI) else 0
-    return (round(delta, 6), sum(new_free), left_on_device)
+    delta = dist.fragmentation(new_free, cpu_free - shape.cpu, model) - frag_before
+    score = fgd_score(delta)
+    if shape.gpus == 0:
+        return (sum(free), -score)
+    opens = 1 if (shape.gpu_milli < MILLI and dist.whole_share > 0 and free[devices[0]] >= MILLI) else 0
+    return (opens, -score)
 
 
 def best_on_node(free: Sequence[int], cpu_free: int, model: str, shape: Shape,

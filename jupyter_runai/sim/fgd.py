@@ -111,7 +111,8 @@ def load_pods(path: str | os.PathLike) -> list[PodRow]:
 
 
 def arrivals(pods: Sequence[PodRow], capacity_milli: int, rng: random.Random, ratio: float = 1.3) -> list[PodRow]:
-    """All pods sorted by name and shuffled, then random copies until GPU asked ~ ratio x capacity.
+    """All pods sorted by name and shuffled, then random copies until GPU asked ~ ratio x capacity
+    (or, for a pod list that asks more than that, random pods removed until it does not).
 
     As the authors' ``TunePodsByNodeTotalResource``: a copy is drawn, and appended unless
     the total plus its per-device milli would pass the target (then the list ends).
@@ -120,7 +121,9 @@ def arrivals(pods: Sequence[PodRow], capacity_milli: int, rng: random.Random, ra
     rng.shuffle(order)
     total = sum(p.total_milli for p in order)
     target = ratio * capacity_milli
-    if total >= target:
+    if total >= target:  # asks more already: random pods leave until it does not (tuneDownPods)
+        while total > target and order:
+            total -= order.pop(rng.randrange(len(order))).total_milli
         return order
     by_name = sorted(pods, key=lambda p: p.name)
     while True:
@@ -329,8 +332,9 @@ class FGDPolicy(Policy):
 
 
 class DefaultPolicy(Policy):
-    """Ours: :func:`jupyter_runai.scheduler.fragmentation.best_on_node` (exact FGD rule with
-    best-fit tie-breaks), ties between nodes to the first listed, as the engine does."""
+    """Ours: :func:`jupyter_runai.scheduler.fragmentation.best_on_node` (the FGD rule, a
+    fraction keeps whole devices whole while the workload has whole-device pods, CPU-only
+    pods where the GPUs are taken), ties to the first node listed, as the engine does."""
 
     name = "default"
     none = (NEG,)
