@@ -154,11 +154,15 @@ def candidate_devices(free: Sequence[int], shape: Shape) -> list[tuple[int, ...]
     """Device choices for ``shape`` on a node with per-device ``free`` shares.
 
     One choice per distinct resulting state: a fraction goes on one device with enough
-    free share (the first device of each distinct free value); whole devices take the
-    fully free devices in index order; CPU-only pods take no device (``()``).
+    free share (the first device of each distinct free value); the same fraction on
+    several devices takes the tightest-fitting ones; whole devices take the fully free
+    devices in index order; CPU-only pods take no device (``()``).
     """
     if shape.gpus == 0:
         return [()]
+    if shape.gpu_milli < MILLI and shape.gpus > 1:  # the same fraction on several devices:
+        fit = sorted((x, i) for i, x in enumerate(free) if x >= shape.gpu_milli)  # the tightest ones
+        return [tuple(sorted(i for _, i in fit[: shape.gpus]))] if len(fit) >= shape.gpus else []
     if shape.gpu_milli < MILLI:
         seen: set[int] = set()
         out = []
