@@ -42,9 +42,9 @@ class Context:
         return (g, c, m)
 
     def job_request(self, job: JobState):
-        """What the job's next allocation attempt asks for (cached until a pod of its
-        project changes)."""
-        version = job.queue.version
+        """What the job's next allocation attempt asks for (cached until one of its
+        pods changes)."""
+        version = job.version
         hit = self._requests.get(job)
         if hit is not None and hit[0] == version:
             return hit[1]

@@ -43,12 +43,16 @@ def _pools(sess: Session, pod: PodState) -> list[list[str]]:
     return [list(sess.buckets)]
 
 
-def place(sess: Session, pod: PodState, allow_pipeline: bool = True) -> Placement | None:
+def place(sess: Session, pod: PodState, allow_pipeline: bool = True, held: dict | None = None) -> Placement | None:
+    """Where ``pod`` goes (None: nowhere). ``held`` (whole-GPU pods only) overlays
+    restores that the victim search decided but has not applied yet: per node index,
+    [cpu, memory, {device: fraction}, {device: pods}, pods] they take back from the
+    releasing capacity (see :meth:`.victims.Solver._move_victims`)."""
     for group in _pools(sess, pod):
         if pod.fractional:
             found = _place_fraction(sess, pod, group, allow_pipeline)
         elif pod.whole > 0:
-            found = _place_whole(sess, pod, group, allow_pipeline)
+            found = _place_whole(sess, pod, group, allow_pipeline, held)
         else:
             found = _place_cpu_only(sess, pod, group, allow_pipeline)
         if found is not None:
@@ -71,19 +75,28 @@ def _whole_now(node: NodeState, pod: PodState) -> tuple[int, ...] | None:
     return None
 
 
-def _whole_future(node: NodeState, pod: PodState) -> tuple[int, ...] | None:
-    if node.cpu_free_future() + EPS < pod.cpu or node.mem_free_future() + EPS < pod.mem:
-        return None
+def _whole_future(node: NodeState, pod: PodState, held: list | None = None) -> tuple[int, ...] | None:
+    if held is None:
+        if node.cpu_free_future() + EPS < pod.cpu or node.mem_free_future() + EPS < pod.mem:
+            return None
+        counts = {}
+    else:
+        # as if the held (restored) pods ran again: active, no longer releasing
+        if (node.cpu_cap - (node.cpu_act + held[0]) - node.cpu_pip + EPS < pod.cpu
+                or node.mem_cap - (node.mem_act + held[1]) - node.mem_pip + EPS < pod.mem):
+            return None
+        counts = held[3]
     idle, releasing = [], []
     for d in range(node.ndev):
-        if node.d_nact[d] == 0 and node.d_npip[d] == 0:
+        if node.d_nact[d] == 0 and node.d_npip[d] == 0 and not counts.get(d):
             (releasing if node.d_nrel[d] else idle).append(d)
     if len(idle) + len(releasing) < pod.whole:
         return None
     return tuple(sorted((idle + releasing)[: pod.whole]))
 
 
-def _place_whole(sess: Session, pod: PodState, pools: list[str], allow_pipeline: bool) -> Placement | None:
+def _place_whole(sess: Session, pod: PodState, pools: list[str], allow_pipeline: bool,
+                 held: dict | None = None) -> Placement | None:
     spread = False
     affinity = pod.spec.node_affinity
     k = pod.whole
@@ -116,7 +129,10 @@ def _place_whole(sess: Session, pod: PodState, pools: list[str], allow_pipeline:
             node = sess.nodes[i]
             if affinity and not _affinity_ok(node, affinity):
                 continue
-            devs = _whole_future(node, pod)
+            h = held.get(i) if held else None
+            if h is not None and node.n_rel_pods <= h[4]:
+                continue  # once the held pods run again, nothing on it is releasing
+            devs = _whole_future(node, pod, h)
             if devs is not None:
                 return node, devs, 1.0, True
     return None

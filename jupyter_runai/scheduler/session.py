@@ -208,7 +208,7 @@ class QueueState:
 class JobState:
     __slots__ = (
         "spec", "name", "queue", "priority", "preemptible", "min", "created_order", "pods",
-        "n_active", "n_running", "being_deleted", "pools", "seq", "_tasks",
+        "n_active", "n_running", "being_deleted", "pools", "seq", "_tasks", "version",
     )
 
     def __init__(self, spec: Job, queue: QueueState, seq: int):
@@ -222,7 +222,8 @@ class JobState:
         self.pods: list[PodState] = []
         self.n_active = 0  # running + allocated + pipelined
         self.n_running = 0  # running (what victim searches may take)
-        self._tasks: tuple[int, list[PodState]] | None = None  # (queue version, tasks to allocate)
+        self._tasks: tuple[int, list[PodState]] | None = None  # (job version, tasks to allocate)
+        self.version = 0  # grows with every change of one of its pods
         self.being_deleted = spec.being_deleted
         self.pools = spec.node_pools
         self.seq = seq
@@ -241,7 +242,7 @@ class JobState:
         Below the gang minimum: as many pending pods as the minimum still needs
         (all or nothing); at or above it: one elastic pod at a time.
         """
-        version = self.queue.version  # grows with every change of a pod of the project
+        version = self.version  # grows with every change of one of its pods
         hit = self._tasks
         if hit is not None and hit[0] == version:
             return list(hit[1])
@@ -544,6 +545,7 @@ class Session:
                 devices: tuple[int, ...] = (), frac: float = 0.0) -> None:
         job = p.job
         job.queue.version += 1
+        job.version += 1
         old = p.status
         if self.logging:
             self.log.append((p, old, p.node, p.devices, p.frac))

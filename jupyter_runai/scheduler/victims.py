@@ -23,7 +23,8 @@ from __future__ import annotations
 from typing import Callable
 
 from .ordering import JobIterator, negated
-from .session import HOLDS_QUOTA, P, JobState, PodState, QueueState, Session, _task_order
+from .placement import place
+from .session import HOLDS_QUOTA, RELEASING, RUNNING, P, JobState, PodState, QueueState, Session, _task_order
 
 # pods bound in this same cycle are not victims: evicting what was just placed is churn
 ACTIVE_VICTIM = (P.RUNNING,)
@@ -255,12 +256,14 @@ class Solver:
         mark = sess.checkpoint()
         victims = self.chunks[:n]
         ok = self.place_job()
+        restored: set[int] = set()
         if ok and self.allow_moves:
-            self._move_victims(victims)
+            # a scenario that is kept is applied exactly; the others only decide
+            restored = self._move_victims(victims, defer=not keep)
         if ok:
             evicted = []
             for job, chunk in victims:
-                still = [p for p in chunk if p.status is P.RELEASING]
+                still = [p for p in chunk if p.status is RELEASING and id(p) not in restored]
                 if still:
                     evicted.append((job, still))
             ok = self._validate(evicted)
@@ -268,30 +271,70 @@ class Solver:
             sess.rollback(mark)
         return ok
 
-    def _move_victims(self, victims) -> None:
+    def _move_victims(self, victims, defer: bool = False) -> set[int]:
+        """Restore each victim whose place the job left free, or move it if it fits
+        elsewhere (gangs whole, elastic pods singly), in victim order.
+
+        With ``defer``, restores are only decided, not applied: each is checked
+        against the session plus the restores decided before it on the same node,
+        and whole-GPU moves are placed as if those restores had happened (see
+        :func:`.placement.place`). Only a move of another kind applies the restores
+        decided so far (in order). The outcome is the same as applying every restore
+        at once - the session then differs only in the restored pods still being
+        releasing, which the caller rolls back. Returns the ids of those pods.
+        """
         sess = self.sess
         seen: dict[JobState, list[PodState]] = {}
         for job, chunk in victims:
-            seen.setdefault(job, []).extend(chunk)
+            pods = seen.get(job)
+            if pods is None:
+                seen[job] = list(chunk)
+            else:
+                pods.extend(chunk)
+        deferred: list[PodState] = []
+        # what the deferred restores take back, per node (see placement.place)
+        held: dict[int, list] = {}
         for job, pods in seen.items():
-            mark = sess.checkpoint()
-            pods = sorted(pods, key=_task_order)
-            from .placement import place
-            moved = 0
-            for p in pods:
-                if _can_restore(p):
-                    # the job did not need this pod's place: it keeps running there
-                    sess.set_pod(p, P.RUNNING, p.node, p.devices, p.frac)
-                    moved += 1
-                    continue
-                found = place(sess, p)
-                if found is None:
-                    break
-                node, devs, frac, _pipelined = found
-                sess.move(p, node, devs, frac)
+            if len(pods) > 1:
+                pods.sort(key=_task_order)
+            if defer and self._move_job_deferred(job, pods, deferred, held):
+                continue
+            if deferred:
+                # apply what was decided before this job, then handle it exactly
+                _apply_restores(sess, deferred)
+                deferred = []
+                held = {}
+            _move_job(sess, job, pods)
+        return {id(p) for p in deferred}
+
+    def _move_job_deferred(self, job: JobState, pods: list[PodState], deferred: list[PodState],
+                           held: dict[int, list]) -> bool:
+        """:meth:`_move_victims` for one job with its restores deferred; False (and
+        nothing changed) when it needs a move that placement cannot overlay."""
+        sess = self.sess
+        mark = sess.checkpoint()
+        start = len(deferred)
+        moved = 0
+        for p in pods:
+            if _can_restore(p, held.get(p.node.idx)):
+                deferred.append(p)
+                _hold(held, p)
                 moved += 1
-            if moved and 0 < job.n_active < job.min:
+                continue
+            if p.fractional or not p.whole:
                 sess.rollback(mark)
+                _unhold(deferred, start, held)
+                return False
+            found = place(sess, p, held=held)
+            if found is None:
+                break
+            node, devs, frac, _pipelined = found
+            sess.move(p, node, devs, frac)
+            moved += 1
+        if moved and 0 < job.n_active + (len(deferred) - start) < job.min:
+            sess.rollback(mark)
+            _unhold(deferred, start, held)
+        return True
 
     def solve(self) -> bool:
         """Run the search; on success the winning scenario stays applied, otherwise
@@ -340,20 +383,84 @@ class Solver:
         return self._simulate(hi, keep=True)
 
 
-def _can_restore(p: PodState) -> bool:
-    """Whether an evicted pod's own place is still free of new claims."""
+def _move_job(sess: Session, job: JobState, pods: list[PodState]) -> None:
+    """Restore or move the evicted ``pods`` of one victim job; a gang that would end
+    below its minimum is left evicted whole."""
+    mark = sess.checkpoint()
+    moved = 0
+    for p in pods:
+        if _can_restore(p, None):
+            # the job did not need this pod's place: it keeps running there
+            sess.set_pod(p, RUNNING, p.node, p.devices, p.frac)
+            moved += 1
+            continue
+        found = place(sess, p)
+        if found is None:
+            break
+        node, devs, frac, _pipelined = found
+        sess.move(p, node, devs, frac)
+        moved += 1
+    if moved and 0 < job.n_active < job.min:
+        sess.rollback(mark)
+
+
+def _can_restore(p: PodState, held: list | None) -> bool:
+    """Whether an evicted pod's own place is still free of new claims; ``held`` is what
+    deferred restores on its node hold (see :meth:`Solver._move_victims`)."""
     node = p.node
-    if node.cpu_act + node.cpu_pip + p.cpu > node.cpu_cap + 1e-9:
+    if held is None:
+        if node.cpu_act + node.cpu_pip + p.cpu > node.cpu_cap + 1e-9:
+            return False
+        if node.mem_act + node.mem_pip + p.mem > node.mem_cap + 1e-9:
+            return False
+        for d in p.devices:
+            if p.fractional:
+                if node.d_act[d] + node.d_pip[d] + p.frac > 1.0 + 1e-9:
+                    return False
+            elif node.d_nact[d] or node.d_npip[d]:
+                return False
+        return True
+    cpu, mem, fracs, counts, _n = held
+    if node.cpu_act + cpu + node.cpu_pip + p.cpu > node.cpu_cap + 1e-9:
         return False
-    if node.mem_act + node.mem_pip + p.mem > node.mem_cap + 1e-9:
+    if node.mem_act + mem + node.mem_pip + p.mem > node.mem_cap + 1e-9:
         return False
     for d in p.devices:
         if p.fractional:
-            if node.d_act[d] + node.d_pip[d] + p.frac > 1.0 + 1e-9:
+            if node.d_act[d] + fracs.get(d, 0.0) + node.d_pip[d] + p.frac > 1.0 + 1e-9:
                 return False
-        elif node.d_nact[d] or node.d_npip[d]:
+        elif node.d_nact[d] or counts.get(d) or node.d_npip[d]:
             return False
     return True
+
+
+def _hold(held: dict[int, list], p: PodState) -> None:
+    """Count a deferred restore of ``p`` in ``held``: per node [cpu, memory,
+    {device: fraction}, {device: pods}, pods]."""
+    h = held.get(p.node.idx)
+    if h is None:
+        h = held[p.node.idx] = [0.0, 0.0, {}, {}, 0]
+    h[0] += p.cpu
+    h[1] += p.mem
+    h[4] += 1
+    fracs, counts = h[2], h[3]
+    for d in p.devices:
+        fracs[d] = fracs.get(d, 0.0) + p.frac
+        counts[d] = counts.get(d, 0) + 1
+
+
+def _unhold(deferred: list[PodState], start: int, held: dict[int, list]) -> None:
+    """Drop the deferred restores from ``start`` on."""
+    del deferred[start:]
+    held.clear()
+    for p in deferred:
+        _hold(held, p)
+
+
+def _apply_restores(sess: Session, pods: list[PodState]) -> None:
+    """Apply deferred restores, in the order they were decided."""
+    for p in pods:
+        sess.set_pod(p, RUNNING, p.node, p.devices, p.frac)
 
 
 def evicted_queue_chunks(evicted) -> dict[QueueState, list[tuple[float, float, float]]]:
