@@ -702,6 +702,8 @@ class RunaiService:
                 self._apply_report(report)
             if workload.uid not in self.workloads:  # removed while its pods were looked at
                 continue
+            if workload.status.phase in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
+                self._update_phase(workload, None)  # below its minimum now: back in the queue
             if workload.status.phase == WorkloadPhase.DELETING:
                 self._maybe_remove(workload, None)
             elif workload.status.phase == WorkloadPhase.STOPPING:

@@ -1,0 +1,211 @@
+"""The service's rules, cycle by cycle, on the simulated cluster (no processes, no HTTP):
+what a workload's phase becomes after each thing that can happen to its pods."""
+
+from __future__ import annotations
+
+import pytest
+
+from jupyter_runai.clusters.simulated import SimulatedCluster, simulated_nodes
+from jupyter_runai.config import default_queue_config
+from jupyter_runai.errors import Conflict, Forbidden, Invalid, NotFound
+from jupyter_runai.models import Project, WorkloadSpec
+from jupyter_runai.service import RunaiService, User
+from jupyter_runai.store import Store
+
+ME = User("me")
+
+
+@pytest.fixture
+def cluster():
+    return SimulatedCluster(simulated_nodes(1, gpus=2))
+
+
+@pytest.fixture
+def service(tmp_path, cluster):
+    store = Store(tmp_path / "runai.db")
+    queues = default_queue_config(2)
+    for item in queues.departments:
+        store.put_department(item)
+    for item in queues.projects:
+        store.put_project(item)
+    svc = RunaiService(store, cluster, stop_grace_seconds=0)
+    svc.start()
+    yield svc
+    store.close()
+
+
+def phase(service, name, project="default"):
+    return service.get(project, name).status.phase.value
+
+
+def submit(service, name, **spec):
+    spec.setdefault("command", "run")
+    return service.submit({"name": name, **spec}, ME)
+
+
+def test_pending_then_running_then_succeeded(service, cluster):
+    submit(service, "job", resources={"gpu": 1})
+    assert phase(service, "job") == "Pending"
+    service.run_cycle()
+    assert phase(service, "job") == "Running"
+    pod = service.get("default", "job").status.pods[0]
+    assert pod.node == "sim-node-0" and pod.devices == [0]
+    cluster.finish("default/job-0", 0)
+    service.run_cycle()
+    assert phase(service, "job") == "Succeeded"
+    assert [e.type for e in service.store.events(workload="job")] == ["Submitted", "Scheduled", "Started",
+                                                                      "Succeeded", "Succeeded"]
+
+
+def test_backoff_restarts_then_fails_with_the_reason(service, cluster):
+    submit(service, "flaky", backoff_limit=2)
+    for attempt in range(3):
+        service.run_cycle()
+        assert phase(service, "flaky") == "Running", attempt
+        cluster.finish("default/flaky-0", 3)
+        service.run_cycle()
+    w = service.get("default", "flaky")
+    assert w.status.phase.value == "Failed" and w.status.restarts == 2
+    assert "exited with code 3" in w.status.message
+
+
+def test_a_failed_worker_stops_the_whole_distributed_job(service, cluster):
+    submit(service, "ddp", kind="distributed", workers=1, resources={"gpu": 1})
+    service.run_cycle()
+    assert phase(service, "ddp") == "Running" and len(cluster.running) == 2
+    cluster.finish("default/ddp-1", 1)
+    service.run_cycle()
+    assert not cluster.running, "the master was stopped"
+    service.run_cycle()
+    w = service.get("default", "ddp")
+    assert w.status.phase.value == "Failed" and "ddp-1" in w.status.message
+
+
+def test_stop_while_pending_is_immediate_and_resume_keeps_the_queue_place(service, cluster):
+    submit(service, "first", resources={"gpu": 2})
+    submit(service, "second", resources={"gpu": 2})
+    service.run_cycle()
+    assert phase(service, "second") == "Pending"
+    service.stop("default", "second", ME)
+    assert phase(service, "second") == "Stopped"
+    submit(service, "third", resources={"gpu": 2})
+    service.resume("default", "second", ME)
+    cluster.finish("default/first-0", 0)
+    service.run_cycle()
+    service.run_cycle()
+    assert phase(service, "second") == "Running", "submitted before third: it goes first"
+    assert phase(service, "third") == "Pending"
+
+
+def test_stop_and_delete_of_a_running_workload_wait_for_its_pods(service, cluster):
+    submit(service, "a", resources={"gpu": 1})
+    submit(service, "b", resources={"gpu": 1})
+    service.run_cycle()
+    service.stop("default", "a", ME)
+    assert phase(service, "a") == "Stopping"
+    service.delete("default", "b", ME)
+    assert phase(service, "b") == "Deleting"
+    service.run_cycle()
+    assert phase(service, "a") == "Stopped"
+    with pytest.raises(NotFound):
+        service.get("default", "b")
+    assert service.store.workload("default", "b") is None
+
+
+def test_admission_errors_name_the_field(service):
+    with pytest.raises(NotFound) as err:
+        submit(service, "x", project="nowhere")
+    assert err.value.field == "project" and err.value.allowed == ["default"]
+    with pytest.raises(Invalid) as err:
+        submit(service, "x", node_pools=["gpu-pool"])
+    assert err.value.field == "node_pools.0" and err.value.allowed == ["default"]
+    with pytest.raises(Invalid) as err:
+        submit(service, "x", credentials=["missing"])
+    assert err.value.field == "credentials.0"
+    submit(service, "dup")
+    with pytest.raises(Conflict) as err:
+        submit(service, "dup")
+    assert err.value.field == "name" and err.value.message.startswith("name: ")
+
+
+def test_admission_hooks_can_change_or_refuse(service):
+    def policy(spec: WorkloadSpec, user: User):
+        if spec.resources.gpu > 1:
+            raise Forbidden("at most 1 GPU per workload in this project", field="resources.gpu", allowed="<= 1")
+        if not spec.environment:
+            return spec.model_copy(update={"environment": {"POLICY": "default-env"}})
+        return None
+
+    service.admission_hooks.append(policy)
+    with pytest.raises(Forbidden) as err:
+        submit(service, "big", resources={"gpu": 2})
+    assert err.value.status == 403 and err.value.field == "resources.gpu"
+    assert service.store.workload("default", "big") is None
+    w = submit(service, "small", resources={"gpu": 1})
+    assert w.spec.environment == {"POLICY": "default-env"}
+
+
+def test_eviction_sends_the_workload_back_to_the_queue_and_it_returns(tmp_path, cluster):
+    store = Store(tmp_path / "runai.db")
+    store.put_project(Project(name="alpha", deserved={"gpu": 1}))
+    store.put_project(Project(name="beta", deserved={"gpu": 1}))
+    service = RunaiService(store, cluster, stop_grace_seconds=0)
+    service.start()
+    submit(service, "a1", project="alpha", resources={"gpu": 1})
+    submit(service, "a2", project="alpha", resources={"gpu": 1})
+    service.run_cycle()
+    assert {phase(service, n, "alpha") for n in ("a1", "a2")} == {"Running"}
+    submit(service, "b1", project="beta", resources={"gpu": 1})
+    service.run_cycle()  # reclaim: one of alpha's pods is told to stop
+    service.run_cycle()  # it stopped; beta's pod starts
+    assert phase(service, "b1", "beta") == "Running"
+    phases = sorted(phase(service, n, "alpha") for n in ("a1", "a2"))
+    assert phases == ["Pending", "Running"]
+    evicted = next(n for n in ("a1", "a2") if phase(service, n, "alpha") == "Pending")
+    assert "Evicted" in [e.type for e in store.events(workload=evicted)]
+    cluster.finish("beta/b1-0", 0)
+    service.run_cycle()
+    service.run_cycle()
+    assert phase(service, evicted, "alpha") == "Running"
+
+
+def test_inference_scales_with_load_between_min_and_max(service, cluster):
+    service.scale_down_delay = 0
+    w = submit(service, "llm", kind="inference", min_replicas=1, max_replicas=3, target_concurrency=2,
+               resources={"gpu": 0.5})
+    service.run_cycle()
+    assert len(cluster.running) == 1
+    service.report_load(w.uid, 5)  # 5 in flight / 2 per replica -> 3 replicas
+    service.run_cycle()
+    assert len(cluster.running) == 3
+    service.report_load(w.uid, 50)  # never above max
+    service.run_cycle()
+    assert len(cluster.running) == 3
+    service.report_load(w.uid, 0)
+    service.run_cycle()  # scale down: the extra replicas are stopped
+    service.run_cycle()
+    assert sorted(cluster.running) == ["default/llm-0"]
+    assert [p.name for p in service.get("default", "llm").status.pods] == ["llm-0"]
+    cluster.finish("default/llm-0", 1)  # a replica that dies is started again
+    service.run_cycle()
+    service.run_cycle()
+    assert sorted(cluster.running) == ["default/llm-0"] and phase(service, "llm") == "Running"
+
+
+def test_restart_requeues_pods_whose_processes_are_gone(tmp_path, cluster):
+    store = Store(tmp_path / "runai.db")
+    for item in default_queue_config(2).projects + default_queue_config(2).departments:
+        (store.put_project if isinstance(item, Project) else store.put_department)(item)
+    first = RunaiService(store, cluster)
+    first.start()
+    submit(first, "survivor", resources={"gpu": 1})
+    submit(first, "lost", resources={"gpu": 1})
+    first.run_cycle()
+    cluster.running.pop("default/lost-0")  # the machine lost that process while we were down
+    second = RunaiService(store, cluster)  # a new service on the same store: a restart
+    second.start()
+    assert phase(second, "survivor") == "Running"
+    lost = second.get("default", "lost")
+    assert lost.status.phase.value == "Pending" and "gone after a restart" in lost.status.pods[0].message
+    second.run_cycle()
+    assert phase(second, "lost") == "Running"
