@@ -30,7 +30,7 @@ install-test: $(BIN)/python
 	$(MAKE) --no-print-directory labext
 
 labext: $(LABEXT_OUT)
-	@PATH="$(ABS_BIN):$$PATH" $(BIN)/jupyter labextension develop --overwrite . >/dev/null
+	@PATH="$(ABS_BIN):$$PATH" $(BIN)/jupyter-builder develop --overwrite . >/dev/null
 
 $(LABEXT_OUT): $(LABEXT_SRC)
 	cd labextension && $(JLPM) install && $(JLPM) build

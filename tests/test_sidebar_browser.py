@@ -33,6 +33,19 @@ pytestmark = pytest.mark.timeout(240)
 TIMEOUT = 30_000  # ms, for anything the scheduler does
 
 
+@pytest.fixture
+def jp_asyncio_loop():
+    """pytest-jupyter's autouse loop fixture (active when the REST tests load the plugin) would
+    close the loop Playwright's sync API runs on this thread; these tests need no loop of theirs."""
+    yield None
+
+
+@pytest.fixture
+def jp_server_cleanup():
+    """Its partner (cleans an in-process server these tests do not have)."""
+    yield
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     server = LabServer(tmp_path_factory.mktemp("lab")).start()
@@ -258,3 +271,15 @@ def test_keyboard_reaches_the_actions_and_no_page_errors(page):
     focused = page.evaluate("document.activeElement.className")
     assert "jp-RunaiSidebar-clusterButton" in focused
     assert not page.errors, page.errors  # type: ignore[attr-defined]
+
+
+def test_the_dark_theme_applies(page, shots):
+    page.keyboard.press("Control+Shift+C")
+    page.keyboard.type("JupyterLab Dark")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=TIMEOUT)
+    background = page.evaluate(
+        "getComputedStyle(document.querySelector('.jp-RunaiWorkload')).backgroundColor")
+    # a dark row background: the panel follows the theme's variables
+    assert sum(int(x) for x in re.findall(r"\d+", background)[:3]) < 3 * 100, background
+    shoot(page, shots / "sidebar-dark.png")
