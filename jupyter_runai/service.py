@@ -27,13 +27,12 @@ import hashlib
 import hmac
 import logging
 import secrets
-import math
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from .clusters.base import Cluster, FileToWrite, Mount, PodLaunch, PodReport, PodState
+from .clusters.base import Cluster, PodLaunch, PodReport, PodState
 from .errors import Conflict, Invalid, NotFound
 from .models import (
     Department,
@@ -48,7 +47,10 @@ from .models import (
     WorkloadStatus,
 )
 from .scheduler import schedule
-from .snapshot import active_pods, build_snapshot, engine_job, pod_key
+from . import views
+from .autoscale import Autoscaler
+from .launch import credential_material, data_mounts, describe_request
+from .snapshot import HOLDING, active_pods, build_snapshot, engine_job, pod_key
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,6 @@ log = logging.getLogger(__name__)
 __all__ = ["AdmissionHook", "RunaiService", "User"]
 
 LIVE = (WorkloadPhase.PENDING, WorkloadPhase.RUNNING, WorkloadPhase.STOPPING, WorkloadPhase.DELETING)
-HOLDING = (PodPhase.RUNNING, PodPhase.TERMINATING)
 
 
 class User:
@@ -102,7 +103,6 @@ class RunaiService:
         self.interval = interval
         self.poll_interval = poll_interval
         self.stop_grace_seconds = stop_grace_seconds
-        self.scale_down_delay = scale_down_delay
         self.clock = clock
         self.proxy_prefix = proxy_prefix
         self._proxy_secret = proxy_secret or secrets.token_bytes(32)
@@ -115,8 +115,7 @@ class RunaiService:
         self.fair_share: dict[str, dict[str, float]] = {}
         self.cycles = 0
         self.last_cycle_seconds = 0.0
-        self._load: dict[str, float] = {}
-        self._load_low_since: dict[str, float] = {}
+        self.autoscaler = Autoscaler(scale_down_delay)
         self._dirty: set[str] = set()
         self._outbox: list[dict[str, Any]] = []  # events to publish once committed
         self._outcome: dict[str, WorkloadPhase] = {}  # what a stopping workload becomes once its pods end
@@ -300,7 +299,7 @@ class RunaiService:
             self.seq[workload.uid] = seq
             if spec.kind == WorkloadKind.INFERENCE:
                 self.desired[workload.uid] = spec.min_pods
-            self._event("Submitted", workload, f"submitted by {user.name}: {self._describe_request(spec)}")
+            self._event("Submitted", workload, f"submitted by {user.name}: {describe_request(spec)}")
             if spec.image and self.cluster.name == "local":
                 self._event("Warning", workload, f"the local cluster runs commands without containers; "
                             f"image {spec.image!r} is recorded, not pulled")
@@ -371,7 +370,7 @@ class RunaiService:
 
     def report_load(self, uid: str, in_flight: int) -> None:
         """The proxy says how many requests an inference workload has in flight now."""
-        self._load[uid] = in_flight
+        self.autoscaler.observe(uid, in_flight)
 
     # ------------------------------------------------------------------ the cycle
 
@@ -446,8 +445,8 @@ class RunaiService:
             return
         spec = workload.spec
         master_key = pod_key(spec.project, spec.pod_name(0)) if spec.kind == WorkloadKind.DISTRIBUTED else None
-        material = self._credential_material(spec)
-        mounts = self._mounts(spec)
+        material = credential_material(self.store, spec)
+        mounts = data_mounts(self.store, spec)
         now = self.clock()
         for bind in binds:
             pod = self._pod_by_key(workload, bind.pod)
@@ -649,6 +648,7 @@ class RunaiService:
         self._names.pop((workload.spec.project, workload.spec.name), None)
         self.seq.pop(workload.uid, None)
         self.desired.pop(workload.uid, None)
+        self.autoscaler.forget(workload.uid)
         for key in [k for k in self.handles if k[0] == workload.uid]:
             self.handles.pop(key)
         self._event("Deleted", workload, f"deleted{' by ' + user if user else ''}")
@@ -712,28 +712,19 @@ class RunaiService:
     # ------------------------------------------------------------------ inference autoscaling
 
     def _autoscale(self) -> None:
-        now = time.monotonic()
         for uid, workload in self.workloads.items():
-            spec = workload.spec
-            if spec.kind != WorkloadKind.INFERENCE or workload.status.phase not in (
+            if workload.spec.kind != WorkloadKind.INFERENCE or workload.status.phase not in (
                     WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
                 continue
-            current = self.desired.get(uid, spec.min_pods)
-            load = self._load.get(uid, 0.0)
-            want = math.ceil(load / (spec.target_concurrency or 4)) if load > 0 else spec.min_pods
-            want = max(spec.min_replicas or 1, min(spec.max_replicas or 1, want))
+            current = self.desired.get(uid, workload.spec.min_pods)
+            want = self.autoscaler.replicas(uid, workload.spec, current, time.monotonic())
             if want > current:
-                self._load_low_since.pop(uid, None)
                 self.desired[uid] = want
-                self._event("Scheduled", workload, f"scaling up to {want} replicas ({load:g} requests in flight)")
+                self._event("Scheduled", workload, f"scaling up to {want} replicas "
+                            f"({self.autoscaler.load(uid):g} requests in flight)")
             elif want < current:
-                since = self._load_low_since.setdefault(uid, now)
-                if now - since >= self.scale_down_delay:
-                    self._load_low_since.pop(uid, None)
-                    self.desired[uid] = want
-                    self._scale_down(workload, want)
-            else:
-                self._load_low_since.pop(uid, None)
+                self.desired[uid] = want
+                self._scale_down(workload, want)
 
     def _scale_down(self, workload: Workload, want: int) -> None:
         extra = [p for p in workload.status.pods if p.index >= want]
@@ -783,52 +774,6 @@ class RunaiService:
                 raise Invalid(f"project {spec.project!r} has no credential {name!r}",
                               field=f"credentials.{position}", allowed=names)
 
-    def _credential_material(self, spec: WorkloadSpec) -> tuple[dict[str, str], list[FileToWrite]]:
-        env: dict[str, str] = {}
-        files: list[FileToWrite] = []
-        for name in spec.credentials:
-            cred = self.store.credential(spec.project, name)
-            if cred is None:
-                continue
-            for key, secret in cred.data.items():
-                value = secret.get_secret_value()
-                if cred.inject_as == "env":
-                    env[key] = value
-                else:
-                    files.append(FileToWrite(f"{cred.mount_path}/{key}", value.encode()))
-        return env, files
-
-    def _mounts(self, spec: WorkloadSpec) -> list[Mount]:
-        out = []
-        for name in spec.data_sources:
-            ds = self.store.data_source(spec.project, name)
-            if ds is None:
-                continue
-            if ds.kind == "git":
-                out.append(Mount("git", ds.url, ds.target, True, ds.revision))
-            else:
-                out.append(Mount("host_path", ds.path, ds.target, ds.read_only))
-        return out
-
-    @staticmethod
-    def _describe_request(spec: WorkloadSpec) -> str:
-        res = spec.resources
-        if res.gpu_memory is not None:
-            gpu = f"{res.gpu_memory / (1024 ** 3):g}Gi of GPU memory"
-        elif res.is_fractional:
-            gpu = f"{res.gpu:g} of a GPU"
-        elif res.gpu:
-            gpu = f"{int(res.gpu)} GPU{'s' if res.gpu != 1 else ''}"
-        else:
-            gpu = "no GPU"
-        if res.is_fractional and (res.gpu_devices or 1) > 1:
-            gpu += f" on each of {res.gpu_devices} devices"
-        if spec.kind == WorkloadKind.INFERENCE:
-            pods = f", {spec.min_replicas} to {spec.max_replicas} replicas"
-        else:
-            pods = f", {spec.pod_count} pods" if spec.pod_count > 1 else ""
-        return f"{spec.kind.value}, {gpu}{pods}"
-
     def _save(self, workload: Workload) -> None:
         if workload.uid in self.workloads:
             self._dirty.add(workload.uid)
@@ -870,49 +815,8 @@ class RunaiService:
 
     def project_views(self) -> list[dict[str, Any]]:
         """Each project with deserved, limit, allocated (GPUs held now) and fair share."""
-        allocated: dict[str, float] = {}
-        for workload in self.workloads.values():
-            held = sum(p.gpus for p in workload.status.pods if p.phase in HOLDING)
-            allocated[workload.spec.project] = allocated.get(workload.spec.project, 0.0) + held
-        out = []
-        for project in self.store.projects():
-            view = project.model_dump(mode="json")
-            view["allocated"] = {"gpu": round(allocated.get(project.name, 0.0), 4)}
-            fair = self.fair_share.get(project.name)
-            view["fair_share"] = {"gpu": round(fair["gpu"], 4)} if fair else None
-            view["workloads"] = sum(1 for w in self.workloads.values() if w.spec.project == project.name)
-            out.append(view)
-        return out
+        return views.project_views(self)
 
     def node_views(self) -> list[dict[str, Any]]:
         """Each node with its devices and what is allocated on each (by pod)."""
-        held: dict[tuple[str, int], list[tuple[str, float, int | None]]] = {}
-        for workload in self.workloads.values():
-            for pod in workload.status.pods:
-                if pod.phase in HOLDING and pod.node:
-                    for device in pod.devices:
-                        held.setdefault((pod.node, device), []).append(
-                            (f"{workload.spec.project}/{pod.name}", pod.fraction or 1.0, pod.gpu_memory))
-        metrics = {(m.node, m.index): m for m in self.cluster.metrics()}
-        out = []
-        for node in self.cluster.nodes():
-            view = node.model_dump(mode="json")
-            devices = []
-            for device in node.devices:
-                pods = held.get((node.name, device.index), [])
-                m = metrics.get((node.name, device.index))
-                d = device.model_dump(mode="json")
-                d.update(
-                    allocated_fraction=round(min(1.0, sum(f for _, f, _ in pods)), 4),
-                    allocated_memory=int(sum(mem if mem else f * device.memory for _, f, mem in pods)),
-                    used_memory=m.used_memory if m else None,
-                    utilization=m.utilization if m else None,
-                    pods=[{"pod": name, "fraction": f} for name, f, _ in pods],
-                )
-                devices.append(d)
-            view["devices"] = devices
-            view["pool"] = next((p.name for p in self.node_pools if p.label_selector and p.matches(node.labels)),
-                                "default")
-            out.append(view)
-        return out
-
+        return views.node_views(self)

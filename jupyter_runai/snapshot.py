@@ -29,8 +29,10 @@ from .scheduler.types import Node as EngineNode
 
 MIB = 1024 * 1024
 DEFAULT_POOL = "default"
+HOLDING = (PodPhase.RUNNING, PodPhase.TERMINATING)
+"""Pod phases that hold devices (a terminating pod holds them until its process ends)."""
 
-__all__ = ["ActivePod", "DEFAULT_POOL", "build_snapshot", "engine_node", "node_pool_of", "pod_key"]
+__all__ = ["ActivePod", "DEFAULT_POOL", "HOLDING", "build_snapshot", "engine_node", "node_pool_of", "pod_key"]
 
 
 def pod_key(project: str, pod_name: str) -> str:

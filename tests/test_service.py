@@ -170,7 +170,7 @@ def test_eviction_sends_the_workload_back_to_the_queue_and_it_returns(tmp_path, 
 
 
 def test_inference_scales_with_load_between_min_and_max(service, cluster):
-    service.scale_down_delay = 0
+    service.autoscaler.delay = 0
     w = submit(service, "llm", kind="inference", min_replicas=1, max_replicas=3, target_concurrency=2,
                resources={"gpu": 0.5})
     service.run_cycle()

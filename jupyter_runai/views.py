@@ -1,0 +1,65 @@
+"""What the REST API, the CLI and the sidebar show of projects and nodes, built from the
+service's state (read only)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .snapshot import HOLDING, node_pool_of
+
+if TYPE_CHECKING:
+    from .service import RunaiService
+
+
+def project_views(service: "RunaiService") -> list[dict[str, Any]]:
+    """Each project with deserved, limit, allocated (GPUs its pods hold now), fair share
+    (from the last cycle) and its number of workloads."""
+    allocated: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for workload in service.workloads.values():
+        project = workload.spec.project
+        held = sum(p.gpus for p in workload.status.pods if p.phase in HOLDING)
+        allocated[project] = allocated.get(project, 0.0) + held
+        counts[project] = counts.get(project, 0) + 1
+    out = []
+    for project in service.store.projects():
+        view = project.model_dump(mode="json")
+        view["allocated"] = {"gpu": round(allocated.get(project.name, 0.0), 4)}
+        fair = service.fair_share.get(project.name)
+        view["fair_share"] = {"gpu": round(fair["gpu"], 4)} if fair else None
+        view["workloads"] = counts.get(project.name, 0)
+        out.append(view)
+    return out
+
+
+def node_views(service: "RunaiService") -> list[dict[str, Any]]:
+    """Each node with its pool and devices; each device with what is allocated on it (by pod)
+    and, where NVML measures it, its memory use and utilization."""
+    held: dict[tuple[str, int], list[tuple[str, float, int | None]]] = {}
+    for workload in service.workloads.values():
+        for pod in workload.status.pods:
+            if pod.phase in HOLDING and pod.node:
+                for device in pod.devices:
+                    held.setdefault((pod.node, device), []).append(
+                        (f"{workload.spec.project}/{pod.name}", pod.fraction or 1.0, pod.gpu_memory))
+    metrics = {(m.node, m.index): m for m in service.cluster.metrics()}
+    out = []
+    for node in service.cluster.nodes():
+        view = node.model_dump(mode="json")
+        devices = []
+        for device in node.devices:
+            pods = held.get((node.name, device.index), [])
+            m = metrics.get((node.name, device.index))
+            d = device.model_dump(mode="json")
+            d.update(
+                allocated_fraction=round(min(1.0, sum(f for _, f, _ in pods)), 4),
+                allocated_memory=int(sum(mem if mem else f * device.memory for _, f, mem in pods)),
+                used_memory=m.used_memory if m else None,
+                utilization=m.utilization if m else None,
+                pods=[{"pod": name, "fraction": f} for name, f, _ in pods],
+            )
+            devices.append(d)
+        view["devices"] = devices
+        view["pool"] = node_pool_of(node, service.node_pools)
+        out.append(view)
+    return out
