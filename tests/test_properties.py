@@ -412,6 +412,26 @@ def regression_preempt_over_limit() -> Snapshot:
     )
 
 
+def regression_move_grows_quota() -> Snapshot:
+    """Project p0 (GPU limit 0.6) runs a 40,000 MiB GPU-memory pod on an 80 GB device
+    (0.5 GPU); a 0.8-GPU job of p1 reclaims that device. Moved to a 60 GB device the pod would
+    count 0.67 GPU: above p0's limit. Moves used to ignore limits."""
+    return Snapshot(
+        nodes=[Node("big", gpus=1, gpu_memory_mib=80000, cpu_millis=4000, memory_bytes=8e9,
+                    labels={TYPE_LABEL: "big"}),
+               Node("small", gpus=1, gpu_memory_mib=60000, cpu_millis=4000, memory_bytes=8e9,
+                    labels={TYPE_LABEL: "small"})],
+        queues=[Queue("d0", resources={"gpu": QueueResources(deserved=UNLIMITED, limit=UNLIMITED, weight=1)}),
+                Queue("p0", parent="d0", resources={"gpu": QueueResources(deserved=0, limit=0.6, weight=0)}),
+                Queue("p1", parent="d0", created_order=1,
+                      resources={"gpu": QueueResources(deserved=2, limit=UNLIMITED, weight=1)})],
+        jobs=[Job("v", "p0", priority=50, pods=[Pod("v-0", gpu_memory_mib=40000, status=P.RUNNING, node="big")]),
+              Job("s", "p1", priority=50, created_order=1,
+                  pods=[Pod("s-0", gpu_fraction=0.25, status=P.RUNNING, node="small")]),
+              Job("want", "p1", priority=50, created_order=2, pods=[Pod("want-0", gpu_fraction=0.8)])],
+    )
+
+
 # ============================================================================ sanity
 @PROPS
 @given(recipes())
@@ -497,6 +517,7 @@ def test_no_device_or_node_overcommitted(snap):
 @PROPS
 @given(snapshots)
 @example(regression_preempt_over_limit())
+@example(regression_move_grows_quota())
 def test_no_queue_grows_over_its_limit(snap):
     sess, _ctx, before = run_session(snap)
     use = recomputed_usage(sess)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .capacity import over_limit
 from .ordering import JobIterator, negated
 from .placement import place
 from .session import HOLDS_QUOTA, RELEASING, RUNNING, P, JobState, PodState, QueueState, Session, _task_order
@@ -326,7 +327,7 @@ class Solver:
                 _unhold(deferred, start, held)
                 return False
             found = place(sess, p, held=held)
-            if found is None:
+            if found is None or not _move_keeps_limits(p, found):
                 break
             node, devs, frac, _pipelined = found
             sess.move(p, node, devs, frac)
@@ -395,13 +396,22 @@ def _move_job(sess: Session, job: JobState, pods: list[PodState]) -> None:
             moved += 1
             continue
         found = place(sess, p)
-        if found is None:
+        if found is None or not _move_keeps_limits(p, found):
             break
         node, devs, frac, _pipelined = found
         sess.move(p, node, devs, frac)
         moved += 1
     if moved and 0 < job.n_active < job.min:
         sess.rollback(mark)
+
+
+def _move_keeps_limits(p: PodState, found) -> bool:
+    """A moved GPU-memory pod counts against quota by the devices it lands on; where
+    they are smaller it counts more, and that growth must stay within the limits."""
+    _node, devs, frac, _pipelined = found
+    quota = frac * len(devs) if p.fractional else float(len(devs))
+    # the evicted pod counts nothing now: all of its new quota must fit
+    return quota <= p.gpu_quota + 1e-9 or over_limit(p.job.queue, (quota, 0.0, 0.0)) is None
 
 
 def _can_restore(p: PodState, held: list | None) -> bool:
