@@ -30,6 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--plot", default=None, help="write the allocation plot (PNG) here; needs matplotlib")
     p.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
+    p = sub.add_parser("replay", help="time-based replay of the Philly trace (JCT, queueing delay, utilization, fairness)")
+    p.add_argument("--jobs", type=int, default=50_000, help="the first N jobs by submit time (default 50,000)")
+    p.add_argument("--gpus", type=int, default=768, help="GPUs in the cluster (default 768)")
+    p.add_argument("--gpus-per-node", type=int, default=8, help="GPUs per node (default 8)")
+    p.add_argument("--policy", action="append", default=None,
+                   help="fifo, ours or ours-no-overquota (repeatable; default: all)")
+    p.add_argument("--checkpoint", type=float, default=1800.0, help="seconds of progress between checkpoints")
+    p.add_argument("--trace", default=None, help="the Philly CSV or its folder (default: shared/traces/philly-2017)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--plot", default=None, help="write the utilization plot (PNG) here; needs matplotlib")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
 
     if args.command == "scenarios":
@@ -60,7 +71,23 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write("\n")
         else:
             print(fgd.format_table(args.trace, report))
-    elif args.command == "demo":
+    elif args.command == "replay":
+        from . import replay
+
+        policies = args.policy or list(replay.POLICIES)
+        bad = [x for x in policies if x not in replay.POLICIES]
+        if bad:
+            parser.error(f"unknown policy {bad[0]!r}; allowed: {', '.join(replay.POLICIES)}")
+        progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+        report = replay.benchmark(args.jobs, args.gpus, args.gpus_per_node, policies, args.checkpoint, args.trace,
+                                  progress=progress)
+        if args.plot and not replay.plot(report, args.plot):
+            print("matplotlib is not installed: no plot written", file=sys.stderr)
+        if args.json:
+            json.dump(report, sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        else:
+            print(replay.format_table(report))
         from .demo import run_demo
 
         run_demo()
