@@ -74,19 +74,24 @@ def _block(deserved: float, limit: float | None, weight: float, managed: bool) -
     return QueueResources(deserved=float(deserved), limit=UNLIMITED if limit is None else float(limit), weight=weight)
 
 
+def _blocks(quota) -> dict[str, QueueResources]:
+    d, lim, w = quota.deserved, quota.limit, float(quota.over_quota_weight)
+    return {
+        "gpu": _block(d.gpu, lim.gpu, w, True),
+        "cpu": _block(d.cpu, lim.cpu, w, d.cpu > 0 or lim.cpu is not None),
+        "memory": _block(d.memory, lim.memory, w, d.memory > 0 or lim.memory is not None),
+    }
+
+
 def engine_queue(queue: Department | Project, parent: str | None, order: int) -> Queue:
-    """A department (no parent) or project as an engine queue."""
-    d, lim, w = queue.deserved, queue.limit, float(queue.over_quota_weight)
+    """A department (no parent) or project as an engine queue, with its per-pool quota blocks."""
     return Queue(
         name=queue.name,
         parent=parent,
         priority=queue.priority,
         created_order=order,
-        resources={
-            "gpu": _block(d.gpu, lim.gpu, w, True),
-            "cpu": _block(d.cpu, lim.cpu, w, d.cpu > 0 or lim.cpu is not None),
-            "memory": _block(d.memory, lim.memory, w, d.memory > 0 or lim.memory is not None),
-        },
+        resources=_blocks(queue),
+        pool_resources={pool: _blocks(quota) for pool, quota in queue.node_pools.items()},
     )
 
 

@@ -472,3 +472,36 @@ class TestReclaimAndPreempt:
         await api.wait_phase("urgent", "Running", project="alpha")
         phases = sorted([(await api.workload(n, "alpha"))["status"]["phase"] for n in ("t-1", "t-2")])
         assert phases == ["Pending", "Running"]
+
+
+class TestPerPoolQuotas:
+    @pytest.fixture
+    def jp_server_config(self, tmp_path):
+        queues = tmp_path / "queues.yaml"
+        queues.write_text(
+            "projects:\n"
+            "  - name: team\n"
+            "    deserved: {gpu: 2}\n"
+            "    node_pools:\n"
+            "      fast: {deserved: {gpu: 1}, limit: {gpu: 1}}\n"
+            "node_pools:\n"
+            "  - {name: fast, label_selector: {speed: fast}}\n")
+        return server_config(tmp_path, queues_file=str(queues), local={
+            "local_node": False,
+            "virtual_nodes": [{"name": "fast-1", "gpus": 2, "labels": {"speed": "fast"}},
+                              {"name": "slow-1", "gpus": 2}]})
+
+    async def test_the_pool_limit_holds_and_the_next_pool_takes_the_rest(self, api):
+        for i in range(2):
+            await api.submit(name=f"j{i}", project="team", command="sleep 30", resources={"gpu": 1},
+                             node_pools=["fast", "default"])
+        nodes = {}
+        for i in range(2):
+            w = await api.wait_phase(f"j{i}", "Running", project="team")
+            nodes[f"j{i}"] = w["status"]["pods"][0]["node"]
+        assert nodes == {"j0": "fast-1", "j1": "slow-1"}
+        await api.submit(name="only-fast", project="team", command="sleep 30", resources={"gpu": 1},
+                         node_pools=["fast"])
+        w = await wait_for(lambda: api.workload("only-fast", "team"), lambda w: w["status"]["pending_reason"], 10,
+                           "a reason")
+        assert w["status"]["pending_reason"].startswith("node pool fast: ") and "limit" in w["status"]["pending_reason"]

@@ -11,6 +11,7 @@ randomness. The same snapshot always gives the same decisions.
 from __future__ import annotations
 
 from .actions import ACTIONS, Context
+from .pools import schedule_by_pool, uses_pool_quotas
 from .session import HOLDS_QUOTA, P, Session
 from .types import Bind, CycleResult, Evict, Snapshot
 
@@ -67,11 +68,19 @@ def decisions(sess: Session, ctx: Context) -> CycleResult:
     return out
 
 
-def schedule(snapshot: Snapshot) -> CycleResult:
-    """Run one full cycle on ``snapshot`` and return the decisions."""
+def schedule_once(snapshot: Snapshot) -> CycleResult:
+    """One full cycle over the whole snapshot, quotas cluster-wide."""
     sess = Session(snapshot)
     ctx = run_actions(sess, snapshot.actions)
     return decisions(sess, ctx)
 
 
-__all__ = ["schedule", "run_actions", "decisions", "ACTION_ORDER", "HOLDS_QUOTA"]
+def schedule(snapshot: Snapshot) -> CycleResult:
+    """Run one full cycle on ``snapshot`` and return the decisions. With per-pool quota
+    blocks the cycle runs one pass per node pool (``pools.schedule_by_pool``)."""
+    if uses_pool_quotas(snapshot):
+        return schedule_by_pool(snapshot, schedule_once)
+    return schedule_once(snapshot)
+
+
+__all__ = ["schedule", "schedule_once", "run_actions", "decisions", "ACTION_ORDER", "HOLDS_QUOTA"]

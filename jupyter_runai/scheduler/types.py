@@ -60,7 +60,9 @@ class Queue:
     """A department (parent queue) or project (leaf queue).
 
     ``resources`` maps ``gpu``/``cpu``/``memory`` to their quota block; a missing
-    resource has unlimited deserved and no limit.
+    resource has unlimited deserved and no limit. ``pool_resources`` maps a node pool
+    to the queue's blocks in that pool; when any queue has one, quotas are divided per
+    pool (see ``pools.py``) and a queue without a block for a pool uses ``resources``.
     """
 
     name: str
@@ -68,6 +70,7 @@ class Queue:
     priority: int = 100
     created_order: int = 0
     resources: dict[str, QueueResources] = field(default_factory=dict)
+    pool_resources: dict[str, dict[str, QueueResources]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

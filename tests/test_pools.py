@@ -1,0 +1,74 @@
+"""Per-node-pool quotas: each pool divides its own quotas; a workload's pools are tried in turn."""
+
+from __future__ import annotations
+
+from jupyter_runai.scheduler import Job, Node, Pod, PodStatus, Queue, QueueResources, Snapshot, schedule
+
+
+def nodes():
+    return ([Node(name=f"a-{i}", gpus=4, gpu_memory_mib=81920, cpu_millis=64000, memory_bytes=512e9, pool="a")
+             for i in range(2)]
+            + [Node(name="b-0", gpus=4, gpu_memory_mib=16384, cpu_millis=64000, memory_bytes=512e9, pool="b")])
+
+
+def queue(name, deserved=0.0, limit=-1.0, pools=None, parent=None, order=0):
+    return Queue(name=name, parent=parent, created_order=order,
+                 resources={"gpu": QueueResources(deserved, limit, 1.0)},
+                 pool_resources={pool: {"gpu": QueueResources(d, lim, 1.0)} for pool, (d, lim) in (pools or {}).items()})
+
+
+def job(name, queue_name, gpus=1, pods=1, pools=None, order=0, priority=50, status=PodStatus.PENDING, node=None,
+        devices=None):
+    return Job(name=name, queue=queue_name, priority=priority, created_order=order, node_pools=pools,
+               pods=[Pod(name=f"{name}-{i}", index=i, gpus=gpus, status=status, node=node,
+                         devices=[i] if node and devices is None else devices) for i in range(pods)])
+
+
+def where(result):
+    return {b.job: b.node for b in result.binds}
+
+
+def test_a_pool_limit_sends_the_rest_to_the_next_pool():
+    q = queue("team", pools={"a": (2, 2), "b": (4, -1)})
+    jobs = [job(f"j{i}", "team", pools=["a", "b"], order=i) for i in range(4)]
+    result = schedule(Snapshot(nodes=nodes(), queues=[q], jobs=jobs))
+    placed = where(result)
+    assert [placed[f"j{i}"][0] for i in range(4)] == ["a", "a", "b", "b"]
+
+
+def test_pools_without_a_list_are_tried_in_node_order_and_reasons_name_each_pool():
+    q = queue("team", pools={"a": (0, 0), "b": (1, 1)})
+    jobs = [job("first", "team", order=0), job("second", "team", order=1)]
+    result = schedule(Snapshot(nodes=nodes(), queues=[q], jobs=jobs))
+    assert where(result) == {"first": "b-0"}
+    reason = result.pending_reasons["second"]
+    assert reason.startswith("node pool a: ") and "node pool b: " in reason and "limit" in reason
+
+
+def test_each_pool_divides_its_own_quota_and_reclaims_in_that_pool():
+    # in pool a, alpha deserves everything and beta nothing; in b the other way round
+    alpha = queue("alpha", pools={"a": (8, -1), "b": (0, -1)}, order=0)
+    beta = queue("beta", pools={"a": (0, -1), "b": (4, -1)}, order=1)
+    running = [job(f"beta-a{i}", "beta", gpus=4, status=PodStatus.RUNNING, node=f"a-{i}", devices=[0, 1, 2, 3],
+                   order=i) for i in range(2)]
+    pending = [job("alpha-1", "alpha", gpus=4, pools=["a"], order=5)]
+    result = schedule(Snapshot(nodes=nodes(), queues=[alpha, beta], jobs=running + pending))
+    evicted = {e.job for e in result.evictions}
+    assert len(evicted) == 1 and evicted <= {"beta-a0", "beta-a1"}, "alpha reclaims its deserved GPUs in pool a"
+    assert result.fair_share["alpha"]["gpu"] >= 4
+
+
+def test_a_running_job_keeps_its_pool_for_more_pods():
+    q = queue("team", pools={"a": (8, -1), "b": (4, -1)})
+    elastic = Job(name="elastic", queue="team", priority=50, min_available=1, node_pools=["b", "a"], pods=[
+        Pod(name="elastic-0", index=0, gpus=1, status=PodStatus.RUNNING, node="a-0", devices=[0]),
+        Pod(name="elastic-1", index=1, gpus=1)])
+    result = schedule(Snapshot(nodes=nodes(), queues=[q], jobs=[elastic]))
+    assert where(result) == {"elastic": "a-0"} or where(result)["elastic"].startswith("a-")
+
+
+def test_without_pool_blocks_quotas_are_cluster_wide():
+    q = Queue(name="team", resources={"gpu": QueueResources(2, 2, 1.0)})
+    jobs = [job(f"j{i}", "team", pools=["a", "b"], order=i) for i in range(4)]
+    result = schedule(Snapshot(nodes=nodes(), queues=[q], jobs=jobs))
+    assert len(result.binds) == 2  # one limit of 2 over all pools
