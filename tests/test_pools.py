@@ -72,3 +72,57 @@ def test_without_pool_blocks_quotas_are_cluster_wide():
     jobs = [job(f"j{i}", "team", pools=["a", "b"], order=i) for i in range(4)]
     result = schedule(Snapshot(nodes=nodes(), queues=[q], jobs=jobs))
     assert len(result.binds) == 2  # one limit of 2 over all pools
+
+
+# ----------------------------------------------------------------------------- invariants
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@st.composite
+def pooled_snapshots(draw):
+    queues = []
+    for qi in range(draw(st.integers(1, 3))):
+        pools = {}
+        for pool in ("a", "b"):
+            if draw(st.booleans()):
+                deserved = draw(st.integers(0, 4))
+                limit = draw(st.one_of(st.just(-1), st.integers(deserved, 8)))
+                pools[pool] = (deserved, limit)
+        queues.append(queue(f"q{qi}", deserved=draw(st.integers(0, 4)), pools=pools or {"a": (1, -1)}, order=qi))
+    jobs = []
+    for ji in range(draw(st.integers(1, 12))):
+        pools = draw(st.one_of(st.none(), st.permutations(["a", "b"]), st.just(["b"])))
+        jobs.append(job(f"j{ji}", f"q{draw(st.integers(0, len(queues) - 1))}", gpus=draw(st.integers(1, 4)),
+                        pods=draw(st.integers(1, 2)), pools=list(pools) if pools else None, order=ji,
+                        priority=draw(st.sampled_from([50, 100]))))
+    return Snapshot(nodes=nodes(), queues=queues, jobs=jobs)
+
+
+@settings(max_examples=60, deadline=None)
+@given(pooled_snapshots())
+def test_pool_limits_hold_and_no_device_is_shared_by_whole_gpu_pods(snapshot):
+    result = schedule(snapshot)
+    pool_of = {n.name: n.pool for n in snapshot.nodes}
+    queue_of = {j.name: j.queue for j in snapshot.jobs}
+    gpus_of = {p.name: p.gpus for j in snapshot.jobs for p in j.pods}
+    used: dict[tuple[str, str], float] = {}
+    held: set[tuple[str, int]] = set()
+    for bind in result.binds:
+        key = (queue_of[bind.job], pool_of[bind.node])
+        used[key] = used.get(key, 0) + gpus_of[bind.pod]
+        for device in bind.devices:
+            assert (bind.node, device) not in held, "a device given twice"
+            held.add((bind.node, device))
+    limits = {(q.name, pool): block["gpu"].limit for q in snapshot.queues for pool, block in q.pool_resources.items()}
+    for (queue_name, pool), amount in used.items():
+        limit = limits.get((queue_name, pool))
+        if limit is not None and limit >= 0:
+            assert amount <= limit + 1e-9, f"{queue_name} over its limit in pool {pool}"
+    for bind in result.binds:  # a workload runs in one of its pools
+        pools = next(j.node_pools for j in snapshot.jobs if j.name == bind.job)
+        assert pools is None or pool_of[bind.node] in pools
+    pools_of_job: dict[str, set[str]] = {}
+    for bind in result.binds:
+        pools_of_job.setdefault(bind.job, set()).add(pool_of[bind.node])
+    assert all(len(p) == 1 for p in pools_of_job.values()), "a workload's pods stay in one pool"
