@@ -40,7 +40,9 @@ from pathlib import Path
 
 from ..scheduler.fragmentation import MILLI, Shape, WorkloadDistribution, best_on_node
 
-POLICIES = ("random", "bestfit", "packing", "fgd", "default")
+POLICIES = ("random", "bestfit", "packing", "fgd", "fgd_plus", "default")
+"""``default`` is the engine itself (its allocate action over the whole arrival order); the
+others are re-implementations for comparison, ``fgd_plus`` the candidate for the engine."""
 TRACE_NAME = "alibaba-gpu-v2023"
 NODE_FILE = "openb_node_list_gpu_node.csv"
 MAX_SPEC_CPU = 128_000  # the simulator's BestFit normalization (CPU milli, GPU milli)
@@ -331,12 +333,12 @@ class FGDPolicy(Policy):
         return float(self._score(before, new, cpu - p.cpu, model)), devices
 
 
-class DefaultPolicy(Policy):
-    """Ours: :func:`jupyter_runai.scheduler.fragmentation.best_on_node` (the FGD rule, a
-    fraction keeps whole devices whole while the workload has whole-device pods, CPU-only
-    pods where the GPUs are taken), ties to the first node listed, as the engine does."""
+class FgdPlusPolicy(Policy):
+    """The candidate for the engine: :func:`jupyter_runai.scheduler.fragmentation.best_on_node`
+    (the FGD rule, a fraction keeps whole devices whole while the workload has whole-device
+    pods, CPU-only pods where the GPUs are taken), ties to the first node listed."""
 
-    name = "default"
+    name = "fgd_plus"
     none = (NEG,)
 
     def __init__(self, cluster, pods, rng):
@@ -358,7 +360,7 @@ class DefaultPolicy(Policy):
         return tuple(-k for k in key), devices
 
 
-POLICY_CLASSES = {cls.name: cls for cls in (RandomPolicy, BestFitPolicy, PackingPolicy, FGDPolicy, DefaultPolicy)}
+POLICY_CLASSES = {cls.name: cls for cls in (RandomPolicy, BestFitPolicy, PackingPolicy, FGDPolicy, FgdPlusPolicy)}
 
 
 # ------------------------------------------------------------------ one run
@@ -405,6 +407,8 @@ def run(nodes: Sequence[NodeRow], pods: Sequence[PodRow], policy: str, seed: int
     order = arrivals(pods, cap, rng, ratio)
     nodes = list(nodes)
     rng.shuffle(nodes)
+    if policy == "default":
+        return _run_engine(nodes, order, seed, ratio, cap, t0, keep_log)
     cluster = Cluster(nodes)
     pol = POLICY_CLASSES[policy](cluster, pods, rng)
     random_ties = ties == "random" or pol.draws
@@ -457,6 +461,45 @@ def run(nodes: Sequence[NodeRow], pods: Sequence[PodRow], policy: str, seed: int
         records.append((100.0 * arrived / cap, 100.0 * used / cap))
     return RunResult(policy, seed, _curve(records, top=int(round(ratio * 100))), len(order), placed, failed,
                      time.perf_counter() - t0, log, list(order) if keep_log else [], nodes if keep_log else [])
+
+
+def _run_engine(nodes: list[NodeRow], order: list[PodRow], seed: int, ratio: float, cap: int, t0: float,
+                keep_log: bool) -> RunResult:
+    """The protocol through the engine itself: every arrival a one-pod job of one unlimited
+    queue, in arrival order, one allocate pass (each job tried once, in order; a failed job
+    stays failed). The GPU model restriction is a node affinity on the model label."""
+    from ..scheduler import Job, Node, Pod, Queue, QueueResources, Snapshot
+    from ..scheduler.engine import decisions, run_actions
+    from ..scheduler.session import Session
+
+    enodes = [Node(name=f"n{i}", gpus=n.gpus, gpu_memory_mib=1.0, cpu_millis=n.cpu, memory_bytes=n.mem,
+                   labels={"gpu-model": n.model}, gpu_model=n.model) for i, n in enumerate(nodes)]
+    jobs = []
+    for k, p in enumerate(order):
+        gpu = {"gpu_fraction": p.milli / MILLI} if p.gpus and p.milli < MILLI else {"gpus": p.gpus}
+        affinity = {"gpu-model": sorted(p.models)} if p.models else None
+        jobs.append(Job(name=f"j{k}", queue="q", created_order=k, priority=50, pods=[
+            Pod(name=f"p{k}", cpu_millis=p.cpu, memory_bytes=p.mem, node_affinity=affinity, **gpu)]))
+    snapshot = Snapshot(nodes=enodes, queues=[Queue(name="q", resources={"gpu": QueueResources(-1, -1, 1)})],
+                        jobs=jobs, actions=("allocate",))
+    session = Session(snapshot)
+    result = decisions(session, run_actions(session, ("allocate",)))
+    where = {b.job: (int(b.node[1:]), tuple(b.devices)) for b in result.binds}
+    arrived = used = placed = 0
+    records: list[tuple[float, float]] = []
+    log: list[tuple[int, int, tuple[int, ...]]] | None = [] if keep_log else None
+    for k, p in enumerate(order):
+        arrived += p.total_milli
+        found = where.get(f"j{k}")
+        if found is not None:
+            used += p.total_milli
+            placed += 1
+        if log is not None:
+            log.append((k, found[0], found[1]) if found else (k, -1, ()))
+        records.append((100.0 * arrived / cap, 100.0 * used / cap))
+    return RunResult("default", seed, _curve(records, top=int(round(ratio * 100))), len(order), placed,
+                     len(order) - placed, time.perf_counter() - t0, log, list(order) if keep_log else [],
+                     nodes if keep_log else [])
 
 
 # ------------------------------------------------------------------ benchmark
@@ -551,7 +594,7 @@ def plot(report: dict, trace: str, out: str | os.PathLike, directory: str | os.P
         return False
     theirs = authors_curves(trace_dir(directory), trace)
     colors = {"random": "tab:gray", "bestfit": "tab:blue", "packing": "tab:green", "fgd": "tab:orange",
-              "default": "tab:red"}
+              "fgd_plus": "tab:purple", "default": "tab:red"}
     fig, (ax, zoom) = plt.subplots(1, 2, figsize=(12, 4.8))
     for a in (ax, zoom):
         for pol, entry in report.items():
