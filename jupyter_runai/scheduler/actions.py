@@ -79,11 +79,20 @@ class Context:
         return None
 
 
+def _pod_shape(p: PodState) -> tuple:
+    shape = p.shape
+    if shape is None:
+        shape = p.shape = (p.whole, p.frac_req or 0.0, p.mem_mib or 0.0, p.ndev, p.cpu, p.mem,
+                           repr(sorted((p.spec.node_affinity or {}).items())))
+    return shape
+
+
 def _shape(job: JobState, tasks: list[PodState]) -> tuple:
     """What placement depends on: the pods' requests, affinities and the job's pools."""
-    shapes = tuple(sorted((p.whole, p.frac_req or 0.0, p.mem_mib or 0.0, p.ndev, p.cpu, p.mem,
-                           repr(sorted((p.spec.node_affinity or {}).items())))
-                          for p in tasks))
+    if len(tasks) == 1:
+        shapes = (_pod_shape(tasks[0]),)
+    else:
+        shapes = tuple(sorted(_pod_shape(p) for p in tasks))
     return (tuple(job.pools or ()), shapes)
 
 
@@ -101,7 +110,7 @@ def allocate(ctx: Context) -> None:
         tasks = job.tasks_to_allocate()
         if not tasks:
             continue
-        req = ctx.tasks_request(tasks)
+        req = ctx.job_request(job)
         reason = admission_reason(job.queue, req, job.preemptible)
         if reason is None:
             # allocation only consumes capacity, so a shape that did not fit never will
@@ -140,7 +149,7 @@ def _victim_action(ctx: Context, jobs: list[JobState], admit, signature, victims
         tasks = job.tasks_to_allocate()
         if not tasks:
             continue
-        req = ctx.tasks_request(tasks)
+        req = ctx.job_request(job)
         if not admit(job, req):
             continue
         sig = signature(job, tasks)

@@ -61,32 +61,57 @@ def dominant_share(q: QueueState, alloc, totals) -> float:
     return best
 
 
-def queue_key(q: QueueState, alloc, req, totals) -> tuple:
-    """The sort key of queue ``q`` with usage ``alloc`` and candidate request ``req``."""
-    fair = q.fair
-    over = fair[0] < alloc[0] and fair[1] < alloc[1] and fair[2] < alloc[2]
+def queue_key(q: QueueState, alloc, req, totals, reverse: bool = False) -> tuple:
+    """The sort key of queue ``q`` with usage ``alloc`` and candidate request ``req``
+    (negated, as :func:`negated` would, with ``reverse``)."""
     a0, a1, a2 = alloc
-    w0, w1, w2 = a0 + req[0], a1 + req[1], a2 + req[2]
-    d = q.deserved
-    starved = le(w0, d[0]) and le(w1, d[1]) and le(w2, d[2])
-    s0, s1, s2 = share = q.share or (q.allocatable(0), q.allocatable(1), q.allocatable(2))
+    f0, f1, f2 = q.fair
+    over = f0 < a0 and f1 < a1 and f2 < a2
+    w0 = a0 + req[0]
+    w1 = a1 + req[1]
+    w2 = a2 + req[2]
+    d0, d1, d2 = q.deserved
+    # within deserved with the job, as le() compares
+    starved = (((d0 == UNLIMITED) if w0 == UNLIMITED else (d0 == UNLIMITED or w0 <= d0 + EPS))
+               and ((d1 == UNLIMITED) if w1 == UNLIMITED else (d1 == UNLIMITED or w1 <= d1 + EPS))
+               and ((d2 == UNLIMITED) if w2 == UNLIMITED else (d2 == UNLIMITED or w2 <= d2 + EPS)))
+    share = q.share
+    if share is None:
+        share = (q.allocatable(0), q.allocatable(1), q.allocatable(2))
+        den = tuple(totals[r] if share[r] == UNLIMITED else share[r] for r in range(3))
+    else:
+        den = q.den
+    s0, s1, s2 = share
     violation = (s0 == 0 and w0 > 0) or (s1 == 0 and w1 > 0) or (s2 == 0 and w2 > 0)
     # dominant resource share, with the job and without (as dominant_share)
+    n0, n1, n2 = den
+    if n0 <= 0:
+        v0, u0 = w0 * NO_SHARE_PENALTY, a0 * NO_SHARE_PENALTY
+    else:
+        v0, u0 = w0 / n0, a0 / n0
+    if n1 <= 0:
+        v1, u1 = w1 * NO_SHARE_PENALTY, a1 * NO_SHARE_PENALTY
+    else:
+        v1, u1 = w1 / n1, a1 / n1
+    if n2 <= 0:
+        v2, u2 = w2 * NO_SHARE_PENALTY, a2 * NO_SHARE_PENALTY
+    else:
+        v2, u2 = w2 / n2, a2 / n2
     dom_w = dom_a = 0.0
-    for r in range(3):
-        a = share[r]
-        if a == UNLIMITED:
-            a = totals[r]
-        if a <= 0:
-            v = (w0, w1, w2)[r] * NO_SHARE_PENALTY
-            u = alloc[r] * NO_SHARE_PENALTY
-        else:
-            v = (w0, w1, w2)[r] / a
-            u = alloc[r] / a
-        if v > dom_w:
-            dom_w = v
-        if u > dom_a:
-            dom_a = u
+    if v0 > dom_w:
+        dom_w = v0
+    if v1 > dom_w:
+        dom_w = v1
+    if v2 > dom_w:
+        dom_w = v2
+    if u0 > dom_a:
+        dom_a = u0
+    if u1 > dom_a:
+        dom_a = u1
+    if u2 > dom_a:
+        dom_a = u2
+    if reverse:
+        return (-over, -(not starved), q.priority, -violation, -dom_w, -dom_a, -s0, -s1, -s2, -q.created_order)
     return (over, not starved, -q.priority, violation, dom_w, dom_a, s0, s1, s2, q.created_order)
 
 
@@ -114,7 +139,7 @@ class JobIterator:
         self.job_key = key
         self.request = request
         self.reverse = reverse
-        self.usage = usage or (lambda q: q.alloc)
+        self.usage = usage  # None: the queue's allocation in the session
         self.totals = (sess.total(0), sess.total(1), sess.total(2))
         self.leaf: dict[str, list] = {}
         self.heaps: dict[str | None, list] = {}
@@ -148,23 +173,30 @@ class JobIterator:
         self.refresh(job.queue)
 
     def best_job(self, q: QueueState) -> JobState | None:
-        if q.is_leaf:
-            h = self.leaf.get(q.name)
-            return h[0][2] if h else None
-        h = self.heaps.get(q.name)
-        while h:
-            key, ver, name = h[0]
-            if self.version.get(name) != ver:
-                heapq.heappop(h)
-                continue
-            return self.best_job(self.sess.queues[name])
-        return None
+        versions = self.version
+        heaps = self.heaps
+        while not q.is_leaf:
+            h = heaps.get(q.name)
+            while h:
+                top = h[0]
+                if versions.get(top[2]) != top[1]:
+                    heapq.heappop(h)
+                    continue
+                break
+            if not h:
+                return None
+            q = h[0][3]
+        h = self.leaf.get(q.name)
+        return h[0][2] if h else None
 
     def refresh(self, q: QueueState) -> None:
         """Re-key ``q`` and its ancestors after its jobs or usage changed."""
         versions = self.version
         heaps = self.heaps
         reverse = self.reverse
+        usage = self.usage
+        request = self.request
+        totals = self.totals
         for node in q.path:
             name = node.name
             ver = versions.get(name, 0) + 1
@@ -172,34 +204,33 @@ class JobIterator:
             job = self.best_job(node)
             if job is None:
                 continue  # stays out of the parent's heap (older entries are stale)
-            key = queue_key(node, self.usage(node), self.request(job), self.totals)
-            if reverse:
-                key = negated(key)
-            parent = node.parent.name if node.parent is not None else None
-            h = heaps.get(parent)
+            key = queue_key(node, node.alloc if usage is None else usage(node), request(job), totals, reverse)
+            parent = node.parent
+            pname = parent.name if parent is not None else None
+            h = heaps.get(pname)
             if h is None:
-                h = heaps[parent] = []
-            heapq.heappush(h, (key, ver, name))
+                h = heaps[pname] = []
+            # entries (key, version, name, queue): the queue itself is never compared
+            heapq.heappush(h, (key, ver, name, node))
 
     def pop(self) -> JobState | None:
-        parent = None
+        versions = self.version
+        h = self.heaps.get(None)
         while True:
-            h = self.heaps.get(parent)
             while h:
-                key, ver, name = h[0]
-                if self.version.get(name) != ver:
+                top = h[0]
+                if versions.get(top[2]) != top[1]:
                     heapq.heappop(h)
                     continue
                 break
             if not h:
                 return None
-            q = self.sess.queues[h[0][2]]
+            q = h[0][3]
             if q.is_leaf:
-                lh = self.leaf[q.name]
-                job = heapq.heappop(lh)[2]
+                job = heapq.heappop(self.leaf[q.name])[2]
                 self.refresh(q)
                 return job
-            parent = q.name
+            h = self.heaps.get(q.name)
 
     def __iter__(self):
         while True:

@@ -46,8 +46,7 @@ def _pools(sess: Session, pod: PodState) -> list[list[str]]:
 def place(sess: Session, pod: PodState, allow_pipeline: bool = True, held: dict | None = None) -> Placement | None:
     """Where ``pod`` goes (None: nowhere). ``held`` (whole-GPU pods only) overlays
     restores that the victim search decided but has not applied yet: per node index,
-    [cpu, memory, {device: fraction}, {device: pods}, pods] they take back from the
-    releasing capacity (see :meth:`.victims.Solver._move_victims`)."""
+    the releasing pods that run again there (see :meth:`.victims.Solver._move_victims`)."""
     for group in _pools(sess, pod):
         if pod.fractional:
             found = _place_fraction(sess, pod, group, allow_pipeline)
@@ -79,16 +78,21 @@ def _whole_future(node: NodeState, pod: PodState, held: list | None = None) -> t
     if held is None:
         if node.cpu_free_future() + EPS < pod.cpu or node.mem_free_future() + EPS < pod.mem:
             return None
-        counts = {}
+        counts = ()
     else:
         # as if the held (restored) pods ran again: active, no longer releasing
-        if (node.cpu_cap - (node.cpu_act + held[0]) - node.cpu_pip + EPS < pod.cpu
-                or node.mem_cap - (node.mem_act + held[1]) - node.mem_pip + EPS < pod.mem):
+        cpu = mem = 0.0
+        counts = set()
+        for q in held:
+            cpu += q.cpu
+            mem += q.mem
+            counts.update(q.devices)
+        if (node.cpu_cap - (node.cpu_act + cpu) - node.cpu_pip + EPS < pod.cpu
+                or node.mem_cap - (node.mem_act + mem) - node.mem_pip + EPS < pod.mem):
             return None
-        counts = held[3]
     idle, releasing = [], []
     for d in range(node.ndev):
-        if node.d_nact[d] == 0 and node.d_npip[d] == 0 and not counts.get(d):
+        if node.d_nact[d] == 0 and node.d_npip[d] == 0 and d not in counts:
             (releasing if node.d_nrel[d] else idle).append(d)
     if len(idle) + len(releasing) < pod.whole:
         return None
@@ -130,7 +134,7 @@ def _place_whole(sess: Session, pod: PodState, pools: list[str], allow_pipeline:
             if affinity and not _affinity_ok(node, affinity):
                 continue
             h = held.get(i) if held else None
-            if h is not None and node.n_rel_pods <= h[4]:
+            if h is not None and node.n_rel_pods <= len(h):
                 continue  # once the held pods run again, nothing on it is releasing
             devs = _whole_future(node, pod, h)
             if devs is not None:

@@ -161,7 +161,7 @@ class QueueState:
     __slots__ = (
         "name", "spec", "parent", "children", "priority", "created_order", "path",
         "deserved", "limit", "weight", "alloc", "alloc_np", "request", "fair", "is_leaf", "jobs",
-        "version", "share",
+        "version", "share", "den",
     )
 
     def __init__(self, spec: Queue):
@@ -189,6 +189,7 @@ class QueueState:
         self.jobs: list[JobState] = []
         self.version = 0  # grows with every change of a pod of this project's jobs
         self.share: tuple[float, float, float] | None = None  # allocatable, once fair share is known
+        self.den: tuple[float, float, float] | None = None  # share, unlimited -> the cluster's total
 
     def allocatable(self, r: int) -> float:
         """min(limit, max(deserved, fair share)); unlimited deserved -> the limit."""
@@ -274,7 +275,7 @@ class PodState:
     __slots__ = (
         "spec", "name", "job", "status", "node", "devices", "frac",
         "orig_status", "orig_node", "whole", "frac_req", "mem_mib", "ndev", "cpu", "mem",
-        "gpu_quota", "fractional",
+        "gpu_quota", "fractional", "shape",
     )
 
     def __init__(self, spec: Pod, job: JobState):
@@ -295,6 +296,7 @@ class PodState:
         self.mem = float(spec.memory_bytes or 0.0)
         self.gpu_quota = 0.0  # GPUs this pod counts against quota where it is now
         self.fractional = self.frac_req is not None or self.mem_mib is not None
+        self.shape: tuple | None = None  # what placement depends on (see actions._shape)
 
     def fraction_on(self, node: NodeState) -> float:
         """The fraction of one device this pod needs on ``node``."""
@@ -448,9 +450,12 @@ class Session:
                     total += max(0.0, 1.0 - node.d_act[d])
         return total
 
-    def free_gpu_view(self, node_ok) -> tuple[float, int]:
+    def free_gpu_view(self, node_ok, all_nodes: bool = False) -> tuple[float, int]:
         """(GPU capacity a job could get without evicting anything more, the most
-        idle-or-releasing whole devices on one node), over nodes that pass ``node_ok``."""
+        idle-or-releasing whole devices on one node), over nodes that pass ``node_ok``
+        (every node, with ``all_nodes``: then read from the indexes, not node by node)."""
+        if all_nodes:
+            return self._free_gpu_all()
         total = 0.0
         best = 0
         for b in self.buckets.values():
@@ -470,6 +475,43 @@ class Session:
                 total += r
                 best = max(best, node.idle_count + r)
         return total, best
+
+    def _free_gpu_all(self) -> tuple[float, int]:
+        """:meth:`free_gpu_view` over all nodes: idle devices by bucket, releasing ones
+        by the ``rel_fut`` cells (nodes with releasing pods, by idle-or-releasing and idle
+        devices), free room on shared devices node by node, summed in the same order."""
+        idle = 0
+        best = 0
+        for b in self.buckets.values():
+            for size in range(len(b) - 1, 0, -1):
+                n = len(b[size].nodes)
+                if n:
+                    idle += size * n
+                    if size > best:
+                        best = size
+        total = float(idle)
+        for node in self.shared_nodes.values():
+            for d in range(node.ndev):
+                if node.d_nfrac[d] and not node.d_nrel[d] and not node.d_npip[d]:
+                    total += max(0.0, 1.0 - node.d_act[d])
+        if not (total * 1048576.0).is_integer() or total > 2.0 ** 31:
+            # whole numbers may not add exactly to this total: node by node, as above
+            for node in self.rel_nodes.values():
+                r = node.releasing_gpus()
+                total += r
+                best = max(best, node.idle_count + r)
+            return total, best
+        # whole numbers add exactly here, in any order
+        cells = self._cells
+        rel = 0
+        for pool_cells in self.rel_fut.values():
+            for key, nodes in enumerate(pool_cells):
+                if nodes:
+                    fut, idle_n = divmod(key, cells)
+                    rel += (fut - idle_n) * len(nodes)
+                    if fut > best:
+                        best = fut
+        return total + rel, best
 
     def _all_buckets(self) -> list[int]:
         counts = [0] * (self.max_gpus + 1)
@@ -526,6 +568,7 @@ class Session:
         # fair shares are fixed for the cycle from here on
         for q in self.queues.values():
             q.share = (q._allocatable(0), q._allocatable(1), q._allocatable(2))
+            q.den = tuple(self._totals[r] if q.share[r] == UNLIMITED else q.share[r] for r in range(3))
 
     # ------------------------------------------------------------------ mutation
     def checkpoint(self) -> int:

@@ -181,7 +181,7 @@ class Solver:
         self.max_whole = max((p.whole for p in tasks if not p.fractional), default=0)
         pools = job.pools
         self.node_ok = (lambda n: n.pool in pools) if pools else (lambda n: True)
-        self.free_gpu, self.best_node_whole = sess.free_gpu_view(self.node_ok)
+        self.free_gpu, self.best_node_whole = sess.free_gpu_view(self.node_ok, all_nodes=not pools)
         self.freed_gpu = 0.0
         self.freed_dev: dict[int, int] = {}
         self.node_free: dict[int, int] = {}  # idle + releasing devices before the search
@@ -298,6 +298,18 @@ class Solver:
         for job, pods in seen.items():
             if len(pods) > 1:
                 pods.sort(key=_task_order)
+            elif defer:
+                # the common case, inline: one pod whose place is still free
+                p = pods[0]
+                h = held.get(p.node.idx)
+                if _can_restore(p, h):
+                    if not 0 < job.n_active + 1 < job.min:
+                        deferred.append(p)
+                        if h is None:
+                            held[p.node.idx] = [p]
+                        else:
+                            h.append(p)
+                    continue
             if defer and self._move_job_deferred(job, pods, deferred, held):
                 continue
             if deferred:
@@ -415,10 +427,10 @@ def _move_keeps_limits(p: PodState, found) -> bool:
 
 
 def _can_restore(p: PodState, held: list | None) -> bool:
-    """Whether an evicted pod's own place is still free of new claims; ``held`` is what
-    deferred restores on its node hold (see :meth:`Solver._move_victims`)."""
+    """Whether an evicted pod's own place is still free of new claims; ``held`` are
+    the pods on its node whose restores are deferred (see :meth:`Solver._move_victims`)."""
     node = p.node
-    if held is None:
+    if not held:
         if node.cpu_act + node.cpu_pip + p.cpu > node.cpu_cap + 1e-9:
             return False
         if node.mem_act + node.mem_pip + p.mem > node.mem_cap + 1e-9:
@@ -430,33 +442,34 @@ def _can_restore(p: PodState, held: list | None) -> bool:
             elif node.d_nact[d] or node.d_npip[d]:
                 return False
         return True
-    cpu, mem, fracs, counts, _n = held
+    cpu = mem = 0.0
+    for q in held:
+        cpu += q.cpu
+        mem += q.mem
     if node.cpu_act + cpu + node.cpu_pip + p.cpu > node.cpu_cap + 1e-9:
         return False
     if node.mem_act + mem + node.mem_pip + p.mem > node.mem_cap + 1e-9:
         return False
     for d in p.devices:
         if p.fractional:
-            if node.d_act[d] + fracs.get(d, 0.0) + node.d_pip[d] + p.frac > 1.0 + 1e-9:
+            frac = 0.0
+            for q in held:
+                if d in q.devices:
+                    frac += q.frac
+            if node.d_act[d] + frac + node.d_pip[d] + p.frac > 1.0 + 1e-9:
                 return False
-        elif node.d_nact[d] or counts.get(d) or node.d_npip[d]:
+        elif node.d_nact[d] or node.d_npip[d] or any(d in q.devices for q in held):
             return False
     return True
 
 
 def _hold(held: dict[int, list], p: PodState) -> None:
-    """Count a deferred restore of ``p`` in ``held``: per node [cpu, memory,
-    {device: fraction}, {device: pods}, pods]."""
+    """Note a deferred restore of ``p`` in ``held`` (the pods per node)."""
     h = held.get(p.node.idx)
     if h is None:
-        h = held[p.node.idx] = [0.0, 0.0, {}, {}, 0]
-    h[0] += p.cpu
-    h[1] += p.mem
-    h[4] += 1
-    fracs, counts = h[2], h[3]
-    for d in p.devices:
-        fracs[d] = fracs.get(d, 0.0) + p.frac
-        counts[d] = counts.get(d, 0) + 1
+        held[p.node.idx] = [p]
+    else:
+        h.append(p)
 
 
 def _unhold(deferred: list[PodState], start: int, held: dict[int, list]) -> None:
