@@ -14,10 +14,11 @@ The protocol (issue 4, section 3):
 * a job runs for its trace ``duration``; a preempted job goes back to the queue and restarts
   from its last checkpoint (one every ``checkpoint`` = 1,800 s of progress): the progress since
   then is lost;
-* event-driven simulated time: a scheduling cycle runs only when a job arrives or ends (all
-  events of one second together). A cycle that evicts pods or decides pipelined binds is
-  followed at once by another at the same instant (a simulated pod releases its GPUs at once),
-  as the service does on the next cluster poll.
+* event-driven simulated time: a scheduling cycle runs only when a job arrives or ends, at most
+  one every ``period`` seconds (60 s, the Pollux simulator's scheduling interval; ``--period 0``:
+  a cycle at every distinct event time): the events in between wait for the next cycle. A cycle
+  that evicts pods or decides pipelined binds is followed at once by another at the same instant
+  (a simulated pod releases its GPUs at once), as the service does on the next cluster poll.
 
 Policies:
 
@@ -205,9 +206,11 @@ def _queues(trace: list[TraceJob], gpus: int, policy: str) -> tuple[list[Queue],
 
 def replay(trace: list[TraceJob], policy: str = "ours", gpus: int = 768, gpus_per_node: int = 8,
            checkpoint: float = 1800.0, progress: Callable[[str], None] | None = None,
-           check: bool = False) -> dict:
+           check: bool = False, details: bool = False, period: float = 60.0) -> dict:
     """Replay ``trace`` under ``policy``; returns the figures (see the module's docstring).
-    ``check``: verify after every cycle that no node holds more GPUs than it has."""
+    ``check``: verify after every cycle that no node holds more GPUs than it has; ``details``:
+    add ``per_job`` (submit, first start, finish, duration, GPUs, project, preemptions); ``period``:
+    the least simulated time between two cycles (events in between wait for the next one)."""
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; allowed: {', '.join(POLICIES)}")
     if gpus % gpus_per_node:
@@ -302,13 +305,14 @@ def replay(trace: list[TraceJob], policy: str = "ours", gpus: int = 768, gpus_pe
             assert abs(sum(held.values()) - util.used) < 1e-6
         return again
 
+    last_cycle = -math.inf
     while True:
         t_arrival = runs[i].tj.submit if i < n else math.inf
         t_end = ends[0][0] if ends else math.inf
         t = min(t_arrival, t_end)
         if t == math.inf:
             break
-        t = math.floor(t) if t == t_arrival else t
+        t = max(t, last_cycle + period)  # at most one cycle per period: what happened meanwhile waits
         now = max(now, t)
         util.advance(now)
         changed = False
@@ -331,6 +335,7 @@ def replay(trace: list[TraceJob], policy: str = "ours", gpus: int = 768, gpus_pe
             del live[name]
             changed = True
         if changed:
+            last_cycle = now
             for _ in range(8):
                 if not cycle(now):
                     break
@@ -339,11 +344,17 @@ def replay(trace: list[TraceJob], policy: str = "ours", gpus: int = 768, gpus_pe
             progress(f"  {policy}: t={now / 86400:.1f} d, {i:,}/{n:,} arrived, {len(live):,} live, "
                      f"{cycles:,} cycles, {time.perf_counter() - wall0:.0f} s")
     util.advance(now)
-    return _figures(policy, runs, never, deserved, util, now, gpus, gpus_per_node, checkpoint, cycles, engine_s,
-                    preemptions, time.perf_counter() - wall0, by_name)
+    out = _figures(policy, runs, never, deserved, util, now, gpus, gpus_per_node, checkpoint, period, cycles,
+                   engine_s, preemptions, time.perf_counter() - wall0, by_name)
+    out["gpu_seconds_allocated"] = util.area
+    if details:
+        out["per_job"] = [{"submit": r.tj.submit, "first_start": r.first_start, "finish": r.finish,
+                           "duration": r.tj.duration, "gpus": r.tj.gpus, "project": r.tj.vc,
+                           "preemptions": r.preemptions, "lost_gpu_s": r.lost} for r in runs]
+    return out
 
 
-def _figures(policy, runs, never, deserved, util, end, gpus, gpus_per_node, checkpoint, cycles, engine_s,
+def _figures(policy, runs, never, deserved, util, end, gpus, gpus_per_node, checkpoint, period, cycles, engine_s,
              preemptions, wall, by_name) -> dict:
     done = [r for r in runs if r.finish is not None]
     jct = [r.finish - r.tj.submit for r in done]
@@ -370,6 +381,7 @@ def _figures(policy, runs, never, deserved, util, end, gpus, gpus_per_node, chec
         "gpus": gpus,
         "gpus_per_node": gpus_per_node,
         "checkpoint_s": checkpoint,
+        "period_s": period,
         "jct_s": stats(jct),
         "queueing_delay_s": stats(wait),
         "makespan_s": round(end, 1),
@@ -387,15 +399,27 @@ def _figures(policy, runs, never, deserved, util, end, gpus, gpus_per_node, chec
 
 
 def benchmark(jobs: int = 50_000, gpus: int = 768, gpus_per_node: int = 8, policies=POLICIES,
-              checkpoint: float = 1800.0, trace: str | None = None, progress=None, check: bool = False) -> dict:
-    """Every policy on the same cut; an object keyed by policy name."""
+              checkpoint: float = 1800.0, trace: str | None = None, progress=None, check: bool = False,
+              period: float = 60.0, workers: int = 1) -> dict:
+    """Every policy on the same cut; an object keyed by policy name. ``workers`` > 1 replays the
+    policies in that many processes at once."""
     cut = load_trace(trace, jobs)
-    out = {}
-    for policy in policies:
-        if progress:
-            progress(f"replaying {len(cut):,} jobs on {gpus} GPUs with {policy}")
-        out[policy] = replay(cut, policy, gpus, gpus_per_node, checkpoint, progress=progress, check=check)
-    return out
+    args = [(cut, policy, gpus, gpus_per_node, checkpoint, progress if workers <= 1 else None, check, False, period)
+            for policy in policies]
+    if progress:
+        progress(f"replaying {len(cut):,} jobs on {gpus} GPUs: {', '.join(policies)}")
+    if workers > 1 and len(args) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(workers, len(args))) as pool:
+            results = list(pool.map(_replay_args, args))
+    else:
+        results = [_replay_args(a) for a in args]
+    return {policy: r for policy, r in zip(policies, results)}
+
+
+def _replay_args(a) -> dict:
+    return replay(*a)
 
 
 def format_table(report: dict) -> str:
@@ -404,7 +428,7 @@ def format_table(report: dict) -> str:
 
     first = next(iter(report.values()))
     lines = [f"Philly replay: {first['jobs']:,} jobs, {first['gpus']} GPUs in nodes of {first['gpus_per_node']}, "
-             f"checkpoint every {first['checkpoint_s']:g} s of progress",
+             f"checkpoint every {first['checkpoint_s']:g} s of progress, a cycle at most every {first['period_s']:g} s",
              f"{'policy':<18} {'JCT mean':>9} {'p50':>7} {'p99':>9} {'wait mean':>9} {'p50':>6} {'p99':>9} "
              f"{'util %':>6} {'Jain':>6} {'preempt':>7} {'lost GPUh':>9} {'not run':>7} {'cycles':>7} {'wall s':>6}"]
     for name, f in report.items():
