@@ -411,6 +411,7 @@ async def test_info_gives_the_submit_form_its_defaults_and_bounds(api):
     assert form["bounds"]["fraction"]["steps"] == [0.25, 0.5, 0.75]
     assert form["bounds"]["gpu_memory"]["max"] == "24Gi" and form["defaults"]["gpu_memory"] == "12Gi"
     assert "default" in form["node_pools"]
+    assert form["priority_classes"] == ["train", "build-preemptible", "build", "inference"]
     # the defaults are a valid submission as they stand
     spec = {"name": "from-defaults", "kind": form["defaults"]["kind"], "project": form["defaults"]["project"],
             "command": form["defaults"]["commands"]["training"], "resources": {

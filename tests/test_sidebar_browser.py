@@ -204,10 +204,54 @@ def test_a_training_job_goes_pending_running_succeeded_and_its_logs_read(page, l
     expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(2)
 
 
-def test_the_cluster_view_shows_devices_fractions_and_virtual(page, lab, shots):
+def test_a_workloads_details_show_spec_pods_and_events_live(page, lab, shots):
+    # the blocker (resumed above) holds both GPUs: this one waits
+    submit_form(page, name="detail-1", gpu="1", command="echo in detail; sleep 600")
+    expect(chip(page, "detail-1")).to_have_text("Pending", timeout=TIMEOUT)
+    row(page, "detail-1").locator("button.jp-RunaiWorkload-name").click()
+    view = page.locator("#jupyter-runai-details-default-detail-1")
+    expect(view.locator(".jp-RunaiDetails-title")).to_have_text("detail-1")
+    expect(view.locator(".jp-RunaiChip").first).to_have_text("Pending")
+    expect(view.locator(".jp-RunaiDetails-pending h3")).to_have_text("Waiting for free GPUs")
+    spec = view.locator(".jp-RunaiDetails-spec")
+    expect(spec.locator('dd[data-key="resources"]')).to_contain_text("1 GPU")
+    expect(spec.locator('dd[data-key="command"]')).to_have_text("echo in detail; sleep 600")
+    expect(spec.locator('dd[data-key="priority"]')).to_have_text("train, preemptible")  # filled in by the server
+    expect(view.locator('.jp-RunaiDetails-events tr[data-type="Submitted"]')).to_have_count(1)
+
+    # free the GPUs from the panel: the details follow live (Running, its pod, new events)
     row(page, "blocker").locator("button.jp-RunaiWorkload-delete").click()
     confirm(page, "Delete")
     expect(row(page, "blocker")).to_have_count(0, timeout=TIMEOUT)
+    expect(view.locator(".jp-RunaiChip").first).to_have_text("Running", timeout=TIMEOUT)
+    pod = view.locator('.jp-RunaiDetails-pods tr[data-pod="0"]')
+    expect(pod.locator(".jp-RunaiDetails-node")).not_to_have_text("—")
+    expect(pod.locator(".jp-RunaiDetails-devices")).to_have_text(re.compile(r"GPU \d"))
+    expect(pod.locator(".jp-RunaiDetails-share")).to_have_text("whole GPU")
+    expect(view.locator('.jp-RunaiDetails-events tr[data-type="Started"]')).to_have_count(1, timeout=TIMEOUT)
+    expect(view.locator(".jp-RunaiDetails-pending")).to_have_count(0)
+    shoot(page, shots / "workload-details.png")
+
+    # its pod's logs, then stop and delete from the details view (both ask first)
+    pod.locator("button.jp-RunaiDetails-podLogs").click()
+    logs = page.locator("#jupyter-runai-logs-default-detail-1")
+    expect(logs.locator(".jp-RunaiLogs-output")).to_contain_text("in detail", timeout=TIMEOUT)
+    logs.locator("select.jp-RunaiLogs-tail").select_option("20")
+    expect(logs.locator(".jp-RunaiLogs-output")).to_contain_text("in detail", timeout=TIMEOUT)
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-details-default-detail-1"]').click()
+    view.locator("button.jp-RunaiDetails-stop").click()
+    confirm(page, "Stop")
+    expect(view.locator(".jp-RunaiChip").first).to_have_text("Stopped", timeout=TIMEOUT)
+    expect(view.locator('.jp-RunaiDetails-events tr[data-type="Stopped"]')).to_have_count(1, timeout=TIMEOUT)
+    view.locator("button.jp-RunaiDetails-delete").click()
+    confirm(page, "Delete")
+    expect(view.locator(".jp-RunaiChip").first).to_have_text("Deleted", timeout=TIMEOUT)
+    expect(row(page, "detail-1")).to_have_count(0, timeout=TIMEOUT)
+    for tab in ("jupyter-runai-details-default-detail-1", "jupyter-runai-logs-default-detail-1"):
+        page.locator(f'li.lm-TabBar-tab[data-id="{tab}"] .lm-TabBar-tabCloseIcon').click()
+
+
+def test_the_cluster_view_shows_devices_fractions_and_virtual(page, lab, shots):
     submit_form(page, name="half-a", mode="fraction", fraction="0.5", command="sleep 600")
     submit_form(page, name="quarter-b", mode="fraction", fraction="0.25", command="sleep 600")
     submit_form(page, name="whole-c", gpu="1", command="sleep 600")
@@ -224,6 +268,11 @@ def test_the_cluster_view_shows_devices_fractions_and_virtual(page, lab, shots):
     expect(shared.locator(".jp-RunaiDevice-legend")).to_contain_text("quarter-b")
     expect(shared.locator(".jp-RunaiDevice-free")).to_contain_text("0.25")
     expect(view.locator(".jp-RunaiDevice-stats").first).to_contain_text("not measured")
+    # the projects overview (runai projects)
+    default = view.locator('.jp-RunaiProjects tr[data-project="default"]')
+    expect(default).to_contain_text("1.75")
+    expect(default.locator("td").nth(2)).to_have_text("2")  # deserved
+    expect(default.locator("td").nth(5)).to_have_text("none")  # limit
     shoot(page, shots / "cluster-view.png")
 
 
@@ -262,6 +311,81 @@ def test_a_workspace_gets_an_open_link_when_running(page, lab, shots):
     link = row(page, "ws-1").locator("a.jp-RunaiWorkload-open")
     expect(link).to_have_attribute("href", re.compile(r"/runai/proxy/default/ws-1/"))
     shoot(page, shots / "sidebar-workspace.png")
+
+
+SECRET = "s3cr3t-Value-never-shown-42"
+
+
+def test_data_sources_and_credentials_are_managed_and_used(page, lab, shots):
+    data = lab.base / "shared-data"
+    data.mkdir()
+    (data / "hello.txt").write_text("hello from a data source\n")
+    page.click("#jupyter-runai-sidebar button.jp-RunaiSidebar-resourcesButton")
+    view = page.locator("#jupyter-runai-resources")
+    expect(view.locator(".jp-RunaiResources-dataSources")).to_contain_text("no data sources yet")
+
+    # a field error from the server, beside its field; fixing the field clears it
+    ds = view.locator("form.jp-RunaiResources-dsForm")
+    ds.locator("#jp-runai-ds-name").fill("in-data")
+    ds.locator("#jp-runai-ds-path").fill("relative/dir")
+    ds.locator("button.jp-RunaiResources-add").click()
+    path_error = ds.locator('.jp-RunaiField[data-field="path"] .jp-RunaiField-error')
+    expect(path_error).to_contain_text("absolute")
+    expect(ds.locator("#jp-runai-ds-path")).to_have_attribute("aria-invalid", "true")
+    ds.locator("#jp-runai-ds-path").fill(str(data))
+    expect(path_error).to_be_empty()
+    ds.locator("#jp-runai-ds-target").fill("inputs")
+    ds.locator("button.jp-RunaiResources-add").click()
+    source = view.locator('.jp-RunaiResources-dataSources tr[data-name="in-data"]')
+    expect(source).to_contain_text(str(data))
+    expect(source).to_contain_text("read-only")
+    expect(ds.locator("#jp-runai-ds-name")).to_have_value("")
+
+    # a credential: the value goes in a password input, and never comes back
+    cred = view.locator("form.jp-RunaiResources-credForm")
+    cred.locator("#jp-runai-cred-name").fill("api-token")
+    cred.locator(".jp-RunaiResources-key").first.fill("API_TOKEN")
+    value = cred.locator(".jp-RunaiResources-value").first
+    expect(value).to_have_attribute("type", "password")
+    value.fill(SECRET)
+    cred.locator("button.jp-RunaiResources-add").click()
+    saved = view.locator('.jp-RunaiResources-credentials tr[data-name="api-token"]')
+    expect(saved).to_contain_text("variables API_TOKEN")
+    expect(cred.locator(".jp-RunaiResources-value").first).to_have_value("")
+    shoot(page, shots / "data-and-credentials.png")
+    assert_secret_nowhere(page)
+
+    # a workload that uses both, through the form; its log reads the data and the variable
+    form = open_form(page)
+    form.locator("#jp-runai-name").fill("uses-data")
+    form.locator('input[name="gpu_mode"][value="none"]').check()
+    form.locator("#jp-runai-command").fill('cat inputs/hello.txt; echo "token has ${#API_TOKEN} characters"')
+    form.locator('#jp-runai-data_sources input[value="in-data"]').check()
+    form.locator('#jp-runai-credentials input[value="api-token"]').check()
+    form.locator("button.jp-RunaiForm-submit").click()
+    expect(chip(page, "uses-data")).to_have_text("Succeeded", timeout=TIMEOUT)
+    row(page, "uses-data").locator("button.jp-RunaiWorkload-logs").click()
+    logs = page.locator("#jupyter-runai-logs-default-uses-data .jp-RunaiLogs-output")
+    expect(logs).to_contain_text("hello from a data source", timeout=TIMEOUT)
+    expect(logs).to_contain_text(f"token has {len(SECRET)} characters")
+    row(page, "uses-data").locator("button.jp-RunaiWorkload-name").click()
+    details = page.locator("#jupyter-runai-details-default-uses-data")
+    expect(details.locator('dd[data-key="data_sources"]')).to_have_text("in-data")
+    expect(details.locator('dd[data-key="credentials"]')).to_have_text("api-token")
+    assert_secret_nowhere(page)
+
+    # delete the data source (asks first)
+    page.click("#jupyter-runai-sidebar button.jp-RunaiSidebar-resourcesButton")
+    source.locator("button.jp-RunaiResources-delete").click()
+    confirm(page, "Delete")
+    expect(source).to_have_count(0, timeout=TIMEOUT)
+
+
+def assert_secret_nowhere(page) -> None:
+    """Not in the DOM, not in an input's value, not in any API answer the page can fetch."""
+    assert SECRET not in page.content()
+    values = page.evaluate("Array.from(document.querySelectorAll('input, textarea')).map(e => e.value)")
+    assert not any(SECRET in v for v in values)
 
 
 def test_keyboard_reaches_the_actions_and_no_page_errors(page):

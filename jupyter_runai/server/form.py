@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ..models import Node, NodePool, WorkloadKind
+from ..models.priority import PriorityClass
 from ..models.quantity import format_cpu, format_memory
 
 #: the fraction slider's steps (also the fractions a user most often asks for)
@@ -83,6 +84,8 @@ def form_info(nodes: Iterable[Node], pools: Iterable[NodePool], projects: list[s
             "backoff_limit": {"min": 0, "max": 10},
         },
         "node_pools": pool_names,
+        # the named priority classes, lowest first (unset: by kind)
+        "priority_classes": [c.value for c in PriorityClass],
         "name_pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
         "name_max": 63,
     }

@@ -7,6 +7,7 @@ import { Widget } from '@lumino/widgets';
 import { h, replaceChildren } from './dom';
 import { clusterSummary, deviceCell } from './logic/cluster';
 import { bytesLabel, parseMemory } from './logic/format';
+import { projectRows, quotaBar } from './logic/quota';
 import { RunaiModel } from './model';
 
 export class ClusterView extends Widget {
@@ -112,11 +113,81 @@ export class ClusterView extends Widget {
           : h('div', { class: 'jp-RunaiNode-empty' }, 'no GPU devices')
       );
     });
+    const projects = this._projects();
     replaceChildren(
       this.node,
       header,
+      projects,
       this.model.error ? h('div', { class: 'jp-RunaiSidebar-message', dataset: { kind: 'error' } }, this.model.error) : null,
       body.length ? body : h('div', { class: 'jp-RunaiSidebar-message' }, this.model.loaded ? 'No nodes.' : 'Loading…')
+    );
+  }
+
+  /** The projects overview (`runai projects`): quota, allocation, fair share, limit, with a bar each. */
+  private _projects(): HTMLElement | null {
+    const projects = this.model.projects;
+    if (!projects.length) {
+      return null;
+    }
+    const gpus = this.model.info?.gpus ?? 0;
+    const rows = projectRows(projects);
+    return h(
+      'section',
+      { class: 'jp-RunaiProjects', 'aria-label': 'Projects' },
+      h('h3', { class: 'jp-RunaiProjects-title' }, 'Projects'),
+      h(
+        'table',
+        { class: 'jp-RunaiTable jp-RunaiProjects-table' },
+        h(
+          'thead',
+          null,
+          h(
+            'tr',
+            null,
+            h('th', null, 'Project'),
+            h('th', null, 'Department'),
+            h('th', { class: 'jp-mod-num', title: 'the quota: GPUs it is guaranteed' }, 'Deserved'),
+            h('th', { class: 'jp-mod-num', title: 'GPUs its workloads hold now' }, 'Allocated'),
+            h('th', { class: 'jp-mod-num', title: 'deserved plus its share of idle GPUs, from the last scheduling cycle' }, 'Fair share'),
+            h('th', { class: 'jp-mod-num', title: 'the most it may hold' }, 'Limit'),
+            h('th', { class: 'jp-mod-num', title: 'its weight when idle GPUs are shared out' }, 'Over-quota weight'),
+            h('th', { class: 'jp-mod-num' }, 'Workloads'),
+            h('th', { class: 'jp-RunaiProjects-barHead' }, `of ${gpus} GPUs`)
+          )
+        ),
+        h(
+          'tbody',
+          null,
+          rows.map((r, i) => {
+            const bar = quotaBar(projects[i], gpus);
+            return h(
+              'tr',
+              { dataset: { project: r.name } },
+              h('td', { class: 'jp-RunaiProjects-name' }, r.name),
+              h('td', null, r.department),
+              h('td', { class: 'jp-mod-num' }, r.deserved),
+              h('td', { class: `jp-mod-num${r.over ? ' jp-mod-over' : ''}`, title: r.over ? 'over its quota: preemptible workloads may be reclaimed' : undefined }, r.allocated),
+              h('td', { class: 'jp-mod-num' }, r.fairShare),
+              h('td', { class: `jp-mod-num${r.atLimit ? ' jp-mod-over' : ''}` }, r.limit),
+              h('td', { class: 'jp-mod-num' }, r.weight),
+              h('td', { class: 'jp-mod-num' }, r.workloads),
+              h(
+                'td',
+                { class: 'jp-RunaiProjects-bar' },
+                h(
+                  'div',
+                  { class: 'jp-RunaiQuota-bar jp-RunaiQuota-bar--small', role: 'img', 'aria-label': bar.summary, title: bar.summary },
+                  h('span', { class: 'jp-RunaiQuota-deserved', style: { width: `${bar.deservedPct}%` } }),
+                  h('span', { class: 'jp-RunaiQuota-allocated', style: { width: `${bar.allocatedPct - bar.overPct}%` } }),
+                  h('span', { class: 'jp-RunaiQuota-over', style: { left: `${bar.allocatedPct - bar.overPct}%`, width: `${bar.overPct}%` } }),
+                  bar.fairSharePct === null ? null : h('span', { class: 'jp-RunaiQuota-marker jp-RunaiQuota-marker--fair', style: { left: `${bar.fairSharePct}%` } }),
+                  bar.limitPct === null ? null : h('span', { class: 'jp-RunaiQuota-marker jp-RunaiQuota-marker--limit', style: { left: `${bar.limitPct}%` } })
+                )
+              )
+            );
+          })
+        )
+      )
     );
   }
 

@@ -34,6 +34,7 @@ export class WorkloadForm extends Widget {
     this.state = initialState(form, project, this._taken(project ?? form.defaults.project));
     this._build();
     this._sync();
+    void this._loadAttachable();
   }
 
   state: IFormState;
@@ -101,7 +102,10 @@ export class WorkloadForm extends Widget {
         name: 'project',
         onchange: () => {
           this.state.project = project.value;
+          this.state.dataSources = [];
+          this.state.credentials = [];
           this._clearError('project');
+          void this._loadAttachable();
         }
       },
       this.model.projects.map(p => h('option', { value: p.name, selected: p.name === s.project }, p.name))
@@ -197,6 +201,47 @@ export class WorkloadForm extends Widget {
     const minReplicas = this._input('min_replicas', { type: 'number', min: b.replicas.min, max: b.replicas.max, step: 1, value: s.minReplicas }, i => (this.state.minReplicas = Number(i.value)));
     const maxReplicas = this._input('max_replicas', { type: 'number', min: b.replicas.min, max: b.replicas.max, step: 1, value: s.maxReplicas }, i => (this.state.maxReplicas = Number(i.value)));
     const backoff = this._input('backoff_limit', { type: 'number', min: b.backoff_limit.min, max: b.backoff_limit.max, step: 1, value: s.backoffLimit }, i => (this.state.backoffLimit = Number(i.value)));
+    const cpuLimit = this._input('cpu_limit', { type: 'text', value: s.cpuLimit, placeholder: 'none', spellcheck: 'false' }, i => (this.state.cpuLimit = i.value));
+    const memoryLimit = this._input('memory_limit', { type: 'text', value: s.memoryLimit, placeholder: 'none', spellcheck: 'false' }, i => (this.state.memoryLimit = i.value));
+    const minAvailable = this._input('min_available', { type: 'text', inputmode: 'numeric', value: s.minAvailable, placeholder: 'all', spellcheck: 'false' }, i => (this.state.minAvailable = i.value));
+    const workingDir = this._input('working_dir', { type: 'text', value: s.workingDir, placeholder: 'the server\u2019s root', spellcheck: 'false' }, i => (this.state.workingDir = i.value));
+    const pythonEnv = this._input('python_env', { type: 'text', value: s.pythonEnv, placeholder: 'the server\u2019s environment', spellcheck: 'false' }, i => (this.state.pythonEnv = i.value));
+    const classes = info.priority_classes ?? ['train', 'build-preemptible', 'build', 'inference'];
+    const priorityClass = h(
+      'select',
+      {
+        class: 'jp-mod-styled',
+        id: 'jp-runai-priority_class',
+        name: 'priority_class',
+        onchange: () => {
+          this.state.priorityClass = priorityClass.value;
+          this._clearError('priority_class');
+        }
+      },
+      h('option', { value: '' }, 'by kind'),
+      classes.map(c => h('option', { value: c }, c))
+    );
+    this._inputs.priority_class = priorityClass;
+    const preemptible = h(
+      'select',
+      {
+        class: 'jp-mod-styled',
+        id: 'jp-runai-preemptible',
+        name: 'preemptible',
+        onchange: () => {
+          this.state.preemptible = preemptible.value as IFormState['preemptible'];
+          this._clearError('preemptible');
+        }
+      },
+      h('option', { value: 'default' }, 'by priority'),
+      h('option', { value: 'yes' }, 'yes: may be stopped to make room'),
+      h('option', { value: 'no' }, 'no: never stopped for others')
+    );
+    this._inputs.preemptible = preemptible;
+    this._dataSourcesBox = h('div', { class: 'jp-RunaiForm-pools', id: 'jp-runai-data_sources', role: 'group', 'aria-label': 'Data sources' });
+    this._credentialsBox = h('div', { class: 'jp-RunaiForm-pools', id: 'jp-runai-credentials', role: 'group', 'aria-label': 'Credentials' });
+    this._inputs.data_sources = this._dataSourcesBox;
+    this._inputs.credentials = this._credentialsBox;
     const pools = h(
       'div',
       { class: 'jp-RunaiForm-pools', id: 'jp-runai-node_pools', role: 'group', 'aria-label': 'Node pools' },
@@ -266,12 +311,15 @@ export class WorkloadForm extends Widget {
         'fieldset',
         { class: 'jp-RunaiForm-section' },
         h('legend', null, 'Pods'),
-        this._field('workers', 'Workers', workers, `besides the master (${b.workers.min} to ${b.workers.max}); all start together`),
+        this._field('workers', 'Workers', workers, `besides the master (${b.workers.min} to ${b.workers.max})`),
+        this._field('min_available', 'Start together', minAvailable, 'pods that must start at once (the gang minimum); empty: all'),
         this._field('min_replicas', 'Min replicas', minReplicas, 'replicas kept running'),
         this._field('max_replicas', 'Max replicas', maxReplicas, 'it scales up to this on load'),
         this._field('backoff_limit', 'Retries', backoff, 'restarts after a failure'),
         this._field('cpu', 'CPU', cpu, maxNote(b.cpu.max, 'per pod; a node has at most ')),
-        this._field('memory', 'Memory', memory, maxNote(b.memory.max, 'per pod; a node has at most '))
+        this._field('cpu_limit', 'CPU limit', cpuLimit, 'optional; at least the request'),
+        this._field('memory', 'Memory', memory, maxNote(b.memory.max, 'per pod; a node has at most ')),
+        this._field('memory_limit', 'Memory limit', memoryLimit, 'optional; at least the request')
       ),
       h(
         'fieldset',
@@ -279,13 +327,24 @@ export class WorkloadForm extends Widget {
         h('legend', null, 'Run'),
         this._field('image', 'Image', image, this.info.backend === 'local' ? 'recorded; the local cluster runs the command in the server\u2019s Python environment' : null),
         this._field('command', 'Command', command, 'runs in a shell'),
-        this._field('environment', 'Environment', environment)
+        this._field('environment', 'Environment', environment),
+        this._field('working_dir', 'Working dir', workingDir, 'where the command starts; data sources appear relative to it'),
+        this.info.backend === 'local' ? this._field('python_env', 'Python env', pythonEnv, 'a venv or conda prefix to run in') : null
       ),
       h(
         'fieldset',
         { class: 'jp-RunaiForm-section' },
-        h('legend', null, 'Placement'),
-        this._field('node_pools', 'Node pools', h('div', null, pools, this._poolOrder))
+        h('legend', null, 'Data and secrets'),
+        this._field('data_sources', 'Data sources', this._dataSourcesBox),
+        this._field('credentials', 'Credentials', this._credentialsBox)
+      ),
+      h(
+        'fieldset',
+        { class: 'jp-RunaiForm-section' },
+        h('legend', null, 'Placement and priority'),
+        this._field('node_pools', 'Node pools', h('div', null, pools, this._poolOrder)),
+        this._field('priority_class', 'Priority class', priorityClass, 'unset: by kind (workspace build, training train, inference inference)'),
+        this._field('preemptible', 'Preemptible', preemptible, 'unset: preemptible below the build priority')
       ),
       h('div', { class: 'jp-RunaiForm-buttons' }, cancel, this._submit)
     );
@@ -303,6 +362,7 @@ export class WorkloadForm extends Widget {
       gpu_memory: s.gpuMode === 'memory',
       gpu_devices: s.gpuMode === 'fraction' || s.gpuMode === 'memory',
       workers: extra.includes('workers'),
+      min_available: extra.includes('workers'),
       min_replicas: extra.includes('min_replicas'),
       max_replicas: extra.includes('max_replicas'),
       backoff_limit: extra.includes('backoff_limit')
@@ -318,6 +378,54 @@ export class WorkloadForm extends Widget {
     }
     (this._inputs.gpu_limit as HTMLInputElement).disabled = !s.dynamic;
     this._poolOrder.textContent = s.nodePools.length ? `in order of preference: ${s.nodePools.join(' → ')}` : 'none chosen: any node';
+  }
+
+  /** The project's data sources and credentials, as checkboxes (attached by name). */
+  private async _loadAttachable(): Promise<void> {
+    const project = this.state.project;
+    let sources: string[] = [];
+    let credentials: string[] = [];
+    try {
+      const [ds, cr] = await Promise.all([this.model.dataSources(project), this.model.credentials(project)]);
+      sources = ds.map(d => d.name);
+      credentials = cr.map(c => c.name);
+    } catch {
+      // the server says why at submit
+    }
+    if (project !== this.state.project || this.isDisposed) {
+      return;
+    }
+    const boxes = (box: HTMLElement, names: string[], chosen: string[], field: 'data_sources' | 'credentials', what: string) => {
+      box.replaceChildren(
+        ...(names.length
+          ? names.map(n =>
+              h(
+                'label',
+                { class: 'jp-RunaiForm-pool' },
+                h('input', {
+                  type: 'checkbox',
+                  value: n,
+                  checked: chosen.includes(n),
+                  onchange: (e: Event) => {
+                    const on = (e.target as HTMLInputElement).checked;
+                    const list = field === 'data_sources' ? this.state.dataSources : this.state.credentials;
+                    const next = on ? [...list, n] : list.filter(x => x !== n);
+                    if (field === 'data_sources') {
+                      this.state.dataSources = next;
+                    } else {
+                      this.state.credentials = next;
+                    }
+                    this._clearError(field);
+                  }
+                }),
+                h('span', null, n)
+              )
+            )
+          : [h('span', { class: 'jp-RunaiField-hint' }, `none in project ${project}: add ${what} in the Data & credentials view`)])
+      );
+    };
+    boxes(this._dataSourcesBox, sources, this.state.dataSources, 'data_sources', 'data sources');
+    boxes(this._credentialsBox, credentials, this.state.credentials, 'credentials', 'credentials');
   }
 
   private _clearError(id: FieldId): void {
@@ -384,6 +492,8 @@ export class WorkloadForm extends Widget {
   private _submit!: HTMLButtonElement;
   private _fractionValue: HTMLElement | null = null;
   private _poolOrder!: HTMLElement;
+  private _dataSourcesBox!: HTMLElement;
+  private _credentialsBox!: HTMLElement;
 }
 
 /** "24683656Ki" -> "23.5 GiB"; CPU counts and other values stay as they are. */

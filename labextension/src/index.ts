@@ -9,16 +9,20 @@ import { ILauncher } from '@jupyterlab/launcher';
 import { Widget } from '@lumino/widgets';
 
 import { ClusterView } from './cluster';
+import { WorkloadDetails } from './details';
 import { WorkloadForm } from './form';
 import { runaiIcon } from './icons';
 import { LogsView } from './logs';
 import { RunaiModel } from './model';
+import { ResourcesView } from './resources';
 import { RunaiSidebar } from './sidebar';
 
 export namespace CommandIDs {
   export const newWorkload = 'runai:new-workload';
   export const openLogs = 'runai:open-logs';
   export const openCluster = 'runai:open-cluster';
+  export const openDetails = 'runai:open-details';
+  export const openResources = 'runai:open-data';
   export const showPanel = 'runai:show-panel';
   export const refresh = 'runai:refresh';
 }
@@ -38,7 +42,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const sidebar = new RunaiSidebar(model, {
       newWorkload: () => void commands.execute(CommandIDs.newWorkload),
       openLogs: (project, name) => void commands.execute(CommandIDs.openLogs, { project, name }),
-      openCluster: () => void commands.execute(CommandIDs.openCluster)
+      openCluster: () => void commands.execute(CommandIDs.openCluster),
+      openDetails: (project, name) => void commands.execute(CommandIDs.openDetails, { project, name }),
+      openResources: project => void commands.execute(CommandIDs.openResources, project ? { project } : {})
     });
     shell.add(sidebar, 'left', { rank: 250 });
     restorer?.add(sidebar, sidebar.id);
@@ -63,7 +69,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           await showErrorMessage('The GPU scheduler cannot be reached', error as Error);
           return;
         }
-        const project = sidebar.node.querySelector<HTMLSelectElement>('.jp-RunaiSidebar-projectSelect')?.value || null;
+        const project = sidebar.project;
         const content = new WorkloadForm(
           model,
           info!,
@@ -100,6 +106,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const id = `jupyter-runai-logs-${project}-${name}`;
         const open = tracker.find(w => w.id === id);
         if (open) {
+          if (args.pod !== undefined && open.content instanceof LogsView) {
+            open.content.showPod(pod);
+          }
           shell.activateById(open.id);
           return;
         }
@@ -111,6 +120,58 @@ const plugin: JupyterFrontEndPlugin<void> = {
         void tracker.add(widget);
         shell.add(widget, 'main');
         shell.activateById(widget.id);
+      }
+    });
+
+    commands.addCommand(CommandIDs.openDetails, {
+      label: args => (args.name ? `Details of ${args.name}` : 'Workload details'),
+      caption: 'A workload\u2019s spec, pods and latest events (runai describe)',
+      execute: args => {
+        const project = String(args.project ?? 'default');
+        const name = String(args.name ?? '');
+        if (!name) {
+          return;
+        }
+        const id = `jupyter-runai-details-${project}-${name}`;
+        const open = tracker.find(w => w.id === id);
+        if (open) {
+          shell.activateById(open.id);
+          return;
+        }
+        const content = new WorkloadDetails(model, project, name, {
+          openLogs: (p, n, pod) => void commands.execute(CommandIDs.openLogs, { project: p, name: n, pod: pod ?? 0 })
+        });
+        const widget = new MainAreaWidget({ content });
+        widget.id = id;
+        widget.title.label = name;
+        widget.title.caption = `${project}/${name}: spec, pods and events`;
+        widget.title.icon = runaiIcon;
+        widget.title.closable = true;
+        void tracker.add(widget);
+        shell.add(widget, 'main');
+        shell.activateById(widget.id);
+      }
+    });
+
+    let resources: MainAreaWidget<ResourcesView> | null = null;
+    commands.addCommand(CommandIDs.openResources, {
+      label: args => (args.isPalette ? 'Open GPU data sources and credentials' : 'Data & Credentials'),
+      caption: 'A project\u2019s data sources and credentials: list, add, delete',
+      icon: args => (args.isPalette ? undefined : runaiIcon),
+      execute: args => {
+        const project = args.project ? String(args.project) : sidebar.project;
+        if (resources && !resources.isDisposed) {
+          resources.content.showProject(project);
+          shell.activateById(resources.id);
+          return;
+        }
+        resources = new MainAreaWidget({ content: new ResourcesView(model, project) });
+        resources.id = 'jupyter-runai-resources';
+        resources.title.label = 'Data & credentials';
+        resources.title.icon = runaiIcon;
+        resources.title.closable = true;
+        shell.add(resources, 'main');
+        shell.activateById(resources.id);
       }
     });
 
@@ -145,13 +206,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     if (palette) {
-      for (const command of [CommandIDs.newWorkload, CommandIDs.openCluster, CommandIDs.showPanel, CommandIDs.refresh]) {
+      for (const command of [CommandIDs.newWorkload, CommandIDs.openCluster, CommandIDs.openResources, CommandIDs.showPanel, CommandIDs.refresh]) {
         palette.addItem({ command, category: CATEGORY, args: { isPalette: true } });
       }
     }
     if (launcher) {
       launcher.add({ command: CommandIDs.newWorkload, category: CATEGORY, rank: 1 });
       launcher.add({ command: CommandIDs.openCluster, category: CATEGORY, rank: 2 });
+      launcher.add({ command: CommandIDs.openResources, category: CATEGORY, rank: 3 });
     }
   }
 };

@@ -36,6 +36,14 @@ export class LogsView extends Widget {
       checked: true,
       onchange: () => this._start()
     });
+    this._tail = h(
+      'select',
+      { class: 'jp-mod-styled jp-RunaiLogs-tail', 'aria-label': 'Lines', onchange: () => this._start() },
+      h('option', { value: '' }, 'all lines'),
+      h('option', { value: '1000' }, 'last 1,000 lines'),
+      h('option', { value: '100' }, 'last 100 lines'),
+      h('option', { value: '20' }, 'last 20 lines')
+    );
     this._status = h('span', { class: 'jp-RunaiLogs-status', role: 'status' });
     this._chip = h('span', { class: 'jp-RunaiChip' });
     this._output = h('pre', { class: 'jp-RunaiLogs-output', tabindex: 0, 'aria-label': 'Log output', 'aria-live': 'off' });
@@ -46,6 +54,7 @@ export class LogsView extends Widget {
         h('span', { class: 'jp-RunaiLogs-name' }, `${project}/${workload}`),
         this._chip,
         h('label', { class: 'jp-RunaiLogs-label' }, 'Pod ', this._podSelect),
+        h('label', { class: 'jp-RunaiLogs-label' }, 'Show ', this._tail),
         h('label', { class: 'jp-RunaiLogs-label' }, this._follow, ' Follow'),
         this._status
       )
@@ -59,6 +68,16 @@ export class LogsView extends Widget {
   dispose(): void {
     this._abort?.abort();
     super.dispose();
+  }
+
+  /** Follow another pod (from the details view's pod table). */
+  showPod(pod: number): void {
+    if (pod !== this._pod) {
+      this._pod = pod;
+      this._podSelect.dataset.names = '';
+      this._update();
+      this._start();
+    }
   }
 
   get text(): string {
@@ -104,7 +123,8 @@ export class LogsView extends Widget {
     const pod = this._pod;
     this._streaming = true;
     this._status.textContent = follow ? 'following…' : 'loading…';
-    const path = `workloads/${encodeURIComponent(this.project)}/${encodeURIComponent(this.workload)}/logs?pod=${pod}&follow=${follow}&tail=10000`;
+    const tail = this._tail.value ? `&tail=${this._tail.value}` : '';
+    const path = `workloads/${encodeURIComponent(this.project)}/${encodeURIComponent(this.workload)}/logs?pod=${pod}&follow=${follow}${tail}`;
     let pending = '';
     let scheduled = false;
     const flush = () => {
@@ -157,6 +177,7 @@ export class LogsView extends Widget {
   private _pod: number;
   private _podSelect: HTMLSelectElement;
   private _follow: HTMLInputElement;
+  private _tail: HTMLSelectElement;
   private _status: HTMLElement;
   private _chip: HTMLElement;
   private _output: HTMLElement;

@@ -8,7 +8,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { requestAPI, postJSON, streamText, RunaiApiError } from './api';
 import { SseParser } from './logic/sse';
-import { IInfo, INode, IProject, IRunaiEvent, IWorkload } from './logic/types';
+import { ICredentialView, IDataSource, IInfo, INode, IProject, IRunaiEvent, IWorkload, IWorkloadWithEvents } from './logic/types';
 
 export type StreamState = 'connecting' | 'live' | 'polling';
 
@@ -112,6 +112,47 @@ export class RunaiModel {
     this._soon();
   }
 
+  /** One workload with its latest events (`runai describe`). */
+  getWorkload(project: string, name: string, events = 50): Promise<IWorkloadWithEvents> {
+    return requestAPI<IWorkloadWithEvents>(`${workloadPath(project, name)}?events=${events}`);
+  }
+
+  async dataSources(project: string): Promise<IDataSource[]> {
+    return (await requestAPI<{ data_sources: IDataSource[] }>(`${projectPath(project)}/data-sources`)).data_sources;
+  }
+
+  async credentials(project: string): Promise<ICredentialView[]> {
+    return (await requestAPI<{ credentials: ICredentialView[] }>(`${projectPath(project)}/credentials`)).credentials;
+  }
+
+  async addDataSource(project: string, body: unknown): Promise<IDataSource> {
+    const created = await postJSON<IDataSource>(`${projectPath(project)}/data-sources`, body);
+    this._resourcesChanged.emit(project);
+    return created;
+  }
+
+  /** The body holds secret values: it goes to the server and nowhere else (no log, no state). */
+  async addCredential(project: string, body: unknown): Promise<ICredentialView> {
+    const created = await postJSON<ICredentialView>(`${projectPath(project)}/credentials`, body);
+    this._resourcesChanged.emit(project);
+    return created;
+  }
+
+  async deleteDataSource(project: string, name: string): Promise<void> {
+    await requestAPI(`${projectPath(project)}/data-sources/${encodeURIComponent(name)}`, { method: 'DELETE' });
+    this._resourcesChanged.emit(project);
+  }
+
+  async deleteCredential(project: string, name: string): Promise<void> {
+    await requestAPI(`${projectPath(project)}/credentials/${encodeURIComponent(name)}`, { method: 'DELETE' });
+    this._resourcesChanged.emit(project);
+  }
+
+  /** A project's data sources or credentials changed (from this page). */
+  get resourcesChanged(): ISignal<this, string> {
+    return this._resourcesChanged;
+  }
+
   dispose(): void {
     if (this._disposed) {
       return;
@@ -195,10 +236,19 @@ export class RunaiModel {
   }
 
   private _changed = new Signal<this, void>(this);
+  private _resourcesChanged = new Signal<this, string>(this);
   private _eventReceived = new Signal<this, IRunaiEvent>(this);
   private _viewers = new Set<() => boolean>();
   private _poll: Poll;
   private _abort: AbortController | null = null;
   private _timer: number | null = null;
   private _disposed = false;
+}
+
+function projectPath(project: string): string {
+  return `projects/${encodeURIComponent(project)}`;
+}
+
+function workloadPath(project: string, name: string): string {
+  return `workloads/${encodeURIComponent(project)}/${encodeURIComponent(name)}`;
 }

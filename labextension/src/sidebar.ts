@@ -1,9 +1,9 @@
 /** The left sidebar panel "GPU workloads": project + quota, filters, the workload list and its actions. */
 
-import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
+import { runAction } from './actions';
 import { h, replaceChildren } from './dom';
 import { runaiIcon } from './icons';
 import { ageOf, gpuRequestLabel, gpuRequestTitle, KIND_SHORT, phaseClass } from './logic/format';
@@ -27,9 +27,13 @@ export interface ISidebarCommands {
   newWorkload: () => void;
   openLogs: (project: string, name: string) => void;
   openCluster: () => void;
+  openDetails: (project: string, name: string) => void;
+  openResources: (project: string | null) => void;
 }
 
 const AGE_TICK_MS = 5000;
+/** the project select's value for "All projects" (not a valid project name) */
+const ALL = '*';
 
 export class RunaiSidebar extends Widget {
   constructor(
@@ -103,6 +107,15 @@ export class RunaiSidebar extends Widget {
           onclick: () => this.commands.openCluster()
         },
         'Cluster'
+      ),
+      h(
+        'button',
+        {
+          class: 'jp-mod-styled jp-RunaiSidebar-resourcesButton',
+          title: 'Data sources and credentials of the project',
+          onclick: () => this.commands.openResources(this.project)
+        },
+        'Data & credentials'
       )
     );
     this.node.appendChild(
@@ -145,6 +158,11 @@ export class RunaiSidebar extends Widget {
     window.clearInterval(this._tick);
   }
 
+  /** The chosen project (null: all projects). */
+  get project(): string | null {
+    return this._filter.project === ALL ? null : this._filter.project;
+  }
+
   /** Scroll to a workload and flash it (after a submit). */
   reveal(project: string, name: string): void {
     this._filter.project = project;
@@ -162,15 +180,21 @@ export class RunaiSidebar extends Widget {
 
     // project switcher
     const projects = model.projects.map(p => p.name);
-    if (!this._filter.project || (projects.length && !projects.includes(this._filter.project))) {
+    if (this._filter.project === null || (projects.length && this._filter.project !== ALL && !projects.includes(this._filter.project))) {
       this._filter.project = model.info?.form?.defaults.project ?? projects[0] ?? null;
     }
-    const current = this._filter.project;
-    if (this._projectSelect.options.length !== projects.length || projects.some((p, i) => this._projectSelect.options[i].value !== p)) {
-      replaceChildren(this._projectSelect, projects.map(p => h('option', { value: p }, p)));
+    const selected = this._filter.project;
+    const current = selected === ALL ? null : selected;
+    const values = [...projects, ALL];
+    if (this._projectSelect.options.length !== values.length || values.some((p, i) => this._projectSelect.options[i].value !== p)) {
+      replaceChildren(
+        this._projectSelect,
+        projects.map(p => h('option', { value: p }, p)),
+        h('option', { value: ALL }, 'All projects')
+      );
     }
-    if (current) {
-      this._projectSelect.value = current;
+    if (selected) {
+      this._projectSelect.value = selected;
     }
 
     // quota bar
@@ -225,7 +249,7 @@ export class RunaiSidebar extends Widget {
     this._kindSelect.value = this._filter.kind;
 
     // message and list
-    const shown = sortWorkloads(filterWorkloads(model.workloads, this._filter));
+    const shown = sortWorkloads(filterWorkloads(model.workloads, { ...this._filter, project: current }));
     if (model.error) {
       this._message.textContent = `Cannot reach the scheduler: ${model.error}`;
       this._message.dataset.kind = 'error';
@@ -309,7 +333,18 @@ export class RunaiSidebar extends Widget {
       h(
         'div',
         { class: 'jp-RunaiWorkload-head' },
-        h('span', { class: 'jp-RunaiWorkload-name', title: `${project}/${name}` }, name),
+        h(
+          'button',
+          {
+            class: 'jp-RunaiWorkload-name',
+            title: `Details of ${project}/${name}: spec, pods, events`,
+            'aria-label': `Details of ${name}`,
+            dataset: { focusKey: `${key}:name` },
+            onclick: () => this.commands.openDetails(project, name)
+          },
+          name
+        ),
+        this.project === null ? h('span', { class: 'jp-RunaiWorkload-project' }, project) : null,
         h('span', { class: `jp-RunaiChip jp-RunaiChip--${phaseClass(phase)}`, title: w.status.message ?? phase }, phase)
       ),
       h(
@@ -340,43 +375,11 @@ export class RunaiSidebar extends Widget {
             )
           : null,
         actions.logs ? button('Logs', 'logs', 'Follow its output', () => this.commands.openLogs(project, name)) : null,
-        actions.stop ? button('Stop', 'stop', 'End its pods; it stays in the list and can be resumed', () => void this._confirm('stop', w)) : null,
-        actions.resume ? button('Resume', 'resume', 'Put it back in the queue', () => void this._act('resume', w)) : null,
-        actions.delete ? button('Delete', 'delete', 'Stop it and remove it', () => void this._confirm('delete', w)) : null
+        actions.stop ? button('Stop', 'stop', 'End its pods; it stays in the list and can be resumed', () => void runAction(this.model, 'stop', w)) : null,
+        actions.resume ? button('Resume', 'resume', 'Put it back in the queue', () => void runAction(this.model, 'resume', w)) : null,
+        actions.delete ? button('Delete', 'delete', 'Stop it and remove it', () => void runAction(this.model, 'delete', w)) : null
       )
     );
-  }
-
-  private async _confirm(action: 'stop' | 'delete', w: IWorkload): Promise<void> {
-    const name = w.spec.name;
-    const running = w.status.phase === 'Running';
-    const body =
-      action === 'stop'
-        ? `${running ? 'Its pods are ended (SIGTERM, then SIGKILL after the grace period). ' : ''}The workload stays in the list; Resume puts it back in the queue.`
-        : `${running ? 'Its pods are ended and ' : ''}it is removed with its logs. This cannot be undone.`;
-    const result = await showDialog({
-      title: `${action === 'stop' ? 'Stop' : 'Delete'} ${name}?`,
-      body,
-      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: action === 'stop' ? 'Stop' : 'Delete' })]
-    });
-    if (result.button.accept) {
-      await this._act(action, w);
-    }
-  }
-
-  private async _act(action: 'stop' | 'resume' | 'delete', w: IWorkload): Promise<void> {
-    const { project, name } = w.spec;
-    try {
-      if (action === 'stop') {
-        await this.model.stop(project, name);
-      } else if (action === 'resume') {
-        await this.model.resume(project, name);
-      } else {
-        await this.model.remove(project, name);
-      }
-    } catch (error) {
-      await showErrorMessage(`Cannot ${action} ${name}`, error as Error);
-    }
   }
 
   private _toggleDetails(key: string, open: boolean): void {

@@ -101,3 +101,37 @@ describe('server errors beside their fields', () => {
     expect(placeErrors(null, 'whole').general.length).toBe(1);
   });
 });
+
+describe('the CLI options in the form', () => {
+  it('sends limits, priority, preemptible, dirs, data sources and credentials when given', () => {
+    const s = {
+      ...initialState(info, null, []),
+      cpuLimit: '2', memoryLimit: '2Gi', priorityClass: 'build', preemptible: 'no' as const,
+      workingDir: '/work', pythonEnv: '/envs/torch', dataSources: ['imagenet'], credentials: ['hf']
+    };
+    const spec = buildSpec(s, info).spec!;
+    expect(spec.resources).toMatchObject({ cpu_limit: '2', memory_limit: '2Gi' });
+    expect(spec).toMatchObject({ priority_class: 'build', preemptible: false, working_dir: '/work', python_env: '/envs/torch', data_sources: ['imagenet'], credentials: ['hf'] });
+  });
+
+  it('leaves them out when unset', () => {
+    const spec = buildSpec(initialState(info, null, []), info).spec!;
+    for (const key of ['priority_class', 'preemptible', 'working_dir', 'python_env', 'data_sources', 'credentials', 'min_available']) {
+      expect(spec).not.toHaveProperty(key);
+    }
+  });
+
+  it('sends min_available for distributed only, and checks it is a number', () => {
+    const d = { ...changeKind(initialState(info, null, []), 'distributed', info, []), workers: 3, minAvailable: '2' };
+    expect(buildSpec(d, info).spec).toMatchObject({ workers: 3, min_available: 2 });
+    expect(buildSpec({ ...d, minAvailable: 'two' }, info).errors.min_available).toContain('whole number');
+    expect(buildSpec({ ...initialState(info, null, []), minAvailable: '2' }, info).spec).not.toHaveProperty('min_available');
+  });
+
+  it('maps the new fields\u2019 server errors to them', () => {
+    expect(formFieldFor('resources.cpu_limit', 'whole')).toBe('cpu_limit');
+    expect(formFieldFor('min_available', 'whole')).toBe('min_available');
+    expect(formFieldFor('data_sources', 'whole')).toBe('data_sources');
+    expect(formFieldFor('priority_class', 'whole')).toBe('priority_class');
+  });
+});

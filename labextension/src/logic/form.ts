@@ -24,6 +24,18 @@ export interface IFormState {
   maxReplicas: number;
   backoffLimit: number;
   nodePools: string[];
+  /** distributed: pods that must start together; '' = all */
+  minAvailable: string;
+  cpuLimit: string;
+  memoryLimit: string;
+  /** '' = by kind */
+  priorityClass: string;
+  /** 'default' = by priority */
+  preemptible: 'default' | 'yes' | 'no';
+  workingDir: string;
+  pythonEnv: string;
+  dataSources: string[];
+  credentials: string[];
 }
 
 /** The form's fields (ids used for the inputs and their error slots). */
@@ -38,14 +50,23 @@ export const FIELDS = [
   'gpu_memory',
   'gpu_devices',
   'cpu',
+  'cpu_limit',
   'memory',
+  'memory_limit',
   'image',
   'command',
   'environment',
   'workers',
+  'min_available',
   'min_replicas',
   'max_replicas',
   'backoff_limit',
+  'working_dir',
+  'python_env',
+  'data_sources',
+  'credentials',
+  'priority_class',
+  'preemptible',
   'node_pools'
 ] as const;
 
@@ -93,7 +114,16 @@ export function initialState(info: IFormInfo, project: string | null, taken: Ite
     minReplicas: d.min_replicas,
     maxReplicas: d.max_replicas,
     backoffLimit: d.backoff_limit,
-    nodePools: []
+    nodePools: [],
+    minAvailable: '',
+    cpuLimit: '',
+    memoryLimit: '',
+    priorityClass: '',
+    preemptible: 'default',
+    workingDir: '',
+    pythonEnv: '',
+    dataSources: [],
+    credentials: []
   };
 }
 
@@ -196,6 +226,12 @@ export function buildSpec(state: IFormState, info: IFormInfo): IBuilt {
   if (state.memory.trim()) {
     resources.memory = state.memory.trim();
   }
+  if (state.cpuLimit.trim()) {
+    resources.cpu_limit = state.cpuLimit.trim();
+  }
+  if (state.memoryLimit.trim()) {
+    resources.memory_limit = state.memoryLimit.trim();
+  }
   const spec: IWorkloadSpec = {
     name: state.name.trim(),
     project: state.project,
@@ -214,9 +250,35 @@ export function buildSpec(state: IFormState, info: IFormInfo): IBuilt {
   if (state.nodePools.length) {
     spec.node_pools = [...state.nodePools];
   }
+  if (state.workingDir.trim()) {
+    spec.working_dir = state.workingDir.trim();
+  }
+  if (state.pythonEnv.trim()) {
+    spec.python_env = state.pythonEnv.trim();
+  }
+  if (state.dataSources.length) {
+    spec.data_sources = [...state.dataSources];
+  }
+  if (state.credentials.length) {
+    spec.credentials = [...state.credentials];
+  }
+  if (state.priorityClass) {
+    spec.priority_class = state.priorityClass;
+  }
+  if (state.preemptible !== 'default') {
+    spec.preemptible = state.preemptible === 'yes';
+  }
   const extra = kindFields(info, state.kind);
   if (extra.includes('workers')) {
     spec.workers = state.workers;
+    const min = state.minAvailable.trim();
+    if (min) {
+      if (!/^\d+$/.test(min)) {
+        errors.min_available = `a whole number of pods, or empty for all; got ${JSON.stringify(min)}`;
+      } else {
+        spec.min_available = Number(min);
+      }
+    }
   }
   if (extra.includes('min_replicas')) {
     spec.min_replicas = state.minReplicas;
@@ -246,11 +308,13 @@ export function formFieldFor(field: string | null | undefined, mode: GpuMode): F
       case 'gpu_limit':
         return 'gpu_limit';
       case 'cpu':
-      case 'cpu_limit':
         return 'cpu';
+      case 'cpu_limit':
+        return 'cpu_limit';
       case 'memory':
-      case 'memory_limit':
         return 'memory';
+      case 'memory_limit':
+        return 'memory_limit';
       default:
         return mode === 'fraction' ? 'fraction' : mode === 'memory' ? 'gpu_memory' : 'gpu';
     }
@@ -265,9 +329,15 @@ export function formFieldFor(field: string | null | undefined, mode: GpuMode): F
     workers: 'workers',
     min_replicas: 'min_replicas',
     max_replicas: 'max_replicas',
-    min_available: 'workers',
+    min_available: 'min_available',
     backoff_limit: 'backoff_limit',
-    node_pools: 'node_pools'
+    node_pools: 'node_pools',
+    working_dir: 'working_dir',
+    python_env: 'python_env',
+    data_sources: 'data_sources',
+    credentials: 'credentials',
+    priority_class: 'priority_class',
+    preemptible: 'preemptible'
   };
   return direct[head] ?? null;
 }

@@ -59,3 +59,39 @@ export function quotaBar(project: IProject, clusterGpus: number): IQuotaBar {
     summary: parts.join(' · ')
   };
 }
+
+export interface IProjectRow {
+  name: string;
+  department: string;
+  deserved: string;
+  allocated: string;
+  fairShare: string;
+  limit: string;
+  weight: string;
+  workloads: string;
+  /** allocated above deserved (over quota) */
+  over: boolean;
+  /** at or above its limit */
+  atLimit: boolean;
+}
+
+/** The projects overview (`runai projects`): one row per project, in GPUs. */
+export function projectRows(projects: IProject[]): IProjectRow[] {
+  return projects.map(p => {
+    const allocated = p.allocated?.gpu ?? 0;
+    const deserved = p.deserved?.gpu ?? 0;
+    const limit = p.limit?.gpu ?? null;
+    return {
+      name: p.name,
+      department: p.department ?? '',
+      deserved: num(deserved),
+      allocated: num(allocated),
+      fairShare: p.fair_share ? num(p.fair_share.gpu) : '—',
+      limit: limit === null ? 'none' : num(limit),
+      weight: p.over_quota_weight === undefined ? '' : num(p.over_quota_weight),
+      workloads: p.workloads === undefined ? '' : String(p.workloads),
+      over: allocated > deserved + 1e-9,
+      atLimit: limit !== null && allocated >= limit - 1e-9 && limit > 0
+    };
+  });
+}

@@ -38,8 +38,15 @@ export interface IWorkloadSpec {
   min_replicas?: number | null;
   max_replicas?: number | null;
   backoff_limit?: number | null;
-  preemptible?: boolean;
-  priority_class?: string;
+  preemptible?: boolean | null;
+  priority_class?: string | null;
+  working_dir?: string | null;
+  python_env?: string | null;
+  data_sources?: string[];
+  credentials?: string[];
+  master?: boolean | null;
+  master_resources?: IResources | null;
+  min_available?: number | null;
 }
 
 export interface IPodStatus {
@@ -82,6 +89,7 @@ export interface IProject {
   allocated: { gpu: number };
   fair_share: { gpu: number } | null;
   over_quota_weight?: number;
+  priority?: number;
   workloads?: number;
 }
 
@@ -151,6 +159,8 @@ export interface IFormInfo {
     backoff_limit: { min: number; max: number };
   };
   node_pools: string[];
+  /** named priority classes, lowest first (absent on older servers) */
+  priority_classes?: string[];
   name_pattern: string;
   name_max: number;
 }
@@ -187,3 +197,30 @@ export interface IErrorBody {
 }
 
 export type GpuMode = 'none' | 'whole' | 'fraction' | 'memory';
+
+/** `GET /runai/api/v1/workloads/{project}/{name}`: the workload with its latest events (newest first). */
+export interface IWorkloadWithEvents extends IWorkload {
+  events?: IRunaiEvent[];
+}
+
+export type DataSourceKind = 'host_path' | 'git';
+
+export interface IDataSource {
+  name: string;
+  kind: DataSourceKind;
+  path?: string | null;
+  read_only?: boolean | null;
+  url?: string | null;
+  revision?: string | null;
+  target?: string | null;
+}
+
+export type InjectAs = 'env' | 'file';
+
+/** A credential as the API shows it: keys, never values. */
+export interface ICredentialView {
+  name: string;
+  inject_as: InjectAs;
+  keys: string[];
+  mount_path?: string | null;
+}

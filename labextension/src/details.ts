@@ -1,0 +1,242 @@
+/** A workload's details in the main area (what `runai describe` shows): its spec in words, the
+ * pending reason, its pods and its latest events, kept live; with its actions. */
+
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+
+import { runAction } from './actions';
+import { RunaiApiError } from './api';
+import { h, replaceChildren } from './dom';
+import { eventClass, latestEvents, podRow, specRows } from './logic/details';
+import { ageLabel, phaseClass } from './logic/format';
+import { IWorkloadWithEvents } from './logic/types';
+import { availableActions, explainPending, openUrl } from './logic/workloads';
+import { RunaiModel } from './model';
+
+export interface IDetailsCommands {
+  openLogs: (project: string, name: string, pod?: number) => void;
+}
+
+const MIN_REFRESH_MS = 400; // events come in bursts: at most one fetch per this
+
+export class WorkloadDetails extends Widget {
+  constructor(
+    private readonly model: RunaiModel,
+    readonly project: string,
+    readonly workload: string,
+    private readonly commands: IDetailsCommands
+  ) {
+    super();
+    this.addClass('jp-RunaiDetails');
+    this.node.tabIndex = -1;
+    this._unregister = model.addViewer(() => this.isVisible);
+    model.changed.connect(this._schedule, this);
+    this._body = h('div', { class: 'jp-RunaiDetails-body' }, h('div', { class: 'jp-RunaiSidebar-message' }, 'Loading…'));
+    this.node.appendChild(this._body);
+    void this._fetch();
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._unregister();
+    window.clearTimeout(this._timer);
+    super.dispose();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    this._schedule();
+  }
+
+  /** The workload as last fetched (tests, commands). */
+  get current(): IWorkloadWithEvents | null {
+    return this._workload;
+  }
+
+  private _schedule(): void {
+    if (this._timer || this.isDisposed) {
+      return;
+    }
+    const wait = Math.max(0, this._last + MIN_REFRESH_MS - Date.now());
+    this._timer = window.setTimeout(() => {
+      this._timer = 0;
+      void this._fetch();
+    }, wait);
+  }
+
+  private async _fetch(): Promise<void> {
+    if (this._fetching) {
+      this._again = true;
+      return;
+    }
+    this._fetching = true;
+    this._last = Date.now();
+    try {
+      this._workload = await this.model.getWorkload(this.project, this.workload, 50);
+      this._gone = false;
+      this._error = null;
+    } catch (error) {
+      if (error instanceof RunaiApiError && error.status === 404) {
+        this._gone = true;
+      } else {
+        this._error = error instanceof Error ? error.message : String(error);
+      }
+    } finally {
+      this._fetching = false;
+    }
+    if (!this.isDisposed) {
+      this._render();
+      if (this._again) {
+        this._again = false;
+        this._schedule();
+      }
+    }
+  }
+
+  private _render(): void {
+    const w = this._workload;
+    if (!w) {
+      replaceChildren(
+        this._body,
+        h('div', { class: 'jp-RunaiSidebar-message', dataset: { kind: this._error ? 'error' : 'info' } }, this._gone ? `${this.project}/${this.workload} does not exist (deleted).` : this._error ?? 'Loading…')
+      );
+      return;
+    }
+    const now = Date.now();
+    const phase = this._gone ? 'Deleted' : w.status.phase;
+    const actions = availableActions(w);
+    const url = openUrl(w);
+    const name = w.spec.name;
+    const button = (label: string, cls: string, title: string, run: () => void) =>
+      h('button', { class: `jp-mod-styled jp-RunaiDetails-action jp-RunaiDetails-${cls}`, title, dataset: { focusKey: cls }, onclick: run }, label);
+
+    const header = h(
+      'header',
+      { class: 'jp-RunaiDetails-header' },
+      h(
+        'div',
+        { class: 'jp-RunaiDetails-titleRow' },
+        h('h2', { class: 'jp-RunaiDetails-title' }, name),
+        h('span', { class: `jp-RunaiChip jp-RunaiChip--${this._gone ? 'stopped' : phaseClass(phase)}` }, phase),
+        h('span', { class: 'jp-RunaiDetails-project' }, `project ${w.spec.project}`)
+      ),
+      this._gone
+        ? h('div', { class: 'jp-RunaiSidebar-message', dataset: { kind: 'info' } }, 'This workload was deleted; what it was is kept below.')
+        : h(
+            'div',
+            { class: 'jp-RunaiDetails-actions' },
+            url ? h('a', { class: 'jp-mod-styled jp-RunaiDetails-action jp-RunaiDetails-open', href: url, target: '_blank', rel: 'noopener', dataset: { focusKey: 'open' } }, 'Open ↗') : null,
+            actions.logs ? button('Logs', 'logs', 'Follow its output', () => this.commands.openLogs(w.spec.project, name)) : null,
+            actions.stop ? button('Stop', 'stop', 'End its pods; it stays and can be resumed', () => void runAction(this.model, 'stop', w)) : null,
+            actions.resume ? button('Resume', 'resume', 'Put it back in the queue', () => void runAction(this.model, 'resume', w)) : null,
+            actions.delete ? button('Delete', 'delete', 'Stop it and remove it', () => void runAction(this.model, 'delete', w)) : null
+          )
+    );
+
+    let pending: HTMLElement | null = null;
+    if (!this._gone && w.status.phase === 'Pending') {
+      const why = explainPending(w.status.pending_reason);
+      pending = h(
+        'section',
+        { class: 'jp-RunaiDetails-pending', 'aria-label': 'Why it waits' },
+        h('h3', null, why.summary),
+        why.details.length ? h('ul', null, why.details.map(d => h('li', null, d))) : null
+      );
+    }
+
+    const spec = h(
+      'section',
+      { class: 'jp-RunaiDetails-section', 'aria-label': 'Spec' },
+      h('h3', null, 'Spec'),
+      h(
+        'dl',
+        { class: 'jp-RunaiDetails-spec' },
+        specRows(w, now).flatMap(r => [h('dt', { dataset: { key: r.key } }, r.label), h('dd', { dataset: { key: r.key }, title: r.title }, r.value)])
+      )
+    );
+
+    const pods = w.status.pods;
+    const podsSection = h(
+      'section',
+      { class: 'jp-RunaiDetails-section', 'aria-label': 'Pods' },
+      h('h3', null, `Pods (${pods.length})`),
+      pods.length
+        ? h(
+            'table',
+            { class: 'jp-RunaiTable jp-RunaiDetails-pods' },
+            h('thead', null, h('tr', null, ['Pod', 'Phase', 'Node', 'Devices', 'Share', 'Started', 'Message', ''].map(c => h('th', null, c)))),
+            h(
+              'tbody',
+              null,
+              pods.map(p => {
+                const r = podRow(p, now);
+                return h(
+                  'tr',
+                  { dataset: { pod: String(p.index) } },
+                  h('td', { class: 'jp-RunaiDetails-podName' }, r.name),
+                  h('td', null, h('span', { class: `jp-RunaiChip jp-RunaiChip--${phaseClass(r.phase)}` }, r.phase)),
+                  h('td', { class: 'jp-RunaiDetails-node' }, r.node),
+                  h('td', { class: 'jp-RunaiDetails-devices' }, r.devices),
+                  h('td', { class: 'jp-RunaiDetails-share' }, r.share),
+                  h('td', null, r.started),
+                  h('td', { class: 'jp-RunaiDetails-podMessage' }, r.message),
+                  h(
+                    'td',
+                    null,
+                    p.started_at
+                      ? h(
+                          'button',
+                          { class: 'jp-RunaiWorkload-action jp-RunaiDetails-podLogs', 'aria-label': `Logs of ${r.name}`, dataset: { focusKey: `logs-${p.index}` }, onclick: () => this.commands.openLogs(w.spec.project, name, p.index) },
+                          'Logs'
+                        )
+                      : null
+                  )
+                );
+              })
+            )
+          )
+        : h('div', { class: 'jp-RunaiDetails-empty' }, 'No pod placed yet.')
+    );
+
+    const events = latestEvents(w.events, 30);
+    const eventsSection = h(
+      'section',
+      { class: 'jp-RunaiDetails-section', 'aria-label': 'Events' },
+      h('h3', null, 'Latest events'),
+      events.length
+        ? h(
+            'table',
+            { class: 'jp-RunaiTable jp-RunaiDetails-events' },
+            h('thead', null, h('tr', null, ['Age', 'Type', 'Pod', 'Message'].map(c => h('th', null, c)))),
+            h(
+              'tbody',
+              null,
+              events.map(e =>
+                h(
+                  'tr',
+                  { dataset: { type: e.type } },
+                  h('td', { class: 'jp-RunaiDetails-age', title: new Date(e.at).toLocaleString() }, ageLabel(e.at, now)),
+                  h('td', null, h('span', { class: `jp-RunaiEvent jp-RunaiEvent--${eventClass(e.type)}` }, e.type)),
+                  h('td', null, e.pod ?? ''),
+                  h('td', { class: 'jp-RunaiDetails-eventMessage' }, e.message)
+                )
+              )
+            )
+          )
+        : h('div', { class: 'jp-RunaiDetails-empty' }, 'No events.')
+    );
+
+    replaceChildren(this._body, header, pending, h('div', { class: 'jp-RunaiDetails-columns' }, spec, h('div', null, podsSection, eventsSection)));
+  }
+
+  private _body: HTMLElement;
+  private _workload: IWorkloadWithEvents | null = null;
+  private _gone = false;
+  private _error: string | null = null;
+  private _fetching = false;
+  private _again = false;
+  private _last = 0;
+  private _timer = 0;
+  private _unregister: () => void;
+}
