@@ -720,7 +720,7 @@ class RunaiService:
             want = self.autoscaler.replicas(uid, workload.spec, current, time.monotonic())
             if want > current:
                 self.desired[uid] = want
-                self._event("Scheduled", workload, f"scaling up to {want} replicas "
+                self._event("Scaled", workload, f"scaling up to {want} replicas "
                             f"({self.autoscaler.load(uid):g} requests in flight)")
             elif want < current:
                 self.desired[uid] = want
@@ -734,7 +734,8 @@ class RunaiService:
                 pod.message = "scaled down"
                 self.cluster.stop(pod_key(workload.spec.project, pod.name), self.stop_grace_seconds)
         workload.status.pods = [p for p in workload.status.pods if p.index < want or p.phase in HOLDING]
-        self._event("Stopped", workload, f"scaling down to {want} replicas")
+        self._event("Scaled", workload, f"scaling down to {want} replicas "
+                    f"({self.autoscaler.load(workload.uid):g} requests in flight)")
         self._save(workload)
 
     # ------------------------------------------------------------------ helpers

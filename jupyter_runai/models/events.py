@@ -32,6 +32,7 @@ class EventType(StrEnum):
     STOPPED = "Stopped"  # by a user or a rule
     RESUMED = "Resumed"  # back in the queue after a stop
     DELETED = "Deleted"
+    SCALED = "Scaled"  # an inference endpoint's replicas were added or removed
     WARNING = "Warning"  # something a user should know (e.g. an image that is not pulled)
 
 
