@@ -202,6 +202,11 @@ def test_a_training_job_goes_pending_running_succeeded_and_its_logs_read(page, l
     expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(0)
     page.select_option("#jupyter-runai-sidebar .jp-RunaiSidebar-kindFilter", "all")
     expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(2)
+    # all projects (runai list -A): each row names its project
+    page.select_option("#jupyter-runai-sidebar .jp-RunaiSidebar-projectSelect", "*")
+    expect(row(page, "train-1").locator(".jp-RunaiWorkload-project")).to_have_text("default")
+    page.select_option("#jupyter-runai-sidebar .jp-RunaiSidebar-projectSelect", "default")
+    expect(row(page, "train-1").locator(".jp-RunaiWorkload-project")).to_have_count(0)
 
 
 def test_a_workloads_details_show_spec_pods_and_events_live(page, lab, shots):
@@ -362,6 +367,9 @@ def test_data_sources_and_credentials_are_managed_and_used(page, lab, shots):
     form.locator("#jp-runai-command").fill('cat inputs/hello.txt; echo "token has ${#API_TOKEN} characters"')
     form.locator('#jp-runai-data_sources input[value="in-data"]').check()
     form.locator('#jp-runai-credentials input[value="api-token"]').check()
+    form.locator("#jp-runai-priority_class").select_option("build")
+    form.locator('.jp-RunaiField[data-field="data_sources"]').scroll_into_view_if_needed()
+    shoot(page, shots / "new-workload-data.png")
     form.locator("button.jp-RunaiForm-submit").click()
     expect(chip(page, "uses-data")).to_have_text("Succeeded", timeout=TIMEOUT)
     row(page, "uses-data").locator("button.jp-RunaiWorkload-logs").click()
@@ -372,6 +380,7 @@ def test_data_sources_and_credentials_are_managed_and_used(page, lab, shots):
     details = page.locator("#jupyter-runai-details-default-uses-data")
     expect(details.locator('dd[data-key="data_sources"]')).to_have_text("in-data")
     expect(details.locator('dd[data-key="credentials"]')).to_have_text("api-token")
+    expect(details.locator('dd[data-key="priority"]')).to_have_text("build, not preemptible")
     assert_secret_nowhere(page)
 
     # delete the data source (asks first)

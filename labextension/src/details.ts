@@ -174,12 +174,12 @@ export class WorkloadDetails extends Widget {
                 return h(
                   'tr',
                   { dataset: { pod: String(p.index) } },
-                  h('td', { class: 'jp-RunaiDetails-podName' }, r.name),
+                  h('td', { class: 'jp-RunaiDetails-podName jp-mod-nowrap' }, r.name),
                   h('td', null, h('span', { class: `jp-RunaiChip jp-RunaiChip--${phaseClass(r.phase)}` }, r.phase)),
                   h('td', { class: 'jp-RunaiDetails-node' }, r.node),
-                  h('td', { class: 'jp-RunaiDetails-devices' }, r.devices),
-                  h('td', { class: 'jp-RunaiDetails-share' }, r.share),
-                  h('td', null, r.started),
+                  h('td', { class: 'jp-RunaiDetails-devices jp-mod-nowrap' }, r.devices),
+                  h('td', { class: 'jp-RunaiDetails-share jp-mod-nowrap' }, r.share),
+                  h('td', { class: 'jp-mod-nowrap' }, r.started),
                   h('td', { class: 'jp-RunaiDetails-podMessage' }, r.message),
                   h(
                     'td',
@@ -218,7 +218,7 @@ export class WorkloadDetails extends Widget {
                   { dataset: { type: e.type } },
                   h('td', { class: 'jp-RunaiDetails-age', title: new Date(e.at).toLocaleString() }, ageLabel(e.at, now)),
                   h('td', null, h('span', { class: `jp-RunaiEvent jp-RunaiEvent--${eventClass(e.type)}` }, e.type)),
-                  h('td', null, e.pod ?? ''),
+                  h('td', { class: 'jp-mod-nowrap' }, e.pod ?? ''),
                   h('td', { class: 'jp-RunaiDetails-eventMessage' }, e.message)
                 )
               )

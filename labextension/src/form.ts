@@ -343,8 +343,8 @@ export class WorkloadForm extends Widget {
         { class: 'jp-RunaiForm-section' },
         h('legend', null, 'Placement and priority'),
         this._field('node_pools', 'Node pools', h('div', null, pools, this._poolOrder)),
-        this._field('priority_class', 'Priority class', priorityClass, 'unset: by kind (workspace build, training train, inference inference)'),
-        this._field('preemptible', 'Preemptible', preemptible, 'unset: preemptible below the build priority')
+        this._field('priority_class', 'Priority class', priorityClass, 'by kind: build for a workspace, train for training, inference for an endpoint'),
+        this._field('preemptible', 'Preemptible', preemptible, 'by priority: train and build-preemptible may be stopped to make room; build and inference are not')
       ),
       h('div', { class: 'jp-RunaiForm-buttons' }, cancel, this._submit)
     );
@@ -421,7 +421,7 @@ export class WorkloadForm extends Widget {
                 h('span', null, n)
               )
             )
-          : [h('span', { class: 'jp-RunaiField-hint' }, `none in project ${project}: add ${what} in the Data & credentials view`)])
+          : [h('span', { class: 'jp-RunaiField-hint' }, `none in project ${project}: add ${what} in the sidebar's Data & secrets view`)])
       );
     };
     boxes(this._dataSourcesBox, sources, this.state.dataSources, 'data_sources', 'data sources');

@@ -155,7 +155,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     let resources: MainAreaWidget<ResourcesView> | null = null;
     commands.addCommand(CommandIDs.openResources, {
-      label: args => (args.isPalette ? 'Open GPU data sources and credentials' : 'Data & Credentials'),
+      label: args => (args.isPalette ? 'Open GPU data sources and credentials' : 'Data & Secrets'),
       caption: 'A project\u2019s data sources and credentials: list, add, delete',
       icon: args => (args.isPalette ? undefined : runaiIcon),
       execute: args => {
@@ -167,7 +167,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
         resources = new MainAreaWidget({ content: new ResourcesView(model, project) });
         resources.id = 'jupyter-runai-resources';
-        resources.title.label = 'Data & credentials';
+        resources.title.label = 'Data & secrets';
         resources.title.icon = runaiIcon;
         resources.title.closable = true;
         shell.add(resources, 'main');

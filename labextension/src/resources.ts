@@ -242,7 +242,7 @@ export class ResourcesView extends Widget {
         ? h(
             'table',
             { class: 'jp-RunaiTable' },
-            h('thead', null, h('tr', null, ['Name', 'Kind', 'Source', 'Target', 'Access', ''].map(c => h('th', null, c)))),
+            h('thead', null, h('tr', null, ['Name', 'Source', 'Target', 'Access', ''].map(c => h('th', null, c)))),
             h(
               'tbody',
               null,
@@ -250,11 +250,15 @@ export class ResourcesView extends Widget {
                 h(
                   'tr',
                   { class: 'jp-RunaiResources-row', dataset: { name: d.name } },
-                  h('td', { class: 'jp-RunaiResources-name' }, d.name),
-                  h('td', null, d.kind === 'git' ? 'git' : 'host path'),
-                  h('td', { class: 'jp-RunaiResources-source' }, dataSourceSource(d)),
-                  h('td', null, d.target ?? ''),
-                  h('td', null, dataSourceAccess(d)),
+                  h('td', { class: 'jp-RunaiResources-name jp-mod-nowrap' }, d.name),
+                  h(
+                    'td',
+                    { class: 'jp-RunaiResources-source' },
+                    h('span', { class: 'jp-RunaiResources-kind' }, d.kind === 'git' ? 'git repository' : 'host path'),
+                    h('span', { class: 'jp-RunaiResources-path' }, dataSourceSource(d))
+                  ),
+                  h('td', { class: 'jp-RunaiResources-target' }, d.target ?? ''),
+                  h('td', { class: 'jp-mod-nowrap' }, dataSourceAccess(d)),
                   h('td', null, this._deleteButton('data source', d.name, () => this.model.deleteDataSource(project, d.name)))
                 )
               )
@@ -280,7 +284,7 @@ export class ResourcesView extends Widget {
                 h(
                   'tr',
                   { class: 'jp-RunaiResources-row', dataset: { name: c.name } },
-                  h('td', { class: 'jp-RunaiResources-name' }, c.name),
+                  h('td', { class: 'jp-RunaiResources-name jp-mod-nowrap' }, c.name),
                   h('td', null, credentialSummary(c), h('span', { class: 'jp-RunaiResources-hidden', title: 'values are never shown' }, ' · values hidden')),
                   h('td', null, this._deleteButton('credential', c.name, () => this.model.deleteCredential(project, c.name)))
                 )

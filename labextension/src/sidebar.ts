@@ -115,7 +115,7 @@ export class RunaiSidebar extends Widget {
           title: 'Data sources and credentials of the project',
           onclick: () => this.commands.openResources(this.project)
         },
-        'Data & credentials'
+        'Data & secrets'
       )
     );
     this.node.appendChild(

@@ -76,7 +76,8 @@ function when(value: string | null | undefined, now: number): string {
   if (isNaN(t.getTime())) {
     return value;
   }
-  return `${t.toLocaleString()} (${ageLabel(value, now)} ago)`;
+  const sameDay = new Date(now).toDateString() === t.toDateString();
+  return `${sameDay ? t.toLocaleTimeString() : t.toLocaleString()} (${ageLabel(value, now)} ago)`;
 }
 
 /**
