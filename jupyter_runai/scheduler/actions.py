@@ -82,8 +82,9 @@ class Context:
 def _pod_shape(p: PodState) -> tuple:
     shape = p.shape
     if shape is None:
+        affinity = p.spec.node_affinity
         shape = p.shape = (p.whole, p.frac_req or 0.0, p.mem_mib or 0.0, p.ndev, p.cpu, p.mem,
-                           repr(sorted((p.spec.node_affinity or {}).items())))
+                           repr(sorted(affinity.items())) if affinity else "[]")
     return shape
 
 
@@ -104,30 +105,64 @@ def _signature(job: JobState, tasks: list[PodState]) -> tuple:
 # ------------------------------------------------------------------------ allocate
 def allocate(ctx: Context) -> None:
     sess = ctx.sess
-    it = JobIterator(sess, ctx.pending_jobs(), ctx.job_request)
+    jobs = ctx.pending_jobs()
+    it = JobIterator(sess, jobs, ctx.job_request)
     failed: dict[tuple, str] = {}
+    # Allocation only consumes capacity and quota, so a shape that did not fit never
+    # will; once every job still waiting has such a shape, none of them can change
+    # anything, the order no longer matters and the walk ends (each job still gets
+    # the reason it would have got in its turn). Jobs still waiting, by shape, and
+    # how many of them have a shape that has not failed:
+    waiting: dict[tuple, int] = {}
+    for job in jobs:
+        sig = _shape(job, job.tasks_to_allocate())
+        waiting[sig] = waiting.get(sig, 0) + 1
+    live = len(jobs)
     for job in it:
         tasks = job.tasks_to_allocate()
-        if not tasks:
-            continue
-        req = ctx.job_request(job)
-        reason = admission_reason(job.queue, req, job.preemptible)
+        sig = _shape(job, tasks)
+        waiting[sig] -= 1
+        if sig not in failed:
+            live -= 1
+        if tasks:
+            ok, new_failure = _allocate_one(ctx, job, tasks, sig, failed)
+            if new_failure:
+                live -= waiting[sig]
+            if ok:
+                more = job.tasks_to_allocate()
+                if more:
+                    sig = _shape(job, more)
+                    waiting[sig] = waiting.get(sig, 0) + 1
+                    if sig not in failed:
+                        live += 1
+                    it.push(job)
+                else:
+                    it.refresh(job.queue)
+        if live == 0:
+            break
+    for job in it.remaining():
+        tasks = job.tasks_to_allocate()
+        if tasks:
+            _allocate_one(ctx, job, tasks, _shape(job, tasks), failed)
+
+
+def _allocate_one(ctx: Context, job: JobState, tasks: list[PodState], sig: tuple,
+                  failed: dict[tuple, str]) -> tuple[bool, bool]:
+    """Place one job's tasks, or record why it waits. (placed, its shape failed just now)"""
+    reason = admission_reason(job.queue, ctx.job_request(job), job.preemptible)
+    new_failure = False
+    if reason is None:
+        reason = failed.get(sig)
         if reason is None:
-            # allocation only consumes capacity, so a shape that did not fit never will
-            sig = _shape(job, tasks)
-            reason = failed.get(sig)
-            if reason is None:
-                reason = ctx.place_tasks(job, tasks)
-                if reason is not None:
-                    failed[sig] = reason
-        if reason is not None:
-            ctx.reasons.setdefault(job.name, reason)
-            continue
-        ctx.reasons.pop(job.name, None)
-        if job.tasks_to_allocate():
-            it.push(job)
-        else:
-            it.refresh(job.queue)
+            reason = ctx.place_tasks(job, tasks)
+            if reason is not None:
+                failed[sig] = reason
+                new_failure = True
+    if reason is not None:
+        ctx.reasons.setdefault(job.name, reason)
+        return False, new_failure
+    ctx.reasons.pop(job.name, None)
+    return True, False
 
 
 # ------------------------------------------------------------------ victim actions

@@ -232,6 +232,12 @@ class JobIterator:
                 return job
             h = self.heaps.get(q.name)
 
+    def remaining(self) -> list[JobState]:
+        """The jobs not popped yet, in no particular order (by job sequence)."""
+        out = [e[2] for h in self.leaf.values() for e in h]
+        out.sort(key=lambda j: j.seq)
+        return out
+
     def __iter__(self):
         while True:
             job = self.pop()

@@ -186,6 +186,7 @@ class Solver:
         self.freed_dev: dict[int, int] = {}
         self.node_free: dict[int, int] = {}  # idle + releasing devices before the search
         self.pref_ok: list[bool] = []
+        self.pref_count: list[int] = [0]  # prefixes passing it among the first i
         # victims stay evicted between simulations: chunks[:applied], each evicted after
         # the log position in marks; queue usage before the search, for validation
         self.applied = 0
@@ -212,7 +213,9 @@ class Solver:
                     # first seen before any victim on it is evicted
                     free = self.node_free[n.idx] = n.idle_count + n.releasing_gpus()
                 self.best_node_whole = max(self.best_node_whole, free + c)
-        self.pref_ok.append(self._necessary())
+        ok = self._necessary()
+        self.pref_ok.append(ok)
+        self.pref_count.append(self.pref_count[-1] + ok)
         return True
 
     def _necessary(self) -> bool:
@@ -358,6 +361,16 @@ class Solver:
             self.sess.rollback(mark)
         return ok
 
+    def _try(self, lo: int, n: int) -> tuple[bool, bool]:
+        """Simulate prefix ``n`` where every prefix up to ``lo`` fails: (works, kept).
+        When no prefix between them could be tried (none passes the necessary
+        condition), ``n`` is the answer if it works, so it is kept at once instead of
+        being simulated a second time at the end."""
+        pref = self.pref_count
+        final = pref[n - 1] == pref[lo]
+        ok = self._simulate(n, keep=final)
+        return ok, ok and final
+
     def _search(self) -> bool:
         n_fail = 0  # largest prefix known to fail
         step = 1
@@ -371,7 +384,10 @@ class Solver:
                 break
         hi = None
         while hi is None:
-            if self._simulate(n, keep=False):
+            ok, kept = self._try(n_fail, n)
+            if kept:
+                return True
+            if ok:
                 hi = n
                 break
             n_fail = n
@@ -389,7 +405,10 @@ class Solver:
             if not self.pref_ok[mid - 1]:
                 lo = mid
                 continue
-            if self._simulate(mid, keep=False):
+            ok, kept = self._try(lo, mid)
+            if kept:
+                return True
+            if ok:
                 hi = mid
             else:
                 lo = mid
