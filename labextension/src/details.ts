@@ -157,15 +157,19 @@ export class WorkloadDetails extends Widget {
     );
 
     const pods = w.status.pods;
+    const anyMessage = pods.some(p => !!p.message);
     const podsSection = h(
       'section',
       { class: 'jp-RunaiDetails-section', 'aria-label': 'Pods' },
       h('h3', null, `Pods (${pods.length})`),
       pods.length
         ? h(
+            'div',
+            { class: 'jp-RunaiTable-scroll' },
+            h(
             'table',
             { class: 'jp-RunaiTable jp-RunaiDetails-pods' },
-            h('thead', null, h('tr', null, ['Pod', 'Phase', 'Node', 'Devices', 'Share', 'Started', 'Message', ''].map(c => h('th', null, c)))),
+            h('thead', null, h('tr', null, ['Pod', 'Phase', 'Node', 'Devices', 'Share', 'Started', ...(anyMessage ? ['Message'] : [])].map(c => h('th', null, c)))),
             h(
               'tbody',
               null,
@@ -174,27 +178,28 @@ export class WorkloadDetails extends Widget {
                 return h(
                   'tr',
                   { dataset: { pod: String(p.index) } },
-                  h('td', { class: 'jp-RunaiDetails-podName jp-mod-nowrap' }, r.name),
+                  h(
+                    'td',
+                    { class: 'jp-RunaiDetails-podName jp-mod-nowrap' },
+                    r.name,
+                    p.started_at
+                      ? h(
+                          'button',
+                          { class: 'jp-RunaiWorkload-action jp-RunaiDetails-podLogs', title: `Follow the log of ${r.name}`, 'aria-label': `Logs of ${r.name}`, dataset: { focusKey: `logs-${p.index}` }, onclick: () => this.commands.openLogs(w.spec.project, name, p.index) },
+                          'Logs'
+                        )
+                      : null
+                  ),
                   h('td', null, h('span', { class: `jp-RunaiChip jp-RunaiChip--${phaseClass(r.phase)}` }, r.phase)),
                   h('td', { class: 'jp-RunaiDetails-node' }, r.node),
                   h('td', { class: 'jp-RunaiDetails-devices jp-mod-nowrap' }, r.devices),
                   h('td', { class: 'jp-RunaiDetails-share jp-mod-nowrap' }, r.share),
                   h('td', { class: 'jp-mod-nowrap' }, r.started),
-                  h('td', { class: 'jp-RunaiDetails-podMessage' }, r.message),
-                  h(
-                    'td',
-                    null,
-                    p.started_at
-                      ? h(
-                          'button',
-                          { class: 'jp-RunaiWorkload-action jp-RunaiDetails-podLogs', 'aria-label': `Logs of ${r.name}`, dataset: { focusKey: `logs-${p.index}` }, onclick: () => this.commands.openLogs(w.spec.project, name, p.index) },
-                          'Logs'
-                        )
-                      : null
-                  )
+                  anyMessage ? h('td', { class: 'jp-RunaiDetails-podMessage' }, r.message) : null
                 );
               })
             )
+          )
           )
         : h('div', { class: 'jp-RunaiDetails-empty' }, 'No pod placed yet.')
     );
