@@ -53,18 +53,26 @@ class VictimIndex:
         for j in sess.jobs:
             if j.preemptible and any(p.orig_status is P.RUNNING and p.orig_node for p in j.pods):
                 self.jobs.setdefault(j.queue.name, []).append(j)
-        self._sorted: dict[str, tuple[int, list]] = {}
+        self._sorted: dict[str, tuple[int, list, list]] = {}  # queue -> (version, counts, entries)
 
     def entries(self, q: QueueState) -> list:
         """Sorted (so heap-ordered) leaf entries of ``q``'s running preemptible jobs:
-        (negated victim key, tie-break, job). Shared: copy before popping."""
+        (negated victim key, tie-break, job). Shared: copy before popping.
+
+        They depend on each job's active and running pod counts only: after a pod of
+        the project changed, the list is rebuilt only if those differ (a scenario that
+        was rolled back changed nothing)."""
         hit = self._sorted.get(q.name)
         if hit is not None and hit[0] == q.version:
-            return hit[1]
-        out = [(negated(victim_key(j, j.n_active)), j.seq, j)
-               for j in self.jobs.get(q.name, ()) if j.n_running]
+            return hit[2]
+        jobs = self.jobs.get(q.name, ())
+        counts = [(j.n_active, j.n_running) for j in jobs]
+        if hit is not None and hit[1] == counts:
+            self._sorted[q.name] = (q.version, counts, hit[2])
+            return hit[2]
+        out = [(negated(victim_key(j, j.n_active)), j.seq, j) for j in jobs if j.n_running]
         out.sort()
-        self._sorted[q.name] = (q.version, out)
+        self._sorted[q.name] = (q.version, counts, out)
         return out
 
     def leaves(self, queues, keep: Callable[[JobState], bool] | None = None) -> dict[str, list]:
@@ -187,6 +195,8 @@ class Solver:
         self.node_free: dict[int, int] = {}  # idle + releasing devices before the search
         self.pref_ok: list[bool] = []
         self.pref_count: list[int] = [0]  # prefixes passing it among the first i
+        self.first: dict[JobState, int] = {}  # each victim job's first chunk
+        self.multi: dict[JobState, list[int]] = {}  # jobs of several chunks: their chunks
         # victims stay evicted between simulations: chunks[:applied], each evicted after
         # the log position in marks; queue usage before the search, for validation
         self.applied = 0
@@ -199,7 +209,14 @@ class Solver:
         nxt = next(self.gen, None)
         if nxt is None:
             return False
+        i = len(self.chunks)
         self.chunks.append(nxt)
+        job = nxt[0]
+        first = self.first.get(job)
+        if first is None:
+            self.first[job] = i
+        else:
+            self.multi.setdefault(job, [first]).append(i)
         for p in nxt[1]:
             n = p.node
             if n is None or not self.node_ok(n):
@@ -261,12 +278,15 @@ class Solver:
         victims = self.chunks[:n]
         ok = self.place_job()
         restored: set[int] = set()
+        back: set[JobState] = set()
         if ok and self.allow_moves:
             # a scenario that is kept is applied exactly; the others only decide
-            restored = self._move_victims(victims, defer=not keep)
+            restored, back = self._move_victims(victims, defer=not keep)
         if ok:
             evicted = []
             for job, chunk in victims:
+                if job in back:
+                    continue
                 still = [p for p in chunk if p.status is RELEASING and id(p) not in restored]
                 if still:
                     evicted.append((job, still))
@@ -275,7 +295,7 @@ class Solver:
             sess.rollback(mark)
         return ok
 
-    def _move_victims(self, victims, defer: bool = False) -> set[int]:
+    def _move_victims(self, victims, defer: bool = False) -> tuple[set[int], set[JobState]]:
         """Restore each victim whose place the job left free, or move it if it fits
         elsewhere (gangs whole, elastic pods singly), in victim order.
 
@@ -285,34 +305,55 @@ class Solver:
         :func:`.placement.place`). Only a move of another kind applies the restores
         decided so far (in order). The outcome is the same as applying every restore
         at once - the session then differs only in the restored pods still being
-        releasing, which the caller rolls back. Returns the ids of those pods.
+        releasing, which the caller rolls back. Returns the ids of those pods, and
+        the one-chunk jobs among them (all of whose pods run again).
         """
         sess = self.sess
-        seen: dict[JobState, list[PodState]] = {}
-        for job, chunk in victims:
-            pods = seen.get(job)
-            if pods is None:
-                seen[job] = list(chunk)
-            else:
-                pods.extend(chunk)
+        n = len(victims)
+        multi = self.multi
         deferred: list[PodState] = []
         # what the deferred restores take back, per node (see placement.place)
         held: dict[int, list] = {}
-        for job, pods in seen.items():
-            if len(pods) > 1:
-                pods.sort(key=_task_order)
-            elif defer:
-                # the common case, inline: one pod whose place is still free
-                p = pods[0]
-                h = held.get(p.node.idx)
-                if _can_restore(p, h):
-                    if not 0 < job.n_active + 1 < job.min:
-                        deferred.append(p)
-                        if h is None:
-                            held[p.node.idx] = [p]
-                        else:
-                            h.append(p)
+        back: set[JobState] = set()  # one-chunk jobs restored (deferred)
+        done: set[JobState] = set()  # jobs of several chunks, handled at their first
+        for job, chunk in victims:
+            idx = multi.get(job)
+            if idx is not None:
+                # a job with several chunks: all of its pods in the prefix, at its first
+                if job in done:
                     continue
+                done.add(job)
+                pods = [p for k in idx if k < n for p in victims[k][1]]
+                pods.sort(key=_task_order)
+            elif len(chunk) == 1:
+                pods = chunk
+                if defer:
+                    # the common case, inline: one pod whose own place is still free
+                    p = chunk[0]
+                    node = p.node
+                    h = held.get(node.idx)
+                    if h is None and not p.fractional:
+                        free = (node.cpu_act + node.cpu_pip + p.cpu <= node.cpu_cap + 1e-9
+                                and node.mem_act + node.mem_pip + p.mem <= node.mem_cap + 1e-9)
+                        if free:
+                            d_nact, d_npip = node.d_nact, node.d_npip
+                            for d in p.devices:
+                                if d_nact[d] or d_npip[d]:
+                                    free = False
+                                    break
+                    else:
+                        free = _can_restore(p, h)
+                    if free:
+                        if not 0 < job.n_active + 1 < job.min:
+                            deferred.append(p)
+                            back.add(job)
+                            if h is None:
+                                held[node.idx] = [p]
+                            else:
+                                h.append(p)
+                        continue
+            else:
+                pods = sorted(chunk, key=_task_order)
             if defer and self._move_job_deferred(job, pods, deferred, held):
                 continue
             if deferred:
@@ -320,8 +361,9 @@ class Solver:
                 _apply_restores(sess, deferred)
                 deferred = []
                 held = {}
+                back = set()
             _move_job(sess, job, pods)
-        return {id(p) for p in deferred}
+        return {id(p) for p in deferred}, back
 
     def _move_job_deferred(self, job: JobState, pods: list[PodState], deferred: list[PodState],
                            held: dict[int, list]) -> bool:
