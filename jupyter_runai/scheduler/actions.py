@@ -90,6 +90,15 @@ def _pod_shape(p: PodState) -> tuple:
 
 def _shape(job: JobState, tasks: list[PodState]) -> tuple:
     """What placement depends on: the pods' requests, affinities and the job's pools."""
+    hit = job.shape
+    if hit is not None and hit[0] is tasks:
+        return hit[1]
+    sig = _shape_of(job, tasks)
+    job.shape = (tasks, sig)  # tasks lists are cached per job version (shared)
+    return sig
+
+
+def _shape_of(job: JobState, tasks: list[PodState]) -> tuple:
     if len(tasks) == 1:
         shapes = (_pod_shape(tasks[0]),)
     else:

@@ -209,7 +209,7 @@ class QueueState:
 class JobState:
     __slots__ = (
         "spec", "name", "queue", "priority", "preemptible", "min", "created_order", "pods",
-        "n_active", "n_running", "being_deleted", "pools", "seq", "_tasks", "version",
+        "n_active", "n_running", "being_deleted", "pools", "seq", "_tasks", "version", "shape",
     )
 
     def __init__(self, spec: Job, queue: QueueState, seq: int):
@@ -225,6 +225,7 @@ class JobState:
         self.n_running = 0  # running (what victim searches may take)
         self._tasks: tuple[int, list[PodState]] | None = None  # (job version, tasks to allocate)
         self.version = 0  # grows with every change of one of its pods
+        self.shape: tuple | None = None  # (tasks, their shape), see actions._shape
         self.being_deleted = spec.being_deleted
         self.pools = spec.node_pools
         self.seq = seq
@@ -238,7 +239,8 @@ class JobState:
         return [p for p in self.pods if p.status in HOLDS_QUOTA]
 
     def tasks_to_allocate(self) -> list[PodState]:
-        """The pods the next allocation attempt must place together.
+        """The pods the next allocation attempt must place together (a shared list,
+        cached until one of the job's pods changes: not to be modified).
 
         Below the gang minimum: as many pending pods as the minimum still needs
         (all or nothing); at or above it: one elastic pod at a time.
@@ -246,7 +248,7 @@ class JobState:
         version = self.version  # grows with every change of one of its pods
         hit = self._tasks
         if hit is not None and hit[0] == version:
-            return list(hit[1])
+            return hit[1]
         pending = self.pending_pods()
         need = self.min - self.n_active
         if not pending:
@@ -256,7 +258,7 @@ class JobState:
         else:
             tasks = pending[:1]
         self._tasks = (version, tasks)
-        return list(tasks)
+        return tasks
 
     def elastic_rank(self) -> int:
         """0 below the gang minimum, 1 exactly at it, 2 above it (KAI's elastic order)."""
