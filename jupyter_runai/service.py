@@ -47,6 +47,8 @@ from .models import (
     WorkloadStatus,
 )
 from .scheduler import schedule
+from .scheduler.types import Job
+from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
 from .autoscale import Autoscaler
 from .launch import credential_material, data_mounts, describe_request
@@ -118,6 +120,8 @@ class RunaiService:
         self.autoscaler = Autoscaler(scale_down_delay)
         self._dirty: set[str] = set()
         self._outbox: list[dict[str, Any]] = []  # events to publish once committed
+        self._versions: dict[str, int] = {}  # uid -> changes so far (see _save)
+        self._jobs: dict[str, tuple[int, Job | None]] = {}  # uid -> (version, engine job) cache
         self._outcome: dict[str, WorkloadPhase] = {}  # what a stopping workload becomes once its pods end
         self._subscribers: set[asyncio.Queue] = set()
         self._wake: asyncio.Event | None = None
@@ -392,18 +396,11 @@ class RunaiService:
         self._autoscale()
         nodes = self.cluster.nodes()
         device_memory = {n.name: (n.devices[0].memory if n.devices else 0) for n in nodes}
-        jobs = []
-        for uid, workload in self.workloads.items():
-            phase = workload.status.phase
-            if phase in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
-                pods = active_pods(workload, self._desired(workload))
-            elif phase in (WorkloadPhase.STOPPING, WorkloadPhase.DELETING):
-                pods = [p for p in active_pods(workload, 0)]
-            else:
-                continue
-            if pods:
-                jobs.append(engine_job(workload, self.seq.get(uid, 0), pods,
-                                       being_deleted=phase not in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING)))
+        jobs = [job for uid, workload in self.workloads.items() if (job := self._engine_job(uid, workload))]
+        if not any(p.status is EnginePodStatus.PENDING for job in jobs for p in job.pods):
+            # nothing waits: no action of the engine would do anything
+            self._flush()
+            return
         snap = build_snapshot(nodes=nodes, pools=self.node_pools, departments=self.store.departments(),
                               projects=self.store.projects(), jobs=jobs, now=time.time())
         result = schedule(snap)
@@ -420,6 +417,26 @@ class RunaiService:
             if workload.status.phase in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
                 self._update_phase(workload, result.pending_reasons.get(uid))
         self._flush()
+
+    def _engine_job(self, uid: str, workload: Workload) -> Job | None:
+        """The workload as the engine sees it, rebuilt only when the workload changed."""
+        version = self._versions.get(uid, 0)
+        cached = self._jobs.get(uid)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        phase = workload.status.phase
+        job = None
+        if phase in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
+            pods = active_pods(workload, self._desired(workload))
+        elif phase in (WorkloadPhase.STOPPING, WorkloadPhase.DELETING):
+            pods = active_pods(workload, 0)
+        else:
+            pods = []
+        if pods:
+            job = engine_job(workload, self.seq.get(uid, 0), pods,
+                             being_deleted=phase not in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING))
+        self._jobs[uid] = (version, job)
+        return job
 
     def _desired(self, workload: Workload) -> int:
         if workload.spec.kind == WorkloadKind.INFERENCE:
@@ -648,6 +665,8 @@ class RunaiService:
         self._names.pop((workload.spec.project, workload.spec.name), None)
         self.seq.pop(workload.uid, None)
         self.desired.pop(workload.uid, None)
+        self._jobs.pop(workload.uid, None)
+        self._versions.pop(workload.uid, None)
         self.autoscaler.forget(workload.uid)
         for key in [k for k in self.handles if k[0] == workload.uid]:
             self.handles.pop(key)
@@ -720,6 +739,7 @@ class RunaiService:
             want = self.autoscaler.replicas(uid, workload.spec, current, time.monotonic())
             if want > current:
                 self.desired[uid] = want
+                self._save(workload)
                 self._event("Scaled", workload, f"scaling up to {want} replicas "
                             f"({self.autoscaler.load(uid):g} requests in flight)")
             elif want < current:
@@ -776,6 +796,9 @@ class RunaiService:
                               field=f"credentials.{position}", allowed=names)
 
     def _save(self, workload: Workload) -> None:
+        """The workload changed: write it at the end of the request or cycle, and let the
+        engine see it anew."""
+        self._versions[workload.uid] = self._versions.get(workload.uid, 0) + 1
         if workload.uid in self.workloads:
             self._dirty.add(workload.uid)
 
