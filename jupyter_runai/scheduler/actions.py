@@ -303,8 +303,7 @@ def preempt(ctx: Context) -> None:
         return job.preemptible or admission_reason(job.queue, req, False) is None
 
     def victims(job, req):
-        prio = job.priority
-        return index.leaves((job.queue,), keep=lambda j: j.priority < prio)
+        return index.leaves((job.queue,), below=job.priority)
 
     def validator(job, req):
         def validate(evicted):

@@ -20,6 +20,7 @@ Two things keep this fast at thousands of running pods:
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Callable
 
 from .capacity import over_limit
@@ -75,13 +76,18 @@ class VictimIndex:
         self._sorted[q.name] = (q.version, counts, out)
         return out
 
-    def leaves(self, queues, keep: Callable[[JobState], bool] | None = None) -> dict[str, list]:
-        """Candidate leaf heaps for a victim search over ``queues`` (jobs passing ``keep``)."""
+    def leaves(self, queues, keep: Callable[[JobState], bool] | None = None,
+               below: int | None = None) -> dict[str, list]:
+        """Candidate leaf heaps for a victim search over ``queues`` (jobs passing
+        ``keep``; with ``below``, only jobs of a lower priority)."""
         out: dict[str, list] = {}
         for q in queues:
             if q.name not in self.jobs:
                 continue
             e = self.entries(q)
+            if below is not None:
+                # entries sort by priority first: the lower ones are a prefix
+                e = e[:bisect_left(e, ((below,),))]
             e = list(e) if keep is None else [x for x in e if keep(x[2])]
             if e:
                 out[q.name] = e
