@@ -213,7 +213,10 @@ class JobIterator:
             # entries (key, version, name, queue): the queue itself is never compared
             heapq.heappush(h, (key, ver, name, node))
 
-    def pop(self) -> JobState | None:
+    def pop(self, rekey: bool = True) -> JobState | None:
+        """The next job. With ``rekey=False`` the caller re-keys the job's queue itself
+        right after (:meth:`push` or :meth:`refresh`): the keys of the popped queue and
+        its ancestors are only invalidated here, not computed twice."""
         versions = self.version
         h = self.heaps.get(None)
         while True:
@@ -228,7 +231,12 @@ class JobIterator:
             q = h[0][3]
             if q.is_leaf:
                 job = heapq.heappop(self.leaf[q.name])[2]
-                self.refresh(q)
+                if rekey:
+                    self.refresh(q)
+                else:
+                    # as refresh() would, less the keys that the caller's refresh replaces
+                    for node in q.path:
+                        versions[node.name] = versions.get(node.name, 0) + 1
                 return job
             h = self.heaps.get(q.name)
 

@@ -148,7 +148,7 @@ def victim_chunks(sess: Session, leaves: dict[str, list]):
 
     it = JobIterator(sess, [], request, reverse=True, usage=usage, key=key, leaves=leaves)
     while True:
-        job = it.pop()
+        job = it.pop(rekey=False)  # re-keyed below, once the chunk is taken
         if job is None:
             return
         pods = pods_of(job)
