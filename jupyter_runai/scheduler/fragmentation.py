@@ -85,7 +85,11 @@ class WorkloadDistribution:
         As in the FGD paper: count shapes, take them in decreasing count (ties: larger
         shape first) until their cumulative share reaches ``coverage``, renormalize.
         """
-        counts = Counter(requests)
+        return cls.from_counts(Counter(requests), coverage)
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[Shape, int], coverage: float = 0.95) -> WorkloadDistribution:
+        """:meth:`from_requests` from the count of each shape."""
         if not counts:
             raise ValueError("no requests to build a workload distribution from")
         total = sum(counts.values())
@@ -98,6 +102,11 @@ class WorkloadDistribution:
             chosen[shape] = n
             cum += n
         return cls(chosen)
+
+    def cpu_rank(self, cpu_free: float) -> int:
+        """Which of the shapes' CPU thresholds ``cpu_free`` passes (what :meth:`fragmentation`
+        depends on, besides the model and the free shares)."""
+        return bisect_right(self._cpu_levels, cpu_free)
 
     # -- the measure ---------------------------------------------------------------
     def _model_table(self, model: str) -> tuple[float, tuple]:
@@ -213,7 +222,8 @@ def placement_key(free: Sequence[int], cpu_free: int, model: str, shape: Shape,
     score = fgd_score(delta)
     if shape.gpus == 0:
         return (sum(free), -score)
-    opens = 1 if (shape.gpu_milli < MILLI and dist.whole_share > 0 and free[devices[0]] >= MILLI) else 0
+    opens = 1 if (shape.gpu_milli < MILLI and dist.whole_share > 0
+                  and any(free[d] >= MILLI for d in devices)) else 0
     return (opens, -score)
 
 

@@ -41,7 +41,7 @@ class NodeState:
         "idx", "spec", "name", "pool", "labels", "ndev", "devmem",
         "d_act", "d_rel", "d_pip", "d_nact", "d_nrel", "d_npip", "d_nfrac",
         "cpu_cap", "mem_cap", "cpu_act", "cpu_rel", "cpu_pip", "mem_act", "mem_rel", "mem_pip",
-        "idle_count", "fut_count", "rel_key", "n_rel_pods", "config",
+        "idle_count", "fut_count", "rel_key", "n_rel_pods", "config", "ver", "gpu_view",
     )
 
     def __init__(self, idx: int, spec: Node, config: PlacementConfig):
@@ -70,6 +70,8 @@ class NodeState:
         self.rel_key = -1  # this node's cell in Session.rel_fut, else -1
         self.n_rel_pods = 0
         self.config = config
+        self.ver = 0  # grows with every change of a pod on this node (rollbacks included)
+        self.gpu_view = None  # placement's cache of the devices' free shares: (ver, ...)
 
     # ---- capacity views
     def device_idle(self, d: int) -> bool:
@@ -373,6 +375,10 @@ class Session:
         self.pods: list[PodState] = []
         self.log: list[tuple] = []
         self.logging = True
+        #: every node a pod change touched, in order (rollbacks included): the lazy
+        #: placement indexes (placement.py) catch up from their position in it
+        self.changed: list[int] = []
+        self.placement_state: dict = {}  # placement's indexes and caches for this cycle
         self.ghosts: list[tuple[PodState, PodState]] = []
         for seq, j in enumerate(snapshot.jobs):
             q = self.queues.get(j.queue)
@@ -594,6 +600,13 @@ class Session:
         old = p.status
         if self.logging:
             self.log.append((p, old, p.node, p.devices, p.frac))
+        was = p.node
+        if was is not None:
+            was.ver += 1
+            self.changed.append(was.idx)
+        if node is not None and node is not was:
+            node.ver += 1
+            self.changed.append(node.idx)
         if (old is not PENDING and status is not PENDING and node is p.node and node is not None
                 and frac == p.frac and devices == p.devices):
             self._transition(p, old, status)
