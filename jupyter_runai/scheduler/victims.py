@@ -13,7 +13,8 @@ Two things keep this fast at thousands of running pods:
 
 * a cheap necessary condition is checked before any simulation: the idle plus freed
   GPUs must cover the job, and for whole-GPU pods some node must have enough idle plus
-  freed devices for the largest pod;
+  freed devices for the largest pod (a device is freed when every pod holding it is a
+  victim: a whole-GPU pod, or all the fractions sharing it);
 * prefixes are probed by galloping (n, n+1, n+2, n+4, ...) and then bisected, so a
   job costs O(log victims) simulations, not one per victim.
 """
@@ -197,8 +198,10 @@ class Solver:
         self.node_ok = (lambda n: n.pool in pools) if pools else (lambda n: True)
         self.free_gpu, self.best_node_whole = sess.free_gpu_view(self.node_ok, all_nodes=not pools)
         self.freed_gpu = 0.0
-        self.freed_dev: dict[int, int] = {}
+        self.freed_dev: dict[int, int] = {}  # devices the chunks so far free whole, per node
         self.node_free: dict[int, int] = {}  # idle + releasing devices before the search
+        # per node seen, per device: holders (active or pipelined) not yet among the chunks
+        self.holders: dict[int, list[int]] = {}
         self.pref_ok: list[bool] = []
         self.pref_count: list[int] = [0]  # prefixes passing it among the first i
         self.first: dict[JobState, int] = {}  # each victim job's first chunk
@@ -228,14 +231,25 @@ class Solver:
             if n is None or not self.node_ok(n):
                 continue
             self.freed_gpu += p.gpu_quota
-            if not p.fractional:
-                c = self.freed_dev.get(n.idx, 0) + len(p.devices)
+            if not self.max_whole:
+                continue
+            left = self.holders.get(n.idx)
+            if left is None:
+                # first seen before any victim on it is evicted (chunks are evicted
+                # in order): its idle-or-releasing devices and each device's holders
+                self.node_free[n.idx] = n.idle_count + n.releasing_gpus()
+                left = self.holders[n.idx] = [a + b for a, b in zip(n.d_nact, n.d_npip)]
+            # a device is free for a whole GPU once every holder of it is a victim:
+            # one whole-GPU victim, or all the fractions that share it
+            freed = 0
+            for d in p.devices:
+                left[d] -= 1
+                if left[d] == 0:
+                    freed += 1
+            if freed:
+                c = self.freed_dev.get(n.idx, 0) + freed
                 self.freed_dev[n.idx] = c
-                free = self.node_free.get(n.idx)
-                if free is None:
-                    # first seen before any victim on it is evicted
-                    free = self.node_free[n.idx] = n.idle_count + n.releasing_gpus()
-                self.best_node_whole = max(self.best_node_whole, free + c)
+                self.best_node_whole = max(self.best_node_whole, self.node_free[n.idx] + c)
         ok = self._necessary()
         self.pref_ok.append(ok)
         self.pref_count.append(self.pref_count[-1] + ok)
