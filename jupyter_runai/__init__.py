@@ -13,3 +13,10 @@ def _jupyter_server_extension_points():
     from .server.app import RunaiApp
 
     return [{"module": "jupyter_runai.server.app", "app": RunaiApp}]
+
+
+def load_ipython_extension(ipython):
+    """``%load_ext jupyter_runai``: the ``%runai`` / ``%%runai`` magics (``magics.py``)."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
