@@ -473,12 +473,16 @@ def test_department_defaults():
 
 def test_node_pool_defaults_and_matching():
     pool = NodePool(name="a100", label_selector={"nvidia.com/gpu.product": "A100", "zone": "eu"})
-    assert (pool.gpu_placement, pool.cpu_placement, pool.device_placement) == ("binpack", "binpack", "pack")
+    assert (pool.gpu_placement, pool.cpu_placement, pool.device_placement) == ("fragmentation-aware", "binpack", "pack")
     assert pool.matches({"nvidia.com/gpu.product": "A100", "zone": "eu", "x": "y"})
     assert not pool.matches({"nvidia.com/gpu.product": "A100"})
     assert NodePool(name="default").matches({})
     item = error_for(NodePool, {"name": "p", "gpu_placement": "pack"}, "gpu_placement")
-    assert item["allowed"] == ["binpack", "spread"]
+    assert item["allowed"] == ["fragmentation-aware", "binpack", "spread"]
+    assert error_for(NodePool, {"name": "p", "cpu_placement": "fragmentation-aware"}, "cpu_placement")["allowed"] == [
+        "binpack",
+        "spread",
+    ]
     assert error_for(NodePool, {"name": "p", "device_placement": "binpack"}, "device_placement")["allowed"] == [
         "pack",
         "spread",

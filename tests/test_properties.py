@@ -216,7 +216,7 @@ def recipes(draw) -> Recipe:
         projects=projects,
         jobs=tuple(jobs),
         relaxed=draw(st.booleans()),
-        gpu_strategy=draw(st.sampled_from(["binpack", "binpack", "spread"])),
+        gpu_strategy=draw(st.sampled_from(["fragmentation-aware", "fragmentation-aware", "binpack", "binpack", "spread"])),
         device_strategy=draw(st.sampled_from(["pack", "pack", "spread"])),
     )
 

@@ -30,6 +30,7 @@ __all__ = [
     "Department",
     "DevicePlacement",
     "NodePool",
+    "GpuPlacementStrategy",
     "PlacementStrategy",
     "Project",
     "QueueQuota",
@@ -198,6 +199,16 @@ class PlacementStrategy(StrEnum):
     SPREAD = "spread"  # the emptiest node: spreads load
 
 
+class GpuPlacementStrategy(StrEnum):
+    """How to choose among nodes that fit, for pods that ask GPUs."""
+
+    # the node and devices that leave the most free GPU usable by the pods the cluster
+    # runs and waits for (fragmentation gradient descent, see docs/semantics.md)
+    FRAGMENTATION_AWARE = "fragmentation-aware"
+    BINPACK = "binpack"  # the node with the fewest idle devices that fits: keeps whole nodes free
+    SPREAD = "spread"  # the node with the most idle devices: spreads load
+
+
 class DevicePlacement(StrEnum):
     """How to choose a device for a fraction, among the node's devices."""
 
@@ -206,6 +217,7 @@ class DevicePlacement(StrEnum):
 
 
 Placement = one_of(PlacementStrategy)
+GpuPlacement = one_of(GpuPlacementStrategy)
 DevicePlacementName = one_of(DevicePlacement)
 
 
@@ -218,8 +230,9 @@ class NodePool(RunaiModel):
         description="Labels a node must carry (all of them) to belong to the pool. Empty: every node.",
         examples=[{"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}],
     )
-    gpu_placement: Placement = Field(
-        default=PlacementStrategy.BINPACK, description="Node choice for GPU pods: binpack (default) or spread."
+    gpu_placement: GpuPlacement = Field(
+        default=GpuPlacementStrategy.FRAGMENTATION_AWARE,
+        description="Node choice for GPU pods: fragmentation-aware (default), binpack or spread.",
     )
     cpu_placement: Placement = Field(
         default=PlacementStrategy.BINPACK, description="Node choice for CPU-only pods: binpack (default) or spread."

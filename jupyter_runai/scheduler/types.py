@@ -71,6 +71,10 @@ class Queue:
     created_order: int = 0
     resources: dict[str, QueueResources] = field(default_factory=dict)
     pool_resources: dict[str, dict[str, QueueResources]] = field(default_factory=dict)
+    #: seconds a job of this queue runs before it may be reclaimed by another queue /
+    #: preempted inside its own; ``None`` inherits the parent's, then the snapshot's
+    reclaim_min_runtime: float | None = None
+    preempt_min_runtime: float | None = None
 
 
 @dataclass(slots=True)
@@ -99,6 +103,9 @@ class Pod:
     shared_group: str | None = None
     task_priority: int = 0
     node_affinity: dict[str, list[str]] | None = None
+    #: when the pod last started running, on the clock of ``Snapshot.now`` (seconds);
+    #: ``None``: unknown (no minimum-runtime protection)
+    started_at: float | None = None
 
     @property
     def is_fractional(self) -> bool:
@@ -136,7 +143,7 @@ class Job:
 class PlacementConfig:
     """Placement strategy (per resource kind) and fraction placement inside a node."""
 
-    gpu: str = "binpack"  # or "spread"
+    gpu: str = "fragmentation-aware"  # or "binpack", "spread"
     cpu: str = "binpack"  # or "spread"
     device: str = "pack"  # or "spread"
 
@@ -150,6 +157,11 @@ class Snapshot:
     pool_config: dict[str, PlacementConfig] = field(default_factory=dict)
     now: float = 0.0
     actions: tuple[str, ...] = ("allocate", "consolidate", "reclaim", "preempt", "stale_gang")
+    #: minimum runtimes (seconds) for queues that set none up their tree: a running job
+    #: younger than this is no reclaim / preempt victim (elastic pods above the gang
+    #: minimum excepted); 0 = no protection
+    reclaim_min_runtime: float = 0.0
+    preempt_min_runtime: float = 0.0
 
 
 # ----------------------------------------------------------------------------- output
