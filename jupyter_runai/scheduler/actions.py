@@ -18,7 +18,7 @@ from __future__ import annotations
 from .capacity import admission_reason, may_reclaim, over_limit, reclaimable
 from .placement import explain_no_fit, place
 from .session import HOLDS_QUOTA, P, JobState, PodState, Session
-from .victims import ACTIVE_VICTIM, Solver, VictimIndex, evicted_queue_chunks
+from .victims import ACTIVE_VICTIM, MinRuntime, Solver, VictimIndex, evicted_queue_chunks
 from .ordering import JobIterator
 
 
@@ -30,6 +30,7 @@ class Context:
         self.reasons: dict[str, str] = {}
         self.simulations = 0
         self._victims: VictimIndex | None = None
+        self._min_runtime: dict[str, MinRuntime] = {}
         self._requests: dict[JobState, tuple[int, tuple[float, float, float]]] = {}
 
     def tasks_request(self, tasks: list[PodState]):
@@ -51,6 +52,14 @@ class Context:
         req = self.tasks_request(job.tasks_to_allocate())
         self._requests[job] = (version, req)
         return req
+
+    def min_runtime(self, kind: str) -> MinRuntime | None:
+        """The minimum-runtime protection of ``kind`` (reclaim, preempt); None when no
+        project has one."""
+        mr = self._min_runtime.get(kind)
+        if mr is None:
+            mr = self._min_runtime[kind] = MinRuntime(self.sess, kind)
+        return mr if mr.active else None
 
     def pending_jobs(self) -> list[JobState]:
         return [j for j in self.sess.jobs if not j.being_deleted and j.tasks_to_allocate()]
@@ -176,7 +185,7 @@ def _allocate_one(ctx: Context, job: JobState, tasks: list[PodState], sig: tuple
 
 # ------------------------------------------------------------------ victim actions
 def _victim_action(ctx: Context, jobs: list[JobState], admit, signature, victims, validator,
-                   allow_moves: bool = True) -> None:
+                   allow_moves: bool = True, protection: MinRuntime | None = None) -> None:
     """The loop that consolidate, reclaim and preempt share.
 
     For each pending job in fair order: ``admit(job, req)`` says whether the action
@@ -184,7 +193,8 @@ def _victim_action(ctx: Context, jobs: list[JobState], admit, signature, victims
     action is skipped; ``victims(job, req)`` gives the candidate leaf heaps (None when
     the job certainly cannot succeed); the :class:`Solver` finds victims, asks
     ``validator(job, req)`` (a function of the evicted chunks) and keeps the winning
-    scenario applied, or rolls everything back.
+    scenario applied, or rolls everything back. With ``protection``, jobs within
+    their minimum runtime give up only their pods above the gang minimum.
     """
     sess = ctx.sess
     it = JobIterator(sess, jobs, ctx.job_request)
@@ -204,7 +214,8 @@ def _victim_action(ctx: Context, jobs: list[JobState], admit, signature, victims
         if leaves:
             solver = Solver(sess, job, tasks, leaves,
                             place_job=lambda job=job, tasks=tasks: ctx.place_tasks(job, tasks) is None,
-                            validate=validator(job, req), allow_moves=allow_moves)
+                            validate=validator(job, req), allow_moves=allow_moves,
+                            protected=protection.protected if protection is not None else None)
             ok = solver.solve()
             ctx.simulations += solver.simulations
         if ok:
@@ -285,15 +296,19 @@ def reclaim(ctx: Context) -> None:
             ctx.reasons[job.name] += f"; {why}"
         return why is None
 
+    protection = ctx.min_runtime("reclaim")
+    keep = protection.keep if protection is not None else None
+
     def victims(job, req):
         queue = job.queue
         takeable = _takeable_queues(sess, queue)
-        return index.leaves(q for q in sess.queues.values() if q.is_leaf and q is not queue and takeable(q))
+        return index.leaves((q for q in sess.queues.values() if q.is_leaf and q is not queue and takeable(q)),
+                            keep=keep)
 
     def validator(job, req):
         return lambda evicted: reclaimable(sess, job.queue, req, job.preemptible, evicted_queue_chunks(evicted))
 
-    _victim_action(ctx, ctx.pending_jobs(), admit, _signature, victims, validator)
+    _victim_action(ctx, ctx.pending_jobs(), admit, _signature, victims, validator, protection=protection)
 
 
 def preempt(ctx: Context) -> None:
@@ -302,8 +317,11 @@ def preempt(ctx: Context) -> None:
     def admit(job, req):
         return job.preemptible or admission_reason(job.queue, req, False) is None
 
+    protection = ctx.min_runtime("preempt")
+    keep = protection.keep if protection is not None else None
+
     def victims(job, req):
-        return index.leaves((job.queue,), below=job.priority)
+        return index.leaves((job.queue,), below=job.priority, keep=keep)
 
     def validator(job, req):
         def validate(evicted):
@@ -318,7 +336,7 @@ def preempt(ctx: Context) -> None:
             return over_limit(job.queue, net) is None
         return validate
 
-    _victim_action(ctx, ctx.pending_jobs(), admit, _signature, victims, validator)
+    _victim_action(ctx, ctx.pending_jobs(), admit, _signature, victims, validator, protection=protection)
 
 
 def stale_gang(ctx: Context) -> None:

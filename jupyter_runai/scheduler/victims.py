@@ -33,6 +33,57 @@ from .session import HOLDS_QUOTA, RELEASING, RUNNING, P, JobState, PodState, Que
 ACTIVE_VICTIM = (P.RUNNING,)
 
 
+class MinRuntime:
+    """Minimum runtime protection for one kind of victim search (``reclaim`` or
+    ``preempt``): a running job younger than its project's minimum is no victim,
+    except for its elastic pods above the gang minimum (it keeps its gang).
+
+    A project's minimum is its own ``<kind>_min_runtime``, else the nearest ancestor's,
+    else the snapshot's. A job's age is ``now`` minus the time its gang minimum was
+    reached: the ``min``-th earliest start among its running pods (pods without a start
+    time do not count; without enough of them the job is not protected).
+    """
+
+    def __init__(self, sess: Session, kind: str):
+        attr = f"{kind}_min_runtime"
+        default = float(getattr(sess.snapshot, attr, 0.0) or 0.0)
+        self.now = sess.now
+        self.limit: dict[str, float] = {}
+        for q in sess.queues.values():
+            value = default
+            for a in q.path:
+                v = getattr(a.spec, attr, None)
+                if v is not None:
+                    value = float(v)
+                    break
+            self.limit[q.name] = value
+        self.active = any(v > 0 for v in self.limit.values())
+        self._cache: dict[JobState, bool] = {}
+
+    def started(self, job: JobState) -> float | None:
+        """When the job's gang minimum started running (None: unknown)."""
+        times = sorted(p.spec.started_at for p in job.pods
+                       if p.orig_status is P.RUNNING and p.spec.started_at is not None)
+        k = max(1, job.min)
+        return times[k - 1] if len(times) >= k else None
+
+    def protected(self, job: JobState) -> bool:
+        hit = self._cache.get(job)
+        if hit is None:
+            hit = False
+            limit = self.limit.get(job.queue.name, 0.0)
+            if limit > 0:
+                start = self.started(job)
+                hit = start is not None and self.now < start + limit
+            self._cache[job] = hit
+        return hit
+
+    def keep(self, job: JobState) -> bool:
+        """Whether ``job`` has anything to give: not protected, or elastic pods above
+        its gang minimum."""
+        return job.n_active > job.min or not self.protected(job)
+
+
 def victim_key(job: JobState, active_left: int) -> tuple:
     """A job's key inside its project for victim order (taken reversed): priority, then
     gangs below their minimum, at it, above it (elastic), then age."""
@@ -95,8 +146,11 @@ class VictimIndex:
         return out
 
 
-def victim_chunks(sess: Session, leaves: dict[str, list]):
-    """Yield (job, [pods]) chunks in victim order, from :meth:`VictimIndex.leaves`."""
+def victim_chunks(sess: Session, leaves: dict[str, list],
+                  protected: Callable[[JobState], bool] | None = None):
+    """Yield (job, [pods]) chunks in victim order, from :meth:`VictimIndex.leaves`.
+    A job for which ``protected`` is true gives up only its pods above its gang
+    minimum (see :class:`MinRuntime`)."""
     taken: dict[str, list[float]] = {}
     remaining: dict[JobState, list[PodState]] = {}
     # pods each job still runs once the chunks taken so far are gone
@@ -153,6 +207,11 @@ def victim_chunks(sess: Session, leaves: dict[str, list]):
         if job is None:
             return
         pods = pods_of(job)
+        if protected is not None and active_left.get(job, job.n_active) <= job.min and protected(job):
+            # down to its gang: a protected job gives no more
+            asks.pop(job, None)
+            it.refresh(job.queue)
+            continue
         chunk = next_chunk(job)
         asks.pop(job, None)
         del pods[len(pods) - len(chunk):]
@@ -180,11 +239,12 @@ class Solver:
     def __init__(self, sess: Session, job: JobState, tasks: list[PodState], leaves: dict[str, list],
                  place_job: Callable[[], bool],
                  validate: Callable[[list[tuple[JobState, list[PodState]]]], bool],
-                 allow_moves: bool = True, max_victims: int | None = None):
+                 allow_moves: bool = True, max_victims: int | None = None,
+                 protected: Callable[[JobState], bool] | None = None):
         self.sess = sess
         self.job = job
         self.tasks = tasks
-        self.gen = victim_chunks(sess, leaves)
+        self.gen = victim_chunks(sess, leaves, protected)
         self.chunks: list[tuple[JobState, list[PodState]]] = []
         self.place_job = place_job
         self.validate = validate
@@ -575,4 +635,4 @@ def evicted_queue_chunks(evicted) -> dict[QueueState, list[tuple[float, float, f
     return out
 
 
-__all__ = ["Solver", "VictimIndex", "victim_chunks", "victim_key", "evicted_queue_chunks", "HOLDS_QUOTA"]
+__all__ = ["MinRuntime", "Solver", "VictimIndex", "victim_chunks", "victim_key", "evicted_queue_chunks", "HOLDS_QUOTA"]

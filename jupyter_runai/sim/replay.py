@@ -206,7 +206,8 @@ def _queues(trace: list[TraceJob], gpus: int, policy: str) -> tuple[list[Queue],
 
 def replay(trace: list[TraceJob], policy: str = "ours", gpus: int = 768, gpus_per_node: int = 8,
            checkpoint: float = 1800.0, progress: Callable[[str], None] | None = None,
-           check: bool = False, details: bool = False, period: float = 60.0) -> dict:
+           check: bool = False, details: bool = False, period: float = 60.0,
+           reclaim_min_runtime: float = 0.0, preempt_min_runtime: float = 0.0) -> dict:
     """Replay ``trace`` under ``policy``; returns the figures (see the module's docstring).
     ``check``: verify after every cycle that no node holds more GPUs than it has; ``details``:
     add ``per_job`` (submit, first start, finish, duration, GPUs, project, preemptions); ``period``:
@@ -256,7 +257,7 @@ def replay(trace: list[TraceJob], policy: str = "ours", gpus: int = 768, gpus_pe
         for p in run.job.pods:
             if p.status is PodStatus.RUNNING:
                 util.used -= p.gpus
-            p.status, p.node, p.devices = PodStatus.PENDING, None, None
+            p.status, p.node, p.devices, p.started_at = PodStatus.PENDING, None, None, None
         run.start = None
         run.running_pods = 0
 
@@ -266,7 +267,8 @@ def replay(trace: list[TraceJob], policy: str = "ours", gpus: int = 768, gpus_pe
         jobs = [r.job for r in live.values()]
         if not jobs:
             return False
-        snap = Snapshot(nodes=nodes, queues=queues, jobs=jobs, now=t, actions=actions)
+        snap = Snapshot(nodes=nodes, queues=queues, jobs=jobs, now=t, actions=actions,
+                        reclaim_min_runtime=reclaim_min_runtime, preempt_min_runtime=preempt_min_runtime)
         t0 = time.perf_counter()
         result = schedule(snap)
         engine_s += time.perf_counter() - t0
@@ -287,7 +289,7 @@ def replay(trace: list[TraceJob], policy: str = "ours", gpus: int = 768, gpus_pe
             pod = run.job.pods[int(b.pod.rsplit("-", 1)[1])]
             if pod.status is PodStatus.RUNNING:
                 continue
-            pod.status, pod.node, pod.devices = PodStatus.RUNNING, b.node, list(b.devices)
+            pod.status, pod.node, pod.devices, pod.started_at = PodStatus.RUNNING, b.node, list(b.devices), t
             util.used += pod.gpus
             run.running_pods += 1
             if run.running_pods == len(run.job.pods):

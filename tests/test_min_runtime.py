@@ -1,0 +1,107 @@
+"""Minimum runtime: a running job younger than its project's reclaim / preempt minimum
+is no victim (its elastic pods above the gang minimum excepted); older ones are."""
+
+from __future__ import annotations
+
+import pytest
+
+from jupyter_runai.scheduler import schedule
+from jupyter_runai.scheduler.types import Job, Node, Pod, PodStatus, Queue, QueueResources, Snapshot
+
+NOW = 10_000.0
+
+
+def _running(name: str, queue: str, started: float | None, gpus: int = 1, pods: int = 1, first_dev: int = 0,
+             min_available: int | None = None, priority: int = 50, order: int = 0, node: str = "n0") -> Job:
+    return Job(name, queue, priority=priority, created_order=order, min_available=min_available,
+               pods=[Pod(f"{name}-{k}", index=k, gpus=gpus, status=PodStatus.RUNNING, node=node,
+                         devices=list(range(first_dev + k * gpus, first_dev + (k + 1) * gpus)),
+                         started_at=started)
+                     for k in range(pods)])
+
+
+def _snapshot(victims: list[Job], pending: Job, *, reclaim: float = 0.0, preempt: float = 0.0,
+              queue_reclaim: dict[str, float] | None = None, dept_reclaim: float | None = None,
+              queue_preempt: dict[str, float] | None = None) -> Snapshot:
+    """One node of 4 GPUs; project a deserves them all, b nothing (b runs over quota)."""
+    qr = queue_reclaim or {}
+    qp = queue_preempt or {}
+    queues = [Queue("d", reclaim_min_runtime=dept_reclaim),
+              Queue("a", parent="d", created_order=1, resources={"gpu": QueueResources(deserved=4)},
+                    reclaim_min_runtime=qr.get("a"), preempt_min_runtime=qp.get("a")),
+              Queue("b", parent="d", created_order=2, resources={"gpu": QueueResources(deserved=0)},
+                    reclaim_min_runtime=qr.get("b"), preempt_min_runtime=qp.get("b"))]
+    node = Node("n0", gpus=4, gpu_memory_mib=40000, cpu_millis=64000, memory_bytes=1e12)
+    return Snapshot(nodes=[node], queues=queues, jobs=victims + [pending], now=NOW,
+                    reclaim_min_runtime=reclaim, preempt_min_runtime=preempt)
+
+
+def _pending(queue: str = "a", gpus: int = 4, priority: int = 50) -> Job:
+    return Job("new", queue, priority=priority, created_order=99, pods=[Pod("new-0", gpus=gpus)])
+
+
+def _evicted(res) -> set[str]:
+    return {e.job for e in res.evictions}
+
+
+@pytest.mark.parametrize("age, reclaimed", [(100.0, False), (599.0, False), (600.0, True), (5000.0, True)])
+def test_reclaim_respects_the_minimum_runtime(age, reclaimed):
+    snap = _snapshot([_running("old", "b", NOW - age, gpus=4)], _pending(), reclaim=600.0)
+    res = schedule(snap)
+    assert (_evicted(res) == {"old"}) is reclaimed
+    assert ("new" in res.pending_reasons) is not reclaimed
+
+
+def test_no_minimum_and_unknown_start_times_protect_nothing():
+    # default 0: KAI's behaviour
+    assert _evicted(schedule(_snapshot([_running("v", "b", NOW - 1, gpus=4)], _pending()))) == {"v"}
+    # a pod without a start time is not protected
+    assert _evicted(schedule(_snapshot([_running("v", "b", None, gpus=4)], _pending(), reclaim=600.0))) == {"v"}
+
+
+def test_only_the_young_job_is_protected():
+    # two 2-GPU jobs of b: the young one keeps running, the old one makes room for a 2-GPU job of a
+    victims = [_running("young", "b", NOW - 60, gpus=2, first_dev=0, order=1),
+               _running("old", "b", NOW - 7200, gpus=2, first_dev=2, order=0)]
+    res = schedule(_snapshot(victims, _pending(gpus=2), reclaim=600.0))
+    assert _evicted(res) == {"old"}
+    # the young one is newer, so it would be the first victim without protection
+    res = schedule(_snapshot(victims, _pending(gpus=2)))
+    assert _evicted(res) == {"young"}
+
+
+def test_minimum_is_per_project_and_inherited():
+    victims = [_running("v", "b", NOW - 300, gpus=4)]
+    # the victim's project sets it
+    assert not _evicted(schedule(_snapshot(victims, _pending(), queue_reclaim={"b": 600.0})))
+    # the reclaimer's own setting does not protect others
+    assert _evicted(schedule(_snapshot(victims, _pending(), queue_reclaim={"a": 600.0}))) == {"v"}
+    # inherited from the department, overriding the snapshot's default
+    assert not _evicted(schedule(_snapshot(victims, _pending(), dept_reclaim=600.0)))
+    # the project's own value wins over the department's and the default
+    assert _evicted(schedule(_snapshot(victims, _pending(), reclaim=3600.0, dept_reclaim=3600.0,
+                                       queue_reclaim={"b": 0.0}))) == {"v"}
+
+
+def test_preempt_respects_its_own_minimum():
+    victims = [_running("low", "a", NOW - 300, gpus=4)]
+    hi = _pending("a", priority=75)
+    assert _evicted(schedule(_snapshot(victims, hi))) == {"low"}
+    assert not _evicted(schedule(_snapshot(victims, hi, preempt=600.0)))
+    assert not _evicted(schedule(_snapshot(victims, hi, queue_preempt={"a": 600.0})))
+    # the reclaim minimum does not apply to preemption inside the project
+    assert _evicted(schedule(_snapshot(victims, hi, reclaim=600.0))) == {"low"}
+    assert _evicted(schedule(_snapshot([_running("low", "a", NOW - 900, gpus=4)], hi, preempt=600.0))) == {"low"}
+
+
+def test_protected_elastic_job_gives_up_only_pods_above_its_minimum():
+    # b runs an elastic job of 4 one-GPU pods, gang minimum 2, started just now
+    victims = [_running("el", "b", NOW - 60, gpus=1, pods=4, min_available=2)]
+    res = schedule(_snapshot(victims, _pending(gpus=2), reclaim=600.0))
+    evicted_pods = {e.pod for e in res.evictions}
+    assert evicted_pods == {"el-2", "el-3"}  # the pods above the minimum, never the gang
+    (bind,) = [b for b in res.binds if b.pod == "new-0"]
+    assert len(bind.devices) == 2
+    # a job needing more than the elastic pods free gets nothing
+    res = schedule(_snapshot(victims, _pending(gpus=3), reclaim=600.0))
+    assert not res.evictions and "new" in res.pending_reasons
