@@ -1,6 +1,10 @@
 """Choosing a node and devices for one pod.
 
-Nodes are ranked in tiers, as KAI-Scheduler's scores do:
+The default GPU strategy, ``fragmentation-aware`` (:class:`_Fragmentation`), binds a GPU
+pod on the node and devices where the fragmentation of the cluster's free GPU grows
+least for the workload the snapshot holds (fragmentation gradient descent); only a pod
+that fits nowhere now falls through to the pipelined tiers below. With ``binpack`` and
+``spread``, nodes are ranked in tiers, as KAI-Scheduler's scores do:
 
 1. (fractions only) a node with a shared device the fraction fits on, even if only
    once releasing pods are gone — fractions gather on devices already shared rather
@@ -16,6 +20,10 @@ To stay fast on thousands of nodes, whole-GPU pods never scan the cluster: nodes
 sit in buckets by their count of idle devices (per pool), so the first node of the
 first non-empty bucket that passes the filters is the answer. Fractions look at the
 nodes that already have a shared device first (few, when packing), then the buckets.
+CPU-only pods read a per-pool list of nodes sorted by free CPU (:class:`_CpuIndex`).
+``fragmentation-aware`` keeps each pod shape's score on every node and a lazy heap of
+them (:class:`_ShapeCache`). These indexes catch up from :attr:`.Session.changed` (the
+nodes every pod change touched, rollbacks included) when they are next read.
 """
 
 from __future__ import annotations
