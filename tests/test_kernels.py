@@ -1,0 +1,137 @@
+"""The runai kernel provisioner: a real jupyter_client KernelManager whose kernel is a workspace workload
+of a live Jupyter server (virtual GPUs), driven through the kernel specs in ``kernels/``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+
+from jupyter_runai.kernels import KernelStartError, RunaiProvisioner, workload_name
+from live_server import LiveServer
+
+KERNELS = Path(__file__).resolve().parent.parent / "kernels"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    live = LiveServer(tmp_path_factory.mktemp("kernels")).start()
+    yield live
+    for workload in live.api("GET", "workloads")[1]["workloads"]:
+        live.api("DELETE", f"workloads/default/{workload['spec']['name']}")
+    live.stop()
+
+
+@pytest.fixture
+def specs(tmp_path, server, monkeypatch):
+    """The repo's kernel specs plus one that asks more GPUs than exist, in a tmp kernels dir."""
+    monkeypatch.setenv("RUNAI_URL", server.url)
+    monkeypatch.setenv("RUNAI_TOKEN", server.token)
+    monkeypatch.delenv("RUNAI_PROJECT", raising=False)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    kernels = tmp_path / "kernels"
+    shutil.copytree(KERNELS, kernels)
+    big = json.loads((kernels / "runai-python-gpu-1" / "kernel.json").read_text())
+    big["display_name"] = "too big"
+    big["metadata"]["kernel_provisioner"]["config"].update(gpu=4, start_timeout=3)
+    (kernels / "runai-python-gpu-4").mkdir()
+    (kernels / "runai-python-gpu-4" / "kernel.json").write_text(json.dumps(big))
+    return KernelSpecManager(kernel_dirs=[str(kernels)])
+
+
+def gone(server, name, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.api("GET", f"workloads/default/{name}")[0] == 404:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def execute(client, code, timeout=20):
+    """Run code; the text it printed."""
+    msg_id = client.execute(code)
+    out = []
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            raise AssertionError("\n".join(msg["content"]["traceback"]))
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return "".join(out)
+
+
+def test_the_kernel_specs_name_the_provisioner():
+    for name, gpu in (("runai-python-gpu-0.5", 0.5), ("runai-python-gpu-1", 1)):
+        spec = json.loads((KERNELS / name / "kernel.json").read_text())
+        assert spec["metadata"]["kernel_provisioner"]["provisioner_name"] == "runai-provisioner"
+        assert spec["metadata"]["kernel_provisioner"]["config"]["gpu"] == gpu
+        assert spec["interrupt_mode"] == "message"
+    assert workload_name("0f3a9c12-aaaa-bbbb") == "kernel-0f3a9c12"
+
+
+def test_a_kernel_is_a_workspace_holding_half_a_gpu(specs, server, tmp_path):
+    notebook_dir = tmp_path / "notebooks"
+    notebook_dir.mkdir()
+    km = KernelManager(kernel_name="runai-python-gpu-0.5", kernel_spec_manager=specs)
+    km.start_kernel(cwd=str(notebook_dir))  # jupyter_server passes the notebook's directory
+    name = workload_name(km.kernel_id)
+    try:
+        assert isinstance(km.provisioner, RunaiProvisioner)
+        client = km.client()
+        client.start_channels()
+        client.wait_for_ready(timeout=20)
+        out = execute(client, 'import os; print(os.environ["RUNAI_GPU_FRACTION"], os.environ["CUDA_VISIBLE_DEVICES"])')
+        fraction, devices = out.split()
+        assert float(fraction) == 0.5
+        assert devices.isdigit()
+        assert execute(client, "import os; print(os.getcwd())").strip() == str(notebook_dir)
+
+        workload = server.workload(name)
+        assert workload["spec"]["kind"] == "workspace"
+        assert workload["status"]["phase"] == "Running"
+        assert workload["status"]["pods"][0]["fraction"] == 0.5
+        assert km.is_alive()
+
+        info = asyncio.run(km.provisioner.get_provisioner_info())
+        assert info["workload"] == name and info["project"] == "default"
+
+        # another manager process reconnects from the provisioner info alone
+        other = RunaiProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=None)
+        asyncio.run(other.load_provisioner_info(info))
+        assert other.has_process and asyncio.run(other.poll()) is None
+
+        # a restart runs the kernel again as the same workload; the old pod is gone first
+        uid = workload["uid"]
+        km.restart_kernel(now=False)
+        client.wait_for_ready(timeout=20)
+        assert execute(client, "print(6 * 7)").strip() == "42"
+        assert server.workload(name)["uid"] != uid
+        assert server.workload(name)["status"]["phase"] == "Running"
+
+        client.stop_channels()
+    finally:
+        km.shutdown_kernel(now=False)
+    assert gone(server, name), server.workload(name)
+    assert not km.is_alive()
+    assert asyncio.run(other.poll()) is not None
+
+
+def test_a_kernel_asking_more_gpus_than_exist_fails_with_the_reason(specs, server):
+    km = KernelManager(kernel_name="runai-python-gpu-4", kernel_spec_manager=specs)
+    started = time.monotonic()
+    with pytest.raises(KernelStartError, match="the kernel waits for a GPU: ") as info:
+        km.start_kernel()
+    assert time.monotonic() - started < 10
+    assert "4" in str(info.value)  # the pending reason carries the numbers
+    assert gone(server, workload_name(km.kernel_id))
