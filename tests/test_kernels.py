@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
@@ -135,3 +136,26 @@ def test_a_kernel_asking_more_gpus_than_exist_fails_with_the_reason(specs, serve
     assert time.monotonic() - started < 10
     assert "4" in str(info.value)  # the pending reason carries the numbers
     assert gone(server, workload_name(km.kernel_id))
+
+
+def test_kernels_started_by_the_jupyter_server_end_with_it(tmp_path):
+    """The JupyterLab path: the server's own kernel manager starts the kernel (POST /api/kernels).
+    A server that dies leaves no kernel workload holding a GPU: the kernel ends with its manager."""
+    live = LiveServer(tmp_path / "lab")
+    live.env["JUPYTER_PATH"] = str(KERNELS.parent)  # <repo>/kernels
+    live.start()
+    headers = {"Authorization": f"token {live.token}"}
+    try:
+        specs = requests.get(live.url + "api/kernelspecs", headers=headers, timeout=10).json()["kernelspecs"]
+        assert specs["runai-python-gpu-0.5"]["spec"]["display_name"] == "Python 3 (0.5 GPU, jupyter-runai)"
+        answer = requests.post(live.url + "api/kernels", json={"name": "runai-python-gpu-0.5"}, headers=headers,
+                               timeout=60)
+        assert answer.status_code == 201, answer.text
+        name = workload_name(answer.json()["id"])
+        assert live.workload(name)["status"]["phase"] == "Running"
+        live.kill()  # SIGKILL: no kernel shutdown at all
+        live.start()
+        ended = live.wait_phase(name, "Succeeded", "Failed", timeout=20)
+        assert not ended["status"]["pods"] or ended["status"]["pods"][0]["phase"] != "Running"
+    finally:
+        live.stop()

@@ -28,7 +28,7 @@ from typing import Any
 
 from jupyter_client.connect import KernelConnectionInfo, LocalPortCache
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
-from traitlets import Dict, Float, Int, List, Unicode, Union
+from traitlets import Bool, Dict, Float, Int, List, Unicode, Union
 
 from ..client import RunaiClient, RunaiError
 
@@ -70,6 +70,8 @@ class RunaiProvisioner(KernelProvisionerBase):  # type: ignore[misc]
     start_timeout = Float(60.0, config=True,
                           help="Seconds to wait for the workload to be Running before giving up.")
     poll_interval = Float(0.25, config=True, help="Seconds between status checks while starting.")
+    exit_with_manager = Bool(True, config=True,
+                             help="End the kernel when the kernel manager's process is gone (see launcher.py).")
 
     # ------------------------------------------------------------ state
     workload: str | None = None
@@ -177,7 +179,7 @@ class RunaiProvisioner(KernelProvisionerBase):  # type: ignore[misc]
             "project": self.workload_project,
             "kind": "workspace",
             "resources": self._resources(),
-            "command": list(cmd),
+            "command": self._command(cmd),
             "environment": environment,
         }
         if kwargs.get("cwd"):
@@ -195,6 +197,11 @@ class RunaiProvisioner(KernelProvisionerBase):  # type: ignore[misc]
                       self.workload, spec["resources"])
         await self._wait_running()
         return self.connection_info
+
+    def _command(self, cmd: list[str]) -> list[str]:
+        if not self.exit_with_manager:
+            return list(cmd)
+        return ["python", "-m", "jupyter_runai.kernels.launcher", str(os.getpid()), *cmd]
 
     async def _wait_running(self) -> None:
         loop = asyncio.get_running_loop()
