@@ -19,8 +19,11 @@ Protocol (as the paper's simulator runs it, ``hkust-adsl/kubernetes-scheduler-si
   unallocated % = 100 - allocated %.
 
 Policies: ``random``, ``bestfit``, ``packing``, ``fgd`` re-implement the paper's baselines
-(see ``benchmarks/README.md`` for the details and the choices about ties) and
-``default`` is ours: :func:`jupyter_runai.scheduler.fragmentation.best_on_node`.
+(see ``benchmarks/README.md`` for the details and the choices about ties); ``default`` is
+the engine itself with its default GPU placement (``fragmentation-aware``, which learns the
+workload distribution from the snapshot: the pending arrivals); ``fgd_plus`` is the same
+rule (:func:`jupyter_runai.scheduler.fragmentation.best_on_node`) run by this module's loop
+with the trace's own distribution, kept as a reference.
 
 Speed: a pod's score on a node depends only on the node's state and the pod's shape,
 and a placement changes one node; so scores are cached per pod class and only the
@@ -41,8 +44,9 @@ from pathlib import Path
 from ..scheduler.fragmentation import MILLI, Shape, WorkloadDistribution, best_on_node
 
 POLICIES = ("random", "bestfit", "packing", "fgd", "fgd_plus", "default")
-"""``default`` is the engine itself (its allocate action over the whole arrival order); the
-others are re-implementations for comparison, ``fgd_plus`` the candidate for the engine."""
+"""``default`` is the engine itself (its allocate action over the whole arrival order, with
+the engine's default placement); the others are re-implementations for comparison, and
+``fgd_plus`` the engine's rule run by the benchmark loop with the trace's distribution."""
 TRACE_NAME = "alibaba-gpu-v2023"
 NODE_FILE = "openb_node_list_gpu_node.csv"
 MAX_SPEC_CPU = 128_000  # the simulator's BestFit normalization (CPU milli, GPU milli)
@@ -334,9 +338,12 @@ class FGDPolicy(Policy):
 
 
 class FgdPlusPolicy(Policy):
-    """The candidate for the engine: :func:`jupyter_runai.scheduler.fragmentation.best_on_node`
-    (the FGD rule, a fraction keeps whole devices whole while the workload has whole-device
-    pods, CPU-only pods where the GPUs are taken), ties to the first node listed."""
+    """The engine's ``fragmentation-aware`` rule run by this loop, as a reference:
+    :func:`jupyter_runai.scheduler.fragmentation.best_on_node` (the FGD rule, a fraction
+    keeps whole devices whole while the workload has whole-device pods, CPU-only pods
+    where the GPUs are taken), ties to the first node listed. It differs from ``default``
+    only in its workload distribution: the trace's pod list, where the engine learns it
+    from its snapshot (the arrivals, copies included)."""
 
     name = "fgd_plus"
     none = (NEG,)
@@ -467,7 +474,8 @@ def _run_engine(nodes: list[NodeRow], order: list[PodRow], seed: int, ratio: flo
                 keep_log: bool) -> RunResult:
     """The protocol through the engine itself: every arrival a one-pod job of one unlimited
     queue, in arrival order, one allocate pass (each job tried once, in order; a failed job
-    stays failed). The GPU model restriction is a node affinity on the model label."""
+    stays failed). The GPU model restriction is a node affinity on the model label. The
+    placement is the engine's default (``fragmentation-aware``)."""
     from ..scheduler import Job, Node, Pod, Queue, QueueResources, Snapshot
     from ..scheduler.engine import decisions, run_actions
     from ..scheduler.session import Session
