@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Conflict", "Forbidden", "Invalid", "NotFound", "ServiceError"]
+__all__ = ["Conflict", "Forbidden", "Invalid", "NotFound", "ServiceError", "Unavailable"]
 
 
 class ServiceError(Exception):
@@ -54,3 +54,9 @@ class Conflict(ServiceError):
     """The object exists already, or is in a state that does not allow the action (409)."""
 
     status = 409
+
+
+class Unavailable(ServiceError):
+    """The service is not taking requests now (the server is stopping) (503)."""
+
+    status = 503

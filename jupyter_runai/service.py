@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .clusters.base import Cluster, PodLaunch, PodReport, PodState
-from .errors import Conflict, Invalid, NotFound
+from .errors import Conflict, Invalid, NotFound, Unavailable
 from .models import (
     Department,
     NodePool,
@@ -127,6 +127,7 @@ class RunaiService:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._started = False
+        self.closed = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -153,6 +154,8 @@ class RunaiService:
 
     def ensure_running(self) -> None:
         """Start the scheduling loop if an event loop runs and the loop is not running yet."""
+        if self.closed:
+            raise Unavailable("the scheduler is stopping with the Jupyter server; try again when it is back")
         if self._task is not None and not self._task.done():
             return
         try:
@@ -163,7 +166,9 @@ class RunaiService:
         self._task = loop.create_task(self._run())
 
     async def close(self) -> None:
-        """Stop the loop (pods keep running: a restart re-adopts them)."""
+        """Stop the loop (pods keep running: a restart re-adopts them). Afterwards every
+        request gets ``Unavailable`` (503)."""
+        self.closed = True
         if self._task is not None:
             self._task.cancel()
             try:

@@ -209,3 +209,13 @@ def test_restart_requeues_pods_whose_processes_are_gone(tmp_path, cluster):
     assert lost.status.phase.value == "Pending" and "gone after a restart" in lost.status.pods[0].message
     second.run_cycle()
     assert phase(second, "lost") == "Running"
+
+
+async def test_a_closed_service_refuses_to_restart_its_loop(service):
+    from jupyter_runai.errors import Unavailable
+
+    service.ensure_running()
+    await service.close()
+    with pytest.raises(Unavailable) as err:
+        service.ensure_running()  # a request arriving while the server stops
+    assert err.value.status == 503

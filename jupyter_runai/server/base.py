@@ -42,8 +42,12 @@ class RunaiHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
 
     async def prepare(self) -> None:  # type: ignore[override]
-        self.settings["runai_service"].ensure_running()
         await super().prepare()
+        try:
+            self.settings["runai_service"].ensure_running()
+        except ServiceError as exc:  # the server is stopping
+            self.set_status(exc.status)
+            self.finish(json.dumps(exc.body()))
 
     @property
     def service(self) -> RunaiService:
