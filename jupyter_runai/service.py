@@ -407,7 +407,7 @@ class RunaiService:
             self._flush()
             return
         snap = build_snapshot(nodes=nodes, pools=self.node_pools, departments=self.store.departments(),
-                              projects=self.store.projects(), jobs=jobs, now=time.time())
+                              projects=self.store.projects(), jobs=jobs, now=self.clock().timestamp())
         result = schedule(snap)
         self.fair_share = result.fair_share
         for evict in result.evictions:

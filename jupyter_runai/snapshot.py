@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from .models import Department, Node, NodePool, PodPhase, Project, Workload
+from .models.queues import DEFAULT_PREEMPT_MIN_RUNTIME, DEFAULT_RECLAIM_MIN_RUNTIME
 from .models.resources import Resources
 from .scheduler.types import UNLIMITED, Job, PlacementConfig, Pod, PodStatus, Queue, QueueResources, Snapshot
 from .scheduler.types import Node as EngineNode
@@ -92,6 +93,8 @@ def engine_queue(queue: Department | Project, parent: str | None, order: int) ->
         created_order=order,
         resources=_blocks(queue),
         pool_resources={pool: _blocks(quota) for pool, quota in queue.node_pools.items()},
+        reclaim_min_runtime=queue.reclaim_min_runtime,
+        preempt_min_runtime=queue.preempt_min_runtime,
     )
 
 
@@ -103,6 +106,7 @@ class ActivePod:
     status: PodStatus  # PENDING, RUNNING or RELEASING
     node: str | None = None
     devices: list[int] | None = None
+    started_at: float | None = None  # when it started running (epoch seconds), for minimum runtimes
 
 
 def _engine_pod(key: str, index: int, res: Resources, active: ActivePod) -> Pod:
@@ -130,6 +134,7 @@ def _engine_pod(key: str, index: int, res: Resources, active: ActivePod) -> Pod:
         status=active.status,
         node=active.node,
         devices=list(active.devices) if active.devices is not None else None,
+        started_at=active.started_at,
     )
 
 
@@ -158,7 +163,8 @@ def active_pods(workload: Workload, desired: int) -> list[ActivePod]:
     for index in range(max(desired, max(phases, default=-1) + 1)):
         pod = phases.get(index)
         if pod is not None and pod.node and pod.phase == PodPhase.RUNNING:
-            out.append(ActivePod(index, PodStatus.RUNNING, pod.node, list(pod.devices)))
+            started = pod.started_at.timestamp() if pod.started_at is not None else None
+            out.append(ActivePod(index, PodStatus.RUNNING, pod.node, list(pod.devices), started))
         elif pod is not None and pod.node and pod.phase == PodPhase.TERMINATING:
             out.append(ActivePod(index, PodStatus.RELEASING, pod.node, list(pod.devices)))
         elif index < desired and (pod is None or pod.phase == PodPhase.PENDING):
@@ -174,8 +180,12 @@ def build_snapshot(
     projects: list[Project],
     jobs: list[Job],
     now: float,
+    reclaim_min_runtime: float = DEFAULT_RECLAIM_MIN_RUNTIME,
+    preempt_min_runtime: float = DEFAULT_PREEMPT_MIN_RUNTIME,
 ) -> Snapshot:
-    """The engine's view of everything: nodes, the queue tree and the jobs."""
+    """The engine's view of everything: nodes, the queue tree and the jobs. ``now`` is
+    on the clock of the pods' start times (epoch seconds); the minimum runtimes are the
+    defaults for queues that set none."""
     queues: list[Queue] = []
     for order, dept in enumerate(departments):
         queue = engine_queue(dept, None, order)
@@ -196,4 +206,6 @@ def build_snapshot(
         jobs=jobs,
         pool_config=pool_config,
         now=now,
+        reclaim_min_runtime=reclaim_min_runtime,
+        preempt_min_runtime=preempt_min_runtime,
     )

@@ -105,3 +105,57 @@ def test_protected_elastic_job_gives_up_only_pods_above_its_minimum():
     # a job needing more than the elastic pods free gets nothing
     res = schedule(_snapshot(victims, _pending(gpus=3), reclaim=600.0))
     assert not res.evictions and "new" in res.pending_reasons
+
+
+# ------------------------------------------------------------- through the service
+def test_service_passes_start_times_and_project_minimum(tmp_path):
+    """A project's reclaim_min_runtime reaches the engine with the pods' start times:
+    beta's workload waits until alpha's borrowed GPU has run for 10 minutes."""
+    from datetime import datetime, timedelta, timezone
+
+    from jupyter_runai.clusters.simulated import SimulatedCluster, simulated_nodes
+    from jupyter_runai.models import Project
+    from jupyter_runai.service import RunaiService, User
+    from jupyter_runai.store import Store
+
+    clock = {"now": datetime(2025, 1, 1, tzinfo=timezone.utc)}
+    store = Store(tmp_path / "runai.db")
+    store.put_project(Project(name="alpha", deserved={"gpu": 1}, reclaim_min_runtime="10m"))
+    store.put_project(Project(name="beta", deserved={"gpu": 1}))
+    cluster = SimulatedCluster(simulated_nodes(1, gpus=2))
+    service = RunaiService(store, cluster, stop_grace_seconds=0, clock=lambda: clock["now"])
+    service.start()
+    me = User("me")
+
+    def phase(name, project):
+        return service.get(project, name).status.phase.value
+
+    for name in ("a1", "a2"):
+        service.submit({"name": name, "project": "alpha", "command": "run", "resources": {"gpu": 1}}, me)
+    service.run_cycle()
+    assert {phase(n, "alpha") for n in ("a1", "a2")} == {"Running"}
+    service.submit({"name": "b1", "project": "beta", "command": "run", "resources": {"gpu": 1}}, me)
+    clock["now"] += timedelta(minutes=9)
+    service.run_cycle()
+    service.run_cycle()
+    assert phase("b1", "beta") == "Pending"  # alpha's workloads are 9 minutes old
+    clock["now"] += timedelta(minutes=2)
+    service.run_cycle()  # reclaim: one of alpha's pods is told to stop
+    service.run_cycle()  # it stopped; beta's pod starts
+    assert phase("b1", "beta") == "Running"
+    assert sorted(phase(n, "alpha") for n in ("a1", "a2")) == ["Pending", "Running"]
+
+
+def test_snapshot_carries_minimum_runtimes():
+    from jupyter_runai.models import Department, Project
+    from jupyter_runai.snapshot import build_snapshot
+
+    snap = build_snapshot(nodes=[], pools=[], departments=[Department(name="research", reclaim_min_runtime=300)],
+                          projects=[Project(name="a", department="research", preempt_min_runtime="1h"),
+                                    Project(name="b", department="research")],
+                          jobs=[], now=123.0, reclaim_min_runtime=60.0)
+    by = {q.name: q for q in snap.queues}
+    assert by["department/research"].reclaim_min_runtime == 300
+    assert by["a"].preempt_min_runtime == 3600 and by["a"].reclaim_min_runtime is None
+    assert by["b"].reclaim_min_runtime is None and by["b"].preempt_min_runtime is None
+    assert snap.reclaim_min_runtime == 60.0 and snap.now == 123.0

@@ -9,6 +9,12 @@ A quota block states, per resource (gpu, cpu, memory):
 and one ``over_quota_weight`` for all resources: how idle capacity beyond the
 deserved quotas is shared among sibling queues (default 1; 0 means the queue
 never goes over its quota).
+
+Departments and projects may also set ``reclaim_min_runtime`` and
+``preempt_min_runtime``: how long a workload of theirs runs before another project
+may reclaim its GPUs, or a higher-priority workload of the same project preempt it
+(seconds, or a duration such as ``"10m"``). Unset: the department's value, then the
+service's default (:data:`DEFAULT_RECLAIM_MIN_RUNTIME`, :data:`DEFAULT_PREEMPT_MIN_RUNTIME`).
 """
 
 from __future__ import annotations
@@ -26,7 +32,10 @@ from .quantity import Cpu, Memory
 from .resources import Compact, GpuAmount
 
 __all__ = [
+    "DEFAULT_PREEMPT_MIN_RUNTIME",
     "DEFAULT_QUEUE_PRIORITY",
+    "DEFAULT_RECLAIM_MIN_RUNTIME",
+    "parse_duration",
     "Department",
     "DevicePlacement",
     "NodePool",
@@ -39,6 +48,11 @@ __all__ = [
 ]
 
 DEFAULT_QUEUE_PRIORITY = 100
+#: seconds a workload runs before another project may reclaim its GPUs, where neither
+#: its project nor its department says (see docs/semantics.md, "Minimum runtime")
+DEFAULT_RECLAIM_MIN_RUNTIME = 0.0
+#: seconds a workload runs before a higher-priority workload of its project may preempt it
+DEFAULT_PREEMPT_MIN_RUNTIME = 0.0
 
 
 class ResourceAmounts(RunaiModel):
@@ -76,6 +90,59 @@ def _check_weight(value: Any, info: ValidationInfo) -> Any:
 
 
 Weight = Annotated[float, BeforeValidator(_check_weight), Compact]
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a duration text: ``90``, ``"90"``, ``"30s"``, ``"10m"``,
+    ``"1h30m"``, ``"2d"``. ValueError when it is neither, or negative."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds, number = 0.0, ""
+            for ch in text:
+                if ch.isdigit() or ch == ".":
+                    number += ch
+                elif ch in _UNITS and number:
+                    seconds += float(number) * _UNITS[ch]
+                    number = ""
+                else:
+                    raise ValueError(value) from None
+            if number or not text:
+                raise ValueError(value) from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(value)
+    return seconds
+
+
+def _check_duration(value: Any, info: ValidationInfo) -> Any:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise invalid(info.field_name, "must be a duration 0 or more: seconds, or a text such as '30s', "
+                      "'10m', '1h30m', '2d'", allowed=">= 0 seconds", got=value) from None
+
+
+Duration = Annotated[Optional[Annotated[float, Compact]], BeforeValidator(_check_duration)]
+
+
+def _min_runtime_field(kind: str) -> Any:
+    what = ("another project may reclaim its resources" if kind == "reclaim"
+            else "a higher-priority workload of the same project may preempt it")
+    return Field(
+        default=None,
+        description=f"How long a workload of this queue runs before {what} (seconds, or '10m', '1h'). "
+        "Unset: the department's value, then the service's default.",
+    )
 
 
 def _deserved_field() -> Any:
@@ -174,6 +241,8 @@ class Department(_Queue):
     limit: ResourceLimits = _limit_field()
     over_quota_weight: Weight = _weight_field()
     node_pools: dict[DnsLabel, QueueQuota] = _node_pools_field()
+    reclaim_min_runtime: Duration = _min_runtime_field("reclaim")
+    preempt_min_runtime: Duration = _min_runtime_field("preempt")
 
 
 class Project(_Queue):
@@ -190,6 +259,8 @@ class Project(_Queue):
     limit: ResourceLimits = _limit_field()
     over_quota_weight: Weight = _weight_field()
     node_pools: dict[DnsLabel, QueueQuota] = _node_pools_field()
+    reclaim_min_runtime: Duration = _min_runtime_field("reclaim")
+    preempt_min_runtime: Duration = _min_runtime_field("preempt")
 
 
 class PlacementStrategy(StrEnum):
