@@ -66,7 +66,20 @@ def queue_key(q: QueueState, alloc, req, totals, reverse: bool = False) -> tuple
     (negated, as :func:`negated` would, with ``reverse``)."""
     a0, a1, a2 = alloc
     f0, f1, f2 = q.fair
-    over = f0 < a0 and f1 < a1 and f2 < a2
+    # above fair share in every resource it counts in: one with a quota or a limit
+    # that the queue uses or has a share of (a resource nobody manages, or one the
+    # queue neither uses nor is given, never makes a queue "within" its fair share)
+    over = False
+    counted = 0
+    d, lim = q.deserved, q.limit
+    for f, a, r in ((f0, a0, 0), (f1, a1, 1), (f2, a2, 2)):
+        if (d[r] == UNLIMITED and lim[r] == UNLIMITED) or (a <= 0 and f <= 0):
+            continue
+        if not f < a:
+            counted = -1
+            break
+        counted += 1
+    over = counted > 0
     w0 = a0 + req[0]
     w1 = a1 + req[1]
     w2 = a2 + req[2]
