@@ -694,10 +694,17 @@ def explain_no_fit(sess: Session, pod: PodState) -> str:
         need = f"{want:g} of a GPU" if want is not None else f"{pod.mem_mib:g} MiB of GPU memory"
         if pod.ndev > 1:
             need += f" on each of {pod.ndev} devices"
-        msg = f"needs {need}; the largest free fraction on one device{where} is {largest:.2f}"
+        if largest <= 1e-9:
+            msg = f"needs {need}; every GPU{where} is fully allocated"
+        else:
+            msg = f"needs {need}; the largest free fraction on one device{where} is {largest:.2f}"
     elif pod.whole:
         idle = max(n.idle_count for n in nodes)
-        msg = f"needs {pod.whole} whole GPU{'s' if pod.whole > 1 else ''} on one node; the most idle GPUs on one node{where} is {idle}"
+        gpus = f"{pod.whole} whole GPU{'s' if pod.whole > 1 else ''}"
+        if idle == 0:
+            msg = f"needs {gpus} on one node; no GPU{where} is idle"
+        else:
+            msg = f"needs {gpus} on one node; the most idle GPUs on one node{where} is {idle}"
     else:
         msg = f"needs {pod.cpu / 1000:g} CPU and {_fmt_bytes(pod.mem)} of memory"
     if pod.cpu > cpu + EPS:

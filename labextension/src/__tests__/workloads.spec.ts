@@ -19,6 +19,18 @@ describe('explainPending', () => {
     expect(e.summary).toBe('Waiting for room on a GPU');
     expect(e.details).toEqual(['Needs 0.75 of a GPU', 'The largest free fraction on one device is 0.50']);
   });
+  it('says a full cluster plainly, and reads per-pool reasons by what they say', () => {
+    expect(explainPending('pod default/f-0 needs 0.5 of a GPU; every GPU is fully allocated').summary).toBe(
+      'Waiting for room on a GPU'
+    );
+    expect(explainPending('pod default/w-0 needs 2 whole GPUs on one node; no GPU is idle').summary).toBe(
+      'Waiting for free GPUs'
+    );
+    const pooled = explainPending(
+      "node pool fast: project 'team' limit: 1 GPU in use + 1 GPU requested > limit of 1 GPU"
+    );
+    expect(pooled.summary).toBe("Over the project's limit");
+  });
   it('recognises whole GPUs, quota, gangs and node pools', () => {
     expect(explainPending('pod default/x-0 needs 2 whole GPUs on one node; the most idle GPUs on one node is 1').summary).toBe('Waiting for free GPUs');
     expect(explainPending("non-preemptible workloads run only within deserved quota: project 'a' has 1 GPU").summary).toBe("Waiting for the project's quota");

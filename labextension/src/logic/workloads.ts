@@ -33,9 +33,13 @@ export function explainPending(reason: string | null | undefined): IPendingExpla
   let summary = 'Waiting to be scheduled';
   if (text.startsWith('gang of')) {
     summary = 'Waiting until all its pods fit at once';
-  } else if (text.includes('node pool') || text.includes('node affinity')) {
+  } else if (text.includes('no node matches')) {
     summary = 'No node in the chosen node pools';
-  } else if (text.includes('largest free fraction') || text.includes('of gpu memory')) {
+  } else if (
+    text.includes('largest free fraction') ||
+    text.includes('of gpu memory') ||
+    (text.includes('of a gpu') && text.includes('fully allocated'))
+  ) {
     summary = 'Waiting for room on a GPU';
   } else if (text.includes('whole gpu')) {
     summary = 'Waiting for free GPUs';
