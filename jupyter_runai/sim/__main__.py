@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", type=float, default=1800.0, help="seconds of progress between checkpoints")
     p.add_argument("--period", type=float, default=60.0, help="least simulated seconds between two cycles (0: every event)")
     p.add_argument("--workers", type=int, default=1, help="replay the policies in this many processes at once")
+    p.add_argument("--reclaim-min-runtime", type=float, default=0.0,
+                   help="seconds a job runs before another project may reclaim it (default 0)")
+    p.add_argument("--preempt-min-runtime", type=float, default=0.0,
+                   help="seconds a job runs before a higher priority may preempt it (default 0)")
     p.add_argument("--trace", default=None, help="the Philly CSV or its folder (default: shared/traces/philly-2017)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--plot", default=None, help="write the utilization plot (PNG) here; needs matplotlib")
@@ -82,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown policy {bad[0]!r}; allowed: {', '.join(replay.POLICIES)}")
         progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
         report = replay.benchmark(args.jobs, args.gpus, args.gpus_per_node, policies, args.checkpoint, args.trace,
-                                  progress=progress, period=args.period, workers=args.workers)
+                                  progress=progress, period=args.period, workers=args.workers,
+                                  reclaim_min_runtime=args.reclaim_min_runtime,
+                                  preempt_min_runtime=args.preempt_min_runtime)
         if args.plot and not replay.plot(report, args.plot):
             print("matplotlib is not installed: no plot written", file=sys.stderr)
         if args.json:

@@ -14,6 +14,8 @@ The protocol (issue 4, section 3):
 * a job runs for its trace ``duration``; a preempted job goes back to the queue and restarts
   from its last checkpoint (one every ``checkpoint`` = 1,800 s of progress): the progress since
   then is lost;
+* a job's pods carry the time they started, so a project's minimum runtime
+  (``reclaim_min_runtime``, ``preempt_min_runtime``; 0 by default, as in the service) applies;
 * event-driven simulated time: a scheduling cycle runs only when a job arrives or ends, at most
   one every ``period`` seconds (60 s, the Pollux simulator's scheduling interval; ``--period 0``:
   a cycle at every distinct event time): the events in between wait for the next cycle. A cycle
@@ -402,11 +404,13 @@ def _figures(policy, runs, never, deserved, util, end, gpus, gpus_per_node, chec
 
 def benchmark(jobs: int = 50_000, gpus: int = 768, gpus_per_node: int = 8, policies=POLICIES,
               checkpoint: float = 1800.0, trace: str | None = None, progress=None, check: bool = False,
-              period: float = 60.0, workers: int = 1) -> dict:
+              period: float = 60.0, workers: int = 1, reclaim_min_runtime: float = 0.0,
+              preempt_min_runtime: float = 0.0) -> dict:
     """Every policy on the same cut; an object keyed by policy name. ``workers`` > 1 replays the
     policies in that many processes at once."""
     cut = load_trace(trace, jobs)
-    args = [(cut, policy, gpus, gpus_per_node, checkpoint, progress if workers <= 1 else None, check, False, period)
+    args = [(cut, policy, gpus, gpus_per_node, checkpoint, progress if workers <= 1 else None, check, False, period,
+             reclaim_min_runtime, preempt_min_runtime)
             for policy in policies]
     if progress:
         progress(f"replaying {len(cut):,} jobs on {gpus} GPUs: {', '.join(policies)}")
