@@ -211,6 +211,7 @@ def test_restart_requeues_pods_whose_processes_are_gone(tmp_path, cluster):
     assert phase(second, "lost") == "Running"
 
 
+@pytest.mark.asyncio
 async def test_a_closed_service_refuses_to_restart_its_loop(service):
     from jupyter_runai.errors import Unavailable
 
