@@ -30,43 +30,61 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """``start()``, ``kill()`` (SIGKILL: a crash), ``stop()``; ``api(method, path, body)``."""
+    """``start()``, ``kill()`` (SIGKILL: a crash), ``stop()``; ``api(method, path, body)``.
+
+    Subclasses change what runs (``module``), its settings and environment
+    (``settings()``, ``prepare()``, ``extra_env()``): the browser tests' ``LabServer``."""
+
+    module = "jupyter_server"
+    token = TOKEN
+    log_name = "server.log"
+    start_timeout = START_TIMEOUT
 
     def __init__(self, base: Path, config: dict[str, Any] | None = None) -> None:
         self.base = base
         self.dirs = {name: base / name for name in ("home", "runtime", "config", "data", "state", "root")}
         for path in self.dirs.values():
             path.mkdir(parents=True, exist_ok=True)
-        settings = {
-            "ServerApp": {"jpserver_extensions": {"jupyter_runai": True}},
-            "LocalCluster": {"virtual_gpus": "2x24Gi", "stop_grace_seconds": 2},
-            "RunaiApp": {"stop_grace_seconds": 2, "interval": 0.2},
-        }
+        settings = self.settings()
         for section, values in (config or {}).items():
             settings.setdefault(section, {}).update(values)
         (self.dirs["config"] / "jupyter_server_config.json").write_text(json.dumps(settings))
+        self.prepare()
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("JUPYTER", "RUNAI_", "JUPYTERHUB_")) and k != "JPY_API_TOKEN"}
         env.update(HOME=str(self.dirs["home"]), JUPYTER_RUNTIME_DIR=str(self.dirs["runtime"]),
                    JUPYTER_CONFIG_DIR=str(self.dirs["config"]), JUPYTER_DATA_DIR=str(self.dirs["data"]),
-                   PYTHONUNBUFFERED="1")
+                   PYTHONUNBUFFERED="1", **self.extra_env())
         self.env = env
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.token = TOKEN
         self.proc: subprocess.Popen | None = None
-        self.log_path = base / "server.log"
+        self.log_path = base / self.log_name
+
+    def settings(self) -> dict[str, Any]:
+        """The server's configuration before the test's own ``config`` is merged in."""
+        return {
+            "ServerApp": {"jpserver_extensions": {"jupyter_runai": True}},
+            "LocalCluster": {"virtual_gpus": "2x24Gi", "stop_grace_seconds": 2},
+            "RunaiApp": {"stop_grace_seconds": 2, "interval": 0.2},
+        }
+
+    def prepare(self) -> None:
+        """More files in the server's directories, before it starts."""
+
+    def extra_env(self) -> dict[str, str]:
+        return {}
 
     def start(self) -> "LiveServer":
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={self.port}",
-             "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}",
+            [sys.executable, "-m", self.module, "--no-browser", "--allow-root", f"--port={self.port}",
+             "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={self.token}",
              f"--ServerApp.root_dir={self.dirs['root']}", f"--RunaiApp.state_dir={self.dirs['state']}"],
             env=self.env, cwd=self.dirs["root"], stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
-        deadline = time.monotonic() + START_TIMEOUT
+        deadline = time.monotonic() + self.start_timeout
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the Jupyter server exited ({self.proc.returncode}):\n{self.log_path.read_text()}")
@@ -78,7 +96,7 @@ class LiveServer:
                 pass
             if time.monotonic() > deadline:
                 self.kill()
-                raise RuntimeError(f"the Jupyter server did not answer in {START_TIMEOUT}s:\n"
+                raise RuntimeError(f"the Jupyter server did not answer in {self.start_timeout}s:\n"
                                    f"{self.log_path.read_text()}")
             time.sleep(0.2)
 
@@ -88,6 +106,18 @@ class LiveServer:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
         self.proc = None
+
+    def end_workloads(self, timeout: float = 15) -> None:
+        """Delete every workload and wait until they are gone: pods are process groups that
+        outlive the server on purpose, and tests must leave none behind."""
+        try:
+            for w in self.api("GET", "workloads")[1].get("workloads", []):
+                self.api("DELETE", f"workloads/{w['spec']['project']}/{w['spec']['name']}")
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.api("GET", "workloads")[1].get("workloads"):
+                time.sleep(0.2)
+        except (requests.RequestException, AttributeError, ValueError):
+            pass  # best effort: the server may be gone already
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -101,7 +131,7 @@ class LiveServer:
 
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         response = requests.request(method, self.url + "runai/api/v1/" + path, json=body, timeout=10,
-                                    headers={"Authorization": f"token {TOKEN}"})
+                                    headers={"Authorization": f"token {self.token}"})
         try:
             return response.status_code, response.json()
         except ValueError:
