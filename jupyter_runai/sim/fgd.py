@@ -32,6 +32,8 @@ nodes changed since the class was last seen are scored again.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import csv
 import math
 import os
@@ -173,7 +175,7 @@ class Cluster:
 
 
 # ------------------------------------------------------------------ policies
-class Policy:
+class Policy(ABC):
     """Scores one node for one pod: ``(score, devices)``, higher is better; score NEG = no.
 
     ``devices`` None means "choose at placement" (Random draws them then). Ties between
@@ -188,11 +190,14 @@ class Policy:
         self.c = cluster
         self.rng = rng
 
+    @abstractmethod
     def evaluate(self, i: int, p: PodRow):
-        raise NotImplementedError
+        """``(score, devices)`` of pod ``p`` on node ``i``; ``(self.none, None)`` when it does not fit."""
 
     def devices_at_placement(self, i: int, p: PodRow) -> tuple[int, ...]:
-        raise NotImplementedError
+        """The devices for ``p`` on node ``i`` when :meth:`evaluate` left them to placement time
+        (a policy that always chooses them in ``evaluate`` is never asked)."""
+        raise RuntimeError(f"policy {self.name!r} chose no devices for pod {p.name!r} on node {i}")
 
 
 def _exclusive(free: Sequence[int], n: int) -> tuple[int, ...]:
