@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import logging
 import secrets
 import time
@@ -52,7 +53,7 @@ from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
 from .autoscale import Autoscaler
 from .launch import credential_material, data_mounts, describe_request
-from .snapshot import HOLDING, active_pods, build_snapshot, engine_job, pod_key
+from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class RunaiService:
         poll_interval: float = 0.1,
         stop_grace_seconds: float = 10.0,
         scale_down_delay: float = 30.0,
+        placement_history: int = 1000,
         proxy_prefix: str = "/runai/proxy/",
         proxy_secret: bytes | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -106,6 +108,8 @@ class RunaiService:
         self.poll_interval = poll_interval
         self.stop_grace_seconds = stop_grace_seconds
         self.clock = clock
+        self.placement_history = placement_history
+        self._mix_jobs: dict[str, Job] = {}  # uid -> the workload's pods, for the workload mix
         self.proxy_prefix = proxy_prefix
         self._proxy_secret = proxy_secret or secrets.token_bytes(32)
         self.admission_hooks: list[AdmissionHook] = []
@@ -407,7 +411,8 @@ class RunaiService:
             self._flush()
             return
         snap = build_snapshot(nodes=nodes, pools=self.node_pools, departments=self.store.departments(),
-                              projects=self.store.projects(), jobs=jobs, now=self.clock().timestamp())
+                              projects=self.store.projects(), jobs=jobs, now=self.clock().timestamp(),
+                              workload_mix=self._workload_mix())
         result = schedule(snap)
         self.fair_share = result.fair_share
         for evict in result.evictions:
@@ -422,6 +427,22 @@ class RunaiService:
             if workload.status.phase in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
                 self._update_phase(workload, result.pending_reasons.get(uid))
         self._flush()
+
+    def _workload_mix(self) -> list[Job]:
+        """The ``placement_history`` most recently submitted workloads (finished ones included)
+        as engine jobs of all their pods: the shapes the GPU placement expects to keep arriving."""
+        if self.placement_history <= 0:
+            return []
+        cached = self._mix_jobs
+        mix: dict[str, Job] = {}
+        for workload in itertools.islice(reversed(self.workloads.values()), self.placement_history):
+            job = cached.get(workload.uid)
+            if job is None:
+                pods = [ActivePod(i, EnginePodStatus.PENDING) for i in range(workload.spec.pod_count)]
+                job = engine_job(workload, 0, pods)
+            mix[workload.uid] = job
+        self._mix_jobs = mix
+        return list(mix.values())
 
     def _engine_job(self, uid: str, workload: Workload) -> Job | None:
         """The workload as the engine sees it, rebuilt only when the workload changed."""

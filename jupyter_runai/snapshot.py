@@ -182,10 +182,12 @@ def build_snapshot(
     now: float,
     reclaim_min_runtime: float = DEFAULT_RECLAIM_MIN_RUNTIME,
     preempt_min_runtime: float = DEFAULT_PREEMPT_MIN_RUNTIME,
+    workload_mix: list[Job] | None = None,
 ) -> Snapshot:
     """The engine's view of everything: nodes, the queue tree and the jobs. ``now`` is
     on the clock of the pods' start times (epoch seconds); the minimum runtimes are the
-    defaults for queues that set none."""
+    defaults for queues that set none; ``workload_mix``: recent workloads whose pod shapes
+    the fragmentation-aware placement expects."""
     queues: list[Queue] = []
     for order, dept in enumerate(departments):
         queue = engine_queue(dept, None, order)
@@ -208,4 +210,5 @@ def build_snapshot(
         now=now,
         reclaim_min_runtime=reclaim_min_runtime,
         preempt_min_runtime=preempt_min_runtime,
+        workload_mix=workload_mix or [],
     )

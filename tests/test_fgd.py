@@ -112,6 +112,23 @@ def test_same_seed_same_result(synthetic):
     assert a.log == b.log and a.curve == b.curve
 
 
+def test_the_engine_places_every_pod_as_the_reference_loop(synthetic):
+    # `default` goes through the engine (one allocate pass, the trace as its workload_mix);
+    # `fgd_plus` runs the same rule in the benchmark's own loop: the same node and devices
+    # for every pod, so the engine's figures are the rule's, not an artefact of either path
+    cases = [(fgd.load_nodes(synthetic / fgd.NODE_FILE), fgd.load_pods(synthetic / "openb_pod_list_default.csv"))]
+    if REAL is not None:
+        for trace in ("default", "gpushare100"):
+            cases.append(fgd.cut(fgd.load_nodes(REAL / fgd.NODE_FILE),
+                                 fgd.load_pods(REAL / f"openb_pod_list_{trace}.csv"), 80))
+    for nodes, pods in cases:
+        for seed in (42, 43):
+            engine = fgd.run(nodes, pods, "default", seed, keep_log=True)
+            loop = fgd.run(nodes, pods, "fgd_plus", seed, keep_log=True)
+            assert engine.placed > 0
+            assert engine.log == loop.log
+
+
 def test_cli_json_on_synthetic(synthetic):
     proc = subprocess.run(
         [sys.executable, "-m", "jupyter_runai.sim", "fgd", "--trace", "default", "--seeds", "2", "--json", "--quiet",

@@ -243,3 +243,20 @@ def test_lazy_indexes_agree_with_a_scan_of_every_node(case):
     for pod in pending:
         if pod.status is PodStatus.PENDING:
             check(pod, True)
+
+
+def test_workload_mix_is_the_distribution_the_placement_expects():
+    # n0 has 3 of 4 GPUs free, n1 2 of 2. Against the snapshot's own pods (all 1-GPU) the nodes
+    # tie and n0, listed first, wins; a mix of recent 3-GPU workloads sends the 1-GPU pod to n1,
+    # so that n0 keeps room for a 3-GPU pod; a mix of 2-GPU workloads keeps n1 whole instead.
+    def snap(mix_gpus: int | None) -> Snapshot:
+        nodes = [Node(name="n0", gpus=4), Node(name="n1", gpus=2)]
+        jobs = [Job(name="r", queue="p", pods=[Pod(name="r-0", gpus=1, status=R, node="n0", devices=[0])]),
+                Job(name="j", queue="p", created_order=1, pods=[Pod(name="j-0", gpus=1)])]
+        mix = [] if mix_gpus is None else [Job(name=f"h{i}", queue="p", pods=[Pod(name=f"h{i}-0", gpus=mix_gpus)])
+                                           for i in range(10)]
+        return Snapshot(nodes=nodes, queues=[_queue()], jobs=jobs, workload_mix=mix)
+
+    assert _binds(snap(None))["j-0"][0] == "n0"
+    assert _binds(snap(3))["j-0"][0] == "n1"
+    assert _binds(snap(2))["j-0"][0] == "n0"

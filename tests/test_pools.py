@@ -126,3 +126,20 @@ def test_pool_limits_hold_and_no_device_is_shared_by_whole_gpu_pods(snapshot):
     for bind in result.binds:
         pools_of_job.setdefault(bind.job, set()).add(pool_of[bind.node])
     assert all(len(p) == 1 for p in pools_of_job.values()), "a workload's pods stay in one pool"
+
+
+def test_each_pool_pass_keeps_the_snapshot_minimum_runtime():
+    # as above, alpha reclaims pool a from beta; beta's jobs started 60 s ago, and a snapshot
+    # minimum runtime of 600 s protects them in the per-pool pass too
+    alpha = queue("alpha", pools={"a": (8, -1), "b": (0, -1)}, order=0)
+    beta = queue("beta", pools={"a": (0, -1), "b": (4, -1)}, order=1)
+    running = [job(f"beta-a{i}", "beta", gpus=4, status=PodStatus.RUNNING, node=f"a-{i}", devices=[0, 1, 2, 3],
+                   order=i) for i in range(2)]
+    for j in running:
+        for p in j.pods:
+            p.started_at = 940.0
+    pending = [job("alpha-1", "alpha", gpus=4, pools=["a"], order=5)]
+    for protect, evicted in ((600.0, 0), (0.0, 1)):
+        snap = Snapshot(nodes=nodes(), queues=[alpha, beta], jobs=running + pending, now=1000.0,
+                        reclaim_min_runtime=protect)
+        assert len(schedule(snap).evictions) == evicted

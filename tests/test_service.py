@@ -220,3 +220,33 @@ async def test_a_closed_service_refuses_to_restart_its_loop(service):
     with pytest.raises(Unavailable) as err:
         service.ensure_running()  # a request arriving while the server stops
     assert err.value.status == 503
+
+
+@pytest.mark.parametrize("history, node", [(1000, "small-0"), (0, "big-0"), (1, "big-0")])
+def test_gpu_placement_expects_the_shapes_of_recent_workloads(tmp_path, history, node):
+    # big-0 has 4 GPUs, small-0 has 2 (listed second). Recent workloads all asked 3 GPUs; they
+    # ran and finished. A 1-GPU workload then goes where it spoils no room for another 3-GPU
+    # one: on small-0 (big-0 keeps 4). Without that history (placement_history 0, or 1: the
+    # new workload alone) nothing tells the nodes apart and the first listed wins.
+    cluster = SimulatedCluster(simulated_nodes(1, gpus=4, prefix="big") + simulated_nodes(1, gpus=2, prefix="small"))
+    store = Store(tmp_path / "runai.db")
+    queues = default_queue_config(6)
+    for item in queues.departments:
+        store.put_department(item)
+    for item in queues.projects:
+        store.put_project(item)
+    service = RunaiService(store, cluster, stop_grace_seconds=0, placement_history=history)
+    service.start()
+    try:
+        for i in range(4):
+            submit(service, f"three-{i}", resources={"gpu": 3})
+            service.run_cycle()
+            assert service.get("default", f"three-{i}").status.pods[0].node == "big-0"
+            cluster.finish(f"default/three-{i}-0", 0)
+            service.run_cycle()
+            assert phase(service, f"three-{i}") == "Succeeded"
+        submit(service, "one", resources={"gpu": 1})
+        service.run_cycle()
+        assert service.get("default", "one").status.pods[0].node == node
+    finally:
+        store.close()

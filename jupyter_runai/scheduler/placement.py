@@ -34,6 +34,7 @@ from heapq import heapify, heappop, heappush
 
 from .fragmentation import MILLI, Shape, WorkloadDistribution, fgd_score
 from .session import EPS, RELEASING, NodeState, PodState, Session, nodes_in_order
+from .types import Pod
 
 #: the GPU strategy that scores fragmentation (the default, see :class:`.types.PlacementConfig`)
 FRAGMENTATION = "fragmentation-aware"
@@ -415,27 +416,41 @@ def _fragmentation(sess: Session) -> _Fragmentation:
     return state
 
 
-def _constraint(pod: PodState):
-    """A pod's node constraint (pools and node affinity) as a hashable key; None: none."""
-    pools = pod.job.pools
-    affinity = pod.spec.node_affinity
+def _constraint(pools, affinity):
+    """A pod's node constraint (its job's pools and its node affinity) as a hashable key;
+    None: none."""
     if not pools and not affinity:
         return None
     return (tuple(pools or ()), repr(sorted(affinity.items())) if affinity else "")
 
 
-def _pod_milli(sess: Session, p: PodState) -> tuple[int, int]:
+def _pod_milli(sess: Session, spec: Pod) -> tuple[int, int]:
     """(milli-GPU per device, devices) of a pod for the workload distribution; a GPU-memory
     fraction is converted against the smallest device (as for quota)."""
-    if p.fractional:
-        if p.frac_req is not None:
-            f = float(p.frac_req)
+    if spec.is_fractional:
+        if spec.gpu_fraction is not None:
+            f = float(spec.gpu_fraction)
         else:
-            f = p.mem_mib / sess.min_devmem if sess.min_devmem > 0 else 1.0
-        return min(MILLI, max(1, round(f * MILLI))), p.ndev
-    if p.whole:
-        return MILLI, p.whole
+            f = spec.gpu_memory_mib / sess.min_devmem if sess.min_devmem > 0 else 1.0
+        return min(MILLI, max(1, round(f * MILLI))), max(1, int(spec.gpu_devices or 1))
+    if spec.gpus:
+        return MILLI, int(spec.gpus)
     return 0, 0
+
+
+def _mix_pods(sess: Session):
+    """(pod spec, its job's pools) of every pod the workload distribution is learned from:
+    the snapshot's ``workload_mix`` when it has one, else its pending and running pods."""
+    mix = sess.snapshot.workload_mix
+    if mix:
+        for job in mix:
+            for spec in job.pods:
+                yield spec, job.node_pools
+        return
+    for p in sess.pods:
+        if p.orig_status is RELEASING or p.job.being_deleted:
+            continue
+        yield p.spec, p.job.pools
 
 
 class _Fragmentation:
@@ -463,14 +478,12 @@ class _Fragmentation:
         self.sess = sess
         counts: Counter = Counter()
         constraints: dict = {}
-        for p in sess.pods:
-            if p.orig_status is RELEASING or p.job.being_deleted:
-                continue
-            milli, gpus = _pod_milli(sess, p)
-            c = _constraint(p)
+        for spec, pools in _mix_pods(sess):
+            milli, gpus = _pod_milli(sess, spec)
+            c = _constraint(pools, spec.node_affinity)
             if c is not None and c not in constraints:
-                constraints[c] = (p.job.pools, p.spec.node_affinity)
-            counts[(round(p.cpu), milli, gpus, c)] += 1
+                constraints[c] = (pools, spec.node_affinity)
+            counts[(round(float(spec.cpu_millis or 0.0)), milli, gpus, c)] += 1
         # node classes: which constraints a node passes
         cons = list(constraints)
         classes: dict[tuple, str] = {}
@@ -500,7 +513,7 @@ class _Fragmentation:
         sc = self.caches.get(key)
         if sc is None:
             if self.dist is None:  # no pod in the snapshot to learn from: this one
-                milli, gpus = _pod_milli(sess, pod)
+                milli, gpus = _pod_milli(sess, pod.spec)
                 self.dist = WorkloadDistribution({Shape(round(pod.cpu), milli, gpus): 1.0})
             sc = self.caches[key] = _ShapeCache(self, pod, pools, cpu_only, spread_devs)
         else:

@@ -73,7 +73,11 @@ def schedule_by_pool(snapshot: Snapshot, run: Callable[[Snapshot], CycleResult])
                 continue
             sub = Snapshot(nodes=[n for n in snapshot.nodes if n.pool == pool],
                            queues=_pool_queues(snapshot.queues, pool), jobs=here, config=snapshot.config,
-                           pool_config=snapshot.pool_config, now=snapshot.now, actions=snapshot.actions)
+                           pool_config=snapshot.pool_config, now=snapshot.now, actions=snapshot.actions,
+                           reclaim_min_runtime=snapshot.reclaim_min_runtime,
+                           preempt_min_runtime=snapshot.preempt_min_runtime,
+                           workload_mix=[j for j in snapshot.workload_mix
+                                         if not j.node_pools or pool in j.node_pools])
             result = run(sub)
             for b in result.binds:
                 if b.pod in bound:

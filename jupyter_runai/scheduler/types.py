@@ -162,6 +162,10 @@ class Snapshot:
     #: minimum excepted); 0 = no protection
     reclaim_min_runtime: float = 0.0
     preempt_min_runtime: float = 0.0
+    #: the workloads submitted recently, in any state (finished ones included): the pod
+    #: shapes the ``fragmentation-aware`` placement expects to keep arriving. Empty: it
+    #: expects the shapes of the snapshot's own pending and running pods
+    workload_mix: list[Job] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- output

@@ -69,6 +69,11 @@ class RunaiApp(ExtensionApp):
         help="Seconds an inference workload's load must stay low before replicas are removed.",
     )
     event_retention = Int(100_000, config=True, help="Events kept in the store; older ones are pruned.")
+    placement_history = Int(
+        1000, config=True,
+        help="Most recent workloads (any state) whose pod shapes the fragmentation-aware GPU placement "
+        "expects to keep arriving; 0: only the pending and running ones.",
+    )
 
     @default("state_dir")
     def _default_state_dir(self) -> str:
@@ -112,6 +117,7 @@ class RunaiApp(ExtensionApp):
             poll_interval=self.poll_interval,
             stop_grace_seconds=self.stop_grace_seconds,
             scale_down_delay=self.scale_down_delay,
+            placement_history=self.placement_history,
             proxy_prefix=url_path_join(self.serverapp.base_url, "runai/proxy/"),
             proxy_secret=self._proxy_secret(state),
         )

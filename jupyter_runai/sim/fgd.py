@@ -21,9 +21,10 @@ Protocol (as the paper's simulator runs it, ``hkust-adsl/kubernetes-scheduler-si
 Policies: ``random``, ``bestfit``, ``packing``, ``fgd`` re-implement the paper's baselines
 (see ``benchmarks/README.md`` for the details and the choices about ties); ``default`` is
 the engine itself with its default GPU placement (``fragmentation-aware``, which learns the
-workload distribution from the snapshot: the pending arrivals); ``fgd_plus`` is the same
-rule (:func:`jupyter_runai.scheduler.fragmentation.best_on_node`) run by this module's loop
-with the trace's own distribution, kept as a reference.
+workload distribution from the snapshot's ``workload_mix``: here the trace's pod list, as the
+service passes its recent workloads); ``fgd_plus`` is the same rule
+(:func:`jupyter_runai.scheduler.fragmentation.best_on_node`) run by this module's loop with
+the same distribution, kept as a cross-check (the two place every pod alike).
 
 Speed: a pod's score on a node depends only on the node's state and the pod's shape,
 and a placement changes one node; so scores are cached per pod class and only the
@@ -346,9 +347,9 @@ class FgdPlusPolicy(Policy):
     """The engine's ``fragmentation-aware`` rule run by this loop, as a reference:
     :func:`jupyter_runai.scheduler.fragmentation.best_on_node` (the FGD rule, a fraction
     keeps whole devices whole while the workload has whole-device pods, CPU-only pods
-    where the GPUs are taken), ties to the first node listed. It differs from ``default``
-    only in its workload distribution: the trace's pod list, where the engine learns it
-    from its snapshot (the arrivals, copies included)."""
+    where the GPUs are taken), ties to the first node listed, with the trace's pod list as
+    its workload distribution: what ``default`` computes through the engine, kept as a
+    cross-check of the two (they place every pod alike)."""
 
     name = "fgd_plus"
     none = (NEG,)
@@ -420,7 +421,7 @@ def run(nodes: Sequence[NodeRow], pods: Sequence[PodRow], policy: str, seed: int
     nodes = list(nodes)
     rng.shuffle(nodes)
     if policy == "default":
-        return _run_engine(nodes, order, seed, ratio, cap, t0, keep_log)
+        return _run_engine(nodes, order, pods, seed, ratio, cap, t0, keep_log)
     cluster = Cluster(nodes)
     pol = POLICY_CLASSES[policy](cluster, pods, rng)
     random_ties = ties == "random" or pol.draws
@@ -475,26 +476,31 @@ def run(nodes: Sequence[NodeRow], pods: Sequence[PodRow], policy: str, seed: int
                      time.perf_counter() - t0, log, list(order) if keep_log else [], nodes if keep_log else [])
 
 
-def _run_engine(nodes: list[NodeRow], order: list[PodRow], seed: int, ratio: float, cap: int, t0: float,
-                keep_log: bool) -> RunResult:
+def _run_engine(nodes: list[NodeRow], order: list[PodRow], trace: Sequence[PodRow], seed: int, ratio: float,
+                cap: int, t0: float, keep_log: bool) -> RunResult:
     """The protocol through the engine itself: every arrival a one-pod job of one unlimited
     queue, in arrival order, one allocate pass (each job tried once, in order; a failed job
     stays failed). The GPU model restriction is a node affinity on the model label. The
-    placement is the engine's default (``fragmentation-aware``)."""
+    placement is the engine's default (``fragmentation-aware``); the snapshot's
+    ``workload_mix`` is the trace's pod list (the workload this cluster has seen: what the
+    service passes from its recent submissions, and the distribution FGD is given)."""
     from ..scheduler import Job, Node, Pod, Queue, QueueResources, Snapshot
     from ..scheduler.engine import decisions, run_actions
     from ..scheduler.session import Session
 
     enodes = [Node(name=f"n{i}", gpus=n.gpus, gpu_memory_mib=1.0, cpu_millis=n.cpu, memory_bytes=n.mem,
                    labels={"gpu-model": n.model}, gpu_model=n.model) for i, n in enumerate(nodes)]
-    jobs = []
-    for k, p in enumerate(order):
+
+    def job(k: int, p: PodRow, prefix: str = "") -> Job:
         gpu = {"gpu_fraction": p.milli / MILLI} if p.gpus and p.milli < MILLI else {"gpus": p.gpus}
         affinity = {"gpu-model": sorted(p.models)} if p.models else None
-        jobs.append(Job(name=f"j{k}", queue="q", created_order=k, priority=50, pods=[
-            Pod(name=f"p{k}", cpu_millis=p.cpu, memory_bytes=p.mem, node_affinity=affinity, **gpu)]))
+        return Job(name=f"{prefix}j{k}", queue="q", created_order=k, priority=50, pods=[
+            Pod(name=f"{prefix}p{k}", cpu_millis=p.cpu, memory_bytes=p.mem, node_affinity=affinity, **gpu)])
+
+    jobs = [job(k, p) for k, p in enumerate(order)]
+    mix = [job(k, p, "seen-") for k, p in enumerate(trace)]
     snapshot = Snapshot(nodes=enodes, queues=[Queue(name="q", resources={"gpu": QueueResources(-1, -1, 1)})],
-                        jobs=jobs, actions=("allocate",))
+                        jobs=jobs, actions=("allocate",), workload_mix=mix)
     session = Session(snapshot)
     result = decisions(session, run_actions(session, ("allocate",)))
     where = {b.job: (int(b.node[1:]), tuple(b.devices)) for b in result.binds}
