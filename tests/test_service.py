@@ -20,18 +20,24 @@ def cluster():
     return SimulatedCluster(simulated_nodes(1, gpus=2))
 
 
-@pytest.fixture
-def service(tmp_path, cluster):
+def make_service(tmp_path, cluster, gpus: int = 2, **options) -> RunaiService:
+    """A started service on ``cluster`` whose 'default' project deserves ``gpus`` GPUs."""
     store = Store(tmp_path / "runai.db")
-    queues = default_queue_config(2)
+    queues = default_queue_config(gpus)
     for item in queues.departments:
         store.put_department(item)
     for item in queues.projects:
         store.put_project(item)
-    svc = RunaiService(store, cluster, stop_grace_seconds=0)
+    svc = RunaiService(store, cluster, stop_grace_seconds=0, **options)
     svc.start()
+    return svc
+
+
+@pytest.fixture
+def service(tmp_path, cluster):
+    svc = make_service(tmp_path, cluster)
     yield svc
-    store.close()
+    svc.store.close()
 
 
 def phase(service, name, project="default"):
@@ -229,14 +235,7 @@ def test_gpu_placement_expects_the_shapes_of_recent_workloads(tmp_path, history,
     # one: on small-0 (big-0 keeps 4). Without that history (placement_history 0, or 1: the
     # new workload alone) nothing tells the nodes apart and the first listed wins.
     cluster = SimulatedCluster(simulated_nodes(1, gpus=4, prefix="big") + simulated_nodes(1, gpus=2, prefix="small"))
-    store = Store(tmp_path / "runai.db")
-    queues = default_queue_config(6)
-    for item in queues.departments:
-        store.put_department(item)
-    for item in queues.projects:
-        store.put_project(item)
-    service = RunaiService(store, cluster, stop_grace_seconds=0, placement_history=history)
-    service.start()
+    service = make_service(tmp_path, cluster, gpus=6, placement_history=history)
     try:
         for i in range(4):
             submit(service, f"three-{i}", resources={"gpu": 3})
@@ -249,4 +248,4 @@ def test_gpu_placement_expects_the_shapes_of_recent_workloads(tmp_path, history,
         service.run_cycle()
         assert service.get("default", "one").status.pods[0].node == node
     finally:
-        store.close()
+        service.store.close()
