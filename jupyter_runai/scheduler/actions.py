@@ -124,7 +124,6 @@ def _signature(job: JobState, tasks: list[PodState]) -> tuple:
 def allocate(ctx: Context) -> None:
     sess = ctx.sess
     jobs = ctx.pending_jobs()
-    it = JobIterator(sess, jobs, ctx.job_request)
     failed: dict[tuple, str] = {}
     # Allocation only consumes capacity and quota, so a shape that did not fit never
     # will; once every job still waiting has such a shape, none of them can change
@@ -136,6 +135,40 @@ def allocate(ctx: Context) -> None:
         sig = _shape(job, job.tasks_to_allocate())
         waiting[sig] = waiting.get(sig, 0) + 1
     live = len(jobs)
+    # Admission depends only on the allocations, which change only when a job is
+    # placed: its answer is kept per (project, request, preemptible) until then.
+    admitted: dict[tuple, str | None] = {}
+
+    def admission(job: JobState) -> str | None:
+        req = ctx.job_request(job)
+        key = (job.queue.name, req, job.preemptible)
+        if key in admitted:
+            return admitted[key]
+        why = admitted[key] = admission_reason(job.queue, req, job.preemptible)
+        return why
+
+    def skip(job: JobState) -> bool:
+        """A job that waits without a placement attempt (over a limit, or a shape that
+        already failed) is passed over in its turn, without re-keying the walk."""
+        nonlocal live
+        tasks = job.tasks_to_allocate()
+        if not tasks:
+            return False
+        sig = _shape(job, tasks)
+        reason = admission(job)
+        if reason is None:
+            reason = failed.get(sig)
+            if reason is None:
+                return False
+        waiting[sig] -= 1
+        if sig not in failed:
+            live -= 1
+            if live == 0:
+                it.stopped = True
+        ctx.reasons.setdefault(job.name, reason)
+        return True
+
+    it = JobIterator(sess, jobs, ctx.job_request, skip=skip)
     for job in it:
         tasks = job.tasks_to_allocate()
         sig = _shape(job, tasks)
@@ -143,10 +176,11 @@ def allocate(ctx: Context) -> None:
         if sig not in failed:
             live -= 1
         if tasks:
-            ok, new_failure = _allocate_one(ctx, job, tasks, sig, failed)
+            ok, new_failure = _allocate_one(ctx, job, tasks, sig, failed, admission(job))
             if new_failure:
                 live -= waiting[sig]
             if ok:
+                admitted.clear()
                 more = job.tasks_to_allocate()
                 if more:
                     sig = _shape(job, more)
@@ -161,13 +195,13 @@ def allocate(ctx: Context) -> None:
     for job in it.remaining():
         tasks = job.tasks_to_allocate()
         if tasks:
-            _allocate_one(ctx, job, tasks, _shape(job, tasks), failed)
+            _allocate_one(ctx, job, tasks, _shape(job, tasks), failed, admission(job))
 
 
 def _allocate_one(ctx: Context, job: JobState, tasks: list[PodState], sig: tuple,
-                  failed: dict[tuple, str]) -> tuple[bool, bool]:
-    """Place one job's tasks, or record why it waits. (placed, its shape failed just now)"""
-    reason = admission_reason(job.queue, ctx.job_request(job), job.preemptible)
+                  failed: dict[tuple, str], reason: str | None) -> tuple[bool, bool]:
+    """Place one job's tasks (``reason``: why its project cannot admit it, or None), or
+    record why it waits. (placed, its shape failed just now)"""
     new_failure = False
     if reason is None:
         reason = failed.get(sig)
@@ -197,18 +231,18 @@ def _victim_action(ctx: Context, jobs: list[JobState], admit, signature, victims
     their minimum runtime give up only their pods above the gang minimum.
     """
     sess = ctx.sess
-    it = JobIterator(sess, jobs, ctx.job_request)
     failed: set[tuple] = set()
+
+    def skip(job: JobState) -> bool:
+        # a job this action passes over in its turn (nothing changes)
+        tasks = job.tasks_to_allocate()
+        return not tasks or not admit(job, ctx.job_request(job)) or signature(job, tasks) in failed
+
+    it = JobIterator(sess, jobs, ctx.job_request, skip=skip)
     for job in it:
         tasks = job.tasks_to_allocate()
-        if not tasks:
-            continue
         req = ctx.job_request(job)
-        if not admit(job, req):
-            continue
         sig = signature(job, tasks)
-        if sig in failed:
-            continue
         leaves = victims(job, req)
         ok = False
         if leaves:

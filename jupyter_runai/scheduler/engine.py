@@ -10,10 +10,14 @@ randomness. The same snapshot always gives the same decisions.
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import replace
+
 from .actions import ACTIONS, Context
 from .pools import schedule_by_pool, uses_pool_quotas
 from .session import HOLDS_QUOTA, P, Session
-from .types import Bind, CycleResult, Evict, Snapshot
+from .types import Bind, CycleResult, Evict, PodStatus, Snapshot
+from .window import hold_back
 
 ACTION_ORDER = ("allocate", "consolidate", "reclaim", "preempt", "stale_gang")
 
@@ -69,10 +73,25 @@ def decisions(sess: Session, ctx: Context) -> CycleResult:
 
 
 def schedule_once(snapshot: Snapshot) -> CycleResult:
-    """One full cycle over the whole snapshot, quotas cluster-wide."""
-    sess = Session(snapshot)
+    """One full cycle over the whole snapshot, quotas cluster-wide (the waiting jobs that
+    no action could reach left out: :mod:`.window`)."""
+    jobs, held = hold_back(snapshot)
+    if not held:
+        sess = Session(snapshot)
+    else:
+        changes: dict = {"jobs": jobs}
+        if not snapshot.workload_mix:
+            # the placement learns the shapes to expect from every job, as without the window
+            changes["workload_mix"] = [
+                replace(j, pods=[p for p in j.pods if p.status is not PodStatus.RELEASING])
+                for j in snapshot.jobs if not j.being_deleted]
+        sess = Session(replace(snapshot, **changes), dict(Counter(held.values())))
     ctx = run_actions(sess, snapshot.actions)
-    return decisions(sess, ctx)
+    result = decisions(sess, ctx)
+    reasons = result.pending_reasons
+    for name, ahead in held.items():
+        reasons[name] = reasons.get(ahead) or "waiting for its turn in the queue"
+    return result
 
 
 def schedule(snapshot: Snapshot) -> CycleResult:

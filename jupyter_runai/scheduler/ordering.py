@@ -147,8 +147,14 @@ class JobIterator:
 
     def __init__(self, sess: Session, jobs: list[JobState], request: Callable[[JobState], Vec],
                  reverse: bool = False, usage: Callable[[QueueState], Vec] | None = None,
-                 key: Callable[[JobState], tuple] = job_key, leaves: dict[str, list] | None = None):
+                 key: Callable[[JobState], tuple] = job_key, leaves: dict[str, list] | None = None,
+                 skip: Callable[[JobState], bool] | None = None):
         self.sess = sess
+        # ``skip(job)``, asked when the job's turn comes: True when the caller would pass
+        # over it without changing anything (it never comes out of pop; ``stopped`` set
+        # by skip ends the walk)
+        self.skip = skip
+        self.stopped = False
         self.job_key = key
         self.request = request
         self.reverse = reverse
@@ -231,8 +237,11 @@ class JobIterator:
         right after (:meth:`push` or :meth:`refresh`): the keys of the popped queue and
         its ancestors are only invalidated here, not computed twice."""
         versions = self.version
+        skip = self.skip
         h = self.heaps.get(None)
         while True:
+            if self.stopped:
+                return None
             while h:
                 top = h[0]
                 if versions.get(top[2]) != top[1]:
@@ -243,7 +252,21 @@ class JobIterator:
                 return None
             q = h[0][3]
             if q.is_leaf:
-                job = heapq.heappop(self.leaf[q.name])[2]
+                leaf = self.leaf[q.name]
+                job = heapq.heappop(leaf)[2]
+                if skip is not None and skip(job):
+                    # Passed over without any change. When the queue's next job asks for
+                    # the same resources, every key on the queue's path stays what it was
+                    # and the same queue is chosen again: no re-keying. Otherwise re-key
+                    # and choose again from the root, as a pop and refresh would.
+                    while not self.stopped and leaf and self.request(leaf[0][2]) == self.request(job):
+                        job = heapq.heappop(leaf)[2]
+                        if not skip(job):
+                            break
+                    else:
+                        self.refresh(q)
+                        h = self.heaps.get(None)
+                        continue
                 if rekey:
                     self.refresh(q)
                 else:

@@ -316,8 +316,11 @@ class PodState:
 class Session:
     """The state of one cycle: nodes, queues, jobs and pods, with an undo log."""
 
-    def __init__(self, snapshot: Snapshot):
+    def __init__(self, snapshot: Snapshot, held: dict[str, int] | None = None):
+        """``held``: per job of the snapshot, how many alike waiting jobs were left out of
+        it (:mod:`.window`); they count in their project's demand for the fair share."""
         self.snapshot = snapshot
+        self.held = held or {}
         self.config = snapshot.config
         self.now = snapshot.now
         self.nodes: list[NodeState] = []
@@ -544,6 +547,7 @@ class Session:
         return g, p.cpu, p.mem
 
     def _compute_fair_share(self) -> None:
+        held = self.held
         for p in self.pods:
             if p.status is P.PENDING:
                 g, c, m = self.pod_request(p)
@@ -551,6 +555,9 @@ class Session:
                 g, c, m = p.gpu_quota, p.cpu, p.mem
             else:
                 continue
+            n = held.get(p.job.name)
+            if n:  # the alike jobs left out of the cycle ask for the same
+                g, c, m = g * (n + 1), c * (n + 1), m * (n + 1)
             for q in p.job.queue.path:
                 q.request[0] += g
                 q.request[1] += c
