@@ -126,6 +126,7 @@ class RunaiService:
         self._outbox: list[dict[str, Any]] = []  # events to publish once committed
         self._versions: dict[str, int] = {}  # uid -> changes so far (see _save)
         self._jobs: dict[str, tuple[int, Job | None]] = {}  # uid -> (version, engine job) cache
+        self._phase_applied: dict[str, tuple[int, str | None]] = {}  # uid -> (version, reason) at its last update
         self._outcome: dict[str, WorkloadPhase] = {}  # what a stopping workload becomes once its pods end
         self._subscribers: set[asyncio.Queue] = set()
         self._wake: asyncio.Event | None = None
@@ -189,22 +190,31 @@ class RunaiService:
 
     async def _run(self) -> None:
         """Cycle on every request (``wake``), on every change the cluster reports (looked for
-        every ``poll_interval``) and at least every ``interval`` seconds."""
+        every ``poll_interval``, and at once after a cycle: what ended while it ran frees
+        its devices in the next cycle without waiting for the poll) and at least every
+        ``interval`` seconds."""
         assert self._wake is not None
         last = 0.0
+        reports: list[PodReport] = []
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=min(self.poll_interval, self.interval))
-            except asyncio.TimeoutError:
-                pass
+            if reports:
+                await asyncio.sleep(0)  # let requests and subscribers in first
+            else:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(self.poll_interval, self.interval))
+                except asyncio.TimeoutError:
+                    pass
             woken = self._wake.is_set()
             self._wake.clear()
             try:
-                reports = self.cluster.poll()
+                reports = [*reports, *self.cluster.poll()]
                 if woken or reports or time.monotonic() - last >= self.interval:
                     last = time.monotonic()
-                    self.run_cycle(reports)
+                    cycle_reports, reports = reports, []
+                    self.run_cycle(cycle_reports)
+                    reports = self.cluster.poll()  # what the cluster saw while the cycle ran
             except Exception:  # keep scheduling whatever one cycle did
+                reports = []
                 log.exception("scheduling cycle failed")
 
     # ------------------------------------------------------------------ reading
@@ -423,9 +433,15 @@ class RunaiService:
                 binds_by_job.setdefault(bind.job, []).append(bind)
         for uid, binds in binds_by_job.items():
             self._start_pods(uid, sorted(binds, key=lambda b: b.pod), device_memory)
+        reasons = result.pending_reasons
+        applied = self._phase_applied
         for uid, workload in self.workloads.items():
             if workload.status.phase in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
-                self._update_phase(workload, result.pending_reasons.get(uid))
+                reason = reasons.get(uid)
+                if applied.get(uid) == (self._versions.get(uid, 0), reason):
+                    continue  # unchanged since it was last brought up to date with this reason
+                self._update_phase(workload, reason)
+                applied[uid] = (self._versions.get(uid, 0), reason)
         self._flush()
 
     def _workload_mix(self) -> list[Job]:
@@ -688,6 +704,7 @@ class RunaiService:
         self.store.delete_workload(workload.uid)
         self._dirty.discard(workload.uid)
         self.workloads.pop(workload.uid, None)
+        self._phase_applied.pop(workload.uid, None)
         self._names.pop((workload.spec.project, workload.spec.name), None)
         self.seq.pop(workload.uid, None)
         self.desired.pop(workload.uid, None)

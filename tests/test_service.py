@@ -249,3 +249,71 @@ def test_gpu_placement_expects_the_shapes_of_recent_workloads(tmp_path, history,
         assert service.get("default", "one").status.pods[0].node == node
     finally:
         service.store.close()
+
+
+class _EndsDuringTheCycle(SimulatedCluster):
+    """A simulated cluster on which the pod ``ends`` exits while the cycle that launches
+    ``trigger`` is still running (what a real cluster does when a pod ends mid-cycle)."""
+
+    def __init__(self, nodes, trigger: str, ends: str):
+        super().__init__(nodes)
+        self.trigger, self.ends = trigger, ends
+
+    def launch(self, launch):
+        handle = super().launch(launch)
+        if launch.key == self.trigger:
+            self.finish(self.ends, 0)
+        return handle
+
+
+@pytest.mark.asyncio
+async def test_a_pod_that_ends_during_a_cycle_frees_its_gpu_without_waiting_for_the_poll(tmp_path):
+    # one node, 2 GPUs. "first" runs; "second" and "third" are submitted together: second
+    # takes the other GPU and, while that cycle runs, first ends. The loop looks at the
+    # cluster again as soon as the cycle is over, so third starts right away, long before
+    # the next poll (30 s) or the next timed cycle.
+    import asyncio
+
+    cluster = _EndsDuringTheCycle(simulated_nodes(1, gpus=2), trigger="default/second-0", ends="default/first-0")
+    service = make_service(tmp_path, cluster, poll_interval=30, interval=30)
+    try:
+        submit(service, "first", resources={"gpu": 1})
+        service.run_cycle()
+        assert phase(service, "first") == "Running"
+        service.ensure_running()
+        submit(service, "second", resources={"gpu": 1})
+        submit(service, "third", resources={"gpu": 1})
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if phase(service, "third") == "Running":
+                break
+        assert phase(service, "first") == "Succeeded"
+        assert phase(service, "second") == "Running" and phase(service, "third") == "Running"
+    finally:
+        await service.close()
+        service.store.close()
+
+
+def test_a_deep_backlog_waits_in_order_with_its_reason(tmp_path):
+    # 8 GPUs, project 'default' deserves 2 and is limited to 3: 40 one-GPU trainings wait. A cycle looks at
+    # the first 4 of them only (3 could run, the 4th meets the limit); every one behind
+    # shows the same reason, and as the running ones end the next ones start in order.
+    cluster = SimulatedCluster(simulated_nodes(1, gpus=8))
+    service = make_service(tmp_path, cluster, gpus=8)
+    try:
+        service.store.put_project(Project(name="default", department="default", deserved={"gpu": 2},
+                                          limit={"gpu": 3}))
+        for i in range(40):
+            submit(service, f"t{i:02d}", resources={"gpu": 1})
+        service.run_cycle()
+        running = [w.spec.name for w in service.list(phase="Running")]
+        assert running == ["t00", "t01", "t02"]
+        reasons = {w.spec.name: w.status.pending_reason for w in service.list(phase="Pending")}
+        assert len(reasons) == 37 and len(set(reasons.values())) == 1
+        assert "project 'default' limit" in reasons["t39"]
+        cluster.finish("default/t00-0", 0)
+        cluster.finish("default/t01-0", 0)
+        service.run_cycle()
+        assert [w.spec.name for w in service.list(phase="Running")] == ["t02", "t03", "t04"]
+    finally:
+        service.store.close()
