@@ -774,8 +774,9 @@ class RunaiService:
     # ------------------------------------------------------------------ inference autoscaling
 
     def _autoscale(self) -> None:
-        for uid, workload in self.workloads.items():
-            if workload.spec.kind != WorkloadKind.INFERENCE or workload.status.phase not in (
+        for uid in list(self.desired):  # every inference workload has an entry (and only they)
+            workload = self.workloads.get(uid)
+            if workload is None or workload.spec.kind != WorkloadKind.INFERENCE or workload.status.phase not in (
                     WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
                 continue
             current = self.desired.get(uid, workload.spec.min_pods)
