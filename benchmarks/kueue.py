@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Kueue's scheduler-perf baseline shape, through our service, in wall-clock time.
 
-    python benchmarks/kueue.py                 # the full shape: 15,000 workloads (about 6-10 minutes)
+    python benchmarks/kueue.py                 # the full shape: 15,000 workloads (about 2 minutes)
     python benchmarks/kueue.py --scale 0.05    # 5 % of the workloads per queue (a quick run)
     python benchmarks/kueue.py --json
 
