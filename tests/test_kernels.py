@@ -159,3 +159,27 @@ def test_kernels_started_by_the_jupyter_server_end_with_it(tmp_path):
         assert not ended["status"]["pods"] or ended["status"]["pods"][0]["phase"] != "Running"
     finally:
         live.stop()
+
+
+def test_a_server_that_stops_deletes_its_kernel_workloads_first(tmp_path):
+    """Jupyter stops its extensions before its kernels: the scheduler shuts its kernel workloads
+    down first, so a clean stop leaves no finished kernel workload behind and logs no error."""
+    live = LiveServer(tmp_path / "lab")
+    live.env["JUPYTER_PATH"] = str(KERNELS.parent)
+    live.start()
+    headers = {"Authorization": f"token {live.token}"}
+    try:
+        answer = requests.post(live.url + "api/kernels", json={"name": "runai-python-gpu-0.5"}, headers=headers,
+                               timeout=60)
+        assert answer.status_code == 201, answer.text
+        name = workload_name(answer.json()["id"])
+        assert live.workload(name)["status"]["phase"] == "Running"
+        live.stop()  # SIGTERM: Jupyter's own clean shutdown
+        log = live.log_path.read_text()
+        assert "shutting down 1 kernel workload(s)" in log
+        assert "scheduler is stopping" not in log and "Traceback" not in log
+        live.start()
+        assert live.api("GET", f"workloads/default/{name}")[0] == 404
+    finally:
+        live.end_workloads()
+        live.stop()

@@ -12,6 +12,7 @@ See docs/configuration.md for every option.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from pathlib import Path
@@ -161,5 +162,32 @@ class RunaiApp(ExtensionApp):
     async def stop_extension(self) -> None:
         service = getattr(self, "service", None)
         if service is not None:
+            await self._shut_down_workload_kernels()
             await service.close()
             service.store.close()
+
+    async def _shut_down_workload_kernels(self, timeout: float = 30.0) -> None:
+        """Shut down this server's kernels that run as workloads while the scheduler can
+        still delete them: Jupyter stops extensions before kernels, so afterwards their
+        provisioners would find the scheduler gone and leave the workloads behind."""
+        from ..kernels.provisioner import RunaiProvisioner
+
+        manager = getattr(self.serverapp, "kernel_manager", None)
+        if manager is None:
+            return
+        ids = [kid for kid in list(manager.list_kernel_ids())
+               if isinstance(getattr(manager.get_kernel(kid), "provisioner", None), RunaiProvisioner)]
+        if not ids:
+            return
+        self.log.info("runai: shutting down %d kernel workload(s) before the scheduler stops", len(ids))
+        try:
+            results = await asyncio.wait_for(
+                asyncio.gather(*(manager.shutdown_kernel(kid, now=False) for kid in ids), return_exceptions=True),
+                timeout)
+        except asyncio.TimeoutError:
+            self.log.warning("runai: kernel workloads still shutting down after %gs; the scheduler stops anyway",
+                             timeout)
+            return
+        for kid, result in zip(ids, results):
+            if isinstance(result, BaseException):
+                self.log.warning("runai: kernel %s did not shut down cleanly: %s", kid, result)
