@@ -129,23 +129,3 @@ def test_cli_table(mixed, capsys):
     for policy in R.POLICIES:
         assert policy in out
 
-
-def test_no_overquota_hold_back_changes_no_decision(tmp_path):
-    # a backlog: three VCs at 4x the cluster's capacity, mixed gang sizes, so that projects sit at
-    # their limit for most of the run and many waiting jobs are left out of the snapshot
-    rows = []
-    for k in range(240):
-        vc = ("aaa", "aaa", "bbb", "ccc")[k % 4]
-        gpus = (1, 1, 1, 2, 4, 8, 1, 3)[k % 8]
-        rows.append((k * 40, 300 + (k * 977) % 5000, gpus, vc))
-    cut = R.load_trace(write_trace(tmp_path / "backlog.csv", rows), None)
-    kw = dict(gpus=32, gpus_per_node=8, checkpoint=600, check=True, details=True, period=60)
-    held = R.replay(cut, "ours-no-overquota", hold_back=True, **kw)
-    full = R.replay(cut, "ours-no-overquota", hold_back=False, **kw)
-    assert held["queueing_delay_s"]["p99"] > 5_000  # there was a backlog to hold back
-    # the same jobs run, none is admitted past its project's limit; what the engine sees of a
-    # project's demand is shorter, which can reorder projects that compete for a fragmented
-    # node (on this 4-node cluster: a few percent of the mean JCT)
-    assert held["finished"] == full["finished"] == 240
-    assert held["jct_s"]["mean"] == pytest.approx(full["jct_s"]["mean"], rel=0.05)
-    assert held["utilization_mean_pct"] == pytest.approx(full["utilization_mean_pct"], rel=0.06)

@@ -34,8 +34,9 @@ Policies:
 ``ours-no-overquota``
     the same with every project's limit at its deserved GPUs: no over-quota sharing (jobs
     larger than their project's quota never run; they are counted, not in the JCT figures).
-    Its cycles leave out the waiting jobs their project's limit rejects anyway (see
-    :func:`_admissible`): its backlog would otherwise make the replay take hours.
+    Its backlog (thousands of waiting jobs) is what the engine's window is for
+    (``scheduler/window.py``): a cycle looks at no more alike waiting jobs of a project than
+    its limit can admit.
 
 The engine is driven directly (snapshot -> ``schedule`` -> apply), not through
 ``RunaiService``: the service adds a store and events per cycle, no scheduling decision, and
@@ -208,54 +209,14 @@ def _queues(trace: list[TraceJob], gpus: int, policy: str) -> tuple[list[Queue],
     return queues, deserved
 
 
-def _admissible(runs, limits: dict[str, int]) -> list[Job]:
-    """The jobs of ``runs`` a cycle can act on when every project's limit is its quota: those
-    with a running pod, and the waiting ones the project's limit may still admit.
-
-    A project with ``room`` GPUs left under its limit can admit at most ``room // g`` jobs of
-    ``g`` GPUs in a cycle, and the engine tries them in job order: the first of them either
-    take the room or fail to fit a node (and then every later job of the same shape fails
-    too). So the waiting jobs kept are, per project and size, the first ``room // g``.
-    The engine would reject each of the others in its turn: within a cycle a project's
-    allocation only grows (no project is ever above its deserved GPUs, so there is nothing
-    to reclaim; every job has the same priority, so nothing to preempt; consolidation only
-    moves pods), so the engine would reject each of them in its turn. It is not exactly
-    neutral: the engine sees a shorter demand for the project, which enters its fair share
-    and so the order in which projects that compete for a fragmented node are tried. On the
-    first 12,000 Philly jobs every figure is the same with and without it (the replay takes
-    27 s instead of 554 s); on the 4-node synthetic backlog of ``tests/test_replay.py`` the mean JCT
-    moves by 2.6 %. It keeps the backlog of this policy (thousands of jobs by the end of the
-    trace) from making every cycle walk it. ``hold_back=False`` turns it off."""
-    held: dict[str, int] = {}
-    for run in runs:
-        if run.running_pods:
-            vc = run.tj.vc
-            held[vc] = held.get(vc, 0) + sum(p.gpus for p in run.job.pods if p.status is PodStatus.RUNNING)
-    taken: dict[tuple[str, int], int] = {}
-    out = []
-    for run in runs:  # in job order
-        if run.running_pods:
-            out.append(run.job)
-            continue
-        vc, g = run.tj.vc, run.tj.gpus
-        room = limits.get(vc, 0) - held.get(vc, 0)
-        k = taken.get((vc, g), 0)
-        if g <= room and k < room // g:
-            taken[(vc, g)] = k + 1
-            out.append(run.job)
-    return out
-
-
 def replay(trace: list[TraceJob], policy: str = "ours", gpus: int = 768, gpus_per_node: int = 8,
            checkpoint: float = 1800.0, progress: Callable[[str], None] | None = None,
            check: bool = False, details: bool = False, period: float = 60.0,
-           reclaim_min_runtime: float = 0.0, preempt_min_runtime: float = 0.0, hold_back: bool = True) -> dict:
+           reclaim_min_runtime: float = 0.0, preempt_min_runtime: float = 0.0) -> dict:
     """Replay ``trace`` under ``policy``; returns the figures (see the module's docstring).
     ``check``: verify after every cycle that no node holds more GPUs than it has; ``details``:
     add ``per_job`` (submit, first start, finish, duration, GPUs, project, preemptions); ``period``:
-    the least simulated time between two cycles (events in between wait for the next one);
-    ``hold_back`` (``ours-no-overquota`` only): leave out of the snapshot the waiting jobs that
-    their project's limit rejects this cycle (see :func:`_admissible`)."""
+    the least simulated time between two cycles (events in between wait for the next one)."""
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; allowed: {', '.join(POLICIES)}")
     if gpus % gpus_per_node:
@@ -308,10 +269,7 @@ def replay(trace: list[TraceJob], policy: str = "ours", gpus: int = 768, gpus_pe
     def cycle(t: float) -> bool:
         """One engine cycle at ``t``; True when another is due at once (evictions or pipelined binds)."""
         nonlocal cycles, engine_s
-        if policy == "ours-no-overquota" and hold_back:
-            jobs = _admissible(list(live.values()), deserved)
-        else:
-            jobs = [r.job for r in live.values()]
+        jobs = [r.job for r in live.values()]
         if not jobs:
             return False
         snap = Snapshot(nodes=nodes, queues=queues, jobs=jobs, now=t, actions=actions,
