@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_runai.scheduler.fragmentation import MILLI, Shape, WorkloadDistribution, best_on_node
+from jupyter_runai.scheduler.fragmentation import MILLI, Shape, WorkloadDistribution, best_on_node, placement_key
 from jupyter_runai.sim import fgd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,3 +175,20 @@ def test_real_trace_cut(trace):
     nodes, pods = fgd.cut(nodes, pods, 60)
     for policy in fgd.POLICIES:
         check_invariants(fgd.run(nodes, pods, policy, 42, keep_log=True))
+
+
+@pytest.mark.parametrize("whole, keeps_whole", [(0.05, False), (0.09, False), (0.1, True), (0.5, True)])
+def test_fractions_keep_devices_whole_only_for_a_tenth_of_whole_gpu_pods(whole, keeps_whole):
+    # a 0.4 fraction on a node with one device at 0.5 free and one idle: opening the idle device
+    # ranks last while whole-GPU shapes make a tenth of the workload or more; below that only
+    # FGD's score ranks the two (with 5 % whole-GPU shapes it prefers the idle device)
+    dist = WorkloadDistribution({Shape(cpu=0, gpu_milli=500, gpus=1): 1.0 - whole,
+                                 Shape(cpu=0, gpu_milli=1000, gpus=1): whole})
+    fraction = Shape(cpu=0, gpu_milli=400, gpus=1)
+    assert placement_key([500, MILLI], 64000, "G", fraction, (1,), dist)[0] == (1 if keeps_whole else 0)
+    assert placement_key([500, MILLI], 64000, "G", fraction, (0,), dist)[0] == 0
+    _key, devices = best_on_node([500, MILLI], 64000, "G", fraction, dist)
+    if keeps_whole:
+        assert devices == (0,)
+    if whole == 0.05:
+        assert devices == (1,)

@@ -32,7 +32,7 @@ from bisect import bisect_left, insort
 from collections import Counter
 from heapq import heapify, heappop, heappush
 
-from .fragmentation import MILLI, Shape, WorkloadDistribution, fgd_score
+from .fragmentation import KEEP_WHOLE_MIN_SHARE, MILLI, Shape, WorkloadDistribution, fgd_score
 from .session import EPS, RELEASING, NodeState, PodState, Session, nodes_in_order
 from .types import Pod
 
@@ -586,7 +586,7 @@ class _Fragmentation:
             delta = dist.fragmentation(free, after_cpu, model) - before
             hit = (sum(free), -fgd_score(delta), ())
         else:
-            opens_rule = pod.fractional and dist.whole_share > 0
+            opens_rule = pod.fractional and dist.whole_share >= KEEP_WHOLE_MIN_SHARE
             for devs in choices:
                 new = list(free)
                 for d in devs:
