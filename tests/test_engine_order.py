@@ -10,6 +10,7 @@ import random
 import pytest
 
 from jupyter_runai.scheduler import schedule
+from jupyter_runai.scheduler.actions import retarget_reason
 from jupyter_runai.scheduler.engine import decisions, run_actions
 from jupyter_runai.scheduler.session import Session
 from jupyter_runai.scheduler.types import Job, Node, Pod, PodStatus, Queue, QueueResources, Snapshot
@@ -109,7 +110,7 @@ def test_a_deep_backlog_of_alike_jobs_gets_the_same_decisions_and_reasons(seed):
     # floor(limit / request) + 1 of each project (window.py): binds, evictions and the
     # pending reasons of the jobs it looks at are those of a cycle over all of them; a
     # job held back gets the reason of the job of its kind it waits behind (the same
-    # words; the figures in them are those of that job's turn)
+    # words about its own pods; the figures in them are those of that job's turn)
     snap = _backlog(seed)
     kept, held = hold_back(snap)
     assert held and len(kept) < len(snap.jobs)
@@ -119,7 +120,11 @@ def test_a_deep_backlog_of_alike_jobs_gets_the_same_decisions_and_reasons(seed):
     assert reasons.keys() == full_reasons.keys()
     assert {k: v for k, v in reasons.items() if k not in held} == {
         k: v for k, v in full_reasons.items() if k not in held}
-    assert all(reasons[name] == reasons[ahead] for name, ahead in held.items())
+    # the words of the job it waits behind, about its own pods
+    pods = {j.name: [p.name for p in j.pods] for j in snap.jobs}
+    for name, ahead in held.items():
+        assert reasons[name] == retarget_reason(reasons[ahead], pods[ahead], pods[name])
+        assert not any(p in reasons[name] for p in pods[ahead])
     strip = str.maketrans("", "", "0123456789")
     assert all(reasons[name].translate(strip) == full_reasons[name].translate(strip) for name in held)
 

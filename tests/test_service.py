@@ -317,3 +317,17 @@ def test_a_deep_backlog_waits_in_order_with_its_reason(tmp_path):
         assert [w.spec.name for w in service.list(phase="Running")] == ["t02", "t03", "t04"]
     finally:
         service.store.close()
+
+
+def test_each_waiting_workload_s_reason_names_its_own_pod(service, cluster):
+    # alike workloads share one placement attempt per cycle (and the deep-backlog window
+    # holds some back); the reason each one shows must still be about its own pod
+    for i in range(7):
+        submit(service, f"train-{i}", resources={"gpu": 1})
+    service.run_cycle()
+    waiting = [f"train-{i}" for i in range(7) if phase(service, f"train-{i}") == "Pending"]
+    assert len(waiting) == 5
+    for name in waiting:
+        reason = service.get("default", name).status.pending_reason
+        assert f"default/{name}-0" in reason, reason
+        assert not any(f"default/{other}-0" in reason for other in waiting if other != name), reason

@@ -120,11 +120,31 @@ def _signature(job: JobState, tasks: list[PodState]) -> tuple:
     return (job.queue.name, job.priority, job.preemptible) + _shape(job, tasks)
 
 
+def retarget_reason(reason: str, source: list[str], target: list[str]) -> str:
+    """A pending reason worked out for another job of the same shape (pods ``source``),
+    naming this job's pods (``target``, the same positions) instead."""
+    for a, b in zip(source, target):
+        if a == b:
+            continue
+        i = reason.find(a)
+        while i >= 0:
+            end = i + len(a)
+            if end == len(reason) or not (reason[end].isalnum() or reason[end] in "_.-"):
+                reason = reason[:i] + b + reason[end:]
+                end = i + len(b)
+            i = reason.find(a, end)
+    return reason
+
+
+def _cached_failure(hit: tuple[str, list[str]], tasks: list[PodState]) -> str:
+    return retarget_reason(hit[0], hit[1], [p.name for p in tasks])
+
+
 # ------------------------------------------------------------------------ allocate
 def allocate(ctx: Context) -> None:
     sess = ctx.sess
     jobs = ctx.pending_jobs()
-    failed: dict[tuple, str] = {}
+    failed: dict[tuple, tuple[str, list[str]]] = {}  # shape -> (reason, pods it names)
     # Allocation only consumes capacity and quota, so a shape that did not fit never
     # will; once every job still waiting has such a shape, none of them can change
     # anything, the order no longer matters and the walk ends (each job still gets
@@ -157,9 +177,10 @@ def allocate(ctx: Context) -> None:
         sig = _shape(job, tasks)
         reason = admission(job)
         if reason is None:
-            reason = failed.get(sig)
-            if reason is None:
+            hit = failed.get(sig)
+            if hit is None:
                 return False
+            reason = _cached_failure(hit, tasks)
         waiting[sig] -= 1
         if sig not in failed:
             live -= 1
@@ -199,16 +220,18 @@ def allocate(ctx: Context) -> None:
 
 
 def _allocate_one(ctx: Context, job: JobState, tasks: list[PodState], sig: tuple,
-                  failed: dict[tuple, str], reason: str | None) -> tuple[bool, bool]:
+                  failed: dict[tuple, tuple[str, list[str]]], reason: str | None) -> tuple[bool, bool]:
     """Place one job's tasks (``reason``: why its project cannot admit it, or None), or
     record why it waits. (placed, its shape failed just now)"""
     new_failure = False
     if reason is None:
-        reason = failed.get(sig)
-        if reason is None:
+        hit = failed.get(sig)
+        if hit is not None:
+            reason = _cached_failure(hit, tasks)
+        else:
             reason = ctx.place_tasks(job, tasks)
             if reason is not None:
-                failed[sig] = reason
+                failed[sig] = (reason, [p.name for p in tasks])
                 new_failure = True
     if reason is not None:
         ctx.reasons.setdefault(job.name, reason)

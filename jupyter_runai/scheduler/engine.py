@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-from .actions import ACTIONS, Context
+from .actions import ACTIONS, Context, retarget_reason
 from .pools import schedule_by_pool, uses_pool_quotas
 from .session import HOLDS_QUOTA, P, Session
 from .types import Bind, CycleResult, Evict, PodStatus, Snapshot
@@ -89,8 +89,12 @@ def schedule_once(snapshot: Snapshot) -> CycleResult:
     ctx = run_actions(sess, snapshot.actions)
     result = decisions(sess, ctx)
     reasons = result.pending_reasons
-    for name, ahead in held.items():
-        reasons[name] = reasons.get(ahead) or "waiting for its turn in the queue"
+    if held:
+        pods = {j.name: [p.name for p in j.pods] for j in snapshot.jobs if j.name in held or j.name in reasons}
+        for name, ahead in held.items():
+            reason = reasons.get(ahead)
+            reasons[name] = (retarget_reason(reason, pods.get(ahead, []), pods.get(name, [])) if reason
+                             else "waiting for its turn in the queue")
     return result
 
 
