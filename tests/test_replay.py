@@ -128,4 +128,3 @@ def test_cli_table(mixed, capsys):
     out = capsys.readouterr().out
     for policy in R.POLICIES:
         assert policy in out
-
