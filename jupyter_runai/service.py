@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from .clusters.base import Cluster, PodLaunch, PodReport, PodState
+from .clusters.base import Cluster, Endpoint, PodLaunch, PodReport, PodState
 from .errors import Conflict, Invalid, NotFound, Unavailable
 from .models import (
     Department,
@@ -250,14 +250,18 @@ class RunaiService:
                            allowed=names)
         return project
 
-    def endpoints(self, project: str, name: str) -> list[tuple[str, int]]:
-        """Ready replicas of a workspace or inference workload: (pod key, port)."""
+    def endpoints(self, project: str, name: str) -> list[tuple[str, Endpoint]]:
+        """Ready replicas of a workspace or inference workload: (pod key, where the proxy reaches it)."""
         workload = self.get(project, name)
         out = []
         for pod in workload.status.pods:
-            handle = self.handles.get((workload.uid, pod.name)) or {}
-            if pod.phase == PodPhase.RUNNING and handle.get("ready") and handle.get("port"):
-                out.append((pod_key(project, pod.name), int(handle["port"])))
+            handle = self.handles.get((workload.uid, pod.name))
+            if pod.phase != PodPhase.RUNNING or not handle:
+                continue
+            key = pod_key(project, pod.name)
+            endpoint = self.cluster.endpoint(key, handle)
+            if endpoint is not None:
+                out.append((key, endpoint))
         return out
 
     def log_path(self, project: str, name: str, pod: int | str | None = None):
@@ -326,6 +330,13 @@ class RunaiService:
             if spec.image and self.cluster.name == "local":
                 self._event("Warning", workload, f"the local cluster runs commands without containers; "
                             f"image {spec.image!r} is recorded, not pulled")
+            if not self.cluster.read_only_mounts:
+                for name in spec.data_sources:
+                    source = self.store.data_source(spec.project, name)
+                    if source is not None and source.read_only:
+                        self._event("Warning", workload, f"data source {name!r} is marked read-only, but the "
+                                    f"{self.cluster.name} cluster cannot enforce it: the workload can write to "
+                                    f"{source.path}")
         self._publish()
         self.wake()
         return workload
@@ -522,9 +533,9 @@ class RunaiService:
                 memory_limit = int(res.gpu_memory) if res.gpu_memory is not None else int(fraction * mem)
             env, files = material
             if spec.kind in (WorkloadKind.WORKSPACE, WorkloadKind.INFERENCE):
-                env = {**env, "RUNAI_PROXY_PATH": self.proxy_path(workload)}
-            if spec.kind == WorkloadKind.WORKSPACE:
-                env["RUNAI_PROXY_TOKEN"] = self.proxy_token(uid)
+                # the proxy's path, and the token it adds to every request it passes on
+                env = {**env, "RUNAI_PROXY_PATH": self.proxy_path(workload),
+                       "RUNAI_PROXY_TOKEN": self.proxy_token(uid)}
             launch = PodLaunch(
                 key=bind.pod, workload=spec.name, workload_uid=uid, project=spec.project, kind=spec.kind.value,
                 index=pod.index, pod_count=spec.pod_count, node=bind.node, devices=list(bind.devices),
@@ -712,7 +723,11 @@ class RunaiService:
         self._versions.pop(workload.uid, None)
         self.autoscaler.forget(workload.uid)
         for key in [k for k in self.handles if k[0] == workload.uid]:
-            self.handles.pop(key)
+            handle = self.handles.pop(key)
+            try:  # its directory, log and secret files go with it
+                self.cluster.release(pod_key(workload.spec.project, key[1]), handle)
+            except Exception:  # noqa: BLE001 - what is left on disk must not keep the workload
+                log.exception("could not remove what pod %s left on its node", key[1])
         self._event("Deleted", workload, f"deleted{' by ' + user if user else ''}")
         return True
 

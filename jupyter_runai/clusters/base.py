@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..models import Node
 
-__all__ = ["Cluster", "DeviceMetrics", "PodLaunch", "PodReport", "PodState", "FileToWrite", "Mount"]
+__all__ = ["Cluster", "DeviceMetrics", "Endpoint", "PodLaunch", "PodReport", "PodState", "FileToWrite", "Mount"]
 
 
 class PodState(StrEnum):
@@ -88,7 +88,7 @@ class PodLaunch:
     python_env: str | None = None     # a venv/conda prefix to run in; None: the server's
     files: list[FileToWrite] = field(default_factory=list)
     mounts: list[Mount] = field(default_factory=list)
-    needs_port: bool = False        # workspace, inference: give the pod a free port in PORT
+    needs_port: bool = False        # workspace, inference: give the pod an address (RUNAI_SOCKET, PORT)
     master_key: str | None = None   # distributed: key of pod 0, whose address/port all ranks use
 
 
@@ -101,6 +101,20 @@ class PodReport:
     exit_code: int | None = None
     message: str | None = None       # in words: "exited with code 3", "killed: GPU memory 9.1 GiB over its limit 8 GiB"
     handle: dict[str, Any] | None = None  # updated handle, when it changed (e.g. port known)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where the proxy reaches a ready pod: a Unix socket (``socket``, preferred: only the
+    server's own account can connect to it) or a TCP ``host``:``port``."""
+
+    host: str = "127.0.0.1"
+    port: int | None = None
+    socket: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.socket is None and self.port is None:
+            raise ValueError("an endpoint needs a socket or a port")
 
 
 @dataclass(slots=True)
@@ -119,6 +133,7 @@ class Cluster(Protocol):
     unless documented; the service calls them from its event loop."""
 
     name: str  # "local", "simulated", "kubernetes"
+    read_only_mounts: bool  # True when a read-only data source really cannot be written by the pod
 
     def nodes(self) -> list[Node]:
         """The nodes and their devices (virtual devices carry ``virtual=True``)."""
@@ -146,6 +161,16 @@ class Cluster(Protocol):
 
     def log_path(self, key: str, handle: dict[str, Any] | None = None) -> Path | None:
         """The pod's log file (stdout and stderr), or None if it has none."""
+        ...
+
+    def endpoint(self, key: str, handle: dict[str, Any]) -> Endpoint | None:
+        """Where the proxy reaches a ready pod that serves (workspace, inference), or None
+        while it does not answer yet."""
+        ...
+
+    def release(self, key: str, handle: dict[str, Any]) -> None:
+        """The pod ended and its workload is deleted: remove what it left on the node (its
+        directory, log, secret files). Idempotent; never raises for a pod already gone."""
         ...
 
     def metrics(self) -> list[DeviceMetrics]:

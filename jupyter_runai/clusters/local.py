@@ -11,12 +11,16 @@ reads each pod's GPU memory from NVML. See ``docs/local-cluster.md``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
+import stat as stat_mode
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -31,10 +35,10 @@ from traitlets.config import LoggingConfigurable
 from ..models import GpuDevice, Node
 from ..models.quantity import parse_memory
 from . import podrunner
-from .base import DeviceMetrics, PodLaunch, PodReport, PodState
+from .base import DeviceMetrics, Endpoint, PodLaunch, PodReport, PodState
 from .nvml import Nvml, PynvmlNvml
 
-__all__ = ["LocalCluster", "parse_virtual_gpus"]
+__all__ = ["LocalCluster", "parse_virtual_gpus", "private_dir"]
 
 GIB = 1024**3
 DEFAULT_VIRTUAL_GPUS = {"count": 2, "memory": 24 * GIB}
@@ -131,6 +135,44 @@ def _port_open(port: int) -> bool:
         return False
 
 
+def _socket_open(path: str) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.2)
+            sock.connect(path)
+            return True
+    except OSError:
+        return False
+
+
+SOCKET_PATH_MAX = 100  # sun_path holds 107 bytes on Linux; keep a margin
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only this account can enter (mode 0700), created if missing.
+    An existing one must be ours and no symlink; its mode is tightened if it was wider."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = os.lstat(path)
+    if stat_mode.S_ISLNK(info.st_mode) or not stat_mode.S_ISDIR(info.st_mode):
+        raise OSError(f"{path} is not a directory")
+    if info.st_uid != os.geteuid():
+        raise OSError(f"{path} belongs to another account (uid {info.st_uid}); refusing to keep pod files there")
+    if stat_mode.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def _remove(path: Path) -> None:
+    """Remove a file or a directory tree; what is already gone is fine."""
+    try:
+        if path.is_symlink() or not path.is_dir():
+            path.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+    except OSError:
+        pass
+
+
 def _physical_memory() -> int:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -204,6 +246,7 @@ class LocalCluster(LoggingConfigurable):
     """Runs pods as process groups on this machine (and on declared virtual nodes)."""
 
     name = "local"
+    read_only_mounts = False  # a host path is linked, not mounted: the pod's account can write to it
 
     state_dir = Unicode(
         help="Directory for the pods' working directories, logs and exit records "
@@ -256,12 +299,14 @@ class LocalCluster(LoggingConfigurable):
 
     default_commands = Dict(
         default_value={
-            # served through the Jupyter server's proxy: its path is the base URL and the
-            # proxy adds the workspace's token (RUNAI_PROXY_PATH, RUNAI_PROXY_TOKEN)
-            "workspace": "exec python -m jupyter lab --no-browser --ip=127.0.0.1 --port=\"$PORT\" "
-            "--ServerApp.port_retries=0 --ServerApp.base_url=\"${RUNAI_PROXY_PATH:-/}\" "
-            "--IdentityProvider.token=\"$RUNAI_PROXY_TOKEN\" --ServerApp.allow_origin='*' "
-            "--ServerApp.open_browser=False --allow-root",
+            # served only through the Jupyter server's proxy: on a Unix socket in a directory
+            # only this account can enter (RUNAI_SOCKET), under the proxy's path as base URL
+            # (RUNAI_PROXY_PATH), with the token the proxy adds taken from the environment
+            # (JUPYTER_TOKEN, never the command line), and its own config and runtime dirs
+            "workspace": "export JUPYTER_TOKEN=\"$RUNAI_PROXY_TOKEN\"; "
+            "exec python -m jupyter lab --no-browser --ServerApp.sock=\"$RUNAI_SOCKET\" "
+            "--ServerApp.base_url=\"${RUNAI_PROXY_PATH:-/}\" --ServerApp.root_dir=\"$PWD\" "
+            "--ServerApp.allow_origin='*' --ServerApp.open_browser=False --allow-root",
             "inference": None,
         },
         help="Command by workload kind when a workload gives none. A kind missing or None: a command is required.",
@@ -395,9 +440,25 @@ class LocalCluster(LoggingConfigurable):
 
     # ------------------------------------------------------------ launch
 
+    def _pods_root(self) -> Path:
+        return Path(self.state_dir) / "pods"
+
     def _pod_dir(self, launch: PodLaunch) -> Path:
-        return (Path(self.state_dir) / "pods" / launch.project
+        return (self._pods_root() / launch.project
                 / f"{launch.workload}-{launch.workload_uid[:8]}" / str(launch.index))
+
+    def _socket_dir(self) -> Path:
+        """A private directory for the pods' Unix sockets, with a path short enough for one:
+        ``<state_dir>/sockets``, or one of this account's own under the temporary directory."""
+        here = Path(self.state_dir).expanduser() / "sockets"
+        if len(str(here)) + 22 <= SOCKET_PATH_MAX:
+            return private_dir(here)
+        digest = hashlib.sha256(str(Path(self.state_dir).expanduser().resolve()).encode()).hexdigest()[:8]
+        return private_dir(Path(tempfile.gettempdir()) / f"runai-{os.geteuid()}-{digest}")
+
+    def _socket_path(self, launch: PodLaunch) -> str:
+        name = hashlib.sha256(f"{launch.workload_uid}/{launch.key}".encode()).hexdigest()[:16]
+        return str(self._socket_dir() / f"{name}.sock")
 
     def _command(self, launch: PodLaunch) -> list[str]:
         command = launch.command
@@ -427,10 +488,15 @@ class LocalCluster(LoggingConfigurable):
             and int(pod.handle.get("index", -1)) < launch.index and pod.key != launch.key
         )
 
-    def _environment(self, launch: PodLaunch, node: Node, port: int | None, master_port: int | None) -> dict[str, str]:
+    def _environment(self, launch: PodLaunch, node: Node, meta: Path, port: int | None, sock: str | None,
+                     master_port: int | None) -> dict[str, str]:
         env: dict[str, str] = {}
         if self.inherit_environment:
             env.update({k: v for k, v in os.environ.items() if k not in set(self.environment_exclude)})
+        # the pod's own Jupyter config and runtime directories, never the server's (a workspace's
+        # Jupyter must not read the server's config, nor write its files among the server's)
+        env["JUPYTER_CONFIG_DIR"] = str(meta / "jupyter-config")
+        env["JUPYTER_RUNTIME_DIR"] = str(meta / "jupyter-runtime")
         env.update({k: str(v) for k, v in launch.environment.items()})
         bin_dir = os.path.join(launch.python_env, "bin") if launch.python_env else os.path.dirname(sys.executable)
         env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", os.defpath)])
@@ -466,6 +532,8 @@ class LocalCluster(LoggingConfigurable):
         })
         if port is not None:
             env["PORT"] = str(port)
+        if sock is not None:
+            env["RUNAI_SOCKET"] = sock
         if master_port is not None:
             env.update({
                 "MASTER_ADDR": "127.0.0.1",
@@ -477,10 +545,12 @@ class LocalCluster(LoggingConfigurable):
             })
         return env
 
-    def _prepare(self, launch: PodLaunch, cwd: Path) -> list[dict[str, Any]]:
-        """Write the files, link the host paths; return the git sources for the runner."""
+    def _prepare(self, launch: PodLaunch, cwd: Path, written: list[str]) -> list[dict[str, Any]]:
+        """Write the files (their paths go to ``written``, to be removed when the pod ends),
+        link the host paths; return the git sources for the runner."""
         for item in launch.files:
             path = _inside(cwd, item.path, "file")
+            written.append(str(path))
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, item.mode)
             try:
@@ -519,20 +589,31 @@ class LocalCluster(LoggingConfigurable):
             if missing:
                 raise ValueError(f"node {node.name} has no device {', '.join(map(str, missing))}")
             command = self._command(launch)
+            private_dir(self._pods_root())  # what lies below is this account's only
             pod_dir = self._pod_dir(launch)
+            pod_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             meta = pod_dir / ".runai"
-            meta.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for directory in (meta, meta / "jupyter-config", meta / "jupyter-runtime"):
+                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             cwd = Path(launch.working_dir).expanduser() if launch.working_dir else pod_dir
             cwd.mkdir(parents=True, exist_ok=True)
-            git = self._prepare(launch, cwd)
+            secret_files: list[str] = []
+            try:
+                git = self._prepare(launch, cwd, secret_files)
+            except BaseException:
+                self._scrub({"secret_files": secret_files})
+                raise
             exit_file = meta / "exit.json"
             exit_file.unlink(missing_ok=True)
             spec_file = meta / "spec.json"
             spec_file.write_text(json.dumps({"command": command, "exit_file": str(exit_file), "git": git}))
             port = _free_port() if launch.needs_port else None
+            sock = self._socket_path(launch) if launch.needs_port else None
+            if sock is not None:
+                Path(sock).unlink(missing_ok=True)  # a socket left by an earlier run of this pod
             distributed = launch.kind == "distributed" or launch.master_key is not None
             master_port = self._master_port(launch) if distributed else None
-            env = self._environment(launch, node, port, master_port)
+            env = self._environment(launch, node, meta, port, sock, master_port)
             env.setdefault("GIT_TERMINAL_PROMPT", "0")
             log_path = pod_dir / "pod.log"
             # The runner starts with the stop signals blocked (the mask survives exec) and
@@ -540,7 +621,10 @@ class LocalCluster(LoggingConfigurable):
             # then recorded by the runner instead of killing it before it can record anything.
             blocked = signal.pthread_sigmask(signal.SIG_BLOCK, podrunner.STOP_SIGNALS)
             try:
-                with open(log_path, "wb") as log_stream:  # a new pod, a new log (as on Kubernetes)
+                # a new pod, a new log (as on Kubernetes), readable by this account only
+                log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+                os.fchmod(log_fd, 0o600)
+                with open(log_fd, "wb") as log_stream:
                     popen = subprocess.Popen(
                         [sys.executable, "-I", _RUNNER, str(spec_file)],
                         cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log_stream, stderr=subprocess.STDOUT,
@@ -566,6 +650,8 @@ class LocalCluster(LoggingConfigurable):
                 "log": str(log_path),
                 "exit_file": str(exit_file),
                 "port": port,
+                "socket": sock,
+                "secret_files": secret_files,
                 "master_port": master_port,
                 "needs_port": launch.needs_port,
                 "ready": False if launch.needs_port else None,
@@ -685,12 +771,15 @@ class LocalCluster(LoggingConfigurable):
                         pod.timer.cancel()
                     del self._pods[key]
                     reports.append(self._end_report(pod))
+                    self._scrub(pod.handle)
                 elif pod.handle.get("needs_port") and not pod.handle.get("ready") and not pod.stop_requested:
-                    port = pod.handle.get("port")
-                    if port and _port_open(int(port)):
+                    via = self._answers(pod.handle)
+                    if via is not None:
                         pod.handle["ready"] = True
+                        pod.handle["via"] = via
+                        where = "its socket" if via == "socket" else f"port {pod.handle.get('port')}"
                         reports.append(PodReport(key, PodState.RUNNING, handle=dict(pod.handle),
-                                                 message=f"ready on port {port}"))
+                                                 message=f"ready on {where}"))
             if not self._pods:
                 self._master_ports.clear()
         return reports
@@ -813,6 +902,7 @@ class LocalCluster(LoggingConfigurable):
                 if handle.get("master_port") and handle.get("workload_uid"):
                     self._master_ports.setdefault(handle["workload_uid"], int(handle["master_port"]))
                 return PodReport(key, PodState.RUNNING, handle=dict(handle), message="adopted: still running")
+            self._scrub(handle)  # it ended while the server was away: its secrets go now
             record = self._read_exit(handle)
             if record is None:
                 why = "the machine restarted" if not same_boot else "its process is gone"
@@ -831,6 +921,62 @@ class LocalCluster(LoggingConfigurable):
             return None
         path = Path(source["log"])
         return path if path.exists() else None
+
+    @staticmethod
+    def _answers(handle: dict[str, Any]) -> str | None:
+        """How a serving pod answers now: ``"socket"`` (its Unix socket, preferred), ``"port"``, or None."""
+        sock = handle.get("socket")
+        if sock and _socket_open(sock):
+            return "socket"
+        port = handle.get("port")
+        if port and _port_open(int(port)):
+            return "port"
+        return None
+
+    def endpoint(self, key: str, handle: dict[str, Any]) -> Endpoint | None:
+        if not handle.get("ready"):
+            return None
+        if handle.get("via") == "socket" and handle.get("socket"):
+            return Endpoint(socket=str(handle["socket"]))
+        if handle.get("port"):
+            return Endpoint(port=int(handle["port"]))
+        return None
+
+    @staticmethod
+    def _scrub(handle: dict[str, Any]) -> None:
+        """Remove a pod's secret files and socket once it no longer runs."""
+        for path in handle.get("secret_files") or []:
+            _remove(Path(path))
+        if handle.get("socket"):
+            _remove(Path(handle["socket"]))
+
+    def release(self, key: str, handle: dict[str, Any]) -> None:
+        """Remove the pod's directory (log, exit record, its files) and secret files; only a
+        directory under ``<state_dir>/pods`` is ever removed."""
+        with self._lock:
+            pod = self._pods.get(key)
+            if pod is not None and pod.running():
+                return  # still running: it is removed when its workload is, after it ends
+            self._pods.pop(key, None)
+        self._scrub(handle)
+        if not handle.get("pod_dir"):
+            return
+        pod_dir = Path(handle["pod_dir"])
+        root = self._pods_root().resolve()
+        try:
+            resolved = pod_dir.resolve()
+        except OSError:
+            return
+        if root not in resolved.parents:
+            self.log.warning("local cluster: not removing %s: it is not under %s", pod_dir, root)
+            return
+        _remove(resolved)
+        for parent in (resolved.parent, resolved.parent.parent):  # <workload>-<uid8>, <project>
+            if parent != root and root in parent.parents:
+                try:
+                    parent.rmdir()  # only when empty
+                except OSError:
+                    break
 
     def metrics(self) -> list[DeviceMetrics]:
         """Per device: used memory and utilization from NVML; None for virtual devices."""

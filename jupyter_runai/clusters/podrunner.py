@@ -69,7 +69,7 @@ def _checkout(source: dict) -> str | None:
     else:
         parent = os.path.dirname(os.path.abspath(target))
         os.makedirs(parent, exist_ok=True)
-        code = _git(["clone", url, target])
+        code = _git(["clone", "--", url, target])  # '--': neither can be read as an option
         if code != 0:
             return f"data source {url}: git clone failed with code {code}"
     if revision:

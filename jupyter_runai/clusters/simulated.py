@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models import GpuDevice, Node
-from .base import DeviceMetrics, PodLaunch, PodReport, PodState
+from .base import DeviceMetrics, Endpoint, PodLaunch, PodReport, PodState
 
 __all__ = ["RUNTIME_ENV", "SimulatedCluster", "simulated_nodes"]
 
@@ -46,6 +46,7 @@ class SimulatedCluster:
     or (with ``RUNAI_SIM_RUNTIME`` in their environment) their run time has passed on ``clock``."""
 
     name = "simulated"
+    read_only_mounts = True  # nothing runs, nothing writes
 
     def __init__(self, nodes: list[Node], clock: Callable[[], float] = time.monotonic) -> None:
         self._nodes = list(nodes)
@@ -105,6 +106,12 @@ class SimulatedCluster:
 
     def log_path(self, key: str, handle: dict[str, Any] | None = None) -> Path | None:
         return None
+
+    def endpoint(self, key: str, handle: dict[str, Any]) -> Endpoint | None:
+        return None  # simulated pods serve nothing
+
+    def release(self, key: str, handle: dict[str, Any]) -> None:
+        pass  # nothing on disk
 
     def metrics(self) -> list[DeviceMetrics]:
         return []

@@ -17,6 +17,7 @@ import posixpath
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Callable, Optional
+from urllib.parse import urlsplit
 
 from pydantic import (
     BeforeValidator,
@@ -72,13 +73,32 @@ def _check_host_path(value: Any, info: ValidationInfo) -> Any:
 _URL_SCHEMES = ("https", "http", "ssh", "git", "file")
 _SCHEME_URL = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<rest>[^\s]+)$")
 _PASSWORD_IN_URL = re.compile(r"://[^/@]*:[^/@]*@")  # https://user:token@host/...
-_SCP_URL = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$")  # git@github.com:org/repo.git
+_SCP_URL = re.compile(r"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*):(?P<path>[^\s]+)$")
+# git@github.com:org/repo.git
+
+
+def _option_like(url: str) -> bool:
+    """True when a user, host, port or path segment of the URL starts with '-', which git or
+    ssh could read as an option (``ssh://-oProxyCommand=...``)."""
+    match = _SCHEME_URL.match(url)
+    if match:
+        parts = urlsplit(url)
+        if any(part.startswith("-") for part in re.split(r"[@:]", parts.netloc)):
+            return True
+        path = parts.path
+    else:
+        scp = _SCP_URL.match(url)
+        if scp is None:
+            return False
+        path = scp["path"]
+    return any(segment.startswith("-") for segment in path.split("/"))
 
 
 def _check_url(value: Any, info: ValidationInfo) -> Any:
     rule = (
         "a git repository URL: " + ", ".join(f"{s}://..." for s in _URL_SCHEMES)
-        + " or user@host:path, without a password or token in it"
+        + " or user@host:path, without a password or token in it, and with no user, host, port or "
+        "path part that starts with '-'"
     )
     if value is None:
         return None
@@ -88,6 +108,9 @@ def _check_url(value: Any, info: ValidationInfo) -> Any:
                       "and attach that to the workload", allowed=rule)
     if not isinstance(value, str) or value.startswith("-") or any(c.isspace() or ord(c) < 32 for c in value):
         raise invalid(info.field_name, f"must be {rule}", allowed=rule, got=value)
+    if _option_like(value):
+        raise invalid(info.field_name, f"must be {rule}: a part that starts with '-' would be read as an "
+                      "option by git or ssh", allowed=rule, got=value)
     match = _SCHEME_URL.match(value)
     if match:
         if match["scheme"] not in _URL_SCHEMES:
@@ -177,7 +200,9 @@ class DataSource(RunaiModel):
     kind: DataSourceKindName = Field(description="host_path (a directory of the node) or git (a repository).")
     path: HostPath = Field(default=None, description="host_path only, required there: the absolute directory "
                            "path on the node.", examples=["/datasets/imagenet"])
-    read_only: Optional[bool] = Field(default=None, description="host_path only: mount read-only. Default true.")
+    read_only: Optional[bool] = Field(default=None, description="host_path only: mount read-only. Default true. "
+                                     "The local cluster cannot enforce it (it links the path; the workload "
+                                     "can write there) and says so in a Warning event.")
     url: GitUrl = Field(default=None, description="git only, required there: the repository URL. A private "
                         "repository's token goes in a credential, never in the URL.",
                         examples=["https://github.com/org/repo.git"])

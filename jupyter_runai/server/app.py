@@ -22,7 +22,7 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Enum, Float, Int, Unicode, default
 
-from ..clusters.local import LocalCluster
+from ..clusters.local import LocalCluster, private_dir
 from ..config import QueueConfig, default_queue_config, load_queue_config
 from ..models import Department
 from ..service import RunaiService
@@ -92,8 +92,7 @@ class RunaiApp(ExtensionApp):
                           "that started it", os.environ.get("RUNAI_WORKLOAD"))
             self.service = None
             return
-        state = Path(self.state_dir).expanduser()
-        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        state = private_dir(Path(self.state_dir).expanduser())  # its database holds credentials
         store = Store(state / "runai.db")
         cluster = LocalCluster(parent=self, state_dir=str(state))
         queues = self._queues(cluster)

@@ -11,18 +11,32 @@ Jupyter server's own authentication.
 ``/runai/proxy/<workload>/...`` (no project) also works when the name is unique among
 live workloads. WebSocket upgrades are proxied too (a workspace's Jupyter kernels need them).
 
-The Jupyter server's login cookie and ``Authorization`` header never reach the workload;
-a workspace gets ``Authorization: token <its own token>`` instead (``RUNAI_PROXY_TOKEN``
-in its environment, derived from a key in the state directory).
+Security (docs/security.md):
+
+* The Jupyter server's login cookie, XSRF cookie and ``Authorization`` header never reach the
+  workload; every pod gets ``Authorization: token <its own token>`` instead
+  (``RUNAI_PROXY_TOKEN`` in its environment, derived from a key in the state directory).
+* Pods are reached on their Unix socket (``RUNAI_SOCKET``, in a directory only this account
+  can enter) when they listen there, else on their loopback port.
+* A cookie-authenticated request must come from this server's own pages: a foreign ``Origin``
+  is refused, and one that changes something (not GET/HEAD/OPTIONS) must carry the server's
+  XSRF token or a same-origin ``Origin``/``Referer``, as the server's own API requires.
+* A workload's ``Set-Cookie`` is kept to its proxy path: its ``Path`` is rewritten under the
+  prefix, ``Domain`` dropped, and cookies named like the server's own never pass.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import socket
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
+
 from jupyter_server.base.handlers import JupyterHandler
-from tornado import httpclient, web, websocket
+from tornado import httpclient, netutil, simple_httpclient, web, websocket
+
+from ..clusters.base import Endpoint
 
 from ..errors import NotFound, ServiceError
 from ..models import Workload, WorkloadKind
@@ -40,7 +54,7 @@ class _Balancer:
         self.per_workload: dict[str, int] = {}
         self._turn = itertools.count()
 
-    def pick(self, endpoints: list[tuple[str, int]]) -> tuple[str, int]:
+    def pick(self, endpoints: list[tuple[str, Endpoint]]) -> tuple[str, Endpoint]:
         low = min(self.per_pod.get(key, 0) for key, _ in endpoints)
         candidates = [e for e in endpoints if self.per_pod.get(e[0], 0) == low]
         return candidates[next(self._turn) % len(candidates)]
@@ -57,6 +71,57 @@ class _Balancer:
 
 
 BALANCER = _Balancer()
+
+
+class _SocketResolver(netutil.Resolver):
+    """Resolves a host name to a pod's Unix socket (one resolver per request)."""
+
+    def initialize(self, sockets: dict[str, str]) -> None:  # type: ignore[override]
+        self.sockets = sockets
+
+    async def resolve(self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC):
+        if host not in self.sockets:
+            raise OSError(f"no pod socket for {host!r}")
+        return [(socket.AF_UNIX, self.sockets[host])]
+
+
+def upstream(endpoint: Endpoint, scheme: str = "http") -> tuple[str, netutil.Resolver | None]:
+    """The base URL of a pod (``http://...`` or ``ws://...``) and the resolver that reaches it."""
+    if endpoint.socket is not None:
+        host = "localhost"  # what the pod's web server sees as Host: a local name, as on a loopback port
+        return f"{scheme}://{host}", _SocketResolver(sockets={host: endpoint.socket})
+    return f"{scheme}://{endpoint.host}:{endpoint.port}", None
+
+
+def scoped_cookie(header: str, path: str, own: tuple[str, ...]) -> str | None:
+    """A workload's ``Set-Cookie`` kept to its proxy ``path``: its Path is put under it, any
+    Domain dropped; None for a cookie named like the server's own (``own`` prefixes) or unreadable."""
+    name = header.split("=", 1)[0].strip()
+    if not name or name.startswith(own):
+        return None
+    parts = [p.strip() for p in header.split(";")]
+    kept = [parts[0]]
+    cookie_path = None
+    for attribute in parts[1:]:
+        key = attribute.split("=", 1)[0].strip().lower()
+        if key == "domain":
+            continue
+        if key == "path":
+            cookie_path = attribute.split("=", 1)[1].strip() if "=" in attribute else ""
+            continue
+        if attribute:
+            kept.append(attribute)
+    if cookie_path and cookie_path.startswith(path):
+        scoped = cookie_path
+    else:  # a path the app knows relative to its own root (inference) or outside the prefix
+        scoped = path.rstrip("/") + "/" + (cookie_path or "").lstrip("/")
+        if not scoped.startswith(path):
+            scoped = path
+    try:
+        SimpleCookie(parts[0])
+    except CookieError:
+        return None
+    return "; ".join([*kept, f"Path={scoped}"])
 
 
 def resolve(service, rest: str) -> tuple[Workload, str]:
@@ -88,8 +153,7 @@ def upstream_headers(handler, workload: Workload) -> dict[str, str]:
                 continue
             value = kept
         headers[name] = value
-    if workload.spec.kind == WorkloadKind.WORKSPACE:
-        headers["Authorization"] = f"token {handler.service.proxy_token(workload.uid)}"
+    headers["Authorization"] = f"token {handler.service.proxy_token(workload.uid)}"
     return headers
 
 
@@ -100,7 +164,33 @@ class ProxyHandler(JupyterHandler, websocket.WebSocketHandler):
     upstream: Any = None
 
     def check_xsrf_cookie(self) -> None:
-        """The proxied app does its own XSRF checks; the login is still required."""
+        """The server's own rules, with one addition for the apps behind the proxy: their pages
+        send their own XSRF token, not the server's, so a same-origin ``Origin`` or ``Referer``
+        also proves that a request comes from this server's pages. Token-authenticated
+        requests (scripts, the CLI) need neither, as on the server's API."""
+        if not hasattr(self, "_jupyter_current_user"):
+            return  # called again from prepare(), once the user is known
+        if self.token_authenticated or self.settings.get("disable_check_xsrf", False):
+            return
+        if not self.check_origin():
+            raise web.HTTPError(403, "the workload proxy refuses a request from another origin")
+        try:
+            web.RequestHandler.check_xsrf_cookie(self)
+            return
+        except web.HTTPError:
+            pass
+        origin = self.request.headers.get("Origin")
+        if origin and origin.lower() != "null" and self.check_origin():
+            return
+        if not origin and self.check_referer():
+            return
+        raise web.HTTPError(403, "the workload proxy refuses a cross-site request: it has neither this "
+                            "server's XSRF token nor a same-origin Origin or Referer")
+
+    async def prepare(self, *args, **kwargs):  # type: ignore[override]
+        await super().prepare(*args, **kwargs)
+        if self.current_user and not self.token_authenticated and not self.check_origin():
+            raise web.HTTPError(403, "the workload proxy refuses a request from another origin")
 
     @property
     def service(self):
@@ -122,18 +212,21 @@ class ProxyHandler(JupyterHandler, websocket.WebSocketHandler):
         if not endpoints:
             return self._error(503, message=f"workload {spec.name!r} has no ready pod yet "
                                f"({workload.status.phase}); try again in a moment")
-        key, port = BALANCER.pick(endpoints)
+        key, endpoint = BALANCER.pick(endpoints)
         path = self.request.path if spec.kind == WorkloadKind.WORKSPACE else "/" + sub
         query = ("?" + self.request.query) if self.request.query else ""
-        url = f"http://127.0.0.1:{port}{path}{query}"
+        base, resolver = upstream(endpoint)
+        url = f"{base}{path}{query}"
         headers = upstream_headers(self, workload)
         headers["X-Forwarded-Prefix"] = self.request.path[: len(self.request.path) - len(sub)] if sub else self.request.path
         body = self.request.body if self.request.method in ("POST", "PUT", "PATCH", "DELETE") else None
         if self.request.method in ("POST", "PUT", "PATCH") and body is None:
             body = b""
         self.service.report_load(workload.uid, BALANCER.begin(workload.uid, key))
+        client = simple_httpclient.SimpleAsyncHTTPClient(force_instance=True, resolver=resolver) \
+            if resolver is not None else httpclient.AsyncHTTPClient()
         try:
-            response = await httpclient.AsyncHTTPClient().fetch(
+            response = await client.fetch(
                 httpclient.HTTPRequest(url, method=self.request.method, headers=headers, body=body,
                                        follow_redirects=False, request_timeout=3600,
                                        allow_nonstandard_methods=True, decompress_response=False),
@@ -141,14 +234,19 @@ class ProxyHandler(JupyterHandler, websocket.WebSocketHandler):
             )
         finally:
             self.service.report_load(workload.uid, BALANCER.end(workload.uid, key))
+            if resolver is not None:
+                client.close()
         if response.code == 599:
             return self._error(502, message=f"pod {key} did not answer: {response.error}")
         self.set_status(response.code, response.reason)
         self._headers.pop("Content-Type", None)
+        scope = self.service.proxy_path(workload)
         for name, value in response.headers.get_all():
             if name.lower() not in HOP_BY_HOP or name.lower() == "content-encoding":
                 if name.lower() == "set-cookie":
-                    self.add_header(name, value)
+                    cookie = scoped_cookie(value, scope, self._own_cookies())
+                    if cookie is not None:
+                        self.add_header(name, cookie)
                 else:
                     self.set_header(name, value)
         self.set_header("X-Runai-Pod", key)
@@ -173,16 +271,17 @@ class ProxyHandler(JupyterHandler, websocket.WebSocketHandler):
         endpoints = self.service.endpoints(workload.spec.project, workload.spec.name)
         if not endpoints:
             return self._error(503, message=f"workload {workload.spec.name!r} has no ready pod yet")
-        key, port = BALANCER.pick(endpoints)
+        key, endpoint = BALANCER.pick(endpoints)
         path = self.request.path if workload.spec.kind == WorkloadKind.WORKSPACE else "/" + sub
         query = ("?" + self.request.query) if self.request.query else ""
         headers = upstream_headers(self, workload)
         protocols = self.request.headers.get("Sec-WebSocket-Protocol")
         subprotocols = [p.strip() for p in protocols.split(",")] if protocols else None
+        base, resolver = upstream(endpoint, "ws")
         try:
             self.upstream = await websocket.websocket_connect(
-                httpclient.HTTPRequest(f"ws://127.0.0.1:{port}{path}{query}", headers=headers),
-                on_message_callback=self._from_upstream, subprotocols=subprotocols)
+                httpclient.HTTPRequest(f"{base}{path}{query}", headers=headers),
+                on_message_callback=self._from_upstream, subprotocols=subprotocols, resolver=resolver)
         except Exception as exc:
             return self._error(502, message=f"pod {key} refused the WebSocket: {exc}")
         await websocket.WebSocketHandler.get(self, rest)
@@ -213,6 +312,15 @@ class ProxyHandler(JupyterHandler, websocket.WebSocketHandler):
 
     def check_origin(self, origin: str | None = None) -> bool:  # type: ignore[override]
         return JupyterHandler.check_origin(self, origin or "")
+
+    def _own_cookies(self) -> tuple[str, ...]:
+        """Prefixes of the cookie names the Jupyter server itself sets (login, XSRF)."""
+        names = ["_xsrf", "username-"]
+        try:
+            names.append(self.identity_provider.get_cookie_name(self))
+        except Exception:  # noqa: BLE001 - an identity provider without cookies
+            pass
+        return tuple(names)
 
     @web.authenticated
     async def head(self, rest: str) -> None:
