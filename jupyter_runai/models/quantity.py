@@ -23,6 +23,9 @@ from pydantic import BeforeValidator, PlainSerializer, ValidationInfo, WithJsonS
 from .errors import invalid
 
 __all__ = [
+    "CPU_MAX_MILLICORES",
+    "MEMORY_MAX_BYTES",
+    "QUANTITY_TEXT_MAX",
     "Cpu",
     "Memory",
     "QuantityError",
@@ -32,15 +35,26 @@ __all__ = [
     "parse_memory",
 ]
 
-CPU_RULE = "a CPU quantity: cores (2, '2', '0.5') or millicores ('500m'), 0 or more, in steps of 1m"
-MEMORY_RULE = "a memory quantity: bytes (1073741824) or with a suffix ('512Mi', '20Gi', '1G'), 0 or more"
+#: the most CPU any quantity may state: 1,000,000 cores
+CPU_MAX_MILLICORES = 1_000_000 * 1000
+#: the most memory any quantity may state: 1 PiB (2**50 bytes)
+MEMORY_MAX_BYTES = 2**50
+#: the longest quantity text read (``"1.5Gi"`` is 5); longer texts are refused before parsing
+QUANTITY_TEXT_MAX = 64
+
+CPU_RULE = ("a CPU quantity: cores (2, '2', '0.5') or millicores ('500m'), 0 to 1000000 cores, "
+            "in steps of 1m")
+MEMORY_RULE = ("a memory quantity: bytes (1073741824) or with a suffix ('512Mi', '20Gi', '1G'), "
+               "0 to 1Pi (1 PiB)")
 
 
 class QuantityError(ValueError):
     """A quantity that cannot be read; the message says what is accepted."""
 
 
-def _to_decimal(value: Any, rule: str) -> Decimal:
+def _to_decimal(value: Any, rule: str, most: int, most_text: str) -> Decimal:
+    """The quantity as a Decimal between 0 and ``most``, checked before any conversion to
+    an integer: turning ``1e1000000`` into an ``int`` takes seconds and a lot of memory."""
     if isinstance(value, bool):  # bool is an int in Python, never a quantity
         raise QuantityError(f"must be {rule}")
     if isinstance(value, int):
@@ -52,6 +66,8 @@ def _to_decimal(value: Any, rule: str) -> Decimal:
     elif isinstance(value, Decimal):
         number = value
     elif isinstance(value, str):
+        if len(value) > QUANTITY_TEXT_MAX:
+            raise QuantityError(f"must be {rule} (at most {QUANTITY_TEXT_MAX} characters)")
         try:
             number = parse_quantity(value.strip())
         except (ValueError, ArithmeticError):
@@ -62,12 +78,14 @@ def _to_decimal(value: Any, rule: str) -> Decimal:
         raise QuantityError(f"must be {rule}")
     if number < 0:
         raise QuantityError(f"must be 0 or more ({rule})")
+    if number > most:
+        raise QuantityError(f"must be at most {most_text} ({rule})")
     return number
 
 
 def parse_cpu(value: Any) -> int:
     """CPU quantity -> millicores: ``"500m"`` -> 500, ``2`` -> 2000, ``"1.5"`` -> 1500."""
-    millis = _to_decimal(value, CPU_RULE) * 1000
+    millis = _to_decimal(value, CPU_RULE, CPU_MAX_MILLICORES // 1000, "1000000 cores") * 1000
     if millis != millis.to_integral_value():
         raise QuantityError(f"must be a whole number of millicores (1m is the smallest step); {CPU_RULE}")
     return int(millis)
@@ -75,7 +93,7 @@ def parse_cpu(value: Any) -> int:
 
 def parse_memory(value: Any) -> int:
     """Memory quantity -> bytes: ``"20Gi"`` -> 21474836480, ``"1G"`` -> 10**9."""
-    number = _to_decimal(value, MEMORY_RULE)
+    number = _to_decimal(value, MEMORY_RULE, MEMORY_MAX_BYTES, "1Pi (1 PiB)")
     if number != number.to_integral_value():
         hint = ""
         if isinstance(value, str) and value.strip().endswith("m"):
@@ -117,11 +135,12 @@ def _validator(parse, rule: str) -> BeforeValidator:
     return BeforeValidator(check)
 
 
-def _schema(example_strings: list[str], example_number: int | float, what: str) -> list[Any]:
+def _schema(example_strings: list[str], example_number: int | float, what: str, most: int) -> list[Any]:
     accepted = {
         "anyOf": [
-            {"type": "string", "pattern": r"^\s*[0-9.]+([eE][-+]?[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?\s*$"},
-            {"type": "number", "minimum": 0},
+            {"type": "string", "maxLength": QUANTITY_TEXT_MAX,
+             "pattern": r"^\s*[0-9.]+([eE][-+]?[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?\s*$"},
+            {"type": "number", "minimum": 0, "maximum": most},
         ],
         "examples": [*example_strings, example_number],
         "description": what,
@@ -134,7 +153,8 @@ Cpu = Annotated[
     int,
     _validator(parse_cpu, CPU_RULE),
     PlainSerializer(format_cpu, return_type=str),
-    *_schema(["500m", "2"], 2, "CPU quantity (cores, or millicores with 'm')"),
+    *_schema(["500m", "2"], 2, "CPU quantity (cores, or millicores with 'm'), at most 1000000 cores",
+            CPU_MAX_MILLICORES // 1000),
 ]
 """CPU: read from cores or millicores, stored as ``int`` millicores, written as ``"500m"``/``"2"``."""
 
@@ -142,6 +162,7 @@ Memory = Annotated[
     int,
     _validator(parse_memory, MEMORY_RULE),
     PlainSerializer(format_memory, return_type=str),
-    *_schema(["512Mi", "20Gi"], 1073741824, "memory quantity (bytes, or with a suffix such as Mi, Gi, G)"),
+    *_schema(["512Mi", "20Gi"], 1073741824, "memory quantity (bytes, or with a suffix such as Mi, Gi, G), at most 1Pi",
+            MEMORY_MAX_BYTES),
 ]
 """Memory: read from a quantity, stored as ``int`` bytes, written as ``"20Gi"``."""
