@@ -39,6 +39,8 @@ __all__ = [
 CPU_MAX_MILLICORES = 1_000_000 * 1000
 #: the most memory any quantity may state: 1 PiB (2**50 bytes)
 MEMORY_MAX_BYTES = 2**50
+#: validation context key: ``{STORED: True}`` reads a stored row, whose quantities skip their maxima
+STORED = "stored"
 #: the longest quantity text read (``"1.5Gi"`` is 5); longer texts are refused before parsing
 QUANTITY_TEXT_MAX = 64
 
@@ -52,7 +54,7 @@ class QuantityError(ValueError):
     """A quantity that cannot be read; the message says what is accepted."""
 
 
-def _to_decimal(value: Any, rule: str, most: int, most_text: str) -> Decimal:
+def _to_decimal(value: Any, rule: str, most: int | None, most_text: str) -> Decimal:
     """The quantity as a Decimal between 0 and ``most``, checked before any conversion to
     an integer: turning ``1e1000000`` into an ``int`` takes seconds and a lot of memory."""
     if isinstance(value, bool):  # bool is an int in Python, never a quantity
@@ -66,7 +68,7 @@ def _to_decimal(value: Any, rule: str, most: int, most_text: str) -> Decimal:
     elif isinstance(value, Decimal):
         number = value
     elif isinstance(value, str):
-        if len(value) > QUANTITY_TEXT_MAX:
+        if most is not None and len(value) > QUANTITY_TEXT_MAX:
             raise QuantityError(f"must be {rule} (at most {QUANTITY_TEXT_MAX} characters)")
         try:
             number = parse_quantity(value.strip())
@@ -78,22 +80,25 @@ def _to_decimal(value: Any, rule: str, most: int, most_text: str) -> Decimal:
         raise QuantityError(f"must be {rule}")
     if number < 0:
         raise QuantityError(f"must be 0 or more ({rule})")
-    if number > most:
+    if most is not None and number > most:
         raise QuantityError(f"must be at most {most_text} ({rule})")
     return number
 
 
-def parse_cpu(value: Any) -> int:
-    """CPU quantity -> millicores: ``"500m"`` -> 500, ``2`` -> 2000, ``"1.5"`` -> 1500."""
-    millis = _to_decimal(value, CPU_RULE, CPU_MAX_MILLICORES // 1000, "1000000 cores") * 1000
+def parse_cpu(value: Any, *, bounded: bool = True) -> int:
+    """CPU quantity -> millicores: ``"500m"`` -> 500, ``2`` -> 2000, ``"1.5"`` -> 1500.
+    ``bounded=False`` (only for rows an older version stored) skips the maximum."""
+    most = CPU_MAX_MILLICORES // 1000 if bounded else None
+    millis = _to_decimal(value, CPU_RULE, most, "1000000 cores") * 1000
     if millis != millis.to_integral_value():
         raise QuantityError(f"must be a whole number of millicores (1m is the smallest step); {CPU_RULE}")
     return int(millis)
 
 
-def parse_memory(value: Any) -> int:
-    """Memory quantity -> bytes: ``"20Gi"`` -> 21474836480, ``"1G"`` -> 10**9."""
-    number = _to_decimal(value, MEMORY_RULE, MEMORY_MAX_BYTES, "1Pi (1 PiB)")
+def parse_memory(value: Any, *, bounded: bool = True) -> int:
+    """Memory quantity -> bytes: ``"20Gi"`` -> 21474836480, ``"1G"`` -> 10**9.
+    ``bounded=False`` (only for rows an older version stored) skips the maximum."""
+    number = _to_decimal(value, MEMORY_RULE, MEMORY_MAX_BYTES if bounded else None, "1Pi (1 PiB)")
     if number != number.to_integral_value():
         hint = ""
         if isinstance(value, str) and value.strip().endswith("m"):
@@ -127,8 +132,11 @@ def format_memory(num_bytes: int) -> str:
 
 def _validator(parse, rule: str) -> BeforeValidator:
     def check(value: Any, info: ValidationInfo) -> int:
+        # what the store reads back was accepted once, maybe by a version without maxima:
+        # it loads, and a value the scheduler cannot use fails that workload alone
+        stored = bool(info.context and info.context.get(STORED))
         try:
-            return parse(value)
+            return parse(value, bounded=not stored)
         except QuantityError as exc:
             raise invalid(info.field_name, str(exc), allowed=rule, got=value) from None
 
