@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import ValidationError
+
 from .clusters.base import Cluster, Endpoint, PodLaunch, PodReport, PodState
 from .errors import Conflict, Invalid, NotFound, Unavailable
 from .models import (
@@ -46,6 +48,7 @@ from .models import (
     WorkloadPhase,
     WorkloadSpec,
     WorkloadStatus,
+    format_validation_error,
 )
 from .scheduler import schedule
 from .scheduler.types import Job
@@ -426,7 +429,7 @@ class RunaiService:
         self._autoscale()
         nodes = self.cluster.nodes()
         device_memory = {n.name: (n.devices[0].memory if n.devices else 0) for n in nodes}
-        jobs = [job for uid, workload in self.workloads.items() if (job := self._engine_job(uid, workload))]
+        jobs = [job for uid, workload in list(self.workloads.items()) if (job := self._safe_engine_job(uid, workload))]
         if not any(p.status is EnginePodStatus.PENDING for job in jobs for p in job.pods):
             # nothing waits: no action of the engine would do anything
             self._flush()
@@ -443,17 +446,57 @@ class RunaiService:
             if not bind.pipelined:
                 binds_by_job.setdefault(bind.job, []).append(bind)
         for uid, binds in binds_by_job.items():
-            self._start_pods(uid, sorted(binds, key=lambda b: b.pod), device_memory)
+            try:
+                self._start_pods(uid, sorted(binds, key=lambda b: b.pod), device_memory)
+            except Exception as exc:  # one workload's failure is its own, not the cycle's
+                self._fail_unschedulable(uid, "could not start its pods", exc)
         reasons = result.pending_reasons
         applied = self._phase_applied
-        for uid, workload in self.workloads.items():
+        for uid, workload in list(self.workloads.items()):
             if workload.status.phase in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
                 reason = reasons.get(uid)
                 if applied.get(uid) == (self._versions.get(uid, 0), reason):
                     continue  # unchanged since it was last brought up to date with this reason
-                self._update_phase(workload, reason)
+                try:
+                    self._update_phase(workload, reason)
+                except Exception as exc:
+                    self._fail_unschedulable(uid, "could not update its status", exc)
+                    continue
                 applied[uid] = (self._versions.get(uid, 0), reason)
         self._flush()
+
+    def _safe_engine_job(self, uid: str, workload: Workload) -> Job | None:
+        """:meth:`_engine_job`, except that a workload the engine cannot take (a value stored by
+        an older version that no arithmetic survives, say) is marked Failed instead of failing
+        the cycle of every other workload."""
+        try:
+            return self._engine_job(uid, workload)
+        except Exception as exc:
+            self._fail_unschedulable(uid, "cannot be scheduled", exc)
+            self._jobs[uid] = (self._versions.get(uid, 0), None)  # not tried again until it changes
+            return None
+
+    def _fail_unschedulable(self, uid: str, what: str, exc: BaseException) -> None:
+        """Mark one workload Failed, with the reason in its message and a Failed event, after
+        an error that concerns it alone; its pods are stopped. The cycle goes on."""
+        log.error("workload %s %s", uid, what, exc_info=exc)
+        workload = self.workloads.get(uid)
+        if workload is None or workload.status.phase.is_finished:
+            return
+        reason = f"{what}: {type(exc).__name__}: {exc}"
+        try:  # a spec from an older version: today's validation says best what is wrong
+            WorkloadSpec.model_validate(workload.spec.model_dump(mode="json"))
+        except ValidationError as invalid_spec:
+            reason = f"{what}: {format_validation_error(invalid_spec)[0]['message']}"
+        except Exception:
+            pass
+        reason = reason[:1000]
+        try:
+            self._end_pods(workload, reason)
+        except Exception:  # its pods may be what is broken: still fail the workload
+            log.exception("could not stop the pods of workload %s", uid)
+        self._finish(workload, WorkloadPhase.FAILED, reason)
+        self._save(workload)
 
     def _workload_mix(self) -> list[Job]:
         """The ``placement_history`` most recently submitted workloads (finished ones included)
@@ -466,7 +509,10 @@ class RunaiService:
             job = cached.get(workload.uid)
             if job is None:
                 pods = [ActivePod(i, EnginePodStatus.PENDING) for i in range(workload.spec.pod_count)]
-                job = engine_job(workload, 0, pods)
+                try:
+                    job = engine_job(workload, 0, pods)
+                except Exception:  # its shape is not one to expect (and the cycle fails it)
+                    continue
             mix[workload.uid] = job
         self._mix_jobs = mix
         return list(mix.values())

@@ -39,8 +39,13 @@ from .models import (
     EventType,
     Project,
     Workload,
+    WorkloadPhase,
+    WorkloadSpec,
+    WorkloadStatus,
     is_dns_label,
 )
+from .models.errors import format_validation_error
+from .models.quantity import STORED
 
 __all__ = ["SCHEMA_VERSION", "AlreadyExists", "InUse", "NotFound", "Store", "StoreError"]
 
@@ -160,6 +165,31 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def load_workload(body: str) -> Workload:
+    """A stored workload. Its quantities may be above today's maxima (an older version
+    accepted them; the scheduler fails such a workload alone). A row that is no longer
+    valid at all loads as a Failed workload of the same uid, project and name whose
+    message says why, so that one row can stop neither the loading nor any cycle."""
+    try:
+        return Workload.model_validate_json(body, context={STORED: True})
+    except ValidationError as exc:
+        problem = format_validation_error(exc)[0]["message"]
+        try:
+            data = json.loads(body)
+            spec = data["spec"]
+            return Workload(
+                uid=data["uid"], submitted_by=data.get("submitted_by"),
+                spec=WorkloadSpec(name=spec["name"], project=spec.get("project", "default"),
+                                  kind=spec.get("kind", "training"),
+                                  **({"workers": 1} if spec.get("kind") == "distributed" else {})),
+                status=WorkloadStatus(phase=WorkloadPhase.FAILED, message=(
+                    f"stored by an older version and no longer valid ({problem}); delete it and "
+                    "submit it again")[:2000]),
+            )
+        except (ValueError, KeyError, TypeError):  # not even its name and uid (ValidationError is a ValueError)
+            raise exc from None
 
 
 def _check_name(what: str, name: str) -> None:
@@ -378,12 +408,12 @@ class Store:
     def workload(self, project: str, name: str) -> Workload | None:
         """The workload ``project/name``, or None."""
         rows = self._read("SELECT body FROM workloads WHERE project = ? AND name = ?", (project, name))
-        return Workload.model_validate_json(rows[0][0]) if rows else None
+        return load_workload(rows[0][0]) if rows else None
 
     def workload_by_uid(self, uid: str) -> Workload | None:
         """The workload with this uid, or None."""
         rows = self._read("SELECT body FROM workloads WHERE uid = ?", (uid,))
-        return Workload.model_validate_json(rows[0][0]) if rows else None
+        return load_workload(rows[0][0]) if rows else None
 
     def workloads(self, project: str | None = None, phases: Iterable[str] | None = None,
                   kind: str | None = None) -> list[Workload]:
@@ -402,7 +432,7 @@ class Store:
             where.append("kind = ?")
             params.append(str(kind))
         sql = "SELECT body FROM workloads" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
-        return [Workload.model_validate_json(body) for (body,) in self._read(sql, params)]
+        return [load_workload(body) for (body,) in self._read(sql, params)]
 
     def workload_seq(self, uid: str) -> int | None:
         """The workload's queue sequence number, or None if there is no such workload."""

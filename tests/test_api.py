@@ -176,6 +176,40 @@ async def test_malformed_json_and_duplicates(api):
     assert code == 404
 
 
+BAD_BODIES = [
+    (b'{"name": "x", "command": "true", "environment": {"V": "\\ud800"}}', "environment.V"),  # lone surrogate
+    (b'{"name": "x", "command": "\\udfff true"}', "command"),
+    (b'{"name": "x", "command": "true", "environment": {"\\ud800": "v"}}', "environment"),
+    (b'{"name": "x", "command": "true", "workers": ' + b"9" * 5000 + b"}", None),  # int digit limit
+    (b'{"name": "x", "command": "true", "resources": {"gpu": NaN}}', None),
+    (b'{"name": "x", "command": "true", "resources": {"gpu": 0.5, "gpu_devices": Infinity}}', None),
+    (b'{"name": "x", "command": "true", "environment": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", None),
+    (b'{"name": "x", "command": "true", "environment": ' + b"[" * 40 + b"]" * 40 + b"}", "environment" + "[0]" * 31),
+    (b'{"name": "x", "command": "true", "resources": {"memory": "1e1000000"}}', "resources.memory"),
+    (b'{"name": "x", "command": "true", "kind": "distributed", "workers": 100000}', "workers"),
+    (b'{"name": "x", "command": "' + b"x" * (5 * 2**20) + b'"}', None),  # body over 4 MiB
+]
+
+
+@pytest.mark.parametrize("raw, field", BAD_BODIES, ids=[f"body{i}" for i in range(len(BAD_BODIES))])
+async def test_every_bad_body_is_a_400_and_changes_nothing(api, raw, field):
+    """Deep nesting, numbers Python will not read, NaN, lone surrogates (which failed later,
+    writing to SQLite or printing) and values over their maxima: 400s, never 500s."""
+    code, body = await api.post("workloads", raw=raw)
+    assert code == 400, body
+    assert body["error"]["message"] and body["error"]["field"] == field, body
+    assert (await api.get("workloads"))[1]["workloads"] == []
+
+
+async def test_bad_query_arguments_are_400s(api):
+    await api.submit(name="q", command="sleep 30")
+    for value in ("9" * 5000, str(2**70), "-1", "x"):
+        code, body = await api.get("workloads", "default", "q", params={"events": value})
+        assert code == 400 and body["error"]["field"] == "events", (value, body)
+    code, body = await api.get("workloads", "default", "q", params={"events": "3"})
+    assert code == 200
+
+
 async def test_projects_show_deserved_allocated_and_fair_share(api):
     await api.submit(name="one", command="sleep 30", resources={"gpu": 1})
     await api.wait_phase("one", "Running")

@@ -94,7 +94,7 @@ def test_memory_formats_to_the_shortest_exact_quantity(num_bytes, text):
     assert format_memory(num_bytes) == text
 
 
-@pytest.mark.parametrize("num_bytes", [1, 999, 1023, 1024, 10**9 + 1, 3 * 2**40, 5 * 10**15, 2**62])
+@pytest.mark.parametrize("num_bytes", [1, 999, 1023, 1024, 10**9 + 1, 3 * 2**40, 10**15, 2**50 - 1, 2**50])
 def test_memory_format_reads_back_exactly(num_bytes):
     assert parse_memory(format_memory(num_bytes)) == num_bytes
 
@@ -160,7 +160,7 @@ def test_dynamic_fraction():
 def test_gpu_error_names_field_and_allowed_values():
     item = error_for(WorkloadSpec, {"name": "a", "resources": {"gpu": 1.5}}, "resources.gpu")
     assert item["message"] == (
-        "resources.gpu: must be a whole number of devices (0, 1, 2, ...) or a fraction between 0 and 1 "
+        "resources.gpu: must be a whole number of devices (0, 1, 2, ... up to 1024) or a fraction between 0 and 1 "
         "(exclusive); got 1.5"
     )
     assert "whole number of devices" in item["allowed"]
@@ -181,7 +181,7 @@ def test_gpu_devices_only_with_a_fraction_or_memory():
     item = error_for(Resources, {"gpu": 2, "gpu_devices": 2}, "gpu_devices")
     assert "only with a fractional gpu" in item["message"] and "gpu: N" in item["message"]
     error_for(Resources, {"gpu_devices": 2}, "gpu_devices")
-    assert error_for(Resources, {"gpu": 0.5, "gpu_devices": 0}, "gpu_devices")["allowed"] == ">= 1"
+    assert error_for(Resources, {"gpu": 0.5, "gpu_devices": 0}, "gpu_devices")["allowed"] == "1 <= n <= 1024"
 
 
 def test_gpu_limit_only_with_a_fraction_and_between_request_and_one():
@@ -452,8 +452,8 @@ def test_limit_must_cover_deserved():
 
 def test_negative_weights_and_deserved_are_rejected():
     item = error_for(Project, {"name": "p", "over_quota_weight": -1}, "over_quota_weight")
-    assert "0 means never over quota" in item["message"] and item["allowed"] == ">= 0"
-    assert error_for(Project, {"name": "p", "deserved": {"gpu": -1}}, "deserved.gpu")["allowed"] == ">= 0"
+    assert "0 means never over quota" in item["message"] and item["allowed"] == "0 <= weight <= 1000000"
+    assert error_for(Project, {"name": "p", "deserved": {"gpu": -1}}, "deserved.gpu")["allowed"] == "0 <= gpu <= 1000000"
     error_for(Department, {"name": "d", "node_pools": {"a100": {"over_quota_weight": -2}}},
               "node_pools.a100.over_quota_weight")
 
@@ -694,3 +694,85 @@ def test_json_schema_accepts_human_units_and_documents_output():
     validation = Resources.model_json_schema(mode="validation")["properties"]["memory"]
     assert {"string", "number"} == {choice["type"] for choice in validation["anyOf"]}
     assert Resources.model_json_schema(mode="serialization")["properties"]["memory"]["type"] == "string"
+
+
+# --------------------------------------------------------------- limits (issue 14)
+# Every quantity and count has a maximum, checked before any costly conversion: one
+# request must not cost the service seconds ("1e1000000" bytes), nor store a value the
+# scheduler cannot compute with ("1e309" overflows a float in every cycle).
+
+DIST = {"name": "a", "kind": "distributed", "workers": 1}
+INF = {"name": "a", "kind": "inference"}
+OVER_LIMIT = [
+    (WorkloadSpec, {"name": "a", "resources": {"memory": "1e309"}}, "resources.memory", "1Pi"),
+    (WorkloadSpec, {"name": "a", "resources": {"memory": "1e40000"}}, "resources.memory", "1Pi"),
+    (WorkloadSpec, {"name": "a", "resources": {"memory": "1025Ti"}}, "resources.memory", "1Pi"),
+    (WorkloadSpec, {"name": "a", "resources": {"memory": 2**50 + 1}}, "resources.memory", "1Pi"),
+    (WorkloadSpec, {"name": "a", "resources": {"memory": 1e300}}, "resources.memory", "1Pi"),
+    (WorkloadSpec, {"name": "a", "resources": {"memory": "1" * 65}}, "resources.memory", "64 characters"),
+    (WorkloadSpec, {"name": "a", "resources": {"memory_limit": "1e309"}}, "resources.memory_limit", "1Pi"),
+    (WorkloadSpec, {"name": "a", "resources": {"gpu_memory": "1e309"}}, "resources.gpu_memory", "1Pi"),
+    (WorkloadSpec, {"name": "a", "resources": {"cpu": "1e309"}}, "resources.cpu", "1000000 cores"),
+    (WorkloadSpec, {"name": "a", "resources": {"cpu": 10**7}}, "resources.cpu", "1000000 cores"),
+    (WorkloadSpec, {"name": "a", "resources": {"gpu": 2048}}, "resources.gpu", "1024"),
+    (WorkloadSpec, {"name": "a", "resources": {"gpu": 10**400}}, "resources.gpu", "1024"),
+    (WorkloadSpec, {"name": "a", "resources": {"gpu": 0.5, "gpu_devices": 2000}}, "resources.gpu_devices", "1024"),
+    (WorkloadSpec, {"name": "a", "resources": {"gpu": 0.5, "gpu_devices": float("inf")}},
+     "resources.gpu_devices", "1024"),
+    (WorkloadSpec, {**DIST, "workers": 100_000}, "workers", "1000"),
+    (WorkloadSpec, {**DIST, "master_resources": {"memory": "1e309"}}, "master_resources.memory", "1Pi"),
+    (WorkloadSpec, {**INF, "min_replicas": 100_000}, "min_replicas", "1000"),
+    (WorkloadSpec, {**INF, "max_replicas": 100_000}, "max_replicas", "1000"),
+    (WorkloadSpec, {**INF, "target_concurrency": float("inf")}, "target_concurrency", "1000000"),
+    (WorkloadSpec, {"name": "a", "environment": {f"V{i}": "x" for i in range(1001)}}, "environment", "1000"),
+    (WorkloadSpec, {"name": "a", "environment": {"V": "x" * 100_001}}, "environment.V", "100000"),
+    (WorkloadSpec, {"name": "a", "command": "x" * 100_001}, "command", "100000"),
+    (WorkloadSpec, {"name": "a", "command": ["x"] * 5000}, "command", "4096"),
+    (WorkloadSpec, {"name": "a", "command": ["x" * 60_000, "y" * 60_000]}, "command", "100000"),
+    (WorkloadSpec, {"name": "a", "image": "x" * 5000}, "image", "4096"),
+    (WorkloadSpec, {"name": "a", "working_dir": "/" * 5000}, "working_dir", "4096"),
+    (WorkloadSpec, {"name": "a", "node_pools": [f"p{i}" for i in range(65)]}, "node_pools", "64"),
+    (WorkloadSpec, {"name": "a", "credentials": [f"c{i}" for i in range(65)]}, "credentials", "64"),
+    (Project, {"name": "p", "priority": 10**7}, "priority", "1000000"),
+    (Project, {"name": "p", "over_quota_weight": 1e7}, "over_quota_weight", "1000000"),
+    (Project, {"name": "p", "reclaim_min_runtime": 10**400}, "reclaim_min_runtime", "seconds"),
+    (Project, {"name": "p", "preempt_min_runtime": "99999999d"}, "preempt_min_runtime", "seconds"),
+    (Project, {"name": "p", "deserved": {"gpu": 1e7}}, "deserved.gpu", "1000000"),
+    (Project, {"name": "p", "deserved": {"memory": "1e309"}}, "deserved.memory", "1Pi"),
+    (Department, {"name": "d", "limit": {"cpu": "1e309"}}, "limit.cpu", "1000000 cores"),
+    (Node, {"name": "n", "cpu": 4, "memory": "1e309"}, "memory", "1Pi"),
+    (models.Credential, {"name": "c", "inject_as": "env", "data": {f"K{i}": "v" for i in range(257)}},
+     "data", "256"),
+    (models.DataSource, {"name": "d", "kind": "host_path", "path": "/" + "a" * 5000}, "path", "4096"),
+]
+
+
+@pytest.mark.parametrize(("model", "data", "field", "bound"), OVER_LIMIT,
+                         ids=[f"{case[0].__name__}-{case[2]}-{i}" for i, case in enumerate(OVER_LIMIT)])
+def test_every_quantity_and_count_has_a_maximum(model, data, field, bound):
+    item = error_for(model, data, field)
+    assert item["field"] == field
+    assert bound in f"{item['message']} {item['allowed']}", item
+
+
+@pytest.mark.parametrize(("model", "data"), [
+    (Resources, {"memory": "1Pi", "gpu_memory": 2**50, "cpu": "1000000", "gpu_devices": 1024}),
+    (Resources, {"gpu": 1024}),
+    (WorkloadSpec, {**DIST, "workers": 1000, "min_available": 1001}),
+    (WorkloadSpec, {**INF, "min_replicas": 1000, "max_replicas": 1000, "target_concurrency": 1_000_000}),
+    (WorkloadSpec, {"name": "a", "command": "x" * 100_000, "environment": {"V": "x" * 100_000}}),
+    (Project, {"name": "p", "priority": 1_000_000, "over_quota_weight": 1_000_000, "reclaim_min_runtime": "3650d",
+               "deserved": {"gpu": 1_000_000, "memory": "1Pi", "cpu": 10**6}}),
+])
+def test_the_maxima_themselves_are_accepted(model, data):
+    model.model_validate(data)
+
+
+def test_a_huge_exponent_is_refused_before_it_becomes_an_integer():
+    """Python turns Decimal('1e1000000') into an int in about half a minute; the bound is
+    checked on the Decimal first (this test would hang without it)."""
+    for text in ("1e1000000", "1e999999999", "9" * 64):
+        with pytest.raises(QuantityError, match="at most"):
+            parse_memory(text)
+        with pytest.raises(QuantityError, match="at most"):
+            parse_cpu(text)

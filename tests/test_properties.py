@@ -453,6 +453,12 @@ def test_recipes_build_consistent_snapshots(recipe):
 @given(snapshots)
 def test_no_device_or_node_overcommitted(snap):
     sess, _ctx, _before = run_session(snap)
+    check_no_overcommit(sess)
+
+
+def check_no_overcommit(sess) -> None:
+    """The session after a cycle: no device, CPU or memory of a node over-committed, and the
+    session's own accounting matches its pods (also used by test_engine_robust)."""
     pods = holding_pods(sess)
     for node in sess.nodes:
         on = [p for p in pods if p.node is node]

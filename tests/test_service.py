@@ -331,3 +331,48 @@ def test_each_waiting_workload_s_reason_names_its_own_pod(service, cluster):
         reason = service.get("default", name).status.pending_reason
         assert f"default/{name}-0" in reason, reason
         assert not any(f"default/{other}-0" in reason for other in waiting if other != name), reason
+
+
+# ------------------------------------------------------------ one bad workload (issue 14)
+
+
+def _store_raw(store, name: str, edit) -> None:
+    """Rewrite a stored workload's JSON as an older version might have written it."""
+    import json
+    import sqlite3
+
+    db = sqlite3.connect(store.path)
+    (body,) = db.execute("SELECT body FROM workloads WHERE name = ?", (name,)).fetchone()
+    data = json.loads(body)
+    edit(data)
+    db.execute("UPDATE workloads SET body = ? WHERE name = ?", (json.dumps(data), name))
+    db.commit()
+    db.close()
+
+
+def test_a_stored_value_no_cycle_can_use_fails_that_workload_alone(tmp_path, cluster):
+    """'1e309' bytes was accepted by older versions; then every cycle failed with
+    OverflowError, across restarts. Now the store loads it, the first cycle marks that
+    workload Failed with the reason, and the others are scheduled."""
+    first = make_service(tmp_path, cluster)
+    submit(first, "bad", resources={"memory": "1Gi"})
+    submit(first, "too-many", kind="distributed", workers=2)
+    _store_raw(first.store, "bad", lambda d: d["spec"]["resources"].update(memory="1" + "0" * 309))
+    _store_raw(first.store, "too-many", lambda d: d["spec"].update(workers=100_000, min_available=100_001))
+    first.store.close()
+
+    second = make_service(tmp_path, cluster)  # a restart on the same store
+    submit(second, "good", resources={"gpu": 1})
+    second.run_cycle()
+    assert phase(second, "good") == "Running"
+    bad = second.get("default", "bad")
+    assert bad.status.phase.value == "Failed"
+    assert bad.status.message.startswith("cannot be scheduled: resources.memory: must be") and "1Pi" in bad.status.message
+    assert any(e.type == "Failed" and "cannot be scheduled" in e.message for e in second.store.events(workload="bad"))
+    too_many = second.get("default", "too-many")  # over a maximum that loading itself checks
+    assert too_many.status.phase.value == "Failed" and "workers" in too_many.status.message
+    second.run_cycle()  # and the next cycles go on
+    second.delete("default", "bad", ME)
+    second.run_cycle()
+    assert phase(second, "good") == "Running"
+    second.store.close()

@@ -41,6 +41,12 @@ __all__ = [
 ]
 
 
+#: characters of a path or URL
+TEXT_MAX = 4096
+#: keys of one credential, and characters of each secret value (a key file or certificate fits)
+SECRET_KEYS_MAX = 256
+SECRET_VALUE_MAX = 1_000_000
+
 # ------------------------------------------------------------------ paths
 
 
@@ -198,17 +204,17 @@ class DataSource(RunaiModel):
     name: DnsLabel = Field(description="Data source name, unique in its project: a DNS-1123 label.",
                            examples=["imagenet"])
     kind: DataSourceKindName = Field(description="host_path (a directory of the node) or git (a repository).")
-    path: HostPath = Field(default=None, description="host_path only, required there: the absolute directory "
+    path: HostPath = Field(default=None, max_length=TEXT_MAX, description="host_path only, required there: the absolute directory "
                            "path on the node.", examples=["/datasets/imagenet"])
     read_only: Optional[bool] = Field(default=None, description="host_path only: mount read-only. Default true. "
                                      "The local cluster cannot enforce it (it links the path; the workload "
                                      "can write there) and says so in a Warning event.")
-    url: GitUrl = Field(default=None, description="git only, required there: the repository URL. A private "
+    url: GitUrl = Field(default=None, max_length=TEXT_MAX, description="git only, required there: the repository URL. A private "
                         "repository's token goes in a credential, never in the URL.",
                         examples=["https://github.com/org/repo.git"])
     revision: Revision = Field(default=None, description="git only: branch, tag or commit to check out. "
                                "Unset: the repository's default branch.")
-    target: RelativePath = Field(default=None, description="Where it appears: a path relative to the workload's "
+    target: RelativePath = Field(default=None, max_length=TEXT_MAX, description="Where it appears: a path relative to the workload's "
                                  "working directory (no '..'). Default data/<name>.", examples=["data/imagenet"])
 
     @model_validator(mode="wrap")
@@ -271,12 +277,14 @@ class Credential(RunaiModel):
                            examples=["hf-token"])
     inject_as: InjectionName = Field(
         description="env: each key becomes an environment variable; file: each key a file under mount_path.")
-    data: dict[str, SecretStr] = Field(
+    data: dict[str, Annotated[SecretStr, Field(max_length=SECRET_VALUE_MAX)]] = Field(
         min_length=1,
-        description="Key to secret value. Values are write-only: no API or view returns them.",
+        max_length=SECRET_KEYS_MAX,
+        description=f"Key to secret value (at most {SECRET_KEYS_MAX} keys, each value at most "
+        f"{SECRET_VALUE_MAX} characters). Values are write-only: no API or view returns them.",
         examples=[{"HF_TOKEN": "hf_..."}],
     )
-    mount_path: RelativePath = Field(default=None, description="file only: directory of the files, relative "
+    mount_path: RelativePath = Field(default=None, max_length=TEXT_MAX, description="file only: directory of the files, relative "
                                      "to the working directory. Default .credentials/<name>.")
 
     @model_validator(mode="wrap")

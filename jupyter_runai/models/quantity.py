@@ -23,6 +23,9 @@ from pydantic import BeforeValidator, PlainSerializer, ValidationInfo, WithJsonS
 from .errors import invalid
 
 __all__ = [
+    "CPU_MAX_MILLICORES",
+    "MEMORY_MAX_BYTES",
+    "QUANTITY_TEXT_MAX",
     "Cpu",
     "Memory",
     "QuantityError",
@@ -32,15 +35,28 @@ __all__ = [
     "parse_memory",
 ]
 
-CPU_RULE = "a CPU quantity: cores (2, '2', '0.5') or millicores ('500m'), 0 or more, in steps of 1m"
-MEMORY_RULE = "a memory quantity: bytes (1073741824) or with a suffix ('512Mi', '20Gi', '1G'), 0 or more"
+#: the most CPU any quantity may state: 1,000,000 cores
+CPU_MAX_MILLICORES = 1_000_000 * 1000
+#: the most memory any quantity may state: 1 PiB (2**50 bytes)
+MEMORY_MAX_BYTES = 2**50
+#: validation context key: ``{STORED: True}`` reads a stored row, whose quantities skip their maxima
+STORED = "stored"
+#: the longest quantity text read (``"1.5Gi"`` is 5); longer texts are refused before parsing
+QUANTITY_TEXT_MAX = 64
+
+CPU_RULE = ("a CPU quantity: cores (2, '2', '0.5') or millicores ('500m'), 0 to 1000000 cores, "
+            "in steps of 1m")
+MEMORY_RULE = ("a memory quantity: bytes (1073741824) or with a suffix ('512Mi', '20Gi', '1G'), "
+               "0 to 1Pi (1 PiB)")
 
 
 class QuantityError(ValueError):
     """A quantity that cannot be read; the message says what is accepted."""
 
 
-def _to_decimal(value: Any, rule: str) -> Decimal:
+def _to_decimal(value: Any, rule: str, most: int | None, most_text: str) -> Decimal:
+    """The quantity as a Decimal between 0 and ``most``, checked before any conversion to
+    an integer: turning ``1e1000000`` into an ``int`` takes seconds and a lot of memory."""
     if isinstance(value, bool):  # bool is an int in Python, never a quantity
         raise QuantityError(f"must be {rule}")
     if isinstance(value, int):
@@ -52,6 +68,8 @@ def _to_decimal(value: Any, rule: str) -> Decimal:
     elif isinstance(value, Decimal):
         number = value
     elif isinstance(value, str):
+        if most is not None and len(value) > QUANTITY_TEXT_MAX:
+            raise QuantityError(f"must be {rule} (at most {QUANTITY_TEXT_MAX} characters)")
         try:
             number = parse_quantity(value.strip())
         except (ValueError, ArithmeticError):
@@ -62,20 +80,25 @@ def _to_decimal(value: Any, rule: str) -> Decimal:
         raise QuantityError(f"must be {rule}")
     if number < 0:
         raise QuantityError(f"must be 0 or more ({rule})")
+    if most is not None and number > most:
+        raise QuantityError(f"must be at most {most_text} ({rule})")
     return number
 
 
-def parse_cpu(value: Any) -> int:
-    """CPU quantity -> millicores: ``"500m"`` -> 500, ``2`` -> 2000, ``"1.5"`` -> 1500."""
-    millis = _to_decimal(value, CPU_RULE) * 1000
+def parse_cpu(value: Any, *, bounded: bool = True) -> int:
+    """CPU quantity -> millicores: ``"500m"`` -> 500, ``2`` -> 2000, ``"1.5"`` -> 1500.
+    ``bounded=False`` (only for rows an older version stored) skips the maximum."""
+    most = CPU_MAX_MILLICORES // 1000 if bounded else None
+    millis = _to_decimal(value, CPU_RULE, most, "1000000 cores") * 1000
     if millis != millis.to_integral_value():
         raise QuantityError(f"must be a whole number of millicores (1m is the smallest step); {CPU_RULE}")
     return int(millis)
 
 
-def parse_memory(value: Any) -> int:
-    """Memory quantity -> bytes: ``"20Gi"`` -> 21474836480, ``"1G"`` -> 10**9."""
-    number = _to_decimal(value, MEMORY_RULE)
+def parse_memory(value: Any, *, bounded: bool = True) -> int:
+    """Memory quantity -> bytes: ``"20Gi"`` -> 21474836480, ``"1G"`` -> 10**9.
+    ``bounded=False`` (only for rows an older version stored) skips the maximum."""
+    number = _to_decimal(value, MEMORY_RULE, MEMORY_MAX_BYTES if bounded else None, "1Pi (1 PiB)")
     if number != number.to_integral_value():
         hint = ""
         if isinstance(value, str) and value.strip().endswith("m"):
@@ -109,19 +132,23 @@ def format_memory(num_bytes: int) -> str:
 
 def _validator(parse, rule: str) -> BeforeValidator:
     def check(value: Any, info: ValidationInfo) -> int:
+        # what the store reads back was accepted once, maybe by a version without maxima:
+        # it loads, and a value the scheduler cannot use fails that workload alone
+        stored = bool(info.context and info.context.get(STORED))
         try:
-            return parse(value)
+            return parse(value, bounded=not stored)
         except QuantityError as exc:
             raise invalid(info.field_name, str(exc), allowed=rule, got=value) from None
 
     return BeforeValidator(check)
 
 
-def _schema(example_strings: list[str], example_number: int | float, what: str) -> list[Any]:
+def _schema(example_strings: list[str], example_number: int | float, what: str, most: int) -> list[Any]:
     accepted = {
         "anyOf": [
-            {"type": "string", "pattern": r"^\s*[0-9.]+([eE][-+]?[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?\s*$"},
-            {"type": "number", "minimum": 0},
+            {"type": "string", "maxLength": QUANTITY_TEXT_MAX,
+             "pattern": r"^\s*[0-9.]+([eE][-+]?[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?\s*$"},
+            {"type": "number", "minimum": 0, "maximum": most},
         ],
         "examples": [*example_strings, example_number],
         "description": what,
@@ -134,7 +161,8 @@ Cpu = Annotated[
     int,
     _validator(parse_cpu, CPU_RULE),
     PlainSerializer(format_cpu, return_type=str),
-    *_schema(["500m", "2"], 2, "CPU quantity (cores, or millicores with 'm')"),
+    *_schema(["500m", "2"], 2, "CPU quantity (cores, or millicores with 'm'), at most 1000000 cores",
+            CPU_MAX_MILLICORES // 1000),
 ]
 """CPU: read from cores or millicores, stored as ``int`` millicores, written as ``"500m"``/``"2"``."""
 
@@ -142,6 +170,7 @@ Memory = Annotated[
     int,
     _validator(parse_memory, MEMORY_RULE),
     PlainSerializer(format_memory, return_type=str),
-    *_schema(["512Mi", "20Gi"], 1073741824, "memory quantity (bytes, or with a suffix such as Mi, Gi, G)"),
+    *_schema(["512Mi", "20Gi"], 1073741824, "memory quantity (bytes, or with a suffix such as Mi, Gi, G), at most 1Pi",
+            MEMORY_MAX_BYTES),
 ]
 """Memory: read from a quantity, stored as ``int`` bytes, written as ``"20Gi"``."""

@@ -48,6 +48,11 @@ __all__ = [
 ]
 
 DEFAULT_QUEUE_PRIORITY = 100
+QUEUE_PRIORITY_MAX = 1_000_000
+#: the longest minimum runtime (seconds): 10 years
+DURATION_MAX = 10 * 365 * 86400.0
+#: the largest over-quota weight
+WEIGHT_MAX = 1_000_000
 #: seconds a workload runs before another project may reclaim its GPUs, where neither
 #: its project nor its department says (see docs/semantics.md, "Minimum runtime")
 DEFAULT_RECLAIM_MIN_RUNTIME = 0.0
@@ -83,9 +88,10 @@ RESOURCES = ("gpu", "cpu", "memory")
 
 
 def _check_weight(value: Any, info: ValidationInfo) -> Any:
-    rule = "a number 0 or more (1 is the default; 0 means never over quota)"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise invalid(info.field_name, f"must be {rule}", allowed=">= 0", got=value)
+    rule = f"a number 0 to {WEIGHT_MAX} (1 is the default; 0 means never over quota)"
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or not 0 <= value <= WEIGHT_MAX):
+        raise invalid(info.field_name, f"must be {rule}", allowed=f"0 <= weight <= {WEIGHT_MAX}", got=value)
     return value
 
 
@@ -117,7 +123,7 @@ def parse_duration(value: Any) -> float:
                     raise ValueError(value) from None
             if number or not text:
                 raise ValueError(value) from None
-    if not math.isfinite(seconds) or seconds < 0:
+    if not math.isfinite(seconds) or not 0 <= seconds <= DURATION_MAX:
         raise ValueError(value)
     return seconds
 
@@ -127,9 +133,10 @@ def _check_duration(value: Any, info: ValidationInfo) -> Any:
         return None
     try:
         return parse_duration(value)
-    except ValueError:
-        raise invalid(info.field_name, "must be a duration 0 or more: seconds, or a text such as '30s', "
-                      "'10m', '1h30m', '2d'", allowed=">= 0 seconds", got=value) from None
+    except (ValueError, OverflowError):  # float(10**400) overflows
+        raise invalid(info.field_name, "must be a duration from 0 to 10 years: seconds, or a text such as "
+                      "'30s', '10m', '1h30m', '2d'", allowed=f"0 to {DURATION_MAX:.0f} seconds",
+                      got=value) from None
 
 
 Duration = Annotated[Optional[Annotated[float, Compact]], BeforeValidator(_check_duration)]
@@ -211,7 +218,9 @@ def _priority_field() -> Any:
     return Field(
         default=DEFAULT_QUEUE_PRIORITY,
         ge=0,
-        description="Queue priority among siblings: higher gets idle capacity first. Default 100.",
+        le=QUEUE_PRIORITY_MAX,
+        description=f"Queue priority among siblings: higher gets idle capacity first (0 to "
+        f"{QUEUE_PRIORITY_MAX}). Default 100.",
     )
 
 

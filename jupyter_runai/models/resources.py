@@ -23,9 +23,15 @@ from .base import RunaiModel
 from .errors import Problems, invalid
 from .quantity import Cpu, Memory
 
-__all__ = ["GPU_RULE", "Gpu", "GpuAmount", "Resources"]
+__all__ = ["GPU_AMOUNT_MAX", "GPU_RULE", "POD_DEVICES_MAX", "Gpu", "GpuAmount", "Resources"]
 
-GPU_RULE = "a whole number of devices (0, 1, 2, ...) or a fraction between 0 and 1 (exclusive)"
+#: the most devices one pod may hold (whole ``gpu``, or ``gpu_devices`` with a fraction)
+POD_DEVICES_MAX = 1024
+#: the most GPUs a quota (deserved, limit) may state
+GPU_AMOUNT_MAX = 1_000_000
+
+GPU_RULE = (f"a whole number of devices (0, 1, 2, ... up to {POD_DEVICES_MAX}) or a fraction between 0 and 1 "
+            "(exclusive)")
 
 
 def _number(value: Any, info: ValidationInfo, rule: str) -> float:
@@ -33,7 +39,7 @@ def _number(value: Any, info: ValidationInfo, rule: str) -> float:
         raise invalid(info.field_name, f"must be {rule}", allowed=rule, got=value)
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # float(10**400) overflows
         raise invalid(info.field_name, f"must be {rule}", allowed=rule, got=value) from None
     if not math.isfinite(number):
         raise invalid(info.field_name, f"must be {rule}", allowed=rule, got=value)
@@ -42,16 +48,16 @@ def _number(value: Any, info: ValidationInfo, rule: str) -> float:
 
 def _check_gpu(value: Any, info: ValidationInfo) -> float:
     number = _number(value, info, GPU_RULE)
-    if number < 0 or (number >= 1 and not number.is_integer()):
+    if number < 0 or (number >= 1 and not number.is_integer()) or number > POD_DEVICES_MAX:
         raise invalid(info.field_name, f"must be {GPU_RULE}", allowed=GPU_RULE, got=value)
     return number
 
 
 def _check_gpu_amount(value: Any, info: ValidationInfo) -> float:
-    rule = "a number of devices, 0 or more (fractions allowed, e.g. 2.5)"
+    rule = f"a number of devices, 0 to {GPU_AMOUNT_MAX} (fractions allowed, e.g. 2.5)"
     number = _number(value, info, rule)
-    if number < 0:
-        raise invalid(info.field_name, f"must be {rule}", allowed=">= 0", got=value)
+    if not 0 <= number <= GPU_AMOUNT_MAX:
+        raise invalid(info.field_name, f"must be {rule}", allowed=f"0 <= gpu <= {GPU_AMOUNT_MAX}", got=value)
     return number
 
 
@@ -64,9 +70,10 @@ def _check_gpu_limit(value: Any, info: ValidationInfo) -> float:
 
 
 def _check_devices(value: Any, info: ValidationInfo) -> int:
-    rule = "a whole number of devices, 1 or more"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
-        raise invalid(info.field_name, f"must be {rule}", allowed=">= 1", got=value)
+    rule = f"a whole number of devices, 1 to {POD_DEVICES_MAX}"
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= POD_DEVICES_MAX
+            or value != int(value)):  # the range first: int() of inf or nan raises
+        raise invalid(info.field_name, f"must be {rule}", allowed=f"1 <= n <= {POD_DEVICES_MAX}", got=value)
     return int(value)
 
 

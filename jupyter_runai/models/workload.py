@@ -30,7 +30,13 @@ from .priority import PriorityClass, is_preemptible_by_default
 from .resources import Resources
 
 __all__ = [
+    "COMMAND_MAX",
     "DEFAULT_PRIORITY_CLASS",
+    "ENV_ENTRIES_MAX",
+    "ENV_VALUE_MAX",
+    "NAMES_MAX",
+    "PATH_MAX",
+    "PODS_MAX",
     "PodPhase",
     "PodStatus",
     "Workload",
@@ -87,15 +93,35 @@ DEFAULT_PRIORITY_CLASS: dict[WorkloadKind, PriorityClass] = {
 """The priority class of a workload that does not name one, by kind."""
 
 
+# The most a workload may ask for; each is far above real use and keeps one request
+# from costing the service seconds or megabytes (docs/models.md, "Limits").
+#: worker pods of a distributed workload, replicas of an inference workload
+PODS_MAX = 1000
+#: characters of a command: the string, or all parts of a list together (Linux refuses
+#: a single argument over 128 KiB anyway)
+COMMAND_MAX = 100_000
+#: parts of a command given as a list
+COMMAND_PARTS_MAX = 4096
+#: environment variables of a workload, and characters of each value
+ENV_ENTRIES_MAX = 1000
+ENV_VALUE_MAX = 100_000
+#: characters of a path (working_dir, python_env) and of an image reference
+PATH_MAX = 4096
+#: names in node_pools, data_sources and credentials (each list)
+NAMES_MAX = 64
+
+
 def _check_command(value: Any, info: ValidationInfo) -> Any:
-    rule = "a non-empty string (run by a shell) or a non-empty list of strings (run as is)"
+    rule = (f"a non-empty string (run by a shell) or a non-empty list of at most {COMMAND_PARTS_MAX} strings "
+            f"(run as is), at most {COMMAND_MAX} characters in all")
     if value is None:
         return None
     if isinstance(value, str):
-        if not value.strip():
+        if not value.strip() or len(value) > COMMAND_MAX:
             raise invalid(info.field_name, f"must be {rule}", allowed=rule, got=value)
         return value
-    if isinstance(value, (list, tuple)) and value and all(isinstance(part, str) for part in value):
+    if (isinstance(value, (list, tuple)) and 0 < len(value) <= COMMAND_PARTS_MAX
+            and all(isinstance(part, str) for part in value) and sum(map(len, value)) <= COMMAND_MAX):
         return list(value)
     raise invalid(info.field_name, f"must be {rule}", allowed=rule, got=value)
 
@@ -109,6 +135,9 @@ def _env_value(value: Any, info: ValidationInfo) -> Any:
     if not isinstance(value, str):
         raise invalid("environment", "values must be strings (numbers and booleans are converted)",
                       allowed="a string", got=value)
+    if len(value) > ENV_VALUE_MAX:
+        raise invalid("environment", f"values must be at most {ENV_VALUE_MAX} characters",
+                      allowed=f"at most {ENV_VALUE_MAX} characters", got=value)
     return value
 
 
@@ -163,11 +192,13 @@ class WorkloadSpec(RunaiModel):
     )
     node_pools: list[DnsLabel] = Field(
         default_factory=list,
-        description="Node pools to run in, most preferred first. Empty: any pool.",
+        max_length=NAMES_MAX,
+        description=f"Node pools to run in, most preferred first (at most {NAMES_MAX}). Empty: any pool.",
         examples=[["a100", "default"]],
     )
     image: Optional[str] = Field(
         default=None,
+        max_length=PATH_MAX,
         description="Container image. Used as given on Kubernetes; recorded and shown on the local "
         "cluster, which runs commands in a Python environment instead.",
     )
@@ -178,24 +209,31 @@ class WorkloadSpec(RunaiModel):
         "kind's default (local cluster; a Jupyter kernel or server for workspaces).",
     )
     working_dir: Optional[str] = Field(
-        default=None, description="Directory the command starts in. Unset: the image's or the server's."
+        default=None, max_length=PATH_MAX, description="Directory the command starts in. Unset: the image's or the server's."
     )
     python_env: Optional[str] = Field(
         default=None,
+        max_length=PATH_MAX,
         description="Local cluster only: the Python environment (a venv or conda prefix) the command "
         "runs in. Unset: the Jupyter server's own environment.",
     )
     environment: dict[EnvName, EnvValue] = Field(
-        default_factory=dict, description="Environment variables of every pod, name to value."
+        default_factory=dict,
+        max_length=ENV_ENTRIES_MAX,
+        description=f"Environment variables of every pod, name to value (at most {ENV_ENTRIES_MAX}, each "
+        f"value at most {ENV_VALUE_MAX} characters)."
     )
     data_sources: list[DnsLabel] = Field(
-        default_factory=list, description="Names of the project's data sources to attach."
+        default_factory=list, max_length=NAMES_MAX,
+        description=f"Names of the project's data sources to attach (at most {NAMES_MAX})."
     )
     credentials: list[DnsLabel] = Field(
-        default_factory=list, description="Names of the project's credentials to inject."
+        default_factory=list, max_length=NAMES_MAX,
+        description=f"Names of the project's credentials to inject (at most {NAMES_MAX})."
     )
     workers: Optional[int] = Field(
-        default=None, ge=1, description="distributed only, required there: number of worker pods (1 or more)."
+        default=None, ge=1, le=PODS_MAX,
+        description=f"distributed only, required there: number of worker pods (1 to {PODS_MAX})."
     )
     master: Optional[bool] = Field(
         default=None, description="distributed only: whether there is a master pod (pod 0). Default true."
@@ -206,17 +244,21 @@ class WorkloadSpec(RunaiModel):
     min_available: Optional[int] = Field(
         default=None,
         ge=1,
+        le=PODS_MAX + 1,
         description="distributed only: the gang minimum, the number of pods that must start together. "
         "Default: all pods (master and workers). Pods above it are elastic: started when there is "
         "room, the first to go on reclaim.",
     )
     min_replicas: Optional[int] = Field(
-        default=None, ge=1, description="inference only: replicas to keep running. Default 1."
+        default=None, ge=1, le=PODS_MAX,
+        description=f"inference only: replicas to keep running (1 to {PODS_MAX}). Default 1."
     )
     max_replicas: Optional[int] = Field(
         default=None,
         ge=1,
-        description="inference only: replicas to grow to under load, at least min_replicas. Default: min_replicas.",
+        le=PODS_MAX,
+        description=f"inference only: replicas to grow to under load, at least min_replicas and at most "
+        f"{PODS_MAX}. Default: min_replicas.",
     )
 
     backoff_limit: Optional[int] = Field(
@@ -229,6 +271,7 @@ class WorkloadSpec(RunaiModel):
     target_concurrency: Optional[float] = Field(
         default=None,
         gt=0,
+        le=1_000_000,
         description="inference only: requests in flight per replica that the autoscaler aims for; "
         "more load adds replicas (up to max_replicas), less removes them (down to min_replicas). Default 4.",
     )

@@ -57,7 +57,7 @@ def _pools(sess: Session, pod: PodState) -> list[list[str]]:
     pools = pod.job.pools
     if pools:
         return [[p] for p in pools if p in sess.buckets]
-    return [list(sess.buckets)]
+    return [list(sess.buckets)] if sess.buckets else []  # no node at all: nowhere to try
 
 
 def place(sess: Session, pod: PodState, allow_pipeline: bool = True, held: dict | None = None) -> Placement | None:

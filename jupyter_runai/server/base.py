@@ -67,16 +67,7 @@ class RunaiHandler(APIHandler):
 
     def json_body(self) -> dict[str, Any]:
         """The request body as a JSON object, or a 400 that says what is wrong with it."""
-        raw = self.request.body or b""
-        if not raw.strip():
-            raise Invalid("the request body is empty; send a JSON object", allowed="a JSON object")
-        try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise Invalid(f"the request body is not valid JSON: {exc}", allowed="a JSON object") from None
-        if not isinstance(data, dict):
-            raise Invalid("the request body must be a JSON object", allowed="a JSON object")
-        return data
+        return parse_json_body(self.request.body or b"")
 
     def send(self, document: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -87,15 +78,80 @@ class RunaiHandler(APIHandler):
         """A boolean query argument: true, 1, yes (any case) are true."""
         return self.get_argument(name, "false").lower() in ("1", "true", "yes", "")
 
-    def int_argument(self, name: str, default: int | None = None, minimum: int = 0) -> int | None:
+    def int_argument(self, name: str, default: int | None = None, minimum: int = 0,
+                     maximum: int = 1_000_000) -> int | None:
         value = self.get_argument(name, None)
         if value is None:
             return default
+        allowed = f"{minimum} to {maximum}"
         try:
+            if len(value) > 20:  # int() of a long text is slow, and Python refuses over 4300 digits
+                raise ValueError(value)
             number = int(value)
         except ValueError:
-            raise Invalid(f"{name} must be a whole number, got {value!r}", field=name,
-                          allowed=f">= {minimum}") from None
-        if number < minimum:
-            raise Invalid(f"{name} must be at least {minimum}, got {number}", field=name, allowed=f">= {minimum}")
+            raise Invalid(f"{name} must be a whole number from {allowed}, got {value[:40]!r}", field=name,
+                          allowed=allowed) from None
+        if not minimum <= number <= maximum:
+            raise Invalid(f"{name} must be from {allowed}, got {number}", field=name, allowed=allowed)
         return number
+
+
+#: the largest request body read as JSON (bytes); a credential's values fit well inside
+BODY_MAX = 4 * 1024 * 1024
+#: the deepest nesting of arrays and objects in a request body (a workload needs 4)
+DEPTH_MAX = 32
+
+
+def parse_json_body(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object, or ``Invalid`` (400) saying what is wrong: not JSON,
+    not an object, too large, nested too deep, a number too long for Python, ``NaN`` or
+    ``Infinity``, or a string that is not Unicode text (a lone surrogate such as ``\\ud800``,
+    which nothing can store or print)."""
+    if len(raw) > BODY_MAX:
+        raise Invalid(f"the request body is {len(raw)} bytes; at most {BODY_MAX} are read",
+                      allowed=f"a JSON object of at most {BODY_MAX} bytes")
+    if not raw.strip():
+        raise Invalid("the request body is empty; send a JSON object", allowed="a JSON object")
+
+    def no_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number")
+
+    try:
+        data = json.loads(raw, parse_constant=no_constant)
+    except RecursionError:
+        raise Invalid(f"the request body is nested too deep; at most {DEPTH_MAX} levels",
+                      allowed=f"a JSON object nested at most {DEPTH_MAX} levels") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, Python's int digit limit, NaN
+        raise Invalid(f"the request body is not valid JSON: {str(exc)[:200]}", allowed="a JSON object") from None
+    if not isinstance(data, dict):
+        raise Invalid("the request body must be a JSON object", allowed="a JSON object")
+    _check_json(data)
+    return data
+
+
+def _check_json(data: Any) -> None:
+    """Depth and text of a parsed body, without recursion (a deep body is what it looks for)."""
+    todo: list[tuple[Any, int, str]] = [(data, 1, "")]
+    while todo:
+        value, depth, where = todo.pop()
+        if isinstance(value, (dict, list)):
+            if depth > DEPTH_MAX:
+                raise Invalid(f"the request body is nested too deep at {where or 'the top'}; at most "
+                              f"{DEPTH_MAX} levels", field=where or None,
+                              allowed=f"a JSON object nested at most {DEPTH_MAX} levels")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                path = f"{where}[{key}]" if isinstance(key, int) else (f"{where}.{key}" if where else str(key))
+                if isinstance(key, str):
+                    _check_text(key, where or None)
+                todo.append((item, depth + 1, path))
+        elif isinstance(value, str):
+            _check_text(value, where or None)
+
+
+def _check_text(text: str, field: str | None) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid(f"{field or 'the request body'}: text must be valid Unicode (no lone surrogate such as "
+                      "\\ud800)", field=field, allowed="valid Unicode text") from None

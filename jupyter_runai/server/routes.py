@@ -156,14 +156,20 @@ def _schemas() -> dict[str, Any]:
         return {"type": "object", "properties": {key: {"type": "array", "items": ref(item)}}, "required": [key]}
 
     out["WorkloadList"] = listing("workloads", "Workload")
-    out["WorkloadWithEvents"] = {"allOf": [ref("Workload"), {"type": "object", "properties": {
-        "events": {"type": "array", "items": ref("Event")}}}]}
+    def extended(name: str, title: str, extra: dict[str, Any]) -> dict[str, Any]:
+        # a model's schema forbids unknown fields, so "allOf" cannot add any: copy and extend it
+        schema = {**out[name], "title": title}
+        schema["properties"] = {**out[name].get("properties", {}), **extra}
+        return schema
+
+    out["WorkloadWithEvents"] = extended("Workload", "WorkloadWithEvents", {
+        "events": {"type": "array", "items": ref("Event")}})
     out["DataSourceList"] = listing("data_sources", "DataSource")
     out["CredentialList"] = listing("credentials", "CredentialView")
-    out["ProjectView"] = {"allOf": [ref("Project"), {"type": "object", "properties": {
+    out["ProjectView"] = extended("Project", "ProjectView", {
         "allocated": {"type": "object", "description": "GPUs its pods hold now"},
         "fair_share": {"type": ["object", "null"], "description": "its fair share in the last cycle"},
-        "workloads": {"type": "integer"}}}]}
+        "workloads": {"type": "integer"}})
     out["ProjectList"] = listing("projects", "ProjectView")
     out["NodeList"] = {"type": "object", "properties": {"nodes": {"type": "array", "items": {
         "type": "object", "description": "A node (see Node) whose devices carry allocated_fraction, "

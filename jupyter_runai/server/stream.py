@@ -90,8 +90,10 @@ class EventsHandler(RunaiHandler):
         workload = self.get_argument("workload", None)
         since = self.request.headers.get("Last-Event-ID") or self.get_argument("since", None)
         try:
-            last = int(since) if since else None
+            last = int(since) if since and len(since) <= 20 else None
         except ValueError:
+            last = None
+        if last is not None and not 0 <= last < 2**63:  # SQLite's integers
             last = None
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
