@@ -603,11 +603,19 @@ class RunaiService:
             self.store.set_pod_handle(workload.uid, pod.name, report.handle)
         if report.state == PodState.RUNNING:
             return
-        was = pod.phase
+        was, why = pod.phase, pod.message
         pod.finished_at = self.clock()
         pod.message = report.message
         stopping = workload.status.phase in (WorkloadPhase.STOPPING, WorkloadPhase.DELETING)
-        if report.state == PodState.STOPPED or (was == PodPhase.TERMINATING and report.state != PodState.SUCCEEDED):
+        ended = report.state == PodState.STOPPED or (was == PodPhase.TERMINATING and report.state != PodState.SUCCEEDED)
+        if ended and stopping and self._outcome.get(workload.uid) == WorkloadPhase.FAILED:
+            # stopped because another pod of its workload failed: it ended (and says why), it waits for nothing
+            pod.phase = PodPhase.FAILED
+            pod.message = f"ended: {why or 'another pod of the workload failed'}"
+            self._maybe_finish_stop(workload)
+            self._save(workload)
+            return
+        if ended:
             self._reset_pod(pod)
             pod.message = report.message
             if stopping:
