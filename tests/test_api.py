@@ -190,6 +190,10 @@ async def test_stop_resume_delete(api):
         ({"name": "x", "command": "true", "resources": {"gpu": 0.5, "gpu_limit": 0.25}}, "resources.gpu_limit"),
         ({"name": "x", "command": "true", "data_sources": ["missing"]}, "data_sources.0"),
         ({"name": "x", "kind": "training"}, "command"),
+        # a NUL byte cannot reach a process: refused here, not reported later as "killed from outside"
+        ({"name": "x", "command": "echo a\x00b"}, "command"),
+        ({"name": "x", "command": ["echo", "a\x00b"]}, "command"),
+        ({"name": "x", "command": "true", "environment": {"A": "b\x00"}}, "environment.A"),
     ],
 )
 async def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(api, spec, field):

@@ -87,6 +87,16 @@ DEFAULT_PRIORITY_CLASS: dict[WorkloadKind, PriorityClass] = {
 """The priority class of a workload that does not name one, by kind."""
 
 
+NO_NUL = "text without NUL bytes (a process's command line and environment cannot hold one)"
+
+
+def _refuse_nul(field: str, text: str) -> None:
+    """A NUL byte cannot reach a process (argv and environ are NUL-terminated): refuse it here, by field,
+    rather than let the launch fail later."""
+    if "\x00" in text:
+        raise invalid(field, f"must be {NO_NUL}", allowed=NO_NUL, got=text)
+
+
 def _check_command(value: Any, info: ValidationInfo) -> Any:
     rule = "a non-empty string (run by a shell) or a non-empty list of strings (run as is)"
     if value is None:
@@ -94,8 +104,11 @@ def _check_command(value: Any, info: ValidationInfo) -> Any:
     if isinstance(value, str):
         if not value.strip():
             raise invalid(info.field_name, f"must be {rule}", allowed=rule, got=value)
+        _refuse_nul(info.field_name, value)
         return value
     if isinstance(value, (list, tuple)) and value and all(isinstance(part, str) for part in value):
+        for part in value:
+            _refuse_nul(info.field_name, part)
         return list(value)
     raise invalid(info.field_name, f"must be {rule}", allowed=rule, got=value)
 
@@ -109,6 +122,7 @@ def _env_value(value: Any, info: ValidationInfo) -> Any:
     if not isinstance(value, str):
         raise invalid("environment", "values must be strings (numbers and booleans are converted)",
                       allowed="a string", got=value)
+    _refuse_nul("environment", value)
     return value
 
 
