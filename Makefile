@@ -39,8 +39,12 @@ $(LABEXT_OUT): $(LABEXT_SRC)
 # The main job: JupyterLab with the scheduler running inside its server, on the
 # local cluster (this machine; virtual GPUs when it has none). Extra arguments
 # for jupyter lab go in LAB_ARGS, e.g. make lab LAB_ARGS="--port 9999".
+# As root (containers, Binder-like hosts) Jupyter refuses to start without --allow-root:
+# it is added then, with a note (a root server's workloads run as root too).
+ROOT_ARGS := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 lab: install
-	$(BIN)/jupyter lab $(LAB_ARGS)
+	@$(if $(ROOT_ARGS),echo "make lab: running as root: JupyterLab starts with --allow-root (its workloads run as root too)")
+	$(BIN)/jupyter lab $(ROOT_ARGS) $(LAB_ARGS)
 
 # A short demonstration of the scheduling engine alone.
 demo: install

@@ -21,11 +21,11 @@ from typing import Any, Iterable, Sequence
 from urllib.parse import urlsplit
 
 from rich.console import Console, Group, RenderableType
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .cli_resources import CredentialValueError, add_resource_commands, run_credential, run_data_source
+from .cli_resources import (CredentialValueError, add_resource_commands, error_line, plain_row, run_credential,
+                            run_data_source)
 from .client import RunaiClient, RunaiError, default_project
 from .submit_args import DESCRIPTION as SUBMIT_DESCRIPTION
 from .submit_args import EPILOG as SUBMIT_EPILOG
@@ -189,14 +189,15 @@ def render_workloads(workloads: Iterable[dict[str, Any]], now: datetime | None =
         reason = status.get("pending_reason") if phase == "Pending" else None
         if phase in ("Failed", "Stopped") and status.get("message"):
             reason = status["message"]
-        table.add_row(
+        plain_row(
+            table,
             spec.get("name", "?"),
             spec.get("project", "-"),
             spec.get("kind", "training"),
             workload_request_text(spec),
             _phase(phase),
             age_text(status.get("submitted_at"), now),
-            escape(reason or ""),
+            reason or "",
         )
     return table
 
@@ -276,7 +277,7 @@ def render_describe(workload: dict[str, Any], now: datetime | None = None,
     header.add_column(style="bold", no_wrap=True)
     header.add_column(overflow="fold")
     for label, value in rows:
-        header.add_row(label + ":", value)
+        plain_row(header, label + ":", value)
     parts: list[RenderableType] = [header]
 
     pods = status.get("pods") or []
@@ -294,14 +295,15 @@ def render_describe(workload: dict[str, Any], now: datetime | None = None,
                 share = f"{pod['gpu_memory']} memory"
             else:
                 share = "whole" if devices else "-"
-            table.add_row(
+            plain_row(
+                table,
                 pod.get("name") or f"{spec.get('name')}-{pod.get('index')}",
                 _phase(pod.get("phase")),
                 pod.get("node") or "-",
                 ",".join(str(d) for d in devices) or "-",
                 share,
                 age_text(pod.get("started_at"), now) + (" ago" if pod.get("started_at") else ""),
-                escape(pod.get("message") or ""),
+                pod.get("message") or "",
             )
         parts.append(table)
     else:
@@ -315,8 +317,8 @@ def render_describe(workload: dict[str, Any], now: datetime | None = None,
         for column in ("AGE", "TYPE", "POD", "MESSAGE"):
             table.add_column(column, no_wrap=column != "MESSAGE", overflow="fold")
         for event in events[-20:]:
-            table.add_row(age_text(event.get("at"), now), event.get("type") or "-", event.get("pod") or "",
-                          escape(event.get("message") or ""))
+            plain_row(table, age_text(event.get("at"), now), event.get("type") or "-", event.get("pod") or "",
+                      event.get("message") or "")
         parts.append(table)
     else:
         parts.append(Text("Events: none", style="bold"))
@@ -365,7 +367,7 @@ def render_nodes(nodes: Iterable[dict[str, Any]]) -> RenderableType:
             name += " (cordoned)"
         devices = node.get("devices") or []
         if not devices:
-            table.add_row(name, "-", "no GPU", "-", "-", "-", "-", "-", "")
+            plain_row(table, name, "-", "no GPU", "-", "-", "-", "-", "-", "")
             continue
         for device in devices:
             model = device.get("model") or "?"
@@ -374,7 +376,8 @@ def render_nodes(nodes: Iterable[dict[str, Any]]) -> RenderableType:
                 model_text.append(" (virtual)", style="italic")
             fraction = float(device.get("allocated_fraction") or 0)
             utilization = device.get("utilization")
-            table.add_row(
+            plain_row(
+                table,
                 name,
                 str(device.get("index", "?")),
                 model_text,
@@ -425,7 +428,8 @@ def render_projects(projects: Iterable[dict[str, Any]]) -> RenderableType:
         table.add_column(column, no_wrap=True, min_width=len(column),
                          justify="left" if column in ("PROJECT", "DEPARTMENT") else "right")
     for project in projects:
-        table.add_row(
+        plain_row(
+            table,
             project.get("name", "?"),
             project.get("department") or "-",
             _gpu_amount(project.get("deserved"), "0"),
@@ -537,30 +541,31 @@ def _stdout() -> Console:
     import os
 
     wide = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
-    return Console(highlight=False, soft_wrap=False, width=wide)
+    # markup=False: nothing printed is read as markup (styles come from Text objects)
+    return Console(highlight=False, soft_wrap=False, width=wide, markup=False)
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def _print_error(error: RunaiError | SubmitArgsError, err: Console) -> None:
     errors = list(getattr(error, "errors", None) or [])
     if isinstance(error, SubmitArgsError):
         for item in errors:
-            err.print(f"[bold red]error:[/] {escape(item['message'])}")
+            err.print(error_line(item["message"]))
             if item.get("allowed") not in (None, ""):
-                err.print(f"  allowed: {escape(_allowed_text(item['allowed']))}")
+                err.print(Text(f"  allowed: {_allowed_text(item['allowed'])}"))
         return
     message = error.message
     if error.field and not message.startswith(str(error.field)):
         message = f"{error.field}: {message}"
-    err.print(f"[bold red]error:[/] {escape(message)}")
+    err.print(error_line(message))
     if error.allowed not in (None, "") and _allowed_text(error.allowed) not in message:
-        err.print(f"  allowed: {escape(_allowed_text(error.allowed))}")
+        err.print(Text(f"  allowed: {_allowed_text(error.allowed)}"))
     for item in errors[1:] if errors and errors[0].get("message") == message else errors:
         if item.get("message") and item["message"] != message:
-            err.print(f"[bold red]error:[/] {escape(item['message'])}")
+            err.print(error_line(item["message"]))
 
 
 def _allowed_text(allowed: Any) -> str:
@@ -584,35 +589,36 @@ def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, com
             _print_json(workload)
         else:
             request = workload_request_text(workload.get("spec", {}))
-            out.print(f"Submitted {workload.get('spec', {}).get('kind', 'training')} workload [bold]{name}[/] "
-                      f"in project {project}" + (f", requesting {request}." if request != "-" else ", no GPU."))
-            out.print(f"  runai describe {name} -p {project}    runai logs {name} -p {project} -f")
+            kind = workload.get("spec", {}).get("kind", "training")
+            out.print(Text.assemble(f"Submitted {kind} workload ", (str(name), "bold"), f" in project {project}",
+                                    f", requesting {request}." if request != "-" else ", no GPU."))
+            out.print(Text(f"  runai describe {name} -p {project}    runai logs {name} -p {project} -f"))
         return EXIT_OK
 
     def until(w: dict[str, Any]) -> bool:
         return w.get("status", {}).get("phase") not in ("Pending", None)
 
     if not json_out:
-        out.print(f"Submitted [bold]{name}[/] in project {project}.")
+        out.print(Text.assemble("Submitted ", (str(name), "bold"), f" in project {project}."))
     try:
-        with err.status(f"waiting for {name} to be scheduled...") as spinner:
+        with err.status(Text(f"waiting for {name} to be scheduled...")) as spinner:
             def update(w: dict[str, Any]) -> None:
                 status = w.get("status", {})
                 reason = status.get("pending_reason")
-                spinner.update(f"{name}: {status.get('phase')}" + (f" - {escape(reason)}" if reason else ""))
+                spinner.update(Text(f"{name}: {status.get('phase')}" + (f" - {reason}" if reason else "")))
 
             workload = client.wait(name, project, until=until, timeout=ns.wait_timeout, on_update=update)
     except TimeoutError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        err.print(error_line(exc))
         return EXIT_SERVER
     phase = workload.get("status", {}).get("phase")
     if json_out:
         _print_json(workload)
     else:
         url = workload.get("status", {}).get("url")
-        out.print(f"{name}: ", _phase(phase), (f"  {url}" if url else ""), sep="")
+        out.print(Text(f"{name}: "), _phase(phase), Text(f"  {url}" if url else ""), sep="")
         if workload.get("status", {}).get("message"):
-            out.print(f"  {escape(workload['status']['message'])}")
+            out.print(Text(f"  {workload['status']['message']}"))
     return EXIT_SERVER if phase == "Failed" else EXIT_OK
 
 
@@ -655,7 +661,7 @@ def _cmd_action(action: str, ns: argparse.Namespace, client: RunaiClient, json_o
             raise _Usage(f"not deleting {ns.name!r} without confirmation: input is not a terminal; pass -y")
         answer = input(f"Delete workload {ns.name!r} in project {project!r}? Its pods are stopped. [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
-            _stderr().print("Not deleted.")
+            _stderr().print(Text("Not deleted."))
             return EXIT_OK
     workload = getattr(client, action)(ns.name, project)
     if json_out:
@@ -663,7 +669,7 @@ def _cmd_action(action: str, ns: argparse.Namespace, client: RunaiClient, json_o
     else:
         phase = (workload or {}).get("status", {}).get("phase")
         verb = {"stop": "stopping", "resume": "resumed", "delete": "deleting"}[action]
-        _stdout().print(f"{ns.name}: {verb}" + (f" (phase {phase})" if phase else ""))
+        _stdout().print(Text(f"{ns.name}: {verb}" + (f" (phase {phase})" if phase else "")))
     return EXIT_OK
 
 
@@ -699,7 +705,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     if command is not None and ns.subcommand != "submit":
-        err.print(f"[bold red]error:[/] `runai {ns.subcommand}` takes no command after '--'")
+        err.print(error_line(f"`runai {ns.subcommand}` takes no command after '--'"))
         return EXIT_USAGE
 
     json_out = getattr(ns, "output", "table") == "json"
@@ -724,7 +730,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_error(exc, err)
         return EXIT_USAGE
     except (_Usage, CredentialValueError) as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        err.print(error_line(exc))
         return EXIT_USAGE
     except RunaiError as exc:
         _print_error(exc, err)

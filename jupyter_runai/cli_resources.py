@@ -14,6 +14,7 @@ import sys
 from typing import Any, Callable
 
 from rich.table import Table
+from rich.text import Text
 
 from .client import RunaiClient
 
@@ -33,6 +34,27 @@ CREDENTIAL_EPILOG = """examples:
   runai submit train --credential hf -- python train.py
 Values are write-only: no command, API or view shows them again.
 """
+
+
+def plain(value: Any) -> Any:
+    """User text (names, pools, messages, commands) as literal text: rich reads ``[a100]`` in a plain
+    string as markup and drops it, so every cell and line that carries text from the server goes
+    through here (renderables pass as they are)."""
+    if value is None:
+        return Text("")
+    if isinstance(value, Text) or hasattr(value, "__rich_console__") or hasattr(value, "__rich__"):
+        return value
+    return Text(str(value))
+
+
+def plain_row(table: Table, *cells: Any) -> None:
+    """``table.add_row`` with every string cell taken literally (see :func:`plain`)."""
+    table.add_row(*(plain(cell) for cell in cells))
+
+
+def error_line(message: Any, label: str = "error:") -> Text:
+    """``error: <message>`` with the label in bold red and the message literal."""
+    return Text.assemble((label, "bold red"), " ", str(message))
 
 
 class CredentialValueError(ValueError):
@@ -116,7 +138,7 @@ def run_data_source(ns: argparse.Namespace, client: RunaiClient, project: str, j
         if json_out:
             show({"data_sources": items})
             return 0
-        table = Table(title=f"data sources of {project}", title_justify="left")
+        table = Table(title=Text(f"data sources of {project}"), title_justify="left")
         for column in ("NAME", "KIND", "SOURCE", "TARGET", "ACCESS"):
             table.add_column(column)
         for d in items:
@@ -124,8 +146,9 @@ def run_data_source(ns: argparse.Namespace, client: RunaiClient, project: str, j
             if d.get("revision"):
                 source += f" @ {d['revision']}"
             access = "" if d.get("kind") == "git" else ("read-only" if d.get("read_only", True) else "read-write")
-            table.add_row(d["name"], d.get("kind", ""), source, d.get("target") or "", access)
-        out.print(table if items else f"Project {project} has no data sources. Add one: runai data-source add --help")
+            plain_row(table, d["name"], d.get("kind", ""), source, d.get("target") or "", access)
+        out.print(table if items else
+                  Text(f"Project {project} has no data sources. Add one: runai data-source add --help"))
         return 0
     if ns.action == "add":
         spec: dict[str, Any] = {"name": ns.name}
@@ -141,10 +164,11 @@ def run_data_source(ns: argparse.Namespace, client: RunaiClient, project: str, j
         if json_out:
             show(created)
         else:
-            out.print(f"Data source {created['name']} added to project {project}: appears at {created.get('target')}.")
+            out.print(Text(f"Data source {created['name']} added to project {project}: "
+                           f"appears at {created.get('target')}."))
         return 0
     client.delete_data_source(ns.name, project)
-    out.print(f"Data source {ns.name} deleted from project {project}.")
+    out.print(Text(f"Data source {ns.name} deleted from project {project}."))
     return 0
 
 
@@ -155,12 +179,13 @@ def run_credential(ns: argparse.Namespace, client: RunaiClient, project: str, js
         if json_out:
             show({"credentials": items})
             return 0
-        table = Table(title=f"credentials of {project}", title_justify="left")
+        table = Table(title=Text(f"credentials of {project}"), title_justify="left")
         for column in ("NAME", "INJECTED AS", "KEYS", "MOUNT PATH"):
             table.add_column(column)
         for c in items:
-            table.add_row(c["name"], c.get("inject_as", ""), ", ".join(c.get("keys", [])), c.get("mount_path") or "")
-        out.print(table if items else f"Project {project} has no credentials. Add one: runai credential add --help")
+            plain_row(table, c["name"], c.get("inject_as", ""), ", ".join(c.get("keys", [])), c.get("mount_path") or "")
+        out.print(table if items else
+                  Text(f"Project {project} has no credentials. Add one: runai credential add --help"))
         return 0
     if ns.action == "add":
         ask = _ask if sys.stdin.isatty() else None
@@ -174,8 +199,8 @@ def run_credential(ns: argparse.Namespace, client: RunaiClient, project: str, js
             show(created)
         else:
             keys = ", ".join(created.get("keys", []))
-            out.print(f"Credential {created['name']} stored in project {project} ({inject_as}: {keys}).")
+            out.print(Text(f"Credential {created['name']} stored in project {project} ({inject_as}: {keys})."))
         return 0
     client.delete_credential(ns.name, project)
-    out.print(f"Credential {ns.name} deleted from project {project}.")
+    out.print(Text(f"Credential {ns.name} deleted from project {project}."))
     return 0

@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["AdmissionHook", "RunaiService", "User"]
 
+KERNEL_ID_ENV = "RUNAI_KERNEL_ID"  # set by the kernel provisioner (kernels/provisioner.py)
+STARTING_REASON = "starting: waiting for the server to answer"
+"""The pending reason of a workload whose pods run but do not answer yet (see ``_update_phase``)."""
 LIVE = (WorkloadPhase.PENDING, WorkloadPhase.RUNNING, WorkloadPhase.STOPPING, WorkloadPhase.DELETING)
 
 
@@ -619,9 +622,33 @@ class RunaiService:
             self._event("Scheduled", workload, f"pod {pod.name} started on {where}{share}", pod=pod.name)
         self._save(workload)
 
+    @staticmethod
+    def _serves(spec: WorkloadSpec) -> bool:
+        """Workloads reached through the proxy (workspaces, inference): Running only once their pods
+        answer. A kernel's workload (the kernel provisioner's, marked by ``RUNAI_KERNEL_ID``) serves no
+        HTTP: the kernel client waits for the kernel's own ports, so it is Running when its process runs."""
+        return spec.kind in (WorkloadKind.WORKSPACE, WorkloadKind.INFERENCE) and KERNEL_ID_ENV not in spec.environment
+
+    def _ready(self, workload: Workload, pod: PodStatus) -> bool:
+        """A running pod that can be reached: the cluster says so (``handle["ready"]``), or it need not be."""
+        if pod.phase != PodPhase.RUNNING:
+            return False
+        if not self._serves(workload.spec):
+            return True
+        return (self.handles.get((workload.uid, pod.name)) or {}).get("ready") is not False
+
     def _update_phase(self, workload: Workload, reason: str | None) -> None:
         status = workload.status
         running = sum(1 for p in status.pods if p.phase == PodPhase.RUNNING)
+        ready = sum(1 for p in status.pods if self._ready(workload, p))
+        if running >= workload.spec.min_pods and ready < workload.spec.min_pods \
+                and status.phase != WorkloadPhase.RUNNING:
+            # placed and started, not answering yet: Running means reachable (the proxy would say 503)
+            if status.pending_reason != STARTING_REASON:
+                status.pending_reason = STARTING_REASON
+                self._event("Pending", workload, STARTING_REASON)
+                self._save(workload)
+            return
         if running >= workload.spec.min_pods:
             if status.phase != WorkloadPhase.RUNNING:
                 status.phase = WorkloadPhase.RUNNING
@@ -656,15 +683,26 @@ class RunaiService:
             return
         workload, pod = found
         if report.handle is not None:
+            was_ready = (self.handles.get((workload.uid, pod.name)) or {}).get("ready")
             self.handles[(workload.uid, pod.name)] = report.handle
             self.store.set_pod_handle(workload.uid, pod.name, report.handle)
+            if report.handle.get("ready") and not was_ready and workload.status.phase == WorkloadPhase.PENDING:
+                self._update_phase(workload, None)  # it answers now: Running (when enough of its pods do)
         if report.state == PodState.RUNNING:
             return
-        was = pod.phase
+        was, why = pod.phase, pod.message
         pod.finished_at = self.clock()
         pod.message = report.message
         stopping = workload.status.phase in (WorkloadPhase.STOPPING, WorkloadPhase.DELETING)
-        if report.state == PodState.STOPPED or (was == PodPhase.TERMINATING and report.state != PodState.SUCCEEDED):
+        ended = report.state == PodState.STOPPED or (was == PodPhase.TERMINATING and report.state != PodState.SUCCEEDED)
+        if ended and stopping and self._outcome.get(workload.uid) == WorkloadPhase.FAILED:
+            # stopped because another pod of its workload failed: it ended (and says why), it waits for nothing
+            pod.phase = PodPhase.FAILED
+            pod.message = f"ended: {why or 'another pod of the workload failed'}"
+            self._maybe_finish_stop(workload)
+            self._save(workload)
+            return
+        if ended:
             self._reset_pod(pod)
             pod.message = report.message
             if stopping:

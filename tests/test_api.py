@@ -120,6 +120,45 @@ async def test_workspace_runs_until_stopped_and_is_reachable(api, tmp_path):
     assert stopped["status"]["url"] is None
 
 
+GATED_SERVER = (
+    "import http.server, os, pathlib, time\n"
+    "gate = pathlib.Path(os.environ['GATE'])\n"
+    "while not gate.exists():\n"
+    "    time.sleep(0.02)\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers()\n"
+    "        self.wfile.write(b'ok')\n"
+    "    def log_message(self, *a): pass\n"
+    "http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n"
+)
+
+
+@pytest.mark.parametrize("kind", ["workspace", "inference"])
+async def test_running_means_the_server_answers(api, tmp_path, kind):
+    """A workspace or endpoint whose process runs but does not listen yet is Pending, saying it starts;
+    it becomes Running (and --wait returns) only once it answers through the proxy."""
+    server, gate = tmp_path / "gated.py", tmp_path / "open"
+    server.write_text(GATED_SERVER)
+    await api.submit(name="slow", kind=kind, command=[PY, str(server)], environment={"GATE": str(gate)},
+                     resources={"gpu": 0.5})
+    starting = await wait_for(lambda: api.workload("slow"),
+                              lambda w: [p["phase"] for p in w["status"]["pods"]] == ["Running"], 20,
+                              "the pod to run")
+    for _ in range(10):  # many cycles: its process runs, it does not answer, it stays Pending
+        await asyncio.sleep(0.05)
+        starting = await api.workload("slow")
+        assert starting["status"]["phase"] == "Pending", starting["status"]
+        assert starting["status"]["pending_reason"] == "starting: waiting for the server to answer"
+        assert starting["status"]["url"] is None
+    gate.write_text("")
+    running = await api.wait_phase("slow", "Running")
+    assert running["status"]["url"].endswith("/runai/proxy/default/slow/")
+    answer = await api.fetch("runai", "proxy", "default", "slow", "")  # answers at once: no 503 to retry
+    assert answer.code == 200 and answer.body == b"ok"
+    assert [e["type"] for e in running["events"]].count("Started") == 1
+
+
 async def test_stop_resume_delete(api):
     await api.submit(name="life", command="sleep 60", resources={"gpu": 1})
     await api.wait_phase("life", "Running")
@@ -151,6 +190,10 @@ async def test_stop_resume_delete(api):
         ({"name": "x", "command": "true", "resources": {"gpu": 0.5, "gpu_limit": 0.25}}, "resources.gpu_limit"),
         ({"name": "x", "command": "true", "data_sources": ["missing"]}, "data_sources.0"),
         ({"name": "x", "kind": "training"}, "command"),
+        # a NUL byte cannot reach a process: refused here, not reported later as "killed from outside"
+        ({"name": "x", "command": "echo a\x00b"}, "command"),
+        ({"name": "x", "command": ["echo", "a\x00b"]}, "command"),
+        ({"name": "x", "command": "true", "environment": {"A": "b\x00"}}, "environment.A"),
     ],
 )
 async def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(api, spec, field):

@@ -551,3 +551,31 @@ def test_render_projects():
     assert default.split()[:6] == ["default", "default", "2", "2.5", "3.25", "unlimited"]
     team = next(line for line in text.splitlines() if line.startswith("team-a"))
     assert team.split()[:7] == ["team-a", "research", "1", "0", "-", "4", "0"]
+
+
+def test_user_text_in_brackets_is_shown_literally(monkeypatch, capsys):
+    """rich reads `[a100]` or `[bold]` in a plain string as markup and drops it: every renderer and every
+    line the CLI prints shows text from the server as it is (pool names, reasons, commands, errors)."""
+    nodes = [{"name": "box", "pool": "a100", "devices": [
+        {"index": 0, "model": "NVIDIA [A100]", "memory": "80Gi", "allocated_fraction": 0,
+         "pods": [{"pod": "default/[x]-0", "fraction": 0.5}]}]},
+        {"name": "cpu", "pool": "cpu[/]", "devices": []}]
+    text = render(cli.render_nodes(nodes))
+    assert "box [a100]" in text and "NVIDIA [A100]" in text and "default/[x]-0 (0.5)" in text
+    assert "cpu [cpu[/]]" in text
+    waits = workload("waits", phase="Pending", pending_reason="needs pool [a100]; [bold]none[/bold] free",
+                     command=["python", "-c", "print([1])"], environment={"TAGS": "[red]"},
+                     node_pools=["[a100]"])
+    waits["events"] = [{"at": ago(minutes=1), "type": "Pending", "pod": None, "message": "pool [a100] is full"}]
+    assert "needs pool [a100]; [bold]none[/bold] free" in render(cli.render_workloads([waits], now=NOW))
+    described = render(cli.render_describe(waits, now=NOW))
+    for literal in ("needs pool [a100]; [bold]none[/bold] free", "print([1])", "TAGS=[red]", "pool [a100] is full"):
+        assert literal in described, literal
+    projects = render(cli.render_projects([{"name": "p", "department": "[dept]", "deserved": {"gpu": 1}}]))
+    assert "[dept]" in projects
+    # the CLI's own consoles print errors and messages literally too (and without stray backslashes)
+    error = RunaiError(400, "node_pools: unknown pool [a100]", "node_pools", "[default]")
+    cli._print_error(error, cli._stderr())
+    err = capsys.readouterr().err
+    assert "error: node_pools: unknown pool [a100]" in err and "allowed: [default]" in err and "\\" not in err
+

@@ -206,13 +206,14 @@ def test_shell_command_string(server):
 
 
 def test_data_sources_and_credentials(server, tmp_path):
-    data = tmp_path / "dataset"
+    data = tmp_path / "data[set]"  # brackets: shown as they are, not read as rich markup
     data.mkdir()
     (data / "labels.txt").write_text("cat\ndog\n")
     done = runai(server, "data-source", "add", "labels", "--host-path", str(data))
     assert done.returncode == 0, done.stderr
     listed = runai(server, "data-source", "list")
     assert "labels" in listed.stdout and "read-only" in listed.stdout and "data/labels" in listed.stdout
+    assert "data[set]" in listed.stdout
 
     env = {**server["env"], "API_KEY": "very-secret-key"}
     added = subprocess.run([sys.executable, "-m", "jupyter_runai.cli", "credential", "add", "api", "--env", "API_KEY"],

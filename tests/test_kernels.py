@@ -183,3 +183,32 @@ def test_a_server_that_stops_deletes_its_kernel_workloads_first(tmp_path):
     finally:
         live.end_workloads()
         live.stop()
+
+
+def test_jupyterlab_is_told_why_a_kernel_did_not_start(tmp_path):
+    """JupyterLab starts kernels through the server (POST /api/kernels, a session's kernel): a kernel that
+    waits for a GPU longer than its start timeout is refused with the reason in the JSON message that
+    JupyterLab's dialog shows, not an empty 500 "Unhandled error"."""
+    kernels = tmp_path / "jupyter-path" / "kernels"
+    shutil.copytree(KERNELS, kernels)
+    big = json.loads((kernels / "runai-python-gpu-1" / "kernel.json").read_text())
+    big["metadata"]["kernel_provisioner"]["config"].update(gpu=4, start_timeout=2)
+    (kernels / "runai-python-gpu-4").mkdir()
+    (kernels / "runai-python-gpu-4" / "kernel.json").write_text(json.dumps(big))
+    live = LiveServer(tmp_path / "lab")
+    live.env["JUPYTER_PATH"] = str(kernels.parent)
+    live.start()
+    headers = {"Authorization": f"token {live.token}"}
+    try:
+        answer = requests.post(live.url + "api/kernels", json={"name": "runai-python-gpu-4"}, headers=headers,
+                               timeout=60)
+        assert answer.status_code == 503, answer.text
+        message = answer.json()["message"]
+        assert message.startswith("the kernel waits for a GPU: ") and "4" in message, message
+        session = requests.post(live.url + "api/sessions", headers=headers, timeout=60, json={
+            "path": "a.ipynb", "type": "notebook", "name": "a.ipynb", "kernel": {"name": "runai-python-gpu-4"}})
+        assert session.status_code >= 500 and "the kernel waits for a GPU: " in session.json()["message"]
+        assert "HTTP 503" not in session.json()["message"]
+    finally:
+        live.end_workloads()
+        live.stop()

@@ -452,7 +452,7 @@ def test_limit_must_cover_deserved():
 
 def test_negative_weights_and_deserved_are_rejected():
     item = error_for(Project, {"name": "p", "over_quota_weight": -1}, "over_quota_weight")
-    assert "0 means never over quota" in item["message"] and item["allowed"] == "0 <= weight <= 1000000"
+    assert "0 means no share above deserved" in item["message"] and item["allowed"] == "0 <= weight <= 1000000"
     assert error_for(Project, {"name": "p", "deserved": {"gpu": -1}}, "deserved.gpu")["allowed"] == "0 <= gpu <= 1000000"
     error_for(Department, {"name": "d", "node_pools": {"a100": {"over_quota_weight": -2}}},
               "node_pools.a100.over_quota_weight")

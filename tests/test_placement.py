@@ -260,3 +260,27 @@ def test_workload_mix_is_the_distribution_the_placement_expects():
     assert _binds(snap(None))["j-0"][0] == "n0"
     assert _binds(snap(3))["j-0"][0] == "n1"
     assert _binds(snap(2))["j-0"][0] == "n0"
+
+
+def test_gpu_memory_larger_than_any_device_says_so():
+    """Not "the largest free fraction is 1.00": no device could ever hold it."""
+    from jupyter_runai.scheduler import Job, Node, Pod, Queue, QueueResources, Snapshot, schedule
+
+    node = Node(name="n", gpus=2, gpu_memory_mib=24576, cpu_millis=64000, memory_bytes=512e9)
+    queue = Queue(name="q", resources={"gpu": QueueResources(2, -1.0, 1.0)})
+    big = Job(name="big", queue="q", priority=50, pods=[Pod(name="big-0", index=0, gpu_memory_mib=40960)])
+    reason = schedule(Snapshot(nodes=[node], queues=[queue], jobs=[big])).pending_reasons["big"]
+    assert "the largest GPU has 24576 MiB of memory" in reason and "fraction" not in reason, reason
+
+
+def test_a_move_inside_one_node_is_not_called_a_move_to_another_node():
+    from jupyter_runai.scheduler import Job, Node, Pod, PodStatus, Queue, QueueResources, Snapshot, schedule
+
+    node = Node(name="n", gpus=2, gpu_memory_mib=24576, cpu_millis=64000, memory_bytes=512e9)
+    queue = Queue(name="q", resources={"gpu": QueueResources(2, -1.0, 1.0)})
+    halves = [Job(name=name, queue="q", priority=50, created_order=i,
+                  pods=[Pod(name=f"{name}-0", index=0, gpu_fraction=0.5, status=PodStatus.RUNNING, node="n",
+                            devices=[i])]) for i, name in enumerate(("a", "b"))]
+    whole = Job(name="c", queue="q", priority=50, created_order=2, pods=[Pod(name="c-0", index=0, gpus=1)])
+    result = schedule(Snapshot(nodes=[node], queues=[queue], jobs=[*halves, whole]))
+    assert [e.reason for e in result.evictions] == ["moved to other devices of the same node to make room"]

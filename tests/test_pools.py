@@ -143,3 +143,30 @@ def test_each_pool_pass_keeps_the_snapshot_minimum_runtime():
         snap = Snapshot(nodes=nodes(), queues=[alpha, beta], jobs=running + pending, now=1000.0,
                         reclaim_min_runtime=protect)
         assert len(schedule(snap).evictions) == evicted
+
+
+
+def weightless(name, deserved, limit=-1.0, order=0):
+    """A queue with over-quota weight 0."""
+    return Queue(name=name, created_order=order, resources={"gpu": QueueResources(deserved, limit, 0.0)})
+
+
+def test_over_quota_weight_0_is_no_share_of_idle_gpus_not_a_cap():
+    """KAI's semantics (its own tests allocate over quota with weight 0): weight 0 gives a project no part
+    of the idle GPUs in the fair-share division, so all it runs above its deserved quota is the first to be
+    reclaimed; it is not a cap. A project kept within its deserved quota has limit = deserved."""
+    node = [Node(name="n", gpus=4, gpu_memory_mib=81920, cpu_millis=64000, memory_bytes=512e9)]
+    jobs = [job(f"j{i}", "team", order=i) for i in range(3)]
+    result = schedule(Snapshot(nodes=node, queues=[weightless("team", 1)], jobs=jobs))
+    assert len(result.binds) == 3  # the GPUs were idle
+    assert result.fair_share["team"]["gpu"] == 1
+    # another project (weight 1, nothing deserved) asks for 3: it takes back all that is above team's quota
+    running = [job(f"j{i}", "team", order=i, status=PodStatus.RUNNING, node="n", devices=[i]) for i in range(3)]
+    other = Queue(name="other", created_order=1, resources={"gpu": QueueResources(0, -1.0, 1.0)})
+    result = schedule(Snapshot(nodes=node, queues=[weightless("team", 1), other],
+                               jobs=running + [job("big", "other", gpus=3, order=5)]))
+    assert result.fair_share["team"]["gpu"] == 1 and result.fair_share["other"]["gpu"] == 3
+    assert {e.job for e in result.evictions} == {"j1", "j2"}, "the oldest job, within quota, stays"
+    # limit = deserved is the cap
+    result = schedule(Snapshot(nodes=node, queues=[weightless("team", 1, limit=1)], jobs=jobs))
+    assert [b.job for b in result.binds] == ["j0"] and "limit" in result.pending_reasons["j1"]

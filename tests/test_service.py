@@ -85,6 +85,13 @@ def test_a_failed_worker_stops_the_whole_distributed_job(service, cluster):
     service.run_cycle()
     w = service.get("default", "ddp")
     assert w.status.phase.value == "Failed" and "ddp-1" in w.status.message
+    # the master, stopped because its worker failed, says so: it ended, it does not wait for a node
+    pods = {p.name: p for p in w.status.pods}
+    assert pods["ddp-1"].phase.value == "Failed" and "exited with code 1" in pods["ddp-1"].message
+    master = pods["ddp-0"]
+    assert master.phase.value == "Failed", master
+    assert master.message == "ended: another pod of the workload failed"
+    assert master.finished_at is not None and master.node == "sim-node-0"
 
 
 def test_stop_while_pending_is_immediate_and_resume_keeps_the_queue_place(service, cluster):

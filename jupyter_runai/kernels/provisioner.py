@@ -28,6 +28,7 @@ from typing import Any
 
 from jupyter_client.connect import KernelConnectionInfo, LocalPortCache
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
+from tornado.web import HTTPError
 from traitlets import Bool, Dict, Float, Int, List, Unicode, Union
 
 from ..client import RunaiClient, RunaiError
@@ -39,8 +40,19 @@ _ALIVE = ("Pending", "Running")
 _EXIT_CODE = re.compile(r"exited with code (-?\d+)")
 
 
-class KernelStartError(RuntimeError):
-    """The kernel's workload could not be started (not scheduled in time, or it failed)."""
+class KernelStartError(HTTPError, RuntimeError):
+    """The kernel's workload could not be started (not scheduled in time, or it failed).
+
+    A tornado ``HTTPError``: jupyter_server answers a kernel start (``POST /api/kernels``, a kernel
+    change of a session) that raises it with its status and ``{"message": <why>}``, which JupyterLab
+    shows in its dialog; any other exception reaches the user as an empty "Unhandled error"."""
+
+    def __init__(self, message: str, status: int = 500) -> None:
+        super().__init__(status, message, reason="The kernel did not start")
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def workload_name(kernel_id: str) -> str:
@@ -160,6 +172,14 @@ class RunaiProvisioner(KernelProvisionerBase):  # type: ignore[misc]
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         """Submit the workspace workload running ``cmd`` and wait until it is Running."""
+        try:
+            return await self._launch(cmd, **kwargs)
+        except RunaiError as exc:  # the server refused or could not be reached: say so, not "Unhandled error"
+            raise KernelStartError(f"the kernel's workload {self.workload_project}/{self.workload} did not "
+                                   f"start: {exc}", status=exc.status if 400 <= (exc.status or 0) < 600 else 502) \
+                from None
+
+    async def _launch(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         self.workload = workload_name(self.kernel_id)
         self.workload_project = self._resolved_project()
         self._exit_code = None
@@ -226,8 +246,7 @@ class RunaiProvisioner(KernelProvisionerBase):  # type: ignore[misc]
                 raise KernelStartError(
                     f"the kernel waits for a GPU: {reason or 'not scheduled yet'} (workload "
                     f"{self.workload_project}/{self.workload} still Pending after {self.start_timeout:g}s; "
-                    "it was deleted)"
-                )
+                    "it was deleted)", status=503)
             await asyncio.sleep(self.poll_interval)
 
     async def _delete_and_wait(self, wait: bool = True, timeout: float = 30.0) -> None:

@@ -7,8 +7,9 @@ A quota block states, per resource (gpu, cpu, memory):
   (KAI's spelling) is read as unset. ``0`` is a real limit: none at all.
 
 and one ``over_quota_weight`` for all resources: how idle capacity beyond the
-deserved quotas is shared among sibling queues (default 1; 0 means the queue
-never goes over its quota).
+deserved quotas is shared among sibling queues (default 1; 0 means no share of
+it: the queue's fair share is its deserved quota, so what it holds above that is reclaimed
+first; a cap is ``limit``).
 
 Departments and projects may also set ``reclaim_min_runtime`` and
 ``preempt_min_runtime``: how long a workload of theirs runs before another project
@@ -88,7 +89,7 @@ RESOURCES = ("gpu", "cpu", "memory")
 
 
 def _check_weight(value: Any, info: ValidationInfo) -> Any:
-    rule = f"a number 0 to {WEIGHT_MAX} (1 is the default; 0 means never over quota)"
+    rule = f"a number 0 to {WEIGHT_MAX} (1 is the default; 0 means no share above deserved)"
     if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
             or not 0 <= value <= WEIGHT_MAX):
         raise invalid(info.field_name, f"must be {rule}", allowed=f"0 <= weight <= {WEIGHT_MAX}", got=value)
@@ -170,7 +171,8 @@ def _weight_field() -> Any:
     return Field(
         default=1,
         description="Share of idle capacity beyond deserved quotas, relative to sibling queues. "
-        "Default 1; 0 means never over quota.",
+        "Default 1; 0 means no share above deserved (idle GPUs may still be used, and are the first "
+        "reclaimed); to cap a queue at its quota set limit = deserved.",
     )
 
 
@@ -202,7 +204,7 @@ class _QuotaChecks(RunaiModel):
 
     @property
     def is_over_quota_allowed(self) -> bool:
-        """False when the weight is 0: the queue never holds more than deserved."""
+        """False when the weight is 0: the queue gets no fair share above deserved."""
         return self.over_quota_weight > 0
 
 

@@ -110,6 +110,15 @@ PATH_MAX = 4096
 #: names in node_pools, data_sources and credentials (each list)
 NAMES_MAX = 64
 
+NO_NUL = "text without NUL bytes (a process's command line and environment cannot hold one)"
+
+
+def _refuse_nul(field: str, text: str) -> None:
+    """A NUL byte cannot reach a process (argv and environ are NUL-terminated): refuse it here, by field,
+    rather than let the launch fail later."""
+    if "\x00" in text:
+        raise invalid(field, f"must be {NO_NUL}", allowed=NO_NUL, got=text)
+
 
 def _check_command(value: Any, info: ValidationInfo) -> Any:
     rule = (f"a non-empty string (run by a shell) or a non-empty list of at most {COMMAND_PARTS_MAX} strings "
@@ -119,9 +128,12 @@ def _check_command(value: Any, info: ValidationInfo) -> Any:
     if isinstance(value, str):
         if not value.strip() or len(value) > COMMAND_MAX:
             raise invalid(info.field_name, f"must be {rule}", allowed=rule, got=value)
+        _refuse_nul(info.field_name, value)
         return value
     if (isinstance(value, (list, tuple)) and 0 < len(value) <= COMMAND_PARTS_MAX
             and all(isinstance(part, str) for part in value) and sum(map(len, value)) <= COMMAND_MAX):
+        for part in value:
+            _refuse_nul(info.field_name, part)
         return list(value)
     raise invalid(info.field_name, f"must be {rule}", allowed=rule, got=value)
 
@@ -138,6 +150,7 @@ def _env_value(value: Any, info: ValidationInfo) -> Any:
     if len(value) > ENV_VALUE_MAX:
         raise invalid("environment", f"values must be at most {ENV_VALUE_MAX} characters",
                       allowed=f"at most {ENV_VALUE_MAX} characters", got=value)
+    _refuse_nul("environment", value)
     return value
 
 

@@ -40,8 +40,10 @@ def decisions(sess: Session, ctx: Context) -> CycleResult:
     for ghost, p in sess.ghosts:
         if ghost.status is P.RELEASING:
             if p.status is P.PIPELINED:
+                same = p.node is not None and p.node.name == ghost.node.name
+                elsewhere = "other devices of the same node" if same else "another node"
                 out.evictions.append(Evict(p.job.name, p.name, ghost.node.name, "consolidate",
-                                           "moved to another node to make room"))
+                                           f"moved to {elsewhere} to make room"))
             else:  # moved, then stopped later in the cycle (a gang that fell apart)
                 out.evictions.append(Evict(p.job.name, p.name, ghost.node.name, "evict",
                                            "evicted to make room for other work"))

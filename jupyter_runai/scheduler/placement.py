@@ -707,7 +707,10 @@ def explain_no_fit(sess: Session, pod: PodState) -> str:
         need = f"{want:g} of a GPU" if want is not None else f"{pod.mem_mib:g} MiB of GPU memory"
         if pod.ndev > 1:
             need += f" on each of {pod.ndev} devices"
-        if largest <= 1e-9:
+        biggest = max(n.devmem for n in nodes)
+        if want is None and pod.mem_mib > biggest:  # no device could ever hold it: say that, not a fraction
+            msg = f"needs {need}; the largest GPU{where} has {biggest:g} MiB of memory"
+        elif largest <= 1e-9:
             msg = f"needs {need}; every GPU{where} is fully allocated"
         else:
             msg = f"needs {need}; the largest free fraction on one device{where} is {largest:.2f}"
