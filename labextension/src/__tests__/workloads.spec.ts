@@ -39,6 +39,15 @@ describe('explainPending', () => {
     expect(gang.details[0]).toBe('All 3 pods must start together and only 1 fit');
     expect(explainPending('no node matches the workload\'s node pools or node affinity in node pool a100').summary).toBe('No node in the chosen node pools');
   });
+  it('says a placed workspace is starting until its server answers', () => {
+    const e = explainPending('starting: waiting for the server to answer');
+    expect(e.summary).toBe('Starting: its server does not answer yet');
+  });
+  it('names minimum-runtime protection rather than a full cluster', () => {
+    expect(explainPending('pod default/t-0 needs 1 whole GPU on one node; no GPU is idle; 1 GPU is held by pods protected by their minimum runtime for another 40 s').summary).toBe(
+      'Waiting for pods protected by their minimum runtime'
+    );
+  });
   it('says a workload without a reason yet is queued', () => {
     expect(explainPending(null).summary).toMatch(/Queued/);
   });

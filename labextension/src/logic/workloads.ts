@@ -31,7 +31,11 @@ export function explainPending(reason: string | null | undefined): IPendingExpla
     .filter(s => s.length > 0);
   const text = reason.toLowerCase();
   let summary = 'Waiting to be scheduled';
-  if (text.startsWith('gang of')) {
+  if (text.startsWith('starting:')) {
+    summary = 'Starting: its server does not answer yet';
+  } else if (text.includes('minimum runtime')) {
+    summary = 'Waiting for pods protected by their minimum runtime';
+  } else if (text.startsWith('gang of')) {
     summary = 'Waiting until all its pods fit at once';
   } else if (text.includes('no node matches')) {
     summary = 'No node in the chosen node pools';
