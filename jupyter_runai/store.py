@@ -19,7 +19,9 @@ process (the service uses it from its event loop thread). See docs/store.md.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
 import os
 import sqlite3
 import tempfile
@@ -30,6 +32,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from pydantic import ValidationError
 
+from .errors import InsufficientStorage, Unavailable
 from .models import (
     Credential,
     CredentialView,
@@ -42,7 +45,10 @@ from .models import (
     is_dns_label,
 )
 
-__all__ = ["SCHEMA_VERSION", "AlreadyExists", "InUse", "NotFound", "Store", "StoreError"]
+__all__ = ["SCHEMA_VERSION", "AlreadyExists", "InUse", "NotFound", "Store", "StoreError", "StoreFull",
+           "StoreWriteError"]
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(Exception):
@@ -62,6 +68,37 @@ class NotFound(StoreError, KeyError):
 
 class InUse(StoreError):
     """The object cannot be deleted while others refer to it (REST: 409)."""
+
+
+class StoreWriteError(StoreError, Unavailable):
+    """A write could not be committed (the database is locked, a disk I/O error): it was
+    rolled back, nothing of it is stored (REST: 503, try again)."""
+
+
+class StoreFull(StoreWriteError, InsufficientStorage):
+    """The disk (or the database's size limit) is full: the write was rolled back, nothing
+    of it is stored (REST: 507)."""
+
+
+_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _write_error(exc: BaseException, path: Path) -> StoreWriteError | None:
+    """The error to raise for a failed write, or None when ``exc`` is not about storage."""
+    if isinstance(exc, StoreError):
+        return None
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        full = True
+    elif isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and not isinstance(
+            exc, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError):
+        full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc).lower()
+    else:
+        return None
+    if full:
+        return StoreFull(f"the disk holding the scheduler's state ({path.parent}) is full; nothing was "
+                         f"changed. Free some space and try again ({exc})")
+    return StoreWriteError(f"the scheduler's state ({path}) could not be saved; nothing was changed. "
+                           f"Try again ({exc})")
 
 
 # ------------------------------------------------------------------ schema
@@ -218,18 +255,27 @@ class Store:
                     yield self._db
                     self._db.execute("RELEASE write")
                 except BaseException:
-                    self._db.execute("ROLLBACK TO write")
-                    self._db.execute("RELEASE write")
+                    if self._db.in_transaction:  # SQLite may have rolled back the whole transaction
+                        with contextlib.suppress(sqlite3.Error):
+                            self._db.execute("ROLLBACK TO write")
+                            self._db.execute("RELEASE write")
                     raise
                 return
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            self._db.execute("ROLLBACK")
+                    raise
+            except BaseException as exc:
+                translated = _write_error(exc, self.path)
+                if translated is None:
+                    raise
+                raise translated from exc
 
     def batch(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """Group several writes into one transaction (one sync to disk): everything inside
