@@ -181,6 +181,7 @@ class RunaiService:
         self._started = True
         self._load()
         with self._transaction():
+            self._report_load_problems()
             self._readopt()
         end_strays = getattr(self.cluster, "end_strays", None)
         if callable(end_strays):  # pods running that no stored workload (or intent) accounts for
@@ -203,6 +204,24 @@ class RunaiService:
                 self.desired[workload.uid] = max(workload.spec.min_pods, running)
         for uid in [uid for uid in self.desired if uid not in self.workloads]:
             del self.desired[uid]
+
+    @property
+    def load_problems(self) -> list[dict[str, Any]]:
+        """Stored workloads that did not load as they were: repaired (times out of order) or
+        quarantined (kept aside in the store), each {uid, project, name, action, message}."""
+        return list(self.store.load_problems)
+
+    def _report_load_problems(self) -> None:
+        for problem in self.store.load_problems:
+            if problem["action"] == "repaired":
+                text = (f"its stored times were out of order (did the clock step back?) and were repaired: "
+                        f"{problem['message']}")
+            else:
+                text = f"this workload {problem['message']}"
+            log.warning("workload %s/%s: %s", problem["project"], problem["name"], text)
+            event = self.store.add_event("Warning", text, at=self._now(), project=problem["project"],
+                                         workload=problem["name"])
+            self._outbox.append(event.model_dump(mode="json"))
 
     @contextlib.contextmanager
     def _transaction(self, rollback: bool = True) -> Iterator[None]:

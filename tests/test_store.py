@@ -498,7 +498,7 @@ def test_a_version_1_database_is_migrated(db_path):
     old.close()
 
     store = Store(db_path)
-    assert store.schema_version == SCHEMA_VERSION == 2
+    assert store.schema_version == SCHEMA_VERSION == 3
     assert store.workloads() == [w] and store.workload_seq(w.uid) == 7
     assert store.project("team-a") == Project(name="team-a")
     assert store.events()[0].message == "from v1"
@@ -507,7 +507,7 @@ def test_a_version_1_database_is_migrated(db_path):
     store.put_data_source("team-a", DataSource(name="d", kind="host_path", path="/d"))
     store.put_credential("team-a", Credential(name="c", inject_as="env", data={"K": "v"}))
     store.close()
-    assert Store(db_path).schema_version == 2  # opening again migrates nothing
+    assert Store(db_path).schema_version == SCHEMA_VERSION  # opening again migrates nothing
 
 
 def test_a_failing_migration_changes_nothing(db_path, monkeypatch):
@@ -522,7 +522,7 @@ def test_a_failing_migration_changes_nothing(db_path, monkeypatch):
         Store(db_path)
     monkeypatch.undo()
     store = Store(db_path)
-    assert store.schema_version == 2
+    assert store.schema_version == SCHEMA_VERSION
     assert not store._read("SELECT name FROM sqlite_master WHERE name = 'half_done'")
     store.close()
 
