@@ -79,6 +79,8 @@ class StoreFull(StoreWriteError, InsufficientStorage):
     """The disk (or the database's size limit) is full: the write was rolled back, nothing
     of it is stored (REST: 507)."""
 
+    status = 507
+
 
 _FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
