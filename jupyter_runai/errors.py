@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Conflict", "Forbidden", "Invalid", "NotFound", "ServiceError", "Unavailable"]
+__all__ = ["Conflict", "Forbidden", "InsufficientStorage", "Invalid", "NotFound", "ServiceError", "Unavailable"]
 
 
 class ServiceError(Exception):
@@ -60,3 +60,10 @@ class Unavailable(ServiceError):
     """The service is not taking requests now (the server is stopping) (503)."""
 
     status = 503
+
+
+class InsufficientStorage(ServiceError):
+    """The disk that holds the scheduler's state is full: the change was not saved, and
+    nothing of it happened (507)."""
+
+    status = 507

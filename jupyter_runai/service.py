@@ -23,13 +23,16 @@ cluster (or records how they ended meanwhile) and goes on.
 from __future__ import annotations
 
 import asyncio
+import functools
+import contextlib
 import hashlib
 import hmac
 import itertools
 import logging
+import os
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -57,9 +60,35 @@ from . import views
 from .autoscale import Autoscaler
 from .launch import credential_material, data_mounts, describe_request
 from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
-from .store import Store
+from .store import Store, StoreWriteError
 
 log = logging.getLogger(__name__)
+
+CRASH_ENV = "RUNAI_TEST_CRASH_AT"
+"""Test hook for the crash-safety tests, inert unless set: ``after-launch:N`` makes the
+server process exit at once (``os._exit``, as abrupt as a kill -9) right after the
+cluster's launch of the Nth pod of this process returned, before its handle is saved;
+``before-launch:N`` right before that launch (its intent committed). Never set it in
+production."""
+
+
+def _test_crash_points() -> dict[str, int]:
+    value = os.environ.get(CRASH_ENV, "").strip()
+    points: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        where, _, number = item.partition(":")
+        if where in ("before-launch", "after-launch") and number.isdigit():
+            points[where] = int(number)
+        else:
+            log.warning("%s=%r: ignored %r (expected after-launch:N or before-launch:N)", CRASH_ENV, value, item)
+    if points:
+        log.warning("%s=%r: this server will exit on purpose (a test hook)", CRASH_ENV, value)
+    return points
+
+
+def is_intent(handle: dict[str, Any] | None) -> bool:
+    """True for a launch intent: the record written before the cluster launches a pod."""
+    return bool(handle and handle.get("launching"))
 
 __all__ = ["AdmissionHook", "RunaiService", "User"]
 
@@ -135,6 +164,14 @@ class RunaiService:
         self._phase_applied: dict[str, tuple[int, str | None]] = {}  # uid -> (version, reason) at its last update
         self._outcome: dict[str, WorkloadPhase] = {}  # what a stopping workload becomes once its pods end
         self._subscribers: set[asyncio.Queue] = set()
+        self._handles_dirty: set[tuple[str, str]] = set()  # handles to write with the transaction
+        self._after_commit: list[Callable[[], None]] = []  # cluster actions once the transaction commits
+        self._in_transaction = False
+        self._unapplied: list[PodReport] = []  # reports of a cycle that did not commit: applied again
+        self._recheck_intents = False  # after a rollback: find out what became of pods being launched
+        self._last_time: datetime | None = None
+        self._crash_points = _test_crash_points()
+        self._launches = 0
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._started = False
@@ -149,19 +186,124 @@ class RunaiService:
             self.ensure_running()
             return
         self._started = True
+        self._load()
+        with self._transaction():
+            self._report_load_problems()
+            self._readopt()
+        end_strays = getattr(self.cluster, "end_strays", None)
+        if callable(end_strays):  # pods running that no stored workload (or intent) accounts for
+            for text in end_strays():
+                log.warning("ended a stray pod: %s", text)
+        self.ensure_running()
+
+    def _load(self) -> None:
+        """Memory from the store: the workloads in queue order and the pod handles."""
+        self.workloads.clear()
+        self._names.clear()
+        self.seq.clear()
         self.handles = dict(self.store.pod_handles())
         for workload in self.store.workloads():
             self.workloads[workload.uid] = workload
             self._names[(workload.spec.project, workload.spec.name)] = workload.uid
             self.seq[workload.uid] = self.store.workload_seq(workload.uid)
-            if workload.spec.kind == WorkloadKind.INFERENCE:
+            if workload.spec.kind == WorkloadKind.INFERENCE and workload.uid not in self.desired:
                 running = sum(1 for p in workload.status.pods if p.phase in HOLDING)
                 self.desired[workload.uid] = max(workload.spec.min_pods, running)
-        with self.store.batch():
-            self._readopt()
-            self._flush()
+        for uid in [uid for uid in self.desired if uid not in self.workloads]:
+            del self.desired[uid]
+
+    @property
+    def load_problems(self) -> list[dict[str, Any]]:
+        """Stored workloads that did not load as they were: repaired (times out of order) or
+        quarantined (kept aside in the store), each {uid, project, name, action, message}."""
+        return list(self.store.load_problems)
+
+    def _report_load_problems(self) -> None:
+        for problem in self.store.load_problems:
+            if problem["action"] == "repaired":
+                text = (f"its stored times were out of order (did the clock step back?) and were repaired: "
+                        f"{problem['message']}")
+            else:
+                text = f"this workload {problem['message']}"
+            log.warning("workload %s/%s: %s", problem["project"], problem["name"], text)
+            event = self.store.add_event("Warning", text, at=self._now(), project=problem["project"],
+                                         workload=problem["name"])
+            self._outbox.append(event.model_dump(mode="json"))
+
+    @contextlib.contextmanager
+    def _transaction(self, rollback: bool = True) -> Iterator[None]:
+        """One request or one step of a cycle: its changes to memory, its writes and its events
+        are committed together. Afterwards the cluster actions it asked for run (stopping pods)
+        and the events are published. If anything fails, nothing of it happened: the store
+        rolls back, memory is loaded again from the store (``rollback``; a caller that changes
+        memory only after the commit passes False), no event is published, no pod is stopped."""
+        if self._in_transaction:  # inside another one: part of it
+            yield
+            return
+        self._in_transaction = True
+        try:
+            with self.store.batch():
+                yield
+                self._flush()
+        except BaseException:
+            self._outbox.clear()
+            self._after_commit.clear()
+            self._dirty.clear()
+            self._handles_dirty.clear()
+            if rollback:
+                try:
+                    self._rollback()
+                except Exception:  # the store cannot even be read: say so, keep the first error
+                    log.exception("could not reload the scheduler's state after a failed write")
+            raise
+        finally:
+            self._in_transaction = False
+        actions, self._after_commit = self._after_commit, []
+        for action in actions:
+            try:
+                action()
+            except Exception:
+                log.exception("a cluster action after a commit failed")
         self._publish()
-        self.ensure_running()
+
+    def _rollback(self) -> None:
+        """Memory back to what the store holds, after a transaction that did not commit."""
+        before = self.handles
+        self._load()
+        for key, handle in before.items():
+            stored = self.handles.get(key)
+            if is_intent(stored) and handle is not None and not is_intent(handle):
+                # launched, but its handle was not saved: keep it (the stored intent finds it too)
+                self.handles[key] = handle
+                self._handles_dirty.add(key)
+        self._jobs.clear()
+        self._phase_applied.clear()
+        self._mix_jobs.clear()
+        for uid in list(self._outcome):
+            workload = self.workloads.get(uid)
+            if workload is None or workload.status.phase != WorkloadPhase.STOPPING:
+                del self._outcome[uid]
+        self._recheck_intents = True
+
+    def _stop_pod(self, key: str) -> None:
+        """Stop a pod once the current transaction commits (at once outside one)."""
+        if self._in_transaction:
+            self._after_commit.append(lambda: self.cluster.stop(key, self.stop_grace_seconds))
+        else:
+            self.cluster.stop(key, self.stop_grace_seconds)
+
+    def _now(self) -> datetime:
+        """The clock, never going backwards inside this process (a clock stepped back waits)."""
+        now = self.clock()
+        if self._last_time is not None and now < self._last_time:
+            now = self._last_time
+        self._last_time = now
+        return now
+
+    def _now_after(self, *times: datetime | None) -> datetime:
+        """Now, but not before any of ``times`` (an end is never before its start, even after
+        the clock stepped back across a restart)."""
+        return max([self._now(), *(t for t in times if t is not None)])
 
     def ensure_running(self) -> None:
         """Start the scheduling loop if an event loop runs and the loop is not running yet."""
@@ -322,16 +464,11 @@ class RunaiService:
                 f"({self.workloads[existing].status.phase}); delete it first or choose another name",
                 field="name",
             )
-        now = self.clock()
+        now = self._now()
         workload = Workload(spec=spec, submitted_by=user.name,
                             status=WorkloadStatus(submitted_at=now, pods=self._fresh_pods(spec)))
-        with self.store.batch():
+        with self._transaction(rollback=False):  # memory changes below, once it is committed
             seq = self.store.add_workload(workload)
-            self.workloads[workload.uid] = workload
-            self._names[(spec.project, spec.name)] = workload.uid
-            self.seq[workload.uid] = seq
-            if spec.kind == WorkloadKind.INFERENCE:
-                self.desired[workload.uid] = spec.min_pods
             self._event("Submitted", workload, f"submitted by {user.name}: {describe_request(spec)}")
             if spec.image and self.cluster.name == "local":
                 self._event("Warning", workload, f"the local cluster runs commands without containers; "
@@ -343,7 +480,11 @@ class RunaiService:
                         self._event("Warning", workload, f"data source {name!r} is marked read-only, but the "
                                     f"{self.cluster.name} cluster cannot enforce it: the workload can write to "
                                     f"{source.path}")
-        self._publish()
+        self.workloads[workload.uid] = workload
+        self._names[(spec.project, spec.name)] = workload.uid
+        self.seq[workload.uid] = seq
+        if spec.kind == WorkloadKind.INFERENCE:
+            self.desired[workload.uid] = spec.min_pods
         self.wake()
         return workload
 
@@ -355,14 +496,13 @@ class RunaiService:
         if workload.status.phase == WorkloadPhase.DELETING:
             raise Conflict(f"workload {name!r} is being deleted", field="name")
         if workload.status.phase != WorkloadPhase.STOPPING:
-            workload.status.phase = WorkloadPhase.STOPPING
-            workload.status.pending_reason = None
-            workload.status.message = f"stopped by {user.name}"
-            self._end_pods(workload, "stopped by a user")
-            self._maybe_finish_stop(workload)  # at once when nothing runs; else when its pods end
-            self._save(workload)
-            self._flush()
-            self._publish()
+            with self._transaction():
+                workload.status.phase = WorkloadPhase.STOPPING
+                workload.status.pending_reason = None
+                workload.status.message = f"stopped by {user.name}"
+                self._end_pods(workload, "stopped by a user")
+                self._maybe_finish_stop(workload)  # at once when nothing runs; else when its pods end
+                self._save(workload)
         self.wake()
         return workload
 
@@ -372,31 +512,29 @@ class RunaiService:
         if not workload.status.phase.is_finished:
             raise Conflict(f"workload {name!r} is {workload.status.phase}; only a Stopped, Succeeded or "
                            f"Failed workload can be resumed", field="name")
-        workload.status = WorkloadStatus(
-            phase=WorkloadPhase.PENDING,
-            submitted_at=workload.status.submitted_at,
-            started_at=workload.status.started_at,
-            pods=self._fresh_pods(workload.spec),
-        )
-        if workload.spec.kind == WorkloadKind.INFERENCE:
-            self.desired[workload.uid] = workload.spec.min_pods
-        self._event("Resumed", workload, f"resumed by {user.name}")
-        self._save(workload)
-        self._flush()
-        self._publish()
+        with self._transaction():
+            workload.status = WorkloadStatus(
+                phase=WorkloadPhase.PENDING,
+                submitted_at=workload.status.submitted_at,
+                started_at=workload.status.started_at,
+                pods=self._fresh_pods(workload.spec),
+            )
+            if workload.spec.kind == WorkloadKind.INFERENCE:
+                self.desired[workload.uid] = workload.spec.min_pods
+            self._event("Resumed", workload, f"resumed by {user.name}")
+            self._save(workload)
         self.wake()
         return workload
 
     def delete(self, project: str, name: str, user: User) -> Workload:
         """Stop the workload's pods and remove it (at once when nothing runs)."""
         workload = self.get(project, name)
-        workload.status.phase = WorkloadPhase.DELETING
-        workload.status.pending_reason = None
-        self._end_pods(workload, "deleted by a user")
-        self._save(workload)
-        self._maybe_remove(workload, user.name)
-        self._flush()
-        self._publish()
+        with self._transaction():
+            workload.status.phase = WorkloadPhase.DELETING
+            workload.status.pending_reason = None
+            self._end_pods(workload, "deleted by a user")
+            self._save(workload)
+            self._maybe_remove(workload, user.name)
         self.wake()
         return workload
 
@@ -418,16 +556,33 @@ class RunaiService:
         """One pass: observe (``reports`` already taken from the cluster, then its new ones),
         schedule, apply, save, publish."""
         started = time.perf_counter()
+        reports = [*self._unapplied, *(reports or []), *self.cluster.poll()]
+        self._unapplied = []
+        plan = None
         try:
-            with self.store.batch():  # one transaction (one disk sync) per cycle
-                self._cycle(reports or [])
-        finally:
-            self._publish()
+            # One transaction (one disk sync) per cycle; a cycle that starts pods commits
+            # their launch intents first, and launches them in a second one.
+            with self._transaction():
+                if self._recheck_intents:
+                    self._recheck_intents = False
+                    self._readopt(intents_only=True)
+                plan = self._cycle(reports)
+                if plan is not None and not plan[0]:
+                    self._update_phases(plan[1])
+        except BaseException:
+            self._unapplied = reports  # memory is the store's again: what the cluster saw still counts
+            raise
+        if plan is not None and plan[0]:
+            with self._transaction():
+                self._launch(plan[0])
+                self._update_phases(plan[1])
         self.cycles += 1
         self.last_cycle_seconds = time.perf_counter() - started
 
-    def _cycle(self, reports: list[PodReport]) -> None:
-        for report in [*reports, *self.cluster.poll()]:
+    def _cycle(self, reports: list[PodReport]) -> tuple[list[tuple[str, str, PodLaunch]], dict[str, str]] | None:
+        """Observe and schedule: apply the reports, stop evicted pods, record the intents of the
+        pods to start. Returns (the launches, the pending reasons), or None when nothing waits."""
+        for report in reports:
             self._apply_report(report)
         self._autoscale()
         nodes = self.cluster.nodes()
@@ -435,10 +590,9 @@ class RunaiService:
         jobs = [job for uid, workload in list(self.workloads.items()) if (job := self._safe_engine_job(uid, workload))]
         if not any(p.status is EnginePodStatus.PENDING for job in jobs for p in job.pods):
             # nothing waits: no action of the engine would do anything
-            self._flush()
-            return
+            return None
         snap = build_snapshot(nodes=nodes, pools=self.node_pools, departments=self.store.departments(),
-                              projects=self.store.projects(), jobs=jobs, now=self.clock().timestamp(),
+                              projects=self.store.projects(), jobs=jobs, now=self._now().timestamp(),
                               workload_mix=self._workload_mix())
         result = schedule(snap)
         self.fair_share = result.fair_share
@@ -448,12 +602,15 @@ class RunaiService:
         for bind in result.binds:
             if not bind.pipelined:
                 binds_by_job.setdefault(bind.job, []).append(bind)
+        launches: list[tuple[str, str, PodLaunch]] = []
         for uid, binds in binds_by_job.items():
             try:
-                self._start_pods(uid, sorted(binds, key=lambda b: b.pod), device_memory)
+                launches += self._start_pods(uid, sorted(binds, key=lambda b: b.pod), device_memory)
             except Exception as exc:  # one workload's failure is its own, not the cycle's
                 self._fail_unschedulable(uid, "could not start its pods", exc)
-        reasons = result.pending_reasons
+        return launches, result.pending_reasons
+
+    def _update_phases(self, reasons: dict[str, str]) -> None:
         applied = self._phase_applied
         for uid, workload in list(self.workloads.items()):
             if workload.status.phase in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
@@ -466,7 +623,6 @@ class RunaiService:
                     self._fail_unschedulable(uid, "could not update its status", exc)
                     continue
                 applied[uid] = (self._versions.get(uid, 0), reason)
-        self._flush()
 
     def _safe_engine_job(self, uid: str, workload: Workload) -> Job | None:
         """:meth:`_engine_job`, except that a workload the engine cannot take (a value stored by
@@ -554,19 +710,24 @@ class RunaiService:
             return
         pod.phase = PodPhase.TERMINATING
         pod.message = f"evicted: {reason}"
-        self.cluster.stop(key, self.stop_grace_seconds)
+        self._stop_pod(key)
         self._event("Evicted", workload, f"pod {pod.name} on {pod.node}: {reason}", pod=pod.name)
         self._save(workload)
 
-    def _start_pods(self, uid: str, binds: list, device_memory: dict[str, int]) -> None:
+    def _start_pods(self, uid: str, binds: list, device_memory: dict[str, int]) -> list[tuple[str, str, PodLaunch]]:
+        """Place the bound pods (Running on their node and devices) and record each one's launch
+        intent; :meth:`_launch` starts them once that is committed. A crash in between leaves
+        the intents, through which the restarted service finds the pods (or learns they never
+        started): no pod is lost, none runs twice."""
         workload = self.workloads.get(uid)
         if workload is None or workload.status.phase not in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
-            return
+            return []
         spec = workload.spec
         master_key = pod_key(spec.project, spec.pod_name(0)) if spec.kind == WorkloadKind.DISTRIBUTED else None
         material = credential_material(self.store, spec)
         mounts = data_mounts(self.store, spec)
-        now = self.clock()
+        now = self._now()
+        planned: list[tuple[str, str, PodLaunch]] = []
         for bind in binds:
             pod = self._pod_by_key(workload, bind.pod)
             if pod is None:
@@ -595,32 +756,63 @@ class RunaiService:
                 mounts=list(mounts),
                 needs_port=spec.kind in (WorkloadKind.WORKSPACE, WorkloadKind.INFERENCE),
                 master_key=master_key,
+                launch_id=secrets.token_hex(8),
             )
             pod.node = bind.node
             pod.devices = list(bind.devices)
             pod.fraction = fraction
             pod.gpu_memory = memory_limit
-            try:
-                handle = self.cluster.launch(launch)
-            except Exception as exc:  # the cluster could not start it: say why
-                log.warning("could not start %s: %s", bind.pod, exc)
-                pod.phase = PodPhase.FAILED
-                pod.message = f"could not start: {exc}"
-                pod.finished_at = now
-                self._event("Failed", workload, f"pod {pod.name} could not start: {exc}", pod=pod.name)
-                self._pod_failed(workload, pod)
-                continue
-            pod.phase = PodPhase.RUNNING
+            pod.phase = PodPhase.RUNNING  # holds its devices from now on, launched or not
             pod.started_at = now
             pod.finished_at = None
             pod.message = None
-            self.handles[(uid, pod.name)] = handle
-            self.store.set_pod_handle(uid, pod.name, handle)
-            where = f"{bind.node}" + (f" devices {','.join(map(str, bind.devices))}" if bind.devices else "")
-            share = (f" ({fraction:g} of {'each' if len(bind.devices) > 1 else 'the device'})"
-                     if fraction is not None else "")
-            self._event("Scheduled", workload, f"pod {pod.name} started on {where}{share}", pod=pod.name)
+            self.handles[(uid, pod.name)] = {
+                "launching": True, "launch_id": launch.launch_id, "workload_uid": uid, "index": pod.index,
+                "node": bind.node, "devices": list(bind.devices), "fraction": fraction,
+            }
+            self._handles_dirty.add((uid, pod.name))
+            planned.append((uid, pod.name, launch))
         self._save(workload)
+        return planned
+
+    def _launch(self, planned: list[tuple[str, str, PodLaunch]]) -> None:
+        """Start the pods whose intents are committed; save their handles (with this transaction)."""
+        for uid, pod_name, launch in planned:
+            workload = self.workloads.get(uid)
+            pod = self._pod_by_key(workload, launch.key) if workload is not None else None
+            if pod is None or pod.phase != PodPhase.RUNNING or not is_intent(self.handles.get((uid, pod_name))):
+                continue  # another pod of its workload failed to start meanwhile
+            self._launches += 1
+            self._crash_point("before-launch")
+            try:
+                handle = self.cluster.launch(launch)
+            except Exception as exc:  # the cluster could not start it: say why
+                log.warning("could not start %s: %s", launch.key, exc)
+                self.handles.pop((uid, pod_name), None)
+                self._handles_dirty.add((uid, pod_name))
+                pod.phase = PodPhase.FAILED
+                pod.message = f"could not start: {exc}"
+                pod.finished_at = self._now_after(pod.started_at)
+                self._event("Failed", workload, f"pod {pod.name} could not start: {exc}", pod=pod.name)
+                self._pod_failed(workload, pod)
+                self._save(workload)
+                continue
+            self._crash_point("after-launch")
+            self.handles[(uid, pod_name)] = handle
+            self._handles_dirty.add((uid, pod_name))
+            where = f"{launch.node}" + (f" devices {','.join(map(str, launch.devices))}" if launch.devices else "")
+            share = (f" ({launch.fraction:g} of {'each' if len(launch.devices) > 1 else 'the device'})"
+                     if launch.fraction is not None else "")
+            self._event("Scheduled", workload, f"pod {pod.name} started on {where}{share}", pod=pod.name)
+            self._save(workload)
+
+    def _crash_point(self, where: str) -> None:
+        """The crash-safety tests' hook (see ``CRASH_ENV``); does nothing unless it is set."""
+        if self._crash_points.get(where) == self._launches:
+            log.warning("%s: exiting %s pod launch %d, as the test asked", CRASH_ENV,
+                        where.replace("-", " ").replace("launch", "").strip(), self._launches)
+            logging.shutdown()
+            os._exit(137)
 
     @staticmethod
     def _serves(spec: WorkloadSpec) -> bool:
@@ -652,7 +844,7 @@ class RunaiService:
         if running >= workload.spec.min_pods:
             if status.phase != WorkloadPhase.RUNNING:
                 status.phase = WorkloadPhase.RUNNING
-                status.started_at = self.clock()
+                status.started_at = self._now_after(status.submitted_at)
                 status.pending_reason = None
                 status.message = None
                 self._event("Started", workload, f"running: {running} of {workload.spec.pod_count} pods")
@@ -685,13 +877,13 @@ class RunaiService:
         if report.handle is not None:
             was_ready = (self.handles.get((workload.uid, pod.name)) or {}).get("ready")
             self.handles[(workload.uid, pod.name)] = report.handle
-            self.store.set_pod_handle(workload.uid, pod.name, report.handle)
+            self._handles_dirty.add((workload.uid, pod.name))
             if report.handle.get("ready") and not was_ready and workload.status.phase == WorkloadPhase.PENDING:
                 self._update_phase(workload, None)  # it answers now: Running (when enough of its pods do)
         if report.state == PodState.RUNNING:
             return
         was, why = pod.phase, pod.message
-        pod.finished_at = self.clock()
+        pod.finished_at = self._now_after(pod.started_at)
         pod.message = report.message
         stopping = workload.status.phase in (WorkloadPhase.STOPPING, WorkloadPhase.DELETING)
         ended = report.state == PodState.STOPPED or (was == PodPhase.TERMINATING and report.state != PodState.SUCCEEDED)
@@ -775,7 +967,7 @@ class RunaiService:
         status.message = message
         status.pending_reason = None
         status.url = None
-        status.finished_at = self.clock()
+        status.finished_at = self._now_after(status.submitted_at, status.started_at)
         self._event(phase.value, workload, message or phase.value.lower())
 
     def _maybe_finish_stop(self, workload: Workload) -> bool:
@@ -789,7 +981,7 @@ class RunaiService:
         if outcome == WorkloadPhase.STOPPED:
             status.pods = []
         status.url = None
-        status.finished_at = self.clock()
+        status.finished_at = self._now_after(status.submitted_at, status.started_at)
         self._event(status.phase.value, workload, status.message or "stopped")
         return True
 
@@ -808,21 +1000,31 @@ class RunaiService:
         self.autoscaler.forget(workload.uid)
         for key in [k for k in self.handles if k[0] == workload.uid]:
             handle = self.handles.pop(key)
-            try:  # its directory, log and secret files go with it
-                self.cluster.release(pod_key(workload.spec.project, key[1]), handle)
-            except Exception:  # noqa: BLE001 - what is left on disk must not keep the workload
-                log.exception("could not remove what pod %s left on its node", key[1])
+            self._handles_dirty.discard(key)
+            if not is_intent(handle):  # its directory, log and secret files go with it, once committed
+                self._after_commit.append(functools.partial(self._release, pod_key(workload.spec.project, key[1]),
+                                                            handle))
         self._event("Deleted", workload, f"deleted{' by ' + user if user else ''}")
         return True
+
+    def _release(self, key: str, handle: dict[str, Any]) -> None:
+        try:
+            self.cluster.release(key, handle)
+        except Exception:  # noqa: BLE001 - what is left on disk must not keep the workload
+            log.exception("could not remove what pod %s left on its node", key)
 
     def _end_pods(self, workload: Workload, why: str) -> None:
         """Stop every pod that holds devices; drop the pending ones."""
         keep = []
         for pod in workload.status.pods:
-            if pod.phase == PodPhase.RUNNING:
+            if pod.phase == PodPhase.RUNNING and is_intent(self.handles.get((workload.uid, pod.name))):
+                # placed in this cycle but not launched yet: it never starts
+                self.handles.pop((workload.uid, pod.name))
+                self._handles_dirty.add((workload.uid, pod.name))
+            elif pod.phase == PodPhase.RUNNING:
                 pod.phase = PodPhase.TERMINATING
                 pod.message = why
-                self.cluster.stop(pod_key(workload.spec.project, pod.name), self.stop_grace_seconds)
+                self._stop_pod(pod_key(workload.spec.project, pod.name))
                 keep.append(pod)
             elif pod.phase == PodPhase.TERMINATING or pod.phase in (PodPhase.SUCCEEDED, PodPhase.FAILED):
                 keep.append(pod)
@@ -838,25 +1040,38 @@ class RunaiService:
 
     # ------------------------------------------------------------------ restart
 
-    def _readopt(self) -> None:
+    def _readopt(self, intents_only: bool = False) -> None:
+        """Find every pod that holds devices again through the cluster (after a restart), or
+        only those whose launch was not confirmed (``intents_only``: after a rollback). A pod
+        whose launch intent finds no process never started: it goes back to the queue."""
         for workload in list(self.workloads.values()):
             for pod in list(workload.status.pods):
                 if pod.phase not in HOLDING:
                     continue
                 key = pod_key(workload.spec.project, pod.name)
                 handle = self.handles.get((workload.uid, pod.name))
+                if intents_only and not is_intent(handle):
+                    continue
                 if handle is None:
                     report = PodReport(key, PodState.LOST, message="no record of the process after a restart")
                 else:
                     report = self.cluster.adopt(key, handle)
                 if report.state == PodState.RUNNING:
+                    if report.handle is not None and report.handle != handle:
+                        self.handles[(workload.uid, pod.name)] = report.handle
+                        self._handles_dirty.add((workload.uid, pod.name))
                     if pod.phase == PodPhase.TERMINATING:  # it was being stopped: stop it again
-                        self.cluster.stop(key, self.stop_grace_seconds)
+                        self._stop_pod(key)
                     continue
+                if report.state == PodState.LOST and is_intent(handle):
+                    self.handles.pop((workload.uid, pod.name), None)  # it never started
+                    self._handles_dirty.add((workload.uid, pod.name))
                 if report.state == PodState.LOST and pod.phase == PodPhase.RUNNING \
                         and workload.status.phase in (WorkloadPhase.RUNNING, WorkloadPhase.PENDING):
                     self._reset_pod(pod)
-                    pod.message = "the process was gone after a restart; waiting to be placed again"
+                    pod.message = ("it had not started when the server stopped; waiting to be placed again"
+                                   if is_intent(handle) else
+                                   "the process was gone after a restart; waiting to be placed again")
                     self._event("Warning", workload, f"pod {pod.name}: {pod.message}", pod=pod.name)
                     self._save(workload)
                     continue
@@ -895,7 +1110,7 @@ class RunaiService:
             if pod.phase == PodPhase.RUNNING:
                 pod.phase = PodPhase.TERMINATING
                 pod.message = "scaled down"
-                self.cluster.stop(pod_key(workload.spec.project, pod.name), self.stop_grace_seconds)
+                self._stop_pod(pod_key(workload.spec.project, pod.name))
         workload.status.pods = [p for p in workload.status.pods if p.index < want or p.phase in HOLDING]
         self._event("Scaled", workload, f"scaling down to {want} replicas "
                     f"({self.autoscaler.load(workload.uid):g} requests in flight)")
@@ -946,16 +1161,20 @@ class RunaiService:
             self._dirty.add(workload.uid)
 
     def _flush(self) -> None:
-        if not self._dirty:
-            return
-        changed = [self.workloads[uid] for uid in self._dirty if uid in self.workloads]
-        self._dirty.clear()
-        self.store.save_workloads(changed)
+        if self._dirty:
+            changed = [self.workloads[uid] for uid in self._dirty if uid in self.workloads]
+            self._dirty.clear()
+            self.store.save_workloads(changed)
+        if self._handles_dirty:
+            keys, self._handles_dirty = sorted(self._handles_dirty), set()
+            for uid, name in keys:
+                if uid in self.workloads:
+                    self.store.set_pod_handle(uid, name, self.handles.get((uid, name)))
 
     # ------------------------------------------------------------------ events
 
     def _event(self, type_: str, workload: Workload, message: str, pod: str | None = None) -> None:
-        event = self.store.add_event(type_, message, at=self.clock(), project=workload.spec.project,
+        event = self.store.add_event(type_, message, at=self._now(), project=workload.spec.project,
                                      workload=workload.spec.name, pod=pod)
         self._outbox.append(event.model_dump(mode="json"))
 

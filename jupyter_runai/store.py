@@ -19,7 +19,9 @@ process (the service uses it from its event loop thread). See docs/store.md.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
 import os
 import sqlite3
 import tempfile
@@ -30,6 +32,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from pydantic import ValidationError
 
+from .errors import InsufficientStorage, Unavailable
 from .models import (
     Credential,
     CredentialView,
@@ -47,7 +50,10 @@ from .models import (
 from .models.errors import format_validation_error
 from .models.quantity import STORED
 
-__all__ = ["SCHEMA_VERSION", "AlreadyExists", "InUse", "NotFound", "Store", "StoreError"]
+__all__ = ["SCHEMA_VERSION", "AlreadyExists", "InUse", "NotFound", "Store", "StoreError", "StoreFull",
+           "StoreWriteError"]
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(Exception):
@@ -67,6 +73,39 @@ class NotFound(StoreError, KeyError):
 
 class InUse(StoreError):
     """The object cannot be deleted while others refer to it (REST: 409)."""
+
+
+class StoreWriteError(StoreError, Unavailable):
+    """A write could not be committed (the database is locked, a disk I/O error): it was
+    rolled back, nothing of it is stored (REST: 503, try again)."""
+
+
+class StoreFull(StoreWriteError, InsufficientStorage):
+    """The disk (or the database's size limit) is full: the write was rolled back, nothing
+    of it is stored (REST: 507)."""
+
+    status = 507
+
+
+_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _write_error(exc: BaseException, path: Path) -> StoreWriteError | None:
+    """The error to raise for a failed write, or None when ``exc`` is not about storage."""
+    if isinstance(exc, StoreError):
+        return None
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        full = True
+    elif isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and not isinstance(
+            exc, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError):
+        full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc).lower()
+    else:
+        return None
+    if full:
+        return StoreFull(f"the disk holding the scheduler's state ({path.parent}) is full; nothing was "
+                         f"changed. Free some space and try again ({exc})")
+    return StoreWriteError(f"the scheduler's state ({path}) could not be saved; nothing was changed. "
+                           f"Try again ({exc})")
 
 
 # ------------------------------------------------------------------ schema
@@ -128,9 +167,24 @@ def _v2_pod_handles_data_credentials(db: sqlite3.Connection) -> None:
     )
 
 
+def _v3_quarantined_workloads(db: sqlite3.Connection) -> None:
+    """Version 3: workloads whose stored row could not be loaded, kept aside (never dropped)."""
+    db.execute(
+        """CREATE TABLE quarantined_workloads (
+            seq INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL,
+            project TEXT NOT NULL,
+            name TEXT NOT NULL,
+            body TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            at TEXT NOT NULL)"""
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_queues_workloads_events,
     _v2_pod_handles_data_credentials,
+    _v3_quarantined_workloads,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -169,27 +223,45 @@ def _fsync_dir(path: Path) -> None:
 
 def load_workload(body: str) -> Workload:
     """A stored workload. Its quantities may be above today's maxima (an older version
-    accepted them; the scheduler fails such a workload alone). A row that is no longer
-    valid at all loads as a Failed workload of the same uid, project and name whose
-    message says why, so that one row can stop neither the loading nor any cycle."""
-    try:
-        return Workload.model_validate_json(body, context={STORED: True})
-    except ValidationError as exc:
-        problem = format_validation_error(exc)[0]["message"]
-        try:
-            data = json.loads(body)
-            spec = data["spec"]
-            return Workload(
-                uid=data["uid"], submitted_by=data.get("submitted_by"),
-                spec=WorkloadSpec(name=spec["name"], project=spec.get("project", "default"),
-                                  kind=spec.get("kind", "training"),
-                                  **({"workers": 1} if spec.get("kind") == "distributed" else {})),
-                status=WorkloadStatus(phase=WorkloadPhase.FAILED, message=(
-                    f"stored by an older version and no longer valid ({problem}); delete it and "
-                    "submit it again")[:2000]),
-            )
-        except (ValueError, KeyError, TypeError):  # not even its name and uid (ValidationError is a ValueError)
-            raise exc from None
+    accepted them; the scheduler fails such a workload alone). Raises ``ValueError`` for a
+    row that does not load: :meth:`Store.workloads` repairs or quarantines those."""
+    return Workload.model_validate_json(body, context={STORED: True})
+
+
+_TIMES = ("submitted_at", "started_at", "finished_at")
+
+
+def _repair_times(data: Any) -> list[str]:
+    """Put a stored workload's times back in order (a clock that stepped back saved an end
+    before its start): each time is at least the one before it, in the workload's status
+    and in each pod. Returns what was changed, in words; changes ``data`` in place."""
+    changed: list[str] = []
+
+    def order(where: str, item: Any, names: tuple[str, ...]) -> None:
+        if not isinstance(item, dict):
+            return
+        latest: tuple[datetime, str] | None = None
+        for name in names:
+            value = item.get(name)
+            if not isinstance(value, str):
+                continue
+            try:
+                when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if latest is not None and when.tzinfo is not None and latest[0].tzinfo is not None \
+                    and when < latest[0]:
+                item[name] = latest[0].isoformat()
+                changed.append(f"{where}{name} {value} was before {latest[1]}; set to {item[name]}")
+                continue
+            latest = (when, name)
+
+    status = data.get("status") if isinstance(data, dict) else None
+    order("", status, _TIMES)
+    for pod in (status or {}).get("pods") or []:
+        if isinstance(pod, dict):
+            order(f"pod {pod.get('name')}: ", pod, ("started_at", "finished_at"))
+    return changed
 
 
 def _check_name(what: str, name: str) -> None:
@@ -219,6 +291,7 @@ class Store:
             with contextlib.suppress(FileNotFoundError):
                 os.chmod(own, 0o600)  # SQLite creates -wal and -shm with the database's mode
         self._lock = threading.RLock()
+        self.load_problems: list[dict[str, Any]] = []  # rows repaired or quarantined while loading
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) in _tx.
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
         try:
@@ -248,18 +321,27 @@ class Store:
                     yield self._db
                     self._db.execute("RELEASE write")
                 except BaseException:
-                    self._db.execute("ROLLBACK TO write")
-                    self._db.execute("RELEASE write")
+                    if self._db.in_transaction:  # SQLite may have rolled back the whole transaction
+                        with contextlib.suppress(sqlite3.Error):
+                            self._db.execute("ROLLBACK TO write")
+                            self._db.execute("RELEASE write")
                     raise
                 return
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            self._db.execute("ROLLBACK")
+                    raise
+            except BaseException as exc:
+                translated = _write_error(exc, self.path)
+                if translated is None:
+                    raise
+                raise translated from exc
 
     def batch(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """Group several writes into one transaction (one sync to disk): everything inside
@@ -431,8 +513,61 @@ class Store:
         if kind is not None:
             where.append("kind = ?")
             params.append(str(kind))
-        sql = "SELECT body FROM workloads" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
-        return [load_workload(body) for (body,) in self._read(sql, params)]
+        sql = ("SELECT seq, body FROM workloads" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY seq")
+        out = []
+        for seq, body in self._read(sql, params):
+            try:
+                out.append(load_workload(body))
+            except ValueError as exc:  # one odd row never stops the others from loading
+                repaired = self._repair_or_quarantine(seq, body, exc)
+                if repaired is not None:
+                    out.append(repaired)
+        return out
+
+    def _repair_or_quarantine(self, seq: int, body: str, error: Exception) -> Workload | None:
+        """A stored workload that does not load: repair its times if that is all that is wrong
+        (and save it so), else move it to ``quarantined_workloads`` with the reason. Either
+        way it is logged and listed in ``load_problems``; nothing is dropped."""
+        row = self._read("SELECT uid, project, name FROM workloads WHERE seq = ?", (seq,))
+        if not row:
+            return None
+        uid, project, name = row[0]
+        problem: dict[str, Any] = {"uid": uid, "project": project, "name": name}
+        try:
+            data = json.loads(body)
+            changes = _repair_times(data)
+            workload = Workload.model_validate(data, context={STORED: True}) if changes else None
+        except ValueError:
+            workload, changes = None, []
+        if workload is not None:
+            with self._tx() as db:
+                db.execute("UPDATE workloads SET body = ?, phase = ? WHERE seq = ?",
+                           (workload.model_dump_json(), workload.status.phase.value, seq))
+            problem.update(action="repaired", message="; ".join(changes))
+            log.warning("workload %s/%s: its stored times were out of order (did the clock step back?); "
+                        "repaired: %s", project, name, problem["message"])
+        else:
+            reason = " ".join(str(error).split())[:2000]
+            with self._tx() as db:
+                db.execute("INSERT OR REPLACE INTO quarantined_workloads (seq, uid, project, name, body, reason, at) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (seq, uid, project, name, body, reason, datetime.now().astimezone().isoformat()))
+                db.execute("DELETE FROM workloads WHERE seq = ?", (seq,))
+                db.execute("DELETE FROM pod_handles WHERE workload_uid = ?", (uid,))
+            problem.update(action="quarantined",
+                           message=f"could not be loaded and was moved to the table quarantined_workloads of "
+                                   f"{self.path}: {reason}")
+            log.error("workload %s/%s %s", project, name, problem["message"])
+        self.load_problems.append(problem)
+        return workload
+
+    def quarantined_workloads(self) -> list[dict[str, Any]]:
+        """Workloads set aside because their stored row could not be loaded: seq, uid, project,
+        name, body (the stored JSON, as it was), reason, at."""
+        keys = ("seq", "uid", "project", "name", "body", "reason", "at")
+        return [dict(zip(keys, row)) for row in
+                self._read(f"SELECT {', '.join(keys)} FROM quarantined_workloads ORDER BY seq")]
 
     def workload_seq(self, uid: str) -> int | None:
         """The workload's queue sequence number, or None if there is no such workload."""

@@ -108,3 +108,36 @@ async def wait_for(get: Callable[[], Any], ok: Callable[[Any], bool], timeout: f
             return value
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}; last seen: {json.dumps(value, default=str)[:2000]}")
+
+
+def fill_store(store) -> None:
+    """Make ``store``'s database full, as a full disk does: SQLite answers "database or disk is
+    full" (SQLITE_FULL) to any write that needs room. The file may not grow past its size
+    (``PRAGMA max_page_count``, this connection only), and the room left in the pages of the
+    events and data_sources tables is taken by filler rows, so a write that records an event
+    (every request, every cycle that changes something) or a data source fails for certain."""
+    import sqlite3  # noqa: PLC0415
+
+    with store._lock:
+        db = store._db
+        db.execute("VACUUM")  # no free pages left inside the file
+        (pages,) = db.execute("PRAGMA page_count").fetchone()
+        db.execute(f"PRAGMA max_page_count = {pages}")
+        for size in (2048, 512, 128, 32, 8, 2, 1):
+            for sql, row in (
+                ("INSERT INTO events (at, type, message) VALUES ('2000-01-01T00:00:00+00:00', 'Warning', ?)",
+                 lambda: ("x" * size,)),
+                ("INSERT INTO data_sources (project, name, body) VALUES ('~filler', ?, '{}')",
+                 lambda: (f"{size}-{time.monotonic_ns()}" + "x" * size,)),
+            ):
+                while True:
+                    try:
+                        db.execute(sql, row())
+                    except sqlite3.OperationalError:
+                        break
+
+
+def unfill_store(store) -> None:
+    """Room on the disk again (after :func:`fill_store`)."""
+    with store._lock:
+        store._db.execute("PRAGMA max_page_count = 1073741823")

@@ -376,8 +376,10 @@ def test_a_stored_value_no_cycle_can_use_fails_that_workload_alone(tmp_path, clu
     assert bad.status.phase.value == "Failed"
     assert bad.status.message.startswith("cannot be scheduled: resources.memory: must be") and "1Pi" in bad.status.message
     assert any(e.type == "Failed" and "cannot be scheduled" in e.message for e in second.store.events(workload="bad"))
-    too_many = second.get("default", "too-many")  # over a maximum that loading itself checks
-    assert too_many.status.phase.value == "Failed" and "workers" in too_many.status.message
+    # over a maximum that loading itself checks: set aside whole (nothing lost) and reported
+    problems = {p["name"]: p for p in second.store.load_problems}
+    assert problems["too-many"]["action"] == "quarantined" and "workers" in problems["too-many"]["message"]
+    assert [q["name"] for q in second.store.quarantined_workloads()] == ["too-many"]
     second.run_cycle()  # and the next cycles go on
     second.delete("default", "bad", ME)
     second.run_cycle()

@@ -28,7 +28,8 @@ from jupyter_runai.models import (
     WorkloadSpec,
     WorkloadStatus,
 )
-from jupyter_runai.store import SCHEMA_VERSION, AlreadyExists, InUse, NotFound, Store, StoreError
+from jupyter_runai.store import (SCHEMA_VERSION, AlreadyExists, InUse, NotFound, Store, StoreError, StoreFull,
+                                 StoreWriteError)
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 SECRET = "hf_Zq9xSECRETvalue"
@@ -355,9 +356,9 @@ def test_a_failed_credential_write_keeps_the_old_one(store, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(store_module, "_write_atomically", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(StoreFull):  # the REST API answers 507
         store.put_credential("team-a", Credential(name="hf", inject_as="file", data={"token": "new"}))
-    with pytest.raises(OSError):
+    with pytest.raises(StoreFull):
         store.put_credential("team-a", Credential(name="gh", inject_as="env", data={"GH": "x"}))
     assert [v.keys for v in store.credentials("team-a")] == [["HF_TOKEN"]]
     assert store.credential("team-a", "hf").secret_values() == {"HF_TOKEN": "old"}
@@ -375,11 +376,11 @@ def test_a_failed_commit_puts_the_old_secret_file_back(store, monkeypatch):
             raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(store_module, "_write_atomically", write_then_break_the_transaction)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StoreWriteError):  # the REST API answers 503
         store.put_credential("team-a", Credential(name="hf", inject_as="env", data={"HF_TOKEN": "new"}))
     assert store.credential("team-a", "hf").secret_values() == {"HF_TOKEN": "old"}
     calls.clear()
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StoreWriteError):
         store.put_credential("team-a", Credential(name="gh", inject_as="env", data={"GH": "x"}))
     assert not (store.secrets_dir / "team-a" / "gh.json").exists()
     assert [v.name for v in store.credentials("team-a")] == ["hf"]
@@ -497,7 +498,7 @@ def test_a_version_1_database_is_migrated(db_path):
     old.close()
 
     store = Store(db_path)
-    assert store.schema_version == SCHEMA_VERSION == 2
+    assert store.schema_version == SCHEMA_VERSION == 3
     assert store.workloads() == [w] and store.workload_seq(w.uid) == 7
     assert store.project("team-a") == Project(name="team-a")
     assert store.events()[0].message == "from v1"
@@ -506,7 +507,7 @@ def test_a_version_1_database_is_migrated(db_path):
     store.put_data_source("team-a", DataSource(name="d", kind="host_path", path="/d"))
     store.put_credential("team-a", Credential(name="c", inject_as="env", data={"K": "v"}))
     store.close()
-    assert Store(db_path).schema_version == 2  # opening again migrates nothing
+    assert Store(db_path).schema_version == SCHEMA_VERSION  # opening again migrates nothing
 
 
 def test_a_failing_migration_changes_nothing(db_path, monkeypatch):
@@ -521,7 +522,7 @@ def test_a_failing_migration_changes_nothing(db_path, monkeypatch):
         Store(db_path)
     monkeypatch.undo()
     store = Store(db_path)
-    assert store.schema_version == 2
+    assert store.schema_version == SCHEMA_VERSION
     assert not store._read("SELECT name FROM sqlite_master WHERE name = 'half_done'")
     store.close()
 

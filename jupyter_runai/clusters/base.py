@@ -90,6 +90,7 @@ class PodLaunch:
     mounts: list[Mount] = field(default_factory=list)
     needs_port: bool = False        # workspace, inference: give the pod an address (RUNAI_SOCKET, PORT)
     master_key: str | None = None   # distributed: key of pod 0, whose address/port all ranks use
+    launch_id: str | None = None    # names this launch in the intent the service recorded before it
 
 
 @dataclass(slots=True)
@@ -156,7 +157,12 @@ class Cluster(Protocol):
     def adopt(self, key: str, handle: dict[str, Any]) -> PodReport:
         """After a restart: find the pod from its stored handle. ``RUNNING`` if it
         still runs (it is watched again from now on), else the truth of how it ended
-        (``SUCCEEDED``/``FAILED`` with its exit code when known, ``LOST`` if no trace)."""
+        (``SUCCEEDED``/``FAILED`` with its exit code when known, ``LOST`` if no trace).
+
+        ``handle`` may be a launch intent (``{"launching": True, "launch_id", "workload_uid",
+        "index", "node", "devices", ...}``), written before :meth:`launch` was called: the
+        cluster finds the pod that launch started, if it did (then the report carries
+        the real handle), else answers ``LOST`` (it never started)."""
         ...
 
     def log_path(self, key: str, handle: dict[str, Any] | None = None) -> Path | None:

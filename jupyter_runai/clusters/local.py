@@ -121,6 +121,51 @@ def _alive(pid: int, start_time: int | None) -> bool:
     return True
 
 
+_HANDLE_FILE = "handle.json"
+
+
+def _write_handle_file(meta: Path, handle: dict[str, Any]) -> None:
+    """The pod's handle next to its spec (atomically): what adopting a launch intent reads."""
+    temp = meta / f".{_HANDLE_FILE}.tmp"
+    temp.write_text(json.dumps(handle))
+    os.replace(temp, meta / _HANDLE_FILE)
+
+
+def _read_handle_file(meta: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((meta / _HANDLE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _runners() -> list[tuple[int, str]]:
+    """(pid, spec file) of every pod runner process of this machine that this user can see."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as stream:
+                args = stream.read().split(b"\0")
+        except OSError:
+            continue
+        args = [a.decode(errors="replace") for a in args if a]
+        if len(args) >= 2 and _RUNNER in args[:-1] and args[-1].endswith("spec.json"):
+            found.append((int(name), args[-1]))
+    return found
+
+
+def _find_runner(spec_file: Path) -> tuple[int, int] | None:
+    """(pid, start time) of the running pod runner started with ``spec_file``, or None."""
+    for pid, spec in _runners():
+        if spec == str(spec_file):
+            stat = _proc_stat(pid)
+            if stat is not None and stat[0] not in ("Z", "X"):
+                return pid, stat[3]
+    return None
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -444,8 +489,10 @@ class LocalCluster(LoggingConfigurable):
         return Path(self.state_dir) / "pods"
 
     def _pod_dir(self, launch: PodLaunch) -> Path:
-        return (self._pods_root() / launch.project
-                / f"{launch.workload}-{launch.workload_uid[:8]}" / str(launch.index))
+        return self._pod_dir_of(launch.project, launch.workload, launch.workload_uid, launch.index)
+
+    def _pod_dir_of(self, project: str, workload: str, workload_uid: str, index: int) -> Path:
+        return self._pods_root() / project / f"{workload}-{workload_uid[:8]}" / str(index)
 
     def _socket_dir(self) -> Path:
         """A private directory for the pods' Unix sockets, with a path short enough for one:
@@ -605,6 +652,7 @@ class LocalCluster(LoggingConfigurable):
                 raise
             exit_file = meta / "exit.json"
             exit_file.unlink(missing_ok=True)
+            _write_handle_file(meta, {"launch_id": launch.launch_id})  # this launch, before it starts
             spec_file = meta / "spec.json"
             spec_file.write_text(json.dumps({"command": command, "exit_file": str(exit_file), "git": git}))
             port = _free_port() if launch.needs_port else None
@@ -657,6 +705,9 @@ class LocalCluster(LoggingConfigurable):
                 "ready": False if launch.needs_port else None,
                 "started_at": time.time(),
             }
+            if launch.launch_id is not None:
+                handle["launch_id"] = launch.launch_id
+            _write_handle_file(meta, handle)  # found again through the service's launch intent
             self._pods[launch.key] = _Pod(launch.key, handle, popen)
             self.log.debug("launched pod %s as pid %s in %s", launch.key, popen.pid, cwd)
             return dict(handle)
@@ -885,8 +936,75 @@ class LocalCluster(LoggingConfigurable):
 
     # ------------------------------------------------------------ adopt
 
+    def _adopt_intent(self, key: str, intent: dict[str, Any]) -> PodReport:
+        """A pod whose launch was only intended when the service stopped: did that launch
+        start it? Its handle file names the launch; the runner is found by its spec file
+        when the server died before it wrote the pid there."""
+        never = PodReport(key, PodState.LOST, message="lost: it had not started")
+        try:
+            project, pod_name = key.split("/", 1)
+            pod_dir = self._pod_dir_of(project, pod_name.rsplit("-", 1)[0], str(intent["workload_uid"]),
+                                       int(intent["index"]))
+        except (KeyError, TypeError, ValueError):
+            return never
+        meta = pod_dir / ".runai"
+        recorded = _read_handle_file(meta)
+        if recorded is None or not intent.get("launch_id") or recorded.get("launch_id") != intent["launch_id"]:
+            return never  # that launch did not get as far as starting a process
+        if recorded.get("pid") is None:  # started, maybe: the runner names its spec file
+            found = _find_runner(meta / "spec.json")
+            if found is not None:
+                pid, start_time = found
+                recorded.update(pid=pid, pgid=pid, start_time=start_time, boot_id=self._boot,
+                                exit_file=str(meta / "exit.json"), log=str(pod_dir / "pod.log"),
+                                pod_dir=str(pod_dir), node=intent.get("node"),
+                                workload_uid=intent.get("workload_uid"), index=intent.get("index"),
+                                devices=list(intent.get("devices") or []), fraction=intent.get("fraction"))
+            else:
+                recorded.update(exit_file=str(meta / "exit.json"), log=str(pod_dir / "pod.log"))
+                record = self._read_exit(recorded)
+                if record is None:
+                    return never
+                code = record.get("exit_code")
+                return PodReport(key, PodState.SUCCEEDED if code == 0 else PodState.FAILED, code,
+                                 self._ended_words(record), handle=recorded)
+        report = self.adopt(key, recorded)
+        if report.handle is None and report.state != PodState.LOST:
+            report.handle = dict(recorded)
+        return report
+
+    def end_strays(self) -> list[str]:
+        """Kill (SIGKILL, the whole process group) every pod runner under this cluster's state
+        directory that no adopted pod accounts for: pods that nothing tracks any more. Call it
+        once after the service re-adopted its pods. Returns what it ended, in words."""
+        root = (Path(self.state_dir) / "pods").resolve()
+        ended = []
+        with self._lock:
+            known = {pod.pid for pod in self._pods.values()}
+            for pid, spec in _runners():
+                try:
+                    where = Path(spec).resolve().relative_to(root)
+                except (ValueError, OSError):
+                    continue  # another state directory's pod
+                stat = _proc_stat(pid)
+                if pid in known or stat is None or stat[2] != pid:
+                    continue
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    continue
+                _reap(pid)
+                ended.append(f"pid {pid}, {where.parent.parent}")
+        return ended
+
     def adopt(self, key: str, handle: dict[str, Any]) -> PodReport:
-        """Find a pod again from its stored handle after a restart."""
+        """Find a pod again from its stored handle after a restart (or from the launch intent
+        the service recorded before it launched the pod)."""
+        if handle.get("launching"):
+            with self._lock:
+                if key in self._pods:
+                    return PodReport(key, PodState.RUNNING, handle=dict(self._pods[key].handle))
+            return self._adopt_intent(key, handle)
         with self._lock:
             if key in self._pods:
                 return PodReport(key, PodState.RUNNING, handle=dict(self._pods[key].handle))

@@ -92,6 +92,18 @@ class RunaiApp(ExtensionApp):
                           "that started it", os.environ.get("RUNAI_WORKLOAD"))
             self.service = None
             return
+        try:
+            self._start_service()
+        except Exception as exc:  # say why, and answer every request with it, instead of no /runai at all
+            self.service = None
+            self.load_error = (f"jupyter-runai could not start its scheduler: {type(exc).__name__}: {exc}. "
+                               f"State directory: {Path(self.state_dir).expanduser()}. Every /runai request "
+                               f"answers 503 with this message until it is fixed and the server restarted.")
+            self.log.error("%s", self.load_error, exc_info=True)
+            self.settings["runai_load_error"] = self.load_error
+            self.settings["runai_app"] = self
+
+    def _start_service(self) -> None:
         state = private_dir(Path(self.state_dir).expanduser())  # its database holds credentials
         store = Store(state / "runai.db")
         cluster = LocalCluster(parent=self, state_dir=str(state))
@@ -149,6 +161,8 @@ class RunaiApp(ExtensionApp):
         if self.queues_file:
             return load_queue_config(Path(self.queues_file).expanduser())
         return QueueConfig()
+
+    load_error: str | None = None
 
     def initialize_handlers(self) -> None:
         if not self.inside_workload:

@@ -11,7 +11,7 @@ from typing import Any
 from jupyter_server.base.handlers import APIHandler
 from pydantic import ValidationError
 
-from ..errors import Invalid, ServiceError
+from ..errors import Invalid, ServiceError, Unavailable
 from ..models import error_body
 from ..service import RunaiService, User
 
@@ -43,6 +43,13 @@ class RunaiHandler(APIHandler):
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
+        if self._finished:
+            return
+        if self.settings.get("runai_service") is None:  # the extension could not start its scheduler
+            error = Unavailable(self.settings.get("runai_load_error") or "the scheduler is not running")
+            self.set_status(error.status)
+            self.finish(json.dumps(error.body()))
+            return
         try:
             self.settings["runai_service"].ensure_running()
         except ServiceError as exc:  # the server is stopping

@@ -48,6 +48,8 @@ class InfoHandler(RunaiHandler):
             "virtual_gpus": any(d.virtual for n in nodes for d in n.devices),
             "defaults": {"project": "default", "kind": "training", "gpu": 1},
             "form": form_info(nodes, service.node_pools, projects),
+            # stored workloads that did not load as they were (repaired or quarantined)
+            "store_problems": service.load_problems,
         })
 
 

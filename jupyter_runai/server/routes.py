@@ -176,6 +176,11 @@ def _schemas() -> dict[str, Any]:
         "allocated_memory, used_memory, utilization and pods"}}}}
     out["Info"] = {"type": "object", "properties": {k: {} for k in (
         "version", "backend", "user", "projects", "kinds", "gpus", "virtual_gpus", "defaults", "form")}}
+    out["Info"]["properties"]["store_problems"] = {
+        "type": "array", "description": "Stored workloads that did not load as they were: repaired (times out "
+        "of order) or quarantined (kept aside in the store's quarantined_workloads table)",
+        "items": {"type": "object", "properties": {k: {"type": "string"} for k in (
+            "uid", "project", "name", "action", "message")}}}
     out["Error"] = {"type": "object", "properties": {"error": {"type": "object", "properties": {
         "message": {"type": "string"}, "field": {"type": ["string", "null"]}, "allowed": {},
         "errors": {"type": "array"}}, "required": ["message"]}}, "required": ["error"]}
@@ -211,6 +216,11 @@ def openapi_document() -> dict[str, Any]:
             responses["404"] = error
             if method == "post":
                 responses["409"] = error
+            responses["503"] = {**error, "description": "the scheduler is not running, or a change could not "
+                                "be saved (nothing was changed; try again)"}
+            if method in ("post", "put", "delete"):
+                responses["507"] = {**error, "description": "the disk holding the scheduler's state is full: "
+                                    "nothing was changed"}
             entry: dict[str, Any] = {"summary": op.summary, "parameters": parameters, "responses": responses,
                                      "operationId": f"{method}_{re.sub(r'[^a-z]+', '_', route.template.lower()).strip('_')}"}
             if op.request is not None:
