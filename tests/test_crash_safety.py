@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from tornado.httpclient import HTTPClientError
 
 from api_helpers import Api, fill_store, kill_pods, server_config, unfill_store
 from jupyter_runai.clusters.local import LocalCluster
@@ -363,6 +364,9 @@ class TestAStoreThatCannotOpen:
             assert "newer" in body["error"]["message"], "the store's own reason"
         code, body = await api.post("workloads", body={"name": "x", "command": "true"})
         assert code == 503
+        with pytest.raises(HTTPClientError) as proxied:  # the proxy too: no traceback, the same status
+            await jp_fetch("runai", "proxy", "default", "x", "")
+        assert proxied.value.code == 503
 
 
 def test_the_service_reports_what_it_repaired_or_quarantined(tmp_path):

@@ -194,7 +194,11 @@ class ProxyHandler(JupyterHandler, websocket.WebSocketHandler):
 
     @property
     def service(self):
-        return self.settings["runai_service"]
+        service = self.settings.get("runai_service")
+        if service is None:  # the scheduler could not start: say why, as the REST API does
+            raise web.HTTPError(503, reason="Service Unavailable", log_message=self.settings.get(
+                "runai_load_error") or "the scheduler does not run in this Jupyter server")
+        return service
 
     def _error(self, status: int, exc: ServiceError | None = None, message: str | None = None) -> None:
         self.set_status(status)
