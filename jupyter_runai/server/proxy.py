@@ -96,31 +96,25 @@ def upstream(endpoint: Endpoint, scheme: str = "http") -> tuple[str, netutil.Res
 def scoped_cookie(header: str, path: str, own: tuple[str, ...]) -> str | None:
     """A workload's ``Set-Cookie`` kept to its proxy ``path``: its Path is put under it, any
     Domain dropped; None for a cookie named like the server's own (``own`` prefixes) or unreadable."""
-    name = header.split("=", 1)[0].strip()
+    parts = [p.strip() for p in header.split(";")]
+    name = parts[0].split("=", 1)[0].strip()
     if not name or name.startswith(own):
         return None
-    parts = [p.strip() for p in header.split(";")]
-    kept = [parts[0]]
-    cookie_path = None
-    for attribute in parts[1:]:
-        key = attribute.split("=", 1)[0].strip().lower()
-        if key == "domain":
-            continue
-        if key == "path":
-            cookie_path = attribute.split("=", 1)[1].strip() if "=" in attribute else ""
-            continue
-        if attribute:
-            kept.append(attribute)
-    if cookie_path and cookie_path.startswith(path):
-        scoped = cookie_path
-    else:  # a path the app knows relative to its own root (inference) or outside the prefix
-        scoped = path.rstrip("/") + "/" + (cookie_path or "").lstrip("/")
-        if not scoped.startswith(path):
-            scoped = path
     try:
         SimpleCookie(parts[0])
     except CookieError:
         return None
+    kept = [parts[0]]
+    cookie_path = ""
+    for attribute in parts[1:]:
+        key = attribute.split("=", 1)[0].strip().lower()
+        if key == "path":
+            cookie_path = attribute.split("=", 1)[1].strip() if "=" in attribute else ""
+        elif key != "domain" and attribute:
+            kept.append(attribute)
+    # a path outside the prefix is taken as relative to the app's own root (an inference
+    # server sees "/" where the browser sees the prefix)
+    scoped = cookie_path if cookie_path.startswith(path) else path + cookie_path.lstrip("/")
     return "; ".join([*kept, f"Path={scoped}"])
 
 
