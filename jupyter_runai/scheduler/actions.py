@@ -3,7 +3,9 @@ stale-gang eviction.
 
 * **allocate** places pending jobs in fair order onto idle capacity (or pipelines them
   onto capacity being released). Gangs go all or nothing; elastic pods above the gang
-  minimum go one at a time, after every gang's minimum (the job order sees to that).
+  minimum go one at a time, after every gang's minimum (the job order sees to that),
+  and not while a job ahead of them in their project waits for capacity on nodes they
+  could use (:mod:`.extras`; every action passes such pods over).
 * **consolidate** moves running preemptible pods to other nodes when that lets a
   pending preemptible job run; every moved pod must be re-placed in the same step.
 * **reclaim** takes resources back from other projects for a job whose project is
@@ -16,6 +18,7 @@ stale-gang eviction.
 from __future__ import annotations
 
 from .capacity import admission_reason, may_reclaim, over_limit, reclaimable
+from .extras import ExtrasHold
 from .placement import explain_no_fit, place
 from .session import HOLDS_QUOTA, P, JobState, PodState, Session
 from .victims import ACTIVE_VICTIM, MinRuntime, Solver, VictimIndex, evicted_queue_chunks
@@ -32,6 +35,18 @@ class Context:
         self._victims: VictimIndex | None = None
         self._min_runtime: dict[str, MinRuntime] = {}
         self._requests: dict[JobState, tuple[int, tuple[float, float, float]]] = {}
+        #: jobs below their gang minimum waiting for capacity, which hold back the
+        #: elastic pods of later jobs of their project (:mod:`.extras`)
+        self.extras = ExtrasHold(sess)
+
+    def held_extra(self, job: JobState) -> bool:
+        """Whether ``job``'s next pod is an elastic one that waits for a job ahead of it
+        in its project (the reason recorded); every action passes such a job over."""
+        other = self.extras.holder(job)
+        if other is None:
+            return False
+        self.reasons[job.name] = self.extras.reason(job, other)
+        return True
 
     def tasks_request(self, tasks: list[PodState]):
         g = c = m = 0.0
@@ -175,18 +190,23 @@ def allocate(ctx: Context) -> None:
         if not tasks:
             return False
         sig = _shape(job, tasks)
-        reason = admission(job)
-        if reason is None:
-            hit = failed.get(sig)
-            if hit is None:
-                return False
-            reason = _cached_failure(hit, tasks)
+        if ctx.held_extra(job):
+            reason = None  # recorded by held_extra
+        else:
+            reason = admission(job)
+            if reason is None:
+                hit = failed.get(sig)
+                if hit is None:
+                    return False
+                reason = _cached_failure(hit, tasks)
+                ctx.extras.waits_for_capacity(job, tasks, sig)
         waiting[sig] -= 1
         if sig not in failed:
             live -= 1
             if live == 0:
                 it.stopped = True
-        ctx.reasons.setdefault(job.name, reason)
+        if reason is not None:
+            ctx.reasons.setdefault(job.name, reason)
         return True
 
     it = JobIterator(sess, jobs, ctx.job_request, skip=skip)
@@ -225,6 +245,8 @@ def _allocate_one(ctx: Context, job: JobState, tasks: list[PodState], sig: tuple
     record why it waits. (placed, its shape failed just now)"""
     new_failure = False
     if reason is None:
+        if ctx.held_extra(job):
+            return False, False
         hit = failed.get(sig)
         if hit is not None:
             reason = _cached_failure(hit, tasks)
@@ -233,6 +255,8 @@ def _allocate_one(ctx: Context, job: JobState, tasks: list[PodState], sig: tuple
             if reason is not None:
                 failed[sig] = (reason, [p.name for p in tasks])
                 new_failure = True
+        if reason is not None:
+            ctx.extras.waits_for_capacity(job, tasks, sig)
     if reason is not None:
         ctx.reasons.setdefault(job.name, reason)
         return False, new_failure
@@ -259,7 +283,8 @@ def _victim_action(ctx: Context, jobs: list[JobState], admit, signature, victims
     def skip(job: JobState) -> bool:
         # a job this action passes over in its turn (nothing changes)
         tasks = job.tasks_to_allocate()
-        return not tasks or not admit(job, ctx.job_request(job)) or signature(job, tasks) in failed
+        return (not tasks or ctx.held_extra(job) or not admit(job, ctx.job_request(job))
+                or signature(job, tasks) in failed)
 
     it = JobIterator(sess, jobs, ctx.job_request, skip=skip)
     for job in it:
