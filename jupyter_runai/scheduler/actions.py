@@ -17,6 +17,8 @@ stale-gang eviction.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from .capacity import admission_reason, may_reclaim, over_limit, reclaimable
 from .extras import ExtrasHold
 from .placement import explain_no_fit, place
@@ -266,7 +268,8 @@ def _allocate_one(ctx: Context, job: JobState, tasks: list[PodState], sig: tuple
 
 # ------------------------------------------------------------------ victim actions
 def _victim_action(ctx: Context, jobs: list[JobState], admit, signature, victims, validator,
-                   allow_moves: bool = True, protection: MinRuntime | None = None) -> None:
+                   allow_moves: bool = True, protection: MinRuntime | None = None,
+                   unprotected=None, kind: str = "") -> None:
     """The loop that consolidate, reclaim and preempt share.
 
     For each pending job in fair order: ``admit(job, req)`` says whether the action
@@ -275,16 +278,34 @@ def _victim_action(ctx: Context, jobs: list[JobState], admit, signature, victims
     the job certainly cannot succeed); the :class:`Solver` finds victims, asks
     ``validator(job, req)`` (a function of the evicted chunks) and keeps the winning
     scenario applied, or rolls everything back. With ``protection``, jobs within
-    their minimum runtime give up only their pods above the gang minimum.
+    their minimum runtime give up only their pods above the gang minimum; when that is
+    what made a job fail (``unprotected(job, req)``: the candidates without it, with
+    which the search would succeed), its reason says which GPUs are protected and until
+    when (:func:`_protected_note`).
     """
     sess = ctx.sess
     failed: set[tuple] = set()
+    notes: dict[tuple, str] = {}  # failed signature -> what the minimum runtime protects
+
+    def note(job: JobState, sig: tuple) -> None:
+        text = notes.get(sig)
+        if text:
+            reason = ctx.reasons.get(job.name)
+            if reason is None:
+                ctx.reasons[job.name] = text
+            elif text not in reason:
+                ctx.reasons[job.name] = f"{reason}; {text}"
 
     def skip(job: JobState) -> bool:
         # a job this action passes over in its turn (nothing changes)
         tasks = job.tasks_to_allocate()
-        return (not tasks or ctx.held_extra(job) or not admit(job, ctx.job_request(job))
-                or signature(job, tasks) in failed)
+        if not tasks or ctx.held_extra(job) or not admit(job, ctx.job_request(job)):
+            return True
+        sig = signature(job, tasks)
+        if sig in failed:
+            note(job, sig)
+            return True
+        return False
 
     it = JobIterator(sess, jobs, ctx.job_request, skip=skip)
     for job in it:
@@ -305,6 +326,72 @@ def _victim_action(ctx: Context, jobs: list[JobState], admit, signature, victims
             it.refresh(job.queue)
         else:
             failed.add(sig)
+            if protection is not None and unprotected is not None:
+                text = _protected_note(ctx, job, tasks, unprotected(job, req), validator(job, req),
+                                       allow_moves, protection, kind)
+                if text:
+                    notes[sig] = text
+                    note(job, sig)
+
+
+def _protected_note(ctx: Context, job: JobState, tasks: list[PodState], leaves, validate, allow_moves: bool,
+                    protection: MinRuntime, kind: str) -> str | None:
+    """When the victim search for ``job`` failed with the minimum-runtime protection
+    and would succeed without it: which GPUs the protection holds and until when (the
+    latest end of protection among the victims of that search), else None. Nothing
+    changes in the session."""
+    sess = ctx.sess
+    if not leaves or not any(protection.protected(e[2]) for h in leaves.values() for e in h):
+        return None  # the protection kept no candidate out: the search would fail again
+    before = {j: j.n_active for h in leaves.values() for _k, _t, j in h}
+    mark = sess.checkpoint()
+    solver = Solver(sess, job, tasks, leaves,
+                    place_job=lambda: ctx.place_tasks(job, tasks) is None,
+                    validate=validate, allow_moves=allow_moves)
+    ok = solver.solve()
+    ctx.simulations += solver.simulations
+    gpus = 0.0
+    until = None
+    projects: list[str] = []
+    if ok:
+        evicted: dict[JobState, list[PodState]] = {}
+        for vjob, chunk in solver.chunks[:solver.applied]:
+            evicted.setdefault(vjob, []).extend(p for p in chunk if p.status is P.RELEASING)
+        for vjob, pods in evicted.items():
+            if not pods or not protection.protected(vjob):
+                continue
+            extras = max(0, before.get(vjob, 0) - vjob.min)  # given up first, never protected
+            held = pods[extras:]
+            if not held:
+                continue
+            gpus += sum(len(p.devices) * p.frac for p in held)
+            end = protection.started(vjob) + protection.limit.get(vjob.queue.name, 0.0)
+            until = end if until is None else max(until, end)
+            if vjob.queue.name not in projects:
+                projects.append(vjob.queue.name)
+    sess.rollback(mark)
+    if until is None:
+        return None
+    what = f"{gpus:g} GPU{'' if abs(gpus - 1) < 1e-9 else 's'}" if gpus > 1e-9 else "the resources"
+    if kind == "reclaim":
+        names = ", ".join(f"'{q}'" for q in projects)
+        whom = f"it could take back from project{'s' if len(projects) > 1 else ''} {names}"
+    else:
+        whom = "of lower-priority work it could preempt"
+    return (f"{what} {whom} {'is' if what == '1 GPU' else 'are'} held by pods protected by their minimum "
+            f"runtime until {_clock(until, sess.now)}")
+
+
+def _clock(t: float, now: float) -> str:
+    """A moment of the snapshot's clock (seconds since the epoch) in UTC: the time of
+    day, with the date when it is not today's. The same words every cycle."""
+    try:
+        when = datetime.fromtimestamp(t, tz=timezone.utc)
+        if when.date() == datetime.fromtimestamp(now, tz=timezone.utc).date():
+            return when.strftime("%H:%M:%S UTC")
+        return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):  # a clock no calendar holds (the engine never raises)
+        return f"{t:g} on the scheduler's clock"
 
 
 def _victim_index(ctx: Context) -> VictimIndex:
@@ -381,7 +468,7 @@ def reclaim(ctx: Context) -> None:
     protection = ctx.min_runtime("reclaim")
     keep = protection.keep if protection is not None else None
 
-    def victims(job, req):
+    def victims(job, req, keep=keep):
         queue = job.queue
         takeable = _takeable_queues(sess, queue)
         return index.leaves((q for q in sess.queues.values() if q.is_leaf and q is not queue and takeable(q)),
@@ -390,7 +477,8 @@ def reclaim(ctx: Context) -> None:
     def validator(job, req):
         return lambda evicted: reclaimable(sess, job.queue, req, job.preemptible, evicted_queue_chunks(evicted))
 
-    _victim_action(ctx, ctx.pending_jobs(), admit, _signature, victims, validator, protection=protection)
+    _victim_action(ctx, ctx.pending_jobs(), admit, _signature, victims, validator, protection=protection,
+                   unprotected=lambda job, req: victims(job, req, keep=None), kind="reclaim")
 
 
 def preempt(ctx: Context) -> None:
@@ -402,7 +490,7 @@ def preempt(ctx: Context) -> None:
     protection = ctx.min_runtime("preempt")
     keep = protection.keep if protection is not None else None
 
-    def victims(job, req):
+    def victims(job, req, keep=keep):
         return index.leaves((job.queue,), below=job.priority, keep=keep)
 
     def validator(job, req):
@@ -418,7 +506,8 @@ def preempt(ctx: Context) -> None:
             return over_limit(job.queue, net) is None
         return validate
 
-    _victim_action(ctx, ctx.pending_jobs(), admit, _signature, victims, validator, protection=protection)
+    _victim_action(ctx, ctx.pending_jobs(), admit, _signature, victims, validator, protection=protection,
+                   unprotected=lambda job, req: victims(job, req, keep=None), kind="preempt")
 
 
 def stale_gang(ctx: Context) -> None:
