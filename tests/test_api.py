@@ -194,6 +194,10 @@ async def test_stop_resume_delete(api):
         ({"name": "x", "command": "echo a\x00b"}, "command"),
         ({"name": "x", "command": ["echo", "a\x00b"]}, "command"),
         ({"name": "x", "command": "true", "environment": {"A": "b\x00"}}, "environment.A"),
+        # nor a path the pod starts in or runs from, nor an image name
+        ({"name": "x", "command": "true", "working_dir": "/tmp/a\x00b"}, "working_dir"),
+        ({"name": "x", "command": "true", "python_env": "/opt/env\x00"}, "python_env"),
+        ({"name": "x", "command": "true", "image": "python:3.12\x00"}, "image"),
     ],
 )
 async def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(api, spec, field):
@@ -307,6 +311,26 @@ async def test_openapi_matches_the_routes(api, jp_serverapp):
             assert handler_method is not None
     spec_schema = doc["components"]["schemas"]["WorkloadSpec"]
     assert "resources" in spec_schema["properties"]
+
+
+@pytest.mark.parametrize("what, body, field", [
+    ("data-sources", {"name": "d", "kind": "host_path", "path": "/data\x00/x"}, "path"),
+    ("data-sources", {"name": "d", "kind": "host_path", "path": "/data", "target": "in\x00side"}, "target"),
+    ("data-sources", {"name": "d", "kind": "git", "url": "https://example.com/r\x00.git"}, "url"),
+    ("credentials", {"name": "c", "inject_as": "env", "data": {"TOKEN": "s3cr3t\x00value"}}, "data.TOKEN"),
+    ("credentials", {"name": "c", "inject_as": "file", "data": {"key\x00": "v"}}, "data.key\x00"),
+    ("credentials", {"name": "c", "inject_as": "file", "data": {"key": "v"}, "mount_path": "m\x00"}, "mount_path"),
+])
+async def test_a_nul_byte_in_a_path_file_name_or_injected_value_is_a_400_naming_the_field(api, what, body, field):
+    """A NUL byte reaches no path, file name or environment: refused at the door, saying so,
+    instead of a pod that fails to start (or a file created under a truncated name)."""
+    _code, before = await api.get("projects", "default", what)
+    code, answer = await api.post("projects", "default", what, body=body)
+    assert code == 400, answer
+    assert answer["error"]["field"] == field, answer
+    assert "NUL" in answer["error"]["message"], answer
+    assert "s3cr3t" not in json.dumps(answer)  # a secret value is never shown back, not even a bad one
+    assert (await api.get("projects", "default", what))[1] == before
 
 
 async def test_credentials_never_come_back(api):

@@ -144,8 +144,19 @@ def check_decisions(snap: Snapshot, res) -> None:
         assert all(0 <= d < nodes[bind.node].gpus for d in bind.devices), bind
         assert len(set(bind.devices)) == len(bind.devices), bind
         assert 0 <= bind.fraction <= 1, bind
+    bound = {(b.job, b.pod): b.node for b in res.binds}
     for evict in res.evictions:
         assert (evict.job, evict.pod) in pods, evict
+        # a move says where to, truly: never "another node" for a move inside one node
+        # (nor on a one-node cluster); a pod said to be evicted is not bound again
+        if evict.reason.startswith("moved to"):
+            new_node = bound.get((evict.job, evict.pod))
+            assert new_node is not None, evict
+            elsewhere = "other devices of the same node" if new_node == evict.node else "another node"
+            assert evict.reason == f"moved to {elsewhere} to make room", (evict, new_node)
+        else:
+            assert (evict.job, evict.pod) not in bound, evict
+            assert "node" not in evict.reason, evict
     state = result_state(snap, res)
     for j in snap.jobs:
         held = [p.name for p in j.pods if state[(j.name, p.name)]]

@@ -4,6 +4,7 @@ random sessions, through binds, evictions and rollbacks."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -284,3 +285,24 @@ def test_a_move_inside_one_node_is_not_called_a_move_to_another_node():
     whole = Job(name="c", queue="q", priority=50, created_order=2, pods=[Pod(name="c-0", index=0, gpus=1)])
     result = schedule(Snapshot(nodes=[node], queues=[queue], jobs=[*halves, whole]))
     assert [e.reason for e in result.evictions] == ["moved to other devices of the same node to make room"]
+
+
+@pytest.mark.parametrize("victims, priority", [("b", 50), ("a", 75)], ids=["reclaim", "preempt"])
+def test_reclaim_and_preempt_on_one_node_never_say_another_node(victims, priority):
+    """On a one-node cluster a victim that a reclaim or a preemption moves goes to other
+    devices of the same node, and says so; one that is stopped says it was evicted."""
+    node = Node(name="n", gpus=3, gpu_memory_mib=24576, cpu_millis=64000, memory_bytes=512e9)
+    queues = [Queue(name="a", created_order=0, resources={"gpu": QueueResources(3, -1.0, 1.0)}),
+              Queue(name="b", created_order=1, resources={"gpu": QueueResources(0, -1.0, 1.0)})]
+    running = [Job(name=name, queue=victims, priority=50, created_order=i,
+                   pods=[Pod(name=f"{name}-0", gpu_fraction=0.5, status=PodStatus.RUNNING, node="n", devices=[i])])
+               for i, name in enumerate(("h0", "h1"))]
+    running.append(Job(name="w", queue=victims, priority=50, created_order=2,
+                       pods=[Pod(name="w-0", gpus=1, status=PodStatus.RUNNING, node="n", devices=[2])]))
+    new = Job(name="new", queue="a", priority=priority, created_order=5, pods=[Pod(name="new-0", gpus=2)])
+    result = schedule(Snapshot(nodes=[node], queues=queues, jobs=[*running, new],
+                               config=PlacementConfig(gpu="binpack")))
+    assert {b.pod for b in result.binds} == {"h1-0", "new-0"}
+    assert sorted((e.pod, e.reason) for e in result.evictions) == [
+        ("h1-0", "moved to other devices of the same node to make room"),
+        ("w-0", "evicted to make room for other work")]

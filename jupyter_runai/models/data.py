@@ -50,10 +50,20 @@ SECRET_VALUE_MAX = 1_000_000
 # ------------------------------------------------------------------ paths
 
 
+NO_NUL = "without NUL bytes (no path, file name or environment can hold one)"
+
+
+def _refuse_nul(field: str, value: Any, rule: str) -> None:
+    """A NUL byte reaches no path and no process: refused by field, saying so."""
+    if isinstance(value, str) and "\0" in value:
+        raise invalid(field, f"must be {rule}, {NO_NUL}", allowed=f"{rule}, {NO_NUL}", got=value)
+
+
 def _relative_path(value: Any, field: str) -> str:
     """A normalized relative path inside the working directory, or a field error."""
     rule = "a relative path inside the working directory (no leading '/', no '..')"
-    if not isinstance(value, str) or not value or "\0" in value or value.startswith("/"):
+    _refuse_nul(field, value, rule)
+    if not isinstance(value, str) or not value or value.startswith("/"):
         raise invalid(field, f"must be {rule}", allowed=rule, got=value)
     if ".." in value.split("/"):
         raise invalid(field, f"must be {rule}", allowed=rule, got=value)
@@ -71,7 +81,8 @@ def _check_host_path(value: Any, info: ValidationInfo) -> Any:
     rule = "an absolute directory path on the node (starting with '/', no '..')"
     if value is None:
         return None
-    if not isinstance(value, str) or not value.startswith("/") or "\0" in value or ".." in value.split("/"):
+    _refuse_nul(info.field_name, value, rule)
+    if not isinstance(value, str) or not value.startswith("/") or ".." in value.split("/"):
         raise invalid(info.field_name, f"must be {rule}", allowed=rule, got=value)
     return posixpath.normpath(value).replace("//", "/")  # normpath keeps a leading '//'
 
@@ -108,6 +119,7 @@ def _check_url(value: Any, info: ValidationInfo) -> Any:
     )
     if value is None:
         return None
+    _refuse_nul(info.field_name, value, "a git repository URL")
     if isinstance(value, str) and _PASSWORD_IN_URL.search(value):
         # Never echo it: the part before '@' is a secret.
         raise invalid(info.field_name, "must not contain a password or token: put it in a credential "
@@ -299,13 +311,19 @@ class Credential(RunaiModel):
             if self.mount_path is not None:
                 problems.add("mount_path", "only for inject_as 'file'; this one is 'env'",
                              allowed="unset unless inject_as is 'file'", got=self.mount_path)
-            for key in self.data:
+            for key, value in self.data.items():
                 if not _ENV_NAME.match(key):
                     problems.add(("data", key), f"keys must be {_ENV_RULE} (inject_as 'env')",
                                  allowed=_ENV_RULE, got=key, input=REDACTED)
+                elif "\0" in value.get_secret_value():  # an environment cannot hold it (the value is not shown)
+                    problems.add(("data", key), f"values must be {NO_NUL} (inject_as 'env')",
+                                 allowed=f"a value {NO_NUL}", input=REDACTED)
         else:
             for key in self.data:
-                if not key or "/" in key or "\0" in key or key in (".", ".."):
+                if "\0" in key:
+                    problems.add(("data", key), f"keys must be {_FILE_RULE}, {NO_NUL} (inject_as 'file')",
+                                 allowed=f"{_FILE_RULE}, {NO_NUL}", got=key, input=REDACTED)
+                elif not key or "/" in key or key in (".", ".."):
                     problems.add(("data", key), f"keys must be {_FILE_RULE} (inject_as 'file')",
                                  allowed=_FILE_RULE, got=key, input=REDACTED)
             if self.mount_path is None:

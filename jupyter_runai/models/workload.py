@@ -294,6 +294,14 @@ class WorkloadSpec(RunaiModel):
     def _no_repeats(cls, values: list[str], info: ValidationInfo) -> list[str]:
         return _unique(values, info)
 
+    @field_validator("working_dir", "python_env", "image")
+    @classmethod
+    def _no_nul(cls, value: Optional[str], info: ValidationInfo) -> Optional[str]:
+        # a path the pod starts in or runs from, an image a runtime pulls: a NUL byte reaches no process
+        if value is not None:
+            _refuse_nul(info.field_name, value)
+        return value
+
     @model_validator(mode="after")
     def _check_kind_and_fill_defaults(self) -> "WorkloadSpec":
         problems = Problems("WorkloadSpec")

@@ -3,7 +3,9 @@ stale-gang eviction.
 
 * **allocate** places pending jobs in fair order onto idle capacity (or pipelines them
   onto capacity being released). Gangs go all or nothing; elastic pods above the gang
-  minimum go one at a time, after every gang's minimum (the job order sees to that).
+  minimum go one at a time, after every gang's minimum (the job order sees to that),
+  and not while a job ahead of them in their project waits for capacity on nodes they
+  could use (:mod:`.extras`; every action passes such pods over).
 * **consolidate** moves running preemptible pods to other nodes when that lets a
   pending preemptible job run; every moved pod must be re-placed in the same step.
 * **reclaim** takes resources back from other projects for a job whose project is
@@ -15,7 +17,10 @@ stale-gang eviction.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from .capacity import admission_reason, may_reclaim, over_limit, reclaimable
+from .extras import ExtrasHold
 from .placement import explain_no_fit, place
 from .session import HOLDS_QUOTA, P, JobState, PodState, Session
 from .victims import ACTIVE_VICTIM, MinRuntime, Solver, VictimIndex, evicted_queue_chunks
@@ -32,6 +37,18 @@ class Context:
         self._victims: VictimIndex | None = None
         self._min_runtime: dict[str, MinRuntime] = {}
         self._requests: dict[JobState, tuple[int, tuple[float, float, float]]] = {}
+        #: jobs below their gang minimum waiting for capacity, which hold back the
+        #: elastic pods of later jobs of their project (:mod:`.extras`)
+        self.extras = ExtrasHold(sess)
+
+    def held_extra(self, job: JobState) -> bool:
+        """Whether ``job``'s next pod is an elastic one that waits for a job ahead of it
+        in its project (the reason recorded); every action passes such a job over."""
+        other = self.extras.holder(job)
+        if other is None:
+            return False
+        self.reasons[job.name] = self.extras.reason(job, other)
+        return True
 
     def tasks_request(self, tasks: list[PodState]):
         g = c = m = 0.0
@@ -175,18 +192,23 @@ def allocate(ctx: Context) -> None:
         if not tasks:
             return False
         sig = _shape(job, tasks)
-        reason = admission(job)
-        if reason is None:
-            hit = failed.get(sig)
-            if hit is None:
-                return False
-            reason = _cached_failure(hit, tasks)
+        if ctx.held_extra(job):
+            reason = None  # recorded by held_extra
+        else:
+            reason = admission(job)
+            if reason is None:
+                hit = failed.get(sig)
+                if hit is None:
+                    return False
+                reason = _cached_failure(hit, tasks)
+                ctx.extras.waits_for_capacity(job, tasks, sig)
         waiting[sig] -= 1
         if sig not in failed:
             live -= 1
             if live == 0:
                 it.stopped = True
-        ctx.reasons.setdefault(job.name, reason)
+        if reason is not None:
+            ctx.reasons.setdefault(job.name, reason)
         return True
 
     it = JobIterator(sess, jobs, ctx.job_request, skip=skip)
@@ -225,6 +247,8 @@ def _allocate_one(ctx: Context, job: JobState, tasks: list[PodState], sig: tuple
     record why it waits. (placed, its shape failed just now)"""
     new_failure = False
     if reason is None:
+        if ctx.held_extra(job):
+            return False, False
         hit = failed.get(sig)
         if hit is not None:
             reason = _cached_failure(hit, tasks)
@@ -233,6 +257,8 @@ def _allocate_one(ctx: Context, job: JobState, tasks: list[PodState], sig: tuple
             if reason is not None:
                 failed[sig] = (reason, [p.name for p in tasks])
                 new_failure = True
+        if reason is not None:
+            ctx.extras.waits_for_capacity(job, tasks, sig)
     if reason is not None:
         ctx.reasons.setdefault(job.name, reason)
         return False, new_failure
@@ -242,7 +268,8 @@ def _allocate_one(ctx: Context, job: JobState, tasks: list[PodState], sig: tuple
 
 # ------------------------------------------------------------------ victim actions
 def _victim_action(ctx: Context, jobs: list[JobState], admit, signature, victims, validator,
-                   allow_moves: bool = True, protection: MinRuntime | None = None) -> None:
+                   allow_moves: bool = True, protection: MinRuntime | None = None,
+                   unprotected=None, kind: str = "") -> None:
     """The loop that consolidate, reclaim and preempt share.
 
     For each pending job in fair order: ``admit(job, req)`` says whether the action
@@ -251,15 +278,34 @@ def _victim_action(ctx: Context, jobs: list[JobState], admit, signature, victims
     the job certainly cannot succeed); the :class:`Solver` finds victims, asks
     ``validator(job, req)`` (a function of the evicted chunks) and keeps the winning
     scenario applied, or rolls everything back. With ``protection``, jobs within
-    their minimum runtime give up only their pods above the gang minimum.
+    their minimum runtime give up only their pods above the gang minimum; when that is
+    what made a job fail (``unprotected(job, req)``: the candidates without it, with
+    which the search would succeed), its reason says which GPUs are protected and until
+    when (:func:`_protected_note`).
     """
     sess = ctx.sess
     failed: set[tuple] = set()
+    notes: dict[tuple, str] = {}  # failed signature -> what the minimum runtime protects
+
+    def note(job: JobState, sig: tuple) -> None:
+        text = notes.get(sig)
+        if text:
+            reason = ctx.reasons.get(job.name)
+            if reason is None:
+                ctx.reasons[job.name] = text
+            elif text not in reason:
+                ctx.reasons[job.name] = f"{reason}; {text}"
 
     def skip(job: JobState) -> bool:
         # a job this action passes over in its turn (nothing changes)
         tasks = job.tasks_to_allocate()
-        return not tasks or not admit(job, ctx.job_request(job)) or signature(job, tasks) in failed
+        if not tasks or ctx.held_extra(job) or not admit(job, ctx.job_request(job)):
+            return True
+        sig = signature(job, tasks)
+        if sig in failed:
+            note(job, sig)
+            return True
+        return False
 
     it = JobIterator(sess, jobs, ctx.job_request, skip=skip)
     for job in it:
@@ -280,6 +326,72 @@ def _victim_action(ctx: Context, jobs: list[JobState], admit, signature, victims
             it.refresh(job.queue)
         else:
             failed.add(sig)
+            if protection is not None and unprotected is not None:
+                text = _protected_note(ctx, job, tasks, unprotected(job, req), validator(job, req),
+                                       allow_moves, protection, kind)
+                if text:
+                    notes[sig] = text
+                    note(job, sig)
+
+
+def _protected_note(ctx: Context, job: JobState, tasks: list[PodState], leaves, validate, allow_moves: bool,
+                    protection: MinRuntime, kind: str) -> str | None:
+    """When the victim search for ``job`` failed with the minimum-runtime protection
+    and would succeed without it: which GPUs the protection holds and until when (the
+    latest end of protection among the victims of that search), else None. Nothing
+    changes in the session."""
+    sess = ctx.sess
+    if not leaves or not any(protection.protected(e[2]) for h in leaves.values() for e in h):
+        return None  # the protection kept no candidate out: the search would fail again
+    before = {j: j.n_active for h in leaves.values() for _k, _t, j in h}
+    mark = sess.checkpoint()
+    solver = Solver(sess, job, tasks, leaves,
+                    place_job=lambda: ctx.place_tasks(job, tasks) is None,
+                    validate=validate, allow_moves=allow_moves)
+    ok = solver.solve()
+    ctx.simulations += solver.simulations
+    gpus = 0.0
+    until = None
+    projects: list[str] = []
+    if ok:
+        evicted: dict[JobState, list[PodState]] = {}
+        for vjob, chunk in solver.chunks[:solver.applied]:
+            evicted.setdefault(vjob, []).extend(p for p in chunk if p.status is P.RELEASING)
+        for vjob, pods in evicted.items():
+            if not pods or not protection.protected(vjob):
+                continue
+            extras = max(0, before.get(vjob, 0) - vjob.min)  # given up first, never protected
+            held = pods[extras:]
+            if not held:
+                continue
+            gpus += sum(len(p.devices) * p.frac for p in held)
+            end = protection.started(vjob) + protection.limit.get(vjob.queue.name, 0.0)
+            until = end if until is None else max(until, end)
+            if vjob.queue.name not in projects:
+                projects.append(vjob.queue.name)
+    sess.rollback(mark)
+    if until is None:
+        return None
+    what = f"{gpus:g} GPU{'' if abs(gpus - 1) < 1e-9 else 's'}" if gpus > 1e-9 else "the resources"
+    if kind == "reclaim":
+        names = ", ".join(f"'{q}'" for q in projects)
+        whom = f"it could take back from project{'s' if len(projects) > 1 else ''} {names}"
+    else:
+        whom = "of lower-priority work it could preempt"
+    return (f"{what} {whom} {'is' if what == '1 GPU' else 'are'} held by pods protected by their minimum "
+            f"runtime until {_clock(until, sess.now)}")
+
+
+def _clock(t: float, now: float) -> str:
+    """A moment of the snapshot's clock (seconds since the epoch) in UTC: the time of
+    day, with the date when it is not today's. The same words every cycle."""
+    try:
+        when = datetime.fromtimestamp(t, tz=timezone.utc)
+        if when.date() == datetime.fromtimestamp(now, tz=timezone.utc).date():
+            return when.strftime("%H:%M:%S UTC")
+        return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):  # a clock no calendar holds (the engine never raises)
+        return f"{t:g} on the scheduler's clock"
 
 
 def _victim_index(ctx: Context) -> VictimIndex:
@@ -356,7 +468,7 @@ def reclaim(ctx: Context) -> None:
     protection = ctx.min_runtime("reclaim")
     keep = protection.keep if protection is not None else None
 
-    def victims(job, req):
+    def victims(job, req, keep=keep):
         queue = job.queue
         takeable = _takeable_queues(sess, queue)
         return index.leaves((q for q in sess.queues.values() if q.is_leaf and q is not queue and takeable(q)),
@@ -365,7 +477,8 @@ def reclaim(ctx: Context) -> None:
     def validator(job, req):
         return lambda evicted: reclaimable(sess, job.queue, req, job.preemptible, evicted_queue_chunks(evicted))
 
-    _victim_action(ctx, ctx.pending_jobs(), admit, _signature, victims, validator, protection=protection)
+    _victim_action(ctx, ctx.pending_jobs(), admit, _signature, victims, validator, protection=protection,
+                   unprotected=lambda job, req: victims(job, req, keep=None), kind="reclaim")
 
 
 def preempt(ctx: Context) -> None:
@@ -377,7 +490,7 @@ def preempt(ctx: Context) -> None:
     protection = ctx.min_runtime("preempt")
     keep = protection.keep if protection is not None else None
 
-    def victims(job, req):
+    def victims(job, req, keep=keep):
         return index.leaves((job.queue,), below=job.priority, keep=keep)
 
     def validator(job, req):
@@ -393,7 +506,8 @@ def preempt(ctx: Context) -> None:
             return over_limit(job.queue, net) is None
         return validate
 
-    _victim_action(ctx, ctx.pending_jobs(), admit, _signature, victims, validator, protection=protection)
+    _victim_action(ctx, ctx.pending_jobs(), admit, _signature, victims, validator, protection=protection,
+                   unprotected=lambda job, req: victims(job, req, keep=None), kind="preempt")
 
 
 def stale_gang(ctx: Context) -> None:
