@@ -87,15 +87,19 @@ class RunaiHandler(APIHandler):
         """A boolean query argument: true, 1, yes (any case) are true."""
         return self.get_argument(name, "false").lower() in ("1", "true", "yes", "")
 
-    def int_argument(self, name: str, default: int | None = None, minimum: int = 0) -> int | None:
+    def int_argument(self, name: str, default: int | None = None, minimum: int = 0,
+                     maximum: int | None = None) -> int | None:
         value = self.get_argument(name, None)
         if value is None:
             return default
+        allowed = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
         try:
             number = int(value)
         except ValueError:
-            raise Invalid(f"{name} must be a whole number, got {value!r}", field=name,
-                          allowed=f">= {minimum}") from None
+            raise Invalid(f"{name} must be a whole number, got {value[:40]!r}", field=name,
+                          allowed=allowed) from None
         if number < minimum:
-            raise Invalid(f"{name} must be at least {minimum}, got {number}", field=name, allowed=f">= {minimum}")
+            raise Invalid(f"{name} must be at least {minimum}, got {value[:40]}", field=name, allowed=allowed)
+        if maximum is not None and number > maximum:
+            raise Invalid(f"{name} must be at most {maximum}, got {value[:40]}", field=name, allowed=allowed)
         return number

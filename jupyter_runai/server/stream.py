@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import deque
+import os
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -14,24 +14,41 @@ from .base import RunaiHandler, api
 
 FOLLOW_POLL_SECONDS = 0.25
 HEARTBEAT_SECONDS = 15.0
-CHUNK = 64 * 1024
+CHUNK = 256 * 1024  # bytes read and sent at a time: what a log request holds in memory
+TAIL_BLOCK = 64 * 1024  # bytes read at a time when looking for the last lines
+MAX_TAIL_LINES = 100_000
 
 
-def _tail_offset(path, lines: int) -> int:
-    """Byte offset where the last ``lines`` lines of the file start."""
-    if lines <= 0:
-        return path.stat().st_size
-    starts: deque[int] = deque(maxlen=lines)
-    offset = 0
+def tail_offset(path, lines: int, block: int = TAIL_BLOCK) -> int:
+    """Byte offset where the last ``lines`` lines of the file start, found by reading
+    backwards from its end in blocks (the time and memory depend on ``lines``, not on
+    the size of the file). A last line without a newline counts as a line."""
     with open(path, "rb") as f:
-        for line in f:
-            starts.append(offset)
-            offset += len(line)
-    return starts[0] if starts else 0
+        size = f.seek(0, os.SEEK_END)
+        if lines <= 0 or size == 0:
+            return size
+        f.seek(size - 1)
+        end = size - 1 if f.read(1) == b"\n" else size  # the last line's own newline starts nothing
+        left = lines
+        while end > 0:
+            start = max(0, end - block)
+            f.seek(start)
+            data = f.read(end - start)
+            at = len(data)
+            while (at := data.rfind(b"\n", 0, at)) >= 0:
+                left -= 1
+                if left == 0:
+                    return start + at + 1
+            end = start
+        return 0
 
 
 class LogsHandler(RunaiHandler):
-    """``GET .../logs?pod=&follow=&tail=``: the pod's output as text; ``follow`` streams until it ends."""
+    """``GET .../logs?pod=&follow=&tail=``: the pod's output as text; ``follow`` streams until it ends.
+
+    The file is read off the event loop, in chunks of ``CHUNK`` bytes, each sent (and
+    waited for) before the next is read: a log of any size holds one chunk in memory, and
+    a slow disk or a slow client delays only this response."""
 
     @web.authenticated
     @authorized
@@ -39,38 +56,54 @@ class LogsHandler(RunaiHandler):
     async def get(self, project: str, name: str) -> None:
         pod = self.get_argument("pod", None)
         follow = self.flag("follow") if "follow" in self.request.arguments else False
-        tail = self.int_argument("tail", None)
+        tail = self.int_argument("tail", None, maximum=MAX_TAIL_LINES)
         path = self.service.log_path(project, name, pod)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Content-Type-Options", "nosniff")
+        loop = asyncio.get_running_loop()
         offset = 0
         if path is not None and path.exists() and tail is not None:
-            offset = _tail_offset(path, tail)
+            try:
+                offset = await loop.run_in_executor(None, tail_offset, path, tail)
+            except FileNotFoundError:
+                offset = 0
         index = int(str(pod).rsplit("-", 1)[-1]) if pod is not None else 0
         while True:
             if path is None:
                 path = self.service.log_path(project, name, pod)
             if path is not None and path.exists():
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    while True:
-                        data = f.read(CHUNK)
-                        if not data:
-                            break
-                        offset += len(data)
-                        self.write(data)
-                if follow:
-                    try:
-                        await self.flush()
-                    except StreamClosedError:
-                        return
+                sent = await self._send_file(path, offset)
+                if sent is None:
+                    return  # the client went away
+                offset = sent
             if not follow or self.service.pod_finished(project, name, index):
                 if follow and path is not None and path.exists() and path.stat().st_size > offset:
                     continue  # the last lines written before it ended
                 break
             await asyncio.sleep(FOLLOW_POLL_SECONDS)
         self.finish(set_content_type="text/plain; charset=utf-8")
+
+    async def _send_file(self, path, offset: int) -> int | None:
+        """Send the file from ``offset`` to its end; the offset reached, or None if the
+        client closed the connection."""
+        loop = asyncio.get_running_loop()
+        try:
+            f = await loop.run_in_executor(None, open, path, "rb")
+        except FileNotFoundError:  # removed since it was looked at
+            return offset
+        try:
+            if offset:
+                f.seek(offset)
+            while data := await loop.run_in_executor(None, f.read, CHUNK):
+                offset += len(data)
+                self.write(data)
+                await self.flush()  # wait until it is on its way: one chunk in memory at a time
+        except StreamClosedError:
+            return None
+        finally:
+            f.close()
+        return offset
 
 
 class EventsHandler(RunaiHandler):
