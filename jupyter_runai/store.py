@@ -476,6 +476,16 @@ class Store:
         keys = ("id", "at", "type", "project", "workload", "pod", "message")
         return [Event.model_validate(dict(zip(keys, row))) for row in rows]
 
+    def event_ids(self) -> tuple[int | None, int]:
+        """``(oldest, newest)``: the id of the oldest event still stored (None when there is
+        none) and the newest id ever given (0 before the first event, kept by pruning).
+        Ids are consecutive, so events after ``n`` are all still here exactly when
+        ``n >= newest`` or ``oldest <= n + 1``."""
+        with self._lock:
+            oldest = self._db.execute("SELECT min(id) FROM events").fetchone()[0]
+            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        return oldest, int(row[0]) if row else 0
+
     def prune_events(self, keep: int) -> int:
         """Delete all but the newest ``keep`` events; return how many went."""
         with self._tx() as db:
