@@ -16,8 +16,8 @@ __all__ = ["reason_kind"]
 
 # a figure, with the unit glued to it if any: 3, 0.25, 1.5e9, 30Gi, 512Mi, 2GB, 100B
 _FIGURE = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?:[KMGTPE]i|[KMGTPE]?B)?")
-# the word after a figure loses its plural: "1 GPU" and "2 GPUs" read alike
-_PLURAL = re.compile(r"(# [A-Za-z]+?)s\b")
+# a counted thing loses its plural: "1 GPU" and "2 GPUs" read alike
+_PLURAL = re.compile(r"(# (?:whole )?(?:GPU|CPU|core|pod|device|replica|node|worker))s\b")
 # capacity on the nodes, said two ways depending on whether anything at all is free
 # (placement.explain_no_fit): both mean "not enough of it free where it may run"
 _SHORT = [
