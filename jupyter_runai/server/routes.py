@@ -80,7 +80,9 @@ ROUTES: list[Route] = [
                          "tail": "only the last N lines (0 to 100000)"}),
     }),
     Route("/events", EventsHandler, {
-        "get": Op("Server-sent events; resumes after the Last-Event-ID header", response="event-stream",
+        "get": Op("Server-sent events; resumes after the Last-Event-ID header with every event since, or an "
+                  "'event: reset' when some were pruned (reload the state); a client that falls behind gets "
+                  "'event: overflow' and the stream ends (reconnect with Last-Event-ID)", response="event-stream",
                   query={"project": "only this project", "workload": "only this workload",
                          "since": "replay events after this id"}),
     }),
