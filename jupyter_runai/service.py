@@ -146,6 +146,7 @@ class RunaiService:
         self.event_retention = event_retention  # events kept in the store while running (None: all)
         self.event_buffer = event_buffer  # events a subscriber may fall behind before it overflows
         self._unpruned = 0  # events added since the store was last pruned
+        store.on_rollback(self._forget_unstored_events)
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._started = False
@@ -906,6 +907,13 @@ class RunaiService:
                 self.store.prune_events(keep=self.event_retention)
             except Exception:  # pruning is housekeeping: the next batch of events tries again
                 log.exception("could not prune the event store")
+
+    def _forget_unstored_events(self) -> None:
+        """A transaction was rolled back: the events it recorded are not stored, and their
+        ids will be given to other events; they must never reach a subscriber."""
+        if self._outbox:
+            newest = self.store.event_ids()[1]
+            self._outbox = [data for data in self._outbox if data["id"] <= newest]
 
     def subscribe(self, maxsize: int | None = None) -> Subscription:
         """A queue that receives every event from now on (as JSON-able dicts), until it

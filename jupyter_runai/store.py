@@ -189,6 +189,7 @@ class Store:
             with contextlib.suppress(FileNotFoundError):
                 os.chmod(own, 0o600)  # SQLite creates -wal and -shm with the database's mode
         self._lock = threading.RLock()
+        self._rollback_callbacks: list[Callable[[], None]] = []
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) in _tx.
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
         try:
@@ -229,7 +230,14 @@ class Store:
             except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
+                for callback in list(self._rollback_callbacks):
+                    callback()
                 raise
+
+    def on_rollback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after a transaction was rolled back (what it wrote, events
+        included, is not in the store: their ids will be given again)."""
+        self._rollback_callbacks.append(callback)
 
     def batch(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """Group several writes into one transaction (one sync to disk): everything inside

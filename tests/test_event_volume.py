@@ -89,3 +89,40 @@ def test_events_are_pruned_while_the_service_runs(tmp_path):
         assert oldest > newest - 60  # the newest were kept
     finally:
         service.store.close()
+
+
+class NodesFailOnce(SimulatedCluster):
+    """A cluster whose node listing fails once when asked to (a backend error mid-cycle)."""
+
+    fail = False
+
+    def nodes(self):
+        if self.fail:
+            self.fail = False
+            raise RuntimeError("the node list could not be read")
+        return super().nodes()
+
+
+def test_events_of_a_cycle_that_rolled_back_are_never_published(tmp_path):
+    cluster = NodesFailOnce(simulated_nodes(1, gpus=2))
+    service = make_service(tmp_path, cluster)
+    try:
+        service.submit({"name": "job", "command": "run", "resources": {"gpu": 1}}, ME)
+        service.run_cycle()
+        queue = service.subscribe()
+        cluster.finish("default/job-0", 0)  # the cycle records that it ended, then fails
+        cluster.fail = True
+        try:
+            service.run_cycle()
+        except RuntimeError:
+            pass
+        stored = {e.id: e.message for e in service.store.events(limit=1000)}
+        published = [queue.get_nowait() for _ in range(queue.qsize())]
+        assert all(stored.get(data["id"]) == data["message"] for data in published), \
+            f"published events that are not stored: {published}"
+        service.submit({"name": "next", "command": "run"}, ME)  # takes the ids given before
+        again = [queue.get_nowait() for _ in range(queue.qsize())]
+        ids = [data["id"] for data in published + again]
+        assert len(ids) == len(set(ids)), "two different events went out under one id"
+    finally:
+        service.store.close()
