@@ -5,6 +5,7 @@ cannot (``reset``), and the Python client resumes by itself."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from datetime import datetime, timezone
 
 import pytest
@@ -12,6 +13,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from api_helpers import Api, kill_pods, server_config
 from jupyter_runai.client import RunaiClient, parse_sse
+from jupyter_runai.server.stream import EventsHandler
 from jupyter_runai.service import User
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -193,3 +195,49 @@ async def test_the_python_client_resumes_after_an_overflow(api, service, jp_http
     assert "overflow" not in [e.get("type") for e in seen]
     ids = [int(e["id"]) for e in seen]
     assert ids == list(range(ids[0], ids[0] + len(ids))), "an event was missed or repeated"
+
+
+async def test_a_client_that_stops_reading_is_disconnected(api, service, jp_http_port, jp_base_url, jp_auth_header,
+                                                          monkeypatch):
+    monkeypatch.setattr(EventsHandler, "stall_seconds", 0.5)
+    loop = asyncio.get_running_loop()
+
+    def connect() -> socket.socket:  # a client that reads the answer's first bytes, then nothing
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(15)
+        sock.connect(("127.0.0.1", jp_http_port))
+        sock.sendall(f"GET {jp_base_url}runai/api/v1/events HTTP/1.1\r\nHost: localhost:{jp_http_port}\r\n"
+                     f"Authorization: {jp_auth_header['Authorization']}\r\n\r\n".encode())
+        assert sock.recv(100).startswith(b"HTTP/1.1 200")
+        return sock
+
+    sock = await loop.run_in_executor(None, connect)
+    # big events, published until the socket's buffers are full and the client falls behind
+    now = datetime.now(timezone.utc)
+    for i in range(400):
+        if not service._subscribers:
+            break
+        event = service.store.add_event("Warning", "x" * 65536, at=now, project="default", workload="big")
+        service._outbox.append(event.model_dump(mode="json"))
+        service._publish()
+        await asyncio.sleep(0.01)
+    assert not service._subscribers, "the client never fell behind"
+
+    await asyncio.sleep(1.5)  # it reads nothing meanwhile: the server gives it up
+
+    def read_to_the_end() -> bytes:
+        tail = b""
+        while data := sock.recv(1 << 20):
+            tail = (tail + data)[-4096:]
+            if tail.endswith(b"0\r\n\r\n"):  # the response ended (it caught up in time: told, then ended)
+                assert b"event: overflow" in tail
+                break
+        return tail
+
+    try:
+        await loop.run_in_executor(None, read_to_the_end)  # the connection closed, or the response ended
+    except socket.timeout:
+        pytest.fail("the server kept the stream of a client that stopped reading open")
+    finally:
+        sock.close()
