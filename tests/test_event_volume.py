@@ -65,9 +65,10 @@ def test_figures_alone_do_not_make_a_new_kind():
     idle = "pod default/w2-0 needs 2 whole GPUs on one node; no GPU in node pool a100 is idle"
     some = "pod default/w2-0 needs 2 whole GPUs on one node; the most idle GPUs on one node in node pool a100 is 1"
     assert reason_kind(idle) == reason_kind(some)
-    assert reason_kind("pod default/w3-0 needs 1 CPU and 2Gi of memory; CPU is short: 1 cores wanted, at most "
-                       "0.5 free on one node") != reason_kind("pod default/w3-0 needs 1 CPU and 2Gi of memory; "
-                                                              "memory is short: 2Gi wanted, at most 1Gi free on one node")
+    cpu = "pod default/w3-0 needs 1 CPU and 2Gi of memory; CPU is short: 1 cores wanted, at most 0.5 free on one node"
+    memory = ("pod default/w3-0 needs 1 CPU and 2Gi of memory; memory is short: 2Gi wanted, at most 1Gi free on "
+              "one node")
+    assert reason_kind(cpu) != reason_kind(memory)
     assert reason_kind(a) != reason_kind("waiting for its turn in the queue")
     assert reason_kind(None) is None
 
