@@ -513,15 +513,36 @@ class RunaiClient:
         last_event_id: str | int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Server-sent events as dicts (``id``, ``at``, ``type``, ``project``, ``workload``, ``pod``,
-        ``message``), forever; ``last_event_id`` resumes after that event."""
-        headers = {"Accept": "text/event-stream"}
-        if last_event_id is not None:
-            headers["Last-Event-ID"] = str(last_event_id)
-        response = self.request(
-            "GET", "events", params={"project": project, "workload": workload}, stream=True,
-            headers=headers, timeout=(self.timeout[0], None),
-        )
-        return parse_sse(_text_chunks(response))
+        ``message``), forever; ``last_event_id`` resumes after that event.
+
+        When this reader falls too far behind, the server ends the stream (``overflow``):
+        it is reopened at once after the last event taken, so no event is missed. A
+        ``{"type": "reset", ...}`` item means events after ``last_event_id`` were pruned
+        and are lost: reload the state (list the workloads); the stream goes on from there."""
+        def connect(last: str | int | None) -> Iterator[dict[str, Any]]:
+            headers = {"Accept": "text/event-stream"}
+            if last is not None:
+                headers["Last-Event-ID"] = str(last)
+            response = self.request(
+                "GET", "events", params={"project": project, "workload": workload}, stream=True,
+                headers=headers, timeout=(self.timeout[0], None),
+            )
+            return parse_sse(_text_chunks(response))
+
+        def resuming(stream: Iterator[dict[str, Any]], last: str | int | None) -> Iterator[dict[str, Any]]:
+            while True:
+                for event in stream:
+                    if event.get("type") == "overflow":
+                        break
+                    if event.get("id") is not None:
+                        last = event["id"]
+                    yield event
+                else:
+                    return  # the server ended the stream (it stopped)
+                stream.close()
+                stream = connect(last)
+
+        return resuming(connect(last_event_id), last_event_id)
 
     def wait(
         self,

@@ -54,6 +54,7 @@ from .models import (
     format_validation_error,
 )
 from .scheduler import schedule
+from .scheduler.reasons import reason_kind
 from .scheduler.types import Job
 from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
@@ -90,7 +91,7 @@ def is_intent(handle: dict[str, Any] | None) -> bool:
     """True for a launch intent: the record written before the cluster launches a pod."""
     return bool(handle and handle.get("launching"))
 
-__all__ = ["AdmissionHook", "RunaiService", "User"]
+__all__ = ["AdmissionHook", "RunaiService", "Subscription", "User"]
 
 KERNEL_ID_ENV = "RUNAI_KERNEL_ID"  # set by the kernel provisioner (kernels/provisioner.py)
 STARTING_REASON = "starting: waiting for the server to answer"
@@ -107,6 +108,16 @@ class User:
 
     def __repr__(self) -> str:
         return f"User({self.name!r})"
+
+
+class Subscription(asyncio.Queue):
+    """The events a subscriber has yet to take, in order. A subscriber that falls
+    ``maxsize`` events behind gets no more: ``overflowed`` is set, and it should take what
+    is queued and then resume from the store after the last event it took."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize=maxsize)
+        self.overflowed = asyncio.Event()
 
 
 AdmissionHook = Callable[[WorkloadSpec, User], WorkloadSpec | None]
@@ -132,6 +143,8 @@ class RunaiService:
         stop_grace_seconds: float = 10.0,
         scale_down_delay: float = 30.0,
         placement_history: int = 1000,
+        event_retention: int | None = None,
+        event_buffer: int = 1000,
         proxy_prefix: str = "/runai/proxy/",
         proxy_secret: bytes | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -162,8 +175,9 @@ class RunaiService:
         self._versions: dict[str, int] = {}  # uid -> changes so far (see _save)
         self._jobs: dict[str, tuple[int, Job | None]] = {}  # uid -> (version, engine job) cache
         self._phase_applied: dict[str, tuple[int, str | None]] = {}  # uid -> (version, reason) at its last update
+        self._reasons_told: dict[str, set[str]] = {}  # uid -> kinds of reason told while it waits
         self._outcome: dict[str, WorkloadPhase] = {}  # what a stopping workload becomes once its pods end
-        self._subscribers: set[asyncio.Queue] = set()
+        self._subscribers: set[Subscription] = set()
         self._handles_dirty: set[tuple[str, str]] = set()  # handles to write with the transaction
         self._after_commit: list[Callable[[], None]] = []  # cluster actions once the transaction commits
         self._in_transaction = False
@@ -172,6 +186,10 @@ class RunaiService:
         self._last_time: datetime | None = None
         self._crash_points = _test_crash_points()
         self._launches = 0
+        self.event_retention = event_retention  # events kept in the store while running (None: all)
+        self.event_buffer = event_buffer  # events a subscriber may fall behind before it overflows
+        self._unpruned = 0  # events added since the store was last pruned
+        store.on_rollback(self._forget_unstored_events)
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._started = False
@@ -863,6 +881,16 @@ class RunaiService:
         terminating = any(p.phase == PodPhase.TERMINATING for p in status.pods)
         text = reason or ("waiting for evicted pods to release their devices" if terminating else None)
         if text and text != status.pending_reason:
+            if status.pending_reason is None:  # it starts waiting (again)
+                self._reasons_told.pop(workload.uid, None)
+            told = self._reasons_told.setdefault(workload.uid, set())
+            kind = reason_kind(text)
+            if kind in told:
+                # a reason it has waited for already, with this cycle's figures: shown at
+                # once, but neither an event nor a write (saved with its next change)
+                status.pending_reason = text
+                return
+            told.add(kind)
             status.pending_reason = text
             self._event("Pending", workload, text)
             self._save(workload)
@@ -992,6 +1020,7 @@ class RunaiService:
         self._dirty.discard(workload.uid)
         self.workloads.pop(workload.uid, None)
         self._phase_applied.pop(workload.uid, None)
+        self._reasons_told.pop(workload.uid, None)
         self._names.pop((workload.spec.project, workload.spec.name), None)
         self.seq.pop(workload.uid, None)
         self.desired.pop(workload.uid, None)
@@ -1179,18 +1208,35 @@ class RunaiService:
         self._outbox.append(event.model_dump(mode="json"))
 
     def _publish(self) -> None:
-        """Hand the events written so far to the subscribers (after their transaction committed)."""
+        """Hand the events written so far to the subscribers (after their transaction
+        committed); prune the store once enough events came since it was last pruned."""
         outbox, self._outbox = self._outbox, []
         for data in outbox:
             for queue in list(self._subscribers):
                 try:
                     queue.put_nowait(data)
-                except asyncio.QueueFull:  # a subscriber that does not read loses its place
+                except asyncio.QueueFull:  # it fell behind: it is told, and resumes from the store
+                    queue.overflowed.set()
                     self._subscribers.discard(queue)
+        self._unpruned += len(outbox)
+        if self.event_retention is not None and self._unpruned >= max(1, min(1000, self.event_retention // 10)):
+            self._unpruned = 0
+            try:
+                self.store.prune_events(keep=self.event_retention)
+            except Exception:  # pruning is housekeeping: the next batch of events tries again
+                log.exception("could not prune the event store")
 
-    def subscribe(self, maxsize: int = 1000) -> asyncio.Queue:
-        """A queue that receives every event from now on (as JSON-able dicts)."""
-        queue: asyncio.Queue = asyncio.Queue(maxsize=maxsize)
+    def _forget_unstored_events(self) -> None:
+        """A transaction was rolled back: the events it recorded are not stored, and their
+        ids will be given to other events; they must never reach a subscriber."""
+        if self._outbox:
+            newest = self.store.event_ids()[1]
+            self._outbox = [data for data in self._outbox if data["id"] <= newest]
+
+    def subscribe(self, maxsize: int | None = None) -> Subscription:
+        """A queue that receives every event from now on (as JSON-able dicts), until it
+        falls ``maxsize`` (default ``event_buffer``) events behind (see ``Subscription``)."""
+        queue = Subscription(self.event_buffer if maxsize is None else maxsize)
         self._subscribers.add(queue)
         return queue
 

@@ -292,6 +292,7 @@ class Store:
                 os.chmod(own, 0o600)  # SQLite creates -wal and -shm with the database's mode
         self._lock = threading.RLock()
         self.load_problems: list[dict[str, Any]] = []  # rows repaired or quarantined while loading
+        self._rollback_callbacks: list[Callable[[], None]] = []
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) in _tx.
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
         try:
@@ -336,12 +337,19 @@ class Store:
                     if self._db.in_transaction:
                         with contextlib.suppress(sqlite3.Error):
                             self._db.execute("ROLLBACK")
+                    for callback in list(self._rollback_callbacks):
+                        callback()
                     raise
             except BaseException as exc:
                 translated = _write_error(exc, self.path)
                 if translated is None:
                     raise
                 raise translated from exc
+
+    def on_rollback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after a transaction was rolled back (what it wrote, events
+        included, is not in the store: their ids will be given again)."""
+        self._rollback_callbacks.append(callback)
 
     def batch(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """Group several writes into one transaction (one sync to disk): everything inside
@@ -640,6 +648,16 @@ class Store:
             rows.reverse()
         keys = ("id", "at", "type", "project", "workload", "pod", "message")
         return [Event.model_validate(dict(zip(keys, row))) for row in rows]
+
+    def event_ids(self) -> tuple[int | None, int]:
+        """``(oldest, newest)``: the id of the oldest event still stored (None when there is
+        none) and the newest id ever given (0 before the first event, kept by pruning).
+        Ids are consecutive, so events after ``n`` are all still here exactly when
+        ``n >= newest`` or ``oldest <= n + 1``."""
+        with self._lock:
+            oldest = self._db.execute("SELECT min(id) FROM events").fetchone()[0]
+            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        return oldest, int(row[0]) if row else 0
 
     def prune_events(self, keep: int) -> int:
         """Delete all but the newest ``keep`` events; return how many went."""

@@ -69,7 +69,17 @@ class RunaiApp(ExtensionApp):
         30.0, config=True,
         help="Seconds an inference workload's load must stay low before replicas are removed.",
     )
-    event_retention = Int(100_000, config=True, help="Events kept in the store; older ones are pruned.")
+    event_retention = Int(
+        100_000, config=True,
+        help="Events kept in the store: older ones are pruned at start and while the server runs (after every "
+        "tenth of this many new events, at most every 1000), so the store holds at most this many plus one "
+        "such batch.",
+    )
+    event_stream_buffer = Int(
+        1000, config=True,
+        help="Events an event-stream client may fall behind before the server tells it so (event 'overflow') "
+        "and closes its stream; it reconnects with Last-Event-ID and gets the rest from the store.",
+    )
     placement_history = Int(
         1000, config=True,
         help="Most recent workloads (any state) whose pod shapes the fragmentation-aware GPU placement "
@@ -130,6 +140,8 @@ class RunaiApp(ExtensionApp):
             stop_grace_seconds=self.stop_grace_seconds,
             scale_down_delay=self.scale_down_delay,
             placement_history=self.placement_history,
+            event_retention=self.event_retention,
+            event_buffer=self.event_stream_buffer,
             proxy_prefix=url_path_join(self.serverapp.base_url, "runai/proxy/"),
             proxy_secret=self._proxy_secret(state),
         )

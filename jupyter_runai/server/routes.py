@@ -77,10 +77,12 @@ ROUTES: list[Route] = [
     Route("/workloads/{project}/{name}/logs", LogsHandler, {
         "get": Op("A pod's output (stdout and stderr)", response="text",
                   query={"pod": "pod index or name (default 0)", "follow": "stream until the pod ends",
-                         "tail": "only the last N lines"}),
+                         "tail": "only the last N lines (0 to 100000)"}),
     }),
     Route("/events", EventsHandler, {
-        "get": Op("Server-sent events; resumes after the Last-Event-ID header", response="event-stream",
+        "get": Op("Server-sent events; resumes after the Last-Event-ID header with every event since, or an "
+                  "'event: reset' when some were pruned (reload the state); a client that falls behind gets "
+                  "'event: overflow' and the stream ends (reconnect with Last-Event-ID)", response="event-stream",
                   query={"project": "only this project", "workload": "only this workload",
                          "since": "replay events after this id"}),
     }),

@@ -213,10 +213,15 @@ export class RunaiModel {
               delay = 1000;
             }
             for (const message of parser.feed(text)) {
-              try {
-                this._eventReceived.emit(JSON.parse(message.data) as IRunaiEvent);
-              } catch {
-                // not an event of ours
+              // 'overflow': the server ends this stream, and the loop below reconnects
+              // after the last id; 'reset': events since that id are lost. Neither is a
+              // workload's event; both mean "reload", which _soon() does.
+              if (message.event !== 'overflow' && message.event !== 'reset') {
+                try {
+                  this._eventReceived.emit(JSON.parse(message.data) as IRunaiEvent);
+                } catch {
+                  // not an event of ours
+                }
               }
               this._soon();
             }
