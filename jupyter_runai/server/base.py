@@ -6,10 +6,12 @@ import functools
 import getpass
 import json
 import re
+from http.client import responses
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
 from pydantic import ValidationError
+from tornado import web
 
 from ..errors import Invalid, ServiceError
 from ..models import error_body
@@ -48,6 +50,19 @@ class RunaiHandler(APIHandler):
         except ServiceError as exc:  # the server is stopping
             self.set_status(exc.status)
             self.finish(json.dumps(exc.body()))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error these handlers answer is the REST error document, whatever raised it
+        (Tornado's 403 and 405, a 500): ``{"error": {"message", "field", "allowed"}}``."""
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        message = responses.get(status_code, "error")
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        elif status_code >= 500:
+            message = "the server failed on this request; its log says why"
+        item = {"field": None, "message": message, "allowed": None}
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": {**item, "errors": [item]}}))
 
     @property
     def service(self) -> RunaiService:
