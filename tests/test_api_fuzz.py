@@ -78,24 +78,68 @@ def created_key(path: str, case, response) -> tuple[str, str] | None:
     return None
 
 
+#: objects the fuzzer acts on by name (stop, resume, read, delete), made before each run: one
+#: workload of each kind, one of them stopped (so that resume has something to do)
+TARGET_WORKLOADS = {
+    "t-train": {"command": "sleep 60", "resources": {"cpu": "100m"}},
+    "t-space": {"kind": "workspace"},
+    "t-dist": {"kind": "distributed", "command": "sleep 60", "workers": 2},
+    "t-serve": {"kind": "inference", "command": "sleep 60", "min_replicas": 1, "max_replicas": 2},
+    "t-stopped": {"command": "sleep 60"},
+}
+TARGET_SOURCES = {
+    "t-path": {"kind": "host_path", "path": "/tmp", "read_only": False},
+    "t-git": {"kind": "git", "url": "https://example.invalid/repo.git", "revision": "main"},
+}
+TARGET_CREDENTIALS = {
+    "t-env": {"inject_as": "env", "data": {"TOKEN": "secret"}},
+    "t-file": {"inject_as": "file", "data": {"key.pem": "secret"}},
+}
+
+
+def make_targets(live: LiveServer) -> dict[str, list[str]]:
+    """(Re)create the objects the fuzzer names; what a fuzzed path names, by collection."""
+    for path, items in (("workloads", TARGET_WORKLOADS), (f"projects/{PROJECT}/data-sources", TARGET_SOURCES),
+                        (f"projects/{PROJECT}/credentials", TARGET_CREDENTIALS)):
+        for name, body in items.items():
+            code, answer = live.api("POST", path, {"name": name, **body})
+            assert code in (201, 409), answer  # 409: left from an earlier run in this server
+    code, answer = live.api("POST", f"workloads/{PROJECT}/t-stopped/stop")
+    assert code in (200, 409), answer
+    return {"/workloads/": list(TARGET_WORKLOADS), "/data-sources/": list(TARGET_SOURCES),
+            "/credentials/": list(TARGET_CREDENTIALS)}
+
+
+def strategies_for(op, mode, targets: dict[str, list[str]]) -> list:
+    """Fuzzed requests for one operation: all generated, and (fitting the document only) with
+    the project that exists and, where the path names an object, one that exists."""
+    out = [op.as_strategy(generation_mode=mode)]
+    if mode != schemathesis.GenerationMode.POSITIVE or "{project}" not in op.path:
+        return out
+    out.append(op.as_strategy(generation_mode=mode, path_parameters={"project": PROJECT}))
+    names = next((names for part, names in targets.items() if part in op.path and "{name}" in op.path), None)
+    if names:
+        out.append(st.sampled_from(names).flatmap(lambda name: op.as_strategy(
+            generation_mode=mode, path_parameters={"project": PROJECT, "name": name})))
+    return out
+
+
 def fuzz(live: LiveServer, examples: int) -> list:
     auth = {"Authorization": f"token {live.token}"}
     schema = schemathesis.openapi.from_url(live.url + "runai/api/v1/openapi.json", headers=auth)
+    targets = make_targets(live)
     before = listing(live)
     acknowledged: dict[str, set[str]] = {key: set(names) for key, names in before.items()}
     problems: list = []
     fuzzed: set[str] = set()
-    for result in schema.get_all_operations():
-        op = result.ok()
+    operations = [result.ok() for result in schema.get_all_operations()]
+    operations.sort(key=lambda op: op.method.upper() == "DELETE")  # deletes last: the others need targets
+    for op in operations:
         if op.path.endswith(("/logs", "/events")):
             continue
         fuzzed.add(f"{op.method.upper()} {op.path}")
-        # half of the cases name the project that exists, so the handlers get past the lookup
-        known = {"project": PROJECT} if "{project}" in op.path else None
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
-            strategies = [op.as_strategy(generation_mode=mode)]
-            if known:
-                strategies.append(op.as_strategy(generation_mode=mode, path_parameters=known))
+            strategies = strategies_for(op, mode, targets)
 
             @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck),
                       database=None)

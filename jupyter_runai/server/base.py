@@ -60,7 +60,12 @@ class RunaiHandler(APIHandler):
             message = exc.log_message % exc.args if exc.args else exc.log_message
         elif status_code >= 500:
             message = "the server failed on this request; its log says why"
-        item = {"field": None, "message": message, "allowed": None}
+        allowed = None
+        if status_code == 405:
+            allowed = [m for m in self.SUPPORTED_METHODS if m not in ("HEAD", "OPTIONS")
+                       and getattr(type(self), m.lower()) is not getattr(web.RequestHandler, m.lower())]
+            message = f"{self.request.method} is not allowed here; allowed: {', '.join(allowed)}"
+        item = {"field": None, "message": message, "allowed": allowed}
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"error": {**item, "errors": [item]}}))
 
