@@ -53,7 +53,12 @@ class RunaiHandler(APIHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Every error these handlers answer is the REST error document, whatever raised it
-        (Tornado's 403 and 405, a 500): ``{"error": {"message", "field", "allowed"}}``."""
+        (Tornado's 400 and 405, a 500): ``{"error": {"message", "field", "allowed"}}``. Refused
+        authentication (401, 403 from Jupyter's own checks) keeps Jupyter's answer, which clients
+        recognize as "pass the token"."""
+        if status_code in (401, 403):
+            super().write_error(status_code, **kwargs)
+            return
         exc = (kwargs.get("exc_info") or (None, None, None))[1]
         message = responses.get(status_code, "error")
         if isinstance(exc, web.HTTPError) and exc.log_message:
