@@ -190,6 +190,9 @@ def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the REST API (served at ``/runai/api/v1/openapi.json``)."""
     paths: dict[str, Any] = {}
     error = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    # Jupyter's own answer when the token or login is missing; the error document when a rule refuses
+    refused = {"description": "not authenticated, or not allowed", "content": {"application/json": {
+        "schema": {"type": "object"}}}}
     for route in ROUTES:
         item: dict[str, Any] = {}
         params = re.findall(r"\{(\w+)\}", route.template)
@@ -212,9 +215,13 @@ def openapi_document() -> dict[str, Any]:
             else:
                 responses[str(op.status)] = {"description": op.summary}
             responses["400"] = error
+            responses["403"] = refused
             responses["404"] = error
             if method == "post":
                 responses["409"] = error
+            responses["503"] = error
+            if method in ("post", "put", "patch", "delete"):
+                responses["507"] = error
             entry: dict[str, Any] = {"summary": op.summary, "parameters": parameters, "responses": responses,
                                      "operationId": f"{method}_{re.sub(r'[^a-z]+', '_', route.template.lower()).strip('_')}"}
             if op.request is not None:
