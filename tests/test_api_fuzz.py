@@ -6,8 +6,8 @@ sources; credentials), with data that fits the document and data that does not. 
 server has no node at all (``local_node`` off, no virtual nodes), so nothing a fuzzed
 submission asks for can ever be placed: nothing runs on this machine, and the test checks
 that no pod directory was ever made. Logs and the event stream (streams) are left out.
-``API_FUZZ_EXAMPLES`` sets the examples per operation and mode (default 8); the ``slow``
-test runs 60.
+``API_FUZZ_EXAMPLES`` sets the examples per operation and mode (default 15); the ``slow``
+test runs 100.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from schemathesis.checks import positive_data_acceptance  # noqa: E402
 from schemathesis.core.failures import FailureGroup  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "15"))
 PROJECT = "default"
 #: no node at all: whatever is submitted waits, nothing starts a process
 NO_NODES = {"LocalCluster": {"local_node": False, "virtual_nodes": []}}
@@ -187,5 +187,5 @@ def test_the_api_answers_every_generated_request_as_documented(live):
 
 @pytest.mark.slow
 def test_the_api_answers_every_generated_request_as_documented_deeper(live):
-    assert fuzz(live, 60) == []
+    assert fuzz(live, 100) == []
     check_nothing_ran(live)
