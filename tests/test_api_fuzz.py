@@ -13,6 +13,7 @@ test runs 100.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -174,10 +175,20 @@ def fuzz(live: LiveServer, examples: int) -> list:
 
 
 def check_nothing_ran(live: LiveServer) -> None:
+    """A CPU-only workload waits with a reason; no pod ever started (no pod directory now, and
+    no Scheduled event in the store on disk, which also counts workloads deleted since)."""
     kept = live.workload("kept")
     assert kept["status"]["phase"] == "Pending", kept["status"]
     assert kept["status"]["pending_reason"], kept["status"]
     assert pod_dirs(live) == [], "a fuzzed workload started a process"
+    db = sqlite3.connect(f"file:{live.dirs['state'] / 'runai.db'}?mode=ro", uri=True)
+    try:
+        started = db.execute("SELECT workload, message FROM events WHERE type IN ('Scheduled', 'Started')").fetchall()
+        submitted = db.execute("SELECT count(*) FROM events WHERE type = 'Submitted'").fetchone()[0]
+    finally:
+        db.close()
+    assert started == [], "a fuzzed workload started a process"
+    assert submitted > len(TARGET_WORKLOADS), "the check reads the wrong store"
 
 
 def test_the_api_answers_every_generated_request_as_documented(live):
