@@ -257,6 +257,31 @@ async def test_bad_query_arguments_are_400s(api):
     assert code == 200
 
 
+def assert_error_document(code: int, body, status: int) -> dict:
+    """The REST error document (not Jupyter's HTML page nor its own JSON shape)."""
+    assert code == status and isinstance(body, dict) and "error" in body, (code, body)
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+    return body["error"]
+
+
+async def test_unknown_routes_and_actions_answer_the_error_document(api):
+    """Issue 14 (fuzzing): an unknown action or path under the API answered Jupyter's HTML 404
+    page, and an unsupported method Jupyter's own JSON; clients and the document expect
+    ``{"error": ...}`` everywhere."""
+    await api.submit(name="act", command="sleep 30")
+    error = assert_error_document(*await api.post("workloads", "default", "act", "pause"), 400)
+    assert error["field"] == "action" and error["allowed"] == ["stop", "resume"], error
+    assert (await api.get("workloads", "default", "act"))[1]["status"]["phase"] in ("Pending", "Running")
+    for method, path in (("GET", ("nothing-here",)), ("POST", ("workloads", "default", "act", "stop", "more")),
+                         ("GET", ())):
+        error = assert_error_document(*await api.call(method, *path), 404)
+        assert "openapi.json" in error["message"], error
+    for method, path, allowed in (("PUT", ("workloads",), ["GET", "POST"]), ("DELETE", ("projects",), ["GET"])):
+        error = assert_error_document(*await api.call(method, *path), 405)  # raised by Tornado
+        assert error["allowed"] == allowed, error
+    assert (await api.get("workloads", "default", "act"))[1]["status"]["phase"] in ("Pending", "Running")
+
+
 async def test_projects_show_deserved_allocated_and_fair_share(api):
     await api.submit(name="one", command="sleep 30", resources={"gpu": 1})
     await api.wait_phase("one", "Running")

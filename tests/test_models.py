@@ -776,3 +776,43 @@ def test_a_huge_exponent_is_refused_before_it_becomes_an_integer():
             parse_memory(text)
         with pytest.raises(QuantityError, match="at most"):
             parse_cpu(text)
+
+
+# ------------------------------------------------ the OpenAPI document states the rules
+
+DOCUMENTED_RULES = [  # (a spec, whether the models take it): the document must say the same
+    ({"resources": {"gpu": 0.5}}, True),
+    ({"resources": {"gpu": 2}}, True),
+    ({"resources": {"gpu": 1.5}}, False),
+    ({"resources": {"gpu": -1}}, False),
+    ({"resources": {"gpu": 2000}}, False),
+    ({"resources": {"gpu": 0.25, "gpu_limit": 0.75}}, True),
+    ({"resources": {"gpu": 0.25, "gpu_limit": 0}}, False),
+    ({"resources": {"gpu": 0.25, "gpu_limit": 1.5}}, False),
+    ({"resources": {"gpu": 0.5, "gpu_devices": 2}}, True),
+    ({"resources": {"gpu": 0.5, "gpu_devices": 0}}, False),
+    ({"resources": {"gpu": 0.5, "gpu_devices": 5000}}, False),
+    ({"environment": {"OK_NAME": "x"}}, True),
+    ({"environment": {"1BAD": "x"}}, False),
+    ({"environment": {"has space": "x"}}, False),
+]
+
+
+@pytest.mark.parametrize("extra, valid", DOCUMENTED_RULES, ids=[json.dumps(e) for e, _ in DOCUMENTED_RULES])
+def test_the_openapi_document_states_the_field_rules(extra, valid):
+    """Issue 14 (fuzzing): the document said any number for gpu, gpu_limit and gpu_devices and
+    any key for environment; clients and fuzzers could not tell what the server refuses."""
+    jsonschema = pytest.importorskip("jsonschema")
+    from jupyter_runai.server.routes import openapi_document
+
+    document = openapi_document()
+    validator = jsonschema.Draft202012Validator(
+        {"$ref": "#/components/schemas/WorkloadSpec", "components": document["components"]})
+    spec = {"name": "w", "command": "true", **extra}
+    try:
+        WorkloadSpec.model_validate(spec)
+        taken = True
+    except ValidationError:
+        taken = False
+    assert taken == valid, spec
+    assert validator.is_valid(spec) == valid, (spec, [e.message for e in validator.iter_errors(spec)])

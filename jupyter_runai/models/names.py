@@ -142,4 +142,16 @@ NodeName = Annotated[
 
 LabelKey = Annotated[str, BeforeValidator(_check_label_key)]
 LabelValue = Annotated[str, BeforeValidator(_check_label_value)]
-EnvName = Annotated[str, BeforeValidator(_check_env_name)]
+EnvName = Annotated[str, BeforeValidator(_check_env_name), WithJsonSchema({"type": "string", "pattern": _ENV_NAME.pattern})]
+
+
+def keys_by_pattern(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of a mapping whose key type has a pattern: pydantic writes it as
+    ``patternProperties``, which still lets any other key through; ``propertyNames`` says it."""
+    patterns = schema.pop("patternProperties", None) or {}
+    if len(patterns) == 1:
+        ((pattern, values),) = patterns.items()
+        schema["propertyNames"] = {"pattern": pattern}
+        schema["additionalProperties"] = values
+    elif patterns:
+        schema["patternProperties"] = patterns

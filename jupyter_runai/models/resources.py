@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, PlainSerializer, ValidationInfo, model_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, ValidationInfo, WithJsonSchema, model_validator
 
 from .base import RunaiModel
 from .errors import Problems, invalid
@@ -84,14 +84,19 @@ def compact_number(value: float) -> int | float:
 
 Compact = PlainSerializer(compact_number)
 
-Gpu = Annotated[float, BeforeValidator(_check_gpu), Compact]
+# the document states the rules the validators check, so that clients (and fuzzers) can see them
+Gpu = Annotated[float, BeforeValidator(_check_gpu), Compact, WithJsonSchema({"anyOf": [
+    {"type": "integer", "minimum": 0, "maximum": POD_DEVICES_MAX},
+    {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}]})]
 """A GPU request: 0, whole devices (1, 2, ...) or a fraction of one device (0 < gpu < 1)."""
 
 GpuAmount = Annotated[float, BeforeValidator(_check_gpu_amount), Compact]
 """A number of GPU devices for quotas: any number 0 or more (2.5 is fine)."""
 
-GpuLimit = Annotated[float, BeforeValidator(_check_gpu_limit), Compact]
-DeviceCount = Annotated[int, BeforeValidator(_check_devices)]
+GpuLimit = Annotated[float, BeforeValidator(_check_gpu_limit), Compact,
+                     WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "maximum": 1})]
+DeviceCount = Annotated[int, BeforeValidator(_check_devices),
+                        WithJsonSchema({"type": "integer", "minimum": 1, "maximum": POD_DEVICES_MAX})]
 
 
 class Resources(RunaiModel):

@@ -24,7 +24,7 @@ from pydantic import AwareDatetime, BeforeValidator, Field, ValidationInfo, fiel
 
 from .base import RunaiModel, one_of
 from .errors import Problems, invalid
-from .names import DnsLabel, EnvName, NodeName, ProjectName, pod_name
+from .names import DnsLabel, EnvName, NodeName, ProjectName, keys_by_pattern, pod_name
 from .quantity import Memory
 from .priority import PriorityClass, is_preemptible_by_default
 from .resources import Resources
@@ -234,7 +234,8 @@ class WorkloadSpec(RunaiModel):
         default_factory=dict,
         max_length=ENV_ENTRIES_MAX,
         description=f"Environment variables of every pod, name to value (at most {ENV_ENTRIES_MAX}, each "
-        f"value at most {ENV_VALUE_MAX} characters)."
+        f"value at most {ENV_VALUE_MAX} characters).",
+        json_schema_extra=keys_by_pattern,
     )
     data_sources: list[DnsLabel] = Field(
         default_factory=list, max_length=NAMES_MAX,

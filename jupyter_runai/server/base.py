@@ -6,10 +6,12 @@ import functools
 import getpass
 import json
 import re
+from http.client import responses
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
 from pydantic import ValidationError
+from tornado import web
 
 from ..errors import Invalid, ServiceError, Unavailable
 from ..models import error_body
@@ -55,6 +57,29 @@ class RunaiHandler(APIHandler):
         except ServiceError as exc:  # the server is stopping
             self.set_status(exc.status)
             self.finish(json.dumps(exc.body()))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error these handlers answer is the REST error document, whatever raised it
+        (Tornado's 400 and 405, a 500): ``{"error": {"message", "field", "allowed"}}``. Refused
+        authentication (401, 403 from Jupyter's own checks) keeps Jupyter's answer, which clients
+        recognize as "pass the token"."""
+        if status_code in (401, 403):
+            super().write_error(status_code, **kwargs)
+            return
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        message = responses.get(status_code, "error")
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        elif status_code >= 500:
+            message = "the server failed on this request; its log says why"
+        allowed = None
+        if status_code == 405:
+            allowed = [m for m in self.SUPPORTED_METHODS if m not in ("HEAD", "OPTIONS")
+                       and getattr(type(self), m.lower()) is not getattr(web.RequestHandler, m.lower())]
+            message = f"{self.request.method} is not allowed here; allowed: {', '.join(allowed)}"
+        item = {"field": None, "message": message, "allowed": allowed}
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": {**item, "errors": [item]}}))
 
     @property
     def service(self) -> RunaiService:

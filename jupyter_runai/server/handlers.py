@@ -14,7 +14,7 @@ from tornado import web
 from jupyter_server.auth.decorator import authorized
 
 from .. import __version__
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, Invalid, NotFound
 from ..models import Credential, DataSource, Workload, WorkloadKind
 from .base import RunaiHandler, api
 from .form import form_info
@@ -94,16 +94,39 @@ class WorkloadHandler(RunaiHandler):
         self.send(workload_document(workload), status=202)
 
 
+#: what POST /workloads/{project}/{name}/{action} does
+ACTIONS = ("stop", "resume")
+
+
 class WorkloadActionHandler(RunaiHandler):
     @web.authenticated
     @authorized
     @api
     async def post(self, project: str, name: str, action: str) -> None:
+        if action not in ACTIONS:
+            raise Invalid(f"unknown action {action[:40]!r}; one of {', '.join(ACTIONS)}", field="action",
+                          allowed=list(ACTIONS))
         if action == "stop":
             workload = self.service.stop(project, name, self.user)
         else:
             workload = self.service.resume(project, name, self.user)
         self.send(workload_document(workload))
+
+
+class UnknownRouteHandler(RunaiHandler):
+    """Whatever else is asked under the API's prefix: a JSON 404 naming the document of the routes."""
+
+    async def _unknown(self, *args: Any) -> None:
+        raise NotFound(f"no route {self.request.method} {self.request.path}; the routes are in "
+                       "/runai/api/v1/openapi.json")
+
+    @web.authenticated
+    @authorized
+    @api
+    async def get(self, *args: Any) -> None:
+        await self._unknown()
+
+    post = put = patch = delete = get
 
 
 class NodesHandler(RunaiHandler):
@@ -219,6 +242,7 @@ __all__ = [
     "DataSourcesHandler",
     "InfoHandler",
     "NodesHandler",
+    "UnknownRouteHandler",
     "ProjectsHandler",
     "WorkloadActionHandler",
     "WorkloadHandler",

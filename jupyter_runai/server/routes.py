@@ -20,6 +20,7 @@ from ..models.data import CredentialView
 from ..models.events import Event
 from .base import RunaiHandler, api
 from .handlers import (
+    ACTIONS,
     CredentialHandler,
     CredentialsHandler,
     DataSourceHandler,
@@ -27,6 +28,7 @@ from .handlers import (
     InfoHandler,
     NodesHandler,
     ProjectsHandler,
+    UnknownRouteHandler,
     WorkloadActionHandler,
     WorkloadHandler,
     WorkloadsHandler,
@@ -37,8 +39,9 @@ from .stream import EventsHandler, LogsHandler
 
 API = "/runai/api/v1"
 
-#: path parameters that only take some values (the rest match one path segment)
-PARAM_PATTERNS = {"action": "stop|resume"}
+#: path parameters that only take some values (the document lists them; the handler refuses the
+#: rest with a 400 that names them)
+PARAM_VALUES = {"action": ACTIONS}
 
 
 @dataclass
@@ -113,7 +116,7 @@ ROUTES: list[Route] = [
 def tornado_pattern(template: str) -> str:
     def param(match: re.Match) -> str:
         name = match.group(1)
-        return f"(?P<{name}>{PARAM_PATTERNS.get(name, '[^/]+')})"
+        return f"(?P<{name}>[^/]+)"
 
     return API + re.sub(r"\{(\w+)\}", param, template) + "/?"
 
@@ -132,6 +135,7 @@ def default_handlers() -> list[tuple[str, type]]:
     ordered = sorted(ROUTES, key=lambda r: ("{action}" in r.template, r.template))
     out: list[tuple[str, type]] = [(tornado_pattern(r.template), r.handler) for r in ordered]
     out.append((API + "/openapi.json", OpenAPIHandler))
+    out.append((API + "(?:/.*)?", UnknownRouteHandler))  # last: a JSON 404, not the HTML page
     out.append(("/runai/metrics", MetricsHandler))
     out.extend(proxy_routes())
     return out
@@ -193,13 +197,16 @@ def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the REST API (served at ``/runai/api/v1/openapi.json``)."""
     paths: dict[str, Any] = {}
     error = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    # Jupyter's own answer when the token or login is missing; the error document when a rule refuses
+    refused = {"description": "not authenticated, or not allowed", "content": {"application/json": {
+        "schema": {"type": "object"}}}}
     for route in ROUTES:
         item: dict[str, Any] = {}
         params = re.findall(r"\{(\w+)\}", route.template)
         for method, op in route.ops.items():
             parameters = [
                 {"name": p, "in": "path", "required": True,
-                 "schema": {"type": "string", **({"enum": PARAM_PATTERNS[p].split("|")} if p in PARAM_PATTERNS else {})}}
+                 "schema": {"type": "string", **({"enum": list(PARAM_VALUES[p])} if p in PARAM_VALUES else {})}}
                 for p in params
             ] + [{"name": q, "in": "query", "required": False, "description": d, "schema": {"type": "string"}}
                  for q, d in op.query.items()]
@@ -215,12 +222,13 @@ def openapi_document() -> dict[str, Any]:
             else:
                 responses[str(op.status)] = {"description": op.summary}
             responses["400"] = error
+            responses["403"] = refused
             responses["404"] = error
             if method == "post":
                 responses["409"] = error
             responses["503"] = {**error, "description": "the scheduler is not running, or a change could not "
                                 "be saved (nothing was changed; try again)"}
-            if method in ("post", "put", "delete"):
+            if method in ("post", "put", "patch", "delete"):
                 responses["507"] = {**error, "description": "the disk holding the scheduler's state is full: "
                                     "nothing was changed"}
             entry: dict[str, Any] = {"summary": op.summary, "parameters": parameters, "responses": responses,
