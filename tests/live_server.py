@@ -75,7 +75,9 @@ class LiveServer:
     def extra_env(self) -> dict[str, str]:
         return {}
 
-    def start(self) -> "LiveServer":
+    def start(self, ready: int = 200) -> "LiveServer":
+        """Start it and wait until ``GET /info`` answers ``ready`` (503: a server that runs no
+        scheduler) and it is in the running-server list."""
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module, "--no-browser", "--allow-root", f"--port={self.port}",
@@ -90,7 +92,7 @@ class LiveServer:
                 raise RuntimeError(f"the Jupyter server exited ({self.proc.returncode}):\n{self.log_path.read_text()}")
             try:
                 # ready: it answers, and it is in the running-server list (clients find it there)
-                if self.api("GET", "info")[0] == 200 and list(self.dirs["runtime"].glob("jpserver-*.json")):
+                if self.api("GET", "info")[0] == ready and list(self.dirs["runtime"].glob("jpserver-*.json")):
                     return self
             except requests.ConnectionError:
                 pass

@@ -26,6 +26,7 @@ from ..clusters.local import LocalCluster, private_dir
 from ..config import QueueConfig, default_queue_config, load_queue_config
 from ..models import Department
 from ..service import RunaiService
+from ..statelock import StateLock, StateLocked
 from ..store import Store
 from .routes import default_handlers
 
@@ -104,17 +105,29 @@ class RunaiApp(ExtensionApp):
             return
         try:
             self._start_service()
+        except StateLocked as exc:  # another server schedules on this state: never two schedulers
+            self._not_scheduling(f"jupyter-runai: {exc}")
+            self.log.warning("%s", self.load_error)
         except Exception as exc:  # say why, and answer every request with it, instead of no /runai at all
-            self.service = None
-            self.load_error = (f"jupyter-runai could not start its scheduler: {type(exc).__name__}: {exc}. "
-                               f"State directory: {Path(self.state_dir).expanduser()}. Every /runai request "
-                               f"answers 503 with this message until it is fixed and the server restarted.")
+            self._not_scheduling(
+                f"jupyter-runai could not start its scheduler: {type(exc).__name__}: {exc}. "
+                f"State directory: {Path(self.state_dir).expanduser()}. Every /runai request "
+                f"answers 503 with this message until it is fixed and the server restarted.")
             self.log.error("%s", self.load_error, exc_info=True)
-            self.settings["runai_load_error"] = self.load_error
-            self.settings["runai_app"] = self
+
+    def _not_scheduling(self, why: str) -> None:
+        """This server runs no scheduler: every /runai request answers 503 with ``why``."""
+        self.service = None
+        if self._state_lock is not None:
+            self._state_lock.release()
+        self.load_error = why
+        self.settings["runai_load_error"] = why
+        self.settings["runai_app"] = self
 
     def _start_service(self) -> None:
         state = private_dir(Path(self.state_dir).expanduser())  # its database holds credentials
+        self._state_lock = StateLock(state)
+        self._state_lock.acquire(url=self.serverapp.connection_url)  # or StateLocked: one scheduler per state
         store = Store(state / "runai.db")
         cluster = LocalCluster(parent=self, state_dir=str(state))
         queues = self._queues(cluster)
@@ -175,6 +188,7 @@ class RunaiApp(ExtensionApp):
         return QueueConfig()
 
     load_error: str | None = None
+    _state_lock: StateLock | None = None
 
     def initialize_handlers(self) -> None:
         if not self.inside_workload:
@@ -190,6 +204,8 @@ class RunaiApp(ExtensionApp):
             await self._shut_down_workload_kernels()
             await service.close()
             service.store.close()
+        if self._state_lock is not None:
+            self._state_lock.release()
 
     async def _shut_down_workload_kernels(self, timeout: float = 30.0) -> None:
         """Shut down this server's kernels that run as workloads while the scheduler can
