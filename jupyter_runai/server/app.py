@@ -106,8 +106,8 @@ class RunaiApp(ExtensionApp):
         try:
             self._start_service()
         except StateLocked as exc:  # another server schedules on this state: never two schedulers
-            self._not_scheduling(f"jupyter-runai: {exc}")
-            self.log.warning("%s", self.load_error)
+            self._not_scheduling(str(exc))
+            self.log.warning("jupyter-runai: %s", self.load_error)
         except Exception as exc:  # say why, and answer every request with it, instead of no /runai at all
             self._not_scheduling(
                 f"jupyter-runai could not start its scheduler: {type(exc).__name__}: {exc}. "

@@ -341,7 +341,7 @@ export class ResourcesView extends Widget {
     );
     const fields = {
       path: f.field('path', 'Path', path, 'an absolute directory on the node'),
-      access: f.field('access', 'Access', access, 'the local cluster cannot enforce read-only: a job there can write to the path (Kubernetes mounts it read-only)'),
+      access: f.field('access', 'Access', access, 'the local cluster cannot enforce read-only: a job can still write to the path'),
       url: f.field('url', 'URL', url, 'cloned when a pod starts; a private repository\u2019s token goes in a credential, never in the URL'),
       revision: f.field('revision', 'Revision', revision, 'branch, tag or commit')
     };
