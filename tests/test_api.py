@@ -255,6 +255,9 @@ async def test_bad_query_arguments_are_400s(api):
         assert code == 400 and body["error"]["field"] == "events", (value, body)
     code, body = await api.get("workloads", "default", "q", params={"events": "3"})
     assert code == 200
+    for value in ("abc", "-5", str(2**64)):  # the event stream's resume point, asked for by name
+        code, body = await api.get("events", params={"since": value})
+        assert code == 400 and body["error"]["field"] == "since", (value, body)
 
 
 def assert_error_document(code: int, body, status: int) -> dict:

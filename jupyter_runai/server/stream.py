@@ -136,13 +136,16 @@ class EventsHandler(RunaiHandler):
     async def get(self) -> None:
         project = self.get_argument("project", None)
         workload = self.get_argument("workload", None)
-        since = self.request.headers.get("Last-Event-ID") or self.get_argument("since", None)
-        try:
-            last = int(since) if since and len(since) <= 20 else None
-        except ValueError:
-            last = None
-        if last is not None and not 0 <= last < 2**63:  # SQLite's integers
-            last = None
+        header = self.request.headers.get("Last-Event-ID")
+        if header is not None:  # the browser's resume: an id it cannot use starts afresh
+            try:
+                last = int(header) if len(header) <= 20 else None
+            except ValueError:
+                last = None
+            if last is not None and not 0 <= last < 2**63:  # SQLite's integers
+                last = None
+        else:  # asked for by name: a bad value is a 400 naming it
+            last = self.int_argument("since", None, minimum=0, maximum=2**63 - 1)
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
