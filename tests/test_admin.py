@@ -266,3 +266,24 @@ async def test_only_an_admin_may_administer(service, call):
     assert refused.value.allowed == ["cluster admin"]
     assert (service.store.projects(), service.store.departments(), service.store.node_pools()) == before
     assert service.store.audit() == []
+
+
+@pytest.mark.parametrize("schema, body, valid", [
+    ("ProjectInput", {"name": "p", "department": "d", "deserved": {"gpu": 1.5, "cpu": "500m", "memory": "2Gi"}}, True),
+    ("ProjectInput", {"deserved": {"gpu": 1}}, False),  # a new project needs its name
+    ("ProjectChanges", {"deserved": {"gpu": 1}, "limit": {"gpu": None}}, True),
+    ("ProjectChanges", {"quota": 1}, False),
+    ("DepartmentChanges", {"node_pools": {"a100": {"deserved": {"cpu": 2}}}}, True),
+    ("NodePoolInput", {"name": "a100", "label_selector": {"gpu-type": "a100"}, "gpu_placement": "spread"}, True),
+    ("NodePoolChanges", {"gpu_placement": "random"}, False),
+])
+def test_the_openapi_document_describes_what_an_administrator_sends(schema, body, valid):
+    jsonschema = pytest.importorskip("jsonschema")
+    from jupyter_runai.server.routes import openapi_document
+
+    document = openapi_document()
+    validator = jsonschema.Draft202012Validator({"$ref": f"#/components/schemas/{schema}",
+                                                 "components": document["components"]})
+    assert validator.is_valid(body) == valid, [e.message for e in validator.iter_errors(body)]
+    ops = document["paths"]["/runai/api/v1/projects/{project}"]
+    assert set(ops) == {"get", "patch", "delete"} and "409" in ops["delete"]["responses"]
