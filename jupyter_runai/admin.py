@@ -28,6 +28,8 @@ __all__ = ["AUDIT_KINDS", "Administration", "merge_changes"]
 
 #: what the audit log records changes of (its ``kind`` column)
 AUDIT_KINDS = ("department", "project", "node_pool")
+#: the department a project belongs to unless it says otherwise; allowed even where it is not defined
+DEFAULT_DEPARTMENT = "default"
 #: the most audit entries one read returns
 AUDIT_LIMIT_MAX = 10_000
 
@@ -190,12 +192,8 @@ class Administration:
             mine.sort(key=lambda w: w.status.phase.is_finished)
             live = [w.spec.name for w in mine if not w.status.phase.is_finished]
             done = [w.spec.name for w in mine if w.status.phase.is_finished]
-            parts = []
-            if live:
-                parts.append(f"{len(live)} live workload(s): {', '.join(live[:20])}" + (" ..." if len(live) > 20 else ""))
-            if done:
-                parts.append(f"{len(done)} finished workload(s): {', '.join(done[:20])}"
-                             + (" ..." if len(done) > 20 else ""))
+            parts = [f"{len(names)} {which} workload(s): {', '.join(names[:20])}" + (" ..." if len(names) > 20 else "")
+                     for which, names in (("live", live), ("finished", done)) if names]
             raise Conflict(f"project {name!r} still has {' and '.join(parts)}; delete them first", field="project",
                            allowed=[w.spec.name for w in mine])
         with self._transaction():
@@ -266,7 +264,10 @@ class Administration:
         return merge_changes(current.model_dump(mode="json"), changes, deep=deep)
 
     def _check_project(self, project: Project) -> None:
+        # as in the queue file, "default" is always allowed: a project whose department is not
+        # defined is a queue of its own at the top of the tree (snapshot.build_snapshot)
         departments = [d.name for d in self.store.departments()]
+        departments += [] if DEFAULT_DEPARTMENT in departments else [DEFAULT_DEPARTMENT]
         if project.department not in departments:
             raise Invalid(f"no department {project.department!r}; departments: {', '.join(departments) or 'none'}",
                           field="department", allowed=departments)

@@ -244,6 +244,26 @@ class TestNodePools:
             ("delete", "node_pool")]
 
 
+class TestWithoutDepartments:
+    """A queue file with projects only: they belong to the 'default' department, which the file
+    need not define (they are queues of their own at the top); they can still be changed."""
+
+    @pytest.fixture
+    def jp_server_config(self, tmp_path):
+        queues = tmp_path / "queues.yaml"
+        queues.write_text("projects:\n  - {name: alpha, deserved: {gpu: 1}}\n")
+        return server_config(tmp_path, queues_file=str(queues))
+
+    async def test_projects_of_an_undefined_default_department_can_be_changed_and_created(self, api):
+        assert (await api.get("departments"))[1] == {"departments": []}
+        code, body = await patch(api, "projects", "alpha", body={"deserved": {"gpu": 2}})
+        assert code == 200 and body["department"] == "default", body
+        code, body = await api.post("projects", body={"name": "beta"})
+        assert code == 201 and body["department"] == "default", body
+        code, body = await api.post("projects", body={"name": "gamma", "department": "nope"})
+        assert code == 400 and body["error"]["field"] == "department" and "default" in body["error"]["allowed"]
+
+
 @pytest.mark.parametrize("call", [
     lambda s, u: s.create_department({"name": "d"}, u),
     lambda s, u: s.update_department("research", {"priority": 1}, u),
@@ -287,3 +307,42 @@ def test_the_openapi_document_describes_what_an_administrator_sends(schema, body
     assert validator.is_valid(body) == valid, [e.message for e in validator.iter_errors(body)]
     ops = document["paths"]["/runai/api/v1/projects/{project}"]
     assert set(ops) == {"get", "patch", "delete"} and "409" in ops["delete"]["responses"]
+
+
+@pytest.mark.slow
+def test_runtime_changes_survive_a_restart_and_the_queue_file_is_applied_again(tmp_path):
+    """What was created at runtime (a department, a project, a node pool) and the audit log are in
+    the store: a restarted server has them. The queue file is applied at every start, so a project it
+    names gets the file's values back (docs/admin.md, "The queue file and runtime changes")."""
+    from pathlib import Path
+
+    from live_server import LiveServer
+
+    queues = tmp_path / "queues.yaml"
+    queues.write_text("projects:\n  - {name: alpha, deserved: {gpu: 1}}\n")
+    live = LiveServer(tmp_path / "server", {"LocalCluster": {"virtual_gpus": "1x24Gi"},
+                                            "RunaiApp": {"queues_file": str(queues)}})
+    live.env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)  # this checkout's code
+    live.start()
+    try:
+        for path, body in (("departments", {"name": "vision", "deserved": {"gpu": 1}}),
+                           ("node-pools", {"name": "extra", "label_selector": {"x": "y"}}),
+                           ("projects", {"name": "cats", "department": "vision",
+                                         "node_pools": {"extra": {"deserved": {"gpu": 1}}}})):
+            code, answer = live.api("POST", path, body)
+            assert code == 201, answer
+        code, answer = live.api("PATCH", "projects/alpha", {"deserved": {"gpu": 0.5}})
+        assert code == 200, answer
+        live.stop()
+        live.start()
+        code, projects = live.api("GET", "projects")
+        by_name = {p["name"]: p for p in projects["projects"]}
+        assert by_name["cats"]["department"] == "vision" and by_name["cats"]["node_pools"]["extra"]
+        assert by_name["alpha"]["deserved"]["gpu"] == 1  # the file's value again
+        assert [p["name"] for p in live.api("GET", "node-pools")[1]["node_pools"]] == ["extra"]
+        assert [d["name"] for d in live.api("GET", "departments")[1]["departments"]] == ["default", "vision"]
+        entries = live.api("GET", "audit")[1]["entries"]
+        assert [(e["action"], e["name"]) for e in entries] == [
+            ("create", "vision"), ("create", "extra"), ("create", "cats"), ("update", "alpha")]
+    finally:
+        live.stop()
