@@ -138,6 +138,8 @@ class Administration:
         before = self.department(name)
         after = Department.model_validate(self._merged(before, name, changes))
         self._check_pool_quotas(after)
+        if after == before:
+            return before  # nothing changes: nothing written, nothing recorded
         with self._transaction():
             self.store.put_department(after)
             self._audit(user, "update", "department", name, before, after)
@@ -176,6 +178,8 @@ class Administration:
         before = self.project(name)
         after = Project.model_validate(self._merged(before, name, changes))
         self._check_project(after)
+        if after == before:
+            return before
         with self._transaction():
             self.store.put_project(after)
             self._audit(user, "update", "project", name, before, after)
@@ -225,6 +229,8 @@ class Administration:
         self._require_admin(user, "change node pools")
         before = self.node_pool(name)
         after = NodePool.model_validate(self._merged(before, name, changes, deep=()))
+        if after == before:
+            return before
         with self._transaction():
             self.store.put_node_pool(after)
             self._audit(user, "update", "node_pool", name, before, after)

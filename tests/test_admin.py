@@ -65,6 +65,9 @@ async def test_create_change_and_delete_a_department_and_a_project_each_audited(
     assert code == 200, changed
     assert changed["deserved"] == {"gpu": 0.5, "cpu": "2", "memory": "0"}
     assert changed["limit"]["gpu"] == 2 and changed["over_quota_weight"] == 3 and changed["priority"] == 150
+    # a change to what it already is changes nothing, and records nothing
+    code, same = await patch(api, "projects", "cats", body={"priority": 150, "deserved": {"gpu": 0.5}})
+    assert code == 200 and same == changed
     code, view = await api.get("projects", "cats")
     assert code == 200 and view["deserved"]["gpu"] == 0.5 and view["department"] == "vision"
     assert view["allocated"] == {"gpu": 0} and view["workloads"] == 0
