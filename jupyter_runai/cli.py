@@ -24,6 +24,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from .cli_admin import AdminUsage, add_admin_commands, project_pool_rows, run_admin, run_audit
 from .cli_resources import (CredentialValueError, add_resource_commands, error_line, plain_row, run_credential,
                             run_data_source)
 from .client import RunaiClient, RunaiError, default_project
@@ -438,6 +439,7 @@ def render_projects(projects: Iterable[dict[str, Any]]) -> RenderableType:
             _gpu_amount(project.get("limit"), "unlimited"),
             _num(project.get("over_quota_weight", 1)),
         )
+        project_pool_rows(table, project)
     return Group(table, Text("(GPUs)", style="dim"))
 
 
@@ -519,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="do not ask (required when not run from a terminal)")
 
     command("nodes", "list nodes and their GPUs with allocated fractions (virtual GPUs marked)")
-    command("projects", "list projects: deserved GPUs (quota), allocated, fair share and limit")
+    add_admin_commands(command, common)
     add_resource_commands(command, common)
     return parser
 
@@ -682,15 +684,6 @@ def _cmd_nodes(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> i
     return EXIT_OK
 
 
-def _cmd_projects(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> int:
-    document = client.get_json("projects")
-    if json_out:
-        _print_json(document)
-    else:
-        _stdout().print(render_projects(document.get("projects", [])))
-    return EXIT_OK
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `runai` with ``argv`` (default: the command line); returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -718,18 +711,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.subcommand in ("data-source", "credential"):
             run = run_data_source if ns.subcommand == "data-source" else run_credential
             return run(ns, client, _project_of(ns), json_out, _print_json, _stdout())
+        if ns.subcommand in ("projects", "departments", "nodepools"):
+            return run_admin(ns, client, json_out, _print_json, _stdout(), render_projects)
+        if ns.subcommand == "audit":
+            return run_audit(ns, client, json_out, _print_json, _stdout())
         handler = {
             "list": _cmd_list,
             "describe": _cmd_describe,
             "logs": _cmd_logs,
             "nodes": _cmd_nodes,
-            "projects": _cmd_projects,
         }[ns.subcommand]
         return handler(ns, client, json_out)
     except SubmitArgsError as exc:
         _print_error(exc, err)
         return EXIT_USAGE
-    except (_Usage, CredentialValueError) as exc:
+    except (_Usage, CredentialValueError, AdminUsage) as exc:
         err.print(error_line(exc))
         return EXIT_USAGE
     except RunaiError as exc:

@@ -577,6 +577,33 @@ class RunaiClient:
         """Projects with deserved, limit, allocated and fair share."""
         return self.get_json("projects")["projects"]
 
+    # administration (admins): departments, projects and node pools; the audit log
+    def departments(self) -> list[dict[str, Any]]:
+        """Departments with their projects' names."""
+        return self.get_json("departments")["departments"]
+
+    def node_pools(self) -> list[dict[str, Any]]:
+        """Node pools in matching order, with the nodes each holds."""
+        return self.get_json("node-pools")["node_pools"]
+
+    def create(self, collection: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a department, project or node pool (``collection``: ``departments``,
+        ``projects`` or ``node-pools``); returns it as stored."""
+        return self._send("POST", _q(collection), dict(spec))
+
+    def update(self, collection: str, name: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change one: the fields given replace the current ones (deserved, limit and node_pools
+        are merged key by key); returns it as stored."""
+        return self._send("PATCH", f"{_q(collection)}/{_q(name)}", dict(changes))
+
+    def remove(self, collection: str, name: str) -> None:
+        """Delete a department, project or node pool."""
+        self._send("DELETE", f"{_q(collection)}/{_q(name)}")
+
+    def audit(self, kind: str | None = None, name: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """The newest audit entries (oldest first): who changed what, when, before and after."""
+        return self.get_json("audit", {"kind": kind, "name": name, "limit": limit})["entries"]
+
     # data sources
     def data_sources(self, project: str | None = None) -> list[dict[str, Any]]:
         return _unwrap(self.get_json(f"projects/{_q(self._project(project))}/data-sources"), "data_sources")

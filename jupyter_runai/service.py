@@ -58,6 +58,7 @@ from .scheduler.reasons import reason_kind
 from .scheduler.types import Job
 from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
+from .admin import Administration
 from .autoscale import Autoscaler
 from .launch import credential_material, data_mounts, describe_request
 from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
@@ -129,8 +130,10 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class RunaiService:
-    """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once."""
+class RunaiService(Administration):
+    """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once.
+    Departments, projects and node pools are administered through the methods of
+    :class:`~jupyter_runai.admin.Administration`."""
 
     def __init__(
         self,

@@ -40,6 +40,7 @@ from .models import (
     Department,
     Event,
     EventType,
+    NodePool,
     Project,
     Workload,
     WorkloadPhase,
@@ -181,10 +182,29 @@ def _v3_quarantined_workloads(db: sqlite3.Connection) -> None:
     )
 
 
+def _v4_node_pools_audit_log(db: sqlite3.Connection) -> None:
+    """Version 4: node pools (in the order nodes are matched against them) and the audit log of
+    changes to departments, projects and node pools."""
+    db.execute("CREATE TABLE node_pools (name TEXT PRIMARY KEY, position INTEGER NOT NULL, body TEXT NOT NULL)")
+    db.execute(
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            user TEXT NOT NULL,
+            action TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            before TEXT,
+            after TEXT)"""
+    )
+    db.execute("CREATE INDEX audit_log_object ON audit_log (kind, name)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_queues_workloads_events,
     _v2_pod_handles_data_credentials,
     _v3_quarantined_workloads,
+    _v4_node_pools_audit_log,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -438,6 +458,75 @@ class Store:
             self._remove_secret_file(name, credential)
         with contextlib.suppress(OSError):
             (self.secrets_dir / name).rmdir()
+
+    def delete_department(self, name: str) -> None:
+        """Delete a department. Raises ``InUse`` while a project belongs to it, ``NotFound``
+        if there is no such department."""
+        with self._tx() as db:
+            if not db.execute("SELECT 1 FROM departments WHERE name = ?", (name,)).fetchone():
+                raise NotFound(f"department {name!r} not found")
+            members = [p.name for p in self.projects() if p.department == name]
+            if members:
+                raise InUse(f"department {name!r} still has project(s) {', '.join(members)}")
+            db.execute("DELETE FROM departments WHERE name = ?", (name,))
+
+    # ---------------------------------------------------------- node pools
+
+    def put_node_pool(self, pool: NodePool) -> None:
+        """Store a node pool, replacing one of the same name (which keeps its place in the
+        order); a new pool goes last."""
+        with self._tx() as db:
+            row = db.execute("SELECT position FROM node_pools WHERE name = ?", (pool.name,)).fetchone()
+            if row is None:
+                (last,) = db.execute("SELECT coalesce(max(position), -1) FROM node_pools").fetchone()
+                position = last + 1
+            else:
+                position = row[0]
+            db.execute("INSERT OR REPLACE INTO node_pools (name, position, body) VALUES (?, ?, ?)",
+                       (pool.name, position, pool.model_dump_json()))
+
+    def node_pools(self) -> list[NodePool]:
+        """All node pools, in the order nodes are matched against them."""
+        return [NodePool.model_validate_json(body)
+                for (body,) in self._read("SELECT body FROM node_pools ORDER BY position")]
+
+    def delete_node_pool(self, name: str) -> None:
+        """Delete a node pool; ``NotFound`` if there is none of that name."""
+        with self._tx() as db:
+            if not db.execute("DELETE FROM node_pools WHERE name = ?", (name,)).rowcount:
+                raise NotFound(f"node pool {name!r} not found")
+
+    # ----------------------------------------------------------- audit log
+
+    def add_audit(self, *, at: datetime, user: str, action: str, kind: str, name: str,
+                  before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
+        """Record one administrative change (``before``/``after``: the object's JSON, None where it
+        did not exist); returns the entry with its id."""
+        entry = {"at": at.isoformat(), "user": user, "action": action, "kind": kind, "name": name,
+                 "before": before, "after": after}
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT INTO audit_log (at, user, action, kind, name, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (entry["at"], user, action, kind, name,
+                 None if before is None else json.dumps(before), None if after is None else json.dumps(after)))
+        return {"id": int(cursor.lastrowid), **entry}
+
+    def audit(self, kind: str | None = None, name: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest ``limit`` audit entries (oldest first), optionally of one kind and name."""
+        where, params = [], []
+        if kind:
+            where.append("kind = ?")
+            params.append(kind)
+        if name:
+            where.append("name = ?")
+            params.append(name)
+        sql = ("SELECT id, at, user, action, kind, name, before, after FROM audit_log"
+               + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id DESC LIMIT ?")
+        rows = self._read(sql, [*params, limit])
+        return [{"id": id_, "at": at, "user": user, "action": action, "kind": kind_, "name": name_,
+                 "before": None if before is None else json.loads(before),
+                 "after": None if after is None else json.loads(after)}
+                for id_, at, user, action, kind_, name_, before, after in reversed(rows)]
 
     # ----------------------------------------------------------- workloads
 

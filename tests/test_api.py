@@ -279,7 +279,7 @@ async def test_unknown_routes_and_actions_answer_the_error_document(api):
                          ("GET", ())):
         error = assert_error_document(*await api.call(method, *path), 404)
         assert "openapi.json" in error["message"], error
-    for method, path, allowed in (("PUT", ("workloads",), ["GET", "POST"]), ("DELETE", ("projects",), ["GET"])):
+    for method, path, allowed in (("PUT", ("workloads",), ["GET", "POST"]), ("DELETE", ("projects",), ["GET", "POST"]), ("PUT", ("audit",), ["GET"])):
         error = assert_error_document(*await api.call(method, *path), 405)  # raised by Tornado
         assert error["allowed"] == allowed, error
     assert (await api.get("workloads", "default", "act"))[1]["status"]["phase"] in ("Pending", "Running")

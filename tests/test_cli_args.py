@@ -579,3 +579,93 @@ def test_user_text_in_brackets_is_shown_literally(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "error: node_pools: unknown pool [a100]" in err and "allowed: [default]" in err and "\\" not in err
 
+
+
+# =========================================================================== administration
+
+
+def admin_ns(*argv: str):
+    return cli.build_parser().parse_args(list(argv))
+
+
+def test_admin_options_become_the_body_the_api_takes():
+    from jupyter_runai.cli_admin import pool_changes, queue_changes
+
+    ns = admin_ns("projects", "create", "vision", "--department", "research", "--gpu", "4", "--cpu", "500m",
+                  "--limit-gpu", "6", "--weight", "2", "--priority", "150",
+                  "--set", "node_pools.a100.deserved.gpu=2", "--set", "reclaim_min_runtime=10m")
+    assert ns.subcommand == "projects" and ns.action == "create" and ns.name == "vision"
+    assert queue_changes(ns) == {
+        "department": "research", "deserved": {"gpu": 4, "cpu": "500m"}, "limit": {"gpu": 6},
+        "over_quota_weight": 2, "priority": 150, "node_pools": {"a100": {"deserved": {"gpu": 2}}},
+        "reclaim_min_runtime": "10m"}
+    # update sends only what is given; 'unlimited' and null remove a limit or a pool's quota
+    ns = admin_ns("projects", "update", "vision", "--limit-gpu", "unlimited", "--set", "node_pools.a100=null")
+    assert queue_changes(ns) == {"limit": {"gpu": None}, "node_pools": {"a100": None}}
+    ns = admin_ns("departments", "update", "research", "--gpu", "8")
+    assert queue_changes(ns) == {"deserved": {"gpu": 8}}
+    ns = admin_ns("nodepools", "create", "a100", "--label", "gpu-type=a100", "--label", "zone=x",
+                  "--gpu-placement", "binpack")
+    assert pool_changes(ns) == {"label_selector": {"gpu-type": "a100", "zone": "x"}, "gpu_placement": "binpack"}
+    assert admin_ns("projects").action is None  # plain `runai projects` lists
+
+
+def test_admin_usage_errors_exit_2_before_any_request(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no server to find: a request would exit 1
+    assert cli.main(["projects", "update", "vision"]) == 2
+    assert "nothing to change" in capsys.readouterr().err
+    assert cli.main(["projects", "update", "vision", "--set", "gpu"]) == 2
+    assert "PATH=VALUE" in capsys.readouterr().err
+    assert cli.main(["nodepools", "create", "a100", "--label", "novalue"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+    assert cli.main(["projects", "delete", "vision"]) == 2  # a pipe cannot confirm
+    assert "-y" in capsys.readouterr().err
+    assert cli.main(["nodepools", "create", "a100", "--gpu-placement", "random"]) == 2
+    assert cli.main(["audit", "--kind", "workload"]) == 2
+
+
+def test_main_help_lists_the_administration_commands(capsys):
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("projects", "departments", "nodepools", "audit"):
+        assert re.search(rf"^\s+{command}\s+\S", out, re.M), command
+    assert cli.main(["projects", "create", "--help"]) == 0
+    assert "--limit-gpu" in capsys.readouterr().out
+
+
+def test_render_projects_shows_per_pool_quotas_under_the_project():
+    projects = [{"name": "vision", "department": "research", "deserved": {"gpu": 4}, "limit": {"gpu": None},
+                 "over_quota_weight": 1, "allocated": {"gpu": 1}, "fair_share": {"gpu": 4},
+                 "node_pools": {"a100": {"deserved": {"gpu": 2}, "limit": {"gpu": 3}, "over_quota_weight": 2}}}]
+    lines = render(cli.render_projects(projects)).splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("vision"))
+    assert lines[row].split()[:2] == ["vision", "research"]
+    assert lines[row + 1].split() == ["pool", "a100", "2", "3", "2"]
+
+
+def test_render_departments_node_pools_and_the_audit_log():
+    from jupyter_runai.cli_admin import diff_text, render_audit, render_departments, render_node_pools
+
+    text = render(render_departments([{"name": "research", "projects": ["nlp", "vision"], "deserved": {"gpu": 8},
+                                       "limit": {"gpu": None}, "over_quota_weight": 1, "priority": 100}]))
+    assert "DEPARTMENT" in text.splitlines()[0]
+    assert next(line for line in text.splitlines() if line.startswith("research")).split() == [
+        "research", "nlp,", "vision", "8", "unlimited", "1", "100"]
+    pools = render(render_node_pools([{"name": "[a100]", "label_selector": {"gpu-type": "a100"},
+                                       "gpu_placement": "binpack", "cpu_placement": "binpack",
+                                       "device_placement": "pack", "nodes": ["n1", "n2"]}]))
+    assert "[a100]" in pools and "gpu-type=a100" in pools and "n1, n2" in pools
+    assert "runai nodepools create" in render(render_node_pools([]))
+    before = {"name": "vision", "deserved": {"gpu": 2, "cpu": "0"}, "priority": 100}
+    after = {"name": "vision", "deserved": {"gpu": 1, "cpu": "0"}, "priority": 150}
+    assert diff_text(before, after) == "deserved.gpu 2 -> 1; priority 100 -> 150"
+    assert diff_text(None, after) == "created" and diff_text(before, None) == "deleted"
+    assert diff_text({"node_pools": {"a": {"deserved": {"gpu": 1}}}, "limit": {"gpu": None}},
+                     {"node_pools": {"b": {"deserved": {"gpu": 1}}}, "limit": {"gpu": 2}}) == \
+        "node_pools.a removed; node_pools.b added; limit.gpu - -> 2"
+    log = render(render_audit([{"id": 1, "at": "2026-01-02T03:04:05+00:00", "user": "ann", "action": "update",
+                                "kind": "node_pool", "name": "a100", "before": before, "after": after}]))
+    row = log.splitlines()[1]
+    assert row.startswith("2026-01-02 03:04:05") and "ann" in row and "node pool" in row
+    assert "deserved.gpu 2 -> 1" in row
+    assert "No changes recorded." in render(render_audit([]))

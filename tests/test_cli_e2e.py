@@ -239,3 +239,51 @@ def test_data_sources_and_credentials(server, tmp_path):
     assert runai(server, "data-source", "delete", "labels").returncode == 0
     assert runai(server, "credential", "delete", "api").returncode == 0
     assert "no data sources" in runai(server, "data-source", "list").stdout
+
+
+def test_administration_and_the_audit_log(server):
+    """`runai departments|projects|nodepools create|update|delete|list` and `runai audit` against the
+    running server: each change shows at once, and the audit log says who did what."""
+    def ok(*argv: str) -> str:
+        done = runai(server, *argv)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    assert "Department cli-dept created" in ok("departments", "create", "cli-dept", "--gpu", "1")
+    ok("nodepools", "create", "cli-pool", "--label", "cli/pool=yes", "--gpu-placement", "spread")
+    ok("projects", "create", "cli-proj", "--department", "cli-dept", "--gpu", "1", "--limit-gpu", "2")
+    assert "Project cli-proj updated" in ok("projects", "update", "cli-proj", "--weight", "3",
+                                            "--set", "node_pools.cli-pool.deserved.gpu=0.5")
+    listed = ok("projects").splitlines()
+    row = next(i for i, line in enumerate(listed) if line.startswith("cli-proj"))
+    assert listed[row].split()[:2] == ["cli-proj", "cli-dept"] and listed[row].split()[-2:] == ["2", "3"]
+    assert listed[row + 1].split()[:3] == ["pool", "cli-pool", "0.5"]
+    assert any(line.split()[:2] == ["cli-dept", "cli-proj"] for line in ok("departments").splitlines())
+    pools = ok("nodepools")
+    assert "cli-pool" in pools and "cli/pool=yes" in pools and "spread" in pools
+    as_json = json.loads(ok("-o", "json", "projects"))
+    mine = next(p for p in as_json["projects"] if p["name"] == "cli-proj")
+    assert mine["over_quota_weight"] == 3 and mine["limit"]["gpu"] == 2
+
+    # refused, with the field and exit 1: the department has a project; the pool has a quota
+    refused = runai(server, "departments", "delete", "cli-dept", "-y")
+    assert refused.returncode == 1 and "cli-proj" in refused.stderr
+    refused = runai(server, "projects", "update", "cli-proj", "--limit-gpu", "0.5")
+    assert refused.returncode == 1 and "limit.gpu" in refused.stderr
+    refused = runai(server, "nodepools", "delete", "cli-pool", "-y")
+    assert refused.returncode == 1 and "project cli-proj" in refused.stderr
+
+    ok("projects", "delete", "cli-proj", "-y")
+    ok("departments", "delete", "cli-dept", "-y")
+    ok("nodepools", "delete", "cli-pool", "-y")
+    assert "cli-proj" not in ok("projects")
+
+    log = ok("audit").splitlines()
+    mine = [line for line in log if "cli-" in line and line[:4].isdigit()]  # rows, not wrapped lines
+    assert [line.split()[3:5] for line in mine] == [
+        ["create", "department"], ["create", "node"], ["create", "project"], ["update", "project"],
+        ["delete", "project"], ["delete", "department"], ["delete", "node"]]
+    assert "over_quota_weight 1 -> 3" in mine[3] and "node_pools.cli-pool added" in mine[3]
+    entries = json.loads(ok("-o", "json", "audit", "--kind", "project", "--name", "cli-proj"))["entries"]
+    assert [e["action"] for e in entries] == ["create", "update", "delete"]
+    assert entries[1]["before"]["over_quota_weight"] == 1 and entries[1]["after"]["over_quota_weight"] == 3

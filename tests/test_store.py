@@ -22,6 +22,7 @@ from jupyter_runai.models import (
     DataSource,
     Department,
     EventType,
+    NodePool,
     Project,
     Workload,
     WorkloadPhase,
@@ -498,7 +499,7 @@ def test_a_version_1_database_is_migrated(db_path):
     old.close()
 
     store = Store(db_path)
-    assert store.schema_version == SCHEMA_VERSION == 3
+    assert store.schema_version == SCHEMA_VERSION == 4
     assert store.workloads() == [w] and store.workload_seq(w.uid) == 7
     assert store.project("team-a") == Project(name="team-a")
     assert store.events()[0].message == "from v1"
@@ -506,8 +507,51 @@ def test_a_version_1_database_is_migrated(db_path):
     store.set_pod_handle(w.uid, "old-job-0", {"pid": 9})
     store.put_data_source("team-a", DataSource(name="d", kind="host_path", path="/d"))
     store.put_credential("team-a", Credential(name="c", inject_as="env", data={"K": "v"}))
+    # version 4: node pools and the audit log, empty after the migration
+    assert store.node_pools() == [] and store.audit() == []
+    store.put_node_pool(NodePool(name="a100", label_selector={"gpu": "a100"}))
+    store.add_audit(at=T0, user="ann", action="create", kind="node_pool", name="a100", before=None,
+                    after={"name": "a100"})
     store.close()
-    assert Store(db_path).schema_version == SCHEMA_VERSION  # opening again migrates nothing
+    again = Store(db_path)
+    assert again.schema_version == SCHEMA_VERSION  # opening again migrates nothing
+    assert [p.name for p in again.node_pools()] == ["a100"]
+    assert [(e["user"], e["action"], e["after"]) for e in again.audit()] == [("ann", "create", {"name": "a100"})]
+    again.close()
+
+
+def test_node_pools_keep_their_order_and_the_audit_log_reads_newest_last(db_path):
+    store = Store(db_path)
+    for name in ("b", "a", "c"):
+        store.put_node_pool(NodePool(name=name))
+    store.put_node_pool(NodePool(name="a", gpu_placement="spread"))  # replaced in place
+    assert [(p.name, p.gpu_placement) for p in store.node_pools()] == [
+        ("b", "fragmentation-aware"), ("a", "spread"), ("c", "fragmentation-aware")]
+    store.delete_node_pool("b")
+    with pytest.raises(NotFound):
+        store.delete_node_pool("b")
+    assert [p.name for p in store.node_pools()] == ["a", "c"]
+    for i in range(5):
+        store.add_audit(at=T0, user="u", action="update", kind="project", name=f"p{i % 2}", before={"i": i - 1},
+                        after={"i": i})
+    assert [e["after"]["i"] for e in store.audit(limit=3)] == [2, 3, 4]
+    assert [e["after"]["i"] for e in store.audit(kind="project", name="p1")] == [1, 3]
+    assert store.audit(kind="department") == []
+    store.close()
+
+
+def test_a_department_with_projects_is_not_deleted(db_path):
+    store = Store(db_path)
+    store.put_department(Department(name="research"))
+    store.put_project(Project(name="vision", department="research"))
+    with pytest.raises(InUse, match="vision"):
+        store.delete_department("research")
+    store.delete_project("vision")
+    store.delete_department("research")
+    assert store.departments() == []
+    with pytest.raises(NotFound):
+        store.delete_department("research")
+    store.close()
 
 
 def test_a_failing_migration_changes_nothing(db_path, monkeypatch):

@@ -144,10 +144,12 @@ class RunaiApp(ExtensionApp):
                 store.put_department(dept)
             for project in defaults.projects:
                 store.put_project(project)
+        for pool in queues.node_pools:  # the file's pools, then those created at runtime
+            store.put_node_pool(pool)
         self.service = RunaiService(
             store,
             cluster,
-            node_pools=queues.node_pools,
+            node_pools=store.node_pools(),
             interval=self.interval,
             poll_interval=self.poll_interval,
             stop_grace_seconds=self.stop_grace_seconds,

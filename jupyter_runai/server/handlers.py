@@ -144,6 +144,14 @@ class ProjectsHandler(RunaiHandler):
     async def get(self) -> None:
         self.send({"projects": self.service.project_views()})
 
+    @web.authenticated
+    @authorized
+    @api
+    async def post(self) -> None:
+        project = self.service.create_project(self.json_body(), self.user)
+        self.set_header("Location", self.request.path.rstrip("/") + f"/{project.name}")
+        self.send(project.model_dump(mode="json"), status=201)
+
 
 class DataSourcesHandler(RunaiHandler):
     @web.authenticated

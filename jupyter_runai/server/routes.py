@@ -15,7 +15,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from .. import __version__
-from ..models import Credential, DataSource, Project, Workload, WorkloadSpec
+from ..models import Credential, DataSource, Department, NodePool, Project, Workload, WorkloadSpec
 from ..models.data import CredentialView
 from ..models.events import Event
 from .base import RunaiHandler, api
@@ -33,6 +33,14 @@ from .handlers import (
     WorkloadHandler,
     WorkloadsHandler,
 )
+from .admin_handlers import (
+    AuditHandler,
+    DepartmentHandler,
+    DepartmentsHandler,
+    NodePoolHandler,
+    NodePoolsHandler,
+    ProjectHandler,
+)
 from .metrics import MetricsHandler
 from .proxy import ProxyHandler, proxy_routes
 from .stream import EventsHandler, LogsHandler
@@ -47,7 +55,7 @@ PARAM_VALUES = {"action": ACTIONS}
 @dataclass
 class Op:
     summary: str
-    request: type | None = None
+    request: type | str | None = None  # a model, or the name of a schema in the document
     response: str | None = None  # a schema name, or "text" / "event-stream"
     status: int = 200
     query: dict[str, str] = field(default_factory=dict)
@@ -91,8 +99,47 @@ ROUTES: list[Route] = [
     }),
     Route("/nodes", NodesHandler, {"get": Op("Nodes, their devices and what is allocated on each",
                                              response="NodeList")}),
-    Route("/projects", ProjectsHandler, {"get": Op("Projects with deserved, limit, allocated and fair share",
-                                                   response="ProjectList")}),
+    Route("/projects", ProjectsHandler, {
+        "get": Op("Projects with deserved, limit, allocated and fair share", response="ProjectList"),
+        "post": Op("Create a project (admin); it takes part from the next scheduling cycle",
+                   request="ProjectInput", response="Project", status=201),
+    }),
+    Route("/projects/{project}", ProjectHandler, {
+        "get": Op("One project with deserved, limit, allocated and fair share", response="ProjectView"),
+        "patch": Op("Change a project (admin): the fields given replace the current ones (deserved, limit and "
+                    "node_pools are merged key by key; a node pool set to null loses its own quota); from the "
+                    "next cycle, evicting nothing by itself", request="ProjectChanges", response="Project"),
+        "delete": Op("Delete a project (admin) with its data sources and credentials; refused (409) while it "
+                     "has workloads", status=204),
+    }),
+    Route("/departments", DepartmentsHandler, {
+        "get": Op("Departments with their projects", response="DepartmentList"),
+        "post": Op("Create a department (admin)", request="DepartmentInput", response="Department", status=201),
+    }),
+    Route("/departments/{department}", DepartmentHandler, {
+        "get": Op("One department with its projects", response="DepartmentView"),
+        "patch": Op("Change a department (admin), merged as for projects", request="DepartmentChanges",
+                    response="Department"),
+        "delete": Op("Delete a department (admin); refused (409) while projects belong to it", status=204),
+    }),
+    Route("/node-pools", NodePoolsHandler, {
+        "get": Op("Node pools in matching order, with the nodes each holds now", response="NodePoolList"),
+        "post": Op("Create a node pool (admin): nodes whose labels match, not taken by an earlier pool, join it",
+                   request="NodePoolInput", response="NodePool", status=201),
+    }),
+    Route("/node-pools/{node_pool}", NodePoolHandler, {
+        "get": Op("One node pool with its nodes", response="NodePoolView"),
+        "patch": Op("Change a node pool's label selector or placement (admin); running pods stay where they are",
+                    request="NodePoolChanges", response="NodePool"),
+        "delete": Op("Delete a node pool (admin); refused (409) while a queue has a quota for it or a live "
+                     "workload asks for it", status=204),
+    }),
+    Route("/audit", AuditHandler, {
+        "get": Op("The audit log (admin): who changed which department, project or node pool, when, before "
+                  "and after; oldest first", response="AuditLog",
+                  query={"kind": "only this kind: department, project or node_pool", "name": "only this object",
+                         "limit": "the newest N entries (1 to 10000, default 100)"}),
+    }),
     Route("/projects/{project}/data-sources", DataSourcesHandler, {
         "get": Op("The project's data sources", response="DataSourceList"),
         "post": Op("Define a data source", request=DataSource, response="DataSource", status=201),
@@ -177,6 +224,34 @@ def _schemas() -> dict[str, Any]:
         "fair_share": {"type": ["object", "null"], "description": "its fair share in the last cycle"},
         "workloads": {"type": "integer"}})
     out["ProjectList"] = listing("projects", "ProjectView")
+    # what an administrator sends: the validation schemas (numbers or quantity texts), their
+    # sub-schemas kept apart from the response schemas ("...Input"); a change is the same
+    # object with every field optional
+    for name, model in {"Department": Department, "Project": Project, "NodePool": NodePool}.items():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}Input", mode="validation")
+        for sub, body in schema.pop("$defs", {}).items():
+            out.setdefault(f"{sub}Input", body)
+        out[f"{name}Input"] = schema
+        out[f"{name}Changes"] = {**{k: v for k, v in schema.items() if k != "required"},
+                                 "title": f"{name}Changes"}
+    for name, model in {"Department": Department, "NodePool": NodePool}.items():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+        for sub, body in schema.pop("$defs", {}).items():
+            out.setdefault(sub, body)
+        out[name] = schema
+    out["DepartmentView"] = extended("Department", "DepartmentView", {
+        "projects": {"type": "array", "items": {"type": "string"}, "description": "its projects' names"}})
+    out["DepartmentList"] = listing("departments", "DepartmentView")
+    out["NodePoolView"] = extended("NodePool", "NodePoolView", {
+        "nodes": {"type": "array", "items": {"type": "string"}, "description": "the nodes it holds now"}})
+    out["NodePoolList"] = listing("node_pools", "NodePoolView")
+    entry = {"type": ["object", "null"], "description": "the object's document (null where it did not exist)"}
+    out["AuditEntry"] = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+        "user": {"type": "string"}, "action": {"type": "string", "enum": ["create", "update", "delete"]},
+        "kind": {"type": "string", "enum": ["department", "project", "node_pool"]}, "name": {"type": "string"},
+        "before": entry, "after": entry}, "required": ["id", "at", "user", "action", "kind", "name"]}
+    out["AuditLog"] = listing("entries", "AuditEntry")
     out["NodeList"] = {"type": "object", "properties": {"nodes": {"type": "array", "items": {
         "type": "object", "description": "A node (see Node) whose devices carry allocated_fraction, "
         "allocated_memory, used_memory, utilization and pods"}}}}
@@ -191,6 +266,10 @@ def _schemas() -> dict[str, Any]:
         "message": {"type": "string"}, "field": {"type": ["string", "null"]}, "allowed": {},
         "errors": {"type": "array"}}, "required": ["message"]}}, "required": ["error"]}
     return out
+
+
+def _request_name(request: type | str) -> str:
+    return request if isinstance(request, str) else request.__name__
 
 
 def openapi_document() -> dict[str, Any]:
@@ -224,7 +303,7 @@ def openapi_document() -> dict[str, Any]:
             responses["400"] = error
             responses["403"] = refused
             responses["404"] = error
-            if method == "post":
+            if method in ("post", "patch", "delete"):
                 responses["409"] = error
             responses["503"] = {**error, "description": "the scheduler is not running, or a change could not "
                                 "be saved (nothing was changed; try again)"}
@@ -235,7 +314,7 @@ def openapi_document() -> dict[str, Any]:
                                      "operationId": f"{method}_{re.sub(r'[^a-z]+', '_', route.template.lower()).strip('_')}"}
             if op.request is not None:
                 entry["requestBody"] = {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": f"#/components/schemas/{op.request.__name__}"}}}}
+                    "schema": {"$ref": f"#/components/schemas/{_request_name(op.request)}"}}}}
             item[method] = entry
         paths[API + route.template] = item
     paths[API + "/openapi.json"] = {"get": {"summary": "This document", "operationId": "get_openapi",
