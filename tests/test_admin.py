@@ -349,3 +349,10 @@ def test_runtime_changes_survive_a_restart_and_the_queue_file_is_applied_again(t
             ("create", "vision"), ("create", "extra"), ("create", "cats"), ("update", "alpha")]
     finally:
         live.stop()
+
+
+async def test_the_default_project_offered_is_one_that_exists(api):
+    """A queue file without a project named "default": /info offers the first project there is."""
+    code, info = await api.get("info")
+    assert code == 200 and "default" not in info["projects"]
+    assert info["defaults"]["project"] == info["projects"][0] == info["form"]["defaults"]["project"]

@@ -46,7 +46,8 @@ class InfoHandler(RunaiHandler):
             "kinds": [k.value for k in WorkloadKind],
             "gpus": sum(len(n.devices) for n in nodes),
             "virtual_gpus": any(d.virtual for n in nodes for d in n.devices),
-            "defaults": {"project": "default", "kind": "training", "gpu": 1},
+            # the first project (a queue file, or an admin, may leave none named "default")
+            "defaults": {"project": projects[0] if projects else None, "kind": "training", "gpu": 1},
             "form": form_info(nodes, service.node_pools, projects),
             # stored workloads that did not load as they were (repaired or quarantined)
             "store_problems": service.load_problems,
