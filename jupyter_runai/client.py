@@ -208,24 +208,68 @@ def _same_server(a: str, b: str) -> bool:
         return False
 
 
+def _pid_alive(pid: Any) -> bool:
+    """Whether process ``pid`` still runs (what jupyter_server's ``check_pid`` decides)."""
+    try:
+        pid = int(pid)
+    except (TypeError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
+        from jupyter_server.utils import check_pid
+
+        return bool(check_pid(pid))
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    except OSError:
+        return False
+    return True
+
+
 def running_servers(runtime_dir: str | None = None) -> list[dict[str, Any]]:
-    """The running Jupyter servers (jupyter_server's list; dead ones left out), newest first.
+    """The running Jupyter servers, newest first: the ``jpserver-<pid>.json`` files of the runtime
+    directory whose process is alive (a dead server's file is removed, as jupyter_server does).
 
     Each is the server's info dict (``url``, ``token``, ``root_dir``,
     ``base_url``, ``pid``, ...) plus ``started`` (the info file's time).
-    """
-    from jupyter_core.paths import jupyter_runtime_dir
-    from jupyter_server.serverapp import list_running_servers
 
-    runtime_dir = runtime_dir or jupyter_runtime_dir()
+    The files are read here rather than through ``jupyter_server.serverapp.list_running_servers``:
+    importing that module costs seconds, and every ``runai`` command starts by finding its server.
+    """
+    if runtime_dir is None:
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        runtime_dir = jupyter_runtime_dir()
+    try:
+        names = os.listdir(runtime_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
     servers = []
-    for info in list_running_servers(runtime_dir):
+    for file_name in names:
+        if not (file_name.startswith("jpserver-") and file_name.endswith(".json")):
+            continue  # jpserver-<pid>-open.html and the kernels' files
+        path = Path(runtime_dir) / file_name
+        try:
+            with open(path, encoding="utf-8") as f:
+                started = os.fstat(f.fileno()).st_mtime
+                info = json.load(f)
+        except (OSError, ValueError):
+            continue  # gone meanwhile, unreadable, or being written
+        if not isinstance(info, dict):
+            continue
+        if "pid" not in info or not _pid_alive(info["pid"]):
+            try:
+                path.unlink()
+            except OSError:
+                pass
+            continue
         if not info.get("url") or str(info["url"]).startswith("http+unix"):
             continue  # a server on a unix socket: requests cannot reach it without extras
-        try:
-            started = (Path(runtime_dir) / f"jpserver-{info['pid']}.json").stat().st_mtime
-        except (OSError, KeyError):
-            started = 0.0
         servers.append({**info, "started": started})
     servers.sort(key=lambda info: info["started"], reverse=True)
     return servers

@@ -23,10 +23,6 @@ import secrets
 import string
 from typing import Any, Sequence
 
-from pydantic import ValidationError
-
-from .models import WorkloadSpec, format_validation_error
-
 __all__ = [
     "KINDS",
     "SubmitArgsError",
@@ -335,6 +331,12 @@ def spec_from_args(ns: argparse.Namespace, command: Sequence[str] | str | None =
 
 def validate_spec(spec: dict[str, Any]) -> None:
     """Validate with the model; raise :class:`SubmitArgsError` whose items name field and option."""
+    # imported here: the models (pydantic, the kubernetes quantity parser) take a while to import,
+    # and only submitting needs them
+    from pydantic import ValidationError
+
+    from .models import WorkloadSpec, format_validation_error
+
     try:
         WorkloadSpec.model_validate(spec)
     except ValidationError as exc:

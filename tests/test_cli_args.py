@@ -579,3 +579,27 @@ def test_user_text_in_brackets_is_shown_literally(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "error: node_pools: unknown pool [a100]" in err and "allowed: [default]" in err and "\\" not in err
 
+
+def test_help_and_usage_errors_import_no_heavy_package():
+    """`runai --help` (and a bad option) answer before importing rich, requests, pydantic, kubernetes or
+    jupyter_server: each costs start-up time that a user waits through on every command."""
+    probe = ("import sys\nfrom jupyter_runai import cli\n"
+             "codes = [cli.main(argv) for argv in (['--help'], ['submit', '--help'], ['list', '--nope'])]\n"
+             "heavy = [m for m in ('rich', 'requests', 'pydantic', 'kubernetes', 'jupyter_server', "
+             "'jupyter_runai.models', 'jupyter_runai.client') if m in sys.modules]\n"
+             "print(codes, heavy, file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stderr.strip().splitlines()[-1] == "[0, 0, 2] []", done.stderr
+    assert "usage: runai" in done.stdout
+
+
+def test_finding_the_server_does_not_import_jupyter_server(clean_env, tmp_path):
+    """The running servers are read from the runtime directory's files, not through jupyter_server.serverapp
+    (whose import alone took seconds)."""
+    write_server_file(clean_env, os.getpid(), tmp_path, 8777, token="t")
+    probe = ("import sys\nfrom jupyter_runai.client import find_server\n"
+             f"found = find_server(cwd={str(tmp_path)!r})\n"
+             "print(found.url, found.token, 'jupyter_server' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "JUPYTER_RUNTIME_DIR": str(clean_env)})
+    assert done.stdout.split() == ["http://localhost:8777/", "t", "False"], done.stderr

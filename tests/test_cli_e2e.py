@@ -93,6 +93,42 @@ def test_runai_finds_the_server_from_the_runtime_dir(server):
         os.environ.update(env_before)
 
 
+# What a command may import: the heavy packages (seconds of start-up) only where a command needs them.
+HEAVY = ("jupyter_server", "jupyter_server.serverapp", "kubernetes", "pydantic", "jupyter_runai.models", "tornado")
+IMPORTS_PROBE = """
+import json, sys
+from jupyter_runai import cli
+code = cli.main(sys.argv[1:])
+sys.stdout.flush()
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+def imports_of(server, *argv: str) -> tuple[int, set[str], str]:
+    """Run `runai ARGV` in a fresh interpreter (the server found from the runtime dir) and return its exit
+    code, the modules it had imported when it finished, and its output."""
+    done = subprocess.run([sys.executable, "-c", IMPORTS_PROBE, *argv], env=server["env"], cwd=server["root"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90)
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    return report["code"], set(report["modules"]), done.stdout
+
+
+def test_list_finds_the_server_without_importing_heavy_packages(server):
+    code, modules, out = imports_of(server, "list")
+    assert code == 0, out
+    assert "No workloads" in out or "NAME" in out
+    assert not [name for name in HEAVY if name in modules], "runai list imported heavy packages"
+    # -o json prints the API's document without drawing anything
+    code, modules, out = imports_of(server, "-o", "json", "list")
+    assert code == 0 and "workloads" in json.loads(out)
+    assert not [name for name in (*HEAVY, "rich") if name in modules]
+    # submit validates with the models before sending: they are imported there, and it works
+    code, modules, out = imports_of(server, "-o", "json", "submit", "imports-probe", "--", sys.executable, "-c", "pass")
+    assert code == 0, out
+    assert "jupyter_runai.models" in modules and "jupyter_server.serverapp" not in modules
+    assert runai(server, "delete", "imports-probe", "-y").returncode == 0
+
+
 def test_submit_list_logs_stop_resume_delete(server):
     name = "e2e-job"
     program = ("import os, time\n"
