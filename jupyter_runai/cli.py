@@ -110,8 +110,93 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=32)
 
 
+# Run:ai's v2 command tree: `runai <group> <verb>`, each group one kind of workload.
+KIND_GROUPS = {
+    "workspace": ("workspace", "workspaces: interactive, not preemptible (Run:ai's `runai workspace`)"),
+    "training": ("training", "training jobs: one pod, preemptible (Run:ai's `runai training`)"),
+    "inference": ("inference", "inference endpoints: replicas behind one URL (Run:ai's `runai inference`)"),
+}
+TRAINING_SUBGROUPS = {
+    "pytorch": ("distributed", "distributed training: a master and workers started together "
+                               "(Run:ai's `runai training pytorch`)"),
+    "standard": ("training", "training jobs: one pod, preemptible (Run:ai's `runai training standard`)"),
+}
+
+
+def _add_list(add: Any, kind: str | None, words: str) -> None:
+    what = f"{kind} workloads" if kind else "workloads"
+    listing = add("list", f"list {what}: GPU request, status, age, and why pending ones wait",
+                  epilog=f"examples:\n  {words} list\n  {words} list -A --phase Pending\n  {words} list -o json")
+    listing.add_argument("-A", "--all-projects", action="store_true",
+                         help="every project (the default when neither -p nor $RUNAI_PROJECT names one)")
+    listing.add_argument("--phase", help="only this phase: Pending, Running, Stopped, Succeeded, Failed, ...")
+    if kind is None:
+        listing.add_argument("--kind", "--type", dest="kind",
+                             help="only this kind: workspace, training, distributed, inference")
+    listing.set_defaults(run_action="list", kind=kind)
+
+
+def _add_workload_verbs(add: Any, kind: str | None, group: str | None = None) -> None:
+    """The verbs on workloads: submit, list, describe, logs, stop (suspend), resume, delete.
+
+    ``add(name, help, description=None, epilog=None, **kw)`` makes a subcommand's parser; ``kind`` is
+    the kind a Run:ai group stands for (None: ours, all kinds). ``group`` is the words between `runai`
+    and the verb, for the examples."""
+    words = f"runai {group}" if group else "runai"
+    example_name = {"workspace": "nb", "inference": "llm", "distributed": "ddp"}.get(kind or "", "bert")
+
+    description = SUBMIT_DESCRIPTION
+    if kind is not None:
+        description = (f"Submit a {kind} workload: the same options as `runai submit --kind {kind}`.\n"
+                       "Resources are per pod. Everything after `--` is the command: several words run\n"
+                       "as they are; one quoted string runs in a shell.\n")
+    submit = add("submit", f"submit a {kind or 'workload (training, distributed, workspace or inference)'}",
+                 description, SUBMIT_EPILOG, usage=f"{words} submit [NAME] [options] [-- COMMAND ...]")
+    add_submit_arguments(submit, project_option=False, kind=kind)
+    submit.add_argument("--wait", action="store_true",
+                        help="wait (with a spinner) until it runs or finishes, showing why it waits")
+    submit.add_argument("--wait-timeout", type=float, default=None, metavar="SECONDS",
+                        help="with --wait: give up after this long (exit 1)")
+    submit.set_defaults(run_action="submit")
+
+    _add_list(add, kind, words)
+
+    describe = add("describe", "show a workload: spec, pods (node, devices, fraction), pending reason, events",
+                   epilog=f"example:\n  {words} describe {example_name} -p team-a")
+    describe.add_argument("name", metavar="NAME")
+    describe.set_defaults(run_action="describe")
+
+    logs = add("logs", "print a pod's log (-f to follow it)",
+               epilog=f"examples:\n  {words} logs {example_name}\n  {words} logs {example_name} --pod 1 --tail 50 -f")
+    logs.add_argument("name", metavar="NAME")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the pod ends")
+    logs.add_argument("--pod", type=int, default=None, metavar="N", help="pod index (default 0: the master or first)")
+    logs.add_argument("--tail", type=int, default=None, metavar="N", help="only the last N lines")
+    logs.set_defaults(run_action="logs")
+
+    # Run:ai calls it suspend; ours was stop: both names everywhere
+    first, second = ("suspend", "stop") if group else ("stop", "suspend")
+    stop = add(first, "stop a workload (it stays, and can be resumed)", aliases=[second],
+               epilog=f"example:\n  {words} {first} {example_name}")
+    stop.add_argument("name", metavar="NAME")
+    stop.set_defaults(run_action="stop")
+    resume = add("resume", "put a stopped or finished workload back in the queue",
+                 epilog=f"example:\n  {words} resume {example_name}")
+    resume.add_argument("name", metavar="NAME")
+    resume.set_defaults(run_action="resume")
+
+    delete = add("delete", "stop a workload and remove it (asks first unless -y)",
+                 epilog=f"example:\n  {words} delete {example_name} -y")
+    delete.add_argument("name", metavar="NAME")
+    delete.add_argument("-y", "--yes", action="store_true",
+                        help="do not ask (required when not run from a terminal)")
+    delete.set_defaults(run_action="delete")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The `runai` parser with its subcommands."""
+    """The `runai` parser with its subcommands: ours (`runai submit`, `runai list`, ...) and Run:ai's v2
+    tree (`runai workspace submit`, `runai training pytorch list`, `runai workload list`, ...), all on the
+    one submit parser of :mod:`jupyter_runai.submit_args`."""
     common = _common_options()
     parser = argparse.ArgumentParser(
         prog="runai", description=MAIN_DESCRIPTION, epilog=MAIN_EPILOG, parents=[common], formatter_class=_Formatter,
@@ -121,51 +206,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"runai (jupyter-runai) {__version__}")
     sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", title="commands")
 
-    def command(name: str, help: str, description: str | None = None, epilog: str | None = None, **kw: Any):
-        return sub.add_parser(name, help=help, description=description or help[0].upper() + help[1:] + ".",
-                              epilog=epilog, parents=[common], formatter_class=_Formatter, **kw)
+    def adder(subparsers: Any, prog_words: str = "") -> Any:
+        def add(name: str, help: str, description: str | None = None, epilog: str | None = None, **kw: Any):
+            return subparsers.add_parser(name, help=help,
+                                         description=description or help[0].upper() + help[1:] + ".",
+                                         epilog=epilog, parents=[common], formatter_class=_Formatter, **kw)
+        return add
 
-    submit = command("submit", "submit a workload (training, distributed, workspace or inference)",
-                     SUBMIT_DESCRIPTION, SUBMIT_EPILOG, usage="runai submit [NAME] [options] [-- COMMAND ...]")
-    add_submit_arguments(submit, project_option=False)
-    submit.add_argument("--wait", action="store_true",
-                        help="wait (with a spinner) until it runs or finishes, showing why it waits")
-    submit.add_argument("--wait-timeout", type=float, default=None, metavar="SECONDS",
-                        help="with --wait: give up after this long (exit 1)")
-
-    listing = command("list", "list workloads: GPU request, status, age, and why pending ones wait",
-                      epilog="examples:\n  runai list\n  runai list -A --phase Pending\n  runai -o json list")
-    listing.add_argument("-A", "--all-projects", action="store_true",
-                         help="every project (the default when neither -p nor $RUNAI_PROJECT names one)")
-    listing.add_argument("--phase", help="only this phase: Pending, Running, Stopped, Succeeded, Failed, ...")
-    listing.add_argument("--kind", help="only this kind: workspace, training, distributed, inference")
-
-    describe = command("describe", "show a workload: spec, pods (node, devices, fraction), pending reason, events",
-                       epilog="example:\n  runai describe bert -p team-a")
+    command = adder(sub)
+    _add_workload_verbs(command, None)
+    for group, (kind, help) in KIND_GROUPS.items():
+        group_parser = command(group, help)
+        verbs = group_parser.add_subparsers(dest="verb", metavar="VERB", title="verbs", required=True)
+        _add_workload_verbs(adder(verbs), kind, group)
+        if group == "training":
+            for name, (sub_kind, sub_help) in TRAINING_SUBGROUPS.items():
+                sub_parser = adder(verbs)(name, sub_help)
+                sub_verbs = sub_parser.add_subparsers(dest="sub_verb", metavar="VERB", title="verbs", required=True)
+                _add_workload_verbs(adder(sub_verbs), sub_kind, f"training {name}")
+    workload = command("workload", "workloads of every kind (Run:ai's `runai workload`)")
+    workload_verbs = workload.add_subparsers(dest="verb", metavar="VERB", title="verbs", required=True)
+    add = adder(workload_verbs)
+    _add_list(add, None, "runai workload")
+    describe = add("describe", "show a workload: spec, pods (node, devices, fraction), pending reason, events")
     describe.add_argument("name", metavar="NAME")
+    describe.set_defaults(run_action="describe")
 
-    logs = command("logs", "print a pod's log (-f to follow it)",
-                   epilog="examples:\n  runai logs bert\n  runai logs ddp --pod 2 --tail 50 -f")
-    logs.add_argument("name", metavar="NAME")
-    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the pod ends")
-    logs.add_argument("--pod", type=int, default=None, metavar="N", help="pod index (default 0: the master or first)")
-    logs.add_argument("--tail", type=int, default=None, metavar="N", help="only the last N lines")
-
-    stop = command("stop", "stop a workload (it stays, and can be resumed)",
-                   epilog="example:\n  runai stop bert")
-    stop.add_argument("name", metavar="NAME")
-    resume = command("resume", "put a stopped or finished workload back in the queue",
-                     epilog="example:\n  runai resume bert")
-    resume.add_argument("name", metavar="NAME")
-
-    delete = command("delete", "stop a workload and remove it (asks first unless -y)",
-                     epilog="example:\n  runai delete bert -y")
-    delete.add_argument("name", metavar="NAME")
-    delete.add_argument("-y", "--yes", action="store_true",
-                        help="do not ask (required when not run from a terminal)")
-
-    command("nodes", "list nodes and their GPUs with allocated fractions (virtual GPUs marked)")
-    command("projects", "list projects: deserved GPUs (quota), allocated, fair share and limit")
+    command("nodes", "list nodes and their GPUs with allocated fractions (virtual GPUs marked)").set_defaults(
+        run_action="nodes")
+    command("projects", "list projects: deserved GPUs (quota), allocated, fair share and limit").set_defaults(
+        run_action="projects")
     add_resource_commands(command, common)
     return parser
 
@@ -333,7 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.subcommand is None:
         parser.print_help()
         return EXIT_USAGE
-    if command is not None and ns.subcommand != "submit":
+    action = ns.subcommand if ns.subcommand in ("data-source", "credential") else getattr(ns, "run_action", None)
+    if command is not None and action != "submit":
         _error(f"`runai {ns.subcommand}` takes no command after '--'")
         return EXIT_USAGE
 
@@ -343,15 +414,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     json_out = getattr(ns, "output", "table") == "json"
     client = RunaiClient(getattr(ns, "url", None), getattr(ns, "token", None), project=_project_of(ns))
     try:
-        if ns.subcommand == "submit":
+        if action == "submit":
             return _cmd_submit(ns, client, json_out, command)
-        if ns.subcommand in ("stop", "resume", "delete"):
-            return _cmd_action(ns.subcommand, ns, client, json_out)
-        if ns.subcommand in ("data-source", "credential"):
+        if action in ("stop", "resume", "delete"):
+            return _cmd_action(action, ns, client, json_out)
+        if action in ("data-source", "credential"):
             from .cli_render import stdout_console
             from .cli_resources import run_credential, run_data_source
 
-            run = run_data_source if ns.subcommand == "data-source" else run_credential
+            run = run_data_source if action == "data-source" else run_credential
             return run(ns, client, _project_of(ns), json_out, _print_json, stdout_console())
         handler = {
             "list": _cmd_list,
@@ -359,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "logs": _cmd_logs,
             "nodes": _cmd_nodes,
             "projects": _cmd_projects,
-        }[ns.subcommand]
+        }[action]
         return handler(ns, client, json_out)
     except (SubmitArgsError, RunaiError) as exc:
         from .cli_render import print_error, stderr_console

@@ -603,3 +603,86 @@ def test_finding_the_server_does_not_import_jupyter_server(clean_env, tmp_path):
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "JUPYTER_RUNTIME_DIR": str(clean_env)})
     assert done.stdout.split() == ["http://localhost:8777/", "t", "False"], done.stderr
+
+
+# =========================================================================== Run:ai's command tree and flag names
+
+
+def cli_spec(*argv: str) -> dict:
+    """Parse a whole `runai ARGV` command line (any submit command of the tree) into its spec."""
+    options, command = split_command(list(argv))
+    ns = cli.build_parser().parse_args(options)
+    assert ns.run_action == "submit"
+    return spec_from_args(ns, command)
+
+
+@pytest.mark.parametrize("runai_form, ours", [
+    # the v2 tree: the group is the kind
+    ("workspace submit nb -p team-a -i jupyter/scipy-notebook --gpu-portion-request 0.5",
+     "submit nb --kind workspace -p team-a --image jupyter/scipy-notebook -g 0.5"),
+    ("training submit bert --gpu-devices-request 2 -- python train.py",
+     "submit bert --kind training -g 2 -- python train.py"),
+    ("training standard submit bert --gpu-devices-request 1", "submit bert --kind training -g 1"),
+    ("training pytorch submit ddp --workers 3 --gpu-devices-request 1 -- torchrun train.py",
+     "submit ddp --kind distributed --workers 3 -g 1 -- torchrun train.py"),
+    ("inference submit llm --gpu-memory-request 20Gi --min-replicas 1 --max-replicas 4",
+     "submit llm --kind inference --gpu-memory 20Gi --min-replicas 1 --max-replicas 4"),
+    # v2 flag names on our own submit
+    ("submit f --gpu-portion-request 0.5 --gpu-devices-request 4", "submit f -g 0.5 --gpu-devices 4"),
+    ("submit f --gpu-memory-request 10Gi --gpu-devices-request 2", "submit f --gpu-memory 10Gi --gpu-devices 2"),
+    ("submit f --gpu-portion-request 0.25 --gpu-portion-limit 0.75", "submit f -g 0.25 --gpu-limit 0.75"),
+    ("submit f --cpu-core-request 2 --cpu-core-limit 4 --cpu-memory-request 8Gi --cpu-memory-limit 16Gi",
+     "submit f --cpu 2 --cpu-limit 4 --memory 8Gi --memory-limit 16Gi"),
+    ("submit f --project team-b --priority build-preemptible --preemptibility non-preemptible",
+     "submit f -p team-b --priority-class build-preemptible --non-preemptible"),
+    # v1 flags
+    ("submit nb --interactive -g 1", "submit nb --kind workspace -g 1"),
+    ("training submit t --backoff-limit 3 -g 1", "submit t --kind training --backoff-limit 3 -g 1"),
+])
+def test_runai_commands_and_flags_parse_to_the_same_spec_as_ours(runai_form, ours):
+    assert cli_spec(*runai_form.split()) == cli_spec(*ours.split())
+
+
+def test_the_magics_take_the_runai_flag_names_too():
+    """One submit parser: `%runai submit` understands Run:ai's names as `runai submit` does."""
+    assert parse_submit(["nb", "--gpu-portion-request", "0.5", "-i", "img", "--interactive"]) == \
+        parse_submit(["nb", "-g", "0.5", "--image", "img", "--kind", "workspace"])
+
+
+def test_gpu_devices_request_with_whole_gpus_is_refused_naming_the_field():
+    with pytest.raises(SubmitArgsError) as err:
+        cli_spec("submit", "f", "-g", "2", "--gpu-devices-request", "2")
+    assert err.value.field == "resources.gpu"
+    with pytest.raises(SubmitArgsError) as err:
+        cli_spec("submit", "f", "-g", "0.5", "--gpu-devices", "2", "--gpu-devices-request", "3")
+    assert err.value.field == "resources.gpu_devices"
+
+
+def test_a_group_fixes_its_kind():
+    # `runai workspace submit` has no --kind to contradict it
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["workspace", "submit", "nb", "--kind", "training"])
+    assert cli_spec("workspace", "submit", "nb")["kind"] == "workspace"
+
+
+@pytest.mark.parametrize("argv, action, kind", [
+    ("workspace list", "list", "workspace"),
+    ("training list", "list", "training"),
+    ("training pytorch list", "list", "distributed"),
+    ("inference list", "list", "inference"),
+    ("workload list", "list", None),
+    ("workload list --type inference", "list", "inference"),
+    ("list --kind training", "list", "training"),
+    ("workspace describe nb", "describe", None),
+    ("training pytorch logs ddp --pod 1", "logs", None),
+    ("workspace suspend nb", "stop", None),
+    ("training stop bert", "stop", None),
+    ("suspend bert", "stop", None),
+    ("inference resume llm", "resume", None),
+    ("training pytorch delete ddp -y", "delete", None),
+])
+def test_the_v2_verbs_map_to_ours(argv, action, kind):
+    ns = cli.build_parser().parse_args(argv.split())
+    assert ns.run_action == action
+    if action == "list":
+        assert ns.kind == kind

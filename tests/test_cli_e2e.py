@@ -275,3 +275,31 @@ def test_data_sources_and_credentials(server, tmp_path):
     assert runai(server, "data-source", "delete", "labels").returncode == 0
     assert runai(server, "credential", "delete", "api").returncode == 0
     assert "no data sources" in runai(server, "data-source", "list").stdout
+
+
+def test_runai_v2_command_tree_end_to_end(server):
+    """A Run:ai user's habitual commands, against the real server."""
+    sleeper = [sys.executable, "-c", "import time; time.sleep(300)"]
+    done = runai(server, "workspace", "submit", "v2-nb", "--gpu-portion-request", "0.5", "-i", "jupyter/base",
+                 "--cpu-core-request", "0.1", "--", *sleeper)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = runai(server, "training", "submit", "v2-train", "--gpu-devices-request", "1", "--", *sleeper)
+    assert done.returncode == 0, done.stdout + done.stderr
+    spec = client(server).get("v2-nb")["spec"]
+    assert (spec["kind"], spec["resources"]["gpu"], spec["image"]) == ("workspace", 0.5, "jupyter/base")
+    assert client(server).get("v2-train")["spec"]["resources"]["gpu"] == 1
+
+    names = lambda *argv: {w["spec"]["name"] for w in json.loads(runai(server, *argv, "-o", "json").stdout)["workloads"]}  # noqa: E731
+    assert {"v2-nb"} <= names("workspace", "list") and "v2-train" not in names("workspace", "list")
+    assert {"v2-train"} <= names("training", "list") and "v2-nb" not in names("training", "list")
+    assert {"v2-nb", "v2-train"} <= names("workload", "list")
+
+    assert runai(server, "workspace", "suspend", "v2-nb").returncode == 0
+    wait_for(lambda: phase(server, "v2-nb") == "Stopped", what="Stopped")
+    assert runai(server, "workspace", "resume", "v2-nb").returncode == 0
+    wait_for(lambda: phase(server, "v2-nb") in ("Pending", "Running"), what="back in the queue")
+    described = runai(server, "workspace", "describe", "v2-nb")
+    assert described.returncode == 0 and "workspace" in described.stdout
+    for group, name in (("workspace", "v2-nb"), ("training", "v2-train")):
+        assert runai(server, group, "delete", name, "-y").returncode == 0
+    wait_for(lambda: phase(server, "v2-nb") is None and phase(server, "v2-train") is None, what="removed")
