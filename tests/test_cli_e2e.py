@@ -303,3 +303,13 @@ def test_runai_v2_command_tree_end_to_end(server):
     for group, name in (("workspace", "v2-nb"), ("training", "v2-train")):
         assert runai(server, group, "delete", name, "-y").returncode == 0
     wait_for(lambda: phase(server, "v2-nb") is None and phase(server, "v2-train") is None, what="removed")
+
+
+def test_list_refuses_a_filter_typo_naming_the_allowed_values(server):
+    for argv, allowed in ((("list", "--phase", "Runing"), "Running"), (("workload", "list", "--type", "trainig"),
+                                                                          "training")):
+        done = runai(server, *argv)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "No workloads" not in done.stdout
+        assert "error:" in done.stderr and allowed in done.stderr, done.stderr
+    assert runai(server, "list", "--phase", "running").returncode == 0
