@@ -65,6 +65,9 @@ def __getattr__(name: str) -> Any:
 
 EXIT_OK, EXIT_SERVER, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
+#: -o: tables for people (wide: more columns), the API's documents for scripts
+OUTPUTS = ("table", "wide", "json", "yaml")
+
 MAIN_DESCRIPTION = """\
 Submit and manage GPU workloads on the jupyter-runai scheduler: training jobs,
 distributed training, workspaces and inference endpoints, with whole GPUs or
@@ -100,8 +103,9 @@ def _common_options() -> argparse.ArgumentParser:
                        help="the Jupyter server's token (default: $RUNAI_TOKEN, or the found server's)")
     group.add_argument("-p", "--project", default=argparse.SUPPRESS,
                        help="project to work in (default: $RUNAI_PROJECT, else 'default')")
-    group.add_argument("-o", "--output", choices=("table", "json"), default=argparse.SUPPRESS,
-                       help="table (default) or json: the API's JSON document, for scripts")
+    group.add_argument("-o", "--output", choices=OUTPUTS, default=argparse.SUPPRESS,
+                       help="table (default); wide: a table with more columns (list); json or yaml: the "
+                            "API's document, for scripts")
     return common
 
 
@@ -247,9 +251,19 @@ class _Usage(Exception):
     """A usage error found after parsing: exit 2."""
 
 
-def _print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+def _show(ns: argparse.Namespace, document: Any) -> None:
+    """Print an API document as ``-o json`` or ``-o yaml`` asked (unchanged: the API's own fields)."""
+    if getattr(ns, "output", None) == "yaml":
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=False))
+    else:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
     sys.stdout.flush()
+
+
+def _wide(ns: argparse.Namespace) -> bool:
+    return getattr(ns, "output", None) == "wide"
 
 
 def _project_of(ns: argparse.Namespace) -> str:
@@ -270,7 +284,7 @@ def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, com
     project = workload.get("spec", {}).get("project", spec["project"])
     if not ns.wait:
         if json_out:
-            _print_json(workload)
+            _show(ns, workload)
         else:
             request = workload_request_text(workload.get("spec", {}))
             kind = workload.get("spec", {}).get("kind", "training")
@@ -297,7 +311,7 @@ def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, com
         return EXIT_SERVER
     phase = workload.get("status", {}).get("phase")
     if json_out:
-        _print_json(workload)
+        _show(ns, workload)
     else:
         url = workload.get("status", {}).get("url")
         out.print(Text(f"{name}: "), phase_text(phase), Text(f"  {url}" if url else ""), sep="")
@@ -310,11 +324,11 @@ def _cmd_list(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> in
     project = None if ns.all_projects else (getattr(ns, "project", None) or _env_project())
     document = client.get_json("workloads", {"project": project, "phase": ns.phase, "kind": ns.kind})
     if json_out:
-        _print_json(document)
+        _show(ns, document)
     else:
         from .cli_render import render_workloads, stdout_console
 
-        stdout_console().print(render_workloads(document.get("workloads", [])))
+        stdout_console().print(render_workloads(document.get("workloads", []), wide=_wide(ns)))
     return EXIT_OK
 
 
@@ -325,7 +339,7 @@ def _env_project() -> str | None:
 def _cmd_describe(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> int:
     workload = client.get(ns.name, _project_of(ns))
     if json_out:
-        _print_json(workload)
+        _show(ns, workload)
     else:
         from .cli_render import render_describe, stdout_console
 
@@ -351,7 +365,7 @@ def _cmd_action(action: str, ns: argparse.Namespace, client: RunaiClient, json_o
             return EXIT_OK
     workload = getattr(client, action)(ns.name, project)
     if json_out:
-        _print_json(workload)
+        _show(ns, workload)
     else:
         phase = (workload or {}).get("status", {}).get("phase")
         verb = {"stop": "stopping", "resume": "resumed", "delete": "deleting"}[action]
@@ -362,7 +376,7 @@ def _cmd_action(action: str, ns: argparse.Namespace, client: RunaiClient, json_o
 def _cmd_nodes(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> int:
     document = client.get_json("nodes")
     if json_out:
-        _print_json(document)
+        _show(ns, document)
     else:
         from .cli_render import render_nodes, stdout_console
 
@@ -373,7 +387,7 @@ def _cmd_nodes(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> i
 def _cmd_projects(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> int:
     document = client.get_json("projects")
     if json_out:
-        _print_json(document)
+        _show(ns, document)
     else:
         from .cli_render import render_projects, stdout_console
 
@@ -411,7 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .cli_resources import CredentialValueError
     from .client import RunaiClient, RunaiError
 
-    json_out = getattr(ns, "output", "table") == "json"
+    json_out = getattr(ns, "output", "table") in ("json", "yaml")  # a document, not a table
     client = RunaiClient(getattr(ns, "url", None), getattr(ns, "token", None), project=_project_of(ns))
     try:
         if action == "submit":
@@ -423,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .cli_resources import run_credential, run_data_source
 
             run = run_data_source if action == "data-source" else run_credential
-            return run(ns, client, _project_of(ns), json_out, _print_json, stdout_console())
+            return run(ns, client, _project_of(ns), json_out, lambda document: _show(ns, document), stdout_console())
         handler = {
             "list": _cmd_list,
             "describe": _cmd_describe,

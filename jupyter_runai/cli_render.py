@@ -140,13 +140,19 @@ def phase_text(phase: Any) -> Text:
 # =========================================================================== renderers
 
 
-def render_workloads(workloads: Iterable[dict[str, Any]], now: datetime | None = None) -> RenderableType:
-    """The `runai list` table: name, project, kind, GPU request, status, age, and why pending ones wait."""
+def render_workloads(workloads: Iterable[dict[str, Any]], now: datetime | None = None,
+                     wide: bool = False) -> RenderableType:
+    """The `runai list` table: name, project, kind, GPU request, status, age, and why pending ones wait.
+    ``wide`` (``-o wide``) adds the pods running, their nodes, the priority class, whether it is
+    preemptible and who submitted it."""
     workloads = list(workloads)
     if not workloads:
         return Text("No workloads. Submit one with `runai submit -g 1 -- python train.py`.")
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("NAME", "PROJECT", "KIND", "GPU", "STATUS", "AGE"):
+    columns = ["NAME", "PROJECT", "KIND", "GPU", "STATUS", "AGE"]
+    if wide:
+        columns += ["PODS", "NODES", "PRIORITY", "PREEMPTIBLE", "SUBMITTED BY"]
+    for column in columns:
         table.add_column(column, no_wrap=True, min_width=len(column))
     table.add_column("REASON", overflow="fold")
     for workload in workloads:
@@ -156,16 +162,27 @@ def render_workloads(workloads: Iterable[dict[str, Any]], now: datetime | None =
         reason = status.get("pending_reason") if phase == "Pending" else None
         if phase in ("Failed", "Stopped") and status.get("message"):
             reason = status["message"]
-        plain_row(
-            table,
+        cells: list[Any] = [
             spec.get("name", "?"),
             spec.get("project", "-"),
             spec.get("kind", "training"),
             workload_request_text(spec),
             phase_text(phase),
             age_text(status.get("submitted_at"), now),
-            reason or "",
-        )
+        ]
+        if wide:
+            pods = status.get("pods") or []
+            running = sum(1 for pod in pods if pod.get("phase") == "Running")
+            nodes = sorted({str(pod["node"]) for pod in pods if pod.get("node")})
+            preemptible = spec.get("preemptible")
+            cells += [
+                f"{running}/{len(pods)}",
+                ",".join(nodes) or "-",
+                spec.get("priority_class") or "-",
+                "-" if preemptible is None else ("yes" if preemptible else "no"),
+                workload.get("submitted_by") or "-",
+            ]
+        plain_row(table, *cells, reason or "")
     return table
 
 

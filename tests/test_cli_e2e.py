@@ -313,3 +313,37 @@ def test_list_refuses_a_filter_typo_naming_the_allowed_values(server):
         assert "No workloads" not in done.stdout
         assert "error:" in done.stderr and allowed in done.stderr, done.stderr
     assert runai(server, "list", "--phase", "running").returncode == 0
+
+
+def test_every_output_format_of_every_listing_command(server):
+    import yaml
+
+    done = runai(server, "submit", "fmt-job", "-g", "0.5", "--priority-class", "train", "--",
+                 sys.executable, "-c", "import time; time.sleep(300)")
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: phase(server, "fmt-job") == "Running", what="Running")
+    try:
+        for argv in (("list",), ("workload", "list"), ("describe", "fmt-job"), ("nodes",), ("projects",),
+                     ("data-source", "list"), ("credential", "list")):
+            as_json = runai(server, *argv, "-o", "json")
+            as_yaml = runai(server, *argv, "-o", "yaml")
+            assert as_json.returncode == 0 and as_yaml.returncode == 0, (argv, as_json.stderr, as_yaml.stderr)
+            document = json.loads(as_json.stdout)
+            if argv[0] != "describe":  # describe carries the latest events, which may have grown meanwhile
+                assert yaml.safe_load(as_yaml.stdout) == document, argv
+            else:
+                assert yaml.safe_load(as_yaml.stdout)["spec"] == document["spec"]
+            for table in ("table", "wide"):
+                drawn = runai(server, *argv, "-o", table)
+                assert drawn.returncode == 0 and drawn.stdout.strip(), (argv, table, drawn.stderr)
+        table = runai(server, "list", "-o", "table").stdout
+        wide = runai(server, "list", "-o", "wide").stdout
+        assert "PRIORITY" not in table and "NODES" not in table
+        header = next(line for line in wide.splitlines() if line.startswith("NAME"))
+        assert all(column in header for column in ("PODS", "NODES", "PRIORITY", "PREEMPTIBLE", "SUBMITTED BY"))
+        row = next(line for line in wide.splitlines() if line.startswith("fmt-job"))
+        assert "1/1" in row and "train" in row and "yes" in row
+        assert runai(server, "list", "-o", "xml").returncode == 2
+    finally:
+        runai(server, "delete", "fmt-job", "-y")
+        wait_for(lambda: phase(server, "fmt-job") is None, what="removed")
