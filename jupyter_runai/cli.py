@@ -102,7 +102,8 @@ def _common_options() -> argparse.ArgumentParser:
     group.add_argument("--token", default=argparse.SUPPRESS,
                        help="the Jupyter server's token (default: $RUNAI_TOKEN, or the found server's)")
     group.add_argument("-p", "--project", default=argparse.SUPPRESS,
-                       help="project to work in (default: $RUNAI_PROJECT, else 'default')")
+                       help="project to work in (default: $RUNAI_PROJECT, else the one saved by "
+                            "`runai config project NAME`, else 'default')")
     group.add_argument("-o", "--output", choices=OUTPUTS, default=argparse.SUPPRESS,
                        help="table (default); wide: a table with more columns (list); json or yaml: the "
                             "API's document, for scripts")
@@ -132,7 +133,8 @@ def _add_list(add: Any, kind: str | None, words: str) -> None:
     listing = add("list", f"list {what}: GPU request, status, age, and why pending ones wait",
                   epilog=f"examples:\n  {words} list\n  {words} list -A --phase Pending\n  {words} list -o json")
     listing.add_argument("-A", "--all-projects", action="store_true",
-                         help="every project (the default when neither -p nor $RUNAI_PROJECT names one)")
+                         help="every project (the default when neither -p, $RUNAI_PROJECT nor a saved project "
+                              "names one)")
     listing.add_argument("--phase", help="only this phase: Pending, Running, Stopped, Succeeded, Failed, ...")
     if kind is None:
         listing.add_argument("--kind", "--type", dest="kind",
@@ -236,6 +238,18 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument("name", metavar="NAME")
     describe.set_defaults(run_action="describe")
 
+    config = command("config", "settings of this command line, saved for later commands (a default project)")
+    config_verbs = config.add_subparsers(dest="verb", metavar="SETTING", title="settings", required=True)
+    project = adder(config_verbs)(
+        "project", "show the default project, or save one (a project the server has)",
+        epilog="examples:\n  runai config project team-a     every later command works in team-a\n"
+               "  runai config project            which project, and where it comes from\n"
+               "  runai config project --unset    forget it\n"
+               "-p and $RUNAI_PROJECT still win over the saved project.")
+    project.add_argument("name", metavar="NAME", nargs="?", help="the project to work in from now on")
+    project.add_argument("--unset", action="store_true", help="forget the saved project")
+    project.set_defaults(run_action="config")
+
     command("nodes", "list nodes and their GPUs with allocated fractions (virtual GPUs marked)").set_defaults(
         run_action="nodes")
     command("projects", "list projects: deserved GPUs (quota), allocated, fair share and limit").set_defaults(
@@ -249,6 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 class _Usage(Exception):
     """A usage error found after parsing: exit 2."""
+
+
+def _refusal(message: str, field: str | None = None, allowed: Any = None) -> Exception:
+    """A refusal decided against what the server says (a name it does not have): shown and exited
+    like the server's own errors (exit 1)."""
+    from .client import RunaiError
+
+    return RunaiError(None, message, field, allowed)
 
 
 def _show(ns: argparse.Namespace, document: Any) -> None:
@@ -333,7 +355,37 @@ def _cmd_list(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> in
 
 
 def _env_project() -> str | None:
-    return os.environ.get("RUNAI_PROJECT") or None
+    from .client import saved_project
+
+    return os.environ.get("RUNAI_PROJECT") or saved_project()
+
+
+def _cmd_config(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> int:
+    """`runai config project [NAME | --unset]`: show, save or forget the default project."""
+    from .client import config_path, save_settings, saved_project
+
+    if ns.unset and ns.name is not None:
+        raise _Usage("give a project NAME to save, or --unset to forget the saved one, not both")
+    if ns.unset:
+        path = save_settings({"project": None})
+        print(f"No saved default project now ({path}).")
+        return EXIT_OK
+    if ns.name is None:
+        env, saved = os.environ.get("RUNAI_PROJECT"), saved_project()
+        project, source = ((env, "$RUNAI_PROJECT") if env else (saved, str(config_path())) if saved
+                           else ("default", "nothing saved, nor $RUNAI_PROJECT"))
+        if json_out:
+            _show(ns, {"project": project, "source": source})
+        else:
+            print(f"{project} (from {source})")
+        return EXIT_OK
+    # only a project the server has: a typo saved here would send every later command astray
+    names = [project.get("name") for project in client.get_json("projects").get("projects", [])]
+    if ns.name not in names:
+        raise _refusal(f"project: no project {ns.name!r}", field="project", allowed=names)
+    path = save_settings({"project": ns.name})
+    print(f"Default project: {ns.name} (saved in {path}; -p and $RUNAI_PROJECT still win).")
+    return EXIT_OK
 
 
 def _cmd_describe(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> int:
@@ -444,6 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "logs": _cmd_logs,
             "nodes": _cmd_nodes,
             "projects": _cmd_projects,
+            "config": _cmd_config,
         }[action]
         return handler(ns, client, json_out)
     except (SubmitArgsError, RunaiError) as exc:

@@ -62,9 +62,59 @@ TIMEOUT = (10, 60)
 
 
 def default_project(environ: Mapping[str, str] | None = None) -> str:
-    """The project used when none is named: ``RUNAI_PROJECT``, else ``"default"``."""
+    """The project used when none is named: ``RUNAI_PROJECT``, else the one saved by
+    ``runai config project NAME`` (:func:`saved_project`), else ``"default"``."""
     environ = os.environ if environ is None else environ
-    return environ.get("RUNAI_PROJECT") or "default"
+    return environ.get("RUNAI_PROJECT") or saved_project(environ) or "default"
+
+
+# --------------------------------------------------------------------------- saved settings
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where ``runai config`` saves its settings: ``$RUNAI_CONFIG``, else ``runai_cli.json`` in the
+    Jupyter config directory (``jupyter --config-dir``: ``~/.jupyter`` or ``$JUPYTER_CONFIG_DIR``)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("RUNAI_CONFIG"):
+        return Path(environ["RUNAI_CONFIG"]).expanduser()
+    if environ.get("JUPYTER_CONFIG_DIR"):
+        return Path(environ["JUPYTER_CONFIG_DIR"]).expanduser() / "runai_cli.json"
+    from jupyter_core.paths import jupyter_config_dir
+
+    return Path(jupyter_config_dir()) / "runai_cli.json"
+
+
+def saved_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The saved settings (``{}`` when there are none or the file is unreadable)."""
+    try:
+        with open(config_path(environ), encoding="utf-8") as f:
+            settings = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return settings if isinstance(settings, dict) else {}
+
+
+def saved_project(environ: Mapping[str, str] | None = None) -> str | None:
+    """The default project saved by ``runai config project NAME``, if any."""
+    project = saved_settings(environ).get("project")
+    return project if isinstance(project, str) and project else None
+
+
+def save_settings(changes: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Path:
+    """Merge ``changes`` into the saved settings (a value ``None`` removes the key); written to a
+    temporary file and renamed, so a reader never sees half a file. Returns the file's path."""
+    path = config_path(environ)
+    settings = saved_settings(environ)
+    for key, value in changes.items():
+        if value is None:
+            settings.pop(key, None)
+        else:
+            settings[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+    return path
 
 
 # --------------------------------------------------------------------------- errors

@@ -198,7 +198,8 @@ def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: boo
     if project_option:
         where.add_argument(
             "-p", "--project", default=None,
-            help="project (queue) to run in. Default: $RUNAI_PROJECT, else 'default'",
+            help="project (queue) to run in. Default: $RUNAI_PROJECT, else the one saved by "
+                 "`runai config project NAME`, else 'default'",
         )
     where.add_argument(
         "--node-pools", dest="node_pools", action=_ListAction, default=None, metavar="POOL[,POOL...]",
@@ -317,9 +318,11 @@ def spec_from_args(ns: argparse.Namespace, command: Sequence[str] | str | None =
     """
     get = lambda key: getattr(ns, key, None)  # noqa: E731
     kind = get("kind")
+    from .client import default_project  # -p, else $RUNAI_PROJECT, else `runai config project`, else default
+
     spec: dict[str, Any] = {
         "name": get("name") or suggest_name(kind),
-        "project": get("project") or os.environ.get("RUNAI_PROJECT") or "default",
+        "project": get("project") or default_project(),
     }
     if kind is not None:
         spec["kind"] = kind.strip()

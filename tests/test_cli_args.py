@@ -51,6 +51,8 @@ def clean_env(monkeypatch, tmp_path):
     runtime = tmp_path / "runtime"
     runtime.mkdir()
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    # `runai config project` saves here, never in the machine's ~/.jupyter
+    monkeypatch.setenv("RUNAI_CONFIG", str(tmp_path / "runai_cli.json"))
     return runtime
 
 
@@ -686,3 +688,36 @@ def test_the_v2_verbs_map_to_ours(argv, action, kind):
     assert ns.run_action == action
     if action == "list":
         assert ns.kind == kind
+
+
+# =========================================================================== runai config project
+
+
+def test_a_saved_project_is_the_default_of_every_command(monkeypatch, tmp_path, capsys):
+    from jupyter_runai.client import default_project, save_settings
+
+    assert default_project() == "default"
+    path = save_settings({"project": "team-a"})
+    assert path == tmp_path / "runai_cli.json" and json.loads(path.read_text()) == {"project": "team-a"}
+    assert default_project() == "team-a"
+    assert submit_spec("t")["project"] == "team-a"                     # runai submit
+    assert parse_submit(["t"])["project"] == "team-a"                  # %runai submit
+    assert RunaiClient().project == "team-a"                           # the Python client
+    assert submit_spec("t", "-p", "team-b")["project"] == "team-b"     # -p wins
+    monkeypatch.setenv("RUNAI_PROJECT", "team-c")                      # and so does $RUNAI_PROJECT
+    assert submit_spec("t")["project"] == "team-c"
+    monkeypatch.delenv("RUNAI_PROJECT")
+
+    assert cli.main(["config", "project"]) == 0
+    assert capsys.readouterr().out.startswith("team-a (from ")
+    assert cli.main(["config", "project", "--unset"]) == 0
+    assert default_project() == "default" and json.loads(path.read_text()) == {}
+    assert cli.main(["config", "project", "x", "--unset"]) == 2
+
+
+def test_an_unreadable_saved_file_is_no_saved_project(tmp_path):
+    from jupyter_runai.client import default_project
+
+    (tmp_path / "runai_cli.json").write_text("{not json")
+    assert default_project() == "default"
+

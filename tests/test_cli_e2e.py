@@ -347,3 +347,21 @@ def test_every_output_format_of_every_listing_command(server):
     finally:
         runai(server, "delete", "fmt-job", "-y")
         wait_for(lambda: phase(server, "fmt-job") is None, what="removed")
+
+
+def test_config_project_saves_only_a_project_the_server_has(server):
+    saved = server["config"] / "runai_cli.json"
+    refused = runai(server, "config", "project", "no-such-team")
+    assert refused.returncode == 1 and "no-such-team" in refused.stderr and "default" in refused.stderr
+    assert not saved.exists()  # refused: nothing saved
+    try:
+        done = runai(server, "config", "project", "default")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(saved.read_text()) == {"project": "default"}
+        shown = runai(server, "config", "project")
+        assert shown.returncode == 0 and shown.stdout.startswith("default (from ") and str(saved) in shown.stdout
+        assert json.loads(runai(server, "config", "project", "-o", "json").stdout)["project"] == "default"
+    finally:
+        assert runai(server, "config", "project", "--unset").returncode == 0
+    assert json.loads(saved.read_text()) == {}
+
