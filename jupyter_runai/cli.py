@@ -199,10 +199,33 @@ def _add_workload_verbs(add: Any, kind: str | None, group: str | None = None) ->
     delete.set_defaults(run_action="delete")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# global options that take a value: the word after them is not the command
+_VALUE_OPTIONS = ("--url", "--token", "-p", "--project", "-o", "--output")
+
+
+def _command_word(options: Sequence[str]) -> str | None:
+    """The command of a `runai` command line (``list`` in ``runai -o json list -A``), if any."""
+    skip = False
+    for word in options:
+        if skip:
+            skip = False
+        elif word in _VALUE_OPTIONS:
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The `runai` parser with its subcommands: ours (`runai submit`, `runai list`, ...) and Run:ai's v2
     tree (`runai workspace submit`, `runai training pytorch list`, `runai workload list`, ...), all on the
-    one submit parser of :mod:`jupyter_runai.submit_args`."""
+    one submit parser of :mod:`jupyter_runai.submit_args`.
+
+    Given the command line ``argv``, only the options of the command it names are built (the other
+    commands are there by name and help, for `runai --help` and for refusing a typo): building all
+    of them, six submit parsers included, took a tenth of `runai list`'s time."""
+    wanted = _command_word(argv) if argv is not None else None
+    lazy = argv is not None
     common = _common_options()
     parser = argparse.ArgumentParser(
         prog="runai", description=MAIN_DESCRIPTION, epilog=MAIN_EPILOG, parents=[common], formatter_class=_Formatter,
@@ -219,10 +242,23 @@ def build_parser() -> argparse.ArgumentParser:
                                          epilog=epilog, parents=[common], formatter_class=_Formatter, **kw)
         return add
 
-    command = adder(sub)
+    full_command = adder(sub)
+
+    def command(name: str, help: str, description: str | None = None, epilog: str | None = None, **kw: Any):
+        if lazy and wanted not in (name, *kw.get("aliases", ())):
+            # a command not being run: listed by name, its options not built
+            sub.add_parser(name, help=help, aliases=kw.get("aliases", ()), add_help=False)
+            return argparse.ArgumentParser(add_help=False)
+        return full_command(name, help, description, epilog, **kw)
+
+    def skipped(name: str) -> bool:
+        return lazy and wanted != name
+
     _add_workload_verbs(command, None)
     for group, (kind, help) in KIND_GROUPS.items():
         group_parser = command(group, help)
+        if skipped(group):
+            continue
         verbs = group_parser.add_subparsers(dest="verb", metavar="VERB", title="verbs", required=True)
         _add_workload_verbs(adder(verbs), kind, group)
         if group == "training":
@@ -231,6 +267,22 @@ def build_parser() -> argparse.ArgumentParser:
                 sub_verbs = sub_parser.add_subparsers(dest="sub_verb", metavar="VERB", title="verbs", required=True)
                 _add_workload_verbs(adder(sub_verbs), sub_kind, f"training {name}")
     workload = command("workload", "workloads of every kind (Run:ai's `runai workload`)")
+    if not skipped("workload"):
+        _add_workload_group(workload, adder)
+    config = command("config", "settings of this command line, saved for later commands (a default project)")
+    if not skipped("config"):
+        _add_config_group(config, adder)
+
+    command("nodes", "list nodes and their GPUs with allocated fractions (virtual GPUs marked)").set_defaults(
+        run_action="nodes")
+    command("projects", "list projects: deserved GPUs (quota), allocated, fair share and limit").set_defaults(
+        run_action="projects")
+    add_resource_commands(command, common)
+    return parser
+
+
+def _add_workload_group(workload: argparse.ArgumentParser, adder: Any) -> None:
+    """`runai workload list|describe` (Run:ai's verbs over every kind)."""
     workload_verbs = workload.add_subparsers(dest="verb", metavar="VERB", title="verbs", required=True)
     add = adder(workload_verbs)
     _add_list(add, None, "runai workload")
@@ -238,7 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument("name", metavar="NAME")
     describe.set_defaults(run_action="describe")
 
-    config = command("config", "settings of this command line, saved for later commands (a default project)")
+
+def _add_config_group(config: argparse.ArgumentParser, adder: Any) -> None:
+    """`runai config project [NAME | --unset]`."""
     config_verbs = config.add_subparsers(dest="verb", metavar="SETTING", title="settings", required=True)
     project = adder(config_verbs)(
         "project", "show the default project, or save one (a project the server has)",
@@ -249,13 +303,6 @@ def build_parser() -> argparse.ArgumentParser:
     project.add_argument("name", metavar="NAME", nargs="?", help="the project to work in from now on")
     project.add_argument("--unset", action="store_true", help="forget the saved project")
     project.set_defaults(run_action="config")
-
-    command("nodes", "list nodes and their GPUs with allocated fractions (virtual GPUs marked)").set_defaults(
-        run_action="nodes")
-    command("projects", "list projects: deserved GPUs (quota), allocated, fair share and limit").set_defaults(
-        run_action="projects")
-    add_resource_commands(command, common)
-    return parser
 
 
 # =========================================================================== commands
@@ -460,8 +507,8 @@ def _error(message: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `runai` with ``argv`` (default: the command line); returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     options, command = split_command(argv)
+    parser = build_parser(options)
     try:
         ns = parser.parse_args(options)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)

@@ -688,6 +688,17 @@ def test_the_v2_verbs_map_to_ours(argv, action, kind):
     assert ns.run_action == action
     if action == "list":
         assert ns.kind == kind
+    # `runai` builds only the named command's parser: it must read the line the same way
+    assert vars(cli.build_parser(argv.split()).parse_args(argv.split())) == vars(ns)
+
+
+@pytest.mark.parametrize("argv", [
+    "-o json list -A", "-p team-a workspace submit nb -g 0.5", "--url http://x:1/ training pytorch submit d -g 1",
+    "config project team-a", "data-source add d --host-path /data", "credential list -o yaml", "nodes -o wide",
+])
+def test_the_command_line_parses_the_same_with_only_its_command_built(argv):
+    words = argv.split()
+    assert vars(cli.build_parser(words).parse_args(words)) == vars(cli.build_parser().parse_args(words))
 
 
 # =========================================================================== runai config project
