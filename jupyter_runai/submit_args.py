@@ -64,6 +64,7 @@ FIELD_OPTIONS: dict[str, str] = {
     "min_replicas": "--min-replicas",
     "max_replicas": "--max-replicas",
     "backoff_limit": "--backoff-limit",
+    "file": "-f/--file",
 }
 
 DESCRIPTION = """\
@@ -237,6 +238,9 @@ def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: boo
                        help="training and distributed: times a failed run is started again (default 0)")
 
     run = parser.add_argument_group("what runs")
+    run.add_argument("-f", "--file", default=None, metavar="PATH",
+                     help="a workload spec in YAML or JSON (our schema: docs/workloads.md; `-` reads standard "
+                          "input); the options given here are laid over it. Example: -f train.yaml -g 1")
     run.add_argument("-i", "--image", default=None,
                      help="container image (used on Kubernetes; recorded on the local cluster). "
                           "Example: --image pytorch/pytorch:2.5")
@@ -320,10 +324,11 @@ def spec_from_args(ns: argparse.Namespace, command: Sequence[str] | str | None =
     kind = get("kind")
     from .client import default_project  # -p, else $RUNAI_PROJECT, else `runai config project`, else default
 
-    spec: dict[str, Any] = {
-        "name": get("name") or suggest_name(kind),
-        "project": get("project") or default_project(),
-    }
+    spec: dict[str, Any] = {}
+    if get("name"):
+        spec["name"] = get("name")
+    if get("project"):
+        spec["project"] = get("project")
     if kind is not None:
         spec["kind"] = kind.strip()
 
@@ -365,7 +370,52 @@ def spec_from_args(ns: argparse.Namespace, command: Sequence[str] | str | None =
                              allowed="a command")
             spec["command"] = words[0] if len(words) == 1 else words
 
+    if get("file"):
+        spec = _over_file(read_spec_file(get("file")), spec)
+    spec.setdefault("name", suggest_name(spec.get("kind")))
+    spec.setdefault("project", default_project())
     validate_spec(spec)
+    # name and project first, as before
+    return {"name": spec.pop("name"), "project": spec.pop("project"), **spec}
+
+
+def read_spec_file(path: str) -> dict[str, Any]:
+    """The workload spec in ``path`` (``-`` is standard input): YAML or JSON, either a spec
+    (``name``, ``resources``, ...) or a workload document with a ``spec`` (what
+    ``runai describe NAME -o yaml`` prints), whose status and events are ignored."""
+    import sys
+
+    import yaml
+
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(os.path.expanduser(path), encoding="utf-8") as f:
+                text = f.read()
+    except OSError as exc:
+        raise _error("file", f"cannot read {path!r}: {exc.strerror}", allowed="a readable YAML or JSON file") from None
+    try:
+        document = yaml.safe_load(text)  # JSON is YAML too
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
+        raise _error("file", f"{path!r} is not YAML or JSON{at}", allowed="a workload spec in YAML or JSON") from None
+    if isinstance(document, dict) and isinstance(document.get("spec"), dict):
+        document = document["spec"]
+    if not isinstance(document, dict):
+        raise _error("file", f"{path!r} holds {type(document).__name__}, not a workload spec (a mapping of "
+                     "name, kind, resources, command, ...)", allowed="a workload spec in YAML or JSON")
+    return document
+
+
+def _over_file(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The file's spec with the options given on the command line laid over it; ``resources`` and
+    ``environment`` are merged key by key (``-g 1`` changes the GPU and keeps the file's memory)."""
+    spec = {**base, **given}
+    for key in ("resources", "environment"):
+        if isinstance(base.get(key), dict) and key in given:
+            spec[key] = {**base[key], **given[key]}
     return spec
 
 

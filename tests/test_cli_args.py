@@ -732,3 +732,51 @@ def test_an_unreadable_saved_file_is_no_saved_project(tmp_path):
     (tmp_path / "runai_cli.json").write_text("{not json")
     assert default_project() == "default"
 
+
+
+# =========================================================================== runai submit -f FILE
+
+
+def test_submit_from_a_yaml_or_json_file_with_options_laid_over(tmp_path):
+    spec_file = tmp_path / "train.yaml"
+    spec_file.write_text("name: from-file\nkind: training\nresources:\n  gpu: 0.5\n  memory: 8Gi\n"
+                         "environment:\n  EPOCHS: '3'\ncommand: [python, train.py]\n")
+    assert submit_spec("-f", str(spec_file)) == {
+        "name": "from-file", "project": "default", "kind": "training",
+        "resources": {"gpu": 0.5, "memory": "8Gi"}, "environment": {"EPOCHS": "3"}, "command": ["python", "train.py"],
+    }
+    # options win, key by key inside resources and environment; -- COMMAND replaces the file's
+    spec = submit_spec("other", "-f", str(spec_file), "-g", "1", "-e", "LR=0.1", "-p", "team-a", "--",
+                       "python", "eval.py")
+    assert spec["name"] == "other" and spec["project"] == "team-a"
+    assert spec["resources"] == {"gpu": 1, "memory": "8Gi"}
+    assert spec["environment"] == {"EPOCHS": "3", "LR": "0.1"}
+    assert spec["command"] == ["python", "eval.py"]
+    # JSON, and a whole workload document (what `runai describe NAME -o json|yaml` prints)
+    doc = tmp_path / "w.json"
+    doc.write_text(json.dumps({"spec": {"name": "w", "project": "p", "kind": "workspace"},
+                               "status": {"phase": "Running"}, "events": []}))
+    assert submit_spec("-f", str(doc)) == {"name": "w", "project": "p", "kind": "workspace"}
+    # the Run:ai tree and the magics read files the same way
+    assert cli_spec("workspace", "submit", "-f", str(doc)) == {"name": "w", "project": "p", "kind": "workspace"}
+    assert parse_submit(["-f", str(spec_file)])["resources"] == {"gpu": 0.5, "memory": "8Gi"}
+
+
+@pytest.mark.parametrize("content, field", [
+    ("name: [unclosed", "file"),
+    ("- a\n- list\n", "file"),
+    ("name: x\nresources:\n  gpu: -1\n", "resources.gpu"),
+    ("name: x\nno_such_field: 1\n", "no_such_field"),
+])
+def test_a_bad_spec_file_is_refused_naming_the_field(tmp_path, content, field):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    with pytest.raises(SubmitArgsError) as err:
+        submit_spec("-f", str(path))
+    assert err.value.field == field, err.value.errors
+
+
+def test_a_missing_spec_file_is_refused_naming_it(tmp_path):
+    with pytest.raises(SubmitArgsError) as err:
+        submit_spec("-f", str(tmp_path / "nope.yaml"))
+    assert err.value.field == "file" and "nope.yaml" in str(err.value)

@@ -365,3 +365,24 @@ def test_config_project_saves_only_a_project_the_server_has(server):
         assert runai(server, "config", "project", "--unset").returncode == 0
     assert json.loads(saved.read_text()) == {}
 
+
+
+def test_submit_from_a_file_round_trips_describe(server, tmp_path):
+    spec_file = tmp_path / "job.yaml"
+    spec_file.write_text(f"name: file-job\nresources:\n  gpu: 0.25\nenvironment:\n  GREETING: hi\n"
+                         f"command: [{json.dumps(sys.executable)}, -c, 'import time; time.sleep(300)']\n")
+    done = runai(server, "submit", "-f", str(spec_file))
+    assert done.returncode == 0, done.stdout + done.stderr
+    described = runai(server, "describe", "file-job", "-o", "yaml")
+    assert described.returncode == 0
+    first = client(server).get("file-job")["spec"]
+    assert first["resources"]["gpu"] == 0.25 and first["environment"] == {"GREETING": "hi"}
+    # what describe prints is a file submit takes back: the same spec under another name
+    (tmp_path / "again.yaml").write_text(described.stdout)
+    again = runai(server, "submit", "file-job-2", "-f", str(tmp_path / "again.yaml"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    second = client(server).get("file-job-2")["spec"]
+    assert {**second, "name": "file-job"} == first
+    for name in ("file-job", "file-job-2"):
+        assert runai(server, "delete", name, "-y").returncode == 0
+    wait_for(lambda: phase(server, "file-job") is None and phase(server, "file-job-2") is None, what="removed")
