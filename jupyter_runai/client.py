@@ -646,13 +646,21 @@ class RunaiClient:
         timeout: float | None = None,
         interval: float = 1.0,
         on_update: Callable[[dict[str, Any]], None] | None = None,
+        follow_events: bool = True,
     ) -> dict[str, Any]:
-        """Poll a workload until ``until(workload)`` (default: no longer Pending); returns it.
+        """Wait until ``until(workload)`` (default: no longer Pending); returns the workload.
 
-        Raises ``TimeoutError`` after ``timeout`` seconds."""
+        It follows the server's event stream for this workload (``GET events?workload=``) and
+        reads the workload again on each of its events, so a change is seen when it happens, not
+        at the next poll; ``on_update`` gets the workload each time (its ``pending_reason`` says
+        why it waits). Where the stream cannot be opened or ends, it polls every ``interval``
+        seconds instead (``follow_events=False``: polls only). Raises ``TimeoutError`` after
+        ``timeout`` seconds."""
         until = until or (lambda w: w.get("status", {}).get("phase") not in ("Pending", None))
+        project = self._project(project)
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
+
+        def check() -> dict[str, Any] | None:
             workload = self.get(name, project)
             if on_update:
                 on_update(workload)
@@ -661,7 +669,45 @@ class RunaiClient:
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"workload {name!r} still {workload.get('status', {}).get('phase')} "
                                    f"after {timeout:g}s")
-            time.sleep(interval)
+            return None
+
+        if follow_events:
+            response = None
+            try:
+                # subscribed before the first read: nothing that happens in between is missed
+                read_timeout = None if deadline is None else max(0.5, deadline - time.monotonic())
+                response = self.request("GET", "events", params={"project": project, "workload": name},
+                                        stream=True, headers={"Accept": "text/event-stream"},
+                                        timeout=(self.timeout[0], read_timeout))
+            except RunaiError as error:
+                if error.status is not None and error.status < 500 and error.status != 404:
+                    raise  # refused (401/403): polling would be refused as well
+            if response is not None:
+                try:
+                    done = check()
+                    if done is not None:
+                        return done
+
+                    def chunks() -> Iterator[str]:
+                        # keep-alives arrive every few seconds: the deadline is checked on each
+                        for chunk in _text_chunks(response):
+                            if deadline is not None and time.monotonic() >= deadline:
+                                return  # the last check below says done or raises TimeoutError
+                            yield chunk
+
+                    for _event in parse_sse(chunks()):
+                        done = check()
+                        if done is not None:
+                            return done
+                except (requests.exceptions.Timeout, requests.exceptions.ConnectionError):
+                    pass  # silent past the deadline, or the stream broke: the loop below decides
+                finally:
+                    response.close()
+        while True:
+            done = check()
+            if done is not None:
+                return done
+            time.sleep(interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic())))
 
     def nodes(self) -> list[dict[str, Any]]:
         """Nodes with their devices and what is allocated on each."""

@@ -386,3 +386,23 @@ def test_submit_from_a_file_round_trips_describe(server, tmp_path):
     for name in ("file-job", "file-job-2"):
         assert runai(server, "delete", name, "-y").returncode == 0
     wait_for(lambda: phase(server, "file-job") is None and phase(server, "file-job-2") is None, what="removed")
+
+
+def test_wait_follows_the_event_stream_and_keeps_its_deadline(server):
+    """`runai submit --wait` (RunaiClient.wait) sees the change when its event comes: with polling
+    turned out of reach (one poll an hour) it still returns once the workload runs."""
+    c = client(server)
+    c.submit({"name": "waited", "command": [sys.executable, "-c", "import time; time.sleep(300)"],
+              "resources": {"gpu": 0.25}})
+    seen = []
+    try:
+        workload = c.wait("waited", until=lambda w: w["status"]["phase"] == "Running", interval=3600,
+                          on_update=lambda w: seen.append(w["status"]["phase"]))
+        assert workload["status"]["phase"] == "Running" and seen[-1] == "Running"
+        # a condition never met: TimeoutError at the deadline, although no event comes and the
+        # server's keep-alives are further apart than the deadline
+        with pytest.raises(TimeoutError, match="waited"):
+            c.wait("waited", until=lambda w: False, timeout=1, interval=3600)
+    finally:
+        c.delete("waited")
+        wait_for(lambda: phase(server, "waited") is None, what="removed")
