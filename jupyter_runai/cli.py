@@ -7,7 +7,8 @@ the submit options come from :mod:`jupyter_runai.submit_args` (shared with the
 The tables are drawn by :mod:`jupyter_runai.cli_render` (rich). This module imports only what
 parsing needs: the client (requests), rich and the pydantic models are imported by the commands
 that use them, so that ``runai --help`` and ``runai list`` start about as fast as Python does
-(benchmarks/cli_startup.py; tests/test_cli_startup.py checks what each command imports).
+(benchmarks/cli_startup.py; tests/test_cli_args.py and tests/test_cli_e2e.py check what the commands
+import).
 
 Exit codes: 0 ok, 1 an error from (or on the way to) the server, 2 a usage error
 (bad option or value, caught before any network call), 130 interrupted.
