@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:  # rich and the client are imported by the commands that run (a fast `runai --help`)
+    from rich.console import RenderableType
+    from rich.table import Table
 
-from .client import RunaiClient
+    from .client import RunaiClient
 
 __all__ = ["ADMIN_COMMANDS", "AdminUsage", "add_admin_commands", "diff_text", "queue_changes", "render_audit",
            "render_departments", "render_node_pools", "run_admin", "run_audit"]
@@ -206,6 +206,10 @@ def _amounts(block: dict[str, Any] | None, unset: str) -> str:
 
 
 def render_departments(departments: Iterable[dict[str, Any]]) -> RenderableType:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     departments = list(departments)
     if not departments:
         return Text("No departments.")
@@ -223,6 +227,8 @@ def render_departments(departments: Iterable[dict[str, Any]]) -> RenderableType:
 
 def _pool_rows(table: Table, queue: dict[str, Any], columns: int, layout: str = "department") -> None:
     """One indented row per per-pool quota block under its queue's row."""
+    from rich.text import Text
+
     for pool, block in sorted((queue.get("node_pools") or {}).items()):
         deserved = _amounts(block.get("deserved"), "0")
         limit = _amounts(block.get("limit"), "unlimited")
@@ -240,6 +246,9 @@ def project_pool_rows(table: Table, project: dict[str, Any]) -> None:
 
 
 def render_node_pools(pools: Iterable[dict[str, Any]]) -> RenderableType:
+    from rich.table import Table
+    from rich.text import Text
+
     pools = list(pools)
     if not pools:
         return Text("No node pools: every node is in the 'default' pool. Create one: runai nodepools create --help")
@@ -281,6 +290,9 @@ def diff_text(before: dict[str, Any] | None, after: dict[str, Any] | None) -> st
 
 
 def render_audit(entries: Iterable[dict[str, Any]]) -> RenderableType:
+    from rich.table import Table
+    from rich.text import Text
+
     entries = list(entries)
     if not entries:
         return Text("No changes recorded.")
@@ -301,6 +313,8 @@ def render_audit(entries: Iterable[dict[str, Any]]) -> RenderableType:
 def run_admin(ns: argparse.Namespace, client: RunaiClient, json_out: bool, show: Callable[[Any], None], out,
               render_projects: Callable[[list[dict[str, Any]]], RenderableType]) -> int:
     """`runai projects|departments|nodepools [ACTION]`."""
+    from rich.text import Text
+
     command = ns.subcommand
     collection = ADMIN_COMMANDS[command]
     what = WHAT[command]

@@ -11,12 +11,13 @@ import argparse
 import getpass
 import os
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:  # rich and the client are imported by the functions that use them (fast start-up)
+    from rich.table import Table
+    from rich.text import Text
 
-from .client import RunaiClient
+    from .client import RunaiClient
 
 DATA_SOURCE_EPILOG = """examples:
   runai data-source add imagenet --host-path /datasets/imagenet            # read-only at data/imagenet
@@ -40,6 +41,8 @@ def plain(value: Any) -> Any:
     """User text (names, pools, messages, commands) as literal text: rich reads ``[a100]`` in a plain
     string as markup and drops it, so every cell and line that carries text from the server goes
     through here (renderables pass as they are)."""
+    from rich.text import Text
+
     if value is None:
         return Text("")
     if isinstance(value, Text) or hasattr(value, "__rich_console__") or hasattr(value, "__rich__"):
@@ -54,6 +57,8 @@ def plain_row(table: Table, *cells: Any) -> None:
 
 def error_line(message: Any, label: str = "error:") -> Text:
     """``error: <message>`` with the label in bold red and the message literal."""
+    from rich.text import Text
+
     return Text.assemble((label, "bold red"), " ", str(message))
 
 
@@ -133,6 +138,9 @@ def _ask(key: str) -> str:
 
 def run_data_source(ns: argparse.Namespace, client: RunaiClient, project: str, json_out: bool,
                     show: Callable[[Any], None], out) -> int:
+    from rich.table import Table
+    from rich.text import Text
+
     if ns.action == "list":
         items = client.data_sources(project)
         if json_out:
@@ -174,6 +182,9 @@ def run_data_source(ns: argparse.Namespace, client: RunaiClient, project: str, j
 
 def run_credential(ns: argparse.Namespace, client: RunaiClient, project: str, json_out: bool,
                    show: Callable[[Any], None], out) -> int:
+    from rich.table import Table
+    from rich.text import Text
+
     if ns.action == "list":
         items = client.credentials(project)
         if json_out:

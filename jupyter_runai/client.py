@@ -62,9 +62,59 @@ TIMEOUT = (10, 60)
 
 
 def default_project(environ: Mapping[str, str] | None = None) -> str:
-    """The project used when none is named: ``RUNAI_PROJECT``, else ``"default"``."""
+    """The project used when none is named: ``RUNAI_PROJECT``, else the one saved by
+    ``runai config project NAME`` (:func:`saved_project`), else ``"default"``."""
     environ = os.environ if environ is None else environ
-    return environ.get("RUNAI_PROJECT") or "default"
+    return environ.get("RUNAI_PROJECT") or saved_project(environ) or "default"
+
+
+# --------------------------------------------------------------------------- saved settings
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where ``runai config`` saves its settings: ``$RUNAI_CONFIG``, else ``runai_cli.json`` in the
+    Jupyter config directory (``jupyter --config-dir``: ``~/.jupyter`` or ``$JUPYTER_CONFIG_DIR``)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("RUNAI_CONFIG"):
+        return Path(environ["RUNAI_CONFIG"]).expanduser()
+    if environ.get("JUPYTER_CONFIG_DIR"):
+        return Path(environ["JUPYTER_CONFIG_DIR"]).expanduser() / "runai_cli.json"
+    from jupyter_core.paths import jupyter_config_dir
+
+    return Path(jupyter_config_dir()) / "runai_cli.json"
+
+
+def saved_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The saved settings (``{}`` when there are none or the file is unreadable)."""
+    try:
+        with open(config_path(environ), encoding="utf-8") as f:
+            settings = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return settings if isinstance(settings, dict) else {}
+
+
+def saved_project(environ: Mapping[str, str] | None = None) -> str | None:
+    """The default project saved by ``runai config project NAME``, if any."""
+    project = saved_settings(environ).get("project")
+    return project if isinstance(project, str) and project else None
+
+
+def save_settings(changes: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Path:
+    """Merge ``changes`` into the saved settings (a value ``None`` removes the key); written to a
+    temporary file and renamed, so a reader never sees half a file. Returns the file's path."""
+    path = config_path(environ)
+    settings = saved_settings(environ)
+    for key, value in changes.items():
+        if value is None:
+            settings.pop(key, None)
+        else:
+            settings[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+    return path
 
 
 # --------------------------------------------------------------------------- errors
@@ -208,24 +258,68 @@ def _same_server(a: str, b: str) -> bool:
         return False
 
 
+def _pid_alive(pid: Any) -> bool:
+    """Whether process ``pid`` still runs (what jupyter_server's ``check_pid`` decides)."""
+    try:
+        pid = int(pid)
+    except (TypeError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
+        from jupyter_server.utils import check_pid
+
+        return bool(check_pid(pid))
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    except OSError:
+        return False
+    return True
+
+
 def running_servers(runtime_dir: str | None = None) -> list[dict[str, Any]]:
-    """The running Jupyter servers (jupyter_server's list; dead ones left out), newest first.
+    """The running Jupyter servers, newest first: the ``jpserver-<pid>.json`` files of the runtime
+    directory whose process is alive (a dead server's file is removed, as jupyter_server does).
 
     Each is the server's info dict (``url``, ``token``, ``root_dir``,
     ``base_url``, ``pid``, ...) plus ``started`` (the info file's time).
-    """
-    from jupyter_core.paths import jupyter_runtime_dir
-    from jupyter_server.serverapp import list_running_servers
 
-    runtime_dir = runtime_dir or jupyter_runtime_dir()
+    The files are read here rather than through ``jupyter_server.serverapp.list_running_servers``:
+    importing that module costs seconds, and every ``runai`` command starts by finding its server.
+    """
+    if runtime_dir is None:
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        runtime_dir = jupyter_runtime_dir()
+    try:
+        names = os.listdir(runtime_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
     servers = []
-    for info in list_running_servers(runtime_dir):
+    for file_name in names:
+        if not (file_name.startswith("jpserver-") and file_name.endswith(".json")):
+            continue  # jpserver-<pid>-open.html and the kernels' files
+        path = Path(runtime_dir) / file_name
+        try:
+            with open(path, encoding="utf-8") as f:
+                started = os.fstat(f.fileno()).st_mtime
+                info = json.load(f)
+        except (OSError, ValueError):
+            continue  # gone meanwhile, unreadable, or being written
+        if not isinstance(info, dict):
+            continue
+        if "pid" not in info or not _pid_alive(info["pid"]):
+            try:
+                path.unlink()
+            except OSError:
+                pass
+            continue
         if not info.get("url") or str(info["url"]).startswith("http+unix"):
             continue  # a server on a unix socket: requests cannot reach it without extras
-        try:
-            started = (Path(runtime_dir) / f"jpserver-{info['pid']}.json").stat().st_mtime
-        except (OSError, KeyError):
-            started = 0.0
         servers.append({**info, "started": started})
     servers.sort(key=lambda info: info["started"], reverse=True)
     return servers
@@ -552,13 +646,21 @@ class RunaiClient:
         timeout: float | None = None,
         interval: float = 1.0,
         on_update: Callable[[dict[str, Any]], None] | None = None,
+        follow_events: bool = True,
     ) -> dict[str, Any]:
-        """Poll a workload until ``until(workload)`` (default: no longer Pending); returns it.
+        """Wait until ``until(workload)`` (default: no longer Pending); returns the workload.
 
-        Raises ``TimeoutError`` after ``timeout`` seconds."""
+        It follows the server's event stream for this workload (``GET events?workload=``) and
+        reads the workload again on each of its events, so a change is seen when it happens, not
+        at the next poll; ``on_update`` gets the workload each time (its ``pending_reason`` says
+        why it waits). Where the stream cannot be opened or ends, it polls every ``interval``
+        seconds instead (``follow_events=False``: polls only). Raises ``TimeoutError`` after
+        ``timeout`` seconds."""
         until = until or (lambda w: w.get("status", {}).get("phase") not in ("Pending", None))
+        project = self._project(project)
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
+
+        def check() -> dict[str, Any] | None:
             workload = self.get(name, project)
             if on_update:
                 on_update(workload)
@@ -567,7 +669,45 @@ class RunaiClient:
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"workload {name!r} still {workload.get('status', {}).get('phase')} "
                                    f"after {timeout:g}s")
-            time.sleep(interval)
+            return None
+
+        if follow_events:
+            response = None
+            try:
+                # subscribed before the first read: nothing that happens in between is missed
+                read_timeout = None if deadline is None else max(0.5, deadline - time.monotonic())
+                response = self.request("GET", "events", params={"project": project, "workload": name},
+                                        stream=True, headers={"Accept": "text/event-stream"},
+                                        timeout=(self.timeout[0], read_timeout))
+            except RunaiError as error:
+                if error.status is not None and error.status < 500 and error.status != 404:
+                    raise  # refused (401/403): polling would be refused as well
+            if response is not None:
+                try:
+                    done = check()
+                    if done is not None:
+                        return done
+
+                    def chunks() -> Iterator[str]:
+                        # keep-alives arrive every few seconds: the deadline is checked on each
+                        for chunk in _text_chunks(response):
+                            if deadline is not None and time.monotonic() >= deadline:
+                                return  # the last check below says done or raises TimeoutError
+                            yield chunk
+
+                    for _event in parse_sse(chunks()):
+                        done = check()
+                        if done is not None:
+                            return done
+                except (requests.exceptions.Timeout, requests.exceptions.ConnectionError):
+                    pass  # silent past the deadline, or the stream broke: the loop below decides
+                finally:
+                    response.close()
+        while True:
+            done = check()
+            if done is not None:
+                return done
+            time.sleep(interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic())))
 
     def nodes(self) -> list[dict[str, Any]]:
         """Nodes with their devices and what is allocated on each."""

@@ -395,14 +395,23 @@ class RunaiService(Administration):
         raise NotFound(f"no workload {name!r} in project {project!r}", field="name")
 
     def list(self, project: str | None = None, phase: str | None = None, kind: str | None = None) -> list[Workload]:
-        """Workloads in queue order, filtered."""
+        """Workloads in queue order, filtered.
+
+        A filter value that names nothing (a phase or kind that does not exist, a project that is not
+        there) is an :class:`Invalid` naming the field and the allowed values, not an empty list: a typo
+        (``phase=Runing``) must not read as "no workloads". Phase and kind match without regard to case."""
+        phase_value = _filter_value("phase", phase, [p.value for p in WorkloadPhase])
+        kind_value = _filter_value("kind", kind, [k.value for k in WorkloadKind])
         out = [w for uid, w in sorted(self.workloads.items(), key=lambda item: self.seq.get(item[0], 0))]
         if project:
             out = [w for w in out if w.spec.project == project]
-        if phase:
-            out = [w for w in out if w.status.phase.lower() == phase.lower()]
-        if kind:
-            out = [w for w in out if w.spec.kind == kind]
+            if not out and self.store.project(project) is None:
+                names = [p.name for p in self.store.projects()]
+                raise Invalid(f"no project {project!r}", field="project", allowed=names)
+        if phase_value:
+            out = [w for w in out if w.status.phase == phase_value]
+        if kind_value:
+            out = [w for w in out if w.spec.kind == kind_value]
         return out
 
     def projects(self) -> list[Project]:
@@ -1255,3 +1264,13 @@ class RunaiService(Administration):
     def node_views(self) -> list[dict[str, Any]]:
         """Each node with its devices and what is allocated on each (by pod)."""
         return views.node_views(self)
+
+
+def _filter_value(field: str, value: str | None, allowed: list[str]) -> str | None:
+    """``value`` as one of ``allowed`` (any case), None for no filter; :class:`Invalid` otherwise."""
+    if not value:
+        return None
+    for candidate in allowed:
+        if candidate.lower() == value.lower():
+            return candidate
+    raise Invalid(f"{value!r} is not a {field}; allowed: {', '.join(allowed)}", field=field, allowed=allowed)

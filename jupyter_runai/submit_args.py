@@ -23,10 +23,6 @@ import secrets
 import string
 from typing import Any, Sequence
 
-from pydantic import ValidationError
-
-from .models import WorkloadSpec, format_validation_error
-
 __all__ = [
     "KINDS",
     "SubmitArgsError",
@@ -67,6 +63,8 @@ FIELD_OPTIONS: dict[str, str] = {
     "min_available": "--min-available",
     "min_replicas": "--min-replicas",
     "max_replicas": "--max-replicas",
+    "backoff_limit": "--backoff-limit",
+    "file": "-f/--file",
 }
 
 DESCRIPTION = """\
@@ -83,6 +81,10 @@ GPU requests (per pod):
   --gpu-memory 20Gi           20Gi of one GPU's memory instead of a fraction
   -g 0.5 --gpu-devices 4      half of each of 4 GPUs of one node (2 GPUs of quota)
   -g 0.25 --gpu-limit 0.75    guaranteed 0.25, bursts to 0.75 when the GPU has room
+Run:ai's flag names work too: --gpu-devices-request N (N whole GPUs, or with a
+portion or memory request the number of devices), --gpu-portion-request,
+--gpu-portion-limit, --gpu-memory-request, --cpu-core-request/-limit,
+--cpu-memory-request/-limit, -i/--image, --priority, --preemptibility.
 
 examples:
   runai submit -g 1 -- python train.py --epochs 3
@@ -137,29 +139,40 @@ class _ListAction(argparse.Action):
         setattr(namespace, self.dest, items)
 
 
-def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: bool = True) -> argparse.ArgumentParser:
-    """Add the submit options to ``parser`` (``project_option=False`` when the caller has its own ``-p``)."""
+def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: bool = True,
+                         kind: str | None = None) -> argparse.ArgumentParser:
+    """Add the submit options to ``parser`` (``project_option=False`` when the caller has its own ``-p``).
+
+    ``kind`` fixes the kind (``runai workspace submit``, Run:ai's command tree): no ``--kind`` and no
+    ``--interactive`` then. Each option also answers to its Run:ai CLI name (v2, and v1 where it differs),
+    so ``--gpu-portion-request 0.5`` and ``-g 0.5`` are the same option."""
     parser.add_argument(
         "name", metavar="NAME", nargs="?", default=None,
         help="workload name: lowercase letters, digits and '-' (a DNS-1123 label), unique in its project. "
              "Default: <kind>-<4 random characters>, e.g. training-k3x9",
     )
-    parser.add_argument(
-        "--kind", default=None, metavar="KIND",
-        help="workspace (interactive, not preemptible), training (one pod, preemptible; the default), "
-             "distributed (master + --workers, started together) or inference (replicas behind one URL)",
-    )
+    if kind is None:
+        chosen = parser.add_mutually_exclusive_group()
+        chosen.add_argument(
+            "--kind", default=None, metavar="KIND",
+            help="workspace (interactive, not preemptible), training (one pod, preemptible; the default), "
+                 "distributed (master + --workers, started together) or inference (replicas behind one URL)",
+        )
+        chosen.add_argument("--interactive", dest="kind", action="store_const", const="workspace",
+                            help="the same as --kind workspace (Run:ai v1)")
+    else:
+        parser.set_defaults(kind=kind)
     what = parser.add_argument_group("GPU, CPU and memory (per pod)")
     what.add_argument(
-        "-g", "--gpu", default=None, metavar="N",
+        "-g", "--gpu", "--gpu-portion-request", dest="gpu", default=None, metavar="N",
         help="GPUs: whole devices (1, 2, ...) or a fraction of one device (0.5). Example: -g 0.5",
     )
     what.add_argument(
-        "--gpu-memory", default=None, metavar="QUANTITY",
+        "--gpu-memory", "--gpu-memory-request", dest="gpu_memory", default=None, metavar="QUANTITY",
         help="GPU memory per device instead of a fraction, e.g. --gpu-memory 20Gi (not with --gpu)",
     )
     what.add_argument(
-        "--gpu-limit", default=None, metavar="FRACTION",
+        "--gpu-limit", "--gpu-portion-limit", dest="gpu_limit", default=None, metavar="FRACTION",
         help="dynamic fraction: burst up to this share of each device when it has room "
              "(gpu <= limit <= 1). Example: -g 0.25 --gpu-limit 0.75",
     )
@@ -168,19 +181,26 @@ def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: boo
         help="the same fraction (or --gpu-memory) on each of N devices of one node. "
              "Example: -g 0.5 --gpu-devices 4",
     )
-    what.add_argument("--cpu", default=None, metavar="CORES",
+    what.add_argument(
+        "--gpu-devices-request", default=None, metavar="N",
+        help="Run:ai's device count: alone, N whole GPUs (-g N); with a fraction or --gpu-memory, the "
+             "number of devices (--gpu-devices N)",
+    )
+    what.add_argument("--cpu", "--cpu-core-request", dest="cpu", default=None, metavar="CORES",
                       help="CPU request: cores (2, 1.5) or millicores (500m)")
-    what.add_argument("--cpu-limit", default=None, metavar="CORES",
+    what.add_argument("--cpu-limit", "--cpu-core-limit", dest="cpu_limit", default=None, metavar="CORES",
                       help="CPU limit, at least --cpu (default: unlimited)")
-    what.add_argument("--memory", default=None, metavar="QUANTITY", help="memory request, e.g. 8Gi or 512Mi")
-    what.add_argument("--memory-limit", default=None, metavar="QUANTITY",
-                      help="memory limit, at least --memory (default: unlimited)")
+    what.add_argument("--memory", "--cpu-memory-request", dest="memory", default=None, metavar="QUANTITY",
+                      help="memory request, e.g. 8Gi or 512Mi")
+    what.add_argument("--memory-limit", "--cpu-memory-limit", dest="memory_limit", default=None,
+                      metavar="QUANTITY", help="memory limit, at least --memory (default: unlimited)")
 
     where = parser.add_argument_group("where and how it is scheduled")
     if project_option:
         where.add_argument(
             "-p", "--project", default=None,
-            help="project (queue) to run in. Default: $RUNAI_PROJECT, else 'default'",
+            help="project (queue) to run in. Default: $RUNAI_PROJECT, else the one saved by "
+                 "`runai config project NAME`, else 'default'",
         )
     where.add_argument(
         "--node-pools", dest="node_pools", action=_ListAction, default=None, metavar="POOL[,POOL...]",
@@ -197,8 +217,12 @@ def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: boo
         help="never stopped by the scheduler; runs only inside the project's deserved quota "
              "(default for workspaces and inference)",
     )
+    preempt.add_argument(
+        "--preemptibility", dest="preemptible", type=_preemptibility, metavar="{preemptible,non-preemptible}",
+        help="Run:ai's form of --preemptible / --non-preemptible",
+    )
     where.add_argument(
-        "--priority-class", default=None, metavar="CLASS",
+        "--priority-class", "--priority", dest="priority_class", default=None, metavar="CLASS",
         help="train (50), build-preemptible (75), build (100) or inference (125). Default: by kind",
     )
 
@@ -210,9 +234,14 @@ def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: boo
     scale.add_argument("--min-replicas", default=None, metavar="N", help="inference: replicas kept running (default 1)")
     scale.add_argument("--max-replicas", default=None, metavar="N",
                        help="inference: replicas to grow to under load (default: --min-replicas)")
+    scale.add_argument("--backoff-limit", default=None, metavar="N",
+                       help="training and distributed: times a failed run is started again (default 0)")
 
     run = parser.add_argument_group("what runs")
-    run.add_argument("--image", default=None,
+    run.add_argument("-f", "--file", default=None, metavar="PATH",
+                     help="a workload spec in YAML or JSON (our schema: docs/workloads.md; `-` reads standard "
+                          "input); the options given here are laid over it. Example: -f train.yaml -g 1")
+    run.add_argument("-i", "--image", default=None,
                      help="container image (used on Kubernetes; recorded on the local cluster). "
                           "Example: --image pytorch/pytorch:2.5")
     run.add_argument("--working-dir", default=None, metavar="DIR", help="directory the command starts in")
@@ -231,6 +260,14 @@ def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: boo
         help="inject the project's credential NAME; repeat for more. Example: --credential hf-token",
     )
     return parser
+
+
+def _preemptibility(text: str) -> bool:
+    """``--preemptibility preemptible|non-preemptible`` -> True / False (argparse names the option)."""
+    value = text.strip().lower()
+    if value not in ("preemptible", "non-preemptible"):
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed: preemptible, non-preemptible")
+    return value == "preemptible"
 
 
 def build_submit_parser(prog: str = "runai submit", **kwargs: Any) -> argparse.ArgumentParser:
@@ -285,10 +322,13 @@ def spec_from_args(ns: argparse.Namespace, command: Sequence[str] | str | None =
     """
     get = lambda key: getattr(ns, key, None)  # noqa: E731
     kind = get("kind")
-    spec: dict[str, Any] = {
-        "name": get("name") or suggest_name(kind),
-        "project": get("project") or os.environ.get("RUNAI_PROJECT") or "default",
-    }
+    from .client import default_project  # -p, else $RUNAI_PROJECT, else `runai config project`, else default
+
+    spec: dict[str, Any] = {}
+    if get("name"):
+        spec["name"] = get("name")
+    if get("project"):
+        spec["project"] = get("project")
     if kind is not None:
         spec["kind"] = kind.strip()
 
@@ -296,13 +336,14 @@ def spec_from_args(ns: argparse.Namespace, command: Sequence[str] | str | None =
     for key in ("gpu", "gpu_limit", "gpu_devices"):
         if get(key) is not None:
             resources[key] = _number(get(key))
+    _devices_request(resources, get("gpu_devices_request"), get("gpu_memory"))
     for key in ("gpu_memory", "cpu", "cpu_limit", "memory", "memory_limit"):
         if get(key) is not None:
             resources[key] = get(key)
     if resources:
         spec["resources"] = resources
 
-    for key in ("workers", "min_available", "min_replicas", "max_replicas"):
+    for key in ("workers", "min_available", "min_replicas", "max_replicas", "backoff_limit"):
         if get(key) is not None:
             spec[key] = _number(get(key))
     for key in ("priority_class", "image", "working_dir", "python_env"):
@@ -329,12 +370,84 @@ def spec_from_args(ns: argparse.Namespace, command: Sequence[str] | str | None =
                              allowed="a command")
             spec["command"] = words[0] if len(words) == 1 else words
 
+    if get("file"):
+        spec = _over_file(read_spec_file(get("file")), spec)
+    spec.setdefault("name", suggest_name(spec.get("kind")))
+    spec.setdefault("project", default_project())
     validate_spec(spec)
+    # name and project first, as before
+    return {"name": spec.pop("name"), "project": spec.pop("project"), **spec}
+
+
+def read_spec_file(path: str) -> dict[str, Any]:
+    """The workload spec in ``path`` (``-`` is standard input): YAML or JSON, either a spec
+    (``name``, ``resources``, ...) or a workload document with a ``spec`` (what
+    ``runai describe NAME -o yaml`` prints), whose status and events are ignored."""
+    import sys
+
+    import yaml
+
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(os.path.expanduser(path), encoding="utf-8") as f:
+                text = f.read()
+    except OSError as exc:
+        raise _error("file", f"cannot read {path!r}: {exc.strerror}", allowed="a readable YAML or JSON file") from None
+    try:
+        document = yaml.safe_load(text)  # JSON is YAML too
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
+        raise _error("file", f"{path!r} is not YAML or JSON{at}", allowed="a workload spec in YAML or JSON") from None
+    if isinstance(document, dict) and isinstance(document.get("spec"), dict):
+        document = document["spec"]
+    if not isinstance(document, dict):
+        raise _error("file", f"{path!r} holds {type(document).__name__}, not a workload spec (a mapping of "
+                     "name, kind, resources, command, ...)", allowed="a workload spec in YAML or JSON")
+    return document
+
+
+def _over_file(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The file's spec with the options given on the command line laid over it; ``resources`` and
+    ``environment`` are merged key by key (``-g 1`` changes the GPU and keeps the file's memory)."""
+    spec = {**base, **given}
+    for key in ("resources", "environment"):
+        if isinstance(base.get(key), dict) and key in given:
+            spec[key] = {**base[key], **given[key]}
     return spec
+
+
+def _devices_request(resources: dict[str, Any], devices: str | None, gpu_memory: str | None) -> None:
+    """Run:ai's ``--gpu-devices-request N``: N whole GPUs when nothing else asks for a GPU; with a
+    portion (``--gpu-portion-request`` / ``-g`` below 1) or ``--gpu-memory-request``, the number of
+    devices that each get that share (our ``--gpu-devices``)."""
+    if devices is None:
+        return
+    count = _number(devices)
+    if resources.get("gpu_devices") is not None and resources["gpu_devices"] != count:
+        raise _error("resources.gpu_devices", f"--gpu-devices {resources['gpu_devices']} and --gpu-devices-request "
+                     f"{devices} disagree: give one of them", allowed="one device count")
+    gpu = resources.get("gpu")
+    if gpu is None and gpu_memory is None:
+        resources["gpu"] = count
+        return
+    if isinstance(gpu, (int, float)) and not isinstance(gpu, bool) and gpu >= 1:
+        raise _error("resources.gpu", f"{gpu} whole GPUs and --gpu-devices-request {devices}: for whole GPUs give "
+                     "only one of them; --gpu-devices-request goes with a fraction (e.g. --gpu-portion-request "
+                     "0.5) or --gpu-memory-request", allowed="a fraction below 1 with --gpu-devices-request")
+    resources["gpu_devices"] = count
 
 
 def validate_spec(spec: dict[str, Any]) -> None:
     """Validate with the model; raise :class:`SubmitArgsError` whose items name field and option."""
+    # imported here: the models (pydantic, the kubernetes quantity parser) take a while to import,
+    # and only submitting needs them
+    from pydantic import ValidationError
+
+    from .models import WorkloadSpec, format_validation_error
+
     try:
         WorkloadSpec.model_validate(spec)
     except ValidationError as exc:

@@ -260,6 +260,25 @@ async def test_bad_query_arguments_are_400s(api):
         assert code == 400 and body["error"]["field"] == "since", (value, body)
 
 
+async def test_list_filters_that_name_nothing_are_400s_naming_the_allowed_values(api):
+    """`runai list --phase Runing` printed "No workloads": a typo in a filter read as an empty answer."""
+    await api.submit(name="f", command="sleep 30")
+    for params, field, allowed in (({"phase": "Runing"}, "phase", "Running"),
+                                   ({"kind": "trainig"}, "kind", "training"),
+                                   ({"project": "no-such-team"}, "project", "default")):
+        code, body = await api.get("workloads", params=params)
+        assert code == 400 and body["error"]["field"] == field, (params, body)
+        assert allowed in body["error"]["allowed"], body
+    # the values that exist filter, in any case
+    for params in ({"phase": "pending"}, {"phase": "Running"}, {"kind": "TRAINING"}, {"project": "default"}):
+        code, body = await api.get("workloads", params=params)
+        assert code == 200, (params, body)
+    code, body = await api.get("workloads", params={"kind": "Training", "project": "default"})
+    assert [w["spec"]["name"] for w in body["workloads"]] == ["f"]
+    code, body = await api.get("workloads", params={"kind": "inference"})
+    assert code == 200 and body["workloads"] == []
+
+
 def assert_error_document(code: int, body, status: int) -> dict:
     """The REST error document (not Jupyter's HTML page nor its own JSON shape)."""
     assert code == status and isinstance(body, dict) and "error" in body, (code, body)

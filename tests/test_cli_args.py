@@ -51,6 +51,8 @@ def clean_env(monkeypatch, tmp_path):
     runtime = tmp_path / "runtime"
     runtime.mkdir()
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    # `runai config project` saves here, never in the machine's ~/.jupyter
+    monkeypatch.setenv("RUNAI_CONFIG", str(tmp_path / "runai_cli.json"))
     return runtime
 
 
@@ -669,3 +671,202 @@ def test_render_departments_node_pools_and_the_audit_log():
     assert row.startswith("2026-01-02 03:04:05") and "ann" in row and "node pool" in row
     assert "deserved.gpu 2 -> 1" in row
     assert "No changes recorded." in render(render_audit([]))
+
+def test_help_and_usage_errors_import_no_heavy_package():
+    """`runai --help` (and a bad option) answer before importing rich, requests, pydantic, kubernetes or
+    jupyter_server: each costs start-up time that a user waits through on every command."""
+    probe = ("import sys\nfrom jupyter_runai import cli\n"
+             "codes = [cli.main(argv) for argv in (['--help'], ['submit', '--help'], ['list', '--nope'])]\n"
+             "heavy = [m for m in ('rich', 'requests', 'pydantic', 'kubernetes', 'jupyter_server', "
+             "'jupyter_runai.models', 'jupyter_runai.client') if m in sys.modules]\n"
+             "print(codes, heavy, file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stderr.strip().splitlines()[-1] == "[0, 0, 2] []", done.stderr
+    assert "usage: runai" in done.stdout
+
+
+def test_finding_the_server_does_not_import_jupyter_server(clean_env, tmp_path):
+    """The running servers are read from the runtime directory's files, not through jupyter_server.serverapp
+    (whose import alone took seconds)."""
+    write_server_file(clean_env, os.getpid(), tmp_path, 8777, token="t")
+    probe = ("import sys\nfrom jupyter_runai.client import find_server\n"
+             f"found = find_server(cwd={str(tmp_path)!r})\n"
+             "print(found.url, found.token, 'jupyter_server' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "JUPYTER_RUNTIME_DIR": str(clean_env)})
+    assert done.stdout.split() == ["http://localhost:8777/", "t", "False"], done.stderr
+
+
+# =========================================================================== Run:ai's command tree and flag names
+
+
+def cli_spec(*argv: str) -> dict:
+    """Parse a whole `runai ARGV` command line (any submit command of the tree) into its spec."""
+    options, command = split_command(list(argv))
+    ns = cli.build_parser().parse_args(options)
+    assert ns.run_action == "submit"
+    return spec_from_args(ns, command)
+
+
+@pytest.mark.parametrize("runai_form, ours", [
+    # the v2 tree: the group is the kind
+    ("workspace submit nb -p team-a -i jupyter/scipy-notebook --gpu-portion-request 0.5",
+     "submit nb --kind workspace -p team-a --image jupyter/scipy-notebook -g 0.5"),
+    ("training submit bert --gpu-devices-request 2 -- python train.py",
+     "submit bert --kind training -g 2 -- python train.py"),
+    ("training standard submit bert --gpu-devices-request 1", "submit bert --kind training -g 1"),
+    ("training pytorch submit ddp --workers 3 --gpu-devices-request 1 -- torchrun train.py",
+     "submit ddp --kind distributed --workers 3 -g 1 -- torchrun train.py"),
+    ("inference submit llm --gpu-memory-request 20Gi --min-replicas 1 --max-replicas 4",
+     "submit llm --kind inference --gpu-memory 20Gi --min-replicas 1 --max-replicas 4"),
+    # v2 flag names on our own submit
+    ("submit f --gpu-portion-request 0.5 --gpu-devices-request 4", "submit f -g 0.5 --gpu-devices 4"),
+    ("submit f --gpu-memory-request 10Gi --gpu-devices-request 2", "submit f --gpu-memory 10Gi --gpu-devices 2"),
+    ("submit f --gpu-portion-request 0.25 --gpu-portion-limit 0.75", "submit f -g 0.25 --gpu-limit 0.75"),
+    ("submit f --cpu-core-request 2 --cpu-core-limit 4 --cpu-memory-request 8Gi --cpu-memory-limit 16Gi",
+     "submit f --cpu 2 --cpu-limit 4 --memory 8Gi --memory-limit 16Gi"),
+    ("submit f --project team-b --priority build-preemptible --preemptibility non-preemptible",
+     "submit f -p team-b --priority-class build-preemptible --non-preemptible"),
+    # v1 flags
+    ("submit nb --interactive -g 1", "submit nb --kind workspace -g 1"),
+    ("training submit t --backoff-limit 3 -g 1", "submit t --kind training --backoff-limit 3 -g 1"),
+])
+def test_runai_commands_and_flags_parse_to_the_same_spec_as_ours(runai_form, ours):
+    assert cli_spec(*runai_form.split()) == cli_spec(*ours.split())
+
+
+def test_the_magics_take_the_runai_flag_names_too():
+    """One submit parser: `%runai submit` understands Run:ai's names as `runai submit` does."""
+    assert parse_submit(["nb", "--gpu-portion-request", "0.5", "-i", "img", "--interactive"]) == \
+        parse_submit(["nb", "-g", "0.5", "--image", "img", "--kind", "workspace"])
+
+
+def test_gpu_devices_request_with_whole_gpus_is_refused_naming_the_field():
+    with pytest.raises(SubmitArgsError) as err:
+        cli_spec("submit", "f", "-g", "2", "--gpu-devices-request", "2")
+    assert err.value.field == "resources.gpu"
+    with pytest.raises(SubmitArgsError) as err:
+        cli_spec("submit", "f", "-g", "0.5", "--gpu-devices", "2", "--gpu-devices-request", "3")
+    assert err.value.field == "resources.gpu_devices"
+
+
+def test_a_group_fixes_its_kind():
+    # `runai workspace submit` has no --kind to contradict it
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["workspace", "submit", "nb", "--kind", "training"])
+    assert cli_spec("workspace", "submit", "nb")["kind"] == "workspace"
+
+
+@pytest.mark.parametrize("argv, action, kind", [
+    ("workspace list", "list", "workspace"),
+    ("training list", "list", "training"),
+    ("training pytorch list", "list", "distributed"),
+    ("inference list", "list", "inference"),
+    ("workload list", "list", None),
+    ("workload list --type inference", "list", "inference"),
+    ("list --kind training", "list", "training"),
+    ("workspace describe nb", "describe", None),
+    ("training pytorch logs ddp --pod 1", "logs", None),
+    ("workspace suspend nb", "stop", None),
+    ("training stop bert", "stop", None),
+    ("suspend bert", "stop", None),
+    ("inference resume llm", "resume", None),
+    ("training pytorch delete ddp -y", "delete", None),
+])
+def test_the_v2_verbs_map_to_ours(argv, action, kind):
+    ns = cli.build_parser().parse_args(argv.split())
+    assert ns.run_action == action
+    if action == "list":
+        assert ns.kind == kind
+    # `runai` builds only the named command's parser: it must read the line the same way
+    assert vars(cli.build_parser(argv.split()).parse_args(argv.split())) == vars(ns)
+
+
+@pytest.mark.parametrize("argv", [
+    "-o json list -A", "-p team-a workspace submit nb -g 0.5", "--url http://x:1/ training pytorch submit d -g 1",
+    "config project team-a", "data-source add d --host-path /data", "credential list -o yaml", "nodes -o wide",
+])
+def test_the_command_line_parses_the_same_with_only_its_command_built(argv):
+    words = argv.split()
+    assert vars(cli.build_parser(words).parse_args(words)) == vars(cli.build_parser().parse_args(words))
+
+
+# =========================================================================== runai config project
+
+
+def test_a_saved_project_is_the_default_of_every_command(monkeypatch, tmp_path, capsys):
+    from jupyter_runai.client import default_project, save_settings
+
+    assert default_project() == "default"
+    path = save_settings({"project": "team-a"})
+    assert path == tmp_path / "runai_cli.json" and json.loads(path.read_text()) == {"project": "team-a"}
+    assert default_project() == "team-a"
+    assert submit_spec("t")["project"] == "team-a"                     # runai submit
+    assert parse_submit(["t"])["project"] == "team-a"                  # %runai submit
+    assert RunaiClient().project == "team-a"                           # the Python client
+    assert submit_spec("t", "-p", "team-b")["project"] == "team-b"     # -p wins
+    monkeypatch.setenv("RUNAI_PROJECT", "team-c")                      # and so does $RUNAI_PROJECT
+    assert submit_spec("t")["project"] == "team-c"
+    monkeypatch.delenv("RUNAI_PROJECT")
+
+    assert cli.main(["config", "project"]) == 0
+    assert capsys.readouterr().out.startswith("team-a (from ")
+    assert cli.main(["config", "project", "--unset"]) == 0
+    assert default_project() == "default" and json.loads(path.read_text()) == {}
+    assert cli.main(["config", "project", "x", "--unset"]) == 2
+
+
+def test_an_unreadable_saved_file_is_no_saved_project(tmp_path):
+    from jupyter_runai.client import default_project
+
+    (tmp_path / "runai_cli.json").write_text("{not json")
+    assert default_project() == "default"
+
+
+
+# =========================================================================== runai submit -f FILE
+
+
+def test_submit_from_a_yaml_or_json_file_with_options_laid_over(tmp_path):
+    spec_file = tmp_path / "train.yaml"
+    spec_file.write_text("name: from-file\nkind: training\nresources:\n  gpu: 0.5\n  memory: 8Gi\n"
+                         "environment:\n  EPOCHS: '3'\ncommand: [python, train.py]\n")
+    assert submit_spec("-f", str(spec_file)) == {
+        "name": "from-file", "project": "default", "kind": "training",
+        "resources": {"gpu": 0.5, "memory": "8Gi"}, "environment": {"EPOCHS": "3"}, "command": ["python", "train.py"],
+    }
+    # options win, key by key inside resources and environment; -- COMMAND replaces the file's
+    spec = submit_spec("other", "-f", str(spec_file), "-g", "1", "-e", "LR=0.1", "-p", "team-a", "--",
+                       "python", "eval.py")
+    assert spec["name"] == "other" and spec["project"] == "team-a"
+    assert spec["resources"] == {"gpu": 1, "memory": "8Gi"}
+    assert spec["environment"] == {"EPOCHS": "3", "LR": "0.1"}
+    assert spec["command"] == ["python", "eval.py"]
+    # JSON, and a whole workload document (what `runai describe NAME -o json|yaml` prints)
+    doc = tmp_path / "w.json"
+    doc.write_text(json.dumps({"spec": {"name": "w", "project": "p", "kind": "workspace"},
+                               "status": {"phase": "Running"}, "events": []}))
+    assert submit_spec("-f", str(doc)) == {"name": "w", "project": "p", "kind": "workspace"}
+    # the Run:ai tree and the magics read files the same way
+    assert cli_spec("workspace", "submit", "-f", str(doc)) == {"name": "w", "project": "p", "kind": "workspace"}
+    assert parse_submit(["-f", str(spec_file)])["resources"] == {"gpu": 0.5, "memory": "8Gi"}
+
+
+@pytest.mark.parametrize("content, field", [
+    ("name: [unclosed", "file"),
+    ("- a\n- list\n", "file"),
+    ("name: x\nresources:\n  gpu: -1\n", "resources.gpu"),
+    ("name: x\nno_such_field: 1\n", "no_such_field"),
+])
+def test_a_bad_spec_file_is_refused_naming_the_field(tmp_path, content, field):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    with pytest.raises(SubmitArgsError) as err:
+        submit_spec("-f", str(path))
+    assert err.value.field == field, err.value.errors
+
+
+def test_a_missing_spec_file_is_refused_naming_it(tmp_path):
+    with pytest.raises(SubmitArgsError) as err:
+        submit_spec("-f", str(tmp_path / "nope.yaml"))
+    assert err.value.field == "file" and "nope.yaml" in str(err.value)

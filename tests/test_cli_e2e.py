@@ -93,6 +93,42 @@ def test_runai_finds_the_server_from_the_runtime_dir(server):
         os.environ.update(env_before)
 
 
+# What a command may import: the heavy packages (seconds of start-up) only where a command needs them.
+HEAVY = ("jupyter_server", "jupyter_server.serverapp", "kubernetes", "pydantic", "jupyter_runai.models", "tornado")
+IMPORTS_PROBE = """
+import json, sys
+from jupyter_runai import cli
+code = cli.main(sys.argv[1:])
+sys.stdout.flush()
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+def imports_of(server, *argv: str) -> tuple[int, set[str], str]:
+    """Run `runai ARGV` in a fresh interpreter (the server found from the runtime dir) and return its exit
+    code, the modules it had imported when it finished, and its output."""
+    done = subprocess.run([sys.executable, "-c", IMPORTS_PROBE, *argv], env=server["env"], cwd=server["root"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90)
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    return report["code"], set(report["modules"]), done.stdout
+
+
+def test_list_finds_the_server_without_importing_heavy_packages(server):
+    code, modules, out = imports_of(server, "list")
+    assert code == 0, out
+    assert "No workloads" in out or "NAME" in out
+    assert not [name for name in HEAVY if name in modules], "runai list imported heavy packages"
+    # -o json prints the API's document without drawing anything
+    code, modules, out = imports_of(server, "-o", "json", "list")
+    assert code == 0 and "workloads" in json.loads(out)
+    assert not [name for name in (*HEAVY, "rich") if name in modules]
+    # submit validates with the models before sending: they are imported there, and it works
+    code, modules, out = imports_of(server, "-o", "json", "submit", "imports-probe", "--", sys.executable, "-c", "pass")
+    assert code == 0, out
+    assert "jupyter_runai.models" in modules and "jupyter_server.serverapp" not in modules
+    assert runai(server, "delete", "imports-probe", "-y").returncode == 0
+
+
 def test_submit_list_logs_stop_resume_delete(server):
     name = "e2e-job"
     program = ("import os, time\n"
@@ -287,3 +323,133 @@ def test_administration_and_the_audit_log(server):
     entries = json.loads(ok("-o", "json", "audit", "--kind", "project", "--name", "cli-proj"))["entries"]
     assert [e["action"] for e in entries] == ["create", "update", "delete"]
     assert entries[1]["before"]["over_quota_weight"] == 1 and entries[1]["after"]["over_quota_weight"] == 3
+
+def test_runai_v2_command_tree_end_to_end(server):
+    """A Run:ai user's habitual commands, against the real server."""
+    sleeper = [sys.executable, "-c", "import time; time.sleep(300)"]
+    done = runai(server, "workspace", "submit", "v2-nb", "--gpu-portion-request", "0.5", "-i", "jupyter/base",
+                 "--cpu-core-request", "0.1", "--", *sleeper)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = runai(server, "training", "submit", "v2-train", "--gpu-devices-request", "1", "--", *sleeper)
+    assert done.returncode == 0, done.stdout + done.stderr
+    spec = client(server).get("v2-nb")["spec"]
+    assert (spec["kind"], spec["resources"]["gpu"], spec["image"]) == ("workspace", 0.5, "jupyter/base")
+    assert client(server).get("v2-train")["spec"]["resources"]["gpu"] == 1
+
+    names = lambda *argv: {w["spec"]["name"] for w in json.loads(runai(server, *argv, "-o", "json").stdout)["workloads"]}  # noqa: E731
+    assert {"v2-nb"} <= names("workspace", "list") and "v2-train" not in names("workspace", "list")
+    assert {"v2-train"} <= names("training", "list") and "v2-nb" not in names("training", "list")
+    assert {"v2-nb", "v2-train"} <= names("workload", "list")
+
+    assert runai(server, "workspace", "suspend", "v2-nb").returncode == 0
+    wait_for(lambda: phase(server, "v2-nb") == "Stopped", what="Stopped")
+    assert runai(server, "workspace", "resume", "v2-nb").returncode == 0
+    wait_for(lambda: phase(server, "v2-nb") in ("Pending", "Running"), what="back in the queue")
+    described = runai(server, "workspace", "describe", "v2-nb")
+    assert described.returncode == 0 and "workspace" in described.stdout
+    for group, name in (("workspace", "v2-nb"), ("training", "v2-train")):
+        assert runai(server, group, "delete", name, "-y").returncode == 0
+    wait_for(lambda: phase(server, "v2-nb") is None and phase(server, "v2-train") is None, what="removed")
+
+
+def test_list_refuses_a_filter_typo_naming_the_allowed_values(server):
+    for argv, allowed in ((("list", "--phase", "Runing"), "Running"), (("workload", "list", "--type", "trainig"),
+                                                                          "training")):
+        done = runai(server, *argv)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "No workloads" not in done.stdout
+        assert "error:" in done.stderr and allowed in done.stderr, done.stderr
+    assert runai(server, "list", "--phase", "running").returncode == 0
+
+
+def test_every_output_format_of_every_listing_command(server):
+    import yaml
+
+    done = runai(server, "submit", "fmt-job", "-g", "0.5", "--priority-class", "train", "--",
+                 sys.executable, "-c", "import time; time.sleep(300)")
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: phase(server, "fmt-job") == "Running", what="Running")
+    try:
+        for argv in (("list",), ("workload", "list"), ("describe", "fmt-job"), ("nodes",), ("projects",),
+                     ("data-source", "list"), ("credential", "list")):
+            as_json = runai(server, *argv, "-o", "json")
+            as_yaml = runai(server, *argv, "-o", "yaml")
+            assert as_json.returncode == 0 and as_yaml.returncode == 0, (argv, as_json.stderr, as_yaml.stderr)
+            document = json.loads(as_json.stdout)
+            if argv[0] != "describe":  # describe carries the latest events, which may have grown meanwhile
+                assert yaml.safe_load(as_yaml.stdout) == document, argv
+            else:
+                assert yaml.safe_load(as_yaml.stdout)["spec"] == document["spec"]
+            for table in ("table", "wide"):
+                drawn = runai(server, *argv, "-o", table)
+                assert drawn.returncode == 0 and drawn.stdout.strip(), (argv, table, drawn.stderr)
+        table = runai(server, "list", "-o", "table").stdout
+        wide = runai(server, "list", "-o", "wide").stdout
+        assert "PRIORITY" not in table and "NODES" not in table
+        header = next(line for line in wide.splitlines() if line.startswith("NAME"))
+        assert all(column in header for column in ("PODS", "NODES", "PRIORITY", "PREEMPTIBLE", "SUBMITTED BY"))
+        row = next(line for line in wide.splitlines() if line.startswith("fmt-job"))
+        assert "1/1" in row and "train" in row and "yes" in row
+        assert runai(server, "list", "-o", "xml").returncode == 2
+    finally:
+        runai(server, "delete", "fmt-job", "-y")
+        wait_for(lambda: phase(server, "fmt-job") is None, what="removed")
+
+
+def test_config_project_saves_only_a_project_the_server_has(server):
+    saved = server["config"] / "runai_cli.json"
+    refused = runai(server, "config", "project", "no-such-team")
+    assert refused.returncode == 1 and "no-such-team" in refused.stderr and "default" in refused.stderr
+    assert not saved.exists()  # refused: nothing saved
+    try:
+        done = runai(server, "config", "project", "default")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(saved.read_text()) == {"project": "default"}
+        shown = runai(server, "config", "project")
+        assert shown.returncode == 0 and shown.stdout.startswith("default (from ") and str(saved) in shown.stdout
+        assert json.loads(runai(server, "config", "project", "-o", "json").stdout)["project"] == "default"
+    finally:
+        assert runai(server, "config", "project", "--unset").returncode == 0
+    assert json.loads(saved.read_text()) == {}
+
+
+
+def test_submit_from_a_file_round_trips_describe(server, tmp_path):
+    spec_file = tmp_path / "job.yaml"
+    spec_file.write_text(f"name: file-job\nresources:\n  gpu: 0.25\nenvironment:\n  GREETING: hi\n"
+                         f"command: [{json.dumps(sys.executable)}, -c, 'import time; time.sleep(300)']\n")
+    done = runai(server, "submit", "-f", str(spec_file))
+    assert done.returncode == 0, done.stdout + done.stderr
+    described = runai(server, "describe", "file-job", "-o", "yaml")
+    assert described.returncode == 0
+    first = client(server).get("file-job")["spec"]
+    assert first["resources"]["gpu"] == 0.25 and first["environment"] == {"GREETING": "hi"}
+    # what describe prints is a file submit takes back: the same spec under another name
+    (tmp_path / "again.yaml").write_text(described.stdout)
+    again = runai(server, "submit", "file-job-2", "-f", str(tmp_path / "again.yaml"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    second = client(server).get("file-job-2")["spec"]
+    assert {**second, "name": "file-job"} == first
+    for name in ("file-job", "file-job-2"):
+        assert runai(server, "delete", name, "-y").returncode == 0
+    wait_for(lambda: phase(server, "file-job") is None and phase(server, "file-job-2") is None, what="removed")
+
+
+def test_wait_follows_the_event_stream_and_keeps_its_deadline(server):
+    """`runai submit --wait` (RunaiClient.wait) sees the change when its event comes: with polling
+    turned out of reach (one poll an hour) it still returns once the workload runs."""
+    c = client(server)
+    c.submit({"name": "waited", "command": [sys.executable, "-c", "import time; time.sleep(300)"],
+              "resources": {"gpu": 0.25}})
+    seen = []
+    try:
+        workload = c.wait("waited", until=lambda w: w["status"]["phase"] == "Running", interval=3600,
+                          on_update=lambda w: seen.append(w["status"]["phase"]))
+        assert workload["status"]["phase"] == "Running" and seen[-1] == "Running"
+        # a condition never met: TimeoutError at the deadline, although no event comes and the
+        # server's keep-alives are further apart than the deadline
+        with pytest.raises(TimeoutError, match="waited"):
+            c.wait("waited", until=lambda w: False, timeout=1, interval=3600)
+    finally:
+        c.delete("waited")
+        wait_for(lambda: phase(server, "waited") is None, what="removed")

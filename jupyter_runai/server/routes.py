@@ -72,8 +72,11 @@ ROUTES: list[Route] = [
     Route("/info", InfoHandler, {"get": Op("Server version, backend, current user and form defaults", response="Info")}),
     Route("/workloads", WorkloadsHandler, {
         "get": Op("List workloads in queue order", response="WorkloadList",
-                  query={"project": "only this project", "phase": "only this phase (e.g. Running)",
-                         "kind": "only this kind"}),
+                  query={"project": "only this project (another name is a 400 naming the projects)",
+                         "phase": "only this phase, any case: Pending, Running, Stopping, Stopped, Succeeded, "
+                                  "Failed, Deleting (another value is a 400 naming them)",
+                         "kind": "only this kind, any case: workspace, training, distributed, inference "
+                                 "(another value is a 400 naming them)"}),
         "post": Op("Submit a workload", request=WorkloadSpec, response="Workload", status=201),
     }),
     Route("/workloads/{project}/{name}", WorkloadHandler, {
