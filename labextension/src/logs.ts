@@ -5,6 +5,7 @@ import { Widget } from '@lumino/widgets';
 import { RunaiApiError, streamText } from './api';
 import { h, replaceChildren } from './dom';
 import { phaseClass } from './logic/format';
+import { shouldRestartLogs } from './logic/logs';
 import { RunaiModel } from './model';
 
 const MAX_CHARS = 2_000_000; // keep the tab light: older output is dropped past this
@@ -61,8 +62,10 @@ export class LogsView extends Widget {
     );
     this.node.appendChild(this._output);
     model.changed.connect(this._update, this);
-    this._update();
+    // start the stream first: _update() restarts only a stream that is not running, so the
+    // tab opens exactly one stream
     this._start();
+    this._update();
   }
 
   dispose(): void {
@@ -106,12 +109,8 @@ export class LogsView extends Widget {
       this._podSelect.value = String(this._pod);
     }
     // a finished stream restarts when the pod runs again (resume, restart after failure)
-    if (!this._streaming && this._follow.checked) {
-      const pod = w.status.pods.find(p => p.index === this._pod);
-      const startedAgain = pod?.started_at && pod.started_at !== this._endedStart && pod.phase === 'Running';
-      if (startedAgain) {
-        this._start();
-      }
+    if (shouldRestartLogs(this._streaming, this._follow.checked, w.status.pods.find(p => p.index === this._pod), this._endedStart)) {
+      this._start();
     }
   }
 

@@ -157,3 +157,20 @@ export function sortWorkloads(workloads: IWorkload[]): IWorkload[] {
 export function workloadKey(w: { spec: { project: string; name: string } }): string {
   return `${w.spec.project}/${w.spec.name}`;
 }
+
+/**
+ * Why a waiting workload lost its place, from its pods' messages ("evicted: <why>; waiting
+ * to be placed again"): "Evicted: <why>", or null when none of its pods was evicted.
+ */
+export function evictionOf(w: IWorkload): string | null {
+  const evicted = w.status.pods.filter(p => /^evicted\b/i.test(p.message ?? ''));
+  if (!evicted.length) {
+    return null;
+  }
+  const why = (evicted[0].message ?? '')
+    .replace(/^evicted\s*:?\s*/i, '')
+    .replace(/;?\s*waiting to be placed again$/i, '')
+    .trim();
+  const which = w.status.pods.length > 1 ? ` (${evicted.length === 1 ? `pod ${evicted[0].name}` : `${evicted.length} pods`})` : '';
+  return why ? `Evicted${which}: ${why}` : `Evicted${which}`;
+}
