@@ -583,8 +583,13 @@ class TestReclaimAndPreempt:
         phases = {n: (await api.workload(n, "alpha"))["status"]["phase"] for n in ("a-1", "a-2")}
         assert sorted(phases.values()) == ["Pending", "Running"]
         evicted = next(n for n, p in phases.items() if p == "Pending")
-        events = (await api.workload(evicted, "alpha"))["events"]
+        shown = await api.workload(evicted, "alpha")
+        events = shown["events"]
         assert "Evicted" in [e["type"] for e in events]
+        # it says that it was evicted, why and for what, in its pod (what lists show) and its event
+        evicted_by = "evicted to make room for other work: beta/b-1"
+        assert shown["status"]["pods"][0]["message"] == f"{evicted_by}; waiting to be placed again"
+        assert any(e["type"] == "Evicted" and e["message"].endswith(evicted_by) for e in events)
         # when beta is done, the evicted workload gets its GPU back
         await api.delete("workloads", "beta", "b-1")
         await api.wait_phase(evicted, "Running", project="alpha")

@@ -53,14 +53,17 @@ describe('evictions', () => {
   it('says that a waiting workload was evicted, why and by what', () => {
     const w = wl('v', 'Pending', {
       reason: 'pod p/v-0 needs 1 whole GPU on one node; no GPU is idle',
-      pods: ['evicted: evicted to make room for p/big (pod big-0); waiting to be placed again']
+      pods: ['evicted to make room for other work: p/big; waiting to be placed again']
     });
-    expect(evictionOf(w)).toBe('Evicted: evicted to make room for p/big (pod big-0)');
-    expect(rowView(w, false).evicted).toBe('Evicted: evicted to make room for p/big (pod big-0)');
+    expect(evictionOf(w)).toBe('Evicted to make room for other work: p/big');
+    expect(rowView(w, false).evicted).toBe('Evicted to make room for other work: p/big');
     expect(rowView(w, false).pending?.summary).toBe('Waiting for free GPUs');
   });
   it('names the pod of a workload with several, and says "Evicted" without a reason', () => {
     expect(evictionOf(wl('d', 'Pending', { pods: [null, 'evicted; waiting to be placed again'] }))).toBe('Evicted (pod d-1)');
+    expect(evictionOf(wl('c', 'Pending', { pods: ['evicted: moved to another node to make room'] }))).toBe(
+      'Evicted: moved to another node to make room'
+    );
     expect(evictionOf(wl('d', 'Pending'))).toBeNull();
   });
 });

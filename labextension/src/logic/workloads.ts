@@ -167,10 +167,8 @@ export function evictionOf(w: IWorkload): string | null {
   if (!evicted.length) {
     return null;
   }
-  const why = (evicted[0].message ?? '')
-    .replace(/^evicted\s*:?\s*/i, '')
-    .replace(/;?\s*waiting to be placed again$/i, '')
-    .trim();
+  const text = (evicted[0].message ?? '').replace(/;?\s*waiting to be placed again$/i, '').trim();
   const which = w.status.pods.length > 1 ? ` (${evicted.length === 1 ? `pod ${evicted[0].name}` : `${evicted.length} pods`})` : '';
-  return why ? `Evicted${which}: ${why}` : `Evicted${which}`;
+  const why = text.replace(/^evicted\s*:\s*/i, '');
+  return why === text ? `${capitalise(text)}${which}` : `Evicted${which}: ${why}`;
 }
