@@ -473,7 +473,8 @@ class RunaiService:
                 spec = changed
         self._check_references(spec)
         if spec.command is None and spec.kind != WorkloadKind.WORKSPACE and self.cluster.name == "local":
-            raise Invalid("command is required on the local cluster for this kind (there is no image to run)",
+            raise Invalid(f"required for a {spec.kind.value} on the local cluster: it runs this command in the "
+                          f"server's Python environment and does not run images",
                           field="command", allowed="a command string or list")
         existing = self._names.get((spec.project, spec.name))
         if existing is not None:

@@ -47,7 +47,7 @@ class InfoHandler(RunaiHandler):
             "gpus": sum(len(n.devices) for n in nodes),
             "virtual_gpus": any(d.virtual for n in nodes for d in n.devices),
             "defaults": {"project": "default", "kind": "training", "gpu": 1},
-            "form": form_info(nodes, service.node_pools, projects),
+            "form": form_info(nodes, service.node_pools, projects, runs_images=service.cluster.name != "local"),
             # stored workloads that did not load as they were (repaired or quarantined)
             "store_problems": service.load_problems,
         })
