@@ -42,7 +42,7 @@ export class WorkloadRow {
     this.node = h(
       'li',
       { class: 'jp-RunaiWorkload' },
-      h('div', { class: 'jp-RunaiWorkload-head' }, this._name, this._project, this._chip),
+      h('div', { class: 'jp-RunaiWorkload-head' }, this._name, this._chip),
       this._meta,
       this._why,
       this._message,
@@ -71,7 +71,11 @@ export class WorkloadRow {
       this._name.setAttribute('aria-label', `Details of ${name}`);
       this._name.dataset.focusKey = `${key}:name`;
       this._project.textContent = project;
-      this._project.hidden = !view.showProject;
+      if (view.showProject && !this._project.parentElement) {
+        this._chip.before(this._project);
+      } else if (!view.showProject) {
+        this._project.remove();
+      }
       this._chip.className = `jp-RunaiChip jp-RunaiChip--${view.chipClass}`;
       this._chip.title = view.chipTitle;
       this._chip.textContent = view.phase;

@@ -258,7 +258,13 @@ export class RunaiSidebar extends Widget {
       const row = this._list.querySelector<HTMLElement>(`[data-key="${CSS.escape(this._revealKey)}"]`);
       if (row) {
         row.scrollIntoView({ block: 'nearest' });
+        // rows stay across refreshes now: the flash class goes when its animation ends
+        row.classList.remove('jp-mod-flash');
+        void row.offsetWidth; // a second reveal flashes again
         row.classList.add('jp-mod-flash');
+        for (const done of ['animationend', 'animationcancel']) {
+          row.addEventListener(done, () => row.classList.remove('jp-mod-flash'), { once: true });
+        }
         this._revealKey = null;
       }
     }
