@@ -206,6 +206,22 @@ def test_a_press_on_stop_that_spans_a_refresh_lands(page, lab):
     confirm(page, "Stop")
     expect(chip(page, "press-me")).to_have_text("Stopped", timeout=TIMEOUT)
 
+    # the same in its details: Resume held while events re-render the view
+    row(page, "press-me").locator("button.jp-RunaiWorkload-name").click()
+    view = page.locator("#jupyter-runai-details-default-press-me")
+    resume = view.locator("button.jp-RunaiDetails-resume")
+    box = resume.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    for i in range(3, 6):
+        code, body = lab.api("POST", "workloads", {"name": f"burst-{i}", "command": "true"})
+        assert code == 201, body
+    expect(chip(page, "burst-5")).to_have_text("Succeeded", timeout=TIMEOUT)
+    page.wait_for_timeout(600)  # the view re-reads at most every 0.4 s: let it render the burst
+    page.mouse.up()
+    expect(view.locator(".jp-RunaiChip").first).to_have_text("Running", timeout=TIMEOUT)
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-details-default-press-me"] .lm-TabBar-tabCloseIcon').click()
+
     lab.end_workloads()
     expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(0, timeout=TIMEOUT)
 

@@ -1,7 +1,7 @@
 /** One workload's row in the sidebar list, patched in place from its view (logic/rows.ts). */
 
 import { runAction } from './actions';
-import { h, replaceChildren } from './dom';
+import { h, patchChildren, replaceChildren } from './dom';
 import { ageOf } from './logic/format';
 import { changedParts, IRowView, RowAction, ROW_ACTIONS } from './logic/rows';
 import { IWorkload } from './logic/types';
@@ -177,21 +177,7 @@ export class WorkloadRow {
       button.dataset.focusKey = `${view.key}:${action}`;
       wanted.push(button);
     }
-    // the kept elements are in their fixed order already: only new ones are inserted and
-    // those that no longer apply removed, so a button under the pointer never leaves the page
-    for (const el of Array.from(this._actions.children)) {
-      if (!wanted.includes(el as HTMLElement)) {
-        el.remove();
-      }
-    }
-    let cursor = this._actions.firstElementChild;
-    for (const el of wanted) {
-      if (el === cursor) {
-        cursor = cursor.nextElementSibling;
-      } else {
-        this._actions.insertBefore(el, cursor);
-      }
-    }
+    patchChildren(this._actions, wanted);
   }
 
   private _act(action: RowAction): void {
