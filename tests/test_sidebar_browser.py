@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from browser_helpers import CHROMIUM_ARGS, LabServer, chromium_path
 
@@ -506,3 +508,49 @@ def test_the_dark_theme_applies(page, shots):
     # a dark row background: the panel follows the theme's variables
     assert sum(int(x) for x in re.findall(r"\d+", background)[:3]) < 3 * 100, background
     shoot(page, shots / "sidebar-dark.png")
+
+
+def saved_workspace(lab) -> dict:
+    response = requests.get(lab.url + "lab/api/workspaces/lab", timeout=10,
+                            headers={"Authorization": f"token {lab.token}"})
+    return response.json().get("data", {}) if response.ok else {}
+
+
+def test_a_reload_brings_back_the_open_tabs_the_project_and_the_filters(page, lab):
+    code, body = lab.api("POST", "workloads", {"name": "kept-1", "command": "echo kept"})
+    assert code == 201, body
+    expect(chip(page, "kept-1")).to_have_text("Succeeded", timeout=TIMEOUT)
+    row(page, "kept-1").locator("button.jp-RunaiWorkload-name").click()
+    row(page, "kept-1").locator("button.jp-RunaiWorkload-logs").click()
+    page.click("#jupyter-runai-sidebar button.jp-RunaiSidebar-clusterButton")
+    panel = page.locator("#jupyter-runai-sidebar")
+    panel.locator(".jp-RunaiSidebar-projectSelect").select_option("*")
+    panel.locator(".jp-RunaiSidebar-statusFilter").select_option("finished")
+    panel.locator(".jp-RunaiSidebar-kindFilter").select_option("training")
+    panel.locator(".jp-RunaiSidebar-search").fill("kept")
+    tabs = ("jupyter-runai-details-default-kept-1", "jupyter-runai-logs-default-kept-1", "jupyter-runai-cluster-view")
+    # JupyterLab writes its workspace a moment after a change: wait until it holds all of it
+    wanted = ("jupyter-runai-details:", "jupyter-runai-logs:", "jupyter-runai-cluster:", "jupyter-runai:sidebar")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        data = saved_workspace(lab)
+        if all(any(k.startswith(w) for k in data) for w in wanted) and \
+                (data.get("jupyter-runai:sidebar") or {}).get("text") == "kept":
+            break
+        time.sleep(0.2)
+
+    page.reload()
+    page.wait_for_selector("#jupyter-runai-splash, #jupyterlab-splash", state="detached", timeout=60_000)
+    for tab in tabs:
+        expect(page.locator(f'li.lm-TabBar-tab[data-id="{tab}"]')).to_have_count(1)
+    panel = page.locator("#jupyter-runai-sidebar")
+    expect(panel.locator(".jp-RunaiSidebar-projectSelect")).to_have_value("*")
+    expect(panel.locator(".jp-RunaiSidebar-statusFilter")).to_have_value("finished")
+    expect(panel.locator(".jp-RunaiSidebar-kindFilter")).to_have_value("training")
+    expect(panel.locator(".jp-RunaiSidebar-search")).to_have_value("kept")
+    expect(row(page, "kept-1").locator(".jp-RunaiWorkload-project")).to_have_text("default")
+    expect(panel.locator("li.jp-RunaiWorkload")).to_have_count(1)
+    # the restored logs tab reads its log again
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-logs-default-kept-1"]').click()
+    expect(page.locator("#jupyter-runai-logs-default-kept-1 .jp-RunaiLogs-output")).to_contain_text("kept")
+    assert not page.errors, page.errors  # type: ignore[attr-defined]

@@ -1,5 +1,6 @@
 /** A workload's logs in the main area, followed live, one pod at a time. */
 
+import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { RunaiApiError, streamText } from './api';
@@ -29,6 +30,7 @@ export class LogsView extends Widget {
       'aria-label': 'Pod',
       onchange: () => {
         this._pod = Number(this._podSelect.value);
+        this._podChanged.emit(this._pod);
         this._start();
       }
     });
@@ -77,10 +79,21 @@ export class LogsView extends Widget {
   showPod(pod: number): void {
     if (pod !== this._pod) {
       this._pod = pod;
+      this._podChanged.emit(pod);
       this._podSelect.dataset.names = '';
       this._update();
       this._start();
     }
+  }
+
+  /** The pod whose log it shows. */
+  get pod(): number {
+    return this._pod;
+  }
+
+  /** Another pod was chosen (the layout restorer keeps the choice). */
+  get podChanged(): ISignal<this, number> {
+    return this._podChanged;
   }
 
   get text(): string {
@@ -174,6 +187,7 @@ export class LogsView extends Widget {
   }
 
   private _pod: number;
+  private _podChanged = new Signal<this, number>(this);
   private _podSelect: HTMLSelectElement;
   private _follow: HTMLInputElement;
   private _tail: HTMLSelectElement;

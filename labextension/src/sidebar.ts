@@ -1,6 +1,7 @@
 /** The left sidebar panel "GPU workloads": project + quota, filters, the workload list and its actions. */
 
 import { Message } from '@lumino/messaging';
+import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { h, replaceChildren } from './dom';
@@ -9,7 +10,7 @@ import { ageOf, KIND_SHORT } from './logic/format';
 import { planList, rowView } from './logic/rows';
 import { quotaBar } from './logic/quota';
 import { IWorkload } from './logic/types';
-import { filterWorkloads, IFilter, sortWorkloads, STATUS_FILTERS, statusCounts, StatusFilter } from './logic/workloads';
+import { filterWorkloads, IFilter, restoredFilter, sortWorkloads, STATUS_FILTERS, statusCounts, StatusFilter } from './logic/workloads';
 import { RunaiModel } from './model';
 import { WorkloadRow } from './rows';
 
@@ -43,6 +44,7 @@ export class RunaiSidebar extends Widget {
       'aria-label': 'Project',
       onchange: () => {
         this._filter.project = this._projectSelect.value;
+        this._filterChanged.emit({ ...this._filter });
         this._render();
       }
     });
@@ -51,6 +53,7 @@ export class RunaiSidebar extends Widget {
       'aria-label': 'Filter by status',
       onchange: () => {
         this._filter.status = this._statusSelect.value as StatusFilter;
+        this._filterChanged.emit({ ...this._filter });
         this._render();
       }
     });
@@ -59,6 +62,7 @@ export class RunaiSidebar extends Widget {
       'aria-label': 'Filter by kind',
       onchange: () => {
         this._filter.kind = this._kindSelect.value;
+        this._filterChanged.emit({ ...this._filter });
         this._render();
       }
     });
@@ -69,6 +73,7 @@ export class RunaiSidebar extends Widget {
       'aria-label': 'Filter by name',
       oninput: () => {
         this._filter.text = this._search.value;
+        this._filterChanged.emit({ ...this._filter });
         this._render();
       }
     });
@@ -146,6 +151,19 @@ export class RunaiSidebar extends Widget {
 
   protected onAfterHide(msg: Message): void {
     window.clearInterval(this._tick);
+  }
+
+  /** The project and filters changed by the user (for the state database). */
+  get filterChanged(): ISignal<this, IFilter> {
+    return this._filterChanged;
+  }
+
+  /** Put back a saved project and filters (after a reload); what does not fit is ignored. */
+  restoreFilter(saved: Partial<IFilter> | null | undefined): void {
+    const next = restoredFilter(this._filter, saved);
+    this._filter = next;
+    this._search.value = next.text;
+    this._render();
   }
 
   /** The chosen project (null: all projects). */
@@ -318,6 +336,7 @@ export class RunaiSidebar extends Widget {
 
   private _openDetails = new Set<string>();
   private _rows = new Map<string, WorkloadRow>();
+  private _filterChanged = new Signal<this, IFilter>(this);
   private _filter: IFilter = { project: null, status: 'all', kind: 'all', text: '' };
   private _projectSelect: HTMLSelectElement;
   private _statusSelect: HTMLSelectElement;

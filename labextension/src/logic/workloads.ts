@@ -172,3 +172,21 @@ export function evictionOf(w: IWorkload): string | null {
   const why = text.replace(/^evicted\s*:\s*/i, '');
   return why === text ? `${capitalise(text)}${which}` : `Evicted${which}: ${why}`;
 }
+
+/**
+ * A saved project and filters (from the state database) over the current ones: each value is
+ * taken when it is of the right kind (a string project, a known status filter, a string
+ * kind and name filter), else the current one stays.
+ */
+export function restoredFilter(current: IFilter, saved: Partial<IFilter> | null | undefined): IFilter {
+  if (!saved || typeof saved !== 'object') {
+    return current;
+  }
+  const str = (v: unknown, fallback: string) => (typeof v === 'string' ? v : fallback);
+  return {
+    project: typeof saved.project === 'string' && saved.project ? saved.project : current.project,
+    status: STATUS_FILTERS.some(f => f.value === saved.status) ? (saved.status as StatusFilter) : current.status,
+    kind: str(saved.kind, current.kind),
+    text: str(saved.text, current.text)
+  };
+}
