@@ -511,7 +511,7 @@ def test_the_dark_theme_applies(page, shots):
 
 
 def saved_workspace(lab) -> dict:
-    response = requests.get(lab.url + "lab/api/workspaces/lab", timeout=10,
+    response = requests.get(lab.url + "lab/api/workspaces/default", timeout=10,
                             headers={"Authorization": f"token {lab.token}"})
     return response.json().get("data", {}) if response.ok else {}
 
