@@ -254,6 +254,9 @@ export class RunaiSidebar extends Widget {
     if (this._kindSelect.options.length !== kinds.length + 1) {
       replaceChildren(this._kindSelect, h('option', { value: 'all' }, 'All kinds'), kinds.map(k => h('option', { value: k }, KIND_SHORT[k] ?? k)));
     }
+    if (this._filter.kind !== 'all' && !(kinds as string[]).includes(this._filter.kind)) {
+      this._filter.kind = 'all'; // a restored kind this server does not have
+    }
     this._kindSelect.value = this._filter.kind;
 
     // message and list
