@@ -485,7 +485,8 @@ class RunaiService(Administration):
                 spec = changed
         self._check_references(spec)
         if spec.command is None and spec.kind != WorkloadKind.WORKSPACE and self.cluster.name == "local":
-            raise Invalid("command is required on the local cluster for this kind (there is no image to run)",
+            raise Invalid(f"required for a {spec.kind.value} on the local cluster: it runs this command in the "
+                          f"server's Python environment and does not run images",
                           field="command", allowed="a command string or list")
         existing = self._names.get((spec.project, spec.name))
         if existing is not None:
@@ -627,7 +628,7 @@ class RunaiService(Administration):
         result = schedule(snap)
         self.fair_share = result.fair_share
         for evict in result.evictions:
-            self._evict(evict.job, evict.pod, evict.reason)
+            self._evict(evict.job, evict.pod, self._eviction_reason(evict, result.binds))
         binds_by_job: dict[str, list] = {}
         for bind in result.binds:
             if not bind.pipelined:
@@ -731,6 +732,20 @@ class RunaiService(Administration):
             return self.desired.get(workload.uid, workload.spec.min_pods)
         return workload.spec.pod_count
 
+    def _eviction_reason(self, evict, binds: list) -> str:
+        """The engine's reason for an eviction, with the workloads placed in this cycle on the
+        devices the pod gives up (what it makes room for), when there are any."""
+        if evict.action != "evict":
+            return evict.reason
+        victim = self.workloads.get(evict.job)
+        pod = self._pod_by_key(victim, evict.pod) if victim is not None else None
+        devices = set(pod.devices) if pod is not None else set()
+        names = sorted({f"{w.spec.project}/{w.spec.name}" for b in binds
+                        if b.job != evict.job and b.node == evict.node
+                        and (not devices or devices & set(b.devices))
+                        and (w := self.workloads.get(b.job)) is not None})
+        return f"{evict.reason}: {', '.join(names)}" if names else evict.reason
+
     def _evict(self, uid: str, key: str, reason: str) -> None:
         workload = self.workloads.get(uid)
         if workload is None:
@@ -739,7 +754,7 @@ class RunaiService(Administration):
         if pod is None or pod.phase != PodPhase.RUNNING:
             return
         pod.phase = PodPhase.TERMINATING
-        pod.message = f"evicted: {reason}"
+        pod.message = reason if reason.startswith("evicted") else f"evicted: {reason}"
         self._stop_pod(key)
         self._event("Evicted", workload, f"pod {pod.name} on {pod.node}: {reason}", pod=pod.name)
         self._save(workload)
@@ -941,8 +956,9 @@ class RunaiService(Administration):
                 self._maybe_finish_stop(workload) or self._maybe_remove(workload, None)
             elif pod.index >= self._desired(workload):  # a replica scaled down: gone
                 workload.status.pods = [p for p in workload.status.pods if p is not pod]
-            else:  # evicted: back to the queue
-                pod.message = "evicted; waiting to be placed again"
+            else:  # evicted: back to the queue, saying why
+                evicted = why if why and why.startswith("evicted") else "evicted"
+                pod.message = f"{evicted}; waiting to be placed again"
             self._save(workload)
             return
         if report.state == PodState.SUCCEEDED:

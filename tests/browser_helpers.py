@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 from typing import Any
 
 
@@ -17,6 +18,8 @@ from live_server import LiveServer
 
 TOKEN = "browser-test-token"
 START_TIMEOUT = 90
+#: the labextension built from this tree (``jlpm build`` in labextension/ writes it)
+LABEXTENSION = Path(__file__).resolve().parents[1] / "jupyter_runai" / "labextension"
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -47,6 +50,11 @@ class LabServer(LiveServer):
         return settings
 
     def prepare(self) -> None:
+        # this tree's labextension build, ahead of any installed copy (the user data dir comes
+        # first in the labextensions path, see extra_env; the first one found wins)
+        link = self.dirs["data"] / "labextensions" / "jupyter-runai"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(LABEXTENSION, target_is_directory=True)
         # no first-run "get notified about news?" toast in screenshots
         settings_dir = self.dirs["config"] / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
         settings_dir.mkdir(parents=True, exist_ok=True)
@@ -54,7 +62,10 @@ class LabServer(LiveServer):
             json.dumps({"fetchNews": "false", "checkForUpdates": False}))
 
     def extra_env(self) -> dict[str, str]:
-        return {"JUPYTERLAB_SETTINGS_DIR": str(self.dirs["config"] / "lab" / "user-settings"),
+        # the user's data dir (with this tree's labextension, see prepare) before the environment's,
+        # in a virtual environment too
+        return {"JUPYTER_PREFER_ENV_PATH": "0",
+                "JUPYTERLAB_SETTINGS_DIR": str(self.dirs["config"] / "lab" / "user-settings"),
                 "JUPYTERLAB_WORKSPACES_DIR": str(self.dirs["config"] / "lab" / "workspaces")}
 
     def stop(self) -> None:

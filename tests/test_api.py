@@ -560,6 +560,8 @@ async def test_info_gives_the_submit_form_its_defaults_and_bounds(api):
     assert form["bounds"]["gpu_memory"]["max"] == "24Gi" and form["defaults"]["gpu_memory"] == "12Gi"
     assert "default" in form["node_pools"]
     assert form["priority_classes"] == ["train", "build-preemptible", "build", "inference"]
+    # the local cluster runs no image: none by default, so the defaults draw no warning
+    assert form["defaults"]["image"] == ""
     # the defaults are a valid submission as they stand
     spec = {"name": "from-defaults", "kind": form["defaults"]["kind"], "project": form["defaults"]["project"],
             "command": form["defaults"]["commands"]["training"], "resources": {
@@ -569,6 +571,20 @@ async def test_info_gives_the_submit_form_its_defaults_and_bounds(api):
     done = await api.wait_phase("from-defaults", "Succeeded", "Failed")
     assert done["status"]["phase"] == "Succeeded", done
     assert "hello from from-defaults" in await api.logs("from-defaults")
+    events = (await api.workload("from-defaults"))["events"]
+    assert [e["message"] for e in events if e["type"] == "Warning"] == []
+
+
+async def test_a_missing_command_on_the_local_cluster_is_worded_plainly(api):
+    # an image given or not, the local cluster runs the command: the error says so, not "no image"
+    for image in (None, "python:3.11"):
+        spec = {"name": "no-cmd", "kind": "training", **({"image": image} if image else {})}
+        code, body = await api.post("workloads", body=spec)
+        assert code == 400 and body["error"]["field"] == "command", body
+        message = body["error"]["message"]
+        assert message == ("command: required for a training on the local cluster: it runs this command in "
+                           "the server's Python environment and does not run images"), message
+    assert (await api.get("workloads"))[1]["workloads"] == []
 
 
 async def test_prometheus_metrics(api):
@@ -605,8 +621,13 @@ class TestReclaimAndPreempt:
         phases = {n: (await api.workload(n, "alpha"))["status"]["phase"] for n in ("a-1", "a-2")}
         assert sorted(phases.values()) == ["Pending", "Running"]
         evicted = next(n for n, p in phases.items() if p == "Pending")
-        events = (await api.workload(evicted, "alpha"))["events"]
+        shown = await api.workload(evicted, "alpha")
+        events = shown["events"]
         assert "Evicted" in [e["type"] for e in events]
+        # it says that it was evicted, why and for what, in its pod (what lists show) and its event
+        evicted_by = "evicted to make room for other work: beta/b-1"
+        assert shown["status"]["pods"][0]["message"] == f"{evicted_by}; waiting to be placed again"
+        assert any(e["type"] == "Evicted" and e["message"].endswith(evicted_by) for e in events)
         # when beta is done, the evicted workload gets its GPU back
         await api.delete("workloads", "beta", "b-1")
         await api.wait_phase(evicted, "Running", project="alpha")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from browser_helpers import CHROMIUM_ARGS, LabServer, chromium_path
 
@@ -136,19 +138,109 @@ def test_the_panel_opens_with_the_project_and_its_quota(page):
     expect(panel.locator(".jp-RunaiSidebar-message")).to_contain_text("No workloads yet")
 
 
-def test_an_invalid_field_shows_its_error_beside_it(page, shots):
-    submit_form(page, name="Not_A_Name", mode="memory", gpu_memory="12 apples")
-    form = page.locator("#jupyter-runai-new-workload")
-    name_error = form.locator('.jp-RunaiField[data-field="name"] .jp-RunaiField-error')
-    expect(name_error).to_contain_text("DNS-1123")
-    memory_error = form.locator('.jp-RunaiField[data-field="gpu_memory"] .jp-RunaiField-error')
-    expect(memory_error).to_contain_text("gpu_memory")
+def field_error(form, field: str):
+    return form.locator(f'.jp-RunaiField[data-field="{field}"] .jp-RunaiField-error')
+
+
+def test_every_invalid_field_shows_its_error_on_the_first_submit(page, lab, shots):
+    form = open_form(page)
+    # the local cluster runs no image: none is filled in
+    expect(form.locator("#jp-runai-image")).to_have_value("")
+    form.locator("#jp-runai-name").fill("Not_A_Name")
+    form.locator('input[name="gpu_mode"][value="memory"]').check()
+    form.locator("#jp-runai-gpu_memory").fill("100Gi")  # the devices have 24Gi
+    form.locator("#jp-runai-cpu").fill("100000")  # no node has that many
+    form.locator("#jp-runai-memory").fill("1Pi")
+    form.locator("#jp-runai-command").fill("")
+    form.locator("button.jp-RunaiForm-submit").click()
+    errors = {"name": "lowercase letters", "gpu_memory": "the largest device", "cpu": "the largest node",
+              "memory": "the largest node", "command": "does not run images"}
+    for field, words in errors.items():
+        expect(field_error(form, field)).to_contain_text(words)
+        # beside its field a message does not name the field again
+        assert not field_error(form, field).text_content().startswith(field), field
     expect(form.locator("#jp-runai-name")).to_have_attribute("aria-invalid", "true")
+    assert lab.api("GET", "workloads")[1]["workloads"] == []  # nothing was sent
     # fixing a field clears its error
     form.locator("#jp-runai-name").fill("fine-name")
-    expect(name_error).to_be_empty()
+    expect(field_error(form, "name")).to_be_empty()
+    # Whole GPUs: more than a node has, or none at all, is refused beside the count
+    form.locator('input[name="gpu_mode"][value="whole"]').check()
+    for count in ("5", "", "0"):
+        form.locator("#jp-runai-gpu").fill(count)
+        form.locator("button.jp-RunaiForm-submit").click()
+        expect(field_error(form, "gpu")).to_contain_text("from 1 to 2")
+    assert lab.api("GET", "workloads")[1]["workloads"] == []
     form.locator("button.jp-RunaiForm-cancel").click()
     expect(page.locator("#jupyter-runai-new-workload")).to_have_count(0)
+
+
+def test_a_press_on_stop_that_spans_a_refresh_lands(page, lab):
+    code, body = lab.api("POST", "workloads", {"name": "press-me", "command": "sleep 600"})
+    assert code == 201, body
+    expect(chip(page, "press-me")).to_have_text("Running", timeout=TIMEOUT)
+    # a Logs tab reads its log once: one stream, none started and cancelled at once
+    page.evaluate("""() => {
+        window.runaiLogStreams = 0;
+        const original = window.fetch;
+        window.fetch = function (input, init) {
+            const url = typeof input === 'string' ? input : input.url;
+            if (url.includes('/press-me/logs?')) { window.runaiLogStreams++; }
+            return original.call(this, input, init);
+        };
+    }""")
+    row(page, "press-me").locator("button.jp-RunaiWorkload-logs").click()
+    logs_tab = page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-logs-default-press-me"]')
+    expect(page.locator("#jupyter-runai-logs-default-press-me .jp-RunaiLogs-status")).to_have_text("following…")
+    assert page.evaluate("window.runaiLogStreams") == 1
+    logs_tab.locator(".lm-TabBar-tabCloseIcon").click()
+
+    stop = row(page, "press-me").locator("button.jp-RunaiWorkload-stop")
+    box = stop.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    # while the button is held, a burst of events refreshes the list
+    for i in range(3):
+        code, body = lab.api("POST", "workloads", {"name": f"burst-{i}", "command": "true"})
+        assert code == 201, body
+    expect(chip(page, "burst-2")).to_have_text("Succeeded", timeout=TIMEOUT)
+    page.mouse.up()
+    confirm(page, "Stop")
+    expect(chip(page, "press-me")).to_have_text("Stopped", timeout=TIMEOUT)
+
+    # the same in its details: Resume held while events re-render the view
+    row(page, "press-me").locator("button.jp-RunaiWorkload-name").click()
+    view = page.locator("#jupyter-runai-details-default-press-me")
+    resume = view.locator("button.jp-RunaiDetails-resume")
+    box = resume.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    for i in range(3, 6):
+        code, body = lab.api("POST", "workloads", {"name": f"burst-{i}", "command": "true"})
+        assert code == 201, body
+    expect(chip(page, "burst-5")).to_have_text("Succeeded", timeout=TIMEOUT)
+    page.wait_for_timeout(600)  # the view re-reads at most every 0.4 s: let it render the burst
+    page.mouse.up()
+    expect(view.locator(".jp-RunaiChip").first).to_have_text("Running", timeout=TIMEOUT)
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-details-default-press-me"] .lm-TabBar-tabCloseIcon').click()
+
+    lab.end_workloads()
+    expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(0, timeout=TIMEOUT)
+
+
+def test_an_evicted_workload_says_why_and_for_what(page, lab):
+    code, body = lab.api("POST", "workloads", {"name": "low", "command": "sleep 600", "resources": {"gpu": 2}})
+    assert code == 201, body
+    expect(chip(page, "low")).to_have_text("Running", timeout=TIMEOUT)
+    code, body = lab.api("POST", "workloads", {"name": "urgent", "command": "sleep 600", "resources": {"gpu": 1},
+                                               "priority_class": "build-preemptible"})
+    assert code == 201, body
+    expect(chip(page, "urgent")).to_have_text("Running", timeout=TIMEOUT)
+    expect(chip(page, "low")).to_have_text("Pending")
+    expect(row(page, "low").locator(".jp-RunaiWorkload-evicted")).to_have_text(
+        "Evicted to make room for other work: default/urgent")
+    lab.end_workloads()
+    expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(0, timeout=TIMEOUT)
 
 
 def test_a_training_job_goes_pending_running_succeeded_and_its_logs_read(page, lab, shots):
@@ -416,3 +508,49 @@ def test_the_dark_theme_applies(page, shots):
     # a dark row background: the panel follows the theme's variables
     assert sum(int(x) for x in re.findall(r"\d+", background)[:3]) < 3 * 100, background
     shoot(page, shots / "sidebar-dark.png")
+
+
+def saved_workspace(lab) -> dict:
+    response = requests.get(lab.url + "lab/api/workspaces/default", timeout=10,
+                            headers={"Authorization": f"token {lab.token}"})
+    return response.json().get("data", {}) if response.ok else {}
+
+
+def test_a_reload_brings_back_the_open_tabs_the_project_and_the_filters(page, lab):
+    code, body = lab.api("POST", "workloads", {"name": "kept-1", "command": "echo kept"})
+    assert code == 201, body
+    expect(chip(page, "kept-1")).to_have_text("Succeeded", timeout=TIMEOUT)
+    row(page, "kept-1").locator("button.jp-RunaiWorkload-name").click()
+    row(page, "kept-1").locator("button.jp-RunaiWorkload-logs").click()
+    page.click("#jupyter-runai-sidebar button.jp-RunaiSidebar-clusterButton")
+    panel = page.locator("#jupyter-runai-sidebar")
+    panel.locator(".jp-RunaiSidebar-projectSelect").select_option("*")
+    panel.locator(".jp-RunaiSidebar-statusFilter").select_option("finished")
+    panel.locator(".jp-RunaiSidebar-kindFilter").select_option("training")
+    panel.locator(".jp-RunaiSidebar-search").fill("kept")
+    tabs = ("jupyter-runai-details-default-kept-1", "jupyter-runai-logs-default-kept-1", "jupyter-runai-cluster-view")
+    # JupyterLab writes its workspace a moment after a change: wait until it holds all of it
+    wanted = ("jupyter-runai-details:", "jupyter-runai-logs:", "jupyter-runai-cluster:", "jupyter-runai:sidebar")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        data = saved_workspace(lab)
+        if all(any(k.startswith(w) for k in data) for w in wanted) and \
+                (data.get("jupyter-runai:sidebar") or {}).get("text") == "kept":
+            break
+        time.sleep(0.2)
+
+    page.reload()
+    page.wait_for_selector("#jupyter-runai-splash, #jupyterlab-splash", state="detached", timeout=60_000)
+    for tab in tabs:
+        expect(page.locator(f'li.lm-TabBar-tab[data-id="{tab}"]')).to_have_count(1)
+    panel = page.locator("#jupyter-runai-sidebar")
+    expect(panel.locator(".jp-RunaiSidebar-projectSelect")).to_have_value("*")
+    expect(panel.locator(".jp-RunaiSidebar-statusFilter")).to_have_value("finished")
+    expect(panel.locator(".jp-RunaiSidebar-kindFilter")).to_have_value("training")
+    expect(panel.locator(".jp-RunaiSidebar-search")).to_have_value("kept")
+    expect(row(page, "kept-1").locator(".jp-RunaiWorkload-project")).to_have_text("default")
+    expect(panel.locator("li.jp-RunaiWorkload")).to_have_count(1)
+    # the restored logs tab reads its log again
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-logs-default-kept-1"]').click()
+    expect(page.locator("#jupyter-runai-logs-default-kept-1 .jp-RunaiLogs-output")).to_contain_text("kept")
+    assert not page.errors, page.errors  # type: ignore[attr-defined]

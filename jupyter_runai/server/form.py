@@ -40,8 +40,13 @@ DEFAULT_COMMANDS = {
 }
 
 
-def form_info(nodes: Iterable[Node], pools: Iterable[NodePool], projects: list[str]) -> dict[str, Any]:
-    """Defaults and bounds of every field of the submit form, from what the cluster has."""
+def form_info(nodes: Iterable[Node], pools: Iterable[NodePool], projects: list[str],
+              runs_images: bool = True) -> dict[str, Any]:
+    """Defaults and bounds of every field of the submit form, from what the cluster has.
+
+    ``runs_images``: the cluster runs a workload's image. The local cluster does not (it runs
+    the command in the server's environment): there the image is empty by default, so a form
+    left as it is records no image that nothing runs."""
     nodes = list(nodes)
     devices_per_node = max((len(n.devices) for n in nodes), default=0)
     total_devices = sum(len(n.devices) for n in nodes)
@@ -64,7 +69,7 @@ def form_info(nodes: Iterable[Node], pools: Iterable[NodePool], projects: list[s
             "gpu_devices": 1,
             "cpu": "100m",  # as Run:ai: a tenth of a core, so a small machine runs many workloads
             "memory": "128Mi",
-            "image": "python:3.11",
+            "image": "python:3.11" if runs_images else "",
             "commands": DEFAULT_COMMANDS,
             "workers": 1,
             "min_replicas": 1,

@@ -48,7 +48,7 @@ class InfoHandler(RunaiHandler):
             "virtual_gpus": any(d.virtual for n in nodes for d in n.devices),
             # the first project (a queue file, or an admin, may leave none named "default")
             "defaults": {"project": projects[0] if projects else None, "kind": "training", "gpu": 1},
-            "form": form_info(nodes, service.node_pools, projects),
+            "form": form_info(nodes, service.node_pools, projects, runs_images=service.cluster.name != "local"),
             # stored workloads that did not load as they were (repaired or quarantined)
             "store_problems": service.load_problems,
         })

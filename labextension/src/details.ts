@@ -6,7 +6,7 @@ import { Widget } from '@lumino/widgets';
 
 import { runAction } from './actions';
 import { RunaiApiError } from './api';
-import { h, replaceChildren } from './dom';
+import { h, patchChildren, replaceChildren } from './dom';
 import { eventClass, latestEvents, podRow, specRows } from './logic/details';
 import { ageLabel, phaseClass } from './logic/format';
 import { IWorkloadWithEvents } from './logic/types';
@@ -18,6 +18,13 @@ export interface IDetailsCommands {
 }
 
 const MIN_REFRESH_MS = 400; // events come in bursts: at most one fetch per this
+
+const DETAILS_ACTIONS = {
+  logs: { label: 'Logs', title: 'Follow its output' },
+  stop: { label: 'Stop', title: 'End its pods; it stays and can be resumed' },
+  resume: { label: 'Resume', title: 'Put it back in the queue' },
+  delete: { label: 'Delete', title: 'Stop it and remove it' }
+};
 
 export class WorkloadDetails extends Widget {
   constructor(
@@ -108,31 +115,30 @@ export class WorkloadDetails extends Widget {
     const actions = availableActions(w);
     const url = openUrl(w);
     const name = w.spec.name;
-    const button = (label: string, cls: string, title: string, run: () => void) =>
-      h('button', { class: `jp-mod-styled jp-RunaiDetails-action jp-RunaiDetails-${cls}`, title, dataset: { focusKey: cls }, onclick: run }, label);
-
-    const header = h(
-      'header',
-      { class: 'jp-RunaiDetails-header' },
-      h(
-        'div',
-        { class: 'jp-RunaiDetails-titleRow' },
-        h('h2', { class: 'jp-RunaiDetails-title' }, name),
-        h('span', { class: `jp-RunaiChip jp-RunaiChip--${this._gone ? 'stopped' : phaseClass(phase)}` }, phase),
-        h('span', { class: 'jp-RunaiDetails-project' }, `project ${w.spec.project}`)
-      ),
-      this._gone
-        ? h('div', { class: 'jp-RunaiSidebar-message', dataset: { kind: 'info' } }, 'This workload was deleted; what it was is kept below.')
-        : h(
-            'div',
-            { class: 'jp-RunaiDetails-actions' },
-            url ? h('a', { class: 'jp-mod-styled jp-RunaiDetails-action jp-RunaiDetails-open', href: url, target: '_blank', rel: 'noopener', dataset: { focusKey: 'open' } }, 'Open ↗') : null,
-            actions.logs ? button('Logs', 'logs', 'Follow its output', () => this.commands.openLogs(w.spec.project, name)) : null,
-            actions.stop ? button('Stop', 'stop', 'End its pods; it stays and can be resumed', () => void runAction(this.model, 'stop', w)) : null,
-            actions.resume ? button('Resume', 'resume', 'Put it back in the queue', () => void runAction(this.model, 'resume', w)) : null,
-            actions.delete ? button('Delete', 'delete', 'Stop it and remove it', () => void runAction(this.model, 'delete', w)) : null
-          )
+    // the header's buttons are kept from one refresh to the next (a press spanning a refresh
+    // lands) and act on the workload as it is now
+    replaceChildren(
+      this._titleRow,
+      h('h2', { class: 'jp-RunaiDetails-title' }, name),
+      h('span', { class: `jp-RunaiChip jp-RunaiChip--${this._gone ? 'stopped' : phaseClass(phase)}` }, phase),
+      h('span', { class: 'jp-RunaiDetails-project' }, `project ${w.spec.project}`)
     );
+    const wanted: HTMLElement[] = [];
+    if (this._gone) {
+      wanted.push(this._goneNote);
+    } else {
+      if (url) {
+        this._open.href = url;
+        wanted.push(this._open);
+      }
+      for (const action of ['logs', 'stop', 'resume', 'delete'] as const) {
+        if (actions[action]) {
+          wanted.push(this._actionButton(action));
+        }
+      }
+    }
+    patchChildren(this._actions, wanted);
+    const header = this._header;
 
     let pending: HTMLElement | null = null;
     if (!this._gone && w.status.phase === 'Pending') {
@@ -157,52 +163,20 @@ export class WorkloadDetails extends Widget {
     );
 
     const pods = w.status.pods;
-    const anyMessage = pods.some(p => !!p.message);
-    const podsSection = h(
-      'section',
-      { class: 'jp-RunaiDetails-section', 'aria-label': 'Pods' },
-      h('h3', null, `Pods (${pods.length})`),
-      pods.length
-        ? h(
-            'div',
-            { class: 'jp-RunaiTable-scroll' },
-            h(
-            'table',
-            { class: 'jp-RunaiTable jp-RunaiDetails-pods' },
-            h('thead', null, h('tr', null, ['Pod', 'Phase', 'Node', 'Devices', 'Share', 'Started', ...(anyMessage ? ['Message'] : [])].map(c => h('th', null, c)))),
-            h(
-              'tbody',
-              null,
-              pods.map(p => {
-                const r = podRow(p, now);
-                return h(
-                  'tr',
-                  { dataset: { pod: String(p.index) } },
-                  h(
-                    'td',
-                    { class: 'jp-RunaiDetails-podName jp-mod-nowrap' },
-                    r.name,
-                    p.started_at
-                      ? h(
-                          'button',
-                          { class: 'jp-RunaiWorkload-action jp-RunaiDetails-podLogs', title: `Follow the log of ${r.name}`, 'aria-label': `Logs of ${r.name}`, dataset: { focusKey: `logs-${p.index}` }, onclick: () => this.commands.openLogs(w.spec.project, name, p.index) },
-                          'Logs'
-                        )
-                      : null
-                  ),
-                  h('td', null, h('span', { class: `jp-RunaiChip jp-RunaiChip--${phaseClass(r.phase)}` }, r.phase)),
-                  h('td', { class: 'jp-RunaiDetails-node' }, r.node),
-                  h('td', { class: 'jp-RunaiDetails-devices jp-mod-nowrap' }, r.devices),
-                  h('td', { class: 'jp-RunaiDetails-share jp-mod-nowrap' }, r.share),
-                  h('td', { class: 'jp-mod-nowrap' }, r.started),
-                  anyMessage ? h('td', { class: 'jp-RunaiDetails-podMessage' }, r.message) : null
-                );
-              })
-            )
-          )
-          )
-        : h('div', { class: 'jp-RunaiDetails-empty' }, 'No pod placed yet.')
-    );
+    const podsKey = JSON.stringify(pods);
+    if (podsKey === this._podsKey && this._podsSection) {
+      // the same pods: the table and its buttons stay; only the ages move on
+      for (const p of pods) {
+        const cell = this._podsSection.querySelector(`tr[data-pod="${p.index}"] .jp-RunaiDetails-podStarted`);
+        if (cell) {
+          cell.textContent = podRow(p, now).started;
+        }
+      }
+    } else {
+      this._podsKey = podsKey;
+      this._podsSection = this._renderPods(w, now);
+    }
+    const podsSection = this._podsSection;
 
     const events = latestEvents(w.events, 30);
     const eventsSection = h(
@@ -232,10 +206,102 @@ export class WorkloadDetails extends Widget {
         : h('div', { class: 'jp-RunaiDetails-empty' }, 'No events.')
     );
 
-    replaceChildren(this._body, header, pending, h('div', { class: 'jp-RunaiDetails-columns' }, spec, h('div', null, podsSection, eventsSection)));
+    // the pods table (with its Logs buttons) stays where it is while its pods do not change
+    patchChildren(this._side, [podsSection, eventsSection]);
+    patchChildren(this._columns, [spec, this._side]);
+    patchChildren(this._body, pending ? [header, pending, this._columns] : [header, this._columns]);
+  }
+
+  private _renderPods(w: IWorkloadWithEvents, now: number): HTMLElement {
+    const pods = w.status.pods;
+    const anyMessage = pods.some(p => !!p.message);
+    return h(
+      'section',
+      { class: 'jp-RunaiDetails-section', 'aria-label': 'Pods' },
+      h('h3', null, `Pods (${pods.length})`),
+      pods.length
+        ? h(
+            'div',
+            { class: 'jp-RunaiTable-scroll' },
+            h(
+            'table',
+            { class: 'jp-RunaiTable jp-RunaiDetails-pods' },
+            h('thead', null, h('tr', null, ['Pod', 'Phase', 'Node', 'Devices', 'Share', 'Started', ...(anyMessage ? ['Message'] : [])].map(c => h('th', null, c)))),
+            h(
+              'tbody',
+              null,
+              pods.map(p => {
+                const r = podRow(p, now);
+                return h(
+                  'tr',
+                  { dataset: { pod: String(p.index) } },
+                  h(
+                    'td',
+                    { class: 'jp-RunaiDetails-podName jp-mod-nowrap' },
+                    r.name,
+                    p.started_at
+                      ? h(
+                          'button',
+                          { class: 'jp-RunaiWorkload-action jp-RunaiDetails-podLogs', title: `Follow the log of ${r.name}`, 'aria-label': `Logs of ${r.name}`, dataset: { focusKey: `logs-${p.index}` }, onclick: () => this.commands.openLogs(w.spec.project, w.spec.name, p.index) },
+                          'Logs'
+                        )
+                      : null
+                  ),
+                  h('td', null, h('span', { class: `jp-RunaiChip jp-RunaiChip--${phaseClass(r.phase)}` }, r.phase)),
+                  h('td', { class: 'jp-RunaiDetails-node' }, r.node),
+                  h('td', { class: 'jp-RunaiDetails-devices jp-mod-nowrap' }, r.devices),
+                  h('td', { class: 'jp-RunaiDetails-share jp-mod-nowrap' }, r.share),
+                  h('td', { class: 'jp-mod-nowrap jp-RunaiDetails-podStarted' }, r.started),
+                  anyMessage ? h('td', { class: 'jp-RunaiDetails-podMessage' }, r.message) : null
+                );
+              })
+            )
+          )
+          )
+        : h('div', { class: 'jp-RunaiDetails-empty' }, 'No pod placed yet.')
+    );
+  }
+
+  private _actionButton(action: 'logs' | 'stop' | 'resume' | 'delete'): HTMLButtonElement {
+    let button = this._buttons.get(action);
+    if (!button) {
+      const text = DETAILS_ACTIONS[action];
+      button = h(
+        'button',
+        {
+          class: `jp-mod-styled jp-RunaiDetails-action jp-RunaiDetails-${action}`,
+          title: text.title,
+          dataset: { focusKey: action },
+          onclick: () => {
+            const w = this._workload;
+            if (!w || this._gone) {
+              return;
+            }
+            if (action === 'logs') {
+              this.commands.openLogs(w.spec.project, w.spec.name);
+            } else {
+              void runAction(this.model, action, w);
+            }
+          }
+        },
+        text.label
+      );
+      this._buttons.set(action, button);
+    }
+    return button;
   }
 
   private _body: HTMLElement;
+  private _titleRow = h('div', { class: 'jp-RunaiDetails-titleRow' });
+  private _actions = h('div', { class: 'jp-RunaiDetails-actions' });
+  private _header = h('header', { class: 'jp-RunaiDetails-header' }, this._titleRow, this._actions);
+  private _goneNote = h('div', { class: 'jp-RunaiSidebar-message', dataset: { kind: 'info' } }, 'This workload was deleted; what it was is kept below.');
+  private _open = h('a', { class: 'jp-mod-styled jp-RunaiDetails-action jp-RunaiDetails-open', target: '_blank', rel: 'noopener', dataset: { focusKey: 'open' } }, 'Open ↗');
+  private _buttons = new Map<string, HTMLButtonElement>();
+  private _podsSection: HTMLElement | null = null;
+  private _side = h('div');
+  private _columns = h('div', { class: 'jp-RunaiDetails-columns' });
+  private _podsKey = '';
   private _workload: IWorkloadWithEvents | null = null;
   private _gone = false;
   private _error: string | null = null;

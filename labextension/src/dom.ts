@@ -49,3 +49,25 @@ export function replaceChildren(parent: HTMLElement, ...children: (Child | Child
     again?.focus();
   }
 }
+
+/**
+ * Make `parent`'s element children exactly `wanted`, in order, without detaching an element
+ * that is already in its place: a button under the pointer stays in the page, so a press
+ * that spans an update still makes a click.
+ */
+export function patchChildren(parent: HTMLElement, wanted: HTMLElement[]): void {
+  const keep = new Set(wanted);
+  for (const el of Array.from(parent.children)) {
+    if (!keep.has(el as HTMLElement)) {
+      el.remove();
+    }
+  }
+  let cursor = parent.firstElementChild;
+  for (const el of wanted) {
+    if (el === cursor) {
+      cursor = cursor.nextElementSibling;
+    } else {
+      parent.insertBefore(el, cursor);
+    }
+  }
+}

@@ -325,8 +325,13 @@ export class WorkloadForm extends Widget {
         'fieldset',
         { class: 'jp-RunaiForm-section' },
         h('legend', null, 'Run'),
-        this._field('image', 'Image', image, this.info.backend === 'local' ? 'recorded; the local cluster runs the command in the server\u2019s Python environment' : null),
-        this._field('command', 'Command', command, 'runs in a shell'),
+        this._field('image', 'Image', image, this.info.backend === 'local' ? 'optional, and only recorded: the local cluster runs no images' : null),
+        this._field(
+          'command',
+          'Command',
+          command,
+          this.info.backend === 'local' ? 'runs in a shell, in the server\u2019s Python environment (or the Python env below)' : 'runs in a shell'
+        ),
         this._field('environment', 'Environment', environment),
         this._field('working_dir', 'Working dir', workingDir, 'where the command starts; data sources appear relative to it'),
         this.info.backend === 'local' ? this._field('python_env', 'Python env', pythonEnv, 'a venv or conda prefix to run in') : null
@@ -461,7 +466,10 @@ export class WorkloadForm extends Widget {
   }
 
   private async _send(): Promise<void> {
-    const built = buildSpec(this.state, this.info.form);
+    const built = buildSpec(this.state, this.info.form, {
+      localCluster: this.info.backend === 'local',
+      taken: this._taken(this.state.project)
+    });
     if (!built.spec) {
       this._showErrors(built.errors, []);
       return;

@@ -6,7 +6,7 @@
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget, Notification, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
-import { Widget } from '@lumino/widgets';
+import { IStateDB } from '@jupyterlab/statedb';
 
 import { ClusterView } from './cluster';
 import { WorkloadDetails } from './details';
@@ -15,6 +15,7 @@ import { runaiIcon } from './icons';
 import { LogsView } from './logs';
 import { RunaiModel } from './model';
 import { ResourcesView } from './resources';
+import { IFilter } from './logic/workloads';
 import { RunaiSidebar } from './sidebar';
 
 export namespace CommandIDs {
@@ -28,16 +29,29 @@ export namespace CommandIDs {
 }
 
 const CATEGORY = 'GPU workloads';
+/** the state database's key for the sidebar's project and filters */
+const SIDEBAR_STATE = 'jupyter-runai:sidebar';
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-runai:plugin',
   description: 'Submit, watch and manage GPU workloads of the jupyter-runai scheduler.',
   autoStart: true,
-  optional: [ILauncher, ICommandPalette, ILayoutRestorer],
-  activate: (app: JupyterFrontEnd, launcher: ILauncher | null, palette: ICommandPalette | null, restorer: ILayoutRestorer | null) => {
+  optional: [ILauncher, ICommandPalette, ILayoutRestorer, IStateDB],
+  activate: (
+    app: JupyterFrontEnd,
+    launcher: ILauncher | null,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null,
+    state: IStateDB | null
+  ) => {
     const model = new RunaiModel();
     const { commands, shell } = app;
-    const tracker = new WidgetTracker<MainAreaWidget<Widget>>({ namespace: 'jupyter-runai' });
+    // one tracker per kind of main-area tab: the layout restorer reopens each after a reload
+    const logsTracker = new WidgetTracker<MainAreaWidget<LogsView>>({ namespace: 'jupyter-runai-logs' });
+    const detailsTracker = new WidgetTracker<MainAreaWidget<WorkloadDetails>>({ namespace: 'jupyter-runai-details' });
+    const clusterTracker = new WidgetTracker<MainAreaWidget<ClusterView>>({ namespace: 'jupyter-runai-cluster' });
+    const resourcesTracker = new WidgetTracker<MainAreaWidget<ResourcesView>>({ namespace: 'jupyter-runai-resources' });
+    const formTracker = new WidgetTracker<MainAreaWidget<WorkloadForm>>({ namespace: 'jupyter-runai-form' });
 
     const sidebar = new RunaiSidebar(model, {
       newWorkload: () => void commands.execute(CommandIDs.newWorkload),
@@ -48,6 +62,32 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     shell.add(sidebar, 'left', { rank: 250 });
     restorer?.add(sidebar, sidebar.id);
+    if (state) {
+      // the project, filters and name filter survive a reload
+      void Promise.all([state.fetch(SIDEBAR_STATE), app.restored])
+        .then(([saved]) => sidebar.restoreFilter(saved as Partial<IFilter> | undefined))
+        .catch(() => undefined)
+        .then(() => sidebar.filterChanged.connect((_, filter) => void state.save(SIDEBAR_STATE, { ...filter })));
+    }
+    if (restorer) {
+      void restorer.restore(logsTracker, {
+        command: CommandIDs.openLogs,
+        args: w => ({ project: w.content.project, name: w.content.workload, pod: w.content.pod }),
+        name: w => w.id
+      });
+      void restorer.restore(detailsTracker, {
+        command: CommandIDs.openDetails,
+        args: w => ({ project: w.content.project, name: w.content.workload }),
+        name: w => w.id
+      });
+      void restorer.restore(clusterTracker, { command: CommandIDs.openCluster, name: () => 'cluster' });
+      void restorer.restore(resourcesTracker, {
+        command: CommandIDs.openResources,
+        args: w => ({ project: w.content.project }),
+        name: () => 'resources'
+      });
+      void restorer.restore(formTracker, { command: CommandIDs.newWorkload, name: () => 'form' });
+    }
 
     let form: MainAreaWidget<WorkloadForm> | null = null;
     commands.addCommand(CommandIDs.newWorkload, {
@@ -88,6 +128,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         widget.title.icon = runaiIcon;
         widget.title.closable = true;
         form = widget;
+        void formTracker.add(widget);
         shell.add(widget, 'main');
         shell.activateById(widget.id);
       }
@@ -104,10 +145,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
           return;
         }
         const id = `jupyter-runai-logs-${project}-${name}`;
-        const open = tracker.find(w => w.id === id);
+        const open = logsTracker.find(w => w.id === id);
         if (open) {
-          if (args.pod !== undefined && open.content instanceof LogsView) {
+          if (args.pod !== undefined) {
             open.content.showPod(pod);
+            void logsTracker.save(open);
           }
           shell.activateById(open.id);
           return;
@@ -117,7 +159,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         widget.id = id;
         widget.title.label = `Logs: ${name}`;
         widget.title.icon = runaiIcon;
-        void tracker.add(widget);
+        content.podChanged.connect(() => void logsTracker.save(widget));
+        void logsTracker.add(widget);
         shell.add(widget, 'main');
         shell.activateById(widget.id);
       }
@@ -133,7 +176,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           return;
         }
         const id = `jupyter-runai-details-${project}-${name}`;
-        const open = tracker.find(w => w.id === id);
+        const open = detailsTracker.find(w => w.id === id);
         if (open) {
           shell.activateById(open.id);
           return;
@@ -147,7 +190,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         widget.title.caption = `${project}/${name}: spec, pods and events`;
         widget.title.icon = runaiIcon;
         widget.title.closable = true;
-        void tracker.add(widget);
+        void detailsTracker.add(widget);
         shell.add(widget, 'main');
         shell.activateById(widget.id);
       }
@@ -162,6 +205,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const project = args.project ? String(args.project) : sidebar.project;
         if (resources && !resources.isDisposed) {
           resources.content.showProject(project);
+          void resourcesTracker.save(resources);
           shell.activateById(resources.id);
           return;
         }
@@ -170,6 +214,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         resources.title.label = 'Data & secrets';
         resources.title.icon = runaiIcon;
         resources.title.closable = true;
+        const view = resources;
+        view.content.projectChanged.connect(() => void resourcesTracker.save(view));
+        void resourcesTracker.add(resources);
         shell.add(resources, 'main');
         shell.activateById(resources.id);
       }
@@ -190,6 +237,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         cluster.title.label = 'GPU cluster';
         cluster.title.icon = runaiIcon;
         cluster.title.closable = true;
+        void clusterTracker.add(cluster);
         shell.add(cluster, 'main');
         shell.activateById(cluster.id);
         model.wake();

@@ -1,10 +1,12 @@
 /** A workload's logs in the main area, followed live, one pod at a time. */
 
+import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { RunaiApiError, streamText } from './api';
 import { h, replaceChildren } from './dom';
 import { phaseClass } from './logic/format';
+import { shouldRestartLogs } from './logic/logs';
 import { RunaiModel } from './model';
 
 const MAX_CHARS = 2_000_000; // keep the tab light: older output is dropped past this
@@ -28,6 +30,7 @@ export class LogsView extends Widget {
       'aria-label': 'Pod',
       onchange: () => {
         this._pod = Number(this._podSelect.value);
+        this._podChanged.emit(this._pod);
         this._start();
       }
     });
@@ -61,8 +64,10 @@ export class LogsView extends Widget {
     );
     this.node.appendChild(this._output);
     model.changed.connect(this._update, this);
-    this._update();
+    // start the stream first: _update() restarts only a stream that is not running, so the
+    // tab opens exactly one stream
     this._start();
+    this._update();
   }
 
   dispose(): void {
@@ -74,10 +79,21 @@ export class LogsView extends Widget {
   showPod(pod: number): void {
     if (pod !== this._pod) {
       this._pod = pod;
+      this._podChanged.emit(pod);
       this._podSelect.dataset.names = '';
       this._update();
       this._start();
     }
+  }
+
+  /** The pod whose log it shows. */
+  get pod(): number {
+    return this._pod;
+  }
+
+  /** Another pod was chosen (the layout restorer keeps the choice). */
+  get podChanged(): ISignal<this, number> {
+    return this._podChanged;
   }
 
   get text(): string {
@@ -106,12 +122,8 @@ export class LogsView extends Widget {
       this._podSelect.value = String(this._pod);
     }
     // a finished stream restarts when the pod runs again (resume, restart after failure)
-    if (!this._streaming && this._follow.checked) {
-      const pod = w.status.pods.find(p => p.index === this._pod);
-      const startedAgain = pod?.started_at && pod.started_at !== this._endedStart && pod.phase === 'Running';
-      if (startedAgain) {
-        this._start();
-      }
+    if (shouldRestartLogs(this._streaming, this._follow.checked, w.status.pods.find(p => p.index === this._pod), this._endedStart)) {
+      this._start();
     }
   }
 
@@ -175,6 +187,7 @@ export class LogsView extends Widget {
   }
 
   private _pod: number;
+  private _podChanged = new Signal<this, number>(this);
   private _podSelect: HTMLSelectElement;
   private _follow: HTMLInputElement;
   private _tail: HTMLSelectElement;

@@ -5,6 +5,7 @@
 
 import { Dialog, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { Message } from '@lumino/messaging';
+import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { RunaiApiError } from './api';
@@ -115,6 +116,7 @@ export class ResourcesView extends Widget {
       'aria-label': 'Project',
       onchange: () => {
         this._project = this._projectSelect.value;
+        this._projectChanged.emit(this._project);
         void this._load();
       }
     });
@@ -164,6 +166,11 @@ export class ResourcesView extends Widget {
 
   get project(): string {
     return this._project;
+  }
+
+  /** The user chose another project in the view. */
+  get projectChanged(): ISignal<this, string> {
+    return this._projectChanged;
   }
 
   /** Show another project's data sources and credentials. */
@@ -572,6 +579,7 @@ export class ResourcesView extends Widget {
   }
 
   private _project: string;
+  private _projectChanged = new Signal<this, string>(this);
   private _projectSelect: HTMLSelectElement;
   private _dsList: HTMLElement;
   private _credList: HTMLElement;

@@ -1,27 +1,18 @@
 /** The left sidebar panel "GPU workloads": project + quota, filters, the workload list and its actions. */
 
 import { Message } from '@lumino/messaging';
+import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { runAction } from './actions';
 import { h, replaceChildren } from './dom';
 import { runaiIcon } from './icons';
-import { ageOf, gpuRequestLabel, gpuRequestTitle, KIND_SHORT, phaseClass } from './logic/format';
+import { ageOf, KIND_SHORT } from './logic/format';
+import { planList, rowView } from './logic/rows';
 import { quotaBar } from './logic/quota';
 import { IWorkload } from './logic/types';
-import {
-  availableActions,
-  explainPending,
-  filterWorkloads,
-  IFilter,
-  openUrl,
-  sortWorkloads,
-  STATUS_FILTERS,
-  statusCounts,
-  StatusFilter,
-  workloadKey
-} from './logic/workloads';
+import { filterWorkloads, IFilter, restoredFilter, sortWorkloads, STATUS_FILTERS, statusCounts, StatusFilter } from './logic/workloads';
 import { RunaiModel } from './model';
+import { WorkloadRow } from './rows';
 
 export interface ISidebarCommands {
   newWorkload: () => void;
@@ -53,6 +44,7 @@ export class RunaiSidebar extends Widget {
       'aria-label': 'Project',
       onchange: () => {
         this._filter.project = this._projectSelect.value;
+        this._filterChanged.emit({ ...this._filter });
         this._render();
       }
     });
@@ -61,6 +53,7 @@ export class RunaiSidebar extends Widget {
       'aria-label': 'Filter by status',
       onchange: () => {
         this._filter.status = this._statusSelect.value as StatusFilter;
+        this._filterChanged.emit({ ...this._filter });
         this._render();
       }
     });
@@ -69,6 +62,7 @@ export class RunaiSidebar extends Widget {
       'aria-label': 'Filter by kind',
       onchange: () => {
         this._filter.kind = this._kindSelect.value;
+        this._filterChanged.emit({ ...this._filter });
         this._render();
       }
     });
@@ -79,6 +73,7 @@ export class RunaiSidebar extends Widget {
       'aria-label': 'Filter by name',
       oninput: () => {
         this._filter.text = this._search.value;
+        this._filterChanged.emit({ ...this._filter });
         this._render();
       }
     });
@@ -156,6 +151,19 @@ export class RunaiSidebar extends Widget {
 
   protected onAfterHide(msg: Message): void {
     window.clearInterval(this._tick);
+  }
+
+  /** The project and filters changed by the user (for the state database). */
+  get filterChanged(): ISignal<this, IFilter> {
+    return this._filterChanged;
+  }
+
+  /** Put back a saved project and filters (after a reload); what does not fit is ignored. */
+  restoreFilter(saved: Partial<IFilter> | null | undefined): void {
+    const next = restoredFilter(this._filter, saved);
+    this._filter = next;
+    this._search.value = next.text;
+    this._render();
   }
 
   /** The chosen project (null: all projects). */
@@ -246,6 +254,9 @@ export class RunaiSidebar extends Widget {
     if (this._kindSelect.options.length !== kinds.length + 1) {
       replaceChildren(this._kindSelect, h('option', { value: 'all' }, 'All kinds'), kinds.map(k => h('option', { value: k }, KIND_SHORT[k] ?? k)));
     }
+    if (this._filter.kind !== 'all' && !(kinds as string[]).includes(this._filter.kind)) {
+      this._filter.kind = 'all'; // a restored kind this server does not have
+    }
     this._kindSelect.value = this._filter.kind;
 
     // message and list
@@ -263,13 +274,18 @@ export class RunaiSidebar extends Widget {
       this._message.textContent = '';
       delete this._message.dataset.kind;
     }
-    const now = Date.now();
-    replaceChildren(this._list, shown.map(w => this._row(w, now)));
+    this._patchList(shown, current === null);
     if (this._revealKey) {
       const row = this._list.querySelector<HTMLElement>(`[data-key="${CSS.escape(this._revealKey)}"]`);
       if (row) {
         row.scrollIntoView({ block: 'nearest' });
+        // rows stay across refreshes now: the flash class goes when its animation ends
+        row.classList.remove('jp-mod-flash');
+        void row.offsetWidth; // a second reveal flashes again
         row.classList.add('jp-mod-flash');
+        for (const done of ['animationend', 'animationcancel']) {
+          row.addEventListener(done, () => row.classList.remove('jp-mod-flash'), { once: true });
+        }
         this._revealKey = null;
       }
     }
@@ -288,109 +304,42 @@ export class RunaiSidebar extends Widget {
     }
   }
 
-  private _row(w: IWorkload, now: number): HTMLElement {
-    const key = workloadKey(w);
-    const actions = availableActions(w);
-    const phase = w.status.phase;
-    const name = w.spec.name;
-    const project = w.spec.project;
-    const button = (label: string, cls: string, title: string, run: () => void) =>
-      h(
-        'button',
-        {
-          class: `jp-RunaiWorkload-action jp-RunaiWorkload-${cls}`,
-          title,
-          'aria-label': `${label} ${name}`,
-          dataset: { focusKey: `${key}:${cls}` },
-          onclick: run
-        },
-        label
-      );
-    let pending: HTMLElement | null = null;
-    if (phase === 'Pending') {
-      const why = explainPending(w.status.pending_reason);
-      pending = h(
-        'div',
-        { class: 'jp-RunaiWorkload-pending' },
-        h('div', { class: 'jp-RunaiWorkload-pendingSummary' }, why.summary),
-        why.details.length ? h('ul', { class: 'jp-RunaiWorkload-pendingDetails' }, why.details.slice(0, 2).map(d => h('li', null, d))) : null,
-        why.details.length > 2
-          ? h(
-              'details',
-              { class: 'jp-RunaiWorkload-pendingMore', open: this._openDetails.has(key), ontoggle: (e: Event) => this._toggleDetails(key, (e.target as HTMLDetailsElement).open) },
-              h('summary', { dataset: { focusKey: `${key}:more` } }, 'more'),
-              h('ul', { class: 'jp-RunaiWorkload-pendingDetails' }, why.details.slice(2).map(d => h('li', null, d)))
-            )
-          : null
-      );
+  /**
+   * Bring the list up to date in place: rows are keyed by workload, a row whose view did not
+   * change is not touched, a changed row patches only its changed parts (its buttons stay the
+   * same elements), and only rows out of order move. A press that spans a refresh lands.
+   */
+  private _patchList(shown: IWorkload[], showProject: boolean): void {
+    const now = Date.now();
+    const views = shown.map(w => rowView(w, showProject));
+    const current = Array.from(this._list.children).map(el => (el as HTMLElement).dataset.key ?? '');
+    const plan = planList(current, views.map(v => v.key));
+    for (const key of plan.remove) {
+      const row = this._rows.get(key);
+      row?.node.remove();
+      this._rows.delete(key);
     }
-    const message = (phase === 'Failed' || phase === 'Stopped') && w.status.message ? h('div', { class: 'jp-RunaiWorkload-message' }, w.status.message) : null;
-    const url = openUrl(w);
-    const pods = w.status.pods.length > 1 ? `${w.status.pods.length} pods` : null;
-    return h(
-      'li',
-      { class: 'jp-RunaiWorkload', dataset: { key, name, project, phase, kind: w.spec.kind } },
-      h(
-        'div',
-        { class: 'jp-RunaiWorkload-head' },
-        h(
-          'button',
-          {
-            class: 'jp-RunaiWorkload-name',
-            title: `Details of ${project}/${name}: spec, pods, events`,
-            'aria-label': `Details of ${name}`,
-            dataset: { focusKey: `${key}:name` },
-            onclick: () => this.commands.openDetails(project, name)
-          },
-          name
-        ),
-        this.project === null ? h('span', { class: 'jp-RunaiWorkload-project' }, project) : null,
-        h('span', { class: `jp-RunaiChip jp-RunaiChip--${phaseClass(phase)}`, title: w.status.message ?? phase }, phase)
-      ),
-      h(
-        'div',
-        { class: 'jp-RunaiWorkload-meta' },
-        h('span', { class: 'jp-RunaiWorkload-kind' }, KIND_SHORT[w.spec.kind] ?? w.spec.kind),
-        h('span', { class: 'jp-RunaiWorkload-gpu', title: gpuRequestTitle(w.spec.resources) }, gpuRequestLabel(w.spec.resources)),
-        pods ? h('span', null, pods) : null,
-        h('span', { class: 'jp-RunaiWorkload-age', title: 'age' }, ageOf(w, now))
-      ),
-      pending,
-      message,
-      h(
-        'div',
-        { class: 'jp-RunaiWorkload-actions' },
-        url
-          ? h(
-              'a',
-              {
-                class: 'jp-RunaiWorkload-open',
-                href: url,
-                target: '_blank',
-                rel: 'noopener',
-                dataset: { focusKey: `${key}:open` },
-                title: `Open ${name} in a new tab`
-              },
-              'Open ↗'
-            )
-          : null,
-        actions.logs ? button('Logs', 'logs', 'Follow its output', () => this.commands.openLogs(project, name)) : null,
-        actions.stop ? button('Stop', 'stop', 'End its pods; it stays in the list and can be resumed', () => void runAction(this.model, 'stop', w)) : null,
-        actions.resume ? button('Resume', 'resume', 'Put it back in the queue', () => void runAction(this.model, 'resume', w)) : null,
-        actions.delete ? button('Delete', 'delete', 'Stop it and remove it', () => void runAction(this.model, 'delete', w)) : null
-      )
-    );
-  }
-
-  private _toggleDetails(key: string, open: boolean): void {
-    if (open) {
-      this._openDetails.add(key);
-    } else {
-      this._openDetails.delete(key);
+    const moving = new Set(plan.move);
+    let cursor = this._list.firstElementChild;
+    for (let i = 0; i < views.length; i++) {
+      const view = views[i];
+      let row = this._rows.get(view.key);
+      if (!row) {
+        row = new WorkloadRow(this.model, this.commands, this._openDetails);
+        this._rows.set(view.key, row);
+      }
+      row.update(view, shown[i], now);
+      if (row.node.parentElement !== this._list || moving.has(view.key)) {
+        this._list.insertBefore(row.node, cursor); // a new row, or one out of order
+      } else {
+        cursor = row.node.nextElementSibling; // a row in order stays where it is (rows between move later)
+      }
     }
   }
 
   private _openDetails = new Set<string>();
+  private _rows = new Map<string, WorkloadRow>();
+  private _filterChanged = new Signal<this, IFilter>(this);
   private _filter: IFilter = { project: null, status: 'all', kind: 'all', text: '' };
   private _projectSelect: HTMLSelectElement;
   private _statusSelect: HTMLSelectElement;

@@ -1,4 +1,4 @@
-import { buildSpec, changeKind, formFieldFor, initialState, parseEnvironment, placeErrors, snapFraction, suggestName } from '../logic/form';
+import { buildSpec, changeKind, checkState, formFieldFor, initialState, parseCpu, parseEnvironment, placeErrors, snapFraction, suggestName } from '../logic/form';
 import { IFormInfo } from '../logic/types';
 
 const info: IFormInfo = {
@@ -96,7 +96,8 @@ describe('server errors beside their fields', () => {
         errors: [{ field: 'name', message: 'name: bad' }, { field: 'resources.gpu', message: 'resources.gpu: 1.5' }, { field: null, message: 'general' }]
       }
     }, 'whole');
-    expect(placed.byField).toEqual({ name: ['name: bad'], gpu: ['resources.gpu: 1.5'] });
+    // beside its field, a message does not repeat the field's path
+    expect(placed.byField).toEqual({ name: ['bad'], gpu: ['1.5'] });
     expect(placed.general).toEqual(['general']);
     expect(placeErrors(null, 'whole').general.length).toBe(1);
   });
@@ -133,5 +134,59 @@ describe('the CLI options in the form', () => {
     expect(formFieldFor('min_available', 'whole')).toBe('min_available');
     expect(formFieldFor('data_sources', 'whole')).toBe('data_sources');
     expect(formFieldFor('priority_class', 'whole')).toBe('priority_class');
+  });
+});
+
+describe('the form checks the bounds it shows, every field at once', () => {
+  const base = initialState(info, null, []);
+  it('refuses a GPU count no node has, and an empty or zero count in Whole GPUs mode', () => {
+    for (const gpu of [3, 5, 9, 0, NaN, 1.5]) {
+      const r = buildSpec({ ...base, gpuMode: 'whole', gpu }, info);
+      expect(r.spec).toBeNull();
+      expect(r.errors.gpu).toBe('a whole number of GPUs from 1 to 2 (the most on one node); for none, choose No GPU');
+    }
+    expect(buildSpec({ ...base, gpuMode: 'whole', gpu: 2 }, info).spec!.resources.gpu).toBe(2);
+    const none = { ...info, bounds: { ...info.bounds, gpu: { min: 0, max: 0, step: 1 } } };
+    expect(buildSpec(base, none).errors.gpu).toBe('no node has a GPU: choose No GPU');
+  });
+  it('refuses CPU, memory and GPU memory above the largest node or device', () => {
+    const r = buildSpec({ ...base, cpu: '64', memory: '1Ti' }, info);
+    expect(r.errors).toEqual({ cpu: 'at most 2 CPUs (the largest node); got 64 CPUs', memory: 'at most 24 GiB (the largest node); got 1 TiB' });
+    const g = buildSpec({ ...base, gpuMode: 'memory', gpuMemory: '100Gi' }, info);
+    expect(g.errors.gpu_memory).toBe('at most 24 GiB (the largest device); got 100 GiB');
+    expect(buildSpec({ ...base, gpuMode: 'memory', gpuMemory: '' }, info).errors.gpu_memory).toMatch(/^required/);
+    expect(buildSpec({ ...base, cpu: '1500m', memory: '24Gi' }, info).spec).not.toBeNull();
+    expect(buildSpec({ ...base, cpu: '1', cpuLimit: '500m' }, info).errors.cpu_limit).toBe('at least the request');
+    expect(parseCpu('250m')).toBe(0.25);
+    expect(parseCpu('2 apples')).toBeNaN();
+  });
+  it('shows every error on the first Submit, without the field path in the message', () => {
+    const r = buildSpec(
+      { ...base, name: 'Not_A_Name', gpuMode: 'memory', gpuMemory: '12 apples', cpu: '64', memory: '1Ti', command: '', environment: 'JUSTANAME' },
+      info,
+      { localCluster: true }
+    );
+    expect(r.spec).toBeNull();
+    expect(Object.keys(r.errors).sort()).toEqual(['command', 'cpu', 'environment', 'gpu_memory', 'memory', 'name']);
+    for (const [field, message] of Object.entries(r.errors)) {
+      expect(message.startsWith(`${field}:`)).toBe(false);
+    }
+    expect(r.errors.command).toBe('required on the local cluster: it runs this command in the server\u2019s Python environment (it does not run images)');
+  });
+  it('asks for a command on the local cluster only, and never for a workspace', () => {
+    expect(checkState({ ...base, command: '' }, info, {}).command).toBeUndefined();
+    expect(checkState({ ...changeKind(base, 'workspace', info, []), command: '' }, info, { localCluster: true }).command).toBeUndefined();
+  });
+  it('refuses a name the project has, or one that is not a DNS label', () => {
+    expect(checkState({ ...base, name: 'train-1' }, info, { taken: ['train-1'] }).name).toMatch(/already/);
+    expect(checkState({ ...base, name: '-x' }, info).name).toMatch(/lowercase/);
+    expect(checkState({ ...base, name: '' }, info).name).toMatch(/^required/);
+  });
+  it('checks workers and replicas against their bounds', () => {
+    const d = changeKind(base, 'distributed', info, []);
+    expect(checkState({ ...d, workers: 9 }, info).workers).toBe('a whole number from 1 to 8');
+    expect(checkState({ ...d, workers: 2, minAvailable: '4' }, info).min_available).toMatch(/^from 1 to 3/);
+    const i = changeKind(base, 'inference', info, []);
+    expect(checkState({ ...i, minReplicas: 3, maxReplicas: 2 }, info).max_replicas).toMatch(/min replicas/);
   });
 });

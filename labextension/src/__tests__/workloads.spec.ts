@@ -1,4 +1,4 @@
-import { availableActions, explainPending, filterWorkloads, openUrl, sortWorkloads, statusCounts } from '../logic/workloads';
+import { availableActions, explainPending, filterWorkloads, openUrl, restoredFilter, sortWorkloads, statusCounts } from '../logic/workloads';
 import { IWorkload } from '../logic/types';
 
 function wl(name: string, phase: string, extra: any = {}): IWorkload {
@@ -86,5 +86,18 @@ describe('actions', () => {
     expect(availableActions(ws).open).toBe(true);
     expect(openUrl(wl('t', 'Running', { url: '/x' }))).toBeNull();
     expect(openUrl(wl('w', 'Pending', { kind: 'workspace', url: '/x' }))).toBeNull();
+  });
+});
+
+describe('restoredFilter', () => {
+  const current = { project: null, status: 'all' as const, kind: 'all', text: '' };
+  it('takes back a saved project and filters', () => {
+    expect(restoredFilter(current, { project: '*', status: 'finished', kind: 'training', text: 'kept' })).toEqual({
+      project: '*', status: 'finished', kind: 'training', text: 'kept'
+    });
+  });
+  it('keeps the current value where the saved one is missing or of the wrong kind', () => {
+    expect(restoredFilter(current, undefined)).toBe(current);
+    expect(restoredFilter(current, { status: 'bogus' as any, project: 42 as any, text: 'x' })).toEqual({ ...current, text: 'x' });
   });
 });

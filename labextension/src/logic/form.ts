@@ -1,6 +1,7 @@
 /** The "New workload" form's logic: its state, defaults from the server, the spec it submits,
  * suggested names, and where each server field error goes. Pure functions. */
 
+import { bytesLabel, parseMemory } from './format';
 import { GpuMode, IErrorBody, IFieldError, IFormInfo, IWorkloadSpec, Kind } from './types';
 
 export interface IFormState {
@@ -186,17 +187,137 @@ export function parseEnvironment(text: string): IParsedEnv {
 
 export interface IBuilt {
   spec: IWorkloadSpec | null;
-  /** problems found before asking the server (only what the server cannot see: unparsable text) */
+  /** every problem found before asking the server, each beside its field (all at once) */
   errors: Partial<Record<FieldId, string>>;
 }
 
-/** The WorkloadSpec the form submits. Bounds are checked by the server, whose errors map back. */
-export function buildSpec(state: IFormState, info: IFormInfo): IBuilt {
+export interface IBuildContext {
+  /** the local cluster runs commands, not images: a command is required (except for a workspace) */
+  localCluster?: boolean;
+  /** names already used in the form's project */
+  taken?: Iterable<string>;
+}
+
+/** Kubernetes CPU quantity ("500m", "2", "0.5") to cores; NaN when it is not one. */
+export function parseCpu(text: string | null | undefined): number {
+  const match = /^\s*([0-9]*\.?[0-9]+)\s*(m)?\s*$/.exec(String(text ?? ''));
+  if (!match) {
+    return NaN;
+  }
+  return parseFloat(match[1]) / (match[2] ? 1000 : 1);
+}
+
+/** A whole number in [min, max] (an empty field is not one). */
+function wholeIn(value: number, min: number, max: number): boolean {
+  return Number.isInteger(value) && value >= min && value <= max;
+}
+
+/**
+ * The form's own checks, all of them at once: the bounds it shows (the most GPUs, CPU and
+ * memory on one node, a device's memory: a request above them could never run), quantities
+ * that do not parse, a name the project has, a command the local cluster needs. The server
+ * checks again (and policies may narrow further); its refusals map back with placeErrors.
+ */
+export function checkState(state: IFormState, info: IFormInfo, context: IBuildContext = {}): Partial<Record<FieldId, string>> {
   const errors: Partial<Record<FieldId, string>> = {};
+  const b = info.bounds;
+  const name = state.name.trim();
+  if (!name) {
+    errors.name = 'required: lowercase letters, digits and -';
+  } else if (name.length > info.name_max) {
+    errors.name = `at most ${info.name_max} characters; this has ${name.length}`;
+  } else if (!new RegExp(info.name_pattern).test(name)) {
+    errors.name = 'lowercase letters, digits and -, starting and ending with a letter or digit';
+  } else if (context.taken && Array.from(context.taken).includes(name)) {
+    errors.name = `project ${state.project} has a workload named ${name} already: choose another name`;
+  }
+  switch (state.gpuMode) {
+    case 'whole':
+      if (b.gpu.max < 1) {
+        errors.gpu = 'no node has a GPU: choose No GPU';
+      } else if (!wholeIn(state.gpu, 1, b.gpu.max)) {
+        errors.gpu = `a whole number of GPUs from 1 to ${b.gpu.max} (the most on one node); for none, choose No GPU`;
+      }
+      break;
+    case 'memory': {
+      const text = state.gpuMemory.trim();
+      const bytes = parseMemory(text);
+      const most = b.gpu_memory.max ? parseMemory(b.gpu_memory.max) : NaN;
+      if (!text) {
+        errors.gpu_memory = 'required: the GPU memory to hold per device, e.g. 8Gi';
+      } else if (isNaN(bytes) || bytes <= 0) {
+        errors.gpu_memory = `a memory quantity such as 8Gi or 512Mi; got ${JSON.stringify(text)}`;
+      } else if (!isNaN(most) && bytes > most) {
+        errors.gpu_memory = `at most ${bytesLabel(most)} (the largest device); got ${bytesLabel(bytes)}`;
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  if ((state.gpuMode === 'fraction' || state.gpuMode === 'memory') && !wholeIn(state.gpuDevices, b.gpu_devices.min, b.gpu_devices.max)) {
+    errors.gpu_devices = `a whole number of devices from ${b.gpu_devices.min} to ${b.gpu_devices.max}`;
+  }
+  if (state.gpuMode === 'fraction' && state.dynamic && !(state.gpuLimit >= state.fraction && state.gpuLimit <= b.gpu_limit.max)) {
+    errors.gpu_limit = `from the fraction (${state.fraction}) to ${b.gpu_limit.max}`;
+  }
+  const quantity = (id: FieldId, text: string, parse: (t: string) => number, most: string | null, example: string, show: (v: number) => string, floor: number | null) => {
+    const value = text.trim();
+    if (!value) {
+      return;
+    }
+    const parsed = parse(value);
+    const max = most ? parse(most) : NaN;
+    if (isNaN(parsed) || parsed <= 0) {
+      errors[id] = `a quantity such as ${example}; got ${JSON.stringify(value)}`;
+    } else if (!isNaN(max) && parsed > max) {
+      errors[id] = `at most ${show(max)} (the largest node); got ${show(parsed)}`;
+    } else if (floor !== null && !isNaN(floor) && parsed < floor) {
+      errors[id] = 'at least the request';
+    }
+  };
+  const cores = (v: number) => `${Number(v.toFixed(3))} CPU${v === 1 ? '' : 's'}`;
+  quantity('cpu', state.cpu, parseCpu, b.cpu.max, '500m or 2', cores, null);
+  quantity('memory', state.memory, parseMemory, b.memory.max, '4Gi or 512Mi', bytesLabel, null);
+  quantity('cpu_limit', state.cpuLimit, parseCpu, null, '500m or 2', cores, state.cpu.trim() ? parseCpu(state.cpu) : null);
+  quantity('memory_limit', state.memoryLimit, parseMemory, null, '4Gi or 512Mi', bytesLabel, state.memory.trim() ? parseMemory(state.memory) : null);
+  if (context.localCluster && state.kind !== 'workspace' && !state.command.trim()) {
+    errors.command = 'required on the local cluster: it runs this command in the server\u2019s Python environment (it does not run images)';
+  }
   const env = parseEnvironment(state.environment);
   if (env.error) {
     errors.environment = env.error;
   }
+  const extra = kindFields(info, state.kind);
+  if (extra.includes('workers')) {
+    if (!wholeIn(state.workers, b.workers.min, b.workers.max)) {
+      errors.workers = `a whole number from ${b.workers.min} to ${b.workers.max}`;
+    }
+    const min = state.minAvailable.trim();
+    if (min && !/^\d+$/.test(min)) {
+      errors.min_available = `a whole number of pods, or empty for all; got ${JSON.stringify(min)}`;
+    } else if (min && (Number(min) < 1 || Number(min) > state.workers + 1)) {
+      errors.min_available = `from 1 to ${state.workers + 1} (the master and its workers), or empty for all`;
+    }
+  }
+  if (extra.includes('min_replicas')) {
+    if (!wholeIn(state.minReplicas, b.replicas.min, b.replicas.max)) {
+      errors.min_replicas = `a whole number from ${b.replicas.min} to ${b.replicas.max}`;
+    }
+    if (!wholeIn(state.maxReplicas, Math.max(b.replicas.min, state.minReplicas || 0), b.replicas.max)) {
+      errors.max_replicas = `a whole number from the min replicas to ${b.replicas.max}`;
+    }
+  }
+  if (extra.includes('backoff_limit') && !wholeIn(state.backoffLimit, b.backoff_limit.min, b.backoff_limit.max)) {
+    errors.backoff_limit = `a whole number from ${b.backoff_limit.min} to ${b.backoff_limit.max}`;
+  }
+  return errors;
+}
+
+/** The WorkloadSpec the form submits, or every error the form finds in it (the server checks again). */
+export function buildSpec(state: IFormState, info: IFormInfo, context: IBuildContext = {}): IBuilt {
+  const errors = checkState(state, info, context);
+  const env = parseEnvironment(state.environment);
   const resources: IWorkloadSpec['resources'] = {};
   switch (state.gpuMode) {
     case 'whole':
@@ -272,12 +393,8 @@ export function buildSpec(state: IFormState, info: IFormInfo): IBuilt {
   if (extra.includes('workers')) {
     spec.workers = state.workers;
     const min = state.minAvailable.trim();
-    if (min) {
-      if (!/^\d+$/.test(min)) {
-        errors.min_available = `a whole number of pods, or empty for all; got ${JSON.stringify(min)}`;
-      } else {
-        spec.min_available = Number(min);
-      }
+    if (min && /^\d+$/.test(min)) {
+      spec.min_available = Number(min);
     }
   }
   if (extra.includes('min_replicas')) {
@@ -360,7 +477,12 @@ export function placeErrors(body: IErrorBody | null | undefined, mode: GpuMode, 
   for (const e of list) {
     const id = formFieldFor(e.field, mode);
     if (id) {
-      (out.byField[id] = out.byField[id] ?? []).push(e.message);
+      // beside its field a message need not name the field again ("command: required ...")
+      const text = e.field && e.message.startsWith(`${e.field}: `) ? e.message.slice(e.field.length + 2) : e.message;
+      const messages = (out.byField[id] = out.byField[id] ?? []);
+      if (!messages.includes(text)) {
+        messages.push(text);
+      }
     } else {
       out.general.push(e.message);
     }

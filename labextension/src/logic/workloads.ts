@@ -157,3 +157,36 @@ export function sortWorkloads(workloads: IWorkload[]): IWorkload[] {
 export function workloadKey(w: { spec: { project: string; name: string } }): string {
   return `${w.spec.project}/${w.spec.name}`;
 }
+
+/**
+ * Why a waiting workload lost its place, from its pods' messages ("evicted: <why>; waiting
+ * to be placed again"): "Evicted: <why>", or null when none of its pods was evicted.
+ */
+export function evictionOf(w: IWorkload): string | null {
+  const evicted = w.status.pods.filter(p => /^evicted\b/i.test(p.message ?? ''));
+  if (!evicted.length) {
+    return null;
+  }
+  const text = (evicted[0].message ?? '').replace(/;?\s*waiting to be placed again$/i, '').trim();
+  const which = w.status.pods.length > 1 ? ` (${evicted.length === 1 ? `pod ${evicted[0].name}` : `${evicted.length} pods`})` : '';
+  const why = text.replace(/^evicted\s*:\s*/i, '');
+  return why === text ? `${capitalise(text)}${which}` : `Evicted${which}: ${why}`;
+}
+
+/**
+ * A saved project and filters (from the state database) over the current ones: each value is
+ * taken when it is of the right kind (a string project, a known status filter, a string
+ * kind and name filter), else the current one stays.
+ */
+export function restoredFilter(current: IFilter, saved: Partial<IFilter> | null | undefined): IFilter {
+  if (!saved || typeof saved !== 'object') {
+    return current;
+  }
+  const str = (v: unknown, fallback: string) => (typeof v === 'string' ? v : fallback);
+  return {
+    project: typeof saved.project === 'string' && saved.project ? saved.project : current.project,
+    status: STATUS_FILTERS.some(f => f.value === saved.status) ? (saved.status as StatusFilter) : current.status,
+    kind: str(saved.kind, current.kind),
+    text: str(saved.text, current.text)
+  };
+}
