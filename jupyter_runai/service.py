@@ -42,6 +42,7 @@ from .clusters.base import Cluster, Endpoint, PodLaunch, PodReport, PodState
 from .errors import Conflict, Invalid, NotFound, Unavailable
 from .models import (
     Department,
+    Node,
     NodePool,
     PodPhase,
     PodStatus,
@@ -59,6 +60,7 @@ from .scheduler.types import Job
 from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
 from .admin import Administration
+from .project_data import ProjectData
 from .autoscale import Autoscaler
 from .launch import credential_material, data_mounts, describe_request
 from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
@@ -130,7 +132,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class RunaiService(Administration):
+class RunaiService(Administration, ProjectData):
     """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once.
     Departments, projects and node pools are administered through the methods of
     :class:`~jupyter_runai.admin.Administration`."""
@@ -416,6 +418,15 @@ class RunaiService(Administration):
 
     def projects(self) -> list[Project]:
         return self.store.projects()
+
+    @property
+    def backend(self) -> str:
+        """The cluster backend's name (``local``, ``simulated``...)."""
+        return self.cluster.name
+
+    def nodes(self) -> list[Node]:
+        """The cluster's nodes and their devices."""
+        return self.cluster.nodes()
 
     def departments(self) -> list[Department]:
         return self.store.departments()

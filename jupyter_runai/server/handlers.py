@@ -14,8 +14,8 @@ from tornado import web
 from jupyter_server.auth.decorator import authorized
 
 from .. import __version__
-from ..errors import Conflict, Invalid, NotFound
-from ..models import Credential, DataSource, Workload, WorkloadKind
+from ..errors import Invalid, NotFound
+from ..models import Workload, WorkloadKind
 from .base import RunaiHandler, api
 from .form import form_info
 
@@ -36,11 +36,11 @@ class InfoHandler(RunaiHandler):
     @api
     async def get(self) -> None:
         service = self.service
-        nodes = service.cluster.nodes()
+        nodes = service.nodes()
         projects = [p.name for p in service.projects()]
         self.send({
             "version": __version__,
-            "backend": service.cluster.name,
+            "backend": service.backend,
             "user": self.user.name,
             "projects": projects,
             "kinds": [k.value for k in WorkloadKind],
@@ -48,7 +48,7 @@ class InfoHandler(RunaiHandler):
             "virtual_gpus": any(d.virtual for n in nodes for d in n.devices),
             # the first project (a queue file, or an admin, may leave none named "default")
             "defaults": {"project": projects[0] if projects else None, "kind": "training", "gpu": 1},
-            "form": form_info(nodes, service.node_pools, projects, runs_images=service.cluster.name != "local"),
+            "form": form_info(nodes, service.node_pools, projects, runs_images=service.backend != "local"),
             # stored workloads that did not load as they were (repaired or quarantined)
             "store_problems": service.load_problems,
         })
@@ -84,7 +84,7 @@ class WorkloadHandler(RunaiHandler):
     async def get(self, project: str, name: str) -> None:
         workload = self.service.get(project, name)
         limit = self.int_argument("events", 50)
-        events = self.service.store.events(project=project, workload=name, limit=limit, newest=True) if limit else []
+        events = self.service.workload_events(project, name, limit, self.user)
         self.send(workload_document(workload, [e.model_dump(mode="json") for e in events]))
 
     @web.authenticated
@@ -159,42 +159,29 @@ class DataSourcesHandler(RunaiHandler):
     @authorized
     @api
     async def get(self, project: str) -> None:
-        self.service.project(project)
-        items = self.service.store.data_sources(project)
+        items = self.service.data_sources(project, self.user)
         self.send({"data_sources": [d.model_dump(mode="json") for d in items]})
 
     @web.authenticated
     @authorized
     @api
     async def post(self, project: str) -> None:
-        self.service.project(project)
-        source = DataSource.model_validate(self.json_body())
-        if self.service.store.data_source(project, source.name) is not None:
-            raise Conflict(f"project {project!r} already has a data source {source.name!r}", field="name")
-        self.service.store.put_data_source(project, source)
+        source = self.service.add_data_source(project, self.json_body(), self.user)
         self.send(source.model_dump(mode="json"), status=201)
 
 
 class DataSourceHandler(RunaiHandler):
-    def _find(self, project: str, name: str) -> DataSource:
-        self.service.project(project)
-        source = self.service.store.data_source(project, name)
-        if source is None:
-            raise NotFound(f"project {project!r} has no data source {name!r}", field="name")
-        return source
-
     @web.authenticated
     @authorized
     @api
     async def get(self, project: str, name: str) -> None:
-        self.send(self._find(project, name).model_dump(mode="json"))
+        self.send(self.service.data_source(project, name, self.user).model_dump(mode="json"))
 
     @web.authenticated
     @authorized
     @api
     async def delete(self, project: str, name: str) -> None:
-        self._find(project, name)
-        self.service.store.delete_data_source(project, name)
+        self.service.delete_data_source(project, name, self.user)
         self.set_status(204)
         self.finish()
 
@@ -204,42 +191,29 @@ class CredentialsHandler(RunaiHandler):
     @authorized
     @api
     async def get(self, project: str) -> None:
-        self.service.project(project)
-        views = self.service.store.credentials(project)
+        views = self.service.credentials(project, self.user)
         self.send({"credentials": [v.model_dump(mode="json") for v in views]})
 
     @web.authenticated
     @authorized
     @api
     async def post(self, project: str) -> None:
-        self.service.project(project)
-        credential = Credential.model_validate(self.json_body())
-        if any(view.name == credential.name for view in self.service.store.credentials(project)):
-            raise Conflict(f"project {project!r} already has a credential {credential.name!r}", field="name")
-        self.service.store.put_credential(project, credential)
-        self.send(credential.describe().model_dump(mode="json"), status=201)
+        view = self.service.add_credential(project, self.json_body(), self.user)
+        self.send(view.model_dump(mode="json"), status=201)
 
 
 class CredentialHandler(RunaiHandler):
-    def _find(self, project: str, name: str) -> Credential:
-        self.service.project(project)
-        credential = self.service.store.credential(project, name)
-        if credential is None:
-            raise NotFound(f"project {project!r} has no credential {name!r}", field="name")
-        return credential
-
     @web.authenticated
     @authorized
     @api
     async def get(self, project: str, name: str) -> None:
-        self.send(self._find(project, name).describe().model_dump(mode="json"))
+        self.send(self.service.credential(project, name, self.user).model_dump(mode="json"))
 
     @web.authenticated
     @authorized
     @api
     async def delete(self, project: str, name: str) -> None:
-        self._find(project, name)
-        self.service.store.delete_credential(project, name)
+        self.service.delete_credential(project, name, self.user)
         self.set_status(204)
         self.finish()
 

@@ -12,7 +12,6 @@ Metrics (all gauges unless said otherwise):
 
 from __future__ import annotations
 
-from collections import Counter
 
 from jupyter_server.auth.decorator import authorized
 from prometheus_client import CollectorRegistry, generate_latest
@@ -33,8 +32,7 @@ class ServiceCollector:
         service = self.service
         workloads = GaugeMetricFamily("runai_workloads", "Workloads by project, kind and phase",
                                       labels=["project", "kind", "phase"])
-        counts = Counter((w.spec.project, w.spec.kind.value, w.status.phase.value) for w in service.workloads.values())
-        for labels, count in sorted(counts.items()):
+        for labels, count in sorted(service.phase_counts().items()):
             workloads.add_metric(list(labels), count)
         yield workloads
 

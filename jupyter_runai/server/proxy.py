@@ -122,10 +122,11 @@ def resolve(service, rest: str) -> tuple[Workload, str]:
     """``<project>/<name>/<sub>`` or ``<name>/<sub>`` to (workload, sub-path)."""
     parts = rest.split("/")
     if len(parts) >= 2:
-        for workload in service.workloads.values():
-            if workload.spec.project == parts[0] and workload.spec.name == parts[1]:
-                return workload, "/".join(parts[2:])
-    matches = [w for w in service.workloads.values() if w.spec.name == parts[0]]
+        try:
+            return service.get(parts[0], parts[1]), "/".join(parts[2:])
+        except NotFound:
+            pass
+    matches = service.by_name(parts[0])
     if len(matches) == 1:
         return matches[0], "/".join(parts[1:])
     if len(matches) > 1:

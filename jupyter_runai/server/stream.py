@@ -183,15 +183,15 @@ class EventsHandler(RunaiHandler):
     async def _replay(self, last: int, project: str | None, workload: str | None) -> int:
         """Send every stored event after ``last`` (of the project / workload asked for);
         the id the live events go on from."""
-        store = self.service.store
+        service = self.service
         loop = asyncio.get_running_loop()
         while True:
             page = await loop.run_in_executor(
-                None, functools.partial(store.events, since_id=last, project=project, workload=workload,
+                None, functools.partial(service.events_after, last, project=project, workload=workload,
                                         limit=REPLAY_PAGE))
             # read after the page: pruning takes the oldest first, so the page is whole
             # exactly when nothing after ``last`` was pruned by now
-            oldest, newest = await loop.run_in_executor(None, store.event_ids)
+            oldest, newest = await loop.run_in_executor(None, service.event_ids)
             if last > newest or (oldest is None and last < newest) or (oldest is not None and oldest > last + 1):
                 self._write_reset(last, newest)
                 return newest
