@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from api_helpers import Api, kill_pods, server_config, wait_for
+from api_helpers import Api, server_config, wait_for
 from jupyter_runai.errors import Forbidden
 from jupyter_runai.service import User
 
@@ -27,17 +27,6 @@ def jp_server_config(tmp_path):
     queues = tmp_path / "queues.yaml"
     queues.write_text(QUEUES)
     return server_config(tmp_path, queues_file=str(queues))
-
-
-@pytest.fixture
-def service(jp_serverapp):
-    return jp_serverapp.web_app.settings["runai_service"]
-
-
-@pytest.fixture
-def api(jp_fetch, service):
-    yield Api(jp_fetch)
-    kill_pods(service)
 
 
 async def patch(api: Api, *path: str, body) -> tuple[int, dict]:

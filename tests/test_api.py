@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from api_helpers import Api, kill_pods, server_config, wait_for
+from api_helpers import server_config, wait_for
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -19,12 +19,6 @@ PY = sys.executable
 @pytest.fixture
 def jp_server_config(tmp_path):
     return server_config(tmp_path)
-
-
-@pytest.fixture
-def api(jp_fetch, jp_serverapp):
-    yield Api(jp_fetch)
-    kill_pods(jp_serverapp.web_app.settings["runai_service"])
 
 
 async def test_training_runs_to_success_with_its_output_in_the_logs(api):

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from api_helpers import Api, kill_pods, server_config
+from api_helpers import server_config
 from jupyter_runai.client import RunaiClient, parse_sse
 from jupyter_runai.server.stream import EventsHandler
 from jupyter_runai.service import User
@@ -30,17 +30,6 @@ def retention() -> int:
 @pytest.fixture
 def jp_server_config(tmp_path, retention):
     return server_config(tmp_path, event_stream_buffer=BUFFER, event_retention=retention)
-
-
-@pytest.fixture
-def service(jp_serverapp):
-    return jp_serverapp.web_app.settings["runai_service"]
-
-
-@pytest.fixture
-def api(jp_fetch, service):
-    yield Api(jp_fetch)
-    kill_pods(service)
 
 
 class Stream:

@@ -14,7 +14,7 @@ import tracemalloc
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from api_helpers import Api, kill_pods, server_config
+from api_helpers import server_config
 from jupyter_runai.server.stream import MAX_TAIL_LINES, tail_offset
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -77,17 +77,6 @@ def test_tail_of_a_big_file_is_exactly_its_last_lines(tmp_path):
 @pytest.fixture
 def jp_server_config(tmp_path):
     return server_config(tmp_path)
-
-
-@pytest.fixture
-def api(jp_fetch, jp_serverapp):
-    yield Api(jp_fetch)
-    kill_pods(jp_serverapp.web_app.settings["runai_service"])
-
-
-@pytest.fixture
-def service(jp_serverapp):
-    return jp_serverapp.web_app.settings["runai_service"]
 
 
 async def stream(url: str, headers: dict, on_chunk) -> int:

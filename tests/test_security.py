@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from api_helpers import Api, kill_pods, server_config, wait_for
+from api_helpers import server_config, wait_for
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -67,17 +67,6 @@ def jp_server_config(tmp_path):
     state.mkdir(mode=0o755)
     os.chmod(state, 0o755)  # a state directory that already existed, readable by everyone
     return server_config(tmp_path)
-
-
-@pytest.fixture
-def service(jp_serverapp):
-    return jp_serverapp.web_app.settings["runai_service"]
-
-
-@pytest.fixture
-def api(jp_fetch, service):
-    yield Api(jp_fetch)
-    kill_pods(service)
 
 
 @pytest.fixture
