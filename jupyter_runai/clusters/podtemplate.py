@@ -295,13 +295,14 @@ def _env(workload: Workload, index: int, placement: Placement, options: Template
             "NODE_RANK": str(index),
         })
     values.update(facts)  # the facts win over a user's variable of the same name, as on the local cluster
-    for name in _REFERENCED:
+    serves = spec.kind in (WorkloadKind.WORKSPACE, WorkloadKind.INFERENCE)
+    for name in _REFERENCED if serves else _REFERENCED[:2]:
         values.pop(name, None)
     env: list[dict[str, Any]] = [{"name": name, "value": value} for name, value in values.items()]
     # where the pod runs, from the API server (true however it was bound)
     for name in ("RUNAI_NODE", "NODE_NAME"):
         env.append({"name": name, "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}})
-    if spec.kind in (WorkloadKind.WORKSPACE, WorkloadKind.INFERENCE):
+    if serves:
         env.append({"name": "RUNAI_PROXY_TOKEN", "valueFrom": {"secretKeyRef": {
             "name": proxy_token_secret_name(spec.name), "key": "token"}}})
     return env
@@ -354,6 +355,11 @@ def pod_manifest(
                          f"placement holds {len(placement.devices)} devices")
     if not res.is_fractional and placement.fraction is not None:
         raise ValueError(f"pod {spec.pod_name(index)} asks for whole devices but its placement is a fraction")
+    for cred in credentials:
+        if not isinstance(cred, CredentialView):
+            # a Credential carries its values: the template must never hold one
+            raise TypeError(f"credentials are passed as their public views (Credential.describe()), "
+                            f"not {type(cred).__name__}")
     sources = {ds.name: ds for ds in data_sources}
     creds = {cred.name: cred for cred in credentials}
     for wanted, given, what in ((spec.data_sources, sources, "data source"), (spec.credentials, creds, "credential")):
