@@ -297,6 +297,21 @@ def test_credentials_are_secret_references_never_values():
         pod_manifest(workload(credentials=["hf"]), 0, cpu_only(), credentials=[env_cred])
 
 
+def test_two_volumes_at_one_path_are_refused_by_name():
+    sources = [DataSource(name="a", kind="host_path", path="/a", target="shared"),
+               DataSource(name="b", kind="git", url="https://e.com/r.git", target="shared")]
+    with pytest.raises(ValueError, match="data source a and data source b would both appear at /workspace/shared"):
+        pod_manifest(workload(data_sources=["a", "b"]), 0, cpu_only(), data_sources=sources)
+    creds = [Credential(name="k", inject_as="file", data={"x": "y"}, mount_path="data/a").describe()]
+    with pytest.raises(ValueError, match="data source a and credential k"):
+        pod_manifest(workload(data_sources=["a"], credentials=["k"]), 0, cpu_only(),
+                     data_sources=[DataSource(name="a", kind="host_path", path="/a")], credentials=creds)
+
+
+def test_a_workload_gets_no_kubernetes_api_token():
+    assert pod_manifest(workload(), 0, cpu_only())["spec"]["automountServiceAccountToken"] is False
+
+
 def test_only_the_workloads_own_sources_and_credentials():
     source = DataSource(name="d", kind="host_path", path="/d")
     with pytest.raises(ValueError, match="missing"):

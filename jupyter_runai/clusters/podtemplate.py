@@ -184,6 +184,12 @@ def _volume_name(prefix: str, name: str) -> str:
     return _bounded(prefix, name)
 
 
+def _what(volume: str) -> str:
+    """A volume's name in words: ``data source imagenet`` / ``credential keys``."""
+    kind, _, name = volume.partition("-")
+    return f"{'data source' if kind == 'data' else 'credential'} {name}"
+
+
 # ---------------------------------------------------------------- pieces
 
 
@@ -416,6 +422,13 @@ def pod_manifest(
             volumes.append({"name": volume, "secret": {"secretName": secret, "defaultMode": 0o400}})
             mounts.append({"name": volume, "mountPath": _under(workdir, cred.mount_path or f".credentials/{cred.name}"),
                            "readOnly": True})
+    paths: dict[str, str] = {}
+    for mount in mounts:
+        other = paths.setdefault(mount["mountPath"], mount["name"])
+        if other != mount["name"]:
+            # the API server refuses a pod with two volumes at one path; say which two
+            raise ValueError(f"{_what(other)} and {_what(mount['name'])} would both appear at "
+                             f"{mount['mountPath']}: give one of them another target or mount_path")
     if env_from:
         container["envFrom"] = env_from
     if mounts:
@@ -428,6 +441,8 @@ def pod_manifest(
         "schedulerName": options.scheduler_name,
         "priorityClassName": spec.priority_class.value,
         "restartPolicy": "Never",
+        # a workload gets no token for the Kubernetes API (nothing it runs needs one)
+        "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": options.termination_grace_seconds,
         "containers": [container],
     }
