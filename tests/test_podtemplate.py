@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 
 import kubernetes_validate
 import pytest
@@ -58,8 +59,37 @@ def env(manifest: dict) -> dict:
     return {item["name"]: item.get("value", item.get("valueFrom")) for item in items}
 
 
+# what the API server checks beyond the schema (apimachinery's validation of names and labels)
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+QUALIFIED_NAME = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                            r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+
+def dns_label(name: str) -> bool:
+    return len(name) <= 63 and bool(DNS_LABEL.match(name))
+
+
 def valid(manifest: dict) -> dict:
+    """The Kubernetes schema (strict: no unknown field), then the name rules the schema leaves out."""
     kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
+    meta, spec = manifest["metadata"], manifest["spec"]
+    # a pod's name is a DNS subdomain (up to 253 characters), its namespace a label
+    assert len(meta["name"]) <= 253 and DNS_LABEL.match(meta["name"]) and dns_label(meta["namespace"]), meta
+    for key, value in meta["labels"].items():
+        assert QUALIFIED_NAME.match(key) and len(key.rpartition("/")[2]) <= 63, key
+        assert LABEL_VALUE.match(value) and len(value) <= 63, (key, value)
+    for key in meta.get("annotations", {}):
+        assert QUALIFIED_NAME.match(key), key
+    containers = spec["containers"] + spec.get("initContainers", [])
+    names = [c["name"] for c in containers] + [v["name"] for v in spec.get("volumes", [])]
+    assert all(dns_label(name) for name in names), names
+    assert len({c["name"] for c in containers}) == len(containers)
+    assert len({v["name"] for v in spec.get("volumes", [])}) == len(spec.get("volumes", []))
+    for container in containers:
+        mounted = [m["mountPath"] for m in container.get("volumeMounts", [])]
+        assert len(set(mounted)) == len(mounted), mounted
+        assert all(m["name"] in {v["name"] for v in spec["volumes"]} for m in container.get("volumeMounts", []))
     return manifest
 
 
@@ -238,9 +268,17 @@ def test_whole_gpus_as_nvidia_gpu_limits_fractions_without():
 def test_distributed_master_rank_and_world_size():
     w = workload(name="ddp", kind="distributed", workers=3)
     e = env(pod_manifest(w, 2, cpu_only()))
-    assert e["MASTER_ADDR"] == master_service_name("ddp") == "ddp-master"
+    assert e["MASTER_ADDR"] == master_service_name("ddp") == "master-ddp"
     assert e["MASTER_PORT"] == "29500" and e["WORLD_SIZE"] == "4"
     assert e["RANK"] == e["NODE_RANK"] == "2"
+
+
+@pytest.mark.parametrize("name", ["ddp", "1bert", "9" * 63])
+def test_the_master_service_name_is_a_valid_service_name(name):
+    # Services are DNS-1035 labels: a letter first, at most 63 characters
+    service = master_service_name(name)
+    assert re.match(r"^[a-z]([-a-z0-9]*[a-z0-9])?$", service) and len(service) <= 63
+    assert master_service_name(name) != master_service_name(name[:-1] + "8")
 
 
 def test_host_path_volume_honours_read_only():

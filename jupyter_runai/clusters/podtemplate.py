@@ -176,8 +176,11 @@ def proxy_token_secret_name(workload: str) -> str:
 
 
 def master_service_name(workload: str) -> str:
-    """The headless Service that names a distributed workload's master (MASTER_ADDR)."""
-    return _bounded("", f"{workload}-master")
+    """The headless Service that names a distributed workload's master (MASTER_ADDR).
+
+    A Service name is a DNS-1035 label: it must start with a letter, which a workload
+    name need not (``1bert``), hence the prefix."""
+    return _bounded("master-", workload)
 
 
 def _volume_name(prefix: str, name: str) -> str:
