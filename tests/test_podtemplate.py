@@ -346,8 +346,29 @@ def test_two_volumes_at_one_path_are_refused_by_name():
                      data_sources=[DataSource(name="a", kind="host_path", path="/a")], credentials=creds)
 
 
-def test_a_workload_gets_no_kubernetes_api_token():
-    assert pod_manifest(workload(), 0, cpu_only())["spec"]["automountServiceAccountToken"] is False
+def test_a_workload_gets_no_kubernetes_api_token_and_no_service_variables():
+    spec = pod_manifest(workload(), 0, cpu_only())["spec"]
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["enableServiceLinks"] is False
+
+
+def test_the_template_is_pure():
+    # no I/O: it imports nothing that reaches a file, a process, the network or the clock
+    import ast
+    from pathlib import Path
+
+    import jupyter_runai.clusters.podtemplate as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module}
+    assert imported <= {"__future__", "hashlib", "posixpath", "dataclasses", "typing"}, imported
+    relative = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level}
+    assert relative <= {"models", "models.names", "models.quantity"}, relative
+    calls = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    assert not calls & {"open", "print", "input", "exec", "eval"}, calls
 
 
 def test_only_the_workloads_own_sources_and_credentials():

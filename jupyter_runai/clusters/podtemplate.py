@@ -446,6 +446,9 @@ def pod_manifest(
         "restartPolicy": "Never",
         # a workload gets no token for the Kubernetes API (nothing it runs needs one)
         "automountServiceAccountToken": False,
+        # no <SERVICE>_PORT variables for every Service of the namespace: they clash with the
+        # workload's own (PORT-style settings of inference servers) and leak what else runs there
+        "enableServiceLinks": False,
         "terminationGracePeriodSeconds": options.termination_grace_seconds,
         "containers": [container],
     }
