@@ -261,8 +261,9 @@ def test_whole_gpus_as_nvidia_gpu_limits_fractions_without():
     fraction = main(pod_manifest(workload(resources={"gpu": 0.5, "cpu": 1}), 0, shared(0.5)))["resources"]
     assert GPU_RESOURCE not in fraction.get("limits", {}) and GPU_RESOURCE not in fraction["requests"]
     # a memory request the engine gave a whole device to is a whole device
-    full = main(pod_manifest(workload(resources={"gpu_memory": "80Gi"}), 0, whole(1)))["resources"]
-    assert full["limits"][GPU_RESOURCE] == "1"
+    full = pod_manifest(workload(resources={"gpu_memory": "80Gi"}), 0, whole(1))
+    assert main(full)["resources"]["limits"][GPU_RESOURCE] == "1"
+    assert "gpu-memory" not in full["metadata"]["annotations"]  # not shared: KAI must not read it as such
 
 
 def test_distributed_master_rank_and_world_size():
@@ -341,9 +342,17 @@ def test_two_volumes_at_one_path_are_refused_by_name():
     with pytest.raises(ValueError, match="data source a and data source b would both appear at /workspace/shared"):
         pod_manifest(workload(data_sources=["a", "b"]), 0, cpu_only(), data_sources=sources)
     creds = [Credential(name="k", inject_as="file", data={"x": "y"}, mount_path="data/a").describe()]
-    with pytest.raises(ValueError, match="data source a and credential k"):
+    with pytest.raises(ValueError, match="data source a and credential k "):
         pod_manifest(workload(data_sources=["a"], credentials=["k"]), 0, cpu_only(),
                      data_sources=[DataSource(name="a", kind="host_path", path="/a")], credentials=creds)
+
+
+def test_a_clash_of_long_names_is_reported_by_their_full_names():
+    long = "x" * 63
+    sources = [DataSource(name=long, kind="host_path", path="/a", target="t"),
+               DataSource(name=long[:-1] + "y", kind="host_path", path="/b", target="t")]
+    with pytest.raises(ValueError, match=f"data source {long} and data source {long[:-1]}y would"):
+        pod_manifest(workload(data_sources=[s.name for s in sources]), 0, cpu_only(), data_sources=sources)
 
 
 def test_a_workload_gets_no_kubernetes_api_token_and_no_service_variables():

@@ -187,12 +187,6 @@ def _volume_name(prefix: str, name: str) -> str:
     return _bounded(prefix, name)
 
 
-def _what(volume: str) -> str:
-    """A volume's name in words: ``data source imagenet`` / ``credential keys``."""
-    kind, _, name = volume.partition("-")
-    return f"{'data source' if kind == 'data' else 'credential'} {name}"
-
-
 # ---------------------------------------------------------------- pieces
 
 
@@ -222,7 +216,7 @@ def _annotations(workload: Workload, index: int, placement: Placement) -> dict[s
     out: dict[str, str] = {}
     if placement.devices:
         out[ANNOTATION_DEVICES] = ",".join(str(d) for d in placement.devices)
-    if res.is_fractional:
+    if res.is_fractional and placement.fraction is not None:  # not when the engine gave whole devices
         if res.gpu_memory is not None:
             out[ANNOTATION_GPU_MEMORY] = str(-(-int(res.gpu_memory) // MIB))  # MiB, rounded up
         else:
@@ -393,10 +387,12 @@ def pod_manifest(
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
     init: list[dict[str, Any]] = []
+    what: dict[str, str] = {}  # volume name -> what it is, in words (for errors)
     for name in spec.data_sources:
         ds = sources[name]
         volume = _volume_name("data-", ds.name)
         target = _under(workdir, ds.target)
+        what[volume] = f"data source {ds.name}"
         if ds.kind == "host_path":
             volumes.append({"name": volume, "hostPath": {"path": ds.path, "type": "Directory"}})
             mounts.append({"name": volume, "mountPath": target, "readOnly": bool(ds.read_only)})
@@ -422,6 +418,7 @@ def pod_manifest(
             env_from.append({"secretRef": {"name": secret}})
         else:
             volume = _volume_name("credential-", cred.name)
+            what[volume] = f"credential {cred.name}"
             volumes.append({"name": volume, "secret": {"secretName": secret, "defaultMode": 0o400}})
             mounts.append({"name": volume, "mountPath": _under(workdir, cred.mount_path or f".credentials/{cred.name}"),
                            "readOnly": True})
@@ -430,7 +427,7 @@ def pod_manifest(
         other = paths.setdefault(mount["mountPath"], mount["name"])
         if other != mount["name"]:
             # the API server refuses a pod with two volumes at one path; say which two
-            raise ValueError(f"{_what(other)} and {_what(mount['name'])} would both appear at "
+            raise ValueError(f"{what[other]} and {what[mount['name']]} would both appear at "
                              f"{mount['mountPath']}: give one of them another target or mount_path")
     if env_from:
         container["envFrom"] = env_from
