@@ -11,7 +11,9 @@ this order:
    ``JUPYTERHUB_API_TOKEN``; with only ``JUPYTERHUB_SERVICE_PREFIX``, the
    running server whose base URL is that prefix;
 4. jupyter_server's list of running servers (``jpserver-<pid>.json`` files in
-   the Jupyter runtime directory): the one whose root directory contains the
+   the Jupyter runtime directory): inside a kernel, the server that started it
+   (``JPY_PARENT_PID``, set by jupyter_client for the kernels it launches);
+   otherwise the one whose root directory contains the
    current directory (the deepest such root), else the most recently started;
    servers whose process is gone are ignored.
 
@@ -404,6 +406,15 @@ def find_server(
             if info.get("base_url", "").rstrip("/") == prefix.rstrip("/"):
                 return ServerInfo(_normalize_url(info["url"]), token or hub_token or info.get("token") or None,
                                   f"JUPYTERHUB_SERVICE_PREFIX and jpserver-{info.get('pid')}.json")
+
+    # in a kernel (or a `!runai` shell under it): the Jupyter server that started the kernel, which
+    # jupyter_client names in JPY_PARENT_PID; the working directory alone may be under several roots
+    parent = (environ.get("JPY_PARENT_PID") or "").strip()
+    if parent:
+        for info in servers:
+            if str(info.get("pid")) == parent:
+                return ServerInfo(_normalize_url(info["url"]), token or info.get("token") or None,
+                                  f"the kernel's own server jpserver-{parent}.json (JPY_PARENT_PID)")
 
     chosen = _pick_server(servers, cwd)
     if chosen is not None:
