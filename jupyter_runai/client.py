@@ -1154,7 +1154,7 @@ class Client:
         """Submit a workload; returns it as a :class:`Workload`.
 
         ``command`` is what it runs (a shell line, or a list run as is); the keywords are the
-        ``WorkloadSpec`` fields (``kind``, ``project``, ``image``, ``env``, ``priority_class``,
+        ``WorkloadSpec`` fields (``kind``, ``project``, ``image``, ``environment``, ``priority_class``,
         ...; docs/models.md) and the resources' (``gpu``, ``gpu_memory``, ``gpu_devices``,
         ``gpu_limit``, ``cpu``, ``memory``, ...), or a whole ``spec`` dict. The server checks
         everything: a bad value raises :class:`RunaiError` naming the field and what it allows."""
