@@ -1107,7 +1107,7 @@ class Project(_Record):
 class Node(_Record):
     """A node with its ``devices`` (GPUs) and what is allocated on each."""
 
-    headers = ["name", "gpus", "node_pool", "ready"]
+    headers = ["name", "pool", "cpu", "memory", "schedulable"]
 
 
 class RecordList(list):
