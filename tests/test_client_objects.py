@@ -78,3 +78,31 @@ def test_projects_and_nodes_are_objects(runai):
     assert nodes and isinstance(nodes[0], Node) and len(nodes[0].devices) == 2
     with pytest.raises(AttributeError, match="no field"):
         projects[0].no_such_field
+
+
+def test_client_in_a_kernel_finds_the_server_that_runs_it(server):
+    """A kernel started by the Jupyter server (as JupyterLab starts one) makes Client() with no
+    arguments, no RUNAI_URL: it talks to that server, found as the kernel's parent."""
+    import requests
+    from jupyter_client import BlockingKernelClient
+
+    headers = {"Authorization": f"token {server.token}"}
+    started = requests.post(server.url + "api/kernels", json={"name": "python3"}, headers=headers, timeout=30)
+    assert started.status_code == 201, started.text
+    kernel_id = started.json()["id"]
+    kc = BlockingKernelClient(connection_file=str(server.dirs["runtime"] / f"kernel-{kernel_id}.json"))
+    kc.load_connection_file()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        code = ("from jupyter_runai import Client\nc = Client()\n"
+                "print(c.api.server.url, c.api.server.source, [p.name for p in c.projects()])")
+        out: list[str] = []
+        reply = kc.execute_interactive(code, timeout=60, output_hook=lambda msg: out.append(
+            msg["content"].get("text", "") if msg["msg_type"] == "stream" else str(msg["content"].get("evalue", ""))))
+        assert reply["content"]["status"] == "ok", out
+        text = "".join(out)
+        assert server.url in text and "JPY_PARENT_PID" in text and "['default']" in text
+    finally:
+        kc.stop_channels()
+        requests.delete(server.url + f"api/kernels/{kernel_id}", headers=headers, timeout=30)
