@@ -85,6 +85,7 @@ def run_magic(argv: list[str], client: Client | None = None) -> Any:
     """Run a `runai` command for ``%runai``: returns what it shows (a :class:`Workload`, a
     :class:`WorkloadList`, a list of :class:`Node`; with ``-o json|yaml`` the API's document; ``None``
     for the commands that only print) and raises :class:`RunaiMagicError` on any failure."""
+    argv = list(argv) or ["--help"]  # a bare %runai: the commands, not an error
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):  # argparse's usage errors, to raise them
@@ -96,6 +97,12 @@ def run_magic(argv: list[str], client: Client | None = None) -> Any:
         raise RunaiMagicError(str(exc)) from None
     finally:
         sys.stderr.write(captured.getvalue())  # shown as the CLI shows it (usage, warnings)
+    result = getattr(ns, "result", None)
+    if code != 0 and isinstance(result, dict) and (result.get("status") or {}).get("phase") == "Failed":
+        # submit --wait: it ran, and failed
+        status = result["status"]
+        raise RunaiMagicError(f"workload {result.get('spec', {}).get('name')!r} failed"
+                              + (f": {status['message']}" if status.get("message") else ""))
     if code != 0:
         lines = [line for line in captured.getvalue().splitlines() if line.strip()]
         raise RunaiMagicError(lines[-1] if lines else f"`runai {shlex.join(argv)}` failed (exit code {code})")

@@ -80,6 +80,11 @@ def test_a_failed_magic_raises_with_the_servers_message(ip, server, line, field,
     assert field in str(error)
 
 
+def test_a_bare_magic_lists_the_commands(ip, capsys):
+    assert ip.run_line_magic("runai", "") is None  # a bare %runai lists the commands
+    assert "submit" in capsys.readouterr().out
+
+
 def test_a_failed_magic_raises_on_bad_options(ip):
     with pytest.raises(RunaiMagicError, match="no-such-option"):
         ip.run_line_magic("runai", "submit x --no-such-option -- true")
