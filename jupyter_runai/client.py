@@ -12,7 +12,8 @@ this order:
    running server whose base URL is that prefix;
 4. jupyter_server's list of running servers (``jpserver-<pid>.json`` files in
    the Jupyter runtime directory): inside a kernel, the server that started it
-   (``JPY_PARENT_PID``, set by jupyter_client for the kernels it launches);
+   (``JPY_PARENT_PID``, set by jupyter_client for the kernels it launches, when
+   that is this process's parent);
    otherwise the one whose root directory contains the
    current directory (the deepest such root), else the most recently started;
    servers whose process is gone are ignored.
@@ -407,10 +408,12 @@ def find_server(
                 return ServerInfo(_normalize_url(info["url"]), token or hub_token or info.get("token") or None,
                                   f"JUPYTERHUB_SERVICE_PREFIX and jpserver-{info.get('pid')}.json")
 
-    # in a kernel (or a `!runai` shell under it): the Jupyter server that started the kernel, which
-    # jupyter_client names in JPY_PARENT_PID; the working directory alone may be under several roots
+    # in a kernel: the Jupyter server that started it, which jupyter_client names in JPY_PARENT_PID
+    # (the working directory alone may be under several servers' roots). Only for the kernel itself,
+    # whose parent that server is: a process further down inherits the variable too, and may be a
+    # Jupyter server of its own (one started from a notebook), which must not take the outer one.
     parent = (environ.get("JPY_PARENT_PID") or "").strip()
-    if parent:
+    if parent and parent == str(os.getppid()):
         for info in servers:
             if str(info.get("pid")) == parent:
                 return ServerInfo(_normalize_url(info["url"]), token or info.get("token") or None,

@@ -340,6 +340,16 @@ def test_a_kernel_finds_the_server_that_started_it(monkeypatch, clean_env, tmp_p
     found = find_server(cwd=str(notebooks))
     assert (found.url, found.token) == ("http://localhost:8701/", "kernel-server")
     assert "JPY_PARENT_PID" in found.source
+    # a server that is not this process's parent (the variable inherited further down, e.g. by a
+    # Jupyter server started from a notebook): the usual choice, not the outer server
+    outer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        write_server_file(clean_env, outer.pid, tmp_path / "elsewhere2", 8703, token="not-my-parent", age=200)
+        monkeypatch.setenv("JPY_PARENT_PID", str(outer.pid))
+        assert find_server(cwd=str(notebooks)).token == "other-server"
+    finally:
+        outer.kill()
+        outer.wait()
     # a parent that is no running server (a kernel started by something else): the usual choice
     monkeypatch.setenv("JPY_PARENT_PID", "1")
     assert find_server(cwd=str(notebooks)).token == "other-server"
