@@ -125,10 +125,27 @@ class _LiveView(widgets.VBox):
         self.message = widgets.HTML(value="")
         self._lock = threading.RLock()
         self.refresh()
-        self.listener = EventListener(self.client.api, self._on_event, project) if live else None
+        self.listener: EventListener | None = None
+        self._wake, self._closed = threading.Event(), threading.Event()
+        self._refresher: threading.Thread | None = None
+        if live:
+            # events wake a second thread that reads the server: a burst of events while it reads
+            # makes one more read, not one per event
+            self._refresher = threading.Thread(target=self._refresh_loop, name="runai-widget-refresh",
+                                               daemon=True)
+            self._refresher.start()
+            self.listener = EventListener(self.client.api, self._on_event, project)
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        self.refresh()
+        self._wake.set()
+
+    def _refresh_loop(self) -> None:
+        while True:
+            self._wake.wait()
+            if self._closed.is_set():
+                return
+            self._wake.clear()
+            self.refresh()
 
     def refresh(self) -> None:
         """Read the server again and show what it says (an error shows in the view's message)."""
@@ -143,12 +160,18 @@ class _LiveView(widgets.VBox):
 
     @property
     def listening(self) -> bool:
-        return self.listener is not None and self.listener.alive
+        """Whether it still follows the event stream (false once closed)."""
+        return (self.listener is not None and self.listener.alive) or (
+            self._refresher is not None and self._refresher.is_alive())
 
     def close(self) -> None:
         """Stop following the event stream and close the widgets."""
+        self._closed.set()
+        self._wake.set()
         if self.listener is not None:
             self.listener.stop()
+        if self._refresher is not None and self._refresher is not threading.current_thread():
+            self._refresher.join(5.0)
         for child in list(self.children):
             child.close()
         super().close()
