@@ -20,3 +20,13 @@ def load_ipython_extension(ipython):
     from .magics import load_ipython_extension as load
 
     load(ipython)
+
+
+def __getattr__(name):
+    """``from jupyter_runai import Client`` (and the object classes), imported on first use so that
+    ``import jupyter_runai`` stays light for the CLI."""
+    if name in ("Client", "Workload", "RunaiError"):
+        from . import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

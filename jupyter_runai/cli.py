@@ -353,11 +353,13 @@ def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, com
     from .cli_render import error_line, phase_text, stderr_console, stdout_console, workload_request_text
 
     out, err = stdout_console(), stderr_console()
-    workload = client.submit(spec)
+    workload = ns.result = client.submit(spec)
     name = workload.get("spec", {}).get("name", spec["name"])
     project = workload.get("spec", {}).get("project", spec["project"])
     if not ns.wait:
-        if json_out:
+        if not ns.print_result:
+            pass
+        elif json_out:
             _show(ns, workload)
         else:
             request = workload_request_text(workload.get("spec", {}))
@@ -370,7 +372,7 @@ def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, com
     def until(w: dict[str, Any]) -> bool:
         return w.get("status", {}).get("phase") not in ("Pending", None)
 
-    if not json_out:
+    if not json_out and ns.print_result:
         out.print(Text.assemble("Submitted ", (str(name), "bold"), f" in project {project}."))
     try:
         with err.status(Text(f"waiting for {name} to be scheduled...")) as spinner:
@@ -381,10 +383,15 @@ def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, com
 
             workload = client.wait(name, project, until=until, timeout=ns.wait_timeout, on_update=update)
     except TimeoutError as exc:
+        if not ns.print_result:
+            raise
         err.print(error_line(exc))
         return EXIT_SERVER
+    ns.result = workload
     phase = workload.get("status", {}).get("phase")
-    if json_out:
+    if not ns.print_result:
+        pass
+    elif json_out:
         _show(ns, workload)
     else:
         url = workload.get("status", {}).get("url")
@@ -397,7 +404,10 @@ def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, com
 def _cmd_list(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> int:
     project = None if ns.all_projects else (getattr(ns, "project", None) or _env_project())
     document = client.get_json("workloads", {"project": project, "phase": ns.phase, "kind": ns.kind})
-    if json_out:
+    ns.result = document.get("workloads", [])
+    if not ns.print_result:
+        pass
+    elif json_out:
         _show(ns, document)
     else:
         from .cli_render import render_workloads, stdout_console
@@ -441,8 +451,10 @@ def _cmd_config(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> 
 
 
 def _cmd_describe(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> int:
-    workload = client.get(ns.name, _project_of(ns))
-    if json_out:
+    workload = ns.result = client.get(ns.name, _project_of(ns))
+    if not ns.print_result:
+        pass
+    elif json_out:
         _show(ns, workload)
     else:
         from .cli_render import render_describe, stdout_console
@@ -467,8 +479,10 @@ def _cmd_action(action: str, ns: argparse.Namespace, client: RunaiClient, json_o
         if answer.strip().lower() not in ("y", "yes"):
             print("Not deleted.", file=sys.stderr)
             return EXIT_OK
-    workload = getattr(client, action)(ns.name, project)
-    if json_out:
+    workload = ns.result = getattr(client, action)(ns.name, project)
+    if not ns.print_result:
+        pass
+    elif json_out:
         _show(ns, workload)
     else:
         phase = (workload or {}).get("status", {}).get("phase")
@@ -479,7 +493,10 @@ def _cmd_action(action: str, ns: argparse.Namespace, client: RunaiClient, json_o
 
 def _cmd_nodes(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> int:
     document = client.get_json("nodes")
-    if json_out:
+    ns.result = document.get("nodes", [])
+    if not ns.print_result:
+        pass
+    elif json_out:
         _show(ns, document)
     else:
         from .cli_render import render_nodes, stdout_console
@@ -500,20 +517,34 @@ def _error(message: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `runai` with ``argv`` (default: the command line); returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    return run(list(sys.argv[1:] if argv is None else argv))[0]
+
+
+def run(argv: Sequence[str], *, print_result: bool = True,
+        raise_errors: bool = False) -> tuple[int, argparse.Namespace | None]:
+    """Run one `runai` command: the exit code and the parsed options, whose ``result`` is the API
+    document the command showed (a workload, the list of workloads or nodes; ``None`` for the
+    others). ``print_result=False`` leaves that document unprinted (the ``%runai`` magic shows it
+    as objects); ``raise_errors=True`` raises the server's and the usage errors (``RunaiError``,
+    ``SubmitArgsError``, ...) instead of printing them and returning 1 or 2 (argparse's own usage
+    errors still print and give 2)."""
+    argv = list(argv)
     options, command = split_command(argv)
     parser = build_parser(options)
     try:
         ns = parser.parse_args(options)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
-        return int(exc.code or 0)
+        return int(exc.code or 0), None
+    ns.result, ns.print_result = None, print_result
     if ns.subcommand is None:
         parser.print_help()
-        return EXIT_USAGE
+        return EXIT_USAGE, ns
     action = ns.subcommand if ns.subcommand in BY_NAME else getattr(ns, "run_action", None)
     if command is not None and action != "submit":
+        if raise_errors:
+            raise _Usage(f"`runai {ns.subcommand}` takes no command after '--'")
         _error(f"`runai {ns.subcommand}` takes no command after '--'")
-        return EXIT_USAGE
+        return EXIT_USAGE, ns
 
     from .cli_admin import AdminUsage
     from .cli_resources import CredentialValueError
@@ -522,47 +553,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     json_out = getattr(ns, "output", "table") in ("json", "yaml")  # a document, not a table
     client = RunaiClient(getattr(ns, "url", None), getattr(ns, "token", None), project=_project_of(ns))
     try:
-        if action == "submit":
-            return _cmd_submit(ns, client, json_out, command)
-        if action in ("stop", "resume", "delete"):
-            return _cmd_action(action, ns, client, json_out)
-        if action in ("data-source", "credential"):
-            from .cli_render import stdout_console
-            from .cli_resources import run_credential, run_data_source
-
-            run = run_data_source if action == "data-source" else run_credential
-            return run(ns, client, _project_of(ns), json_out, lambda document: _show(ns, document), stdout_console())
-        if action in ("projects", "departments", "nodepools", "audit"):
-            from .cli_admin import run_admin, run_audit
-            from .cli_render import render_projects, stdout_console
-
-            if action == "audit":
-                return run_audit(ns, client, json_out, lambda document: _show(ns, document), stdout_console())
-            return run_admin(ns, client, json_out, lambda document: _show(ns, document), stdout_console(),
-                             render_projects)
-        handler = {
-            "list": _cmd_list,
-            "describe": _cmd_describe,
-            "logs": _cmd_logs,
-            "nodes": _cmd_nodes,
-            "config": _cmd_config,
-        }[action]
-        return handler(ns, client, json_out)
+        return _dispatch(action, ns, client, json_out, command), ns
     except (SubmitArgsError, RunaiError) as exc:
+        if raise_errors:
+            raise
         from .cli_render import print_error, stderr_console
 
         print_error(exc, stderr_console())
-        return EXIT_USAGE if isinstance(exc, SubmitArgsError) else EXIT_SERVER
+        return (EXIT_USAGE if isinstance(exc, SubmitArgsError) else EXIT_SERVER), ns
     except (_Usage, CredentialValueError, AdminUsage) as exc:
+        if raise_errors:
+            raise
         _error(exc)
-        return EXIT_USAGE
+        return EXIT_USAGE, ns
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        if raise_errors:
+            raise
+        return EXIT_INTERRUPTED, ns
     except BrokenPipeError:  # `runai logs x | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        return EXIT_OK, ns
     finally:
         client.close()
+
+
+def _dispatch(action: str, ns: argparse.Namespace, client: RunaiClient, json_out: bool,
+              command: list[str] | None) -> int:
+    """Run the parsed command (errors are raised, for ``run`` to show or pass on)."""
+    if action == "submit":
+        return _cmd_submit(ns, client, json_out, command)
+    if action in ("stop", "resume", "delete"):
+        return _cmd_action(action, ns, client, json_out)
+    if action in ("data-source", "credential"):
+        from .cli_render import stdout_console
+        from .cli_resources import run_credential, run_data_source
+
+        runner = run_data_source if action == "data-source" else run_credential
+        return runner(ns, client, _project_of(ns), json_out, lambda document: _show(ns, document), stdout_console())
+    if action in ("projects", "departments", "nodepools", "audit"):
+        from .cli_admin import run_admin, run_audit
+        from .cli_render import render_projects, stdout_console
+
+        if action == "audit":
+            return run_audit(ns, client, json_out, lambda document: _show(ns, document), stdout_console())
+        return run_admin(ns, client, json_out, lambda document: _show(ns, document), stdout_console(),
+                         render_projects)
+    handler = {
+        "list": _cmd_list,
+        "describe": _cmd_describe,
+        "logs": _cmd_logs,
+        "nodes": _cmd_nodes,
+        "config": _cmd_config,
+    }[action]
+    return handler(ns, client, json_out)
 
 
 if __name__ == "__main__":  # pragma: no cover

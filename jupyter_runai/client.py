@@ -11,7 +11,10 @@ this order:
    ``JUPYTERHUB_API_TOKEN``; with only ``JUPYTERHUB_SERVICE_PREFIX``, the
    running server whose base URL is that prefix;
 4. jupyter_server's list of running servers (``jpserver-<pid>.json`` files in
-   the Jupyter runtime directory): the one whose root directory contains the
+   the Jupyter runtime directory): inside a kernel, the server that started it
+   (``JPY_PARENT_PID``, set by jupyter_client for the kernels it launches, when
+   that is this process's parent);
+   otherwise the one whose root directory contains the
    current directory (the deepest such root), else the most recently started;
    servers whose process is gone are ignored.
 
@@ -39,6 +42,11 @@ import requests
 
 __all__ = [
     "API_PREFIX",
+    "Client",
+    "Node",
+    "Project",
+    "Workload",
+    "WorkloadList",
     "RunaiClient",
     "RunaiConnectionError",
     "RunaiError",
@@ -399,6 +407,17 @@ def find_server(
             if info.get("base_url", "").rstrip("/") == prefix.rstrip("/"):
                 return ServerInfo(_normalize_url(info["url"]), token or hub_token or info.get("token") or None,
                                   f"JUPYTERHUB_SERVICE_PREFIX and jpserver-{info.get('pid')}.json")
+
+    # in a kernel: the Jupyter server that started it, which jupyter_client names in JPY_PARENT_PID
+    # (the working directory alone may be under several servers' roots). Only for the kernel itself,
+    # whose parent that server is: a process further down inherits the variable too, and may be a
+    # Jupyter server of its own (one started from a notebook), which must not take the outer one.
+    parent = (environ.get("JPY_PARENT_PID") or "").strip()
+    if parent and parent == str(os.getppid()):
+        for info in servers:
+            if str(info.get("pid")) == parent:
+                return ServerInfo(_normalize_url(info["url"]), token or info.get("token") or None,
+                                  f"the kernel's own server jpserver-{parent}.json (JPY_PARENT_PID)")
 
     chosen = _pick_server(servers, cwd)
     if chosen is not None:
@@ -865,3 +884,330 @@ def _sse_event(data: str, event_id: str | None, event_name: str | None) -> dict[
     if event_name and event_name != "message":
         event.setdefault("type", event_name)
     return event
+
+
+# --------------------------------------------------------------------------- objects
+#
+# The object API for notebooks and scripts (docs/client.md): ``Client`` returns ``Workload``,
+# ``Project`` and ``Node`` objects instead of the API's dicts. Every call goes through the one
+# ``RunaiClient`` above (``Client.api``); these classes only hold the documents and show them.
+
+#: phases in which no pod runs and none will until someone acts
+FINISHED_PHASES = ("Stopped", "Succeeded", "Failed")
+
+#: the ``Resources`` fields that ``Client.submit`` takes as keywords beside the spec's own fields
+RESOURCE_FIELDS = ("gpu", "gpu_memory", "gpu_devices", "gpu_limit", "cpu", "cpu_limit", "memory", "memory_limit")
+
+
+def _html_table(headers: list[str], rows: list[list[Any]], caption: str | None = None) -> str:
+    from html import escape
+
+    head = "".join(f"<th style='text-align:left'>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{escape('' if v is None else str(v))}</td>"
+                                    for v in row) + "</tr>" for row in rows)
+    cap = f"<caption style='text-align:left'>{escape(caption)}</caption>" if caption else ""
+    return f"<table class='runai-table'>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _gpu_text(resources: Mapping[str, Any]) -> str:
+    gpu, devices, memory = resources.get("gpu") or 0, resources.get("gpu_devices"), resources.get("gpu_memory")
+    if memory:
+        text = f"{memory} GPU memory"
+    elif not gpu:
+        return "no GPU"
+    else:
+        text = f"{gpu:g} GPU" if isinstance(gpu, (int, float)) else f"{gpu} GPU"
+    return f"{text} x {devices} devices" if devices else text
+
+
+class Workload:
+    """One workload as the server last showed it (``data``: the API's ``Workload`` document).
+
+    ``name``, ``project``, ``kind``, ``phase`` and ``pending_reason`` are as of the last read
+    (``refresh()`` reads again); ``status`` reads the server each time and gives the phase now.
+    ``wait()``, ``logs()``, ``stop()``, ``resume()`` and ``delete()`` act on it on the server.
+    """
+
+    def __init__(self, client: "Client", data: Mapping[str, Any]) -> None:
+        self.client = client
+        self.data: dict[str, Any] = dict(data)
+
+    # ---------------------------------------------------------------- what it is
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.data.get("spec") or {}
+
+    @property
+    def name(self) -> str:
+        return self.spec.get("name", "")
+
+    @property
+    def project(self) -> str:
+        return self.spec.get("project", "")
+
+    @property
+    def kind(self) -> str:
+        return self.spec.get("kind", "training")
+
+    @property
+    def phase(self) -> str | None:
+        """The phase as of the last read."""
+        return (self.data.get("status") or {}).get("phase")
+
+    @property
+    def pending_reason(self) -> str | None:
+        """Why it waits, in words, as of the last read (``None`` once it runs)."""
+        return (self.data.get("status") or {}).get("pending_reason")
+
+    @property
+    def message(self) -> str | None:
+        return (self.data.get("status") or {}).get("message")
+
+    @property
+    def status(self) -> str | None:
+        """The phase now: reads the workload from the server (``refresh()``) and returns its phase."""
+        return self.refresh().phase
+
+    @property
+    def url(self) -> str | None:
+        """Where an inference endpoint or workspace answers (absolute), ``None`` when it has none."""
+        url = (self.data.get("status") or {}).get("url")
+        if url and url.startswith("/"):
+            return self.client.url.rstrip("/") + url
+        return url
+
+    # ---------------------------------------------------------------- acting on it
+    def refresh(self) -> "Workload":
+        """Read it again from the server; returns itself."""
+        self.data = self.client.api.get(self.name, self.project)
+        return self
+
+    def wait(
+        self,
+        until: str | Callable[["Workload"], bool] | None = None,
+        timeout: float | None = None,
+        show: bool = True,
+    ) -> "Workload":
+        """Wait on the event stream until it is no longer Pending (``until="finished"``: until it
+        has ended; a phase name: until that phase; or a function of the Workload). While it
+        waits, ``show`` prints its phase and why it is pending each time that changes. Raises
+        ``TimeoutError`` after ``timeout`` seconds; returns itself, read again."""
+        if until is None:
+            test: Callable[[dict[str, Any]], bool] = lambda w: (w.get("status") or {}).get("phase") != "Pending"
+        elif until == "finished":
+            test = lambda w: (w.get("status") or {}).get("phase") in FINISHED_PHASES
+        elif isinstance(until, str):
+            test = lambda w: (w.get("status") or {}).get("phase") == until
+        else:
+            test = lambda w: bool(until(Workload(self.client, w)))
+        shown: list[str] = []
+
+        def on_update(document: dict[str, Any]) -> None:
+            self.data = document
+            line = f"{self.name}: {self.phase}" + (f" - {self.pending_reason}" if self.pending_reason else "")
+            if show and (not shown or shown[-1] != line):
+                shown.append(line)
+                print(line, flush=True)
+
+        self.data = self.client.api.wait(self.name, self.project, until=test, timeout=timeout, on_update=on_update)
+        return self
+
+    def logs(self, follow: bool = False, pod: int | None = None, tail: int | None = None) -> str | None:
+        """The log of one pod (default pod 0) as text; ``follow=True`` prints it as it comes, until
+        the pod ends (returns ``None``: the text is on the screen)."""
+        chunks = self.client.api.logs(self.name, self.project, pod=pod, follow=follow, tail=tail)
+        if not follow:
+            return "".join(chunks)
+        for chunk in chunks:
+            print(chunk, end="", flush=True)
+        return None
+
+    def stop(self) -> "Workload":
+        """Stop it (it stays, and may be resumed); returns itself."""
+        self.data = self.client.api.stop(self.name, self.project) or self.data
+        return self
+
+    def resume(self) -> "Workload":
+        """Put it back in the queue after a stop or an end; returns itself."""
+        self.data = self.client.api.resume(self.name, self.project) or self.data
+        return self
+
+    def delete(self) -> "Workload":
+        """Stop its pods and remove it; returns itself (phase ``Deleting``)."""
+        self.data = self.client.api.delete(self.name, self.project) or self.data
+        return self
+
+    # ---------------------------------------------------------------- showing it
+    def _row(self) -> list[Any]:
+        return [self.name, self.project, self.kind, self.phase, _gpu_text(self.spec.get("resources") or {}),
+                self.pending_reason or self.message or ""]
+
+    def __repr__(self) -> str:
+        reason = self.pending_reason or self.message
+        return (f"<Workload {self.project}/{self.name} {self.kind} {self.phase}"
+                f" ({_gpu_text(self.spec.get('resources') or {})})" + (f": {reason}" if reason else "") + ">")
+
+    def _repr_html_(self) -> str:
+        rows = [["kind", self.kind], ["phase", self.phase], ["request", _gpu_text(self.spec.get("resources") or {})]]
+        if self.pending_reason:
+            rows.append(["pending", self.pending_reason])
+        if self.message:
+            rows.append(["message", self.message])
+        if self.url:
+            rows.append(["url", self.url])
+        return _html_table(["workload", f"{self.project}/{self.name}"], rows)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Workload) and (self.project, self.name) == (other.project, other.name)
+
+    def __hash__(self) -> int:
+        return hash((self.project, self.name))
+
+
+class WorkloadList(list):
+    """A list of :class:`Workload` that shows as one table in a notebook."""
+
+    def __repr__(self) -> str:
+        return "[" + ",\n ".join(repr(w) for w in self) + "]" if self else "[] (no workloads)"
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<p>No workloads.</p>"
+        return _html_table(["name", "project", "kind", "phase", "request", "why"], [w._row() for w in self])
+
+
+class _Record:
+    """A read-only document (a project or a node) with attribute access to its fields."""
+
+    headers: list[str] = []
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data: dict[str, Any] = dict(data)
+
+    def __getattr__(self, key: str) -> Any:
+        data = self.__dict__.get("data") or {}
+        if key in data:
+            return data[key]
+        raise AttributeError(f"{type(self).__name__} has no field {key!r}")
+
+    def _row(self) -> list[Any]:
+        return [self.data.get(h) for h in self.headers]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{h}={self.data.get(h)!r}" for h in self.headers[1:] if h in self.data)
+        return f"<{type(self).__name__} {self.data.get('name')}: {fields}>"
+
+    def _repr_html_(self) -> str:
+        return _html_table(self.headers, [self._row()])
+
+
+class Project(_Record):
+    """A project (queue): ``deserved``, ``limit``, ``allocated``, ``fair_share``, ..."""
+
+    headers = ["name", "department", "deserved", "allocated", "fair_share", "limit"]
+
+
+class Node(_Record):
+    """A node with its ``devices`` (GPUs) and what is allocated on each."""
+
+    headers = ["name", "pool", "cpu", "memory", "schedulable"]
+
+
+class RecordList(list):
+    """A list of :class:`Project` or :class:`Node` that shows as one table in a notebook."""
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<p>None.</p>"
+        return _html_table(self[0].headers, [item._row() for item in self])
+
+
+class Client:
+    """The runai server, with objects (docs/client.md)::
+
+        from jupyter_runai import Client
+        runai = Client()                      # the server that runs this kernel, or the hub's
+        w = runai.submit("python train.py", gpu=0.5)
+        w.wait(); print(w.logs())
+
+    ``Client()`` finds its server as ``runai`` does (:func:`find_server`: in a kernel, the
+    Jupyter server that started it; under JupyterHub, the hub's variables); ``url`` and
+    ``token`` name one. ``project`` is the one used when a call names none. ``api`` is the
+    underlying :class:`RunaiClient` (the API's dicts). Errors are :class:`RunaiError`.
+    """
+
+    def __init__(self, url: str | None = None, token: str | None = None, *, project: str | None = None,
+                 api: RunaiClient | None = None) -> None:
+        self.api = api or RunaiClient(url, token, project=project)
+
+    @property
+    def url(self) -> str:
+        return self.api.url
+
+    @property
+    def project(self) -> str:
+        return self.api.project
+
+    def workload(self, data: Mapping[str, Any]) -> Workload:
+        """A :class:`Workload` for an API document (as the server sent it)."""
+        return Workload(self, data)
+
+    def submit(self, command: str | list[str] | None = None, *, name: str | None = None,
+               spec: Mapping[str, Any] | None = None, **fields: Any) -> Workload:
+        """Submit a workload; returns it as a :class:`Workload`.
+
+        ``command`` is what it runs (a shell line, or a list run as is); the keywords are the
+        ``WorkloadSpec`` fields (``kind``, ``project``, ``image``, ``environment``, ``priority_class``,
+        ...; docs/models.md) and the resources' (``gpu``, ``gpu_memory``, ``gpu_devices``,
+        ``gpu_limit``, ``cpu``, ``memory``, ...), or a whole ``spec`` dict. The server checks
+        everything: a bad value raises :class:`RunaiError` naming the field and what it allows."""
+        body: dict[str, Any] = dict(spec or {})
+        resources = dict(body.get("resources") or {})
+        for key in RESOURCE_FIELDS:
+            if key in fields:
+                value = fields.pop(key)
+                if value is not None:
+                    resources[key] = value
+        if resources:
+            body["resources"] = resources
+        body.update({key: value for key, value in fields.items() if value is not None})
+        if command is not None:
+            body["command"] = command
+        if name is not None:
+            body["name"] = name
+        return Workload(self, self.api.submit(body))
+
+    def get(self, name: str, project: str | None = None) -> Workload:
+        """One workload by name."""
+        return Workload(self, self.api.get(name, project))
+
+    def workloads(self, project: str | None = None, phase: str | None = None, kind: str | None = None,
+                  all_projects: bool = False) -> WorkloadList:
+        """Workloads in queue order, of this client's project (``all_projects=True``: of every one)."""
+        project = None if all_projects else (project or self.project)
+        return WorkloadList(Workload(self, w) for w in self.api.list_workloads(project, phase, kind))
+
+    def projects(self) -> RecordList:
+        """Projects with deserved, limit, allocated and fair share."""
+        return RecordList(Project(p) for p in self.api.projects())
+
+    def nodes(self) -> RecordList:
+        """Nodes with their devices and what is allocated on each."""
+        return RecordList(Node(n) for n in self.api.nodes())
+
+    def info(self) -> dict[str, Any]:
+        """The server's version, backend, user and the submit form's defaults and bounds."""
+        return self.api.info()
+
+    def close(self) -> None:
+        self.api.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = self.api._server.url if self.api._server else "(server found on first use)"
+        return f"<runai Client {where} project={self.project}>"

@@ -39,7 +39,7 @@ from jupyter_runai.submit_args import (
 
 DISCOVERY_VARS = (
     "RUNAI_URL", "RUNAI_TOKEN", "RUNAI_PROJECT", "JUPYTERHUB_SERVICE_URL", "JUPYTERHUB_SERVICE_PREFIX",
-    "JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN",
+    "JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JPY_PARENT_PID",
 )
 
 
@@ -327,6 +327,36 @@ def test_running_server_list_picks_the_root_holding_cwd(clean_env, tmp_path):
     write_server_file(clean_env, os.getpid(), project, 8001, token="home-token", age=100)
     write_server_file(clean_env, os.getppid(), tmp_path, 8002, token="shallow-token", age=0)
     assert find_server(cwd=str(project)).token == "home-token"
+
+
+def test_a_kernel_finds_the_server_that_started_it(monkeypatch, clean_env, tmp_path):
+    """In a kernel (jupyter_client sets JPY_PARENT_PID to the server's pid) the client talks to
+    that server, even where another, newer server's root holds the working directory."""
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    write_server_file(clean_env, os.getppid(), tmp_path / "elsewhere", 8701, token="kernel-server", age=100)
+    write_server_file(clean_env, os.getpid(), notebooks, 8702, token="other-server", age=0)
+    monkeypatch.setenv("JPY_PARENT_PID", str(os.getppid()))
+    found = find_server(cwd=str(notebooks))
+    assert (found.url, found.token) == ("http://localhost:8701/", "kernel-server")
+    assert "JPY_PARENT_PID" in found.source
+    # a server that is not this process's parent (the variable inherited further down, e.g. by a
+    # Jupyter server started from a notebook): the usual choice, not the outer server
+    outer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        write_server_file(clean_env, outer.pid, tmp_path / "elsewhere2", 8703, token="not-my-parent", age=200)
+        monkeypatch.setenv("JPY_PARENT_PID", str(outer.pid))
+        assert find_server(cwd=str(notebooks)).token == "other-server"
+    finally:
+        outer.kill()
+        outer.wait()
+    # a parent that is no running server (a kernel started by something else): the usual choice
+    monkeypatch.setenv("JPY_PARENT_PID", "1")
+    assert find_server(cwd=str(notebooks)).token == "other-server"
+    # the hub's variables and RUNAI_URL still come first
+    monkeypatch.setenv("JPY_PARENT_PID", str(os.getppid()))
+    monkeypatch.setenv("RUNAI_URL", "http://127.0.0.1:8702/")
+    assert find_server(cwd=str(notebooks)).url == "http://127.0.0.1:8702/"
 
 
 def test_url_without_token_takes_the_running_servers_token(clean_env, tmp_path):

@@ -1,12 +1,17 @@
-"""%runai and %%runai in a real IPython shell, against a live Jupyter server."""
+"""%runai and %%runai in a real IPython shell and in a real kernel (a notebook run by nbclient),
+against a live Jupyter server."""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import pytest
+from IPython.core.error import UsageError
 from IPython.testing import globalipapp
 
+from jupyter_runai.client import RunaiError, Workload, WorkloadList
 from jupyter_runai.magics import RunaiMagicError, cell_command
 from live_server import LiveServer
 
@@ -40,15 +45,75 @@ def wait_logs(server, name, text, timeout=30):
     raise AssertionError(f"{text!r} not in the log of {name}")
 
 
-def test_line_magic_is_the_cli(ip, server, capsys):
-    assert ip.run_line_magic("runai", "submit from-line -g 0.5 -- echo hello-from-the-line") is None
-    server.wait_phase("from-line", "Succeeded")
+def test_line_magic_returns_the_objects_it_shows(ip, server, capsys):
+    w = ip.run_line_magic("runai", "submit from-line -g 0.5 -- echo hello-from-the-line")
+    assert isinstance(w, Workload) and (w.project, w.name, w.kind) == ("default", "from-line", "training")
+    assert "from-line" in repr(w) and "from-line" in w._repr_html_()
+    assert "Submitted" not in capsys.readouterr().out  # the object is the display, not a printed line too
+    assert w.wait("Succeeded", timeout=30, show=False) is w and w.phase == "Succeeded"
     wait_logs(server, "from-line", "hello-from-the-line")
-    capsys.readouterr()
-    ip.run_line_magic("runai", "list")
-    assert "from-line" in capsys.readouterr().out
-    assert ip.run_line_magic("runai", "submit bad -g 1.5 -- true") == 2  # usage error, field named
-    assert "resources.gpu" in capsys.readouterr().err
+    assert "hello-from-the-line" in w.logs()
+    ws = ip.run_line_magic("runai", "list")
+    assert isinstance(ws, WorkloadList) and "from-line" in [x.name for x in ws]
+    assert "<table" in ws._repr_html_() and "from-line" in ws._repr_html_()
+    described = ip.run_line_magic("runai", "describe from-line")
+    assert described == w and described.phase == "Succeeded"
+    documents = ip.run_line_magic("runai", "-o json list")  # -o json: the API's documents
+    assert "from-line" in [d["spec"]["name"] for d in documents]
+    assert ip.run_line_magic("runai", "--help") is None  # printing commands return nothing
+    assert "submit" in capsys.readouterr().out
+    deleted = ip.run_line_magic("runai", "delete from-line -y")
+    assert isinstance(deleted, Workload) and deleted.phase in ("Deleting", "Succeeded")
+
+
+@pytest.mark.parametrize("line, field, status", [
+    ("submit bad -g 1.5 -- true", "resources.gpu", None),          # refused before sending (the CLI's parser)
+    ("describe no-such-workload", "name", 404),                    # refused by the server
+    ("list --phase Runing", "phase", 400),                          # a filter value the server does not have
+])
+def test_a_failed_magic_raises_with_the_servers_message(ip, server, line, field, status):
+    with pytest.raises(RunaiMagicError) as caught:
+        ip.run_line_magic("runai", line)
+    error = caught.value
+    assert isinstance(error, RunaiError) and isinstance(error, UsageError)
+    assert error.field == field and error.status == status
+    assert field in str(error)
+
+
+def test_a_bare_magic_lists_the_commands(ip, capsys):
+    assert ip.run_line_magic("runai", "") is None  # a bare %runai lists the commands
+    assert "submit" in capsys.readouterr().out
+
+
+def test_a_failed_magic_raises_on_bad_options(ip):
+    with pytest.raises(RunaiMagicError, match="no-such-option"):
+        ip.run_line_magic("runai", "submit x --no-such-option -- true")
+    with pytest.raises(RunaiMagicError, match="unbalanced|quotation"):
+        ip.run_line_magic("runai", "submit 'x")
+
+
+def test_run_all_stops_at_a_failed_magic(server, tmp_path):
+    """A notebook run top to bottom in a real kernel: the cell with the failed %runai is an error
+    (RunaiMagicError, a UsageError; the field in the message), and the cells after it do not run."""
+    nbformat = pytest.importorskip("nbformat")
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in (
+        "%load_ext jupyter_runai",
+        "w = %runai submit nb-ok -- true\nprint(type(w).__name__, w.name)",
+        "%runai submit nb-bad -g 1.5 -- true",
+        "print('after the failure')",
+    )]
+    env = {**os.environ, "RUNAI_URL": server.url, "RUNAI_TOKEN": server.token,
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent)] + [os.environ.get("PYTHONPATH", "")])}
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    with pytest.raises(CellExecutionError) as caught:
+        client.execute(env=env)
+    assert caught.value.ename == "RunaiMagicError" and "resources.gpu" in caught.value.evalue
+    assert "Workload nb-ok" in "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    assert nb.cells[3].outputs == [] and nb.cells[3].get("execution_count") is None  # not run
 
 
 def test_cell_magic_submits_the_cell_as_a_script(ip, server):
