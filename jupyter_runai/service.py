@@ -60,6 +60,7 @@ from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
 from .admin import Administration
 from .autoscale import Autoscaler
+from .feasibility import never_runs
 from .launch import credential_material, data_mounts, describe_request
 from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
 from .store import Store, StoreWriteError
@@ -488,6 +489,8 @@ class RunaiService(Administration):
             raise Invalid(f"required for a {spec.kind.value} on the local cluster: it runs this command in the "
                           f"server's Python environment and does not run images",
                           field="command", allowed="a command string or list")
+        if not spec.queue_anyway:
+            self._refuse_never_runs(spec)
         existing = self._names.get((spec.project, spec.name))
         if existing is not None:
             raise Conflict(
@@ -1209,6 +1212,18 @@ class RunaiService(Administration):
                 names = [c.name for c in self.store.credentials(spec.project)]
                 raise Invalid(f"project {spec.project!r} has no credential {name!r}",
                               field=f"credentials.{position}", allowed=names)
+
+    def _refuse_never_runs(self, spec: WorkloadSpec) -> None:
+        """Refuse a workload that could never start on these nodes within its project's and
+        department's limits (see :mod:`jupyter_runai.feasibility`), listing every reason."""
+        project = self.project(spec.project)
+        department = next((d for d in self.store.departments() if d.name == project.department), None)
+        problems = never_runs(spec, self.cluster.nodes(), self.node_pools, project, department)
+        if problems:
+            items = [p.as_item() for p in problems]
+            items[0]["message"] += " (submit with queue_anyway: true to queue it all the same)"
+            first = items[0]
+            raise Invalid(first["message"], field=first["field"], allowed=first["allowed"], errors=items)
 
     def _save(self, workload: Workload) -> None:
         """The workload changed: write it at the end of the request or cycle, and let the
