@@ -14,7 +14,8 @@ the workload could not start even on an empty cluster:
   department's limit, in every node pool it may use.
 
 Each problem names the field at fault and what is allowed, in the REST error shape.
-The submitter may queue such a workload anyway (``queue_anyway: true``), e.g. when
+A cluster that has no node at all (starting, or scaled to zero) has no shape to judge
+against: only the limits are checked then. The submitter may queue such a workload anyway (``queue_anyway: true``), e.g. when
 nodes are about to join or a limit is about to be raised.
 """
 
@@ -166,8 +167,9 @@ def never_runs(spec: WorkloadSpec, nodes: Iterable[Node], pools: Iterable[NodePo
     if spec.is_master(0) and spec.master_resources is not None:
         shapes = {"master_resources": spec.master_resources, **({"resources": spec.resources}
                                                                  if spec.pod_count > 1 else {})}
-    for prefix, res in shapes.items():
-        problems += _pod_problems(prefix, res, candidates, where)
+    if nodes:  # no node known at all (a cluster that is starting, or scaled to zero): no shape is judged
+        for prefix, res in shapes.items():
+            problems += _pod_problems(prefix, res, candidates, where)
     memories = [d.memory for n in candidates for d in n.devices]
     queues: list[Project | Department] = [project] + ([department] if department is not None else [])
     candidate_pools = sorted({pool_of[n.name] for n in candidates}) or allowed

@@ -79,6 +79,12 @@ def test_gpus_on_a_cluster_without_any_are_refused():
     assert problems(nodes=cpu_only, resources={"cpu": 2}) == {}
 
 
+def test_a_cluster_without_nodes_judges_only_the_limits():
+    assert problems(nodes=[], resources={"gpu": 64, "cpu": 1000}) == {}
+    assert set(problems(nodes=[], project=Project(name="team", limit={"gpu": 2}), resources={"gpu": 4})) == {
+        "resources.gpu"}
+
+
 def test_a_pool_without_nodes_is_refused():
     pools_and_empty = POOLS + [NodePool(name="empty", label_selector={"size": "none"})]
     spec = WorkloadSpec(name="w", project="team", command="run", node_pools=["empty"])
