@@ -218,3 +218,14 @@ def test_patch_changes_one_rule_and_keeps_the_others(service):
     assert set(service.project("default").rules) == {"training", "workspace"}
     service.update_project("default", {"rules": {"training": None}}, ME)
     assert set(service.project("default").rules) == {"workspace"}
+
+
+def test_the_queue_file_sets_rules():
+    from jupyter_runai.config import parse_queue_config
+    config = parse_queue_config({
+        "departments": [{"name": "research", "rules": {"training": {"max_duration": "2d"}}}],
+        "projects": [{"name": "team-a", "department": "research",
+                      "rules": {"workspace": {"max_duration": "1d", "idle_gpu_timeout": "30m"}}}],
+    })
+    assert config.departments[0].rules["training"].max_duration == 2 * 86400
+    assert config.projects[0].rules["workspace"].idle_gpu_timeout == 1800
