@@ -1259,7 +1259,7 @@ class RunaiService(Administration):
         problems = never_runs(spec, self.cluster.nodes(), self.node_pools, project, department)
         if problems:
             items = [p.as_item() for p in problems]
-            items[0]["message"] += " (submit with queue_anyway: true to queue it all the same)"
+            items[0]["message"] += " (to queue it all the same: queue_anyway: true, or runai submit --queue-anyway)"
             first = items[0]
             raise Invalid(first["message"], field=first["field"], allowed=first["allowed"], errors=items)
 
