@@ -655,10 +655,10 @@ class RunaiService(Administration):
             self._idle_since.clear()
             return
         projects = {p.name: p for p in self.store.projects()}
-        if not any(p.rules for p in projects.values()) and not any(d.rules for d in self.store.departments()):
+        departments = {d.name: d for d in self.store.departments()}
+        if not any(q.rules for q in [*projects.values(), *departments.values()]):
             self._idle_since.clear()
             return
-        departments = {d.name: d for d in self.store.departments()}
         now = self._now()
         watched = [w for w in running if "idle_gpu_timeout" in effective_rules(
             w.spec.kind.value, projects.get(w.spec.project),
