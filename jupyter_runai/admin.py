@@ -48,6 +48,10 @@ def merge_changes(current: dict[str, Any], changes: dict[str, Any], *, deep: tup
                     block.pop(sub, None)
                 elif (key == "node_pools" and isinstance(item, dict) and isinstance(block.get(sub), dict)):
                     block[sub] = merge_changes(block[sub], item, deep=("deserved", "limit"))
+                elif key == "rules" and item is None:
+                    block.pop(sub, None)  # the kind loses all its rules
+                elif key == "rules" and isinstance(item, dict) and isinstance(block.get(sub), dict):
+                    block[sub] = {**block[sub], **item}  # one rule changed, the kind's others kept
                 else:
                     block[sub] = item
             out[key] = block
@@ -56,7 +60,7 @@ def merge_changes(current: dict[str, Any], changes: dict[str, Any], *, deep: tup
     return out
 
 
-QUEUE_BLOCKS = ("deserved", "limit", "node_pools")
+QUEUE_BLOCKS = ("deserved", "limit", "node_pools", "rules")
 
 
 class Administration:

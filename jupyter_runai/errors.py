@@ -18,18 +18,20 @@ class ServiceError(Exception):
 
     status = 400
 
-    def __init__(self, message: str, *, field: str | None = None, allowed: Any = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, allowed: Any = None,
+                 errors: list[dict[str, Any]] | None = None) -> None:
         if field and not message.startswith(f"{field}:"):
             message = f"{field}: {message}"  # like validation errors: the field first
         super().__init__(message)
         self.message = message
         self.field = field
         self.allowed = allowed
+        self.errors = errors  # every problem, when there are several (the first is the one above)
 
     def body(self) -> dict[str, Any]:
         """The REST error document: ``{"error": {"message", "field", "allowed", "errors": [...]}}``."""
         item = {"field": self.field, "message": self.message, "allowed": self.allowed}
-        return {"error": {**item, "errors": [item]}}
+        return {"error": {**item, "errors": list(self.errors) if self.errors else [item]}}
 
 
 class Invalid(ServiceError):

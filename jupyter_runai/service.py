@@ -62,6 +62,8 @@ from . import views
 from .admin import Administration
 from .project_data import ProjectData
 from .autoscale import Autoscaler
+from .feasibility import never_runs
+from .rules import breaches, effective_rules, idle_workloads
 from .launch import credential_material, data_mounts, describe_request
 from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
 from .store import Store, StoreWriteError
@@ -181,6 +183,7 @@ class RunaiService(Administration, ProjectData):
         self._jobs: dict[str, tuple[int, Job | None]] = {}  # uid -> (version, engine job) cache
         self._phase_applied: dict[str, tuple[int, str | None]] = {}  # uid -> (version, reason) at its last update
         self._reasons_told: dict[str, set[str]] = {}  # uid -> kinds of reason told while it waits
+        self._idle_since: dict[str, datetime] = {}  # uid -> since when all its GPUs showed no use (rules)
         self._outcome: dict[str, WorkloadPhase] = {}  # what a stopping workload becomes once its pods end
         self._subscribers: set[Subscription] = set()
         self._handles_dirty: set[tuple[str, str]] = set()  # handles to write with the transaction
@@ -499,6 +502,8 @@ class RunaiService(Administration, ProjectData):
             raise Invalid(f"required for a {spec.kind.value} on the local cluster: it runs this command in the "
                           f"server's Python environment and does not run images",
                           field="command", allowed="a command string or list")
+        if not spec.queue_anyway:
+            self._refuse_never_runs(spec)
         existing = self._names.get((spec.project, spec.name))
         if existing is not None:
             raise Conflict(
@@ -627,6 +632,7 @@ class RunaiService(Administration, ProjectData):
         for report in reports:
             self._apply_report(report)
         self._autoscale()
+        self._apply_rules()
         nodes = self.cluster.nodes()
         device_memory = {n.name: (n.devices[0].memory if n.devices else 0) for n in nodes}
         jobs = [job for uid, workload in list(self.workloads.items()) if (job := self._safe_engine_job(uid, workload))]
@@ -651,6 +657,41 @@ class RunaiService(Administration, ProjectData):
             except Exception as exc:  # one workload's failure is its own, not the cycle's
                 self._fail_unschedulable(uid, "could not start its pods", exc)
         return launches, result.pending_reasons
+
+    def _apply_rules(self) -> None:
+        """Stop the running workloads that a scheduling rule of their project or department says
+        are done (max duration, idle GPU timeout; :mod:`jupyter_runai.rules`), in the service's clock."""
+        running = [w for w in self.workloads.values() if w.status.phase == WorkloadPhase.RUNNING]
+        if not running:
+            self._idle_since.clear()
+            return
+        projects = {p.name: p for p in self.store.projects()}
+        departments = {d.name: d for d in self.store.departments()}
+        if not any(q.rules for q in [*projects.values(), *departments.values()]):
+            self._idle_since.clear()
+            return
+        now = self._now()
+        watched = [w for w in running if "idle_gpu_timeout" in effective_rules(
+            w.spec.kind.value, projects.get(w.spec.project),
+            departments.get(projects[w.spec.project].department) if w.spec.project in projects else None)]
+        idle: set[str] = set()
+        if watched:
+            utilization = {(m.node, m.index): m.utilization for m in self.cluster.metrics()}
+            idle = idle_workloads(watched, utilization)
+        for uid in [uid for uid in self._idle_since if uid not in idle]:
+            del self._idle_since[uid]  # used again (or no longer watched): the idle time starts over
+        for uid in idle:
+            self._idle_since.setdefault(uid, now)
+        for breach in breaches(running, projects, departments, now, self._idle_since):
+            workload = self.workloads[breach.uid]
+            workload.status.phase = WorkloadPhase.STOPPING
+            workload.status.pending_reason = None
+            workload.status.message = breach.message
+            self._event("RuleStopped", workload, breach.message)
+            self._end_pods(workload, breach.message)
+            self._maybe_finish_stop(workload)
+            self._save(workload)
+            self._idle_since.pop(breach.uid, None)
 
     def _update_phases(self, reasons: dict[str, str]) -> None:
         applied = self._phase_applied
@@ -1220,6 +1261,18 @@ class RunaiService(Administration, ProjectData):
                 names = [c.name for c in self.store.credentials(spec.project)]
                 raise Invalid(f"project {spec.project!r} has no credential {name!r}",
                               field=f"credentials.{position}", allowed=names)
+
+    def _refuse_never_runs(self, spec: WorkloadSpec) -> None:
+        """Refuse a workload that could never start on these nodes within its project's and
+        department's limits (see :mod:`jupyter_runai.feasibility`), listing every reason."""
+        project = self.project(spec.project)
+        department = next((d for d in self.store.departments() if d.name == project.department), None)
+        problems = never_runs(spec, self.cluster.nodes(), self.node_pools, project, department)
+        if problems:
+            items = [p.as_item() for p in problems]
+            items[0]["message"] += " (to queue it all the same: queue_anyway: true, or runai submit --queue-anyway)"
+            first = items[0]
+            raise Invalid(first["message"], field=first["field"], allowed=first["allowed"], errors=items)
 
     def _save(self, workload: Workload) -> None:
         """The workload changed: write it at the end of the request or cycle, and let the

@@ -52,6 +52,7 @@ FIELD_OPTIONS: dict[str, str] = {
     "resources.memory": "--memory",
     "resources.memory_limit": "--memory-limit",
     "node_pools": "--node-pools",
+    "queue_anyway": "--queue-anyway",
     "image": "--image",
     "command": "-- COMMAND",
     "working_dir": "--working-dir",
@@ -222,6 +223,12 @@ def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: boo
         help="Run:ai's form of --preemptible / --non-preemptible",
     )
     where.add_argument(
+        "--queue-anyway", dest="queue_anyway", action="store_const", const=True, default=None,
+        help="queue it even when it could never run as the cluster and the project's limits are now "
+             "(more GPUs, GPU memory, CPU or memory than any node has, or above a limit); without it such "
+             "a request is refused with the reason",
+    )
+    where.add_argument(
         "--priority-class", "--priority", dest="priority_class", default=None, metavar="CLASS",
         help="train (50), build-preemptible (75), build (100) or inference (125). Default: by kind",
     )
@@ -351,6 +358,8 @@ def spec_from_args(ns: argparse.Namespace, command: Sequence[str] | str | None =
             spec[key] = get(key)
     if get("preemptible") is not None:
         spec["preemptible"] = get("preemptible")
+    if get("queue_anyway"):
+        spec["queue_anyway"] = True
     for key in ("node_pools", "data_sources", "credentials"):
         if get(key):
             spec[key] = list(get(key))

@@ -106,6 +106,11 @@ async def test_create_change_and_delete_a_department_and_a_project_each_audited(
     ("PATCH", ("projects", "alpha"), {"limit": {"gpu": 1}}, 400, "limit.gpu"),  # below deserved 2
     ("PATCH", ("projects", "alpha"), {"deserved": {"cpu": "lots"}}, 400, "deserved.cpu"),
     ("PATCH", ("projects", "alpha"), {"priority": -5}, 400, "priority"),
+    ("PATCH", ("projects", "alpha"), {"rules": {"batch": {"max_duration": "1h"}}}, 400, "rules"),
+    ("PATCH", ("projects", "alpha"), {"rules": {"training": {"max_duration": 0}}}, 400,
+     "rules.training.max_duration"),
+    ("PATCH", ("departments", "research"), {"rules": {"workspace": {"idle_gpu_timeout": "soon"}}}, 400,
+     "rules.workspace.idle_gpu_timeout"),
     ("PATCH", ("projects", "nope"), {"priority": 5}, 404, "project"),
     ("PATCH", ("departments", "nope"), {"priority": 5}, 404, "department"),
     ("DELETE", ("projects", "nope"), None, 404, "project"),
@@ -123,6 +128,24 @@ async def test_bad_changes_are_refused_naming_the_field_and_change_nothing(api, 
     assert answer["error"]["field"] == field, answer
     assert (await api.get("projects"))[1] == before and (await api.get("departments"))[1] == departments
     assert await audit(api) == []
+
+
+async def test_rules_are_set_changed_and_removed_at_runtime_and_audited(api):
+    code, body = await patch(api, "projects", "alpha",
+                             body={"rules": {"training": {"max_duration": "8h", "idle_gpu_timeout": "30m"}}})
+    assert code == 200, body
+    assert body["rules"] == {"training": {"max_duration": 28800, "idle_gpu_timeout": 1800}}
+    code, body = await patch(api, "projects", "alpha", body={"rules": {"training": {"idle_gpu_timeout": None},
+                                                                       "workspace": {"max_duration": "1d"}}})
+    assert code == 200, body
+    assert body["rules"] == {"training": {"max_duration": 28800, "idle_gpu_timeout": None},
+                             "workspace": {"max_duration": 86400, "idle_gpu_timeout": None}}
+    code, body = await patch(api, "departments", "research", body={"rules": {"training": {"max_duration": "4h"}}})
+    assert code == 200 and body["rules"]["training"]["max_duration"] == 14400, body
+    code, body = await patch(api, "projects", "alpha", body={"rules": {"training": None}})
+    assert code == 200 and list(body["rules"]) == ["workspace"], body
+    assert (await api.get("projects", "alpha"))[1]["rules"] == body["rules"]
+    assert [(e["kind"], e["name"]) for e in await audit(api)].count(("project", "alpha")) == 3
 
 
 async def test_a_project_with_workloads_is_not_deleted_and_the_answer_names_them(api):

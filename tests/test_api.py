@@ -205,6 +205,27 @@ async def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(api, spec
     assert [w["uid"] for w in after["workloads"]] == [w["uid"] for w in before["workloads"]]
 
 
+async def test_a_request_that_can_never_run_is_refused_with_what_is_allowed_unless_queued_anyway(api):
+    # the server's one node has two virtual GPUs of 24Gi
+    code, body = await api.post("workloads", body={"name": "big", "command": "true", "resources": {"gpu": 4}})
+    assert code == 400, body
+    assert body["error"]["field"] == "resources.gpu"
+    assert body["error"]["allowed"] == "at most 2 (the most on one node)"
+    assert "queue_anyway" in body["error"]["message"]
+    code, body = await api.post("workloads", body={"name": "big", "command": "true",
+                                                   "resources": {"gpu_memory": "30Gi", "gpu_devices": 3}})
+    assert code == 400, body
+    assert {e["field"]: e["allowed"] for e in body["error"]["errors"]} == {
+        "resources.gpu_devices": "at most 2 (the most on one node)",
+        "resources.gpu_memory": "at most 24Gi (the largest device)"}
+    assert (await api.get("workloads"))[1]["workloads"] == []
+    queued = await api.submit(name="big", command="true", resources={"gpu": 4}, queue_anyway=True)
+    assert queued["spec"]["queue_anyway"] is True
+    waiting = await wait_for(lambda: api.workload("big"), lambda w: w["status"]["pending_reason"], 10,
+                             "a pending reason")
+    assert waiting["status"]["phase"] == "Pending"
+
+
 async def test_malformed_json_and_duplicates(api):
     code, body = await api.post("workloads", raw=b"{not json")
     assert code == 400 and "not valid JSON" in body["error"]["message"]

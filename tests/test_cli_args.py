@@ -115,6 +115,12 @@ def test_gpu_memory_and_whole_gpus():
     assert isinstance(submit_spec("big", "-g", "2")["resources"]["gpu"], int)
 
 
+def test_queue_anyway_is_sent_only_when_asked():
+    assert submit_spec("huge", "-g", "16", "--queue-anyway")["queue_anyway"] is True
+    assert "queue_anyway" not in submit_spec("huge", "-g", "16")
+    assert "--queue-anyway" in build_submit_parser().format_help()
+
+
 def test_only_what_was_set_is_sent():
     spec = submit_spec("plain")
     assert spec == {"name": "plain", "project": "default"}

@@ -31,7 +31,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def specs(tmp_path, server, monkeypatch):
-    """The repo's kernel specs plus one that asks more GPUs than exist, in a tmp kernels dir."""
+    """The repo's kernel specs plus one that asks both GPUs (it waits while another workload holds one)
+    and one that asks more GPUs than exist (refused at submission), in a tmp kernels dir."""
     monkeypatch.setenv("RUNAI_URL", server.url)
     monkeypatch.setenv("RUNAI_TOKEN", server.token)
     monkeypatch.delenv("RUNAI_PROJECT", raising=False)
@@ -43,7 +44,29 @@ def specs(tmp_path, server, monkeypatch):
     big["metadata"]["kernel_provisioner"]["config"].update(gpu=4, start_timeout=3)
     (kernels / "runai-python-gpu-4").mkdir()
     (kernels / "runai-python-gpu-4" / "kernel.json").write_text(json.dumps(big))
+    both = json.loads(json.dumps(big))
+    both["metadata"]["kernel_provisioner"]["config"].update(gpu=2)
+    (kernels / "runai-python-gpu-2").mkdir()
+    (kernels / "runai-python-gpu-2" / "kernel.json").write_text(json.dumps(both))
     return KernelSpecManager(kernel_dirs=[str(kernels)])
+
+
+#: holds one GPU and cannot be preempted by a kernel (same priority as a workspace, not preemptible)
+HOG = {"name": "hog", "command": "sleep 120", "resources": {"gpu": 1}, "priority_class": "build", "preemptible": False}
+
+
+@pytest.fixture
+def one_gpu_held(server):
+    """A workload holding one of the server's two GPUs while the test runs."""
+    code, body = server.api("POST", "workloads", HOG)
+    assert code == 201, body
+    deadline = time.monotonic() + 20
+    while server.workload("hog")["status"]["phase"] != "Running":
+        assert time.monotonic() < deadline, server.workload("hog")
+        time.sleep(0.1)
+    yield
+    server.api("DELETE", "workloads/default/hog")
+    assert gone(server, "hog")
 
 
 def gone(server, name, timeout=15):
@@ -128,13 +151,22 @@ def test_a_kernel_is_a_workspace_holding_half_a_gpu(specs, server, tmp_path):
     assert asyncio.run(other.poll()) is not None
 
 
-def test_a_kernel_asking_more_gpus_than_exist_fails_with_the_reason(specs, server):
-    km = KernelManager(kernel_name="runai-python-gpu-4", kernel_spec_manager=specs)
+def test_a_kernel_that_waits_for_a_gpu_past_its_start_timeout_fails_with_the_reason(specs, server, one_gpu_held):
+    km = KernelManager(kernel_name="runai-python-gpu-2", kernel_spec_manager=specs)
     started = time.monotonic()
     with pytest.raises(KernelStartError, match="the kernel waits for a GPU: ") as info:
         km.start_kernel()
     assert time.monotonic() - started < 10
-    assert "4" in str(info.value)  # the pending reason carries the numbers
+    assert "2" in str(info.value)  # the pending reason carries the numbers
+    assert gone(server, workload_name(km.kernel_id))
+
+
+def test_a_kernel_asking_more_gpus_than_exist_is_refused_at_once_with_what_is_allowed(specs, server):
+    km = KernelManager(kernel_name="runai-python-gpu-4", kernel_spec_manager=specs)
+    with pytest.raises(KernelStartError, match="was refused: resources.gpu: asks for 4 whole GPUs") as info:
+        km.start_kernel()
+    assert info.value.status_code == 400
+    assert "at most 2" in str(info.value) or "is 2" in str(info.value)
     assert gone(server, workload_name(km.kernel_id))
 
 
@@ -188,25 +220,32 @@ def test_a_server_that_stops_deletes_its_kernel_workloads_first(tmp_path):
 def test_jupyterlab_is_told_why_a_kernel_did_not_start(tmp_path):
     """JupyterLab starts kernels through the server (POST /api/kernels, a session's kernel): a kernel that
     waits for a GPU longer than its start timeout is refused with the reason in the JSON message that
-    JupyterLab's dialog shows, not an empty 500 "Unhandled error"."""
+    JupyterLab's dialog shows, not an empty 500 "Unhandled error". (The kernel asks both GPUs while a
+    workload holds one: it could run, so it is queued, and waits.)"""
     kernels = tmp_path / "jupyter-path" / "kernels"
     shutil.copytree(KERNELS, kernels)
     big = json.loads((kernels / "runai-python-gpu-1" / "kernel.json").read_text())
-    big["metadata"]["kernel_provisioner"]["config"].update(gpu=4, start_timeout=2)
-    (kernels / "runai-python-gpu-4").mkdir()
-    (kernels / "runai-python-gpu-4" / "kernel.json").write_text(json.dumps(big))
+    big["metadata"]["kernel_provisioner"]["config"].update(gpu=2, start_timeout=2)
+    (kernels / "runai-python-gpu-2").mkdir()
+    (kernels / "runai-python-gpu-2" / "kernel.json").write_text(json.dumps(big))
     live = LiveServer(tmp_path / "lab")
     live.env["JUPYTER_PATH"] = str(kernels.parent)
     live.start()
     headers = {"Authorization": f"token {live.token}"}
     try:
-        answer = requests.post(live.url + "api/kernels", json={"name": "runai-python-gpu-4"}, headers=headers,
+        code, body = live.api("POST", "workloads", HOG)
+        assert code == 201, body
+        deadline = time.monotonic() + 20
+        while live.workload("hog")["status"]["phase"] != "Running":
+            assert time.monotonic() < deadline, live.workload("hog")
+            time.sleep(0.1)
+        answer = requests.post(live.url + "api/kernels", json={"name": "runai-python-gpu-2"}, headers=headers,
                                timeout=60)
         assert answer.status_code == 503, answer.text
         message = answer.json()["message"]
-        assert message.startswith("the kernel waits for a GPU: ") and "4" in message, message
+        assert message.startswith("the kernel waits for a GPU: ") and "2" in message, message
         session = requests.post(live.url + "api/sessions", headers=headers, timeout=60, json={
-            "path": "a.ipynb", "type": "notebook", "name": "a.ipynb", "kernel": {"name": "runai-python-gpu-4"}})
+            "path": "a.ipynb", "type": "notebook", "name": "a.ipynb", "kernel": {"name": "runai-python-gpu-2"}})
         assert session.status_code >= 500 and "the kernel waits for a GPU: " in session.json()["message"]
         assert "HTTP 503" not in session.json()["message"]
     finally:

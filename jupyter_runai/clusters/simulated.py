@@ -57,6 +57,9 @@ class SimulatedCluster:
         self._launch_no: dict[str, int] = {}  # key -> number of its current launch
         self.launches = 0
         self.stops = 0  # stop() calls that ended a running pod
+        # what the simulated devices measure: (node, device index) -> utilization percent; a device
+        # not listed is not measured (like a virtual GPU)
+        self.utilization: dict[tuple[str, int], float] = {}
 
     def nodes(self) -> list[Node]:
         return self._nodes
@@ -114,7 +117,8 @@ class SimulatedCluster:
         pass  # nothing on disk
 
     def metrics(self) -> list[DeviceMetrics]:
-        return []
+        return [DeviceMetrics(node, index, utilization=percent)
+                for (node, index), percent in sorted(self.utilization.items())]
 
     def close(self) -> None:
         pass

@@ -212,7 +212,8 @@ class RunaiProvisioner(KernelProvisionerBase):  # type: ignore[misc]
             await self._call("submit", spec)
         except RunaiError as exc:
             raise KernelStartError(f"the kernel's workload {self.workload_project}/{self.workload} "
-                                   f"was refused: {exc.message}") from None
+                                   f"was refused: {exc.message}",
+                                   status=exc.status if 400 <= (exc.status or 0) < 500 else 500) from None
         self.log.info("runai: kernel %s is workload %s/%s (%s)", self.kernel_id, self.workload_project,
                       self.workload, spec["resources"])
         await self._wait_running()

@@ -30,6 +30,7 @@ class EventType(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     STOPPED = "Stopped"  # by a user or a rule
+    RULE_STOPPED = "RuleStopped"  # a scheduling rule stopped it (max duration, idle GPU timeout); says which
     RESUMED = "Resumed"  # back in the queue after a stop
     DELETED = "Deleted"
     SCALED = "Scaled"  # an inference endpoint's replicas were added or removed

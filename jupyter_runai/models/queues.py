@@ -39,6 +39,7 @@ __all__ = [
     "parse_duration",
     "Department",
     "DevicePlacement",
+    "KindRules",
     "NodePool",
     "GpuPlacementStrategy",
     "PlacementStrategy",
@@ -141,6 +142,59 @@ def _check_duration(value: Any, info: ValidationInfo) -> Any:
 
 
 Duration = Annotated[Optional[Annotated[float, Compact]], BeforeValidator(_check_duration)]
+
+
+class KindRules(RunaiModel):
+    """The scheduling rules of one workload kind in a project or department (see docs/rules.md).
+    Unset: no such rule at this level."""
+
+    max_duration: Duration = Field(
+        default=None,
+        description="Longest a workload of this kind may run (seconds, or '8h', '2d'): it is stopped once "
+        "it has run this long since it last started. Unset: no limit.",
+        examples=["8h"],
+    )
+    idle_gpu_timeout: Duration = Field(
+        default=None,
+        description="A workload of this kind whose GPUs all showed no utilization for this long is stopped "
+        "(seconds, or '30m'). Only GPUs that are measured count: a virtual GPU is never idle. Unset: never.",
+        examples=["30m"],
+    )
+
+    @model_validator(mode="after")
+    def _positive(self) -> "KindRules":
+        problems = Problems("KindRules")
+        for field in ("max_duration", "idle_gpu_timeout"):
+            if getattr(self, field) == 0:
+                problems.add(field, "must be more than 0, or unset for no rule", allowed="> 0 seconds, or null",
+                             got=0)
+        problems.raise_if_any()
+        return self
+
+
+RULE_KINDS = ("workspace", "training", "distributed", "inference")
+
+
+def _check_rule_kinds(value: Any, info: ValidationInfo) -> Any:
+    if isinstance(value, dict):
+        for key in value:
+            if key not in RULE_KINDS:
+                raise invalid(info.field_name, f"keys must be workload kinds: {', '.join(RULE_KINDS)}",
+                              allowed=list(RULE_KINDS), got=key)
+        return {key: item for key, item in value.items() if item is not None}
+    return value
+
+
+Rules = Annotated[dict[str, KindRules], BeforeValidator(_check_rule_kinds)]
+
+
+def _rules_field() -> Any:
+    return Field(
+        default_factory=dict,
+        description="Scheduling rules per workload kind: {kind: {max_duration, idle_gpu_timeout}}. A "
+        "project's rule and its department's both apply (the shorter wins).",
+        examples=[{"training": {"max_duration": "8h"}, "workspace": {"idle_gpu_timeout": "30m"}}],
+    )
 
 
 def _min_runtime_field(kind: str) -> Any:
@@ -254,6 +308,7 @@ class Department(_Queue):
     node_pools: dict[DnsLabel, QueueQuota] = _node_pools_field()
     reclaim_min_runtime: Duration = _min_runtime_field("reclaim")
     preempt_min_runtime: Duration = _min_runtime_field("preempt")
+    rules: Rules = _rules_field()
 
 
 class Project(_Queue):
@@ -272,6 +327,7 @@ class Project(_Queue):
     node_pools: dict[DnsLabel, QueueQuota] = _node_pools_field()
     reclaim_min_runtime: Duration = _min_runtime_field("reclaim")
     preempt_min_runtime: Duration = _min_runtime_field("preempt")
+    rules: Rules = _rules_field()
 
 
 class PlacementStrategy(StrEnum):

@@ -290,6 +290,13 @@ class WorkloadSpec(RunaiModel):
         "more load adds replicas (up to max_replicas), less removes them (down to min_replicas). Default 4.",
     )
 
+    queue_anyway: bool = Field(
+        default=False,
+        description="Queue the workload even when it could never run as the cluster and its limits are now "
+        "(more GPUs, GPU memory, CPU or memory per pod than any node has, or more than the project's or "
+        "department's limit). Default false: such a workload is refused at submission, with the reason.",
+    )
+
     @field_validator("node_pools", "data_sources", "credentials")
     @classmethod
     def _no_repeats(cls, values: list[str], info: ValidationInfo) -> list[str]:

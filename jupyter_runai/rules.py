@@ -1,0 +1,123 @@
+"""Scheduling rules: which running workloads a project's or department's rules stop now.
+
+Pure functions (no I/O; the time and the GPU measurements are passed in), called by the
+service on every cycle in its own clock, so simulated time and real time run the same code.
+
+Rules are set per workload kind on a project and on its department
+(``Project.rules`` / ``Department.rules``, :class:`~jupyter_runai.models.queues.KindRules`).
+Both apply: where both set a rule, the shorter wins (a department bounds its projects).
+
+* ``max_duration``: a Running workload is stopped once it has run this long since it last
+  started (``status.started_at``).
+* ``idle_gpu_timeout``: a Running workload that holds GPUs is stopped once every device its
+  pods hold has shown 0% utilization for this long. Only measured devices count: a device
+  without a measurement (a virtual GPU, a sample missing) is never idle, and a device it
+  shares with another workload is idle only when the device as a whole is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, Mapping, Optional
+
+from .models import Department, PodPhase, Project, Workload, WorkloadPhase
+
+__all__ = ["Breach", "RULES", "breaches", "effective_rules", "idle_workloads", "format_seconds"]
+
+#: the rules and what each says when it stops a workload
+RULES = ("max_duration", "idle_gpu_timeout")
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A rule that stops a workload now: which rule, whose, and the words for its status and event."""
+
+    uid: str
+    rule: str
+    scope: str  # "project 'team-a'" or "department 'research'"
+    seconds: float
+    message: str
+
+
+def format_seconds(seconds: float) -> str:
+    """90 -> '1m30s', 7200 -> '2h', 0.5 -> '0.5s'."""
+    if seconds < 60 and not float(seconds).is_integer():
+        return f"{seconds:g}s"
+    whole = int(round(seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, whole = divmod(whole, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+def effective_rules(kind: str, project: Project | None, department: Department | None
+                    ) -> dict[str, tuple[float, str]]:
+    """For a workload kind: rule name -> (seconds, whose rule it is), the shorter of the
+    project's and the department's where both set one."""
+    out: dict[str, tuple[float, str]] = {}
+    for queue, what in ((project, "project"), (department, "department")):
+        if queue is None:
+            continue
+        rules = queue.rules.get(kind)
+        if rules is None:
+            continue
+        for rule in RULES:
+            seconds = getattr(rules, rule)
+            if seconds is not None and (rule not in out or seconds < out[rule][0]):
+                out[rule] = (seconds, f"{what} {queue.name!r}")
+    return out
+
+
+def idle_workloads(workloads: Iterable[Workload], utilization: Mapping[tuple[str, int], Optional[float]]
+                   ) -> set[str]:
+    """The uids of Running workloads that hold GPUs, all of them measured and at 0% now.
+    ``utilization`` maps (node, device index) to percent, None when not measured."""
+    idle = set()
+    for workload in workloads:
+        if workload.status.phase != WorkloadPhase.RUNNING:
+            continue
+        held = [(pod.node, index) for pod in workload.status.pods
+                if pod.phase == PodPhase.RUNNING and pod.node for index in pod.devices]
+        if held and all(utilization.get(device) == 0 for device in held):
+            idle.add(workload.uid)
+    return idle
+
+
+def breaches(workloads: Iterable[Workload], projects: Mapping[str, Project], departments: Mapping[str, Department],
+             now: datetime, idle_since: Mapping[str, datetime]) -> list[Breach]:
+    """The Running workloads that a rule stops at ``now``, one breach each (the first rule that
+    is due, max_duration before idle_gpu_timeout). ``idle_since`` says since when each idle
+    workload's GPUs have shown no use."""
+    out: list[Breach] = []
+    for workload in workloads:
+        status = workload.status
+        if status.phase != WorkloadPhase.RUNNING:
+            continue
+        project = projects.get(workload.spec.project)
+        department = departments.get(project.department) if project is not None else None
+        rules = effective_rules(workload.spec.kind.value, project, department)
+        if not rules:
+            continue
+        kind = workload.spec.kind.value
+        if "max_duration" in rules and status.started_at is not None:
+            seconds, scope = rules["max_duration"]
+            ran = (now - status.started_at).total_seconds()
+            if ran >= seconds:
+                out.append(Breach(workload.uid, "max_duration", scope, seconds,
+                                  f"stopped by rule max_duration of {scope} for {kind} workloads: ran "
+                                  f"{format_seconds(ran)}, the most allowed is {format_seconds(seconds)}"))
+                continue
+        since = idle_since.get(workload.uid)
+        if "idle_gpu_timeout" in rules and since is not None:
+            seconds, scope = rules["idle_gpu_timeout"]
+            idle = (now - since).total_seconds()
+            if idle >= seconds:
+                out.append(Breach(workload.uid, "idle_gpu_timeout", scope, seconds,
+                                  f"stopped by rule idle_gpu_timeout of {scope} for {kind} workloads: its GPUs "
+                                  f"showed no utilization for {format_seconds(idle)}, the most allowed is "
+                                  f"{format_seconds(seconds)}"))
+    return out
+

@@ -1,0 +1,231 @@
+"""Scheduling rules (max duration, idle GPU timeout) per project, department and workload kind,
+run in the service's clock: simulated time on the simulated cluster, cycle by cycle."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from jupyter_runai.clusters.simulated import SimulatedCluster, simulated_nodes
+from jupyter_runai.models import Project
+from jupyter_runai.rules import effective_rules, format_seconds
+from jupyter_runai.service import RunaiService
+from jupyter_runai.store import Store
+
+from test_service import ME, make_service, phase, submit
+
+
+class Clock:
+    """Simulated time for the service: it moves only when the test says."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def cluster():
+    return SimulatedCluster(simulated_nodes(1, gpus=2))
+
+
+@pytest.fixture
+def service(tmp_path, cluster, clock):
+    svc = make_service(tmp_path, cluster, clock=clock)
+    yield svc
+    svc.store.close()
+
+
+def rules(service, **by_kind) -> None:
+    service.update_project("default", {"rules": by_kind}, ME)
+
+
+def stopped_by_rule(service, name) -> str:
+    """The workload is Stopped; returns its status message (the reason naming the rule)."""
+    workload = service.get("default", name)
+    assert workload.status.phase.value == "Stopped", workload.status
+    events = service.store.events(workload=name)
+    rule_events = [e for e in events if e.type == "RuleStopped"]
+    assert [e.message for e in rule_events] == [workload.status.message]
+    assert events[-1].type == "Stopped" and events[-1].message == workload.status.message
+    return workload.status.message
+
+
+def test_a_training_job_is_stopped_after_its_maximum_duration(service, cluster, clock):
+    rules(service, training={"max_duration": "1h"})
+    submit(service, "train", resources={"gpu": 1})
+    submit(service, "space", kind="workspace", resources={"gpu": 1})
+    service.run_cycle()
+    assert phase(service, "train") == phase(service, "space") == "Running"
+    clock.advance(minutes=59)
+    service.run_cycle()
+    assert phase(service, "train") == "Running"
+    clock.advance(minutes=1)
+    service.run_cycle()
+    assert "default/train-0" not in cluster.running  # its pod was stopped
+    service.run_cycle()
+    message = stopped_by_rule(service, "train")
+    assert message == ("stopped by rule max_duration of project 'default' for training workloads: ran 1h, "
+                       "the most allowed is 1h")
+    assert phase(service, "space") == "Running"  # a training rule: the workspace runs on
+    # resumed, it runs anew for the whole duration
+    service.resume("default", "train", ME)
+    service.run_cycle()
+    clock.advance(minutes=30)
+    service.run_cycle()
+    assert phase(service, "train") == "Running"
+
+
+def test_the_shorter_of_the_project_s_and_the_department_s_rule_applies(service, clock):
+    rules(service, workspace={"max_duration": "2h"})
+    service.update_department("default", {"rules": {"workspace": {"max_duration": "90m"}}}, ME)
+    submit(service, "space", kind="workspace", resources={"gpu": 1})
+    service.run_cycle()
+    clock.advance(minutes=89)
+    service.run_cycle()
+    assert phase(service, "space") == "Running"
+    clock.advance(minutes=1)
+    service.run_cycle()
+    service.run_cycle()
+    assert "rule max_duration of department 'default' for workspace workloads" in stopped_by_rule(service, "space")
+
+
+def test_the_duration_survives_a_restart(tmp_path, cluster, clock):
+    first = make_service(tmp_path, cluster, clock=clock)
+    rules(first, training={"max_duration": "1h"})
+    submit(first, "train", resources={"gpu": 1})
+    first.run_cycle()
+    first.store.close()
+    clock.advance(hours=2)
+    second = RunaiService(Store(tmp_path / "runai.db"), cluster, stop_grace_seconds=0, clock=clock)
+    second.start()
+    second.run_cycle()
+    second.run_cycle()
+    assert "ran 2h" in stopped_by_rule(second, "train")
+    second.store.close()
+
+
+def test_an_idle_workspace_is_stopped_after_the_idle_gpu_timeout(service, cluster, clock):
+    rules(service, workspace={"idle_gpu_timeout": "30m"})
+    submit(service, "space", kind="workspace", resources={"gpu": 1})
+    service.run_cycle()
+    device = ("sim-node-0", service.get("default", "space").status.pods[0].devices[0])
+    # not measured (a virtual GPU): never idle
+    clock.advance(hours=3)
+    service.run_cycle()
+    assert phase(service, "space") == "Running"
+    # measured at 0%: idle from now on
+    cluster.utilization[device] = 0
+    service.run_cycle()
+    clock.advance(minutes=29)
+    service.run_cycle()
+    assert phase(service, "space") == "Running"
+    # used for a moment: the idle time starts over
+    cluster.utilization[device] = 40
+    service.run_cycle()
+    cluster.utilization[device] = 0
+    clock.advance(minutes=1)
+    service.run_cycle()
+    clock.advance(minutes=29)
+    service.run_cycle()
+    assert phase(service, "space") == "Running"
+    clock.advance(minutes=1)
+    service.run_cycle()
+    service.run_cycle()
+    assert stopped_by_rule(service, "space") == (
+        "stopped by rule idle_gpu_timeout of project 'default' for workspace workloads: its GPUs showed no "
+        "utilization for 30m, the most allowed is 30m")
+
+
+def test_a_workload_sharing_a_busy_device_is_not_idle(service, cluster, clock):
+    rules(service, workspace={"idle_gpu_timeout": "10m"})
+    submit(service, "a", kind="workspace", resources={"gpu": 0.5})
+    submit(service, "b", kind="workspace", resources={"gpu": 0.5})
+    service.run_cycle()
+    pods = [service.get("default", n).status.pods[0] for n in ("a", "b")]
+    assert pods[0].devices == pods[1].devices  # packed on one device
+    cluster.utilization[("sim-node-0", pods[0].devices[0])] = 80  # one of them uses it: the device is busy
+    for _ in range(3):
+        clock.advance(minutes=10)
+        service.run_cycle()
+    assert phase(service, "a") == phase(service, "b") == "Running"
+    cluster.utilization[("sim-node-0", pods[0].devices[0])] = 0  # now neither uses it
+    service.run_cycle()
+    clock.advance(minutes=10)
+    service.run_cycle()
+    service.run_cycle()
+    assert "idle_gpu_timeout" in stopped_by_rule(service, "a") and "idle_gpu_timeout" in stopped_by_rule(service, "b")
+
+
+def test_a_workload_without_gpus_is_never_idle(service, cluster, clock):
+    rules(service, training={"idle_gpu_timeout": "1m"})
+    cluster.utilization.update({("sim-node-0", 0): 0, ("sim-node-0", 1): 0})
+    submit(service, "cpu", resources={"cpu": 1})
+    submit(service, "gpu", resources={"gpu": 1})
+    service.run_cycle()
+    service.run_cycle()  # both run: the GPU one's device idle from now
+    clock.advance(hours=1)
+    service.run_cycle()
+    service.run_cycle()
+    assert phase(service, "cpu") == "Running"
+    assert "idle_gpu_timeout" in stopped_by_rule(service, "gpu")
+
+
+# ------------------------------------------------------------------ the fields
+
+
+def test_rules_are_validated_naming_the_field():
+    with pytest.raises(Exception) as bad:
+        Project(name="p", rules={"batch": {"max_duration": "1h"}})
+    assert "rules" in str(bad.value) and "workspace, training, distributed, inference" in str(bad.value)
+    with pytest.raises(Exception) as bad:
+        Project(name="p", rules={"training": {"max_duration": 0}})
+    assert "max_duration" in str(bad.value) and "more than 0" in str(bad.value)
+    with pytest.raises(Exception) as bad:
+        Project(name="p", rules={"training": {"max_duration": "soon"}})
+    assert "max_duration" in str(bad.value)
+    project = Project(name="p", rules={"training": {"max_duration": "1h30m"}, "workspace": None})
+    assert project.rules["training"].max_duration == 5400 and "workspace" not in project.rules
+
+
+def test_effective_rules_take_the_shorter_and_say_whose():
+    from jupyter_runai.models import Department
+    project = Project(name="p", rules={"training": {"max_duration": "8h", "idle_gpu_timeout": "1h"}})
+    department = Department(name="d", rules={"training": {"max_duration": "4h"}, "workspace": {"max_duration": "1d"}})
+    assert effective_rules("training", project, department) == {
+        "max_duration": (14400.0, "department 'd'"), "idle_gpu_timeout": (3600.0, "project 'p'")}
+    assert effective_rules("workspace", project, None) == {}
+    assert effective_rules("inference", project, department) == {}
+    assert [format_seconds(s) for s in (90, 7200, 86400 + 60, 0.5)] == ["1m30s", "2h", "1d1m", "0.5s"]
+
+
+def test_patch_changes_one_rule_and_keeps_the_others(service):
+    rules(service, training={"max_duration": "8h", "idle_gpu_timeout": "1h"})
+    service.update_project("default", {"rules": {"training": {"idle_gpu_timeout": None}}}, ME)
+    assert service.project("default").rules["training"].model_dump() == {"max_duration": 28800,
+                                                                         "idle_gpu_timeout": None}
+    service.update_project("default", {"rules": {"workspace": {"max_duration": "1d"}}}, ME)
+    assert set(service.project("default").rules) == {"training", "workspace"}
+    service.update_project("default", {"rules": {"training": None}}, ME)
+    assert set(service.project("default").rules) == {"workspace"}
+
+
+def test_the_queue_file_sets_rules():
+    from jupyter_runai.config import parse_queue_config
+    config = parse_queue_config({
+        "departments": [{"name": "research", "rules": {"training": {"max_duration": "2d"}}}],
+        "projects": [{"name": "team-a", "department": "research",
+                      "rules": {"workspace": {"max_duration": "1d", "idle_gpu_timeout": "30m"}}}],
+    })
+    assert config.departments[0].rules["training"].max_duration == 2 * 86400
+    assert config.projects[0].rules["workspace"].idle_gpu_timeout == 1800
