@@ -301,6 +301,87 @@ def test_a_training_job_goes_pending_running_succeeded_and_its_logs_read(page, l
     expect(row(page, "train-1").locator(".jp-RunaiWorkload-project")).to_have_count(0)
 
 
+def tqdm_like_command(epochs: int = 3) -> str:
+    """A shell command that writes what a training script with tqdm and coloured logging
+    does: bars redrawn with \\r, ANSI bold and colours, a line end only after each bar."""
+    parts = []
+    for epoch in range(1, epochs + 1):
+        parts.append(f"printf '\\033[1;34mepoch {epoch}/{epochs}\\033[0m\\n'")
+        for i in range(11):
+            bar = "#" * i + " " * (10 - i)
+            parts.append(f"printf '\\r{i * 10:3d}%%|{bar}| {i}/10 [00:0{i // 4}<00:0{(10 - i) // 4}, 4.1it/s]'")
+            parts.append("sleep 0.03")
+        parts.append(f"printf '\\n\\033[32mloss 0.{9 - epoch}1\\033[0m accuracy 0.{6 + epoch}\\n'")
+    parts.append("printf '\\033[1;31mERROR\\033[0m a made-up failure, in red\\n'")
+    return "; ".join(parts)
+
+
+def test_a_log_with_carriage_returns_and_ansi_codes_reads_as_in_a_terminal(page, lab, shots):
+    code, body = lab.api("POST", "workloads", {"name": "tqdm-1", "command": tqdm_like_command()})
+    assert code == 201, body
+    row(page, "tqdm-1").locator("button.jp-RunaiWorkload-logs").click()
+    logs = page.locator("#jupyter-runai-logs-default-tqdm-1")
+    expect(logs.locator(".jp-RunaiLogs-status")).to_contain_text("end of log", timeout=TIMEOUT)
+    lines = logs.locator(".jp-RunaiLogs-line:not(:empty)")
+    # each progress bar is one line at its last state, not eleven bars run together
+    bar = "100%|##########| 10/10 [00:02<00:00, 4.1it/s]"
+    expect(lines).to_have_text([
+        "epoch 1/3", bar, "loss 0.81 accuracy 0.7",
+        "epoch 2/3", bar, "loss 0.71 accuracy 0.8",
+        "epoch 3/3", bar, "loss 0.61 accuracy 0.9",
+        "ERROR a made-up failure, in red",
+    ])
+    text = logs.locator(".jp-RunaiLogs-output").inner_text()
+    assert "\x1b" not in text and "[0m" not in text and "[1;34m" not in text
+    # colours and bold as styles, in the theme's ANSI palette
+    expect(logs.locator(".jp-RunaiAnsi-bold.jp-RunaiAnsi-fg-4").first).to_have_text("epoch 1/3")
+    expect(logs.locator(".jp-RunaiAnsi-fg-2").first).to_have_text("loss 0.81")
+    error = logs.locator(".jp-RunaiAnsi-bold.jp-RunaiAnsi-fg-1")
+    expect(error).to_have_text("ERROR")
+    expect(error).to_have_css("color", "rgb(231, 92, 88)")
+    expect(error).to_have_css("font-weight", "700")
+    shoot(page, shots / "logs-progress-bar.png")
+
+    # search: the matching lines are marked, Enter goes from one to the next
+    search = logs.locator("input.jp-RunaiLogs-search")
+    search.fill("loss")
+    expect(logs.locator(".jp-RunaiLogs-matches")).to_have_text("3 lines")
+    search.press("Enter")
+    expect(logs.locator(".jp-RunaiLogs-matches")).to_have_text("1 of 3")
+    expect(logs.locator(".jp-RunaiLogs-line.jp-mod-current")).to_have_text("loss 0.81 accuracy 0.7")
+    search.press("Enter")
+    expect(logs.locator(".jp-RunaiLogs-line.jp-mod-current")).to_have_text("loss 0.71 accuracy 0.8")
+    search.press("Shift+Enter")
+    expect(logs.locator(".jp-RunaiLogs-matches")).to_have_text("1 of 3")
+    search.fill("no such text")
+    expect(logs.locator(".jp-RunaiLogs-matches")).to_have_text("no match")
+    expect(logs.locator(".jp-RunaiLogs-line.jp-mod-match")).to_have_count(0)
+    search.fill("")
+
+    # Download saves the whole log as the pod wrote it
+    with page.expect_download() as download:
+        logs.locator("button.jp-RunaiLogs-download").click()
+    assert download.value.suggested_filename == "default-tqdm-1-0.log"
+    saved = Path(download.value.path()).read_bytes()
+    assert b"\r100%|##########| 10/10" in saved and b"\x1b[32mloss 0.81" in saved
+    expect(logs.locator(".jp-RunaiLogs-trimmed")).to_be_hidden()
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-logs-default-tqdm-1"] .lm-TabBar-tabCloseIcon').click()
+
+    # past the lines a tab keeps, the oldest go and a notice says how many
+    code, body = lab.api("POST", "workloads", {"name": "many-lines", "command": "seq 20005"})
+    assert code == 201, body
+    row(page, "many-lines").locator("button.jp-RunaiWorkload-logs").click()
+    logs = page.locator("#jupyter-runai-logs-default-many-lines")
+    expect(logs.locator(".jp-RunaiLogs-status")).to_contain_text("end of log", timeout=TIMEOUT)
+    expect(logs.locator(".jp-RunaiLogs-trimmed")).to_be_visible()
+    expect(logs.locator(".jp-RunaiLogs-trimmed")).to_contain_text("5 older lines are not shown here")
+    expect(logs.locator(".jp-RunaiLogs-line").first).to_have_text("6")
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-logs-default-many-lines"] .lm-TabBar-tabCloseIcon').click()
+    for name in ("tqdm-1", "many-lines"):
+        lab.api("DELETE", f"workloads/default/{name}")
+        expect(row(page, name)).to_have_count(0, timeout=TIMEOUT)
+
+
 def test_a_workloads_details_show_spec_pods_and_events_live(page, lab, shots):
     # the blocker (resumed above) holds both GPUs: this one waits
     submit_form(page, name="detail-1", gpu="1", command="echo in detail; sleep 600")
