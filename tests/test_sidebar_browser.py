@@ -382,6 +382,98 @@ def test_a_log_with_carriage_returns_and_ansi_codes_reads_as_in_a_terminal(page,
         expect(row(page, name)).to_have_count(0, timeout=TIMEOUT)
 
 
+def table_names(page) -> list[str]:
+    return page.locator("#jupyter-runai-sidebar .jp-RunaiTable tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.name)")
+
+
+def test_the_table_view_sorts_and_keeps_the_filters_in_view(page, lab, shots):
+    # the blocker holds both GPUs: the GPU jobs wait, the others finish
+    for name, resources, command in (("tbl-b", {}, "true"), ("tbl-a10", {"gpu": 1}, "sleep 600"),
+                                     ("tbl-a2", {"gpu": 0.5}, "sleep 600"), ("tbl-c", {"gpu": 2}, "sleep 600")):
+        code, body = lab.api("POST", "workloads", {"name": name, "command": command, "resources": resources})
+        assert code == 201, body
+    expect(chip(page, "tbl-b")).to_have_text("Succeeded", timeout=TIMEOUT)
+    panel = page.locator("#jupyter-runai-sidebar")
+    panel.locator("button.jp-RunaiSidebar-view-table").click()
+    expect(panel.locator("button.jp-RunaiSidebar-view-table")).to_have_attribute("aria-pressed", "true")
+    expect(panel.locator(".jp-RunaiSidebar-list")).to_be_hidden()
+    table = panel.locator(".jp-RunaiTable")
+    expect(table.locator("thead th")).to_have_text(["Name", "Status", "GPU", "Kind", "Age", "Ran"])
+    tbl = table.locator('tr[data-name="tbl-a2"]')
+    expect(tbl.locator(".jp-RunaiChip")).to_have_text("Pending")
+    expect(tbl.locator("td.jp-RunaiTable-gpu")).to_have_text("0.5 GPU")
+    expect(tbl.locator("td.jp-RunaiTable-kind")).to_have_text("training")
+    expect(tbl.locator("td.jp-RunaiTable-duration")).to_have_text("—")
+    expect(table.locator('tr[data-name="train-1"] td.jp-RunaiTable-duration')).to_have_text(re.compile(r"^\d+s$"))
+    # dragged wider, the sidebar shows every column (a narrow one scrolls the table sideways)
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle:visible").first
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 160, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    expect(table.locator("th.jp-RunaiTable-duration")).to_be_in_viewport()
+    shoot(page, shots / "sidebar-table.png")
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] - 160, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+
+    panel.locator(".jp-RunaiSidebar-search").fill("tbl-")
+    expect(table.locator("tbody tr")).to_have_count(4)
+    assert table_names(page) == ["tbl-c", "tbl-a2", "tbl-a10", "tbl-b"]  # the newest first
+    sort = lambda column: table.locator(f'button.jp-RunaiTable-sort[data-column="{column}"]')
+    sort("name").click()
+    expect(table.locator("th.jp-RunaiTable-name")).to_have_attribute("aria-sort", "ascending")
+    assert table_names(page) == ["tbl-a2", "tbl-a10", "tbl-b", "tbl-c"]
+    sort("name").click()
+    expect(table.locator("th.jp-RunaiTable-name")).to_have_attribute("aria-sort", "descending")
+    assert table_names(page) == ["tbl-c", "tbl-b", "tbl-a10", "tbl-a2"]
+    sort("gpu").click()
+    expect(table.locator("th.jp-RunaiTable-gpu")).to_have_attribute("aria-sort", "ascending")
+    assert table_names(page) == ["tbl-b", "tbl-a2", "tbl-a10", "tbl-c"]
+    sort("status").click()
+    assert table_names(page)[-1] == "tbl-b"  # finished last
+    # all projects: a Project column
+    panel.locator(".jp-RunaiSidebar-projectSelect").select_option("*")
+    expect(table.locator("thead th").last).to_have_text("Project")
+    expect(table.locator('tr[data-name="tbl-b"] td.jp-RunaiTable-project')).to_have_text("default")
+    panel.locator(".jp-RunaiSidebar-projectSelect").select_option("default")
+
+    # in a short window only the table scrolls: the filters and the column headers stay in view
+    page.set_viewport_size({"width": 1280, "height": 420})
+    try:
+        wrap = panel.locator(".jp-RunaiSidebar-tableWrap")
+        page.wait_for_function("""() => {
+            const el = document.querySelector('#jupyter-runai-sidebar .jp-RunaiSidebar-tableWrap');
+            return el && el.scrollHeight > el.clientHeight;
+        }""")
+        wrap.evaluate("el => { el.scrollTop = el.scrollHeight; }")
+        assert wrap.evaluate("el => el.scrollTop") > 0
+        page.wait_for_timeout(100)  # a frame for the scroll to land
+        top = wrap.bounding_box()["y"]
+        head = table.locator("thead th").first.bounding_box()
+        assert abs(head["y"] - top) < 2, (head, top)
+        assert panel.locator(".jp-RunaiSidebar-search").bounding_box()["y"] < top
+        assert panel.locator(".jp-RunaiSidebar-inner").evaluate("el => el.scrollTop") == 0
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 860})
+
+    # the row's name opens its details; back to the cards (the table's choice stays until changed)
+    table.locator('tr[data-name="tbl-b"] button.jp-RunaiTable-name').click()
+    expect(page.locator("#jupyter-runai-details-default-tbl-b .jp-RunaiDetails-title")).to_have_text("tbl-b")
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-details-default-tbl-b"] .lm-TabBar-tabCloseIcon').click()
+    for name in ("tbl-b", "tbl-a10", "tbl-a2", "tbl-c"):
+        lab.api("DELETE", f"workloads/default/{name}")
+    expect(table.locator("tbody tr")).to_have_count(0, timeout=TIMEOUT)
+    panel.locator(".jp-RunaiSidebar-search").fill("")
+    panel.locator("button.jp-RunaiSidebar-view-cards").click()
+    expect(panel.locator(".jp-RunaiSidebar-tableWrap")).to_be_hidden()
+    expect(row(page, "train-1")).to_have_count(1)
+
+
 def test_a_workloads_details_show_spec_pods_and_events_live(page, lab, shots):
     # the blocker (resumed above) holds both GPUs: this one waits
     submit_form(page, name="detail-1", gpu="1", command="echo in detail; sleep 600")
@@ -634,4 +726,21 @@ def test_a_reload_brings_back_the_open_tabs_the_project_and_the_filters(page, la
     # the restored logs tab reads its log again
     page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-logs-default-kept-1"]').click()
     expect(page.locator("#jupyter-runai-logs-default-kept-1 .jp-RunaiLogs-output")).to_contain_text("kept")
+
+    # the table view and its sort are kept too
+    panel.locator("button.jp-RunaiSidebar-view-table").click()
+    panel.locator('button.jp-RunaiTable-sort[data-column="gpu"]').click()
+    panel.locator('button.jp-RunaiTable-sort[data-column="gpu"]').click()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        data = saved_workspace(lab).get("jupyter-runai:sidebar") or {}
+        if data.get("view") == "table" and data.get("sort") == {"column": "gpu", "descending": True}:
+            break
+        time.sleep(0.2)
+    page.reload()
+    page.wait_for_selector("#jupyter-runai-splash, #jupyterlab-splash", state="detached", timeout=60_000)
+    panel = page.locator("#jupyter-runai-sidebar")
+    expect(panel.locator("button.jp-RunaiSidebar-view-table")).to_have_attribute("aria-pressed", "true")
+    expect(panel.locator('.jp-RunaiTable tr[data-name="kept-1"]')).to_have_count(1)
+    expect(panel.locator("th.jp-RunaiTable-gpu")).to_have_attribute("aria-sort", "descending")
     assert not page.errors, page.errors  # type: ignore[attr-defined]
