@@ -399,7 +399,7 @@ def test_the_table_view_sorts_and_keeps_the_filters_in_view(page, lab, shots):
     expect(panel.locator("button.jp-RunaiSidebar-view-table")).to_have_attribute("aria-pressed", "true")
     expect(panel.locator(".jp-RunaiSidebar-list")).to_be_hidden()
     table = panel.locator(".jp-RunaiTable")
-    expect(table.locator("thead th")).to_have_text(["Name", "Status", "GPU", "Kind", "Age", "Ran"])
+    expect(table.locator("thead th")).to_have_text(["", "Name", "Status", "GPU", "Kind", "Age", "Ran"])
     tbl = table.locator('tr[data-name="tbl-a2"]')
     expect(tbl.locator(".jp-RunaiChip")).to_have_text("Pending")
     expect(tbl.locator("td.jp-RunaiTable-gpu")).to_have_text("0.5 GPU")
@@ -461,13 +461,38 @@ def test_the_table_view_sorts_and_keeps_the_filters_in_view(page, lab, shots):
     finally:
         page.set_viewport_size({"width": 1280, "height": 860})
 
-    # the row's name opens its details; back to the cards (the table's choice stays until changed)
+    # the row's name opens its details
     table.locator('tr[data-name="tbl-b"] button.jp-RunaiTable-name').click()
     expect(page.locator("#jupyter-runai-details-default-tbl-b .jp-RunaiDetails-title")).to_have_text("tbl-b")
     page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-details-default-tbl-b"] .lm-TabBar-tabCloseIcon').click()
-    for name in ("tbl-b", "tbl-a10", "tbl-a2", "tbl-c"):
-        lab.api("DELETE", f"workloads/default/{name}")
+
+    # bulk: stop two pending ones with one confirmation, clear the finished, delete the rest
+    bulk = panel.locator(".jp-RunaiBulk")
+    expect(bulk.locator(".jp-RunaiBulk-count")).to_have_text("None selected")
+    expect(bulk.locator("button.jp-RunaiBulk-stop")).to_be_disabled()
+    table.locator('tr[data-name="tbl-a10"] input.jp-RunaiTable-check').check()
+    table.locator('tr[data-name="tbl-a2"] input.jp-RunaiTable-check').check()
+    table.locator('tr[data-name="tbl-b"] input.jp-RunaiTable-check').check()
+    expect(bulk.locator(".jp-RunaiBulk-count")).to_have_text("3 selected")
+    expect(table.locator(".jp-RunaiTable-selectAll")).to_have_js_property("indeterminate", True)
+    expect(bulk.locator("button.jp-RunaiBulk-stop")).to_have_text("Stop 2")  # tbl-b has ended already
+    bulk.locator("button.jp-RunaiBulk-stop").click()
+    expect(page.locator(".jp-Dialog")).to_contain_text("tbl-a10")
+    confirm(page, "Stop")
+    for name in ("tbl-a10", "tbl-a2"):
+        expect(table.locator(f'tr[data-name="{name}"] .jp-RunaiChip')).to_have_text("Stopped", timeout=TIMEOUT)
+    expect(table.locator('tr[data-name="tbl-c"] .jp-RunaiChip')).to_have_text("Pending")
+    expect(bulk.locator("button.jp-RunaiBulk-clear")).to_have_text("Clear finished (3)")
+    bulk.locator("button.jp-RunaiBulk-clear").click()
+    confirm(page, "Delete")
+    expect(table.locator("tbody tr")).to_have_count(1, timeout=TIMEOUT)
+    expect(bulk.locator(".jp-RunaiBulk-count")).to_have_text("None selected")  # the deleted left the selection
+    table.locator(".jp-RunaiTable-selectAll").check()
+    expect(bulk.locator(".jp-RunaiBulk-count")).to_have_text("1 selected")
+    bulk.locator("button.jp-RunaiBulk-delete").click()
+    confirm(page, "Delete")
     expect(table.locator("tbody tr")).to_have_count(0, timeout=TIMEOUT)
+    assert lab.workload("train-1")["status"]["phase"] == "Succeeded"  # filtered out by the name: untouched
     panel.locator(".jp-RunaiSidebar-search").fill("")
     panel.locator("button.jp-RunaiSidebar-view-cards").click()
     expect(panel.locator(".jp-RunaiSidebar-tableWrap")).to_be_hidden()

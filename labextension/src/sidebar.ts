@@ -9,7 +9,8 @@ import { runaiIcon } from './icons';
 import { ageOf, gpuRequestLabel, gpuRequestTitle, KIND_SHORT, phaseClass } from './logic/format';
 import { planList, rowView } from './logic/rows';
 import { quotaBar } from './logic/quota';
-import { DEFAULT_SORT, durationLabel, ISort, nextSort, restoredLayout, SidebarView, sortTable, submittedAgeLabel, TABLE_COLUMNS } from './logic/table';
+import { runBulk } from './actions';
+import { bulkTargets, DEFAULT_SORT, durationLabel, finishedTargets, ISort, nextSort, prunedSelection, restoredLayout, SidebarView, sortTable, submittedAgeLabel, TABLE_COLUMNS } from './logic/table';
 import { IWorkload } from './logic/types';
 import { filterWorkloads, IFilter, restoredFilter, sortWorkloads, STATUS_FILTERS, statusCounts, StatusFilter, workloadKey } from './logic/workloads';
 import { RunaiModel } from './model';
@@ -106,6 +107,29 @@ export class RunaiSidebar extends Widget {
         label
       );
     this._viewButtons = [viewButton('cards', 'Cards', 'One card per workload, with its actions'), viewButton('table', 'Table', 'A compact table, sortable by each column')];
+    this._selectAll = h('input', {
+      type: 'checkbox',
+      class: 'jp-RunaiTable-selectAll',
+      'aria-label': 'Select every workload shown',
+      onchange: () => {
+        this._selected = this._selectAll.checked ? new Set(this._shown.map(workloadKey)) : new Set();
+        this._render();
+      }
+    });
+    const bulkButton = (cls: string, label: string, onclick: () => void) =>
+      h('button', { class: `jp-mod-styled jp-RunaiBulk-action jp-RunaiBulk-${cls}`, onclick }, label);
+    this._bulkCount = h('span', { class: 'jp-RunaiBulk-count', role: 'status' });
+    this._bulkStop = bulkButton('stop', 'Stop', () => void this._bulk('stop'));
+    this._bulkDelete = bulkButton('delete', 'Delete', () => void this._bulk('delete'));
+    this._clearFinished = bulkButton('clear', 'Clear finished', () => void this._clear());
+    this._bulkBar = h(
+      'div',
+      { class: 'jp-RunaiBulk', role: 'toolbar', 'aria-label': 'Selected workloads', hidden: true },
+      this._bulkCount,
+      this._bulkStop,
+      this._bulkDelete,
+      this._clearFinished
+    );
     this._tableHead = h('tr');
     this._tableBody = h('tbody');
     this._table = h(
@@ -170,6 +194,7 @@ export class RunaiSidebar extends Widget {
           )
         ),
         this._message,
+        this._bulkBar,
         this._list,
         this._table
       )
@@ -336,6 +361,9 @@ export class RunaiSidebar extends Widget {
     const table = this._view === 'table';
     this._list.hidden = table;
     this._table.hidden = !table;
+    this._bulkBar.hidden = !table;
+    this._shown = shown;
+    this._selected = prunedSelection(this._selected, shown);
     if (table) {
       this._patchList([], false); // the cards go; they come back as they are when chosen again
       this._patchTable(shown, current === null);
@@ -419,9 +447,12 @@ export class RunaiSidebar extends Widget {
     const headKey = columns.map(c => c.column).join(',') + `|${this._sort.column}|${this._sort.descending}`;
     if (this._tableHead.dataset.key !== headKey) {
       this._tableHead.dataset.key = headKey;
-      patchChildren(
-        this._tableHead,
-        columns.map(c => {
+      if (!this._selectHead) {
+        this._selectHead = h('th', { scope: 'col', class: 'jp-RunaiTable-select' }, this._selectAll);
+      }
+      patchChildren(this._tableHead, [
+        this._selectHead,
+        ...columns.map(c => {
           let th = this._headCells.get(c.column);
           if (!th) {
             th = h(
@@ -436,7 +467,7 @@ export class RunaiSidebar extends Widget {
           th.classList.toggle('jp-mod-sorted', active);
           return th;
         })
-      );
+      ]);
     }
     const rows = sortTable(shown, this._sort, now).map(w => {
       const key = workloadKey(w);
@@ -450,6 +481,21 @@ export class RunaiSidebar extends Widget {
           onclick: () => this.commands.openDetails(w.spec.project, w.spec.name)
         }, w.spec.name);
         cells.name = h('td', { class: 'jp-RunaiTable-name' }, name);
+        const box = h('input', {
+          type: 'checkbox',
+          class: 'jp-RunaiTable-check',
+          'aria-label': `Select ${w.spec.name}`,
+          dataset: { focusKey: `${key}:select` },
+          onchange: () => {
+            if (box.checked) {
+              this._selected.add(key);
+            } else {
+              this._selected.delete(key);
+            }
+            this._render();
+          }
+        });
+        cells.select = h('td', { class: 'jp-RunaiTable-select' }, box);
         for (const c of TABLE_COLUMNS.slice(1)) {
           cells[c.column] = h('td', { class: `jp-RunaiTable-${c.column}` });
         }
@@ -470,7 +516,10 @@ export class RunaiSidebar extends Widget {
       set(cells.age, submittedAgeLabel(w, now));
       set(cells.duration, durationLabel(w, now));
       set(cells.project, w.spec.project);
-      patchChildren(tr, columns.map(c => cells[c.column]));
+      const box = cells.select.firstElementChild as HTMLInputElement;
+      box.checked = this._selected.has(key);
+      tr.classList.toggle('jp-mod-selected', box.checked);
+      patchChildren(tr, [cells.select, ...columns.map(c => cells[c.column])]);
       return tr;
     });
     const keep = new Set(rows.map(tr => tr.dataset.key));
@@ -480,6 +529,38 @@ export class RunaiSidebar extends Widget {
       }
     }
     patchChildren(this._tableBody, rows);
+
+    // the selection bar: what each button would act on, in its label
+    const picked = this._selected.size;
+    this._selectAll.checked = picked > 0 && picked === shown.length;
+    this._selectAll.indeterminate = picked > 0 && picked < shown.length;
+    set(this._bulkCount, picked ? `${picked} selected` : 'None selected');
+    const stop = bulkTargets(shown, this._selected, 'stop').length;
+    const remove = bulkTargets(shown, this._selected, 'delete').length;
+    const finished = finishedTargets(shown).length;
+    set(this._bulkStop, stop ? `Stop ${stop}` : 'Stop');
+    set(this._bulkDelete, remove ? `Delete ${remove}` : 'Delete');
+    set(this._clearFinished, finished ? `Clear finished (${finished})` : 'Clear finished');
+    this._bulkStop.disabled = !stop;
+    this._bulkDelete.disabled = !remove;
+    this._clearFinished.disabled = !finished;
+    this._bulkStop.title = 'Stop the selected pending and running workloads (they stay in the list)';
+    this._bulkDelete.title = 'Delete the selected workloads with their logs';
+    this._clearFinished.title = 'Delete every finished workload shown (succeeded, failed, stopped), as the filters show them';
+  }
+
+  private async _bulk(action: 'stop' | 'delete'): Promise<void> {
+    const targets = bulkTargets(this._shown, this._selected, action);
+    const done = await runBulk(this.model, action, targets);
+    if (done && action === 'delete') {
+      this._selected = new Set();
+    }
+  }
+
+  private async _clear(): Promise<void> {
+    const targets = finishedTargets(this._shown);
+    const n = targets.length;
+    await runBulk(this.model, 'delete', targets, `Clear ${n} finished workload${n === 1 ? '' : 's'}?`);
   }
 
   private _sortBy(column: ISort['column']): void {
@@ -488,6 +569,15 @@ export class RunaiSidebar extends Widget {
     this._render();
   }
 
+  private _selected = new Set<string>();
+  private _shown: IWorkload[] = [];
+  private _selectAll: HTMLInputElement;
+  private _selectHead: HTMLElement | null = null;
+  private _bulkBar: HTMLElement;
+  private _bulkCount: HTMLElement;
+  private _bulkStop: HTMLButtonElement;
+  private _bulkDelete: HTMLButtonElement;
+  private _clearFinished: HTMLButtonElement;
   private _view: SidebarView = 'cards';
   private _sort: ISort = { ...DEFAULT_SORT };
   private _viewButtons: HTMLButtonElement[];

@@ -1,4 +1,4 @@
-import { DEFAULT_SORT, durationLabel, nextSort, restoredLayout, sortTable } from '../logic/table';
+import { bulkTargets, DEFAULT_SORT, durationLabel, finishedTargets, nextSort, prunedSelection, restoredLayout, sortTable } from '../logic/table';
 import { IWorkload } from '../logic/types';
 
 const NOW = Date.parse('2026-01-01T01:00:00Z');
@@ -77,5 +77,35 @@ describe('nextSort and restoredLayout', () => {
     expect(restoredLayout({ view: 'table', sort: { column: 'gpu', descending: true } })).toEqual({ view: 'table', sort: { column: 'gpu', descending: true } });
     expect(restoredLayout({ view: 'grid', sort: { column: 'colour' } })).toEqual({ view: 'cards', sort: DEFAULT_SORT });
     expect(restoredLayout(null)).toEqual({ view: 'cards', sort: DEFAULT_SORT });
+  });
+});
+
+describe('bulk actions', () => {
+  const ws = [
+    wl('run', { phase: 'Running' }),
+    wl('wait', { phase: 'Pending' }),
+    wl('ok', { phase: 'Succeeded' }),
+    wl('bad', { phase: 'Failed' }),
+    wl('halt', { phase: 'Stopped' }),
+    wl('going', { phase: 'Deleting' })
+  ];
+  const all = new Set(ws.map(w => `p/${w.spec.name}`));
+
+  it('Stop acts on the selected pending and running ones only', () => {
+    expect(names(bulkTargets(ws, all, 'stop'))).toEqual(['run', 'wait']);
+    expect(names(bulkTargets(ws, new Set(['p/ok', 'p/run']), 'stop'))).toEqual(['run']);
+  });
+
+  it('Delete acts on every selected one not already going', () => {
+    expect(names(bulkTargets(ws, all, 'delete'))).toEqual(['run', 'wait', 'ok', 'bad', 'halt']);
+    expect(names(bulkTargets(ws, new Set(), 'delete'))).toEqual([]);
+  });
+
+  it('Clear finished takes the succeeded, failed and stopped ones', () => {
+    expect(names(finishedTargets(ws))).toEqual(['ok', 'bad', 'halt']);
+  });
+
+  it('a selection keeps only workloads still shown', () => {
+    expect([...prunedSelection(new Set(['p/run', 'p/gone', 'q/run']), ws)]).toEqual(['p/run']);
   });
 });

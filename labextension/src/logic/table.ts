@@ -1,6 +1,6 @@
 /** The sidebar's compact table view: its columns, how each sorts, and the saved choice. Pure. */
 
-import { ageLabel, parseMemory } from './format';
+import { ageLabel, isFinished, parseMemory } from './format';
 import { IResources, IWorkload } from './types';
 import { workloadKey } from './workloads';
 
@@ -125,4 +125,32 @@ export function restoredLayout(saved: unknown): { view: SidebarView; sort: ISort
     ? { column, descending: s.sort.descending === true }
     : { ...DEFAULT_SORT };
   return { view, sort };
+}
+
+export type BulkAction = 'stop' | 'delete';
+
+/**
+ * The selected workloads that a bulk action applies to, in the order given: Stop takes the
+ * pending and running ones, Delete every one not already being deleted. The others are
+ * left as they are (and the button says how many it acts on).
+ */
+export function bulkTargets(workloads: IWorkload[], selected: ReadonlySet<string>, action: BulkAction): IWorkload[] {
+  return workloads.filter(w => {
+    if (!selected.has(workloadKey(w))) {
+      return false;
+    }
+    const phase = w.status.phase;
+    return action === 'stop' ? phase === 'Pending' || phase === 'Running' : phase !== 'Deleting';
+  });
+}
+
+/** The finished workloads (succeeded, failed, stopped) among those shown: what Clear finished deletes. */
+export function finishedTargets(workloads: IWorkload[]): IWorkload[] {
+  return workloads.filter(w => isFinished(w.status.phase));
+}
+
+/** The selection kept to the workloads still shown (a deleted or filtered-out one drops out). */
+export function prunedSelection(selected: ReadonlySet<string>, shown: IWorkload[]): Set<string> {
+  const keys = new Set(shown.map(workloadKey));
+  return new Set([...selected].filter(k => keys.has(k)));
 }
