@@ -383,7 +383,7 @@ def test_a_log_with_carriage_returns_and_ansi_codes_reads_as_in_a_terminal(page,
 
 
 def table_names(page) -> list[str]:
-    return page.locator("#jupyter-runai-sidebar .jp-RunaiTable tbody tr").evaluate_all(
+    return page.locator("#jupyter-runai-sidebar .jp-RunaiSidebarTable tbody tr").evaluate_all(
         "rows => rows.map(r => r.dataset.name)")
 
 
@@ -398,14 +398,14 @@ def test_the_table_view_sorts_and_keeps_the_filters_in_view(page, lab, shots):
     panel.locator("button.jp-RunaiSidebar-view-table").click()
     expect(panel.locator("button.jp-RunaiSidebar-view-table")).to_have_attribute("aria-pressed", "true")
     expect(panel.locator(".jp-RunaiSidebar-list")).to_be_hidden()
-    table = panel.locator(".jp-RunaiTable")
+    table = panel.locator(".jp-RunaiSidebarTable")
     expect(table.locator("thead th")).to_have_text(["", "Name", "Status", "GPU", "Kind", "Age", "Ran"])
     tbl = table.locator('tr[data-name="tbl-a2"]')
     expect(tbl.locator(".jp-RunaiChip")).to_have_text("Pending")
-    expect(tbl.locator("td.jp-RunaiTable-gpu")).to_have_text("0.5 GPU")
-    expect(tbl.locator("td.jp-RunaiTable-kind")).to_have_text("training")
-    expect(tbl.locator("td.jp-RunaiTable-duration")).to_have_text("—")
-    expect(table.locator('tr[data-name="train-1"] td.jp-RunaiTable-duration')).to_have_text(re.compile(r"^\d+s$"))
+    expect(tbl.locator("td.jp-RunaiSidebarTable-gpu")).to_have_text("0.5 GPU")
+    expect(tbl.locator("td.jp-RunaiSidebarTable-kind")).to_have_text("training")
+    expect(tbl.locator("td.jp-RunaiSidebarTable-duration")).to_have_text("—")
+    expect(table.locator('tr[data-name="train-1"] td.jp-RunaiSidebarTable-duration')).to_have_text(re.compile(r"^\d+s$"))
     # dragged wider, the sidebar shows every column (a narrow one scrolls the table sideways)
     handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle:visible").first
     box = handle.bounding_box()
@@ -413,7 +413,7 @@ def test_the_table_view_sorts_and_keeps_the_filters_in_view(page, lab, shots):
     page.mouse.down()
     page.mouse.move(box["x"] + 160, box["y"] + box["height"] / 2, steps=5)
     page.mouse.up()
-    expect(table.locator("th.jp-RunaiTable-duration")).to_be_in_viewport()
+    expect(table.locator("th.jp-RunaiSidebarTable-duration")).to_be_in_viewport()
     shoot(page, shots / "sidebar-table.png")
     box = handle.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -424,22 +424,22 @@ def test_the_table_view_sorts_and_keeps_the_filters_in_view(page, lab, shots):
     panel.locator(".jp-RunaiSidebar-search").fill("tbl-")
     expect(table.locator("tbody tr")).to_have_count(4)
     assert table_names(page) == ["tbl-c", "tbl-a2", "tbl-a10", "tbl-b"]  # the newest first
-    sort = lambda column: table.locator(f'button.jp-RunaiTable-sort[data-column="{column}"]')
+    sort = lambda column: table.locator(f'button.jp-RunaiSidebarTable-sort[data-column="{column}"]')
     sort("name").click()
-    expect(table.locator("th.jp-RunaiTable-name")).to_have_attribute("aria-sort", "ascending")
+    expect(table.locator("th.jp-RunaiSidebarTable-name")).to_have_attribute("aria-sort", "ascending")
     assert table_names(page) == ["tbl-a2", "tbl-a10", "tbl-b", "tbl-c"]
     sort("name").click()
-    expect(table.locator("th.jp-RunaiTable-name")).to_have_attribute("aria-sort", "descending")
+    expect(table.locator("th.jp-RunaiSidebarTable-name")).to_have_attribute("aria-sort", "descending")
     assert table_names(page) == ["tbl-c", "tbl-b", "tbl-a10", "tbl-a2"]
     sort("gpu").click()
-    expect(table.locator("th.jp-RunaiTable-gpu")).to_have_attribute("aria-sort", "ascending")
+    expect(table.locator("th.jp-RunaiSidebarTable-gpu")).to_have_attribute("aria-sort", "ascending")
     assert table_names(page) == ["tbl-b", "tbl-a2", "tbl-a10", "tbl-c"]
     sort("status").click()
     assert table_names(page)[-1] == "tbl-b"  # finished last
     # all projects: a Project column
     panel.locator(".jp-RunaiSidebar-projectSelect").select_option("*")
     expect(table.locator("thead th").last).to_have_text("Project")
-    expect(table.locator('tr[data-name="tbl-b"] td.jp-RunaiTable-project')).to_have_text("default")
+    expect(table.locator('tr[data-name="tbl-b"] td.jp-RunaiSidebarTable-project')).to_have_text("default")
     panel.locator(".jp-RunaiSidebar-projectSelect").select_option("default")
 
     # in a short window only the table scrolls: the filters and the column headers stay in view
@@ -462,7 +462,7 @@ def test_the_table_view_sorts_and_keeps_the_filters_in_view(page, lab, shots):
         page.set_viewport_size({"width": 1280, "height": 860})
 
     # the row's name opens its details
-    table.locator('tr[data-name="tbl-b"] button.jp-RunaiTable-name').click()
+    table.locator('tr[data-name="tbl-b"] button.jp-RunaiSidebarTable-name').click()
     expect(page.locator("#jupyter-runai-details-default-tbl-b .jp-RunaiDetails-title")).to_have_text("tbl-b")
     page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-details-default-tbl-b"] .lm-TabBar-tabCloseIcon').click()
 
@@ -470,11 +470,11 @@ def test_the_table_view_sorts_and_keeps_the_filters_in_view(page, lab, shots):
     bulk = panel.locator(".jp-RunaiBulk")
     expect(bulk.locator(".jp-RunaiBulk-count")).to_have_text("None selected")
     expect(bulk.locator("button.jp-RunaiBulk-stop")).to_be_disabled()
-    table.locator('tr[data-name="tbl-a10"] input.jp-RunaiTable-check').check()
-    table.locator('tr[data-name="tbl-a2"] input.jp-RunaiTable-check').check()
-    table.locator('tr[data-name="tbl-b"] input.jp-RunaiTable-check').check()
+    table.locator('tr[data-name="tbl-a10"] input.jp-RunaiSidebarTable-check').check()
+    table.locator('tr[data-name="tbl-a2"] input.jp-RunaiSidebarTable-check').check()
+    table.locator('tr[data-name="tbl-b"] input.jp-RunaiSidebarTable-check').check()
     expect(bulk.locator(".jp-RunaiBulk-count")).to_have_text("3 selected")
-    expect(table.locator(".jp-RunaiTable-selectAll")).to_have_js_property("indeterminate", True)
+    expect(table.locator(".jp-RunaiSidebarTable-selectAll")).to_have_js_property("indeterminate", True)
     expect(bulk.locator("button.jp-RunaiBulk-stop")).to_have_text("Stop 2")  # tbl-b has ended already
     bulk.locator("button.jp-RunaiBulk-stop").click()
     expect(page.locator(".jp-Dialog")).to_contain_text("tbl-a10")
@@ -487,7 +487,7 @@ def test_the_table_view_sorts_and_keeps_the_filters_in_view(page, lab, shots):
     confirm(page, "Delete")
     expect(table.locator("tbody tr")).to_have_count(1, timeout=TIMEOUT)
     expect(bulk.locator(".jp-RunaiBulk-count")).to_have_text("None selected")  # the deleted left the selection
-    table.locator(".jp-RunaiTable-selectAll").check()
+    table.locator(".jp-RunaiSidebarTable-selectAll").check()
     expect(bulk.locator(".jp-RunaiBulk-count")).to_have_text("1 selected")
     bulk.locator("button.jp-RunaiBulk-delete").click()
     confirm(page, "Delete")
@@ -754,8 +754,8 @@ def test_a_reload_brings_back_the_open_tabs_the_project_and_the_filters(page, la
 
     # the table view and its sort are kept too
     panel.locator("button.jp-RunaiSidebar-view-table").click()
-    panel.locator('button.jp-RunaiTable-sort[data-column="gpu"]').click()
-    panel.locator('button.jp-RunaiTable-sort[data-column="gpu"]').click()
+    panel.locator('button.jp-RunaiSidebarTable-sort[data-column="gpu"]').click()
+    panel.locator('button.jp-RunaiSidebarTable-sort[data-column="gpu"]').click()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         data = saved_workspace(lab).get("jupyter-runai:sidebar") or {}
@@ -766,6 +766,6 @@ def test_a_reload_brings_back_the_open_tabs_the_project_and_the_filters(page, la
     page.wait_for_selector("#jupyter-runai-splash, #jupyterlab-splash", state="detached", timeout=60_000)
     panel = page.locator("#jupyter-runai-sidebar")
     expect(panel.locator("button.jp-RunaiSidebar-view-table")).to_have_attribute("aria-pressed", "true")
-    expect(panel.locator('.jp-RunaiTable tr[data-name="kept-1"]')).to_have_count(1)
-    expect(panel.locator("th.jp-RunaiTable-gpu")).to_have_attribute("aria-sort", "descending")
+    expect(panel.locator('.jp-RunaiSidebarTable tr[data-name="kept-1"]')).to_have_count(1)
+    expect(panel.locator("th.jp-RunaiSidebarTable-gpu")).to_have_attribute("aria-sort", "descending")
     assert not page.errors, page.errors  # type: ignore[attr-defined]

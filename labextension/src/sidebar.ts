@@ -109,7 +109,7 @@ export class RunaiSidebar extends Widget {
     this._viewButtons = [viewButton('cards', 'Cards', 'One card per workload, with its actions'), viewButton('table', 'Table', 'A compact table, sortable by each column')];
     this._selectAll = h('input', {
       type: 'checkbox',
-      class: 'jp-RunaiTable-selectAll',
+      class: 'jp-RunaiSidebarTable-selectAll',
       'aria-label': 'Select every workload shown',
       onchange: () => {
         this._selected = this._selectAll.checked ? new Set(this._shown.map(workloadKey)) : new Set();
@@ -135,7 +135,7 @@ export class RunaiSidebar extends Widget {
     this._table = h(
       'div',
       { class: 'jp-RunaiSidebar-tableWrap', hidden: true },
-      h('table', { class: 'jp-RunaiTable', 'aria-label': 'Workloads' }, h('thead', null, this._tableHead), this._tableBody)
+      h('table', { class: 'jp-RunaiSidebarTable', 'aria-label': 'Workloads' }, h('thead', null, this._tableHead), this._tableBody)
     );
 
     const toolbar = h(
@@ -448,7 +448,7 @@ export class RunaiSidebar extends Widget {
     if (this._tableHead.dataset.key !== headKey) {
       this._tableHead.dataset.key = headKey;
       if (!this._selectHead) {
-        this._selectHead = h('th', { scope: 'col', class: 'jp-RunaiTable-select' }, this._selectAll);
+        this._selectHead = h('th', { scope: 'col', class: 'jp-RunaiSidebarTable-select' }, this._selectAll);
       }
       patchChildren(this._tableHead, [
         this._selectHead,
@@ -457,8 +457,8 @@ export class RunaiSidebar extends Widget {
           if (!th) {
             th = h(
               'th',
-              { scope: 'col', class: `jp-RunaiTable-${c.column}` },
-              h('button', { class: 'jp-RunaiTable-sort', dataset: { column: c.column, focusKey: `sort:${c.column}` }, title: c.title, onclick: () => this._sortBy(c.column) }, c.label)
+              { scope: 'col', class: `jp-RunaiSidebarTable-${c.column}` },
+              h('button', { class: 'jp-RunaiSidebarTable-sort', dataset: { column: c.column, focusKey: `sort:${c.column}` }, title: c.title, onclick: () => this._sortBy(c.column) }, c.label)
             );
             this._headCells.set(c.column, th);
           }
@@ -475,15 +475,15 @@ export class RunaiSidebar extends Widget {
       if (!row) {
         const cells: Record<string, HTMLElement> = {};
         const name = h('button', {
-          class: 'jp-RunaiTable-name',
+          class: 'jp-RunaiSidebarTable-name',
           title: `Details of ${key}: spec, pods, events`,
           dataset: { focusKey: `${key}:table-name` },
           onclick: () => this.commands.openDetails(w.spec.project, w.spec.name)
         }, w.spec.name);
-        cells.name = h('td', { class: 'jp-RunaiTable-name' }, name);
+        cells.name = h('td', { class: 'jp-RunaiSidebarTable-name' }, name);
         const box = h('input', {
           type: 'checkbox',
-          class: 'jp-RunaiTable-check',
+          class: 'jp-RunaiSidebarTable-check',
           'aria-label': `Select ${w.spec.name}`,
           dataset: { focusKey: `${key}:select` },
           onchange: () => {
@@ -495,13 +495,13 @@ export class RunaiSidebar extends Widget {
             this._render();
           }
         });
-        cells.select = h('td', { class: 'jp-RunaiTable-select' }, box);
+        cells.select = h('td', { class: 'jp-RunaiSidebarTable-select' }, box);
         for (const c of TABLE_COLUMNS.slice(1)) {
-          cells[c.column] = h('td', { class: `jp-RunaiTable-${c.column}` });
+          cells[c.column] = h('td', { class: `jp-RunaiSidebarTable-${c.column}` });
         }
         cells.chip = h('span', { class: 'jp-RunaiChip' });
         cells.status.appendChild(cells.chip);
-        const tr = h('tr', { class: 'jp-RunaiTable-row', dataset: { key, name: w.spec.name, project: w.spec.project } });
+        const tr = h('tr', { class: 'jp-RunaiSidebarTable-row', dataset: { key, name: w.spec.name, project: w.spec.project } });
         row = { tr, cells };
         this._tableRows.set(key, row);
       }
