@@ -98,6 +98,17 @@ describe('TerminalRenderer', () => {
   });
 });
 
+describe('an endless line', () => {
+  it('is cut at the limit, as a terminal wraps, so it cannot grow without bound', () => {
+    const t = new TerminalRenderer(4);
+    const update = t.feed('abcdefghij');
+    expect(update.lines.map(lineText)).toEqual(['abcd', 'efgh']);
+    expect(lineText(update.current)).toBe('ij');
+    // a \r after the cut rewrites only the part still open
+    expect(lineText(t.feed('\rX').current)).toBe('Xj');
+  });
+});
+
 describe('lineMatches', () => {
   it('finds the search text in any case; an empty search matches nothing', () => {
     expect(lineMatches('Epoch 3: loss 0.1', 'LOSS')).toBe(true);

@@ -159,7 +159,13 @@ function styleParts(s: IStyle): { classes: string[]; css: string } {
   return { classes, css: css.join('; ') };
 }
 
+/** A line that grows past this many characters without a line end is ended there (as a terminal wraps). */
+export const MAX_LINE_CHARS = 65_536;
+
 export class TerminalRenderer {
+  /** `maxLine`: where an endless line is cut, so that one line of output cannot grow without bound. */
+  constructor(private readonly maxLine: number = MAX_LINE_CHARS) {}
+
   /**
    * Feed the next chunk of output; returns the lines it ended and the open line. A chunk
    * may end anywhere, inside an escape sequence or between `\r` and `\n`.
@@ -198,6 +204,13 @@ export class TerminalRenderer {
       } else {
         this._put(ch);
         i++;
+        if (this._chars.length >= this.maxLine) {
+          // an endless line (no \n, or a \r-less stream of text): wrap it here
+          lines.push(this._segments());
+          this._chars = [];
+          this._styles = [];
+          this._cursor = 0;
+        }
       }
     }
     return { lines, current: this._segments() };
