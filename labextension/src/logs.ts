@@ -12,6 +12,8 @@ import { RunaiModel } from './model';
 
 /** Keep the tab light: past this many lines the oldest are dropped (and a notice says so). */
 export const MAX_LINES = 20_000;
+/** ... and past this many characters in all (long lines). */
+export const MAX_CHARS = 4_000_000;
 
 /** One rendered line as an element: styled spans, or plain text where it has no style. */
 function lineElement(line: ISegment[], el: HTMLElement = h('div', { class: 'jp-RunaiLogs-line' })): HTMLElement {
@@ -195,6 +197,7 @@ export class LogsView extends Widget {
     let pending = '';
     let scheduled = false;
     let seen = false;
+    let chars = 0; // characters in the ended lines shown
     const flush = () => {
       scheduled = false;
       if (!pending || abort.signal.aborted) {
@@ -206,9 +209,10 @@ export class LogsView extends Widget {
       const update = renderer.feed(pending);
       pending = '';
       const query = this._search.value;
+      let fresh: HTMLElement[] = [];
       if (update.lines.length) {
         // the open line is ended now: it takes the first ended line, the rest follow it
-        const fresh = update.lines.map((line, i) => (i === 0 ? lineElement(line, current) : lineElement(line)));
+        fresh = update.lines.map((line, i) => (i === 0 ? lineElement(line, current) : lineElement(line)));
         current = lineElement(update.current);
         const tailNodes = [...fresh.slice(1), current];
         out.append(...tailNodes);
@@ -219,12 +223,19 @@ export class LogsView extends Widget {
         lineElement(update.current, current);
       }
       current.classList.toggle('jp-mod-match', lineMatches(current.textContent ?? '', query));
-      const extra = out.children.length - 1 - MAX_LINES; // the open line comes on top
-      if (extra > 0) {
-        for (let i = 0; i < extra; i++) {
-          out.firstElementChild?.remove();
-        }
-        this._trimmedLines += extra;
+      for (const el of fresh) {
+        chars += (el.textContent ?? '').length;
+      }
+      // past MAX_LINES ended lines (the open line comes on top) or MAX_CHARS, the oldest go
+      let dropped = 0;
+      while (out.children.length - 1 > 0 && (out.children.length - 1 > MAX_LINES || chars > MAX_CHARS)) {
+        const first = out.firstElementChild as HTMLElement;
+        chars -= (first.textContent ?? '').length;
+        first.remove();
+        dropped++;
+      }
+      if (dropped) {
+        this._trimmedLines += dropped;
         this._showTrimmed();
       }
       if (query) {
@@ -271,7 +282,7 @@ export class LogsView extends Widget {
     const n = this._trimmedLines;
     this._trimmed.hidden = n === 0;
     this._trimmed.textContent = n
-      ? `${n.toLocaleString('en-US')} older line${n === 1 ? ' is' : 's are'} not shown here (this tab keeps the last ${MAX_LINES.toLocaleString('en-US')}); Download has the whole log.`
+      ? `${n.toLocaleString('en-US')} older line${n === 1 ? ' is' : 's are'} not shown here (this tab keeps the last ${MAX_LINES.toLocaleString('en-US')} lines, up to ${(MAX_CHARS / 1e6).toLocaleString('en-US')} million characters); Download has the whole log.`
       : '';
   }
 
