@@ -301,6 +301,204 @@ def test_a_training_job_goes_pending_running_succeeded_and_its_logs_read(page, l
     expect(row(page, "train-1").locator(".jp-RunaiWorkload-project")).to_have_count(0)
 
 
+def tqdm_like_command(epochs: int = 3) -> str:
+    """A shell command that writes what a training script with tqdm and coloured logging
+    does: bars redrawn with \\r, ANSI bold and colours, a line end only after each bar."""
+    parts = []
+    for epoch in range(1, epochs + 1):
+        parts.append(f"printf '\\033[1;34mepoch {epoch}/{epochs}\\033[0m\\n'")
+        for i in range(11):
+            bar = "#" * i + " " * (10 - i)
+            parts.append(f"printf '\\r{i * 10:3d}%%|{bar}| {i}/10 [00:0{i // 4}<00:0{(10 - i) // 4}, 4.1it/s]'")
+            parts.append("sleep 0.03")
+        parts.append(f"printf '\\n\\033[32mloss 0.{9 - epoch}1\\033[0m accuracy 0.{6 + epoch}\\n'")
+    parts.append("printf '\\033[1;31mERROR\\033[0m a made-up failure, in red\\n'")
+    return "; ".join(parts)
+
+
+def test_a_log_with_carriage_returns_and_ansi_codes_reads_as_in_a_terminal(page, lab, shots):
+    code, body = lab.api("POST", "workloads", {"name": "tqdm-1", "command": tqdm_like_command()})
+    assert code == 201, body
+    row(page, "tqdm-1").locator("button.jp-RunaiWorkload-logs").click()
+    logs = page.locator("#jupyter-runai-logs-default-tqdm-1")
+    expect(logs.locator(".jp-RunaiLogs-status")).to_contain_text("end of log", timeout=TIMEOUT)
+    lines = logs.locator(".jp-RunaiLogs-line:not(:empty)")
+    # each progress bar is one line at its last state, not eleven bars run together
+    bar = "100%|##########| 10/10 [00:02<00:00, 4.1it/s]"
+    expect(lines).to_have_text([
+        "epoch 1/3", bar, "loss 0.81 accuracy 0.7",
+        "epoch 2/3", bar, "loss 0.71 accuracy 0.8",
+        "epoch 3/3", bar, "loss 0.61 accuracy 0.9",
+        "ERROR a made-up failure, in red",
+    ])
+    text = logs.locator(".jp-RunaiLogs-output").inner_text()
+    assert "\x1b" not in text and "[0m" not in text and "[1;34m" not in text
+    # colours and bold as styles, in the theme's ANSI palette
+    expect(logs.locator(".jp-RunaiAnsi-bold.jp-RunaiAnsi-fg-4").first).to_have_text("epoch 1/3")
+    expect(logs.locator(".jp-RunaiAnsi-fg-2").first).to_have_text("loss 0.81")
+    error = logs.locator(".jp-RunaiAnsi-bold.jp-RunaiAnsi-fg-1")
+    expect(error).to_have_text("ERROR")
+    expect(error).to_have_css("color", "rgb(231, 92, 88)")
+    expect(error).to_have_css("font-weight", "700")
+    shoot(page, shots / "logs-progress-bar.png")
+
+    # search: the matching lines are marked, Enter goes from one to the next
+    search = logs.locator("input.jp-RunaiLogs-search")
+    search.fill("loss")
+    expect(logs.locator(".jp-RunaiLogs-matches")).to_have_text("3 lines")
+    search.press("Enter")
+    expect(logs.locator(".jp-RunaiLogs-matches")).to_have_text("1 of 3")
+    expect(logs.locator(".jp-RunaiLogs-line.jp-mod-current")).to_have_text("loss 0.81 accuracy 0.7")
+    search.press("Enter")
+    expect(logs.locator(".jp-RunaiLogs-line.jp-mod-current")).to_have_text("loss 0.71 accuracy 0.8")
+    search.press("Shift+Enter")
+    expect(logs.locator(".jp-RunaiLogs-matches")).to_have_text("1 of 3")
+    search.fill("no such text")
+    expect(logs.locator(".jp-RunaiLogs-matches")).to_have_text("no match")
+    expect(logs.locator(".jp-RunaiLogs-line.jp-mod-match")).to_have_count(0)
+    search.fill("")
+
+    # Download saves the whole log as the pod wrote it
+    with page.expect_download() as download:
+        logs.locator("button.jp-RunaiLogs-download").click()
+    assert download.value.suggested_filename == "default-tqdm-1-0.log"
+    saved = Path(download.value.path()).read_bytes()
+    assert b"\r100%|##########| 10/10" in saved and b"\x1b[32mloss 0.81" in saved
+    expect(logs.locator(".jp-RunaiLogs-trimmed")).to_be_hidden()
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-logs-default-tqdm-1"] .lm-TabBar-tabCloseIcon').click()
+
+    # past the lines a tab keeps, the oldest go and a notice says how many
+    code, body = lab.api("POST", "workloads", {"name": "many-lines", "command": "seq 20005"})
+    assert code == 201, body
+    row(page, "many-lines").locator("button.jp-RunaiWorkload-logs").click()
+    logs = page.locator("#jupyter-runai-logs-default-many-lines")
+    expect(logs.locator(".jp-RunaiLogs-status")).to_contain_text("end of log", timeout=TIMEOUT)
+    expect(logs.locator(".jp-RunaiLogs-trimmed")).to_be_visible()
+    expect(logs.locator(".jp-RunaiLogs-trimmed")).to_contain_text("5 older lines are not shown here")
+    expect(logs.locator(".jp-RunaiLogs-line").first).to_have_text("6")
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-logs-default-many-lines"] .lm-TabBar-tabCloseIcon').click()
+    for name in ("tqdm-1", "many-lines"):
+        lab.api("DELETE", f"workloads/default/{name}")
+        expect(row(page, name)).to_have_count(0, timeout=TIMEOUT)
+
+
+def table_names(page) -> list[str]:
+    return page.locator("#jupyter-runai-sidebar .jp-RunaiSidebarTable tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.name)")
+
+
+def test_the_table_view_sorts_and_keeps_the_filters_in_view(page, lab, shots):
+    # the blocker holds both GPUs: the GPU jobs wait, the others finish
+    for name, resources, command in (("tbl-b", {}, "true"), ("tbl-a10", {"gpu": 1}, "sleep 600"),
+                                     ("tbl-a2", {"gpu": 0.5}, "sleep 600"), ("tbl-c", {"gpu": 2}, "sleep 600")):
+        code, body = lab.api("POST", "workloads", {"name": name, "command": command, "resources": resources})
+        assert code == 201, body
+    expect(chip(page, "tbl-b")).to_have_text("Succeeded", timeout=TIMEOUT)
+    panel = page.locator("#jupyter-runai-sidebar")
+    panel.locator("button.jp-RunaiSidebar-view-table").click()
+    expect(panel.locator("button.jp-RunaiSidebar-view-table")).to_have_attribute("aria-pressed", "true")
+    expect(panel.locator(".jp-RunaiSidebar-list")).to_be_hidden()
+    table = panel.locator(".jp-RunaiSidebarTable")
+    expect(table.locator("thead th")).to_have_text(["", "Name", "Status", "GPU", "Kind", "Age", "Ran"])
+    tbl = table.locator('tr[data-name="tbl-a2"]')
+    expect(tbl.locator(".jp-RunaiChip")).to_have_text("Pending")
+    expect(tbl.locator("td.jp-RunaiSidebarTable-gpu")).to_have_text("0.5 GPU")
+    expect(tbl.locator("td.jp-RunaiSidebarTable-kind")).to_have_text("training")
+    expect(tbl.locator("td.jp-RunaiSidebarTable-duration")).to_have_text("—")
+    expect(table.locator('tr[data-name="train-1"] td.jp-RunaiSidebarTable-duration')).to_have_text(re.compile(r"^\d+s$"))
+    # dragged wider, the sidebar shows every column (a narrow one scrolls the table sideways)
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle:visible").first
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 160, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    expect(table.locator("th.jp-RunaiSidebarTable-duration")).to_be_in_viewport()
+    shoot(page, shots / "sidebar-table.png")
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] - 160, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+
+    panel.locator(".jp-RunaiSidebar-search").fill("tbl-")
+    expect(table.locator("tbody tr")).to_have_count(4)
+    assert table_names(page) == ["tbl-c", "tbl-a2", "tbl-a10", "tbl-b"]  # the newest first
+    sort = lambda column: table.locator(f'button.jp-RunaiSidebarTable-sort[data-column="{column}"]')
+    sort("name").click()
+    expect(table.locator("th.jp-RunaiSidebarTable-name")).to_have_attribute("aria-sort", "ascending")
+    assert table_names(page) == ["tbl-a2", "tbl-a10", "tbl-b", "tbl-c"]
+    sort("name").click()
+    expect(table.locator("th.jp-RunaiSidebarTable-name")).to_have_attribute("aria-sort", "descending")
+    assert table_names(page) == ["tbl-c", "tbl-b", "tbl-a10", "tbl-a2"]
+    sort("gpu").click()
+    expect(table.locator("th.jp-RunaiSidebarTable-gpu")).to_have_attribute("aria-sort", "ascending")
+    assert table_names(page) == ["tbl-b", "tbl-a2", "tbl-a10", "tbl-c"]
+    sort("status").click()
+    assert table_names(page)[-1] == "tbl-b"  # finished last
+    # all projects: a Project column
+    panel.locator(".jp-RunaiSidebar-projectSelect").select_option("*")
+    expect(table.locator("thead th").last).to_have_text("Project")
+    expect(table.locator('tr[data-name="tbl-b"] td.jp-RunaiSidebarTable-project')).to_have_text("default")
+    panel.locator(".jp-RunaiSidebar-projectSelect").select_option("default")
+
+    # in a short window only the table scrolls: the filters and the column headers stay in view
+    page.set_viewport_size({"width": 1280, "height": 420})
+    try:
+        wrap = panel.locator(".jp-RunaiSidebar-tableWrap")
+        page.wait_for_function("""() => {
+            const el = document.querySelector('#jupyter-runai-sidebar .jp-RunaiSidebar-tableWrap');
+            return el && el.scrollHeight > el.clientHeight;
+        }""")
+        wrap.evaluate("el => { el.scrollTop = el.scrollHeight; }")
+        assert wrap.evaluate("el => el.scrollTop") > 0
+        page.wait_for_timeout(100)  # a frame for the scroll to land
+        top = wrap.bounding_box()["y"]
+        head = table.locator("thead th").first.bounding_box()
+        assert abs(head["y"] - top) < 2, (head, top)
+        assert panel.locator(".jp-RunaiSidebar-search").bounding_box()["y"] < top
+        assert panel.locator(".jp-RunaiSidebar-inner").evaluate("el => el.scrollTop") == 0
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 860})
+
+    # the row's name opens its details
+    table.locator('tr[data-name="tbl-b"] button.jp-RunaiSidebarTable-name').click()
+    expect(page.locator("#jupyter-runai-details-default-tbl-b .jp-RunaiDetails-title")).to_have_text("tbl-b")
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-details-default-tbl-b"] .lm-TabBar-tabCloseIcon').click()
+
+    # bulk: stop two pending ones with one confirmation, clear the finished, delete the rest
+    bulk = panel.locator(".jp-RunaiBulk")
+    expect(bulk.locator(".jp-RunaiBulk-count")).to_have_text("None selected")
+    expect(bulk.locator("button.jp-RunaiBulk-stop")).to_be_disabled()
+    table.locator('tr[data-name="tbl-a10"] input.jp-RunaiSidebarTable-check').check()
+    table.locator('tr[data-name="tbl-a2"] input.jp-RunaiSidebarTable-check').check()
+    table.locator('tr[data-name="tbl-b"] input.jp-RunaiSidebarTable-check').check()
+    expect(bulk.locator(".jp-RunaiBulk-count")).to_have_text("3 selected")
+    expect(table.locator(".jp-RunaiSidebarTable-selectAll")).to_have_js_property("indeterminate", True)
+    expect(bulk.locator("button.jp-RunaiBulk-stop")).to_have_text("Stop 2")  # tbl-b has ended already
+    bulk.locator("button.jp-RunaiBulk-stop").click()
+    expect(page.locator(".jp-Dialog")).to_contain_text("tbl-a10")
+    confirm(page, "Stop")
+    for name in ("tbl-a10", "tbl-a2"):
+        expect(table.locator(f'tr[data-name="{name}"] .jp-RunaiChip')).to_have_text("Stopped", timeout=TIMEOUT)
+    expect(table.locator('tr[data-name="tbl-c"] .jp-RunaiChip')).to_have_text("Pending")
+    expect(bulk.locator("button.jp-RunaiBulk-clear")).to_have_text("Clear finished (3)")
+    bulk.locator("button.jp-RunaiBulk-clear").click()
+    confirm(page, "Delete")
+    expect(table.locator("tbody tr")).to_have_count(1, timeout=TIMEOUT)
+    expect(bulk.locator(".jp-RunaiBulk-count")).to_have_text("None selected")  # the deleted left the selection
+    table.locator(".jp-RunaiSidebarTable-selectAll").check()
+    expect(bulk.locator(".jp-RunaiBulk-count")).to_have_text("1 selected")
+    bulk.locator("button.jp-RunaiBulk-delete").click()
+    confirm(page, "Delete")
+    expect(table.locator("tbody tr")).to_have_count(0, timeout=TIMEOUT)
+    assert lab.workload("train-1")["status"]["phase"] == "Succeeded"  # filtered out by the name: untouched
+    panel.locator(".jp-RunaiSidebar-search").fill("")
+    panel.locator("button.jp-RunaiSidebar-view-cards").click()
+    expect(panel.locator(".jp-RunaiSidebar-tableWrap")).to_be_hidden()
+    expect(row(page, "train-1")).to_have_count(1)
+
+
 def test_a_workloads_details_show_spec_pods_and_events_live(page, lab, shots):
     # the blocker (resumed above) holds both GPUs: this one waits
     submit_form(page, name="detail-1", gpu="1", command="echo in detail; sleep 600")
@@ -553,4 +751,21 @@ def test_a_reload_brings_back_the_open_tabs_the_project_and_the_filters(page, la
     # the restored logs tab reads its log again
     page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-logs-default-kept-1"]').click()
     expect(page.locator("#jupyter-runai-logs-default-kept-1 .jp-RunaiLogs-output")).to_contain_text("kept")
+
+    # the table view and its sort are kept too
+    panel.locator("button.jp-RunaiSidebar-view-table").click()
+    panel.locator('button.jp-RunaiSidebarTable-sort[data-column="gpu"]').click()
+    panel.locator('button.jp-RunaiSidebarTable-sort[data-column="gpu"]').click()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        data = saved_workspace(lab).get("jupyter-runai:sidebar") or {}
+        if data.get("view") == "table" and data.get("sort") == {"column": "gpu", "descending": True}:
+            break
+        time.sleep(0.2)
+    page.reload()
+    page.wait_for_selector("#jupyter-runai-splash, #jupyterlab-splash", state="detached", timeout=60_000)
+    panel = page.locator("#jupyter-runai-sidebar")
+    expect(panel.locator("button.jp-RunaiSidebar-view-table")).to_have_attribute("aria-pressed", "true")
+    expect(panel.locator('.jp-RunaiSidebarTable tr[data-name="kept-1"]')).to_have_count(1)
+    expect(panel.locator("th.jp-RunaiSidebarTable-gpu")).to_have_attribute("aria-sort", "descending")
     assert not page.errors, page.errors  # type: ignore[attr-defined]

@@ -15,8 +15,7 @@ import { runaiIcon } from './icons';
 import { LogsView } from './logs';
 import { RunaiModel } from './model';
 import { ResourcesView } from './resources';
-import { IFilter } from './logic/workloads';
-import { RunaiSidebar } from './sidebar';
+import { ISidebarState, RunaiSidebar } from './sidebar';
 
 export namespace CommandIDs {
   export const newWorkload = 'runai:new-workload';
@@ -65,9 +64,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (state) {
       // the project, filters and name filter survive a reload
       void Promise.all([state.fetch(SIDEBAR_STATE), app.restored])
-        .then(([saved]) => sidebar.restoreFilter(saved as Partial<IFilter> | undefined))
+        .then(([saved]) => sidebar.restoreFilter(saved as Partial<ISidebarState> | undefined))
         .catch(() => undefined)
-        .then(() => sidebar.filterChanged.connect((_, filter) => void state.save(SIDEBAR_STATE, { ...filter })));
+        .then(() => sidebar.filterChanged.connect((_, filter) => void state.save(SIDEBAR_STATE, { ...filter, sort: { ...filter.sort } })));
     }
     if (restorer) {
       void restorer.restore(logsTracker, {

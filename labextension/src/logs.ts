@@ -7,9 +7,30 @@ import { RunaiApiError, streamText } from './api';
 import { h, replaceChildren } from './dom';
 import { phaseClass } from './logic/format';
 import { shouldRestartLogs } from './logic/logs';
+import { ISegment, lineMatches, TerminalRenderer } from './logic/terminal';
 import { RunaiModel } from './model';
 
-const MAX_CHARS = 2_000_000; // keep the tab light: older output is dropped past this
+/** Keep the tab light: past this many lines the oldest are dropped (and a notice says so). */
+export const MAX_LINES = 20_000;
+/** ... and past this many characters in all (long lines). */
+export const MAX_CHARS = 4_000_000;
+
+/** One rendered line as an element: styled spans, or plain text where it has no style. */
+function lineElement(line: ISegment[], el: HTMLElement = h('div', { class: 'jp-RunaiLogs-line' })): HTMLElement {
+  el.replaceChildren(
+    ...line.map(seg => {
+      if (!seg.classes.length && !seg.css) {
+        return document.createTextNode(seg.text);
+      }
+      const span = h('span', { class: seg.classes.join(' ') }, seg.text);
+      if (seg.css) {
+        span.setAttribute('style', seg.css);
+      }
+      return span;
+    })
+  );
+  return el;
+}
 
 export class LogsView extends Widget {
   constructor(
@@ -47,9 +68,33 @@ export class LogsView extends Widget {
       h('option', { value: '100' }, 'last 100 lines'),
       h('option', { value: '20' }, 'last 20 lines')
     );
+    this._search = h('input', {
+      type: 'search',
+      class: 'jp-mod-styled jp-RunaiLogs-search',
+      placeholder: 'Search',
+      'aria-label': 'Search the log',
+      oninput: () => this._searchAll(),
+      onkeydown: (event: KeyboardEvent) => {
+        if (event.key === 'Enter') {
+          event.preventDefault();
+          this._nextMatch(event.shiftKey ? -1 : 1);
+        }
+      }
+    });
+    this._matchCount = h('span', { class: 'jp-RunaiLogs-matches', 'aria-live': 'polite' });
+    this._download = h(
+      'button',
+      {
+        class: 'jp-mod-styled jp-RunaiLogs-download',
+        title: "Download the pod's whole log as it wrote it (colour codes and carriage returns included)",
+        onclick: () => void this._downloadLog()
+      },
+      'Download'
+    );
+    this._trimmed = h('div', { class: 'jp-RunaiLogs-trimmed', role: 'note', hidden: true });
     this._status = h('span', { class: 'jp-RunaiLogs-status', role: 'status' });
     this._chip = h('span', { class: 'jp-RunaiChip' });
-    this._output = h('pre', { class: 'jp-RunaiLogs-output', tabindex: 0, 'aria-label': 'Log output', 'aria-live': 'off' });
+    this._output = h('div', { class: 'jp-RunaiLogs-output', role: 'log', tabindex: 0, 'aria-label': 'Log output', 'aria-live': 'off' });
     this.node.appendChild(
       h(
         'div',
@@ -59,9 +104,13 @@ export class LogsView extends Widget {
         h('label', { class: 'jp-RunaiLogs-label' }, 'Pod ', this._podSelect),
         h('label', { class: 'jp-RunaiLogs-label' }, 'Show ', this._tail),
         h('label', { class: 'jp-RunaiLogs-label' }, this._follow, ' Follow'),
+        this._search,
+        this._matchCount,
+        this._download,
         this._status
       )
     );
+    this.node.appendChild(this._trimmed);
     this.node.appendChild(this._output);
     model.changed.connect(this._update, this);
     // start the stream first: _update() restarts only a stream that is not running, so the
@@ -96,8 +145,9 @@ export class LogsView extends Widget {
     return this._podChanged;
   }
 
+  /** The log as shown: one line of text per line, styles left out. */
   get text(): string {
-    return this._output.textContent ?? '';
+    return Array.from(this._output.children, el => el.textContent ?? '').join('\n');
   }
 
   private _update(): void {
@@ -130,7 +180,14 @@ export class LogsView extends Widget {
   private _start(): void {
     this._abort?.abort();
     const abort = (this._abort = new AbortController());
-    this._output.textContent = '';
+    const renderer = new TerminalRenderer();
+    this._output.replaceChildren();
+    let current = lineElement([]);
+    this._output.appendChild(current);
+    this._trimmedLines = 0;
+    this._showTrimmed();
+    this._currentMatch = null;
+    this._searchAll();
     const follow = this._follow.checked;
     const pod = this._pod;
     this._streaming = true;
@@ -139,17 +196,53 @@ export class LogsView extends Widget {
     const path = `workloads/${encodeURIComponent(this.project)}/${encodeURIComponent(this.workload)}/logs?pod=${pod}&follow=${follow}${tail}`;
     let pending = '';
     let scheduled = false;
+    let seen = false;
+    let chars = 0; // characters in the ended lines shown
     const flush = () => {
       scheduled = false;
-      const atBottom = this._output.scrollHeight - this._output.scrollTop - this._output.clientHeight < 24;
-      this._output.appendChild(document.createTextNode(pending));
+      if (!pending || abort.signal.aborted) {
+        return;
+      }
+      seen = true;
+      const out = this._output;
+      const atBottom = out.scrollHeight - out.scrollTop - out.clientHeight < 24;
+      const update = renderer.feed(pending);
       pending = '';
-      const text = this._output.textContent ?? '';
-      if (text.length > MAX_CHARS) {
-        this._output.textContent = text.slice(text.length - MAX_CHARS);
+      const query = this._search.value;
+      let fresh: HTMLElement[] = [];
+      if (update.lines.length) {
+        // the open line is ended now: it takes the first ended line, the rest follow it
+        fresh = update.lines.map((line, i) => (i === 0 ? lineElement(line, current) : lineElement(line)));
+        current = lineElement(update.current);
+        const tailNodes = [...fresh.slice(1), current];
+        out.append(...tailNodes);
+        for (const el of fresh) {
+          el.classList.toggle('jp-mod-match', lineMatches(el.textContent ?? '', query));
+        }
+      } else {
+        lineElement(update.current, current);
+      }
+      current.classList.toggle('jp-mod-match', lineMatches(current.textContent ?? '', query));
+      for (const el of fresh) {
+        chars += (el.textContent ?? '').length;
+      }
+      // past MAX_LINES ended lines (the open line comes on top) or MAX_CHARS, the oldest go
+      let dropped = 0;
+      while (out.children.length - 1 > 0 && (out.children.length - 1 > MAX_LINES || chars > MAX_CHARS)) {
+        const first = out.firstElementChild as HTMLElement;
+        chars -= (first.textContent ?? '').length;
+        first.remove();
+        dropped++;
+      }
+      if (dropped) {
+        this._trimmedLines += dropped;
+        this._showTrimmed();
+      }
+      if (query) {
+        this._countMatches();
       }
       if (atBottom) {
-        this._output.scrollTop = this._output.scrollHeight;
+        out.scrollTop = out.scrollHeight;
       }
     };
     streamText(
@@ -171,8 +264,7 @@ export class LogsView extends Widget {
         const w = this.model.workload(this.project, this.workload);
         this._endedStart = w?.status.pods.find(p => p.index === pod)?.started_at ?? null;
         this._status.textContent = follow ? 'the pod ended: end of log' : 'loaded';
-        if (!(this._output.textContent ?? '').length) {
-          this._output.textContent = '';
+        if (!seen) {
           this._status.textContent = follow ? 'the pod ended without output' : 'no output yet';
         }
         this._streaming = false;
@@ -186,6 +278,75 @@ export class LogsView extends Widget {
       });
   }
 
+  private _showTrimmed(): void {
+    const n = this._trimmedLines;
+    this._trimmed.hidden = n === 0;
+    this._trimmed.textContent = n
+      ? `${n.toLocaleString('en-US')} older line${n === 1 ? ' is' : 's are'} not shown here (this tab keeps the last ${MAX_LINES.toLocaleString('en-US')} lines, up to ${(MAX_CHARS / 1e6).toLocaleString('en-US')} million characters); Download has the whole log.`
+      : '';
+  }
+
+  /** Mark every line that holds the search text. */
+  private _searchAll(): void {
+    const query = this._search.value;
+    for (const el of Array.from(this._output.children)) {
+      el.classList.toggle('jp-mod-match', lineMatches(el.textContent ?? '', query));
+    }
+    if (this._currentMatch && !this._currentMatch.classList.contains('jp-mod-match')) {
+      this._currentMatch.classList.remove('jp-mod-current');
+      this._currentMatch = null;
+    }
+    this._countMatches();
+  }
+
+  private _countMatches(): void {
+    if (!this._search.value) {
+      this._matchCount.textContent = '';
+      return;
+    }
+    const matches = this._output.querySelectorAll('.jp-mod-match');
+    const at = this._currentMatch ? Array.prototype.indexOf.call(matches, this._currentMatch) : -1;
+    const n = matches.length;
+    this._matchCount.textContent = n === 0 ? 'no match' : at >= 0 ? `${at + 1} of ${n}` : `${n} line${n === 1 ? '' : 's'}`;
+  }
+
+  /** Go to the next (or previous) line that matches, wrapping around. */
+  private _nextMatch(step: 1 | -1): void {
+    const matches = Array.from(this._output.querySelectorAll<HTMLElement>('.jp-mod-match'));
+    if (!matches.length) {
+      this._countMatches();
+      return;
+    }
+    const at = this._currentMatch ? matches.indexOf(this._currentMatch) : -1;
+    const next = matches[at < 0 ? (step > 0 ? 0 : matches.length - 1) : (at + step + matches.length) % matches.length];
+    this._currentMatch?.classList.remove('jp-mod-current');
+    next.classList.add('jp-mod-current');
+    this._currentMatch = next;
+    next.scrollIntoView({ block: 'center' });
+    this._countMatches();
+  }
+
+  /** Save the pod's whole log (read again from the server, not what this tab kept) as a file. */
+  private async _downloadLog(): Promise<void> {
+    const pod = this._pod;
+    const path = `workloads/${encodeURIComponent(this.project)}/${encodeURIComponent(this.workload)}/logs?pod=${pod}&follow=false`;
+    const parts: string[] = [];
+    this._download.disabled = true;
+    try {
+      await streamText(path, chunk => parts.push(chunk), new AbortController().signal);
+      const url = URL.createObjectURL(new Blob(parts, { type: 'text/plain;charset=utf-8' }));
+      const a = h('a', { href: url, download: `${this.project}-${this.workload}-${pod}.log`, hidden: true });
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (error) {
+      this._status.textContent = `the download failed: ${error instanceof RunaiApiError ? error.message : error}`;
+    } finally {
+      this._download.disabled = false;
+    }
+  }
+
   private _pod: number;
   private _podChanged = new Signal<this, number>(this);
   private _podSelect: HTMLSelectElement;
@@ -194,6 +355,12 @@ export class LogsView extends Widget {
   private _status: HTMLElement;
   private _chip: HTMLElement;
   private _output: HTMLElement;
+  private _search: HTMLInputElement;
+  private _matchCount: HTMLElement;
+  private _download: HTMLButtonElement;
+  private _trimmed: HTMLElement;
+  private _trimmedLines = 0;
+  private _currentMatch: HTMLElement | null = null;
   private _abort: AbortController | null = null;
   private _streaming = false;
   private _endedStart: string | null = null;

@@ -4,15 +4,23 @@ import { Message } from '@lumino/messaging';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { h, replaceChildren } from './dom';
+import { h, patchChildren, replaceChildren } from './dom';
 import { runaiIcon } from './icons';
-import { ageOf, KIND_SHORT } from './logic/format';
+import { ageOf, gpuRequestLabel, gpuRequestTitle, KIND_SHORT, phaseClass } from './logic/format';
 import { planList, rowView } from './logic/rows';
 import { quotaBar } from './logic/quota';
+import { runBulk } from './actions';
+import { bulkTargets, DEFAULT_SORT, durationLabel, finishedTargets, ISort, nextSort, prunedSelection, restoredLayout, SidebarView, sortTable, submittedAgeLabel, TABLE_COLUMNS } from './logic/table';
 import { IWorkload } from './logic/types';
-import { filterWorkloads, IFilter, restoredFilter, sortWorkloads, STATUS_FILTERS, statusCounts, StatusFilter } from './logic/workloads';
+import { filterWorkloads, IFilter, restoredFilter, sortWorkloads, STATUS_FILTERS, statusCounts, StatusFilter, workloadKey } from './logic/workloads';
 import { RunaiModel } from './model';
 import { WorkloadRow } from './rows';
+
+/** What the sidebar keeps in the state database: the project, the filters, the view and its sort. */
+export interface ISidebarState extends IFilter {
+  view: SidebarView;
+  sort: ISort;
+}
 
 export interface ISidebarCommands {
   newWorkload: () => void;
@@ -44,7 +52,7 @@ export class RunaiSidebar extends Widget {
       'aria-label': 'Project',
       onchange: () => {
         this._filter.project = this._projectSelect.value;
-        this._filterChanged.emit({ ...this._filter });
+        this._emitState();
         this._render();
       }
     });
@@ -53,7 +61,7 @@ export class RunaiSidebar extends Widget {
       'aria-label': 'Filter by status',
       onchange: () => {
         this._filter.status = this._statusSelect.value as StatusFilter;
-        this._filterChanged.emit({ ...this._filter });
+        this._emitState();
         this._render();
       }
     });
@@ -62,7 +70,7 @@ export class RunaiSidebar extends Widget {
       'aria-label': 'Filter by kind',
       onchange: () => {
         this._filter.kind = this._kindSelect.value;
-        this._filterChanged.emit({ ...this._filter });
+        this._emitState();
         this._render();
       }
     });
@@ -73,7 +81,7 @@ export class RunaiSidebar extends Widget {
       'aria-label': 'Filter by name',
       oninput: () => {
         this._filter.text = this._search.value;
-        this._filterChanged.emit({ ...this._filter });
+        this._emitState();
         this._render();
       }
     });
@@ -81,6 +89,54 @@ export class RunaiSidebar extends Widget {
     this._quota = h('div', { class: 'jp-RunaiQuota' });
     this._list = h('ul', { class: 'jp-RunaiSidebar-list', 'aria-label': 'Workloads' });
     this._message = h('div', { class: 'jp-RunaiSidebar-message', role: 'status' });
+    const viewButton = (view: SidebarView, label: string, title: string) =>
+      h(
+        'button',
+        {
+          class: `jp-RunaiSidebar-viewButton jp-RunaiSidebar-view-${view}`,
+          title,
+          'aria-pressed': 'false',
+          onclick: () => {
+            if (this._view !== view) {
+              this._view = view;
+              this._emitState();
+              this._render();
+            }
+          }
+        },
+        label
+      );
+    this._viewButtons = [viewButton('cards', 'Cards', 'One card per workload, with its actions'), viewButton('table', 'Table', 'A compact table, sortable by each column')];
+    this._selectAll = h('input', {
+      type: 'checkbox',
+      class: 'jp-RunaiSidebarTable-selectAll',
+      'aria-label': 'Select every workload shown',
+      onchange: () => {
+        this._selected = this._selectAll.checked ? new Set(this._shown.map(workloadKey)) : new Set();
+        this._render();
+      }
+    });
+    const bulkButton = (cls: string, label: string, onclick: () => void) =>
+      h('button', { class: `jp-mod-styled jp-RunaiBulk-action jp-RunaiBulk-${cls}`, onclick }, label);
+    this._bulkCount = h('span', { class: 'jp-RunaiBulk-count', role: 'status' });
+    this._bulkStop = bulkButton('stop', 'Stop', () => void this._bulk('stop'));
+    this._bulkDelete = bulkButton('delete', 'Delete', () => void this._bulk('delete'));
+    this._clearFinished = bulkButton('clear', 'Clear finished', () => void this._clear());
+    this._bulkBar = h(
+      'div',
+      { class: 'jp-RunaiBulk', role: 'toolbar', 'aria-label': 'Selected workloads', hidden: true },
+      this._bulkCount,
+      this._bulkStop,
+      this._bulkDelete,
+      this._clearFinished
+    );
+    this._tableHead = h('tr');
+    this._tableBody = h('tbody');
+    this._table = h(
+      'div',
+      { class: 'jp-RunaiSidebar-tableWrap', hidden: true },
+      h('table', { class: 'jp-RunaiSidebarTable', 'aria-label': 'Workloads' }, h('thead', null, this._tableHead), this._tableBody)
+    );
 
     const toolbar = h(
       'div',
@@ -125,9 +181,22 @@ export class RunaiSidebar extends Widget {
           h('label', { class: 'jp-RunaiSidebar-projectLabel' }, h('span', null, 'Project'), this._projectSelect),
           this._quota
         ),
-        h('section', { class: 'jp-RunaiSidebar-filters', 'aria-label': 'Filters' }, this._statusSelect, this._kindSelect, this._search),
+        h(
+          'section',
+          { class: 'jp-RunaiSidebar-filters', 'aria-label': 'Filters' },
+          this._statusSelect,
+          this._kindSelect,
+          h(
+            'div',
+            { class: 'jp-RunaiSidebar-searchRow' },
+            this._search,
+            h('div', { class: 'jp-RunaiSidebar-viewSwitch', role: 'group', 'aria-label': 'View' }, this._viewButtons)
+          )
+        ),
         this._message,
-        this._list
+        this._bulkBar,
+        this._list,
+        this._table
       )
     );
     this._render();
@@ -153,17 +222,29 @@ export class RunaiSidebar extends Widget {
     window.clearInterval(this._tick);
   }
 
-  /** The project and filters changed by the user (for the state database). */
-  get filterChanged(): ISignal<this, IFilter> {
+  /** The project, filters, view or sort changed by the user (for the state database). */
+  get filterChanged(): ISignal<this, ISidebarState> {
     return this._filterChanged;
   }
 
-  /** Put back a saved project and filters (after a reload); what does not fit is ignored. */
-  restoreFilter(saved: Partial<IFilter> | null | undefined): void {
+  /** Put back a saved project, filters, view and sort (after a reload); what does not fit is ignored. */
+  restoreFilter(saved: Partial<ISidebarState> | null | undefined): void {
     const next = restoredFilter(this._filter, saved);
     this._filter = next;
     this._search.value = next.text;
+    const layout = restoredLayout(saved);
+    this._view = layout.view;
+    this._sort = layout.sort;
     this._render();
+  }
+
+  /** Cards or the table. */
+  get view(): SidebarView {
+    return this._view;
+  }
+
+  private _emitState(): void {
+    this._filterChanged.emit({ ...this._filter, view: this._view, sort: { ...this._sort } });
   }
 
   /** The chosen project (null: all projects). */
@@ -274,9 +355,24 @@ export class RunaiSidebar extends Widget {
       this._message.textContent = '';
       delete this._message.dataset.kind;
     }
-    this._patchList(shown, current === null);
+    for (const button of this._viewButtons) {
+      button.setAttribute('aria-pressed', String(button.classList.contains(`jp-RunaiSidebar-view-${this._view}`)));
+    }
+    const table = this._view === 'table';
+    this._list.hidden = table;
+    this._table.hidden = !table;
+    this._bulkBar.hidden = !table;
+    this._shown = shown;
+    this._selected = prunedSelection(this._selected, shown);
+    if (table) {
+      this._patchList([], false); // the cards go; they come back as they are when chosen again
+      this._patchTable(shown, current === null);
+    } else {
+      this._patchTable([], false);
+      this._patchList(shown, current === null);
+    }
     if (this._revealKey) {
-      const row = this._list.querySelector<HTMLElement>(`[data-key="${CSS.escape(this._revealKey)}"]`);
+      const row = (table ? this._tableBody : this._list).querySelector<HTMLElement>(`[data-key="${CSS.escape(this._revealKey)}"]`);
       if (row) {
         row.scrollIntoView({ block: 'nearest' });
         // rows stay across refreshes now: the flash class goes when its animation ends
@@ -294,6 +390,10 @@ export class RunaiSidebar extends Widget {
   /** Ages move on without a re-render of the list. */
   private _tickAges(): void {
     const now = Date.now();
+    if (this._view === 'table') {
+      this._render();
+      return;
+    }
     for (const el of Array.from(this._list.querySelectorAll<HTMLElement>('.jp-RunaiWorkload'))) {
       const [project, name] = [el.dataset.project ?? '', el.dataset.name ?? ''];
       const w = this.model.workload(project, name);
@@ -337,9 +437,158 @@ export class RunaiSidebar extends Widget {
     }
   }
 
+  /**
+   * The table, patched in place like the cards: one row per workload, kept across refreshes,
+   * a cell's text set only when it changed; the header's buttons sort.
+   */
+  private _patchTable(shown: IWorkload[], showProject: boolean): void {
+    const now = Date.now();
+    const columns = TABLE_COLUMNS.filter(c => c.column !== 'project' || showProject);
+    const headKey = columns.map(c => c.column).join(',') + `|${this._sort.column}|${this._sort.descending}`;
+    if (this._tableHead.dataset.key !== headKey) {
+      this._tableHead.dataset.key = headKey;
+      if (!this._selectHead) {
+        this._selectHead = h('th', { scope: 'col', class: 'jp-RunaiSidebarTable-select' }, this._selectAll);
+      }
+      patchChildren(this._tableHead, [
+        this._selectHead,
+        ...columns.map(c => {
+          let th = this._headCells.get(c.column);
+          if (!th) {
+            th = h(
+              'th',
+              { scope: 'col', class: `jp-RunaiSidebarTable-${c.column}` },
+              h('button', { class: 'jp-RunaiSidebarTable-sort', dataset: { column: c.column, focusKey: `sort:${c.column}` }, title: c.title, onclick: () => this._sortBy(c.column) }, c.label)
+            );
+            this._headCells.set(c.column, th);
+          }
+          const active = this._sort.column === c.column;
+          th.setAttribute('aria-sort', active ? (this._sort.descending ? 'descending' : 'ascending') : 'none');
+          th.classList.toggle('jp-mod-sorted', active);
+          return th;
+        })
+      ]);
+    }
+    const rows = sortTable(shown, this._sort, now).map(w => {
+      const key = workloadKey(w);
+      let row = this._tableRows.get(key);
+      if (!row) {
+        const cells: Record<string, HTMLElement> = {};
+        const name = h('button', {
+          class: 'jp-RunaiSidebarTable-name',
+          title: `Details of ${key}: spec, pods, events`,
+          dataset: { focusKey: `${key}:table-name` },
+          onclick: () => this.commands.openDetails(w.spec.project, w.spec.name)
+        }, w.spec.name);
+        cells.name = h('td', { class: 'jp-RunaiSidebarTable-name' }, name);
+        const box = h('input', {
+          type: 'checkbox',
+          class: 'jp-RunaiSidebarTable-check',
+          'aria-label': `Select ${w.spec.name}`,
+          dataset: { focusKey: `${key}:select` },
+          onchange: () => {
+            if (box.checked) {
+              this._selected.add(key);
+            } else {
+              this._selected.delete(key);
+            }
+            this._render();
+          }
+        });
+        cells.select = h('td', { class: 'jp-RunaiSidebarTable-select' }, box);
+        for (const c of TABLE_COLUMNS.slice(1)) {
+          cells[c.column] = h('td', { class: `jp-RunaiSidebarTable-${c.column}` });
+        }
+        cells.chip = h('span', { class: 'jp-RunaiChip' });
+        cells.status.appendChild(cells.chip);
+        const tr = h('tr', { class: 'jp-RunaiSidebarTable-row', dataset: { key, name: w.spec.name, project: w.spec.project } });
+        row = { tr, cells };
+        this._tableRows.set(key, row);
+      }
+      const { tr, cells } = row;
+      set(cells.chip, w.status.phase);
+      cells.chip.className = `jp-RunaiChip jp-RunaiChip--${phaseClass(w.status.phase)}`;
+      cells.chip.title = w.status.message ?? w.status.phase;
+      tr.dataset.phase = w.status.phase;
+      set(cells.gpu, gpuRequestLabel(w.spec.resources));
+      cells.gpu.title = gpuRequestTitle(w.spec.resources);
+      set(cells.kind, KIND_SHORT[w.spec.kind] ?? w.spec.kind);
+      set(cells.age, submittedAgeLabel(w, now));
+      set(cells.duration, durationLabel(w, now));
+      set(cells.project, w.spec.project);
+      const box = cells.select.firstElementChild as HTMLInputElement;
+      box.checked = this._selected.has(key);
+      tr.classList.toggle('jp-mod-selected', box.checked);
+      patchChildren(tr, [cells.select, ...columns.map(c => cells[c.column])]);
+      return tr;
+    });
+    const keep = new Set(rows.map(tr => tr.dataset.key));
+    for (const key of Array.from(this._tableRows.keys())) {
+      if (!keep.has(key)) {
+        this._tableRows.delete(key);
+      }
+    }
+    patchChildren(this._tableBody, rows);
+
+    // the selection bar: what each button would act on, in its label
+    const picked = this._selected.size;
+    this._selectAll.checked = picked > 0 && picked === shown.length;
+    this._selectAll.indeterminate = picked > 0 && picked < shown.length;
+    set(this._bulkCount, picked ? `${picked} selected` : 'None selected');
+    const stop = bulkTargets(shown, this._selected, 'stop').length;
+    const remove = bulkTargets(shown, this._selected, 'delete').length;
+    const finished = finishedTargets(shown).length;
+    set(this._bulkStop, stop ? `Stop ${stop}` : 'Stop');
+    set(this._bulkDelete, remove ? `Delete ${remove}` : 'Delete');
+    set(this._clearFinished, finished ? `Clear finished (${finished})` : 'Clear finished');
+    this._bulkStop.disabled = !stop;
+    this._bulkDelete.disabled = !remove;
+    this._clearFinished.disabled = !finished;
+    this._bulkStop.title = 'Stop the selected pending and running workloads (they stay in the list)';
+    this._bulkDelete.title = 'Delete the selected workloads with their logs';
+    this._clearFinished.title = 'Delete every finished workload shown (succeeded, failed, stopped), as the filters show them';
+  }
+
+  private async _bulk(action: 'stop' | 'delete'): Promise<void> {
+    const targets = bulkTargets(this._shown, this._selected, action);
+    const done = await runBulk(this.model, action, targets);
+    if (done && action === 'delete') {
+      this._selected = new Set();
+    }
+  }
+
+  private async _clear(): Promise<void> {
+    const targets = finishedTargets(this._shown);
+    const n = targets.length;
+    await runBulk(this.model, 'delete', targets, `Clear ${n} finished workload${n === 1 ? '' : 's'}?`);
+  }
+
+  private _sortBy(column: ISort['column']): void {
+    this._sort = nextSort(this._sort, column);
+    this._emitState();
+    this._render();
+  }
+
+  private _selected = new Set<string>();
+  private _shown: IWorkload[] = [];
+  private _selectAll: HTMLInputElement;
+  private _selectHead: HTMLElement | null = null;
+  private _bulkBar: HTMLElement;
+  private _bulkCount: HTMLElement;
+  private _bulkStop: HTMLButtonElement;
+  private _bulkDelete: HTMLButtonElement;
+  private _clearFinished: HTMLButtonElement;
+  private _view: SidebarView = 'cards';
+  private _sort: ISort = { ...DEFAULT_SORT };
+  private _viewButtons: HTMLButtonElement[];
+  private _table: HTMLElement;
+  private _tableHead: HTMLTableRowElement;
+  private _tableBody: HTMLTableSectionElement;
+  private _headCells = new Map<string, HTMLElement>();
+  private _tableRows = new Map<string, { tr: HTMLTableRowElement; cells: Record<string, HTMLElement> }>();
   private _openDetails = new Set<string>();
   private _rows = new Map<string, WorkloadRow>();
-  private _filterChanged = new Signal<this, IFilter>(this);
+  private _filterChanged = new Signal<this, ISidebarState>(this);
   private _filter: IFilter = { project: null, status: 'all', kind: 'all', text: '' };
   private _projectSelect: HTMLSelectElement;
   private _statusSelect: HTMLSelectElement;
@@ -352,6 +601,13 @@ export class RunaiSidebar extends Widget {
   private _unregister: () => void;
   private _tick = 0;
   private _revealKey: string | null = null;
+}
+
+/** Set an element's text only when it differs (no needless DOM change on a refresh). */
+function set(el: HTMLElement, text: string): void {
+  if (el.textContent !== text) {
+    el.textContent = text;
+  }
 }
 
 function num(value: number): string {
