@@ -145,6 +145,18 @@ def _limit_problems(spec: WorkloadSpec, queues: list[Project | Department], pool
     return problems
 
 
+def distinct_nodes(nodes: Iterable[Node], pools: Iterable[NodePool]) -> list[Node]:
+    """One node of each shape (its node pool, CPU, memory and device memories): what
+    :func:`never_runs` judges is the same for every node of a shape, and a cluster of
+    hundreds of nodes has a handful of shapes."""
+    pools = list(pools)
+    seen: dict[tuple, Node] = {}
+    for node in nodes:
+        key = (node_pool_of(node, pools), node.cpu, node.memory, tuple(sorted(d.memory for d in node.devices)))
+        seen.setdefault(key, node)
+    return list(seen.values())
+
+
 def never_runs(spec: WorkloadSpec, nodes: Iterable[Node], pools: Iterable[NodePool], project: Project,
                department: Department | None) -> list[Problem]:
     """Every reason ``spec`` could never start on these nodes within these limits; empty when it may."""

@@ -62,7 +62,7 @@ from . import views
 from .admin import Administration
 from .project_data import ProjectData
 from .autoscale import Autoscaler
-from .feasibility import never_runs
+from .feasibility import distinct_nodes, never_runs
 from .rules import breaches, effective_rules, idle_workloads
 from .launch import credential_material, data_mounts, describe_request
 from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
@@ -492,18 +492,20 @@ class RunaiService(Administration, ProjectData):
         (a field error) or a ``ServiceError``."""
         if not isinstance(spec, WorkloadSpec):
             spec = WorkloadSpec.model_validate(spec)
-        self.project(spec.project)  # NotFound names the field
+        project = self.project(spec.project)  # NotFound names the field
         for hook in self.admission_hooks:
             changed = hook(spec, user)
             if changed is not None:
                 spec = changed
+        if spec.project != project.name:  # a hook moved it
+            project = self.project(spec.project)
         self._check_references(spec)
         if spec.command is None and spec.kind != WorkloadKind.WORKSPACE and self.cluster.name == "local":
             raise Invalid(f"required for a {spec.kind.value} on the local cluster: it runs this command in the "
                           f"server's Python environment and does not run images",
                           field="command", allowed="a command string or list")
         if not spec.queue_anyway:
-            self._refuse_never_runs(spec)
+            self._refuse_never_runs(spec, project)
         existing = self._names.get((spec.project, spec.name))
         if existing is not None:
             raise Conflict(
@@ -1262,12 +1264,22 @@ class RunaiService(Administration, ProjectData):
                 raise Invalid(f"project {spec.project!r} has no credential {name!r}",
                               field=f"credentials.{position}", allowed=names)
 
-    def _refuse_never_runs(self, spec: WorkloadSpec) -> None:
+    def _node_shapes(self) -> list[Node]:
+        """One node of each shape (``feasibility.distinct_nodes``), worked out again only when
+        the nodes or the node pools change."""
+        nodes = self.cluster.nodes()
+        key = (tuple(map(id, nodes)), tuple(map(id, self.node_pools)))
+        cached = getattr(self, "_shapes_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, distinct_nodes(nodes, self.node_pools))
+            self._shapes_cache = cached
+        return cached[1]
+
+    def _refuse_never_runs(self, spec: WorkloadSpec, project: Project) -> None:
         """Refuse a workload that could never start on these nodes within its project's and
         department's limits (see :mod:`jupyter_runai.feasibility`), listing every reason."""
-        project = self.project(spec.project)
         department = next((d for d in self.store.departments() if d.name == project.department), None)
-        problems = never_runs(spec, self.cluster.nodes(), self.node_pools, project, department)
+        problems = never_runs(spec, self._node_shapes(), self.node_pools, project, department)
         if problems:
             items = [p.as_item() for p in problems]
             items[0]["message"] += " (to queue it all the same: queue_anyway: true, or runai submit --queue-anyway)"
