@@ -124,7 +124,8 @@ def _limit_problems(spec: WorkloadSpec, queues: list[Project | Department], pool
         for pool in pools or [DEFAULT_POOL]:
             tightest: Optional[tuple[float, str]] = None
             for queue in queues:
-                limit = getattr(queue.quota_in(pool).limit, resource)
+                own = queue.node_pools.get(pool)  # quota_in's rule, without building a QueueQuota
+                limit = getattr((own if own is not None else queue).limit, resource)
                 if limit is not None and (tightest is None or limit < tightest[0]):
                     kind = "project" if isinstance(queue, Project) else "department"
                     tightest = (limit, f"{kind} {queue.name!r}")
