@@ -60,7 +60,9 @@ def _shutdown(response: Any) -> None:
 class EventListener:
     """Calls ``on_event(event)`` for each event of the server's stream (of one project, or all),
     in a daemon thread, until :meth:`stop`. A broken stream is opened again after the last event
-    taken (``Last-Event-ID``), so no event is missed while the widget is shown."""
+    taken (``Last-Event-ID``), so no event is missed while the widget is shown. Each time the
+    stream opens, ``on_event({"type": "connected"})`` too: what happened before that reached
+    no stream, and a view reads the server again."""
 
     def __init__(self, api: RunaiClient, on_event: Callable[[dict[str, Any]], None],
                  project: str | None = None) -> None:
@@ -88,6 +90,9 @@ class EventListener:
                 if self._stopped.is_set():
                     break
                 self.connected.set()
+                # what happened between the view's first read (or the break) and this connection
+                # reached no stream: a read now catches up (the stream has everything after it)
+                self._on_event({"type": "connected"})
                 for event in parse_sse(_text_chunks(response)):
                     if self._stopped.is_set():
                         return
