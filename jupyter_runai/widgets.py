@@ -120,7 +120,10 @@ class EventListener:
 
 
 class _LiveView(widgets.VBox):
-    """A view that reads the server (``_render``) on start, on each event and on ``refresh()``."""
+    """A view that reads the server on start, on each event and on ``refresh()``: each view
+    (the monitor, the quota and GPU views) reads and draws in its own ``_render()``."""
+
+    _render: Callable[[], None]
 
     def __init__(self, client: Client | None = None, *, project: str | None = None, live: bool = True,
                  **kwargs: Any) -> None:
@@ -159,9 +162,6 @@ class _LiveView(widgets.VBox):
                 self._render()
             except RunaiError as error:
                 self.message.value = _error_html(error)
-
-    def _render(self) -> None:
-        raise NotImplementedError
 
     @property
     def listening(self) -> bool:
