@@ -71,7 +71,7 @@ PUBLISHED = {  # kubernetes-sigs/kueue test/performance/scheduler/configs/baseli
     "admission_s": {"large": 6.666, "medium": 76.768, "small": 215.468},
     "limits": {"wall_s": 425, "usage_pct_min": 55, "admission_s": {"large": 11, "medium": 90, "small": 260}},
 }
-USER = User("kueue-bench")
+USER = User("kueue-bench", admin=True)
 
 
 def plan(scale: float = 1.0) -> list[tuple[float, str, str, str]]:

@@ -45,7 +45,7 @@ from jupyter_runai.models import Workload, WorkloadPhase, WorkloadSpec, Workload
 from jupyter_runai.service import RunaiService, User
 from jupyter_runai.store import Store
 
-USER = User("bench")
+USER = User("bench", admin=True)
 
 
 def percentile(values: list[float], q: float) -> float:

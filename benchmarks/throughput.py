@@ -247,7 +247,7 @@ def service_run(shape: dict, template: str, store_dir: str | None) -> dict:
     tpl = TEMPLATES[template]
     node = tpl["node"]
     tmp = Path(tempfile.mkdtemp(prefix="runai-throughput-", dir=store_dir))
-    user = User("bench")
+    user = User("bench", admin=True)
     try:
         nodes = simulated_nodes(shape["nodes"], gpus=node["gpus"], cpu_millis=node["cpu_millis"],
                                 memory=node["memory"], labels={"bench": "yes"})

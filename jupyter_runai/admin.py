@@ -22,7 +22,7 @@ from .models import Department, NodePool, Project
 from .snapshot import DEFAULT_POOL, node_pool_of
 
 if TYPE_CHECKING:
-    from .service import User
+    from .identity import User
 
 __all__ = ["AUDIT_KINDS", "Administration", "merge_changes"]
 

@@ -16,7 +16,7 @@ from .errors import Conflict, NotFound
 from .models import Credential, CredentialView, DataSource, Event, Workload
 
 if TYPE_CHECKING:
-    from .service import User
+    from .identity import User
 
 __all__ = ["ProjectData"]
 

@@ -61,6 +61,7 @@ from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
 from .admin import Administration
 from .project_data import ProjectData
+from .identity import User
 from .autoscale import Autoscaler
 from .feasibility import distinct_nodes, never_runs
 from .rules import breaches, effective_rules, idle_workloads
@@ -102,17 +103,6 @@ KERNEL_ID_ENV = "RUNAI_KERNEL_ID"  # set by the kernel provisioner (kernels/prov
 STARTING_REASON = "starting: waiting for the server to answer"
 """The pending reason of a workload whose pods run but do not answer yet (see ``_update_phase``)."""
 LIVE = (WorkloadPhase.PENDING, WorkloadPhase.RUNNING, WorkloadPhase.STOPPING, WorkloadPhase.DELETING)
-
-
-class User:
-    """Who is asking: a name and whether they administer everything."""
-
-    def __init__(self, name: str, admin: bool = True) -> None:
-        self.name = name
-        self.admin = admin
-
-    def __repr__(self) -> str:
-        return f"User({self.name!r})"
 
 
 class Subscription(asyncio.Queue):

@@ -25,7 +25,7 @@ from jupyter_runai.store import Store, StoreFull, StoreWriteError
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
-ME = User("me")
+ME = User("me", admin=True)
 
 
 def new_service(state: Path, cluster, gpus: int = 2, **options) -> RunaiService:

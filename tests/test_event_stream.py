@@ -19,7 +19,7 @@ from jupyter_runai.service import User
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 BUFFER = 5  # events a stream client may fall behind (event_stream_buffer)
-ME = User("me")
+ME = User("me", admin=True)
 
 
 @pytest.fixture

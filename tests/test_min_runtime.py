@@ -178,7 +178,7 @@ def test_service_passes_start_times_and_project_minimum(tmp_path):
     cluster = SimulatedCluster(simulated_nodes(1, gpus=2))
     service = RunaiService(store, cluster, stop_grace_seconds=0, clock=lambda: clock["now"])
     service.start()
-    me = User("me")
+    me = User("me", admin=True)
 
     def phase(name, project):
         return service.get(project, name).status.phase.value

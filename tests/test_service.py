@@ -12,7 +12,7 @@ from jupyter_runai.models import Project, WorkloadSpec
 from jupyter_runai.service import RunaiService, User
 from jupyter_runai.store import Store
 
-ME = User("me")
+ME = User("me", admin=True)
 
 
 @pytest.fixture

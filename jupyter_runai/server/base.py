@@ -15,7 +15,8 @@ from tornado import web
 
 from ..errors import Invalid, ServiceError, Unavailable
 from ..models import error_body
-from ..service import RunaiService, User
+from ..identity import User
+from ..service import RunaiService
 
 AUTH_RESOURCE = "runai"
 ANONYMOUS = re.compile(r"[0-9a-f]{32}")
@@ -87,9 +88,14 @@ class RunaiHandler(APIHandler):
 
     @property
     def user(self) -> User:
-        """The Jupyter identity. On one machine the server's own user administers everything;
-        RBAC (roles per scope) plugs in at the service's admission hooks."""
+        """Who is asking. An identity provider that knows the caller's groups and admin flag (the
+        JupyterHub service's) attaches a :class:`~jupyter_runai.identity.User` to the Jupyter identity
+        as ``runai_identity``. Otherwise the caller is the Jupyter server's own user, who on one
+        machine administers everything; roles on scopes (RBAC) are applied by the service."""
         current = self.current_user
+        identity = getattr(current, "runai_identity", None)
+        if isinstance(identity, User):
+            return identity
         name = getattr(current, "username", None) or getattr(current, "name", None) or ""
         if not name or ANONYMOUS.fullmatch(name):
             # jupyter_server names token-authenticated users with a random id: on one machine
