@@ -8,6 +8,9 @@ Metrics (all gauges unless said otherwise):
 * ``runai_device_allocated_fraction{node, device, virtual}``, ``runai_device_memory_used_bytes{node, device}``,
   ``runai_device_utilization_percent{node, device}`` (the last two only where NVML measures them);
 * ``runai_scheduling_cycles_total`` (counter), ``runai_scheduling_cycle_seconds`` (the last cycle's duration).
+
+Each scrape shows what its caller may see (RBAC): the series of its projects, and the device
+series only when it may see nodes.
 """
 
 from __future__ import annotations
