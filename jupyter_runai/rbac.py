@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterable
 
 from . import access
-from .access import Grants, decide, grants_of
+from .access import MANAGE_ANY, Grants, decide, grants_of
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .models import WorkloadKind
 from .models.access import Role, RoleBinding
@@ -85,9 +85,11 @@ class AccessControl:
         ``user`` may do ``action`` there; ``user=None`` (the service itself) always may."""
         if user is None:
             return
+        grants = self.grants(user)
+        if grants.allows(MANAGE_ANY if action == access.MANAGE else action):
+            return  # held on the whole cluster: no need to read the project tree
         mapping = self.departments_of_projects() if project is not None and department is None else None
-        denial = decide(self.grants(user), action, project=project, department=department, department_of=mapping,
-                        owner=owner)
+        denial = decide(grants, action, project=project, department=department, department_of=mapping, owner=owner)
         if denial is not None:
             raise Forbidden(denial.message, allowed=denial.allowed)
 

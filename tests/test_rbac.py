@@ -281,3 +281,30 @@ def test_a_grant_and_a_revoke_are_audited_and_a_department_admin_grants_only_ins
     entries = [(e["user"], e["action"], e["name"]) for e in audit["entries"]]
     assert ("dan", "create", "researcher for user amy on department vision") in entries
     assert ("dan", "delete", "researcher for user amy on department vision") in entries
+
+
+def test_runai_access_grants_lists_and_revokes(srv, capsys):
+    from jupyter_runai.cli import run
+
+    def runai(token: str, *args: str) -> tuple[int, str, str]:
+        code, _ = run([*args, "--url", srv.url, "--token", token])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = runai(ADMIN, "access", "grant", "viewer", "--user", "cli-user", "-p", IN)
+    assert code == 0 and "viewer to user cli-user on project cats" in out
+    code, out, _ = runai(ADMIN, "-o", "json", "access", "list")
+    mine = [b for b in json.loads(out)["bindings"] if b.get("user") == "cli-user"]
+    assert code == 0 and [(b["role"], b["project"], b["source"]) for b in mine] == [("viewer", IN, "store")]
+    # a researcher may not grant: the server's 403 is shown, exit 1
+    code, _, err = runai("tok-rae", "access", "grant", "viewer", "--user", "cli-user", "--department", "vision")
+    assert code == 1 and "department-admin on department vision" in err
+    code, out, _ = runai("tok-rae", "access")
+    assert code == 0 and "researcher on project cats" in out and "may submit to: cats" in out
+    # revoked as it was granted; a seeded binding cannot be
+    code, out, _ = runai(ADMIN, "access", "revoke", "viewer", "--user", "cli-user", "-p", IN)
+    assert code == 0 and f"Revoked (id {mine[0]['id']})" in out
+    code, _, err = runai(ADMIN, "access", "revoke", "researcher", "--group", "cat-people", "-p", IN)
+    assert code == 2 and "in the configuration" in err
+    code, _, err = runai(ADMIN, "access", "grant", "viewer", "--user", "x", "--department", "vision", "-p", IN)
+    assert code == 2 and "not both" in err
