@@ -77,7 +77,7 @@ class AccessControl:
         return grants_of(user, (b for _, b in self._bindings()))
 
     def departments_of_projects(self) -> dict[str, str]:
-        return {p.name: p.department for p in self.store.projects()}
+        return self.store.project_departments()
 
     def require(self, user: "User | None", action: str, *, project: str | None = None,
                 department: str | None = None, owner: str | None = None) -> None:
@@ -116,10 +116,11 @@ class AccessControl:
 
     def submittable_projects(self, user: "User | None") -> list[str]:
         """The projects, in order, to which ``user`` may submit a workload of some kind."""
-        names = [p.name for p in self.store.projects()]
+        mapping = self.departments_of_projects()
+        names = list(mapping)
         if user is None:
             return names
-        grants, mapping = self.grants(user), self.departments_of_projects()
+        grants = self.grants(user)
         return [name for name in names
                 if any(grants.allows(a, project=name, department=mapping.get(name))
                        for a in (access.SUBMIT, access.SUBMIT_INFERENCE))]

@@ -403,17 +403,17 @@ class RunaiService(Administration, ProjectData, AccessControl):
         (``phase=Runing``) must not read as "no workloads". Phase and kind match without regard to case."""
         phase_value = _filter_value("phase", phase, [p.value for p in WorkloadPhase])
         kind_value = _filter_value("kind", kind, [k.value for k in WorkloadKind])
-        out = [w for uid, w in sorted(self.workloads.items(), key=lambda item: self.seq.get(item[0], 0))]
+        items = self.workloads.items()
         if project:
             self.require(user, access.VIEW, project=project)
+        elif (visible := self.visible_projects(user)) is not None:  # before sorting: a caller may see few
+            items = [(uid, w) for uid, w in items if w.spec.project in visible]
+        out = [w for uid, w in sorted(items, key=lambda item: self.seq.get(item[0], 0))]
+        if project:
             out = [w for w in out if w.spec.project == project]
             if not out and self.store.project(project) is None:
                 names = [p.name for p in self.store.projects()]
                 raise Invalid(f"no project {project!r}", field="project", allowed=names)
-        else:
-            visible = self.visible_projects(user)
-            if visible is not None:
-                out = [w for w in out if w.spec.project in visible]
         if phase_value:
             out = [w for w in out if w.status.phase == phase_value]
         if kind_value:

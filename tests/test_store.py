@@ -516,6 +516,7 @@ def test_a_version_1_database_is_migrated(db_path):
     # version 5: role bindings, empty after the migration; one binding is stored once
     binding = RoleBinding(role="researcher", user="ann", project="team-a")
     assert store.role_bindings() == []
+    assert store.project_departments() == {"team-a": "default"}  # what RBAC reads of the project tree
     first = store.add_role_binding(binding)
     assert first is not None and store.add_role_binding(binding) is None
     second = store.add_role_binding(RoleBinding(role="viewer", group="all"))
