@@ -148,8 +148,11 @@ class AccessControl:
     def role_bindings(self, user: "User | None") -> list[dict[str, Any]]:
         """The bindings ``user`` may see: those it could revoke, and its own."""
         out = []
+        grants = None if user is None else self.grants(user)
+        mapping = self.departments_of_projects()
         for id_, binding in self._bindings():
-            if user is not None and not self._mine(user, binding) and not self._may_grant(user, binding):
+            if grants is not None and not self._mine(grants.user, binding) and \
+                    _grant_denial(grants, binding, mapping) is not None:
                 continue
             out.append({"id": id_, "source": "config" if id_ is None else "store",
                         **binding.model_dump(mode="json", exclude_none=True)})
@@ -193,27 +196,23 @@ class AccessControl:
         return {"id": id_, "source": "store", **found.model_dump(mode="json", exclude_none=True)}
 
     def _require_grant(self, user: "User", binding: RoleBinding) -> None:
-        """A cluster admin grants anything; a department admin any role but admin and
-        department-admin on its departments and their projects."""
-        if binding.role in (Role.ADMIN, Role.DEPARTMENT_ADMIN):
-            self.require(user, access.ADMINISTER_CLUSTER)
-            return
-        kind, name = binding.scope
-        if kind == "cluster":
-            self.require(user, access.ADMINISTER_CLUSTER)
-        elif kind == "department":
-            self.require(user, access.GRANT, department=name)
-        else:
-            self.require(user, access.GRANT, project=name)
-
-    def _may_grant(self, user: "User", binding: RoleBinding) -> bool:
-        try:
-            self._require_grant(user, binding)
-        except Forbidden:
-            return False
-        return True
+        denial = _grant_denial(self.grants(user), binding, self.departments_of_projects())
+        if denial is not None:
+            raise Forbidden(denial.message, allowed=denial.allowed)
 
     @staticmethod
     def _mine(user: "User", binding: RoleBinding) -> bool:
         kind, name = binding.subject
         return (kind == "user" and name == user.name) or (kind == "group" and name in user.groups)
+
+
+def _grant_denial(grants: Grants, binding: RoleBinding, department_of: dict[str, str]) -> access.Denial | None:
+    """Why the caller may not grant or revoke ``binding`` (None: it may). A cluster admin grants
+    anything; a department admin any role but admin and department-admin on its departments and
+    their projects."""
+    kind, name = binding.scope
+    if binding.role in (Role.ADMIN, Role.DEPARTMENT_ADMIN) or kind == "cluster":
+        return decide(grants, access.ADMINISTER_CLUSTER)
+    if kind == "department":
+        return decide(grants, access.GRANT, department=name)
+    return decide(grants, access.GRANT, project=name, department_of=department_of)
