@@ -3,7 +3,8 @@ deleted while the service runs, each change recorded in the audit log.
 
 :class:`Administration` is a part of :class:`~jupyter_runai.service.RunaiService` (a mixin):
 the REST handlers call these methods, never the store. Every method checks that the
-caller may administer (``user.admin`` today; RBAC's roles plug in at :meth:`_require_admin`),
+caller may administer (``rbac.AccessControl.require``: departments, node pools and the audit
+log take admin on the cluster; a project, department-admin on its department),
 validates through the models (``Department``, ``Project``, ``NodePool``), writes the change
 and its audit entry in one transaction, and wakes the loop. A change takes effect in the
 next scheduling cycle, which reads the queue tree and the pools afresh; it never stops or
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from .errors import Conflict, Forbidden, Invalid, NotFound
+from . import access
+from .errors import Conflict, Invalid, NotFound
 from .models import Department, NodePool, Project
 from .snapshot import DEFAULT_POOL, node_pool_of
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["AUDIT_KINDS", "Administration", "merge_changes"]
 
 #: what the audit log records changes of (its ``kind`` column)
-AUDIT_KINDS = ("department", "project", "node_pool")
+AUDIT_KINDS = ("department", "project", "node_pool", "role_binding")
 #: the department a project belongs to unless it says otherwise; allowed even where it is not defined
 DEFAULT_DEPARTMENT = "default"
 #: the most audit entries one read returns
@@ -77,14 +79,20 @@ class Administration:
         def _transaction(self, rollback: bool = True) -> Any: ...
         def _now(self) -> Any: ...
         def wake(self) -> None: ...
+        def require(self, user: "User | None", action: str, **where: Any) -> None: ...
+        def visible_projects(self, user: "User | None", action: str = ...) -> set[str] | None: ...
+        def grants(self, user: "User") -> Any: ...
+        def access_changed(self) -> None: ...
 
     # ------------------------------------------------------------ who may
 
-    def _require_admin(self, user: "User", what: str) -> None:
-        """Refuse (403) a change by a caller who does not administer the cluster."""
-        if not getattr(user, "admin", False):
-            raise Forbidden(f"{user.name!r} may not {what}: it takes the cluster admin role",
-                            allowed=["cluster admin"])
+    def _require_cluster_admin(self, user: "User | None") -> None:
+        """Refuse (403) a change by a caller who does not hold admin on the cluster."""
+        self.require(user, access.ADMINISTER_CLUSTER)
+
+    def _require_project_admin(self, user: "User | None", department: str) -> None:
+        """Refuse (403) a change to a project of ``department`` by a caller who is not its department admin."""
+        self.require(user, access.ADMINISTER_PROJECTS, department=department)
 
     # ------------------------------------------------------------ reading
 
@@ -104,18 +112,40 @@ class Administration:
         raise NotFound(f"no node pool {name!r}; node pools: {', '.join(names) or 'none'}", field="node_pool",
                        allowed=names)
 
-    def department_views(self) -> list[dict[str, Any]]:
-        """Each department with the names of its projects."""
-        return department_views(self)
+    def department_views(self, user: "User | None" = None) -> list[dict[str, Any]]:
+        """Each department ``user`` may see (it holds a role on it or on one of its projects) with
+        the names of the projects it may see."""
+        views = department_views(self)
+        visible = self.visible_projects(user)
+        if visible is None:
+            return views
+        held = {name for _, kind, name in self.grants(user).held if kind == "department"}
+        return [{**v, "projects": [p for p in v["projects"] if p in visible]} for v in views
+                if v["name"] in held or any(p in visible for p in v["projects"])]
 
-    def node_pool_views(self) -> list[dict[str, Any]]:
+    def department_view(self, name: str, user: "User | None" = None) -> dict[str, Any]:
+        """One department as :meth:`department_views` shows it; 403 when ``user`` may see none of it."""
+        self.department(name)  # NotFound names the field
+        view = next((d for d in self.department_views(user) if d["name"] == name), None)
+        if view is None:
+            self.require(user, access.VIEW, department=name)  # raises: the 403 naming the role
+        return view  # type: ignore[return-value]
+
+    def project_view(self, name: str, user: "User | None" = None) -> dict[str, Any]:
+        """One project as ``project_views`` shows it (checked before it is looked up)."""
+        self.require(user, access.VIEW, project=name)
+        self.project(name)  # type: ignore[attr-defined]  # NotFound names the field
+        return next(p for p in self.project_views(user) if p["name"] == name)  # type: ignore[attr-defined]
+
+    def node_pool_views(self, user: "User | None" = None) -> list[dict[str, Any]]:
         """Each node pool with the nodes it holds now."""
+        self.require(user, access.VIEW_NODES)
         return node_pool_views(self)
 
     def audit(self, user: "User", kind: str | None = None, name: str | None = None,
               limit: int = 100) -> list[dict[str, Any]]:
         """The newest ``limit`` changes (oldest first): who, when, what, before and after."""
-        self._require_admin(user, "read the audit log")
+        self._require_cluster_admin(user)
         if kind is not None and kind not in AUDIT_KINDS:
             raise Invalid(f"unknown kind {kind[:40]!r}; one of {', '.join(AUDIT_KINDS)}", field="kind",
                           allowed=list(AUDIT_KINDS))
@@ -126,7 +156,7 @@ class Administration:
     # ------------------------------------------------------------ departments
 
     def create_department(self, body: dict[str, Any], user: "User") -> Department:
-        self._require_admin(user, "create departments")
+        self._require_cluster_admin(user)
         department = Department.model_validate(body)
         if department.name in {d.name for d in self.store.departments()}:
             raise Conflict(f"a department named {department.name!r} exists already", field="name")
@@ -138,7 +168,7 @@ class Administration:
         return department
 
     def update_department(self, name: str, changes: dict[str, Any], user: "User") -> Department:
-        self._require_admin(user, "change departments")
+        self._require_cluster_admin(user)
         before = self.department(name)
         after = Department.model_validate(self._merged(before, name, changes))
         self._check_pool_quotas(after)
@@ -151,7 +181,7 @@ class Administration:
         return after
 
     def delete_department(self, name: str, user: "User") -> Department:
-        self._require_admin(user, "delete departments")
+        self._require_cluster_admin(user)
         before = self.department(name)
         members = [p.name for p in self.store.projects() if p.department == name]
         if members:
@@ -166,8 +196,8 @@ class Administration:
     # ------------------------------------------------------------ projects
 
     def create_project(self, body: dict[str, Any], user: "User") -> Project:
-        self._require_admin(user, "create projects")
         project = Project.model_validate(body)
+        self._require_project_admin(user, project.department)
         if self.store.project(project.name) is not None:
             raise Conflict(f"a project named {project.name!r} exists already", field="name")
         self._check_project(project)
@@ -178,9 +208,10 @@ class Administration:
         return project
 
     def update_project(self, name: str, changes: dict[str, Any], user: "User") -> Project:
-        self._require_admin(user, "change projects")
         before = self.project(name)
+        self._require_project_admin(user, before.department)
         after = Project.model_validate(self._merged(before, name, changes))
+        self._require_project_admin(user, after.department)  # moved: to a department it administers too
         self._check_project(after)
         if after == before:
             return before
@@ -193,8 +224,8 @@ class Administration:
     def delete_project(self, name: str, user: "User") -> Project:
         """Delete a project with its data sources and credentials. Refused (409) while any
         workload of it is stored: the message names them, live ones first."""
-        self._require_admin(user, "delete projects")
         before = self.project(name)
+        self._require_project_admin(user, before.department)
         mine = [w for w in self.workloads.values() if w.spec.project == name]
         if mine:
             mine.sort(key=lambda w: w.status.phase.is_finished)
@@ -213,7 +244,7 @@ class Administration:
     # ------------------------------------------------------------ node pools
 
     def create_node_pool(self, body: dict[str, Any], user: "User") -> NodePool:
-        self._require_admin(user, "create node pools")
+        self._require_cluster_admin(user)
         pool = NodePool.model_validate(body)
         if pool.name == DEFAULT_POOL:
             raise Invalid(f"{DEFAULT_POOL!r} is the pool of the nodes no other pool takes; choose another name",
@@ -230,7 +261,7 @@ class Administration:
     def update_node_pool(self, name: str, changes: dict[str, Any], user: "User") -> NodePool:
         """Change a pool's label selector or placement. Nodes that no longer match move to the
         next pool that takes them; pods already running stay where they are."""
-        self._require_admin(user, "change node pools")
+        self._require_cluster_admin(user)
         before = self.node_pool(name)
         after = NodePool.model_validate(self._merged(before, name, changes, deep=()))
         if after == before:
@@ -245,7 +276,7 @@ class Administration:
     def delete_node_pool(self, name: str, user: "User") -> NodePool:
         """Delete a pool; its nodes go to the next pool that takes them (or ``default``).
         Refused (409) while a queue has a quota block for it or a live workload asks for it."""
-        self._require_admin(user, "delete node pools")
+        self._require_cluster_admin(user)
         before = self.node_pool(name)
         users = [f"department {d.name}" for d in self.store.departments() if name in d.node_pools]
         users += [f"project {p.name}" for p in self.store.projects() if name in p.node_pools]
@@ -292,6 +323,7 @@ class Administration:
 
     def _audit(self, user: "User", action: str, kind: str, name: str, before: BaseModel | None,
                after: BaseModel | None) -> None:
+        self.access_changed()  # the project tree or the bindings change: who sees what is read again
         self.store.add_audit(at=self._now(), user=user.name, action=action, kind=kind, name=name,
                              before=None if before is None else before.model_dump(mode="json"),
                              after=None if after is None else after.model_dump(mode="json"))

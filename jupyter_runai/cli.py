@@ -22,6 +22,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, Sequence
 
+from .cli_access import add_access_command
 from .cli_admin import add_admin_commands
 from .cli_resources import add_resource_commands
 from .submit_args import DESCRIPTION as SUBMIT_DESCRIPTION
@@ -95,7 +96,7 @@ examples:
 # =========================================================================== parser
 
 
-BY_NAME = ("data-source", "credential", "projects", "departments", "nodepools", "audit")
+BY_NAME = ("data-source", "credential", "projects", "departments", "nodepools", "audit", "access")
 """Commands dispatched by their name (their own sub-actions), not by ``run_action``."""
 
 
@@ -282,6 +283,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     command("nodes", "list nodes and their GPUs with allocated fractions (virtual GPUs marked)").set_defaults(
         run_action="nodes")
     add_admin_commands(command, common)
+    add_access_command(command, common)
     add_resource_commands(command, common)
     return parser
 
@@ -546,6 +548,7 @@ def run(argv: Sequence[str], *, print_result: bool = True,
         _error(f"`runai {ns.subcommand}` takes no command after '--'")
         return EXIT_USAGE, ns
 
+    from .cli_access import AccessUsage
     from .cli_admin import AdminUsage
     from .cli_resources import CredentialValueError
     from .client import RunaiClient, RunaiError
@@ -561,7 +564,7 @@ def run(argv: Sequence[str], *, print_result: bool = True,
 
         print_error(exc, stderr_console())
         return (EXIT_USAGE if isinstance(exc, SubmitArgsError) else EXIT_SERVER), ns
-    except (_Usage, CredentialValueError, AdminUsage) as exc:
+    except (_Usage, CredentialValueError, AdminUsage, AccessUsage) as exc:
         if raise_errors:
             raise
         _error(exc)
@@ -590,6 +593,11 @@ def _dispatch(action: str, ns: argparse.Namespace, client: RunaiClient, json_out
 
         runner = run_data_source if action == "data-source" else run_credential
         return runner(ns, client, _project_of(ns), json_out, lambda document: _show(ns, document), stdout_console())
+    if action == "access":
+        from .cli_access import run_access
+        from .cli_render import stdout_console
+
+        return run_access(ns, client, json_out, lambda document: _show(ns, document), stdout_console())
     if action in ("projects", "departments", "nodepools", "audit"):
         from .cli_admin import run_admin, run_audit
         from .cli_render import render_projects, stdout_console

@@ -763,6 +763,23 @@ class RunaiClient:
         """The newest audit entries (oldest first): who changed what, when, before and after."""
         return self.get_json("audit", {"kind": kind, "name": name, "limit": limit})["entries"]
 
+    # access: role bindings (admins grant and revoke; a department admin inside its departments)
+    def me(self) -> dict[str, Any]:
+        """The caller: its groups, roles on scopes, and the projects it may see and submit to."""
+        return self.get_json("access/me")
+
+    def role_bindings(self) -> list[dict[str, Any]]:
+        """Role bindings the caller may see (all, for an admin), each with its id and source."""
+        return self.get_json("access/bindings")["bindings"]
+
+    def grant(self, binding: Mapping[str, Any]) -> dict[str, Any]:
+        """Grant a role: ``{"role": "researcher", "user": "alice", "project": "vision"}``; returns it with its id."""
+        return self._send("POST", "access/bindings", dict(binding))
+
+    def revoke(self, binding_id: int) -> dict[str, Any]:
+        """Revoke a stored role binding by its id; returns what was revoked."""
+        return self._send("DELETE", f"access/bindings/{int(binding_id)}")
+
     # data sources
     def data_sources(self, project: str | None = None) -> list[dict[str, Any]]:
         return _unwrap(self.get_json(f"projects/{_q(self._project(project))}/data-sources"), "data_sources")

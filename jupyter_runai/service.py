@@ -61,6 +61,8 @@ from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
 from .admin import Administration
 from .project_data import ProjectData
+from .rbac import AccessControl
+from . import access
 from .identity import User
 from .autoscale import Autoscaler
 from .feasibility import distinct_nodes, never_runs
@@ -110,9 +112,11 @@ class Subscription(asyncio.Queue):
     ``maxsize`` events behind gets no more: ``overflowed`` is set, and it should take what
     is queued and then resume from the store after the last event it took."""
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, user: User | None = None) -> None:
         super().__init__(maxsize=maxsize)
         self.overflowed = asyncio.Event()
+        self.user = user  # None: every event; else those of the projects it may see
+        self.seen: tuple[int, set[str] | None] | None = None  # (access version, projects it may see)
 
 
 AdmissionHook = Callable[[WorkloadSpec, User], WorkloadSpec | None]
@@ -124,7 +128,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class RunaiService(Administration, ProjectData):
+class RunaiService(Administration, ProjectData, AccessControl):
     """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once.
     Departments, projects and node pools are administered through the methods of
     :class:`~jupyter_runai.admin.Administration`."""
@@ -383,21 +387,28 @@ class RunaiService(Administration, ProjectData):
 
     # ------------------------------------------------------------------ reading
 
-    def get(self, project: str, name: str) -> Workload:
+    def get(self, project: str, name: str, user: User | None = None) -> Workload:
+        self.require(user, access.VIEW, project=project)  # before it is looked up: a 403 tells nothing
         uid = self._names.get((project, name))
         if uid is not None:
             return self.workloads[uid]
         raise NotFound(f"no workload {name!r} in project {project!r}", field="name")
 
-    def list(self, project: str | None = None, phase: str | None = None, kind: str | None = None) -> list[Workload]:
-        """Workloads in queue order, filtered.
+    def list(self, project: str | None = None, phase: str | None = None, kind: str | None = None,
+             user: User | None = None) -> list[Workload]:
+        """Workloads in queue order, filtered; of the projects ``user`` may see.
 
         A filter value that names nothing (a phase or kind that does not exist, a project that is not
         there) is an :class:`Invalid` naming the field and the allowed values, not an empty list: a typo
         (``phase=Runing``) must not read as "no workloads". Phase and kind match without regard to case."""
         phase_value = _filter_value("phase", phase, [p.value for p in WorkloadPhase])
         kind_value = _filter_value("kind", kind, [k.value for k in WorkloadKind])
-        out = [w for uid, w in sorted(self.workloads.items(), key=lambda item: self.seq.get(item[0], 0))]
+        items = self.workloads.items()
+        if project:
+            self.require(user, access.VIEW, project=project)
+        elif (visible := self.visible_projects(user)) is not None:  # before sorting: a caller may see few
+            items = [(uid, w) for uid, w in items if w.spec.project in visible]
+        out = [w for uid, w in sorted(items, key=lambda item: self.seq.get(item[0], 0))]
         if project:
             out = [w for w in out if w.spec.project == project]
             if not out and self.store.project(project) is None:
@@ -409,8 +420,10 @@ class RunaiService(Administration, ProjectData):
             out = [w for w in out if w.spec.kind == kind_value]
         return out
 
-    def projects(self) -> list[Project]:
-        return self.store.projects()
+    def projects(self, user: User | None = None) -> list[Project]:
+        """The projects ``user`` may see."""
+        visible = self.visible_projects(user)
+        return [p for p in self.store.projects() if visible is None or p.name in visible]
 
     @property
     def backend(self) -> str:
@@ -432,9 +445,13 @@ class RunaiService(Administration, ProjectData):
                            allowed=names)
         return project
 
-    def endpoints(self, project: str, name: str) -> list[tuple[str, Endpoint]]:
-        """Ready replicas of a workspace or inference workload: (pod key, where the proxy reaches it)."""
-        workload = self.get(project, name)
+    def endpoints(self, project: str, name: str, user: User | None = None) -> list[tuple[str, Endpoint]]:
+        """Ready replicas of a workspace or inference workload: (pod key, where the proxy reaches it).
+        An inference endpoint is reached by whoever may see its project; a workspace (a shell on its
+        pod, in effect) by whoever may stop it: the one who submitted it, or a department admin."""
+        workload = self.get(project, name, user)
+        if workload.spec.kind != WorkloadKind.INFERENCE:
+            self.require(user, access.MANAGE, project=project, owner=workload.submitted_by)
         out = []
         for pod in workload.status.pods:
             handle = self.handles.get((workload.uid, pod.name))
@@ -446,9 +463,9 @@ class RunaiService(Administration, ProjectData):
                 out.append((key, endpoint))
         return out
 
-    def log_path(self, project: str, name: str, pod: int | str | None = None):
+    def log_path(self, project: str, name: str, pod: int | str | None = None, user: User | None = None):
         """The log file of one pod (default: pod 0, or the only pod there is)."""
-        workload = self.get(project, name)
+        workload = self.get(project, name, user)
         index = 0
         if pod is not None:
             try:
@@ -483,12 +500,14 @@ class RunaiService(Administration, ProjectData):
         if not isinstance(spec, WorkloadSpec):
             spec = WorkloadSpec.model_validate(spec)
         project = self.project(spec.project)  # NotFound names the field
+        self.require(user, self.submit_action(spec.kind), project=spec.project)
         for hook in self.admission_hooks:
             changed = hook(spec, user)
             if changed is not None:
                 spec = changed
         if spec.project != project.name:  # a hook moved it
             project = self.project(spec.project)
+            self.require(user, self.submit_action(spec.kind), project=spec.project)
         self._check_references(spec)
         if spec.command is None and spec.kind != WorkloadKind.WORKSPACE and self.cluster.name == "local":
             raise Invalid(f"required for a {spec.kind.value} on the local cluster: it runs this command in the "
@@ -529,7 +548,7 @@ class RunaiService(Administration, ProjectData):
 
     def stop(self, project: str, name: str, user: User) -> Workload:
         """Stop a workload: its pods end (SIGTERM, then SIGKILL after the grace period)."""
-        workload = self.get(project, name)
+        workload = self._to_manage(project, name, user)
         if workload.status.phase in (WorkloadPhase.STOPPED, WorkloadPhase.SUCCEEDED, WorkloadPhase.FAILED):
             raise Conflict(f"workload {name!r} is {workload.status.phase}, not running or pending", field="name")
         if workload.status.phase == WorkloadPhase.DELETING:
@@ -547,7 +566,7 @@ class RunaiService(Administration, ProjectData):
 
     def resume(self, project: str, name: str, user: User) -> Workload:
         """Put a stopped (or finished) workload back in the queue, at its old place."""
-        workload = self.get(project, name)
+        workload = self._to_manage(project, name, user)
         if not workload.status.phase.is_finished:
             raise Conflict(f"workload {name!r} is {workload.status.phase}; only a Stopped, Succeeded or "
                            f"Failed workload can be resumed", field="name")
@@ -567,7 +586,7 @@ class RunaiService(Administration, ProjectData):
 
     def delete(self, project: str, name: str, user: User) -> Workload:
         """Stop the workload's pods and remove it (at once when nothing runs)."""
-        workload = self.get(project, name)
+        workload = self._to_manage(project, name, user)
         with self._transaction():
             workload.status.phase = WorkloadPhase.DELETING
             workload.status.pending_reason = None
@@ -575,6 +594,12 @@ class RunaiService(Administration, ProjectData):
             self._save(workload)
             self._maybe_remove(workload, user.name)
         self.wake()
+        return workload
+
+    def _to_manage(self, project: str, name: str, user: User) -> Workload:
+        """The workload, when ``user`` may stop, resume or delete it (its own, or as a department admin)."""
+        workload = self.get(project, name, user)
+        self.require(user, access.MANAGE, project=project, owner=workload.submitted_by)
         return workload
 
     def proxy_token(self, uid: str) -> str:
@@ -1310,6 +1335,8 @@ class RunaiService(Administration, ProjectData):
         outbox, self._outbox = self._outbox, []
         for data in outbox:
             for queue in list(self._subscribers):
+                if queue.user is not None and not self._sees_event(queue, data):
+                    continue
                 try:
                     queue.put_nowait(data)
                 except asyncio.QueueFull:  # it fell behind: it is told, and resumes from the store
@@ -1330,24 +1357,38 @@ class RunaiService(Administration, ProjectData):
             newest = self.store.event_ids()[1]
             self._outbox = [data for data in self._outbox if data["id"] <= newest]
 
-    def subscribe(self, maxsize: int | None = None) -> Subscription:
-        """A queue that receives every event from now on (as JSON-able dicts), until it
-        falls ``maxsize`` (default ``event_buffer``) events behind (see ``Subscription``)."""
-        queue = Subscription(self.event_buffer if maxsize is None else maxsize)
+    def subscribe(self, maxsize: int | None = None, user: User | None = None,
+                  project: str | None = None) -> Subscription:
+        """A queue that receives every event from now on (as JSON-able dicts) of the projects
+        ``user`` may see, until it falls ``maxsize`` (default ``event_buffer``) events behind
+        (see ``Subscription``). Naming a ``project`` the user may not see is a 403."""
+        if project is not None:
+            self.require(user, access.VIEW, project=project)
+        queue = Subscription(self.event_buffer if maxsize is None else maxsize, user)
         self._subscribers.add(queue)
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue) -> None:
         self._subscribers.discard(queue)
 
+    def _sees_event(self, queue: Subscription, data: dict[str, Any]) -> bool:
+        """Whether the subscriber may see the event: one of a project it may see (an event of no
+        project: only who sees every project). Its projects are read again when access changes."""
+        if queue.seen is None or queue.seen[0] != self.access_version:
+            queue.seen = (self.access_version, self.visible_projects(queue.user))
+        visible = queue.seen[1]
+        return visible is None or data.get("project") in visible
+
     # ------------------------------------------------------------------ views
 
-    def project_views(self) -> list[dict[str, Any]]:
-        """Each project with deserved, limit, allocated (GPUs held now) and fair share."""
-        return views.project_views(self)
+    def project_views(self, user: User | None = None) -> list[dict[str, Any]]:
+        """Each project ``user`` may see with deserved, limit, allocated (GPUs held now) and fair share."""
+        visible = self.visible_projects(user)
+        return [v for v in views.project_views(self) if visible is None or v["name"] in visible]
 
-    def node_views(self) -> list[dict[str, Any]]:
+    def node_views(self, user: User | None = None) -> list[dict[str, Any]]:
         """Each node with its devices and what is allocated on each (by pod)."""
+        self.require(user, access.VIEW_NODES)
         return views.node_views(self)
 
 

@@ -48,6 +48,7 @@ from .models import (
     WorkloadStatus,
     is_dns_label,
 )
+from .models.access import RoleBinding
 from .models.errors import format_validation_error
 from .models.quantity import STORED
 
@@ -200,11 +201,23 @@ def _v4_node_pools_audit_log(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX audit_log_object ON audit_log (kind, name)")
 
 
+def _v5_role_bindings(db: sqlite3.Connection) -> None:
+    """Version 5: role bindings granted at runtime (RBAC); ``body`` is the binding's JSON, ``key`` the
+    binding itself in one text (one row per role, subject and scope)."""
+    db.execute(
+        """CREATE TABLE role_bindings (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL UNIQUE,
+            body TEXT NOT NULL)"""
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_queues_workloads_events,
     _v2_pod_handles_data_credentials,
     _v3_quarantined_workloads,
     _v4_node_pools_audit_log,
+    _v5_role_bindings,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -496,6 +509,32 @@ class Store:
             if not db.execute("DELETE FROM node_pools WHERE name = ?", (name,)).rowcount:
                 raise NotFound(f"node pool {name!r} not found")
 
+    def project_departments(self) -> dict[str, str]:
+        """Each project's department, by project name in order (read without building the
+        projects: every RBAC check asks)."""
+        return dict(self._read("SELECT name, coalesce(json_extract(body, '$.department'), 'default') FROM projects "
+                               "ORDER BY name"))
+
+    # ---------------------------------------------------------- role bindings
+
+    def role_bindings(self) -> list[tuple[int, RoleBinding]]:
+        """Stored role bindings with their ids, oldest first."""
+        return [(id_, RoleBinding.model_validate_json(body))
+                for id_, body in self._read("SELECT id, body FROM role_bindings ORDER BY id")]
+
+    def add_role_binding(self, binding: RoleBinding) -> int | None:
+        """Store a binding; its id, or None when the same binding is stored already."""
+        with self._tx() as db:
+            cursor = db.execute("INSERT OR IGNORE INTO role_bindings (key, body) VALUES (?, ?)",
+                                (binding.describe(), binding.model_dump_json(exclude_none=True)))
+            return int(cursor.lastrowid) if cursor.rowcount else None
+
+    def delete_role_binding(self, id_: int) -> None:
+        """Delete a binding; ``NotFound`` if there is none with this id."""
+        with self._tx() as db:
+            if not db.execute("DELETE FROM role_bindings WHERE id = ?", (id_,)).rowcount:
+                raise NotFound(f"role binding {id_} not found")
+
     # ----------------------------------------------------------- audit log
 
     def add_audit(self, *, at: datetime, user: str, action: str, kind: str, name: str,
@@ -715,8 +754,9 @@ class Store:
         return draft.model_copy(update={"id": int(cursor.lastrowid)})
 
     def events(self, since_id: int = 0, project: str | None = None, workload: str | None = None,
-               limit: int = 1000, *, newest: bool = False) -> list[Event]:
-        """Events with ``id > since_id``, oldest first, at most ``limit``; optionally of one project / workload.
+               limit: int = 1000, *, newest: bool = False, projects: list[str] | None = None) -> list[Event]:
+        """Events with ``id > since_id``, oldest first, at most ``limit``; optionally of one project / workload,
+        or of the ``projects`` listed (an event of no project is then left out).
 
         ``newest=True`` takes the newest ``limit`` events instead of the oldest
         (still returned oldest first): a workload's latest events.
@@ -728,6 +768,9 @@ class Store:
         if workload is not None:
             where.append("workload = ?")
             params.append(workload)
+        if projects is not None:  # SQLite takes 32,766 parameters; a caller sees fewer projects
+            where.append(f"project IN ({', '.join('?' * len(projects))})")
+            params.extend(projects)
         rows = self._read(
             "SELECT id, at, type, project, workload, pod, message FROM events WHERE "
             + " AND ".join(where) + f" ORDER BY id {'DESC' if newest else ''} LIMIT ?",

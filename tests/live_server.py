@@ -131,9 +131,10 @@ class LiveServer:
                 self.proc.wait(5)
         self.proc = None
 
-    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+        """One REST call (``token``: another than the server's, for a server with its own identity provider)."""
         response = requests.request(method, self.url + "runai/api/v1/" + path, json=body, timeout=10,
-                                    headers={"Authorization": f"token {self.token}"})
+                                    headers={"Authorization": f"token {token or self.token}"})
         try:
             return response.status_code, response.json()
         except ValueError:

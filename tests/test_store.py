@@ -17,6 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from jupyter_runai import store as store_module
+from jupyter_runai.models.access import RoleBinding
 from jupyter_runai.models import (
     Credential,
     DataSource,
@@ -499,7 +500,7 @@ def test_a_version_1_database_is_migrated(db_path):
     old.close()
 
     store = Store(db_path)
-    assert store.schema_version == SCHEMA_VERSION == 4
+    assert store.schema_version == SCHEMA_VERSION == 5
     assert store.workloads() == [w] and store.workload_seq(w.uid) == 7
     assert store.project("team-a") == Project(name="team-a")
     assert store.events()[0].message == "from v1"
@@ -512,11 +513,20 @@ def test_a_version_1_database_is_migrated(db_path):
     store.put_node_pool(NodePool(name="a100", label_selector={"gpu": "a100"}))
     store.add_audit(at=T0, user="ann", action="create", kind="node_pool", name="a100", before=None,
                     after={"name": "a100"})
+    # version 5: role bindings, empty after the migration; one binding is stored once
+    binding = RoleBinding(role="researcher", user="ann", project="team-a")
+    assert store.role_bindings() == []
+    assert store.project_departments() == {"team-a": "default"}  # what RBAC reads of the project tree
+    first = store.add_role_binding(binding)
+    assert first is not None and store.add_role_binding(binding) is None
+    second = store.add_role_binding(RoleBinding(role="viewer", group="all"))
+    store.delete_role_binding(second)
     store.close()
     again = Store(db_path)
     assert again.schema_version == SCHEMA_VERSION  # opening again migrates nothing
     assert [p.name for p in again.node_pools()] == ["a100"]
     assert [(e["user"], e["action"], e["after"]) for e in again.audit()] == [("ann", "create", {"name": "a100"})]
+    assert again.role_bindings() == [(first, binding)]
     again.close()
 
 

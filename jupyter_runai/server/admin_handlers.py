@@ -16,7 +16,7 @@ class DepartmentsHandler(RunaiHandler):
     @authorized
     @api
     async def get(self) -> None:
-        self.send({"departments": self.service.department_views()})
+        self.send({"departments": self.service.department_views(self.user)})
 
     @web.authenticated
     @authorized
@@ -32,8 +32,7 @@ class DepartmentHandler(RunaiHandler):
     @authorized
     @api
     async def get(self, department: str) -> None:
-        self.service.department(department)  # NotFound names the field
-        self.send(next(d for d in self.service.department_views() if d["name"] == department))
+        self.send(self.service.department_view(department, self.user))
 
     @web.authenticated
     @authorized
@@ -55,8 +54,7 @@ class ProjectHandler(RunaiHandler):
     @authorized
     @api
     async def get(self, project: str) -> None:
-        self.service.project(project)  # NotFound names the field
-        self.send(next(p for p in self.service.project_views() if p["name"] == project))
+        self.send(self.service.project_view(project, self.user))
 
     @web.authenticated
     @authorized
@@ -78,7 +76,7 @@ class NodePoolsHandler(RunaiHandler):
     @authorized
     @api
     async def get(self) -> None:
-        self.send({"node_pools": self.service.node_pool_views()})
+        self.send({"node_pools": self.service.node_pool_views(self.user)})
 
     @web.authenticated
     @authorized
@@ -94,7 +92,7 @@ class NodePoolHandler(RunaiHandler):
     @authorized
     @api
     async def get(self, node_pool: str) -> None:
-        view = next((p for p in self.service.node_pool_views() if p["name"] == node_pool), None)
+        view = next((p for p in self.service.node_pool_views(self.user) if p["name"] == node_pool), None)
         if view is None:
             self.service.node_pool(node_pool)  # the NotFound that names the pools
             raise NotFound(f"no node pool {node_pool!r}", field="node_pool")

@@ -20,7 +20,7 @@ from pathlib import Path
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Enum, Float, Int, Unicode, default
+from traitlets import Dict, Enum, Float, Int, List, Unicode, default
 
 from ..clusters.local import LocalCluster, private_dir
 from ..config import QueueConfig, default_queue_config, load_queue_config
@@ -85,6 +85,15 @@ class RunaiApp(ExtensionApp):
         1000, config=True,
         help="Most recent workloads (any state) whose pod shapes the fragmentation-aware GPU placement "
         "expects to keep arriving; 0: only the pending and running ones.",
+    )
+
+    role_bindings = List(
+        Dict(), config=True,
+        help="Roles granted from the configuration, each a dict: role (admin, department-admin, ml-engineer, "
+        "researcher, viewer), user or group, and department or project (neither: the whole cluster), e.g. "
+        "[{'role': 'researcher', 'group': 'vision', 'project': 'cats'}]. They add to the bindings granted at "
+        "runtime (`runai access grant`) and cannot be revoked there. The server's own user is admin unless an "
+        "identity provider (JupyterHub) says who the caller is (docs/admin.md).",
     )
 
     @default("state_dir")
@@ -160,6 +169,7 @@ class RunaiApp(ExtensionApp):
             proxy_prefix=url_path_join(self.serverapp.base_url, "runai/proxy/"),
             proxy_secret=self._proxy_secret(state),
         )
+        self.service.set_seed_bindings(self.role_bindings)  # a bad one: 503 naming its field, at once
         store.prune_events(keep=self.event_retention)
         self.service.start()  # state loaded and pods re-adopted before the first request
         self.settings["runai_service"] = self.service

@@ -22,6 +22,19 @@ AUTH_RESOURCE = "runai"
 ANONYMOUS = re.compile(r"[0-9a-f]{32}")
 
 
+def runai_user(current: Any) -> User:
+    """The :class:`User` behind a Jupyter identity (see ``RunaiHandler.user``)."""
+    identity = getattr(current, "runai_identity", None)
+    if isinstance(identity, User):
+        return identity
+    name = getattr(current, "username", None) or getattr(current, "name", None) or ""
+    if not name or ANONYMOUS.fullmatch(name):
+        # jupyter_server names token-authenticated users with a random id: on one machine
+        # the person behind the token is the server's own user
+        name = getpass.getuser()
+    return User(name, admin=True)
+
+
 def api(method):
     """Turn service and validation errors into the REST error document with the right status."""
 
@@ -92,16 +105,7 @@ class RunaiHandler(APIHandler):
         JupyterHub service's) attaches a :class:`~jupyter_runai.identity.User` to the Jupyter identity
         as ``runai_identity``. Otherwise the caller is the Jupyter server's own user, who on one
         machine administers everything; roles on scopes (RBAC) are applied by the service."""
-        current = self.current_user
-        identity = getattr(current, "runai_identity", None)
-        if isinstance(identity, User):
-            return identity
-        name = getattr(current, "username", None) or getattr(current, "name", None) or ""
-        if not name or ANONYMOUS.fullmatch(name):
-            # jupyter_server names token-authenticated users with a random id: on one machine
-            # the person behind the token is the server's own user
-            name = getpass.getuser()
-        return User(name, admin=True)
+        return runai_user(self.current_user)
 
     def json_body(self) -> dict[str, Any]:
         """The request body as a JSON object, or a 400 that says what is wrong with it."""

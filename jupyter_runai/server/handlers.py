@@ -37,7 +37,8 @@ class InfoHandler(RunaiHandler):
     async def get(self) -> None:
         service = self.service
         nodes = service.nodes()
-        projects = [p.name for p in service.projects()]
+        projects = [p.name for p in service.projects(self.user)]
+        submittable = service.submittable_projects(self.user)
         self.send({
             "version": __version__,
             "backend": service.backend,
@@ -46,8 +47,8 @@ class InfoHandler(RunaiHandler):
             "kinds": [k.value for k in WorkloadKind],
             "gpus": sum(len(n.devices) for n in nodes),
             "virtual_gpus": any(d.virtual for n in nodes for d in n.devices),
-            # the first project (a queue file, or an admin, may leave none named "default")
-            "defaults": {"project": projects[0] if projects else None, "kind": "training", "gpu": 1},
+            # the first project the caller may submit to (a queue file may leave none named "default")
+            "defaults": {"project": submittable[0] if submittable else None, "kind": "training", "gpu": 1},
             "form": form_info(nodes, service.node_pools, projects, runs_images=service.backend != "local"),
             # stored workloads that did not load as they were (repaired or quarantined)
             "store_problems": service.load_problems,
@@ -63,6 +64,7 @@ class WorkloadsHandler(RunaiHandler):
             project=self.get_argument("project", None),
             phase=self.get_argument("phase", None),
             kind=self.get_argument("kind", None),
+            user=self.user,
         )
         # one serializer call for the whole list: five times faster than a dict per workload
         self.set_header("Content-Type", "application/json")
@@ -82,7 +84,7 @@ class WorkloadHandler(RunaiHandler):
     @authorized
     @api
     async def get(self, project: str, name: str) -> None:
-        workload = self.service.get(project, name)
+        workload = self.service.get(project, name, self.user)
         limit = self.int_argument("events", 50)
         events = self.service.workload_events(project, name, limit, self.user)
         self.send(workload_document(workload, [e.model_dump(mode="json") for e in events]))
@@ -135,7 +137,7 @@ class NodesHandler(RunaiHandler):
     @authorized
     @api
     async def get(self) -> None:
-        self.send({"nodes": self.service.node_views()})
+        self.send({"nodes": self.service.node_views(self.user)})
 
 
 class ProjectsHandler(RunaiHandler):
@@ -143,7 +145,7 @@ class ProjectsHandler(RunaiHandler):
     @authorized
     @api
     async def get(self) -> None:
-        self.send({"projects": self.service.project_views()})
+        self.send({"projects": self.service.project_views(self.user)})
 
     @web.authenticated
     @authorized

@@ -8,6 +8,9 @@ Metrics (all gauges unless said otherwise):
 * ``runai_device_allocated_fraction{node, device, virtual}``, ``runai_device_memory_used_bytes{node, device}``,
   ``runai_device_utilization_percent{node, device}`` (the last two only where NVML measures them);
 * ``runai_scheduling_cycles_total`` (counter), ``runai_scheduling_cycle_seconds`` (the last cycle's duration).
+
+Each scrape shows what its caller may see (RBAC): the series of its projects, and the device
+series only when it may see nodes.
 """
 
 from __future__ import annotations
@@ -25,14 +28,15 @@ from .base import RunaiHandler, api
 class ServiceCollector:
     """A prometheus_client collector over one service."""
 
-    def __init__(self, service) -> None:
+    def __init__(self, service, user=None) -> None:
         self.service = service
+        self.user = user  # the caller: its projects only, and the nodes where it may see them
 
     def collect(self):
         service = self.service
         workloads = GaugeMetricFamily("runai_workloads", "Workloads by project, kind and phase",
                                       labels=["project", "kind", "phase"])
-        for labels, count in sorted(service.phase_counts().items()):
+        for labels, count in sorted(service.phase_counts(self.user).items()):
             workloads.add_metric(list(labels), count)
         yield workloads
 
@@ -44,7 +48,7 @@ class ServiceCollector:
                                       labels=["project"])
         fair = GaugeMetricFamily("runai_project_gpu_fair_share", "A project's fair share of GPUs in the last cycle",
                                  labels=["project"])
-        for view in service.project_views():
+        for view in service.project_views(self.user):
             name = [view["name"]]
             deserved.add_metric(name, float(view["deserved"]["gpu"]))
             if view["limit"].get("gpu") is not None:
@@ -60,7 +64,7 @@ class ServiceCollector:
                                  labels=["node", "device"])
         util = GaugeMetricFamily("runai_device_utilization_percent", "GPU utilization (NVML)",
                                  labels=["node", "device"])
-        for node in service.node_views():
+        for node in (service.node_views(self.user) if service.may(self.user, "view-nodes") else ()):
             for device in node["devices"]:
                 labels = [node["name"], str(device["index"])]
                 fraction.add_metric(labels + [str(bool(device.get("virtual"))).lower()], device["allocated_fraction"])
@@ -85,10 +89,7 @@ class MetricsHandler(RunaiHandler):
     @authorized
     @api
     async def get(self) -> None:
-        registry = self.settings.get("runai_metrics_registry")
-        if registry is None:
-            registry = CollectorRegistry(auto_describe=False)
-            registry.register(ServiceCollector(self.service))
-            self.settings["runai_metrics_registry"] = registry
+        registry = CollectorRegistry(auto_describe=False)  # per request: each caller sees its own projects
+        registry.register(ServiceCollector(self.service, self.user))
         self.set_status(200)
         self.finish(generate_latest(registry), set_content_type=CONTENT_TYPE_LATEST)

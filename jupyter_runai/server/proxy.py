@@ -38,8 +38,9 @@ from tornado import httpclient, netutil, simple_httpclient, web, websocket
 
 from ..clusters.base import Endpoint
 
-from ..errors import NotFound, ServiceError
+from ..errors import Forbidden, NotFound, ServiceError
 from ..models import Workload, WorkloadKind
+from .base import runai_user
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
               "transfer-encoding", "upgrade", "content-length", "host", "content-encoding"}
@@ -118,15 +119,19 @@ def scoped_cookie(header: str, path: str, own: tuple[str, ...]) -> str | None:
     return "; ".join([*kept, f"Path={scoped}"])
 
 
-def resolve(service, rest: str) -> tuple[Workload, str]:
-    """``<project>/<name>/<sub>`` or ``<name>/<sub>`` to (workload, sub-path)."""
+def resolve(service, rest: str, user=None) -> tuple[Workload, str]:
+    """``<project>/<name>/<sub>`` or ``<name>/<sub>`` to (workload, sub-path), among the workloads
+    ``user`` may see (``service.endpoints`` then checks that it may reach this one)."""
     parts = rest.split("/")
     if len(parts) >= 2:
         try:
-            return service.get(parts[0], parts[1]), "/".join(parts[2:])
+            return service.get(parts[0], parts[1], user), "/".join(parts[2:])
         except NotFound:
             pass
-    matches = service.by_name(parts[0])
+        except Forbidden:
+            if not service.by_name(parts[0], user):
+                raise
+    matches = service.by_name(parts[0], user)
     if len(matches) == 1:
         return matches[0], "/".join(parts[1:])
     if len(matches) > 1:
@@ -195,6 +200,11 @@ class ProxyHandler(JupyterHandler, websocket.WebSocketHandler):
                 "runai_load_error") or "the scheduler does not run in this Jupyter server")
         return service
 
+    @property
+    def runai_user(self):
+        """Who is asking (as the REST handlers see it): the service checks what it may reach."""
+        return runai_user(self.current_user)
+
     def _error(self, status: int, exc: ServiceError | None = None, message: str | None = None) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
@@ -203,11 +213,11 @@ class ProxyHandler(JupyterHandler, websocket.WebSocketHandler):
 
     async def _proxy(self, rest: str) -> None:
         try:
-            workload, sub = resolve(self.service, rest)
+            workload, sub = resolve(self.service, rest, self.runai_user)
+            spec = workload.spec
+            endpoints = self.service.endpoints(spec.project, spec.name, self.runai_user)
         except ServiceError as exc:
             return self._error(exc.status, exc)
-        spec = workload.spec
-        endpoints = self.service.endpoints(spec.project, spec.name)
         if not endpoints:
             return self._error(503, message=f"workload {spec.name!r} has no ready pod yet "
                                f"({workload.status.phase}); try again in a moment")
@@ -264,10 +274,10 @@ class ProxyHandler(JupyterHandler, websocket.WebSocketHandler):
 
     async def _open_websocket(self, rest: str) -> None:
         try:
-            workload, sub = resolve(self.service, rest)
+            workload, sub = resolve(self.service, rest, self.runai_user)
+            endpoints = self.service.endpoints(workload.spec.project, workload.spec.name, self.runai_user)
         except ServiceError as exc:
             return self._error(exc.status, exc)
-        endpoints = self.service.endpoints(workload.spec.project, workload.spec.name)
         if not endpoints:
             return self._error(503, message=f"workload {workload.spec.name!r} has no ready pod yet")
         key, endpoint = BALANCER.pick(endpoints)

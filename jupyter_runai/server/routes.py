@@ -16,6 +16,7 @@ from tornado import web
 
 from .. import __version__
 from ..models import Credential, DataSource, Department, NodePool, Project, Workload, WorkloadSpec
+from ..models.access import RoleBinding
 from ..models.data import CredentialView
 from ..models.events import Event
 from .base import RunaiHandler, api
@@ -41,6 +42,7 @@ from .admin_handlers import (
     NodePoolsHandler,
     ProjectHandler,
 )
+from .access_handlers import BindingHandler, BindingsHandler, MeHandler
 from .metrics import MetricsHandler
 from .proxy import ProxyHandler, proxy_routes
 from .stream import EventsHandler, LogsHandler
@@ -138,10 +140,26 @@ ROUTES: list[Route] = [
                      "workload asks for it", status=204),
     }),
     Route("/audit", AuditHandler, {
-        "get": Op("The audit log (admin): who changed which department, project or node pool, when, before "
-                  "and after; oldest first", response="AuditLog",
-                  query={"kind": "only this kind: department, project or node_pool", "name": "only this object",
+        "get": Op("The audit log (admin): who changed which department, project, node pool or role binding, "
+                  "when, before and after; oldest first", response="AuditLog",
+                  query={"kind": "only this kind: department, project, node_pool or role_binding",
+                         "name": "only this object",
                          "limit": "the newest N entries (1 to 10000, default 100)"}),
+    }),
+    Route("/access/me", MeHandler, {
+        "get": Op("The caller: its groups, its roles on scopes, and the projects it may see and submit to",
+                  response="AccessMe"),
+    }),
+    Route("/access/bindings", BindingsHandler, {
+        "get": Op("Role bindings: all for an admin; for others, those it may revoke and its own. Bindings from "
+                  "the configuration have source 'config' and no id", response="RoleBindingList"),
+        "post": Op("Grant a role (admin; a department admin grants ml-engineer, researcher and viewer inside its "
+                   "departments); recorded in the audit log", request=RoleBinding, response="RoleBindingView",
+                   status=201),
+    }),
+    Route("/access/bindings/{binding}", BindingHandler, {
+        "delete": Op("Revoke a stored role binding by its id (as for granting it); recorded in the audit log",
+                     response="RoleBindingView"),
     }),
     Route("/projects/{project}/data-sources", DataSourcesHandler, {
         "get": Op("The project's data sources", response="DataSourceList"),
@@ -196,7 +214,7 @@ def default_handlers() -> list[tuple[str, type]]:
 
 def _schemas() -> dict[str, Any]:
     models = {"WorkloadSpec": WorkloadSpec, "Workload": Workload, "Project": Project, "DataSource": DataSource,
-              "Credential": Credential, "CredentialView": CredentialView, "Event": Event}
+              "Credential": Credential, "CredentialView": CredentialView, "Event": Event, "RoleBinding": RoleBinding}
     out: dict[str, Any] = {}
     for name, model in models.items():
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}",
@@ -252,9 +270,23 @@ def _schemas() -> dict[str, Any]:
     out["AuditEntry"] = {"type": "object", "properties": {
         "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
         "user": {"type": "string"}, "action": {"type": "string", "enum": ["create", "update", "delete"]},
-        "kind": {"type": "string", "enum": ["department", "project", "node_pool"]}, "name": {"type": "string"},
+        "kind": {"type": "string", "enum": ["department", "project", "node_pool", "role_binding"]},
+        "name": {"type": "string"},
         "before": entry, "after": entry}, "required": ["id", "at", "user", "action", "kind", "name"]}
     out["AuditLog"] = listing("entries", "AuditEntry")
+    out["RoleBindingView"] = extended("RoleBinding", "RoleBindingView", {
+        "id": {"type": ["integer", "null"], "description": "what revoking names; null for a binding of the "
+               "configuration"},
+        "source": {"type": "string", "enum": ["config", "store"]}})
+    out["RoleBindingList"] = listing("bindings", "RoleBindingView")
+    names = {"type": "array", "items": {"type": "string"}}
+    out["AccessMe"] = {"type": "object", "properties": {
+        "user": {"type": "string"}, "groups": names, "admin": {"type": "boolean"},
+        "roles": {"type": "array", "items": {"type": "object", "properties": {
+            "role": {"type": "string"}, "scope": {"type": "string", "enum": ["cluster", "department", "project"]},
+            "name": {"type": ["string", "null"]}}}},
+        "submit_projects": names, "inference_projects": names, "view_projects": names,
+        "view_nodes": {"type": "boolean"}}}
     out["NodeList"] = {"type": "object", "properties": {"nodes": {"type": "array", "items": {
         "type": "object", "description": "A node (see Node) whose devices carry allocated_fraction, "
         "allocated_memory, used_memory, utilization and pods"}}}}
@@ -279,9 +311,10 @@ def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the REST API (served at ``/runai/api/v1/openapi.json``)."""
     paths: dict[str, Any] = {}
     error = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    # Jupyter's own answer when the token or login is missing; the error document when a rule refuses
-    refused = {"description": "not authenticated, or not allowed", "content": {"application/json": {
-        "schema": {"type": "object"}}}}
+    # Jupyter's own answer when the token or login is missing; the error document when a role is missing
+    # (its message and "allowed" name the roles on scopes that would allow the request)
+    refused = {"description": "not authenticated, or the caller's roles do not allow it (the error names the "
+               "role on the scope that would)", "content": {"application/json": {"schema": {"type": "object"}}}}
     for route in ROUTES:
         item: dict[str, Any] = {}
         params = re.findall(r"\{(\w+)\}", route.template)

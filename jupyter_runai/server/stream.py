@@ -61,7 +61,7 @@ class LogsHandler(RunaiHandler):
         pod = self.get_argument("pod", None)
         follow = self.flag("follow") if "follow" in self.request.arguments else False
         tail = self.int_argument("tail", None, maximum=MAX_TAIL_LINES)
-        path = self.service.log_path(project, name, pod)
+        path = self.service.log_path(project, name, pod, self.user)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Content-Type-Options", "nosniff")
@@ -75,7 +75,7 @@ class LogsHandler(RunaiHandler):
         index = int(str(pod).rsplit("-", 1)[-1]) if pod is not None else 0
         while True:
             if path is None:
-                path = self.service.log_path(project, name, pod)
+                path = self.service.log_path(project, name, pod, self.user)
             if path is not None and path.exists():
                 sent = await self._send_file(path, offset)
                 if sent is None:
@@ -146,11 +146,11 @@ class EventsHandler(RunaiHandler):
                 last = None
         else:  # asked for by name: a bad value is a 400 naming it
             last = self.int_argument("since", None, minimum=0, maximum=2**63 - 1)
+        service = self.service
+        self.queue = service.subscribe(user=self.user, project=project)  # a 403 before the stream starts
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
-        service = self.service
-        self.queue = service.subscribe()
         try:
             if last is not None:
                 last = await self._replay(last, project, workload)
@@ -188,7 +188,7 @@ class EventsHandler(RunaiHandler):
         while True:
             page = await loop.run_in_executor(
                 None, functools.partial(service.events_after, last, project=project, workload=workload,
-                                        limit=REPLAY_PAGE))
+                                        limit=REPLAY_PAGE, user=self.user))
             # read after the page: pruning takes the oldest first, so the page is whole
             # exactly when nothing after ``last`` was pruned by now
             oldest, newest = await loop.run_in_executor(None, service.event_ids)
@@ -204,7 +204,7 @@ class EventsHandler(RunaiHandler):
                 continue
             if self.queue.overflowed.is_set():  # live events piled up while it replayed: they are stored too
                 self.service.unsubscribe(self.queue)
-                self.queue = self.service.subscribe()
+                self.queue = self.service.subscribe(user=self.user, project=project)
                 continue
             return last
 

@@ -65,7 +65,13 @@ export class RunaiModel {
         this.info ? Promise.resolve(this.info) : requestAPI<IInfo>('info'),
         requestAPI<{ projects: IProject[] }>('projects'),
         requestAPI<{ workloads: IWorkload[] }>('workloads'),
-        requestAPI<{ nodes: INode[] }>('nodes')
+        // a caller whose roles do not show nodes (a researcher) gets 403: the rest still shows
+        requestAPI<{ nodes: INode[] }>('nodes').catch(error => {
+          if (error instanceof RunaiApiError && error.status === 403) {
+            return { nodes: [] as INode[] };
+          }
+          throw error;
+        })
       ]);
       this.info = info;
       this.projects = projects.projects;
