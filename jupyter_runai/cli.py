@@ -342,7 +342,9 @@ def _wide(ns: argparse.Namespace) -> bool:
     return getattr(ns, "output", None) == "wide"
 
 
-def _project_of(ns: argparse.Namespace) -> str:
+def _project_of(ns: argparse.Namespace) -> str | None:
+    """``-p``, else ``$RUNAI_PROJECT`` or the saved project; ``None`` lets the client ask the
+    server for the first project the caller may submit to."""
     from .client import default_project
 
     return getattr(ns, "project", None) or default_project()
@@ -357,7 +359,7 @@ def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, com
     out, err = stdout_console(), stderr_console()
     workload = ns.result = client.submit(spec)
     name = workload.get("spec", {}).get("name", spec["name"])
-    project = workload.get("spec", {}).get("project", spec["project"])
+    project = workload.get("spec", {}).get("project", spec.get("project"))
     if not ns.wait:
         if not ns.print_result:
             pass
@@ -437,7 +439,8 @@ def _cmd_config(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> 
     if ns.name is None:
         env, saved = os.environ.get("RUNAI_PROJECT"), saved_project()
         project, source = ((env, "$RUNAI_PROJECT") if env else (saved, str(config_path())) if saved
-                           else ("default", "nothing saved, nor $RUNAI_PROJECT"))
+                           else ("(the server's first project you may submit to)",
+                                 "nothing saved, nor $RUNAI_PROJECT"))
         if json_out:
             _show(ns, {"project": project, "source": source})
         else:

@@ -69,11 +69,13 @@ HOW_TO_FIX = (
 TIMEOUT = (10, 60)
 
 
-def default_project(environ: Mapping[str, str] | None = None) -> str:
-    """The project used when none is named: ``RUNAI_PROJECT``, else the one saved by
-    ``runai config project NAME`` (:func:`saved_project`), else ``"default"``."""
+def default_project(environ: Mapping[str, str] | None = None) -> str | None:
+    """The project this user names when a command names none: ``RUNAI_PROJECT``, else the one
+    saved by ``runai config project NAME`` (:func:`saved_project`). ``None`` when neither is
+    set: the client then asks the server (:attr:`RunaiClient.project`), which offers the first
+    project the caller may submit to; no project name is assumed to exist."""
     environ = os.environ if environ is None else environ
-    return environ.get("RUNAI_PROJECT") or saved_project(environ) or "default"
+    return environ.get("RUNAI_PROJECT") or saved_project(environ) or None
 
 
 # --------------------------------------------------------------------------- saved settings
@@ -447,8 +449,9 @@ class RunaiClient:
     """A client of one runai server. Every method returns the API's JSON (dicts and lists).
 
     ``project`` is the project used when a call names none (default:
-    ``RUNAI_PROJECT``, else ``"default"``). The server is looked up on first use,
-    so creating a client never fails.
+    ``RUNAI_PROJECT``, else the one saved by ``runai config project``, else the server's
+    first project the caller may submit to, asked on first use). The server is looked up on
+    first use, so creating a client never fails.
     """
 
     def __init__(
@@ -463,7 +466,7 @@ class RunaiClient:
         self._url = url
         self._token = token
         self._server: ServerInfo | None = None
-        self.project = project or default_project()
+        self._project_name = project or default_project()
         self.session = session or requests.Session()
         self.session.headers.setdefault("Accept", "application/json")
         self.timeout = timeout
@@ -556,6 +559,23 @@ class RunaiClient:
         if response.status_code == 204 or not response.content:
             return None
         return _json(response)
+
+    @property
+    def project(self) -> str:
+        """The project used when a call names none; asked of the server the first time when
+        neither the caller, ``RUNAI_PROJECT`` nor ``runai config project`` named one."""
+        if self._project_name is None:
+            offered = (self.info().get("defaults") or {}).get("project")
+            if not offered:
+                raise RunaiError(403, "there is no project you may submit to on this server; ask an "
+                                 "administrator for a role (`runai access me` shows yours), or name "
+                                 "one with -p / RUNAI_PROJECT", field="project")
+            self._project_name = offered
+        return self._project_name
+
+    @project.setter
+    def project(self, name: str | None) -> None:
+        self._project_name = name or default_project()
 
     def _project(self, project: str | None) -> str:
         return project or self.project

@@ -329,7 +329,7 @@ def spec_from_args(ns: argparse.Namespace, command: Sequence[str] | str | None =
     """
     get = lambda key: getattr(ns, key, None)  # noqa: E731
     kind = get("kind")
-    from .client import default_project  # -p, else $RUNAI_PROJECT, else `runai config project`, else default
+    from .client import default_project  # -p, else $RUNAI_PROJECT, else `runai config project`, else the server's
 
     spec: dict[str, Any] = {}
     if get("name"):
@@ -382,10 +382,17 @@ def spec_from_args(ns: argparse.Namespace, command: Sequence[str] | str | None =
     if get("file"):
         spec = _over_file(read_spec_file(get("file")), spec)
     spec.setdefault("name", suggest_name(spec.get("kind")))
-    spec.setdefault("project", default_project())
+    if spec.get("project") is None:
+        spec.pop("project", None)
+        named = default_project()
+        if named:  # else the client fills in the server's first project the caller may submit to
+            spec["project"] = named
     validate_spec(spec)
     # name and project first, as before
-    return {"name": spec.pop("name"), "project": spec.pop("project"), **spec}
+    head = {"name": spec.pop("name")}
+    if "project" in spec:
+        head["project"] = spec.pop("project")
+    return {**head, **spec}
 
 
 def read_spec_file(path: str) -> dict[str, Any]:

@@ -123,7 +123,7 @@ def test_queue_anyway_is_sent_only_when_asked():
 
 def test_only_what_was_set_is_sent():
     spec = submit_spec("plain")
-    assert spec == {"name": "plain", "project": "default"}
+    assert spec == {"name": "plain"}  # no project named: the client asks the server for its first
 
 
 def test_project_from_env_and_global_option(monkeypatch):
@@ -833,7 +833,8 @@ def test_the_command_line_parses_the_same_with_only_its_command_built(argv):
 def test_a_saved_project_is_the_default_of_every_command(monkeypatch, tmp_path, capsys):
     from jupyter_runai.client import default_project, save_settings
 
-    assert default_project() == "default"
+    assert default_project() is None                                    # nothing named: the server's choice
+    assert "project" not in submit_spec("t")
     path = save_settings({"project": "team-a"})
     assert path == tmp_path / "runai_cli.json" and json.loads(path.read_text()) == {"project": "team-a"}
     assert default_project() == "team-a"
@@ -848,7 +849,7 @@ def test_a_saved_project_is_the_default_of_every_command(monkeypatch, tmp_path, 
     assert cli.main(["config", "project"]) == 0
     assert capsys.readouterr().out.startswith("team-a (from ")
     assert cli.main(["config", "project", "--unset"]) == 0
-    assert default_project() == "default" and json.loads(path.read_text()) == {}
+    assert default_project() is None and json.loads(path.read_text()) == {}
     assert cli.main(["config", "project", "x", "--unset"]) == 2
 
 
@@ -856,7 +857,7 @@ def test_an_unreadable_saved_file_is_no_saved_project(tmp_path):
     from jupyter_runai.client import default_project
 
     (tmp_path / "runai_cli.json").write_text("{not json")
-    assert default_project() == "default"
+    assert default_project() is None
 
 
 
@@ -868,7 +869,7 @@ def test_submit_from_a_yaml_or_json_file_with_options_laid_over(tmp_path):
     spec_file.write_text("name: from-file\nkind: training\nresources:\n  gpu: 0.5\n  memory: 8Gi\n"
                          "environment:\n  EPOCHS: '3'\ncommand: [python, train.py]\n")
     assert submit_spec("-f", str(spec_file)) == {
-        "name": "from-file", "project": "default", "kind": "training",
+        "name": "from-file", "kind": "training",
         "resources": {"gpu": 0.5, "memory": "8Gi"}, "environment": {"EPOCHS": "3"}, "command": ["python", "train.py"],
     }
     # options win, key by key inside resources and environment; -- COMMAND replaces the file's

@@ -106,3 +106,32 @@ def test_client_in_a_kernel_finds_the_server_that_runs_it(server):
     finally:
         kc.stop_channels()
         requests.delete(server.url + f"api/kernels/{kernel_id}", headers=headers, timeout=30)
+
+
+def test_with_no_project_named_the_client_and_cli_use_the_servers_first_project(tmp_path, monkeypatch, capsys):
+    """Nothing assumes a project named ``default`` exists: on a server whose queue file has only
+    ``team-a``, a client and ``runai submit`` that name no project (no -p, no RUNAI_PROJECT, nothing
+    saved) submit to the first project the caller may submit to, which ``/info`` offers."""
+    from pathlib import Path
+
+    from jupyter_runai import cli
+
+    queues = tmp_path / "queues.yaml"
+    queues.write_text("projects:\n  - {name: team-a, deserved: {gpu: 1}}\n")
+    live = LiveServer(tmp_path / "server", {"RunaiApp": {"queues_file": str(queues)}})
+    live.env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)  # this checkout's code
+    live.start()
+    monkeypatch.delenv("RUNAI_PROJECT", raising=False)
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "cli-config"))  # nothing saved
+    try:
+        with Client(live.url, live.token) as runai:
+            assert runai.project == "team-a"
+            w = runai.submit("true", name="no-project-named")
+            assert w.project == "team-a"
+        assert cli.main(["--url", live.url, "--token", live.token, "submit", "cli-no-project", "--", "true"]) == 0
+        assert live.workload("cli-no-project", "team-a")["spec"]["project"] == "team-a"
+        assert cli.main(["--url", live.url, "--token", live.token, "describe", "cli-no-project", "-o", "json"]) == 0
+        assert '"team-a"' in capsys.readouterr().out
+    finally:
+        live.end_workloads()
+        live.stop()

@@ -4,7 +4,7 @@ Kernel specs name it in ``metadata.kernel_provisioner`` (see ``kernels/`` and
 docs/kernels.md)::
 
     "metadata": {"kernel_provisioner": {"provisioner_name": "runai-provisioner",
-                                        "config": {"gpu": 0.5, "project": "default"}}}
+                                        "config": {"gpu": 0.5}}}
 
 On launch the provisioner writes the kernel's connection file (ports on
 127.0.0.1, picked by jupyter_client's own port cache), submits a ``workspace``
@@ -74,7 +74,8 @@ class RunaiProvisioner(KernelProvisionerBase):  # type: ignore[misc]
                 help="CPU request (cores or '500m').")
     memory = Unicode(None, allow_none=True, config=True, help="Memory request, e.g. '8Gi'.")
     project = Unicode(None, allow_none=True, config=True,
-                      help="Project of the kernel's workload; RUNAI_PROJECT overrides it; default 'default'.")
+                      help="Project of the kernel's workload; RUNAI_PROJECT overrides it; default: the "
+                           "first project the user may submit to.")
     node_pools = List(Unicode(), config=True, help="Node pools in order of preference.")
     python_env = Unicode(None, allow_none=True, config=True,
                          help="Local cluster: the venv / conda prefix the kernel runs in.")
@@ -99,8 +100,10 @@ class RunaiProvisioner(KernelProvisionerBase):  # type: ignore[misc]
             self._client = RunaiClient(project=self._resolved_project())
         return self._client
 
-    def _resolved_project(self) -> str:
-        return self.workload_project or os.environ.get("RUNAI_PROJECT") or self.project or "default"
+    def _resolved_project(self) -> str | None:
+        """The kernel spec's project, else ``RUNAI_PROJECT``; ``None`` lets the client ask the server
+        for the first project the user may submit to (no project name is assumed to exist)."""
+        return self.workload_project or os.environ.get("RUNAI_PROJECT") or self.project
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call a (blocking) client method off the event loop."""
@@ -181,7 +184,7 @@ class RunaiProvisioner(KernelProvisionerBase):  # type: ignore[misc]
 
     async def _launch(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         self.workload = workload_name(self.kernel_id)
-        self.workload_project = self._resolved_project()
+        self.workload_project = self._resolved_project() or await asyncio.to_thread(lambda: self.client.project)
         self._exit_code = None
         # a previous run of this kernel (a restart) must be gone before the name is free again
         if await self._get() is not None:
