@@ -87,6 +87,14 @@ def _server_app_class():
             # this service must not offer
             self.jpserver_extensions = {"jupyter_runai": True}
 
+        def init_webapp(self) -> None:
+            super().init_webapp()
+            # Tornado checks XSRF before the caller is known (so before a hub token can exempt a
+            # request); Jupyter's own check runs once it is, as in a hub's single-user server
+            self.web_app.settings["xsrf_cookies"] = False
+            self.web_app.settings.setdefault("headers", {}).setdefault(
+                "Content-Security-Policy", "frame-ancestors 'none'")
+
     return RunaiServeApp
 
 

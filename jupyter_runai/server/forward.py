@@ -204,16 +204,24 @@ class InfoForwardHandler(_Forwarding, APIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
+        body = bytearray()
+
+        def on_chunk(chunk: bytes) -> None:
+            body.extend(chunk)
+            if len(body) > INFO_MAX:
+                raise ValueError(f"its /info answer is over {INFO_MAX} bytes")
+
         try:
             response = await httpclient.AsyncHTTPClient().fetch(httpclient.HTTPRequest(
                 self.upstream.target(self._rest(), ""), headers=self._request_headers(),
-                connect_timeout=CONNECT_TIMEOUT, request_timeout=60, max_body_size=INFO_MAX), raise_error=False)
-        except (OSError, httpclient.HTTPClientError) as exc:
+                connect_timeout=CONNECT_TIMEOUT, request_timeout=60, streaming_callback=on_chunk),
+                raise_error=False)
+        except (OSError, ValueError, httpclient.HTTPClientError) as exc:
             self.set_status(502)
             self.finish(json.dumps({**_unreachable(self.upstream, exc), **self.upstream.about()}))
             return
         try:
-            document = json.loads(response.body or b"null")
+            document = json.loads(bytes(body) or b"null")
         except ValueError:
             document = None
         if not isinstance(document, dict):

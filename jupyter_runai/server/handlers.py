@@ -43,6 +43,7 @@ class InfoHandler(RunaiHandler):
             "backend": service.backend,
             "user": self.user.name,
             "groups": sorted(self.user.groups),  # as the hub says (JupyterHub), else none
+            "admin": self.user.admin,
             # embedded (the scheduler runs in this server) or service (`runai serve` for a hub)
             **self.settings.get("runai_mode", {"mode": "embedded"}),
             "projects": projects,

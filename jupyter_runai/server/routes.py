@@ -262,6 +262,8 @@ def _schemas() -> dict[str, Any]:
         "version", "backend", "user", "projects", "kinds", "gpus", "virtual_gpus", "defaults", "form")}}
     out["Info"]["properties"]["groups"] = {"type": "array", "items": {"type": "string"},
                                            "description": "The caller's groups, as JupyterHub says"}
+    out["Info"]["properties"]["admin"] = {"type": "boolean",
+                                          "description": "Whether the caller administers the whole cluster"}
     out["Info"]["properties"]["mode"] = {
         "type": "string", "enum": ["embedded", "service", "client"],
         "description": "embedded: the scheduler runs in this Jupyter server; service: this is the shared "

@@ -1,0 +1,110 @@
+"""The shared service under a real JupyterHub (docs/jupyterhub.md): two users and an admin, each
+through their own Jupyter server in client mode, share one scheduler (`runai serve`) that learns
+who they are from the hub."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from hub_helpers import Hub, find_chp
+
+pytest.importorskip("jupyterhub", reason="jupyterhub is in the test extra (make install-test)")
+pytestmark = [pytest.mark.hub, pytest.mark.timeout(300)]
+
+HOLD = "echo hello from $RUNAI_WORKLOAD; sleep 60"
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    chp = find_chp()
+    if chp is None:
+        pytest.skip("configurable-http-proxy is not installed (make install-test puts it in .venv/chp)")
+    hub = Hub(tmp_path_factory.mktemp("hub"), chp)
+    try:
+        yield hub.start(["alice", "bob", "admin"])
+    finally:
+        try:
+            if hub.tokens.get("admin"):
+                for w in hub.user_api("admin", "GET", "workloads")[1].get("workloads", []):
+                    hub.user_api("admin", "DELETE", f"workloads/{w['spec']['project']}/{w['spec']['name']}")
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline and hub.user_api("admin", "GET", "workloads")[1].get("workloads"):
+                    time.sleep(0.3)
+        finally:
+            hub.stop()
+
+
+def wait_for(check, what: str, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"no {what} after {timeout}s")
+
+
+def test_each_users_server_forwards_to_one_service_that_knows_them_from_the_hub(hub):
+    code, info = hub.user_api("alice", "GET", "info")
+    assert code == 200, info
+    assert info["mode"] == "client" and info["service"] == {"url": hub.service_url, "name": "runai"}
+    assert (info["user"], info["groups"], info["admin"]) == ("alice", ["team"], False)
+    code, info = hub.user_api("admin", "GET", "info")
+    assert code == 200 and (info["user"], info["groups"], info["admin"]) == ("admin", [], True), info
+
+    # a workload submitted through alice's server is submitted as alice
+    code, one = hub.user_api("alice", "POST", "workloads", {"name": "alice-one", "resources": {"gpu": 1},
+                                                           "command": HOLD})
+    assert code == 201, one
+    assert one["submitted_by"] == "alice"
+    # bob's server reaches the same scheduler: it sees alice's workload, and the one device
+    # (1 virtual GPU) is never booked twice
+    code, two = hub.user_api("bob", "POST", "workloads", {"name": "bob-two", "resources": {"gpu": 1},
+                                                         "command": HOLD})
+    assert code == 201 and two["submitted_by"] == "bob", two
+    wait_for(lambda: hub.user_api("bob", "GET", "workloads/default/alice-one")[1]["status"]["phase"] == "Running",
+             "alice-one running")
+    listed = {w["spec"]["name"]: w for w in hub.user_api("bob", "GET", "workloads")[1]["workloads"]}
+    assert set(listed) == {"alice-one", "bob-two"}
+    assert listed["bob-two"]["status"]["phase"] == "Pending"
+    devices = [d for n in hub.user_api("bob", "GET", "nodes")[1]["nodes"] for d in n["devices"]]
+    assert len(devices) == 1 and [p["pod"] for p in devices[0]["pods"]] == ["default/alice-one-0"], devices
+
+    # logs stream through alice's server
+    text = wait_for(lambda: (lambda r: r[1] if r[0] == 200 and "hello from alice-one" in r[1] else None)(
+        hub.user_api("alice", "GET", "workloads/default/alice-one/logs")), "alice-one's output")
+    assert "hello from alice-one" in text
+
+    # the event stream never ends: it arrives event by event, not buffered until the end
+    with requests.get(f"{hub.url}user/bob/runai/api/v1/events", params={"since": "0"}, stream=True, timeout=20,
+                      headers={"Authorization": f"token {hub.tokens['bob']}"}) as stream:
+        assert stream.status_code == 200 and stream.headers["Content-Type"].startswith("text/event-stream")
+        seen = ""
+        for chunk in stream.iter_content(chunk_size=None):
+            seen += chunk.decode()
+            if "alice-one" in seen and "bob-two" in seen:
+                break
+    assert "submitted by alice" in seen and "submitted by bob" in seen
+
+
+def test_no_request_reaches_the_service_without_a_hub_identity(hub):
+    api = hub.service_url + "runai/api/v1/"
+    for headers in ({}, {"Authorization": "token not-a-hub-token"},
+                    {"Authorization": f"token {hub.ci_token}"}):  # a hub service's token is no user
+        assert requests.get(api + "workloads", headers=headers, timeout=10).status_code in (401, 403), headers
+        code = requests.post(api + "workloads", json={"name": "sneaky", "command": "true"}, headers=headers,
+                             timeout=10).status_code
+        assert code in (401, 403), headers
+    # through the hub's proxy too, and a user's server without the user's token
+    assert requests.get(f"{hub.url}services/runai/runai/api/v1/workloads", timeout=10).status_code in (401, 403)
+    assert hub.user_api("alice", "GET", "workloads", token="")[0] in (401, 403)
+    assert hub.user_api("alice", "GET", "workloads", token=hub.tokens["bob"])[0] in (401, 403)  # not bob's server
+    # the service offers the scheduler only: no files, no kernels of its (possibly root) account
+    alice = {"Authorization": f"token {hub.tokens['alice']}"}
+    assert requests.get(hub.service_url + "api/contents", headers=alice, timeout=10).status_code == 404
+    assert requests.get(hub.service_url + "api/kernels", headers=alice, timeout=10).status_code == 404
+    names = [w["spec"]["name"] for w in hub.user_api("admin", "GET", "workloads")[1]["workloads"]]
+    assert "sneaky" not in names  # refused means nothing happened
