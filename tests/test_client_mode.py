@@ -1,0 +1,110 @@
+"""Client mode (docs/jupyterhub.md): a Jupyter server with ``c.RunaiApp.service_url`` runs no
+scheduler and forwards /runai to the shared service with its own token (``JUPYTERHUB_API_TOKEN``),
+streaming the answers back. Here the service is a real Jupyter server with the extension (its
+token stands in for the user's hub token); tests/test_jupyterhub.py runs the whole thing under a hub."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+from api_helpers import Api, server_config, wait_for
+from live_server import LiveServer, free_port
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@pytest.fixture
+def shared(tmp_path):
+    server = LiveServer(tmp_path / "shared", {"LocalCluster": {"virtual_gpus": "1x24Gi"}}).start()
+    yield server
+    server.end_workloads()
+    server.stop()
+
+
+@pytest.fixture
+def jp_server_config(tmp_path, shared, monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", shared.token)
+    monkeypatch.setenv("RUNAI_SERVICE_NAME", "runai")
+    return server_config(tmp_path, service_url=shared.url)
+
+
+async def test_a_client_forwards_to_the_service_and_runs_no_scheduler(jp_serverapp, jp_fetch, shared):
+    assert jp_serverapp.web_app.settings.get("runai_service") is None  # no scheduler of its own
+    api = Api(jp_fetch)
+    code, info = await api.get("info")
+    assert code == 200, info
+    assert info["mode"] == "client" and info["service"] == {"url": shared.url, "name": "runai"}
+    assert info["gpus"] == 1  # the service's cluster
+
+    one = await api.submit(name="fwd", command="echo one; sleep 0.3; echo two", resources={"gpu": 1})
+    assert one["spec"]["name"] == "fwd"
+    assert [w["spec"]["name"] for w in shared.api("GET", "workloads")[1]["workloads"]] == ["fwd"]
+    await api.wait_phase("fwd", "Running", "Succeeded")
+    assert (await api.logs("fwd", follow="true")).splitlines() == ["one", "two"]  # a followed log ends with the pod
+    # errors pass through as the service answered them, refused means nothing happened
+    code, body = await api.post("workloads", body={"name": "Bad Name", "command": "true"})
+    assert code == 400 and body["error"]["field"] == "name", body
+    assert (await api.get("workloads", "default", "nope"))[0] == 404
+    assert len(shared.api("GET", "workloads")[1]["workloads"]) == 1
+    assert (await api.call("DELETE", "workloads", "default", "fwd"))[0] == 202
+    await wait_for(lambda: api.get("workloads"), lambda r: r[1]["workloads"] == [], 15, "fwd deleted")
+
+
+async def test_the_event_stream_is_forwarded_as_it_happens(jp_fetch, jp_http_port, jp_base_url, jp_auth_header,
+                                                            shared):
+    api = Api(jp_fetch)
+    chunks: list[bytes] = []
+
+    def on_chunk(chunk: bytes) -> None:
+        chunks.append(chunk)
+        if b'"Succeeded"' in b"".join(chunks):
+            raise EOFError("seen enough")  # ends the request: the stream itself never ends
+
+    url = f"http://localhost:{jp_http_port}{jp_base_url}runai/api/v1/events"
+    stream = AsyncHTTPClient().fetch(HTTPRequest(url, headers=jp_auth_header, streaming_callback=on_chunk,
+                                                 request_timeout=20))
+    await api.submit(name="ev", command="true")
+    with pytest.raises(Exception):  # the callback's exception closes the connection (or the timeout does)
+        await stream
+    text = b"".join(chunks).decode()
+    # only a forward that passes events on while the stream is open shows them before the timeout
+    assert '"Succeeded"' in text, text
+    events = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
+    assert ["Submitted", "Scheduled"] == [e["type"] for e in events if e["workload"] == "ev"][:2]
+
+
+async def test_a_client_asks_for_its_own_servers_token_first(jp_fetch, jp_http_port, jp_base_url, shared):
+    response = await AsyncHTTPClient().fetch(
+        f"http://localhost:{jp_http_port}{jp_base_url}runai/api/v1/workloads", method="POST",
+        body=json.dumps({"name": "anon", "command": "true"}), raise_error=False)
+    assert response.code in (401, 403)
+    assert shared.api("GET", "workloads")[1]["workloads"] == []
+
+
+class TestUnreachable:
+    @pytest.fixture
+    def jp_server_config(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "some-token")
+        return server_config(tmp_path, service_url=f"http://127.0.0.1:{free_port()}/services/runai/")
+
+    async def test_a_service_that_does_not_answer_is_named(self, jp_fetch):
+        api = Api(jp_fetch)
+        code, info = await api.get("info")
+        assert code == 502 and info["mode"] == "client"
+        assert info["service"]["url"] in info["error"]["message"]
+        code, body = await api.get("workloads")
+        assert code == 502 and "did not answer" in body["error"]["message"]
+
+
+class TestNoToken:
+    @pytest.fixture
+    def jp_server_config(self, tmp_path, monkeypatch):
+        monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
+        return server_config(tmp_path, service_url="http://127.0.0.1:1/services/runai/")
+
+    async def test_client_mode_without_a_hub_token_says_so(self, jp_fetch):
+        code, body = await Api(jp_fetch).get("info")
+        assert code == 503 and "JUPYTERHUB_API_TOKEN" in body["error"]["message"]
