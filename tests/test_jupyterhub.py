@@ -4,6 +4,7 @@ who they are from the hub."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -108,3 +109,25 @@ def test_no_request_reaches_the_service_without_a_hub_identity(hub):
     assert requests.get(hub.service_url + "api/kernels", headers=alice, timeout=10).status_code == 404
     names = [w["spec"]["name"] for w in hub.user_api("admin", "GET", "workloads")[1]["workloads"]]
     assert "sneaky" not in names  # refused means nothing happened
+
+
+def test_a_browser_logged_in_to_the_hub_reaches_the_service_by_its_oauth_cookie(hub):
+    browser = requests.Session()
+    page = browser.get(hub.url + "hub/login", timeout=10)
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+    assert xsrf, page.text[:500]
+    login = browser.post(hub.url + "hub/login", data={"username": "alice", "password": "any", "_xsrf": xsrf[1]},
+                         allow_redirects=False, timeout=10)
+    assert login.status_code == 302, login.text[:500]
+    # a page of the service sends the browser through the hub's OAuth and back with a cookie
+    page = browser.get(hub.url + "services/runai/runai/proxy/default/nothing-here/", timeout=30)
+    assert page.url.startswith(hub.url + "services/runai/runai/proxy/"), page.url
+    assert page.status_code == 404 and "nothing-here" in page.json()["error"]["message"]
+    info = browser.get(hub.url + "services/runai/runai/api/v1/info", timeout=10)
+    assert info.status_code == 200 and info.json()["user"] == "alice" and info.json()["mode"] == "service"
+    # the cookie alone changes nothing: no XSRF token, no change
+    refused = browser.post(hub.url + "services/runai/runai/api/v1/workloads", timeout=10,
+                           json={"name": "by-cookie", "command": "true"})
+    assert refused.status_code == 403
+    names = [w["spec"]["name"] for w in hub.user_api("admin", "GET", "workloads")[1]["workloads"]]
+    assert "by-cookie" not in names
