@@ -4,7 +4,11 @@ who they are from the hub."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -89,6 +93,15 @@ def test_each_users_server_forwards_to_one_service_that_knows_them_from_the_hub(
             if "alice-one" in seen and "bob-two" in seen:
                 break
     assert "submitted by alice" in seen and "submitted by bob" in seen
+
+    # the CLI in bob's server (a terminal, a kernel) finds bob's server from the hub's variables
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "RUNAI_"))}
+    env.update(JUPYTERHUB_SERVICE_URL=f"{hub.url}user/bob/", JUPYTERHUB_API_TOKEN=hub.tokens["bob"],
+               HOME=str(hub.base / "home"))
+    listed = subprocess.run([sys.executable, "-m", "jupyter_runai.cli", "list", "-o", "json"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert {w["spec"]["name"] for w in json.loads(listed.stdout)["workloads"]} == {"alice-one", "bob-two"}
 
 
 def test_no_request_reaches_the_service_without_a_hub_identity(hub):
