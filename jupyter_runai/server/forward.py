@@ -11,8 +11,9 @@ the workload proxy to the service.
 * The service is called with this user's own hub token (``JUPYTERHUB_API_TOKEN``), never with
   what the browser sent (its cookies and ``Authorization`` header stay here): the service learns
   who the user is from the hub.
-* Responses are streamed back as they arrive (an event stream or a followed log never ends), and
-  the upstream request is dropped once the browser has gone.
+* Responses are streamed back as they arrive (an event stream or a followed log never ends), at
+  the browser's pace (the service is read no faster than the browser takes the answer: one chunk
+  held per request), and the upstream request is dropped once the browser has gone.
 * ``/info`` adds ``mode: "client"`` and which service.
 """
 
@@ -154,11 +155,13 @@ class _Forwarding:
                     raise StreamClosedError()
                 self.flush()  # type: ignore[attr-defined]
 
-        def on_chunk(chunk: bytes) -> None:
+        def on_chunk(chunk: bytes):
             if self._gone:  # the browser left: end the upstream request too
                 raise StreamClosedError()
             self.write(chunk)  # type: ignore[attr-defined]
-            self.flush()  # type: ignore[attr-defined]
+            # Tornado waits for this before it reads on: a slow browser slows the upstream read,
+            # so this server holds at most a chunk per request, never the whole stream
+            return self.flush()  # type: ignore[attr-defined]
 
         try:
             await httpclient.AsyncHTTPClient().fetch(httpclient.HTTPRequest(
