@@ -108,3 +108,17 @@ class TestNoToken:
     async def test_client_mode_without_a_hub_token_says_so(self, jp_fetch):
         code, body = await Api(jp_fetch).get("info")
         assert code == 503 and "JUPYTERHUB_API_TOKEN" in body["error"]["message"]
+
+
+class TestRefusedToken:
+    @pytest.fixture
+    def jp_server_config(self, tmp_path, shared, monkeypatch):
+        monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "not-the-service-token")
+        monkeypatch.setenv("RUNAI_SERVICE_NAME", "runai")
+        return server_config(tmp_path, service_url=shared.url)
+
+    async def test_info_says_which_hub_setting_lets_a_server_call_the_service(self, jp_fetch):
+        code, info = await Api(jp_fetch).get("info")
+        assert code == 403 and info["mode"] == "client"
+        assert "server_token_scopes" in info["error"]["message"]
+        assert "access:services!service=runai" in info["error"]["message"]

@@ -230,6 +230,14 @@ class InfoForwardHandler(_Forwarding, APIHandler):
         if not isinstance(document, dict):
             document = {"error": {"message": f"the runai service at {self.upstream.url} answered {response.code} "
                                   "without a JSON document", "field": None, "allowed": None}}
+        if response.code in (401, 403):  # Jupyter's refusal ({"message"}) or the REST error document
+            said = (document.get("error") or {}).get("message") if isinstance(document.get("error"), dict) else None
+            said = said or document.get("message") or "refused"
+            document = {"error": {"field": None, "allowed": None, "message": (
+                f"{said}: the runai service at {self.upstream.url} refused this server's hub token. The hub must let "
+                f"users' servers call it: c.Spawner.server_token_scopes with 'access:services!service="
+                f"{self.upstream.name or '<service name>'}', and the users' role with the same scope "
+                "(docs/jupyterhub.md)")}}
         self.set_status(response.code if response.code != 599 else 502)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({**document, **self.upstream.about()}))
