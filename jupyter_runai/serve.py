@@ -109,6 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NotAHubService as exc:
         sys.stderr.write(f"runai serve: {exc}\n")
         return 2
+    try:
+        import jupyterhub.services.auth  # noqa: F401  (the hub's client library: authenticates requests)
+    except ImportError:
+        sys.stderr.write("runai serve: the jupyterhub package is not installed in this environment: "
+                         "pip install 'jupyter-runai[hub]' (or jupyterhub)\n")
+        return 2
     extra: list[str] = []
     while argv:
         arg = argv.pop(0)
