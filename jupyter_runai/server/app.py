@@ -17,6 +17,7 @@ import asyncio
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlparse
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
@@ -147,6 +148,13 @@ class RunaiApp(ExtensionApp):
 
         self.service = None
         token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        url = urlparse(self.service_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            self._not_scheduling(
+                f"c.RunaiApp.service_url (or RUNAI_SERVICE_URL) must be the shared service's http:// or https:// "
+                f"base URL, such as http://127.0.0.1:10101/services/runai/; got {self.service_url[:200]!r}")
+            self.log.warning("jupyter-runai: %s", self.load_error)
+            return
         if not token:
             self._not_scheduling(
                 f"c.RunaiApp.service_url is {self.service_url!r} but this server has no JUPYTERHUB_API_TOKEN to call "
