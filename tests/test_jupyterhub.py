@@ -144,3 +144,19 @@ def test_a_browser_logged_in_to_the_hub_reaches_the_service_by_its_oauth_cookie(
     assert refused.status_code == 403
     names = [w["spec"]["name"] for w in hub.user_api("admin", "GET", "workloads")[1]["workloads"]]
     assert "by-cookie" not in names
+
+
+def test_runai_serve_outside_a_hub_says_what_it_needs(monkeypatch, capsys):
+    from jupyter_runai.cli import run
+
+    for name in ("JUPYTERHUB_API_TOKEN", "JUPYTERHUB_SERVICE_URL", "JUPYTERHUB_SERVICE_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    assert run(["serve"])[0] == 2
+    said = capsys.readouterr().err
+    assert "JUPYTERHUB_SERVICE_URL" in said and "c.JupyterHub.services" in said
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t")
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/services/runai/")
+    assert run(["serve", "--no-such-option"])[0] == 2  # refused before anything starts
+    assert "unknown argument '--no-such-option'" in capsys.readouterr().err
+    assert run(["serve", "--help"])[0] == 0 and "c.JupyterHub.services" in capsys.readouterr().out
