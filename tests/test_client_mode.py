@@ -6,6 +6,7 @@ token stands in for the user's hub token); tests/test_jupyterhub.py runs the who
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
@@ -53,6 +54,28 @@ async def test_a_client_forwards_to_the_service_and_runs_no_scheduler(jp_servera
     assert (await api.call("DELETE", "workloads", "default", "fwd"))[0] == 202
     await wait_for(lambda: api.get("workloads"), lambda r: "fwd" not in [w["spec"]["name"] for w in r[1]["workloads"]],
                    15, "fwd deleted")
+
+
+async def test_the_workload_proxy_is_forwarded_with_the_workloads_cookies_moved_here(jp_fetch, jp_base_url, shared,
+                                                                                    tmp_path):
+    from test_security import RECORDER, _reachable
+
+    api = Api(jp_fetch)
+    app = tmp_path / "recorder.py"
+    app.write_text(RECORDER)
+    await api.submit(name="rec", kind="workspace", command=[sys.executable, str(app)])
+    await api.wait_phase("rec", "Running")
+    answer = await _reachable(api, "rec", "x")
+    seen = json.loads(answer.body)
+    # the pod gets the service's token for it, never this server's credentials or the browser's cookies
+    assert seen["auth"] and shared.token not in seen["auth"]
+    answer = await jp_fetch("runai", "proxy", "default", "rec", "y", headers={"Cookie": "mine=1"})
+    assert json.loads(answer.body)["cookie"] is None
+    cookies = answer.headers.get_list("Set-Cookie")
+    assert not any(c.startswith("_xsrf=") for c in cookies), cookies  # the server's own never pass
+    app_cookie = [c for c in cookies if c.startswith("app=")][0]
+    assert f"Path={jp_base_url}runai/proxy/default/rec/" in app_cookie and "Domain" not in app_cookie
+    assert (await api.call("DELETE", "workloads", "default", "rec"))[0] == 202
 
 
 async def test_the_event_stream_is_forwarded_as_it_happens(jp_fetch, jp_http_port, jp_base_url, jp_auth_header,
