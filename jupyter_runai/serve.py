@@ -130,12 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"runai serve: unknown argument {arg!r}\n{USAGE}")
             return 2
     app_class = _server_app_class()
-    # the hub's settings first: a config file may not move the service off the hub's URL
+    # the hub's settings last (later arguments win): neither a config file nor an argument moves
+    # the service off the hub's URL or replaces the hub's authentication
     argv_for_server = [*extra, f"--ServerApp.ip={settings['ip']}", f"--ServerApp.port={settings['port']}",
                        "--ServerApp.port_retries=0", f"--ServerApp.base_url={settings['base_url']}",
                        "--ServerApp.open_browser=False", "--ServerApp.terminals_enabled=False",
                        "--RunaiApp.service_url=",
-                       # last: no file or argument replaces the hub's authentication
                        "--ServerApp.identity_provider_class=jupyter_runai.server.hub_auth.HubIdentityProvider",
                        "--ServerApp.authorizer_class=jupyter_runai.server.hub_auth.RunaiOnlyAuthorizer"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
