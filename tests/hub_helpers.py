@@ -1,6 +1,6 @@
 """A real JupyterHub for the tests (docs/jupyterhub.md's recipe): configurable-http-proxy, the
 dummy authenticator, the simple local spawner, the runai service (`runai serve`) on a local
-cluster of virtual GPUs, and each user's server in client mode.
+cluster of virtual GPUs with the test's queue file, and each user's server in client mode.
 
 Everything lives in a temporary directory; the hub's admin API is reached with the token of a
 token-only service ("ci"), written into the config file (never on a command line)."""
@@ -60,7 +60,8 @@ c.Spawner.environment = {{"RUNAI_SERVICE_URL": "http://127.0.0.1:{service_port}/
 c.JupyterHub.services = [
     {{"name": "runai", "url": "http://127.0.0.1:{service_port}", "oauth_no_confirm": True,
       "command": [sys.executable, "-m", "jupyter_runai.cli", "serve", "--RunaiApp.state_dir={base}/state",
-                  "--LocalCluster.virtual_gpus=1x24Gi", "--LocalCluster.stop_grace_seconds=1",
+                  "--RunaiApp.queues_file={base}/queues.yaml",
+                  "--LocalCluster.virtual_gpus={gpus}", "--LocalCluster.stop_grace_seconds=1",
                   "--RunaiApp.interval=0.2", "--RunaiApp.stop_grace_seconds=1"],
       "environment": {{"HOME": "{base}/service-home", "JUPYTER_CONFIG_DIR": "{base}/service-home/config",
                        "JUPYTER_DATA_DIR": "{base}/service-home/data",
@@ -78,8 +79,9 @@ class Hub:
     """``start(users)``, ``stop()``; ``hub_api(method, path, body)`` as the admin service;
     ``token(user)``; ``user_api(user, method, path, body)`` through the user's own server."""
 
-    def __init__(self, base: Path, chp: str) -> None:
+    def __init__(self, base: Path, chp: str, queues: str, gpus: str = "2x24Gi") -> None:
         self.base = base
+        (base / "queues.yaml").write_text(queues)
         (base / "service-home").mkdir(parents=True, exist_ok=True)
         (base / "home").mkdir(exist_ok=True)
         self.ci_token = secrets.token_hex(24)
@@ -89,7 +91,7 @@ class Hub:
         (base / "jupyterhub_config.py").write_text(CONFIG.format(
             proxy_port=self.proxy_port, hub_port=free_port(), proxy_api_port=free_port(), chp=chp, base=base,
             singleuser=str(Path(sys.executable).parent / "jupyterhub-singleuser"), start_timeout=START_TIMEOUT,
-            service_port=self.service_port, ci_token=self.ci_token))
+            service_port=self.service_port, ci_token=self.ci_token, gpus=gpus))
         self.proc: subprocess.Popen | None = None
         self.log_path = base / "hub.log"
         self.tokens: dict[str, str] = {}

@@ -20,6 +20,16 @@ pytest.importorskip("jupyterhub", reason="jupyterhub is in the test extra (make 
 pytestmark = [pytest.mark.hub, pytest.mark.timeout(300)]
 
 HOLD = "echo hello from $RUNAI_WORKLOAD; sleep 60"
+# one project for the team, held to one of the two GPUs
+QUEUES = """
+departments:
+  - name: research
+projects:
+  - name: team
+    department: research
+    deserved: {gpu: 1}
+    limit: {gpu: 1}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +37,7 @@ def hub(tmp_path_factory):
     chp = find_chp()
     if chp is None:
         pytest.skip("configurable-http-proxy is not installed (make install-test puts it in .venv/chp)")
-    hub = Hub(tmp_path_factory.mktemp("hub"), chp)
+    hub = Hub(tmp_path_factory.mktemp("hub"), chp, QUEUES, gpus="2x24Gi")
     try:
         yield hub.start(["alice", "bob", "admin"])
     finally:
@@ -61,26 +71,27 @@ def test_each_users_server_forwards_to_one_service_that_knows_them_from_the_hub(
     assert code == 200 and (info["user"], info["groups"], info["admin"]) == ("admin", [], True), info
 
     # a workload submitted through alice's server is submitted as alice
-    code, one = hub.user_api("alice", "POST", "workloads", {"name": "alice-one", "resources": {"gpu": 1},
-                                                           "command": HOLD})
+    code, one = hub.user_api("alice", "POST", "workloads", {"name": "alice-one", "project": "team",
+                                                           "resources": {"gpu": 1}, "command": HOLD})
     assert code == 201, one
     assert one["submitted_by"] == "alice"
-    # bob's server reaches the same scheduler: it sees alice's workload, and the one device
-    # (1 virtual GPU) is never booked twice
-    code, two = hub.user_api("bob", "POST", "workloads", {"name": "bob-two", "resources": {"gpu": 1},
-                                                         "command": HOLD})
+    # bob's server reaches the same scheduler: it sees alice's workload, and the team's quota holds
+    # across their servers (limit 1 GPU: bob's waits although a GPU is idle)
+    code, two = hub.user_api("bob", "POST", "workloads", {"name": "bob-two", "project": "team",
+                                                         "resources": {"gpu": 1}, "command": HOLD})
     assert code == 201 and two["submitted_by"] == "bob", two
-    wait_for(lambda: hub.user_api("bob", "GET", "workloads/default/alice-one")[1]["status"]["phase"] == "Running",
+    wait_for(lambda: hub.user_api("bob", "GET", "workloads/team/alice-one")[1]["status"]["phase"] == "Running",
              "alice-one running")
     listed = {w["spec"]["name"]: w for w in hub.user_api("bob", "GET", "workloads")[1]["workloads"]}
     assert set(listed) == {"alice-one", "bob-two"}
     assert listed["bob-two"]["status"]["phase"] == "Pending"
-    devices = [d for n in hub.user_api("bob", "GET", "nodes")[1]["nodes"] for d in n["devices"]]
-    assert len(devices) == 1 and [p["pod"] for p in devices[0]["pods"]] == ["default/alice-one-0"], devices
+    assert "limit" in (listed["bob-two"]["status"]["pending_reason"] or ""), listed["bob-two"]["status"]
+    held = [d for n in hub.user_api("bob", "GET", "nodes")[1]["nodes"] for d in n["devices"] if d["pods"]]
+    assert len(held) == 1 and [p["pod"] for p in held[0]["pods"]] == ["team/alice-one-0"], held
 
     # logs stream through alice's server
     text = wait_for(lambda: (lambda r: r[1] if r[0] == 200 and "hello from alice-one" in r[1] else None)(
-        hub.user_api("alice", "GET", "workloads/default/alice-one/logs")), "alice-one's output")
+        hub.user_api("alice", "GET", "workloads/team/alice-one/logs")), "alice-one's output")
     assert "hello from alice-one" in text
 
     # the event stream never ends: it arrives event by event, not buffered until the end
