@@ -78,6 +78,33 @@ async def test_the_workload_proxy_is_forwarded_with_the_workloads_cookies_moved_
     assert (await api.call("DELETE", "workloads", "default", "rec"))[0] == 202
 
 
+# A web app that sends every request on to its page "next", under its proxy path (as web apps started
+# with a base URL do)
+REDIRECTOR = (
+    "import http.server, os\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        self.send_response(302); self.send_header('Location', os.environ['RUNAI_PROXY_PATH'] + 'next')\n"
+    "        self.send_header('Content-Length', '0'); self.end_headers()\n"
+    "    def log_message(self, *a): pass\n"
+    "http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n"
+)
+
+
+async def test_a_workloads_redirect_points_at_this_server(jp_fetch, jp_base_url, tmp_path):
+    api = Api(jp_fetch)
+    app = tmp_path / "redirector.py"
+    app.write_text(REDIRECTOR)
+    await api.submit(name="redir", kind="workspace", command=[sys.executable, str(app)])
+    await api.wait_phase("redir", "Running")
+    answer = await wait_for(  # 503 until its pod listens
+        lambda: jp_fetch("runai", "proxy", "default", "redir", "x", follow_redirects=False, raise_error=False),
+        lambda r: r.code != 503, 60, "redir to answer")
+    assert answer.code == 302
+    assert answer.headers["Location"] == f"{jp_base_url}runai/proxy/default/redir/next"
+    assert (await api.call("DELETE", "workloads", "default", "redir"))[0] == 202
+
+
 async def test_the_event_stream_is_forwarded_as_it_happens(jp_fetch, jp_http_port, jp_base_url, jp_auth_header,
                                                             shared):
     api = Api(jp_fetch)

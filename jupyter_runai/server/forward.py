@@ -105,8 +105,11 @@ class _Forwarding:
         lower = name.lower()
         if lower in HOP_BY_HOP:
             return None
-        if lower == "location" and value.startswith(self.upstream.path):
-            return self.base_url + value[len(self.upstream.path):]  # type: ignore[attr-defined]
+        if lower == "location":  # the service's own address, absolute or a path, becomes this server's
+            for prefix in (self.upstream.url, self.upstream.path):
+                if value.startswith(prefix):
+                    return self.base_url + value[len(prefix):]  # type: ignore[attr-defined]
+            return value
         if lower == "set-cookie":
             return self._cookie(value)
         return value
