@@ -29,10 +29,14 @@ install: $(BIN)/python
 # own, outside the venv's site-packages: installed there, every `import kubernetes` (so every process
 # that imports our models) would load it and its schema checkers, 1.5 s each
 K8S_VALIDATE := $(VENV)/k8s-validate
+# configurable-http-proxy (npm), JupyterHub's proxy, for the end-to-end test under a real hub
+# (tests/test_jupyterhub.py finds it in the venv's chp/ folder)
+CHP := $(VENV)/chp/node_modules/.bin/configurable-http-proxy
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	@test -d $(K8S_VALIDATE)/kubernetes_validate || \
 	  $(BIN)/python -m pip install --quiet --target $(K8S_VALIDATE) "kubernetes-validate>=1.30"
+	@test -x $(CHP) || npm install --silent --no-audit --no-fund --prefix $(VENV)/chp "configurable-http-proxy@^5"
 	$(MAKE) --no-print-directory labext
 
 labext: $(LABEXT_OUT)

@@ -282,6 +282,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
     command("nodes", "list nodes and their GPUs with allocated fractions (virtual GPUs marked)").set_defaults(
         run_action="nodes")
+    command("serve", "run the scheduler once for a whole JupyterHub, as a hub service (runai serve --help)")
     add_admin_commands(command, common)
     add_access_command(command, common)
     add_resource_commands(command, common)
@@ -534,6 +535,10 @@ def run(argv: Sequence[str], *, print_result: bool = True,
     ``SubmitArgsError``, ...) instead of printing them and returning 1 or 2 (argparse's own usage
     errors still print and give 2)."""
     argv = list(argv)
+    if argv[:1] == ["serve"]:  # the scheduler itself, for a JupyterHub: its own options (serve.py)
+        from .serve import main as serve
+
+        return serve(argv[1:]), None
     options, command = split_command(argv)
     parser = build_parser(options)
     try:

@@ -6,6 +6,7 @@ Configuration (traitlets; in ``jupyter_server_config.py`` or on the command line
     c.RunaiApp.state_dir = "~/.local/share/jupyter/runai"
     c.RunaiApp.queues_file = "runai-queues.yaml"
     c.LocalCluster.virtual_gpus = "2x24Gi"  # for a machine without GPUs
+    c.RunaiApp.service_url = "http://127.0.0.1:10101/services/runai/"  # JupyterHub: forward to the service
 
 See docs/configuration.md for every option.
 """
@@ -16,6 +17,7 @@ import asyncio
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlparse
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
@@ -96,6 +98,26 @@ class RunaiApp(ExtensionApp):
         "identity provider (JupyterHub) says who the caller is (docs/admin.md).",
     )
 
+    service_url = Unicode(
+        config=True,
+        help="Client mode (JupyterHub): the base URL of the shared scheduler service (`runai serve`, "
+        "registered in c.JupyterHub.services). This server then runs no scheduler and forwards /runai to "
+        "the service with the user's own hub token (JUPYTERHUB_API_TOKEN). Default: $RUNAI_SERVICE_URL, "
+        "else empty (this server runs the scheduler itself). docs/jupyterhub.md.",
+    )
+    service_name = Unicode(
+        config=True,
+        help="The hub's name of the shared scheduler service, shown in /info (default: $RUNAI_SERVICE_NAME).",
+    )
+
+    @default("service_url")
+    def _default_service_url(self) -> str:
+        return os.environ.get("RUNAI_SERVICE_URL", "")
+
+    @default("service_name")
+    def _default_service_name(self) -> str:
+        return os.environ.get("RUNAI_SERVICE_NAME", "")
+
     @default("state_dir")
     def _default_state_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "runai")
@@ -112,6 +134,11 @@ class RunaiApp(ExtensionApp):
                           "that started it", os.environ.get("RUNAI_WORKLOAD"))
             self.service = None
             return
+        if self.service_url:
+            self._forward_to_service()
+            return
+        self.settings["runai_mode"] = ({"mode": "service", "service": {"name": os.environ["JUPYTERHUB_SERVICE_NAME"]}}
+                                       if os.environ.get("JUPYTERHUB_SERVICE_NAME") else {"mode": "embedded"})
         try:
             self._start_service()
         except StateLocked as exc:  # another server schedules on this state: never two schedulers
@@ -123,6 +150,32 @@ class RunaiApp(ExtensionApp):
                 f"State directory: {Path(self.state_dir).expanduser()}. Every /runai request "
                 f"answers 503 with this message until it is fixed and the server restarted.")
             self.log.error("%s", self.load_error, exc_info=True)
+
+    def _forward_to_service(self) -> None:
+        """Client mode: no scheduler here; /runai goes to the shared service with the user's hub token."""
+        from .forward import Upstream
+
+        self.service = None
+        token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        url = urlparse(self.service_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            self._not_scheduling(
+                f"c.RunaiApp.service_url (or RUNAI_SERVICE_URL) must be the shared service's http:// or https:// "
+                f"base URL, such as http://127.0.0.1:10101/services/runai/; got {self.service_url[:200]!r}")
+            self.log.warning("jupyter-runai: %s", self.load_error)
+            return
+        if not token:
+            self._not_scheduling(
+                f"c.RunaiApp.service_url is {self.service_url!r} but this server has no JUPYTERHUB_API_TOKEN to call "
+                "it with: client mode runs in a JupyterHub user's server (docs/jupyterhub.md)")
+            self.log.warning("jupyter-runai: %s", self.load_error)
+            return
+        self.upstream = Upstream(self.service_url, token, self.service_name or None)
+        self.settings["runai_upstream"] = self.upstream
+        self.settings["runai_app"] = self
+        self.log.info("jupyter-runai: client mode: /runai is forwarded to the service at %s", self.upstream.url)
+
+    upstream = None
 
     def _not_scheduling(self, why: str) -> None:
         """This server runs no scheduler: every /runai request answers 503 with ``why``."""
@@ -203,7 +256,13 @@ class RunaiApp(ExtensionApp):
     _state_lock: StateLock | None = None
 
     def initialize_handlers(self) -> None:
-        if not self.inside_workload:
+        if self.inside_workload:
+            return
+        if getattr(self, "upstream", None) is not None:
+            from .forward import forward_handlers
+
+            self.handlers.extend(forward_handlers())
+        else:
             self.handlers.extend(default_handlers())
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:

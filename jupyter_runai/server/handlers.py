@@ -43,6 +43,10 @@ class InfoHandler(RunaiHandler):
             "version": __version__,
             "backend": service.backend,
             "user": self.user.name,
+            "groups": sorted(self.user.groups),  # as the hub says (JupyterHub), else none
+            "admin": self.user.admin,
+            # embedded (the scheduler runs in this server) or service (`runai serve` for a hub)
+            **self.settings.get("runai_mode", {"mode": "embedded"}),
             "projects": projects,
             "kinds": [k.value for k in WorkloadKind],
             "gpus": sum(len(n.devices) for n in nodes),

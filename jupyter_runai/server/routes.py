@@ -292,6 +292,17 @@ def _schemas() -> dict[str, Any]:
         "allocated_memory, used_memory, utilization and pods"}}}}
     out["Info"] = {"type": "object", "properties": {k: {} for k in (
         "version", "backend", "user", "projects", "kinds", "gpus", "virtual_gpus", "defaults", "form")}}
+    out["Info"]["properties"]["groups"] = {"type": "array", "items": {"type": "string"},
+                                           "description": "The caller's groups, as JupyterHub says"}
+    out["Info"]["properties"]["admin"] = {"type": "boolean",
+                                          "description": "Whether the caller administers the whole cluster"}
+    out["Info"]["properties"]["mode"] = {
+        "type": "string", "enum": ["embedded", "service", "client"],
+        "description": "embedded: the scheduler runs in this Jupyter server; service: this is the shared "
+        "JupyterHub service (`runai serve`); client: this server forwards /runai to that service"}
+    out["Info"]["properties"]["service"] = {
+        "type": "object", "properties": {"url": {"type": "string"}, "name": {"type": ["string", "null"]}},
+        "description": "The shared service (modes service and client)"}
     out["Info"]["properties"]["store_problems"] = {
         "type": "array", "description": "Stored workloads that did not load as they were: repaired (times out "
         "of order) or quarantined (kept aside in the store's quarantined_workloads table)",
