@@ -1,0 +1,402 @@
+"""An API server stand-in for the Kubernetes backend's tests: kmock's HTTP server and request
+parsing, with the server-side behaviour the backend relies on added here.
+
+kmock alone (0.8) stores objects but leaves out what a real API server does on its own
+(docs/kubernetes.md and the notes list the gaps). :class:`KubeStandIn` fills them:
+
+* create answers **201** and fills ``metadata.namespace`` (from the URL), ``uid``,
+  ``resourceVersion`` and ``creationTimestamp``; a second create of a name answers **409**
+  ``AlreadyExists``; a replace with a stale ``resourceVersion`` answers **409** ``Conflict``;
+* every change bumps one cluster-wide resource version and is kept in a bounded history;
+* list answers the current resource version; ``labelSelector`` (``k=v``, ``k!=v``, ``k``,
+  ``!k``) and ``fieldSelector`` (``metadata.name``, ``metadata.namespace``, ``spec.nodeName``,
+  ``status.phase``) filter on the server;
+* watch replays the history after ``resourceVersion``; one older than the history answers
+  **410** ``Expired`` (as an ``ERROR`` event, as the API server does); ``timeoutSeconds`` ends
+  the stream; ``allowWatchBookmarks`` sends ``BOOKMARK`` events; :meth:`expire` compacts the
+  history and ends every open watch with 410;
+* ``pods/binding`` sets ``spec.nodeName`` (409 if the pod is bound already); ``pods/eviction``
+  deletes the pod;
+* :meth:`fail_next` makes the next requests of a kind answer an error (500, 429, 409...).
+
+It runs on its own event loop in a daemon thread, so tests and the backend call it with the
+real, synchronous ``kubernetes`` client over HTTP on loopback. :meth:`call` runs a change
+(a kubelet's status update, a node added) on that loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime
+import itertools
+import threading
+import uuid
+from collections import deque
+from typing import Any, Callable
+
+import kmock
+
+__all__ = ["KubeStandIn", "running_stand_in"]
+
+HISTORY = 1000  # changes kept for watches that resume; older resource versions answer 410
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _merge(into: dict, patch: dict) -> dict:
+    """A JSON merge patch (a null deletes a key); lists are replaced, as kmock does."""
+    for key, value in patch.items():
+        if value is None:
+            into.pop(key, None)
+        elif isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
+    return into
+
+
+def _label_match(labels: dict[str, str], selector: str) -> bool:
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key.strip()) == value.strip():
+                return False
+        elif "=" in term:
+            key, value = term.replace("==", "=").split("=", 1)
+            if labels.get(key.strip()) != value.strip():
+                return False
+        elif term.startswith("!"):
+            if term[1:] in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+_FIELDS: dict[str, Callable[[dict], Any]] = {
+    "metadata.name": lambda o: o.get("metadata", {}).get("name"),
+    "metadata.namespace": lambda o: o.get("metadata", {}).get("namespace"),
+    "spec.nodeName": lambda o: o.get("spec", {}).get("nodeName") or "",
+    "status.phase": lambda o: o.get("status", {}).get("phase"),
+}
+
+
+def _field_match(obj: dict, selector: str) -> bool:
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        negate = "!=" in term
+        key, value = term.replace("!=", "=").replace("==", "=").split("=", 1)
+        getter = _FIELDS.get(key.strip())
+        if getter is None:
+            raise kmock.KubernetesError(status=400, reason="BadRequest",
+                                        message=f"field label not supported: {key}")
+        if (str(getter(obj) or "") == value.strip()) == negate:
+            return False
+    return True
+
+
+def _status(code: int, reason: str, message: str) -> dict:
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code}
+
+
+class KubeStandIn(kmock.KubernetesScaffold):
+    """The stand-in's state and handlers (see the module's text). Use :func:`running_stand_in`."""
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.store: dict[tuple[str, str | None, str], dict] = {}  # (resource, namespace, name) -> object
+        self.history: deque[tuple[int, str, str, dict]] = deque(maxlen=HISTORY)  # rv, resource, type, object
+        self.rv = itertools.count(100)
+        self.current = 99
+        self.oldest = 100  # the oldest resource version a watch may resume after
+        self.changed = asyncio.Condition()
+        self.faults: list[list[Any]] = []  # [action, resource, subresource, status, remaining]
+        self.generation = 0  # bumped by expire(): open watches end with 410
+        self.bookmark_seconds = 0.2
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.host = ""  # http://127.0.0.1:<port>, once served
+        for action, handler in ((kmock.action.LIST, self._list), (kmock.action.WATCH, self._watch),
+                                (kmock.action.FETCH, self._fetch), (kmock.action.CREATE, self._create),
+                                (kmock.action.UPDATE, self._update), (kmock.action.DELETE, self._delete)):
+            self.fallback[action] << self._faulty(action, handler)
+        # kmock guesses no action for a POST to a named object (subresources) or a PUT
+        self.fallback["post"] << self._faulty(kmock.action.CREATE, self._create)
+        self.fallback["put"] << self._faulty(kmock.action.UPDATE, self._update)
+
+    # ------------------------------------------------------------ test controls (any thread)
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the stand-in's loop (its state belongs to that loop) and return its result."""
+        async def run():
+            return fn()
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+
+    def put(self, resource: str, obj: dict) -> dict:
+        """Create or replace an object as a controller would (a node, a pod of someone else)."""
+        def change():
+            meta = obj.setdefault("metadata", {})
+            key = (resource, meta.get("namespace"), meta["name"])
+            kind = "MODIFIED" if key in self.store else "ADDED"
+            return self._commit(resource, key, copy.deepcopy(obj), kind)
+        return self.call(change)
+
+    def patch(self, resource: str, namespace: str | None, name: str, patch: dict) -> dict:
+        """Merge ``patch`` into a stored object (a kubelet reporting a pod's status)."""
+        def change():
+            key = (resource, namespace, name)
+            return self._commit(resource, key, _merge(copy.deepcopy(self.store[key]), patch), "MODIFIED")
+        return self.call(change)
+
+    def get(self, resource: str, namespace: str | None, name: str) -> dict | None:
+        return self.call(lambda: copy.deepcopy(self.store.get((resource, namespace, name))))
+
+    def objects(self, resource: str) -> list[dict]:
+        return self.call(lambda: [copy.deepcopy(o) for (r, _, _), o in sorted(self.store.items()) if r == resource])
+
+    def fail_next(self, action: str, resource: str, status: int, times: int = 1, subresource: str | None = None) -> None:
+        """The next ``times`` requests of ``action`` (list, watch, fetch, create, update, delete) on
+        ``resource`` (``pods``, ``nodes``...) answer ``status`` and change nothing."""
+        self.call(lambda: self.faults.append([action, resource, subresource, status, times]))
+
+    def faults_left(self) -> int:
+        return self.call(lambda: sum(f[4] for f in self.faults))
+
+    def expire(self) -> None:
+        """Compact the history (as etcd does): resuming from any version seen so far answers 410,
+        and every open watch ends with a 410 ``ERROR`` event."""
+        async def run():
+            self.oldest = self.current + 1
+            self.generation += 1
+            async with self.changed:
+                self.changed.notify_all()
+        assert self.loop is not None
+        asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+
+    # ------------------------------------------------------------ state
+
+    def _commit(self, resource: str, key: tuple, obj: dict, kind: str) -> dict:
+        rv = next(self.rv)
+        self.current = rv
+        meta = obj.setdefault("metadata", {})
+        meta["resourceVersion"] = str(rv)
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("creationTimestamp", _now())
+        if kind == "DELETED":
+            self.store.pop(key, None)
+        else:
+            self.store[key] = obj
+        self.history.append((rv, resource, kind, copy.deepcopy(obj)))
+        if len(self.history) == self.history.maxlen:
+            self.oldest = max(self.oldest, self.history[0][0])
+        asyncio.ensure_future(self._notify())
+        return copy.deepcopy(obj)
+
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    @staticmethod
+    def _resource(request: kmock.Request) -> str:
+        return request.resource.plural
+
+    def _selected(self, request: kmock.Request, resource: str, obj: dict) -> bool:
+        meta = obj.get("metadata", {})
+        if request.namespace is not None and meta.get("namespace") != request.namespace:
+            return False
+        if request.name is not None and meta.get("name") != request.name:
+            return False
+        labels = request.params.get("labelSelector")
+        if labels and not _label_match(meta.get("labels") or {}, labels):
+            return False
+        fields = request.params.get("fieldSelector")
+        return not fields or _field_match(obj, fields)
+
+    def _faulty(self, action, handler):
+        async def serve(request: kmock.Request):
+            for fault in self.faults:
+                name, resource, sub, status, _ = fault
+                if name == action.value.lower() and resource == self._resource(request) and \
+                        (sub is None or sub == request.subresource):
+                    fault[4] -= 1
+                    if fault[4] <= 0:
+                        self.faults.remove(fault)
+                    raise kmock.KubernetesError(status=status, reason="InjectedFault",
+                                                message=f"the stand-in answers {status} to this {name}, as the test asked")
+            return await handler(request)
+        return serve
+
+    # ------------------------------------------------------------ handlers
+
+    async def _list(self, request: kmock.Request):
+        resource = self._resource(request)
+        items = [copy.deepcopy(o) for (r, _, _), o in sorted(self.store.items())
+                 if r == resource and self._selected(request, resource, o)]
+        return {"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": str(self.current)},
+                "items": items}
+
+    async def _fetch(self, request: kmock.Request):
+        obj = self.store.get((self._resource(request), request.namespace, request.name))
+        if obj is None:
+            raise kmock.KubernetesError(status=404, reason="NotFound", message=f"{request.name} not found")
+        return copy.deepcopy(obj)
+
+    async def _create(self, request: kmock.Request):
+        resource = self._resource(request)
+        if request.subresource == "binding":
+            return self._bind(request)
+        if request.subresource == "eviction":
+            return self._evict(request)
+        obj = copy.deepcopy(request.data or {})
+        meta = obj.setdefault("metadata", {})
+        if request.namespace is not None:
+            meta["namespace"] = request.namespace
+        key = (resource, meta.get("namespace"), meta.get("name"))
+        if key in self.store:
+            raise kmock.KubernetesError(status=409, reason="AlreadyExists",
+                                        message=f'{resource} "{meta.get("name")}" already exists')
+        for server_set in ("uid", "resourceVersion", "creationTimestamp"):
+            meta.pop(server_set, None)
+        if resource == "pods":
+            obj.setdefault("status", {})["phase"] = "Pending"
+        return kmock.Response(status=201, payload=self._commit(resource, key, obj, "ADDED"))
+
+    def _bind(self, request: kmock.Request):
+        key = ("pods", request.namespace, request.name)
+        pod = self.store.get(key)
+        if pod is None:
+            raise kmock.KubernetesError(status=404, reason="NotFound", message=f'pods "{request.name}" not found')
+        if pod.get("spec", {}).get("nodeName"):
+            raise kmock.KubernetesError(status=409, reason="Conflict",
+                                        message=f"pod {request.name} is already assigned to node "
+                                                f"{pod['spec']['nodeName']!r}")
+        target = (request.data or {}).get("target", {}).get("name")
+        pod = copy.deepcopy(pod)
+        pod["spec"]["nodeName"] = target
+        self._commit("pods", key, pod, "MODIFIED")
+        return kmock.Response(status=201, payload={"kind": "Status", "apiVersion": "v1", "status": "Success",
+                                                   "code": 201, "metadata": {}})
+
+    def _evict(self, request: kmock.Request):
+        key = ("pods", request.namespace, request.name)
+        pod = self.store.get(key)
+        if pod is None:
+            raise kmock.KubernetesError(status=404, reason="NotFound", message=f'pods "{request.name}" not found')
+        self._commit("pods", key, copy.deepcopy(pod), "DELETED")
+        return kmock.Response(status=201, payload={"kind": "Status", "apiVersion": "v1", "status": "Success",
+                                                   "code": 201, "metadata": {}})
+
+    async def _update(self, request: kmock.Request):
+        resource = self._resource(request)
+        key = (resource, request.namespace, request.name)
+        obj = self.store.get(key)
+        if obj is None:
+            raise kmock.KubernetesError(status=404, reason="NotFound", message=f"{request.name} not found")
+        data = request.data or {}
+        if request.method == kmock.method.PUT:
+            given = data.get("metadata", {}).get("resourceVersion")
+            if given and given != obj["metadata"]["resourceVersion"]:
+                raise kmock.KubernetesError(status=409, reason="Conflict",
+                                            message="the object has been modified; please apply your changes "
+                                                    "to the latest version and try again")
+            new = copy.deepcopy(data)
+            for kept in ("uid", "creationTimestamp", "namespace"):
+                new.setdefault("metadata", {})[kept] = obj["metadata"].get(kept)
+        else:
+            new = _merge(copy.deepcopy(obj), data)
+        return self._commit(resource, key, new, "MODIFIED")
+
+    async def _delete(self, request: kmock.Request):
+        resource = self._resource(request)
+        key = (resource, request.namespace, request.name)
+        obj = self.store.get(key)
+        if obj is None:
+            raise kmock.KubernetesError(status=404, reason="NotFound", message=f"{request.name} not found")
+        return self._commit(resource, key, copy.deepcopy(obj), "DELETED")
+
+    async def _watch(self, request: kmock.Request):
+        return self._stream(request)
+
+    async def _stream(self, request: kmock.Request):
+        resource = self._resource(request)
+        given = request.params.get("resourceVersion")
+        timeout = float(request.params.get("timeoutSeconds") or 0) or None
+        bookmarks = request.params.get("allowWatchBookmarks") == "true"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout if timeout else None
+        generation = self.generation
+        yield b""  # the headers go out now, even if nothing happens for a while
+        if given in (None, "", "0"):
+            seen = self.current
+            for (r, _, _), obj in sorted(self.store.items()):
+                if r == resource and self._selected(request, resource, obj):
+                    yield {"type": "ADDED", "object": copy.deepcopy(obj)}
+        else:
+            seen = int(given)
+            if seen + 1 < self.oldest:
+                yield {"type": "ERROR", "object": _status(410, "Expired", f"too old resource version: {seen} "
+                                                                         f"({self.oldest - 1})")}
+                return
+        while True:
+            for rv, r, kind, obj in list(self.history):
+                if rv > seen and r == resource:
+                    seen = rv
+                    if self._selected(request, resource, obj):
+                        yield {"type": kind, "object": copy.deepcopy(obj)}
+            seen = max(seen, self.current)
+            if self.generation != generation:
+                yield {"type": "ERROR", "object": _status(410, "Expired", "the watch's history was compacted")}
+                return
+            wait = self.bookmark_seconds if bookmarks else 1.0
+            if deadline is not None:
+                wait = min(wait, deadline - loop.time())
+                if wait <= 0:
+                    return
+            try:
+                async with self.changed:
+                    await asyncio.wait_for(self.changed.wait(), wait)
+            except asyncio.TimeoutError:
+                if bookmarks:
+                    yield {"type": "BOOKMARK", "object": {"kind": "Pod" if resource == "pods" else "Node",
+                                                          "apiVersion": "v1",
+                                                          "metadata": {"resourceVersion": str(self.current)}}}
+
+
+class running_stand_in:
+    """``with running_stand_in() as api:`` the stand-in served on loopback from a daemon thread;
+    ``api.host`` is its address, for ``Configuration(host=...)``."""
+
+    def __init__(self) -> None:
+        self.api: KubeStandIn | None = None
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._serve, name="kube-stand-in", daemon=True)
+        self.url = ""
+
+    def _serve(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        async with KubeStandIn() as api, kmock.Server(api) as server:
+            api.loop = asyncio.get_running_loop()
+            self.api = api
+            self.url = str(server.url).rstrip("/")
+            self._ready.set()
+            await self._stop.wait()
+
+    def __enter__(self) -> KubeStandIn:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the API server stand-in did not start")
+        assert self.api is not None
+        self.api.host = self.url
+        return self.api
+
+    def __exit__(self, *exc) -> None:
+        assert self.api is not None and self.api.loop is not None and self._stop is not None
+        self.api.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
