@@ -490,10 +490,13 @@ class RunaiService(Administration, ProjectData):
         if spec.project != project.name:  # a hook moved it
             project = self.project(spec.project)
         self._check_references(spec)
-        if spec.command is None and spec.kind != WorkloadKind.WORKSPACE and self.cluster.name == "local":
-            raise Invalid(f"required for a {spec.kind.value} on the local cluster: it runs this command in the "
-                          f"server's Python environment and does not run images",
+        if spec.command is None and spec.kind != WorkloadKind.WORKSPACE and not self.cluster.runs_images:
+            raise Invalid(f"required for a {spec.kind.value} on the {self.cluster.name} cluster: it runs this "
+                          f"command in the server's Python environment and does not run images",
                           field="command", allowed="a command string or list")
+        if spec.resources.is_fractional and not self.cluster.gpu_fractions:
+            raise Invalid(f"the {self.cluster.name} cluster gives whole GPUs only (fractions are not built for it "
+                          f"yet)", field="resources.gpu", allowed="a whole number of GPUs")
         if not spec.queue_anyway:
             self._refuse_never_runs(spec, project)
         existing = self._names.get((spec.project, spec.name))
@@ -509,7 +512,7 @@ class RunaiService(Administration, ProjectData):
         with self._transaction(rollback=False):  # memory changes below, once it is committed
             seq = self.store.add_workload(workload)
             self._event("Submitted", workload, f"submitted by {user.name}: {describe_request(spec)}")
-            if spec.image and self.cluster.name == "local":
+            if spec.image and not self.cluster.runs_images:
                 self._event("Warning", workload, f"the local cluster runs commands without containers; "
                             f"image {spec.image!r} is recorded, not pulled")
             if not self.cluster.read_only_mounts:
@@ -846,6 +849,7 @@ class RunaiService(Administration, ProjectData):
                 needs_port=spec.kind in (WorkloadKind.WORKSPACE, WorkloadKind.INFERENCE),
                 master_key=master_key,
                 launch_id=secrets.token_hex(8),
+                workload_model=workload,
             )
             pod.node = bind.node
             pod.devices = list(bind.devices)

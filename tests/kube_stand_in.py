@@ -30,15 +30,18 @@ import asyncio
 import copy
 import datetime
 import itertools
+import re
 import threading
 import uuid
 from collections import deque
 from typing import Any, Callable
 
+import aiohttp.web
 import kmock
 
 __all__ = ["KubeStandIn", "running_stand_in"]
 
+_NAMESPACES = re.compile(r"/api/v1/namespaces(?:/([^/]+))?/?")
 HISTORY = 1000  # changes kept for watches that resume; older resource versions answer 410
 
 
@@ -151,6 +154,13 @@ class KubeStandIn(kmock.KubernetesScaffold):
             return self._commit(resource, key, _merge(copy.deepcopy(self.store[key]), patch), "MODIFIED")
         return self.call(change)
 
+    def delete(self, resource: str, namespace: str | None, name: str) -> None:
+        """Remove an object as someone else would (``kubectl delete``, a node's eviction)."""
+        def change():
+            key = (resource, namespace, name)
+            self._commit(resource, key, copy.deepcopy(self.store[key]), "DELETED")
+        self.call(change)
+
     def get(self, resource: str, namespace: str | None, name: str) -> dict | None:
         return self.call(lambda: copy.deepcopy(self.store.get((resource, namespace, name))))
 
@@ -161,6 +171,10 @@ class KubeStandIn(kmock.KubernetesScaffold):
         """The next ``times`` requests of ``action`` (list, watch, fetch, create, update, delete) on
         ``resource`` (``pods``, ``nodes``...) answer ``status`` and change nothing."""
         self.call(lambda: self.faults.append([action, resource, subresource, status, times]))
+
+    def requested(self, subresource: str) -> list[kmock.Request]:
+        """The requests made so far to a subresource (``binding``, ``eviction``), as kmock recorded them."""
+        return self.call(lambda: [r for r in self._requests if r.subresource == subresource])
 
     def faults_left(self) -> int:
         return self.call(lambda: sum(f[4] for f in self.faults))
@@ -202,6 +216,37 @@ class KubeStandIn(kmock.KubernetesScaffold):
     @staticmethod
     def _resource(request: kmock.Request) -> str:
         return request.resource.plural
+
+    async def __call__(self, raw_request):
+        # kmock 0.8 cannot parse /api/v1/namespaces (it reads "namespaces" as the start of a
+        # namespaced path): namespaces are created and read here, before its parsing
+        match = _NAMESPACES.fullmatch(raw_request.path)
+        if match is None:
+            return await super().__call__(raw_request)
+        name = match.group(1)
+        action = "fetch" if raw_request.method == "GET" else "create"
+        for fault in self.faults:
+            if fault[0] == action and fault[1] == "namespaces":
+                fault[4] -= 1
+                if fault[4] <= 0:
+                    self.faults.remove(fault)
+                return aiohttp.web.json_response(_status(fault[3], "InjectedFault", "as the test asked"),
+                                                 status=fault[3])
+        if raw_request.method == "GET" and name:
+            obj = self.store.get(("namespaces", None, name))
+            if obj is None:
+                return aiohttp.web.json_response(_status(404, "NotFound", f'namespaces "{name}" not found'),
+                                                 status=404)
+            return aiohttp.web.json_response(obj)
+        if raw_request.method != "POST" or name:
+            return aiohttp.web.json_response(_status(405, "MethodNotAllowed", "not in the stand-in"), status=405)
+        obj = await raw_request.json()
+        key = ("namespaces", None, obj.get("metadata", {}).get("name"))
+        if key in self.store:
+            return aiohttp.web.json_response(_status(409, "AlreadyExists", f'namespaces "{key[2]}" already exists'),
+                                             status=409)
+        obj.setdefault("status", {})["phase"] = "Active"
+        return aiohttp.web.json_response(self._commit("namespaces", key, obj, "ADDED"), status=201)
 
     def _selected(self, request: kmock.Request, resource: str, obj: dict) -> bool:
         meta = obj.get("metadata", {})

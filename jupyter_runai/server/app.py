@@ -6,6 +6,8 @@ Configuration (traitlets; in ``jupyter_server_config.py`` or on the command line
     c.RunaiApp.state_dir = "~/.local/share/jupyter/runai"
     c.RunaiApp.queues_file = "runai-queues.yaml"
     c.LocalCluster.virtual_gpus = "2x24Gi"  # for a machine without GPUs
+    c.RunaiApp.backend = "kubernetes"       # a Kubernetes cluster runs the pods (docs/kubernetes.md)
+    c.KubernetesCluster.kubeconfig = "~/.kube/config"
 
 See docs/configuration.md for every option.
 """
@@ -42,10 +44,12 @@ class RunaiApp(ExtensionApp):
     classes = [LocalCluster]
 
     backend = Enum(
-        ["local"],
+        ["local", "kubernetes"],
         default_value="local",
         config=True,
-        help="Where workloads run. 'local': this machine, each pod a process group (the embedded default).",
+        help="Where workloads run. 'local': this machine, each pod a process group (the embedded default). "
+        "'kubernetes': a Kubernetes cluster, from the kubeconfig or the in-cluster service account "
+        "(c.KubernetesCluster; docs/kubernetes.md).",
     )
     state_dir = Unicode(
         config=True,
@@ -129,7 +133,7 @@ class RunaiApp(ExtensionApp):
         self._state_lock = StateLock(state)
         self._state_lock.acquire(url=self.serverapp.connection_url)  # or StateLocked: one scheduler per state
         store = Store(state / "runai.db")
-        cluster = LocalCluster(parent=self, state_dir=str(state))
+        cluster = self._cluster(state)
         queues = self._queues(cluster)
         for dept in queues.departments:
             store.put_department(dept)
@@ -146,6 +150,10 @@ class RunaiApp(ExtensionApp):
                 store.put_project(project)
         for pool in queues.node_pools:  # the file's pools, then those created at runtime
             store.put_node_pool(pool)
+        known = {pool.name for pool in store.node_pools()}
+        for pool in getattr(cluster, "node_pools", lambda: [])():  # pools the cluster's node labels name
+            if pool.name not in known:
+                store.put_node_pool(pool)
         self.service = RunaiService(
             store,
             cluster,
@@ -169,6 +177,14 @@ class RunaiApp(ExtensionApp):
         self.log.info("jupyter-runai: %s cluster, %d node(s), %d %sGPU(s), state in %s", self.backend,
                       len(cluster.nodes()), gpus, "virtual " if virtual else "", state)
 
+    def _cluster(self, state: Path):
+        """The configured backend; the Kubernetes one (and its client, seconds to import) only when chosen."""
+        if self.backend == "kubernetes":
+            from ..clusters.kubernetes import KubernetesCluster
+
+            return KubernetesCluster(parent=self, state_dir=str(state))
+        return LocalCluster(parent=self, state_dir=str(state))
+
     @staticmethod
     def _proxy_secret(state: Path) -> bytes:
         """A random key kept in the state dir (0600): workspace tokens are derived from it, so
@@ -183,7 +199,7 @@ class RunaiApp(ExtensionApp):
                 f.write(key.hex())
             return key
 
-    def _queues(self, cluster: LocalCluster) -> QueueConfig:
+    def _queues(self, cluster) -> QueueConfig:
         """The queue file's content, or nothing (then the defaults apply on a first start)."""
         if self.queues_file:
             return load_queue_config(Path(self.queues_file).expanduser())
