@@ -38,8 +38,9 @@ from typing import Any, Callable
 
 import aiohttp.web
 import kmock
+import pytest
 
-__all__ = ["KubeStandIn", "running_stand_in"]
+__all__ = ["KubeStandIn", "gpu_node", "kube", "kubelet_runs", "other_pod", "running_stand_in"]
 
 _NAMESPACES = re.compile(r"/api/v1/namespaces(?:/([^/]+))?/?")
 HISTORY = 1000  # changes kept for watches that resume; older resource versions answer 410
@@ -118,6 +119,7 @@ class KubeStandIn(kmock.KubernetesScaffold):
         self.changed = asyncio.Condition()
         self.faults: list[list[Any]] = []  # [action, resource, subresource, status, remaining]
         self.generation = 0  # bumped by expire(): open watches end with 410
+        self.closing = False
         self.bookmark_seconds = 0.2
         self.loop: asyncio.AbstractEventLoop | None = None
         self.host = ""  # http://127.0.0.1:<port>, once served
@@ -392,6 +394,8 @@ class KubeStandIn(kmock.KubernetesScaffold):
                     if self._selected(request, resource, obj):
                         yield {"type": kind, "object": copy.deepcopy(obj)}
             seen = max(seen, self.current)
+            if self.closing:
+                return
             if self.generation != generation:
                 yield {"type": "ERROR", "object": _status(410, "Expired", "the watch's history was compacted")}
                 return
@@ -432,6 +436,8 @@ class running_stand_in:
             self.url = str(server.url).rstrip("/")
             self._ready.set()
             await self._stop.wait()
+            api.closing = True  # open watches end now, so that the server stops at once
+            await api._notify()
 
     def __enter__(self) -> KubeStandIn:
         self._thread.start()
@@ -445,3 +451,43 @@ class running_stand_in:
         assert self.api is not None and self.api.loop is not None and self._stop is not None
         self.api.loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
+
+
+# ---------------------------------------------------------------- what tests put on the cluster
+
+
+def gpu_node(name: str, gpus: int = 4, labels: dict | None = None, **spec: Any) -> dict:
+    """A Ready GPU node as the device plugin and GPU feature discovery label it (H100s, 80 GiB)."""
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
+                                              "nvidia.com/gpu.memory": "81559", **(labels or {})}},
+        "spec": spec,
+        "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "nvidia.com/gpu": str(gpus)},
+                   "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+
+def other_pod(name: str, node: str, gpus: int, cpu: str = "2", phase: str = "Running") -> dict:
+    """A pod of another scheduler (a Deployment's, say), bound and holding resources."""
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "team-x"},
+            "spec": {"nodeName": node, "schedulerName": "default-scheduler",
+                     "containers": [{"name": "c", "image": "nginx", "resources": {
+                         "requests": {"cpu": cpu, "memory": "1Gi"}, "limits": {"nvidia.com/gpu": str(gpus)}}}]},
+            "status": {"phase": phase}}
+
+
+def kubelet_runs(api: KubeStandIn, namespace: str, name: str, ready: bool = True, ip: str = "10.1.2.3") -> None:
+    """What the kubelet reports once the pod's container runs (and, with ``ready``, passes its probes)."""
+    api.patch("pods", namespace, name, {"status": {
+        "phase": "Running", "podIP": ip,
+        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        "containerStatuses": [{"name": "main", "ready": ready, "state": {"running": {}}}]}})
+
+
+@pytest.fixture
+def kube():
+    """The stand-in, serving, with one 4-GPU node ``gpu-a``."""
+    with running_stand_in() as stand_in:
+        stand_in.put("nodes", gpu_node("gpu-a"))
+        yield stand_in

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from kube_stand_in import running_stand_in
+from kube_stand_in import gpu_node, kube, kubelet_runs, other_pod  # noqa: F401 (kube: a fixture)
 from test_service import ME, make_service
 
 from jupyter_runai.clusters.kubernetes import KubernetesCluster
@@ -33,41 +33,14 @@ def wait_for(condition, what: str, timeout: float = 15.0):
         time.sleep(0.02)
 
 
-def gpu_node(name: str, gpus: int = 4, labels: dict | None = None, **spec) -> dict:
-    return {
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
-                                              "nvidia.com/gpu.memory": "81559", **(labels or {})}},
-        "spec": spec,
-        "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "nvidia.com/gpu": str(gpus)},
-                   "conditions": [{"type": "Ready", "status": "True"}]},
-    }
-
-
-def other_pod(name: str, node: str, gpus: int, cpu: str = "2", phase: str = "Running") -> dict:
-    """A pod of another scheduler (a Deployment's, say), bound and holding resources."""
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "team-x"},
-            "spec": {"nodeName": node, "schedulerName": "default-scheduler",
-                     "containers": [{"name": "c", "image": "nginx", "resources": {
-                         "requests": {"cpu": cpu, "memory": "1Gi"}, "limits": {"nvidia.com/gpu": str(gpus)}}}]},
-            "status": {"phase": phase}}
-
-
-@pytest.fixture
-def api():
-    with running_stand_in() as stand_in:
-        stand_in.put("nodes", gpu_node("gpu-a"))
-        yield stand_in
-
-
-def make_cluster(api, tmp_path, **options) -> KubernetesCluster:
+def make_cluster(kube, tmp_path, **options) -> KubernetesCluster:
     options.setdefault("write_retry_seconds", 10)
-    return KubernetesCluster(host=api.host, state_dir=str(tmp_path), **options)
+    return KubernetesCluster(host=kube.host, state_dir=str(tmp_path), **options)
 
 
 @pytest.fixture
-def cluster(api, tmp_path):
-    cluster = make_cluster(api, tmp_path)
+def cluster(kube, tmp_path):
+    cluster = make_cluster(kube, tmp_path)
     yield cluster
     cluster.close()
 
@@ -79,16 +52,8 @@ def service(tmp_path, cluster):
     svc.store.close()
 
 
-def our_pod(api, name: str) -> dict | None:
-    return api.get("pods", NS, name)
-
-
-def kubelet_runs(api, name: str, ready: bool = True, ip: str = "10.1.2.3") -> None:
-    """What the kubelet reports once the pod's container runs."""
-    api.patch("pods", NS, name, {"status": {
-        "phase": "Running", "podIP": ip,
-        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-        "containerStatuses": [{"name": "main", "ready": ready, "state": {"running": {}}}]}})
+def our_pod(kube, name: str) -> dict | None:
+    return kube.get("pods", NS, name)
 
 
 def cycle_until(service, name: str, phase: str, project: str = "default"):
@@ -102,17 +67,17 @@ def cycle_until(service, name: str, phase: str, project: str = "default"):
 # ---------------------------------------------------------------- nodes
 
 
-def test_nodes_come_from_gpu_allocatable_and_feature_discovery_labels(api, tmp_path):
-    api.put("nodes", gpu_node("gpu-b", gpus=8, labels={"runai/node-pool": "h100"}))
-    api.put("nodes", gpu_node("cordoned", unschedulable=True))
+def test_nodes_come_from_gpu_allocatable_and_feature_discovery_labels(kube, tmp_path):
+    kube.put("nodes", gpu_node("gpu-b", gpus=8, labels={"runai/node-pool": "h100"}))
+    kube.put("nodes", gpu_node("cordoned", unschedulable=True))
     not_ready = gpu_node("not-ready")
     not_ready["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
-    api.put("nodes", not_ready)
-    api.put("nodes", gpu_node("tainted", taints=[{"key": "maintenance", "effect": "NoSchedule"}]))
-    api.put("nodes", gpu_node("gpu-tainted", taints=[{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]))
-    api.put("pods", other_pod("theirs", "gpu-b", gpus=3, cpu="4"))
-    api.put("pods", other_pod("done", "gpu-b", gpus=2, phase="Succeeded"))
-    cluster = make_cluster(api, tmp_path)
+    kube.put("nodes", not_ready)
+    kube.put("nodes", gpu_node("tainted", taints=[{"key": "maintenance", "effect": "NoSchedule"}]))
+    kube.put("nodes", gpu_node("gpu-tainted", taints=[{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]))
+    kube.put("pods", other_pod("theirs", "gpu-b", gpus=3, cpu="4"))
+    kube.put("pods", other_pod("done", "gpu-b", gpus=2, phase="Succeeded"))
+    cluster = make_cluster(kube, tmp_path)
     try:
         nodes = {n.name: n for n in cluster.nodes()}
         b = nodes["gpu-b"]
@@ -128,9 +93,9 @@ def test_nodes_come_from_gpu_allocatable_and_feature_discovery_labels(api, tmp_p
         assert [(p.name, p.label_selector) for p in cluster.node_pools()] == [("h100", {"runai/node-pool": "h100"})]
 
         # the other scheduler's pod ends: its GPUs come back, through the watch
-        api.patch("pods", "team-x", "theirs", {"status": {"phase": "Succeeded"}})
+        kube.patch("pods", "team-x", "theirs", {"status": {"phase": "Succeeded"}})
         wait_for(lambda: len({n.name: n for n in cluster.nodes()}["gpu-b"].devices) == 8, "the GPUs freed")
-        api.patch("nodes", None, "cordoned", {"spec": {"unschedulable": None}})
+        kube.patch("nodes", None, "cordoned", {"spec": {"unschedulable": None}})
         wait_for(lambda: {n.name: n for n in cluster.nodes()}["cordoned"].schedulable, "the node uncordoned")
     finally:
         cluster.close()
@@ -139,8 +104,8 @@ def test_nodes_come_from_gpu_allocatable_and_feature_discovery_labels(api, tmp_p
 # ---------------------------------------------------------------- submit -> pods
 
 
-def test_submit_creates_pods_bound_to_the_engines_node(api, service, cluster):
-    api.put("nodes", gpu_node("gpu-b", gpus=1))
+def test_submit_creates_pods_bound_to_the_engines_node(kube, service, cluster):
+    kube.put("nodes", gpu_node("gpu-b", gpus=1))
     service.submit({"name": "train", "image": "ghcr.io/acme/train:1.2", "command": ["python", "train.py"],
                     "environment": {"EPOCHS": "3"},
                     "resources": {"gpu": 2, "cpu": "1500m", "memory": "2Gi"}}, ME)
@@ -148,7 +113,7 @@ def test_submit_creates_pods_bound_to_the_engines_node(api, service, cluster):
     pod_view = service.get("default", "train").status.pods[0]
     assert pod_view.node == "gpu-a"  # the only node with two free GPUs
     assert cluster.drain()
-    pod = wait_for(lambda: our_pod(api, "train-0"), "the pod created")
+    pod = wait_for(lambda: our_pod(kube, "train-0"), "the pod created")
     meta, spec = pod["metadata"], pod["spec"]
     assert meta["labels"]["runai/workload"] == "train" and meta["labels"]["runai/project"] == "default"
     assert meta["labels"]["kai.scheduler/queue"] == "default"
@@ -163,89 +128,89 @@ def test_submit_creates_pods_bound_to_the_engines_node(api, service, cluster):
     # created unbound, then bound through pods/binding to the node the engine chose
     assert spec["nodeSelector"] == {"kubernetes.io/hostname": "gpu-a"}
     assert spec["nodeName"] == "gpu-a"
-    assert api.get("namespaces", None, NS) is not None
+    assert kube.get("namespaces", None, NS) is not None
 
-    kubelet_runs(api, "train-0")
+    kubelet_runs(kube, NS, "train-0")
     workload = cycle_until(service, "train", "Running")
     assert workload.status.pods[0].node == "gpu-a"
     # our own pods are not "someone else's": the node still shows its four devices to the engine
     assert len({n.name: n for n in cluster.nodes()}["gpu-a"].devices) == 4
 
-    api.patch("pods", NS, "train-0", {"status": {"phase": "Succeeded", "containerStatuses": [
+    kube.patch("pods", NS, "train-0", {"status": {"phase": "Succeeded", "containerStatuses": [
         {"name": "main", "state": {"terminated": {"exitCode": 0}}}]}})
     cycle_until(service, "train", "Succeeded")
 
 
-def test_stop_evicts_through_the_eviction_api(api, service, cluster):
+def test_stop_evicts_through_the_eviction_api(kube, service, cluster):
     service.submit({"name": "nb", "kind": "workspace", "resources": {"gpu": 1}}, ME)
     service.run_cycle()
     assert cluster.drain()
-    pod = wait_for(lambda: our_pod(api, "nb-0"), "the pod created")
+    pod = wait_for(lambda: our_pod(kube, "nb-0"), "the pod created")
     # a workspace's token reaches it through a Secret, never as a literal
     token_env = [e for e in pod["spec"]["containers"][0]["env"] if e["name"] == "RUNAI_PROXY_TOKEN"]
     assert token_env == [{"name": "RUNAI_PROXY_TOKEN",
                           "valueFrom": {"secretKeyRef": {"name": "runai-proxy-nb", "key": "token"}}}]
-    assert api.get("secrets", NS, "runai-proxy-nb")["stringData"]["token"] == service.proxy_token(
+    assert kube.get("secrets", NS, "runai-proxy-nb")["stringData"]["token"] == service.proxy_token(
         service.get("default", "nb").uid)
-    kubelet_runs(api, "nb-0", ready=False)
+    kubelet_runs(kube, NS, "nb-0", ready=False)
     service.run_cycle()
     assert service.get("default", "nb").status.phase.value == "Pending"  # runs, not answering yet
-    kubelet_runs(api, "nb-0", ready=True)
+    kubelet_runs(kube, NS, "nb-0", ready=True)
     cycle_until(service, "nb", "Running")
     (key, endpoint), = service.endpoints("default", "nb")
     assert (endpoint.host, endpoint.port) == ("10.1.2.3", 8888)
 
     service.stop("default", "nb", ME)
     assert cluster.drain()
-    wait_for(lambda: our_pod(api, "nb-0") is None, "the pod evicted")
+    wait_for(lambda: our_pod(kube, "nb-0") is None, "the pod evicted")
     cycle_until(service, "nb", "Stopped")
-    evictions = api.requested("eviction")
+    evictions = kube.requested("eviction")
     assert len(evictions) == 1 and evictions[0].name == "nb-0"
 
 
 # ---------------------------------------------------------------- the caches and the API's errors
 
 
-def test_watch_expiry_lists_again_and_misses_no_change(api, cluster):
+def test_watch_expiry_lists_again_and_misses_no_change(kube, cluster):
     assert cluster.pod_informer.lists == 1
-    api.put("pods", other_pod("theirs", "gpu-a", gpus=1))
+    kube.put("pods", other_pod("theirs", "gpu-a", gpus=1))
     wait_for(lambda: len(cluster.nodes()[0].devices) == 3, "the other pod seen")
-    api.expire()  # etcd compacted: open watches end with 410, their versions are gone
-    api.put("pods", other_pod("theirs-2", "gpu-a", gpus=1))
+    kube.expire()  # etcd compacted: open watches end with 410, their versions are gone
+    kube.put("pods", other_pod("theirs-2", "gpu-a", gpus=1))
     wait_for(lambda: cluster.pod_informer.lists >= 2 and cluster.node_informer.lists >= 2, "a re-list")
     wait_for(lambda: len(cluster.nodes()[0].devices) == 2, "the change made while it re-listed")
-    api.patch("pods", "team-x", "theirs", {"status": {"phase": "Failed"}})
+    kube.patch("pods", "team-x", "theirs", {"status": {"phase": "Failed"}})
     wait_for(lambda: len(cluster.nodes()[0].devices) == 3, "a change after the re-list, through the new watch")
 
 
-def test_bookmarks_move_the_watch_on(api, cluster):
+def test_bookmarks_move_the_watch_on(kube, cluster):
     version = cluster.pod_informer.resource_version
-    api.put("nodes", gpu_node("gpu-b"))  # a change of another kind moves the cluster's version on
+    kube.put("nodes", gpu_node("gpu-b"))  # a change of another kind moves the cluster's version on
     wait_for(lambda: int(cluster.pod_informer.resource_version) > int(version), "a bookmark")
     assert cluster.pod_informer.lists == 1
 
 
-def test_api_errors_are_retried_and_nothing_is_lost(api, service, cluster):
-    api.fail_next("create", "namespaces", 503)
-    api.fail_next("create", "pods", 500, times=2, subresource=None)
-    api.fail_next("create", "pods", 429, subresource="binding")
-    api.fail_next("list", "pods", 500)  # the next re-list
+def test_api_errors_are_retried_and_nothing_is_lost(kube, service, cluster):
+    kube.fail_next("create", "namespaces", 503)
+    kube.fail_next("create", "pods", 500, times=2, subresource=None)
+    kube.fail_next("create", "pods", 429, subresource="binding")
+    kube.fail_next("list", "pods", 500)  # the next re-list
     service.submit({"name": "train", "command": "python train.py", "resources": {"gpu": 1}}, ME)
     service.run_cycle()
     assert cluster.drain()
-    pod = wait_for(lambda: our_pod(api, "train-0"), "the pod created")
+    pod = wait_for(lambda: our_pod(kube, "train-0"), "the pod created")
     assert pod["spec"]["nodeName"] == "gpu-a"
-    assert api.faults_left() == 1  # the list's: no list happened yet
-    api.expire()
+    assert kube.faults_left() == 1  # the list's: no list happened yet
+    kube.expire()
     wait_for(lambda: cluster.pod_informer.lists >= 2, "a re-list after the failed one")
-    assert api.faults_left() == 0
-    kubelet_runs(api, "train-0")
+    assert kube.faults_left() == 0
+    kubelet_runs(kube, NS, "train-0")
     cycle_until(service, "train", "Running")
-    assert len(api.objects("pods")) == 1  # one pod: no retry made a second
+    assert len(kube.objects("pods")) == 1  # one pod: no retry made a second
 
 
-def test_a_write_refused_for_good_fails_the_pod_with_the_reason(api, service, cluster):
-    api.fail_next("create", "pods", 403, subresource=None)
+def test_a_write_refused_for_good_fails_the_pod_with_the_reason(kube, service, cluster):
+    kube.fail_next("create", "pods", 403, subresource=None)
     service.submit({"name": "train", "command": "python train.py", "resources": {"gpu": 1}}, ME)
     service.run_cycle()
     assert cluster.drain()
@@ -256,19 +221,19 @@ def test_a_write_refused_for_good_fails_the_pod_with_the_reason(api, service, cl
 # ---------------------------------------------------------------- what the user sees
 
 
-def test_an_image_that_cannot_be_pulled_reaches_the_user_as_a_reason(api, service, cluster):
+def test_an_image_that_cannot_be_pulled_reaches_the_user_as_a_reason(kube, service, cluster):
     service.submit({"name": "train", "image": "ghcr.io/acme/nope:9", "command": "python train.py",
                     "resources": {"gpu": 1}}, ME)
     service.run_cycle()
     assert cluster.drain()
-    wait_for(lambda: our_pod(api, "train-0"), "the pod created")
-    api.patch("pods", NS, "train-0", {"status": {"phase": "Pending", "containerStatuses": [{
+    wait_for(lambda: our_pod(kube, "train-0"), "the pod created")
+    kube.patch("pods", NS, "train-0", {"status": {"phase": "Pending", "containerStatuses": [{
         "name": "main", "image": "ghcr.io/acme/nope:9", "ready": False, "state": {"waiting": {
             "reason": "ImagePullBackOff", "message": 'Back-off pulling image "ghcr.io/acme/nope:9"'}}}]}})
     workload = cycle_until(service, "train", "Failed")
     assert "image ghcr.io/acme/nope:9 cannot be pulled (ImagePullBackOff)" in workload.status.message
     assert cluster.drain()
-    wait_for(lambda: our_pod(api, "train-0") is None, "the pod that never starts removed from its node")
+    wait_for(lambda: our_pod(kube, "train-0") is None, "the pod that never starts removed from its node")
 
 
 def test_a_fraction_is_refused_at_submit_on_kubernetes(service):
@@ -283,23 +248,23 @@ def test_a_fraction_is_refused_at_submit_on_kubernetes(service):
 # ---------------------------------------------------------------- restarts
 
 
-def test_a_restarted_service_rederives_its_pods_from_the_cluster(api, tmp_path):
-    cluster = make_cluster(api, tmp_path)
+def test_a_restarted_service_rederives_its_pods_from_the_cluster(kube, tmp_path):
+    cluster = make_cluster(kube, tmp_path)
     service = make_service(tmp_path, cluster, gpus=4)
     service.submit({"name": "train", "command": "python train.py", "resources": {"gpu": 1}}, ME)
     service.submit({"name": "gone", "command": "python train.py", "resources": {"gpu": 1}}, ME)
     service.run_cycle()
     assert cluster.drain()
     for name in ("train-0", "gone-0"):
-        wait_for(lambda: our_pod(api, name), "the pods created")
-        kubelet_runs(api, name)
+        wait_for(lambda: our_pod(kube, name), "the pods created")
+        kubelet_runs(kube, NS, name)
     cycle_until(service, "train", "Running")
     cycle_until(service, "gone", "Running")
     service.store.close()
     cluster.close()
 
-    api.delete("pods", NS, "gone-0")  # deleted while no scheduler ran
-    cluster = make_cluster(api, tmp_path)
+    kube.delete("pods", NS, "gone-0")  # deleted while no scheduler ran
+    cluster = make_cluster(kube, tmp_path)
     try:
         again = make_service(tmp_path, cluster, gpus=4)
         train = again.get("default", "train")
@@ -308,7 +273,7 @@ def test_a_restarted_service_rederives_its_pods_from_the_cluster(api, tmp_path):
         gone = again.get("default", "gone")
         assert gone.status.pods[0].phase.value != "Running"  # not found on the cluster: not running
         # the adopted pod is watched again: its end reaches the service
-        api.patch("pods", NS, "train-0", {"status": {"phase": "Failed", "containerStatuses": [
+        kube.patch("pods", NS, "train-0", {"status": {"phase": "Failed", "containerStatuses": [
             {"name": "main", "state": {"terminated": {"exitCode": 3}}}]}})
         workload = cycle_until(again, "train", "Failed")
         assert "exited with code 3" in workload.status.message
