@@ -16,7 +16,8 @@ kmock alone (0.8) stores objects but leaves out what a real API server does on i
   the stream; ``allowWatchBookmarks`` sends ``BOOKMARK`` events; :meth:`expire` compacts the
   history and ends every open watch with 410;
 * ``pods/binding`` sets ``spec.nodeName`` (409 if the pod is bound already); ``pods/eviction``
-  deletes the pod;
+  deletes the pod; ``pods/log`` answers what :attr:`logs` holds for the pod (then ends, even
+  when asked to follow);
 * :meth:`fail_next` makes the next requests of a kind answer an error (500, 429, 409...).
 
 It runs on its own event loop in a daemon thread, so tests and the backend call it with the
@@ -120,6 +121,7 @@ class KubeStandIn(kmock.KubernetesScaffold):
         self.faults: list[list[Any]] = []  # [action, resource, subresource, status, remaining]
         self.generation = 0  # bumped by expire(): open watches end with 410
         self.closing = False
+        self.logs: dict[tuple[str, str], str] = {}  # (namespace, pod) -> its output, for pods/log
         self.bookmark_seconds = 0.2
         self.loop: asyncio.AbstractEventLoop | None = None
         self.host = ""  # http://127.0.0.1:<port>, once served
@@ -286,6 +288,10 @@ class KubeStandIn(kmock.KubernetesScaffold):
                 "items": items}
 
     async def _fetch(self, request: kmock.Request):
+        if request.subresource == "log":  # what the container wrote (the test sets it: logs[(ns, name)])
+            if ("pods", request.namespace, request.name) not in self.store:
+                raise kmock.KubernetesError(status=404, reason="NotFound", message=f"{request.name} not found")
+            return self.logs.get((request.namespace, request.name), "").encode()
         obj = self.store.get((self._resource(request), request.namespace, request.name))
         if obj is None:
             raise kmock.KubernetesError(status=404, reason="NotFound", message=f"{request.name} not found")

@@ -136,9 +136,14 @@ def test_submit_creates_pods_bound_to_the_engines_node(kube, service, cluster):
     # our own pods are not "someone else's": the node still shows its four devices to the engine
     assert len({n.name: n for n in cluster.nodes()}["gpu-a"].devices) == 4
 
+    kube.logs[(NS, "train-0")] = "epoch 1\nepoch 2\n"
+    path = service.log_path("default", "train")
+    wait_for(lambda: path.exists() and path.read_text() == "epoch 1\nepoch 2\n", "the log copied while it runs")
+    kube.logs[(NS, "train-0")] = "epoch 1\nepoch 2\nepoch 3\ndone\n"
     kube.patch("pods", NS, "train-0", {"status": {"phase": "Succeeded", "containerStatuses": [
         {"name": "main", "state": {"terminated": {"exitCode": 0}}}]}})
     cycle_until(service, "train", "Succeeded")
+    wait_for(lambda: path.read_text().endswith("epoch 3\ndone\n"), "the whole log, once it ended")
 
 
 def test_stop_evicts_through_the_eviction_api(kube, service, cluster):

@@ -42,6 +42,7 @@ from ..models.names import NAMESPACE_PREFIX, namespace_for
 from ..models.quantity import parse_memory
 from .base import DeviceMetrics, Endpoint, PodLaunch, PodReport, PodState
 from .kube_informer import Informer
+from .kube_logs import LogCopy
 from .kube_objects import Usage, holds_resources, is_ours, node_from, pod_outcome, pod_ready, pod_usage
 from .podtemplate import (
     LABEL_PROJECT,
@@ -136,6 +137,10 @@ class KubernetesCluster(LoggingConfigurable):
     ).tag(config=True)
     sync_timeout = Float(30.0, help="Seconds to wait at start for the first list of nodes and pods.").tag(
         config=True)
+    max_log_bytes = Int(
+        64 * 1024 * 1024, help="Bytes of a pod's log copied under the state directory for the logs API "
+        "(the rest stays on the node: kubectl logs).",
+    ).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -151,6 +156,7 @@ class KubernetesCluster(LoggingConfigurable):
         self._reports: list[PodReport] = []
         self._nodes: list[Node] | None = None
         self._namespaces: set[str] = set()
+        self._logs: dict[str, tuple[str, LogCopy]] = {}  # key -> (pod uid, its copy)
         self._writes: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._closed = threading.Event()
         self.node_informer = Informer("nodes", self._lister(self.core.list_node), self._watcher(self.core.list_node),
@@ -349,8 +355,43 @@ class KubernetesCluster(LoggingConfigurable):
         ip = (pod.get("status") or {}).get("podIP")
         return Endpoint(host=ip, port=TemplateOptions().port) if ip else None
 
+    def _log_file(self, key: str) -> Path:
+        project, name = key.split("/", 1)
+        return Path(self.state_dir) / "kube-logs" / project / f"{name}.log"
+
     def log_path(self, key: str, handle: dict[str, Any] | None = None) -> Path | None:
-        return None  # not yet: logs come from `kubectl logs` (docs/kubernetes.md)
+        """A copy of the pod's log under the state directory, kept by a thread that reads it from
+        the API server (following it while the pod runs). The path comes back at once; the file
+        appears once the pod has output."""
+        project, name = key.split("/", 1)
+        namespace = namespace_for(project)
+        pod = self.pod_informer.get(namespace, name)
+        path = self._log_file(key)
+        if pod is None:
+            return path  # no pod (any more): what was copied stays
+        uid = pod["metadata"].get("uid") or ""
+        with self._lock:
+            known = self._logs.get(key)
+            if known is not None and known[0] == uid and (known[1].alive or known[1].done):
+                return path
+
+            def fetch(follow: bool):
+                resp = self.core.read_namespaced_pod_log(
+                    name, namespace, container="main", follow=follow, _preload_content=False,
+                    _request_timeout=(self.request_timeout, 3600) if follow else self.request_timeout)
+                try:
+                    yield from resp.stream(64 * 1024)
+                finally:
+                    resp.release_conn()
+
+            def phase() -> str | None:
+                now = self.pod_informer.get(namespace, name)
+                if now is None or (now.get("metadata") or {}).get("uid") != uid:
+                    return None
+                return (now.get("status") or {}).get("phase") or "Pending"
+
+            self._logs[key] = (uid, LogCopy(path, fetch, phase, self._closed, max_bytes=self.max_log_bytes).start())
+        return path
 
     def metrics(self) -> list[DeviceMetrics]:
         return []  # no NVML here; DCGM exporter metrics are not read yet
@@ -445,6 +486,9 @@ class KubernetesCluster(LoggingConfigurable):
             tracked = self._tracked.pop(key, None)
         if tracked is not None and tracked.told not in ENDED:
             return  # still running: released when its workload is, after it ends
+        with self._lock:
+            self._logs.pop(key, None)
+        self._log_file(key).unlink(missing_ok=True)
         self._queue(lambda: self._delete_pod(namespace, name))
 
     def close(self) -> None:
