@@ -122,6 +122,7 @@ class KubeStandIn(kmock.KubernetesScaffold):
         self.generation = 0  # bumped by expire(): open watches end with 410
         self.closing = False
         self.logs: dict[tuple[str, str], str] = {}  # (namespace, pod) -> its output, for pods/log
+        self.namespace_calls: list[str] = []  # verbs on namespaces (kmock does not record them, see __call__)
         self.bookmark_seconds = 0.2
         self.loop: asyncio.AbstractEventLoop | None = None
         self.host = ""  # http://127.0.0.1:<port>, once served
@@ -180,6 +181,23 @@ class KubeStandIn(kmock.KubernetesScaffold):
         """The requests made so far to a subresource (``binding``, ``eviction``), as kmock recorded them."""
         return self.call(lambda: [r for r in self._requests if r.subresource == subresource])
 
+    def verbs_used(self) -> set[tuple[str, str]]:
+        """Every (RBAC verb, resource) the clients asked for so far: ``("create", "pods/binding")``."""
+        def collect():
+            out = {(verb, "namespaces") for verb in self.namespace_calls}
+            for r in self._requests:
+                if r.resource is None or r.resource.plural is None:
+                    continue  # discovery, /version
+                resource = r.resource.plural + (f"/{r.subresource}" if r.subresource else "")
+                method = r.method.value.upper()
+                if method == "GET":
+                    verb = "watch" if r.params.get("watch") == "true" else "get" if r.name else "list"
+                else:
+                    verb = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}[method]
+                out.add((verb, resource))
+            return out
+        return self.call(collect)
+
     def faults_left(self) -> int:
         return self.call(lambda: sum(f[4] for f in self.faults))
 
@@ -229,6 +247,7 @@ class KubeStandIn(kmock.KubernetesScaffold):
             return await super().__call__(raw_request)
         name = match.group(1)
         action = "fetch" if raw_request.method == "GET" else "create"
+        self.namespace_calls.append("get" if action == "fetch" else "create")
         for fault in self.faults:
             if fault[0] == action and fault[1] == "namespaces":
                 fault[4] -= 1

@@ -8,6 +8,7 @@ is cordoned) the test does to the stand-in's objects, as they would through the 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -248,6 +249,33 @@ def test_a_fraction_is_refused_at_submit_on_kubernetes(service):
         service.submit({"name": "half", "command": "x", "resources": {"gpu": 0.5}}, ME)
     assert caught.value.field == "resources.gpu"
     assert service.workloads == {}
+
+
+def test_every_request_the_backend_makes_is_allowed_by_the_deployed_role(kube, service, cluster):
+    import yaml
+
+    rbac = Path(__file__).resolve().parents[1] / "deploy" / "rbac.yaml"
+    role = next(doc for doc in yaml.safe_load_all(rbac.read_text()) if doc["kind"] == "ClusterRole")
+    allowed = {(verb, resource) for rule in role["rules"] for verb in rule["verbs"] for resource in rule["resources"]}
+    service.submit({"name": "nb", "kind": "workspace", "resources": {"gpu": 1}}, ME)
+    service.submit({"name": "ddp", "kind": "distributed", "workers": 1, "command": "x", "resources": {"gpu": 1}}, ME)
+    service.run_cycle()
+    assert cluster.drain()
+    for name in ("nb-0", "ddp-0", "ddp-1"):
+        wait_for(lambda: our_pod(kube, name), "the pods created")
+        kubelet_runs(kube, NS, name)
+    cycle_until(service, "nb", "Running")
+    kube.logs[(NS, "nb-0")] = "serving\n"
+    path = service.log_path("default", "nb")
+    wait_for(lambda: path.exists(), "the log read")
+    service.stop("default", "ddp", ME)
+    service.delete("default", "nb", ME)
+    assert cluster.drain()
+    cycle_until(service, "ddp", "Stopped")
+    used = kube.verbs_used()
+    assert {("create", "pods/binding"), ("create", "pods/eviction"), ("get", "pods/log"), ("create", "secrets"),
+            ("create", "services"), ("create", "namespaces"), ("watch", "pods"), ("list", "nodes")} <= used
+    assert used - allowed == set()
 
 
 # ---------------------------------------------------------------- restarts
