@@ -116,7 +116,7 @@ class KubeStandIn(kmock.KubernetesScaffold):
         self.history: deque[tuple[int, str, str, dict]] = deque(maxlen=HISTORY)  # rv, resource, type, object
         self.rv = itertools.count(100)
         self.current = 99
-        self.oldest = 100  # the oldest resource version a watch may resume after
+        self.compacted = 0  # a watch may resume only after a version above this one (else 410)
         self.changed = asyncio.Condition()
         self.faults: list[list[Any]] = []  # [action, resource, subresource, status, remaining]
         self.generation = 0  # bumped by expire(): open watches end with 410
@@ -205,7 +205,7 @@ class KubeStandIn(kmock.KubernetesScaffold):
         """Compact the history (as etcd does): resuming from any version seen so far answers 410,
         and every open watch ends with a 410 ``ERROR`` event."""
         async def run():
-            self.oldest = self.current + 1
+            self.compacted = self.current
             self.generation += 1
             async with self.changed:
                 self.changed.notify_all()
@@ -226,8 +226,8 @@ class KubeStandIn(kmock.KubernetesScaffold):
         else:
             self.store[key] = obj
         self.history.append((rv, resource, kind, copy.deepcopy(obj)))
-        if len(self.history) == self.history.maxlen:
-            self.oldest = max(self.oldest, self.history[0][0])
+        if len(self.history) == self.history.maxlen:  # what fell out of the history cannot be replayed
+            self.compacted = max(self.compacted, self.history[0][0] - 2)
         asyncio.ensure_future(self._notify())
         return copy.deepcopy(obj)
 
@@ -408,9 +408,9 @@ class KubeStandIn(kmock.KubernetesScaffold):
                     yield {"type": "ADDED", "object": copy.deepcopy(obj)}
         else:
             seen = int(given)
-            if seen + 1 < self.oldest:
+            if seen <= self.compacted:
                 yield {"type": "ERROR", "object": _status(410, "Expired", f"too old resource version: {seen} "
-                                                                         f"({self.oldest - 1})")}
+                                                                         f"({self.compacted + 1})")}
                 return
         while True:
             for rv, r, kind, obj in list(self.history):

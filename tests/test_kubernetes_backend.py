@@ -189,6 +189,16 @@ def test_watch_expiry_lists_again_and_misses_no_change(kube, cluster):
     wait_for(lambda: len(cluster.nodes()[0].devices) == 3, "a change after the re-list, through the new watch")
 
 
+def test_a_watch_the_api_server_refuses_is_retried_with_backoff(kube, cluster):
+    kube.fail_next("watch", "pods", 503, times=3)  # the API server restarting
+    kube.fail_next("list", "pods", 500)
+    kube.expire()  # the open watch ends: list again (refused once), then watch (refused three times)
+    wait_for(lambda: kube.faults_left() == 0, "every refused request tried again")
+    kube.put("pods", other_pod("theirs", "gpu-a", gpus=1))
+    wait_for(lambda: len(cluster.nodes()[0].devices) == 3, "a change seen through the watch that came back")
+    assert cluster.pod_informer.errors >= 4
+
+
 def test_bookmarks_move_the_watch_on(kube, cluster):
     version = cluster.pod_informer.resource_version
     kube.put("nodes", gpu_node("gpu-b"))  # a change of another kind moves the cluster's version on
