@@ -288,6 +288,44 @@ def test_every_request_the_backend_makes_is_allowed_by_the_deployed_role(kube, s
     assert used - allowed == set()
 
 
+def test_a_restart_after_a_failure_replaces_the_ended_pod_of_that_name(kube, service, cluster):
+    service.submit({"name": "flaky", "command": "python train.py", "backoff_limit": 1, "resources": {"gpu": 1}}, ME)
+    service.run_cycle()
+    assert cluster.drain()
+    first = wait_for(lambda: our_pod(kube, "flaky-0"), "the pod created")
+    kube.patch("pods", NS, "flaky-0", {"status": {"phase": "Failed", "containerStatuses": [
+        {"name": "main", "state": {"terminated": {"exitCode": 3}}}]}})
+
+    def replaced():
+        service.run_cycle()
+        cluster.drain()
+        pod = our_pod(kube, "flaky-0")
+        return pod if pod and pod["metadata"]["uid"] != first["metadata"]["uid"] else None
+    second = wait_for(replaced, "the pod started again")  # the name was taken by the failed pod: it went first
+    assert second["spec"]["nodeName"] == "gpu-a" and second["status"]["phase"] == "Pending"
+    assert second["metadata"]["annotations"]["runai/launch-id"] != first["metadata"]["annotations"]["runai/launch-id"]
+    assert service.get("default", "flaky").status.restarts == 1
+
+
+def test_a_pod_created_but_never_bound_is_bound_when_adopted(kube, cluster):
+    from jupyter_runai.clusters.podtemplate import Placement, TemplateOptions, pod_manifest
+    from jupyter_runai.models import Workload, WorkloadSpec
+
+    workload = Workload(spec=WorkloadSpec(name="train", command="x", resources={"gpu": 1}), submitted_by="me")
+    pod = pod_manifest(workload, 0, Placement(node="gpu-a", devices=(0,)),
+                       options=TemplateOptions(bind="node_selector"))
+    pod["metadata"]["annotations"]["runai/launch-id"] = "l1"
+    kube.put("pods", pod)  # the scheduler stopped between the create and the binding
+    wait_for(lambda: cluster.pod_informer.get(NS, "train-0"), "the pod in the cache")
+    report = cluster.adopt("default/train-0", {"launching": True, "launch_id": "l1", "workload_uid": workload.uid,
+                                               "index": 0, "node": "gpu-a", "devices": [0]})
+    assert report.state.value == "Running" and report.handle["launch_id"] == "l1"
+    assert cluster.drain()
+    assert our_pod(kube, "train-0")["spec"]["nodeName"] == "gpu-a"
+    other = cluster.adopt("default/train-0", {"launch_id": "l2", "workload_uid": workload.uid, "node": "gpu-a"})
+    assert other.state.value == "Lost"  # another launch's pod of that name is not this one
+
+
 # ---------------------------------------------------------------- restarts
 
 
