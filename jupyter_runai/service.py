@@ -818,6 +818,8 @@ class RunaiService(Administration, ProjectData):
         master_key = pod_key(spec.project, spec.pod_name(0)) if spec.kind == WorkloadKind.DISTRIBUTED else None
         material = credential_material(self.store, spec)
         mounts = data_mounts(self.store, spec)
+        sources = [ds for n in spec.data_sources if (ds := self.store.data_source(spec.project, n)) is not None]
+        credentials = [c for n in spec.credentials if (c := self.store.credential(spec.project, n)) is not None]
         now = self._now()
         planned: list[tuple[str, str, PodLaunch]] = []
         for bind in binds:
@@ -849,7 +851,7 @@ class RunaiService(Administration, ProjectData):
                 needs_port=spec.kind in (WorkloadKind.WORKSPACE, WorkloadKind.INFERENCE),
                 master_key=master_key,
                 launch_id=secrets.token_hex(8),
-                workload_model=workload,
+                workload_model=workload, data_sources=sources, credentials=credentials,
             )
             pod.node = bind.node
             pod.devices = list(bind.devices)

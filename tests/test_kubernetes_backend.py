@@ -7,6 +7,7 @@ is cordoned) the test does to the stand-in's objects, as they would through the 
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -145,6 +146,28 @@ def test_submit_creates_pods_bound_to_the_engines_node(kube, service, cluster):
         {"name": "main", "state": {"terminated": {"exitCode": 0}}}]}})
     cycle_until(service, "train", "Succeeded")
     wait_for(lambda: path.read_text().endswith("epoch 3\ndone\n"), "the whole log, once it ended")
+
+
+def test_data_sources_are_volumes_and_credentials_are_secrets_the_pod_names(kube, service, cluster):
+    service.add_data_source("default", {"name": "imagenet", "kind": "host_path", "path": "/datasets/imagenet"})
+    service.add_data_source("default", {"name": "code", "kind": "git", "url": "https://example.com/r.git"})
+    service.add_credential("default", {"name": "hf", "inject_as": "env", "data": {"HF_TOKEN": "hf_supersecret"}})
+    service.add_credential("default", {"name": "ssh", "inject_as": "file", "data": {"id_rsa": "BEGIN key"}})
+    service.submit({"name": "train", "command": "python train.py", "data_sources": ["imagenet", "code"],
+                    "credentials": ["hf", "ssh"], "resources": {"gpu": 1}}, ME)
+    service.run_cycle()
+    assert cluster.drain()
+    pod = wait_for(lambda: our_pod(kube, "train-0"), "the pod created")
+    assert "hf_supersecret" not in json.dumps(pod) and "BEGIN key" not in json.dumps(pod)
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["data-imagenet"]["hostPath"]["path"] == "/datasets/imagenet"
+    assert [c["name"] for c in pod["spec"]["initContainers"]] == ["git-code"]
+    assert volumes["credential-ssh"]["secret"]["secretName"] == "runai-credential-ssh"
+    assert pod["spec"]["containers"][0]["envFrom"] == [{"secretRef": {"name": "runai-credential-hf"}}]
+    assert kube.get("secrets", NS, "runai-credential-hf")["stringData"] == {"HF_TOKEN": "hf_supersecret"}
+    assert kube.get("secrets", NS, "runai-credential-ssh")["stringData"] == {"id_rsa": "BEGIN key"}
+    events = [e.type for e in service.store.events(workload="train")]
+    assert "Warning" not in events  # read-only data sources are mounted read-only here
 
 
 def test_stop_evicts_through_the_eviction_api(kube, service, cluster):

@@ -92,6 +92,8 @@ class PodLaunch:
     master_key: str | None = None   # distributed: key of pod 0, whose address/port all ranks use
     launch_id: str | None = None    # names this launch in the intent the service recorded before it
     workload_model: Any = None      # the models.Workload itself: for backends that build a pod manifest from it
+    data_sources: list[Any] = field(default_factory=list)  # its models.DataSource objects (the same, as objects)
+    credentials: list[Any] = field(default_factory=list)   # its models.Credential objects, values included
 
 
 @dataclass(slots=True)

@@ -49,6 +49,7 @@ from .podtemplate import (
     LABEL_WORKLOAD_UID,
     Placement,
     TemplateOptions,
+    credential_secret_name,
     master_service_name,
     pod_manifest,
     proxy_token_secret_name,
@@ -406,12 +407,13 @@ class KubernetesCluster(LoggingConfigurable):
         if launch.fraction is not None:
             raise ValueError("GPU fractions need reservation pods on Kubernetes, which are not built yet: "
                              "ask for whole GPUs")
-        if spec.data_sources or spec.credentials:
-            raise ValueError("data sources and credentials are not passed to Kubernetes pods yet")
         options = TemplateOptions(scheduler_name=self.scheduler_name, bind="node_selector",
                                   proxy_prefix=self._proxy_prefix(launch))
+        # the credentials' values go to their Secrets; the pod only names them
         manifest = pod_manifest(workload, launch.index, Placement(node=launch.node, devices=tuple(launch.devices)),
-                                options=options)
+                                data_sources=launch.data_sources,
+                                credentials=[cred.describe() for cred in launch.credentials], options=options)
+        secrets = {credential_secret_name(cred.name): cred.secret_values() for cred in launch.credentials}
         manifest["metadata"].setdefault("annotations", {})[ANNOTATION_LAUNCH_ID] = launch.launch_id or ""
         project, name = launch.key.split("/", 1)
         namespace = manifest["metadata"]["namespace"]
@@ -435,6 +437,8 @@ class KubernetesCluster(LoggingConfigurable):
                 if token is not None:
                     self._put_secret(namespace, proxy_token_secret_name(spec.name), {"token": token},
                                      launch.workload_uid)
+                for secret_name, values in secrets.items():
+                    self._put_secret(namespace, secret_name, values, None)
                 if master:
                     self._put_master_service(namespace, spec.name, launch.workload_uid)
                 self._create_pod(namespace, manifest, launch.launch_id)
@@ -550,15 +554,17 @@ class KubernetesCluster(LoggingConfigurable):
             _preload_content=False, _request_timeout=self.request_timeout), ok=(409,))
         self._namespaces.add(namespace)
 
-    def _put_secret(self, namespace: str, name: str, data: dict[str, str], workload_uid: str) -> None:
+    def _put_secret(self, namespace: str, name: str, data: dict[str, str], workload_uid: str | None) -> None:
+        """Create the Secret, or make an existing one hold ``data`` (a credential changed since)."""
+        labels = {"runai/managed": "true", **({LABEL_WORKLOAD_UID: workload_uid} if workload_uid else {})}
         body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                "metadata": {"name": name, "namespace": namespace, "labels": {LABEL_WORKLOAD_UID: workload_uid}},
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
                 "stringData": data}
         created = self._retry(f"create secret {namespace}/{name}", lambda: self.core.create_namespaced_secret(
             namespace, body, _preload_content=False, _request_timeout=self.request_timeout), ok=(409,))
         if created is None:  # there already: make it say what this launch says
             self._retry(f"update secret {namespace}/{name}", lambda: self.core.patch_namespaced_secret(
-                name, namespace, {"stringData": data}, _preload_content=False,
+                name, namespace, {"data": None, "stringData": data}, _preload_content=False,
                 _request_timeout=self.request_timeout))
 
     def _put_master_service(self, namespace: str, workload: str, workload_uid: str) -> None:
