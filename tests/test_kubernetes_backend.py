@@ -7,6 +7,7 @@ is cordoned) the test does to the stand-in's objects, as they would through the 
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -137,6 +138,12 @@ def test_submit_creates_pods_bound_to_the_engines_node(kube, service, cluster):
     assert workload.status.pods[0].node == "gpu-a"
     # our own pods are not "someone else's": the node still shows its four devices to the engine
     assert len({n.name: n for n in cluster.nodes()}["gpu-a"].devices) == 4
+    # a pod of ours that the service does not know (a state directory lost) holds its GPUs all the same
+    stray = copy.deepcopy(our_pod(kube, "train-0"))
+    stray["metadata"].update(name="old-0", labels={**stray["metadata"]["labels"], "runai/workload-uid": "lost"})
+    kube.put("pods", stray)
+    wait_for(lambda: len({n.name: n for n in cluster.nodes()}["gpu-a"].devices) == 2, "the stray's GPUs taken off")
+    kube.delete("pods", NS, "old-0")
 
     kube.logs[(NS, "train-0")] = "epoch 1\nepoch 2\n"
     path = service.log_path("default", "train")

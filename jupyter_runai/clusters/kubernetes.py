@@ -274,6 +274,7 @@ class KubernetesCluster(LoggingConfigurable):
     def _tell(self, key: str, tracked: _Tracked, state: PodState, exit_code: int | None = None,
               message: str | None = None) -> None:
         tracked.told = state
+        self._nodes = None  # the service stops counting it: if it still holds resources, they are taken off
         self._reports.append(PodReport(key, state, exit_code=exit_code, message=message))
 
     def _handle(self, key: str, tracked: _Tracked) -> dict[str, Any]:
@@ -291,7 +292,7 @@ class KubernetesCluster(LoggingConfigurable):
             if self._nodes is None:
                 others: dict[str, Usage] = {}
                 for pod in self.pod_informer.items():
-                    if holds_resources(pod) and not is_ours(pod, self.scheduler_name):
+                    if holds_resources(pod) and not self._accounted(pod):
                         others.setdefault(pod["spec"]["nodeName"], Usage()).add(pod_usage(pod))
                 nodes = []
                 for obj in self.node_informer.items():
@@ -302,6 +303,20 @@ class KubernetesCluster(LoggingConfigurable):
                         log.warning("node %s left out: %s", name, exc)
                 self._nodes = sorted(nodes, key=lambda n: n.name)
             return list(self._nodes)
+
+    def _accounted(self, pod: dict) -> bool:
+        """The service counts this pod's resources itself: a pod of ours it knows runs. Any other
+        pod that holds resources (another scheduler's, ours from a lost state, ours on its way out
+        after the service was told it ended) is taken off its node."""
+        if not is_ours(pod, self.scheduler_name):
+            return False
+        tracked = self._tracked.get(self._key_of(pod))
+        if tracked is None or tracked.told in ENDED:
+            return False
+        meta = pod.get("metadata") or {}
+        launch_id = (meta.get("annotations") or {}).get(ANNOTATION_LAUNCH_ID)
+        return (meta.get("labels") or {}).get(LABEL_WORKLOAD_UID) == tracked.workload_uid and \
+            (not tracked.launch_id or launch_id in (None, tracked.launch_id))
 
     def node_pools(self) -> list[NodePool]:
         """One pool per value of ``node_pool_label`` among the nodes."""
@@ -333,6 +348,7 @@ class KubernetesCluster(LoggingConfigurable):
         outcome = pod_outcome(pod)
         with self._lock:
             self._tracked[key] = tracked
+            self._nodes = None
             if outcome.state in ENDED:
                 tracked.told = outcome.state
                 return PodReport(key, outcome.state, exit_code=outcome.exit_code, message=outcome.message,
@@ -424,6 +440,7 @@ class KubernetesCluster(LoggingConfigurable):
         master = spec.kind.value == "distributed" and launch.index == 0
         with self._lock:
             self._tracked[launch.key] = tracked
+            self._nodes = None
             handle = self._handle(launch.key, tracked)
 
         def write() -> None:
@@ -488,6 +505,7 @@ class KubernetesCluster(LoggingConfigurable):
         namespace = namespace_for(project)
         with self._lock:
             tracked = self._tracked.pop(key, None)
+            self._nodes = None
         if tracked is not None and tracked.told not in ENDED:
             return  # still running: released when its workload is, after it ends
         with self._lock:
