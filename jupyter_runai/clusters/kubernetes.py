@@ -8,16 +8,16 @@ cluster, and never blocks the server's event loop:
   pods, each kept by a daemon thread that survives watch expiry (410 Gone: it lists again),
   bookmarks, timeouts and an API server away (backoff). :meth:`nodes`, :meth:`poll`,
   :meth:`adopt` and :meth:`endpoint` answer from them.
-* **writes** are queued to one writer thread, in order: a pod's namespace, its Secret, its
-  creation and its binding come before its eviction. Each request is retried with a
-  backoff on 429, 5xx, a timeout or a lost connection, for ``write_retry_seconds``; a
-  pod whose writes fail for good is reported Failed with the reason.
+* **writes** are queued to one writer thread (:class:`~.kube_writer.KubeWriter`), in order:
+  a pod's namespace, its Secrets, its creation and its binding come before its eviction.
+  Each request is retried with a backoff on 429, 5xx, a timeout or a lost connection, for
+  ``write_retry_seconds``; a pod whose writes fail for good is reported Failed with the reason.
 
 Pods come from the pod template (``clusters/podtemplate.py``) in the namespace
 ``runai-<project>``, carrying our ``schedulerName``, created unbound and then bound to the
 engine's node through the ``pods/binding`` subresource; a stop evicts through the Eviction
-API (so PodDisruptionBudgets apply; a 429 from one is retried). Capacity held by pods that
-are not ours is taken off their nodes. docs/kubernetes.md says what works and what is next.
+API (so PodDisruptionBudgets apply; a 429 from one is retried). Capacity held by pods the
+service does not count is taken off their nodes. docs/kubernetes.md says what works and what is next.
 
 ``import kubernetes`` costs seconds: only this module imports it, and only the server does,
 when this backend is configured.
@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from traitlets import Bool, Float, Int, Unicode
 from traitlets.config import LoggingConfigurable
@@ -44,13 +43,13 @@ from .base import DeviceMetrics, Endpoint, PodLaunch, PodReport, PodState
 from .kube_informer import Informer
 from .kube_logs import LogCopy
 from .kube_objects import Usage, holds_resources, is_ours, node_from, pod_outcome, pod_ready, pod_usage
+from .kube_writer import ANNOTATION_LAUNCH_ID, KubeWriter
 from .podtemplate import (
     LABEL_PROJECT,
     LABEL_WORKLOAD_UID,
     Placement,
     TemplateOptions,
     credential_secret_name,
-    master_service_name,
     pod_manifest,
     proxy_token_secret_name,
 )
@@ -59,13 +58,7 @@ __all__ = ["KubernetesCluster"]
 
 log = logging.getLogger(__name__)
 
-ANNOTATION_LAUNCH_ID = "runai/launch-id"  # which launch made this pod (a name is reused after a restart)
-RETRYABLE = {429, 500, 502, 503, 504}
 ENDED = (PodState.SUCCEEDED, PodState.FAILED, PodState.STOPPED, PodState.LOST)
-
-
-class WriteFailed(Exception):
-    """A write the API server refused for good, or kept refusing for ``write_retry_seconds``."""
 
 
 @dataclass(slots=True)
@@ -81,23 +74,6 @@ class _Tracked:
     ready: bool = False
     stopping: bool = False
     created: bool = False
-
-
-def _status_of(exc: BaseException) -> int | None:
-    return getattr(exc, "status", None)
-
-
-def _reason_of(exc: BaseException) -> str:
-    """An API error's message in words (the Status body's message), else the exception."""
-    body = getattr(exc, "body", None)
-    if body:
-        try:
-            message = json.loads(body).get("message")
-            if message:
-                return f"{message} (HTTP {_status_of(exc)})"
-        except (ValueError, AttributeError):
-            pass
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 class KubernetesCluster(LoggingConfigurable):
@@ -156,19 +132,17 @@ class KubernetesCluster(LoggingConfigurable):
         self._tracked: dict[str, _Tracked] = {}
         self._reports: list[PodReport] = []
         self._nodes: list[Node] | None = None
-        self._namespaces: set[str] = set()
         self._logs: dict[str, tuple[str, LogCopy]] = {}  # key -> (pod uid, its copy)
-        self._writes: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._closed = threading.Event()
+        self.writer = KubeWriter(self.core, request_timeout=self.request_timeout,
+                                 retry_seconds=self.write_retry_seconds, closed=self._closed)
         self.node_informer = Informer("nodes", self._lister(self.core.list_node), self._watcher(self.core.list_node),
                                       self._node_changed, watch_seconds=self.watch_seconds)
         self.pod_informer = Informer("pods", self._lister(self.core.list_pod_for_all_namespaces),
                                      self._watcher(self.core.list_pod_for_all_namespaces), self._pod_changed,
                                      watch_seconds=self.watch_seconds)
-        self._writer = threading.Thread(target=self._write_loop, name="kube-writer", daemon=True)
         self.node_informer.start()
         self.pod_informer.start()
-        self._writer.start()
         deadline = time.monotonic() + self.sync_timeout
         for informer in (self.node_informer, self.pod_informer):
             if not informer.synced.wait(max(0.0, deadline - time.monotonic())):
@@ -269,7 +243,7 @@ class KubernetesCluster(LoggingConfigurable):
         if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
             # it will not start (an image that cannot be pulled): free its node
             namespace, name = meta.get("namespace"), meta["name"]
-            self._queue(lambda: self._delete_pod(namespace, name))
+            self.writer.queue(lambda: self.writer.delete_pod(namespace, name))
 
     def _tell(self, key: str, tracked: _Tracked, state: PodState, exit_code: int | None = None,
               message: str | None = None) -> None:
@@ -357,7 +331,7 @@ class KubernetesCluster(LoggingConfigurable):
             tracked.ready = pod_ready(pod)
             if not pod["spec"].get("nodeName") and tracked.node:
                 # created but never bound (the scheduler stopped in between): finish the decision
-                self._queue(lambda: self._bind(namespace_for(project), name, tracked.node))
+                self.writer.queue(lambda: self.writer.bind(namespace_for(project), name, tracked.node))
             return PodReport(key, PodState.RUNNING, handle=self._handle(key, tracked))
 
     def pods(self) -> list[str]:
@@ -449,27 +423,28 @@ class KubernetesCluster(LoggingConfigurable):
                     if tracked.told not in ENDED:
                         self._tell(launch.key, tracked, PodState.STOPPED, message="stopped before it started")
                 return
+            writer = self.writer
             try:
-                self._ensure_namespace(namespace)
+                writer.ensure_namespace(namespace)
                 if token is not None:
-                    self._put_secret(namespace, proxy_token_secret_name(spec.name), {"token": token},
-                                     launch.workload_uid)
+                    writer.put_secret(namespace, proxy_token_secret_name(spec.name), {"token": token},
+                                      launch.workload_uid)
                 for secret_name, values in secrets.items():
-                    self._put_secret(namespace, secret_name, values, None)
+                    writer.put_secret(namespace, secret_name, values, None)
                 if master:
-                    self._put_master_service(namespace, spec.name, launch.workload_uid)
-                self._create_pod(namespace, manifest, launch.launch_id)
+                    writer.put_master_service(namespace, spec.name, launch.workload_uid)
+                writer.create_pod(namespace, manifest, launch.launch_id)
                 tracked.created = True
-                self._bind(namespace, name, launch.node)
+                writer.bind(namespace, name, launch.node)
             except Exception as exc:
                 log.warning("could not start %s: %s", launch.key, exc)
                 with self._lock:
                     if tracked.told not in ENDED:
                         self._tell(launch.key, tracked, PodState.FAILED, message=f"could not start: {exc}")
                 if tracked.created:
-                    self._delete_pod(namespace, name)
+                    writer.delete_pod(namespace, name)
 
-        self._queue(write)
+        self.writer.queue(write)
         return handle
 
     def stop(self, key: str, grace_seconds: float) -> None:
@@ -485,11 +460,7 @@ class KubernetesCluster(LoggingConfigurable):
             if not tracked.created:
                 return  # its create saw it stopping and told the service
             try:
-                self._retry(f"evict {namespace}/{name}", lambda: self.core.create_namespaced_pod_eviction(
-                    name, namespace, {"apiVersion": "policy/v1", "kind": "Eviction",
-                                      "metadata": {"name": name, "namespace": namespace},
-                                      "deleteOptions": {"gracePeriodSeconds": int(grace_seconds)}},
-                    _preload_content=False, _request_timeout=self.request_timeout), ok=(404,))
+                self.writer.evict(namespace, name, grace_seconds)
             except Exception as exc:
                 log.warning("could not evict %s: %s", key, exc)
                 return
@@ -498,7 +469,7 @@ class KubernetesCluster(LoggingConfigurable):
                     if tracked.told not in ENDED:
                         self._tell(key, tracked, PodState.STOPPED, message="stopped")
 
-        self._queue(evict)
+        self.writer.queue(evict)
 
     def release(self, key: str, handle: dict[str, Any]) -> None:
         project, name = key.split("/", 1)
@@ -511,7 +482,7 @@ class KubernetesCluster(LoggingConfigurable):
         with self._lock:
             self._logs.pop(key, None)
         self._log_file(key).unlink(missing_ok=True)
-        self._queue(lambda: self._delete_pod(namespace, name))
+        self.writer.queue(lambda: self.writer.delete_pod(namespace, name))
 
     def close(self) -> None:
         """Stop the caches and the writer (after the writes already queued); pods keep running."""
@@ -520,117 +491,11 @@ class KubernetesCluster(LoggingConfigurable):
         self._closed.set()
         self.node_informer.stop()
         self.pod_informer.stop()
-        self._writes.put(None)
-        self._writer.join(self.request_timeout)
-
-    # ------------------------------------------------------------ the writer
-
-    def _queue(self, write: Callable[[], None]) -> None:
-        self._writes.put(write)
+        self.writer.close()
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until every write queued so far is done (tests, and a clean shutdown)."""
-        done = threading.Event()
-        self._writes.put(done.set)
-        return done.wait(timeout)
-
-    def _write_loop(self) -> None:
-        while True:
-            write = self._writes.get()
-            if write is None:
-                return
-            try:
-                write()
-            except Exception:
-                log.exception("a Kubernetes write failed")
-
-    def _retry(self, what: str, call: Callable[[], Any], ok: tuple[int, ...] = ()) -> Any:
-        """``call`` until it answers, retrying 429, 5xx, timeouts and lost connections with a backoff
-        for ``write_retry_seconds``; a status in ``ok`` counts as done (returns None)."""
-        deadline = time.monotonic() + self.write_retry_seconds
-        backoff = 0.05
-        while True:
-            try:
-                return call()
-            except Exception as exc:
-                status = _status_of(exc)
-                if status in ok:
-                    return None
-                retryable = status in RETRYABLE or (status is None and not isinstance(exc, (ValueError, TypeError)))
-                if not retryable or time.monotonic() + backoff > deadline or self._closed.is_set():
-                    raise WriteFailed(f"{what}: {_reason_of(exc)}") from exc
-                log.info("%s: %s; again in %.2fs", what, _reason_of(exc), backoff)
-                time.sleep(backoff)
-                backoff = min(5.0, backoff * 2)
-
-    def _ensure_namespace(self, namespace: str) -> None:
-        if namespace in self._namespaces:
-            return
-        self._retry(f"create namespace {namespace}", lambda: self.core.create_namespace(
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace,
-                                                                  "labels": {"runai/managed": "true"}}},
-            _preload_content=False, _request_timeout=self.request_timeout), ok=(409,))
-        self._namespaces.add(namespace)
-
-    def _put_secret(self, namespace: str, name: str, data: dict[str, str], workload_uid: str | None) -> None:
-        """Create the Secret, or make an existing one hold ``data`` (a credential changed since)."""
-        labels = {"runai/managed": "true", **({LABEL_WORKLOAD_UID: workload_uid} if workload_uid else {})}
-        body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                "metadata": {"name": name, "namespace": namespace, "labels": labels},
-                "stringData": data}
-        created = self._retry(f"create secret {namespace}/{name}", lambda: self.core.create_namespaced_secret(
-            namespace, body, _preload_content=False, _request_timeout=self.request_timeout), ok=(409,))
-        if created is None:  # there already: make it say what this launch says
-            self._retry(f"update secret {namespace}/{name}", lambda: self.core.patch_namespaced_secret(
-                name, namespace, {"data": None, "stringData": data}, _preload_content=False,
-                _request_timeout=self.request_timeout))
-
-    def _put_master_service(self, namespace: str, workload: str, workload_uid: str) -> None:
-        name = master_service_name(workload)
-        body = {"apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": name, "namespace": namespace, "labels": {LABEL_WORKLOAD_UID: workload_uid}},
-                "spec": {"clusterIP": "None", "selector": {LABEL_WORKLOAD_UID: workload_uid, "runai/pod-index": "0"},
-                         "ports": [{"name": "master", "port": TemplateOptions().master_port}]}}
-        self._retry(f"create service {namespace}/{name}", lambda: self.core.create_namespaced_service(
-            namespace, body, _preload_content=False, _request_timeout=self.request_timeout), ok=(409,))
-
-    def _create_pod(self, namespace: str, manifest: dict, launch_id: str | None) -> None:
-        name = manifest["metadata"]["name"]
-        for _ in range(3):
-            created = self._retry(f"create pod {namespace}/{name}", lambda: self.core.create_namespaced_pod(
-                namespace, manifest, _preload_content=False, _request_timeout=self.request_timeout), ok=(409,))
-            if created is not None:
-                return
-            # the name is taken: by this launch (a retried create that had gone through), or by an
-            # earlier pod of the name that ended (the service starts a pod again only after it ended)
-            existing = self._retry(f"read pod {namespace}/{name}", lambda: self.core.read_namespaced_pod(
-                name, namespace, _preload_content=False, _request_timeout=self.request_timeout), ok=(404,))
-            if existing is None:
-                continue
-            annotations = json.loads(existing.data).get("metadata", {}).get("annotations") or {}
-            if annotations.get(ANNOTATION_LAUNCH_ID) == launch_id:
-                return
-            self._delete_pod(namespace, name)
-        raise WriteFailed(f"create pod {namespace}/{name}: the name stays taken by an earlier pod")
-
-    def _bind(self, namespace: str, name: str, node: str) -> None:
-        body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace},
-                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
-        done = self._retry(f"bind pod {namespace}/{name} to {node}", lambda: self.core.create_namespaced_pod_binding(
-            name, namespace, body, _preload_content=False, _request_timeout=self.request_timeout), ok=(409,))
-        if done is None:  # 409: bound already; to this node (a retried bind that had gone through)?
-            existing = self._retry(f"read pod {namespace}/{name}", lambda: self.core.read_namespaced_pod(
-                name, namespace, _preload_content=False, _request_timeout=self.request_timeout))
-            bound = json.loads(existing.data).get("spec", {}).get("nodeName")
-            if bound != node:
-                raise WriteFailed(f"bind pod {namespace}/{name}: bound to {bound}, not {node}")
-
-    def _delete_pod(self, namespace: str, name: str) -> None:
-        try:
-            self._retry(f"delete pod {namespace}/{name}", lambda: self.core.delete_namespaced_pod(
-                name, namespace, _preload_content=False, _request_timeout=self.request_timeout), ok=(404,))
-        except WriteFailed as exc:
-            log.warning("%s", exc)
+        return self.writer.drain(timeout)
 
     @staticmethod
     def _proxy_prefix(launch: PodLaunch) -> str:
