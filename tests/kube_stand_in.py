@@ -18,7 +18,8 @@ kmock alone (0.8) stores objects but leaves out what a real API server does on i
 * ``pods/binding`` sets ``spec.nodeName`` (409 if the pod is bound already); ``pods/eviction``
   deletes the pod; ``pods/log`` answers what :attr:`logs` holds for the pod (then ends, even
   when asked to follow);
-* :meth:`fail_next` makes the next requests of a kind answer an error (500, 429, 409...).
+* :meth:`fail_next` makes the next requests of a kind answer an error (500, 429, 409...);
+  :meth:`answer_late` carries them out but answers late (a client's timeout).
 
 It runs on its own event loop in a daemon thread, so tests and the backend call it with the
 real, synchronous ``kubernetes`` client over HTTP on loopback. :meth:`call` runs a change
@@ -174,8 +175,15 @@ class KubeStandIn(kmock.KubernetesScaffold):
 
     def fail_next(self, action: str, resource: str, status: int, times: int = 1, subresource: str | None = None) -> None:
         """The next ``times`` requests of ``action`` (list, watch, fetch, create, update, delete) on
-        ``resource`` (``pods``, ``nodes``...) answer ``status`` and change nothing."""
-        self.call(lambda: self.faults.append([action, resource, subresource, status, times]))
+        ``resource`` (``pods``, ``nodes``...) answer ``status`` and change nothing. ``subresource``:
+        None matches the resource and its subresources alike, ``""`` the resource only."""
+        self.call(lambda: self.faults.append([action, resource, subresource, status, times, 0]))
+
+    def answer_late(self, action: str, resource: str, seconds: float, times: int = 1,
+                    subresource: str | None = None) -> None:
+        """The next ``times`` requests of ``action`` on ``resource`` are carried out, then answered
+        ``seconds`` late (a client with a shorter timeout gives up on a request that did happen)."""
+        self.call(lambda: self.faults.append([action, resource, subresource, None, times, seconds]))
 
     def requested(self, subresource: str) -> list[kmock.Request]:
         """The requests made so far to a subresource (``binding``, ``eviction``), as kmock recorded them."""
@@ -249,7 +257,7 @@ class KubeStandIn(kmock.KubernetesScaffold):
         action = "fetch" if raw_request.method == "GET" else "create"
         self.namespace_calls.append("get" if action == "fetch" else "create")
         for fault in self.faults:
-            if fault[0] == action and fault[1] == "namespaces":
+            if fault[0] == action and fault[1] == "namespaces" and not fault[5]:
                 fault[4] -= 1
                 if fault[4] <= 0:
                     self.faults.remove(fault)
@@ -286,12 +294,16 @@ class KubeStandIn(kmock.KubernetesScaffold):
     def _faulty(self, action, handler):
         async def serve(request: kmock.Request):
             for fault in self.faults:
-                name, resource, sub, status, _ = fault
+                name, resource, sub, status, _, delay = fault
                 if name == action.value.lower() and resource == self._resource(request) and \
-                        (sub is None or sub == request.subresource):
+                        (sub is None or sub == (request.subresource or "")):
                     fault[4] -= 1
                     if fault[4] <= 0:
                         self.faults.remove(fault)
+                    if delay:  # done, but answered too late for the client
+                        answer = await handler(request)
+                        await asyncio.sleep(delay)
+                        return answer
                     raise kmock.KubernetesError(status=status, reason="InjectedFault",
                                                 message=f"the stand-in answers {status} to this {name}, as the test asked")
             return await handler(request)

@@ -255,6 +255,28 @@ def test_api_errors_are_retried_and_nothing_is_lost(kube, service, cluster):
     assert len(kube.objects("pods")) == 1  # one pod: no retry made a second
 
 
+def test_writes_that_time_out_but_happened_are_not_done_twice(kube, tmp_path):
+    cluster = make_cluster(kube, tmp_path, request_timeout=0.5)
+    service = make_service(tmp_path, cluster, gpus=4)
+    try:
+        kube.answer_late("create", "pods", 1.5, subresource="")  # the pod is created; the client times out
+        kube.answer_late("create", "pods", 1.5, subresource="binding")  # bound; the client times out
+        service.submit({"name": "train", "command": "python train.py", "resources": {"gpu": 1}}, ME)
+        service.run_cycle()
+        assert cluster.drain()
+        pod = wait_for(lambda: our_pod(kube, "train-0"), "the pod created")
+        assert pod["spec"]["nodeName"] == "gpu-a"
+        assert kube.faults_left() == 0
+        kubelet_runs(kube, NS, "train-0")
+        cycle_until(service, "train", "Running")
+        # the retried create met its own pod (409, then read) and the retried bind its own binding
+        assert [p["metadata"]["uid"] for p in kube.objects("pods")] == [pod["metadata"]["uid"]]
+        assert len(kube.requested("binding")) == 2
+    finally:
+        service.store.close()
+        cluster.close()
+
+
 def test_a_write_refused_for_good_fails_the_pod_with_the_reason(kube, service, cluster):
     kube.fail_next("create", "pods", 403, subresource=None)
     service.submit({"name": "train", "command": "python train.py", "resources": {"gpu": 1}}, ME)
