@@ -24,6 +24,7 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Enum, Float, Int, Unicode, default
 
+from ..clusters.kubernetes import KubernetesCluster  # the class only: the client is imported when it starts
 from ..clusters.local import LocalCluster, private_dir
 from ..config import QueueConfig, default_queue_config, load_queue_config
 from ..models import Department
@@ -41,7 +42,7 @@ class RunaiApp(ExtensionApp):
     name = "jupyter_runai"
     description = "GPU workload scheduler: quotas, fair share, GPU fractions, gangs and preemption."
     load_other_extensions = True
-    classes = [LocalCluster]
+    classes = [LocalCluster, KubernetesCluster]
 
     backend = Enum(
         ["local", "kubernetes"],
@@ -178,10 +179,8 @@ class RunaiApp(ExtensionApp):
                       len(cluster.nodes()), gpus, "virtual " if virtual else "", state)
 
     def _cluster(self, state: Path):
-        """The configured backend; the Kubernetes one (and its client, seconds to import) only when chosen."""
+        """The configured backend (the Kubernetes client, seconds to import, only when it is chosen)."""
         if self.backend == "kubernetes":
-            from ..clusters.kubernetes import KubernetesCluster
-
             return KubernetesCluster(parent=self, state_dir=str(state))
         return LocalCluster(parent=self, state_dir=str(state))
 
