@@ -494,9 +494,10 @@ class RunaiService(Administration, ProjectData):
             raise Invalid(f"required for a {spec.kind.value} on the {self.cluster.name} cluster: it runs this "
                           f"command in the server's Python environment and does not run images",
                           field="command", allowed="a command string or list")
-        if spec.resources.is_fractional and not self.cluster.gpu_fractions:
-            raise Invalid(f"the {self.cluster.name} cluster gives whole GPUs only (fractions are not built for it "
-                          f"yet)", field="resources.gpu", allowed="a whole number of GPUs")
+        for part, res in (("resources", spec.resources), ("master_resources", spec.master_resources)):
+            if res is not None and res.is_fractional and not self.cluster.gpu_fractions:
+                raise Invalid(f"the {self.cluster.name} cluster gives whole GPUs only (fractions and GPU memory "
+                              f"are not built for it yet)", field=f"{part}.gpu", allowed="a whole number of GPUs")
         if not spec.queue_anyway:
             self._refuse_never_runs(spec, project)
         existing = self._names.get((spec.project, spec.name))

@@ -310,6 +310,10 @@ def test_a_fraction_is_refused_at_submit_on_kubernetes(service):
     with pytest.raises(Invalid) as caught:
         service.submit({"name": "half", "command": "x", "resources": {"gpu": 0.5}}, ME)
     assert caught.value.field == "resources.gpu"
+    with pytest.raises(Invalid) as caught:
+        service.submit({"name": "ddp", "kind": "distributed", "workers": 1, "command": "x",
+                        "resources": {"gpu": 1}, "master_resources": {"gpu_memory": "8Gi"}}, ME)
+    assert caught.value.field == "master_resources.gpu"
     assert service.workloads == {}
 
 
