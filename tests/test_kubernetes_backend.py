@@ -104,6 +104,22 @@ def test_nodes_come_from_gpu_allocatable_and_feature_discovery_labels(kube, tmp_
         cluster.close()
 
 
+def test_the_cluster_is_found_from_a_kubeconfig_with_its_credentials(kube, tmp_path):
+    config = tmp_path / "kubeconfig"
+    config.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "lab",
+        "clusters": [{"name": "lab", "cluster": {"server": kube.host}}],
+        "users": [{"name": "runai", "user": {"token": "t0ken"}}],
+        "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "runai"}}]}))
+    cluster = KubernetesCluster(kubeconfig=str(config), state_dir=str(tmp_path))
+    try:
+        assert [n.name for n in cluster.nodes()] == ["gpu-a"]
+        seen = kube.call(lambda: {r.headers.get("Authorization") for r in kube._requests})
+        assert seen == {"Bearer t0ken"}
+    finally:
+        cluster.close()
+
+
 # ---------------------------------------------------------------- submit -> pods
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -160,7 +161,8 @@ class KubernetesCluster(LoggingConfigurable):
             configuration = k8s.Configuration()
             config.load_incluster_config(client_configuration=configuration)
             return k8s.ApiClient(configuration)
-        return config.new_client_from_config(config_file=self.kubeconfig or None, context=self.context or None)
+        return config.new_client_from_config(config_file=os.path.expanduser(self.kubeconfig) or None,
+                                             context=self.context or None)
 
     # ------------------------------------------------------------ the caches
 
