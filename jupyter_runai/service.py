@@ -509,10 +509,14 @@ class RunaiService(Administration, ProjectData, AccessControl):
             project = self.project(spec.project)
             self.require(user, self.submit_action(spec.kind), project=spec.project)
         self._check_references(spec)
-        if spec.command is None and spec.kind != WorkloadKind.WORKSPACE and self.cluster.name == "local":
-            raise Invalid(f"required for a {spec.kind.value} on the local cluster: it runs this command in the "
-                          f"server's Python environment and does not run images",
+        if spec.command is None and spec.kind != WorkloadKind.WORKSPACE and not self.cluster.runs_images:
+            raise Invalid(f"required for a {spec.kind.value} on the {self.cluster.name} cluster: it runs this "
+                          f"command in the server's Python environment and does not run images",
                           field="command", allowed="a command string or list")
+        for part, res in (("resources", spec.resources), ("master_resources", spec.master_resources)):
+            if res is not None and res.is_fractional and not self.cluster.gpu_fractions:
+                raise Invalid(f"the {self.cluster.name} cluster gives whole GPUs only (fractions and GPU memory "
+                              f"are not built for it yet)", field=f"{part}.gpu", allowed="a whole number of GPUs")
         if not spec.queue_anyway:
             self._refuse_never_runs(spec, project)
         existing = self._names.get((spec.project, spec.name))
@@ -528,7 +532,7 @@ class RunaiService(Administration, ProjectData, AccessControl):
         with self._transaction(rollback=False):  # memory changes below, once it is committed
             seq = self.store.add_workload(workload)
             self._event("Submitted", workload, f"submitted by {user.name}: {describe_request(spec)}")
-            if spec.image and self.cluster.name == "local":
+            if spec.image and not self.cluster.runs_images:
                 self._event("Warning", workload, f"the local cluster runs commands without containers; "
                             f"image {spec.image!r} is recorded, not pulled")
             if not self.cluster.read_only_mounts:
@@ -840,6 +844,8 @@ class RunaiService(Administration, ProjectData, AccessControl):
         master_key = pod_key(spec.project, spec.pod_name(0)) if spec.kind == WorkloadKind.DISTRIBUTED else None
         material = credential_material(self.store, spec)
         mounts = data_mounts(self.store, spec)
+        sources = [ds for n in spec.data_sources if (ds := self.store.data_source(spec.project, n)) is not None]
+        credentials = [c for n in spec.credentials if (c := self.store.credential(spec.project, n)) is not None]
         now = self._now()
         planned: list[tuple[str, str, PodLaunch]] = []
         for bind in binds:
@@ -871,6 +877,7 @@ class RunaiService(Administration, ProjectData, AccessControl):
                 needs_port=spec.kind in (WorkloadKind.WORKSPACE, WorkloadKind.INFERENCE),
                 master_key=master_key,
                 launch_id=secrets.token_hex(8),
+                workload_model=workload, data_sources=sources, credentials=credentials,
             )
             pod.node = bind.node
             pod.devices = list(bind.devices)

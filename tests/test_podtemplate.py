@@ -7,26 +7,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-# kubernetes-validate lives outside the venv's site-packages (`make install-test` puts it in
-# .venv/k8s-validate): installed there, every `import kubernetes` (so every process that imports
-# our models) would load it and its schema checkers, 1.5 s each
-_SCHEMAS = Path(__file__).resolve().parents[1] / ".venv" / "k8s-validate"
-if _SCHEMAS.is_dir():
-    sys.path.append(str(_SCHEMAS))
-try:
-    import kubernetes_validate
-except ImportError:
-    if os.environ.get("CI"):
-        raise  # CI installs it (make install-test): never a silent skip there
-    pytest.skip("the Kubernetes schemas: `make install-test` installs them in .venv/k8s-validate",
-                allow_module_level=True)
+from k8s_schemas import kubernetes_validate_or_skip
+
+kubernetes_validate = kubernetes_validate_or_skip()
 
 from jupyter_runai.clusters.podtemplate import (
     GPU_RESOURCE,

@@ -7,8 +7,8 @@ starts, stops and watches pods and reports what happened as :class:`PodReport`
 items from :meth:`Cluster.poll`; it never decides placement and never writes the
 store.
 
-Implementations: ``local`` (this machine, pods are process groups) and, later,
-``simulated`` and ``kubernetes``.
+Implementations: ``local`` (this machine, pods are process groups), ``simulated``
+and ``kubernetes`` (``clusters/kubernetes.py``).
 
 Pods are identified by their ``key``: ``<project>/<pod name>`` (pod names are
 ``<workload>-<index>``). A pod's ``handle`` is a small JSON-able dict the cluster
@@ -91,6 +91,9 @@ class PodLaunch:
     needs_port: bool = False        # workspace, inference: give the pod an address (RUNAI_SOCKET, PORT)
     master_key: str | None = None   # distributed: key of pod 0, whose address/port all ranks use
     launch_id: str | None = None    # names this launch in the intent the service recorded before it
+    workload_model: Any = None      # the models.Workload itself: for backends that build a pod manifest from it
+    data_sources: list[Any] = field(default_factory=list)  # its models.DataSource objects (the same, as objects)
+    credentials: list[Any] = field(default_factory=list)   # its models.Credential objects, values included
 
 
 @dataclass(slots=True)
@@ -134,7 +137,10 @@ class Cluster(Protocol):
     unless documented; the service calls them from its event loop."""
 
     name: str  # "local", "simulated", "kubernetes"
+    # capabilities: the service asks these, never the name
     read_only_mounts: bool  # True when a read-only data source really cannot be written by the pod
+    runs_images: bool       # True when a workload's image is pulled and run (False: commands run as processes)
+    gpu_fractions: bool     # True when a pod may get a fraction of a device
 
     def nodes(self) -> list[Node]:
         """The nodes and their devices (virtual devices carry ``virtual=True``)."""

@@ -47,6 +47,8 @@ class SimulatedCluster:
 
     name = "simulated"
     read_only_mounts = True  # nothing runs, nothing writes
+    runs_images = True  # it pretends to, as a cluster would: an image and its own command are accepted
+    gpu_fractions = True
 
     def __init__(self, nodes: list[Node], clock: Callable[[], float] = time.monotonic) -> None:
         self._nodes = list(nodes)

@@ -7,6 +7,8 @@ Configuration (traitlets; in ``jupyter_server_config.py`` or on the command line
     c.RunaiApp.queues_file = "runai-queues.yaml"
     c.LocalCluster.virtual_gpus = "2x24Gi"  # for a machine without GPUs
     c.RunaiApp.service_url = "http://127.0.0.1:10101/services/runai/"  # JupyterHub: forward to the service
+    c.RunaiApp.backend = "kubernetes"       # a Kubernetes cluster runs the pods (docs/kubernetes.md)
+    c.KubernetesCluster.kubeconfig = "~/.kube/config"
 
 See docs/configuration.md for every option.
 """
@@ -24,6 +26,7 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Dict, Enum, Float, Int, List, Unicode, default
 
+from ..clusters.kubernetes import KubernetesCluster  # the class only: the client is imported when it starts
 from ..clusters.local import LocalCluster, private_dir
 from ..config import QueueConfig, default_queue_config, load_queue_config
 from ..models import Department
@@ -41,13 +44,15 @@ class RunaiApp(ExtensionApp):
     name = "jupyter_runai"
     description = "GPU workload scheduler: quotas, fair share, GPU fractions, gangs and preemption."
     load_other_extensions = True
-    classes = [LocalCluster]
+    classes = [LocalCluster, KubernetesCluster]
 
     backend = Enum(
-        ["local"],
+        ["local", "kubernetes"],
         default_value="local",
         config=True,
-        help="Where workloads run. 'local': this machine, each pod a process group (the embedded default).",
+        help="Where workloads run. 'local': this machine, each pod a process group (the embedded default). "
+        "'kubernetes': a Kubernetes cluster, from the kubeconfig or the in-cluster service account "
+        "(c.KubernetesCluster; docs/kubernetes.md).",
     )
     state_dir = Unicode(
         config=True,
@@ -191,7 +196,7 @@ class RunaiApp(ExtensionApp):
         self._state_lock = StateLock(state)
         self._state_lock.acquire(url=self.serverapp.connection_url)  # or StateLocked: one scheduler per state
         store = Store(state / "runai.db")
-        cluster = LocalCluster(parent=self, state_dir=str(state))
+        cluster = self._cluster(state)
         queues = self._queues(cluster)
         for dept in queues.departments:
             store.put_department(dept)
@@ -208,6 +213,10 @@ class RunaiApp(ExtensionApp):
                 store.put_project(project)
         for pool in queues.node_pools:  # the file's pools, then those created at runtime
             store.put_node_pool(pool)
+        known = {pool.name for pool in store.node_pools()}
+        for pool in getattr(cluster, "node_pools", lambda: [])():  # pools the cluster's node labels name
+            if pool.name not in known:
+                store.put_node_pool(pool)
         self.service = RunaiService(
             store,
             cluster,
@@ -232,6 +241,12 @@ class RunaiApp(ExtensionApp):
         self.log.info("jupyter-runai: %s cluster, %d node(s), %d %sGPU(s), state in %s", self.backend,
                       len(cluster.nodes()), gpus, "virtual " if virtual else "", state)
 
+    def _cluster(self, state: Path):
+        """The configured backend (the Kubernetes client, seconds to import, only when it is chosen)."""
+        if self.backend == "kubernetes":
+            return KubernetesCluster(parent=self, state_dir=str(state))
+        return LocalCluster(parent=self, state_dir=str(state))
+
     @staticmethod
     def _proxy_secret(state: Path) -> bytes:
         """A random key kept in the state dir (0600): workspace tokens are derived from it, so
@@ -246,7 +261,7 @@ class RunaiApp(ExtensionApp):
                 f.write(key.hex())
             return key
 
-    def _queues(self, cluster: LocalCluster) -> QueueConfig:
+    def _queues(self, cluster) -> QueueConfig:
         """The queue file's content, or nothing (then the defaults apply on a first start)."""
         if self.queues_file:
             return load_queue_config(Path(self.queues_file).expanduser())

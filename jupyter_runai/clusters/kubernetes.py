@@ -1,0 +1,509 @@
+"""The Kubernetes backend: the service's pods as Pods on a real cluster (``c.RunaiApp.backend =
+"kubernetes"``), through the official ``kubernetes`` client.
+
+It implements the same :class:`~jupyter_runai.clusters.base.Cluster` protocol as the local
+cluster, and never blocks the server's event loop:
+
+* **reads** come from two list+watch caches (:class:`~.kube_informer.Informer`), nodes and
+  pods, each kept by a daemon thread that survives watch expiry (410 Gone: it lists again),
+  bookmarks, timeouts and an API server away (backoff). :meth:`nodes`, :meth:`poll`,
+  :meth:`adopt` and :meth:`endpoint` answer from them.
+* **writes** are queued to one writer thread (:class:`~.kube_writer.KubeWriter`), in order:
+  a pod's namespace, its Secrets, its creation and its binding come before its eviction.
+  Each request is retried with a backoff on 429, 5xx, a timeout or a lost connection, for
+  ``write_retry_seconds``; a pod whose writes fail for good is reported Failed with the reason.
+
+Pods come from the pod template (``clusters/podtemplate.py``) in the namespace
+``runai-<project>``, carrying our ``schedulerName``, created unbound and then bound to the
+engine's node through the ``pods/binding`` subresource; a stop evicts through the Eviction
+API (so PodDisruptionBudgets apply; a 429 from one is retried). Capacity held by pods the
+service does not count is taken off their nodes. docs/kubernetes.md says what works and what is next.
+
+``import kubernetes`` costs seconds: only this module imports it, and only the server does,
+when this backend is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from traitlets import Bool, Float, Int, Unicode
+from traitlets.config import LoggingConfigurable
+
+from ..models import Node, NodePool
+from ..models.names import NAMESPACE_PREFIX, namespace_for
+from ..models.quantity import parse_memory
+from .base import DeviceMetrics, Endpoint, PodLaunch, PodReport, PodState
+from .kube_informer import Informer
+from .kube_logs import LogCopy
+from .kube_objects import Usage, holds_resources, is_ours, node_from, pod_outcome, pod_ready, pod_usage
+from .kube_writer import ANNOTATION_LAUNCH_ID, KubeWriter
+from .podtemplate import (
+    LABEL_PROJECT,
+    LABEL_WORKLOAD_UID,
+    Placement,
+    TemplateOptions,
+    credential_secret_name,
+    pod_manifest,
+    proxy_token_secret_name,
+)
+
+__all__ = ["KubernetesCluster"]
+
+log = logging.getLogger(__name__)
+
+ENDED = (PodState.SUCCEEDED, PodState.FAILED, PodState.STOPPED, PodState.LOST)
+
+
+@dataclass(slots=True)
+class _Tracked:
+    """A pod of ours the service knows: what it was told last."""
+
+    launch_id: str | None
+    workload_uid: str
+    node: str
+    devices: list[int]
+    serves: bool
+    told: PodState | None = None
+    ready: bool = False
+    stopping: bool = False
+    created: bool = False
+
+
+class KubernetesCluster(LoggingConfigurable):
+    """Pods on a Kubernetes cluster, placed by this scheduler."""
+
+    name = "kubernetes"
+    read_only_mounts = True  # the kubelet mounts read-only volumes read-only
+    runs_images = True       # images are pulled and run as given
+    gpu_fractions = False    # fractions need reservation pods (not built yet): whole GPUs only
+
+    state_dir = Unicode(help="The service's state directory (pod logs are copied under it).").tag(config=True)
+    host = Unicode(
+        "", help="The API server's URL, without credentials (a test stand-in, or `kubectl proxy` on loopback). "
+        "Default: from the kubeconfig, or the in-cluster service account.",
+    ).tag(config=True)
+    kubeconfig = Unicode("", help="A kubeconfig file. Default: $KUBECONFIG or ~/.kube/config.").tag(config=True)
+    context = Unicode("", help="The kubeconfig context. Default: its current context.").tag(config=True)
+    in_cluster = Bool(
+        False, help="Use the pod's service account (the scheduler runs inside the cluster).").tag(config=True)
+    scheduler_name = Unicode(
+        "runai-scheduler", help="The schedulerName of our pods; pods with another are other schedulers' "
+        "and their resources are taken off the nodes.",
+    ).tag(config=True)
+    node_pool_label = Unicode(
+        "runai/node-pool", help="A node label whose values become node pools (each selects the nodes with "
+        "its value). Empty: no pools from labels.",
+    ).tag(config=True)
+    gpu_memory_fallback = Unicode(
+        "16Gi", help="Memory of each GPU of a node without the GPU feature discovery label "
+        "nvidia.com/gpu.memory.",
+    ).tag(config=True)
+    watch_seconds = Int(300, help="Seconds a watch lasts before it is resumed (the server's timeout).").tag(
+        config=True)
+    request_timeout = Float(30.0, help="Seconds one API request may take.").tag(config=True)
+    write_retry_seconds = Float(
+        60.0, help="Seconds a write (create, bind, evict) is retried on 429, 5xx and timeouts before the pod "
+        "is reported failed.",
+    ).tag(config=True)
+    sync_timeout = Float(30.0, help="Seconds to wait at start for the first list of nodes and pods.").tag(
+        config=True)
+    max_log_bytes = Int(
+        64 * 1024 * 1024, help="Bytes of a pod's log copied under the state directory for the logs API "
+        "(the rest stays on the node: kubectl logs).",
+    ).tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        from kubernetes import client as k8s  # seconds to import: only here
+        from kubernetes.watch.watch import iter_resp_lines
+
+        self._iter_lines = iter_resp_lines
+        self.api_client = self._api_client(k8s)
+        self.core = k8s.CoreV1Api(self.api_client)
+        self._fallback_memory = parse_memory(self.gpu_memory_fallback, bounded=False)
+        self._lock = threading.RLock()
+        self._tracked: dict[str, _Tracked] = {}
+        self._reports: list[PodReport] = []
+        self._nodes: list[Node] | None = None
+        self._logs: dict[str, tuple[str, LogCopy]] = {}  # key -> (pod uid, its copy)
+        self._closed = threading.Event()
+        self.writer = KubeWriter(self.core, request_timeout=self.request_timeout,
+                                 retry_seconds=self.write_retry_seconds, closed=self._closed)
+        self.node_informer = Informer("nodes", self._lister(self.core.list_node), self._watcher(self.core.list_node),
+                                      self._node_changed, watch_seconds=self.watch_seconds)
+        self.pod_informer = Informer("pods", self._lister(self.core.list_pod_for_all_namespaces),
+                                     self._watcher(self.core.list_pod_for_all_namespaces), self._pod_changed,
+                                     watch_seconds=self.watch_seconds)
+        self.node_informer.start()
+        self.pod_informer.start()
+        deadline = time.monotonic() + self.sync_timeout
+        for informer in (self.node_informer, self.pod_informer):
+            if not informer.synced.wait(max(0.0, deadline - time.monotonic())):
+                self.close()
+                where = self.api_client.configuration.host
+                raise RuntimeError(f"the Kubernetes API server at {where} did not answer a list of {informer.kind} "
+                                   f"within {self.sync_timeout:g}s (c.KubernetesCluster.sync_timeout)")
+
+    def _api_client(self, k8s):
+        from kubernetes import config
+
+        if self.host:
+            return k8s.ApiClient(k8s.Configuration(host=self.host.rstrip("/")))
+        if self.in_cluster:
+            configuration = k8s.Configuration()
+            config.load_incluster_config(client_configuration=configuration)
+            return k8s.ApiClient(configuration)
+        return config.new_client_from_config(config_file=os.path.expanduser(self.kubeconfig) or None,
+                                             context=self.context or None)
+
+    # ------------------------------------------------------------ the caches
+
+    def _lister(self, method):
+        def list_all() -> tuple[list[dict], str]:
+            resp = method(_preload_content=False, _request_timeout=self.request_timeout)
+            body = json.loads(resp.data)
+            return body.get("items") or [], (body.get("metadata") or {}).get("resourceVersion") or ""
+        return list_all
+
+    def _watcher(self, method):
+        def watch(version: str, seconds: int):
+            resp = method(watch=True, resource_version=version or None, timeout_seconds=seconds,
+                          allow_watch_bookmarks=True, _preload_content=False,
+                          _request_timeout=(self.request_timeout, seconds + self.request_timeout))
+            try:
+                for line in self._iter_lines(resp):
+                    if self._closed.is_set():
+                        return
+                    if line.strip():
+                        yield json.loads(line)
+            finally:
+                resp.close()
+                resp.release_conn()
+        return watch
+
+    def _node_changed(self, kind: str, old: dict | None, new: dict | None) -> None:
+        with self._lock:
+            self._nodes = None
+
+    def _pod_changed(self, kind: str, old: dict | None, new: dict | None) -> None:
+        pod = new if new is not None else old
+        assert pod is not None
+        with self._lock:
+            if (old is not None and holds_resources(old)) or (new is not None and holds_resources(new)):
+                self._nodes = None  # what others hold changed
+            if is_ours(pod, self.scheduler_name):
+                self._observe(pod, deleted=new is None)
+
+    @staticmethod
+    def _key_of(pod: dict) -> str:
+        meta = pod.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        project = labels.get(LABEL_PROJECT) or (meta.get("namespace") or "").removeprefix(NAMESPACE_PREFIX)
+        return f"{project}/{meta['name']}"
+
+    def _observe(self, pod: dict, deleted: bool) -> None:
+        """A pod of ours changed: tell the service what it means (with the lock held)."""
+        key = self._key_of(pod)
+        tracked = self._tracked.get(key)
+        if tracked is None:
+            return
+        meta = pod.get("metadata") or {}
+        if (meta.get("labels") or {}).get(LABEL_WORKLOAD_UID) != tracked.workload_uid:
+            return  # another workload's pod of that name
+        launch_id = (meta.get("annotations") or {}).get(ANNOTATION_LAUNCH_ID)
+        if tracked.launch_id and launch_id and launch_id != tracked.launch_id:
+            return  # an earlier launch's pod of that name, on its way out
+        if tracked.told in ENDED:
+            return
+        if deleted:
+            if tracked.stopping:
+                self._tell(key, tracked, PodState.STOPPED, message="stopped")
+            else:
+                self._tell(key, tracked, PodState.FAILED, message="deleted from the cluster, not by the scheduler")
+            return
+        outcome = pod_outcome(pod)
+        if outcome.state is None:
+            return
+        if outcome.state == PodState.RUNNING:
+            ready = pod_ready(pod)
+            if tracked.told != PodState.RUNNING or ready != tracked.ready:
+                tracked.told = PodState.RUNNING
+                changed = tracked.serves and ready != tracked.ready
+                tracked.ready = ready
+                self._reports.append(PodReport(key, PodState.RUNNING,
+                                               handle=self._handle(key, tracked) if changed else None))
+            return
+        self._tell(key, tracked, outcome.state, outcome.exit_code, outcome.message)
+        if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+            # it will not start (an image that cannot be pulled): free its node
+            namespace, name = meta.get("namespace"), meta["name"]
+            self.writer.queue(lambda: self.writer.delete_pod(namespace, name))
+
+    def _tell(self, key: str, tracked: _Tracked, state: PodState, exit_code: int | None = None,
+              message: str | None = None) -> None:
+        tracked.told = state
+        self._nodes = None  # the service stops counting it: if it still holds resources, they are taken off
+        self._reports.append(PodReport(key, state, exit_code=exit_code, message=message))
+
+    def _handle(self, key: str, tracked: _Tracked) -> dict[str, Any]:
+        project, name = key.split("/", 1)
+        handle = {"namespace": namespace_for(project), "pod": name, "launch_id": tracked.launch_id,
+                  "workload_uid": tracked.workload_uid, "node": tracked.node, "devices": list(tracked.devices)}
+        if tracked.serves:
+            handle["ready"] = tracked.ready
+        return handle
+
+    # ------------------------------------------------------------ the protocol: reads
+
+    def nodes(self) -> list[Node]:
+        with self._lock:
+            if self._nodes is None:
+                others: dict[str, Usage] = {}
+                for pod in self.pod_informer.items():
+                    if holds_resources(pod) and not self._accounted(pod):
+                        others.setdefault(pod["spec"]["nodeName"], Usage()).add(pod_usage(pod))
+                nodes = []
+                for obj in self.node_informer.items():
+                    name = (obj.get("metadata") or {}).get("name")
+                    try:
+                        nodes.append(node_from(obj, others.get(name), gpu_memory_fallback=self._fallback_memory))
+                    except Exception as exc:  # one odd node does not hide the others
+                        log.warning("node %s left out: %s", name, exc)
+                self._nodes = sorted(nodes, key=lambda n: n.name)
+            return list(self._nodes)
+
+    def _accounted(self, pod: dict) -> bool:
+        """The service counts this pod's resources itself: a pod of ours it knows runs. Any other
+        pod that holds resources (another scheduler's, ours from a lost state, ours on its way out
+        after the service was told it ended) is taken off its node."""
+        if not is_ours(pod, self.scheduler_name):
+            return False
+        tracked = self._tracked.get(self._key_of(pod))
+        if tracked is None or tracked.told in ENDED:
+            return False
+        meta = pod.get("metadata") or {}
+        launch_id = (meta.get("annotations") or {}).get(ANNOTATION_LAUNCH_ID)
+        return (meta.get("labels") or {}).get(LABEL_WORKLOAD_UID) == tracked.workload_uid and \
+            (not tracked.launch_id or launch_id in (None, tracked.launch_id))
+
+    def node_pools(self) -> list[NodePool]:
+        """One pool per value of ``node_pool_label`` among the nodes."""
+        if not self.node_pool_label:
+            return []
+        values = sorted({n.labels[self.node_pool_label] for n in self.nodes() if self.node_pool_label in n.labels})
+        return [NodePool(name=value, label_selector={self.node_pool_label: value}) for value in values]
+
+    def poll(self) -> list[PodReport]:
+        with self._lock:
+            reports, self._reports = self._reports, []
+        return reports
+
+    def adopt(self, key: str, handle: dict[str, Any]) -> PodReport:
+        project, name = key.split("/", 1)
+        pod = self.pod_informer.get(namespace_for(project), name)
+        uid = handle.get("workload_uid")
+        launch_id = handle.get("launch_id")
+        meta = (pod or {}).get("metadata") or {}
+        found = pod is not None and (meta.get("labels") or {}).get(LABEL_WORKLOAD_UID) == uid and \
+            (not launch_id or (meta.get("annotations") or {}).get(ANNOTATION_LAUNCH_ID) in (None, launch_id))
+        if not found:
+            return PodReport(key, PodState.LOST, message="not found on the cluster")
+        serves = "ready" in handle or any(p.get("name") == "http" for c in pod["spec"].get("containers", [])
+                                          for p in c.get("ports") or [])
+        tracked = _Tracked(launch_id=launch_id or meta.get("annotations", {}).get(ANNOTATION_LAUNCH_ID),
+                           workload_uid=uid, node=handle.get("node") or pod["spec"].get("nodeName") or "",
+                           devices=list(handle.get("devices") or []), serves=serves, created=True)
+        outcome = pod_outcome(pod)
+        with self._lock:
+            self._tracked[key] = tracked
+            self._nodes = None
+            if outcome.state in ENDED:
+                tracked.told = outcome.state
+                return PodReport(key, outcome.state, exit_code=outcome.exit_code, message=outcome.message,
+                                 handle=self._handle(key, tracked))
+            tracked.told = PodState.RUNNING
+            tracked.ready = pod_ready(pod)
+            if not pod["spec"].get("nodeName") and tracked.node:
+                # created but never bound (the scheduler stopped in between): finish the decision
+                self.writer.queue(lambda: self.writer.bind(namespace_for(project), name, tracked.node))
+            return PodReport(key, PodState.RUNNING, handle=self._handle(key, tracked))
+
+    def pods(self) -> list[str]:
+        """The keys of every pod of ours on the cluster (to reconcile after a restart)."""
+        return sorted(self._key_of(p) for p in self.pod_informer.items() if is_ours(p, self.scheduler_name))
+
+    def endpoint(self, key: str, handle: dict[str, Any]) -> Endpoint | None:
+        project, name = key.split("/", 1)
+        pod = self.pod_informer.get(namespace_for(project), name)
+        if pod is None or not pod_ready(pod):
+            return None
+        ip = (pod.get("status") or {}).get("podIP")
+        return Endpoint(host=ip, port=TemplateOptions().port) if ip else None
+
+    def _log_file(self, key: str) -> Path:
+        project, name = key.split("/", 1)
+        return Path(self.state_dir) / "kube-logs" / project / f"{name}.log"
+
+    def log_path(self, key: str, handle: dict[str, Any] | None = None) -> Path | None:
+        """A copy of the pod's log under the state directory, kept by a thread that reads it from
+        the API server (following it while the pod runs). The path comes back at once; the file
+        appears once the pod has output."""
+        project, name = key.split("/", 1)
+        namespace = namespace_for(project)
+        pod = self.pod_informer.get(namespace, name)
+        path = self._log_file(key)
+        if pod is None:
+            return path  # no pod (any more): what was copied stays
+        uid = pod["metadata"].get("uid") or ""
+        with self._lock:
+            known = self._logs.get(key)
+            if known is not None and known[0] == uid and (known[1].alive or known[1].done):
+                return path
+
+            def fetch(follow: bool):
+                resp = self.core.read_namespaced_pod_log(
+                    name, namespace, container="main", follow=follow, _preload_content=False,
+                    _request_timeout=(self.request_timeout, 3600) if follow else self.request_timeout)
+                try:
+                    yield from resp.stream(64 * 1024)
+                finally:
+                    resp.release_conn()
+
+            def phase() -> str | None:
+                now = self.pod_informer.get(namespace, name)
+                if now is None or (now.get("metadata") or {}).get("uid") != uid:
+                    return None
+                return (now.get("status") or {}).get("phase") or "Pending"
+
+            self._logs[key] = (uid, LogCopy(path, fetch, phase, self._closed, max_bytes=self.max_log_bytes).start())
+        return path
+
+    def metrics(self) -> list[DeviceMetrics]:
+        return []  # no NVML here; DCGM exporter metrics are not read yet
+
+    # ------------------------------------------------------------ the protocol: writes
+
+    def launch(self, launch: PodLaunch) -> dict[str, Any]:
+        workload = launch.workload_model
+        if workload is None:
+            raise ValueError("the Kubernetes backend needs the workload in the launch")
+        spec = workload.spec
+        if launch.fraction is not None:
+            raise ValueError("GPU fractions need reservation pods on Kubernetes, which are not built yet: "
+                             "ask for whole GPUs")
+        options = TemplateOptions(scheduler_name=self.scheduler_name, bind="node_selector",
+                                  proxy_prefix=self._proxy_prefix(launch))
+        # the credentials' values go to their Secrets; the pod only names them
+        manifest = pod_manifest(workload, launch.index, Placement(node=launch.node, devices=tuple(launch.devices)),
+                                data_sources=launch.data_sources,
+                                credentials=[cred.describe() for cred in launch.credentials], options=options)
+        secrets = {credential_secret_name(cred.name): cred.secret_values() for cred in launch.credentials}
+        manifest["metadata"].setdefault("annotations", {})[ANNOTATION_LAUNCH_ID] = launch.launch_id or ""
+        project, name = launch.key.split("/", 1)
+        namespace = manifest["metadata"]["namespace"]
+        serves = launch.needs_port
+        tracked = _Tracked(launch_id=launch.launch_id, workload_uid=launch.workload_uid, node=launch.node,
+                           devices=list(launch.devices), serves=serves)
+        token = launch.environment.get("RUNAI_PROXY_TOKEN") if serves else None
+        master = spec.kind.value == "distributed" and launch.index == 0
+        with self._lock:
+            self._tracked[launch.key] = tracked
+            self._nodes = None
+            handle = self._handle(launch.key, tracked)
+
+        def write() -> None:
+            if tracked.stopping:  # stopped before it was created: nothing to undo
+                with self._lock:
+                    if tracked.told not in ENDED:
+                        self._tell(launch.key, tracked, PodState.STOPPED, message="stopped before it started")
+                return
+            writer = self.writer
+            try:
+                writer.ensure_namespace(namespace)
+                if token is not None:
+                    writer.put_secret(namespace, proxy_token_secret_name(spec.name), {"token": token},
+                                      launch.workload_uid)
+                for secret_name, values in secrets.items():
+                    writer.put_secret(namespace, secret_name, values, None)
+                if master:
+                    writer.put_master_service(namespace, spec.name, launch.workload_uid)
+                writer.create_pod(namespace, manifest, launch.launch_id)
+                tracked.created = True
+                writer.bind(namespace, name, launch.node)
+            except Exception as exc:
+                log.warning("could not start %s: %s", launch.key, exc)
+                with self._lock:
+                    if tracked.told not in ENDED:
+                        self._tell(launch.key, tracked, PodState.FAILED, message=f"could not start: {exc}")
+                if tracked.created:
+                    writer.delete_pod(namespace, name)
+
+        self.writer.queue(write)
+        return handle
+
+    def stop(self, key: str, grace_seconds: float) -> None:
+        with self._lock:
+            tracked = self._tracked.get(key)
+            if tracked is None or tracked.told in ENDED:
+                return
+            tracked.stopping = True
+        project, name = key.split("/", 1)
+        namespace = namespace_for(project)
+
+        def evict() -> None:
+            if not tracked.created:
+                return  # its create saw it stopping and told the service
+            try:
+                self.writer.evict(namespace, name, grace_seconds)
+            except Exception as exc:
+                log.warning("could not evict %s: %s", key, exc)
+                return
+            if self.pod_informer.get(namespace, name) is None:  # gone already: no event will say so
+                with self._lock:
+                    if tracked.told not in ENDED:
+                        self._tell(key, tracked, PodState.STOPPED, message="stopped")
+
+        self.writer.queue(evict)
+
+    def release(self, key: str, handle: dict[str, Any]) -> None:
+        project, name = key.split("/", 1)
+        namespace = namespace_for(project)
+        with self._lock:
+            tracked = self._tracked.pop(key, None)
+            self._nodes = None
+        if tracked is not None and tracked.told not in ENDED:
+            return  # still running: released when its workload is, after it ends
+        with self._lock:
+            self._logs.pop(key, None)
+        self._log_file(key).unlink(missing_ok=True)
+        self.writer.queue(lambda: self.writer.delete_pod(namespace, name))
+
+    def close(self) -> None:
+        """Stop the caches and the writer (after the writes already queued); pods keep running."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self.node_informer.stop()
+        self.pod_informer.stop()
+        self.writer.close()
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every write queued so far is done (tests, and a clean shutdown)."""
+        return self.writer.drain(timeout)
+
+    @staticmethod
+    def _proxy_prefix(launch: PodLaunch) -> str:
+        """The service's proxy prefix, from the proxy path it gave this launch."""
+        path = launch.environment.get("RUNAI_PROXY_PATH")
+        tail = f"{launch.project}/{launch.workload}/"
+        if path and path.endswith(tail):
+            return path[: -len(tail)]
+        return TemplateOptions().proxy_prefix

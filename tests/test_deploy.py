@@ -1,0 +1,72 @@
+"""deploy/: the kustomize base renders with `kubectl kustomize`, every manifest passes the
+Kubernetes schemas (strict), and the parts fit together (the account the Deployment runs as
+is the one bound to the role; the priority classes are the ones our pods name; no secret on
+a command line)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from k8s_schemas import kubectl_or_skip, kubernetes_validate_or_skip
+
+from jupyter_runai.models.priority import PRIORITY_VALUES
+
+kubernetes_validate = kubernetes_validate_or_skip()
+KUBECTL = kubectl_or_skip()
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module")
+def manifests() -> dict[tuple[str, str], dict]:
+    out = subprocess.run([KUBECTL, "kustomize", str(DEPLOY)], capture_output=True, text=True, timeout=30, check=True)
+    return {(doc["kind"], doc["metadata"]["name"]): doc for doc in yaml.safe_load_all(out.stdout) if doc}
+
+
+def test_every_manifest_passes_the_kubernetes_schemas(manifests):
+    assert {kind for kind, _ in manifests} == {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
+                                               "PriorityClass", "ConfigMap", "Deployment", "Service"}
+    for (kind, name), doc in manifests.items():
+        try:
+            kubernetes_validate.validate(doc, "1.37.0", strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{kind} {name}: {exc}")
+
+
+def test_the_scheduler_runs_as_the_account_bound_to_its_role(manifests):
+    deployment = manifests[("Deployment", "runai-scheduler")]
+    pod = deployment["spec"]["template"]["spec"]
+    binding = manifests[("ClusterRoleBinding", "runai-scheduler")]
+    assert binding["roleRef"]["name"] in {name for kind, name in manifests if kind == "ClusterRole"}
+    assert {"kind": "ServiceAccount", "name": pod["serviceAccountName"], "namespace": "runai-system"} in \
+        binding["subjects"]
+    assert deployment["metadata"]["namespace"] == "runai-system"
+    # one scheduler until leader election exists: never two at once, not even during a rollout
+    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
+    service = manifests[("Service", "runai-scheduler")]
+    assert service["spec"]["selector"].items() <= pod_labels(deployment).items()
+
+
+def pod_labels(deployment: dict) -> dict:
+    return deployment["spec"]["template"]["metadata"]["labels"]
+
+
+def test_no_secret_on_a_command_line_and_no_rights_to_read_secrets(manifests):
+    container = manifests[("Deployment", "runai-scheduler")]["spec"]["template"]["spec"]["containers"][0]
+    assert not any("token" in arg.lower() for arg in container.get("command", []) + container.get("args", []))
+    token = next(e for e in container["env"] if e["name"] == "JUPYTER_TOKEN")
+    assert "secretKeyRef" in token["valueFrom"]
+    for rule in manifests[("ClusterRole", "runai-scheduler")]["rules"]:
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"]
+        if "secrets" in rule["resources"]:
+            assert not {"get", "list", "watch"} & set(rule["verbs"])
+
+
+def test_the_priority_classes_are_the_ones_our_pods_name(manifests):
+    deployed = {name: doc["value"] for (kind, name), doc in manifests.items() if kind == "PriorityClass"}
+    assert deployed == {cls.value: value for cls, value in PRIORITY_VALUES.items()}

@@ -1,0 +1,53 @@
+"""``c.RunaiApp.backend = "kubernetes"`` end to end: a real Jupyter server with the extension,
+its REST API, and the Kubernetes backend talking to the API server stand-in over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from api_helpers import server_config, wait_for
+from kube_stand_in import gpu_node, kube, kubelet_runs  # noqa: F401 (kube: a fixture)
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytestmark = pytest.mark.timeout(90)
+
+NS = "runai-default"
+
+
+@pytest.fixture
+def jp_server_config(tmp_path, kube):
+    config = server_config(tmp_path, backend="kubernetes")
+    config["KubernetesCluster"] = {"host": kube.host, "write_retry_seconds": 10}
+    return config
+
+
+async def until(check, what: str, timeout: float = 20):
+    async def get():
+        return await asyncio.to_thread(check)
+    return await wait_for(get, bool, timeout, what)
+
+
+async def test_a_user_runs_a_training_on_the_cluster_through_the_rest_api(api, kube):
+    code, info = await api.get("info")
+    assert code == 200 and info["backend"] == "kubernetes"
+    assert info["gpus"] == 4 and info["virtual_gpus"] == 0
+
+    code, body = await api.post("workloads", body={"name": "frac", "command": "x", "resources": {"gpu": 0.5}})
+    assert code == 400 and body["error"]["field"] == "resources.gpu"
+
+    # no command: the image's own entrypoint runs (on the local cluster a command is required)
+    await api.submit(name="train", image="ghcr.io/acme/train:1.2", resources={"gpu": 1})
+    pod = await until(lambda: (p := kube.get("pods", NS, "train-0")) and p["spec"].get("nodeName") and p,
+                      "the pod bound")
+    assert pod["spec"]["nodeName"] == "gpu-a" and pod["spec"]["containers"][0]["image"] == "ghcr.io/acme/train:1.2"
+    assert "command" not in pod["spec"]["containers"][0]
+    await asyncio.to_thread(kubelet_runs, kube, NS, "train-0")
+    await api.wait_phase("train", "Running")
+
+    code, _ = await api.post("workloads", "default", "train", "stop")
+    assert code == 200
+    await api.wait_phase("train", "Stopped")
+    assert [r.name for r in await asyncio.to_thread(kube.requested, "eviction")] == ["train-0"]
+    assert await asyncio.to_thread(kube.get, "pods", NS, "train-0") is None
