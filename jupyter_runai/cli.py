@@ -23,6 +23,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .cli_admin import add_admin_commands
+from .cli_completion import add_completion_command
 from .cli_resources import add_resource_commands
 from .submit_args import DESCRIPTION as SUBMIT_DESCRIPTION
 from .submit_args import EPILOG as SUBMIT_EPILOG
@@ -283,6 +284,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         run_action="nodes")
     add_admin_commands(command, common)
     add_resource_commands(command, common)
+    add_completion_command(command)
     return parser
 
 
@@ -582,6 +584,10 @@ def _dispatch(action: str, ns: argparse.Namespace, client: RunaiClient, json_out
     """Run the parsed command (errors are raised, for ``run`` to show or pass on)."""
     if action == "submit":
         return _cmd_submit(ns, client, json_out, command)
+    if action == "completion":
+        from .cli_completion import run_completion
+
+        return run_completion(ns)
     if action in ("stop", "resume", "delete"):
         return _cmd_action(action, ns, client, json_out)
     if action in ("data-source", "credential"):

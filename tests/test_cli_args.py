@@ -714,7 +714,7 @@ def test_help_and_usage_errors_import_no_heavy_package():
     probe = ("import sys\nfrom jupyter_runai import cli\n"
              "codes = [cli.main(argv) for argv in (['--help'], ['submit', '--help'], ['list', '--nope'])]\n"
              "heavy = [m for m in ('rich', 'requests', 'pydantic', 'kubernetes', 'jupyter_server', "
-             "'jupyter_runai.models', 'jupyter_runai.client') if m in sys.modules]\n"
+             "'jupyter_runai.models', 'jupyter_runai.client', 'shtab') if m in sys.modules]\n"
              "print(codes, heavy, file=sys.stderr)\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.stderr.strip().splitlines()[-1] == "[0, 0, 2] []", done.stderr

@@ -94,7 +94,8 @@ def test_runai_finds_the_server_from_the_runtime_dir(server):
 
 
 # What a command may import: the heavy packages (seconds of start-up) only where a command needs them.
-HEAVY = ("jupyter_server", "jupyter_server.serverapp", "kubernetes", "pydantic", "jupyter_runai.models", "tornado")
+HEAVY = ("jupyter_server", "jupyter_server.serverapp", "kubernetes", "pydantic", "jupyter_runai.models", "tornado",
+         "shtab")
 IMPORTS_PROBE = """
 import json, sys
 from jupyter_runai import cli
