@@ -350,6 +350,8 @@ def _project_of(ns: argparse.Namespace) -> str:
 
 def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, command: list[str] | None) -> int:
     spec = spec_from_args(ns, command)  # SubmitArgsError -> exit 2, before any network call
+    if getattr(ns, "attach", False) and json_out:
+        raise _Usage("--attach prints the workload's log: it does not go with -o json or -o yaml")
     from rich.text import Text
 
     from .cli_render import error_line, phase_text, stderr_console, stdout_console, workload_request_text
@@ -358,7 +360,7 @@ def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, com
     workload = ns.result = client.submit(spec)
     name = workload.get("spec", {}).get("name", spec["name"])
     project = workload.get("spec", {}).get("project", spec["project"])
-    if not ns.wait:
+    if not ns.wait and not ns.attach:
         if not ns.print_result:
             pass
         elif json_out:
@@ -400,6 +402,11 @@ def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, com
         out.print(Text(f"{name}: "), phase_text(phase), Text(f"  {url}" if url else ""), sep="")
         if workload.get("status", {}).get("message"):
             out.print(Text(f"  {workload['status']['message']}"))
+    if ns.attach:
+        from .cli_attach import attach
+
+        workload = ns.result = attach(client, name, project, out if ns.print_result else None)
+        phase = workload.get("status", {}).get("phase")
     return EXIT_SERVER if phase == "Failed" else EXIT_OK
 
 

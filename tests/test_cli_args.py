@@ -771,6 +771,19 @@ def test_runai_commands_and_flags_parse_to_the_same_spec_as_ours(runai_form, our
     assert cli_spec(*runai_form.split()) == cli_spec(*ours.split())
 
 
+@pytest.mark.parametrize("argv", ["submit a --attach -g 1", "workspace submit a --attach",
+                                  "training pytorch submit a --workers 1 --attach", "inference submit a --attach"])
+def test_attach_is_taken_by_every_submit_and_is_no_field_of_the_spec(argv):
+    """v1's --attach: what `runai submit` does after submitting (follow the log), not part of the workload."""
+    words = argv.split()
+    assert cli.build_parser(words).parse_args(words).attach is True
+    without = [w for w in words if w != "--attach"]
+    assert cli.build_parser(without).parse_args(without).attach is False
+    assert {k: v for k, v in cli_spec(*words).items() if k != "name"} == \
+        {k: v for k, v in cli_spec(*without).items() if k != "name"}
+    assert "attach" not in cli_spec(*words)
+
+
 def test_the_magics_take_the_runai_flag_names_too():
     """One submit parser: `%runai submit` understands Run:ai's names as `runai submit` does."""
     assert parse_submit(["nb", "--gpu-portion-request", "0.5", "-i", "img", "--interactive"]) == \

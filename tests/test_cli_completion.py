@@ -53,6 +53,7 @@ def test_bash_completes_commands_verbs_and_options(bash_complete):
     assert bash_complete("runai", "workload", "") == {"list", "describe"}
     assert bash_complete("runai", "training", "pytorch", "submit", "--gpu-portion-") == {
         "--gpu-portion-request", "--gpu-portion-limit"}
+    assert bash_complete("runai", "workspace", "submit", "--att") == {"--attach"}
     assert bash_complete("runai", "completion", "") == {"bash", "zsh"}
 
 
