@@ -64,7 +64,8 @@ def test_the_tour_runs_top_to_bottom(server, tmp_path):
 
     project = server.api("GET", "info")[1]["form"]["defaults"]["project"]  # the first project: nlp
     assert f"project={project}" in text_of(cell_after(nb, "from jupyter_runai import Client"))
-    assert "epoch 2 loss 0.333" in text_of(cell_after(nb, "train.logs(follow=True)"))
+    log = text_of(cell_after(nb, "train.logs(follow=True)"))
+    assert "my share of the GPU: 0.5" in log and "epoch 2 loss 0.333" in log
     assert "Succeeded" in text_of(cell_after(nb, 'train.wait("finished")'))
     pending = text_of(cell_after(nb, "late = "))
     assert "tour-late: Pending - " in pending and "no GPU is idle" in pending
