@@ -16,16 +16,13 @@ import nbformat
 import pytest
 import requests
 
-from browser_helpers import CHROMIUM_ARGS, LabServer, chromium_path
+from browser_helpers import CHROMIUM_ARGS, LabServer, chromium_or_skip
+from browser_helpers import jp_asyncio_loop, jp_server_cleanup  # noqa: F401 (fixtures: see browser_helpers)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
-CHROMIUM = chromium_path()
-if CHROMIUM is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("the browser tests need Debian's chromium (apt-get install chromium); .ci/run installs it")
-    pytest.skip("no system chromium (apt-get install chromium)", allow_module_level=True)
+CHROMIUM = chromium_or_skip()
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -35,17 +32,6 @@ NOTEBOOK_CELLS = (
     "from jupyter_runai.widgets import SubmitForm, WorkloadMonitor\n\nform = SubmitForm()\nform",
     "monitor = WorkloadMonitor()\nmonitor",
 )
-
-
-@pytest.fixture
-def jp_asyncio_loop():
-    """pytest-jupyter's autouse loop fixture would close the loop Playwright's sync API runs on."""
-    yield None
-
-
-@pytest.fixture
-def jp_server_cleanup():
-    yield
 
 
 @pytest.fixture(scope="module")
