@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from .cli_access import add_access_command
 from .cli_admin import add_admin_commands
+from .cli_completion import add_completion_command
 from .cli_resources import add_resource_commands
 from .submit_args import DESCRIPTION as SUBMIT_DESCRIPTION
 from .submit_args import EPILOG as SUBMIT_EPILOG
@@ -286,6 +287,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     add_admin_commands(command, common)
     add_access_command(command, common)
     add_resource_commands(command, common)
+    add_completion_command(command)
     return parser
 
 
@@ -353,6 +355,8 @@ def _project_of(ns: argparse.Namespace) -> str | None:
 
 def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, command: list[str] | None) -> int:
     spec = spec_from_args(ns, command)  # SubmitArgsError -> exit 2, before any network call
+    if getattr(ns, "attach", False) and json_out:
+        raise _Usage("--attach prints the workload's log: it does not go with -o json or -o yaml")
     from rich.text import Text
 
     from .cli_render import error_line, phase_text, stderr_console, stdout_console, workload_request_text
@@ -361,7 +365,7 @@ def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, com
     workload = ns.result = client.submit(spec)
     name = workload.get("spec", {}).get("name", spec["name"])
     project = workload.get("spec", {}).get("project", spec.get("project"))
-    if not ns.wait:
+    if not ns.wait and not ns.attach:
         if not ns.print_result:
             pass
         elif json_out:
@@ -403,6 +407,11 @@ def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, com
         out.print(Text(f"{name}: "), phase_text(phase), Text(f"  {url}" if url else ""), sep="")
         if workload.get("status", {}).get("message"):
             out.print(Text(f"  {workload['status']['message']}"))
+    if ns.attach:
+        from .cli_attach import attach
+
+        workload = ns.result = attach(client, name, project, out if ns.print_result else None)
+        phase = workload.get("status", {}).get("phase")
     return EXIT_SERVER if phase == "Failed" else EXIT_OK
 
 
@@ -593,6 +602,10 @@ def _dispatch(action: str, ns: argparse.Namespace, client: RunaiClient, json_out
     """Run the parsed command (errors are raised, for ``run`` to show or pass on)."""
     if action == "submit":
         return _cmd_submit(ns, client, json_out, command)
+    if action == "completion":
+        from .cli_completion import run_completion
+
+        return run_completion(ns)
     if action in ("stop", "resume", "delete"):
         return _cmd_action(action, ns, client, json_out)
     if action in ("data-source", "credential"):

@@ -266,6 +266,12 @@ def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: boo
         "--credential", dest="credentials", action=_ListAction, default=None, metavar="NAME",
         help="inject the project's credential NAME; repeat for more. Example: --credential hf-token",
     )
+    # not a field of the spec: what the submitting command does next (runai submit, %runai submit)
+    run.add_argument(
+        "--attach", action="store_true", default=False,
+        help="wait until it runs, then print its log (the first pod's) as it comes until it ends; exit 1 if "
+             "it failed. Ctrl-C stops following and leaves it running (Run:ai v1's --attach)",
+    )
     return parser
 
 

@@ -242,7 +242,7 @@ class WorkloadMonitor(_LiveView):
                                           for c in self.COLUMNS}
         for action, icon in (("stop", "stop"), ("resume", "play"), ("delete", "trash"), ("logs", "file-text")):
             button = widgets.Button(description=action, icon=icon, tooltip=f"{action} {name}",
-                                    layout=widgets.Layout(width="6.5em"))
+                                    layout=widgets.Layout(width="auto", flex="0 0 auto"))
             button.on_click(lambda _button, action=action: self.act(action, name, project))
             row[action] = button
         row["box"] = widgets.HBox([row[c] for c in self.COLUMNS] + [row[a] for a in ("stop", "resume", "delete",
@@ -418,9 +418,10 @@ class SubmitForm(widgets.VBox):
         self.min_replicas = bounded_int("min_replicas", "replicas", "min replicas")
         self.max_replicas = bounded_int("max_replicas", "replicas", "max replicas")
         self.backoff_limit = bounded_int("backoff_limit", "backoff_limit", "backoff limit")
-        self.priority_class = widgets.Dropdown(options=[("(by kind)", None)] + [(c, c) for c in
+        # "" (not None: a Dropdown's None is no selection, shown blank) is the kind's own class
+        self.priority_class = widgets.Dropdown(options=[("(by kind)", "")] + [(c, c) for c in
                                                                                form.get("priority_classes") or []],
-                                               value=None, description="priority", style=style)
+                                               value="", description="priority", style=style)
         self.button = widgets.Button(description="Submit", button_style="primary", icon="play")
         self.message = widgets.HTML(value="")
         self.button.on_click(lambda _button: self.submit())

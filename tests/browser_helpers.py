@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 
+import pytest
+
 from live_server import LiveServer
 
 TOKEN = "browser-test-token"
@@ -32,6 +34,31 @@ def chromium_path() -> str | None:
         if candidate and os.path.exists(candidate):
             return candidate
     return None
+
+
+def chromium_or_skip() -> str:
+    """The system chromium; at a test module's import, skip the module without one (an error in CI,
+    which installs it)."""
+    path = chromium_path()
+    if path is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("the browser tests need Debian's chromium (apt-get install chromium); "
+                               ".ci/run installs it")
+        pytest.skip("no system chromium (apt-get install chromium)", allow_module_level=True)
+    return path
+
+
+# Imported by a browser test module, these replace pytest-jupyter's autouse fixtures there (active when
+# the REST tests load its plugin): its loop fixture would close the loop that Playwright's sync API
+# runs on this thread, and its cleanup partner cleans an in-process server these tests do not have.
+@pytest.fixture
+def jp_asyncio_loop():
+    yield None
+
+
+@pytest.fixture
+def jp_server_cleanup():
+    yield
 
 
 class LabServer(LiveServer):

@@ -714,7 +714,7 @@ def test_help_and_usage_errors_import_no_heavy_package():
     probe = ("import sys\nfrom jupyter_runai import cli\n"
              "codes = [cli.main(argv) for argv in (['--help'], ['submit', '--help'], ['list', '--nope'])]\n"
              "heavy = [m for m in ('rich', 'requests', 'pydantic', 'kubernetes', 'jupyter_server', "
-             "'jupyter_runai.models', 'jupyter_runai.client') if m in sys.modules]\n"
+             "'jupyter_runai.models', 'jupyter_runai.client', 'shtab') if m in sys.modules]\n"
              "print(codes, heavy, file=sys.stderr)\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.stderr.strip().splitlines()[-1] == "[0, 0, 2] []", done.stderr
@@ -769,6 +769,19 @@ def cli_spec(*argv: str) -> dict:
 ])
 def test_runai_commands_and_flags_parse_to_the_same_spec_as_ours(runai_form, ours):
     assert cli_spec(*runai_form.split()) == cli_spec(*ours.split())
+
+
+@pytest.mark.parametrize("argv", ["submit a --attach -g 1", "workspace submit a --attach",
+                                  "training pytorch submit a --workers 1 --attach", "inference submit a --attach"])
+def test_attach_is_taken_by_every_submit_and_is_no_field_of_the_spec(argv):
+    """v1's --attach: what `runai submit` does after submitting (follow the log), not part of the workload."""
+    words = argv.split()
+    assert cli.build_parser(words).parse_args(words).attach is True
+    without = [w for w in words if w != "--attach"]
+    assert cli.build_parser(without).parse_args(without).attach is False
+    assert {k: v for k, v in cli_spec(*words).items() if k != "name"} == \
+        {k: v for k, v in cli_spec(*without).items() if k != "name"}
+    assert "attach" not in cli_spec(*words)
 
 
 def test_the_magics_take_the_runai_flag_names_too():

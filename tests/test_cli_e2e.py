@@ -94,7 +94,8 @@ def test_runai_finds_the_server_from_the_runtime_dir(server):
 
 
 # What a command may import: the heavy packages (seconds of start-up) only where a command needs them.
-HEAVY = ("jupyter_server", "jupyter_server.serverapp", "kubernetes", "pydantic", "jupyter_runai.models", "tornado")
+HEAVY = ("jupyter_server", "jupyter_server.serverapp", "kubernetes", "pydantic", "jupyter_runai.models", "tornado",
+         "shtab")
 IMPORTS_PROBE = """
 import json, sys
 from jupyter_runai import cli
@@ -201,6 +202,49 @@ def test_logs_follow_until_the_pod_ends(server):
     assert all(f"line {i}" in followed.stdout for i in range(3))
     wait_for(lambda: phase(server, name) == "Succeeded", what="Succeeded")
     assert runai(server, "delete", name, "-y").returncode == 0
+
+
+def test_attach_follows_the_log_until_the_workload_ends(server):
+    """v1's `runai submit --attach`: waits until it runs, prints its log as it comes, then its
+    final phase; the exit code says whether it succeeded."""
+    program = "import time\nfor i in range(3):\n    print('attached', i, flush=True)\n    time.sleep(0.3)\n"
+    done = runai(server, "submit", "e2e-attach", "--attach", "--", sys.executable, "-c", program)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert [line for line in lines if line.startswith("attached")] == ["attached 0", "attached 1", "attached 2"]
+    assert lines[-1] == "e2e-attach: Succeeded" and phase(server, "e2e-attach") == "Succeeded"
+    failed = runai(server, "training", "submit", "e2e-attach-fails", "--attach", "--", "sh", "-c", "echo bye; exit 3")
+    assert failed.returncode == 1 and "bye" in failed.stdout
+    assert "e2e-attach-fails: Failed" in failed.stdout and "exited with code 3" in failed.stdout
+    # a document for scripts and a log do not mix: refused, and nothing is submitted
+    refused = runai(server, "-o", "json", "submit", "e2e-attach-json", "--attach", "--", "true")
+    assert refused.returncode == 2 and "--attach" in refused.stderr and phase(server, "e2e-attach-json") is None
+    for name in ("e2e-attach", "e2e-attach-fails"):
+        assert runai(server, "delete", name, "-y").returncode == 0
+
+
+def test_ctrl_c_detaches_and_leaves_the_workload_running(server):
+    import signal
+
+    program = "import time\nprint('started', flush=True)\ntime.sleep(120)\n"
+    proc = subprocess.Popen([sys.executable, "-m", "jupyter_runai.cli", "submit", "e2e-detach", "--attach", "--",
+                             sys.executable, "-c", program], env=server["env"], cwd=server["root"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        while "started\n" not in seen:  # its log reached us: it is attached
+            line = proc.stdout.readline()
+            assert line, f"runai ended before the log came: {seen} {proc.stderr.read()}"
+            seen.append(line)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 130 and "runai logs e2e-detach -p default -f" in err
+    assert phase(server, "e2e-detach") == "Running"
+    assert runai(server, "delete", "e2e-detach", "-y").returncode == 0
 
 
 def test_server_errors_and_auth(server):

@@ -134,3 +134,14 @@ def test_cell_magic_errors():
     with pytest.raises(RunaiMagicError, match="empty"):
         cell_command("submit x", "  \n")
     assert cell_command("submit x -g 1", "print(1)") == ["submit", "x", "-g", "1", "--", "python", "-c", "print(1)"]
+
+
+def test_submit_attach_prints_the_log_and_returns_the_finished_workload(ip, server, capsys):
+    """`%runai submit --attach` (v1's flag): the log appears in the cell's output as it comes, and the
+    magic returns the workload once it has ended; a failed one raises."""
+    w = ip.run_line_magic("runai", "submit attached-cell --attach -- echo hello-attached")
+    assert isinstance(w, Workload) and w.phase == "Succeeded"
+    assert "hello-attached" in capsys.readouterr().out
+    with pytest.raises(RunaiMagicError, match="'attached-fails' failed"):
+        ip.run_line_magic("runai", "submit attached-fails --attach -- sh -c 'echo going; exit 4'")
+    assert "going" in capsys.readouterr().out

@@ -54,6 +54,7 @@ def test_submit_form_has_the_servers_defaults_and_bounds(runai, server):
     assert (state(form.gpu, "min"), state(form.gpu, "max")) == (info["bounds"]["gpu"]["min"], 2)
     assert state(form.fraction, "max") == info["bounds"]["fraction"]["max"]
     assert state(form.command) == info["defaults"]["commands"]["training"]
+    assert state(form.priority_class) == "(by kind)" and "priority_class" not in form.spec()  # shown, not blank
     # the fields of each kind: workers only for distributed training
     assert form.workers.layout.get_state()["display"] == "none"
     form.kind.value = "distributed"
