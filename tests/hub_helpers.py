@@ -7,6 +7,7 @@ token-only service ("ci"), written into the config file (never on a command line
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -60,7 +61,7 @@ c.Spawner.environment = {{"RUNAI_SERVICE_URL": "http://127.0.0.1:{service_port}/
 c.JupyterHub.services = [
     {{"name": "runai", "url": "http://127.0.0.1:{service_port}", "oauth_no_confirm": True,
       "command": [sys.executable, "-m", "jupyter_runai.cli", "serve", "--RunaiApp.state_dir={base}/state",
-                  "--RunaiApp.queues_file={base}/queues.yaml",
+                  "--RunaiApp.queues_file={base}/queues.yaml", "--config={base}/runai_service.json",
                   "--LocalCluster.virtual_gpus={gpus}", "--LocalCluster.stop_grace_seconds=1",
                   "--RunaiApp.interval=0.2", "--RunaiApp.stop_grace_seconds=1"],
       "environment": {{"HOME": "{base}/service-home", "JUPYTER_CONFIG_DIR": "{base}/service-home/config",
@@ -79,9 +80,12 @@ class Hub:
     """``start(users)``, ``stop()``; ``hub_api(method, path, body)`` as the admin service;
     ``token(user)``; ``user_api(user, method, path, body)`` through the user's own server."""
 
-    def __init__(self, base: Path, chp: str, queues: str, gpus: str = "2x24Gi") -> None:
+    def __init__(self, base: Path, chp: str, queues: str, gpus: str = "2x24Gi",
+                 service_config: dict | None = None) -> None:
         self.base = base
         (base / "queues.yaml").write_text(queues)
+        # the service's own settings (role bindings, as docs/jupyterhub.md shows)
+        (base / "runai_service.json").write_text(json.dumps(service_config or {}))
         (base / "service-home").mkdir(parents=True, exist_ok=True)
         (base / "home").mkdir(exist_ok=True)
         self.ci_token = secrets.token_hex(24)

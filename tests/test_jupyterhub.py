@@ -29,7 +29,12 @@ projects:
     department: research
     deserved: {gpu: 1}
     limit: {gpu: 1}
+  - name: private
+    department: research
+    deserved: {gpu: 1}
 """
+# the service's own settings: the hub group "team" researches in project team (docs/jupyterhub.md)
+SERVICE_CONFIG = {"RunaiApp": {"role_bindings": [{"role": "researcher", "group": "team", "project": "team"}]}}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +42,7 @@ def hub(tmp_path_factory):
     chp = find_chp()
     if chp is None:
         pytest.skip("configurable-http-proxy is not installed (make install-test puts it in .venv/chp)")
-    hub = Hub(tmp_path_factory.mktemp("hub"), chp, QUEUES, gpus="2x24Gi")
+    hub = Hub(tmp_path_factory.mktemp("hub"), chp, QUEUES, gpus="2x24Gi", service_config=SERVICE_CONFIG)
     try:
         yield hub.start(["alice", "bob", "admin"])
     finally:
@@ -86,7 +91,8 @@ def test_each_users_server_forwards_to_one_service_that_knows_them_from_the_hub(
     assert set(listed) == {"alice-one", "bob-two"}
     assert listed["bob-two"]["status"]["phase"] == "Pending"
     assert "limit" in (listed["bob-two"]["status"]["pending_reason"] or ""), listed["bob-two"]["status"]
-    held = [d for n in hub.user_api("bob", "GET", "nodes")[1]["nodes"] for d in n["devices"] if d["pods"]]
+    # (a researcher does not view nodes: the admin looks)
+    held = [d for n in hub.user_api("admin", "GET", "nodes")[1]["nodes"] for d in n["devices"] if d["pods"]]
     assert len(held) == 1 and [p["pod"] for p in held[0]["pods"]] == ["team/alice-one-0"], held
 
     # logs stream through alice's server
@@ -113,6 +119,54 @@ def test_each_users_server_forwards_to_one_service_that_knows_them_from_the_hub(
                             capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
     assert {w["spec"]["name"] for w in json.loads(listed.stdout)["workloads"]} == {"alice-one", "bob-two"}
+
+
+def test_each_user_sees_and_touches_only_what_their_roles_allow(hub):
+    """Two researchers of project team and the hub's admin, each through their own server: the
+    admin's workload in project private is invisible to the researchers (lists, describe, logs, the
+    event stream, the proxy) and they cannot stop it; a researcher cannot stop the other's workload;
+    the admin sees and manages everything."""
+    code, secret = hub.user_api("admin", "POST", "workloads", {
+        "name": "admin-secret", "project": "private", "kind": "training",
+        "command": "echo secret-output; sleep 600"})
+    assert code == 201, secret
+    code, mine = hub.user_api("alice", "POST", "workloads", {"name": "alice-cpu", "project": "team",
+                                                            "command": "sleep 600"})
+    assert code == 201, mine
+    wait_for(lambda: hub.user_api("admin", "GET", "workloads/private/admin-secret")[1]["status"]["phase"]
+             == "Running", "admin-secret running")
+    for user in ("alice", "bob"):
+        names = {w["spec"]["name"] for w in hub.user_api(user, "GET", "workloads")[1]["workloads"]}
+        assert "admin-secret" not in names and "alice-cpu" in names, (user, names)
+        for method, path in (("GET", "workloads/private/admin-secret"),
+                             ("GET", "workloads/private/admin-secret/logs"),
+                             ("POST", "workloads/private/admin-secret/stop"),
+                             ("DELETE", "workloads/private/admin-secret"),
+                             ("GET", "workloads?project=private")):
+            code, answer = hub.user_api(user, method, path)
+            assert code == 403, (user, method, path, answer)
+            assert "researcher on project private" in answer["error"]["message"] or \
+                "admin on the cluster" in str(answer["error"].get("allowed")), answer
+        proxied = requests.get(f"{hub.url}user/{user}/runai/proxy/private/admin-secret/", timeout=20,
+                               headers={"Authorization": f"token {hub.tokens[user]}"})
+        assert proxied.status_code == 403, (user, proxied.status_code, proxied.text[:300])
+        with requests.get(f"{hub.url}user/{user}/runai/api/v1/events", params={"since": "0"}, stream=True,
+                          timeout=20, headers={"Authorization": f"token {hub.tokens[user]}"}) as stream:
+            seen = ""
+            for chunk in stream.iter_content(chunk_size=None):
+                seen += chunk.decode()
+                if "alice-cpu" in seen:
+                    break
+        assert "admin-secret" not in seen, user
+    # a researcher manages its own workloads, not the other researcher's
+    assert hub.user_api("bob", "POST", "workloads/team/alice-cpu/stop")[0] == 403
+    assert hub.user_api("alice", "POST", "workloads/team/alice-cpu/stop")[0] == 200
+    # the admin sees everything and manages it
+    names = {w["spec"]["name"] for w in hub.user_api("admin", "GET", "workloads")[1]["workloads"]}
+    assert {"admin-secret", "alice-cpu"} <= names
+    assert "secret-output" in wait_for(lambda: (lambda r: r[1] if r[0] == 200 and "secret-output" in r[1] else None)(
+        hub.user_api("admin", "GET", "workloads/private/admin-secret/logs")), "admin-secret's output")
+    assert hub.user_api("admin", "DELETE", "workloads/private/admin-secret")[0] in (200, 202)
 
 
 def test_no_request_reaches_the_service_without_a_hub_identity(hub):
@@ -144,7 +198,7 @@ def test_a_browser_logged_in_to_the_hub_reaches_the_service_by_its_oauth_cookie(
                          allow_redirects=False, timeout=10)
     assert login.status_code == 302, login.text[:500]
     # a page of the service sends the browser through the hub's OAuth and back with a cookie
-    page = browser.get(hub.url + "services/runai/runai/proxy/default/nothing-here/", timeout=30)
+    page = browser.get(hub.url + "services/runai/runai/proxy/team/nothing-here/", timeout=30)
     assert page.url.startswith(hub.url + "services/runai/runai/proxy/"), page.url
     assert page.status_code == 404 and "nothing-here" in page.json()["error"]["message"]
     info = browser.get(hub.url + "services/runai/runai/api/v1/info", timeout=10)
