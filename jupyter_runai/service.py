@@ -59,6 +59,7 @@ from .scheduler.reasons import reason_kind
 from .scheduler.types import Job
 from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
+from .accounting import Accountant, report_group, report_range, usage_report
 from .admin import Administration
 from .project_data import ProjectData
 from .identity import User
@@ -145,6 +146,7 @@ class RunaiService(Administration, ProjectData):
         proxy_prefix: str = "/runai/proxy/",
         proxy_secret: bytes | None = None,
         clock: Callable[[], datetime] = utcnow,
+        accounting_interval: float = 60.0,
     ) -> None:
         self.store = store
         self.cluster = cluster
@@ -188,6 +190,8 @@ class RunaiService(Administration, ProjectData):
         self.event_buffer = event_buffer  # events a subscriber may fall behind before it overflows
         self._unpruned = 0  # events added since the store was last pruned
         store.on_rollback(self._forget_unstored_events)
+        self.accounting = Accountant(store, lambda name: getattr(store.project(name), "department", None),
+                                     every_seconds=accounting_interval)
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._started = False
@@ -206,6 +210,7 @@ class RunaiService(Administration, ProjectData):
         with self._transaction():
             self._report_load_problems()
             self._readopt()
+        self.accounting.observe(self.workloads.values(), self._now())  # what still holds devices
         end_strays = getattr(self.cluster, "end_strays", None)
         if callable(end_strays):  # pods running that no stored workload (or intent) accounts for
             for text in end_strays():
@@ -301,6 +306,29 @@ class RunaiService(Administration, ProjectData):
                 del self._outcome[uid]
         self._recheck_intents = True
 
+    def _account(self, force: bool = False) -> None:
+        """Write the GPU accounting up to now, when it is due (``accounting_interval``) or forced;
+        a failure is logged and retried next time (what is pending stays pending)."""
+        now = self._now()
+        if not (force or self.accounting.due(now)):
+            return
+        try:
+            utilization = {(m.node, m.index): m.utilization for m in self.cluster.metrics()}
+            self.accounting.accrue(now, utilization)
+        except Exception:
+            log.exception("could not write the GPU accounting")
+
+    def usage_report(self, user: User, first: str | None = None, last: str | None = None,
+                     by: str | None = None) -> dict[str, Any]:
+        """GPU-hours allocated and used per day and per project, user, department or workload,
+        deleted workloads included (:mod:`jupyter_runai.accounting`). An admin sees everyone's;
+        anyone else their own workloads'."""
+        start, end = report_range(first, last, self._now().date())
+        by = report_group(by)  # a bad ``by`` is refused before anything is written
+        self._account(force=True)
+        rows = self.store.usage(start.isoformat(), end.isoformat(), None if user.admin else user.name)
+        return usage_report(rows, by, start, end)
+
     def _stop_pod(self, key: str) -> None:
         """Stop a pod once the current transaction commits (at once outside one)."""
         if self._in_transaction:
@@ -345,6 +373,7 @@ class RunaiService(Administration, ProjectData):
             except asyncio.CancelledError:
                 pass
             self._task = None
+        self._account(force=True)
         self.cluster.close()
 
     def wake(self) -> None:
@@ -617,6 +646,7 @@ class RunaiService(Administration, ProjectData):
                 self._update_phases(plan[1])
         self.cycles += 1
         self.last_cycle_seconds = time.perf_counter() - started
+        self._account()
 
     def _cycle(self, reports: list[PodReport]) -> tuple[list[tuple[str, str, PodLaunch]], dict[str, str]] | None:
         """Observe and schedule: apply the reports, stop evicted pods, record the intents of the
@@ -1099,6 +1129,7 @@ class RunaiService(Administration, ProjectData):
         self._jobs.pop(workload.uid, None)
         self._versions.pop(workload.uid, None)
         self.autoscaler.forget(workload.uid)
+        self.accounting.removed(workload.uid, self._now())
         for key in [k for k in self.handles if k[0] == workload.uid]:
             handle = self.handles.pop(key)
             self._handles_dirty.discard(key)
@@ -1291,6 +1322,7 @@ class RunaiService(Administration, ProjectData):
             changed = [self.workloads[uid] for uid in self._dirty if uid in self.workloads]
             self._dirty.clear()
             self.store.save_workloads(changed)
+            self.accounting.observe(changed, self._now())
         if self._handles_dirty:
             keys, self._handles_dirty = sorted(self._handles_dirty), set()
             for uid, name in keys:

@@ -1,0 +1,182 @@
+"""GPU accounting: GPU-hours allocated (and used, where measured) per workload and UTC day, kept in
+the store after the workload is deleted and across restarts; and the usage report built from it.
+
+The service tells the :class:`Accountant` which workloads changed (:meth:`Accountant.observe`): a pod
+that holds devices opens an interval, a pod that stopped holding them closes it. Every
+``every_seconds`` of the service's clock (and before a report) :meth:`Accountant.accrue` adds what
+the open and closed intervals held since the last time, split at UTC midnight, to the store, with
+the time it is accounted up to. After a restart the pods still holding devices are accounted from
+that time on, so nothing is counted twice.
+
+Allocated GPU-seconds: the devices a pod holds times the share of each (1 for whole devices) times
+the seconds it held them. Used GPU-seconds: the same, weighted by each device's utilization as
+sampled at accrual time; only where every device of the pod is measured (NVML), and counted apart
+(``measured``) so that a report can say how much of the allocation was measured at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Callable, Iterable
+
+from .errors import Invalid
+from .models import Workload
+from .snapshot import HOLDING
+
+__all__ = ["Accountant", "GROUPS", "report_group", "report_range", "usage_report"]
+
+GROUPS = ("project", "user", "department", "workload")
+"""What a usage report groups by."""
+MAX_DAYS = 366
+"""The longest span one report covers."""
+MAX_ROWS = 10_000
+"""The most rows one report returns (``truncated`` says when there were more)."""
+
+
+@dataclass
+class _Interval:
+    start: datetime
+    meta: dict[str, Any]  # workload_uid, project, department, user, workload, kind
+    devices: list[tuple[str, int]]
+    share: float  # of each device
+
+
+def _day_slices(start: datetime, end: datetime) -> Iterable[tuple[str, float]]:
+    """(UTC day, seconds) for the time from ``start`` to ``end``, split at midnight."""
+    start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    while start < end:
+        midnight = datetime.combine(start.date() + timedelta(days=1), time(), tzinfo=timezone.utc)
+        stop = min(end, midnight)
+        yield start.date().isoformat(), (stop - start).total_seconds()
+        start = stop
+
+
+class Accountant:
+    """Open intervals of the pods that hold devices, and what is to be added to the store."""
+
+    def __init__(self, store, department_of: Callable[[str], str | None], every_seconds: float = 60.0,
+                 keep_days: int = 400) -> None:
+        self.store = store
+        self.department_of = department_of
+        self.every_seconds = every_seconds
+        self.keep_days = keep_days
+        self._open: dict[tuple[str, str], _Interval] = {}  # (workload uid, pod name) -> interval
+        self._pending: dict[tuple[str, str], dict[str, Any]] = {}  # (day, workload uid) -> row to add
+        self._utilization: dict[tuple[str, int], float] = {}  # the last sample, (node, device) -> percent
+        self._since = store.accounted_until()  # what is in the store is accounted up to here
+
+    def observe(self, workloads: Iterable[Workload], now: datetime) -> None:
+        """Open an interval for each pod that holds devices now, close those of pods that no longer do."""
+        for workload in workloads:
+            holding = {p.name: p for p in workload.status.pods if p.phase in HOLDING and p.devices and p.node}
+            uid = workload.uid
+            for key in [k for k in self._open if k[0] == uid and k[1] not in holding]:
+                self._close(key, now)
+            for name, pod in holding.items():
+                if (uid, name) in self._open:
+                    continue
+                # from its start, but never before what the store already accounts (a restart)
+                start = max([t for t in (pod.started_at, self._since) if t is not None], default=now)
+                meta = {"workload_uid": uid, "project": workload.spec.project,
+                        "department": self.department_of(workload.spec.project),
+                        "user": workload.submitted_by, "workload": workload.spec.name,
+                        "kind": workload.spec.kind.value}
+                self._open[(uid, name)] = _Interval(min(start, now), meta,
+                                                    [(pod.node, d) for d in pod.devices], pod.fraction or 1.0)
+
+    def removed(self, uid: str, now: datetime) -> None:
+        """The workload is gone: whatever of it was still open ends now."""
+        for key in [k for k in self._open if k[0] == uid]:
+            self._close(key, now)
+
+    def _close(self, key: tuple[str, str], now: datetime) -> None:
+        interval = self._open.pop(key)
+        self._add(interval, interval.start, now)
+
+    def _add(self, interval: _Interval, start: datetime, end: datetime) -> None:
+        gpus = interval.share * len(interval.devices)
+        measured = [self._utilization.get(d) for d in interval.devices]
+        use = (None if any(u is None for u in measured)
+               else interval.share * sum(min(100.0, max(0.0, u)) for u in measured) / 100.0)
+        for day, seconds in _day_slices(start, end):
+            row = self._pending.setdefault((day, interval.meta["workload_uid"]), {
+                "day": day, **interval.meta, "allocated_gpu_seconds": 0.0, "measured_gpu_seconds": 0.0,
+                "used_gpu_seconds": 0.0})
+            row["allocated_gpu_seconds"] += gpus * seconds
+            if use is not None:
+                row["measured_gpu_seconds"] += gpus * seconds
+                row["used_gpu_seconds"] += use * seconds
+
+    def due(self, now: datetime) -> bool:
+        """Time to write what was held since the last accrual."""
+        return self._since is None or (now - self._since).total_seconds() >= self.every_seconds
+
+    def accrue(self, now: datetime, utilization: dict[tuple[str, int], float | None]) -> None:
+        """Write to the store what the pods held up to ``now`` (``utilization``: each measured
+        device's percent now, None where not measured)."""
+        self._utilization = {k: v for k, v in utilization.items() if v is not None}
+        for interval in self._open.values():
+            if interval.start < now:
+                self._add(interval, interval.start, now)
+                interval.start = now
+        if self._since is not None and now < self._since:
+            now = self._since
+        self.store.add_usage(list(self._pending.values()), now, self.keep_days)
+        self._pending.clear()
+        self._since = now
+
+
+def report_range(first: str | None, last: str | None, today: date) -> tuple[date, date]:
+    """The days a report covers: ``first`` to ``last`` (ISO dates, both included; default the
+    last 7 days up to ``today``); :class:`Invalid` naming the field otherwise."""
+    def parse(field: str, value: str | None, default: date) -> date:
+        if not value:
+            return default
+        try:
+            if len(value) != 10:
+                raise ValueError(value)
+            return date.fromisoformat(value)
+        except ValueError:
+            raise Invalid(f"{field}={value[:40]!r} is not a date; allowed: YYYY-MM-DD", field=field,
+                          allowed="YYYY-MM-DD") from None
+    end = parse("to", last, today)
+    start = parse("from", first, end - timedelta(days=6))
+    if start > end:
+        raise Invalid(f"from ({start}) is after to ({end})", field="from", allowed=f"a day up to {end}")
+    if (end - start).days >= MAX_DAYS:
+        raise Invalid(f"a report covers at most {MAX_DAYS} days; from {start} to {end} is {(end - start).days + 1}",
+                      field="from", allowed=f"a day from {end - timedelta(days=MAX_DAYS - 1)}")
+    return start, end
+
+
+def report_group(by: str | None) -> str:
+    """What a report groups by (default project); :class:`Invalid` naming ``by`` otherwise."""
+    group = (by or "project").lower()
+    if group not in GROUPS:
+        raise Invalid(f"by={group[:40]!r} is not one of {', '.join(GROUPS)}", field="by", allowed=list(GROUPS))
+    return group
+
+
+def usage_report(rows: list[dict[str, Any]], by: str | None, first: date, last: date) -> dict[str, Any]:
+    """The store's per-workload rows summed per day and per ``by`` (project, user, department or
+    workload), GPU-hours rounded to 1/1000: ``gpu_hours_allocated``, ``gpu_hours_used`` (None when
+    none of it was measured) and ``gpu_hours_measured`` (the allocation whose utilization was measured)."""
+    by = report_group(by)
+    keys = ("project", "workload") if by == "workload" else (by,)
+    sums: dict[tuple, list[float]] = {}
+    for row in rows:
+        group = (row["day"], *(row[k] for k in keys))
+        total = sums.setdefault(group, [0.0, 0.0, 0.0])
+        total[0] += row["allocated_gpu_seconds"]
+        total[1] += row["measured_gpu_seconds"]
+        total[2] += row["used_gpu_seconds"]
+    out = []
+    for group, (allocated, measured, used) in sorted(sums.items(), key=lambda item: tuple(str(v) for v in item[0])):
+        entry = {"day": group[0], **dict(zip(keys, group[1:]))}
+        entry["gpu_hours_allocated"] = round(allocated / 3600, 3)
+        entry["gpu_hours_used"] = round(used / 3600, 3) if measured > 0 else None
+        entry["gpu_hours_measured"] = round(measured / 3600, 3)
+        out.append(entry)
+    return {"from": first.isoformat(), "to": last.isoformat(), "by": by, "rows": out[:MAX_ROWS],
+            "truncated": len(out) > MAX_ROWS}
