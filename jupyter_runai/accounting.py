@@ -160,7 +160,7 @@ def report_group(by: str | None) -> str:
 
 def usage_report(rows: list[dict[str, Any]], by: str | None, first: date, last: date) -> dict[str, Any]:
     """The store's per-workload rows summed per day and per ``by`` (project, user, department or
-    workload), GPU-hours rounded to 1/1000: ``gpu_hours_allocated``, ``gpu_hours_used`` (None when
+    workload), GPU-hours rounded to 1/10000: ``gpu_hours_allocated``, ``gpu_hours_used`` (None when
     none of it was measured) and ``gpu_hours_measured`` (the allocation whose utilization was measured)."""
     by = report_group(by)
     keys = ("project", "workload") if by == "workload" else (by,)
@@ -174,9 +174,9 @@ def usage_report(rows: list[dict[str, Any]], by: str | None, first: date, last: 
     out = []
     for group, (allocated, measured, used) in sorted(sums.items(), key=lambda item: tuple(str(v) for v in item[0])):
         entry = {"day": group[0], **dict(zip(keys, group[1:]))}
-        entry["gpu_hours_allocated"] = round(allocated / 3600, 3)
-        entry["gpu_hours_used"] = round(used / 3600, 3) if measured > 0 else None
-        entry["gpu_hours_measured"] = round(measured / 3600, 3)
+        entry["gpu_hours_allocated"] = round(allocated / 3600, 4)
+        entry["gpu_hours_used"] = round(used / 3600, 4) if measured > 0 else None
+        entry["gpu_hours_measured"] = round(measured / 3600, 4)
         out.append(entry)
     return {"from": first.isoformat(), "to": last.isoformat(), "by": by, "rows": out[:MAX_ROWS],
             "truncated": len(out) > MAX_ROWS}

@@ -763,6 +763,13 @@ class RunaiClient:
         """The newest audit entries (oldest first): who changed what, when, before and after."""
         return self.get_json("audit", {"kind": kind, "name": name, "limit": limit})["entries"]
 
+    # monitoring
+    def usage_report(self, first: str | None = None, last: str | None = None,
+                     by: str | None = None) -> dict[str, Any]:
+        """GPU-hours allocated and used per day and per project, user, department or workload (``by``),
+        from ``first`` to ``last`` (ISO dates, both included; default the last 7 days)."""
+        return self.get_json("reports/usage", {"from": first, "to": last, "by": by})
+
     # data sources
     def data_sources(self, project: str | None = None) -> list[dict[str, Any]]:
         return _unwrap(self.get_json(f"projects/{_q(self._project(project))}/data-sources"), "data_sources")

@@ -453,3 +453,29 @@ def test_wait_follows_the_event_stream_and_keeps_its_deadline(server):
     finally:
         c.delete("waited")
         wait_for(lambda: phase(server, "waited") is None, what="removed")
+
+
+def test_report_shows_gpu_hours_as_csv_json_and_table(server):
+    import csv
+    import io
+
+    done = runai(server, "submit", "acct-job", "-g", "1", "--wait", "--wait-timeout", "60", "--",
+                 sys.executable, "-c", "pass")
+    assert done.returncode == 0, done.stderr
+    as_csv = runai(server, "report", "--by", "workload", "-o", "csv")
+    assert as_csv.returncode == 0, as_csv.stderr
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert list(rows[0]) == ["day", "project", "workload", "gpu_hours_allocated", "gpu_hours_used",
+                             "gpu_hours_measured"]
+    mine = [r for r in rows if r["workload"] == "acct-job"]
+    assert len(mine) == 1 and mine[0]["project"] == "default"
+    assert mine[0]["gpu_hours_used"] == ""  # virtual GPUs: not measured, an empty cell rather than 0
+    as_json = json.loads(runai(server, "report", "--by", "workload", "-o", "json").stdout)
+    assert as_json["by"] == "workload" and any(r["workload"] == "acct-job" for r in as_json["rows"])
+    table = runai(server, "report", "--by", "workload")
+    assert table.returncode == 0 and "acct-job" in table.stdout and "ALLOCATED" in table.stdout
+    bad = runai(server, "report", "--from", "June")
+    assert bad.returncode == 1 and "from" in bad.stderr and "YYYY-MM-DD" in bad.stderr
+    assert runai(server, "report", "--by", "pod").returncode == 2
+    assert runai(server, "list", "-o", "csv").returncode == 2  # csv is the report's
+    runai(server, "delete", "acct-job", "-y")

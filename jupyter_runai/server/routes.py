@@ -42,6 +42,7 @@ from .admin_handlers import (
     ProjectHandler,
 )
 from .metrics import MetricsHandler
+from .monitor_handlers import UsageReportHandler
 from .proxy import ProxyHandler, proxy_routes
 from .stream import EventsHandler, LogsHandler
 
@@ -142,6 +143,14 @@ ROUTES: list[Route] = [
                   "and after; oldest first", response="AuditLog",
                   query={"kind": "only this kind: department, project or node_pool", "name": "only this object",
                          "limit": "the newest N entries (1 to 10000, default 100)"}),
+    }),
+    Route("/reports/usage", UsageReportHandler, {
+        "get": Op("GPU-hours allocated and used (where measured) per UTC day and per project, user, department or "
+                  "workload, deleted workloads included; an admin sees everyone's, anyone else their own "
+                  "workloads'", response="UsageReport",
+                  query={"from": "first day, YYYY-MM-DD (default: 6 days before 'to')",
+                         "to": "last day, YYYY-MM-DD, included (default: today, UTC); at most 366 days in all",
+                         "by": "project (default), user, department or workload"}),
     }),
     Route("/projects/{project}/data-sources", DataSourcesHandler, {
         "get": Op("The project's data sources", response="DataSourceList"),
@@ -265,6 +274,22 @@ def _schemas() -> dict[str, Any]:
         "of order) or quarantined (kept aside in the store's quarantined_workloads table)",
         "items": {"type": "object", "properties": {k: {"type": "string"} for k in (
             "uid", "project", "name", "action", "message")}}}
+    hours = {"type": "number", "description": "GPU-hours (a device held for an hour is 1; half of one, 0.5)"}
+    out["UsageReport"] = {"type": "object", "properties": {
+        "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
+        "by": {"type": "string", "enum": ["project", "user", "department", "workload"]},
+        "rows": {"type": "array", "items": {"type": "object", "properties": {
+            "day": {"type": "string", "format": "date"}, "project": {"type": "string"},
+            "user": {"type": ["string", "null"]}, "department": {"type": ["string", "null"]},
+            "workload": {"type": "string"},
+            "gpu_hours_allocated": hours,
+            "gpu_hours_used": {"type": ["number", "null"], "description": "allocation weighted by measured "
+                               "utilization; null when none of the group's devices were measured (virtual GPUs)"},
+            "gpu_hours_measured": {**hours, "description": "the part of the allocation whose utilization was "
+                                   "measured"}},
+            "required": ["day", "gpu_hours_allocated", "gpu_hours_used", "gpu_hours_measured"]}},
+        "truncated": {"type": "boolean", "description": "more than 10,000 rows: the first 10,000 are given"}},
+        "required": ["from", "to", "by", "rows", "truncated"]}
     out["Error"] = {"type": "object", "properties": {"error": {"type": "object", "properties": {
         "message": {"type": "string"}, "field": {"type": ["string", "null"]}, "allowed": {},
         "errors": {"type": "array"}}, "required": ["message"]}}, "required": ["error"]}
