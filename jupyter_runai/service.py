@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+from prometheus_client import Histogram
 from pydantic import ValidationError
 
 from .clusters.base import Cluster, Endpoint, PodLaunch, PodReport, PodState
@@ -103,6 +104,8 @@ __all__ = ["AdmissionHook", "RunaiService", "Subscription", "User"]
 KERNEL_ID_ENV = "RUNAI_KERNEL_ID"  # set by the kernel provisioner (kernels/provisioner.py)
 STARTING_REASON = "starting: waiting for the server to answer"
 """The pending reason of a workload whose pods run but do not answer yet (see ``_update_phase``)."""
+CYCLE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Buckets (seconds) of the scheduling cycle's duration histogram (``/runai/metrics``)."""
 LIVE = (WorkloadPhase.PENDING, WorkloadPhase.RUNNING, WorkloadPhase.STOPPING, WorkloadPhase.DELETING)
 
 
@@ -168,6 +171,8 @@ class RunaiService(Administration, ProjectData):
         self.fair_share: dict[str, dict[str, float]] = {}
         self.cycles = 0
         self.last_cycle_seconds = 0.0
+        self.cycle_histogram = Histogram("runai_scheduling_cycle_duration_seconds", "Duration of scheduling cycles",
+                                         registry=None, buckets=CYCLE_BUCKETS)
         self.autoscaler = Autoscaler(scale_down_delay)
         self._dirty: set[str] = set()
         self._outbox: list[dict[str, Any]] = []  # events to publish once committed
@@ -646,6 +651,7 @@ class RunaiService(Administration, ProjectData):
                 self._update_phases(plan[1])
         self.cycles += 1
         self.last_cycle_seconds = time.perf_counter() - started
+        self.cycle_histogram.observe(self.last_cycle_seconds)
         self._account()
 
     def _cycle(self, reports: list[PodReport]) -> tuple[list[tuple[str, str, PodLaunch]], dict[str, str]] | None:

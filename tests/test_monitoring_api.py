@@ -1,5 +1,5 @@
 """Monitoring through the REST API of a real Jupyter server (pytest-jupyter), local cluster on virtual
-GPUs: the usage report (accounting) in the service's clock."""
+GPUs: the usage report (accounting) in the service's clock, and the Prometheus endpoint."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from api_helpers import server_config, wait_for
+from test_metrics import one, parse
 from test_rules import Clock
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -57,3 +58,17 @@ async def test_a_bad_usage_report_request_is_a_400_naming_the_field(api, params,
     code, body = await api.get("reports/usage", params=params)
     assert code == 400, body
     assert body["error"]["field"] == field and body["error"]["allowed"]
+
+
+async def test_the_prometheus_endpoint_serves_kai_and_runai_names_with_the_cycle_histogram(api):
+    await api.submit(name="metered", command="sleep 30", resources={"gpu": 0.5})
+    await api.wait_phase("metered", "Running")
+    response = await api.fetch("runai", "metrics")
+    m = parse(response.body.decode())
+    assert one(m["kai_queue_allocated_gpus"], queue_name="default") == 0.5
+    assert one(m["kai_queue_deserved_gpus"], queue_name="default") == 2.0
+    assert one(m["runai_allocated_gpu_count_per_workload"], workload_name="metered") == 0.5
+    assert one(m["runai_gpu_memory_total_mebibytes_per_gpu"], gpu="0") == 24 * 1024
+    assert "runai_gpu_utilization_per_gpu" not in m  # virtual GPUs are not measured: no series, not a 0
+    # the histogram counts every cycle of the same scrape
+    assert m["runai_scheduling_cycle_duration_seconds_count"][()] == m["runai_scheduling_cycles_total"][()] > 0
