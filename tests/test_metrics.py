@@ -90,3 +90,22 @@ def test_the_cycle_time_is_a_histogram_of_every_cycle(service):
     assert [v for _, v in buckets] == sorted(v for _, v in buckets)  # cumulative
     assert 0 < m["runai_scheduling_cycle_duration_seconds_sum"][()] < 5 * 10
     assert m["kai_e2e_scheduling_latency_milliseconds"][()] == pytest.approx(service.last_cycle_seconds * 1000)
+
+
+def test_every_series_the_grafana_dashboard_queries_is_served(service):
+    import json
+    import re
+    from pathlib import Path
+
+    dashboard = json.loads((Path(__file__).parent.parent / "docs" / "grafana-dashboard.json").read_text())
+    queries = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    queries += [v["definition"] for v in dashboard["templating"]["list"] if "definition" in v]
+    wanted = {name for q in queries for name in re.findall(r"\b(?:runai|kai)_[a-z_]+", q)}
+    submit(service, "train", resources={"gpu": 1})
+    service.run_cycle()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ServiceCollector(service))
+    families = list(text_string_to_metric_families(generate_latest(registry).decode()))
+    # a family declared even while it has no sample (nothing measured yet) counts
+    served = {f.name for f in families} | {s.name for f in families for s in f.samples}
+    assert wanted and not wanted - served, sorted(wanted - served)
