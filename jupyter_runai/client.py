@@ -764,6 +764,12 @@ class RunaiClient:
         return self.get_json("audit", {"kind": kind, "name": name, "limit": limit})["entries"]
 
     # monitoring
+    def recent_events(self, project: str | None = None, workload: str | None = None, type: str | None = None,
+                      limit: int | None = None) -> list[dict[str, Any]]:
+        """The newest stored events (oldest first), optionally of one project, workload and type."""
+        return self.get_json("events/recent", {"project": project, "workload": workload, "type": type,
+                                               "limit": limit})["events"]
+
     def usage_report(self, first: str | None = None, last: str | None = None,
                      by: str | None = None) -> dict[str, Any]:
         """GPU-hours allocated and used per day and per project, user, department or workload (``by``),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import Conflict, NotFound
+from .eventlog import MAX_EVENTS, event_type
 from .models import Credential, CredentialView, DataSource, Event, Workload
 
 if TYPE_CHECKING:
@@ -88,6 +89,13 @@ class ProjectData:
                      limit: int = 1000) -> list[Event]:
         """Stored events after ``since_id`` (for a resuming event stream; a blocking read)."""
         return self.store.events(since_id=since_id, project=project, workload=workload, limit=limit)
+
+    def recent_events(self, project: str | None = None, workload: str | None = None, type: str | None = None,
+                      limit: int = 100) -> list[Event]:
+        """The newest ``limit`` stored events (oldest first), optionally of one project, workload and type
+        (any case; another type is :class:`Invalid` naming the types)."""
+        return self.store.events(project=project or None, workload=workload or None, type=event_type(type),
+                                 limit=max(1, min(limit, MAX_EVENTS)), newest=True)
 
     def event_ids(self) -> tuple[int | None, int]:
         """(the oldest stored event id or None, the newest id given so far)."""

@@ -61,6 +61,7 @@ from .scheduler.types import Job
 from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
 from .accounting import Accountant, report_group, report_range, usage_report
+from .eventlog import eviction_text
 from .admin import Administration
 from .project_data import ProjectData
 from .identity import User
@@ -820,11 +821,11 @@ class RunaiService(Administration, ProjectData):
         victim = self.workloads.get(evict.job)
         pod = self._pod_by_key(victim, evict.pod) if victim is not None else None
         devices = set(pod.devices) if pod is not None else set()
-        names = sorted({f"{w.spec.project}/{w.spec.name}" for b in binds
-                        if b.job != evict.job and b.node == evict.node
-                        and (not devices or devices & set(b.devices))
-                        and (w := self.workloads.get(b.job)) is not None})
-        return f"{evict.reason}: {', '.join(names)}" if names else evict.reason
+        gainers = {(w.spec.project, w.spec.name) for b in binds
+                   if b.job != evict.job and b.node == evict.node
+                   and (not devices or devices & set(b.devices))
+                   and (w := self.workloads.get(b.job)) is not None}
+        return eviction_text(evict.reason, victim.spec.project if victim is not None else None, gainers)
 
     def _evict(self, uid: str, key: str, reason: str) -> None:
         workload = self.workloads.get(uid)

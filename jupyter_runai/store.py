@@ -772,8 +772,9 @@ class Store:
         return draft.model_copy(update={"id": int(cursor.lastrowid)})
 
     def events(self, since_id: int = 0, project: str | None = None, workload: str | None = None,
-               limit: int = 1000, *, newest: bool = False) -> list[Event]:
-        """Events with ``id > since_id``, oldest first, at most ``limit``; optionally of one project / workload.
+               limit: int = 1000, *, newest: bool = False, type: str | None = None) -> list[Event]:
+        """Events with ``id > since_id``, oldest first, at most ``limit``; optionally of one project / workload
+        / type.
 
         ``newest=True`` takes the newest ``limit`` events instead of the oldest
         (still returned oldest first): a workload's latest events.
@@ -785,6 +786,9 @@ class Store:
         if workload is not None:
             where.append("workload = ?")
             params.append(workload)
+        if type is not None:
+            where.append("type = ?")
+            params.append(type)
         rows = self._read(
             "SELECT id, at, type, project, workload, pod, message FROM events WHERE "
             + " AND ".join(where) + f" ORDER BY id {'DESC' if newest else ''} LIMIT ?",

@@ -479,3 +479,55 @@ def test_report_shows_gpu_hours_as_csv_json_and_table(server):
     assert runai(server, "report", "--by", "pod").returncode == 2
     assert runai(server, "list", "-o", "csv").returncode == 2  # csv is the report's
     runai(server, "delete", "acct-job", "-y")
+
+
+def test_events_lists_filters_and_follows(server):
+    done = runai(server, "submit", "ev-job", "-g", "1", "--wait", "--wait-timeout", "60", "--",
+                 sys.executable, "-c", "pass")
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: phase(server, "ev-job") == "Succeeded", what="Succeeded")
+    listed = runai(server, "events", "--workload", "ev-job")
+    assert listed.returncode == 0, listed.stderr
+    types = [line.split()[2] for line in listed.stdout.splitlines()]
+    assert types[:2] == ["Submitted", "Scheduled"] and "Succeeded" in types
+    only = json.loads(runai(server, "events", "--workload", "ev-job", "--type", "scheduled", "-o", "json").stdout)
+    assert [e["type"] for e in only["events"]] == ["Scheduled"] and "started on" in only["events"][0]["message"]
+    bad = runai(server, "events", "--type", "exploded")
+    assert bad.returncode == 1 and "Evicted" in bad.stderr  # the error lists the types
+    # --follow: the events of a workload submitted after it started, as they happen, one JSON per line
+    follower = subprocess.Popen([sys.executable, "-m", "jupyter_runai.cli", "events", "--workload", "ev-live",
+                                 "-f", "-o", "json"], env=server["env"], cwd=server["root"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # submitted whether or not it has connected yet: what came before is listed, the rest followed
+        assert runai(server, "submit", "ev-live", "--", sys.executable, "-c", "pass").returncode == 0
+        seen: list[str] = []
+        deadline = time.monotonic() + 60
+        while "Succeeded" not in seen and time.monotonic() < deadline:
+            line = follower.stdout.readline()
+            if not line:
+                break
+            seen.append(json.loads(line)["type"])
+        assert seen[:1] == ["Submitted"] and "Succeeded" in seen, (seen, follower.stderr.read() if not line else "")
+    finally:
+        follower.kill()
+        follower.wait(10)
+    runai(server, "delete", "ev-job", "-y")
+    runai(server, "delete", "ev-live", "-y")
+
+
+def test_top_shows_devices_and_live_workloads(server):
+    done = runai(server, "submit", "top-job", "-g", "0.5", "--", sys.executable, "-c", "import time; time.sleep(120)")
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: phase(server, "top-job") == "Running", what="Running")
+    try:
+        once = runai(server, "top", "--once")
+        assert once.returncode == 0, once.stderr
+        assert "2 GPU(s) (2 virtual); allocated 0.50 of 2" in once.stdout
+        assert "utilization not measured" in once.stdout and "not measured" in once.stdout
+        assert "top-job" in once.stdout and "default/top-job-0 (0.5)" in once.stdout
+        twice = runai(server, "top", "-n", "2", "--interval", "0.5")
+        assert twice.returncode == 0 and twice.stdout.count("node(s)") == 2, twice.stdout
+        assert runai(server, "top", "--interval", "0").returncode == 2  # bounded
+    finally:
+        runai(server, "delete", "top-job", "-y")

@@ -17,7 +17,7 @@ from tornado import web
 from .. import __version__
 from ..models import Credential, DataSource, Department, NodePool, Project, Workload, WorkloadSpec
 from ..models.data import CredentialView
-from ..models.events import Event
+from ..models.events import Event, EventType
 from .base import RunaiHandler, api
 from .handlers import (
     ACTIONS,
@@ -42,7 +42,7 @@ from .admin_handlers import (
     ProjectHandler,
 )
 from .metrics import MetricsHandler
-from .monitor_handlers import UsageReportHandler
+from .monitor_handlers import RecentEventsHandler, UsageReportHandler
 from .proxy import ProxyHandler, proxy_routes
 from .stream import EventsHandler, LogsHandler
 
@@ -100,6 +100,13 @@ ROUTES: list[Route] = [
                   "'event: overflow' and the stream ends (reconnect with Last-Event-ID)", response="event-stream",
                   query={"project": "only this project", "workload": "only this workload",
                          "since": "replay events after this id"}),
+    }),
+    Route("/events/recent", RecentEventsHandler, {
+        "get": Op("The newest stored events, oldest first (the event stream follows them live)", response="EventList",
+                  query={"project": "only this project", "workload": "only this workload",
+                         "type": "only this type, any case: " + ", ".join(t.value for t in EventType)
+                                 + " (another value is a 400 naming them)",
+                         "limit": "the newest N events (1 to 10000, default 100)"}),
     }),
     Route("/nodes", NodesHandler, {"get": Op("Nodes, their devices and what is allocated on each",
                                              response="NodeList")}),
@@ -230,6 +237,7 @@ def _schemas() -> dict[str, Any]:
     out["WorkloadWithEvents"] = extended("Workload", "WorkloadWithEvents", {
         "events": {"type": "array", "items": ref("Event")}})
     out["DataSourceList"] = listing("data_sources", "DataSource")
+    out["EventList"] = listing("events", "Event")
     out["CredentialList"] = listing("credentials", "CredentialView")
     out["ProjectView"] = extended("Project", "ProjectView", {
         "allocated": {"type": "object", "description": "GPUs its pods hold now"},
