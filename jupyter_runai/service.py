@@ -1385,6 +1385,10 @@ class RunaiService(Administration, ProjectData):
         """Each project with deserved, limit, allocated (GPUs held now) and fair share."""
         return views.project_views(self)
 
+    def workload_gpu_views(self) -> list[dict[str, Any]]:
+        """Each live workload with the GPUs it asks for and holds, by pod."""
+        return views.workload_gpu_views(self)
+
     def node_views(self) -> list[dict[str, Any]]:
         """Each node with its devices and what is allocated on each (by pod)."""
         return views.node_views(self)

@@ -28,7 +28,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from tornado import web
 
 from ..models.quantity import parse_memory
-from ..snapshot import HOLDING
 from .base import RunaiHandler, api
 
 MIB = 1024 * 1024
@@ -127,21 +126,13 @@ class ServiceCollector:
         requested = _gauge("runai_requested_gpus_per_workload", "GPUs a workload asks for (all its pods)", labels)
         per_pod = _gauge("runai_allocated_gpu_count_per_pod", "GPUs allocated to a pod",
                          ["pod_name", "pod_namespace", "node", "workload_name"])
-        for workload in service.workloads.values():
-            if workload.status.phase.is_finished:
-                continue  # only what is live: finished workloads are in the usage report
-            spec = workload.spec
-            values = [workload.uid, spec.name, spec.kind.value, spec.project, workload.submitted_by or ""]
-            holding = [p for p in workload.status.pods if p.phase in HOLDING and p.node]
-            allocated.add_metric(values, round(sum(p.gpus for p in holding), 4))
-            try:
-                asked = sum(spec.pod_resources(i).total_gpus() for i in range(spec.pod_count))
-            except ValueError:  # a gpu_memory request: GPUs only once placed on a device
-                asked = None
-            if asked is not None:
-                requested.add_metric(values, round(asked, 4))
-            for pod in holding:
-                per_pod.add_metric([pod.name, spec.project, pod.node, spec.name], round(pod.gpus, 4))
+        for view in service.workload_gpu_views():
+            values = [view["uid"], view["name"], view["kind"], view["project"], view["user"] or ""]
+            allocated.add_metric(values, view["allocated"])
+            if view["requested"] is not None:
+                requested.add_metric(values, view["requested"])
+            for pod in view["pods"]:
+                per_pod.add_metric([pod["name"], view["project"], pod["node"], view["name"]], pod["gpus"])
         yield from (allocated, requested, per_pod)
 
     @staticmethod
