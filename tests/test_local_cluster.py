@@ -21,12 +21,18 @@ GIB = 1024**3
 
 
 class FakeNvml:
-    """The NVML stand-in: devices as given, per-process memory as the test sets it."""
+    """The NVML stand-in: devices as given, per-process memory and utilization as the test sets them
+    (``utilization[index]`` None: the driver does not measure processes)."""
 
     def __init__(self, count: int = 2, memory: int = 16 * GIB) -> None:
         self._devices = [NvmlDevice(i, f"GPU-fake-{i}", "Fake H200", memory) for i in range(count)]
         self.memory: dict[int, dict[int, int]] = {}
+        self.utilization: dict[int, dict[int, float] | None] = {}
         self.closed = False
+
+    def process_utilization(self, index: int) -> dict[int, float] | None:
+        found = self.utilization.get(index, {})
+        return None if found is None else dict(found)
 
     def devices(self) -> list[NvmlDevice]:
         return list(self._devices)
@@ -511,3 +517,20 @@ def test_watchdog_dynamic_fraction_bursts_until_a_guarantee_is_at_stake(gpu_clus
     assert report.message == ("stopped: used 10.0 GiB of GPU memory on device 1, above its guaranteed 4.0 GiB, "
                               "leaving pod default/steady-0 less than its guaranteed 8.0 GiB")
     assert group_gone(b["pgid"]) and group_alive(s["pgid"])
+
+
+def test_pod_metrics_map_each_process_to_its_pod(gpu_cluster):
+    """The per-process sampler behind the NVML seam: memory and utilization of the processes of each
+    pod (its child processes included), per device it holds; other processes count for no pod."""
+    cluster, nvml = gpu_cluster
+    a = cluster.launch(make_launch(cluster, "a", SLEEPER, devices=[0], fraction=0.5, gpu_memory_limit=8 * GIB))
+    b = cluster.launch(make_launch(cluster, "b", SLEEPER, devices=[0, 1], fraction=0.5, gpu_memory_limit=8 * GIB))
+    nvml.memory = {0: {_child_pid(a): 3 * GIB, _child_pid(b): GIB, 999_999_999: 5 * GIB}, 1: {_child_pid(b): 2 * GIB}}
+    nvml.utilization = {0: {_child_pid(a): 60.0, 999_999_999: 30.0}, 1: None}
+    got = {(m.key, m.index): (m.used_memory, m.utilization) for m in cluster.pod_metrics()}
+    assert got == {
+        ("default/a-0", 0): (3 * GIB, 60.0),
+        ("default/b-0", 0): (GIB, 0.0),  # measured, and idle in the window
+        ("default/b-0", 1): (2 * GIB, None),  # this device does not measure processes
+    }
+    assert {m.node for m in cluster.pod_metrics()} == {cluster.node_name}

@@ -2,12 +2,13 @@
 
 Everything the local cluster needs from NVML goes through the small
 :class:`Nvml` interface below: the devices, the GPU memory each process uses,
-and each device's memory use and utilization. :class:`PynvmlNvml` implements it
+each device's memory use and utilization, and (optional: an NVML without it, or a
+stand-in that lacks the method, measures no process) each process's utilization. :class:`PynvmlNvml` implements it
 on ``pynvml`` (package ``nvidia-ml-py``) and degrades to "no GPUs" when the
 library or the driver is missing. Nothing is initialised at import time: NVML is
 loaded on the first call.
 
-Tests replace it with a small in-test class that has the same four methods.
+Tests replace it with a small in-test class that has the same methods.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ class Nvml(Protocol):
         """Device ``index`` now: (used memory in bytes, compute utilization in percent); None if unknown."""
         ...
 
+    def process_utilization(self, index: int) -> dict[int, float] | None:
+        """Utilization of device ``index`` by process id (percent of the device, over NVML's last
+        sampling window); a process absent from it did not use the device. None if unknown."""
+        ...
+
     def close(self) -> None:
         """Release the library (nvmlShutdown); harmless when never loaded."""
         ...
@@ -64,6 +70,9 @@ class NoNvml:
 
     def usage(self, index: int) -> tuple[int | None, float | None]:
         return None, None
+
+    def process_utilization(self, index: int) -> dict[int, float] | None:
+        return None
 
     def close(self) -> None:
         pass
@@ -160,6 +169,23 @@ class PynvmlNvml:
         except Exception as error:
             log.debug("NVML utilization of device %s failed: %s", index, error)
         return memory, utilization
+
+    def process_utilization(self, index: int) -> dict[int, float] | None:
+        pynvml, handle = self._handle(index)
+        if handle is None:
+            return None
+        try:
+            samples = pynvml.nvmlDeviceGetProcessUtilization(handle, 0)
+        except Exception as error:  # not supported, or no sample yet (NVML_ERROR_NOT_FOUND): unknown
+            if "not found" in str(error).lower():
+                return {}  # no process used the device in the window
+            log.debug("NVML process utilization of device %s failed: %s", index, error)
+            return None
+        used: dict[int, float] = {}
+        for sample in samples:
+            pid = int(sample.pid)
+            used[pid] = max(used.get(pid, 0.0), float(sample.smUtil))
+        return used
 
     def close(self) -> None:
         with self._lock:
