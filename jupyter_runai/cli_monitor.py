@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING:
     from .client import RunaiClient
 
-__all__ = ["MONITOR_COMMANDS", "add_monitor_commands", "event_line", "render_report", "render_top", "report_csv",
-           "run_monitor"]
+__all__ = ["MONITOR_COMMANDS", "add_monitor_commands", "event_line", "render_report", "render_top", "render_usage",
+           "report_csv", "run_monitor"]
 
 MONITOR_COMMANDS = ("report", "events", "top")
 GROUPS = ("project", "user", "department", "workload")  # as jupyter_runai.accounting.GROUPS
@@ -191,9 +191,31 @@ def _run_events(ns: argparse.Namespace, client: RunaiClient, show: Callable[[Any
     return 0
 
 
-def render_top(nodes: list[dict[str, Any]], workloads: list[dict[str, Any]], scope: str | None):
-    """One picture of `runai top`: a summary line, the devices (allocated, memory, utilization) and the
-    live workloads."""
+def render_usage(usage: list[dict[str, Any]]):
+    """Each workload that holds GPUs: allocated beside its measured utilization and memory."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from .cli_render import _memory_text
+
+    holding = [w for w in usage if w.get("allocated")]
+    if not holding:
+        return Text("No workload holds a GPU.")
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("WORKLOAD", "ALLOCATED (GPUs)", "GPU UTIL", "GPU MEMORY USED"):
+        table.add_column(column, no_wrap=True, justify="left" if column == "WORKLOAD" else "right")
+    for w in holding:
+        unmeasured = "not measured (virtual GPU)" if w.get("virtual") else "not measured"
+        util = unmeasured if w.get("utilization") is None else f"{w['utilization']:.0f}%"
+        memory = unmeasured if w.get("used_memory") is None else _memory_text(w["used_memory"])
+        table.add_row(Text(f"{w['project']}/{w['name']}"), Text(f"{w['allocated']:g}"), Text(util), Text(memory))
+    return table
+
+
+def render_top(nodes: list[dict[str, Any]], workloads: list[dict[str, Any]], scope: str | None,
+               usage: list[dict[str, Any]] | None = None):
+    """One picture of `runai top`: a summary line, the devices (allocated, memory, utilization), what
+    each workload holding GPUs uses of them, and the live workloads."""
     from rich.console import Group
     from rich.text import Text
 
@@ -212,7 +234,7 @@ def render_top(nodes: list[dict[str, Any]], workloads: list[dict[str, Any]], sco
                    if measured else "utilization not measured (virtual GPUs, or no NVML)")
     summary.append(f"\nworkloads{'' if scope is None else ' in ' + scope}: {phases['Running']} running, "
                    f"{phases['Pending']} pending")
-    return Group(summary, Text(""), render_nodes(nodes), Text(""),
+    return Group(summary, Text(""), render_nodes(nodes), Text(""), render_usage(usage or []), Text(""),
                  render_workloads(live) if live else Text("No live workloads."))
 
 
@@ -224,14 +246,15 @@ def _run_top(ns: argparse.Namespace, client: RunaiClient, show: Callable[[Any], 
     scope = _scope(ns)
     if getattr(ns, "output", "table") in ("json", "yaml"):  # one picture as the API's documents
         show({"nodes": client.get_json("nodes").get("nodes", []),
-              "workloads": client.get_json("workloads", {"project": scope}).get("workloads", [])})
+              "workloads": client.get_json("workloads", {"project": scope}).get("workloads", []),
+              "usage": client.workload_usage(scope)})
         return 0
     console = stdout_console()
 
     def picture():
         nodes = client.get_json("nodes").get("nodes", [])
         workloads = client.get_json("workloads", {"project": scope}).get("workloads", [])
-        return render_top(nodes, workloads, scope)
+        return render_top(nodes, workloads, scope, client.workload_usage(scope))
 
     count = 1 if ns.once else ns.iterations
     if console.is_terminal and count != 1:

@@ -764,6 +764,14 @@ class RunaiClient:
         return self.get_json("audit", {"kind": kind, "name": name, "limit": limit})["entries"]
 
     # monitoring
+    def workload_usage(self, project: str | None = None) -> list[dict[str, Any]]:
+        """Each live workload's GPUs allocated beside its measured utilization and memory, with recent samples."""
+        return self.get_json("usage/workloads", {"project": project})["workloads"]
+
+    def device_usage(self) -> list[dict[str, Any]]:
+        """Each device's recent samples: allocated fraction, utilization, used memory."""
+        return self.get_json("usage/devices")["devices"]
+
     def recent_events(self, project: str | None = None, workload: str | None = None, type: str | None = None,
                       limit: int | None = None) -> list[dict[str, Any]]:
         """The newest stored events (oldest first), optionally of one project, workload and type."""

@@ -62,6 +62,7 @@ from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
 from .accounting import Accountant, report_group, report_range, usage_report
 from .eventlog import eviction_text
+from .gpu_usage import UsageHistory, workload_usage
 from .admin import Administration
 from .project_data import ProjectData
 from .identity import User
@@ -151,6 +152,8 @@ class RunaiService(Administration, ProjectData):
         proxy_secret: bytes | None = None,
         clock: Callable[[], datetime] = utcnow,
         accounting_interval: float = 60.0,
+        usage_sample_interval: float = 5.0,
+        usage_history: int = 120,
     ) -> None:
         self.store = store
         self.cluster = cluster
@@ -198,6 +201,7 @@ class RunaiService(Administration, ProjectData):
         store.on_rollback(self._forget_unstored_events)
         self.accounting = Accountant(store, lambda name: getattr(store.project(name), "department", None),
                                      every_seconds=accounting_interval)
+        self.usage_history = UsageHistory(usage_sample_interval, usage_history)
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._started = False
@@ -323,6 +327,35 @@ class RunaiService(Administration, ProjectData):
             self.accounting.accrue(now, utilization)
         except Exception:
             log.exception("could not write the GPU accounting")
+
+    def _sample_usage(self) -> None:
+        """Add a sample to the history rings of devices and workloads when one is due."""
+        now = self._now()
+        if not self.usage_history.due(now):
+            return
+        try:
+            self.usage_history.sample(now, self.node_views(), self.workload_usage())
+        except Exception:
+            log.exception("could not sample the GPUs' use")
+
+    def workload_usage(self, project: str | None = None) -> list[dict[str, Any]]:
+        """Each live workload's GPU allocation beside its measured utilization and memory
+        (:func:`jupyter_runai.gpu_usage.workload_usage`), optionally of one project."""
+        views_ = [v for v in self.workload_gpu_views() if project is None or v["project"] == project]
+        pod_metrics = getattr(self.cluster, "pod_metrics", None)
+        return workload_usage(views_, self.cluster.nodes(), self.cluster.metrics(),
+                              pod_metrics() if callable(pod_metrics) and views_ else None)
+
+    def workload_usage_history(self, project: str | None = None) -> list[dict[str, Any]]:
+        """:meth:`workload_usage`, each with its recent ``samples`` (oldest first)."""
+        rings = self.usage_history.workloads
+        return [{**w, "samples": list(rings.get(w["uid"], ()))} for w in self.workload_usage(project)]
+
+    def device_usage_history(self) -> list[dict[str, Any]]:
+        """Each device with its recent ``samples`` (allocated fraction, utilization, used memory)."""
+        rings = self.usage_history.devices
+        return [{"node": n.name, "index": d.index, "virtual": d.virtual, "memory": d.memory,
+                 "samples": list(rings.get((n.name, d.index), ()))} for n in self.cluster.nodes() for d in n.devices]
 
     def usage_report(self, user: User, first: str | None = None, last: str | None = None,
                      by: str | None = None) -> dict[str, Any]:
@@ -654,6 +687,7 @@ class RunaiService(Administration, ProjectData):
         self.last_cycle_seconds = time.perf_counter() - started
         self.cycle_histogram.observe(self.last_cycle_seconds)
         self._account()
+        self._sample_usage()
 
     def _cycle(self, reports: list[PodReport]) -> tuple[list[tuple[str, str, PodLaunch]], dict[str, str]] | None:
         """Observe and schedule: apply the reports, stop evicted pods, record the intents of the

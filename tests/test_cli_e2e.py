@@ -526,6 +526,8 @@ def test_top_shows_devices_and_live_workloads(server):
         assert "2 GPU(s) (2 virtual); allocated 0.50 of 2" in once.stdout
         assert "utilization not measured" in once.stdout and "not measured" in once.stdout
         assert "top-job" in once.stdout and "default/top-job-0 (0.5)" in once.stdout
+        usage = next(line for line in once.stdout.splitlines() if line.startswith("default/top-job "))
+        assert "0.5" in usage and usage.count("not measured (virtual GPU)") == 2  # util and memory, in words
         twice = runai(server, "top", "-n", "2", "--interval", "0.5")
         assert twice.returncode == 0 and twice.stdout.count("node(s)") == 2, twice.stdout
         assert runai(server, "top", "--interval", "0").returncode == 2  # bounded

@@ -72,3 +72,19 @@ async def test_the_prometheus_endpoint_serves_kai_and_runai_names_with_the_cycle
     assert "runai_gpu_utilization_per_gpu" not in m  # virtual GPUs are not measured: no series, not a 0
     # the histogram counts every cycle of the same scrape
     assert m["runai_scheduling_cycle_duration_seconds_count"][()] == m["runai_scheduling_cycles_total"][()] > 0
+
+
+async def test_workload_and_device_use_with_history_through_rest(api):
+    await api.submit(name="half", command="sleep 30", resources={"gpu": 0.5})
+    await api.wait_phase("half", "Running")
+    code, body = await api.get("usage/workloads", params={"project": "default"})
+    assert code == 200, body
+    [half] = [w for w in body["workloads"] if w["name"] == "half"]
+    assert half["allocated"] == 0.5 and half["requested"] == 0.5
+    assert half["virtual"] is True and half["utilization"] is None and half["used_memory"] is None
+    assert half["devices"][0]["share"] == 0.5 and body["every_seconds"] > 0
+    code, body = await api.get("usage/devices")
+    assert code == 200 and len(body["devices"]) == 2 and all(d["virtual"] for d in body["devices"])
+    assert all(s["utilization"] is None for d in body["devices"] for s in d["samples"])
+    code, body = await api.get("usage/workloads", params={"project": "nope"})
+    assert code == 404 and body["error"]["field"]

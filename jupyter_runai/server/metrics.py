@@ -11,8 +11,10 @@ Three families of names (all gauges unless said otherwise):
 * Run:ai's names, with Run:ai's labels where we have them: per device ``runai_gpu_utilization_per_gpu``,
   ``runai_gpu_memory_used_mebibytes_per_gpu`` (measured devices only), ``runai_gpu_memory_total_mebibytes_per_gpu``;
   per node ``runai_gpu_count_per_node``, ``runai_allocated_gpu_count_per_node``; per pod
-  ``runai_allocated_gpu_count_per_pod``; per workload ``runai_allocated_gpu_count_per_workload``,
-  ``runai_requested_gpus_per_workload``; per project ``runai_allocated_gpu_count_per_project``,
+  ``runai_allocated_gpu_count_per_pod``, ``runai_gpu_utilization_per_pod_per_gpu``,
+  ``runai_gpu_memory_used_mebibytes_per_pod_per_gpu``; per workload ``runai_allocated_gpu_count_per_workload``,
+  ``runai_requested_gpus_per_workload``, ``runai_gpu_utilization_per_workload``,
+  ``runai_gpu_memory_used_mebibytes_per_workload`` (the measured ones only where NVML measures); per project ``runai_allocated_gpu_count_per_project``,
   ``runai_project_guaranteed_gpus`` and ``runai_project_info``;
 * KAI-Scheduler's queue names (a project is a queue, ``queue_name``): ``kai_queue_deserved_gpus``,
   ``kai_queue_allocated_gpus``, ``kai_queue_fair_share_gpu`` and ``kai_e2e_scheduling_latency_milliseconds``.
@@ -124,16 +126,36 @@ class ServiceCollector:
         labels = ["workload_id", "workload_name", "workload_type", "project", "user"]
         allocated = _gauge("runai_allocated_gpu_count_per_workload", "GPUs allocated to a workload's pods", labels)
         requested = _gauge("runai_requested_gpus_per_workload", "GPUs a workload asks for (all its pods)", labels)
-        per_pod = _gauge("runai_allocated_gpu_count_per_pod", "GPUs allocated to a pod",
-                         ["pod_name", "pod_namespace", "node", "workload_name"])
-        for view in service.workload_gpu_views():
+        utilization = _gauge("runai_gpu_utilization_per_workload", "Mean GPU utilization of a workload's devices "
+                             "(NVML; absent unless all are measured)", labels)
+        memory = _gauge("runai_gpu_memory_used_mebibytes_per_workload", "GPU memory a workload's processes use "
+                        "(NVML)", labels)
+        pod_labels = ["pod_name", "pod_namespace", "node", "workload_name"]
+        per_pod = _gauge("runai_allocated_gpu_count_per_pod", "GPUs allocated to a pod", pod_labels)
+        pod_util = _gauge("runai_gpu_utilization_per_pod_per_gpu", "GPU utilization of a pod's processes on one "
+                          "device (NVML)", pod_labels + ["gpu"])
+        pod_memory = _gauge("runai_gpu_memory_used_mebibytes_per_pod_per_gpu", "GPU memory a pod's processes use "
+                            "on one device (NVML)", pod_labels + ["gpu"])
+        for view in service.workload_usage():
             values = [view["uid"], view["name"], view["kind"], view["project"], view["user"] or ""]
             allocated.add_metric(values, view["allocated"])
             if view["requested"] is not None:
                 requested.add_metric(values, view["requested"])
-            for pod in view["pods"]:
-                per_pod.add_metric([pod["name"], view["project"], pod["node"], view["name"]], pod["gpus"])
-        yield from (allocated, requested, per_pod)
+            if view["utilization"] is not None:
+                utilization.add_metric(values, view["utilization"])
+            if view["used_memory"] is not None:
+                memory.add_metric(values, view["used_memory"] / MIB)
+            pods: dict[tuple[str, str], float] = {}
+            for entry in view["devices"]:
+                base = [entry["pod"], view["project"], entry["node"], view["name"]]
+                pods[(entry["pod"], entry["node"])] = pods.get((entry["pod"], entry["node"]), 0.0) + entry["share"]
+                if entry["utilization"] is not None:
+                    pod_util.add_metric(base + [str(entry["device"])], entry["utilization"])
+                if entry["used_memory"] is not None:
+                    pod_memory.add_metric(base + [str(entry["device"])], entry["used_memory"] / MIB)
+            for (pod, node), gpus in pods.items():
+                per_pod.add_metric([pod, view["project"], node, view["name"]], round(gpus, 4))
+        yield from (allocated, requested, utilization, memory, per_pod, pod_util, pod_memory)
 
     @staticmethod
     def _cycles(service):

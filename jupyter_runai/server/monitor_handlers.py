@@ -1,4 +1,5 @@
-"""REST handlers for monitoring: the GPU usage report (accounting) and the event listing."""
+"""REST handlers for monitoring: the GPU usage report (accounting), each workload's and device's GPU use
+with its recent history, and the event listing."""
 
 from __future__ import annotations
 
@@ -29,4 +30,25 @@ class RecentEventsHandler(RunaiHandler):
         self.send({"events": [e.model_dump(mode="json") for e in events]})
 
 
-__all__ = ["RecentEventsHandler", "UsageReportHandler"]
+class WorkloadUsageHandler(RunaiHandler):
+    @web.authenticated
+    @authorized
+    @api
+    async def get(self) -> None:
+        project = self.get_argument("project", None) or None
+        if project is not None:
+            self.service.project(project)  # an unknown project is a 404 naming it
+        self.send({"every_seconds": self.service.usage_history.every_seconds,
+                   "workloads": self.service.workload_usage_history(project)})
+
+
+class DeviceUsageHandler(RunaiHandler):
+    @web.authenticated
+    @authorized
+    @api
+    async def get(self) -> None:
+        self.send({"every_seconds": self.service.usage_history.every_seconds,
+                   "devices": self.service.device_usage_history()})
+
+
+__all__ = ["DeviceUsageHandler", "RecentEventsHandler", "UsageReportHandler", "WorkloadUsageHandler"]

@@ -42,7 +42,7 @@ from .admin_handlers import (
     ProjectHandler,
 )
 from .metrics import MetricsHandler
-from .monitor_handlers import RecentEventsHandler, UsageReportHandler
+from .monitor_handlers import DeviceUsageHandler, RecentEventsHandler, UsageReportHandler, WorkloadUsageHandler
 from .proxy import ProxyHandler, proxy_routes
 from .stream import EventsHandler, LogsHandler
 
@@ -158,6 +158,15 @@ ROUTES: list[Route] = [
                   query={"from": "first day, YYYY-MM-DD (default: 6 days before 'to')",
                          "to": "last day, YYYY-MM-DD, included (default: today, UTC); at most 366 days in all",
                          "by": "project (default), user, department or workload"}),
+    }),
+    Route("/usage/workloads", WorkloadUsageHandler, {
+        "get": Op("Each live workload's GPUs allocated beside its measured utilization and memory (per pod and "
+                  "device; virtual GPUs say so), with its recent samples", response="WorkloadUsageList",
+                  query={"project": "only this project (an unknown one is a 404)"}),
+    }),
+    Route("/usage/devices", DeviceUsageHandler, {
+        "get": Op("Each device's recent samples: allocated fraction, utilization and used memory (null where "
+                  "not measured)", response="DeviceUsageList"),
     }),
     Route("/projects/{project}/data-sources", DataSourcesHandler, {
         "get": Op("The project's data sources", response="DataSourceList"),
@@ -298,6 +307,31 @@ def _schemas() -> dict[str, Any]:
             "required": ["day", "gpu_hours_allocated", "gpu_hours_used", "gpu_hours_measured"]}},
         "truncated": {"type": "boolean", "description": "more than 10,000 rows: the first 10,000 are given"}},
         "required": ["from", "to", "by", "rows", "truncated"]}
+    nullable = {"type": ["number", "null"]}
+    sample = {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"},
+                                               "allocated": {"type": "number"}, "allocated_fraction": {"type": "number"},
+                                               "utilization": nullable, "used_memory": nullable}}
+    out["WorkloadUsageList"] = {"type": "object", "properties": {
+        "every_seconds": {"type": "number", "description": "seconds between samples"},
+        "workloads": {"type": "array", "items": {"type": "object", "properties": {
+            "uid": {"type": "string"}, "project": {"type": "string"}, "name": {"type": "string"},
+            "kind": {"type": "string"}, "user": {"type": ["string", "null"]}, "phase": {"type": "string"},
+            "requested": {**nullable, "description": "GPUs asked for (null for a gpu_memory request until placed)"},
+            "allocated": {"type": "number", "description": "GPUs its pods hold"},
+            "utilization": {**nullable, "description": "mean percent over its pods' devices; null unless all are "
+                            "measured"},
+            "used_memory": {**nullable, "description": "bytes its processes use on its devices"},
+            "virtual": {"type": "boolean", "description": "it holds virtual GPUs: nothing to measure"},
+            "devices": {"type": "array", "items": {"type": "object", "properties": {
+                "pod": {"type": "string"}, "node": {"type": "string"}, "device": {"type": "integer"},
+                "share": {"type": "number"}, "virtual": {"type": "boolean"}, "utilization": nullable,
+                "used_memory": nullable}}},
+            "samples": {"type": "array", "items": sample}}}}}}
+    out["DeviceUsageList"] = {"type": "object", "properties": {
+        "every_seconds": {"type": "number"},
+        "devices": {"type": "array", "items": {"type": "object", "properties": {
+            "node": {"type": "string"}, "index": {"type": "integer"}, "virtual": {"type": "boolean"},
+            "memory": {"type": "integer"}, "samples": {"type": "array", "items": sample}}}}}}
     out["Error"] = {"type": "object", "properties": {"error": {"type": "object", "properties": {
         "message": {"type": "string"}, "field": {"type": ["string", "null"]}, "allowed": {},
         "errors": {"type": "array"}}, "required": ["message"]}}, "required": ["error"]}
