@@ -143,7 +143,8 @@ def report_range(first: str | None, last: str | None, today: date) -> tuple[date
     end = parse("to", last, today)
     start = parse("from", first, end - timedelta(days=6))
     if start > end:
-        raise Invalid(f"from ({start}) is after to ({end})", field="from", allowed=f"a day up to {end}")
+        raise Invalid(f"the first day ({start}) is after the last ({end})", field="from",
+                      allowed=f"a day up to {end}")
     if (end - start).days >= MAX_DAYS:
         raise Invalid(f"a report covers at most {MAX_DAYS} days; from {start} to {end} is {(end - start).days + 1}",
                       field="from", allowed=f"a day from {end - timedelta(days=MAX_DAYS - 1)}")
