@@ -9,9 +9,11 @@ the time it is accounted up to. After a restart the pods still holding devices a
 that time on, so nothing is counted twice.
 
 Allocated GPU-seconds: the devices a pod holds times the share of each (1 for whole devices) times
-the seconds it held them. Used GPU-seconds: the same, weighted by each device's utilization as
-sampled at accrual time; only where every device of the pod is measured (NVML), and counted apart
-(``measured``) so that a report can say how much of the allocation was measured at all.
+the seconds it held them. Used GPU-seconds: per device, the utilization of the pod's own processes
+(NVML per process), or the device's when the pod holds it whole, as sampled at accrual time, times
+the seconds; only where every device of the pod is measured (a fraction of a device whose
+processes are not measured is not), and counted apart (``measured``) so that a report can say how
+much of the allocation was measured at all.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ MAX_ROWS = 10_000
 class _Interval:
     start: datetime
     meta: dict[str, Any]  # workload_uid, project, department, user, workload, kind
+    pod: str  # the pod's key, <project>/<pod>
     devices: list[tuple[str, int]]
     share: float  # of each device
 
@@ -64,6 +67,7 @@ class Accountant:
         self._open: dict[tuple[str, str], _Interval] = {}  # (workload uid, pod name) -> interval
         self._pending: dict[tuple[str, str], dict[str, Any]] = {}  # (day, workload uid) -> row to add
         self._utilization: dict[tuple[str, int], float] = {}  # the last sample, (node, device) -> percent
+        self._pod_utilization: dict[tuple[str, int], float] = {}  # the last sample, (pod key, device) -> percent
         self._since = store.accounted_until()  # what is in the store is accounted up to here
 
     def observe(self, workloads: Iterable[Workload], now: datetime) -> None:
@@ -82,7 +86,7 @@ class Accountant:
                         "department": self.department_of(workload.spec.project),
                         "user": workload.submitted_by, "workload": workload.spec.name,
                         "kind": workload.spec.kind.value}
-                self._open[(uid, name)] = _Interval(min(start, now), meta,
+                self._open[(uid, name)] = _Interval(min(start, now), meta, f"{workload.spec.project}/{name}",
                                                     [(pod.node, d) for d in pod.devices], pod.fraction or 1.0)
 
     def removed(self, uid: str, now: datetime) -> None:
@@ -96,9 +100,13 @@ class Accountant:
 
     def _add(self, interval: _Interval, start: datetime, end: datetime) -> None:
         gpus = interval.share * len(interval.devices)
-        measured = [self._utilization.get(d) for d in interval.devices]
-        use = (None if any(u is None for u in measured)
-               else interval.share * sum(min(100.0, max(0.0, u)) for u in measured) / 100.0)
+        measured = []
+        for node, index in interval.devices:
+            own = self._pod_utilization.get((interval.pod, index))
+            if own is None and interval.share >= 1:
+                own = self._utilization.get((node, index))  # the device is the pod's alone
+            measured.append(own)
+        use = None if any(u is None for u in measured) else sum(min(100.0, max(0.0, u)) for u in measured) / 100.0
         for day, seconds in _day_slices(start, end):
             row = self._pending.setdefault((day, interval.meta["workload_uid"]), {
                 "day": day, **interval.meta, "allocated_gpu_seconds": 0.0, "measured_gpu_seconds": 0.0,
@@ -112,10 +120,13 @@ class Accountant:
         """Time to write what was held since the last accrual."""
         return self._since is None or (now - self._since).total_seconds() >= self.every_seconds
 
-    def accrue(self, now: datetime, utilization: dict[tuple[str, int], float | None]) -> None:
-        """Write to the store what the pods held up to ``now`` (``utilization``: each measured
-        device's percent now, None where not measured)."""
+    def accrue(self, now: datetime, utilization: dict[tuple[str, int], float | None],
+               pod_utilization: dict[tuple[str, int], float | None] | None = None) -> None:
+        """Write to the store what the pods held up to ``now`` (``utilization``: each device's percent
+        now by (node, index); ``pod_utilization``: each pod's processes' percent of a device by (pod
+        key, index); None where not measured)."""
         self._utilization = {k: v for k, v in utilization.items() if v is not None}
+        self._pod_utilization = {k: v for k, v in (pod_utilization or {}).items() if v is not None}
         for interval in self._open.values():
             if interval.start < now:
                 self._add(interval, interval.start, now)

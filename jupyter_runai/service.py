@@ -324,7 +324,9 @@ class RunaiService(Administration, ProjectData):
             return
         try:
             utilization = {(m.node, m.index): m.utilization for m in self.cluster.metrics()}
-            self.accounting.accrue(now, utilization)
+            pod_metrics = getattr(self.cluster, "pod_metrics", None)
+            by_pod = {(m.key, m.index): m.utilization for m in pod_metrics()} if callable(pod_metrics) else None
+            self.accounting.accrue(now, utilization, by_pod)
         except Exception:
             log.exception("could not write the GPU accounting")
 

@@ -12,7 +12,7 @@ from api_helpers import kill_pods
 from test_local_cluster import GIB, FakeNvml
 from test_metrics import one, scrape
 from test_rules import Clock
-from test_service import make_service, submit
+from test_service import ME, make_service, submit
 
 
 @pytest.fixture
@@ -95,3 +95,16 @@ def test_on_virtual_gpus_use_is_said_to_be_unmeasured(tmp_path, clock):
     service.cluster.utilization[("sim-node-0", device)] = 80.0
     assert {w["name"]: w["utilization"] for w in service.workload_usage()} == {"train": 80.0, "half": None}
     service.store.close()
+
+
+def test_the_accounting_counts_each_pod_s_own_use_of_a_shared_device(gpu_service, clock):
+    service, nvml = gpu_service
+    for name in ("a", "b"):
+        submit(service, name, command="sleep 60", resources={"gpu": 0.5})
+    service.run_cycle()
+    nvml.utilization = {0: {pid_of(service, "a"): 60.0}}  # b's processes: measured, idle
+    clock.advance(hours=1)
+    service.run_cycle()
+    report = service.usage_report(ME, "2026-01-01", "2026-01-01", "workload")
+    assert {r["workload"]: (r["gpu_hours_allocated"], r["gpu_hours_used"], r["gpu_hours_measured"])
+            for r in report["rows"]} == {"a": (0.5, 0.6, 0.5), "b": (0.5, 0.0, 0.5)}
