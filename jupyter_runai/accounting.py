@@ -64,38 +64,51 @@ class Accountant:
         self.department_of = department_of
         self.every_seconds = every_seconds
         self.keep_days = keep_days
-        self._open: dict[tuple[str, str], _Interval] = {}  # (workload uid, pod name) -> interval
+        self._open: dict[str, dict[str, _Interval]] = {}  # workload uid -> pod name -> interval
         self._pending: dict[tuple[str, str], dict[str, Any]] = {}  # (day, workload uid) -> row to add
         self._utilization: dict[tuple[str, int], float] = {}  # the last sample, (node, device) -> percent
         self._pod_utilization: dict[tuple[str, int], float] = {}  # the last sample, (pod key, device) -> percent
         self._since = store.accounted_until()  # what is in the store is accounted up to here
 
     def observe(self, workloads: Iterable[Workload], now: datetime) -> None:
-        """Open an interval for each pod that holds devices now, close those of pods that no longer do."""
+        """Open an interval for each pod that holds devices now, close those of pods that no longer do
+        (or hold other devices now: a new interval)."""
+        departments: dict[str, str | None] = {}
         for workload in workloads:
-            holding = {p.name: p for p in workload.status.pods if p.phase in HOLDING and p.devices and p.node}
             uid = workload.uid
-            for key in [k for k in self._open if k[0] == uid and k[1] not in holding]:
-                self._close(key, now)
+            holding = {p.name: p for p in workload.status.pods if p.phase in HOLDING and p.devices and p.node}
+            opened = self._open.get(uid, {})
+            for name in [n for n, i in opened.items() if n not in holding or i.devices != self._devices(holding[n])
+                         or i.share != (holding[n].fraction or 1.0)]:
+                self._close(uid, name, now)
             for name, pod in holding.items():
-                if (uid, name) in self._open:
+                if name in self._open.get(uid, {}):
                     continue
+                project = workload.spec.project
+                if project not in departments:
+                    departments[project] = self.department_of(project)
                 # from its start, but never before what the store already accounts (a restart)
                 start = max([t for t in (pod.started_at, self._since) if t is not None], default=now)
-                meta = {"workload_uid": uid, "project": workload.spec.project,
-                        "department": self.department_of(workload.spec.project),
+                meta = {"workload_uid": uid, "project": project, "department": departments[project],
                         "user": workload.submitted_by, "workload": workload.spec.name,
                         "kind": workload.spec.kind.value}
-                self._open[(uid, name)] = _Interval(min(start, now), meta, f"{workload.spec.project}/{name}",
-                                                    [(pod.node, d) for d in pod.devices], pod.fraction or 1.0)
+                self._open.setdefault(uid, {})[name] = _Interval(min(start, now), meta, f"{project}/{name}",
+                                                                 self._devices(pod), pod.fraction or 1.0)
+
+    @staticmethod
+    def _devices(pod) -> list[tuple[str, int]]:
+        return [(pod.node, d) for d in pod.devices]
 
     def removed(self, uid: str, now: datetime) -> None:
         """The workload is gone: whatever of it was still open ends now."""
-        for key in [k for k in self._open if k[0] == uid]:
-            self._close(key, now)
+        for name in list(self._open.get(uid, ())):
+            self._close(uid, name, now)
 
-    def _close(self, key: tuple[str, str], now: datetime) -> None:
-        interval = self._open.pop(key)
+    def _close(self, uid: str, name: str, now: datetime) -> None:
+        pods = self._open[uid]
+        interval = pods.pop(name)
+        if not pods:
+            del self._open[uid]
         self._add(interval, interval.start, now)
 
     def _add(self, interval: _Interval, start: datetime, end: datetime) -> None:
@@ -127,7 +140,7 @@ class Accountant:
         key, index); None where not measured)."""
         self._utilization = {k: v for k, v in utilization.items() if v is not None}
         self._pod_utilization = {k: v for k, v in (pod_utilization or {}).items() if v is not None}
-        for interval in self._open.values():
+        for interval in (i for pods in self._open.values() for i in pods.values()):
             if interval.start < now:
                 self._add(interval, interval.start, now)
                 interval.start = now

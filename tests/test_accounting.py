@@ -104,3 +104,34 @@ def test_a_bad_report_request_names_the_field(tmp_path, cluster, clock, args, fi
         service.usage_report(ME, *args)
     assert error.value.field == field and error.value.allowed
     service.store.close()
+
+
+def test_an_evicted_pod_is_not_accounted_while_it_waits(tmp_path, cluster, clock):
+    from jupyter_runai.models import Project
+
+    store = Store(tmp_path / "runai.db")
+    for name in ("alpha", "beta"):
+        store.put_project(Project(name=name, deserved={"gpu": 1}))
+    service = RunaiService(store, cluster, stop_grace_seconds=0, clock=clock)
+    service.start()
+    submit(service, "a1", project="alpha", resources={"gpu": 1})
+    submit(service, "a2", project="alpha", resources={"gpu": 1})  # over quota on the idle GPU
+    service.run_cycle()
+    clock.advance(hours=1)
+    submit(service, "b1", project="beta", resources={"gpu": 1})
+    service.run_cycle()  # reclaim: one of alpha's pods is told to stop
+    service.run_cycle()  # it stopped; beta's pod starts
+    evicted = next(n for n in ("a1", "a2") if service.get("alpha", n).status.phase.value == "Pending")
+    clock.advance(hours=1)
+    cluster.finish("beta/b1-0", 0)
+    service.run_cycle()
+    service.run_cycle()  # the evicted one runs again
+    assert service.get("alpha", evicted).status.phase.value == "Running"
+    clock.advance(hours=1)
+    report = service.usage_report(ME, "2026-01-01", "2026-01-02", "workload")
+    hours = {r["workload"]: 0.0 for r in report["rows"]}
+    for r in report["rows"]:
+        hours[r["workload"]] += r["gpu_hours_allocated"]
+    kept = "a2" if evicted == "a1" else "a1"
+    assert hours == {kept: 3.0, evicted: 2.0, "b1": 1.0}  # 2 GPUs for 3 hours, never counted twice
+    store.close()
