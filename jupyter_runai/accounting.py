@@ -26,10 +26,12 @@ from .errors import Invalid
 from .models import Workload
 from .snapshot import HOLDING
 
-__all__ = ["Accountant", "GROUPS", "report_group", "report_range", "usage_report"]
+__all__ = ["Accountant", "GROUPS", "PERIODS", "report_group", "report_period", "report_range", "usage_report"]
 
 GROUPS = ("project", "user", "department", "workload")
 """What a usage report groups by."""
+PERIODS = ("day", "total")
+"""A row per day, or one for the whole range."""
 MAX_DAYS = 366
 """The longest span one report covers."""
 MAX_ROWS = 10_000
@@ -183,25 +185,35 @@ def report_group(by: str | None) -> str:
     return group
 
 
-def usage_report(rows: list[dict[str, Any]], by: str | None, first: date, last: date) -> dict[str, Any]:
-    """The store's per-workload rows summed per day and per ``by`` (project, user, department or
-    workload), GPU-hours rounded to 1/10000: ``gpu_hours_allocated``, ``gpu_hours_used`` (None when
-    none of it was measured) and ``gpu_hours_measured`` (the allocation whose utilization was measured)."""
-    by = report_group(by)
+def report_period(per: str | None) -> str:
+    """A row per ``day`` (default) or one ``total`` for the range; :class:`Invalid` naming ``per`` otherwise."""
+    period = (per or "day").lower()
+    if period not in PERIODS:
+        raise Invalid(f"per={period[:40]!r} is not one of {', '.join(PERIODS)}", field="per", allowed=list(PERIODS))
+    return period
+
+
+def usage_report(rows: list[dict[str, Any]], by: str | None, first: date, last: date,
+                 per: str | None = None) -> dict[str, Any]:
+    """The store's per-workload rows summed per day (``per="total"``: over the whole range) and per
+    ``by`` (project, user, department or workload), GPU-hours rounded to 1/10000: ``gpu_hours_allocated``,
+    ``gpu_hours_used`` (None when none of it was measured) and ``gpu_hours_measured`` (the allocation
+    whose utilization was measured)."""
+    by, per = report_group(by), report_period(per)
     keys = ("project", "workload") if by == "workload" else (by,)
     sums: dict[tuple, list[float]] = {}
     for row in rows:
-        group = (row["day"], *(row[k] for k in keys))
+        group = (row["day"] if per == "day" else None, *(row[k] for k in keys))
         total = sums.setdefault(group, [0.0, 0.0, 0.0])
         total[0] += row["allocated_gpu_seconds"]
         total[1] += row["measured_gpu_seconds"]
         total[2] += row["used_gpu_seconds"]
     out = []
     for group, (allocated, measured, used) in sorted(sums.items(), key=lambda item: tuple(str(v) for v in item[0])):
-        entry = {"day": group[0], **dict(zip(keys, group[1:]))}
+        entry = {**({"day": group[0]} if per == "day" else {}), **dict(zip(keys, group[1:]))}
         entry["gpu_hours_allocated"] = round(allocated / 3600, 4)
         entry["gpu_hours_used"] = round(used / 3600, 4) if measured > 0 else None
         entry["gpu_hours_measured"] = round(measured / 3600, 4)
         out.append(entry)
-    return {"from": first.isoformat(), "to": last.isoformat(), "by": by, "rows": out[:MAX_ROWS],
+    return {"from": first.isoformat(), "to": last.isoformat(), "by": by, "per": per, "rows": out[:MAX_ROWS],
             "truncated": len(out) > MAX_ROWS}

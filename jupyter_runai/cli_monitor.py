@@ -24,6 +24,7 @@ examples:
   runai report                                   GPU-hours per project and day, the last 7 days
   runai report --by user --from 2026-01-01 --to 2026-01-31
   runai report --by workload -o csv > usage.csv  for a spreadsheet
+  runai report --by project --per total --from 2026-01-01 --to 2026-01-31   one line per project
 
 USED is the allocation weighted by the devices' measured utilization; '-' where nothing was measured
 (virtual GPUs, or no NVML). Deleted workloads stay in the report. An admin sees everyone's use,
@@ -59,6 +60,8 @@ def add_monitor_commands(command: Callable[..., argparse.ArgumentParser]) -> Non
                         "UTC)")
     report.add_argument("--by", choices=GROUPS, default="project", help="one line per day and this (default: "
                         "project)")
+    report.add_argument("--per", choices=("day", "total"), default="day", help="a line per day (default), or one "
+                        "for the whole range")
     events = command("events", "the latest events (submitted, scheduled, evicted, stopped by a rule, ...); "
                      "--follow for new ones as they happen", epilog=EVENTS_EPILOG)
     events.add_argument("-A", "--all-projects", action="store_true", help="every project (the default when no "
@@ -103,9 +106,11 @@ def _bounded_float(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
-def _columns(by: str) -> list[str]:
+def _columns(document: dict[str, Any]) -> list[str]:
+    by = document["by"]
     keys = ["project", "workload"] if by == "workload" else [by]
-    return ["day", *keys, "gpu_hours_allocated", "gpu_hours_used", "gpu_hours_measured"]
+    days = ["day"] if document.get("per", "day") == "day" else []
+    return [*days, *keys, "gpu_hours_allocated", "gpu_hours_used", "gpu_hours_measured"]
 
 
 def report_csv(document: dict[str, Any]) -> str:
@@ -115,7 +120,7 @@ def report_csv(document: dict[str, Any]) -> str:
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    columns = _columns(document["by"])
+    columns = _columns(document)
     writer.writerow(columns)
     for row in document["rows"]:
         writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
@@ -129,7 +134,7 @@ def render_report(document: dict[str, Any]):
     if not document["rows"]:
         return Text(f"No GPU use recorded from {document['from']} to {document['to']}.")
     table = Table(box=None, header_style="bold", pad_edge=False)
-    columns = _columns(document["by"])
+    columns = _columns(document)
     for column in columns:
         title = {"gpu_hours_allocated": "ALLOCATED (GPU-h)", "gpu_hours_used": "USED (GPU-h)",
                  "gpu_hours_measured": "MEASURED (GPU-h)"}.get(column, column.upper())
@@ -291,7 +296,7 @@ def run_monitor(ns: argparse.Namespace, client: RunaiClient, show: Callable[[Any
         return _run_events(ns, client, show)
     if ns.subcommand == "top":
         return _run_top(ns, client, show)
-    document = client.usage_report(ns.first, ns.last, ns.by)
+    document = client.usage_report(ns.first, ns.last, ns.by, ns.per)
     ns.result = document
     output = getattr(ns, "output", "table")
     if output == "csv":

@@ -779,10 +779,11 @@ class RunaiClient:
                                                "limit": limit})["events"]
 
     def usage_report(self, first: str | None = None, last: str | None = None,
-                     by: str | None = None) -> dict[str, Any]:
-        """GPU-hours allocated and used per day and per project, user, department or workload (``by``),
-        from ``first`` to ``last`` (ISO dates, both included; default the last 7 days)."""
-        return self.get_json("reports/usage", {"from": first, "to": last, "by": by})
+                     by: str | None = None, per: str | None = None) -> dict[str, Any]:
+        """GPU-hours allocated and used per day (``per="total"``: for the whole range) and per project,
+        user, department or workload (``by``), from ``first`` to ``last`` (ISO dates, both included;
+        default the last 7 days)."""
+        return self.get_json("reports/usage", {"from": first, "to": last, "by": by, "per": per})
 
     # data sources
     def data_sources(self, project: str | None = None) -> list[dict[str, Any]]:

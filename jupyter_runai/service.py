@@ -60,7 +60,7 @@ from .scheduler.reasons import reason_kind
 from .scheduler.types import Job
 from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
-from .accounting import Accountant, report_group, report_range, usage_report
+from .accounting import Accountant, report_group, report_period, report_range, usage_report
 from .eventlog import eviction_text
 from .gpu_usage import UsageHistory, workload_usage
 from .admin import Administration
@@ -360,15 +360,15 @@ class RunaiService(Administration, ProjectData):
                  "samples": list(rings.get((n.name, d.index), ()))} for n in self.cluster.nodes() for d in n.devices]
 
     def usage_report(self, user: User, first: str | None = None, last: str | None = None,
-                     by: str | None = None) -> dict[str, Any]:
-        """GPU-hours allocated and used per day and per project, user, department or workload,
+                     by: str | None = None, per: str | None = None) -> dict[str, Any]:
+        """GPU-hours allocated and used per day (or in total) and per project, user, department or workload,
         deleted workloads included (:mod:`jupyter_runai.accounting`). An admin sees everyone's;
         anyone else their own workloads'."""
         start, end = report_range(first, last, self._now().date())
-        by = report_group(by)  # a bad ``by`` is refused before anything is written
+        by, per = report_group(by), report_period(per)  # refused before anything is written
         self._account(force=True)
         rows = self.store.usage(start.isoformat(), end.isoformat(), None if user.admin else user.name)
-        return usage_report(rows, by, start, end)
+        return usage_report(rows, by, start, end, per)
 
     def _stop_pod(self, key: str) -> None:
         """Stop a pod once the current transaction commits (at once outside one)."""

@@ -73,6 +73,10 @@ def test_gpu_hours_survive_deletion_and_restart_split_by_day(tmp_path, cluster, 
         ("2026-01-02", "default"): (0.25, None)}
     assert rows(second.usage_report(ME, "2026-01-01", "2026-01-01", "user"), "user") == {
         ("2026-01-01", "me"): (2.0, 0.5)}
+    total = second.usage_report(ME, "2026-01-01", "2026-01-02", "workload", per="total")
+    assert total["per"] == "total" and [(r["workload"], r["gpu_hours_allocated"], r["gpu_hours_used"])
+                                        for r in total["rows"]] == [("half", 1.25, None), ("train", 1.0, 0.5)]
+    assert all("day" not in r for r in total["rows"])
     second.store.close()
 
 
@@ -97,6 +101,7 @@ def test_a_user_who_is_not_admin_sees_only_their_own_workloads(tmp_path, cluster
     (("2026-01-02", "2026-01-01", "project"), "from"),
     (("2024-01-01", "2026-01-01", "project"), "from"),
     ((None, None, "pod"), "by"),
+    ((None, None, "project", "week"), "per"),
 ])
 def test_a_bad_report_request_names_the_field(tmp_path, cluster, clock, args, field):
     service = make_service(tmp_path, cluster, clock=clock)

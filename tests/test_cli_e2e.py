@@ -474,6 +474,9 @@ def test_report_shows_gpu_hours_as_csv_json_and_table(server):
     assert as_json["by"] == "workload" and any(r["workload"] == "acct-job" for r in as_json["rows"])
     table = runai(server, "report", "--by", "workload")
     assert table.returncode == 0 and "acct-job" in table.stdout and "ALLOCATED" in table.stdout
+    total = list(csv.DictReader(io.StringIO(runai(server, "report", "--by", "workload", "--per", "total",
+                                                   "-o", "csv").stdout)))
+    assert "day" not in total[0] and any(r["workload"] == "acct-job" for r in total)
     bad = runai(server, "report", "--from", "June")
     assert bad.returncode == 1 and "from" in bad.stderr and "YYYY-MM-DD" in bad.stderr
     assert runai(server, "report", "--by", "pod").returncode == 2

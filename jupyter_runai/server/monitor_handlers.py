@@ -16,7 +16,8 @@ class UsageReportHandler(RunaiHandler):
     @api
     async def get(self) -> None:
         self.send(self.service.usage_report(self.user, first=self.get_argument("from", None),
-                                            last=self.get_argument("to", None), by=self.get_argument("by", None)))
+                                            last=self.get_argument("to", None), by=self.get_argument("by", None),
+                                            per=self.get_argument("per", None)))
 
 
 class RecentEventsHandler(RunaiHandler):

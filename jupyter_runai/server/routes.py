@@ -157,7 +157,8 @@ ROUTES: list[Route] = [
                   "workloads'", response="UsageReport",
                   query={"from": "first day, YYYY-MM-DD (default: 6 days before 'to')",
                          "to": "last day, YYYY-MM-DD, included (default: today, UTC); at most 366 days in all",
-                         "by": "project (default), user, department or workload"}),
+                         "by": "project (default), user, department or workload",
+                         "per": "day (default: a row per day) or total (a row for the whole range)"}),
     }),
     Route("/usage/workloads", WorkloadUsageHandler, {
         "get": Op("Each live workload's GPUs allocated beside its measured utilization and memory (per pod and "
@@ -295,6 +296,7 @@ def _schemas() -> dict[str, Any]:
     out["UsageReport"] = {"type": "object", "properties": {
         "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
         "by": {"type": "string", "enum": ["project", "user", "department", "workload"]},
+        "per": {"type": "string", "enum": ["day", "total"]},
         "rows": {"type": "array", "items": {"type": "object", "properties": {
             "day": {"type": "string", "format": "date"}, "project": {"type": "string"},
             "user": {"type": ["string", "null"]}, "department": {"type": ["string", "null"]},
@@ -304,9 +306,9 @@ def _schemas() -> dict[str, Any]:
                                "utilization; null when none of the group's devices were measured (virtual GPUs)"},
             "gpu_hours_measured": {**hours, "description": "the part of the allocation whose utilization was "
                                    "measured"}},
-            "required": ["day", "gpu_hours_allocated", "gpu_hours_used", "gpu_hours_measured"]}},
+            "required": ["gpu_hours_allocated", "gpu_hours_used", "gpu_hours_measured"]}},
         "truncated": {"type": "boolean", "description": "more than 10,000 rows: the first 10,000 are given"}},
-        "required": ["from", "to", "by", "rows", "truncated"]}
+        "required": ["from", "to", "by", "per", "rows", "truncated"]}
     nullable = {"type": ["number", "null"]}
     sample = {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"},
                                                "allocated": {"type": "number"}, "allocated_fraction": {"type": "number"},
