@@ -6,7 +6,13 @@ from __future__ import annotations
 from .errors import Invalid
 from .models.events import EventType
 
-__all__ = ["MAX_EVENTS", "event_type", "eviction_text"]
+__all__ = ["EVICTION_KINDS", "MAX_EVENTS", "event_type", "eviction_kind", "eviction_text"]
+
+EVICTION_KINDS = ("reclaim", "preempt", "consolidate", "other")
+"""What an eviction was: another project reclaimed the GPUs, a higher priority in the same project
+preempted the pod, the pod was moved to make room (consolidate), or something else (a reservation
+dropped, a gang that fell apart)."""
+RECLAIMED, PREEMPTED = "reclaimed by project ", "preempted by "
 
 MAX_EVENTS = 10_000
 """The most events one listing returns."""
@@ -22,10 +28,20 @@ def eviction_text(reason: str, victim_project: str | None, gainers: set[tuple[st
     for project in sorted({p for p, _ in gainers}):
         names = ", ".join(f"{project}/{name}" for p, name in sorted(gainers) if p == project)
         if project == victim_project:
-            parts.append(f"preempted by {names} (higher priority in project {project})")
+            parts.append(f"{PREEMPTED}{names} (higher priority in project {project})")
         else:
-            parts.append(f"reclaimed by project {project} for {names}")
+            parts.append(f"{RECLAIMED}{project} for {names}")
     return f"{reason}: {'; '.join(parts)}"
+
+
+def eviction_kind(text: str) -> str:
+    """Which of :data:`EVICTION_KINDS` an eviction whose message is ``text`` (:func:`eviction_text`) was;
+    an eviction that made room for both counts as a reclaim."""
+    if RECLAIMED in text:
+        return "reclaim"
+    if PREEMPTED in text:
+        return "preempt"
+    return "consolidate" if text.startswith("moved to") else "other"
 
 
 def event_type(value: str | None) -> str | None:

@@ -61,7 +61,7 @@ from .scheduler.types import Job
 from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
 from .accounting import Accountant, report_group, report_period, report_range, usage_report
-from .eventlog import eviction_text
+from .eventlog import eviction_kind, eviction_text
 from .gpu_usage import UsageHistory, workload_usage
 from .admin import Administration
 from .project_data import ProjectData
@@ -175,6 +175,7 @@ class RunaiService(Administration, ProjectData):
         self.fair_share: dict[str, dict[str, float]] = {}
         self.cycles = 0
         self.last_cycle_seconds = 0.0
+        self.evictions: dict[tuple[str, str], int] = {}  # (project, eviction kind) -> evictions since start
         self.cycle_histogram = Histogram("runai_scheduling_cycle_duration_seconds", "Duration of scheduling cycles",
                                          registry=None, buckets=CYCLE_BUCKETS)
         self.autoscaler = Autoscaler(scale_down_delay)
@@ -875,6 +876,8 @@ class RunaiService(Administration, ProjectData):
         self._stop_pod(key)
         self._event("Evicted", workload, f"pod {pod.name} on {pod.node}: {reason}", pod=pod.name)
         self._save(workload)
+        counted = (workload.spec.project, eviction_kind(reason))
+        self.evictions[counted] = self.evictions.get(counted, 0) + 1
 
     def _start_pods(self, uid: str, binds: list, device_memory: dict[str, int]) -> list[tuple[str, str, PodLaunch]]:
         """Place the bound pods (Running on their node and devices) and record each one's launch

@@ -109,3 +109,32 @@ def test_every_series_the_grafana_dashboard_queries_is_served(service):
     # a family declared even while it has no sample (nothing measured yet) counts
     served = {f.name for f in families} | {s.name for f in families for s in f.samples}
     assert wanted and not wanted - served, sorted(wanted - served)
+
+
+def test_evictions_are_counted_by_project_and_kind(tmp_path):
+    from jupyter_runai.models import Project
+    from jupyter_runai.service import RunaiService
+    from jupyter_runai.store import Store
+
+    from test_service import ME
+
+    cluster = SimulatedCluster(simulated_nodes(1, gpus=2))
+    store = Store(tmp_path / "runai.db")
+    for name in ("alpha", "beta"):
+        store.put_project(Project(name=name, deserved={"gpu": 1}))
+    service = RunaiService(store, cluster, stop_grace_seconds=0)
+    service.start()
+    for name in ("a1", "a2"):
+        service.submit({"name": name, "project": "alpha", "command": "run", "resources": {"gpu": 1}}, ME)
+    service.run_cycle()
+    service.submit({"name": "b1", "project": "beta", "command": "run", "resources": {"gpu": 1}}, ME)
+    service.run_cycle()
+    service.run_cycle()
+    # inside beta, a higher priority preempts b1
+    service.submit({"name": "b2", "project": "beta", "command": "run", "resources": {"gpu": 1},
+                    "priority_class": "build-preemptible"}, ME)
+    service.run_cycle()
+    service.run_cycle()
+    m = scrape(service)["runai_evictions_total"]
+    assert m == {(("action", "reclaim"), ("project", "alpha")): 1, (("action", "preempt"), ("project", "beta")): 1}
+    store.close()

@@ -7,7 +7,8 @@ Three families of names (all gauges unless said otherwise):
   ``runai_device_allocated_fraction{node, device, virtual}``, ``runai_device_memory_used_bytes`` and
   ``runai_device_utilization_percent{node, device}`` (measured devices only),
   ``runai_scheduling_cycles_total`` (counter), ``runai_scheduling_cycle_seconds`` (the last cycle) and
-  ``runai_scheduling_cycle_duration_seconds`` (histogram of every cycle);
+  ``runai_scheduling_cycle_duration_seconds`` (histogram of every cycle), ``runai_evictions_total{project, action}``
+  (counter: reclaim, preempt, consolidate, other);
 * Run:ai's names, with Run:ai's labels where we have them: per device ``runai_gpu_utilization_per_gpu``,
   ``runai_gpu_memory_used_mebibytes_per_gpu`` (measured devices only), ``runai_gpu_memory_total_mebibytes_per_gpu``;
   per node ``runai_gpu_count_per_node``, ``runai_allocated_gpu_count_per_node``; per pod
@@ -169,6 +170,11 @@ class ServiceCollector:
                                 "Duration of the last scheduling cycle in milliseconds (KAI-Scheduler's name)")
         kai.add_metric([], service.last_cycle_seconds * 1000)
         yield kai
+        evictions = CounterMetricFamily("runai_evictions", "Pods evicted since the server started, by project "
+                                        "and kind: reclaim, preempt, consolidate, other", labels=["project", "action"])
+        for (project, action), count in sorted(service.evictions.items()):
+            evictions.add_metric([project, action], count)
+        yield evictions
         yield from service.cycle_histogram.collect()
 
 
