@@ -36,7 +36,6 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from prometheus_client import Histogram
 from pydantic import ValidationError
 
 from .clusters.base import Cluster, Endpoint, PodLaunch, PodReport, PodState
@@ -60,9 +59,8 @@ from .scheduler.reasons import reason_kind
 from .scheduler.types import Job
 from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
-from .accounting import Accountant, report_group, report_period, report_range, usage_report
 from .eventlog import eviction_kind, eviction_text
-from .gpu_usage import UsageHistory, workload_usage
+from .monitoring import Monitoring
 from .admin import Administration
 from .project_data import ProjectData
 from .identity import User
@@ -106,8 +104,6 @@ __all__ = ["AdmissionHook", "RunaiService", "Subscription", "User"]
 KERNEL_ID_ENV = "RUNAI_KERNEL_ID"  # set by the kernel provisioner (kernels/provisioner.py)
 STARTING_REASON = "starting: waiting for the server to answer"
 """The pending reason of a workload whose pods run but do not answer yet (see ``_update_phase``)."""
-CYCLE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-"""Buckets (seconds) of the scheduling cycle's duration histogram (``/runai/metrics``)."""
 LIVE = (WorkloadPhase.PENDING, WorkloadPhase.RUNNING, WorkloadPhase.STOPPING, WorkloadPhase.DELETING)
 
 
@@ -130,7 +126,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class RunaiService(Administration, ProjectData):
+class RunaiService(Administration, ProjectData, Monitoring):
     """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once.
     Departments, projects and node pools are administered through the methods of
     :class:`~jupyter_runai.admin.Administration`."""
@@ -175,9 +171,6 @@ class RunaiService(Administration, ProjectData):
         self.fair_share: dict[str, dict[str, float]] = {}
         self.cycles = 0
         self.last_cycle_seconds = 0.0
-        self.evictions: dict[tuple[str, str], int] = {}  # (project, eviction kind) -> evictions since start
-        self.cycle_histogram = Histogram("runai_scheduling_cycle_duration_seconds", "Duration of scheduling cycles",
-                                         registry=None, buckets=CYCLE_BUCKETS)
         self.autoscaler = Autoscaler(scale_down_delay)
         self._dirty: set[str] = set()
         self._outbox: list[dict[str, Any]] = []  # events to publish once committed
@@ -200,9 +193,7 @@ class RunaiService(Administration, ProjectData):
         self.event_buffer = event_buffer  # events a subscriber may fall behind before it overflows
         self._unpruned = 0  # events added since the store was last pruned
         store.on_rollback(self._forget_unstored_events)
-        self.accounting = Accountant(store, lambda name: getattr(store.project(name), "department", None),
-                                     every_seconds=accounting_interval)
-        self.usage_history = UsageHistory(usage_sample_interval, usage_history)
+        self._init_monitoring(accounting_interval, usage_sample_interval, usage_history)
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._started = False
@@ -316,60 +307,6 @@ class RunaiService(Administration, ProjectData):
             if workload is None or workload.status.phase != WorkloadPhase.STOPPING:
                 del self._outcome[uid]
         self._recheck_intents = True
-
-    def _account(self, force: bool = False) -> None:
-        """Write the GPU accounting up to now, when it is due (``accounting_interval``) or forced;
-        a failure is logged and retried next time (what is pending stays pending)."""
-        now = self._now()
-        if not (force or self.accounting.due(now)):
-            return
-        try:
-            utilization = {(m.node, m.index): m.utilization for m in self.cluster.metrics()}
-            pod_metrics = getattr(self.cluster, "pod_metrics", None)
-            by_pod = {(m.key, m.index): m.utilization for m in pod_metrics()} if callable(pod_metrics) else None
-            self.accounting.accrue(now, utilization, by_pod)
-        except Exception:
-            log.exception("could not write the GPU accounting")
-
-    def _sample_usage(self) -> None:
-        """Add a sample to the history rings of devices and workloads when one is due."""
-        now = self._now()
-        if not self.usage_history.due(now):
-            return
-        try:
-            self.usage_history.sample(now, self.node_views(), self.workload_usage())
-        except Exception:
-            log.exception("could not sample the GPUs' use")
-
-    def workload_usage(self, project: str | None = None) -> list[dict[str, Any]]:
-        """Each live workload's GPU allocation beside its measured utilization and memory
-        (:func:`jupyter_runai.gpu_usage.workload_usage`), optionally of one project."""
-        views_ = [v for v in self.workload_gpu_views() if project is None or v["project"] == project]
-        pod_metrics = getattr(self.cluster, "pod_metrics", None)
-        return workload_usage(views_, self.cluster.nodes(), self.cluster.metrics(),
-                              pod_metrics() if callable(pod_metrics) and views_ else None)
-
-    def workload_usage_history(self, project: str | None = None) -> list[dict[str, Any]]:
-        """:meth:`workload_usage`, each with its recent ``samples`` (oldest first)."""
-        rings = self.usage_history.workloads
-        return [{**w, "samples": list(rings.get(w["uid"], ()))} for w in self.workload_usage(project)]
-
-    def device_usage_history(self) -> list[dict[str, Any]]:
-        """Each device with its recent ``samples`` (allocated fraction, utilization, used memory)."""
-        rings = self.usage_history.devices
-        return [{"node": n.name, "index": d.index, "virtual": d.virtual, "memory": d.memory,
-                 "samples": list(rings.get((n.name, d.index), ()))} for n in self.cluster.nodes() for d in n.devices]
-
-    def usage_report(self, user: User, first: str | None = None, last: str | None = None,
-                     by: str | None = None, per: str | None = None) -> dict[str, Any]:
-        """GPU-hours allocated and used per day (or in total) and per project, user, department or workload,
-        deleted workloads included (:mod:`jupyter_runai.accounting`). An admin sees everyone's;
-        anyone else their own workloads'."""
-        start, end = report_range(first, last, self._now().date())
-        by, per = report_group(by), report_period(per)  # refused before anything is written
-        self._account(force=True)
-        rows = self.store.usage(start.isoformat(), end.isoformat(), None if user.admin else user.name)
-        return usage_report(rows, by, start, end, per)
 
     def _stop_pod(self, key: str) -> None:
         """Stop a pod once the current transaction commits (at once outside one)."""
@@ -688,9 +625,7 @@ class RunaiService(Administration, ProjectData):
                 self._update_phases(plan[1])
         self.cycles += 1
         self.last_cycle_seconds = time.perf_counter() - started
-        self.cycle_histogram.observe(self.last_cycle_seconds)
-        self._account()
-        self._sample_usage()
+        self._after_cycle(self.last_cycle_seconds)
 
     def _cycle(self, reports: list[PodReport]) -> tuple[list[tuple[str, str, PodLaunch]], dict[str, str]] | None:
         """Observe and schedule: apply the reports, stop evicted pods, record the intents of the
@@ -876,8 +811,7 @@ class RunaiService(Administration, ProjectData):
         self._stop_pod(key)
         self._event("Evicted", workload, f"pod {pod.name} on {pod.node}: {reason}", pod=pod.name)
         self._save(workload)
-        counted = (workload.spec.project, eviction_kind(reason))
-        self.evictions[counted] = self.evictions.get(counted, 0) + 1
+        self._count_eviction(workload.spec.project, eviction_kind(reason))
 
     def _start_pods(self, uid: str, binds: list, device_memory: dict[str, int]) -> list[tuple[str, str, PodLaunch]]:
         """Place the bound pods (Running on their node and devices) and record each one's launch
@@ -1423,10 +1357,6 @@ class RunaiService(Administration, ProjectData):
     def project_views(self) -> list[dict[str, Any]]:
         """Each project with deserved, limit, allocated (GPUs held now) and fair share."""
         return views.project_views(self)
-
-    def workload_gpu_views(self) -> list[dict[str, Any]]:
-        """Each live workload with the GPUs it asks for and holds, by pod."""
-        return views.workload_gpu_views(self)
 
     def node_views(self) -> list[dict[str, Any]]:
         """Each node with its devices and what is allocated on each (by pod)."""
