@@ -768,6 +768,10 @@ class RunaiClient:
         """Each live workload's GPUs allocated beside its measured utilization and memory, with recent samples."""
         return self.get_json("usage/workloads", {"project": project})["workloads"]
 
+    def project_usage(self) -> list[dict[str, Any]]:
+        """Each project's recent samples: GPUs allocated against deserved and fair share, utilization."""
+        return self.get_json("usage/projects")["projects"]
+
     def device_usage(self) -> list[dict[str, Any]]:
         """Each device's recent samples: allocated fraction, utilization, used memory."""
         return self.get_json("usage/devices")["devices"]

@@ -4,7 +4,8 @@
 device, the utilization and memory of the pod's own processes (the cluster's ``pod_metrics``) or,
 for a pod that holds a whole device, the device's; on a virtual GPU nothing is measured and
 ``virtual`` says so. :class:`UsageHistory` keeps the last ``length`` samples of each device and each
-live workload, taken every ``every_seconds`` of the service's clock, for charts. No I/O here: the
+live workload, and of each project's allocation against its deserved quota and fair share, taken
+every ``every_seconds`` of the service's clock, for charts. No I/O here: the
 service passes what the cluster measured.
 """
 
@@ -62,14 +63,18 @@ class UsageHistory:
         self.length = max(1, min(length, 10_000))
         self.devices: dict[tuple[str, int], deque] = {}
         self.workloads: dict[str, deque] = {}
+        self.projects: dict[str, deque] = {}
         self._last: datetime | None = None
 
     def due(self, now: datetime) -> bool:
         return self._last is None or (now - self._last).total_seconds() >= self.every_seconds
 
-    def sample(self, now: datetime, node_views: Iterable[dict[str, Any]], usage: Iterable[dict[str, Any]]) -> None:
-        """Add one sample of each device (from the nodes' views) and each live workload (from
-        :func:`workload_usage`); the rings of devices and workloads that are gone are dropped."""
+    def sample(self, now: datetime, node_views: Iterable[dict[str, Any]], usage: Iterable[dict[str, Any]],
+               project_views: Iterable[dict[str, Any]] = ()) -> None:
+        """Add one sample of each device (from the nodes' views), each live workload (from
+        :func:`workload_usage`) and each project (from the projects' views: allocated, deserved, fair
+        share, and the GPU memory and mean utilization its workloads were measured at); the rings of
+        what is gone are dropped."""
         self._last = now
         at = now.isoformat()
         seen_devices = set()
@@ -90,3 +95,17 @@ class UsageHistory:
                 "used_memory": workload["used_memory"]})
         for uid in [u for u in self.workloads if u not in live]:
             del self.workloads[uid]
+        usage = list(usage)
+        seen_projects = set()
+        for project in project_views:
+            name = project["name"]
+            seen_projects.add(name)
+            mine = [w for w in usage if w["project"] == name and w["allocated"]]
+            measured = [w["utilization"] for w in mine if w["utilization"] is not None]
+            self.projects.setdefault(name, deque(maxlen=self.length)).append({
+                "at": at, "allocated": project["allocated"]["gpu"], "deserved": project["deserved"]["gpu"],
+                "fair_share": (project.get("fair_share") or {}).get("gpu"),
+                "utilization": round(sum(measured) / len(measured), 2) if mine and len(measured) == len(mine)
+                else None})
+        for name in [n for n in self.projects if n not in seen_projects]:
+            del self.projects[name]

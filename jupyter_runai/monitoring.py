@@ -67,7 +67,7 @@ class Monitoring:
         if not self.usage_history.due(now):
             return
         try:
-            self.usage_history.sample(now, self.node_views(), self.workload_usage())
+            self.usage_history.sample(now, self.node_views(), self.workload_usage(), self.project_views())
         except Exception:
             log.exception("could not sample the GPUs' use")
 
@@ -93,6 +93,12 @@ class Monitoring:
         rings = self.usage_history.devices
         return [{"node": n.name, "index": d.index, "virtual": d.virtual, "memory": d.memory,
                  "samples": list(rings.get((n.name, d.index), ()))} for n in self.cluster.nodes() for d in n.devices]
+
+    def project_usage_history(self) -> list[dict[str, Any]]:
+        """Each project with its recent ``samples``: GPUs allocated, deserved and fair share, and the
+        mean utilization of its workloads holding GPUs (None unless all are measured)."""
+        rings = self.usage_history.projects
+        return [{"name": p.name, "samples": list(rings.get(p.name, ()))} for p in self.store.projects()]
 
     def usage_report(self, user: "User", first: str | None = None, last: str | None = None,
                      by: str | None = None, per: str | None = None) -> dict[str, Any]:

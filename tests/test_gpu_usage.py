@@ -76,6 +76,9 @@ def test_history_rings_keep_the_last_samples_per_device_and_workload(gpu_service
     [device] = service.device_usage_history()
     assert [s["allocated_fraction"] for s in device["samples"]] == [1.0, 1.0, 1.0]
     assert [s["utilization"] for s in device["samples"]] == [42.0] * 3  # the fake device's own figure
+    [project] = service.project_usage_history()  # the project's use against its quota, over time
+    assert [(s["allocated"], s["deserved"], s["utilization"]) for s in project["samples"]] == [
+        (1.0, 1.0, 20.0), (1.0, 1.0, 30.0), (1.0, 1.0, 40.0)]
     clock.advance(seconds=1)  # not due yet: no sample
     service.run_cycle()
     assert len(service.workload_usage_history()[0]["samples"]) == 3

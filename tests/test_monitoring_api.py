@@ -86,5 +86,8 @@ async def test_workload_and_device_use_with_history_through_rest(api):
     code, body = await api.get("usage/devices")
     assert code == 200 and len(body["devices"]) == 2 and all(d["virtual"] for d in body["devices"])
     assert all(s["utilization"] is None for d in body["devices"] for s in d["samples"])
+    code, body = await api.get("usage/projects")
+    assert code == 200 and [p["name"] for p in body["projects"]] == ["default"]
+    assert body["projects"][0]["samples"][-1]["deserved"] == 2.0
     code, body = await api.get("usage/workloads", params={"project": "nope"})
     assert code == 404 and body["error"]["field"]

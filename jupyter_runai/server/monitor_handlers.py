@@ -52,4 +52,13 @@ class DeviceUsageHandler(RunaiHandler):
                    "devices": self.service.device_usage_history()})
 
 
-__all__ = ["DeviceUsageHandler", "RecentEventsHandler", "UsageReportHandler", "WorkloadUsageHandler"]
+class ProjectUsageHandler(RunaiHandler):
+    @web.authenticated
+    @authorized
+    @api
+    async def get(self) -> None:
+        self.send({"every_seconds": self.service.usage_history.every_seconds,
+                   "projects": self.service.project_usage_history()})
+
+
+__all__ = ["DeviceUsageHandler", "ProjectUsageHandler", "RecentEventsHandler", "UsageReportHandler", "WorkloadUsageHandler"]

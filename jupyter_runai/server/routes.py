@@ -42,7 +42,8 @@ from .admin_handlers import (
     ProjectHandler,
 )
 from .metrics import MetricsHandler
-from .monitor_handlers import DeviceUsageHandler, RecentEventsHandler, UsageReportHandler, WorkloadUsageHandler
+from .monitor_handlers import (DeviceUsageHandler, ProjectUsageHandler, RecentEventsHandler, UsageReportHandler,
+                               WorkloadUsageHandler)
 from .proxy import ProxyHandler, proxy_routes
 from .stream import EventsHandler, LogsHandler
 
@@ -164,6 +165,10 @@ ROUTES: list[Route] = [
         "get": Op("Each live workload's GPUs allocated beside its measured utilization and memory (per pod and "
                   "device; virtual GPUs say so), with its recent samples", response="WorkloadUsageList",
                   query={"project": "only this project (an unknown one is a 404)"}),
+    }),
+    Route("/usage/projects", ProjectUsageHandler, {
+        "get": Op("Each project's recent samples: GPUs allocated against its deserved quota and fair share, and "
+                  "its workloads' mean utilization (null unless all are measured)", response="ProjectUsageList"),
     }),
     Route("/usage/devices", DeviceUsageHandler, {
         "get": Op("Each device's recent samples: allocated fraction, utilization and used memory (null where "
@@ -329,6 +334,12 @@ def _schemas() -> dict[str, Any]:
                 "share": {"type": "number"}, "virtual": {"type": "boolean"}, "utilization": nullable,
                 "used_memory": nullable}}},
             "samples": {"type": "array", "items": sample}}}}}}
+    out["ProjectUsageList"] = {"type": "object", "properties": {
+        "every_seconds": {"type": "number"},
+        "projects": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "samples": {"type": "array", "items": {"type": "object", "properties": {
+                "at": {"type": "string", "format": "date-time"}, "allocated": {"type": "number"},
+                "deserved": {"type": "number"}, "fair_share": nullable, "utilization": nullable}}}}}}}}
     out["DeviceUsageList"] = {"type": "object", "properties": {
         "every_seconds": {"type": "number"},
         "devices": {"type": "array", "items": {"type": "object", "properties": {
