@@ -199,6 +199,42 @@ def test_pynvml_degrades_without_driver():
     assert isinstance(devices, list)
     if not devices:
         assert nvml.process_memory(0) == {} and nvml.usage(0) == (None, None)
+        assert nvml.process_utilization(0) is None  # unknown, not idle
+    nvml.close()
+
+
+def test_pynvml_process_utilization_is_the_mean_over_the_last_seconds(monkeypatch):
+    """NVML itself cannot run here: a stand-in for the pynvml module answers with samples, as a driver
+    would (several per process over its window, then NVML_ERROR_NOT_FOUND when none are newer)."""
+    from types import SimpleNamespace
+
+    class NotFound(Exception):
+        def __str__(self) -> str:
+            return "Not Found"
+
+    asked: list[int] = []
+    windows = [[SimpleNamespace(pid=7, smUtil=40, timeStamp=100), SimpleNamespace(pid=7, smUtil=60, timeStamp=200),
+                SimpleNamespace(pid=8, smUtil=10, timeStamp=150)], NotFound(), RuntimeError("Not Supported")]
+
+    def utilization(handle, since):
+        asked.append(since)
+        answer = windows.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    fake = SimpleNamespace(nvmlInit=lambda: None, nvmlShutdown=lambda: None, nvmlDeviceGetCount=lambda: 1,
+                           nvmlDeviceGetHandleByIndex=lambda i: f"h{i}", nvmlDeviceGetUUID=lambda h: "GPU-x",
+                           nvmlDeviceGetName=lambda h: "Fake", nvmlDeviceGetProcessUtilization=utilization,
+                           nvmlDeviceGetMemoryInfo=lambda h: SimpleNamespace(total=GIB, used=0))
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    nvml = PynvmlNvml()
+    before = time.time()
+    assert nvml.process_utilization(0) == {7: 50.0, 8: 10.0}
+    assert nvml.process_utilization(0) == {}  # no sample in the window: no process used it
+    assert nvml.process_utilization(0) is None  # the driver cannot say
+    # each time the last 5 seconds (NVML's microseconds of the wall clock), whoever asked before
+    assert all(abs(since / 1e6 - (before - 5)) < 60 for since in asked) and len(asked) == 3
     nvml.close()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -93,6 +94,7 @@ class PynvmlNvml:
         self._pynvml = None
         self._tried = False
         self._devices: list[NvmlDevice] = []
+        self.process_window_seconds = 5.0  # per-process utilization: the mean over this many seconds
 
     def _load(self):
         with self._lock:
@@ -174,18 +176,20 @@ class PynvmlNvml:
         pynvml, handle = self._handle(index)
         if handle is None:
             return None
+        # NVML's timestamps are microseconds of the wall clock: the samples of the last few seconds, the
+        # same window whoever asks (the accounting, the history, a scrape), so no reader empties another's
+        since = int((time.time() - self.process_window_seconds) * 1_000_000)
         try:
-            samples = pynvml.nvmlDeviceGetProcessUtilization(handle, 0)
-        except Exception as error:  # not supported, or no sample yet (NVML_ERROR_NOT_FOUND): unknown
+            samples = pynvml.nvmlDeviceGetProcessUtilization(handle, since)
+        except Exception as error:
             if "not found" in str(error).lower():
-                return {}  # no process used the device in the window
+                return {}  # NVML_ERROR_NOT_FOUND: no process used the device in the window
             log.debug("NVML process utilization of device %s failed: %s", index, error)
-            return None
-        used: dict[int, float] = {}
+            return None  # not supported: unknown
+        totals: dict[int, list[float]] = {}
         for sample in samples:
-            pid = int(sample.pid)
-            used[pid] = max(used.get(pid, 0.0), float(sample.smUtil))
-        return used
+            totals.setdefault(int(sample.pid), []).append(float(sample.smUtil))
+        return {pid: sum(values) / len(values) for pid, values in totals.items()}  # the mean over the window
 
     def close(self) -> None:
         with self._lock:
