@@ -140,3 +140,13 @@ def test_an_evicted_pod_is_not_accounted_while_it_waits(tmp_path, cluster, clock
     kept = "a2" if evicted == "a1" else "a1"
     assert hours == {kept: 3.0, evicted: 2.0, "b1": 1.0}  # 2 GPUs for 3 hours, never counted twice
     store.close()
+
+
+def test_the_command_line_offers_the_groupings_the_server_takes():
+    from jupyter_runai.accounting import GROUPS, PERIODS
+    from jupyter_runai.cli import build_parser
+
+    parser = build_parser(["report"])
+    report = parser._subparsers._group_actions[0].choices["report"]
+    choices = {a.dest: tuple(a.choices) for a in report._actions if a.choices}
+    assert choices["by"] == GROUPS and choices["per"] == PERIODS
