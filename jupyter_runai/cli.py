@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from .cli_access import add_access_command
 from .cli_admin import add_admin_commands
 from .cli_completion import add_completion_command
+from .cli_monitor import MONITOR_COMMANDS, add_monitor_commands
 from .cli_resources import add_resource_commands
 from .submit_args import DESCRIPTION as SUBMIT_DESCRIPTION
 from .submit_args import EPILOG as SUBMIT_EPILOG
@@ -70,7 +71,9 @@ def __getattr__(name: str) -> Any:
 EXIT_OK, EXIT_SERVER, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 #: -o: tables for people (wide: more columns), the API's documents for scripts
-OUTPUTS = ("table", "wide", "json", "yaml")
+OUTPUTS = ("table", "wide", "json", "yaml", "csv")
+CSV_COMMANDS = ("report",)
+"""The commands that write CSV (-o csv)."""
 
 MAIN_DESCRIPTION = """\
 Submit and manage GPU workloads on the jupyter-runai scheduler: training jobs,
@@ -97,7 +100,7 @@ examples:
 # =========================================================================== parser
 
 
-BY_NAME = ("data-source", "credential", "projects", "departments", "nodepools", "audit", "access")
+BY_NAME = ("data-source", "credential", "projects", "departments", "nodepools", "audit", "access", *MONITOR_COMMANDS)
 """Commands dispatched by their name (their own sub-actions), not by ``run_action``."""
 
 
@@ -114,7 +117,7 @@ def _common_options() -> argparse.ArgumentParser:
                             "`runai config project NAME`, else 'default')")
     group.add_argument("-o", "--output", choices=OUTPUTS, default=argparse.SUPPRESS,
                        help="table (default); wide: a table with more columns (list); json or yaml: the "
-                            "API's document, for scripts")
+                            "API's document, for scripts; csv: rows for a spreadsheet (report)")
     return common
 
 
@@ -286,6 +289,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     command("serve", "run the scheduler once for a whole JupyterHub, as a hub service (runai serve --help)")
     add_admin_commands(command, common)
     add_access_command(command, common)
+    add_monitor_commands(command)
     add_resource_commands(command, common)
     add_completion_command(command)
     return parser
@@ -559,6 +563,12 @@ def run(argv: Sequence[str], *, print_result: bool = True,
         parser.print_help()
         return EXIT_USAGE, ns
     action = ns.subcommand if ns.subcommand in BY_NAME else getattr(ns, "run_action", None)
+    if getattr(ns, "output", None) == "csv" and ns.subcommand not in CSV_COMMANDS:
+        if raise_errors:
+            raise _Usage(f"-o csv is for {', '.join(CSV_COMMANDS)}; `runai {ns.subcommand}` takes table, wide, "
+                         f"json or yaml")
+        _error(f"-o csv is for {', '.join(CSV_COMMANDS)}; `runai {ns.subcommand}` takes table, wide, json or yaml")
+        return EXIT_USAGE, ns
     if command is not None and action != "submit":
         if raise_errors:
             raise _Usage(f"`runai {ns.subcommand}` takes no command after '--'")
@@ -619,6 +629,10 @@ def _dispatch(action: str, ns: argparse.Namespace, client: RunaiClient, json_out
         from .cli_render import stdout_console
 
         return run_access(ns, client, json_out, lambda document: _show(ns, document), stdout_console())
+    if action in MONITOR_COMMANDS:
+        from .cli_monitor import run_monitor
+
+        return run_monitor(ns, client, lambda document: _show(ns, document))
     if action in ("projects", "departments", "nodepools", "audit"):
         from .cli_admin import run_admin, run_audit
         from .cli_render import render_projects, stdout_console

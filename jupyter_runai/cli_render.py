@@ -360,6 +360,8 @@ def render_nodes(nodes: Iterable[dict[str, Any]]) -> RenderableType:
                 model_text.append(" (virtual)", style="italic")
             fraction = float(device.get("allocated_fraction") or 0)
             utilization = device.get("utilization")
+            # a virtual GPU has nothing to measure: said in words, not as a '-' that looks like a gap
+            unmeasured = "not measured" if device.get("virtual") else "-"
             plain_row(
                 table,
                 name,
@@ -368,8 +370,8 @@ def render_nodes(nodes: Iterable[dict[str, Any]]) -> RenderableType:
                 _memory_text(device.get("memory")),
                 _fraction_bar(fraction),
                 _memory_text(device.get("allocated_memory")),
-                _memory_text(device.get("used_memory")),
-                "-" if utilization is None else f"{_num(utilization)}%",
+                unmeasured if device.get("used_memory") is None else _memory_text(device.get("used_memory")),
+                unmeasured if utilization is None else f"{_num(utilization)}%",
                 ", ".join(_pod_share(pod) for pod in device.get("pods") or []),
             )
     return table

@@ -799,6 +799,31 @@ class RunaiClient:
     def revoke(self, binding_id: int) -> dict[str, Any]:
         """Revoke a stored role binding by its id; returns what was revoked."""
         return self._send("DELETE", f"access/bindings/{int(binding_id)}")
+    # monitoring
+    def workload_usage(self, project: str | None = None) -> list[dict[str, Any]]:
+        """Each live workload's GPUs allocated beside its measured utilization and memory, with recent samples."""
+        return self.get_json("usage/workloads", {"project": project})["workloads"]
+
+    def project_usage(self) -> list[dict[str, Any]]:
+        """Each project's recent samples: GPUs allocated against deserved and fair share, utilization."""
+        return self.get_json("usage/projects")["projects"]
+
+    def device_usage(self) -> list[dict[str, Any]]:
+        """Each device's recent samples: allocated fraction, utilization, used memory."""
+        return self.get_json("usage/devices")["devices"]
+
+    def recent_events(self, project: str | None = None, workload: str | None = None, type: str | None = None,
+                      limit: int | None = None) -> list[dict[str, Any]]:
+        """The newest stored events (oldest first), optionally of one project, workload and type."""
+        return self.get_json("events/recent", {"project": project, "workload": workload, "type": type,
+                                               "limit": limit})["events"]
+
+    def usage_report(self, first: str | None = None, last: str | None = None,
+                     by: str | None = None, per: str | None = None) -> dict[str, Any]:
+        """GPU-hours allocated and used per day (``per="total"``: for the whole range) and per project,
+        user, department or workload (``by``), from ``first`` to ``last`` (ISO dates, both included;
+        default the last 7 days)."""
+        return self.get_json("reports/usage", {"from": first, "to": last, "by": by, "per": per})
 
     # data sources
     def data_sources(self, project: str | None = None) -> list[dict[str, Any]]:

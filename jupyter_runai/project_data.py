@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import access
 from .errors import Conflict, NotFound
+from .eventlog import MAX_EVENTS, event_type
 from .models import Credential, CredentialView, DataSource, Event, Workload
 
 if TYPE_CHECKING:
@@ -103,6 +104,18 @@ class ProjectData:
         visible = self.visible_projects(user)  # type: ignore[attr-defined]
         return self.store.events(since_id=since_id, project=project, workload=workload, limit=limit,
                                  projects=None if visible is None else sorted(visible))
+
+    def recent_events(self, user: User | None, project: str | None = None, workload: str | None = None,
+                      type: str | None = None, limit: int = 100) -> list[Event]:
+        """The newest ``limit`` stored events (oldest first) of what ``user`` may see, optionally of one
+        project, workload and type (any case; another type is :class:`Invalid` naming the types)."""
+        kind = event_type(type)
+        if project:
+            self.require(user, access.VIEW, project=project)  # type: ignore[attr-defined]
+        visible = self.visible_projects(user)  # type: ignore[attr-defined]
+        projects = None if project or visible is None else sorted(visible)
+        return self.store.events(project=project or None, workload=workload or None, type=kind,
+                                 limit=max(1, min(limit, MAX_EVENTS)), newest=True, projects=projects)
 
     def event_ids(self) -> tuple[int | None, int]:
         """(the oldest stored event id or None, the newest id given so far)."""

@@ -59,6 +59,8 @@ from .scheduler.reasons import reason_kind
 from .scheduler.types import Job
 from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
+from .eventlog import eviction_kind, eviction_text
+from .monitoring import Monitoring
 from .admin import Administration
 from .project_data import ProjectData
 from .rbac import AccessControl
@@ -128,7 +130,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class RunaiService(Administration, ProjectData, AccessControl):
+class RunaiService(Administration, ProjectData, AccessControl, Monitoring):
     """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once.
     Departments, projects and node pools are administered through the methods of
     :class:`~jupyter_runai.admin.Administration`."""
@@ -149,6 +151,9 @@ class RunaiService(Administration, ProjectData, AccessControl):
         proxy_prefix: str = "/runai/proxy/",
         proxy_secret: bytes | None = None,
         clock: Callable[[], datetime] = utcnow,
+        accounting_interval: float = 60.0,
+        usage_sample_interval: float = 5.0,
+        usage_history: int = 120,
     ) -> None:
         self.store = store
         self.cluster = cluster
@@ -192,6 +197,7 @@ class RunaiService(Administration, ProjectData, AccessControl):
         self.event_buffer = event_buffer  # events a subscriber may fall behind before it overflows
         self._unpruned = 0  # events added since the store was last pruned
         store.on_rollback(self._forget_unstored_events)
+        self._init_monitoring(accounting_interval, usage_sample_interval, usage_history)
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._started = False
@@ -210,6 +216,7 @@ class RunaiService(Administration, ProjectData, AccessControl):
         with self._transaction():
             self._report_load_problems()
             self._readopt()
+        self.accounting.observe(self.workloads.values(), self._now())  # what still holds devices
         end_strays = getattr(self.cluster, "end_strays", None)
         if callable(end_strays):  # pods running that no stored workload (or intent) accounts for
             for text in end_strays():
@@ -349,6 +356,7 @@ class RunaiService(Administration, ProjectData, AccessControl):
             except asyncio.CancelledError:
                 pass
             self._task = None
+        self._account(force=True)
         self.cluster.close()
 
     def wake(self) -> None:
@@ -646,6 +654,7 @@ class RunaiService(Administration, ProjectData, AccessControl):
                 self._update_phases(plan[1])
         self.cycles += 1
         self.last_cycle_seconds = time.perf_counter() - started
+        self._after_cycle(self.last_cycle_seconds)
 
     def _cycle(self, reports: list[PodReport]) -> tuple[list[tuple[str, str, PodLaunch]], dict[str, str]] | None:
         """Observe and schedule: apply the reports, stop evicted pods, record the intents of the
@@ -813,11 +822,11 @@ class RunaiService(Administration, ProjectData, AccessControl):
         victim = self.workloads.get(evict.job)
         pod = self._pod_by_key(victim, evict.pod) if victim is not None else None
         devices = set(pod.devices) if pod is not None else set()
-        names = sorted({f"{w.spec.project}/{w.spec.name}" for b in binds
-                        if b.job != evict.job and b.node == evict.node
-                        and (not devices or devices & set(b.devices))
-                        and (w := self.workloads.get(b.job)) is not None})
-        return f"{evict.reason}: {', '.join(names)}" if names else evict.reason
+        gainers = {(w.spec.project, w.spec.name) for b in binds
+                   if b.job != evict.job and b.node == evict.node
+                   and (not devices or devices & set(b.devices))
+                   and (w := self.workloads.get(b.job)) is not None}
+        return eviction_text(evict.reason, victim.spec.project if victim is not None else None, gainers)
 
     def _evict(self, uid: str, key: str, reason: str) -> None:
         workload = self.workloads.get(uid)
@@ -831,6 +840,7 @@ class RunaiService(Administration, ProjectData, AccessControl):
         self._stop_pod(key)
         self._event("Evicted", workload, f"pod {pod.name} on {pod.node}: {reason}", pod=pod.name)
         self._save(workload)
+        self._count_eviction(workload.spec.project, eviction_kind(reason))
 
     def _start_pods(self, uid: str, binds: list, device_memory: dict[str, int]) -> list[tuple[str, str, PodLaunch]]:
         """Place the bound pods (Running on their node and devices) and record each one's launch
@@ -1131,6 +1141,7 @@ class RunaiService(Administration, ProjectData, AccessControl):
         self._jobs.pop(workload.uid, None)
         self._versions.pop(workload.uid, None)
         self.autoscaler.forget(workload.uid)
+        self.accounting.removed(workload.uid, self._now())
         for key in [k for k in self.handles if k[0] == workload.uid]:
             handle = self.handles.pop(key)
             self._handles_dirty.discard(key)
@@ -1323,6 +1334,7 @@ class RunaiService(Administration, ProjectData, AccessControl):
             changed = [self.workloads[uid] for uid in self._dirty if uid in self.workloads]
             self._dirty.clear()
             self.store.save_workloads(changed)
+            self.accounting.observe(changed, self._now())
         if self._handles_dirty:
             keys, self._handles_dirty = sorted(self._handles_dirty), set()
             for uid, name in keys:

@@ -26,7 +26,7 @@ import os
 import sqlite3
 import tempfile
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -212,12 +212,33 @@ def _v5_role_bindings(db: sqlite3.Connection) -> None:
     )
 
 
+def _v6_gpu_usage_accounting(db: sqlite3.Connection) -> None:
+    """Version 6: GPU accounting per workload and UTC day (kept after the workload is deleted),
+    and the time up to which it is accounted."""
+    db.execute(
+        """CREATE TABLE gpu_usage (
+            day TEXT NOT NULL,
+            workload_uid TEXT NOT NULL,
+            project TEXT NOT NULL,
+            department TEXT,
+            user TEXT,
+            workload TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            allocated_gpu_seconds REAL NOT NULL DEFAULT 0,
+            measured_gpu_seconds REAL NOT NULL DEFAULT 0,
+            used_gpu_seconds REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (day, workload_uid))"""
+    )
+    db.execute("CREATE TABLE gpu_usage_clock (id INTEGER PRIMARY KEY CHECK (id = 1), accounted_until TEXT NOT NULL)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_queues_workloads_events,
     _v2_pod_handles_data_credentials,
     _v3_quarantined_workloads,
     _v4_node_pools_audit_log,
     _v5_role_bindings,
+    _v6_gpu_usage_accounting,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -739,6 +760,42 @@ class Store:
         return {(uid, pod): json.loads(handle)
                 for uid, pod, handle in self._read("SELECT workload_uid, pod, handle FROM pod_handles")}
 
+    # ----------------------------------------------------------- accounting
+
+    USAGE_COLUMNS = ("day", "workload_uid", "project", "department", "user", "workload", "kind",
+                     "allocated_gpu_seconds", "measured_gpu_seconds", "used_gpu_seconds")
+
+    def add_usage(self, rows: Iterable[dict[str, Any]], accounted_until: datetime, keep_days: int) -> None:
+        """Add GPU-seconds to the per-day rows (one per workload and UTC day), move the accounting
+        clock to ``accounted_until`` and drop days older than ``keep_days`` before it, in one
+        transaction."""
+        columns = self.USAGE_COLUMNS
+        with self._tx() as db:
+            db.executemany(
+                f"INSERT INTO gpu_usage ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+                "ON CONFLICT (day, workload_uid) DO UPDATE SET "
+                "allocated_gpu_seconds = allocated_gpu_seconds + excluded.allocated_gpu_seconds, "
+                "measured_gpu_seconds = measured_gpu_seconds + excluded.measured_gpu_seconds, "
+                "used_gpu_seconds = used_gpu_seconds + excluded.used_gpu_seconds",
+                [tuple(row[c] for c in columns) for row in rows])
+            db.execute("INSERT OR REPLACE INTO gpu_usage_clock (id, accounted_until) VALUES (1, ?)",
+                       (accounted_until.isoformat(),))
+            oldest = (accounted_until - timedelta(days=keep_days)).date().isoformat()
+            db.execute("DELETE FROM gpu_usage WHERE day < ?", (oldest,))
+
+    def accounted_until(self) -> datetime | None:
+        """The time up to which GPU use is accounted in ``gpu_usage`` (None before the first time)."""
+        rows = self._read("SELECT accounted_until FROM gpu_usage_clock WHERE id = 1")
+        return datetime.fromisoformat(rows[0][0]) if rows else None
+
+    def usage(self, first_day: str, last_day: str, user: str | None = None) -> list[dict[str, Any]]:
+        """The per-workload, per-day rows from ``first_day`` to ``last_day`` (ISO dates, both
+        included), optionally of one user's workloads, by day then project and workload."""
+        sql = (f"SELECT {', '.join(self.USAGE_COLUMNS)} FROM gpu_usage WHERE day >= ? AND day <= ?"
+               + (" AND user = ?" if user is not None else "") + " ORDER BY day, project, workload, workload_uid")
+        params = [first_day, last_day, *([user] if user is not None else [])]
+        return [dict(zip(self.USAGE_COLUMNS, row)) for row in self._read(sql, params)]
+
     # -------------------------------------------------------------- events
 
     def add_event(self, type: EventType | str, message: str, *, at: datetime, project: str | None = None,
@@ -754,9 +811,10 @@ class Store:
         return draft.model_copy(update={"id": int(cursor.lastrowid)})
 
     def events(self, since_id: int = 0, project: str | None = None, workload: str | None = None,
-               limit: int = 1000, *, newest: bool = False, projects: list[str] | None = None) -> list[Event]:
-        """Events with ``id > since_id``, oldest first, at most ``limit``; optionally of one project / workload,
-        or of the ``projects`` listed (an event of no project is then left out).
+               limit: int = 1000, *, newest: bool = False, projects: list[str] | None = None,
+               type: str | None = None) -> list[Event]:
+        """Events with ``id > since_id``, oldest first, at most ``limit``; optionally of one project / workload
+        / type, or of the ``projects`` listed (an event of no project is then left out).
 
         ``newest=True`` takes the newest ``limit`` events instead of the oldest
         (still returned oldest first): a workload's latest events.
@@ -771,6 +829,9 @@ class Store:
         if projects is not None:  # SQLite takes 32,766 parameters; a caller sees fewer projects
             where.append(f"project IN ({', '.join('?' * len(projects))})")
             params.extend(projects)
+        if type is not None:
+            where.append("type = ?")
+            params.append(type)
         rows = self._read(
             "SELECT id, at, type, project, workload, pod, message FROM events WHERE "
             + " AND ".join(where) + f" ORDER BY id {'DESC' if newest else ''} LIMIT ?",

@@ -63,3 +63,24 @@ def node_views(service: "RunaiService") -> list[dict[str, Any]]:
         view["pool"] = node_pool_of(node, service.node_pools)
         out.append(view)
     return out
+
+
+def workload_gpu_views(service: "RunaiService") -> list[dict[str, Any]]:
+    """Each live (not finished) workload with the GPUs it asks for (``requested``: None for a
+    gpu_memory request, which becomes GPUs only once placed), the GPUs its pods hold
+    (``allocated``) and each pod that holds devices (name, node, devices, gpus)."""
+    out = []
+    for workload in service.workloads.values():
+        if workload.status.phase.is_finished:
+            continue
+        spec = workload.spec
+        try:
+            requested: float | None = round(sum(spec.pod_resources(i).total_gpus() for i in range(spec.pod_count)), 4)
+        except ValueError:
+            requested = None
+        pods = [{"name": p.name, "node": p.node, "devices": list(p.devices), "gpus": round(p.gpus, 4)}
+                for p in workload.status.pods if p.phase in HOLDING and p.node]
+        out.append({"uid": workload.uid, "name": spec.name, "kind": spec.kind.value, "project": spec.project,
+                    "user": workload.submitted_by, "phase": workload.status.phase.value, "requested": requested,
+                    "allocated": round(sum(p["gpus"] for p in pods), 4), "pods": pods})
+    return out

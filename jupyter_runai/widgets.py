@@ -343,7 +343,7 @@ class GpuView(_LiveView):
                 self.bars[key].bar_style = "danger" if fraction >= 1 else "info"
                 parts = [f"{fraction:g} allocated", f"{device.get('model', 'GPU')} {device.get('memory', '')}".strip()]
                 if device.get("virtual"):
-                    parts.append("virtual")
+                    parts.append("virtual: utilization and memory use not measured")
                 if device.get("utilization") is not None:
                     parts.append(f"utilization {device['utilization']}%")
                 if device.get("used_memory") is not None:

@@ -640,7 +640,7 @@ class TestReclaimAndPreempt:
         events = shown["events"]
         assert "Evicted" in [e["type"] for e in events]
         # it says that it was evicted, why and for what, in its pod (what lists show) and its event
-        evicted_by = "evicted to make room for other work: beta/b-1"
+        evicted_by = "evicted to make room for other work: reclaimed by project beta for beta/b-1"
         assert shown["status"]["pods"][0]["message"] == f"{evicted_by}; waiting to be placed again"
         assert any(e["type"] == "Evicted" and e["message"].endswith(evicted_by) for e in events)
         # when beta is done, the evicted workload gets its GPU back
@@ -657,6 +657,10 @@ class TestReclaimAndPreempt:
         await api.wait_phase("urgent", "Running", project="alpha")
         phases = sorted([(await api.workload(n, "alpha"))["status"]["phase"] for n in ("t-1", "t-2")])
         assert phases == ["Pending", "Running"]
+        evicted = [n for n in ("t-1", "t-2") if (await api.workload(n, "alpha"))["status"]["phase"] == "Pending"][0]
+        events = (await api.workload(evicted, "alpha"))["events"]
+        assert any(e["type"] == "Evicted" and e["message"].endswith(
+            "preempted by alpha/urgent (higher priority in project alpha)") for e in events), events
 
 
 class TestPerPoolQuotas:

@@ -570,6 +570,7 @@ def test_render_nodes_marks_virtual_devices():
     assert "(virtual)" not in first
     virtual = next(line for line in lines if "Virtual GPU" in line)
     assert "(virtual)" in virtual and "0.00" in virtual and "24Gi" in virtual
+    assert virtual.count("not measured") == 2 and "not measured" not in first  # USED and UTIL, said plainly
     assert "cpu-only (cordoned)" in text and "no GPU" in text
 
 

@@ -497,3 +497,86 @@ def test_wait_follows_the_event_stream_and_keeps_its_deadline(server):
     finally:
         c.delete("waited")
         wait_for(lambda: phase(server, "waited") is None, what="removed")
+
+
+def test_report_shows_gpu_hours_as_csv_json_and_table(server):
+    import csv
+    import io
+
+    done = runai(server, "submit", "acct-job", "-g", "1", "--wait", "--wait-timeout", "60", "--",
+                 sys.executable, "-c", "pass")
+    assert done.returncode == 0, done.stderr
+    as_csv = runai(server, "report", "--by", "workload", "-o", "csv")
+    assert as_csv.returncode == 0, as_csv.stderr
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert list(rows[0]) == ["day", "project", "workload", "gpu_hours_allocated", "gpu_hours_used",
+                             "gpu_hours_measured"]
+    mine = [r for r in rows if r["workload"] == "acct-job"]
+    assert len(mine) == 1 and mine[0]["project"] == "default"
+    assert mine[0]["gpu_hours_used"] == ""  # virtual GPUs: not measured, an empty cell rather than 0
+    as_json = json.loads(runai(server, "report", "--by", "workload", "-o", "json").stdout)
+    assert as_json["by"] == "workload" and any(r["workload"] == "acct-job" for r in as_json["rows"])
+    table = runai(server, "report", "--by", "workload")
+    assert table.returncode == 0 and "acct-job" in table.stdout and "ALLOCATED" in table.stdout
+    total = list(csv.DictReader(io.StringIO(runai(server, "report", "--by", "workload", "--per", "total",
+                                                   "-o", "csv").stdout)))
+    assert "day" not in total[0] and any(r["workload"] == "acct-job" for r in total)
+    bad = runai(server, "report", "--from", "June")
+    assert bad.returncode == 1 and "from" in bad.stderr and "YYYY-MM-DD" in bad.stderr
+    assert runai(server, "report", "--by", "pod").returncode == 2
+    assert runai(server, "list", "-o", "csv").returncode == 2  # csv is the report's
+    runai(server, "delete", "acct-job", "-y")
+
+
+def test_events_lists_filters_and_follows(server):
+    done = runai(server, "submit", "ev-job", "-g", "1", "--wait", "--wait-timeout", "60", "--",
+                 sys.executable, "-c", "pass")
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: phase(server, "ev-job") == "Succeeded", what="Succeeded")
+    listed = runai(server, "events", "--workload", "ev-job")
+    assert listed.returncode == 0, listed.stderr
+    types = [line.split()[2] for line in listed.stdout.splitlines()]
+    assert types[:2] == ["Submitted", "Scheduled"] and "Succeeded" in types
+    only = json.loads(runai(server, "events", "--workload", "ev-job", "--type", "scheduled", "-o", "json").stdout)
+    assert [e["type"] for e in only["events"]] == ["Scheduled"] and "started on" in only["events"][0]["message"]
+    bad = runai(server, "events", "--type", "exploded")
+    assert bad.returncode == 1 and "Evicted" in bad.stderr  # the error lists the types
+    # --follow: the events of a workload submitted after it started, as they happen, one JSON per line
+    follower = subprocess.Popen([sys.executable, "-m", "jupyter_runai.cli", "events", "--workload", "ev-live",
+                                 "-f", "-o", "json"], env=server["env"], cwd=server["root"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # submitted whether or not it has connected yet: what came before is listed, the rest followed
+        assert runai(server, "submit", "ev-live", "--", sys.executable, "-c", "pass").returncode == 0
+        seen: list[str] = []
+        deadline = time.monotonic() + 60
+        while "Succeeded" not in seen and time.monotonic() < deadline:
+            line = follower.stdout.readline()
+            if not line:
+                break
+            seen.append(json.loads(line)["type"])
+        assert seen[:1] == ["Submitted"] and "Succeeded" in seen, (seen, follower.stderr.read() if not line else "")
+    finally:
+        follower.kill()
+        follower.wait(10)
+    runai(server, "delete", "ev-job", "-y")
+    runai(server, "delete", "ev-live", "-y")
+
+
+def test_top_shows_devices_and_live_workloads(server):
+    done = runai(server, "submit", "top-job", "-g", "0.5", "--", sys.executable, "-c", "import time; time.sleep(120)")
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: phase(server, "top-job") == "Running", what="Running")
+    try:
+        once = runai(server, "top", "--once")
+        assert once.returncode == 0, once.stderr
+        assert "2 GPU(s) (2 virtual); allocated 0.50 of 2" in once.stdout
+        assert "utilization not measured" in once.stdout and "not measured" in once.stdout
+        assert "top-job" in once.stdout and "default/top-job-0 (0.5)" in once.stdout
+        usage = next(line for line in once.stdout.splitlines() if line.startswith("default/top-job "))
+        assert "0.5" in usage and usage.count("not measured (virtual GPU)") == 2  # util and memory, in words
+        twice = runai(server, "top", "-n", "2", "--interval", "0.5")
+        assert twice.returncode == 0 and twice.stdout.count("node(s)") == 2, twice.stdout
+        assert runai(server, "top", "--interval", "0").returncode == 2  # bounded
+    finally:
+        runai(server, "delete", "top-job", "-y")

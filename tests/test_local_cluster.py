@@ -21,12 +21,18 @@ GIB = 1024**3
 
 
 class FakeNvml:
-    """The NVML stand-in: devices as given, per-process memory as the test sets it."""
+    """The NVML stand-in: devices as given, per-process memory and utilization as the test sets them
+    (``utilization[index]`` None: the driver does not measure processes)."""
 
     def __init__(self, count: int = 2, memory: int = 16 * GIB) -> None:
         self._devices = [NvmlDevice(i, f"GPU-fake-{i}", "Fake H200", memory) for i in range(count)]
         self.memory: dict[int, dict[int, int]] = {}
+        self.utilization: dict[int, dict[int, float] | None] = {}
         self.closed = False
+
+    def process_utilization(self, index: int) -> dict[int, float] | None:
+        found = self.utilization.get(index, {})
+        return None if found is None else dict(found)
 
     def devices(self) -> list[NvmlDevice]:
         return list(self._devices)
@@ -193,6 +199,42 @@ def test_pynvml_degrades_without_driver():
     assert isinstance(devices, list)
     if not devices:
         assert nvml.process_memory(0) == {} and nvml.usage(0) == (None, None)
+        assert nvml.process_utilization(0) is None  # unknown, not idle
+    nvml.close()
+
+
+def test_pynvml_process_utilization_is_the_mean_over_the_last_seconds(monkeypatch):
+    """NVML itself cannot run here: a stand-in for the pynvml module answers with samples, as a driver
+    would (several per process over its window, then NVML_ERROR_NOT_FOUND when none are newer)."""
+    from types import SimpleNamespace
+
+    class NotFound(Exception):
+        def __str__(self) -> str:
+            return "Not Found"
+
+    asked: list[int] = []
+    windows = [[SimpleNamespace(pid=7, smUtil=40, timeStamp=100), SimpleNamespace(pid=7, smUtil=60, timeStamp=200),
+                SimpleNamespace(pid=8, smUtil=10, timeStamp=150)], NotFound(), RuntimeError("Not Supported")]
+
+    def utilization(handle, since):
+        asked.append(since)
+        answer = windows.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    fake = SimpleNamespace(nvmlInit=lambda: None, nvmlShutdown=lambda: None, nvmlDeviceGetCount=lambda: 1,
+                           nvmlDeviceGetHandleByIndex=lambda i: f"h{i}", nvmlDeviceGetUUID=lambda h: "GPU-x",
+                           nvmlDeviceGetName=lambda h: "Fake", nvmlDeviceGetProcessUtilization=utilization,
+                           nvmlDeviceGetMemoryInfo=lambda h: SimpleNamespace(total=GIB, used=0))
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    nvml = PynvmlNvml()
+    before = time.time()
+    assert nvml.process_utilization(0) == {7: 50.0, 8: 10.0}
+    assert nvml.process_utilization(0) == {}  # no sample in the window: no process used it
+    assert nvml.process_utilization(0) is None  # the driver cannot say
+    # each time the last 5 seconds (NVML's microseconds of the wall clock), whoever asked before
+    assert all(abs(since / 1e6 - (before - 5)) < 60 for since in asked) and len(asked) == 3
     nvml.close()
 
 
@@ -511,3 +553,20 @@ def test_watchdog_dynamic_fraction_bursts_until_a_guarantee_is_at_stake(gpu_clus
     assert report.message == ("stopped: used 10.0 GiB of GPU memory on device 1, above its guaranteed 4.0 GiB, "
                               "leaving pod default/steady-0 less than its guaranteed 8.0 GiB")
     assert group_gone(b["pgid"]) and group_alive(s["pgid"])
+
+
+def test_pod_metrics_map_each_process_to_its_pod(gpu_cluster):
+    """The per-process sampler behind the NVML seam: memory and utilization of the processes of each
+    pod (its child processes included), per device it holds; other processes count for no pod."""
+    cluster, nvml = gpu_cluster
+    a = cluster.launch(make_launch(cluster, "a", SLEEPER, devices=[0], fraction=0.5, gpu_memory_limit=8 * GIB))
+    b = cluster.launch(make_launch(cluster, "b", SLEEPER, devices=[0, 1], fraction=0.5, gpu_memory_limit=8 * GIB))
+    nvml.memory = {0: {_child_pid(a): 3 * GIB, _child_pid(b): GIB, 999_999_999: 5 * GIB}, 1: {_child_pid(b): 2 * GIB}}
+    nvml.utilization = {0: {_child_pid(a): 60.0, 999_999_999: 30.0}, 1: None}
+    got = {(m.key, m.index): (m.used_memory, m.utilization) for m in cluster.pod_metrics()}
+    assert got == {
+        ("default/a-0", 0): (3 * GIB, 60.0),
+        ("default/b-0", 0): (GIB, 0.0),  # measured, and idle in the window
+        ("default/b-0", 1): (2 * GIB, None),  # this device does not measure processes
+    }
+    assert {m.node for m in cluster.pod_metrics()} == {cluster.node_name}

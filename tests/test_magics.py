@@ -145,3 +145,16 @@ def test_submit_attach_prints_the_log_and_returns_the_finished_workload(ip, serv
     with pytest.raises(RunaiMagicError, match="'attached-fails' failed"):
         ip.run_line_magic("runai", "submit attached-fails --attach -- sh -c 'echo going; exit 4'")
     assert "going" in capsys.readouterr().out
+def test_monitoring_commands_print_in_a_notebook(ip, server, capsys):
+    w = ip.run_line_magic("runai", "submit metered -g 1 -- echo metered")
+    assert w.wait("Succeeded", timeout=30, show=False).phase == "Succeeded"
+    capsys.readouterr()
+    assert ip.run_line_magic("runai", "report --by workload") is None
+    report = capsys.readouterr().out
+    assert "ALLOCATED (GPU-h)" in report and "metered" in report
+    ip.run_line_magic("runai", "events --workload metered --type succeeded")
+    assert "Succeeded   default/metered" in capsys.readouterr().out
+    ip.run_line_magic("runai", "top --once")
+    assert "GPU(s)" in capsys.readouterr().out
+    with pytest.raises(RunaiMagicError, match=r"^from: the first day \(2026-02-01\) is after the last"):
+        ip.run_line_magic("runai", "report --from 2026-02-01 --to 2026-01-01")

@@ -238,7 +238,7 @@ def test_an_evicted_workload_says_why_and_for_what(page, lab):
     expect(chip(page, "urgent")).to_have_text("Running", timeout=TIMEOUT)
     expect(chip(page, "low")).to_have_text("Pending")
     expect(row(page, "low").locator(".jp-RunaiWorkload-evicted")).to_have_text(
-        "Evicted to make room for other work: default/urgent")
+        "Evicted to make room for other work: preempted by default/urgent (higher priority in project default)")
     lab.end_workloads()
     expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(0, timeout=TIMEOUT)
 

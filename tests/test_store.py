@@ -500,7 +500,7 @@ def test_a_version_1_database_is_migrated(db_path):
     old.close()
 
     store = Store(db_path)
-    assert store.schema_version == SCHEMA_VERSION == 5
+    assert store.schema_version == SCHEMA_VERSION == 6
     assert store.workloads() == [w] and store.workload_seq(w.uid) == 7
     assert store.project("team-a") == Project(name="team-a")
     assert store.events()[0].message == "from v1"
@@ -521,6 +521,8 @@ def test_a_version_1_database_is_migrated(db_path):
     assert first is not None and store.add_role_binding(binding) is None
     second = store.add_role_binding(RoleBinding(role="viewer", group="all"))
     store.delete_role_binding(second)
+    # version 6: GPU accounting, empty after the migration
+    assert store.usage("2020-01-01", "2030-12-31", None) == []
     store.close()
     again = Store(db_path)
     assert again.schema_version == SCHEMA_VERSION  # opening again migrates nothing

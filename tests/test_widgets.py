@@ -104,6 +104,7 @@ def test_quota_and_gpu_views_follow_allocations(runai, server):
     eventually(lambda: state(quota.bars["default"]) == 0.5)
     eventually(lambda: sorted(state(bar) for bar in gpus.bars.values()) == [0, 0.5])
     assert any("quota-user" in state(label) for label in gpus.labels.values())
+    assert all("virtual: utilization and memory use not measured" in state(label) for label in gpus.labels.values())
     w.delete()
     eventually(lambda: state(quota.bars["default"]) == 0)
     for view in (quota, gpus):

@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..models import Node
 
-__all__ = ["Cluster", "DeviceMetrics", "Endpoint", "PodLaunch", "PodReport", "PodState", "FileToWrite", "Mount"]
+__all__ = ["Cluster", "DeviceMetrics", "Endpoint", "PodDeviceMetrics", "PodLaunch", "PodReport", "PodState", "FileToWrite", "Mount"]
 
 
 class PodState(StrEnum):
@@ -129,6 +129,19 @@ class DeviceMetrics:
     index: int
     used_memory: int | None = None   # bytes
     utilization: float | None = None  # percent
+
+
+@dataclass(slots=True)
+class PodDeviceMetrics:
+    """What one pod does on one device it holds (NVML, per process): the GPU memory its processes use
+    and their utilization; None where not measured. A backend that measures this offers
+    ``pod_metrics() -> list[PodDeviceMetrics]`` (optional: the service looks for it)."""
+
+    key: str  # the pod's key, <project>/<pod>
+    node: str
+    index: int
+    used_memory: int | None = None  # bytes
+    utilization: float | None = None  # percent of the device
 
 
 @runtime_checkable

@@ -35,7 +35,7 @@ from traitlets.config import LoggingConfigurable
 from ..models import GpuDevice, Node
 from ..models.quantity import parse_memory
 from . import podrunner
-from .base import DeviceMetrics, Endpoint, PodLaunch, PodReport, PodState
+from .base import DeviceMetrics, Endpoint, PodDeviceMetrics, PodLaunch, PodReport, PodState
 from .nvml import Nvml, PynvmlNvml
 
 __all__ = ["LocalCluster", "parse_virtual_gpus", "private_dir"]
@@ -1097,6 +1097,41 @@ class LocalCluster(LoggingConfigurable):
                     parent.rmdir()  # only when empty
                 except OSError:
                     break
+
+    def pod_metrics(self) -> list[PodDeviceMetrics]:
+        """Per pod and real device it holds on this machine: the GPU memory its processes use and their
+        utilization (NVML per process), each process mapped to its pod by process group or ancestry.
+        Utilization is None where NVML does not measure processes; virtual devices are not listed."""
+        if not self.local_node:
+            return []
+        with self._lock:
+            pods = {k: p for k, p in self._pods.items()
+                    if p.handle.get("node") == self.node_name and p.handle.get("devices") and p.running()}
+        if not pods:
+            return []
+        nvml = self._nvml()
+        real = {d.index for d in nvml.devices()}
+        groups = {int(p.handle.get("pgid", p.pid)): k for k, p in pods.items()}
+        runners = {p.pid: k for k, p in pods.items()}
+        by_process = getattr(nvml, "process_utilization", None)
+        out = []
+        for index in sorted(real):
+            holders = [k for k, p in pods.items() if index in p.handle["devices"]]
+            if not holders:
+                continue
+            memory = {k: 0 for k in holders}
+            for pid, used in nvml.process_memory(index).items():
+                owner = self._pod_of_pid(pid, groups, runners)
+                if owner in memory:
+                    memory[owner] += used
+            samples = by_process(index) if callable(by_process) else None
+            utilization: dict[str, float | None] = {k: None if samples is None else 0.0 for k in holders}
+            for pid, percent in (samples or {}).items():
+                owner = self._pod_of_pid(pid, groups, runners)
+                if owner in utilization:
+                    utilization[owner] = min(100.0, (utilization[owner] or 0.0) + percent)
+            out += [PodDeviceMetrics(k, self.node_name, index, memory[k], utilization[k]) for k in holders]
+        return out
 
     def metrics(self) -> list[DeviceMetrics]:
         """Per device: used memory and utilization from NVML; None for virtual devices."""

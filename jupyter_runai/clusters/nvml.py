@@ -2,18 +2,20 @@
 
 Everything the local cluster needs from NVML goes through the small
 :class:`Nvml` interface below: the devices, the GPU memory each process uses,
-and each device's memory use and utilization. :class:`PynvmlNvml` implements it
+each device's memory use and utilization, and (optional: an NVML without it, or a
+stand-in that lacks the method, measures no process) each process's utilization. :class:`PynvmlNvml` implements it
 on ``pynvml`` (package ``nvidia-ml-py``) and degrades to "no GPUs" when the
 library or the driver is missing. Nothing is initialised at import time: NVML is
 loaded on the first call.
 
-Tests replace it with a small in-test class that has the same four methods.
+Tests replace it with a small in-test class that has the same methods.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -48,6 +50,11 @@ class Nvml(Protocol):
         """Device ``index`` now: (used memory in bytes, compute utilization in percent); None if unknown."""
         ...
 
+    def process_utilization(self, index: int) -> dict[int, float] | None:
+        """Utilization of device ``index`` by process id (percent of the device, over NVML's last
+        sampling window); a process absent from it did not use the device. None if unknown."""
+        ...
+
     def close(self) -> None:
         """Release the library (nvmlShutdown); harmless when never loaded."""
         ...
@@ -64,6 +71,9 @@ class NoNvml:
 
     def usage(self, index: int) -> tuple[int | None, float | None]:
         return None, None
+
+    def process_utilization(self, index: int) -> dict[int, float] | None:
+        return None
 
     def close(self) -> None:
         pass
@@ -84,6 +94,7 @@ class PynvmlNvml:
         self._pynvml = None
         self._tried = False
         self._devices: list[NvmlDevice] = []
+        self.process_window_seconds = 5.0  # per-process utilization: the mean over this many seconds
 
     def _load(self):
         with self._lock:
@@ -160,6 +171,25 @@ class PynvmlNvml:
         except Exception as error:
             log.debug("NVML utilization of device %s failed: %s", index, error)
         return memory, utilization
+
+    def process_utilization(self, index: int) -> dict[int, float] | None:
+        pynvml, handle = self._handle(index)
+        if handle is None:
+            return None
+        # NVML's timestamps are microseconds of the wall clock: the samples of the last few seconds, the
+        # same window whoever asks (the accounting, the history, a scrape), so no reader empties another's
+        since = int((time.time() - self.process_window_seconds) * 1_000_000)
+        try:
+            samples = pynvml.nvmlDeviceGetProcessUtilization(handle, since)
+        except Exception as error:
+            if "not found" in str(error).lower():
+                return {}  # NVML_ERROR_NOT_FOUND: no process used the device in the window
+            log.debug("NVML process utilization of device %s failed: %s", index, error)
+            return None  # not supported: unknown
+        totals: dict[int, list[float]] = {}
+        for sample in samples:
+            totals.setdefault(int(sample.pid), []).append(float(sample.smUtil))
+        return {pid: sum(values) / len(values) for pid, values in totals.items()}  # the mean over the window
 
     def close(self) -> None:
         with self._lock:

@@ -88,6 +88,17 @@ class RunaiApp(ExtensionApp):
         help="Events an event-stream client may fall behind before the server tells it so (event 'overflow') "
         "and closes its stream; it reconnects with Last-Event-ID and gets the rest from the store.",
     )
+    accounting_interval = Float(
+        60.0, config=True,
+        help="Seconds (of the scheduler's clock) between writes of the GPU accounting to the store; also written "
+        "before every usage report and when the server stops (docs/monitoring.md).",
+    )
+    usage_sample_interval = Float(
+        5.0, config=True, help="Seconds between samples of each device's and workload's GPU use (the history).",
+    )
+    usage_history = Int(
+        120, config=True, help="Samples kept per device and per workload (1 to 10000): the history's length.",
+    )
     placement_history = Int(
         1000, config=True,
         help="Most recent workloads (any state) whose pod shapes the fragmentation-aware GPU placement "
@@ -228,6 +239,9 @@ class RunaiApp(ExtensionApp):
             placement_history=self.placement_history,
             event_retention=self.event_retention,
             event_buffer=self.event_stream_buffer,
+            accounting_interval=max(1.0, self.accounting_interval),
+            usage_sample_interval=max(0.5, self.usage_sample_interval),
+            usage_history=self.usage_history,
             proxy_prefix=url_path_join(self.serverapp.base_url, "runai/proxy/"),
             proxy_secret=self._proxy_secret(state),
         )

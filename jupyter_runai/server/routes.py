@@ -18,7 +18,7 @@ from .. import __version__
 from ..models import Credential, DataSource, Department, NodePool, Project, Workload, WorkloadSpec
 from ..models.access import RoleBinding
 from ..models.data import CredentialView
-from ..models.events import Event
+from ..models.events import Event, EventType
 from .base import RunaiHandler, api
 from .handlers import (
     ACTIONS,
@@ -44,6 +44,8 @@ from .admin_handlers import (
 )
 from .access_handlers import BindingHandler, BindingsHandler, MeHandler
 from .metrics import MetricsHandler
+from .monitor_handlers import (DeviceUsageHandler, ProjectUsageHandler, RecentEventsHandler, UsageReportHandler,
+                               WorkloadUsageHandler)
 from .proxy import ProxyHandler, proxy_routes
 from .stream import EventsHandler, LogsHandler
 
@@ -101,6 +103,13 @@ ROUTES: list[Route] = [
                   "'event: overflow' and the stream ends (reconnect with Last-Event-ID)", response="event-stream",
                   query={"project": "only this project", "workload": "only this workload",
                          "since": "replay events after this id"}),
+    }),
+    Route("/events/recent", RecentEventsHandler, {
+        "get": Op("The newest stored events, oldest first (the event stream follows them live)", response="EventList",
+                  query={"project": "only this project", "workload": "only this workload",
+                         "type": "only this type, any case: " + ", ".join(t.value for t in EventType)
+                                 + " (another value is a 400 naming them)",
+                         "limit": "the newest N events (1 to 10000, default 100)"}),
     }),
     Route("/nodes", NodesHandler, {"get": Op("Nodes, their devices and what is allocated on each",
                                              response="NodeList")}),
@@ -160,6 +169,27 @@ ROUTES: list[Route] = [
     Route("/access/bindings/{binding}", BindingHandler, {
         "delete": Op("Revoke a stored role binding by its id (as for granting it); recorded in the audit log",
                      response="RoleBindingView"),
+    Route("/reports/usage", UsageReportHandler, {
+        "get": Op("GPU-hours allocated and used (where measured) per UTC day and per project, user, department or "
+                  "workload, deleted workloads included; an admin sees everyone's, anyone else their own "
+                  "workloads'", response="UsageReport",
+                  query={"from": "first day, YYYY-MM-DD (default: 6 days before 'to')",
+                         "to": "last day, YYYY-MM-DD, included (default: today, UTC); at most 366 days in all",
+                         "by": "project (default), user, department or workload",
+                         "per": "day (default: a row per day) or total (a row for the whole range)"}),
+    }),
+    Route("/usage/workloads", WorkloadUsageHandler, {
+        "get": Op("Each live workload's GPUs allocated beside its measured utilization and memory (per pod and "
+                  "device; virtual GPUs say so), with its recent samples", response="WorkloadUsageList",
+                  query={"project": "only this project (an unknown one is a 404)"}),
+    }),
+    Route("/usage/projects", ProjectUsageHandler, {
+        "get": Op("Each project's recent samples: GPUs allocated against its deserved quota and fair share, and "
+                  "its workloads' mean utilization (null unless all are measured)", response="ProjectUsageList"),
+    }),
+    Route("/usage/devices", DeviceUsageHandler, {
+        "get": Op("Each device's recent samples: allocated fraction, utilization and used memory (null where "
+                  "not measured)", response="DeviceUsageList"),
     }),
     Route("/projects/{project}/data-sources", DataSourcesHandler, {
         "get": Op("The project's data sources", response="DataSourceList"),
@@ -239,6 +269,7 @@ def _schemas() -> dict[str, Any]:
     out["WorkloadWithEvents"] = extended("Workload", "WorkloadWithEvents", {
         "events": {"type": "array", "items": ref("Event")}})
     out["DataSourceList"] = listing("data_sources", "DataSource")
+    out["EventList"] = listing("events", "Event")
     out["CredentialList"] = listing("credentials", "CredentialView")
     out["ProjectView"] = extended("Project", "ProjectView", {
         "allocated": {"type": "object", "description": "GPUs its pods hold now"},
@@ -308,6 +339,54 @@ def _schemas() -> dict[str, Any]:
         "of order) or quarantined (kept aside in the store's quarantined_workloads table)",
         "items": {"type": "object", "properties": {k: {"type": "string"} for k in (
             "uid", "project", "name", "action", "message")}}}
+    hours = {"type": "number", "description": "GPU-hours (a device held for an hour is 1; half of one, 0.5)"}
+    out["UsageReport"] = {"type": "object", "properties": {
+        "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
+        "by": {"type": "string", "enum": ["project", "user", "department", "workload"]},
+        "per": {"type": "string", "enum": ["day", "total"]},
+        "rows": {"type": "array", "items": {"type": "object", "properties": {
+            "day": {"type": "string", "format": "date"}, "project": {"type": "string"},
+            "user": {"type": ["string", "null"]}, "department": {"type": ["string", "null"]},
+            "workload": {"type": "string"},
+            "gpu_hours_allocated": hours,
+            "gpu_hours_used": {"type": ["number", "null"], "description": "allocation weighted by measured "
+                               "utilization; null when none of the group's devices were measured (virtual GPUs)"},
+            "gpu_hours_measured": {**hours, "description": "the part of the allocation whose utilization was "
+                                   "measured"}},
+            "required": ["gpu_hours_allocated", "gpu_hours_used", "gpu_hours_measured"]}},
+        "truncated": {"type": "boolean", "description": "more than 10,000 rows: the first 10,000 are given"}},
+        "required": ["from", "to", "by", "per", "rows", "truncated"]}
+    nullable = {"type": ["number", "null"]}
+    sample = {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"},
+                                               "allocated": {"type": "number"}, "allocated_fraction": {"type": "number"},
+                                               "utilization": nullable, "used_memory": nullable}}
+    out["WorkloadUsageList"] = {"type": "object", "properties": {
+        "every_seconds": {"type": "number", "description": "seconds between samples"},
+        "workloads": {"type": "array", "items": {"type": "object", "properties": {
+            "uid": {"type": "string"}, "project": {"type": "string"}, "name": {"type": "string"},
+            "kind": {"type": "string"}, "user": {"type": ["string", "null"]}, "phase": {"type": "string"},
+            "requested": {**nullable, "description": "GPUs asked for (null for a gpu_memory request until placed)"},
+            "allocated": {"type": "number", "description": "GPUs its pods hold"},
+            "utilization": {**nullable, "description": "mean percent over its pods' devices; null unless all are "
+                            "measured"},
+            "used_memory": {**nullable, "description": "bytes its processes use on its devices"},
+            "virtual": {"type": "boolean", "description": "it holds virtual GPUs: nothing to measure"},
+            "devices": {"type": "array", "items": {"type": "object", "properties": {
+                "pod": {"type": "string"}, "node": {"type": "string"}, "device": {"type": "integer"},
+                "share": {"type": "number"}, "virtual": {"type": "boolean"}, "utilization": nullable,
+                "used_memory": nullable}}},
+            "samples": {"type": "array", "items": sample}}}}}}
+    out["ProjectUsageList"] = {"type": "object", "properties": {
+        "every_seconds": {"type": "number"},
+        "projects": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "samples": {"type": "array", "items": {"type": "object", "properties": {
+                "at": {"type": "string", "format": "date-time"}, "allocated": {"type": "number"},
+                "deserved": {"type": "number"}, "fair_share": nullable, "utilization": nullable}}}}}}}}
+    out["DeviceUsageList"] = {"type": "object", "properties": {
+        "every_seconds": {"type": "number"},
+        "devices": {"type": "array", "items": {"type": "object", "properties": {
+            "node": {"type": "string"}, "index": {"type": "integer"}, "virtual": {"type": "boolean"},
+            "memory": {"type": "integer"}, "samples": {"type": "array", "items": sample}}}}}}
     out["Error"] = {"type": "object", "properties": {"error": {"type": "object", "properties": {
         "message": {"type": "string"}, "field": {"type": ["string", "null"]}, "allowed": {},
         "errors": {"type": "array"}}, "required": ["message"]}}, "required": ["error"]}
