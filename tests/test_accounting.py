@@ -82,6 +82,7 @@ def test_gpu_hours_survive_deletion_and_restart_split_by_day(tmp_path, cluster, 
 
 def test_a_user_who_is_not_admin_sees_only_their_own_workloads(tmp_path, cluster, clock):
     service = make_service(tmp_path, cluster, clock=clock)
+    service.set_seed_bindings([{"role": "researcher", "user": "ann", "project": "default"}])
     ann = User("ann")
     submit(service, "mine", resources={"gpu": 1})
     service.submit({"name": "anns", "command": "run", "resources": {"gpu": 1}}, ann)

@@ -70,19 +70,19 @@ def test_history_rings_keep_the_last_samples_per_device_and_workload(gpu_service
         nvml.utilization = {0: {a: percent}}
         clock.advance(seconds=5)
         service.run_cycle()
-    [workload] = service.workload_usage_history()
+    [workload] = service.workload_usage_history(ME)["workloads"]
     assert [s["utilization"] for s in workload["samples"]] == [20.0, 30.0, 40.0]  # the last 3 (usage_history=3)
     assert [s["at"][11:19] for s in workload["samples"]] == ["00:00:10", "00:00:15", "00:00:20"]
-    [device] = service.device_usage_history()
+    [device] = service.device_usage_history(ME)["devices"]
     assert [s["allocated_fraction"] for s in device["samples"]] == [1.0, 1.0, 1.0]
     assert [s["utilization"] for s in device["samples"]] == [42.0] * 3  # the fake device's own figure
-    [project] = service.project_usage_history()  # the project's use against its quota, over time
+    [project] = service.project_usage_history(ME)["projects"]  # the project's use against its quota, over time
     assert [(s["allocated"], s["deserved"], s["utilization"]) for s in project["samples"]] == [
         (1.0, 1.0, 20.0), (1.0, 1.0, 30.0), (1.0, 1.0, 40.0)]
     clock.advance(seconds=1)  # not due yet: no sample
     service.run_cycle()
-    assert len(service.workload_usage_history()[0]["samples"]) == 3
-    assert service.workload_usage_history()[0]["samples"][-1]["at"].endswith("00:00:20+00:00")
+    assert len(service.workload_usage_history(ME)["workloads"][0]["samples"]) == 3
+    assert service.workload_usage_history(ME)["workloads"][0]["samples"][-1]["at"].endswith("00:00:20+00:00")
 
 
 def test_on_virtual_gpus_use_is_said_to_be_unmeasured(tmp_path, clock):

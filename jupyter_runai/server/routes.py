@@ -169,6 +169,7 @@ ROUTES: list[Route] = [
     Route("/access/bindings/{binding}", BindingHandler, {
         "delete": Op("Revoke a stored role binding by its id (as for granting it); recorded in the audit log",
                      response="RoleBindingView"),
+    }),
     Route("/reports/usage", UsageReportHandler, {
         "get": Op("GPU-hours allocated and used (where measured) per UTC day and per project, user, department or "
                   "workload, deleted workloads included; an admin sees everyone's, anyone else their own "
