@@ -114,6 +114,8 @@ ACTIONS: dict[str, tuple[Action, int]] = {
     "logs": (lambda s, t, p, k: api(s, t, "GET", f"workloads/{p}/others-train/logs"), 200),
     "events": (lambda s, t, p, k: api(s, t, "GET", f"events?project={p}"), 200),
     "project": (lambda s, t, p, k: api(s, t, "GET", f"projects/{p}"), 200),
+    "recent-events": (lambda s, t, p, k: api(s, t, "GET", f"events/recent?project={p}"), 200),
+    "workload-usage": (lambda s, t, p, k: api(s, t, "GET", f"usage/workloads?project={p}"), 200),
     "data-sources": (lambda s, t, p, k: api(s, t, "GET", f"projects/{p}/data-sources"), 200),
     "credentials": (lambda s, t, p, k: api(s, t, "GET", f"projects/{p}/credentials/cred"), 200),
     "proxy-inference": (lambda s, t, p, k: http(s, t, "GET", f"runai/proxy/{p}/others-inf/"), 503),
@@ -134,6 +136,7 @@ ACTIONS: dict[str, tuple[Action, int]] = {
     # not tied to a project: the same answer in and out of scope
     "nodes": (lambda s, t, p, k: api(s, t, "GET", "nodes"), 200),
     "node-pools": (lambda s, t, p, k: api(s, t, "GET", "node-pools"), 200),
+    "device-usage": (lambda s, t, p, k: api(s, t, "GET", "usage/devices"), 200),
     "create-department": (lambda s, t, p, k: api(s, t, "POST", "departments", {"name": f"d-{k}"[:63]}), 201),
     "audit": (lambda s, t, p, k: api(s, t, "GET", "audit"), 200),
 }
@@ -142,7 +145,7 @@ VIEWERS = {"admin", "department-admin", "ml-engineer", "researcher", "viewer"}
 #: who may do each action in scope; out of scope only the admin may, except for the unscoped ones
 ALLOWED = {
     **{a: VIEWERS for a in ("list", "describe", "logs", "events", "project", "data-sources", "credentials",
-                            "proxy-inference")},
+                            "proxy-inference", "recent-events", "workload-usage")},
     "submit-training": {"admin", "department-admin", "researcher"},
     "submit-inference": {"admin", "department-admin", "ml-engineer"},
     "stop-others": {"admin", "department-admin"},
@@ -154,10 +157,11 @@ ALLOWED = {
     "grant": {"admin", "department-admin"},
     "nodes": {"admin", "department-admin", "ml-engineer", "viewer"},
     "node-pools": {"admin", "department-admin", "ml-engineer", "viewer"},
+    "device-usage": {"admin", "department-admin", "ml-engineer", "viewer"},
     "create-department": {"admin"},
     "audit": {"admin"},
 }
-UNSCOPED = {"nodes", "node-pools", "create-department", "audit"}
+UNSCOPED = {"nodes", "node-pools", "device-usage", "create-department", "audit"}
 
 
 @pytest.mark.parametrize("scope", ["in", "out"])
