@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["AUDIT_KINDS", "Administration", "merge_changes"]
 
 #: what the audit log records changes of (its ``kind`` column)
-AUDIT_KINDS = ("department", "project", "node_pool")
+AUDIT_KINDS = ("department", "project", "node_pool", "policy")
 #: the department a project belongs to unless it says otherwise; allowed even where it is not defined
 DEFAULT_DEPARTMENT = "default"
 #: the most audit entries one read returns

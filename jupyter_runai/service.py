@@ -60,6 +60,7 @@ from .scheduler.types import Job
 from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
 from .admin import Administration
+from .policy_admin import PolicyAdministration
 from .project_data import ProjectData
 from .identity import User
 from .autoscale import Autoscaler
@@ -124,7 +125,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class RunaiService(Administration, ProjectData):
+class RunaiService(Administration, PolicyAdministration, ProjectData):
     """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once.
     Departments, projects and node pools are administered through the methods of
     :class:`~jupyter_runai.admin.Administration`."""
@@ -489,6 +490,7 @@ class RunaiService(Administration, ProjectData):
                 spec = changed
         if spec.project != project.name:  # a hook moved it
             project = self.project(spec.project)
+        spec = self._apply_policies(spec, project)  # defaults, then every rule broken listed (policy_admin)
         self._check_references(spec)
         if spec.command is None and spec.kind != WorkloadKind.WORKSPACE and self.cluster.name == "local":
             raise Invalid(f"required for a {spec.kind.value} on the local cluster: it runs this command in the "
