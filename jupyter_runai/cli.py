@@ -23,6 +23,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .cli_admin import add_admin_commands
+from .cli_policy import add_policy_command
 from .cli_resources import add_resource_commands
 from .submit_args import DESCRIPTION as SUBMIT_DESCRIPTION
 from .submit_args import EPILOG as SUBMIT_EPILOG
@@ -95,7 +96,7 @@ examples:
 # =========================================================================== parser
 
 
-BY_NAME = ("data-source", "credential", "projects", "departments", "nodepools", "audit")
+BY_NAME = ("data-source", "credential", "projects", "departments", "nodepools", "audit", "policy")
 """Commands dispatched by their name (their own sub-actions), not by ``run_action``."""
 
 
@@ -282,6 +283,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     command("nodes", "list nodes and their GPUs with allocated fractions (virtual GPUs marked)").set_defaults(
         run_action="nodes")
     add_admin_commands(command, common)
+    add_policy_command(command, common)
     add_resource_commands(command, common)
     return parser
 
@@ -590,6 +592,11 @@ def _dispatch(action: str, ns: argparse.Namespace, client: RunaiClient, json_out
 
         runner = run_data_source if action == "data-source" else run_credential
         return runner(ns, client, _project_of(ns), json_out, lambda document: _show(ns, document), stdout_console())
+    if action == "policy":
+        from .cli_policy import run_policy
+        from .cli_render import stdout_console
+
+        return run_policy(ns, client, json_out, lambda document: _show(ns, document), stdout_console())
     if action in ("projects", "departments", "nodepools", "audit"):
         from .cli_admin import run_admin, run_audit
         from .cli_render import render_projects, stdout_console

@@ -106,7 +106,7 @@ def add_admin_commands(command: Callable[..., argparse.ArgumentParser], common: 
 
     audit = command("audit", "the audit log (admins): who changed which project, department or node pool, when, "
                     "before and after", epilog=AUDIT_EPILOG)
-    audit.add_argument("--kind", choices=("project", "department", "node_pool"), help="only this kind")
+    audit.add_argument("--kind", choices=("project", "department", "node_pool", "policy"), help="only this kind")
     audit.add_argument("--name", help="only this object")
     audit.add_argument("--limit", type=int, default=None, metavar="N", help="the newest N entries (default 100)")
 
