@@ -15,6 +15,7 @@ from .errors import Invalid, NotFound
 from .models import Project, WorkloadKind, WorkloadSpec
 from .models.policy import Policy, PolicyScope
 from .policies import effective_view, given_fields, loosening, merge, violations, with_defaults
+from .rules import allowed_pools, pool_problem
 
 if TYPE_CHECKING:
     from .identity import User
@@ -33,7 +34,8 @@ def policy_key(scope: str, name: str | None, kind: str) -> str:
 def _refuse(items: list[dict[str, Any]], note: str = "") -> None:
     if items:
         first = items[0]
-        raise Invalid(first["message"] + note, field=first["field"], allowed=first["allowed"], errors=items)
+        raise Invalid(first["message"] + note, field=first["field"], allowed=first["allowed"],
+                      errors=[{**first, "message": first["message"] + note}, *items[1:]])
 
 
 class PolicyAdministration:
@@ -81,15 +83,28 @@ class PolicyAdministration:
     # ------------------------------------------------------------ admission
 
     def _apply_policies(self, spec: WorkloadSpec, project: Project) -> WorkloadSpec:
-        """The submission with the policies' defaults filled in; :class:`Invalid` listing every rule
-        it breaks (the field, what is wrong, what is allowed) when it breaks any."""
-        policies = self._policies_for(project.department, project.name, spec.kind.value)
-        if not policies:
+        """The submission with the policies' defaults filled in, and the node pools its kind may use
+        (the node_pools scheduling rule) where it names none; :class:`Invalid` listing every rule it
+        breaks (the field, what is wrong, what is allowed) when it breaks any."""
+        kind = spec.kind.value
+        policies = self._policies_for(project.department, project.name, kind)
+        department = None
+        if project.department and any(d.rules for d in self.store.departments()):
+            department = next((d for d in self.store.departments() if d.name == project.department), None)
+        pools = allowed_pools(kind, project, department)
+        if not policies and pools is None:
             return spec
         effective = merge(policies)
         given = spec.model_dump(mode="json", exclude_unset=True)
-        filled = WorkloadSpec.model_validate(with_defaults(given, effective))
-        _refuse(violations(filled.model_dump(mode="json"), given_fields(given), effective, spec.kind.value))
+        filled_doc = with_defaults(given, effective)
+        if pools is not None and not filled_doc.get("node_pools"):
+            filled_doc["node_pools"] = list(pools[0])
+        filled = WorkloadSpec.model_validate(filled_doc)
+        problems = violations(filled.model_dump(mode="json"), given_fields(given), effective, kind)
+        pool_text = pool_problem(kind, filled.node_pools, pools)
+        if pool_text is not None:
+            problems.append({"field": "node_pools", "message": f"node_pools: {pool_text}", "allowed": pools[0]})
+        _refuse(problems, f" (what is allowed: runai policy effective {kind} -p {project.name})")
         return filled
 
     # ------------------------------------------------------------ changing

@@ -65,7 +65,7 @@ from .project_data import ProjectData
 from .identity import User
 from .autoscale import Autoscaler
 from .feasibility import distinct_nodes, never_runs
-from .rules import breaches, effective_rules, idle_workloads
+from .rules import breaches, effective_rules, idle_workloads, pool_holds
 from .launch import credential_material, data_mounts, describe_request
 from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
 from .store import Store, StoreWriteError
@@ -175,6 +175,7 @@ class RunaiService(Administration, PolicyAdministration, ProjectData):
         self._phase_applied: dict[str, tuple[int, str | None]] = {}  # uid -> (version, reason) at its last update
         self._reasons_told: dict[str, set[str]] = {}  # uid -> kinds of reason told while it waits
         self._idle_since: dict[str, datetime] = {}  # uid -> since when all its GPUs showed no use (rules)
+        self._yielded: dict[str, str] = {}  # uid -> why: yielded by a rule, sits out one pass once its pods end
         self._outcome: dict[str, WorkloadPhase] = {}  # what a stopping workload becomes once its pods end
         self._subscribers: set[Subscription] = set()
         self._handles_dirty: set[tuple[str, str]] = set()  # handles to write with the transaction
@@ -629,10 +630,12 @@ class RunaiService(Administration, PolicyAdministration, ProjectData):
         self._apply_rules()
         nodes = self.cluster.nodes()
         device_memory = {n.name: (n.devices[0].memory if n.devices else 0) for n in nodes}
-        jobs = [job for uid, workload in list(self.workloads.items()) if (job := self._safe_engine_job(uid, workload))]
+        held = self._held_by_rules()  # uid -> why a rule keeps it out of this cycle (rules.py)
+        jobs = [job for uid, workload in list(self.workloads.items())
+                if uid not in held and (job := self._safe_engine_job(uid, workload))]
         if not any(p.status is EnginePodStatus.PENDING for job in jobs for p in job.pods):
             # nothing waits: no action of the engine would do anything
-            return None
+            return ([], held) if held else None
         snap = build_snapshot(nodes=nodes, pools=self.node_pools, departments=self.store.departments(),
                               projects=self.store.projects(), jobs=jobs, now=self._now().timestamp(),
                               workload_mix=self._workload_mix())
@@ -650,7 +653,26 @@ class RunaiService(Administration, PolicyAdministration, ProjectData):
                 launches += self._start_pods(uid, sorted(binds, key=lambda b: b.pod), device_memory)
             except Exception as exc:  # one workload's failure is its own, not the cycle's
                 self._fail_unschedulable(uid, "could not start its pods", exc)
-        return launches, result.pending_reasons
+        return launches, {**result.pending_reasons, **held}
+
+    def _held_by_rules(self) -> dict[str, str]:
+        """The waiting workloads (no pod holding devices) that a rule keeps out of this cycle, with the
+        reason: a workload that yielded (preemptible_max_duration) sits out one pass, so that the
+        workloads that waited are placed first; one whose node pools a node_pools rule does not allow."""
+        held: dict[str, str] = {}
+        for uid in list(self._yielded):
+            workload = self.workloads.get(uid)
+            if workload is None or workload.status.phase not in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
+                self._yielded.pop(uid, None)  # stopped or deleted meanwhile
+            elif not any(p.phase in HOLDING for p in workload.status.pods):
+                held[uid] = self._yielded.pop(uid)  # out of this pass only
+        waiting = [w for uid, w in self.workloads.items() if w.status.phase == WorkloadPhase.PENDING
+                   and uid not in held and not any(p.phase in HOLDING for p in w.status.pods)]
+        if waiting:
+            projects = {p.name: p for p in self.store.projects()}
+            if any(q.rules for q in projects.values()) or any(d.rules for d in self.store.departments()):
+                held.update(pool_holds(waiting, projects, {d.name: d for d in self.store.departments()}))
+        return held
 
     def _apply_rules(self) -> None:
         """Stop the running workloads that a scheduling rule of their project or department says
@@ -676,8 +698,12 @@ class RunaiService(Administration, PolicyAdministration, ProjectData):
             del self._idle_since[uid]  # used again (or no longer watched): the idle time starts over
         for uid in idle:
             self._idle_since.setdefault(uid, now)
-        for breach in breaches(running, projects, departments, now, self._idle_since):
+        waiting = any(w.status.phase == WorkloadPhase.PENDING for w in self.workloads.values())
+        for breach in breaches(running, projects, departments, now, self._idle_since, waiting):
             workload = self.workloads[breach.uid]
+            if breach.action == "yield":
+                self._yield(workload, breach.message)
+                continue
             workload.status.phase = WorkloadPhase.STOPPING
             workload.status.pending_reason = None
             workload.status.message = breach.message
@@ -686,6 +712,18 @@ class RunaiService(Administration, PolicyAdministration, ProjectData):
             self._maybe_finish_stop(workload)
             self._save(workload)
             self._idle_since.pop(breach.uid, None)
+
+    def _yield(self, workload: Workload, message: str) -> None:
+        """A preemptible workload gives its GPUs back to the queue (rule preemptible_max_duration):
+        its pods are evicted; once they have ended it sits out one scheduling pass (``_held_by_rules``)."""
+        self._event("RuleYielded", workload, message)
+        for pod in workload.status.pods:
+            if pod.phase == PodPhase.RUNNING:
+                self._evict(workload.uid, pod_key(workload.spec.project, pod.name), message)
+        workload.status.message = message
+        self._yielded[workload.uid] = message
+        self._idle_since.pop(workload.uid, None)
+        self._save(workload)
 
     def _update_phases(self, reasons: dict[str, str]) -> None:
         applied = self._phase_applied
