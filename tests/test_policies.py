@@ -201,3 +201,25 @@ def test_only_an_admin_may_set_policies(service, call):
     with pytest.raises(Forbidden):
         call(service, User("bob", admin=False))
     assert service.store.policies() == [] and service.store.audit() == []
+
+
+def test_the_submit_form_takes_the_policy_defaults_and_narrower_bounds():
+    from jupyter_runai.clusters.simulated import simulated_nodes
+    from jupyter_runai.server.form import form_info, narrow_form
+
+    form = form_info(simulated_nodes(1, gpus=4, memory=64 * 2**30), [], ["vision"])
+    effective = {"project": "vision", "kind": "training",
+                 **effective_view(merge([policy(defaults={"resources.gpu": 0.5, "resources.cpu": "500m", "image": "b:1"},
+                                                rules={"resources.gpu": {"max": 2, "step": 0.5},
+                                                       "resources.memory": {"max": "8Gi"}, "resources.cpu": {"max": 512},
+                                                       "node_pools": {"allowed": ["a100"]},
+                                                       "priority_class": {"allowed": ["train"]}})]))}
+    narrowed = narrow_form(form, effective)
+    assert narrowed["defaults"] | {"commands": None} == form["defaults"] | {
+        "commands": None, "gpu_mode": "fraction", "fraction": 0.5, "cpu": "500m", "image": "b:1", "project": "vision"}
+    assert narrowed["bounds"]["gpu"]["max"] == 2 and form["bounds"]["gpu"]["max"] == 4  # the form is not changed
+    assert narrowed["bounds"]["fraction"]["steps"] == [0.5]  # 0.25 and 0.75 are not multiples of the step
+    assert narrowed["bounds"]["memory"]["max"] == "8Gi"
+    assert narrowed["bounds"]["cpu"]["max"] == form["bounds"]["cpu"]["max"]  # more than a node has: the node's bound
+    assert narrowed["node_pools"] == [] and narrowed["priority_classes"] == ["train"]
+    assert narrow_form(form, {"defaults": {}, "rules": {}})["bounds"] == form["bounds"]

@@ -52,6 +52,9 @@ async def test_policies_over_rest_refuse_what_breaks_them_and_are_audited(api):
     assert effective["policies"] == ["cluster", "project 'vision'"]
     assert effective["defaults"] == {"resources.gpu": 1, "resources.cpu": "500m", "image": "base:1"}
     assert effective["rules"]["resources.gpu"] == {"max": 1, "step": 0.5, "from": ["cluster", "project 'vision'"]}
+    # the submit forms' defaults and bounds, narrowed by it
+    assert effective["form"]["bounds"]["gpu"]["max"] == 1 and effective["form"]["bounds"]["fraction"]["steps"] == [0.5]
+    assert effective["form"]["defaults"]["image"] == "base:1" and effective["form"]["defaults"]["cpu"] == "500m"
     code, missing = await api.get("policies", "effective", params={"project": "vision"})
     assert code == 400 and missing["error"]["field"] == "kind"
 

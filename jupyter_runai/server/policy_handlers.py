@@ -9,6 +9,7 @@ from tornado import web
 
 from ..errors import Invalid
 from .base import RunaiHandler, api
+from .form import form_info, narrow_form
 
 
 class PoliciesHandler(RunaiHandler):
@@ -53,7 +54,11 @@ class EffectivePolicyHandler(RunaiHandler):
         if not kind:
             raise Invalid("required: the workload kind", field="kind",
                           allowed=["workspace", "training", "distributed", "inference"])
-        self.send(self.service.effective_policy(project, kind))
+        effective = self.service.effective_policy(project, kind)
+        service = self.service
+        form = form_info(service.nodes(), service.node_pools, [p.name for p in service.projects()],
+                         runs_images=service.backend != "local")
+        self.send({**effective, "form": narrow_form(form, effective)})
 
 
 __all__ = ["EffectivePolicyHandler", "PoliciesHandler"]

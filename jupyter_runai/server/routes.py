@@ -287,6 +287,8 @@ def _schemas() -> dict[str, Any]:
         "defaults": {"type": "object", "description": "field path -> the value a submission gets when it leaves "
                      "the field out"},
         "default_from": {"type": "object", "description": "field path -> the scope whose default it is"},
+        "form": {"type": "object", "description": "the submit form's defaults and bounds (as in Info's form) with "
+                 "this policy applied: what the sidebar and the widgets' forms show"},
         "rules": {"type": "object", "description": "field path -> the rule in force: required, min, max, step, "
                   "allowed, can_edit, and from (the scopes that set it)", "additionalProperties": {
                       "type": "object", "properties": {"required": {"type": "boolean"}, "min": {}, "max": {},

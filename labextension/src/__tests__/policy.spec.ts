@@ -21,31 +21,30 @@ const info: IFormInfo = {
   name_pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', name_max: 63
 };
 
+// as the server sends it: the form's defaults and bounds narrowed by the policy (server/form.py)
+const narrowed: IFormInfo = {
+  ...info,
+  defaults: { ...info.defaults, project: 'vision', gpu_mode: 'fraction', fraction: 0.5, cpu: '500m', memory: '4Gi', image: 'base:1', commands: {} },
+  bounds: { ...info.bounds, gpu: { min: 0, max: 2, step: 1 }, fraction: { min: 0.25, max: 0.75, steps: [0.5] }, memory: { max: '8Gi' } },
+  node_pools: ['a100'],
+  priority_classes: ['train']
+};
 const policy: IEffectivePolicy = {
   project: 'vision', kind: 'training', policies: ['cluster', "project 'vision'"],
   defaults: { 'resources.gpu': 0.5, 'resources.cpu': '500m', 'resources.memory': '4Gi', image: 'base:1' },
-  rules: {
-    'resources.gpu': { max: 2, step: 0.5, from: ['cluster'] },
-    'resources.memory': { max: '8Gi' },
-    'resources.cpu': { max: 32 },
-    node_pools: { allowed: ['a100'] },
-    priority_class: { allowed: ['train'] }
-  }
+  rules: { 'resources.gpu': { max: 2, step: 0.5, from: ['cluster'] }, 'resources.memory': { max: '8Gi' } },
+  form: narrowed
 };
 
 describe('the effective policy in the form', () => {
-  it('takes the policy defaults and narrows the bounds, never widening them', () => {
+  it('takes the narrowed defaults and bounds the server sends, keeping its own commands', () => {
     const form = applyPolicy(info, policy);
-    expect(form.defaults).toMatchObject({ gpu_mode: 'fraction', fraction: 0.5, cpu: '500m', memory: '4Gi', image: 'base:1' });
+    expect(form.defaults).toMatchObject({ gpu_mode: 'fraction', fraction: 0.5, cpu: '500m', image: 'base:1', commands: info.defaults.commands });
     expect(form.bounds.gpu.max).toBe(2);
-    expect(form.bounds.fraction.steps).toEqual([0.5]); // 0.25 and 0.75 are not multiples of the step
-    expect(form.bounds.memory.max).toBe('8Gi');
-    expect(form.bounds.cpu.max).toBe('16'); // the policy's 32 is more than a node has: the node's bound stays
     expect(form.node_pools).toEqual(['a100']);
-    expect(form.priority_classes).toEqual(['train']);
     expect(applyPolicy(info, null)).toBe(info);
-    expect(applyPolicy(info, { project: 'default', kind: 'training', policies: [], defaults: {}, rules: {} })).toBe(info);
-    expect(info.bounds.gpu.max).toBe(4); // the form's own info is not changed
+    expect(applyPolicy(info, { ...policy, defaults: {}, rules: {} })).toBe(info); // no policy set: the form as it is
+    expect(applyPolicy(info, { ...policy, form: undefined })).toBe(info); // an older server
   });
 
   it('starts from the policy defaults and refuses what the policy bounds refuse, before asking the server', () => {

@@ -1,10 +1,10 @@
-/** The effective workload policy of a project and kind (`GET policies/effective`) applied to the
- * "New workload" form: its defaults replace the form's, its bounds narrow the form's. Pure functions. */
+/** The effective workload policy of a project and kind (`GET policies/effective`) in the "New workload"
+ * form: the server sends the form's defaults and bounds with the policy applied (`form`, narrowed by
+ * `server/form.py`'s narrow_form, the one place that does it); the form takes them, and moves the fields
+ * the user left at the old defaults to the new ones. Pure functions. */
 
-import { parseCpu } from './form';
-import { parseMemory } from './format';
-import { IFormInfo } from './types';
 import type { IFormState } from './form';
+import { IFormInfo } from './types';
 
 export interface IPolicyRule {
   required?: boolean;
@@ -23,111 +23,17 @@ export interface IEffectivePolicy {
   /** field path ("resources.gpu", "image") -> the value a submission gets when it leaves the field out */
   defaults: Record<string, unknown>;
   rules: Record<string, IPolicyRule>;
+  /** the form's defaults and bounds with this policy applied (absent from older servers) */
+  form?: IFormInfo;
 }
 
-const num = (value: unknown): number => (typeof value === 'number' ? value : NaN);
-
-/** The smaller of two quantity texts (either may be missing), as the form shows them. */
-function smallerQuantity(a: string | null, b: unknown, parse: (t: string) => number): string | null {
-  if (b === undefined || b === null) {
-    return a;
-  }
-  const text = String(b);
-  if (a === null || isNaN(parse(a)) || parse(text) < parse(a)) {
-    return text;
-  }
-  return a;
-}
-
-/** The form's defaults and bounds narrowed by a policy (no policy: the form as it is). */
+/** The form info to use for a policy: the server's narrowed form, else the form as it is. */
 export function applyPolicy(form: IFormInfo, policy: IEffectivePolicy | null | undefined): IFormInfo {
-  if (!policy || (!Object.keys(policy.defaults ?? {}).length && !Object.keys(policy.rules ?? {}).length)) {
+  if (!policy?.form || (!Object.keys(policy.defaults ?? {}).length && !Object.keys(policy.rules ?? {}).length)) {
     return form;
   }
-  const defaults = { ...form.defaults };
-  const bounds = {
-    ...form.bounds,
-    gpu: { ...form.bounds.gpu },
-    fraction: { ...form.bounds.fraction, steps: [...form.bounds.fraction.steps] },
-    gpu_memory: { ...form.bounds.gpu_memory },
-    cpu: { ...form.bounds.cpu },
-    memory: { ...form.bounds.memory },
-    workers: { ...form.bounds.workers },
-    replicas: { ...form.bounds.replicas },
-    backoff_limit: { ...form.bounds.backoff_limit }
-  };
-  const d = policy.defaults;
-  const gpu = num(d['resources.gpu']);
-  if (gpu === 0) {
-    defaults.gpu_mode = 'none';
-  } else if (gpu >= 1) {
-    defaults.gpu_mode = 'whole';
-    defaults.gpu = gpu;
-  } else if (gpu > 0) {
-    defaults.gpu_mode = 'fraction';
-    defaults.fraction = gpu;
-  }
-  if (typeof d['resources.gpu_memory'] === 'string') {
-    defaults.gpu_mode = 'memory';
-    defaults.gpu_memory = d['resources.gpu_memory'] as string;
-  }
-  for (const [path, key] of [['resources.cpu', 'cpu'], ['resources.memory', 'memory'], ['image', 'image']] as const) {
-    if (d[path] !== undefined && d[path] !== null) {
-      defaults[key] = String(d[path]);
-    }
-  }
-  for (const [path, key] of [['workers', 'workers'], ['min_replicas', 'min_replicas'], ['max_replicas', 'max_replicas'], ['backoff_limit', 'backoff_limit']] as const) {
-    if (typeof d[path] === 'number') {
-      defaults[key] = d[path] as number;
-    }
-  }
-
-  const r = policy.rules;
-  const gpuRule = r['resources.gpu'];
-  if (gpuRule) {
-    const most = num(gpuRule.max);
-    const least = num(gpuRule.min);
-    if (!isNaN(most)) {
-      bounds.gpu.max = Math.min(bounds.gpu.max, Math.floor(most));
-      bounds.fraction.max = Math.min(bounds.fraction.max, most);
-    }
-    if (!isNaN(least)) {
-      bounds.gpu.min = Math.max(bounds.gpu.min, least);
-      bounds.fraction.min = Math.max(bounds.fraction.min, least);
-    }
-    const step = num(gpuRule.step);
-    const onStep = (v: number) => isNaN(step) || Math.abs(v / step - Math.round(v / step)) < 1e-9;
-    bounds.fraction.steps = bounds.fraction.steps.filter(v => v >= bounds.fraction.min && v <= bounds.fraction.max && onStep(v));
-    if (Array.isArray(gpuRule.allowed)) {
-      const allowed = gpuRule.allowed.map(num);
-      bounds.fraction.steps = bounds.fraction.steps.filter(v => allowed.includes(v));
-    }
-  }
-  bounds.gpu_memory.max = smallerQuantity(bounds.gpu_memory.max, r['resources.gpu_memory']?.max, parseMemory);
-  bounds.cpu.max = smallerQuantity(bounds.cpu.max, r['resources.cpu']?.max, parseCpu);
-  bounds.memory.max = smallerQuantity(bounds.memory.max, r['resources.memory']?.max, parseMemory);
-  const whole = (bound: { min: number; max: number }, rule: IPolicyRule | undefined) => {
-    if (!isNaN(num(rule?.max))) {
-      bound.max = Math.min(bound.max, num(rule?.max));
-    }
-    if (!isNaN(num(rule?.min))) {
-      bound.min = Math.max(bound.min, num(rule?.min));
-    }
-  };
-  whole(bounds.workers, r['workers']);
-  whole(bounds.replicas, r['max_replicas']);
-  whole(bounds.backoff_limit, r['backoff_limit']);
-  let nodePools = form.node_pools;
-  if (Array.isArray(r['node_pools']?.allowed)) {
-    const allowed = r['node_pools'].allowed as unknown[];
-    nodePools = nodePools.filter(p => allowed.includes(p));
-  }
-  let priorityClasses = form.priority_classes;
-  if (priorityClasses && Array.isArray(r['priority_class']?.allowed)) {
-    const allowed = r['priority_class'].allowed as unknown[];
-    priorityClasses = priorityClasses.filter(c => allowed.includes(c));
-  }
-  return { ...form, defaults, bounds, node_pools: nodePools, priority_classes: priorityClasses };
+  // the kinds, commands and name rules are the form's own; the policy changes defaults and bounds
+  return { ...form, defaults: { ...form.defaults, ...policy.form.defaults, commands: form.defaults.commands }, bounds: policy.form.bounds, node_pools: policy.form.node_pools, priority_classes: policy.form.priority_classes ?? form.priority_classes };
 }
 
 /** Form fields that follow the defaults, and the state key each is held in. */
