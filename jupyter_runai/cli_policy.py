@@ -205,3 +205,4 @@ def run_policy(ns: argparse.Namespace, client: RunaiClient, json_out: bool, show
     show({"deleted": {"scope": ns.scope, "name": ns.name, "kind": ns.kind}}) if json_out else out.print(
         Text(f"Policy for {ns.kind} workloads of {where} deleted."))
     return 0
+
