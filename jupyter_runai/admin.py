@@ -160,6 +160,7 @@ class Administration:
         with self._transaction():
             self.store.delete_department(name)
             self._audit(user, "delete", "department", name, before, None)
+        self._policy_cache = None  # its workload policies went with it (store.delete_department)
         self.wake()
         return before
 
@@ -207,6 +208,7 @@ class Administration:
         with self._transaction():
             self.store.delete_project(name)
             self._audit(user, "delete", "project", name, before, None)
+        self._policy_cache = None  # its workload policies went with it (store.delete_project)
         self.wake()
         return before
 

@@ -61,14 +61,22 @@ class PolicyAdministration:
             raise Invalid(f"unknown scope {scope[:40]!r}", field="scope", allowed=SCOPES)
         if kind is not None and kind not in KINDS:
             raise Invalid(f"unknown kind {kind[:40]!r}", field="kind", allowed=KINDS)
-        return [p for p in self.store.policies()
+        return [p for p in self._stored_policies()
                 if (scope is None or p.scope.value == scope) and (name is None or p.name == name)
                 and (kind is None or p.kind.value == kind)]
+
+    def _stored_policies(self) -> list[Policy]:
+        """Every stored policy, read once and kept (only this service writes them; each change
+        drops the copy), so that a submission costs no read of the store."""
+        cached = getattr(self, "_policy_cache", None)
+        if cached is None:
+            cached = self._policy_cache = self.store.policies()
+        return cached
 
     def _policies_for(self, department: str | None, project: str | None, kind: str) -> list[Policy]:
         """The policies for a kind that apply to a department or project, widest first."""
         wanted = [("cluster", None), ("department", department), ("project", project)]
-        found = {(p.scope.value, p.name): p for p in self.store.policies() if p.kind.value == kind}
+        found = {(p.scope.value, p.name): p for p in self._stored_policies() if p.kind.value == kind}
         return [found[key] for key in wanted if key in found and (key[0] == "cluster" or key[1] is not None)]
 
     def effective_policy(self, project: str, kind: str) -> dict[str, Any]:
@@ -88,9 +96,7 @@ class PolicyAdministration:
         breaks (the field, what is wrong, what is allowed) when it breaks any."""
         kind = spec.kind.value
         policies = self._policies_for(project.department, project.name, kind)
-        department = None
-        if project.department and any(d.rules for d in self.store.departments()):
-            department = next((d for d in self.store.departments() if d.name == project.department), None)
+        department = next((d for d in self.store.departments() if d.name == project.department), None)
         pools = allowed_pools(kind, project, department)
         if not policies and pools is None:
             return spec
@@ -128,10 +134,13 @@ class PolicyAdministration:
         before = next(iter(self.policy_list(policy.scope.value, policy.name, policy.kind.value)), None)
         if before == policy:
             return policy
-        with self._transaction():
-            self.store.put_policy(policy)
-            self._audit(user, "create" if before is None else "update", "policy",
-                        policy_key(policy.scope.value, policy.name, policy.kind.value), before, policy)
+        try:
+            with self._transaction():
+                self.store.put_policy(policy)
+                self._audit(user, "create" if before is None else "update", "policy",
+                            policy_key(policy.scope.value, policy.name, policy.kind.value), before, policy)
+        finally:
+            self._policy_cache = None  # read again: what the store holds, committed or not
         return policy
 
     def delete_policy(self, scope: str, name: str | None, kind: str, user: "User") -> Policy:
@@ -139,10 +148,13 @@ class PolicyAdministration:
         self._require_admin(user, "delete workload policies")
         before = next(iter(self.policy_list(scope, name or None, kind)), None)
         if before is None:
-            have = [policy_key(p.scope.value, p.name, p.kind.value) for p in self.store.policies()]
+            have = [policy_key(p.scope.value, p.name, p.kind.value) for p in self._stored_policies()]
             raise NotFound(f"no {kind} policy for {policy_key(scope, name, '')}; policies: {', '.join(have) or 'none'}",
                            field="policy", allowed=have)
-        with self._transaction():
-            self.store.delete_policy(scope, name, kind)
-            self._audit(user, "delete", "policy", policy_key(scope, name, kind), before, None)
+        try:
+            with self._transaction():
+                self.store.delete_policy(scope, name, kind)
+                self._audit(user, "delete", "policy", policy_key(scope, name, kind), before, None)
+        finally:
+            self._policy_cache = None
         return before

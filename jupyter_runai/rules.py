@@ -135,7 +135,7 @@ def pool_holds(workloads: Iterable[Workload], projects: Mapping[str, Project],
         kind = workload.spec.kind.value
         problem = pool_problem(kind, workload.spec.node_pools, allowed_pools(kind, project, department))
         if problem is not None:
-            out[workload.uid] = f"held by {problem}"
+            out[workload.uid] = f"held: {problem}"
     return out
 
 

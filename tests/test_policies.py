@@ -192,6 +192,14 @@ def test_policies_are_set_per_scope_audited_and_deleted(service):
         ("delete", "department/research/training")]
     assert entries[1]["after"]["defaults"] == {"resources.gpu": 0.5} and entries[2]["after"] is None
 
+    # a project's policies go with it (and a project made again with its name starts without them)
+    service.set_policy({"scope": "project", "name": "vision", "kind": "workspace", "rules": {"image": {"required": True}}}, ME)
+    assert service.effective_policy("vision", "workspace")["rules"]["image"]["required"] is True
+    service.delete_project("vision", ME)
+    service.create_project({"name": "vision", "department": "research"}, ME)
+    assert service.effective_policy("vision", "workspace")["rules"] == {}
+    assert [p.scope.value for p in service.policy_list()] == ["cluster"]
+
 
 @pytest.mark.parametrize("call", [
     lambda s, u: s.set_policy({"scope": "cluster", "kind": "training"}, u),

@@ -298,7 +298,7 @@ def test_node_pool_rule_per_kind_at_admission_and_for_waiting_workloads(tmp_path
         # the one submitted before the rule waits, its reason naming the rule, until the rule allows its pool
         early = service.get("default", "early")
         assert early.status.phase.value == "Pending"
-        assert early.status.pending_reason == ("held by rule node_pools of project 'default' for training "
+        assert early.status.pending_reason == ("held: rule node_pools of project 'default' for training "
                                                "workloads allows only a100; it asks for default")
         assert events_of(service, "early", "Pending") == [early.status.pending_reason]
         rules(service, training={"node_pools": ["a100", "default"]})

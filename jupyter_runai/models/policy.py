@@ -205,8 +205,8 @@ def _check_rule(problems: Problems, field: str, rule: FieldRule) -> None:
             try:
                 if item_field is not None:
                     normalize_value(item_field, value)
-                elif not isinstance(value, str) or not value:
-                    raise ValueError("must be names")
+                elif not isinstance(value, str) or not value or len(value) > 253:
+                    raise ValueError("must be names of at most 253 characters")
             except (ValueError, QuantityError) as exc:
                 problems.add((*where, "allowed"), str(exc), allowed=_sort_text(field), got=value)
                 break
