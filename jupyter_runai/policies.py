@@ -90,7 +90,9 @@ def _tighten(item: EffectiveField, name: str, rule: FieldRule, source: str) -> N
 
 
 def _multiple(number: float, step: float) -> bool:
-    ratio = number / step
+    ratio = number / step  # a step is at least models.policy.STEP_MIN: the ratio stays finite
+    if not math.isfinite(ratio):
+        return False
     return math.isclose(ratio, round(ratio), rel_tol=0, abs_tol=_EPSILON * max(1.0, abs(ratio)))
 
 

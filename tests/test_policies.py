@@ -122,6 +122,8 @@ def test_a_narrower_scope_may_not_loosen_and_its_defaults_must_fit():
      "rules.resources.memory.max"),
     ({"scope": "cluster", "kind": "training", "defaults": {"priority_class": "urgent"}}, "defaults.priority_class"),
     ({"scope": "galaxy", "kind": "training"}, "scope"),
+    ({"scope": "cluster", "kind": "training", "rules": {"resources.gpu": {"step": 1e-320}}}, "rules.resources.gpu.step"),
+    ({"scope": "cluster", "kind": "training", "rules": {"workers": {"step": 0.5}}}, "rules.workers.step"),
 ])
 def test_a_malformed_policy_is_refused_naming_the_field(body, field):
     from jupyter_runai.models import format_validation_error

@@ -67,6 +67,13 @@ FIELD_KINDS: dict[str, tuple[str, ...]] = {
 }
 
 ORDERED = ("number", "int", "cpu", "memory")  # the sorts min, max and step apply to
+#: the smallest step of each sort (GPUs in hundredths, CPU in millicores, memory in bytes)
+STEP_MIN = {"number": 0.01, "int": 1, "cpu": 1, "memory": 1}
+
+
+def rule_number_text(sort: str, value: float) -> str:
+    """A step bound in words: ``0.01``, ``1m`` (CPU), ``1`` byte."""
+    return {"cpu": f"{value:g}m", "memory": f"{value:g} byte"}.get(sort, f"{value:g}")
 CHOICES = {"priority_class": [c.value for c in PriorityClass]}
 
 
@@ -189,8 +196,10 @@ def _check_rule(problems: Problems, field: str, rule: FieldRule) -> None:
             numbers[attr] = field_number(field, value)
         except (ValueError, QuantityError) as exc:
             problems.add((*where, attr), str(exc), allowed=_sort_text(field), got=value)
-    if numbers.get("step", 1) <= 0:
-        problems.add((*where, "step"), "must be more than 0", allowed="> 0", got=rule.step)
+    least = STEP_MIN[sort] if sort in STEP_MIN else 0
+    if "step" in numbers and (numbers["step"] <= 0 or numbers["step"] < least):
+        problems.add((*where, "step"), f"must be at least {rule_number_text(sort, least)}",
+                     allowed=f">= {rule_number_text(sort, least)}", got=rule.step)
     if "min" in numbers and "max" in numbers and numbers["min"] > numbers["max"]:
         problems.add((*where, "max"), f"must be at least min ({rule.min})", allowed=f">= {rule.min}", got=rule.max)
     if rule.allowed is not None:
