@@ -179,14 +179,15 @@ def run_policy(ns: argparse.Namespace, client: RunaiClient, json_out: bool, show
     action = getattr(ns, "action", None) or "list"
     if action == "list":
         policies = client.policies(kind=getattr(ns, "kind", None))
+        ns.result = {"policies": policies}  # what %runai returns
         show({"policies": policies}) if json_out else out.print(render_policies(policies))
         return 0
     if action == "effective":
-        document = client.effective_policy(ns.kind, client.project)
+        document = ns.result = client.effective_policy(ns.kind, client.project)
         show(document) if json_out else out.print(render_effective(document))
         return 0
     if action == "set":
-        made = client.set_policy(policy_body(ns))
+        made = ns.result = client.set_policy(policy_body(ns))
         where = ns.scope + (f" {ns.name}" if ns.name else "")
         show(made) if json_out else out.print(Text(f"Policy for {ns.kind} workloads of {where} set; new "
                                                    "submissions get it."))

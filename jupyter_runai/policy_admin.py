@@ -110,7 +110,7 @@ class PolicyAdministration:
         pool_text = pool_problem(kind, filled.node_pools, pools)
         if pool_text is not None:
             problems.append({"field": "node_pools", "message": f"node_pools: {pool_text}", "allowed": pools[0]})
-        _refuse(problems, f" (what is allowed: runai policy effective {kind} -p {project.name})")
+        _refuse(problems, f" (the policy in force: runai policy effective {kind} -p {project.name})")
         return filled
 
     # ------------------------------------------------------------ changing

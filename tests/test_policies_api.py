@@ -70,7 +70,7 @@ async def test_policies_over_rest_refuse_what_breaks_them_and_are_audited(api):
     errors = refused["error"]["errors"]
     assert [e["field"] for e in errors] == ["resources.gpu", "image"]
     assert errors[0]["message"] == ("resources.gpu: 2 is above 1, the most the project 'vision' policy allows "
-                                    "(for training workloads) (what is allowed: runai policy effective training "
+                                    "(for training workloads) (the policy in force: runai policy effective training "
                                     "-p vision)")
     assert errors[0]["allowed"] == "at most 1, a multiple of 0.5" and errors[1]["allowed"] == ["base:1", "base:2"]
     code, listed = await api.get("workloads", params={"project": "vision"})
