@@ -233,3 +233,20 @@ def test_the_submit_form_takes_the_policy_defaults_and_narrower_bounds():
     assert narrowed["bounds"]["cpu"]["max"] == form["bounds"]["cpu"]["max"]  # more than a node has: the node's bound
     assert narrowed["node_pools"] == [] and narrowed["priority_classes"] == ["train"]
     assert narrow_form(form, {"defaults": {}, "rules": {}})["bounds"] == form["bounds"]
+
+
+def test_policies_survive_a_restart(tmp_path):
+    from jupyter_runai.clusters.simulated import SimulatedCluster, simulated_nodes
+
+    first = make_service(tmp_path, SimulatedCluster(simulated_nodes(1, gpus=4)), gpus=4)
+    first.set_policy({"scope": "cluster", "kind": "training", "defaults": {"image": "base:1"},
+                      "rules": {"resources.gpu": {"max": 1}}}, ME)
+    first.store.close()
+    again = make_service(tmp_path, SimulatedCluster(simulated_nodes(1, gpus=4)), gpus=4)
+    try:
+        assert submit(again, "after").spec.image == "base:1"
+        with pytest.raises(Invalid):
+            submit(again, "big", resources={"gpu": 2})
+        assert [e["action"] for e in again.audit(ME, kind="policy")] == ["create"]
+    finally:
+        again.store.close()
