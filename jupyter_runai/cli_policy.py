@@ -1,4 +1,4 @@
-"""`runai policy [list|effective|set|delete]`: workload policies through the REST API.
+"""`runai policy [list|effective|set|update|delete]`: workload policies through the REST API.
 
 A policy is set for one scope (``cluster``, ``department NAME``, ``project NAME``) and one
 workload kind; ``set`` replaces that scope's policy for the kind with what the options give:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from .client import RunaiClient
 
-__all__ = ["add_policy_command", "policy_body", "render_effective", "render_policies", "run_policy"]
+__all__ = ["add_policy_command", "policy_body", "render_effective", "render_policies", "run_policy", "updated_policy"]
 
 KINDS = ("workspace", "training", "distributed", "inference")
 SCOPES = ("cluster", "department", "project")
@@ -38,9 +38,11 @@ examples:
   runai policy set department research --kind workspace --rule image.allowed=base:1,base:2 \\
         --default image=base:1 --rule image.can_edit=false
   runai policy set project vision --kind training --rule resources.gpu.max=2 --rule resources.gpu.step=0.5
+  runai policy update project vision --kind training --rule resources.gpu.max=1 --remove resources.gpu.step
   runai policy delete project vision --kind training -y
 A narrower scope may only tighten a wider one's rules; a policy that loosens one is refused,
-naming each rule and what the wider scope allows. `set` replaces the scope's policy for the kind.
+naming each rule and what the wider scope allows. `set` replaces the scope's policy for the kind;
+`update` changes only what it is given.
 """
 
 
@@ -56,16 +58,21 @@ def add_policy_command(command: Callable[..., argparse.ArgumentParser], common: 
                                epilog=EPILOG, **kw)
     effective.add_argument("kind", choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)}")
     setter = sub.add_parser("set", help="set a scope's policy for a kind (replaces it)", epilog=EPILOG, **kw)
+    update = sub.add_parser("update", help="change a scope's policy for a kind: only the defaults and rules "
+                            "given (and --remove)", epilog=EPILOG, **kw)
     delete = sub.add_parser("delete", help="delete a scope's policy for a kind (asks first unless -y)", **kw)
-    for action in (setter, delete):
+    for action in (setter, update, delete):
         action.add_argument("scope", choices=SCOPES, metavar="SCOPE", help="cluster, department or project")
         action.add_argument("name", nargs="?", metavar="NAME", help="the department or project (not for cluster)")
         action.add_argument("--kind", choices=KINDS, required=True, help="the workload kind it governs")
-    setter.add_argument("--default", action="append", default=[], metavar="PATH=VALUE", dest="defaults",
-                        help="a default: resources.gpu=1, image=base:1, node_pools=a100,default")
-    setter.add_argument("--rule", action="append", default=[], metavar="PATH.ATTR=VALUE", dest="rules",
-                        help="a rule: resources.gpu.max=4, resources.memory.required=true, "
-                        "image.allowed=base:1,base:2, preemptible.can_edit=false")
+    for action in (setter, update):
+        action.add_argument("--default", action="append", default=[], metavar="PATH=VALUE", dest="defaults",
+                            help="a default: resources.gpu=1, image=base:1, node_pools=a100,default")
+        action.add_argument("--rule", action="append", default=[], metavar="PATH.ATTR=VALUE", dest="rules",
+                            help="a rule: resources.gpu.max=4, resources.memory.required=true, "
+                            "image.allowed=base:1,base:2, preemptible.can_edit=false")
+    update.add_argument("--remove", action="append", default=[], metavar="PATH[.ATTR]",
+                        help="drop a field's default and rules (resources.gpu), or one rule (resources.gpu.max)")
     delete.add_argument("-y", "--yes", action="store_true", help="do not ask (required when not at a terminal)")
 
 
@@ -103,6 +110,30 @@ def policy_body(ns: argparse.Namespace) -> dict[str, Any]:
                              "resources.gpu.max=4")
         body["rules"].setdefault(field, {})[attr] = _items(value) if attr == "allowed" else _json_or_text(value)
     return body
+
+
+def updated_policy(current: dict[str, Any], ns: argparse.Namespace) -> dict[str, Any]:
+    """`runai policy update`: the stored policy with the options' defaults and rules put in (a rule's
+    other attributes kept) and the ``--remove`` ones taken out."""
+    from .models.policy import POLICY_FIELDS
+
+    changes = policy_body(ns)
+    defaults = {**current.get("defaults", {}), **changes["defaults"]}
+    rules = {field: dict(rule) for field, rule in (current.get("rules") or {}).items()}
+    for field, rule in changes["rules"].items():
+        rules[field] = {**rules.get(field, {}), **rule}
+    for path in ns.remove:
+        field, _, attr = path.rpartition(".")
+        if path in POLICY_FIELDS:
+            defaults.pop(path, None)
+            rules.pop(path, None)
+        elif field in POLICY_FIELDS and attr in RULE_ATTRS:
+            rules.get(field, {}).pop(attr, None)
+            if not rules.get(field):
+                rules.pop(field, None)
+        else:
+            raise AdminUsage(f"--remove {path!r}: a field ({', '.join(POLICY_FIELDS)}) or FIELD.ATTR")
+    return {**changes, "defaults": defaults, "rules": rules}
 
 
 def _text(value: Any) -> str:
@@ -186,11 +217,20 @@ def run_policy(ns: argparse.Namespace, client: RunaiClient, json_out: bool, show
         document = ns.result = client.effective_policy(ns.kind, client.project)
         show(document) if json_out else out.print(render_effective(document))
         return 0
-    if action == "set":
-        made = ns.result = client.set_policy(policy_body(ns))
+    if action in ("set", "update"):
+        body = policy_body(ns)
+        if action == "update":
+            found = client.policies(scope=ns.scope, name=ns.name, kind=ns.kind)
+            if not found:
+                raise AdminUsage(f"no {ns.kind} policy for {ns.scope} {ns.name or ''}".rstrip()
+                                 + f" to update: create it with runai policy set")
+            if not (ns.defaults or ns.rules or ns.remove):
+                raise AdminUsage("nothing to change: give --default, --rule or --remove")
+            body = updated_policy(found[0], ns)
+        made = ns.result = client.set_policy(body)
         where = ns.scope + (f" {ns.name}" if ns.name else "")
-        show(made) if json_out else out.print(Text(f"Policy for {ns.kind} workloads of {where} set; new "
-                                                   "submissions get it."))
+        show(made) if json_out else out.print(Text(f"Policy for {ns.kind} workloads of {where} "
+                                                   f"{'set' if action == 'set' else 'updated'}; new submissions get it."))
         return 0
     if (ns.scope == "cluster") != (ns.name is None):
         raise AdminUsage("give NAME for a department or project, and none for the cluster")

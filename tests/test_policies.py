@@ -250,3 +250,33 @@ def test_policies_survive_a_restart(tmp_path):
         assert [e["action"] for e in again.audit(ME, kind="policy")] == ["create"]
     finally:
         again.store.close()
+
+
+def test_the_cli_options_make_the_policy_and_update_changes_only_what_it_names():
+    from jupyter_runai import cli
+    from jupyter_runai.cli_admin import AdminUsage
+    from jupyter_runai.cli_policy import policy_body, updated_policy
+
+    def parse(*argv):
+        return cli.build_parser(list(argv)).parse_args(list(argv))
+
+    ns = parse("policy", "set", "project", "vision", "--kind", "training", "--default", "resources.gpu=0.5",
+               "--default", "node_pools=a100,default", "--default", "preemptible=false",
+               "--rule", "image.allowed=base:1,base:2", "--rule", "resources.memory.max=16Gi",
+               "--rule", "resources.gpu.step=0.5")
+    body = policy_body(ns)
+    assert body == {"scope": "project", "name": "vision", "kind": "training",
+                    "defaults": {"resources.gpu": 0.5, "node_pools": ["a100", "default"], "preemptible": False},
+                    "rules": {"image": {"allowed": ["base:1", "base:2"]}, "resources.memory": {"max": "16Gi"},
+                              "resources.gpu": {"step": 0.5}}}
+    Policy.model_validate(body)  # what the server takes
+    ns = parse("policy", "update", "project", "vision", "--kind", "training", "--rule", "resources.gpu.max=2",
+               "--remove", "resources.gpu.step", "--remove", "image")
+    changed = updated_policy(body, ns)
+    assert changed["rules"] == {"resources.memory": {"max": "16Gi"}, "resources.gpu": {"max": 2}}
+    assert changed["defaults"] == body["defaults"]
+    for argv in (("policy", "set", "cluster", "x", "--kind", "training"),  # the cluster has no name
+                 ("policy", "set", "cluster", "--kind", "training", "--rule", "resources.gpu.most=2"),
+                 ("policy", "set", "cluster", "--kind", "training", "--default", "gpus=2")):
+        with pytest.raises(AdminUsage):
+            policy_body(parse(*argv))
