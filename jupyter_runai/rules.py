@@ -14,7 +14,8 @@ Both apply: where both set a rule, the shorter wins (a department bounds its pro
   without a measurement (a virtual GPU, a sample missing) is never idle, and a device it
   shares with another workload is idle only when the device as a whole is.
 * ``preemptible_max_duration``: a Running preemptible workload that has run this long since
-  it last started yields while another workload waits: its pods are evicted and it goes back
+  it last started yields while another workload waits for GPUs it could use (:func:`contested`):
+  its pods are evicted and it goes back
   to the queue, behind the workloads that waited (the service holds it out of one scheduling
   pass). With nothing waiting it runs on: yielding would give the GPUs to nobody.
 * ``node_pools``: the pools a kind may use; where the project and the department both say,
@@ -26,11 +27,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Mapping, Optional
+from typing import Container, Iterable, Mapping, Optional
 
 from .models import Department, PodPhase, Project, Workload, WorkloadPhase
 
-__all__ = ["Breach", "RULES", "allowed_pools", "breaches", "effective_rules", "idle_workloads", "format_seconds",
+__all__ = ["Breach", "RULES", "allowed_pools", "breaches", "contested", "effective_rules", "idle_workloads", "format_seconds",
            "pool_holds", "pool_problem"]
 
 #: the rules of a duration, in the order they are checked
@@ -139,11 +140,35 @@ def pool_holds(workloads: Iterable[Workload], projects: Mapping[str, Project],
     return out
 
 
+def contested(running: Iterable[Workload], waiting: Iterable[Workload], pool_of_node: Mapping[str, str]) -> set[str]:
+    """The uids of the running preemptible workloads whose GPUs a waiting workload could use: one
+    that asks for GPUs, is not queued anyway (it may never fit), and names one of the node pools
+    the running one's pods are in (or names none: any pool)."""
+    wanted: set[str] = set()
+    for workload in waiting:
+        spec = workload.spec
+        if spec.queue_anyway or not (spec.resources.gpu > 0 or spec.resources.gpu_memory):
+            continue
+        wanted |= set(spec.node_pools) if spec.node_pools else {"*"}
+    if not wanted:
+        return set()
+    out = set()
+    for workload in running:
+        if not workload.spec.preemptible:
+            continue
+        pools = {pool_of_node.get(pod.node, "") for pod in workload.status.pods
+                 if pod.phase == PodPhase.RUNNING and pod.node and pod.devices}
+        if pools and ("*" in wanted or pools & wanted):
+            out.add(workload.uid)
+    return out
+
+
 def breaches(workloads: Iterable[Workload], projects: Mapping[str, Project], departments: Mapping[str, Department],
-             now: datetime, idle_since: Mapping[str, datetime], waiting: bool = False) -> list[Breach]:
+             now: datetime, idle_since: Mapping[str, datetime], waiting: Container[str] = ()) -> list[Breach]:
     """The Running workloads that a rule stops (or makes yield) at ``now``, one breach each (the
     first rule that is due, in the order of :data:`RULES`). ``idle_since`` says since when each idle
-    workload's GPUs have shown no use; ``waiting``: some workload waits to be placed."""
+    workload's GPUs have shown no use; ``waiting``: the uids of the running workloads whose GPUs
+    another workload waits for (:func:`contested`)."""
     out: list[Breach] = []
     for workload in workloads:
         status = workload.status
@@ -173,7 +198,7 @@ def breaches(workloads: Iterable[Workload], projects: Mapping[str, Project], dep
                                   f"showed no utilization for {format_seconds(idle)}, the most allowed is "
                                   f"{format_seconds(seconds)}"))
                 continue
-        if "preemptible_max_duration" in rules and waiting and workload.spec.preemptible \
+        if "preemptible_max_duration" in rules and workload.uid in waiting and workload.spec.preemptible \
                 and status.started_at is not None:
             seconds, scope = rules["preemptible_max_duration"]
             ran = (now - status.started_at).total_seconds()

@@ -65,9 +65,9 @@ from .project_data import ProjectData
 from .identity import User
 from .autoscale import Autoscaler
 from .feasibility import distinct_nodes, never_runs
-from .rules import breaches, effective_rules, idle_workloads, pool_holds
+from .rules import breaches, contested, effective_rules, idle_workloads, pool_holds
 from .launch import credential_material, data_mounts, describe_request
-from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
+from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, node_pool_of, pod_key
 from .store import Store, StoreWriteError
 
 log = logging.getLogger(__name__)
@@ -698,7 +698,14 @@ class RunaiService(Administration, PolicyAdministration, ProjectData):
             del self._idle_since[uid]  # used again (or no longer watched): the idle time starts over
         for uid in idle:
             self._idle_since.setdefault(uid, now)
-        waiting = any(w.status.phase == WorkloadPhase.PENDING for w in self.workloads.values())
+        waiting: set[str] = set()
+        if any(r.preemptible_max_duration for q in [*projects.values(), *departments.values()]
+               for r in q.rules.values()):
+            pending = [w for uid, w in self.workloads.items()
+                       if w.status.phase == WorkloadPhase.PENDING and uid not in self._yielded]
+            if pending:
+                pools = {n.name: node_pool_of(n, self.node_pools) for n in self.cluster.nodes()}
+                waiting = contested(running, pending, pools)
         for breach in breaches(running, projects, departments, now, self._idle_since, waiting):
             workload = self.workloads[breach.uid]
             if breach.action == "yield":

@@ -319,3 +319,27 @@ def test_a_department_and_its_project_allow_only_the_pools_both_allow():
     assert allowed_pools("workspace", project, department) is None
     assert pool_problem("training", ["h100"], allowed) is None
     assert pool_problem("training", [], allowed).endswith("allows only h100; it asks for any pool")
+
+
+def test_only_a_waiting_workload_that_could_use_its_gpus_makes_a_preemptible_one_yield():
+    from jupyter_runai.models import PodStatus, Workload, WorkloadSpec, WorkloadStatus
+    from jupyter_runai.rules import contested
+
+    def workload(name, phase="Running", node="big-0", **spec):
+        pods = [PodStatus(name=f"{name}-0", index=0, phase="Running", node=node, devices=[0])] if phase == "Running" else []
+        return Workload(spec=WorkloadSpec(name=name, command="x", **spec), submitted_by="me",
+                        status=WorkloadStatus(phase=phase, submitted_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                                              pods=pods))
+
+    pools = {"big-0": "a100", "small-0": "default"}
+    long = workload("long", resources={"gpu": 1})
+    steady = workload("steady", resources={"gpu": 1}, preemptible=False)
+    running = [long, steady]
+    assert contested(running, [workload("elsewhere", "Pending", resources={"gpu": 1}, node_pools=["default"])],
+                     pools) == set()  # waits for another pool
+    assert contested(running, [workload("cpu", "Pending")], pools) == set()  # needs no GPU
+    assert contested(running, [workload("huge", "Pending", resources={"gpu": 8}, queue_anyway=True)],
+                     pools) == set()  # queued anyway: may never fit
+    assert contested(running, [workload("here", "Pending", resources={"gpu": 1}, node_pools=["a100"])],
+                     pools) == {long.uid}  # non-preemptible work never yields
+    assert contested(running, [workload("any", "Pending", resources={"gpu": 0.5})], pools) == {long.uid}
