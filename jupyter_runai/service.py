@@ -670,8 +670,9 @@ class RunaiService(Administration, PolicyAdministration, ProjectData):
                    and uid not in held and not any(p.phase in HOLDING for p in w.status.pods)]
         if waiting:
             projects = {p.name: p for p in self.store.projects()}
-            if any(q.rules for q in projects.values()) or any(d.rules for d in self.store.departments()):
-                held.update(pool_holds(waiting, projects, {d.name: d for d in self.store.departments()}))
+            departments = {d.name: d for d in self.store.departments()}
+            if any(q.rules for q in [*projects.values(), *departments.values()]):
+                held.update(pool_holds(waiting, projects, departments))
         return held
 
     def _apply_rules(self) -> None:
