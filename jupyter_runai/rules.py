@@ -130,11 +130,17 @@ def pool_holds(workloads: Iterable[Workload], projects: Mapping[str, Project],
     """uid -> the reason it waits, for each waiting workload whose node pools a node_pools rule
     (set after it was submitted) does not allow: it is not placed until the rule or its pools change."""
     out: dict[str, str] = {}
+    allowed: dict[tuple[str, str], tuple[list[str], str] | None] = {}  # (project, kind) -> its pools
     for workload in workloads:
-        project = projects.get(workload.spec.project)
-        department = departments.get(project.department) if project is not None else None
         kind = workload.spec.kind.value
-        problem = pool_problem(kind, workload.spec.node_pools, allowed_pools(kind, project, department))
+        key = (workload.spec.project, kind)
+        if key not in allowed:
+            project = projects.get(workload.spec.project)
+            department = departments.get(project.department) if project is not None else None
+            allowed[key] = allowed_pools(kind, project, department)
+        if allowed[key] is None:
+            continue
+        problem = pool_problem(kind, workload.spec.node_pools, allowed[key])
         if problem is not None:
             out[workload.uid] = f"held: {problem}"
     return out

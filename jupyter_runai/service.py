@@ -176,6 +176,7 @@ class RunaiService(Administration, PolicyAdministration, ProjectData):
         self._reasons_told: dict[str, set[str]] = {}  # uid -> kinds of reason told while it waits
         self._idle_since: dict[str, datetime] = {}  # uid -> since when all its GPUs showed no use (rules)
         self._yielded: dict[str, str] = {}  # uid -> why: yielded by a rule, sits out one pass once its pods end
+        self._queues_read: tuple[list[Project], list[Department]] | None = None  # this cycle's (_queues)
         self._outcome: dict[str, WorkloadPhase] = {}  # what a stopping workload becomes once its pods end
         self._subscribers: set[Subscription] = set()
         self._handles_dirty: set[tuple[str, str]] = set()  # handles to write with the transaction
@@ -627,6 +628,7 @@ class RunaiService(Administration, PolicyAdministration, ProjectData):
         for report in reports:
             self._apply_report(report)
         self._autoscale()
+        self._queues_read = None  # the queue tree, read at most once in this cycle (_queues)
         self._apply_rules()
         nodes = self.cluster.nodes()
         device_memory = {n.name: (n.devices[0].memory if n.devices else 0) for n in nodes}
@@ -636,8 +638,9 @@ class RunaiService(Administration, PolicyAdministration, ProjectData):
         if not any(p.status is EnginePodStatus.PENDING for job in jobs for p in job.pods):
             # nothing waits: no action of the engine would do anything
             return ([], held) if held else None
-        snap = build_snapshot(nodes=nodes, pools=self.node_pools, departments=self.store.departments(),
-                              projects=self.store.projects(), jobs=jobs, now=self._now().timestamp(),
+        projects, departments = self._queues()
+        snap = build_snapshot(nodes=nodes, pools=self.node_pools, departments=departments,
+                              projects=projects, jobs=jobs, now=self._now().timestamp(),
                               workload_mix=self._workload_mix())
         result = schedule(snap)
         self.fair_share = result.fair_share
@@ -666,14 +669,22 @@ class RunaiService(Administration, PolicyAdministration, ProjectData):
                 self._yielded.pop(uid, None)  # stopped or deleted meanwhile
             elif not any(p.phase in HOLDING for p in workload.status.pods):
                 held[uid] = self._yielded.pop(uid)  # out of this pass only
+        if not any(w.status.phase == WorkloadPhase.PENDING for w in self.workloads.values()):
+            return held
+        projects, departments = self._queues()  # read anyway for the snapshot when work is pending
+        if not any(r.node_pools is not None for q in [*projects, *departments] for r in q.rules.values()):
+            return held
         waiting = [w for uid, w in self.workloads.items() if w.status.phase == WorkloadPhase.PENDING
                    and uid not in held and not any(p.phase in HOLDING for p in w.status.pods)]
-        if waiting:
-            projects = {p.name: p for p in self.store.projects()}
-            departments = {d.name: d for d in self.store.departments()}
-            if any(q.rules for q in [*projects.values(), *departments.values()]):
-                held.update(pool_holds(waiting, projects, departments))
+        held.update(pool_holds(waiting, {p.name: p for p in projects}, {d.name: d for d in departments}))
         return held
+
+    def _queues(self) -> tuple[list[Project], list[Department]]:
+        """The projects and departments, read from the store once per cycle (nothing changes them
+        while a cycle runs)."""
+        if self._queues_read is None:
+            self._queues_read = (self.store.projects(), self.store.departments())
+        return self._queues_read
 
     def _apply_rules(self) -> None:
         """Stop the running workloads that a scheduling rule of their project or department says
@@ -682,8 +693,8 @@ class RunaiService(Administration, PolicyAdministration, ProjectData):
         if not running:
             self._idle_since.clear()
             return
-        projects = {p.name: p for p in self.store.projects()}
-        departments = {d.name: d for d in self.store.departments()}
+        projects = {p.name: p for p in self._queues()[0]}
+        departments = {d.name: d for d in self._queues()[1]}
         if not any(q.rules for q in [*projects.values(), *departments.values()]):
             self._idle_since.clear()
             return
