@@ -228,8 +228,9 @@ def test_the_submit_form_takes_the_policy_defaults_and_narrower_bounds():
     assert narrowed["defaults"] | {"commands": None} == form["defaults"] | {
         "commands": None, "gpu_mode": "fraction", "fraction": 0.5, "cpu": "500m", "image": "b:1", "project": "vision"}
     assert narrowed["bounds"]["gpu"]["max"] == 2 and form["bounds"]["gpu"]["max"] == 4  # the form is not changed
+    assert narrowed["bounds"]["gpu"]["by"] == "the cluster policy" and "by" not in narrowed["bounds"]["cpu"]
     assert narrowed["bounds"]["fraction"]["steps"] == [0.5]  # 0.25 and 0.75 are not multiples of the step
-    assert narrowed["bounds"]["memory"]["max"] == "8Gi"
+    assert narrowed["bounds"]["memory"] == {"max": "8Gi", "by": "the cluster policy"}
     assert narrowed["bounds"]["cpu"]["max"] == form["bounds"]["cpu"]["max"]  # more than a node has: the node's bound
     assert narrowed["node_pools"] == [] and narrowed["priority_classes"] == ["train"]
     assert narrow_form(form, {"defaults": {}, "rules": {}})["bounds"] == form["bounds"]

@@ -112,6 +112,11 @@ def _smaller_quantity(current: str | None, limit: Any, parse) -> str | None:
     return current
 
 
+def _by(rule: dict[str, Any]) -> str:
+    """Whose bound it is, for the form's messages: "the project 'vision' policy"."""
+    return f"the {' and '.join(rule.get('from') or ['workload'])} policy"
+
+
 def narrow_form(form: dict[str, Any], effective: dict[str, Any]) -> dict[str, Any]:
     """The form's defaults and bounds with an effective policy (``policy_admin.effective_policy``)
     applied: its defaults replace the form's, its rules narrow the bounds (never widen them: a policy
@@ -140,6 +145,8 @@ def narrow_form(form: dict[str, Any], effective: dict[str, Any]) -> dict[str, An
     most, least, step = _number(rule.get("max")), _number(rule.get("min")), _number(rule.get("step"))
     fraction = bounds["fraction"]
     if most is not None:
+        if int(most) < bounds["gpu"]["max"]:
+            bounds["gpu"]["by"] = _by(rule)
         bounds["gpu"]["max"] = min(bounds["gpu"]["max"], int(most))
         fraction["max"] = min(fraction["max"], most)
     if least is not None:
@@ -152,7 +159,10 @@ def narrow_form(form: dict[str, Any], effective: dict[str, Any]) -> dict[str, An
     fraction["steps"] = steps
     for path, key, parse in (("resources.gpu_memory", "gpu_memory", parse_memory), ("resources.cpu", "cpu", parse_cpu),
                              ("resources.memory", "memory", parse_memory)):
-        bounds[key]["max"] = _smaller_quantity(bounds[key].get("max"), (rules.get(path) or {}).get("max"), parse)
+        before = bounds[key].get("max")
+        bounds[key]["max"] = _smaller_quantity(before, (rules.get(path) or {}).get("max"), parse)
+        if bounds[key]["max"] != before:
+            bounds[key]["by"] = _by(rules[path])
     for path, key in (("workers", "workers"), ("max_replicas", "replicas"), ("backoff_limit", "backoff_limit")):
         rule = rules.get(path) or {}
         if _number(rule.get("max")) is not None:

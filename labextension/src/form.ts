@@ -325,7 +325,7 @@ export class WorkloadForm extends Widget {
         { class: 'jp-RunaiForm-section' },
         h('legend', null, 'GPU'),
         this._field('gpu_mode', 'Request', modeGroup),
-        this._field('gpu', 'Devices', gpu, `whole GPUs per pod, at most ${b.gpu.max} (the most on one node)`),
+        this._field('gpu', 'Devices', gpu, `whole GPUs per pod, at most ${b.gpu.max} (${b.gpu.by ?? 'the most on one node'})`),
         this._field('fraction', 'Fraction', h('div', { class: 'jp-RunaiForm-slider' }, h('div', { class: 'jp-RunaiForm-rangeBox' }, fraction, tickLabels), ticks, fractionValue), 'of one device'),
         this._field(
           'gpu_limit',
@@ -345,9 +345,9 @@ export class WorkloadForm extends Widget {
         this._field('min_replicas', 'Min replicas', minReplicas, 'replicas kept running'),
         this._field('max_replicas', 'Max replicas', maxReplicas, 'it scales up to this on load'),
         this._field('backoff_limit', 'Retries', backoff, 'restarts after a failure'),
-        this._field('cpu', 'CPU', cpu, maxNote(b.cpu.max, 'per pod; a node has at most ')),
+        this._field('cpu', 'CPU', cpu, maxNote(b.cpu.max, b.cpu.by ? `per pod; ${b.cpu.by} allows at most ` : 'per pod; a node has at most ')),
         this._field('cpu_limit', 'CPU limit', cpuLimit, 'optional; at least the request'),
-        this._field('memory', 'Memory', memory, maxNote(b.memory.max, 'per pod; a node has at most ')),
+        this._field('memory', 'Memory', memory, maxNote(b.memory.max, b.memory.by ? `per pod; ${b.memory.by} allows at most ` : 'per pod; a node has at most ')),
         this._field('memory_limit', 'Memory limit', memoryLimit, 'optional; at least the request')
       ),
       h(

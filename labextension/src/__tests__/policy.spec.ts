@@ -25,7 +25,12 @@ const info: IFormInfo = {
 const narrowed: IFormInfo = {
   ...info,
   defaults: { ...info.defaults, project: 'vision', gpu_mode: 'fraction', fraction: 0.5, cpu: '500m', memory: '4Gi', image: 'base:1', commands: {} },
-  bounds: { ...info.bounds, gpu: { min: 0, max: 2, step: 1 }, fraction: { min: 0.25, max: 0.75, steps: [0.5] }, memory: { max: '8Gi' } },
+  bounds: {
+    ...info.bounds,
+    gpu: { min: 0, max: 2, step: 1, by: 'the cluster policy' },
+    fraction: { min: 0.25, max: 0.75, steps: [0.5] },
+    memory: { max: '8Gi', by: "the project 'vision' policy" }
+  },
   node_pools: ['a100'],
   priority_classes: ['train']
 };
@@ -52,8 +57,8 @@ describe('the effective policy in the form', () => {
     const state = initialState(form, 'vision', []);
     expect(buildSpec(state, form).spec!.resources).toEqual({ gpu: 0.5, cpu: '500m', memory: '4Gi' });
     const errors = checkState({ ...state, gpuMode: 'whole', gpu: 3, memory: '10Gi' }, form);
-    expect(errors.gpu).toContain('from 1 to 2');
-    expect(errors.memory).toContain('at most 8');
+    expect(errors.gpu).toBe('a whole number of GPUs from 1 to 2 (the cluster policy); for none, choose No GPU');
+    expect(errors.memory).toBe("at most 8 GiB (the project 'vision' policy); got 10 GiB");
     expect(checkState({ ...state, gpuMode: 'whole', gpu: 3 }, info).gpu).toBeUndefined(); // without the policy: allowed
   });
 
