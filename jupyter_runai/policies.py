@@ -45,7 +45,12 @@ class EffectiveField:
     max: Optional[Bound] = None
     steps: list[Bound] = dc_field(default_factory=list)
     allowed: Optional[list[Any]] = None
-    allowed_from: str = ""
+    allowed_from: str = ""  # the scopes that list allowed values, "cluster and project 'x'"
+    allowed_lists: list[tuple[str, list[Any]]] = dc_field(default_factory=list)  # (scope, its allowed values)
+
+    def excluded_by(self, value: Any) -> str:
+        """The scope whose allowed list leaves ``value`` out (the widest such one)."""
+        return next((scope for scope, values in self.allowed_lists if value not in values), self.allowed_from)
     locked_from: Optional[str] = None  # the scope that forbids changing the default
 
     @property
@@ -86,7 +91,8 @@ def _tighten(item: EffectiveField, name: str, rule: FieldRule, source: str) -> N
             item.allowed = list(rule.allowed)
         else:
             item.allowed = [v for v in rule.allowed if v in item.allowed]
-        item.allowed_from = source
+        item.allowed_lists.append((source, list(rule.allowed)))
+        item.allowed_from = " and ".join(scope for scope, _ in item.allowed_lists)
 
 
 def _multiple(number: float, step: float) -> bool:
@@ -146,7 +152,7 @@ def loosening(policy: Policy, wider: dict[str, EffectiveField]) -> list[dict[str
         if rule.allowed is not None and item.allowed is not None:
             extra = [v for v in rule.allowed if v not in item.allowed]
             if extra:
-                add(f"{where}.allowed", f"{', '.join(map(str, extra))} not allowed by the {item.allowed_from} "
+                add(f"{where}.allowed", f"{', '.join(map(str, extra))} not allowed by the {item.excluded_by(extra[0])} "
                     "policy; a narrower scope may only allow fewer values", list(item.allowed))
         if rule.required is False and item.required_from is not None:
             add(f"{where}.required", f"the {item.required_from} policy requires {name}; a narrower scope cannot "
@@ -167,7 +173,7 @@ def loosening(policy: Policy, wider: dict[str, EffectiveField]) -> list[dict[str
 
 def merge_onto(wider: dict[str, EffectiveField], policy: Policy) -> dict[str, EffectiveField]:
     """``wider`` with ``policy`` merged in, as :func:`merge` would (``wider`` is not changed)."""
-    out = {name: EffectiveField(**{**vars(item), "steps": list(item.steps),
+    out = {name: EffectiveField(**{**vars(item), "steps": list(item.steps), "allowed_lists": list(item.allowed_lists),
                                    "allowed": None if item.allowed is None else list(item.allowed)})
            for name, item in wider.items()}
     source = policy.scope_text
@@ -269,9 +275,12 @@ def _field_problems(name: str, value: Any, item: EffectiveField, given: bool) ->
     if item.allowed is not None:
         values = value if isinstance(value, list) else [value]
         outside = [v for v in values if v not in item.allowed]
-        if outside:
-            verb = "is" if len(outside) == 1 else "are"
-            problems.append((f"{', '.join(map(str, outside))} {verb} not allowed by the {item.allowed_from} policy",
+        by_scope: dict[str, list[Any]] = {}
+        for v in outside:
+            by_scope.setdefault(item.excluded_by(v), []).append(v)
+        for scope, these in by_scope.items():
+            verb = "is" if len(these) == 1 else "are"
+            problems.append((f"{', '.join(map(str, these))} {verb} not allowed by the {scope} policy",
                              list(item.allowed)))
     return problems
 
@@ -308,7 +317,8 @@ def effective_view(effective: dict[str, EffectiveField]) -> dict[str, Any]:
         if item.locked_from:
             rule["can_edit"] = False
         if rule:
-            rule["from"] = sorted({s for s in (item.required_from, item.locked_from, item.allowed_from,
+            rule["from"] = sorted({s for s in (item.required_from, item.locked_from,
+                                               *(scope for scope, _ in item.allowed_lists),
                                                *(b.source for b in (item.min, item.max, *item.steps) if b)) if s})
             rules[name] = rule
     sources = {name: item.default_from for name, item in effective.items() if item.has_default}

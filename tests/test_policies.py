@@ -33,6 +33,15 @@ def test_a_narrower_default_wins_and_rules_only_tighten():
                rules={"resources.gpu": {"max": 3}, "resources.memory": {"max": "16Gi", "required": True}}),
     ])
     view = effective_view(effective)
+    # a value is refused naming the scope that leaves it out
+    assert [i["message"] for i in violations({"image": "x:1"}, {"image"}, effective, "training")
+            if i["field"] == "image"] == [
+        "image: x:1 is not allowed by the department 'research' policy (for training workloads)"]
+    # the cluster tightened after the department's policy was set: the cluster is named
+    later = merge([policy(rules={"image": {"allowed": ["base:1"]}}),
+                   policy("department", "research", rules={"image": {"allowed": ["base:1", "base:2"]}})])
+    assert violations({"image": "base:2"}, {"image"}, later, "training")[0]["message"] == (
+        "image: base:2 is not allowed by the cluster policy (for training workloads)")
     assert view["defaults"] == {"resources.gpu": 0.5, "image": "base:1"}
     assert view["default_from"] == {"resources.gpu": "project 'vision'", "image": "cluster"}
     gpu = view["rules"]["resources.gpu"]
