@@ -254,7 +254,9 @@ def _field_problems(name: str, value: Any, item: EffectiveField, given: bool) ->
         if item.required_from is not None:
             problems.append((f"is required by the {item.required_from} policy", range_text(item)))
         return problems
-    if item.locked_from is not None and item.has_default and given and value != item.default:
+    if item.locked_from is not None and given and not item.has_default:
+        problems.append((f"cannot be set: the {item.locked_from} policy leaves it to the server", None))
+    elif item.locked_from is not None and item.has_default and given and value != item.default:
         problems.append((f"{value!r} cannot be changed: the {item.locked_from} policy sets it to {item.default!r}",
                          [item.default]))
     if POLICY_FIELDS[name] in ("number", "int", "cpu", "memory"):

@@ -91,6 +91,14 @@ def test_every_broken_rule_is_listed_with_what_is_allowed():
     assert violations(good, {"resources.gpu"}, effective, "training") == []
 
 
+def test_a_field_fixed_without_a_default_cannot_be_given():
+    effective = merge([policy(rules={"priority_class": {"can_edit": False}})])
+    assert violations({"priority_class": "train"}, set(), effective, "training") == []  # the kind's own default
+    items = violations({"priority_class": "build"}, {"priority_class"}, effective, "training")
+    assert [i["message"] for i in items] == [
+        "priority_class: cannot be set: the cluster policy leaves it to the server (for training workloads)"]
+
+
 def test_quantities_compare_as_numbers():
     effective = merge([policy(rules={"resources.memory": {"min": "512Mi", "max": "16Gi"},
                                      "resources.cpu": {"max": 2}})])
