@@ -146,6 +146,9 @@ class PolicyAdministration:
     def delete_policy(self, scope: str, name: str | None, kind: str, user: "User") -> Policy:
         """Delete the policy of one scope and kind (the wider scopes' policies then apply)."""
         self._require_admin(user, "delete workload policies")
+        if scope in SCOPES and (scope == "cluster") != (not name):
+            raise Invalid("must be unset for the cluster's policy" if name else f"required: the {scope}'s name",
+                          field="name", allowed=None if name else f"a {scope} name")
         before = next(iter(self.policy_list(scope, name or None, kind)), None)
         if before is None:
             have = [policy_key(p.scope.value, p.name, p.kind.value) for p in self._stored_policies()]

@@ -203,6 +203,13 @@ def test_policies_are_set_per_scope_audited_and_deleted(service):
         service.effective_policy("vision", "batch")
     assert bad_kind.value.field == "kind"
 
+    for scope, name in (("department", None), ("cluster", "research")):
+        with pytest.raises(Invalid) as unnamed:
+            service.delete_policy(scope, name, "training", ME)
+        assert unnamed.value.field == "name"
+    with pytest.raises(Invalid) as bad_scope:
+        service.delete_policy("galaxy", None, "training", ME)
+    assert bad_scope.value.field == "scope"
     service.delete_policy("department", "research", "training", ME)
     assert service.effective_policy("vision", "training")["defaults"] == {}
     entries = service.audit(ME, kind="policy")
