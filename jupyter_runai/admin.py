@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["AUDIT_KINDS", "Administration", "merge_changes"]
 
 #: what the audit log records changes of (its ``kind`` column)
-AUDIT_KINDS = ("department", "project", "node_pool", "role_binding")
+AUDIT_KINDS = ("department", "project", "node_pool", "role_binding", "policy")
 #: the department a project belongs to unless it says otherwise; allowed even where it is not defined
 DEFAULT_DEPARTMENT = "default"
 #: the most audit entries one read returns
@@ -190,6 +190,7 @@ class Administration:
         with self._transaction():
             self.store.delete_department(name)
             self._audit(user, "delete", "department", name, before, None)
+        self._policy_cache = None  # its workload policies went with it (store.delete_department)
         self.wake()
         return before
 
@@ -238,6 +239,7 @@ class Administration:
         with self._transaction():
             self.store.delete_project(name)
             self._audit(user, "delete", "project", name, before, None)
+        self._policy_cache = None  # its workload policies went with it (store.delete_project)
         self.wake()
         return before
 

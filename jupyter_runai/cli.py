@@ -26,6 +26,7 @@ from .cli_access import add_access_command
 from .cli_admin import add_admin_commands
 from .cli_completion import add_completion_command
 from .cli_monitor import MONITOR_COMMANDS, add_monitor_commands
+from .cli_policy import add_policy_command
 from .cli_resources import add_resource_commands
 from .submit_args import DESCRIPTION as SUBMIT_DESCRIPTION
 from .submit_args import EPILOG as SUBMIT_EPILOG
@@ -100,7 +101,7 @@ examples:
 # =========================================================================== parser
 
 
-BY_NAME = ("data-source", "credential", "projects", "departments", "nodepools", "audit", "access", *MONITOR_COMMANDS)
+BY_NAME = ("data-source", "credential", "projects", "departments", "nodepools", "audit", "access", "policy", *MONITOR_COMMANDS)
 """Commands dispatched by their name (their own sub-actions), not by ``run_action``."""
 
 
@@ -290,6 +291,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     add_admin_commands(command, common)
     add_access_command(command, common)
     add_monitor_commands(command)
+    add_policy_command(command, common)
     add_resource_commands(command, common)
     add_completion_command(command)
     return parser
@@ -633,6 +635,11 @@ def _dispatch(action: str, ns: argparse.Namespace, client: RunaiClient, json_out
         from .cli_monitor import run_monitor
 
         return run_monitor(ns, client, lambda document: _show(ns, document))
+    if action == "policy":
+        from .cli_policy import run_policy
+        from .cli_render import stdout_console
+
+        return run_policy(ns, client, json_out, lambda document: _show(ns, document), stdout_console())
     if action in ("projects", "departments", "nodepools", "audit"):
         from .cli_admin import run_admin, run_audit
         from .cli_render import render_projects, stdout_console

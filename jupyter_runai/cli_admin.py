@@ -104,9 +104,9 @@ def add_admin_commands(command: Callable[..., argparse.ArgumentParser], common: 
     delete.add_argument("name", metavar="NAME")
     delete.add_argument("-y", "--yes", action="store_true", help="do not ask (required when not at a terminal)")
 
-    audit = command("audit", "the audit log (admins): who changed which project, department, node pool or role "
-                    "binding, when, before and after", epilog=AUDIT_EPILOG)
-    audit.add_argument("--kind", choices=("project", "department", "node_pool", "role_binding"),
+    audit = command("audit", "the audit log (admins): who changed which project, department, node pool, role "
+                    "binding or policy, when, before and after", epilog=AUDIT_EPILOG)
+    audit.add_argument("--kind", choices=("project", "department", "node_pool", "role_binding", "policy"),
                        help="only this kind")
     audit.add_argument("--name", help="only this object")
     audit.add_argument("--limit", type=int, default=None, metavar="N", help="the newest N entries (default 100)")

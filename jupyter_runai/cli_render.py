@@ -466,6 +466,8 @@ def print_error(error: Any, err: Console) -> None:
     for item in errors[1:] if errors and errors[0].get("message") == message else errors:
         if item.get("message") and item["message"] != message:
             err.print(error_line(item["message"]))
+            if item.get("allowed") not in (None, "") and _allowed_text(item["allowed"]) not in item["message"]:
+                err.print(Text(f"  allowed: {_allowed_text(item['allowed'])}"))
 
 
 def _allowed_text(allowed: Any) -> str:

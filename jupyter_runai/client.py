@@ -824,6 +824,23 @@ class RunaiClient:
         user, department or workload (``by``), from ``first`` to ``last`` (ISO dates, both included;
         default the last 7 days)."""
         return self.get_json("reports/usage", {"from": first, "to": last, "by": by, "per": per})
+    # workload policies
+    def policies(self, scope: str | None = None, name: str | None = None,
+                 kind: str | None = None) -> list[dict[str, Any]]:
+        """The stored workload policies, optionally of one scope, department or project, and kind."""
+        return self.get_json("policies", {"scope": scope, "name": name, "kind": kind})["policies"]
+
+    def set_policy(self, policy: Mapping[str, Any]) -> dict[str, Any]:
+        """Set (create or replace) the policy of one scope and kind (admins); returns it as stored."""
+        return self._send("PUT", "policies", dict(policy))
+
+    def delete_policy(self, scope: str, kind: str, name: str | None = None) -> None:
+        """Delete the policy of one scope and kind (admins)."""
+        self._send("DELETE", "policies", params={"scope": scope, "name": name, "kind": kind})
+
+    def effective_policy(self, kind: str, project: str | None = None) -> dict[str, Any]:
+        """The defaults and rules a submission of ``kind`` to ``project`` gets."""
+        return self.get_json("policies/effective", {"project": self._project(project), "kind": kind})
 
     # data sources
     def data_sources(self, project: str | None = None) -> list[dict[str, Any]]:

@@ -55,12 +55,21 @@ class RunaiMagicError(RunaiError, UsageError):
         if errors and not field:  # several problems (a submit's options): one line each
             message = "; ".join(str(item.get("message")) for item in errors if item.get("message")) or message
             field, allowed = errors[0].get("field"), errors[0].get("allowed")
+        elif len(errors) > 1:  # the server refused for several reasons (policy rules): each with what it allows
+            message = "; ".join(_with_allowed(str(item["message"]), item.get("allowed"))
+                                for item in errors if item.get("message")) or message
+            return cls(message, status=getattr(error, "status", None), field=field, allowed=allowed, errors=errors)
         if field and not message.startswith(str(field)):
             message = f"{field}: {message}"
-        if allowed not in (None, "", []) and "allowed" not in message:
-            shown = ", ".join(map(str, allowed)) if isinstance(allowed, list) else str(allowed)
-            message = f"{message} (allowed: {shown})"
+        message = _with_allowed(message, allowed)
         return cls(message, status=getattr(error, "status", None), field=field, allowed=allowed, errors=errors)
+
+
+def _with_allowed(message: str, allowed: Any) -> str:
+    """``message (allowed: ...)`` unless the message says it already or there is nothing to say."""
+    if allowed in (None, "", []) or "allowed:" in message:
+        return message
+    return f"{message} (allowed: {', '.join(map(str, allowed)) if isinstance(allowed, list) else allowed})"
 
 
 def cell_command(line: str, cell: str) -> list[str]:

@@ -13,20 +13,29 @@ Both apply: where both set a rule, the shorter wins (a department bounds its pro
   pods hold has shown 0% utilization for this long. Only measured devices count: a device
   without a measurement (a virtual GPU, a sample missing) is never idle, and a device it
   shares with another workload is idle only when the device as a whole is.
+* ``preemptible_max_duration``: a Running preemptible workload that has run this long since
+  it last started yields while another workload waits for GPUs it could use (:func:`contested`):
+  its pods are evicted and it goes back
+  to the queue, behind the workloads that waited (the service holds it out of one scheduling
+  pass). With nothing waiting it runs on: yielding would give the GPUs to nobody.
+* ``node_pools``: the pools a kind may use; where the project and the department both say,
+  only the pools both allow (:func:`allowed_pools`). Applied at admission and to workloads
+  that wait; a running workload is not moved.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Mapping, Optional
+from typing import Container, Iterable, Mapping, Optional
 
 from .models import Department, PodPhase, Project, Workload, WorkloadPhase
 
-__all__ = ["Breach", "RULES", "breaches", "effective_rules", "idle_workloads", "format_seconds"]
+__all__ = ["Breach", "RULES", "allowed_pools", "breaches", "contested", "effective_rules", "idle_workloads", "format_seconds",
+           "pool_holds", "pool_problem"]
 
-#: the rules and what each says when it stops a workload
-RULES = ("max_duration", "idle_gpu_timeout")
+#: the rules of a duration, in the order they are checked
+RULES = ("max_duration", "idle_gpu_timeout", "preemptible_max_duration")
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,7 @@ class Breach:
     scope: str  # "project 'team-a'" or "department 'research'"
     seconds: float
     message: str
+    action: str = "stop"  # "stop" (the workload ends as Stopped) or "yield" (back to the queue)
 
 
 def format_seconds(seconds: float) -> str:
@@ -86,11 +96,85 @@ def idle_workloads(workloads: Iterable[Workload], utilization: Mapping[tuple[str
     return idle
 
 
+def allowed_pools(kind: str, project: Project | None, department: Department | None
+                  ) -> tuple[list[str], str] | None:
+    """The node pools a kind may use in this project and whose rule says so (both scopes, when both
+    do: the pools both allow, in the project's order), or None when no rule restricts them."""
+    found: tuple[list[str], str] | None = None
+    for queue, what in ((department, "department"), (project, "project")):
+        rules = queue.rules.get(kind) if queue is not None else None
+        if rules is None or rules.node_pools is None:
+            continue
+        scope = f"{what} {queue.name!r}"
+        if found is None:
+            found = (list(rules.node_pools), scope)
+        else:
+            found = ([p for p in rules.node_pools if p in found[0]], f"{found[1]} and {scope}")
+    return found
+
+
+def pool_problem(kind: str, pools: list[str], allowed: tuple[list[str], str] | None) -> str | None:
+    """Why a workload of ``kind`` asking for ``pools`` (empty: any) may not use them, naming the rule; None if it may."""
+    if allowed is None:
+        return None
+    names, scope = allowed
+    outside = [p for p in pools if p not in names] if pools else ["any pool"]
+    if not outside:
+        return None
+    return (f"rule node_pools of {scope} for {kind} workloads allows only {', '.join(names) or 'no pool'}; it asks "
+            f"for {', '.join(outside)}")
+
+
+def pool_holds(workloads: Iterable[Workload], projects: Mapping[str, Project],
+               departments: Mapping[str, Department]) -> dict[str, str]:
+    """uid -> the reason it waits, for each waiting workload whose node pools a node_pools rule
+    (set after it was submitted) does not allow: it is not placed until the rule or its pools change."""
+    out: dict[str, str] = {}
+    allowed: dict[tuple[str, str], tuple[list[str], str] | None] = {}  # (project, kind) -> its pools
+    for workload in workloads:
+        kind = workload.spec.kind.value
+        key = (workload.spec.project, kind)
+        if key not in allowed:
+            project = projects.get(workload.spec.project)
+            department = departments.get(project.department) if project is not None else None
+            allowed[key] = allowed_pools(kind, project, department)
+        if allowed[key] is None:
+            continue
+        problem = pool_problem(kind, workload.spec.node_pools, allowed[key])
+        if problem is not None:
+            out[workload.uid] = f"held: {problem}"
+    return out
+
+
+def contested(running: Iterable[Workload], waiting: Iterable[Workload], pool_of_node: Mapping[str, str]) -> set[str]:
+    """The uids of the running preemptible workloads whose GPUs a waiting workload could use: one
+    that asks for GPUs, is not queued anyway (it may never fit), and names one of the node pools
+    the running one's pods are in (or names none: any pool)."""
+    wanted: set[str] = set()
+    for workload in waiting:
+        spec = workload.spec
+        if spec.queue_anyway or not (spec.resources.gpu > 0 or spec.resources.gpu_memory):
+            continue
+        wanted |= set(spec.node_pools) if spec.node_pools else {"*"}
+    if not wanted:
+        return set()
+    out = set()
+    for workload in running:
+        if not workload.spec.preemptible:
+            continue
+        pools = {pool_of_node.get(pod.node, "") for pod in workload.status.pods
+                 if pod.phase == PodPhase.RUNNING and pod.node and pod.devices}
+        if pools and ("*" in wanted or pools & wanted):
+            out.add(workload.uid)
+    return out
+
+
 def breaches(workloads: Iterable[Workload], projects: Mapping[str, Project], departments: Mapping[str, Department],
-             now: datetime, idle_since: Mapping[str, datetime]) -> list[Breach]:
-    """The Running workloads that a rule stops at ``now``, one breach each (the first rule that
-    is due, max_duration before idle_gpu_timeout). ``idle_since`` says since when each idle
-    workload's GPUs have shown no use."""
+             now: datetime, idle_since: Mapping[str, datetime], waiting: Container[str] = ()) -> list[Breach]:
+    """The Running workloads that a rule stops (or makes yield) at ``now``, one breach each (the
+    first rule that is due, in the order of :data:`RULES`). ``idle_since`` says since when each idle
+    workload's GPUs have shown no use; ``waiting``: the uids of the running workloads whose GPUs
+    another workload waits for (:func:`contested`)."""
     out: list[Breach] = []
     for workload in workloads:
         status = workload.status
@@ -119,5 +203,15 @@ def breaches(workloads: Iterable[Workload], projects: Mapping[str, Project], dep
                                   f"stopped by rule idle_gpu_timeout of {scope} for {kind} workloads: its GPUs "
                                   f"showed no utilization for {format_seconds(idle)}, the most allowed is "
                                   f"{format_seconds(seconds)}"))
+                continue
+        if "preemptible_max_duration" in rules and workload.uid in waiting and workload.spec.preemptible \
+                and status.started_at is not None:
+            seconds, scope = rules["preemptible_max_duration"]
+            ran = (now - status.started_at).total_seconds()
+            if ran >= seconds:
+                out.append(Breach(workload.uid, "preemptible_max_duration", scope, seconds,
+                                  f"yielded by rule preemptible_max_duration of {scope} for {kind} workloads: "
+                                  f"preemptible, ran {format_seconds(ran)} while others waited, the most allowed "
+                                  f"is {format_seconds(seconds)}; back in the queue", action="yield"))
     return out
 

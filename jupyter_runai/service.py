@@ -62,15 +62,16 @@ from . import views
 from .eventlog import eviction_kind, eviction_text
 from .monitoring import Monitoring
 from .admin import Administration
+from .policy_admin import PolicyAdministration
 from .project_data import ProjectData
 from .rbac import AccessControl
 from . import access
 from .identity import User
 from .autoscale import Autoscaler
 from .feasibility import distinct_nodes, never_runs
-from .rules import breaches, effective_rules, idle_workloads
+from .rules import breaches, contested, effective_rules, idle_workloads, pool_holds
 from .launch import credential_material, data_mounts, describe_request
-from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
+from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, node_pool_of, pod_key
 from .store import Store, StoreWriteError
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class RunaiService(Administration, ProjectData, AccessControl, Monitoring):
+class RunaiService(Administration, PolicyAdministration, ProjectData, AccessControl, Monitoring):
     """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once.
     Departments, projects and node pools are administered through the methods of
     :class:`~jupyter_runai.admin.Administration`."""
@@ -183,6 +184,8 @@ class RunaiService(Administration, ProjectData, AccessControl, Monitoring):
         self._phase_applied: dict[str, tuple[int, str | None]] = {}  # uid -> (version, reason) at its last update
         self._reasons_told: dict[str, set[str]] = {}  # uid -> kinds of reason told while it waits
         self._idle_since: dict[str, datetime] = {}  # uid -> since when all its GPUs showed no use (rules)
+        self._yielded: dict[str, str] = {}  # uid -> why: yielded by a rule, sits out one pass once its pods end
+        self._queues_read: tuple[list[Project], list[Department]] | None = None  # this cycle's (_queues)
         self._outcome: dict[str, WorkloadPhase] = {}  # what a stopping workload becomes once its pods end
         self._subscribers: set[Subscription] = set()
         self._handles_dirty: set[tuple[str, str]] = set()  # handles to write with the transaction
@@ -516,6 +519,7 @@ class RunaiService(Administration, ProjectData, AccessControl, Monitoring):
         if spec.project != project.name:  # a hook moved it
             project = self.project(spec.project)
             self.require(user, self.submit_action(spec.kind), project=spec.project)
+        spec = self._apply_policies(spec, project)  # defaults, then every rule broken listed (policy_admin)
         self._check_references(spec)
         if spec.command is None and spec.kind != WorkloadKind.WORKSPACE and not self.cluster.runs_images:
             raise Invalid(f"required for a {spec.kind.value} on the {self.cluster.name} cluster: it runs this "
@@ -662,15 +666,19 @@ class RunaiService(Administration, ProjectData, AccessControl, Monitoring):
         for report in reports:
             self._apply_report(report)
         self._autoscale()
+        self._queues_read = None  # the queue tree, read at most once in this cycle (_queues)
         self._apply_rules()
         nodes = self.cluster.nodes()
         device_memory = {n.name: (n.devices[0].memory if n.devices else 0) for n in nodes}
-        jobs = [job for uid, workload in list(self.workloads.items()) if (job := self._safe_engine_job(uid, workload))]
+        held = self._held_by_rules()  # uid -> why a rule keeps it out of this cycle (rules.py)
+        jobs = [job for uid, workload in list(self.workloads.items())
+                if uid not in held and (job := self._safe_engine_job(uid, workload))]
         if not any(p.status is EnginePodStatus.PENDING for job in jobs for p in job.pods):
             # nothing waits: no action of the engine would do anything
-            return None
-        snap = build_snapshot(nodes=nodes, pools=self.node_pools, departments=self.store.departments(),
-                              projects=self.store.projects(), jobs=jobs, now=self._now().timestamp(),
+            return ([], held) if held else None
+        projects, departments = self._queues()
+        snap = build_snapshot(nodes=nodes, pools=self.node_pools, departments=departments,
+                              projects=projects, jobs=jobs, now=self._now().timestamp(),
                               workload_mix=self._workload_mix())
         result = schedule(snap)
         self.fair_share = result.fair_share
@@ -686,7 +694,35 @@ class RunaiService(Administration, ProjectData, AccessControl, Monitoring):
                 launches += self._start_pods(uid, sorted(binds, key=lambda b: b.pod), device_memory)
             except Exception as exc:  # one workload's failure is its own, not the cycle's
                 self._fail_unschedulable(uid, "could not start its pods", exc)
-        return launches, result.pending_reasons
+        return launches, {**result.pending_reasons, **held}
+
+    def _held_by_rules(self) -> dict[str, str]:
+        """The waiting workloads (no pod holding devices) that a rule keeps out of this cycle, with the
+        reason: a workload that yielded (preemptible_max_duration) sits out one pass, so that the
+        workloads that waited are placed first; one whose node pools a node_pools rule does not allow."""
+        held: dict[str, str] = {}
+        for uid in list(self._yielded):
+            workload = self.workloads.get(uid)
+            if workload is None or workload.status.phase not in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
+                self._yielded.pop(uid, None)  # stopped or deleted meanwhile
+            elif not any(p.phase in HOLDING for p in workload.status.pods):
+                held[uid] = self._yielded.pop(uid)  # out of this pass only
+        if not any(w.status.phase == WorkloadPhase.PENDING for w in self.workloads.values()):
+            return held
+        projects, departments = self._queues()  # read anyway for the snapshot when work is pending
+        if not any(r.node_pools is not None for q in [*projects, *departments] for r in q.rules.values()):
+            return held
+        waiting = [w for uid, w in self.workloads.items() if w.status.phase == WorkloadPhase.PENDING
+                   and uid not in held and not any(p.phase in HOLDING for p in w.status.pods)]
+        held.update(pool_holds(waiting, {p.name: p for p in projects}, {d.name: d for d in departments}))
+        return held
+
+    def _queues(self) -> tuple[list[Project], list[Department]]:
+        """The projects and departments, read from the store once per cycle (nothing changes them
+        while a cycle runs)."""
+        if self._queues_read is None:
+            self._queues_read = (self.store.projects(), self.store.departments())
+        return self._queues_read
 
     def _apply_rules(self) -> None:
         """Stop the running workloads that a scheduling rule of their project or department says
@@ -695,8 +731,8 @@ class RunaiService(Administration, ProjectData, AccessControl, Monitoring):
         if not running:
             self._idle_since.clear()
             return
-        projects = {p.name: p for p in self.store.projects()}
-        departments = {d.name: d for d in self.store.departments()}
+        projects = {p.name: p for p in self._queues()[0]}
+        departments = {d.name: d for d in self._queues()[1]}
         if not any(q.rules for q in [*projects.values(), *departments.values()]):
             self._idle_since.clear()
             return
@@ -712,8 +748,19 @@ class RunaiService(Administration, ProjectData, AccessControl, Monitoring):
             del self._idle_since[uid]  # used again (or no longer watched): the idle time starts over
         for uid in idle:
             self._idle_since.setdefault(uid, now)
-        for breach in breaches(running, projects, departments, now, self._idle_since):
+        waiting: set[str] = set()
+        if any(r.preemptible_max_duration for q in [*projects.values(), *departments.values()]
+               for r in q.rules.values()):
+            pending = [w for uid, w in self.workloads.items()
+                       if w.status.phase == WorkloadPhase.PENDING and uid not in self._yielded]
+            if pending:
+                pools = {n.name: node_pool_of(n, self.node_pools) for n in self.cluster.nodes()}
+                waiting = contested(running, pending, pools)
+        for breach in breaches(running, projects, departments, now, self._idle_since, waiting):
             workload = self.workloads[breach.uid]
+            if breach.action == "yield":
+                self._yield(workload, breach.message)
+                continue
             workload.status.phase = WorkloadPhase.STOPPING
             workload.status.pending_reason = None
             workload.status.message = breach.message
@@ -722,6 +769,18 @@ class RunaiService(Administration, ProjectData, AccessControl, Monitoring):
             self._maybe_finish_stop(workload)
             self._save(workload)
             self._idle_since.pop(breach.uid, None)
+
+    def _yield(self, workload: Workload, message: str) -> None:
+        """A preemptible workload gives its GPUs back to the queue (rule preemptible_max_duration):
+        its pods are evicted; once they have ended it sits out one scheduling pass (``_held_by_rules``)."""
+        self._event("RuleYielded", workload, message)
+        for pod in workload.status.pods:
+            if pod.phase == PodPhase.RUNNING:
+                self._evict(workload.uid, pod_key(workload.spec.project, pod.name), message)
+        workload.status.message = message
+        self._yielded[workload.uid] = message
+        self._idle_since.pop(workload.uid, None)
+        self._save(workload)
 
     def _update_phases(self, reasons: dict[str, str]) -> None:
         applied = self._phase_applied

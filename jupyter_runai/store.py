@@ -51,6 +51,7 @@ from .models import (
 from .models.access import RoleBinding
 from .models.errors import format_validation_error
 from .models.quantity import STORED
+from .models.policy import Policy
 
 __all__ = ["SCHEMA_VERSION", "AlreadyExists", "InUse", "NotFound", "Store", "StoreError", "StoreFull",
            "StoreWriteError"]
@@ -232,6 +233,19 @@ def _v6_gpu_usage_accounting(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE gpu_usage_clock (id INTEGER PRIMARY KEY CHECK (id = 1), accounted_until TEXT NOT NULL)")
 
 
+def _v7_workload_policies(db: sqlite3.Connection) -> None:
+    """Version 7: workload policies, one per scope (cluster, department, project) and kind; the
+    cluster's name is ''."""
+    db.execute(
+        """CREATE TABLE policies (
+            scope TEXT NOT NULL,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (scope, name, kind))"""
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_queues_workloads_events,
     _v2_pod_handles_data_credentials,
@@ -239,6 +253,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v4_node_pools_audit_log,
     _v5_role_bindings,
     _v6_gpu_usage_accounting,
+    _v7_workload_policies,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -488,6 +503,7 @@ class Store:
             db.execute("DELETE FROM data_sources WHERE project = ?", (name,))
             db.execute("DELETE FROM credentials WHERE project = ?", (name,))
             db.execute("DELETE FROM projects WHERE name = ?", (name,))
+            db.execute("DELETE FROM policies WHERE scope = 'project' AND name = ?", (name,))
         for credential in credentials:  # after the commit: a failed delete keeps them
             self._remove_secret_file(name, credential)
         with contextlib.suppress(OSError):
@@ -503,6 +519,7 @@ class Store:
             if members:
                 raise InUse(f"department {name!r} still has project(s) {', '.join(members)}")
             db.execute("DELETE FROM departments WHERE name = ?", (name,))
+            db.execute("DELETE FROM policies WHERE scope = 'department' AND name = ?", (name,))
 
     # ---------------------------------------------------------- node pools
 
@@ -555,6 +572,27 @@ class Store:
         with self._tx() as db:
             if not db.execute("DELETE FROM role_bindings WHERE id = ?", (id_,)).rowcount:
                 raise NotFound(f"role binding {id_} not found")
+
+
+    # ----------------------------------------------------------- policies
+
+    def put_policy(self, policy: Policy) -> None:
+        """Store a workload policy, replacing the one of the same scope, name and kind."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO policies (scope, name, kind, body) VALUES (?, ?, ?, ?)",
+                       (policy.scope.value, policy.name or "", policy.kind.value, policy.model_dump_json()))
+
+    def policies(self) -> list[Policy]:
+        """All workload policies, by scope, name and kind."""
+        return [Policy.model_validate_json(body)
+                for (body,) in self._read("SELECT body FROM policies ORDER BY scope, name, kind")]
+
+    def delete_policy(self, scope: str, name: str | None, kind: str) -> None:
+        """Delete a workload policy; ``NotFound`` if there is none."""
+        with self._tx() as db:
+            if not db.execute("DELETE FROM policies WHERE scope = ? AND name = ? AND kind = ?",
+                              (scope, name or "", kind)).rowcount:
+                raise NotFound(f"no {kind} policy for {scope} {name or ''}".rstrip())
 
     # ----------------------------------------------------------- audit log
 

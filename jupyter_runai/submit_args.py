@@ -94,6 +94,10 @@ examples:
   runai submit nb --kind workspace --gpu-memory 20Gi
   runai submit llm --kind inference -g 1 --min-replicas 1 --max-replicas 4 -- python serve.py
   runai submit -p team-a --node-pools a100,default --preemptible -g 2 -- python big.py
+
+Policies: admins may set, per project and kind, the defaults a field left out gets and the
+values allowed (a refusal lists every rule broken with what is allowed). See them with
+  runai policy effective training -p team-a
 """
 
 

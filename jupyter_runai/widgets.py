@@ -426,6 +426,7 @@ class SubmitForm(widgets.VBox):
         self.message = widgets.HTML(value="")
         self.button.on_click(lambda _button: self.submit())
         self.kind.observe(self._kind_changed, names="value")
+        self.project.observe(lambda _change: self.apply_policy(), names="value")
         self.gpu_mode.observe(lambda _change: self._show_fields(), names="value")
         self.per_kind = {"workers": self.workers, "min_replicas": self.min_replicas,
                          "max_replicas": self.max_replicas, "backoff_limit": self.backoff_limit}
@@ -433,13 +434,53 @@ class SubmitForm(widgets.VBox):
                          self.gpu_memory, self.gpu_devices, self.cpu, self.memory, self.image, self.command,
                          self.workers, self.min_replicas, self.max_replicas, self.backoff_limit,
                          self.priority_class, self.button, self.message)
+        self.policy: dict[str, Any] = {}
+        self._shown = dict(defaults)  # the defaults the fields were last given (apply_policy)
+        self.apply_policy()
         self._show_fields()
 
     def _kind_changed(self, change: dict[str, Any]) -> None:
         old, new = change["old"], change["new"]
         if self.command.value.strip() in ("", self.commands.get(old, "")):  # untouched: the new kind's
             self.command.value = self.commands.get(new, "")
+        self.apply_policy()
         self._show_fields()
+
+    def apply_policy(self) -> None:
+        """Take the defaults and bounds of the effective policy of the chosen project and kind
+        (``GET policies/effective``; the server narrows the form): a field still at the previous
+        default gets the new one, what the user typed stays, and every bound follows."""
+        try:
+            self.policy = self.client.api.effective_policy(self.kind.value, self.project.value)
+        except RunaiError:
+            self.policy = {}  # an older server: the form's own defaults; the server checks at submit
+        form = self.policy.get("form") or self.form
+        defaults, bounds = form.get("defaults") or {}, form.get("bounds") or {}
+        for key, widget in (("gpu_mode", self.gpu_mode), ("gpu", self.gpu), ("fraction", self.fraction),
+                            ("gpu_memory", self.gpu_memory), ("cpu", self.cpu), ("memory", self.memory),
+                            ("image", self.image), ("workers", self.workers), ("min_replicas", self.min_replicas),
+                            ("max_replicas", self.max_replicas), ("backoff_limit", self.backoff_limit)):
+            bound = bounds.get({"min_replicas": "replicas", "max_replicas": "replicas"}.get(key, key)) or {}
+            if isinstance(widget, (widgets.BoundedIntText, widgets.BoundedFloatText)):
+                kind = int if isinstance(widget, widgets.BoundedIntText) else float
+                low, high = kind(bound.get("min", widget.min)), kind(bound.get("max", widget.max))
+                if low > widget.max:  # min never above max, in between as after
+                    widget.max, widget.min = high, low
+                else:
+                    widget.min, widget.max = low, high
+            new = defaults.get(key)
+            if key == "gpu_mode" and new == "none":
+                new = None  # this form asks for a GPU in some form; "none" keeps the mode
+            old = self._shown.get(key)
+            if new is not None and new != old and widget.value in (old, str(old) if old is not None else ""):
+                widget.value = new if not isinstance(widget, widgets.Text) else str(new)
+            self._shown[key] = new if new is not None else old
+        classes = form.get("priority_classes")
+        if classes is not None:
+            self.priority_class.options = [("(by kind)", None)] + [(c, c) for c in classes]
+        for key in ("cpu", "memory", "gpu_memory"):
+            most = (bounds.get(key) or {}).get("max")
+            getattr(self, key).placeholder = f"max {most}" if most else ""
 
     def _show_fields(self) -> None:
         fields = self.kind_fields.get(self.kind.value, [])

@@ -134,12 +134,13 @@ async def test_rules_are_set_changed_and_removed_at_runtime_and_audited(api):
     code, body = await patch(api, "projects", "alpha",
                              body={"rules": {"training": {"max_duration": "8h", "idle_gpu_timeout": "30m"}}})
     assert code == 200, body
-    assert body["rules"] == {"training": {"max_duration": 28800, "idle_gpu_timeout": 1800}}
+    unset = {"preemptible_max_duration": None, "node_pools": None}  # the kind's other rules
+    assert body["rules"] == {"training": {"max_duration": 28800, "idle_gpu_timeout": 1800, **unset}}
     code, body = await patch(api, "projects", "alpha", body={"rules": {"training": {"idle_gpu_timeout": None},
                                                                        "workspace": {"max_duration": "1d"}}})
     assert code == 200, body
-    assert body["rules"] == {"training": {"max_duration": 28800, "idle_gpu_timeout": None},
-                             "workspace": {"max_duration": 86400, "idle_gpu_timeout": None}}
+    assert body["rules"] == {"training": {"max_duration": 28800, "idle_gpu_timeout": None, **unset},
+                             "workspace": {"max_duration": 86400, "idle_gpu_timeout": None, **unset}}
     code, body = await patch(api, "departments", "research", body={"rules": {"training": {"max_duration": "4h"}}})
     assert code == 200 and body["rules"]["training"]["max_duration"] == 14400, body
     code, body = await patch(api, "projects", "alpha", body={"rules": {"training": None}})

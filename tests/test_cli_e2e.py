@@ -368,6 +368,39 @@ def test_administration_and_the_audit_log(server):
     assert [e["action"] for e in entries] == ["create", "update", "delete"]
     assert entries[1]["before"]["over_quota_weight"] == 1 and entries[1]["after"]["over_quota_weight"] == 3
 
+def test_policy_set_effective_refusal_and_delete(server):
+    """`runai policy set|effective|list|delete` against the running server: a submission breaking the
+    policy is refused with every rule and what it allows (exit 1); the changes are in the audit log."""
+    def ok(*argv: str) -> str:
+        done = runai(server, *argv)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    assert "set" in ok("policy", "set", "cluster", "--kind", "training", "--default", "resources.cpu=250m",
+                       "--rule", "resources.gpu.max=1", "--rule", "image.allowed=base:1,base:2")
+    looser = runai(server, "policy", "set", "project", "default", "--kind", "training", "--rule", "resources.gpu.max=2")
+    assert looser.returncode == 1 and "rules.resources.gpu.max" in looser.stderr and "may only tighten" in looser.stderr
+    shown = ok("policy", "effective", "training")
+    assert "resources.gpu" in shown and "max 1" in shown and "one of base:1, base:2" in shown and "250m" in shown
+    effective = json.loads(ok("-o", "json", "policy", "effective", "training"))
+    assert effective["defaults"] == {"resources.cpu": "250m"} and effective["form"]["bounds"]["gpu"]["max"] == 1
+    try:
+        refused = runai(server, "submit", "too-big", "-g", "2", "-i", "mine:1", "--", "python", "-c", "pass")
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "resources.gpu: 2 is above 1" in refused.stderr and "image: mine:1 is not allowed" in refused.stderr
+        assert "allowed: base:1, base:2" in refused.stderr  # the second rule broken says what it allows too
+        made = json.loads(ok("-o", "json", "submit", "fits", "-g", "1", "-i", "base:1", "--", "python", "-c", "pass"))
+        assert made["spec"]["resources"]["cpu"] == "250m"  # the policy's default
+        assert "cluster" in ok("policy") and "resources.gpu" in ok("policy", "list", "--kind", "training")
+        ok("delete", "fits", "-y")
+    finally:
+        ok("policy", "delete", "cluster", "--kind", "training", "-y")
+    assert "No policies" in ok("policy")
+    entries = json.loads(ok("-o", "json", "audit", "--kind", "policy"))["entries"]
+    assert [(e["action"], e["name"]) for e in entries] == [("create", "cluster/training"),
+                                                           ("delete", "cluster/training")]
+
+
 def test_runai_v2_command_tree_end_to_end(server):
     """A Run:ai user's habitual commands, against the real server."""
     sleeper = [sys.executable, "-c", "import time; time.sleep(300)"]

@@ -80,6 +80,21 @@ def test_a_failed_magic_raises_with_the_servers_message(ip, server, line, field,
     assert field in str(error)
 
 
+def test_a_policy_refusal_names_every_rule_broken_and_what_each_allows(ip, server):
+    code, body = server.api("PUT", "policies", {"scope": "cluster", "kind": "training",
+                                                "rules": {"resources.gpu": {"max": 1}, "image": {"allowed": ["b:1"]}}})
+    assert code == 200, body
+    try:
+        with pytest.raises(RunaiMagicError) as caught:
+            ip.run_line_magic("runai", "submit too-much -g 2 -i mine:1 -- true")
+        message = str(caught.value)
+        assert "resources.gpu: 2 is above 1" in message and "(allowed: at most 1)" in message
+        assert "image: mine:1 is not allowed" in message and "(allowed: b:1)" in message
+        assert caught.value.status == 400 and caught.value.field == "resources.gpu"
+    finally:
+        assert server.api("DELETE", "policies?scope=cluster&kind=training")[0] == 204
+
+
 def test_a_bare_magic_lists_the_commands(ip, capsys):
     assert ip.run_line_magic("runai", "") is None  # a bare %runai lists the commands
     assert "submit" in capsys.readouterr().out

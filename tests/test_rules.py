@@ -212,8 +212,7 @@ def test_effective_rules_take_the_shorter_and_say_whose():
 def test_patch_changes_one_rule_and_keeps_the_others(service):
     rules(service, training={"max_duration": "8h", "idle_gpu_timeout": "1h"})
     service.update_project("default", {"rules": {"training": {"idle_gpu_timeout": None}}}, ME)
-    assert service.project("default").rules["training"].model_dump() == {"max_duration": 28800,
-                                                                         "idle_gpu_timeout": None}
+    assert service.project("default").rules["training"].model_dump(exclude_none=True) == {"max_duration": 28800}
     service.update_project("default", {"rules": {"workspace": {"max_duration": "1d"}}}, ME)
     assert set(service.project("default").rules) == {"training", "workspace"}
     service.update_project("default", {"rules": {"training": None}}, ME)
@@ -229,3 +228,118 @@ def test_the_queue_file_sets_rules():
     })
     assert config.departments[0].rules["training"].max_duration == 2 * 86400
     assert config.projects[0].rules["workspace"].idle_gpu_timeout == 1800
+
+
+def events_of(service, name, type_):
+    return [e.message for e in service.store.events(workload=name) if e.type == type_]
+
+
+def test_a_preemptible_job_yields_to_a_waiting_one_after_its_maximum(service, clock):
+    rules(service, training={"preemptible_max_duration": "1h"})
+    submit(service, "long", resources={"gpu": 2})  # training: preemptible by default
+    service.run_cycle()
+    assert phase(service, "long") == "Running"
+    clock.advance(hours=2)
+    service.run_cycle()
+    assert phase(service, "long") == "Running"  # nothing waits: it runs on past its maximum
+
+    submit(service, "next", resources={"gpu": 2})
+    for _ in range(4):
+        service.run_cycle()
+    assert phase(service, "next") == "Running"  # the GPUs went to the one that waited
+    long = service.get("default", "long")
+    assert long.status.phase.value == "Pending"
+    message = ("yielded by rule preemptible_max_duration of project 'default' for training workloads: preemptible, "
+               "ran 2h while others waited, the most allowed is 1h; back in the queue")
+    assert events_of(service, "long", "RuleYielded") == [message]
+    assert long.status.pending_reason is not None
+    # it waits behind "next" and starts again (its clock starting over) once "next" ends
+    service.cluster.finish("default/next-0", 0)
+    for _ in range(3):
+        service.run_cycle()
+    assert phase(service, "long") == "Running" and events_of(service, "long", "RuleYielded") == [message]
+
+
+def test_a_non_preemptible_workload_never_yields(service, clock):
+    rules(service, training={"preemptible_max_duration": "1h"})
+    submit(service, "steady", resources={"gpu": 2}, preemptible=False)
+    service.run_cycle()
+    submit(service, "next", resources={"gpu": 2})
+    clock.advance(hours=3)
+    for _ in range(3):
+        service.run_cycle()
+    assert phase(service, "steady") == "Running" and phase(service, "next") == "Pending"
+    assert events_of(service, "steady", "RuleYielded") == []
+
+
+def test_node_pool_rule_per_kind_at_admission_and_for_waiting_workloads(tmp_path, clock):
+    from jupyter_runai.errors import Invalid
+
+    cluster = SimulatedCluster([*simulated_nodes(1, gpus=2, prefix="big", labels={"gpu": "a100"}),
+                                *simulated_nodes(1, gpus=2, prefix="small")])
+    service = make_service(tmp_path, cluster, gpus=4, clock=clock)
+    try:
+        service.create_node_pool({"name": "a100", "label_selector": {"gpu": "a100"}}, ME)
+        submit(service, "early", resources={"gpu": 1}, node_pools=["default"])  # before the rule
+        rules(service, training={"node_pools": ["a100"]})
+        # a submission naming none gets the pools its kind may use, and runs there
+        made = submit(service, "pinned", resources={"gpu": 1})
+        assert made.spec.node_pools == ["a100"]
+        # one naming another pool is refused naming the rule; nothing is stored
+        with pytest.raises(Invalid) as refused:
+            submit(service, "elsewhere", resources={"gpu": 1}, node_pools=["default"])
+        assert refused.value.field == "node_pools" and refused.value.allowed == ["a100"]
+        assert refused.value.message.startswith("node_pools: rule node_pools of project 'default' for training "
+                                                "workloads allows only a100; it asks for default")
+        # another kind is not restricted
+        assert submit(service, "space", kind="workspace", resources={"gpu": 1}).spec.node_pools == []
+        service.run_cycle()
+        assert service.get("default", "pinned").status.pods[0].node == "big-0"
+        # the one submitted before the rule waits, its reason naming the rule, until the rule allows its pool
+        early = service.get("default", "early")
+        assert early.status.phase.value == "Pending"
+        assert early.status.pending_reason == ("held: rule node_pools of project 'default' for training "
+                                               "workloads allows only a100; it asks for default")
+        assert events_of(service, "early", "Pending") == [early.status.pending_reason]
+        rules(service, training={"node_pools": ["a100", "default"]})
+        service.run_cycle()
+        assert phase(service, "early") == "Running"
+    finally:
+        service.store.close()
+
+
+def test_a_department_and_its_project_allow_only_the_pools_both_allow():
+    from jupyter_runai.models import Department
+    from jupyter_runai.rules import allowed_pools, pool_problem
+
+    department = Department(name="research", rules={"training": {"node_pools": ["a100", "h100"]}})
+    project = Project(name="vision", department="research", rules={"training": {"node_pools": ["h100", "t4"]}})
+    allowed = allowed_pools("training", project, department)
+    assert allowed == (["h100"], "department 'research' and project 'vision'")
+    assert allowed_pools("workspace", project, department) is None
+    assert pool_problem("training", ["h100"], allowed) is None
+    assert pool_problem("training", [], allowed).endswith("allows only h100; it asks for any pool")
+
+
+def test_only_a_waiting_workload_that_could_use_its_gpus_makes_a_preemptible_one_yield():
+    from jupyter_runai.models import PodStatus, Workload, WorkloadSpec, WorkloadStatus
+    from jupyter_runai.rules import contested
+
+    def workload(name, phase="Running", node="big-0", **spec):
+        pods = [PodStatus(name=f"{name}-0", index=0, phase="Running", node=node, devices=[0])] if phase == "Running" else []
+        return Workload(spec=WorkloadSpec(name=name, command="x", **spec), submitted_by="me",
+                        status=WorkloadStatus(phase=phase, submitted_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                                              pods=pods))
+
+    pools = {"big-0": "a100", "small-0": "default"}
+    long = workload("long", resources={"gpu": 1})
+    steady = workload("steady", resources={"gpu": 1}, preemptible=False)
+    running = [long, steady]
+    assert contested(running, [workload("elsewhere", "Pending", resources={"gpu": 1}, node_pools=["default"])],
+                     pools) == set()  # waits for another pool
+    assert contested(running, [workload("cpu", "Pending")], pools) == set()  # needs no GPU
+    assert contested(running, [workload("huge", "Pending", resources={"gpu": 8}, queue_anyway=True)],
+                     pools) == set()  # queued anyway: may never fit
+    assert contested(running, [workload("here", "Pending", resources={"gpu": 1}, node_pools=["a100"])],
+                     pools) == {long.uid}  # non-preemptible work never yields
+    assert contested(running, [workload("any", "Pending", resources={"gpu": 0.5})], pools) == {long.uid}

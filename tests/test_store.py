@@ -500,7 +500,7 @@ def test_a_version_1_database_is_migrated(db_path):
     old.close()
 
     store = Store(db_path)
-    assert store.schema_version == SCHEMA_VERSION == 6
+    assert store.schema_version == SCHEMA_VERSION == 7
     assert store.workloads() == [w] and store.workload_seq(w.uid) == 7
     assert store.project("team-a") == Project(name="team-a")
     assert store.events()[0].message == "from v1"
@@ -510,6 +510,8 @@ def test_a_version_1_database_is_migrated(db_path):
     store.put_credential("team-a", Credential(name="c", inject_as="env", data={"K": "v"}))
     # version 4: node pools and the audit log, empty after the migration
     assert store.node_pools() == [] and store.audit() == []
+    # version 5: workload policies, none after the migration
+    assert store.policies() == []
     store.put_node_pool(NodePool(name="a100", label_selector={"gpu": "a100"}))
     store.add_audit(at=T0, user="ann", action="create", kind="node_pool", name="a100", before=None,
                     after={"name": "a100"})

@@ -110,3 +110,22 @@ def test_quota_and_gpu_views_follow_allocations(runai, server):
     for view in (quota, gpus):
         view.close()
         assert not view.listening
+
+
+def test_submit_form_follows_the_effective_policy_of_its_project_and_kind(runai, server):
+    code, body = server.api("PUT", "policies", {"scope": "project", "name": "default", "kind": "training",
+                                                "defaults": {"resources.cpu": "250m", "image": "base:1"},
+                                                "rules": {"resources.gpu": {"max": 1}}})
+    assert code == 200, body
+    try:
+        form = SubmitForm(runai)
+        assert state(form.cpu) == "250m" and state(form.image) == "base:1" and state(form.gpu, "max") == 1
+        form.memory.value = "2Gi"  # typed by the user: stays through a change of kind
+        form.kind.value = "distributed"  # no policy for it: the server's own defaults and bounds again
+        info = server.api("GET", "info")[1]["form"]
+        assert state(form.cpu) == info["defaults"]["cpu"] and state(form.gpu, "max") == 2
+        assert state(form.memory) == "2Gi"
+        form.kind.value = "training"
+        assert state(form.cpu) == "250m" and state(form.gpu, "max") == 1
+    finally:
+        assert server.api("DELETE", "policies?scope=project&name=default&kind=training")[0] == 204

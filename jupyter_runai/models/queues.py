@@ -161,10 +161,27 @@ class KindRules(RunaiModel):
         examples=["30m"],
     )
 
+    preemptible_max_duration: Duration = Field(
+        default=None,
+        description="Longest a preemptible workload of this kind may hold its GPUs while other workloads wait "
+        "(seconds, or '4h'): it then yields, back to the queue behind them. Unset: no limit.",
+        examples=["4h"],
+    )
+    node_pools: Optional[list[DnsLabel]] = Field(
+        default=None,
+        max_length=64,
+        description="The node pools a workload of this kind may use: a submission naming another is refused, one "
+        "naming none gets these. Unset: any pool.",
+        examples=[["a100"]],
+    )
+
     @model_validator(mode="after")
     def _positive(self) -> "KindRules":
         problems = Problems("KindRules")
-        for field in ("max_duration", "idle_gpu_timeout"):
+        if self.node_pools is not None and not self.node_pools:
+            problems.add("node_pools", "must name at least one pool, or be unset for any pool",
+                         allowed="a non-empty list of node pool names, or null", got=[])
+        for field in ("max_duration", "idle_gpu_timeout", "preemptible_max_duration"):
             if getattr(self, field) == 0:
                 problems.add(field, "must be more than 0, or unset for no rule", allowed="> 0 seconds, or null",
                              got=0)
@@ -191,8 +208,9 @@ Rules = Annotated[dict[str, KindRules], BeforeValidator(_check_rule_kinds)]
 def _rules_field() -> Any:
     return Field(
         default_factory=dict,
-        description="Scheduling rules per workload kind: {kind: {max_duration, idle_gpu_timeout}}. A "
-        "project's rule and its department's both apply (the shorter wins).",
+        description="Scheduling rules per workload kind: {kind: {max_duration, idle_gpu_timeout, "
+        "preemptible_max_duration, node_pools}}. A project's rule and its department's both apply (the shorter "
+        "duration wins; only the pools both allow).",
         examples=[{"training": {"max_duration": "8h"}, "workspace": {"idle_gpu_timeout": "30m"}}],
     )
 

@@ -312,6 +312,7 @@ class WorkloadSpec(RunaiModel):
 
     @model_validator(mode="after")
     def _check_kind_and_fill_defaults(self) -> "WorkloadSpec":
+        given = set(self.model_fields_set)  # what the user gave (policies fill in the rest: see below)
         problems = Problems("WorkloadSpec")
         only_for = {
             WorkloadKind.DISTRIBUTED: ("workers", "master", "master_resources", "min_available"),
@@ -371,6 +372,9 @@ class WorkloadSpec(RunaiModel):
                 self.target_concurrency = 4
         if self.kind in (WorkloadKind.TRAINING, WorkloadKind.DISTRIBUTED) and self.backoff_limit is None:
             self.backoff_limit = 0
+        # the defaults stated above are not the user's: model_fields_set (and exclude_unset) keep
+        # naming only what was given, so that admission can tell a policy's default may apply
+        self.__pydantic_fields_set__ = given
         return self
 
     # ----------------------------------------------------------- helpers

@@ -19,6 +19,7 @@ from ..models import Credential, DataSource, Department, NodePool, Project, Work
 from ..models.access import RoleBinding
 from ..models.data import CredentialView
 from ..models.events import Event, EventType
+from ..models.policy import Policy
 from .base import RunaiHandler, api
 from .handlers import (
     ACTIONS,
@@ -46,6 +47,7 @@ from .access_handlers import BindingHandler, BindingsHandler, MeHandler
 from .metrics import MetricsHandler
 from .monitor_handlers import (DeviceUsageHandler, ProjectUsageHandler, RecentEventsHandler, UsageReportHandler,
                                WorkloadUsageHandler)
+from .policy_handlers import EffectivePolicyHandler, PoliciesHandler
 from .proxy import ProxyHandler, proxy_routes
 from .stream import EventsHandler, LogsHandler
 
@@ -149,9 +151,9 @@ ROUTES: list[Route] = [
                      "workload asks for it", status=204),
     }),
     Route("/audit", AuditHandler, {
-        "get": Op("The audit log (admin): who changed which department, project, node pool or role binding, "
-                  "when, before and after; oldest first", response="AuditLog",
-                  query={"kind": "only this kind: department, project, node_pool or role_binding",
+        "get": Op("The audit log (admin): who changed which department, project, node pool, role binding or "
+                  "policy, when, before and after; oldest first", response="AuditLog",
+                  query={"kind": "only this kind: department, project, node_pool, role_binding or policy",
                          "name": "only this object",
                          "limit": "the newest N entries (1 to 10000, default 100)"}),
     }),
@@ -191,6 +193,22 @@ ROUTES: list[Route] = [
     Route("/usage/devices", DeviceUsageHandler, {
         "get": Op("Each device's recent samples: allocated fraction, utilization and used memory (null where "
                   "not measured)", response="DeviceUsageList"),
+    }),
+    Route("/policies", PoliciesHandler, {
+        "get": Op("Workload policies (defaults and rules per scope and kind)", response="PolicyList",
+                  query={"scope": "only this scope: cluster, department or project", "name": "only this department "
+                         "or project", "kind": "only this kind: workspace, training, distributed or inference"}),
+        "put": Op("Set a scope's policy for a kind (admin), replacing the one there; refused (400, every problem "
+                  "listed) where it loosens a wider scope's policy or its defaults break the rules in force",
+                  request="Policy", response="Policy"),
+        "delete": Op("Delete a scope's policy for a kind (admin); the wider scopes' policies apply", status=204,
+                     query={"scope": "cluster, department or project (required)", "name": "the department or "
+                            "project (unless cluster)", "kind": "the workload kind (required)"}),
+    }),
+    Route("/policies/effective", EffectivePolicyHandler, {
+        "get": Op("The effective policy of a project and kind: the defaults a submission gets and the rules in "
+                  "force, with the scope that set each", response="EffectivePolicy",
+                  query={"project": "the project (required)", "kind": "the workload kind (required)"}),
     }),
     Route("/projects/{project}/data-sources", DataSourcesHandler, {
         "get": Op("The project's data sources", response="DataSourceList"),
@@ -302,7 +320,7 @@ def _schemas() -> dict[str, Any]:
     out["AuditEntry"] = {"type": "object", "properties": {
         "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
         "user": {"type": "string"}, "action": {"type": "string", "enum": ["create", "update", "delete"]},
-        "kind": {"type": "string", "enum": ["department", "project", "node_pool", "role_binding"]},
+        "kind": {"type": "string", "enum": ["department", "project", "node_pool", "role_binding", "policy"]},
         "name": {"type": "string"},
         "before": entry, "after": entry}, "required": ["id", "at", "user", "action", "kind", "name"]}
     out["AuditLog"] = listing("entries", "AuditEntry")
@@ -319,6 +337,27 @@ def _schemas() -> dict[str, Any]:
             "name": {"type": ["string", "null"]}}}},
         "submit_projects": names, "inference_projects": names, "view_projects": names,
         "view_nodes": {"type": "boolean"}}}
+    schema = Policy.model_json_schema(ref_template="#/components/schemas/{model}", mode="validation")
+    for sub, body in schema.pop("$defs", {}).items():
+        out.setdefault(sub, body)
+    out["Policy"] = schema
+    out["PolicyList"] = listing("policies", "Policy")
+    out["EffectivePolicy"] = {"type": "object", "required": ["project", "kind", "policies", "defaults", "rules"],
+                              "properties": {
+        "project": {"type": "string"}, "kind": {"type": "string"},
+        "policies": {"type": "array", "items": {"type": "string"}, "description": "the scopes whose policies "
+                     "apply, widest first"},
+        "defaults": {"type": "object", "description": "field path -> the value a submission gets when it leaves "
+                     "the field out"},
+        "default_from": {"type": "object", "description": "field path -> the scope whose default it is"},
+        "form": {"type": "object", "description": "the submit form's defaults and bounds (as in Info's form) with "
+                 "this policy applied: what the sidebar and the widgets' forms show"},
+        "rules": {"type": "object", "description": "field path -> the rule in force: required, min, max, step, "
+                  "allowed, can_edit, and from (the scopes that set it)", "additionalProperties": {
+                      "type": "object", "properties": {"required": {"type": "boolean"}, "min": {}, "max": {},
+                                                       "step": {}, "allowed": {"type": "array"},
+                                                       "can_edit": {"type": "boolean"},
+                                                       "from": {"type": "array", "items": {"type": "string"}}}}}}}
     out["NodeList"] = {"type": "object", "properties": {"nodes": {"type": "array", "items": {
         "type": "object", "description": "A node (see Node) whose devices carry allocated_fraction, "
         "allocated_memory, used_memory, utilization and pods"}}}}

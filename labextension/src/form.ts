@@ -7,7 +7,8 @@ import { RunaiApiError } from './api';
 import { h } from './dom';
 import { buildSpec, changeKind, FieldId, FIELDS, IFormState, initialState, kindFields, placeErrors, snapFraction } from './logic/form';
 import { bytesLabel, parseMemory } from './logic/format';
-import { GpuMode, IInfo, IWorkload, Kind } from './logic/types';
+import { applyPolicy, rebaseDefaults } from './logic/policy';
+import { GpuMode, IFormInfo, IInfo, IWorkload, Kind } from './logic/types';
 import { RunaiModel } from './model';
 
 const MODES: { value: GpuMode; label: string; hint: string }[] = [
@@ -31,7 +32,33 @@ export class WorkloadForm extends Widget {
     this.title.label = 'New workload';
     this.title.closable = true;
     const form = info.form;
+    this._form = form;
     this.state = initialState(form, project, this._taken(project ?? form.defaults.project));
+    this._build();
+    this._sync();
+    void this._loadAttachable();
+    void this._loadPolicy();
+  }
+
+  /** The effective policy of the form's project and kind: its defaults replace the fields left at the
+   * old defaults, its bounds narrow the form's (the form is built again with them). */
+  private async _loadPolicy(): Promise<void> {
+    const { project, kind } = this.state;
+    let next: IFormInfo = this.info.form;
+    try {
+      next = applyPolicy(this.info.form, await this.model.effectivePolicy(project, kind));
+    } catch {
+      // an older server, or no such project: the form's own defaults and bounds; the server checks at submit
+    }
+    if (project !== this.state.project || kind !== this.state.kind || this.isDisposed || next === this._form) {
+      return;
+    }
+    this.state = rebaseDefaults(this.state, this._form, next);
+    this._form = next;
+    this.node.replaceChildren();
+    this._inputs = {};
+    this._fields = {};
+    this._errors = {};
     this._build();
     this._sync();
     void this._loadAttachable();
@@ -72,7 +99,7 @@ export class WorkloadForm extends Widget {
   }
 
   private _build(): void {
-    const info = this.info.form;
+    const info = this._form;
     const b = info.bounds;
     const s = this.state;
 
@@ -88,6 +115,7 @@ export class WorkloadForm extends Widget {
           (this._inputs.command as HTMLTextAreaElement).value = this.state.command;
           this._clearError('kind');
           this._sync();
+          void this._loadPolicy();
         }
       },
       info.kinds.map(k => h('option', { value: k.name, selected: k.name === s.kind }, k.label))
@@ -106,6 +134,7 @@ export class WorkloadForm extends Widget {
           this.state.credentials = [];
           this._clearError('project');
           void this._loadAttachable();
+          void this._loadPolicy();
         }
       },
       this.model.projects.map(p => h('option', { value: p.name, selected: p.name === s.project }, p.name))
@@ -296,7 +325,7 @@ export class WorkloadForm extends Widget {
         { class: 'jp-RunaiForm-section' },
         h('legend', null, 'GPU'),
         this._field('gpu_mode', 'Request', modeGroup),
-        this._field('gpu', 'Devices', gpu, `whole GPUs per pod, at most ${b.gpu.max} (the most on one node)`),
+        this._field('gpu', 'Devices', gpu, `whole GPUs per pod, at most ${b.gpu.max} (${b.gpu.by ?? 'the most on one node'})`),
         this._field('fraction', 'Fraction', h('div', { class: 'jp-RunaiForm-slider' }, h('div', { class: 'jp-RunaiForm-rangeBox' }, fraction, tickLabels), ticks, fractionValue), 'of one device'),
         this._field(
           'gpu_limit',
@@ -316,9 +345,9 @@ export class WorkloadForm extends Widget {
         this._field('min_replicas', 'Min replicas', minReplicas, 'replicas kept running'),
         this._field('max_replicas', 'Max replicas', maxReplicas, 'it scales up to this on load'),
         this._field('backoff_limit', 'Retries', backoff, 'restarts after a failure'),
-        this._field('cpu', 'CPU', cpu, maxNote(b.cpu.max, 'per pod; a node has at most ')),
+        this._field('cpu', 'CPU', cpu, maxNote(b.cpu.max, b.cpu.by ? `per pod; ${b.cpu.by} allows at most ` : 'per pod; a node has at most ')),
         this._field('cpu_limit', 'CPU limit', cpuLimit, 'optional; at least the request'),
-        this._field('memory', 'Memory', memory, maxNote(b.memory.max, 'per pod; a node has at most ')),
+        this._field('memory', 'Memory', memory, maxNote(b.memory.max, b.memory.by ? `per pod; ${b.memory.by} allows at most ` : 'per pod; a node has at most ')),
         this._field('memory_limit', 'Memory limit', memoryLimit, 'optional; at least the request')
       ),
       h(
@@ -359,7 +388,7 @@ export class WorkloadForm extends Widget {
   /** Show the fields the kind and GPU mode use; keep displayed values in step. */
   private _sync(): void {
     const s = this.state;
-    const extra = kindFields(this.info.form, s.kind);
+    const extra = kindFields(this._form, s.kind);
     const show: Record<string, boolean> = {
       gpu: s.gpuMode === 'whole',
       fraction: s.gpuMode === 'fraction',
@@ -466,7 +495,7 @@ export class WorkloadForm extends Widget {
   }
 
   private async _send(): Promise<void> {
-    const built = buildSpec(this.state, this.info.form, {
+    const built = buildSpec(this.state, this._form, {
       localCluster: this.info.backend === 'local',
       taken: this._taken(this.state.project)
     });
@@ -493,6 +522,8 @@ export class WorkloadForm extends Widget {
     }
   }
 
+  /** the server's form info narrowed by the effective policy of the form's project and kind */
+  private _form: IFormInfo;
   private _inputs: Partial<Record<FieldId, HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement | HTMLElement>> = {};
   private _fields: Partial<Record<FieldId, HTMLElement>> = {};
   private _errors: Partial<Record<FieldId, HTMLElement>> = {};

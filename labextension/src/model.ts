@@ -7,6 +7,7 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { requestAPI, postJSON, streamText, RunaiApiError } from './api';
+import { IEffectivePolicy } from './logic/policy';
 import { SseParser } from './logic/sse';
 import { ICredentialView, IDataSource, IInfo, INode, IProject, IRunaiEvent, IWorkload, IWorkloadWithEvents } from './logic/types';
 
@@ -121,6 +122,11 @@ export class RunaiModel {
   /** One workload with its latest events (`runai describe`). */
   getWorkload(project: string, name: string, events = 50): Promise<IWorkloadWithEvents> {
     return requestAPI<IWorkloadWithEvents>(`${workloadPath(project, name)}?events=${events}`);
+  }
+
+  /** The defaults and rules a submission of `kind` to `project` gets (`GET policies/effective`). */
+  effectivePolicy(project: string, kind: string): Promise<IEffectivePolicy> {
+    return requestAPI<IEffectivePolicy>(`policies/effective?project=${encodeURIComponent(project)}&kind=${encodeURIComponent(kind)}`);
   }
 
   async dataSources(project: string): Promise<IDataSource[]> {

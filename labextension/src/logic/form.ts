@@ -236,7 +236,7 @@ export function checkState(state: IFormState, info: IFormInfo, context: IBuildCo
       if (b.gpu.max < 1) {
         errors.gpu = 'no node has a GPU: choose No GPU';
       } else if (!wholeIn(state.gpu, 1, b.gpu.max)) {
-        errors.gpu = `a whole number of GPUs from 1 to ${b.gpu.max} (the most on one node); for none, choose No GPU`;
+        errors.gpu = `a whole number of GPUs from 1 to ${b.gpu.max} (${b.gpu.by ?? 'the most on one node'}); for none, choose No GPU`;
       }
       break;
     case 'memory': {
@@ -248,7 +248,7 @@ export function checkState(state: IFormState, info: IFormInfo, context: IBuildCo
       } else if (isNaN(bytes) || bytes <= 0) {
         errors.gpu_memory = `a memory quantity such as 8Gi or 512Mi; got ${JSON.stringify(text)}`;
       } else if (!isNaN(most) && bytes > most) {
-        errors.gpu_memory = `at most ${bytesLabel(most)} (the largest device); got ${bytesLabel(bytes)}`;
+        errors.gpu_memory = `at most ${bytesLabel(most)} (${b.gpu_memory.by ?? 'the largest device'}); got ${bytesLabel(bytes)}`;
       }
       break;
     }
@@ -261,7 +261,7 @@ export function checkState(state: IFormState, info: IFormInfo, context: IBuildCo
   if (state.gpuMode === 'fraction' && state.dynamic && !(state.gpuLimit >= state.fraction && state.gpuLimit <= b.gpu_limit.max)) {
     errors.gpu_limit = `from the fraction (${state.fraction}) to ${b.gpu_limit.max}`;
   }
-  const quantity = (id: FieldId, text: string, parse: (t: string) => number, most: string | null, example: string, show: (v: number) => string, floor: number | null) => {
+  const quantity = (id: FieldId, text: string, parse: (t: string) => number, most: string | null, example: string, show: (v: number) => string, floor: number | null, why = 'the largest node') => {
     const value = text.trim();
     if (!value) {
       return;
@@ -271,14 +271,14 @@ export function checkState(state: IFormState, info: IFormInfo, context: IBuildCo
     if (isNaN(parsed) || parsed <= 0) {
       errors[id] = `a quantity such as ${example}; got ${JSON.stringify(value)}`;
     } else if (!isNaN(max) && parsed > max) {
-      errors[id] = `at most ${show(max)} (the largest node); got ${show(parsed)}`;
+      errors[id] = `at most ${show(max)} (${why}); got ${show(parsed)}`;
     } else if (floor !== null && !isNaN(floor) && parsed < floor) {
       errors[id] = 'at least the request';
     }
   };
   const cores = (v: number) => `${Number(v.toFixed(3))} CPU${v === 1 ? '' : 's'}`;
-  quantity('cpu', state.cpu, parseCpu, b.cpu.max, '500m or 2', cores, null);
-  quantity('memory', state.memory, parseMemory, b.memory.max, '4Gi or 512Mi', bytesLabel, null);
+  quantity('cpu', state.cpu, parseCpu, b.cpu.max, '500m or 2', cores, null, b.cpu.by);
+  quantity('memory', state.memory, parseMemory, b.memory.max, '4Gi or 512Mi', bytesLabel, null, b.memory.by);
   quantity('cpu_limit', state.cpuLimit, parseCpu, null, '500m or 2', cores, state.cpu.trim() ? parseCpu(state.cpu) : null);
   quantity('memory_limit', state.memoryLimit, parseMemory, null, '4Gi or 512Mi', bytesLabel, state.memory.trim() ? parseMemory(state.memory) : null);
   if (context.localCluster && state.kind !== 'workspace' && !state.command.trim()) {

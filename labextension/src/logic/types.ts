@@ -146,14 +146,15 @@ export interface IFormInfo {
     max_replicas: number;
     backoff_limit: number;
   };
+  /** each bound's `by`, where present: what set it when not the cluster (a policy: "the project 'vision' policy") */
   bounds: {
-    gpu: { min: number; max: number; step: number };
+    gpu: { min: number; max: number; step: number; by?: string };
     fraction: { min: number; max: number; steps: number[] };
     gpu_limit: { min: number; max: number };
-    gpu_memory: { max: string | null };
+    gpu_memory: { max: string | null; by?: string };
     gpu_devices: { min: number; max: number };
-    cpu: { max: string | null };
-    memory: { max: string | null };
+    cpu: { max: string | null; by?: string };
+    memory: { max: string | null; by?: string };
     workers: { min: number; max: number };
     replicas: { min: number; max: number };
     backoff_limit: { min: number; max: number };
