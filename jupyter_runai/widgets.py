@@ -477,7 +477,9 @@ class SubmitForm(widgets.VBox):
             self._shown[key] = new if new is not None else old
         classes = form.get("priority_classes")
         if classes is not None:
-            self.priority_class.options = [("(by kind)", None)] + [(c, c) for c in classes]
+            chosen = self.priority_class.value
+            self.priority_class.options = [("(by kind)", "")] + [(c, c) for c in classes]
+            self.priority_class.value = chosen if chosen in classes else ""
         for key in ("cpu", "memory", "gpu_memory"):
             most = (bounds.get(key) or {}).get("max")
             getattr(self, key).placeholder = f"max {most}" if most else ""
