@@ -138,6 +138,28 @@ def test_the_panel_opens_with_the_project_and_its_quota(page):
     expect(panel.locator(".jp-RunaiSidebar-message")).to_contain_text("No workloads yet")
 
 
+def lab_settings(lab, method: str = "GET", raw: str | None = None) -> requests.Response:
+    """The extension's settings as JupyterLab's setting registry serves them (and keeps a user's)."""
+    return requests.request(method, lab.url + "lab/api/settings/jupyter-runai:plugin", timeout=10,
+                            json=None if raw is None else {"raw": raw},
+                            headers={"Authorization": f"token {lab.token}"})
+
+
+def test_the_settings_schema_is_served_with_its_bounds(lab):
+    response = lab_settings(lab)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    props = body["schema"]["properties"]
+    assert props["livePollSeconds"]["default"] == 30 and props["fallbackPollSeconds"]["default"] == 3
+    assert props["notifications"]["enum"] == ["all", "failures", "off"]
+    assert props["defaultView"]["default"] == "cards"
+    # the registry refuses a poll outside the schema's bounds, and keeps one inside them
+    assert lab_settings(lab, "PUT", '{"livePollSeconds": 0}').status_code == 400
+    assert lab_settings(lab, "PUT", '{"ageTickSeconds": 2}').status_code == 204
+    assert lab_settings(lab).json()["settings"]["ageTickSeconds"] == 2
+    assert lab_settings(lab, "PUT", "{}").status_code == 204
+
+
 def field_error(form, field: str):
     return form.locator(f'.jp-RunaiField[data-field="{field}"] .jp-RunaiField-error')
 

@@ -17,8 +17,6 @@ export interface IDetailsCommands {
   openLogs: (project: string, name: string, pod?: number) => void;
 }
 
-const MIN_REFRESH_MS = 400; // events come in bursts: at most one fetch per this
-
 const DETAILS_ACTIONS = {
   logs: { label: 'Logs', title: 'Follow its output' },
   stop: { label: 'Stop', title: 'End its pods; it stays and can be resumed' },
@@ -65,7 +63,8 @@ export class WorkloadDetails extends Widget {
     if (this._timer || this.isDisposed) {
       return;
     }
-    const wait = Math.max(0, this._last + MIN_REFRESH_MS - Date.now());
+    // events come in bursts: at most one fetch per detailsRefreshMs (a setting)
+    const wait = Math.max(0, this._last + this.model.settings.detailsRefreshMs - Date.now());
     this._timer = window.setTimeout(() => {
       this._timer = 0;
       void this._fetch();

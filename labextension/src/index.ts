@@ -6,6 +6,7 @@
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget, Notification, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
 
 import { ClusterView } from './cluster';
@@ -14,6 +15,7 @@ import { WorkloadForm } from './form';
 import { runaiIcon } from './icons';
 import { LogsView } from './logs';
 import { RunaiModel } from './model';
+import { readSettings } from './logic/settings';
 import { ResourcesView } from './resources';
 import { ISidebarState, RunaiSidebar } from './sidebar';
 
@@ -31,19 +33,35 @@ const CATEGORY = 'GPU workloads';
 /** the state database's key for the sidebar's project and filters */
 const SIDEBAR_STATE = 'jupyter-runai:sidebar';
 
+/** the plugin's id: also the name of its settings (schema/plugin.json) */
+const PLUGIN_ID = 'jupyter-runai:plugin';
+
 const plugin: JupyterFrontEndPlugin<void> = {
-  id: 'jupyter-runai:plugin',
+  id: PLUGIN_ID,
   description: 'Submit, watch and manage GPU workloads of the jupyter-runai scheduler.',
   autoStart: true,
-  optional: [ILauncher, ICommandPalette, ILayoutRestorer, IStateDB],
+  optional: [ILauncher, ICommandPalette, ILayoutRestorer, IStateDB, ISettingRegistry],
   activate: (
     app: JupyterFrontEnd,
     launcher: ILauncher | null,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null,
-    state: IStateDB | null
+    state: IStateDB | null,
+    registry: ISettingRegistry | null
   ) => {
     const model = new RunaiModel();
+    // the user's settings (Settings → GPU workloads): read before the saved panel state, so that
+    // the default view applies only where the user has chosen none; changes apply at once
+    const settingsLoaded = registry
+      ? registry
+          .load(PLUGIN_ID)
+          .then(settings => {
+            const apply = () => model.configure(readSettings(settings.composite as Record<string, unknown>));
+            apply();
+            settings.changed.connect(apply);
+          })
+          .catch(reason => console.warn('jupyter-runai: the settings could not be read; using the defaults', reason))
+      : Promise.resolve();
     const { commands, shell } = app;
     // one tracker per kind of main-area tab: the layout restorer reopens each after a reload
     const logsTracker = new WidgetTracker<MainAreaWidget<LogsView>>({ namespace: 'jupyter-runai-logs' });
@@ -63,7 +81,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer?.add(sidebar, sidebar.id);
     if (state) {
       // the project, filters and name filter survive a reload
-      void Promise.all([state.fetch(SIDEBAR_STATE), app.restored])
+      void Promise.all([state.fetch(SIDEBAR_STATE), app.restored, settingsLoaded])
         .then(([saved]) => sidebar.restoreFilter(saved as Partial<ISidebarState> | undefined))
         .catch(() => undefined)
         .then(() => sidebar.filterChanged.connect((_, filter) => void state.save(SIDEBAR_STATE, { ...filter, sort: { ...filter.sort } })));

@@ -7,13 +7,11 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { requestAPI, postJSON, streamText, RunaiApiError } from './api';
+import { DEFAULT_SETTINGS, ISidebarSettings } from './logic/settings';
 import { SseParser } from './logic/sse';
 import { ICredentialView, IDataSource, IInfo, INode, IProject, IRunaiEvent, IWorkload, IWorkloadWithEvents } from './logic/types';
 
 export type StreamState = 'connecting' | 'live' | 'polling';
-
-const LIVE_POLL_MS = 30000; // a safety refresh while the stream is up
-const FALLBACK_POLL_MS = 3000; // while it is down
 
 export class RunaiModel {
   info: IInfo | null = null;
@@ -23,12 +21,14 @@ export class RunaiModel {
   error: string | null = null;
   streamState: StreamState = 'connecting';
   loaded = false;
+  /** the user's settings (schema/plugin.json), bounded; the defaults until the registry answers */
+  settings: ISidebarSettings = { ...DEFAULT_SETTINGS };
 
   constructor() {
     this._poll = new Poll({
       auto: false,
       factory: () => this.refresh(),
-      frequency: { interval: FALLBACK_POLL_MS, backoff: true, max: 60000 },
+      frequency: this._frequency(),
       name: 'jupyter-runai:refresh',
       standby: () => (this._anyVisible() && !document.hidden ? false : 'when-hidden')
     });
@@ -46,6 +46,17 @@ export class RunaiModel {
 
   get isDisposed(): boolean {
     return this._disposed;
+  }
+
+  /** New settings: the poll takes its intervals at once; views read theirs on settingsChanged. */
+  configure(settings: ISidebarSettings): void {
+    this.settings = { ...settings };
+    this._poll.frequency = this._frequency();
+    this._settingsChanged.emit(this.settings);
+  }
+
+  get settingsChanged(): ISignal<this, ISidebarSettings> {
+    return this._settingsChanged;
   }
 
   /** Register a view; the poll stands by while none of them is visible. Returns the unregister function. */
@@ -174,6 +185,12 @@ export class RunaiModel {
     }, 120);
   }
 
+  /** the poll: slow while the event stream is live, fast while it is down, backing off on errors */
+  private _frequency(): { interval: number; backoff: boolean; max: number } {
+    const s = this.settings;
+    return { interval: this.streamState === 'live' ? s.livePollMs : s.fallbackPollMs, backoff: true, max: s.maxBackoffMs };
+  }
+
   private _anyVisible(): boolean {
     for (const v of this._viewers) {
       if (v()) {
@@ -186,11 +203,7 @@ export class RunaiModel {
   private _setStream(state: StreamState): void {
     if (this.streamState !== state) {
       this.streamState = state;
-      this._poll.frequency = {
-        interval: state === 'live' ? LIVE_POLL_MS : FALLBACK_POLL_MS,
-        backoff: true,
-        max: 60000
-      };
+      this._poll.frequency = this._frequency();
       this._changed.emit();
     }
   }
@@ -242,6 +255,7 @@ export class RunaiModel {
 
   private _changed = new Signal<this, void>(this);
   private _resourcesChanged = new Signal<this, string>(this);
+  private _settingsChanged = new Signal<this, ISidebarSettings>(this);
   private _eventReceived = new Signal<this, IRunaiEvent>(this);
   private _viewers = new Set<() => boolean>();
   private _poll: Poll;

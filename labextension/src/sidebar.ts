@@ -30,7 +30,6 @@ export interface ISidebarCommands {
   openResources: (project: string | null) => void;
 }
 
-const AGE_TICK_MS = 5000;
 /** the project select's value for "All projects" (not a valid project name) */
 const ALL = '*';
 
@@ -46,6 +45,7 @@ export class RunaiSidebar extends Widget {
     this.title.caption = 'GPU workloads';
     this._unregister = model.addViewer(() => this.isVisible);
     model.changed.connect(this._render, this);
+    model.settingsChanged.connect(this._settingsChanged, this);
 
     this._projectSelect = h('select', {
       class: 'jp-mod-styled jp-RunaiSidebar-projectSelect',
@@ -99,6 +99,7 @@ export class RunaiSidebar extends Widget {
           onclick: () => {
             if (this._view !== view) {
               this._view = view;
+              this._viewChosen = true;
               this._emitState();
               this._render();
             }
@@ -214,7 +215,7 @@ export class RunaiSidebar extends Widget {
   protected onAfterShow(msg: Message): void {
     this.model.wake();
     window.clearInterval(this._tick);
-    this._tick = window.setInterval(() => this._tickAges(), AGE_TICK_MS);
+    this._tick = window.setInterval(() => this._tickAges(), this.model.settings.ageTickMs);
     this._render();
   }
 
@@ -232,9 +233,22 @@ export class RunaiSidebar extends Widget {
     const next = restoredFilter(this._filter, saved);
     this._filter = next;
     this._search.value = next.text;
-    const layout = restoredLayout(saved);
+    const layout = restoredLayout(saved, this.model.settings.defaultView);
     this._view = layout.view;
+    this._viewChosen = !!saved && (saved.view === 'cards' || saved.view === 'table');
     this._sort = layout.sort;
+    this._render();
+  }
+
+  /** New settings: the age tick's interval; the default view while the user has chosen none. */
+  private _settingsChanged(): void {
+    if (!this._viewChosen) {
+      this._view = this.model.settings.defaultView;
+    }
+    if (this.isVisible) {
+      window.clearInterval(this._tick);
+      this._tick = window.setInterval(() => this._tickAges(), this.model.settings.ageTickMs);
+    }
     this._render();
   }
 
@@ -579,6 +593,8 @@ export class RunaiSidebar extends Widget {
   private _bulkDelete: HTMLButtonElement;
   private _clearFinished: HTMLButtonElement;
   private _view: SidebarView = 'cards';
+  /** the user chose the view (now or before a reload): the default-view setting no longer applies */
+  private _viewChosen = false;
   private _sort: ISort = { ...DEFAULT_SORT };
   private _viewButtons: HTMLButtonElement[];
   private _table: HTMLElement;
