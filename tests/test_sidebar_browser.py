@@ -261,8 +261,40 @@ def test_an_evicted_workload_says_why_and_for_what(page, lab):
     expect(chip(page, "low")).to_have_text("Pending")
     expect(row(page, "low").locator(".jp-RunaiWorkload-evicted")).to_have_text(
         "Evicted to make room for other work: default/urgent")
+    # the user hears of it, once, with why
+    expect(toast(page, "low was evicted")).to_have_count(1)
+    expect(toast(page, "low was evicted")).to_contain_text("default/urgent")
     lab.end_workloads()
     expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(0, timeout=TIMEOUT)
+
+
+def toast(page, text: str):
+    """JupyterLab's notifications on screen that say ``text``."""
+    return page.locator(".Toastify__toast", has_text=text)
+
+
+def test_a_failed_job_notifies_once_with_a_way_to_open_it(page, lab, shots):
+    code, body = lab.api("POST", "workloads", {"name": "notify-fail", "command": "echo oops; exit 3"})
+    assert code == 201, body
+    failed = toast(page, "Training notify-fail failed")
+    expect(failed).to_have_count(1, timeout=TIMEOUT)
+    expect(chip(page, "notify-fail")).to_have_text("Failed")
+    # a later change is another notification; the failure is not told again
+    code, body = lab.api("POST", "workloads", {"name": "notify-ok", "command": "true"})
+    assert code == 201, body
+    expect(toast(page, "Training notify-ok succeeded")).to_have_count(1, timeout=TIMEOUT)
+    expect(failed).to_have_count(1)
+    page.mouse.move(700, 790)
+    page.wait_for_timeout(1000)  # the toasts' slide-in
+    page.screenshot(path=str(shots / "notification.png"))
+    failed.locator("button.jp-toast-button", has_text="Details").click()
+    details = page.locator("#jupyter-runai-details-default-notify-fail")
+    expect(details.locator(".jp-RunaiChip").first).to_have_text("Failed")
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-details-default-notify-fail"] .lm-TabBar-tabCloseIcon').click()
+    lab.end_workloads()
+    expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(0, timeout=TIMEOUT)
+    # deleting them told nothing
+    expect(toast(page, "notify-ok")).to_have_count(1)
 
 
 def test_a_training_job_goes_pending_running_succeeded_and_its_logs_read(page, lab, shots):
@@ -770,6 +802,9 @@ def test_a_reload_brings_back_the_open_tabs_the_project_and_the_filters(page, la
     expect(panel.locator(".jp-RunaiSidebar-search")).to_have_value("kept")
     expect(row(page, "kept-1").locator(".jp-RunaiWorkload-project")).to_have_text("default")
     expect(panel.locator("li.jp-RunaiWorkload")).to_have_count(1)
+    # kept-1 succeeded before the reload (and said so then): the reloaded page does not tell it again
+    page.wait_for_timeout(500)
+    expect(toast(page, "kept-1")).to_have_count(0)
     # the restored logs tab reads its log again
     page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-logs-default-kept-1"]').click()
     expect(page.locator("#jupyter-runai-logs-default-kept-1 .jp-RunaiLogs-output")).to_contain_text("kept")

@@ -14,6 +14,7 @@ import { WorkloadDetails } from './details';
 import { WorkloadForm } from './form';
 import { runaiIcon } from './icons';
 import { LogsView } from './logs';
+import { notifyWorkloadChanges } from './notifications';
 import { RunaiModel } from './model';
 import { readSettings } from './logic/settings';
 import { ResourcesView } from './resources';
@@ -78,6 +79,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
       openResources: project => void commands.execute(CommandIDs.openResources, project ? { project } : {})
     });
     shell.add(sidebar, 'left', { rank: 250 });
+    notifyWorkloadChanges(model, {
+      openDetails: (project, name) => void commands.execute(CommandIDs.openDetails, { project, name }),
+      openLogs: (project, name) => void commands.execute(CommandIDs.openLogs, { project, name }),
+      showPanel: () => void commands.execute(CommandIDs.showPanel)
+    });
     restorer?.add(sidebar, sidebar.id);
     if (state) {
       // the project, filters and name filter survive a reload

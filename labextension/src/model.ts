@@ -108,7 +108,27 @@ export class RunaiModel {
     return w;
   }
 
+  /** uids of the workloads this page asked to stop or delete (their end is no news: logic/notify.ts) */
+  readonly requested = new Set<string>();
+
+  /** Forget the requests for workloads that are gone (the set stays as small as the list). */
+  forgetRequests(present: ReadonlyMap<string, unknown>): void {
+    for (const uid of Array.from(this.requested)) {
+      if (!present.has(uid)) {
+        this.requested.delete(uid);
+      }
+    }
+  }
+
+  private _request(project: string, name: string): void {
+    const uid = this.workload(project, name)?.uid;
+    if (uid) {
+      this.requested.add(uid);
+    }
+  }
+
   async stop(project: string, name: string): Promise<void> {
+    this._request(project, name);
     await postJSON(`workloads/${encodeURIComponent(project)}/${encodeURIComponent(name)}/stop`, {});
     this._soon();
   }
@@ -119,6 +139,7 @@ export class RunaiModel {
   }
 
   async remove(project: string, name: string): Promise<void> {
+    this._request(project, name);
     await requestAPI(`workloads/${encodeURIComponent(project)}/${encodeURIComponent(name)}`, { method: 'DELETE' });
     this._soon();
   }
