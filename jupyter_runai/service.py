@@ -386,6 +386,7 @@ class RunaiService(Administration, ProjectData):
     def get(self, project: str, name: str) -> Workload:
         uid = self._names.get((project, name))
         if uid is not None:
+            views.mark_queue_positions(self)
             return self.workloads[uid]
         raise NotFound(f"no workload {name!r} in project {project!r}", field="name")
 
@@ -397,6 +398,7 @@ class RunaiService(Administration, ProjectData):
         (``phase=Runing``) must not read as "no workloads". Phase and kind match without regard to case."""
         phase_value = _filter_value("phase", phase, [p.value for p in WorkloadPhase])
         kind_value = _filter_value("kind", kind, [k.value for k in WorkloadKind])
+        views.mark_queue_positions(self)
         out = [w for uid, w in sorted(self.workloads.items(), key=lambda item: self.seq.get(item[0], 0))]
         if project:
             out = [w for w in out if w.spec.project == project]
