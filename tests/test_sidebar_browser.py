@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import time
 from pathlib import Path
 
@@ -295,6 +296,77 @@ def test_a_failed_job_notifies_once_with_a_way_to_open_it(page, lab, shots):
     expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(0, timeout=TIMEOUT)
     # deleting them told nothing
     expect(toast(page, "notify-ok")).to_have_count(1)
+
+
+def copied_line(page) -> str:
+    """The line the "Copy as runai submit" dialog shows (and put on the clipboard); the dialog closed."""
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog.locator(".jp-RunaiCopy-line")).to_be_visible()
+    line = dialog.locator(".jp-RunaiCopy-line").input_value()
+    dialog.locator('button.jp-Dialog-button:has-text("Close")').click()
+    expect(dialog).to_have_count(0)
+    return line
+
+
+def spec_of_line(line: str) -> dict:
+    """What the runai CLI submits for a copied line: its own parser, the model's defaults filled in."""
+    from jupyter_runai.models import WorkloadSpec
+    from jupyter_runai.submit_args import parse_submit
+
+    argv = shlex.split(line)
+    assert argv[:2] == ["runai", "submit"], line
+    return WorkloadSpec.model_validate(parse_submit(argv[2:])).model_dump(mode="json")
+
+
+def test_copy_as_submit_clone_and_the_queue_position(page, lab, shots):
+    code, body = lab.api("POST", "workloads", {"name": "holder", "command": "sleep 600", "resources": {"gpu": 2},
+                                               "preemptible": False})
+    assert code == 201, body
+    expect(chip(page, "holder")).to_have_text("Running", timeout=TIMEOUT)
+    original = {"name": "orig-1", "command": "echo \"it's done\"; sleep 600",
+                "resources": {"gpu": 0.5, "memory": "1Gi"}, "environment": {"GREETING": "hello world"},
+                "priority_class": "build-preemptible"}
+    code, body = lab.api("POST", "workloads", original)
+    assert code == 201, body
+    expect(chip(page, "orig-1")).to_have_text("Pending")
+    # a pending workload says where it is in its project's queue
+    expect(row(page, "orig-1").locator(".jp-RunaiWorkload-queue")).to_have_text("· first in its project\u2019s queue")
+
+    row(page, "orig-1").locator("button.jp-RunaiWorkload-name").click()
+    details = page.locator("#jupyter-runai-details-default-orig-1")
+    expect(details.locator(".jp-RunaiDetails-queue")).to_have_text("first in its project\u2019s queue")
+    details.locator("button.jp-RunaiDetails-copy").click()
+    line = copied_line(page)
+    # the runai CLI, given the line, submits the same spec (quoting, environment, priority and all)
+    server_spec = lab.workload("orig-1")["spec"]
+    assert spec_of_line(line) == server_spec, line
+
+    # Clone: the form, filled in from the spec, under the next free name
+    details.locator("button.jp-RunaiDetails-clone").click()
+    form = page.locator("#jupyter-runai-new-workload")
+    expect(form.locator("#jp-runai-name")).to_have_value("orig-2")
+    expect(form.locator('input[name="gpu_mode"][value="fraction"]')).to_be_checked()
+    expect(form.locator("#jp-runai-fraction")).to_have_value("0.5")
+    expect(form.locator("#jp-runai-memory")).to_have_value("1Gi")
+    expect(form.locator("#jp-runai-command")).to_have_value(original["command"])
+    expect(form.locator("#jp-runai-environment")).to_have_value("GREETING=hello world")
+    expect(form.locator("#jp-runai-priority_class")).to_have_value("build-preemptible")
+    shoot(page, shots / "clone-form.png")
+    # the form's own copy: the line of what Submit would send
+    form.locator("button.jp-RunaiForm-copy").click()
+    form_line = copied_line(page)
+    assert spec_of_line(form_line) == {**server_spec, "name": "orig-2"}, form_line
+    form.locator("button.jp-RunaiForm-submit").click()
+    expect(page.locator("#jupyter-runai-new-workload")).to_have_count(0)
+    # the focus goes to the new row, not to the page body
+    name_button = row(page, "orig-2").locator("button.jp-RunaiWorkload-name")
+    expect(name_button).to_be_focused()
+    assert lab.workload("orig-2")["spec"] == {**server_spec, "name": "orig-2"}
+    expect(row(page, "orig-2").locator(".jp-RunaiWorkload-queue")).to_have_text("· 2nd in its project\u2019s queue")
+
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-details-default-orig-1"] .lm-TabBar-tabCloseIcon').click()
+    lab.end_workloads()
+    expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(0, timeout=TIMEOUT)
 
 
 def test_a_training_job_goes_pending_running_succeeded_and_its_logs_read(page, lab, shots):

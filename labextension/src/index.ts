@@ -4,10 +4,11 @@
  */
 
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget, Notification, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
+import { Dialog, ICommandPalette, MainAreaWidget, Notification, showDialog, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
+import { ReadonlyJSONObject } from '@lumino/coreutils';
 
 import { ClusterView } from './cluster';
 import { WorkloadDetails } from './details';
@@ -16,7 +17,9 @@ import { runaiIcon } from './icons';
 import { LogsView } from './logs';
 import { notifyWorkloadChanges } from './notifications';
 import { RunaiModel } from './model';
+import { stateFromSpec } from './logic/clone';
 import { readSettings } from './logic/settings';
+import { IWorkloadSpec } from './logic/types';
 import { ResourcesView } from './resources';
 import { ISidebarState, RunaiSidebar } from './sidebar';
 
@@ -117,10 +120,24 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: args => (args.isPalette ? 'New GPU workload…' : 'New GPU Workload'),
       caption: 'Submit a workspace, training job or inference endpoint to the GPU scheduler',
       icon: args => (args.isPalette ? undefined : runaiIcon),
-      execute: async () => {
+      execute: async args => {
+        // `clone`: a workload's spec (from its details) to fill the form with
+        const clone = args.clone && typeof args.clone === 'object' ? (args.clone as unknown as IWorkloadSpec) : null;
         if (form && !form.isDisposed) {
+          if (!clone) {
+            shell.activateById(form.id);
+            return;
+          }
           shell.activateById(form.id);
-          return;
+          const answer = await showDialog({
+            title: 'Replace the open form?',
+            body: `The New workload form is open. Fill it in again from ${clone.name}? What is typed in it now is lost.`,
+            buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Replace' })]
+          });
+          if (!answer.button.accept) {
+            return;
+          }
+          form.dispose();
         }
         let info = model.info;
         try {
@@ -132,7 +149,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
           await showErrorMessage('The GPU scheduler cannot be reached', error as Error);
           return;
         }
-        const project = sidebar.project;
+        const project = clone?.project ?? sidebar.project;
+        const taken = model.workloads.filter(w => w.spec.project === project).map(w => w.spec.name);
         const content = new WorkloadForm(
           model,
           info!,
@@ -143,11 +161,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
             shell.activateById(sidebar.id);
             sidebar.reveal(workload.spec.project, workload.spec.name);
           },
-          () => widget.dispose()
+          () => widget.dispose(),
+          clone ? stateFromSpec(clone, info!.form, taken) : null
         );
         const widget = new MainAreaWidget({ content });
         widget.id = 'jupyter-runai-new-workload';
         widget.title.label = 'New workload';
+        widget.title.caption = clone ? `A clone of ${clone.project}/${clone.name}` : 'Submit a workload';
         widget.title.icon = runaiIcon;
         widget.title.closable = true;
         form = widget;
@@ -205,7 +225,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
           return;
         }
         const content = new WorkloadDetails(model, project, name, {
-          openLogs: (p, n, pod) => void commands.execute(CommandIDs.openLogs, { project: p, name: n, pod: pod ?? 0 })
+          openLogs: (p, n, pod) => void commands.execute(CommandIDs.openLogs, { project: p, name: n, pod: pod ?? 0 }),
+          clone: spec => void commands.execute(CommandIDs.newWorkload, { clone: spec as unknown as ReadonlyJSONObject })
         });
         const widget = new MainAreaWidget({ content });
         widget.id = id;

@@ -266,7 +266,15 @@ export class RunaiSidebar extends Widget {
     return this._filter.project === ALL ? null : this._filter.project;
   }
 
-  /** Scroll to a workload and flash it (after a submit). */
+  /** Shown from the command palette or a shortcut: the focus goes into the panel (to its first
+   * control), unless it is in the panel already (a revealed row keeps it). */
+  protected onActivateRequest(msg: Message): void {
+    if (!this.node.contains(document.activeElement)) {
+      this.node.querySelector<HTMLElement>('button.jp-RunaiSidebar-new')?.focus();
+    }
+  }
+
+  /** Scroll to a workload, flash it and give it the focus (after a submit). */
   reveal(project: string, name: string): void {
     this._filter.project = project;
     this._filter.status = 'all';
@@ -389,6 +397,8 @@ export class RunaiSidebar extends Widget {
       const row = (table ? this._tableBody : this._list).querySelector<HTMLElement>(`[data-key="${CSS.escape(this._revealKey)}"]`);
       if (row) {
         row.scrollIntoView({ block: 'nearest' });
+        // the focus goes to the new row (its name: Enter opens its details), not to the page body
+        row.querySelector<HTMLElement>('button.jp-RunaiWorkload-name, button.jp-RunaiSidebarTable-name')?.focus();
         // rows stay across refreshes now: the flash class goes when its animation ends
         row.classList.remove('jp-mod-flash');
         void row.offsetWidth; // a second reveal flashes again

@@ -2,6 +2,7 @@
  * latest events. Pure functions. */
 
 import { ageLabel, gpuRequestLabel } from './format';
+import { shellQuote } from './submitline';
 import { IPodStatus, IResources, IRunaiEvent, IWorkload } from './types';
 
 export interface IDetailRow {
@@ -47,7 +48,7 @@ export function commandText(command: string | string[] | null | undefined): stri
   if (typeof command === 'string') {
     return command;
   }
-  return command.map(part => (/^[\w@%+=:,./-]+$/.test(part) ? part : `'${part.replace(/'/g, `'"'"'`)}'`)).join(' ');
+  return command.map(shellQuote).join(' ');
 }
 
 /** How many pods the spec asks for, in words (distributed and inference only), else null. */

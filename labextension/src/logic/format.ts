@@ -138,6 +138,16 @@ export function ageOf(w: IWorkload, now: number = Date.now()): string {
   return ageLabel(s.submitted_at, now);
 }
 
+/** 1 -> "first in its project's queue", 2 -> "2nd in its project's queue", 23 -> "23rd …". */
+export function queueLabel(position: number): string {
+  if (position <= 1) {
+    return 'first in its project\u2019s queue';
+  }
+  const tens = position % 100;
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[position % 10] ?? 'th';
+  return `${position}${suffix} in its project\u2019s queue`;
+}
+
 export const KIND_SHORT: Record<string, string> = {
   workspace: 'workspace',
   training: 'training',
