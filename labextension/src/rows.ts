@@ -35,7 +35,7 @@ export class WorkloadRow {
     this._project = h('span', { class: 'jp-RunaiWorkload-project' });
     this._chip = h('span', { class: 'jp-RunaiChip' });
     this._meta = h('div', { class: 'jp-RunaiWorkload-meta' });
-    this._age = h('span', { class: 'jp-RunaiWorkload-age', title: 'age' });
+    this._age = h('span', { class: 'jp-RunaiWorkload-age' });
     this._why = h('div', { class: 'jp-RunaiWorkload-why' });
     this._message = h('div', { class: 'jp-RunaiWorkload-message' });
     this._actions = h('div', { class: 'jp-RunaiWorkload-actions' });

@@ -49,7 +49,7 @@ export function rowView(w: IWorkload, showProject: boolean): IRowView {
     chipClass: phaseClass(phase),
     chipTitle: w.status.message ?? phase,
     kind: KIND_SHORT[w.spec.kind] ?? w.spec.kind,
-    gpuLabel: gpuRequestLabel(w.spec.resources),
+    gpuLabel: gpuLabelOf(w),
     gpuTitle: gpuRequestTitle(w.spec.resources),
     pods: w.status.pods.length > 1 ? `${w.status.pods.length} pods` : null,
     pending: phase === 'Pending' ? explainPending(w.status.pending_reason) : null,
@@ -59,6 +59,14 @@ export function rowView(w: IWorkload, showProject: boolean): IRowView {
     openUrl: openUrl(w),
     actions: ROW_ACTIONS.filter(a => available[a])
   };
+}
+
+/** Several pods: the request is each pod's ("1 GPU per pod · 4 pods" is not a total). */
+function gpuLabelOf(w: IWorkload): string {
+  const label = gpuRequestLabel(w.spec.resources);
+  const s = w.spec;
+  const several = w.status.pods.length > 1 || s.kind === 'distributed' || (s.kind === 'inference' && Math.max(s.min_replicas ?? 1, s.max_replicas ?? 1) > 1);
+  return several && label !== 'no GPU' ? `${label} per pod` : label;
 }
 
 /** The parts of a row, each compared on its own: a refresh patches only the parts that changed. */
