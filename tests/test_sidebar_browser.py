@@ -761,6 +761,20 @@ def test_data_sources_and_credentials_are_managed_and_used(page, lab, shots):
     expect(source).to_contain_text(str(data))
     expect(source).to_contain_text("read-only")
     expect(ds.locator("#jp-runai-ds-name")).to_have_value("")
+    # after the add, the selectors show their defaults again (not nothing selected)
+    expect(ds.locator('#jp-runai-ds-kind input[value="host_path"]')).to_be_checked()
+    expect(ds.locator('#jp-runai-ds-access input[value="ro"]')).to_be_checked()
+    # the source path wraps between directories, never inside a name
+    # (each text node of it, a directory name, is laid out on one line: one client rect)
+    broken = source.locator(".jp-RunaiResources-path").evaluate("""el => {
+        const range = document.createRange();
+        const text = [el, ...el.querySelectorAll('*')].flatMap(e => [...e.childNodes])
+            .filter(n => n.nodeType === Node.TEXT_NODE);
+        return text.filter(n => { range.selectNodeContents(n); return range.getClientRects().length > 1; })
+            .map(n => n.textContent);
+    }""")
+    assert broken == [], broken
+    assert source.locator(".jp-RunaiResources-path").text_content() == str(data)
 
     # a credential: the value goes in a password input, and never comes back
     cred = view.locator("form.jp-RunaiResources-credForm")
@@ -773,6 +787,7 @@ def test_data_sources_and_credentials_are_managed_and_used(page, lab, shots):
     saved = view.locator('.jp-RunaiResources-credentials tr[data-name="api-token"]')
     expect(saved).to_contain_text("variables API_TOKEN")
     expect(cred.locator(".jp-RunaiResources-value").first).to_have_value("")
+    expect(cred.locator('#jp-runai-cred-inject_as input[value="env"]')).to_be_checked()
     shoot(page, shots / "data-and-credentials.png")
     assert_secret_nowhere(page)
 
