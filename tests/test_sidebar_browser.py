@@ -369,6 +369,43 @@ def test_copy_as_submit_clone_and_the_queue_position(page, lab, shots):
     expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(0, timeout=TIMEOUT)
 
 
+def test_details_at_1280_px_with_the_sidebar_open_keep_the_pods_message_column(page, lab):
+    code, body = lab.api("POST", "workloads", {"name": "ddp-fails", "kind": "distributed", "workers": 2,
+                                               "command": "echo start; exit 3", "resources": {"gpu": 0.5}})
+    assert code == 201, body
+    expect(chip(page, "ddp-fails")).to_have_text("Failed", timeout=TIMEOUT)
+    # a workload of several pods: its request reads per pod, and its age says since when
+    expect(row(page, "ddp-fails").locator(".jp-RunaiWorkload-gpu")).to_have_text("0.5 GPU per pod")
+    expect(row(page, "ddp-fails").locator(".jp-RunaiWorkload-age")).to_have_text(re.compile(r"^finished (just now|\d+s ago)$"))
+    assert page.viewport_size["width"] == 1280
+    expect(page.locator("#jupyter-runai-sidebar")).to_be_visible()
+    row(page, "ddp-fails").locator("button.jp-RunaiWorkload-name").click()
+    details = page.locator("#jupyter-runai-details-default-ddp-fails")
+    pods = details.locator("table.jp-RunaiDetails-pods")
+    expect(pods.locator("td.jp-RunaiDetails-podMessage").first).to_contain_text("exited with code 3")
+    # every column in view: the table needs no sideways scroll, the Message cells lie inside the tab
+    assert pods.evaluate("t => t.parentElement.scrollWidth <= t.parentElement.clientWidth + 1"), "the pods table scrolls"
+    right = details.bounding_box()["x"] + details.bounding_box()["width"]
+    for cell in pods.locator("td.jp-RunaiDetails-podMessage").all():
+        box = cell.bounding_box()
+        assert box["width"] > 60 and box["x"] + box["width"] <= right + 1, box
+    # a node's name is on one line
+    assert pods.locator("td.jp-RunaiDetails-node").evaluate_all(
+        "cells => cells.every(c => { const r = document.createRange(); r.selectNodeContents(c); "
+        "return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size === 1; })")
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-details-default-ddp-fails"] .lm-TabBar-tabCloseIcon').click()
+    lab.end_workloads()
+    expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(0, timeout=TIMEOUT)
+
+
+def test_show_gpu_workloads_panel_moves_the_focus_into_it(page):
+    page.locator("li.lm-TabBar-tab", has_text="Launcher").first.click()
+    page.keyboard.press("Control+Shift+C")
+    page.keyboard.type("Show GPU workloads panel")
+    page.keyboard.press("Enter")
+    expect(page.locator("#jupyter-runai-sidebar button.jp-RunaiSidebar-new")).to_be_focused()
+
+
 def test_a_training_job_goes_pending_running_succeeded_and_its_logs_read(page, lab, shots):
     # both GPUs taken, so the job waits first
     submit_form(page, name="blocker", gpu="2", command="sleep 600")

@@ -290,7 +290,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     commands.addCommand(CommandIDs.showPanel, {
       label: 'Show GPU workloads panel',
-      execute: () => shell.activateById(sidebar.id)
+      execute: () => {
+        shell.activateById(sidebar.id);
+        // the command palette gives the focus back to where it was when it closes, after
+        // this runs: move it into the panel once that is done
+        window.setTimeout(() => sidebar.focusPanel(), 50);
+      }
     });
     commands.addCommand(CommandIDs.refresh, {
       label: 'Refresh GPU workloads',

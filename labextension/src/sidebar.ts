@@ -269,6 +269,11 @@ export class RunaiSidebar extends Widget {
   /** Shown from the command palette or a shortcut: the focus goes into the panel (to its first
    * control), unless it is in the panel already (a revealed row keeps it). */
   protected onActivateRequest(msg: Message): void {
+    this.focusPanel();
+  }
+
+  /** The focus into the panel (its first control), unless it is there already. */
+  focusPanel(): void {
     if (!this.node.contains(document.activeElement)) {
       this.node.querySelector<HTMLElement>('button.jp-RunaiSidebar-new')?.focus();
     }
