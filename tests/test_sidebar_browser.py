@@ -330,7 +330,7 @@ def test_copy_as_submit_clone_and_the_queue_position(page, lab, shots):
     assert code == 201, body
     expect(chip(page, "orig-1")).to_have_text("Pending")
     # a pending workload says where it is in its project's queue
-    expect(row(page, "orig-1").locator(".jp-RunaiWorkload-queue")).to_have_text("· first in its project\u2019s queue")
+    expect(row(page, "orig-1").locator(".jp-RunaiWorkload-queue")).to_have_text("first in its project\u2019s queue")
 
     row(page, "orig-1").locator("button.jp-RunaiWorkload-name").click()
     details = page.locator("#jupyter-runai-details-default-orig-1")
@@ -362,7 +362,7 @@ def test_copy_as_submit_clone_and_the_queue_position(page, lab, shots):
     name_button = row(page, "orig-2").locator("button.jp-RunaiWorkload-name")
     expect(name_button).to_be_focused()
     assert lab.workload("orig-2")["spec"] == {**server_spec, "name": "orig-2"}
-    expect(row(page, "orig-2").locator(".jp-RunaiWorkload-queue")).to_have_text("· 2nd in its project\u2019s queue")
+    expect(row(page, "orig-2").locator(".jp-RunaiWorkload-queue")).to_have_text("2nd in its project\u2019s queue")
 
     page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-details-default-orig-1"] .lm-TabBar-tabCloseIcon').click()
     lab.end_workloads()

@@ -118,7 +118,8 @@ export class WorkloadRow {
         ? h(
             'div',
             { class: 'jp-RunaiWorkload-pending' },
-            h('div', { class: 'jp-RunaiWorkload-pendingSummary' }, why.summary, view.queue ? h('span', { class: 'jp-RunaiWorkload-queue' }, ` · ${view.queue}`) : null),
+            h('div', { class: 'jp-RunaiWorkload-pendingSummary' }, why.summary),
+            view.queue ? h('div', { class: 'jp-RunaiWorkload-queue' }, view.queue) : null,
             details.length ? h('ul', { class: 'jp-RunaiWorkload-pendingDetails' }, details.slice(0, 2).map(d => h('li', null, d))) : null,
             details.length > 2
               ? h(
