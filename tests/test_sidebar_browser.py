@@ -382,8 +382,11 @@ def test_details_at_1280_px_with_the_sidebar_open_keep_the_pods_message_column(p
     row(page, "ddp-fails").locator("button.jp-RunaiWorkload-name").click()
     details = page.locator("#jupyter-runai-details-default-ddp-fails")
     pods = details.locator("table.jp-RunaiDetails-pods")
-    expect(pods.locator("td.jp-RunaiDetails-podMessage").first).to_contain_text("exited with code 3")
+    # every pod with its message (whichever failed first, the others were ended for it)
+    messages = pods.locator("td.jp-RunaiDetails-podMessage")
+    expect(messages.filter(has_text=re.compile("exited with code 3|another pod"))).to_have_count(3)
     # every column in view: the table needs no sideways scroll, the Message cells lie inside the tab
+    pods.element_handle().wait_for_element_state("stable")
     assert pods.evaluate("t => t.parentElement.scrollWidth <= t.parentElement.clientWidth + 1"), "the pods table scrolls"
     right = details.bounding_box()["x"] + details.bounding_box()["width"]
     for cell in pods.locator("td.jp-RunaiDetails-podMessage").all():
