@@ -120,17 +120,25 @@ export class RunaiModel {
     }
   }
 
-  private _request(project: string, name: string): void {
+  /** Ask the server to stop or delete; the workload's end is then no news, unless the server refused. */
+  private async _request(project: string, name: string, send: () => Promise<unknown>): Promise<void> {
     const uid = this.workload(project, name)?.uid;
     if (uid) {
       this.requested.add(uid);
     }
+    try {
+      await send();
+    } catch (error) {
+      if (uid) {
+        this.requested.delete(uid);
+      }
+      throw error;
+    }
+    this._soon();
   }
 
-  async stop(project: string, name: string): Promise<void> {
-    this._request(project, name);
-    await postJSON(`workloads/${encodeURIComponent(project)}/${encodeURIComponent(name)}/stop`, {});
-    this._soon();
+  stop(project: string, name: string): Promise<void> {
+    return this._request(project, name, () => postJSON(`workloads/${encodeURIComponent(project)}/${encodeURIComponent(name)}/stop`, {}));
   }
 
   async resume(project: string, name: string): Promise<void> {
@@ -138,10 +146,8 @@ export class RunaiModel {
     this._soon();
   }
 
-  async remove(project: string, name: string): Promise<void> {
-    this._request(project, name);
-    await requestAPI(`workloads/${encodeURIComponent(project)}/${encodeURIComponent(name)}`, { method: 'DELETE' });
-    this._soon();
+  remove(project: string, name: string): Promise<void> {
+    return this._request(project, name, () => requestAPI(`workloads/${encodeURIComponent(project)}/${encodeURIComponent(name)}`, { method: 'DELETE' }));
   }
 
   /** One workload with its latest events (`runai describe`). */
