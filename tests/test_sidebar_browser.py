@@ -115,9 +115,10 @@ def submit_form(page, *, name: str, mode: str = "whole", gpu: str | None = None,
 def shoot(page, path: Path) -> None:
     """A screenshot of the whole window, without passing toasts or a row's flash."""
     page.wait_for_timeout(1600)
-    page.add_style_tag(content=".Toastify { visibility: hidden !important; }")  # passing toasts
+    hidden = page.add_style_tag(content=".Toastify { visibility: hidden !important; }")  # passing toasts
     page.mouse.move(700, 790)
     page.screenshot(path=str(path))
+    hidden.evaluate("style => style.remove()")  # later tests see (and click) notifications
 
 
 def confirm(page, label: str) -> None:
@@ -363,6 +364,13 @@ def test_copy_as_submit_clone_and_the_queue_position(page, lab, shots):
     expect(name_button).to_be_focused()
     assert lab.workload("orig-2")["spec"] == {**server_spec, "name": "orig-2"}
     expect(row(page, "orig-2").locator(".jp-RunaiWorkload-queue")).to_have_text("2nd in its project\u2019s queue")
+    # Clone from the form: the notification of the submit offers another like it
+    toast(page, "Submitted training orig-2").locator("button.jp-toast-button", has_text="Clone").click()
+    form = page.locator("#jupyter-runai-new-workload")
+    expect(form.locator("#jp-runai-name")).to_have_value("orig-3")
+    expect(form.locator("#jp-runai-environment")).to_have_value("GREETING=hello world")
+    form.locator("button.jp-RunaiForm-cancel").click()
+    expect(form).to_have_count(0)
 
     page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-details-default-orig-1"] .lm-TabBar-tabCloseIcon').click()
     lab.end_workloads()

@@ -156,7 +156,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
           info!,
           project,
           workload => {
-            Notification.success(`Submitted ${workload.spec.kind} ${workload.spec.name}`, { autoClose: 4000 });
+            // "Clone" from the form: another like the one just submitted, the form filled in again
+            Notification.success(`Submitted ${workload.spec.kind} ${workload.spec.name}`, {
+              autoClose: 6000,
+              actions: [
+                {
+                  label: 'Clone',
+                  caption: `A new form filled in from ${workload.spec.name}`,
+                  callback: () => void commands.execute(CommandIDs.newWorkload, { clone: workload.spec as unknown as ReadonlyJSONObject })
+                }
+              ]
+            });
             widget.dispose();
             shell.activateById(sidebar.id);
             sidebar.reveal(workload.spec.project, workload.spec.name);
