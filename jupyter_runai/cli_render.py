@@ -222,6 +222,9 @@ def render_describe(workload: dict[str, Any], now: datetime | None = None,
     row("Status", status_text)
     if phase == "Pending":
         row("Pending reason", Text(status.get("pending_reason") or "not scheduled yet", style="yellow"))
+        if status.get("queue_position"):
+            row("Queue position", f"{status['queue_position']} of the pending workloads in project {spec.get('project')}"
+                " (by priority, then submission)")
     url = status.get("url")
     if url and server_url and url.startswith("/"):
         parts = urlsplit(server_url)

@@ -179,6 +179,9 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         self.autoscaler = Autoscaler(scale_down_delay)
         self._dirty: set[str] = set()
         self._outbox: list[dict[str, Any]] = []  # events to publish once committed
+        # queue positions are marked again on a read after a change (a saved workload or an event)
+        self._changes = 0
+        self._positions_marked_at = -1
         self._versions: dict[str, int] = {}  # uid -> changes so far (see _save)
         self._jobs: dict[str, tuple[int, Job | None]] = {}  # uid -> (version, engine job) cache
         self._phase_applied: dict[str, tuple[int, str | None]] = {}  # uid -> (version, reason) at its last update
@@ -259,6 +262,7 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
             event = self.store.add_event("Warning", text, at=self._now(), project=problem["project"],
                                          workload=problem["name"])
             self._outbox.append(event.model_dump(mode="json"))
+        self._changes += 1
 
     @contextlib.contextmanager
     def _transaction(self, rollback: bool = True) -> Iterator[None]:
@@ -402,8 +406,16 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         self.require(user, access.VIEW, project=project)  # before it is looked up: a 403 tells nothing
         uid = self._names.get((project, name))
         if uid is not None:
+            self._mark_queue_positions()
             return self.workloads[uid]
         raise NotFound(f"no workload {name!r} in project {project!r}", field="name")
+
+    def _mark_queue_positions(self) -> None:
+        """Each pending workload's place in its project's queue, marked again only when something
+        happened since the last time (a read of 5,000 workloads stays cheap)."""
+        if self._positions_marked_at != self._changes:
+            views.mark_queue_positions(self)
+            self._positions_marked_at = self._changes
 
     def list(self, project: str | None = None, phase: str | None = None, kind: str | None = None,
              user: User | None = None) -> list[Workload]:
@@ -414,6 +426,7 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         (``phase=Runing``) must not read as "no workloads". Phase and kind match without regard to case."""
         phase_value = _filter_value("phase", phase, [p.value for p in WorkloadPhase])
         kind_value = _filter_value("kind", kind, [k.value for k in WorkloadKind])
+        self._mark_queue_positions()
         items = self.workloads.items()
         if project:
             self.require(user, access.VIEW, project=project)
@@ -1385,6 +1398,7 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         """The workload changed: write it at the end of the request or cycle, and let the
         engine see it anew."""
         self._versions[workload.uid] = self._versions.get(workload.uid, 0) + 1
+        self._changes += 1
         if workload.uid in self.workloads:
             self._dirty.add(workload.uid)
 

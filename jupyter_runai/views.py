@@ -11,6 +11,22 @@ if TYPE_CHECKING:
     from .service import RunaiService
 
 
+def mark_queue_positions(service: "RunaiService") -> None:
+    """Set each pending workload's ``status.queue_position``: its place among its project's pending
+    workloads, by priority (higher first), then by submission; None for every other workload."""
+    queues: dict[str, list[tuple[int, int, Any]]] = {}
+    for uid, workload in service.workloads.items():
+        if workload.status.phase == "Pending":
+            queues.setdefault(workload.spec.project, []).append(
+                (-workload.spec.priority, service.seq.get(uid, 0), workload))
+        else:
+            workload.status.queue_position = None
+    for entries in queues.values():
+        entries.sort(key=lambda entry: entry[:2])
+        for position, (_, _, workload) in enumerate(entries, 1):
+            workload.status.queue_position = position
+
+
 def project_views(service: "RunaiService") -> list[dict[str, Any]]:
     """Each project with deserved, limit, allocated (GPUs its pods hold now), fair share
     (from the last cycle) and its number of workloads."""

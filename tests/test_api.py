@@ -64,6 +64,25 @@ async def test_two_halves_share_a_device_and_a_third_waits_with_a_reason(api):
     await api.wait_phase("half-4", "Running")
 
 
+async def test_pending_workloads_show_their_place_in_the_project_queue(api):
+    # both GPUs taken: the others wait, a higher priority ahead of the older ones
+    await api.submit(name="holder", command="sleep 30", resources={"gpu": 2}, preemptible=False)
+    await api.wait_phase("holder", "Running")
+    for name in ("first", "second"):
+        await api.submit(name=name, command="sleep 30", resources={"gpu": 1})
+    await api.submit(name="urgent", command="sleep 30", resources={"gpu": 1}, priority_class="build-preemptible")
+    code, body = await api.get("workloads")
+    assert code == 200, body
+    positions = {w["spec"]["name"]: w["status"]["queue_position"] for w in body["workloads"]}
+    assert positions == {"holder": None, "urgent": 1, "first": 2, "second": 3}
+    assert (await api.workload("second"))["status"]["queue_position"] == 3
+    # one leaves the queue: those behind it move up
+    code, _ = await api.post("workloads", "default", "urgent", "stop")
+    assert code == 200
+    assert (await api.workload("second"))["status"]["queue_position"] == 2
+    assert (await api.workload("urgent"))["status"]["queue_position"] is None
+
+
 async def test_distributed_pods_see_their_rank_variables(api):
     cmd = "echo rank=$RANK world=$WORLD_SIZE local=$LOCAL_RANK master=$MASTER_ADDR:$MASTER_PORT"
     await api.submit(name="ddp", kind="distributed", workers=2, command=cmd, resources={"gpu": 0.5})

@@ -543,8 +543,10 @@ def test_render_describe_running_distributed():
 def test_render_describe_pending_shows_the_reason():
     doc = workload("waits", phase="Pending", resources={"gpu": 2},
                    pending_reason="needs 2 GPUs on one node; the most free on a node is 1")
+    doc["status"]["queue_position"] = 2
     text = render(cli.render_describe(doc, now=NOW))
     assert "Pending reason:" in text and "the most free on a node is 1" in text
+    assert "Queue position: 2 of the pending workloads in project default" in " ".join(text.split())
     assert "none placed yet" in text and "Events: none" in text
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import time
 from pathlib import Path
 
@@ -114,9 +115,10 @@ def submit_form(page, *, name: str, mode: str = "whole", gpu: str | None = None,
 def shoot(page, path: Path) -> None:
     """A screenshot of the whole window, without passing toasts or a row's flash."""
     page.wait_for_timeout(1600)
-    page.add_style_tag(content=".Toastify { visibility: hidden !important; }")  # passing toasts
+    hidden = page.add_style_tag(content=".Toastify { visibility: hidden !important; }")  # passing toasts
     page.mouse.move(700, 790)
     page.screenshot(path=str(path))
+    hidden.evaluate("style => style.remove()")  # later tests see (and click) notifications
 
 
 def confirm(page, label: str) -> None:
@@ -136,6 +138,28 @@ def test_the_panel_opens_with_the_project_and_its_quota(page):
     expect(panel.locator(".jp-RunaiQuota-legend")).to_contain_text("2 deserved")
     expect(panel.locator(".jp-RunaiSidebar-live")).to_have_text(re.compile("live"))
     expect(panel.locator(".jp-RunaiSidebar-message")).to_contain_text("No workloads yet")
+
+
+def lab_settings(lab, method: str = "GET", raw: str | None = None) -> requests.Response:
+    """The extension's settings as JupyterLab's setting registry serves them (and keeps a user's)."""
+    return requests.request(method, lab.url + "lab/api/settings/jupyter-runai:plugin", timeout=10,
+                            json=None if raw is None else {"raw": raw},
+                            headers={"Authorization": f"token {lab.token}"})
+
+
+def test_the_settings_schema_is_served_with_its_bounds(lab):
+    response = lab_settings(lab)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    props = body["schema"]["properties"]
+    assert props["livePollSeconds"]["default"] == 30 and props["fallbackPollSeconds"]["default"] == 3
+    assert props["notifications"]["enum"] == ["all", "failures", "off"]
+    assert props["defaultView"]["default"] == "cards"
+    # the registry refuses a poll outside the schema's bounds, and keeps one inside them
+    assert lab_settings(lab, "PUT", '{"livePollSeconds": 0}').status_code == 400
+    assert lab_settings(lab, "PUT", '{"ageTickSeconds": 2}').status_code == 204
+    assert lab_settings(lab).json()["settings"]["ageTickSeconds"] == 2
+    assert lab_settings(lab, "PUT", "{}").status_code == 204
 
 
 def field_error(form, field: str):
@@ -239,8 +263,158 @@ def test_an_evicted_workload_says_why_and_for_what(page, lab):
     expect(chip(page, "low")).to_have_text("Pending")
     expect(row(page, "low").locator(".jp-RunaiWorkload-evicted")).to_have_text(
         "Evicted to make room for other work: preempted by default/urgent (higher priority in project default)")
+    # the user hears of it, once, with why
+    expect(toast(page, "low was evicted")).to_have_count(1)
+    expect(toast(page, "low was evicted")).to_contain_text("default/urgent")
     lab.end_workloads()
     expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(0, timeout=TIMEOUT)
+
+
+def toast(page, text: str):
+    """JupyterLab's notifications on screen that say ``text``."""
+    return page.locator(".Toastify__toast", has_text=text)
+
+
+def test_a_failed_job_notifies_once_with_a_way_to_open_it(page, lab, shots):
+    code, body = lab.api("POST", "workloads", {"name": "notify-fail", "command": "echo oops; exit 3"})
+    assert code == 201, body
+    failed = toast(page, "Training notify-fail failed")
+    expect(failed).to_have_count(1, timeout=TIMEOUT)
+    expect(chip(page, "notify-fail")).to_have_text("Failed")
+    # a later change is another notification; the failure is not told again
+    code, body = lab.api("POST", "workloads", {"name": "notify-ok", "command": "true"})
+    assert code == 201, body
+    expect(toast(page, "Training notify-ok succeeded")).to_have_count(1, timeout=TIMEOUT)
+    expect(failed).to_have_count(1)
+    page.mouse.move(700, 790)
+    page.wait_for_timeout(1000)  # the toasts' slide-in
+    page.screenshot(path=str(shots / "notification.png"))
+    failed.locator("button.jp-toast-button", has_text="Details").click()
+    details = page.locator("#jupyter-runai-details-default-notify-fail")
+    expect(details.locator(".jp-RunaiChip").first).to_have_text("Failed")
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-details-default-notify-fail"] .lm-TabBar-tabCloseIcon').click()
+    lab.end_workloads()
+    expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(0, timeout=TIMEOUT)
+    # deleting them told nothing
+    expect(toast(page, "notify-ok")).to_have_count(1)
+
+
+def copied_line(page) -> str:
+    """The line the "Copy as runai submit" dialog shows (and put on the clipboard); the dialog closed."""
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog.locator(".jp-RunaiCopy-line")).to_be_visible()
+    line = dialog.locator(".jp-RunaiCopy-line").input_value()
+    dialog.locator('button.jp-Dialog-button:has-text("Close")').click()
+    expect(dialog).to_have_count(0)
+    return line
+
+
+def spec_of_line(line: str) -> dict:
+    """What the runai CLI submits for a copied line: its own parser, the model's defaults filled in."""
+    from jupyter_runai.models import WorkloadSpec
+    from jupyter_runai.submit_args import parse_submit
+
+    argv = shlex.split(line)
+    assert argv[:2] == ["runai", "submit"], line
+    return WorkloadSpec.model_validate(parse_submit(argv[2:])).model_dump(mode="json")
+
+
+def test_copy_as_submit_clone_and_the_queue_position(page, lab, shots):
+    code, body = lab.api("POST", "workloads", {"name": "holder", "command": "sleep 600", "resources": {"gpu": 2},
+                                               "preemptible": False})
+    assert code == 201, body
+    expect(chip(page, "holder")).to_have_text("Running", timeout=TIMEOUT)
+    original = {"name": "orig-1", "command": "echo \"it's done\"; sleep 600",
+                "resources": {"gpu": 0.5, "memory": "1Gi"}, "environment": {"GREETING": "hello world"},
+                "priority_class": "build-preemptible"}
+    code, body = lab.api("POST", "workloads", original)
+    assert code == 201, body
+    expect(chip(page, "orig-1")).to_have_text("Pending")
+    # a pending workload says where it is in its project's queue
+    expect(row(page, "orig-1").locator(".jp-RunaiWorkload-queue")).to_have_text("first in its project\u2019s queue")
+
+    row(page, "orig-1").locator("button.jp-RunaiWorkload-name").click()
+    details = page.locator("#jupyter-runai-details-default-orig-1")
+    expect(details.locator(".jp-RunaiDetails-queue")).to_have_text("first in its project\u2019s queue")
+    details.locator("button.jp-RunaiDetails-copy").click()
+    line = copied_line(page)
+    # the runai CLI, given the line, submits the same spec (quoting, environment, priority and all)
+    server_spec = lab.workload("orig-1")["spec"]
+    assert spec_of_line(line) == server_spec, line
+
+    # Clone: the form, filled in from the spec, under the next free name
+    details.locator("button.jp-RunaiDetails-clone").click()
+    form = page.locator("#jupyter-runai-new-workload")
+    expect(form.locator("#jp-runai-name")).to_have_value("orig-2")
+    expect(form.locator('input[name="gpu_mode"][value="fraction"]')).to_be_checked()
+    expect(form.locator("#jp-runai-fraction")).to_have_value("0.5")
+    expect(form.locator("#jp-runai-memory")).to_have_value("1Gi")
+    expect(form.locator("#jp-runai-command")).to_have_value(original["command"])
+    expect(form.locator("#jp-runai-environment")).to_have_value("GREETING=hello world")
+    expect(form.locator("#jp-runai-priority_class")).to_have_value("build-preemptible")
+    shoot(page, shots / "clone-form.png")
+    # the form's own copy: the line of what Submit would send
+    form.locator("button.jp-RunaiForm-copy").click()
+    form_line = copied_line(page)
+    assert spec_of_line(form_line) == {**server_spec, "name": "orig-2"}, form_line
+    form.locator("button.jp-RunaiForm-submit").click()
+    expect(page.locator("#jupyter-runai-new-workload")).to_have_count(0)
+    # the focus goes to the new row, not to the page body
+    name_button = row(page, "orig-2").locator("button.jp-RunaiWorkload-name")
+    expect(name_button).to_be_focused()
+    assert lab.workload("orig-2")["spec"] == {**server_spec, "name": "orig-2"}
+    expect(row(page, "orig-2").locator(".jp-RunaiWorkload-queue")).to_have_text("2nd in its project\u2019s queue")
+    # Clone from the form: the notification of the submit offers another like it
+    toast(page, "Submitted training orig-2").locator("button.jp-toast-button", has_text="Clone").click()
+    form = page.locator("#jupyter-runai-new-workload")
+    expect(form.locator("#jp-runai-name")).to_have_value("orig-3")
+    expect(form.locator("#jp-runai-environment")).to_have_value("GREETING=hello world")
+    form.locator("button.jp-RunaiForm-cancel").click()
+    expect(form).to_have_count(0)
+
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-details-default-orig-1"] .lm-TabBar-tabCloseIcon').click()
+    lab.end_workloads()
+    expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(0, timeout=TIMEOUT)
+
+
+def test_details_at_1280_px_with_the_sidebar_open_keep_the_pods_message_column(page, lab):
+    code, body = lab.api("POST", "workloads", {"name": "ddp-fails", "kind": "distributed", "workers": 2,
+                                               "command": "echo start; exit 3", "resources": {"gpu": 0.5}})
+    assert code == 201, body
+    expect(chip(page, "ddp-fails")).to_have_text("Failed", timeout=TIMEOUT)
+    # a workload of several pods: its request reads per pod, and its age says since when
+    expect(row(page, "ddp-fails").locator(".jp-RunaiWorkload-gpu")).to_have_text("0.5 GPU per pod")
+    expect(row(page, "ddp-fails").locator(".jp-RunaiWorkload-age")).to_have_text(re.compile(r"^finished (just now|\d+s ago)$"))
+    assert page.viewport_size["width"] == 1280
+    expect(page.locator("#jupyter-runai-sidebar")).to_be_visible()
+    row(page, "ddp-fails").locator("button.jp-RunaiWorkload-name").click()
+    details = page.locator("#jupyter-runai-details-default-ddp-fails")
+    pods = details.locator("table.jp-RunaiDetails-pods")
+    # every pod with its message (whichever failed first, the others were ended for it)
+    messages = pods.locator("td.jp-RunaiDetails-podMessage")
+    expect(messages.filter(has_text=re.compile("exited with code 3|another pod"))).to_have_count(3)
+    # every column in view: the table needs no sideways scroll, the Message cells lie inside the tab
+    pods.element_handle().wait_for_element_state("stable")
+    assert pods.evaluate("t => t.parentElement.scrollWidth <= t.parentElement.clientWidth + 1"), "the pods table scrolls"
+    right = details.bounding_box()["x"] + details.bounding_box()["width"]
+    for cell in pods.locator("td.jp-RunaiDetails-podMessage").all():
+        box = cell.bounding_box()
+        assert box["width"] > 60 and box["x"] + box["width"] <= right + 1, box
+    # a node's name is on one line
+    assert pods.locator("td.jp-RunaiDetails-node").evaluate_all(
+        "cells => cells.every(c => { const r = document.createRange(); r.selectNodeContents(c); "
+        "return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size === 1; })")
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-details-default-ddp-fails"] .lm-TabBar-tabCloseIcon').click()
+    lab.end_workloads()
+    expect(page.locator("#jupyter-runai-sidebar li.jp-RunaiWorkload")).to_have_count(0, timeout=TIMEOUT)
+
+
+def test_show_gpu_workloads_panel_moves_the_focus_into_it(page):
+    page.locator("li.lm-TabBar-tab", has_text="Launcher").first.click()
+    page.keyboard.press("Control+Shift+C")
+    page.keyboard.type("Show GPU workloads panel")
+    page.keyboard.press("Enter")
+    expect(page.locator("#jupyter-runai-sidebar button.jp-RunaiSidebar-new")).to_be_focused()
 
 
 def test_a_training_job_goes_pending_running_succeeded_and_its_logs_read(page, lab, shots):
@@ -635,6 +809,20 @@ def test_data_sources_and_credentials_are_managed_and_used(page, lab, shots):
     expect(source).to_contain_text(str(data))
     expect(source).to_contain_text("read-only")
     expect(ds.locator("#jp-runai-ds-name")).to_have_value("")
+    # after the add, the selectors show their defaults again (not nothing selected)
+    expect(ds.locator('#jp-runai-ds-kind input[value="host_path"]')).to_be_checked()
+    expect(ds.locator('#jp-runai-ds-access input[value="ro"]')).to_be_checked()
+    # the source path wraps between directories, never inside a name
+    # (each text node of it, a directory name, is laid out on one line: one client rect)
+    broken = source.locator(".jp-RunaiResources-path").evaluate("""el => {
+        const range = document.createRange();
+        const text = [el, ...el.querySelectorAll('*')].flatMap(e => [...e.childNodes])
+            .filter(n => n.nodeType === Node.TEXT_NODE);
+        return text.filter(n => { range.selectNodeContents(n); return range.getClientRects().length > 1; })
+            .map(n => n.textContent);
+    }""")
+    assert broken == [], broken
+    assert source.locator(".jp-RunaiResources-path").text_content() == str(data)
 
     # a credential: the value goes in a password input, and never comes back
     cred = view.locator("form.jp-RunaiResources-credForm")
@@ -647,6 +835,7 @@ def test_data_sources_and_credentials_are_managed_and_used(page, lab, shots):
     saved = view.locator('.jp-RunaiResources-credentials tr[data-name="api-token"]')
     expect(saved).to_contain_text("variables API_TOKEN")
     expect(cred.locator(".jp-RunaiResources-value").first).to_have_value("")
+    expect(cred.locator('#jp-runai-cred-inject_as input[value="env"]')).to_be_checked()
     shoot(page, shots / "data-and-credentials.png")
     assert_secret_nowhere(page)
 
@@ -748,6 +937,9 @@ def test_a_reload_brings_back_the_open_tabs_the_project_and_the_filters(page, la
     expect(panel.locator(".jp-RunaiSidebar-search")).to_have_value("kept")
     expect(row(page, "kept-1").locator(".jp-RunaiWorkload-project")).to_have_text("default")
     expect(panel.locator("li.jp-RunaiWorkload")).to_have_count(1)
+    # kept-1 succeeded before the reload (and said so then): the reloaded page does not tell it again
+    page.wait_for_timeout(500)
+    expect(toast(page, "kept-1")).to_have_count(0)
     # the restored logs tab reads its log again
     page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-logs-default-kept-1"]').click()
     expect(page.locator("#jupyter-runai-logs-default-kept-1 .jp-RunaiLogs-output")).to_contain_text("kept")

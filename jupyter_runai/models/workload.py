@@ -484,6 +484,12 @@ class WorkloadStatus(RunaiModel):
         "(/runai/proxy/<project>/<name>/, under the Jupyter server's address).",
     )
     restarts: int = Field(default=0, ge=0, description="Times a failed run was started again (backoff_limit).")
+    queue_position: Optional[int] = Field(
+        default=None, ge=1,
+        description="While Pending: its place among its project's pending workloads (1: the first), by priority, "
+        "then by submission, as the scheduler takes them inside a project; null otherwise. Projects are served by "
+        "fair share, and a later workload that fits where an earlier one does not may start first.",
+    )
     submitted_at: Optional[AwareDatetime] = Field(default=None, description="When it was submitted.")
     started_at: Optional[AwareDatetime] = Field(
         default=None, description="When it last started running (its minimum of pods placed)."

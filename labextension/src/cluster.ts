@@ -5,7 +5,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { h, replaceChildren } from './dom';
-import { clusterSummary, deviceCell } from './logic/cluster';
+import { assignColours, clusterSummary, deviceCell, workloadsByDevice } from './logic/cluster';
 import { bytesLabel, parseMemory } from './logic/format';
 import { projectRows, quotaBar } from './logic/quota';
 import { RunaiModel } from './model';
@@ -34,6 +34,8 @@ export class ClusterView extends Widget {
   private _render(): void {
     const nodes = this.model.nodes;
     const sum = clusterSummary(nodes);
+    // one colour per workload, distinct on each device, kept from one refresh to the next
+    this._colours = assignColours(workloadsByDevice(nodes), this._colours);
     const header = h(
       'header',
       { class: 'jp-RunaiCluster-header' },
@@ -47,7 +49,7 @@ export class ClusterView extends Widget {
       )
     );
     const body = nodes.map(node => {
-      const cells = node.devices.map(d => deviceCell(node.name, d));
+      const cells = node.devices.map(d => deviceCell(node.name, d, this._colours));
       return h(
         'section',
         { class: 'jp-RunaiNode', 'aria-label': `Node ${node.name}`, dataset: { node: node.name } },
@@ -192,6 +194,7 @@ export class ClusterView extends Widget {
   }
 
   private _unregister: () => void;
+  private _colours = new Map<string, number>();
 }
 
 /** "default/train-1" -> "train-1" (the project shows only when it is not the default one). */

@@ -6,24 +6,27 @@ import { Widget } from '@lumino/widgets';
 
 import { runAction } from './actions';
 import { RunaiApiError } from './api';
+import { copySubmitLine } from './copyline';
 import { h, patchChildren, replaceChildren } from './dom';
 import { eventClass, latestEvents, podRow, specRows } from './logic/details';
-import { ageLabel, phaseClass } from './logic/format';
-import { IWorkloadWithEvents } from './logic/types';
+import { ageLabel, phaseClass, queueLabel } from './logic/format';
+import { IWorkloadSpec, IWorkloadWithEvents } from './logic/types';
 import { availableActions, explainPending, openUrl } from './logic/workloads';
 import { RunaiModel } from './model';
 
 export interface IDetailsCommands {
   openLogs: (project: string, name: string, pod?: number) => void;
+  /** the New workload form, filled in from this spec */
+  clone: (spec: IWorkloadSpec) => void;
 }
-
-const MIN_REFRESH_MS = 400; // events come in bursts: at most one fetch per this
 
 const DETAILS_ACTIONS = {
   logs: { label: 'Logs', title: 'Follow its output' },
   stop: { label: 'Stop', title: 'End its pods; it stays and can be resumed' },
   resume: { label: 'Resume', title: 'Put it back in the queue' },
-  delete: { label: 'Delete', title: 'Stop it and remove it' }
+  delete: { label: 'Delete', title: 'Stop it and remove it' },
+  copy: { label: 'Copy as runai submit', title: 'Copy the command line that submits the same workload with the runai CLI' },
+  clone: { label: 'Clone', title: 'Open the New workload form filled in with this workload\u2019s spec' }
 };
 
 export class WorkloadDetails extends Widget {
@@ -65,7 +68,8 @@ export class WorkloadDetails extends Widget {
     if (this._timer || this.isDisposed) {
       return;
     }
-    const wait = Math.max(0, this._last + MIN_REFRESH_MS - Date.now());
+    // events come in bursts: at most one fetch per detailsRefreshMs (a setting)
+    const wait = Math.max(0, this._last + this.model.settings.detailsRefreshMs - Date.now());
     this._timer = window.setTimeout(() => {
       this._timer = 0;
       void this._fetch();
@@ -125,7 +129,7 @@ export class WorkloadDetails extends Widget {
     );
     const wanted: HTMLElement[] = [];
     if (this._gone) {
-      wanted.push(this._goneNote);
+      wanted.push(this._goneNote, this._actionButton('copy'), this._actionButton('clone'));
     } else {
       if (url) {
         this._open.href = url;
@@ -136,6 +140,7 @@ export class WorkloadDetails extends Widget {
           wanted.push(this._actionButton(action));
         }
       }
+      wanted.push(this._actionButton('copy'), this._actionButton('clone'));
     }
     patchChildren(this._actions, wanted);
     const header = this._header;
@@ -147,6 +152,7 @@ export class WorkloadDetails extends Widget {
         'section',
         { class: 'jp-RunaiDetails-pending', 'aria-label': 'Why it waits' },
         h('h3', null, why.summary),
+        w.status.queue_position ? h('p', { class: 'jp-RunaiDetails-queue' }, queueLabel(w.status.queue_position)) : null,
         why.details.length ? h('ul', null, why.details.map(d => h('li', null, d))) : null
       );
     }
@@ -262,7 +268,7 @@ export class WorkloadDetails extends Widget {
     );
   }
 
-  private _actionButton(action: 'logs' | 'stop' | 'resume' | 'delete'): HTMLButtonElement {
+  private _actionButton(action: keyof typeof DETAILS_ACTIONS): HTMLButtonElement {
     let button = this._buttons.get(action);
     if (!button) {
       const text = DETAILS_ACTIONS[action];
@@ -274,10 +280,17 @@ export class WorkloadDetails extends Widget {
           dataset: { focusKey: action },
           onclick: () => {
             const w = this._workload;
-            if (!w || this._gone) {
+            if (!w) {
               return;
             }
-            if (action === 'logs') {
+            // copy and clone work for a deleted workload too (its last view is kept)
+            if (action === 'copy') {
+              void copySubmitLine(w.spec);
+            } else if (action === 'clone') {
+              this.commands.clone(w.spec);
+            } else if (this._gone) {
+              return;
+            } else if (action === 'logs') {
               this.commands.openLogs(w.spec.project, w.spec.name);
             } else {
               void runAction(this.model, action, w);

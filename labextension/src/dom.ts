@@ -16,7 +16,11 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs | 
         el.className = String(value);
       } else if (key === 'style' && typeof value === 'object') {
         Object.assign(el.style, value);
-      } else if (key === 'value' || key === 'checked' || key === 'selected' || key === 'disabled') {
+      } else if (key === 'checked' || key === 'selected') {
+        // the first state is also the default one: a form's reset() comes back to it
+        (el as any)[key] = value;
+        (el as any)[key === 'checked' ? 'defaultChecked' : 'defaultSelected'] = value;
+      } else if (key === 'value' || key === 'disabled') {
         (el as any)[key] = value;
       } else if (key === 'dataset') {
         Object.assign(el.dataset, value);

@@ -4,6 +4,7 @@
 import { Widget } from '@lumino/widgets';
 
 import { RunaiApiError } from './api';
+import { copySubmitLine } from './copyline';
 import { h } from './dom';
 import { buildSpec, changeKind, FieldId, FIELDS, IFormState, initialState, kindFields, placeErrors, snapFraction } from './logic/form';
 import { bytesLabel, parseMemory } from './logic/format';
@@ -24,7 +25,9 @@ export class WorkloadForm extends Widget {
     private readonly info: IInfo,
     project: string | null,
     private readonly onSubmitted: (w: IWorkload) => void,
-    private readonly onCancel: () => void
+    private readonly onCancel: () => void,
+    /** a clone's state (logic/clone.ts); else the server's defaults */
+    initial: IFormState | null = null
   ) {
     super();
     this.addClass('jp-RunaiForm');
@@ -33,7 +36,7 @@ export class WorkloadForm extends Widget {
     this.title.closable = true;
     const form = info.form;
     this._form = form;
-    this.state = initialState(form, project, this._taken(project ?? form.defaults.project));
+    this.state = initial ? { ...initial } : initialState(form, project, this._taken(project ?? form.defaults.project));
     this._build();
     this._sync();
     void this._loadAttachable();
@@ -225,6 +228,7 @@ export class WorkloadForm extends Widget {
         this._clearError('environment');
       }
     });
+    environment.value = s.environment;
     this._inputs.environment = environment;
     const workers = this._input('workers', { type: 'number', min: b.workers.min, max: b.workers.max, step: 1, value: s.workers }, i => (this.state.workers = Number(i.value)));
     const minReplicas = this._input('min_replicas', { type: 'number', min: b.replicas.min, max: b.replicas.max, step: 1, value: s.minReplicas }, i => (this.state.minReplicas = Number(i.value)));
@@ -248,8 +252,11 @@ export class WorkloadForm extends Widget {
         }
       },
       h('option', { value: '' }, 'by kind'),
-      classes.map(c => h('option', { value: c }, c))
+      classes.map(c => h('option', { value: c }, c)),
+      // a clone's class that this server does not list still shows (the server says if it is refused)
+      s.priorityClass && !classes.includes(s.priorityClass) ? h('option', { value: s.priorityClass }, s.priorityClass) : null
     );
+    priorityClass.value = s.priorityClass;
     this._inputs.priority_class = priorityClass;
     const preemptible = h(
       'select',
@@ -266,6 +273,7 @@ export class WorkloadForm extends Widget {
       h('option', { value: 'yes' }, 'yes: may be stopped to make room'),
       h('option', { value: 'no' }, 'no: never stopped for others')
     );
+    preemptible.value = s.preemptible;
     this._inputs.preemptible = preemptible;
     this._dataSourcesBox = h('div', { class: 'jp-RunaiForm-pools', id: 'jp-runai-data_sources', role: 'group', 'aria-label': 'Data sources' });
     this._credentialsBox = h('div', { class: 'jp-RunaiForm-pools', id: 'jp-runai-credentials', role: 'group', 'aria-label': 'Credentials' });
@@ -281,6 +289,7 @@ export class WorkloadForm extends Widget {
           h('input', {
             type: 'checkbox',
             value: p,
+            checked: s.nodePools.includes(p),
             onchange: (e: Event) => {
               const on = (e.target as HTMLInputElement).checked;
               this.state.nodePools = on ? [...this.state.nodePools, p] : this.state.nodePools.filter(x => x !== p);
@@ -297,6 +306,16 @@ export class WorkloadForm extends Widget {
     this._general = h('div', { class: 'jp-RunaiForm-general', role: 'alert' });
     this._submit = h('button', { class: 'jp-mod-styled jp-mod-accept jp-RunaiForm-submit', type: 'submit' }, 'Submit');
     const cancel = h('button', { class: 'jp-mod-styled jp-mod-reject jp-RunaiForm-cancel', type: 'button', onclick: () => this.onCancel() }, 'Cancel');
+    const copy = h(
+      'button',
+      {
+        class: 'jp-mod-styled jp-RunaiForm-copy',
+        type: 'button',
+        title: 'Copy the runai CLI command line that submits this workload (the form is checked first)',
+        onclick: () => this._copy()
+      },
+      'Copy as runai submit'
+    );
 
     const maxNote = (what: string | null, prefix = 'at most ') => (what ? `${prefix}${readable(what)}` : null);
     const form = h(
@@ -380,7 +399,7 @@ export class WorkloadForm extends Widget {
         this._field('priority_class', 'Priority class', priorityClass, 'by kind: build for a workspace, train for training, inference for an endpoint'),
         this._field('preemptible', 'Preemptible', preemptible, 'by priority: train and build-preemptible may be stopped to make room; build and inference are not')
       ),
-      h('div', { class: 'jp-RunaiForm-buttons' }, cancel, this._submit)
+      h('div', { class: 'jp-RunaiForm-buttons' }, copy, cancel, this._submit)
     );
     this.node.appendChild(form);
   }
@@ -492,6 +511,20 @@ export class WorkloadForm extends Widget {
       this._fields[first]?.scrollIntoView({ block: 'center' });
       this._inputs[first]?.focus();
     }
+  }
+
+  /** The command line of what Submit would send: the form's errors first, as Submit shows them. */
+  private _copy(): void {
+    const built = buildSpec(this.state, this.info.form, {
+      localCluster: this.info.backend === 'local',
+      taken: this._taken(this.state.project)
+    });
+    if (!built.spec) {
+      this._showErrors(built.errors, []);
+      return;
+    }
+    this._showErrors({}, []);
+    void copySubmitLine(built.spec);
   }
 
   private async _send(): Promise<void> {

@@ -4,16 +4,22 @@
  */
 
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget, Notification, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
+import { Dialog, ICommandPalette, MainAreaWidget, Notification, showDialog, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
+import { ReadonlyJSONObject } from '@lumino/coreutils';
 
 import { ClusterView } from './cluster';
 import { WorkloadDetails } from './details';
 import { WorkloadForm } from './form';
 import { runaiIcon } from './icons';
 import { LogsView } from './logs';
+import { notifyWorkloadChanges } from './notifications';
 import { RunaiModel } from './model';
+import { stateFromSpec } from './logic/clone';
+import { readSettings } from './logic/settings';
+import { IWorkloadSpec } from './logic/types';
 import { ResourcesView } from './resources';
 import { ISidebarState, RunaiSidebar } from './sidebar';
 
@@ -31,19 +37,35 @@ const CATEGORY = 'GPU workloads';
 /** the state database's key for the sidebar's project and filters */
 const SIDEBAR_STATE = 'jupyter-runai:sidebar';
 
+/** the plugin's id: also the name of its settings (schema/plugin.json) */
+const PLUGIN_ID = 'jupyter-runai:plugin';
+
 const plugin: JupyterFrontEndPlugin<void> = {
-  id: 'jupyter-runai:plugin',
+  id: PLUGIN_ID,
   description: 'Submit, watch and manage GPU workloads of the jupyter-runai scheduler.',
   autoStart: true,
-  optional: [ILauncher, ICommandPalette, ILayoutRestorer, IStateDB],
+  optional: [ILauncher, ICommandPalette, ILayoutRestorer, IStateDB, ISettingRegistry],
   activate: (
     app: JupyterFrontEnd,
     launcher: ILauncher | null,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null,
-    state: IStateDB | null
+    state: IStateDB | null,
+    registry: ISettingRegistry | null
   ) => {
     const model = new RunaiModel();
+    // the user's settings (Settings → GPU workloads): read before the saved panel state, so that
+    // the default view applies only where the user has chosen none; changes apply at once
+    const settingsLoaded = registry
+      ? registry
+          .load(PLUGIN_ID)
+          .then(settings => {
+            const apply = () => model.configure(readSettings(settings.composite as Record<string, unknown>));
+            apply();
+            settings.changed.connect(apply);
+          })
+          .catch(reason => console.warn('jupyter-runai: the settings could not be read; using the defaults', reason))
+      : Promise.resolve();
     const { commands, shell } = app;
     // one tracker per kind of main-area tab: the layout restorer reopens each after a reload
     const logsTracker = new WidgetTracker<MainAreaWidget<LogsView>>({ namespace: 'jupyter-runai-logs' });
@@ -60,10 +82,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       openResources: project => void commands.execute(CommandIDs.openResources, project ? { project } : {})
     });
     shell.add(sidebar, 'left', { rank: 250 });
+    notifyWorkloadChanges(model, {
+      openDetails: (project, name) => void commands.execute(CommandIDs.openDetails, { project, name }),
+      openLogs: (project, name) => void commands.execute(CommandIDs.openLogs, { project, name }),
+      showPanel: () => void commands.execute(CommandIDs.showPanel)
+    });
     restorer?.add(sidebar, sidebar.id);
     if (state) {
       // the project, filters and name filter survive a reload
-      void Promise.all([state.fetch(SIDEBAR_STATE), app.restored])
+      void Promise.all([state.fetch(SIDEBAR_STATE), app.restored, settingsLoaded])
         .then(([saved]) => sidebar.restoreFilter(saved as Partial<ISidebarState> | undefined))
         .catch(() => undefined)
         .then(() => sidebar.filterChanged.connect((_, filter) => void state.save(SIDEBAR_STATE, { ...filter, sort: { ...filter.sort } })));
@@ -93,10 +120,24 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: args => (args.isPalette ? 'New GPU workload…' : 'New GPU Workload'),
       caption: 'Submit a workspace, training job or inference endpoint to the GPU scheduler',
       icon: args => (args.isPalette ? undefined : runaiIcon),
-      execute: async () => {
+      execute: async args => {
+        // `clone`: a workload's spec (from its details) to fill the form with
+        const clone = args.clone && typeof args.clone === 'object' ? (args.clone as unknown as IWorkloadSpec) : null;
         if (form && !form.isDisposed) {
+          if (!clone) {
+            shell.activateById(form.id);
+            return;
+          }
           shell.activateById(form.id);
-          return;
+          const answer = await showDialog({
+            title: 'Replace the open form?',
+            body: `The New workload form is open. Fill it in again from ${clone.name}? What is typed in it now is lost.`,
+            buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Replace' })]
+          });
+          if (!answer.button.accept) {
+            return;
+          }
+          form.dispose();
         }
         let info = model.info;
         try {
@@ -108,22 +149,35 @@ const plugin: JupyterFrontEndPlugin<void> = {
           await showErrorMessage('The GPU scheduler cannot be reached', error as Error);
           return;
         }
-        const project = sidebar.project;
+        const project = clone?.project ?? sidebar.project;
+        const taken = model.workloads.filter(w => w.spec.project === project).map(w => w.spec.name);
         const content = new WorkloadForm(
           model,
           info!,
           project,
           workload => {
-            Notification.success(`Submitted ${workload.spec.kind} ${workload.spec.name}`, { autoClose: 4000 });
+            // "Clone" from the form: another like the one just submitted, the form filled in again
+            Notification.success(`Submitted ${workload.spec.kind} ${workload.spec.name}`, {
+              autoClose: 6000,
+              actions: [
+                {
+                  label: 'Clone',
+                  caption: `A new form filled in from ${workload.spec.name}`,
+                  callback: () => void commands.execute(CommandIDs.newWorkload, { clone: workload.spec as unknown as ReadonlyJSONObject })
+                }
+              ]
+            });
             widget.dispose();
             shell.activateById(sidebar.id);
             sidebar.reveal(workload.spec.project, workload.spec.name);
           },
-          () => widget.dispose()
+          () => widget.dispose(),
+          clone ? stateFromSpec(clone, info!.form, taken) : null
         );
         const widget = new MainAreaWidget({ content });
         widget.id = 'jupyter-runai-new-workload';
         widget.title.label = 'New workload';
+        widget.title.caption = clone ? `A clone of ${clone.project}/${clone.name}` : 'Submit a workload';
         widget.title.icon = runaiIcon;
         widget.title.closable = true;
         form = widget;
@@ -181,7 +235,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
           return;
         }
         const content = new WorkloadDetails(model, project, name, {
-          openLogs: (p, n, pod) => void commands.execute(CommandIDs.openLogs, { project: p, name: n, pod: pod ?? 0 })
+          openLogs: (p, n, pod) => void commands.execute(CommandIDs.openLogs, { project: p, name: n, pod: pod ?? 0 }),
+          clone: spec => void commands.execute(CommandIDs.newWorkload, { clone: spec as unknown as ReadonlyJSONObject })
         });
         const widget = new MainAreaWidget({ content });
         widget.id = id;
@@ -245,7 +300,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     commands.addCommand(CommandIDs.showPanel, {
       label: 'Show GPU workloads panel',
-      execute: () => shell.activateById(sidebar.id)
+      execute: () => {
+        shell.activateById(sidebar.id);
+        // the command palette gives the focus back to where it was when it closes, after
+        // this runs: move it into the panel once that is done
+        window.setTimeout(() => sidebar.focusPanel(), 50);
+      }
     });
     commands.addCommand(CommandIDs.refresh, {
       label: 'Refresh GPU workloads',

@@ -8,13 +8,11 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { requestAPI, postJSON, streamText, RunaiApiError } from './api';
 import { IEffectivePolicy } from './logic/policy';
+import { DEFAULT_SETTINGS, ISidebarSettings } from './logic/settings';
 import { SseParser } from './logic/sse';
 import { ICredentialView, IDataSource, IInfo, INode, IProject, IRunaiEvent, IWorkload, IWorkloadWithEvents } from './logic/types';
 
 export type StreamState = 'connecting' | 'live' | 'polling';
-
-const LIVE_POLL_MS = 30000; // a safety refresh while the stream is up
-const FALLBACK_POLL_MS = 3000; // while it is down
 
 export class RunaiModel {
   info: IInfo | null = null;
@@ -24,12 +22,14 @@ export class RunaiModel {
   error: string | null = null;
   streamState: StreamState = 'connecting';
   loaded = false;
+  /** the user's settings (schema/plugin.json), bounded; the defaults until the registry answers */
+  settings: ISidebarSettings = { ...DEFAULT_SETTINGS };
 
   constructor() {
     this._poll = new Poll({
       auto: false,
       factory: () => this.refresh(),
-      frequency: { interval: FALLBACK_POLL_MS, backoff: true, max: 60000 },
+      frequency: this._frequency(),
       name: 'jupyter-runai:refresh',
       standby: () => (this._anyVisible() && !document.hidden ? false : 'when-hidden')
     });
@@ -47,6 +47,17 @@ export class RunaiModel {
 
   get isDisposed(): boolean {
     return this._disposed;
+  }
+
+  /** New settings: the poll takes its intervals at once; views read theirs on settingsChanged. */
+  configure(settings: ISidebarSettings): void {
+    this.settings = { ...settings };
+    this._poll.frequency = this._frequency();
+    this._settingsChanged.emit(this.settings);
+  }
+
+  get settingsChanged(): ISignal<this, ISidebarSettings> {
+    return this._settingsChanged;
   }
 
   /** Register a view; the poll stands by while none of them is visible. Returns the unregister function. */
@@ -104,9 +115,37 @@ export class RunaiModel {
     return w;
   }
 
-  async stop(project: string, name: string): Promise<void> {
-    await postJSON(`workloads/${encodeURIComponent(project)}/${encodeURIComponent(name)}/stop`, {});
+  /** uids of the workloads this page asked to stop or delete (their end is no news: logic/notify.ts) */
+  readonly requested = new Set<string>();
+
+  /** Forget the requests for workloads that are gone (the set stays as small as the list). */
+  forgetRequests(present: ReadonlyMap<string, unknown>): void {
+    for (const uid of Array.from(this.requested)) {
+      if (!present.has(uid)) {
+        this.requested.delete(uid);
+      }
+    }
+  }
+
+  /** Ask the server to stop or delete; the workload's end is then no news, unless the server refused. */
+  private async _request(project: string, name: string, send: () => Promise<unknown>): Promise<void> {
+    const uid = this.workload(project, name)?.uid;
+    if (uid) {
+      this.requested.add(uid);
+    }
+    try {
+      await send();
+    } catch (error) {
+      if (uid) {
+        this.requested.delete(uid);
+      }
+      throw error;
+    }
     this._soon();
+  }
+
+  stop(project: string, name: string): Promise<void> {
+    return this._request(project, name, () => postJSON(`workloads/${encodeURIComponent(project)}/${encodeURIComponent(name)}/stop`, {}));
   }
 
   async resume(project: string, name: string): Promise<void> {
@@ -114,9 +153,8 @@ export class RunaiModel {
     this._soon();
   }
 
-  async remove(project: string, name: string): Promise<void> {
-    await requestAPI(`workloads/${encodeURIComponent(project)}/${encodeURIComponent(name)}`, { method: 'DELETE' });
-    this._soon();
+  remove(project: string, name: string): Promise<void> {
+    return this._request(project, name, () => requestAPI(`workloads/${encodeURIComponent(project)}/${encodeURIComponent(name)}`, { method: 'DELETE' }));
   }
 
   /** One workload with its latest events (`runai describe`). */
@@ -186,6 +224,12 @@ export class RunaiModel {
     }, 120);
   }
 
+  /** the poll: slow while the event stream is live, fast while it is down, backing off on errors */
+  private _frequency(): { interval: number; backoff: boolean; max: number } {
+    const s = this.settings;
+    return { interval: this.streamState === 'live' ? s.livePollMs : s.fallbackPollMs, backoff: true, max: s.maxBackoffMs };
+  }
+
   private _anyVisible(): boolean {
     for (const v of this._viewers) {
       if (v()) {
@@ -198,11 +242,7 @@ export class RunaiModel {
   private _setStream(state: StreamState): void {
     if (this.streamState !== state) {
       this.streamState = state;
-      this._poll.frequency = {
-        interval: state === 'live' ? LIVE_POLL_MS : FALLBACK_POLL_MS,
-        backoff: true,
-        max: 60000
-      };
+      this._poll.frequency = this._frequency();
       this._changed.emit();
     }
   }
@@ -254,6 +294,7 @@ export class RunaiModel {
 
   private _changed = new Signal<this, void>(this);
   private _resourcesChanged = new Signal<this, string>(this);
+  private _settingsChanged = new Signal<this, ISidebarSettings>(this);
   private _eventReceived = new Signal<this, IRunaiEvent>(this);
   private _viewers = new Set<() => boolean>();
   private _poll: Poll;

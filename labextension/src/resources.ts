@@ -262,9 +262,9 @@ export class ResourcesView extends Widget {
                     'td',
                     { class: 'jp-RunaiResources-source' },
                     h('span', { class: 'jp-RunaiResources-kind' }, d.kind === 'git' ? 'git repository' : 'host path'),
-                    h('span', { class: 'jp-RunaiResources-path' }, dataSourceSource(d))
+                    h('span', { class: 'jp-RunaiResources-path' }, breakAtSlashes(dataSourceSource(d)))
                   ),
-                  h('td', { class: 'jp-RunaiResources-target' }, d.target ?? ''),
+                  h('td', { class: 'jp-RunaiResources-target' }, breakAtSlashes(d.target ?? '')),
                   h('td', { class: 'jp-mod-nowrap' }, dataSourceAccess(d)),
                   h('td', null, this._deleteButton('data source', d.name, () => this.model.deleteDataSource(project, d.name)))
                 )
@@ -585,4 +585,18 @@ export class ResourcesView extends Widget {
   private _credList: HTMLElement;
   private _dsErrors = new FieldErrors('jp-runai-ds');
   private _credErrors = new FieldErrors('jp-runai-cred');
+}
+
+/** A path that wraps only after a "/": each directory name is kept whole (a name's own "-"
+ * is no place to break), so a narrow column wraps it between directories, never every few
+ * characters. */
+function breakAtSlashes(path: string): HTMLElement[] {
+  const out: HTMLElement[] = [];
+  for (const part of path.split(/(?<=\/)/)) {
+    if (out.length) {
+      out.push(h('wbr'));
+    }
+    out.push(h('span', { class: 'jp-RunaiResources-pathPart' }, part));
+  }
+  return out;
 }

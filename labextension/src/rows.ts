@@ -35,7 +35,7 @@ export class WorkloadRow {
     this._project = h('span', { class: 'jp-RunaiWorkload-project' });
     this._chip = h('span', { class: 'jp-RunaiChip' });
     this._meta = h('div', { class: 'jp-RunaiWorkload-meta' });
-    this._age = h('span', { class: 'jp-RunaiWorkload-age', title: 'age' });
+    this._age = h('span', { class: 'jp-RunaiWorkload-age' });
     this._why = h('div', { class: 'jp-RunaiWorkload-why' });
     this._message = h('div', { class: 'jp-RunaiWorkload-message' });
     this._actions = h('div', { class: 'jp-RunaiWorkload-actions' });
@@ -119,6 +119,7 @@ export class WorkloadRow {
             'div',
             { class: 'jp-RunaiWorkload-pending' },
             h('div', { class: 'jp-RunaiWorkload-pendingSummary' }, why.summary),
+            view.queue ? h('div', { class: 'jp-RunaiWorkload-queue' }, view.queue) : null,
             details.length ? h('ul', { class: 'jp-RunaiWorkload-pendingDetails' }, details.slice(0, 2).map(d => h('li', null, d))) : null,
             details.length > 2
               ? h(

@@ -30,7 +30,6 @@ export interface ISidebarCommands {
   openResources: (project: string | null) => void;
 }
 
-const AGE_TICK_MS = 5000;
 /** the project select's value for "All projects" (not a valid project name) */
 const ALL = '*';
 
@@ -46,6 +45,7 @@ export class RunaiSidebar extends Widget {
     this.title.caption = 'GPU workloads';
     this._unregister = model.addViewer(() => this.isVisible);
     model.changed.connect(this._render, this);
+    model.settingsChanged.connect(this._settingsChanged, this);
 
     this._projectSelect = h('select', {
       class: 'jp-mod-styled jp-RunaiSidebar-projectSelect',
@@ -99,6 +99,7 @@ export class RunaiSidebar extends Widget {
           onclick: () => {
             if (this._view !== view) {
               this._view = view;
+              this._viewChosen = true;
               this._emitState();
               this._render();
             }
@@ -214,7 +215,7 @@ export class RunaiSidebar extends Widget {
   protected onAfterShow(msg: Message): void {
     this.model.wake();
     window.clearInterval(this._tick);
-    this._tick = window.setInterval(() => this._tickAges(), AGE_TICK_MS);
+    this._tick = window.setInterval(() => this._tickAges(), this.model.settings.ageTickMs);
     this._render();
   }
 
@@ -232,9 +233,22 @@ export class RunaiSidebar extends Widget {
     const next = restoredFilter(this._filter, saved);
     this._filter = next;
     this._search.value = next.text;
-    const layout = restoredLayout(saved);
+    const layout = restoredLayout(saved, this.model.settings.defaultView);
     this._view = layout.view;
+    this._viewChosen = !!saved && (saved.view === 'cards' || saved.view === 'table');
     this._sort = layout.sort;
+    this._render();
+  }
+
+  /** New settings: the age tick's interval; the default view while the user has chosen none. */
+  private _settingsChanged(): void {
+    if (!this._viewChosen) {
+      this._view = this.model.settings.defaultView;
+    }
+    if (this.isVisible) {
+      window.clearInterval(this._tick);
+      this._tick = window.setInterval(() => this._tickAges(), this.model.settings.ageTickMs);
+    }
     this._render();
   }
 
@@ -252,7 +266,20 @@ export class RunaiSidebar extends Widget {
     return this._filter.project === ALL ? null : this._filter.project;
   }
 
-  /** Scroll to a workload and flash it (after a submit). */
+  /** Shown from the command palette or a shortcut: the focus goes into the panel (to its first
+   * control), unless it is in the panel already (a revealed row keeps it). */
+  protected onActivateRequest(msg: Message): void {
+    this.focusPanel();
+  }
+
+  /** The focus into the panel (its first control), unless it is there already. */
+  focusPanel(): void {
+    if (!this.node.contains(document.activeElement)) {
+      this.node.querySelector<HTMLElement>('button.jp-RunaiSidebar-new')?.focus();
+    }
+  }
+
+  /** Scroll to a workload, flash it and give it the focus (after a submit). */
   reveal(project: string, name: string): void {
     this._filter.project = project;
     this._filter.status = 'all';
@@ -375,6 +402,8 @@ export class RunaiSidebar extends Widget {
       const row = (table ? this._tableBody : this._list).querySelector<HTMLElement>(`[data-key="${CSS.escape(this._revealKey)}"]`);
       if (row) {
         row.scrollIntoView({ block: 'nearest' });
+        // the focus goes to the new row (its name: Enter opens its details), not to the page body
+        row.querySelector<HTMLElement>('button.jp-RunaiWorkload-name, button.jp-RunaiSidebarTable-name')?.focus();
         // rows stay across refreshes now: the flash class goes when its animation ends
         row.classList.remove('jp-mod-flash');
         void row.offsetWidth; // a second reveal flashes again
@@ -579,6 +608,8 @@ export class RunaiSidebar extends Widget {
   private _bulkDelete: HTMLButtonElement;
   private _clearFinished: HTMLButtonElement;
   private _view: SidebarView = 'cards';
+  /** the user chose the view (now or before a reload): the default-view setting no longer applies */
+  private _viewChosen = false;
   private _sort: ISort = { ...DEFAULT_SORT };
   private _viewButtons: HTMLButtonElement[];
   private _table: HTMLElement;

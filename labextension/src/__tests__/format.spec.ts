@@ -33,10 +33,15 @@ describe('ages and sizes', () => {
       spec: { name: 'a', project: 'p', kind: 'training', resources: {} },
       status: { phase: 'Running', pods: [], submitted_at: '2026-01-01T11:00:00Z', started_at: '2026-01-01T11:58:00Z', finished_at: null, pending_reason: null, message: null, url: null }
     } as unknown as IWorkload;
-    expect(ageOf(w, now)).toBe('2m');
+    expect(ageOf(w, now)).toBe('started 2m ago');
     w.status.phase = 'Succeeded';
     w.status.finished_at = '2026-01-01T11:59:30Z';
-    expect(ageOf(w, now)).toBe('30s');
+    expect(ageOf(w, now)).toBe('finished 30s ago');
+    // right after the end: words, not a bare "0s"
+    w.status.finished_at = '2026-01-01T12:00:00Z';
+    expect(ageOf(w, now)).toBe('finished just now');
+    w.status.phase = 'Pending';
+    expect(ageOf(w, now)).toBe('submitted 1h ago');
   });
   it('formats and parses memory', () => {
     expect(bytesLabel(25769803776)).toBe('24 GiB');

@@ -49,6 +49,27 @@ describe('rows patched in place', () => {
   });
 });
 
+describe('what a row says', () => {
+  it('a distributed job\u2019s GPUs read per pod, beside its pods', () => {
+    const ddp = wl('d', 'Running', { pods: [null, null, null, null] });
+    ddp.spec = { ...ddp.spec, kind: 'distributed', workers: 3 };
+    const view = rowView(ddp, false);
+    expect(view.gpuLabel).toBe('1 GPU per pod');
+    expect(view.pods).toBe('4 pods');
+    expect(rowView(wl('t', 'Running'), false).gpuLabel).toBe('1 GPU');
+    // a pending distributed job has no pods yet: still per pod
+    const waiting = wl('w', 'Pending', { pods: [] });
+    waiting.spec = { ...waiting.spec, kind: 'distributed', workers: 3 };
+    expect(rowView(waiting, false).gpuLabel).toBe('1 GPU per pod');
+  });
+  it('a pending workload says its place in the queue', () => {
+    const w = wl('q', 'Pending');
+    w.status.queue_position = 3;
+    expect(rowView(w, false).queue).toBe('3rd in its project\u2019s queue');
+    expect(rowView(wl('r', 'Running'), false).queue).toBeNull();
+  });
+});
+
 describe('evictions', () => {
   it('says that a waiting workload was evicted, why and by what', () => {
     const w = wl('v', 'Pending', {

@@ -78,6 +78,12 @@ describe('nextSort and restoredLayout', () => {
     expect(restoredLayout({ view: 'grid', sort: { column: 'colour' } })).toEqual({ view: 'cards', sort: DEFAULT_SORT });
     expect(restoredLayout(null)).toEqual({ view: 'cards', sort: DEFAULT_SORT });
   });
+
+  it('uses the default-view setting only while no view was saved', () => {
+    expect(restoredLayout(null, 'table').view).toBe('table');
+    expect(restoredLayout({ view: 'grid' }, 'table').view).toBe('table');
+    expect(restoredLayout({ view: 'cards' }, 'table').view).toBe('cards');
+  });
 });
 
 describe('bulk actions', () => {

@@ -1,7 +1,8 @@
 /** A workload's details view (what `runai describe` shows): the spec in words, its pods and its
  * latest events. Pure functions. */
 
-import { ageLabel, gpuRequestLabel } from './format';
+import { agoLabel, gpuRequestLabel } from './format';
+import { shellQuote } from './submitline';
 import { IPodStatus, IResources, IRunaiEvent, IWorkload } from './types';
 
 export interface IDetailRow {
@@ -47,7 +48,7 @@ export function commandText(command: string | string[] | null | undefined): stri
   if (typeof command === 'string') {
     return command;
   }
-  return command.map(part => (/^[\w@%+=:,./-]+$/.test(part) ? part : `'${part.replace(/'/g, `'"'"'`)}'`)).join(' ');
+  return command.map(shellQuote).join(' ');
 }
 
 /** How many pods the spec asks for, in words (distributed and inference only), else null. */
@@ -77,7 +78,7 @@ function when(value: string | null | undefined, now: number): string {
     return value;
   }
   const sameDay = new Date(now).toDateString() === t.toDateString();
-  return `${sameDay ? t.toLocaleTimeString() : t.toLocaleString()} (${ageLabel(value, now)} ago)`;
+  return `${sameDay ? t.toLocaleTimeString() : t.toLocaleString()} (${agoLabel(value, now)})`;
 }
 
 /**
@@ -147,7 +148,7 @@ export function podRow(pod: IPodStatus, now: number = Date.now()): IPodRow {
     node: pod.node ?? '—',
     devices: devices.length ? devices.map(d => `GPU ${d}`).join(', ') : '—',
     share,
-    started: pod.started_at ? `${ageLabel(pod.started_at, now)} ago` : '—',
+    started: pod.started_at ? agoLabel(pod.started_at, now) : '—',
     message: pod.message ?? ''
   };
 }

@@ -126,16 +126,36 @@ export function isFinished(phase: Phase | string): boolean {
   return phase === 'Succeeded' || phase === 'Failed' || phase === 'Stopped';
 }
 
-/** What the age column counts from: running since start, finished since end, else since submit. */
+/** "3m ago", or "just now" within the first second (never a bare "0s"). */
+export function agoLabel(from: string | null | undefined, now: number = Date.now()): string {
+  const age = ageLabel(from, now);
+  if (!age) {
+    return '';
+  }
+  return age === '0s' ? 'just now' : `${age} ago`;
+}
+
+/** A card's age, saying what it counts from: "finished 2s ago", "started 3m ago", "submitted just now". */
 export function ageOf(w: IWorkload, now: number = Date.now()): string {
   const s = w.status;
   if (isFinished(s.phase) && s.finished_at) {
-    return ageLabel(s.finished_at, now);
+    return `finished ${agoLabel(s.finished_at, now)}`;
   }
   if (s.phase === 'Running' && s.started_at) {
-    return ageLabel(s.started_at, now);
+    return `started ${agoLabel(s.started_at, now)}`;
   }
-  return ageLabel(s.submitted_at, now);
+  const since = agoLabel(s.submitted_at, now);
+  return since ? `submitted ${since}` : '';
+}
+
+/** 1 -> "first in its project's queue", 2 -> "2nd in its project's queue", 23 -> "23rd …". */
+export function queueLabel(position: number): string {
+  if (position <= 1) {
+    return 'first in its project\u2019s queue';
+  }
+  const tens = position % 100;
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[position % 10] ?? 'th';
+  return `${position}${suffix} in its project\u2019s queue`;
 }
 
 export const KIND_SHORT: Record<string, string> = {

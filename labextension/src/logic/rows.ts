@@ -3,7 +3,7 @@
  * patches the DOM from these, so a row (and the button under the pointer) survives a refresh
  * that does not change it. */
 
-import { gpuRequestLabel, gpuRequestTitle, KIND_SHORT, phaseClass } from './format';
+import { gpuRequestLabel, gpuRequestTitle, KIND_SHORT, phaseClass, queueLabel } from './format';
 import { IWorkload } from './types';
 import { availableActions, evictionOf, explainPending, IPendingExplanation, openUrl, workloadKey } from './workloads';
 
@@ -26,6 +26,8 @@ export interface IRowView {
   pods: string | null;
   /** a pending workload: what it waits for */
   pending: IPendingExplanation | null;
+  /** a pending workload's place in its project's queue, in words */
+  queue: string | null;
   /** it waits because it was evicted: why (and by what, when the scheduler says) */
   evicted: string | null;
   /** a failed or stopped workload's message */
@@ -47,15 +49,24 @@ export function rowView(w: IWorkload, showProject: boolean): IRowView {
     chipClass: phaseClass(phase),
     chipTitle: w.status.message ?? phase,
     kind: KIND_SHORT[w.spec.kind] ?? w.spec.kind,
-    gpuLabel: gpuRequestLabel(w.spec.resources),
+    gpuLabel: gpuLabelOf(w),
     gpuTitle: gpuRequestTitle(w.spec.resources),
     pods: w.status.pods.length > 1 ? `${w.status.pods.length} pods` : null,
     pending: phase === 'Pending' ? explainPending(w.status.pending_reason) : null,
+    queue: phase === 'Pending' && w.status.queue_position ? queueLabel(w.status.queue_position) : null,
     evicted: phase === 'Pending' ? evictionOf(w) : null,
     message: (phase === 'Failed' || phase === 'Stopped') && w.status.message ? w.status.message : null,
     openUrl: openUrl(w),
     actions: ROW_ACTIONS.filter(a => available[a])
   };
+}
+
+/** Several pods: the request is each pod's ("1 GPU per pod · 4 pods" is not a total). */
+function gpuLabelOf(w: IWorkload): string {
+  const label = gpuRequestLabel(w.spec.resources);
+  const s = w.spec;
+  const several = w.status.pods.length > 1 || s.kind === 'distributed' || (s.kind === 'inference' && Math.max(s.min_replicas ?? 1, s.max_replicas ?? 1) > 1);
+  return several && label !== 'no GPU' ? `${label} per pod` : label;
 }
 
 /** The parts of a row, each compared on its own: a refresh patches only the parts that changed. */
@@ -74,7 +85,7 @@ export function changedParts(before: IRowView | null, after: IRowView): RowPart[
   if (differ('kind', 'gpuLabel', 'gpuTitle', 'pods')) {
     out.push('meta');
   }
-  if (differ('pending', 'evicted')) {
+  if (differ('pending', 'evicted', 'queue')) {
     out.push('why');
   }
   if (differ('message')) {

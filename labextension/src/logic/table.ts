@@ -117,9 +117,9 @@ export function nextSort(current: ISort, column: SortColumn): ISort {
 }
 
 /** The view and sort saved in the state database, each taken only when it is of the right kind. */
-export function restoredLayout(saved: unknown): { view: SidebarView; sort: ISort } {
+export function restoredLayout(saved: unknown, defaultView: SidebarView = 'cards'): { view: SidebarView; sort: ISort } {
   const s = (saved && typeof saved === 'object' ? saved : {}) as Record<string, any>;
-  const view: SidebarView = s.view === 'table' ? 'table' : 'cards';
+  const view: SidebarView = s.view === 'table' || s.view === 'cards' ? s.view : defaultView;
   const column = s.sort?.column;
   const sort: ISort = TABLE_COLUMNS.some(c => c.column === column)
     ? { column, descending: s.sort.descending === true }

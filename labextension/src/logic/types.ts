@@ -69,6 +69,8 @@ export interface IWorkloadStatus {
   pods: IPodStatus[];
   url: string | null;
   restarts?: number;
+  /** while Pending: its place among its project's pending workloads (1: the first) */
+  queue_position?: number | null;
   submitted_at: string | null;
   started_at: string | null;
   finished_at: string | null;

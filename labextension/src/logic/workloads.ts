@@ -23,7 +23,10 @@ export function explainPending(reason: string | null | undefined): IPendingExpla
     return { summary: 'Queued: waiting for the next scheduling cycle', details: [] };
   }
   const cleaned = reason
-    .replace(/^gang of (\d+) pods: only (\d+) fit; pod \S+ /, 'all $1 pods must start together and only $2 fit; ')
+    .replace(/^gang of (\d+) pods: only (\d+) fit; pod \S+ /, (_, all: string, fit: string) => {
+      const now = fit === '0' ? 'none of them fits now' : fit === '1' ? 'only 1 fits now' : `only ${fit} fit now`;
+      return `all ${all} pods must start together and ${now}; `;
+    })
     .replace(/^pod \S+ /, '');
   const details = cleaned
     .split(/;\s+/)
