@@ -69,39 +69,31 @@ def add_monitor_commands(command: Callable[..., argparse.ArgumentParser]) -> Non
     events.add_argument("--workload", metavar="NAME", help="only this workload's events")
     events.add_argument("--type", metavar="TYPE", help="only this type, any case: Submitted, Scheduled, Started, "
                         "Pending, Evicted, Succeeded, Failed, Stopped, RuleStopped, Resumed, Deleted, Scaled, Warning")
-    events.add_argument("--limit", type=_bounded_int(1, 10_000), default=20, metavar="N",
+    events.add_argument("--limit", type=_bounded(int, 1, 10_000), default=20, metavar="N",
                         help="the latest N events (1 to 10000, default 20)")
     events.add_argument("-f", "--follow", action="store_true", help="then print new events as they happen")
     top = command("top", "devices and live workloads, refreshing: what is allocated, used and waiting",
                   epilog=TOP_EPILOG)
     top.add_argument("-A", "--all-projects", action="store_true", help="workloads of every project")
-    top.add_argument("--interval", type=_bounded_float(0.5, 3600), default=2.0, metavar="SECONDS",
+    top.add_argument("--interval", type=_bounded(float, 0.5, 3600), default=2.0, metavar="SECONDS",
                      help="seconds between refreshes (0.5 to 3600, default 2)")
     top.add_argument("--once", action="store_true", help="print one picture and exit")
-    top.add_argument("-n", "--iterations", type=_bounded_int(1, 1_000_000), default=None, metavar="N",
+    top.add_argument("-n", "--iterations", type=_bounded(int, 1, 1_000_000), default=None, metavar="N",
                      help="exit after N pictures (default: until Ctrl-C)")
 
 
-def _bounded_int(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from {low} to {high}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is not from {low} to {high}")
-        return value
-    return parse
+def _bounded(kind: Callable[[str], float], low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: ``kind`` (int or float) of ``text``, from ``low`` to ``high``."""
+    what = "a whole number" if kind is int else "a number"
+    show = str if kind is int else (lambda number: f"{number:g}")
 
-
-def _bounded_float(low: float, high: float) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
-            value = float(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number from {low:g} to {high:g}") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what} from {show(low)} to {show(high)}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value:g} is not from {low:g} to {high:g}")
+            raise argparse.ArgumentTypeError(f"{show(value)} is not from {show(low)} to {show(high)}")
         return value
     return parse
 

@@ -62,13 +62,18 @@ def merge(policies: Iterable[Policy]) -> dict[str, EffectiveField]:
     """The effective policy of the given policies, widest scope first."""
     out: dict[str, EffectiveField] = {}
     for policy in policies:
-        source = policy.scope_text
-        for name, value in policy.defaults.items():
-            item = out.setdefault(name, EffectiveField())
-            item.default, item.default_from = value, source
-        for name, rule in policy.rules.items():
-            _tighten(out.setdefault(name, EffectiveField()), name, rule, source)
+        _merge_into(out, policy)
     return out
+
+
+def _merge_into(out: dict[str, EffectiveField], policy: Policy) -> None:
+    """One policy's defaults (a narrower scope's replace a wider's) and rules (tightening) into ``out``."""
+    source = policy.scope_text
+    for name, value in policy.defaults.items():
+        item = out.setdefault(name, EffectiveField())
+        item.default, item.default_from = value, source
+    for name, rule in policy.rules.items():
+        _tighten(out.setdefault(name, EffectiveField()), name, rule, source)
 
 
 def _tighten(item: EffectiveField, name: str, rule: FieldRule, source: str) -> None:
@@ -176,12 +181,7 @@ def merge_onto(wider: dict[str, EffectiveField], policy: Policy) -> dict[str, Ef
     out = {name: EffectiveField(**{**vars(item), "steps": list(item.steps), "allowed_lists": list(item.allowed_lists),
                                    "allowed": None if item.allowed is None else list(item.allowed)})
            for name, item in wider.items()}
-    source = policy.scope_text
-    for name, value in policy.defaults.items():
-        item = out.setdefault(name, EffectiveField())
-        item.default, item.default_from = value, source
-    for name, rule in policy.rules.items():
-        _tighten(out.setdefault(name, EffectiveField()), name, rule, source)
+    _merge_into(out, policy)
     return out
 
 

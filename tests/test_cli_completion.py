@@ -59,7 +59,7 @@ def test_bash_completes_commands_verbs_and_options(bash_complete):
 
 def test_bash_completes_the_values_of_options_with_a_fixed_list(bash_complete):
     assert bash_complete("runai", "submit", "--kind", "") == set(KINDS)
-    assert bash_complete("runai", "-o", "") == {"table", "wide", "json", "yaml"}
+    assert bash_complete("runai", "-o", "") == {"table", "wide", "json", "yaml", "csv"}  # csv: runai report
     assert bash_complete("runai", "workspace", "submit", "--priority-class", "") == {c.value for c in PriorityClass}
     assert bash_complete("runai", "list", "--phase", "Run") == {"Running"}
 
