@@ -70,7 +70,7 @@ def test_the_tour_runs_top_to_bottom(server, tmp_path):
     pending = text_of(cell_after(nb, "late = "))
     assert "tour-late: Pending - " in pending and "no GPU is idle" in pending
     preempted = text_of(cell_after(nb, "urgent = "))
-    assert f"Pending - evicted to make room for other work: {project}/tour-urgent" in preempted
+    assert f"Pending - evicted to make room for other work: preempted by {project}/tour-urgent" in preempted
     ranks = text_of(cell_after(nb, "ddp = "))
     assert "rank 0 of 2" in ranks and "rank 1 of 2" in ranks
     assert "'sum': 6" in text_of(cell_after(nb, "import requests")) and "tour-adder-0" in text_of(
