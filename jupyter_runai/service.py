@@ -599,6 +599,7 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         if not workload.status.phase.is_finished:
             raise Conflict(f"workload {name!r} is {workload.status.phase}; only a Stopped, Succeeded or "
                            f"Failed workload can be resumed", field="name")
+        self._check_policies_now(workload.spec)  # admitted again: the policies in force now (policy_admin)
         with self._transaction():
             workload.status = WorkloadStatus(
                 phase=WorkloadPhase.PENDING,
