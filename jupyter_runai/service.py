@@ -775,6 +775,9 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
             if breach.action == "yield":
                 self._yield(workload, breach.message)
                 continue
+            if breach.action == "preemptible":  # idle_gpu_timeout with idle_gpu_action: preemptible
+                self._make_preemptible(workload, breach.message)
+                continue
             workload.status.phase = WorkloadPhase.STOPPING
             workload.status.pending_reason = None
             workload.status.message = breach.message
@@ -793,6 +796,15 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
                 self._evict(workload.uid, pod_key(workload.spec.project, pod.name), message)
         workload.status.message = message
         self._yielded[workload.uid] = message
+        self._idle_since.pop(workload.uid, None)
+        self._save(workload)
+
+    def _make_preemptible(self, workload: Workload, message: str) -> None:
+        """An idle workload is made preemptible (rule idle_gpu_timeout): it runs on, the engine may now
+        reclaim or preempt its pods; its idle time starts over (idle as long again, it is stopped)."""
+        workload.spec = workload.spec.model_copy(update={"preemptible": True})
+        workload.status.message = message
+        self._event("RuleMadePreemptible", workload, message)
         self._idle_since.pop(workload.uid, None)
         self._save(workload)
 
