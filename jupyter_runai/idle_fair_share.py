@@ -1,0 +1,49 @@
+"""The fair share that views and metrics show after a cycle that did not run the engine.
+
+When nothing waits, the service skips the scheduling engine (no action would do anything), and
+with it the fair-share division. The shares still change as work ends, starts or moves and as
+quotas change, so such a cycle leaves a :class:`IdleFairShare` in ``service.fair_share``: it
+divides the cluster among the jobs of that cycle (:func:`jupyter_runai.scheduler.shares.fair_shares`,
+pure) the first time a view or a scrape reads it, and keeps the result until the next cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+from .models import Department, NodePool, Project
+from .models.cluster import Node
+from .scheduler import Job
+from .scheduler.shares import fair_shares
+from .snapshot import build_snapshot
+
+__all__ = ["IdleFairShare"]
+
+
+class IdleFairShare(Mapping[str, dict[str, float]]):
+    """``{project or department: {"gpu", "cpu", "memory": fair share}}``, computed when first read."""
+
+    def __init__(self, nodes: list[Node], jobs: list[Job], pools: list[NodePool],
+                 queues: Callable[[], tuple[list[Project], list[Department]]], now: float) -> None:
+        self._inputs = (nodes, jobs, list(pools), queues, now)
+        self._shares: dict[str, dict[str, float]] | None = None
+
+    def _computed(self) -> dict[str, dict[str, float]]:
+        if self._shares is None:
+            nodes, jobs, pools, queues, now = self._inputs
+            projects, departments = queues()
+            known = {p.name for p in projects}  # read now: a project deleted since that cycle is gone
+            jobs = [j for j in jobs if j.queue in known]
+            self._shares = fair_shares(build_snapshot(nodes=nodes, pools=pools, departments=departments,
+                                                      projects=projects, jobs=jobs, now=now))
+            self._inputs = None  # type: ignore[assignment]  # nothing held once computed
+        return self._shares
+
+    def __getitem__(self, name: str) -> dict[str, float]:
+        return self._computed()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._computed())
+
+    def __len__(self) -> int:
+        return len(self._computed())
