@@ -9,6 +9,7 @@ pure) the first time a view or a scrape reads it, and keeps the result until the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping
 
 from .models import Department, NodePool, Project
@@ -18,6 +19,8 @@ from .scheduler.shares import fair_shares
 from .snapshot import build_snapshot
 
 __all__ = ["IdleFairShare"]
+
+log = logging.getLogger(__name__)
 
 
 class IdleFairShare(Mapping[str, dict[str, float]]):
@@ -34,8 +37,12 @@ class IdleFairShare(Mapping[str, dict[str, float]]):
             projects, departments = queues()
             known = {p.name for p in projects}  # read now: a project deleted since that cycle is gone
             jobs = [j for j in jobs if j.queue in known]
-            self._shares = fair_shares(build_snapshot(nodes=nodes, pools=pools, departments=departments,
-                                                      projects=projects, jobs=jobs, now=now))
+            try:
+                self._shares = fair_shares(build_snapshot(nodes=nodes, pools=pools, departments=departments,
+                                                          projects=projects, jobs=jobs, now=now))
+            except Exception:  # a view must not fail for it: no fair share shown until the next cycle
+                log.exception("could not divide the fair share of an idle cycle")
+                self._shares = {}
             self._inputs = None  # type: ignore[assignment]  # nothing held once computed
         return self._shares
 
