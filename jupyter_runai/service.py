@@ -69,7 +69,7 @@ from . import access
 from .identity import User
 from .autoscale import Autoscaler
 from .feasibility import distinct_nodes, never_runs
-from .idle_fair_share import IdleFairShare
+from .idle_fair_share import IdleFairShare, before_first_cycle
 from .rules import breaches, contested, effective_rules, idle_workloads, pool_holds
 from .launch import credential_material, data_mounts, describe_request
 from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, node_pool_of, pod_key
@@ -174,7 +174,7 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         self.seq: dict[str, int] = {}
         self.handles: dict[tuple[str, str], dict[str, Any]] = {}
         self.desired: dict[str, int] = {}
-        self.fair_share: Mapping[str, dict[str, float]] = {}  # the last cycle's (idle_fair_share when it skipped it)
+        self.fair_share: Mapping[str, dict[str, float]] = before_first_cycle(self)  # then each cycle's (idle_fair_share)
         self.cycles = 0
         self.last_cycle_seconds = 0.0
         self.autoscaler = Autoscaler(scale_down_delay)
@@ -690,7 +690,8 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
                 if uid not in held and (job := self._safe_engine_job(uid, workload))]
         if not any(p.status is EnginePodStatus.PENDING for job in jobs for p in job.pods):
             # nothing waits: no action of the engine would do anything; the fair share, when read
-            self.fair_share = IdleFairShare(nodes, jobs, self.node_pools, self._queues, self._now().timestamp())
+            now = self._now().timestamp()
+            self.fair_share = IdleFairShare(lambda: (nodes, jobs, list(self.node_pools), self._queues(), now))
             return ([], held) if held else None
         projects, departments = self._queues()
         snap = build_snapshot(nodes=nodes, pools=self.node_pools, departments=departments,

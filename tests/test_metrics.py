@@ -81,6 +81,8 @@ def test_device_workload_and_project_series_carry_the_right_numbers(service):
 
 def test_the_fair_share_is_served_and_current_also_when_nothing_waits(service):
     service.create_project({"name": "other", "department": "default", "deserved": {"gpu": 0}}, ME)
+    assert service.cycles == 0  # before any cycle: divided from the state as it is
+    assert one(scrape(service)["kai_queue_fair_share_gpu"], queue_name="other") == 0.0
     service.run_cycle()  # nothing was ever submitted: the engine never ran
     m = scrape(service)
     assert one(m["kai_queue_fair_share_gpu"], queue_name="default") == 0.0  # asks nothing
