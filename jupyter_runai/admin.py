@@ -83,6 +83,7 @@ class Administration:
         def visible_projects(self, user: "User | None", action: str = ...) -> set[str] | None: ...
         def grants(self, user: "User") -> Any: ...
         def access_changed(self) -> None: ...
+        def _audit_policies_gone(self, scope: str, name: str, user: "User") -> None: ...  # policy_admin
 
     # ------------------------------------------------------------ who may
 
@@ -188,6 +189,7 @@ class Administration:
             raise Conflict(f"department {name!r} still has project(s) {', '.join(members)}; move or delete them "
                            "first", field="department", allowed=members)
         with self._transaction():
+            self._audit_policies_gone("department", name, user)
             self.store.delete_department(name)
             self._audit(user, "delete", "department", name, before, None)
         self._policy_cache = None  # its workload policies went with it (store.delete_department)
@@ -237,6 +239,7 @@ class Administration:
             raise Conflict(f"project {name!r} still has {' and '.join(parts)}; delete them first", field="project",
                            allowed=[w.spec.name for w in mine])
         with self._transaction():
+            self._audit_policies_gone("project", name, user)
             self.store.delete_project(name)
             self._audit(user, "delete", "project", name, before, None)
         self._policy_cache = None  # its workload policies went with it (store.delete_project)

@@ -199,7 +199,9 @@ def _add_workload_verbs(add: Any, kind: str | None, group: str | None = None) ->
     stop.add_argument("name", metavar="NAME")
     stop.set_defaults(run_action="stop")
     resume = add("resume", "put a stopped or finished workload back in the queue",
-                 epilog=f"example:\n  {words} resume {example_name}")
+                 epilog=f"example:\n  {words} resume {example_name}\n\nIt is admitted again under the "
+                 "policies in force now (runai policy effective KIND -p PROJECT):\nrefused, with every rule it "
+                 "breaks, where they changed since it was submitted.")
     resume.add_argument("name", metavar="NAME")
     resume.set_defaults(run_action="resume")
 

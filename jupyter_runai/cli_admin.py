@@ -125,7 +125,8 @@ def _queue_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="sets",
                        help="any other field, by its dotted path: node_pools.a100.deserved.gpu=2, "
                        "reclaim_min_runtime=10m, node_pools.a100=null (remove a pool's quota), "
-                       "rules.training.max_duration=8h, rules.workspace.idle_gpu_timeout=30m")
+                       "rules.training.max_duration=8h, rules.workspace.idle_gpu_timeout=30m, "
+                       "rules.workspace.idle_gpu_action=preemptible (made preemptible instead of stopped)")
 
 
 def _value(text: str) -> Any:

@@ -68,7 +68,8 @@ def add_monitor_commands(command: Callable[..., argparse.ArgumentParser]) -> Non
                         "project is named by -p, $RUNAI_PROJECT or `runai config project`)")
     events.add_argument("--workload", metavar="NAME", help="only this workload's events")
     events.add_argument("--type", metavar="TYPE", help="only this type, any case: Submitted, Scheduled, Started, "
-                        "Pending, Evicted, Succeeded, Failed, Stopped, RuleStopped, Resumed, Deleted, Scaled, Warning")
+                        "Pending, Evicted, Succeeded, Failed, Stopped, RuleStopped, RuleYielded, "
+                        "RuleMadePreemptible, Resumed, Deleted, Scaled, Warning")
     events.add_argument("--limit", type=_bounded(int, 1, 10_000), default=20, metavar="N",
                         help="the latest N events (1 to 10000, default 20)")
     events.add_argument("-f", "--follow", action="store_true", help="then print new events as they happen")

@@ -94,6 +94,32 @@ class PolicyAdministration:
 
     # ------------------------------------------------------------ admission
 
+    def _check_policies_now(self, spec: WorkloadSpec) -> None:
+        """Refuse (:class:`Invalid`, every rule listed, as at submission) a stored workload that the
+        policies and node_pools rule in force now do not allow: a resumed workload is admitted again.
+        Its fields are kept as they are (no new defaults): what it asks for is what was admitted."""
+        problems = self._policy_problems(spec, self.project(spec.project))
+        _refuse(problems, f" (the policy in force: runai policy effective {spec.kind.value} -p {spec.project}; "
+                          f"submit it anew with values it allows)")
+
+    def _policy_problems(self, spec: WorkloadSpec, project: Project) -> list[dict[str, Any]]:
+        """Every rule of the policies and node_pools rule in force that ``spec`` (defaults filled) breaks."""
+        kind = spec.kind.value
+        policies = self._policies_for(project.department, project.name, kind)
+        department = next((d for d in self.store.departments() if d.name == project.department), None)
+        pools = allowed_pools(kind, project, department)
+        if not policies and pools is None:
+            return []
+        effective = merge(policies)
+        # who set each field is not stored: a field a policy fixes must hold its default, one it leaves to
+        # the server holds what the server set
+        fixed = {name for name, item in effective.items() if item.has_default}
+        problems = violations(spec.model_dump(mode="json"), fixed, effective, kind)
+        pool_text = pool_problem(kind, spec.node_pools, pools)
+        if pool_text is not None:
+            problems.append({"field": "node_pools", "message": f"node_pools: {pool_text}", "allowed": pools[0]})
+        return problems
+
     def _apply_policies(self, spec: WorkloadSpec, project: Project) -> WorkloadSpec:
         """The submission with the policies' defaults filled in, and the node pools its kind may use
         (the node_pools scheduling rule) where it names none; :class:`Invalid` listing every rule it
@@ -156,6 +182,12 @@ class PolicyAdministration:
         finally:
             self._policy_cache = None  # read again: what the store holds, committed or not
         return policy
+
+    def _audit_policies_gone(self, scope: str, name: str, user: "User") -> None:
+        """Audit, as deletions by ``user``, the policies of a department or project being deleted (the store
+        deletes them with it); called inside the deletion's transaction."""
+        for policy in self.policy_list(scope, name):
+            self._audit(user, "delete", "policy", policy_key(scope, name, policy.kind.value), policy, None)
 
     def delete_policy(self, scope: str, name: str | None, kind: str, user: "User") -> Policy:
         """Delete the policy of one scope and kind (the wider scopes' policies then apply)."""

@@ -13,6 +13,10 @@ Both apply: where both set a rule, the shorter wins (a department bounds its pro
   pods hold has shown 0% utilization for this long. Only measured devices count: a device
   without a measurement (a virtual GPU, a sample missing) is never idle, and a device it
   shares with another workload is idle only when the device as a whole is.
+  With ``idle_gpu_action: preemptible`` set beside the timeout (by the scope whose timeout is
+  in force), a non-preemptible workload is made preemptible instead (action ``preemptible``):
+  it runs on, its GPUs free to be reclaimed or preempted by work that waits, and its idle time
+  starts over; one already preemptible (or made so, then idle that long again) is stopped.
 * ``preemptible_max_duration``: a Running preemptible workload that has run this long since
   it last started yields while another workload waits for GPUs it could use (:func:`contested`):
   its pods are evicted and it goes back
@@ -31,7 +35,8 @@ from typing import Container, Iterable, Mapping, Optional
 
 from .models import Department, PodPhase, Project, Workload, WorkloadPhase
 
-__all__ = ["Breach", "RULES", "allowed_pools", "breaches", "contested", "effective_rules", "idle_workloads", "format_seconds",
+__all__ = ["Breach", "RULES", "allowed_pools", "breaches", "contested", "effective_rules", "idle_action",
+           "idle_workloads", "format_seconds",
            "pool_holds", "pool_problem"]
 
 #: the rules of a duration, in the order they are checked
@@ -47,7 +52,7 @@ class Breach:
     scope: str  # "project 'team-a'" or "department 'research'"
     seconds: float
     message: str
-    action: str = "stop"  # "stop" (the workload ends as Stopped) or "yield" (back to the queue)
+    action: str = "stop"  # "stop" (ends as Stopped), "yield" (back to the queue) or "preemptible" (runs on)
 
 
 def format_seconds(seconds: float) -> str:
@@ -79,6 +84,17 @@ def effective_rules(kind: str, project: Project | None, department: Department |
             if seconds is not None and (rule not in out or seconds < out[rule][0]):
                 out[rule] = (seconds, f"{what} {queue.name!r}")
     return out
+
+
+def idle_action(kind: str, project: Project | None, department: Department | None, scope: str) -> str:
+    """``idle_gpu_action`` ('stop' or 'preemptible') of the scope whose ``idle_gpu_timeout`` is in
+    force (``scope``, as :func:`effective_rules` names it); 'stop' where it sets none."""
+    for queue, what in ((project, "project"), (department, "department")):
+        if queue is not None and scope == f"{what} {queue.name!r}":
+            rules = queue.rules.get(kind)
+            if rules is not None and rules.idle_gpu_action is not None:
+                return rules.idle_gpu_action.value
+    return "stop"
 
 
 def idle_workloads(workloads: Iterable[Workload], utilization: Mapping[tuple[str, int], Optional[float]]
@@ -198,6 +214,14 @@ def breaches(workloads: Iterable[Workload], projects: Mapping[str, Project], dep
         if "idle_gpu_timeout" in rules and since is not None:
             seconds, scope = rules["idle_gpu_timeout"]
             idle = (now - since).total_seconds()
+            if idle >= seconds and not workload.spec.preemptible \
+                    and idle_action(kind, project, department, scope) == "preemptible":
+                out.append(Breach(workload.uid, "idle_gpu_timeout", scope, seconds,
+                                  f"made preemptible by rule idle_gpu_timeout of {scope} for {kind} workloads: its "
+                                  f"GPUs showed no utilization for {format_seconds(idle)}, the most allowed is "
+                                  f"{format_seconds(seconds)}; it runs on, and its GPUs may be taken back",
+                                  action="preemptible"))
+                continue
             if idle >= seconds:
                 out.append(Breach(workload.uid, "idle_gpu_timeout", scope, seconds,
                                   f"stopped by rule idle_gpu_timeout of {scope} for {kind} workloads: its GPUs "

@@ -32,7 +32,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -69,6 +69,7 @@ from . import access
 from .identity import User
 from .autoscale import Autoscaler
 from .feasibility import distinct_nodes, never_runs
+from .idle_fair_share import IdleFairShare, before_first_cycle
 from .rules import breaches, contested, effective_rules, idle_workloads, pool_holds
 from .launch import credential_material, data_mounts, describe_request
 from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, node_pool_of, pod_key
@@ -173,7 +174,7 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         self.seq: dict[str, int] = {}
         self.handles: dict[tuple[str, str], dict[str, Any]] = {}
         self.desired: dict[str, int] = {}
-        self.fair_share: dict[str, dict[str, float]] = {}
+        self.fair_share: Mapping[str, dict[str, float]] = before_first_cycle(self)  # then each cycle's (idle_fair_share)
         self.cycles = 0
         self.last_cycle_seconds = 0.0
         self.autoscaler = Autoscaler(scale_down_delay)
@@ -599,6 +600,7 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         if not workload.status.phase.is_finished:
             raise Conflict(f"workload {name!r} is {workload.status.phase}; only a Stopped, Succeeded or "
                            f"Failed workload can be resumed", field="name")
+        self._check_policies_now(workload.spec)  # admitted again: the policies in force now (policy_admin)
         with self._transaction():
             workload.status = WorkloadStatus(
                 phase=WorkloadPhase.PENDING,
@@ -687,7 +689,9 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         jobs = [job for uid, workload in list(self.workloads.items())
                 if uid not in held and (job := self._safe_engine_job(uid, workload))]
         if not any(p.status is EnginePodStatus.PENDING for job in jobs for p in job.pods):
-            # nothing waits: no action of the engine would do anything
+            # nothing waits: no action of the engine would do anything; the fair share, when read
+            now = self._now().timestamp()
+            self.fair_share = IdleFairShare(lambda: (nodes, jobs, list(self.node_pools), self._queues(), now))
             return ([], held) if held else None
         projects, departments = self._queues()
         snap = build_snapshot(nodes=nodes, pools=self.node_pools, departments=departments,
@@ -774,6 +778,9 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
             if breach.action == "yield":
                 self._yield(workload, breach.message)
                 continue
+            if breach.action == "preemptible":  # idle_gpu_timeout with idle_gpu_action: preemptible
+                self._make_preemptible(workload, breach.message)
+                continue
             workload.status.phase = WorkloadPhase.STOPPING
             workload.status.pending_reason = None
             workload.status.message = breach.message
@@ -792,6 +799,15 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
                 self._evict(workload.uid, pod_key(workload.spec.project, pod.name), message)
         workload.status.message = message
         self._yielded[workload.uid] = message
+        self._idle_since.pop(workload.uid, None)
+        self._save(workload)
+
+    def _make_preemptible(self, workload: Workload, message: str) -> None:
+        """An idle workload is made preemptible (rule idle_gpu_timeout): it runs on, the engine may now
+        reclaim or preempt its pods; its idle time starts over (idle as long again, it is stopped)."""
+        workload.spec = workload.spec.model_copy(update={"preemptible": True})
+        workload.status.message = message
+        self._event("RuleMadePreemptible", workload, message)
         self._idle_since.pop(workload.uid, None)
         self._save(workload)
 

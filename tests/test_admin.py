@@ -111,6 +111,8 @@ async def test_create_change_and_delete_a_department_and_a_project_each_audited(
      "rules.training.max_duration"),
     ("PATCH", ("departments", "research"), {"rules": {"workspace": {"idle_gpu_timeout": "soon"}}}, 400,
      "rules.workspace.idle_gpu_timeout"),
+    ("PATCH", ("projects", "alpha"), {"rules": {"workspace": {"idle_gpu_action": "pause"}}}, 400,
+     "rules.workspace.idle_gpu_action"),
     ("PATCH", ("projects", "nope"), {"priority": 5}, 404, "project"),
     ("PATCH", ("departments", "nope"), {"priority": 5}, 404, "department"),
     ("DELETE", ("projects", "nope"), None, 404, "project"),
@@ -134,7 +136,7 @@ async def test_rules_are_set_changed_and_removed_at_runtime_and_audited(api):
     code, body = await patch(api, "projects", "alpha",
                              body={"rules": {"training": {"max_duration": "8h", "idle_gpu_timeout": "30m"}}})
     assert code == 200, body
-    unset = {"preemptible_max_duration": None, "node_pools": None}  # the kind's other rules
+    unset = {"idle_gpu_action": None, "preemptible_max_duration": None, "node_pools": None}  # the kind's other rules
     assert body["rules"] == {"training": {"max_duration": 28800, "idle_gpu_timeout": 1800, **unset}}
     code, body = await patch(api, "projects", "alpha", body={"rules": {"training": {"idle_gpu_timeout": None},
                                                                        "workspace": {"max_duration": "1d"}}})

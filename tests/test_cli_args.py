@@ -226,7 +226,9 @@ def test_main_help_lists_every_subcommand(capsys):
         assert re.search(rf"^\s+{command}\s+\S", out, re.M), command
     assert cli.main([]) == 2
     assert cli.main(["submit", "--help"]) == 0
-    assert "-- COMMAND" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "-- COMMAND" in out
+    assert "runai policy effective" in out  # where the defaults and bounds in force are (issue 12)
 
 
 def test_no_server_found_exits_1_with_how_to_fix(capsys, tmp_path, monkeypatch):

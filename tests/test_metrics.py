@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from jupyter_runai.clusters.simulated import SimulatedCluster, simulated_nodes
 from jupyter_runai.server.metrics import ServiceCollector
 
-from test_service import make_service, submit
+from test_service import ME, make_service, submit
 
 NODE = "sim-node-0"
 
@@ -77,6 +77,36 @@ def test_device_workload_and_project_series_carry_the_right_numbers(service):
     assert one(m["runai_device_allocated_fraction"], device=str(other), virtual="true") == 0.5
     assert one(m["runai_allocated_gpu_count_per_node"], node=NODE) == 1.5
     assert one(m["runai_gpu_count_per_node"], node=NODE, virtual="true") == 2
+
+
+def test_the_fair_share_is_served_and_current_also_when_nothing_waits(service):
+    service.create_project({"name": "other", "department": "default", "deserved": {"gpu": 0}}, ME)
+    assert service.cycles == 0  # before any cycle: divided from the state as it is
+    assert one(scrape(service)["kai_queue_fair_share_gpu"], queue_name="other") == 0.0
+    service.run_cycle()  # nothing was ever submitted: the engine never ran
+    m = scrape(service)
+    assert one(m["kai_queue_fair_share_gpu"], queue_name="default") == 0.0  # asks nothing
+    assert one(m["kai_queue_fair_share_gpu"], queue_name="other") == 0.0
+    submit(service, "big", resources={"gpu": 2})
+    service.run_cycle()
+    service.run_cycle()
+    assert service.get("default", "big").status.phase.value == "Running"
+    assert one(scrape(service)["runai_project_gpu_fair_share"], project="default") == 2.0
+    submit(service, "late", project="other", resources={"gpu": 1}, preemptible=True)
+    service.run_cycle()  # it waits: default holds both GPUs within its deserved 2
+    assert one(scrape(service)["kai_queue_fair_share_gpu"], queue_name="other") == 0.0
+    service.cluster.finish("default/big-0", 0)  # big ends; "late" starts on the GPU it left
+    for _ in range(3):
+        service.run_cycle()
+    assert service.get("other", "late").status.phase.value == "Running"
+    m = scrape(service)  # nothing waits now: the shares of the work that runs, not of the last division
+    assert one(m["kai_queue_fair_share_gpu"], queue_name="default") == 0.0
+    assert one(m["kai_queue_fair_share_gpu"], queue_name="other") == 1.0
+    assert [p["fair_share"] for p in service.project_views() if p["name"] == "other"] == [{"gpu": 1.0}]
+    service.cluster.finish("other/late-0", 0)  # nothing runs, nothing waits: no one is entitled to anything
+    for _ in range(2):
+        service.run_cycle()
+    assert one(scrape(service)["kai_queue_fair_share_gpu"], queue_name="other") == 0.0
 
 
 def test_the_cycle_time_is_a_histogram_of_every_cycle(service):

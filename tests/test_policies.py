@@ -221,10 +221,48 @@ def test_policies_are_set_per_scope_audited_and_deleted(service):
     # a project's policies go with it (and a project made again with its name starts without them)
     service.set_policy({"scope": "project", "name": "vision", "kind": "workspace", "rules": {"image": {"required": True}}}, ME)
     assert service.effective_policy("vision", "workspace")["rules"]["image"]["required"] is True
+    service.set_policy({"scope": "department", "name": "research", "kind": "workspace",
+                        "rules": {"image": {"required": True}}}, ME)
     service.delete_project("vision", ME)
     service.create_project({"name": "vision", "department": "research"}, ME)
-    assert service.effective_policy("vision", "workspace")["rules"] == {}
+    assert service.effective_policy("vision", "workspace")["rules"] == {
+        "image": {"required": True, "from": ["department 'research'"]}}
+    service.delete_project("vision", ME)
+    service.delete_department("research", ME)
     assert [p.scope.value for p in service.policy_list()] == ["cluster"]
+    # each policy that went with its project or department has its own audit entry, before the scope's own
+    entries = service.audit(ME)
+    gone = [(e["kind"], e["action"], e["name"]) for e in entries[-6:]]
+    assert gone == [("policy", "delete", "project/vision/workspace"), ("project", "delete", "vision"),
+                    ("project", "create", "vision"), ("project", "delete", "vision"),
+                    ("policy", "delete", "department/research/workspace"), ("department", "delete", "research")], gone
+    assert entries[-6]["before"]["rules"]["image"]["required"] is True and entries[-6]["after"] is None
+
+
+def test_resume_admits_the_workload_again_under_the_policies_in_force_now(service):
+    """A policy tightened after a workload ran applies when it is resumed: refused with every rule it now
+    breaks (nothing changes), resumed as soon as the policy allows it again."""
+    service.set_policy({"scope": "cluster", "kind": "training", "defaults": {"image": "base:1"}}, ME)
+    submit(service, "old", resources={"gpu": 3})
+    service.run_cycle()
+    service.stop("default", "old", ME)
+    service.run_cycle()
+    assert service.get("default", "old").status.phase.value == "Stopped"
+    service.set_policy({"scope": "cluster", "kind": "training",
+                        "defaults": {"image": "base:2"}, "rules": {"resources.gpu": {"max": 2},
+                                                                   "image": {"can_edit": False}}}, ME)
+    service.update_project("default", {"rules": {"training": {"node_pools": ["a100"]}}}, ME)
+    with pytest.raises(Invalid) as refused:
+        service.resume("default", "old", ME)
+    assert [e["field"] for e in refused.value.errors] == ["image", "resources.gpu", "node_pools"]
+    assert refused.value.allowed == ["base:2"] and refused.value.errors[1]["allowed"] == "at most 2"
+    assert "runai policy effective training -p default" in refused.value.message
+    assert service.get("default", "old").status.phase.value == "Stopped"  # refused: nothing happened
+    assert [e.type for e in service.store.events(workload="old")].count("Resumed") == 0
+    service.update_project("default", {"rules": {"training": {"node_pools": None}}}, ME)
+    service.set_policy({"scope": "cluster", "kind": "training", "defaults": {"image": "base:1"},
+                        "rules": {"resources.gpu": {"max": 3}}}, ME)
+    assert service.resume("default", "old", ME).status.phase.value == "Pending"
 
 
 @pytest.mark.parametrize("call", [

@@ -109,3 +109,16 @@ def test_the_openapi_document_describes_policies():
     assert validator.is_valid({"scope": "project", "name": "vision", "kind": "training",
                                "rules": {"resources.gpu": {"max": 2}}})
     assert not validator.is_valid({"scope": "project", "kind": "training", "rule": {}})
+
+
+async def test_resume_over_rest_is_refused_by_a_policy_tightened_since(api):
+    await api.submit(name="wide", project="vision", command="true", resources={"gpu": 2})
+    await api.wait_phase("wide", "Succeeded", project="vision")
+    code, made = await put(api, {"scope": "project", "name": "vision", "kind": "training",
+                                 "rules": {"resources.gpu": {"max": 1}}})
+    assert code == 200, made
+    code, refused = await api.post("workloads", "vision", "wide", "resume")
+    assert code == 400, refused
+    assert refused["error"]["field"] == "resources.gpu" and refused["error"]["allowed"] == "at most 1"
+    assert "runai policy effective training -p vision" in refused["error"]["message"]
+    assert (await api.workload("wide", "vision"))["status"]["phase"] == "Succeeded"  # nothing happened

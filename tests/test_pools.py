@@ -170,3 +170,24 @@ def test_over_quota_weight_0_is_no_share_of_idle_gpus_not_a_cap():
     # limit = deserved is the cap
     result = schedule(Snapshot(nodes=node, queues=[weightless("team", 1, limit=1)], jobs=jobs))
     assert [b.job for b in result.binds] == ["j0"] and "limit" in result.pending_reasons["j1"]
+
+
+def test_fair_shares_without_a_cycle_match_the_cycle_s_and_sum_the_pools():
+    """What the service shows when nothing waits (scheduler.shares): the division the cycle makes."""
+    from jupyter_runai.scheduler.shares import fair_shares
+
+    flat = [queue("alpha", deserved=2, order=0), queue("beta", deserved=0, order=1)]
+    running = [job("r", "beta", gpus=4, status=PodStatus.RUNNING, node="a-0", devices=[0, 1, 2, 3])]
+    waiting = [job("w", "alpha", gpus=1, order=1)]
+    snap = Snapshot(nodes=nodes(), queues=flat, jobs=running + waiting)
+    assert fair_shares(snap) == schedule(snap).fair_share
+    idle = fair_shares(Snapshot(nodes=nodes(), queues=flat, jobs=running))
+    assert idle["alpha"]["gpu"] == 0 and idle["beta"]["gpu"] == 4
+    # per-pool quotas: each pool divides among the jobs that run in it, and the pools add up
+    alpha = queue("alpha", pools={"a": (8, -1), "b": (0, -1)}, order=0)
+    beta = queue("beta", pools={"a": (0, -1), "b": (4, -1)}, order=1)
+    jobs = [job("in-a", "alpha", gpus=2, status=PodStatus.RUNNING, node="a-0", devices=[0, 1]),
+            job("in-b", "beta", gpus=3, status=PodStatus.RUNNING, node="b-0", devices=[0, 1, 2], order=1),
+            job("also-b", "alpha", gpus=1, status=PodStatus.RUNNING, node="b-0", devices=[3], order=2)]
+    shares = fair_shares(Snapshot(nodes=nodes(), queues=[alpha, beta], jobs=jobs))
+    assert shares["alpha"]["gpu"] == 2 + 1 and shares["beta"]["gpu"] == 3

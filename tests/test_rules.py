@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from pydantic import ValidationError
 
 from jupyter_runai.clusters.simulated import SimulatedCluster, simulated_nodes
-from jupyter_runai.models import Project
+from jupyter_runai.models import KindRules, Project
 from jupyter_runai.rules import effective_rules, format_seconds
 from jupyter_runai.service import RunaiService
 from jupyter_runai.store import Store
@@ -165,6 +166,59 @@ def test_a_workload_sharing_a_busy_device_is_not_idle(service, cluster, clock):
     service.run_cycle()
     service.run_cycle()
     assert "idle_gpu_timeout" in stopped_by_rule(service, "a") and "idle_gpu_timeout" in stopped_by_rule(service, "b")
+
+
+def test_an_idle_workspace_is_made_preemptible_where_the_rule_says_so_then_gives_its_gpu_back(
+        service, cluster, clock):
+    rules(service, workspace={"idle_gpu_timeout": "30m", "idle_gpu_action": "preemptible"})
+    submit(service, "space", kind="workspace", resources={"gpu": 1})
+    service.run_cycle()
+    cluster.utilization[("sim-node-0", service.get("default", "space").status.pods[0].devices[0])] = 0
+    service.run_cycle()
+    # an inference endpoint that needs both GPUs waits: the workspace is not preemptible
+    submit(service, "serve", kind="inference", resources={"gpu": 1}, min_replicas=2, max_replicas=2)
+    clock.advance(minutes=29)
+    service.run_cycle()
+    assert phase(service, "space") == "Running" and phase(service, "serve") == "Pending"
+    clock.advance(minutes=1)
+    service.run_cycle()
+    space = service.get("default", "space")
+    message = ("made preemptible by rule idle_gpu_timeout of project 'default' for workspace workloads: its GPUs "
+               "showed no utilization for 30m, the most allowed is 30m; it runs on, and its GPUs may be taken back")
+    assert space.spec.preemptible is True and space.status.message == message
+    assert events_of(service, "space", "RuleMadePreemptible") == [message]
+    assert events_of(service, "space", "RuleStopped") == []
+    assert service.store.workload("default", "space").spec.preemptible is True  # stored so
+    for _ in range(4):  # now the endpoint preempts it
+        service.run_cycle()
+    assert phase(service, "serve") == "Running" and phase(service, "space") == "Pending"
+
+
+def test_an_idle_preemptible_workload_is_stopped_even_where_the_rule_would_make_it_preemptible(
+        service, cluster, clock):
+    rules(service, training={"idle_gpu_timeout": "10m", "idle_gpu_action": "preemptible"},
+          workspace={"idle_gpu_timeout": "10m", "idle_gpu_action": "preemptible"})
+    cluster.utilization.update({("sim-node-0", 0): 0, ("sim-node-0", 1): 0})
+    submit(service, "train", resources={"gpu": 1})  # preemptible already
+    submit(service, "space", kind="workspace", resources={"gpu": 1})
+    service.run_cycle()
+    service.run_cycle()
+    clock.advance(minutes=10)
+    service.run_cycle()
+    service.run_cycle()
+    assert "stopped by rule idle_gpu_timeout" in stopped_by_rule(service, "train")
+    assert phase(service, "space") == "Running" and service.get("default", "space").spec.preemptible
+    clock.advance(minutes=9)  # its idle time started over when it was made preemptible
+    service.run_cycle()
+    assert phase(service, "space") == "Running"
+    clock.advance(minutes=1)
+    service.run_cycle()
+    service.run_cycle()
+    assert "stopped by rule idle_gpu_timeout" in stopped_by_rule(service, "space")
+    # the rule's action is validated, naming the field and the values allowed
+    with pytest.raises(ValidationError) as bad:
+        KindRules(idle_gpu_action="pause")
+    assert "idle_gpu_action" in str(bad.value) and "'preemptible'" in str(bad.value)
 
 
 def test_a_workload_without_gpus_is_never_idle(service, cluster, clock):

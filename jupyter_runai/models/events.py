@@ -32,6 +32,7 @@ class EventType(StrEnum):
     STOPPED = "Stopped"  # by a user or a rule
     RULE_STOPPED = "RuleStopped"  # a scheduling rule stopped it (max duration, idle GPU timeout); says which
     RULE_YIELDED = "RuleYielded"  # a preemptible workload gave its GPUs back to the queue (preemptible_max_duration)
+    RULE_MADE_PREEMPTIBLE = "RuleMadePreemptible"  # idle GPUs: made preemptible instead of stopped (idle_gpu_timeout)
     RESUMED = "Resumed"  # back in the queue after a stop
     DELETED = "Deleted"
     SCALED = "Scaled"  # an inference endpoint's replicas were added or removed

@@ -144,6 +144,13 @@ def _check_duration(value: Any, info: ValidationInfo) -> Any:
 Duration = Annotated[Optional[Annotated[float, Compact]], BeforeValidator(_check_duration)]
 
 
+class IdleGpuAction(StrEnum):
+    """What rule ``idle_gpu_timeout`` does to a workload whose GPUs sat idle that long."""
+
+    STOP = "stop"
+    PREEMPTIBLE = "preemptible"  # made preemptible (it runs on; its GPUs may be taken back); stopped if it is already
+
+
 class KindRules(RunaiModel):
     """The scheduling rules of one workload kind in a project or department (see docs/rules.md).
     Unset: no such rule at this level."""
@@ -159,6 +166,13 @@ class KindRules(RunaiModel):
         description="A workload of this kind whose GPUs all showed no utilization for this long is stopped "
         "(seconds, or '30m'). Only GPUs that are measured count: a virtual GPU is never idle. Unset: never.",
         examples=["30m"],
+    )
+    idle_gpu_action: Annotated[Optional[IdleGpuAction], one_of(IdleGpuAction)] = Field(
+        default=None,
+        description="What idle_gpu_timeout does: 'stop' (unset: the same) stops the workload; 'preemptible' makes a "
+        "non-preemptible workload preemptible instead (it runs on, and its GPUs may be reclaimed or preempted "
+        "by work that waits); a workload already preemptible is stopped.",
+        examples=["preemptible"],
     )
 
     preemptible_max_duration: Duration = Field(

@@ -24,7 +24,7 @@ from typing import Callable
 
 from .types import Bind, CycleResult, Job, Pod, PodStatus, Queue, Snapshot
 
-__all__ = ["schedule_by_pool", "uses_pool_quotas"]
+__all__ = ["pool_queues", "schedule_by_pool", "uses_pool_quotas"]
 
 
 def uses_pool_quotas(snapshot: Snapshot) -> bool:
@@ -32,7 +32,7 @@ def uses_pool_quotas(snapshot: Snapshot) -> bool:
     return any(q.pool_resources for q in snapshot.queues)
 
 
-def _pool_queues(queues: list[Queue], pool: str) -> list[Queue]:
+def pool_queues(queues: list[Queue], pool: str) -> list[Queue]:
     return [replace(q, resources=q.pool_resources.get(pool, q.resources), pool_resources={}) for q in queues]
 
 
@@ -72,7 +72,7 @@ def schedule_by_pool(snapshot: Snapshot, run: Callable[[Snapshot], CycleResult])
             if not any(p.status is PodStatus.PENDING for j in here for p in j.pods):
                 continue
             sub = Snapshot(nodes=[n for n in snapshot.nodes if n.pool == pool],
-                           queues=_pool_queues(snapshot.queues, pool), jobs=here, config=snapshot.config,
+                           queues=pool_queues(snapshot.queues, pool), jobs=here, config=snapshot.config,
                            pool_config=snapshot.pool_config, now=snapshot.now, actions=snapshot.actions,
                            reclaim_min_runtime=snapshot.reclaim_min_runtime,
                            preempt_min_runtime=snapshot.preempt_min_runtime,

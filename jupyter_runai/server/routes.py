@@ -91,8 +91,9 @@ ROUTES: list[Route] = [
         "delete": Op("Stop the workload's pods and remove it", response="Workload", status=202),
     }),
     Route("/workloads/{project}/{name}/{action}", WorkloadActionHandler, {
-        "post": Op("stop: end its pods and keep it; resume: put a stopped or finished workload back in the queue",
-                   response="Workload"),
+        "post": Op("stop: end its pods and keep it; resume: put a stopped or finished workload back in the queue, "
+                   "admitted again under the policies in force now (400 listing every rule it breaks, nothing "
+                   "changed)", response="Workload"),
     }),
     Route("/workloads/{project}/{name}/logs", LogsHandler, {
         "get": Op("A pod's output (stdout and stderr)", response="text",
