@@ -70,6 +70,7 @@ from .identity import User
 from .autoscale import Autoscaler
 from .feasibility import distinct_nodes, never_runs
 from .rules import breaches, contested, effective_rules, idle_workloads, pool_holds
+from .lifecycle import Step, fresh_pods, reset_pod
 from .launch import credential_material, data_mounts, describe_request
 from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, node_pool_of, pod_key
 from .store import Store, StoreWriteError
@@ -105,8 +106,6 @@ def is_intent(handle: dict[str, Any] | None) -> bool:
 __all__ = ["AdmissionHook", "RunaiService", "Subscription", "User"]
 
 KERNEL_ID_ENV = "RUNAI_KERNEL_ID"  # set by the kernel provisioner (kernels/provisioner.py)
-STARTING_REASON = "starting: waiting for the server to answer"
-"""The pending reason of a workload whose pods run but do not answer yet (see ``_update_phase``)."""
 LIVE = (WorkloadPhase.PENDING, WorkloadPhase.RUNNING, WorkloadPhase.STOPPING, WorkloadPhase.DELETING)
 
 
@@ -334,11 +333,6 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         self._last_time = now
         return now
 
-    def _now_after(self, *times: datetime | None) -> datetime:
-        """Now, but not before any of ``times`` (an end is never before its start, even after
-        the clock stepped back across a restart)."""
-        return max([self._now(), *(t for t in times if t is not None)])
-
     def ensure_running(self) -> None:
         """Start the scheduling loop if an event loop runs and the loop is not running yet."""
         if self.closed:
@@ -553,7 +547,7 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
             )
         now = self._now()
         workload = Workload(spec=spec, submitted_by=user.name,
-                            status=WorkloadStatus(submitted_at=now, pods=self._fresh_pods(spec)))
+                            status=WorkloadStatus(submitted_at=now, pods=fresh_pods(spec)))
         with self._transaction(rollback=False):  # memory changes below, once it is committed
             seq = self.store.add_workload(workload)
             self._event("Submitted", workload, f"submitted by {user.name}: {describe_request(spec)}")
@@ -578,50 +572,33 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
     def stop(self, project: str, name: str, user: User) -> Workload:
         """Stop a workload: its pods end (SIGTERM, then SIGKILL after the grace period)."""
         workload = self._to_manage(project, name, user)
-        if workload.status.phase in (WorkloadPhase.STOPPED, WorkloadPhase.SUCCEEDED, WorkloadPhase.FAILED):
-            raise Conflict(f"workload {name!r} is {workload.status.phase}, not running or pending", field="name")
-        if workload.status.phase == WorkloadPhase.DELETING:
-            raise Conflict(f"workload {name!r} is being deleted", field="name")
-        if workload.status.phase != WorkloadPhase.STOPPING:
-            with self._transaction():
-                workload.status.phase = WorkloadPhase.STOPPING
-                workload.status.pending_reason = None
-                workload.status.message = f"stopped by {user.name}"
-                self._end_pods(workload, "stopped by a user")
-                self._maybe_finish_stop(workload)  # at once when nothing runs; else when its pods end
-                self._save(workload)
+        step = self._step(workload)
+        step.stop_request(user.name)  # Conflict (nothing changed) when it is not running or pending
+        if step.changed:  # not when it is stopping already
+            with self._transaction():  # a failed commit loads memory again from the store
+                self._apply(step)
         self.wake()
         return workload
 
     def resume(self, project: str, name: str, user: User) -> Workload:
         """Put a stopped (or finished) workload back in the queue, at its old place."""
         workload = self._to_manage(project, name, user)
-        if not workload.status.phase.is_finished:
-            raise Conflict(f"workload {name!r} is {workload.status.phase}; only a Stopped, Succeeded or "
-                           f"Failed workload can be resumed", field="name")
+        step = self._step(workload)
+        step.resume_request(user.name)  # Conflict (nothing changed) when it is not finished
         with self._transaction():
-            workload.status = WorkloadStatus(
-                phase=WorkloadPhase.PENDING,
-                submitted_at=workload.status.submitted_at,
-                started_at=workload.status.started_at,
-                pods=self._fresh_pods(workload.spec),
-            )
             if workload.spec.kind == WorkloadKind.INFERENCE:
                 self.desired[workload.uid] = workload.spec.min_pods
-            self._event("Resumed", workload, f"resumed by {user.name}")
-            self._save(workload)
+            self._apply(step)
         self.wake()
         return workload
 
     def delete(self, project: str, name: str, user: User) -> Workload:
         """Stop the workload's pods and remove it (at once when nothing runs)."""
         workload = self._to_manage(project, name, user)
+        step = self._step(workload)
+        step.delete_request()
         with self._transaction():
-            workload.status.phase = WorkloadPhase.DELETING
-            workload.status.pending_reason = None
-            self._end_pods(workload, "deleted by a user")
-            self._save(workload)
-            self._maybe_remove(workload, user.name)
+            self._apply(step, by=user.name)
         self.wake()
         return workload
 
@@ -774,13 +751,9 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
             if breach.action == "yield":
                 self._yield(workload, breach.message)
                 continue
-            workload.status.phase = WorkloadPhase.STOPPING
-            workload.status.pending_reason = None
-            workload.status.message = breach.message
-            self._event("RuleStopped", workload, breach.message)
-            self._end_pods(workload, breach.message)
-            self._maybe_finish_stop(workload)
-            self._save(workload)
+            step = self._step(workload)
+            step.stop_workload(breach.message, breach.message, event="RuleStopped")
+            self._apply(step)
             self._idle_since.pop(breach.uid, None)
 
     def _yield(self, workload: Workload, message: str) -> None:
@@ -834,13 +807,9 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
             reason = f"{what}: {format_validation_error(invalid_spec)[0]['message']}"
         except Exception:
             pass
-        reason = reason[:1000]
-        try:
-            self._end_pods(workload, reason)
-        except Exception:  # its pods may be what is broken: still fail the workload
-            log.exception("could not stop the pods of workload %s", uid)
-        self._finish(workload, WorkloadPhase.FAILED, reason)
-        self._save(workload)
+        step = self._step(workload)
+        step.fail(reason[:1000])
+        self._apply(step)
 
     def _workload_mix(self) -> list[Job]:
         """The ``placement_history`` most recently submitted workloads (finished ones included)
@@ -907,11 +876,9 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         pod = self._pod_by_key(workload, key)
         if pod is None or pod.phase != PodPhase.RUNNING:
             return
-        pod.phase = PodPhase.TERMINATING
-        pod.message = reason if reason.startswith("evicted") else f"evicted: {reason}"
-        self._stop_pod(key)
-        self._event("Evicted", workload, f"pod {pod.name} on {pod.node}: {reason}", pod=pod.name)
-        self._save(workload)
+        step = self._step(workload)
+        step.evict(pod, reason)
+        self._apply(step)
         self._count_eviction(workload.spec.project, eviction_kind(reason))
 
     def _start_pods(self, uid: str, binds: list, device_memory: dict[str, int]) -> list[tuple[str, str, PodLaunch]]:
@@ -993,12 +960,9 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
                 log.warning("could not start %s: %s", launch.key, exc)
                 self.handles.pop((uid, pod_name), None)
                 self._handles_dirty.add((uid, pod_name))
-                pod.phase = PodPhase.FAILED
-                pod.message = f"could not start: {exc}"
-                pod.finished_at = self._now_after(pod.started_at)
-                self._event("Failed", workload, f"pod {pod.name} could not start: {exc}", pod=pod.name)
-                self._pod_failed(workload, pod)
-                self._save(workload)
+                step = self._step(workload)
+                step.pod_not_started(pod, str(exc))
+                self._apply(step)
                 continue
             self._crash_point("after-launch")
             self.handles[(uid, pod_name)] = handle
@@ -1033,52 +997,13 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         return (self.handles.get((workload.uid, pod.name)) or {}).get("ready") is not False
 
     def _update_phase(self, workload: Workload, reason: str | None) -> None:
-        status = workload.status
-        running = sum(1 for p in status.pods if p.phase == PodPhase.RUNNING)
-        ready = sum(1 for p in status.pods if self._ready(workload, p))
-        if running >= workload.spec.min_pods and ready < workload.spec.min_pods \
-                and status.phase != WorkloadPhase.RUNNING:
-            # placed and started, not answering yet: Running means reachable (the proxy would say 503)
-            if status.pending_reason != STARTING_REASON:
-                status.pending_reason = STARTING_REASON
-                self._event("Pending", workload, STARTING_REASON)
-                self._save(workload)
-            return
-        if running >= workload.spec.min_pods:
-            if status.phase != WorkloadPhase.RUNNING:
-                status.phase = WorkloadPhase.RUNNING
-                status.started_at = self._now_after(status.submitted_at)
-                status.pending_reason = None
-                status.message = None
-                self._event("Started", workload, f"running: {running} of {workload.spec.pod_count} pods")
-                self._save(workload)
-            if workload.spec.kind in (WorkloadKind.WORKSPACE, WorkloadKind.INFERENCE):
-                url = self.proxy_path(workload)
-                if status.url != url:
-                    status.url = url
-                    self._save(workload)
-            return
-        if status.phase == WorkloadPhase.RUNNING:
-            status.phase = WorkloadPhase.PENDING
-            status.url = None
-            self._event("Pending", workload, "back in the queue: fewer pods run than its minimum")
-            self._save(workload)
-        terminating = any(p.phase == PodPhase.TERMINATING for p in status.pods)
-        text = reason or ("waiting for evicted pods to release their devices" if terminating else None)
-        if text and text != status.pending_reason:
-            if status.pending_reason is None:  # it starts waiting (again)
-                self._reasons_told.pop(workload.uid, None)
-            told = self._reasons_told.setdefault(workload.uid, set())
-            kind = reason_kind(text)
-            if kind in told:
-                # a reason it has waited for already, with this cycle's figures: shown at
-                # once, but neither an event nor a write (saved with its next change)
-                status.pending_reason = text
-                return
-            told.add(kind)
-            status.pending_reason = text
-            self._event("Pending", workload, text)
-            self._save(workload)
+        """Pending or Running, from its pods (``lifecycle.Step.update_phase``)."""
+        step = self._step(workload)
+        ready = sum(1 for p in workload.status.pods if self._ready(workload, p))
+        url = self.proxy_path(workload) if workload.spec.kind in (WorkloadKind.WORKSPACE, WorkloadKind.INFERENCE) \
+            else None
+        step.update_phase(reason, ready, url)
+        self._apply(step)
 
     # ------------------------------------------------------------------ what the cluster saw
 
@@ -1095,118 +1020,48 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
                 self._update_phase(workload, None)  # it answers now: Running (when enough of its pods do)
         if report.state == PodState.RUNNING:
             return
-        was, why = pod.phase, pod.message
-        pod.finished_at = self._now_after(pod.started_at)
-        pod.message = report.message
-        stopping = workload.status.phase in (WorkloadPhase.STOPPING, WorkloadPhase.DELETING)
-        ended = report.state == PodState.STOPPED or (was == PodPhase.TERMINATING and report.state != PodState.SUCCEEDED)
-        if ended and stopping and self._outcome.get(workload.uid) == WorkloadPhase.FAILED:
-            # stopped because another pod of its workload failed: it ended (and says why), it waits for nothing
-            pod.phase = PodPhase.FAILED
-            pod.message = f"ended: {why or 'another pod of the workload failed'}"
-            self._maybe_finish_stop(workload)
-            self._save(workload)
-            return
-        if ended:
-            self._reset_pod(pod)
-            pod.message = report.message
-            if stopping:
-                self._maybe_finish_stop(workload) or self._maybe_remove(workload, None)
-            elif pod.index >= self._desired(workload):  # a replica scaled down: gone
-                workload.status.pods = [p for p in workload.status.pods if p is not pod]
-            else:  # evicted: back to the queue, saying why
-                evicted = why if why and why.startswith("evicted") else "evicted"
-                pod.message = f"{evicted}; waiting to be placed again"
-            self._save(workload)
-            return
-        if report.state == PodState.SUCCEEDED:
-            pod.phase = PodPhase.SUCCEEDED
-            self._event("Succeeded", workload, f"pod {pod.name} {report.message or 'exited with code 0'}",
-                        pod=pod.name)
-            self._pod_succeeded(workload)
+        step = self._step(workload)
+        step.pod_ended(pod, report.state, report.message)
+        self._apply(step)
+
+    def _step(self, workload: Workload) -> Step:
+        """A lifecycle step of ``workload`` with what the service knows of it (see ``lifecycle.Step``)."""
+        uid = workload.uid
+        unlaunched = {p.name for p in workload.status.pods if is_intent(self.handles.get((uid, p.name)))}
+        return Step(workload, self._now(), desired=self._desired(workload), outcome=self._outcome.get(uid),
+                    unlaunched=unlaunched, told=self._reasons_told.get(uid))
+
+    def _apply(self, step: Step, by: str | None = None) -> None:
+        """Do what a lifecycle step asks: drop the intents of pods never launched, stop pods (once the
+        transaction commits), record the events, save the workload, remove it when it may go."""
+        workload = step.workload
+        uid = workload.uid
+        for name in step.cancelled:
+            self.handles.pop((uid, name), None)
+            self._handles_dirty.add((uid, name))
+        for name in step.stop:
+            self._stop_pod(pod_key(workload.spec.project, name))
+        if step.outcome is None:
+            self._outcome.pop(uid, None)
         else:
-            pod.phase = PodPhase.FAILED
-            lost = report.state == PodState.LOST
-            text = report.message or ("the process was lost" if lost else "failed")
-            self._event("Failed", workload, f"pod {pod.name}: {text}", pod=pod.name)
-            if stopping:
-                self._maybe_finish_stop(workload) or self._maybe_remove(workload, None)
-            else:
-                self._pod_failed(workload, pod)
-        self._save(workload)
+            self._outcome[uid] = step.outcome
+        if step.told is not None:
+            self._reasons_told[uid] = step.told
+        for event in step.events:
+            self._event(event.type, workload, event.message, pod=event.pod)
+        if step.changed:
+            self._save(workload)
+        if step.removable:
+            self._remove(workload, by)
 
-
-    def _pod_succeeded(self, workload: Workload) -> None:
-        status = workload.status
-        kind = workload.spec.kind
-        if kind == WorkloadKind.INFERENCE:  # a replica that ends is started again
-            for pod in status.pods:
-                if pod.phase == PodPhase.SUCCEEDED:
-                    self._reset_pod(pod)
-            return
-        if status.phase in (WorkloadPhase.STOPPING, WorkloadPhase.DELETING):
-            self._maybe_finish_stop(workload) or self._maybe_remove(workload, None)
-            return
-        if all(p.phase == PodPhase.SUCCEEDED for p in status.pods) and len(status.pods) >= workload.spec.min_pods:
-            self._finish(workload, WorkloadPhase.SUCCEEDED, None)
-
-    def _pod_failed(self, workload: Workload, pod: PodStatus) -> None:
-        spec, status = workload.spec, workload.status
-        if spec.kind == WorkloadKind.INFERENCE:
-            self._reset_pod(pod)
-            return
-        if spec.kind in (WorkloadKind.TRAINING, WorkloadKind.DISTRIBUTED) and status.restarts < (spec.backoff_limit or 0):
-            status.restarts += 1
-            self._end_pods(workload, "restarting after a failure")
-            for p in status.pods:
-                if p.phase not in HOLDING:
-                    self._reset_pod(p)
-            status.phase = WorkloadPhase.PENDING
-            self._event("Pending", workload, f"restart {status.restarts} of {spec.backoff_limit} after: "
-                        f"{pod.message or 'a pod failed'}")
-            return
-        message = f"pod {pod.name}: {pod.message or 'failed'}"
-        self._end_pods(workload, "another pod of the workload failed")
-        self._finish(workload, WorkloadPhase.FAILED, message)
-
-    def _finish(self, workload: Workload, phase: WorkloadPhase, message: str | None) -> None:
-        status = workload.status
-        if any(p.phase in HOLDING for p in status.pods):
-            # some pods are still ending: the workload gets its outcome when they are gone
-            status.phase = WorkloadPhase.STOPPING
-            status.message = message
-            self._outcome[workload.uid] = phase
-            return
-        status.phase = phase
-        status.message = message
-        status.pending_reason = None
-        status.url = None
-        status.finished_at = self._now_after(status.submitted_at, status.started_at)
-        self._event(phase.value, workload, message or phase.value.lower())
-
-    def _maybe_finish_stop(self, workload: Workload) -> bool:
-        """A stopping workload whose pods all ended becomes Stopped (or Failed if a pod failed
-        on its own). True when it did."""
-        status = workload.status
-        if status.phase != WorkloadPhase.STOPPING or any(p.phase in HOLDING for p in status.pods):
-            return False
-        outcome = self._outcome.pop(workload.uid, WorkloadPhase.STOPPED)
-        status.phase = outcome
-        if outcome == WorkloadPhase.STOPPED:
-            status.pods = []
-        status.url = None
-        status.finished_at = self._now_after(status.submitted_at, status.started_at)
-        self._event(status.phase.value, workload, status.message or "stopped")
-        return True
-
-    def _maybe_remove(self, workload: Workload, user: str | None) -> bool:
-        if workload.status.phase != WorkloadPhase.DELETING or any(p.phase in HOLDING for p in workload.status.pods):
-            return False
+    def _remove(self, workload: Workload, user: str | None) -> None:
+        """A deleted workload whose pods all ended leaves the store and memory."""
         self.store.delete_workload(workload.uid)
         self._dirty.discard(workload.uid)
         self.workloads.pop(workload.uid, None)
         self._phase_applied.pop(workload.uid, None)
         self._reasons_told.pop(workload.uid, None)
+        self._outcome.pop(workload.uid, None)
         self._names.pop((workload.spec.project, workload.spec.name), None)
         self.seq.pop(workload.uid, None)
         self.desired.pop(workload.uid, None)
@@ -1221,38 +1076,12 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
                 self._after_commit.append(functools.partial(self._release, pod_key(workload.spec.project, key[1]),
                                                             handle))
         self._event("Deleted", workload, f"deleted{' by ' + user if user else ''}")
-        return True
 
     def _release(self, key: str, handle: dict[str, Any]) -> None:
         try:
             self.cluster.release(key, handle)
         except Exception:  # noqa: BLE001 - what is left on disk must not keep the workload
             log.exception("could not remove what pod %s left on its node", key)
-
-    def _end_pods(self, workload: Workload, why: str) -> None:
-        """Stop every pod that holds devices; drop the pending ones."""
-        keep = []
-        for pod in workload.status.pods:
-            if pod.phase == PodPhase.RUNNING and is_intent(self.handles.get((workload.uid, pod.name))):
-                # placed in this cycle but not launched yet: it never starts
-                self.handles.pop((workload.uid, pod.name))
-                self._handles_dirty.add((workload.uid, pod.name))
-            elif pod.phase == PodPhase.RUNNING:
-                pod.phase = PodPhase.TERMINATING
-                pod.message = why
-                self._stop_pod(pod_key(workload.spec.project, pod.name))
-                keep.append(pod)
-            elif pod.phase == PodPhase.TERMINATING or pod.phase in (PodPhase.SUCCEEDED, PodPhase.FAILED):
-                keep.append(pod)
-        workload.status.pods = keep
-
-    @staticmethod
-    def _reset_pod(pod: PodStatus) -> None:
-        pod.phase = PodPhase.PENDING
-        pod.node = None
-        pod.devices = []
-        pod.fraction = None
-        pod.gpu_memory = None
 
     # ------------------------------------------------------------------ restart
 
@@ -1284,7 +1113,7 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
                     self._handles_dirty.add((workload.uid, pod.name))
                 if report.state == PodState.LOST and pod.phase == PodPhase.RUNNING \
                         and workload.status.phase in (WorkloadPhase.RUNNING, WorkloadPhase.PENDING):
-                    self._reset_pod(pod)
+                    reset_pod(pod)
                     pod.message = ("it had not started when the server stopped; waiting to be placed again"
                                    if is_intent(handle) else
                                    "the process was gone after a restart; waiting to be placed again")
@@ -1296,10 +1125,10 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
                 continue
             if workload.status.phase in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
                 self._update_phase(workload, None)  # below its minimum now: back in the queue
-            if workload.status.phase == WorkloadPhase.DELETING:
-                self._maybe_remove(workload, None)
-            elif workload.status.phase == WorkloadPhase.STOPPING:
-                self._maybe_finish_stop(workload)
+            if workload.status.phase in (WorkloadPhase.STOPPING, WorkloadPhase.DELETING):
+                step = self._step(workload)
+                step.settle()  # its pods all ended meanwhile: Stopped, or removed
+                self._apply(step)
 
     # ------------------------------------------------------------------ inference autoscaling
 
@@ -1321,22 +1150,11 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
                 self._scale_down(workload, want)
 
     def _scale_down(self, workload: Workload, want: int) -> None:
-        extra = [p for p in workload.status.pods if p.index >= want]
-        for pod in extra:
-            if pod.phase == PodPhase.RUNNING:
-                pod.phase = PodPhase.TERMINATING
-                pod.message = "scaled down"
-                self._stop_pod(pod_key(workload.spec.project, pod.name))
-        workload.status.pods = [p for p in workload.status.pods if p.index < want or p.phase in HOLDING]
-        self._event("Scaled", workload, f"scaling down to {want} replicas "
-                    f"({self.autoscaler.load(workload.uid):g} requests in flight)")
-        self._save(workload)
+        step = self._step(workload)
+        step.scale_down(want, f"{self.autoscaler.load(workload.uid):g} requests in flight")
+        self._apply(step)
 
     # ------------------------------------------------------------------ helpers
-
-    def _fresh_pods(self, spec: WorkloadSpec) -> list[PodStatus]:
-        count = spec.min_pods if spec.kind == WorkloadKind.INFERENCE else spec.pod_count
-        return [PodStatus(name=spec.pod_name(i), index=i) for i in range(count)]
 
     def _pod_by_key(self, workload: Workload, key: str) -> PodStatus | None:
         name = key.split("/", 1)[1]
