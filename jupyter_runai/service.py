@@ -39,7 +39,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .clusters.base import Cluster, Endpoint, PodLaunch, PodReport, PodState
-from .errors import Conflict, Invalid, NotFound, Unavailable
+from .errors import Invalid, NotFound, Unavailable
 from .models import (
     Department,
     Node,
@@ -55,11 +55,12 @@ from .models import (
     format_validation_error,
 )
 from .scheduler import schedule
-from .scheduler.reasons import reason_kind
 from .scheduler.types import Job
 from .scheduler.types import PodStatus as EnginePodStatus
 from . import views
 from .eventlog import eviction_kind, eviction_text
+from .admission import Admission, AdmissionHook
+from .events import Events, Subscription
 from .monitoring import Monitoring
 from .admin import Administration
 from .policy_admin import PolicyAdministration
@@ -68,7 +69,6 @@ from .rbac import AccessControl
 from . import access
 from .identity import User
 from .autoscale import Autoscaler
-from .feasibility import distinct_nodes, never_runs
 from .rules import breaches, contested, effective_rules, idle_workloads, pool_holds
 from .lifecycle import Step, fresh_pods, reset_pod
 from .launch import credential_material, data_mounts, describe_request
@@ -109,28 +109,12 @@ KERNEL_ID_ENV = "RUNAI_KERNEL_ID"  # set by the kernel provisioner (kernels/prov
 LIVE = (WorkloadPhase.PENDING, WorkloadPhase.RUNNING, WorkloadPhase.STOPPING, WorkloadPhase.DELETING)
 
 
-class Subscription(asyncio.Queue):
-    """The events a subscriber has yet to take, in order. A subscriber that falls
-    ``maxsize`` events behind gets no more: ``overflowed`` is set, and it should take what
-    is queued and then resume from the store after the last event it took."""
-
-    def __init__(self, maxsize: int, user: User | None = None) -> None:
-        super().__init__(maxsize=maxsize)
-        self.overflowed = asyncio.Event()
-        self.user = user  # None: every event; else those of the projects it may see
-        self.seen: tuple[int, set[str] | None] | None = None  # (access version, projects it may see)
-
-
-AdmissionHook = Callable[[WorkloadSpec, User], WorkloadSpec | None]
-"""Called on every submit after validation; may return a changed spec (defaults
-from a policy) or raise a ``ServiceError`` (a policy or RBAC refusal)."""
-
-
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class RunaiService(Administration, PolicyAdministration, ProjectData, AccessControl, Monitoring):
+class RunaiService(Admission, Events, Administration, PolicyAdministration, ProjectData, AccessControl,
+                   Monitoring):
     """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once.
     Departments, projects and node pools are administered through the methods of
     :class:`~jupyter_runai.admin.Administration`."""
@@ -177,7 +161,6 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         self.last_cycle_seconds = 0.0
         self.autoscaler = Autoscaler(scale_down_delay)
         self._dirty: set[str] = set()
-        self._outbox: list[dict[str, Any]] = []  # events to publish once committed
         # queue positions are marked again on a read after a change (a saved workload or an event)
         self._changes = 0
         self._positions_marked_at = -1
@@ -189,7 +172,6 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         self._yielded: dict[str, str] = {}  # uid -> why: yielded by a rule, sits out one pass once its pods end
         self._queues_read: tuple[list[Project], list[Department]] | None = None  # this cycle's (_queues)
         self._outcome: dict[str, WorkloadPhase] = {}  # what a stopping workload becomes once its pods end
-        self._subscribers: set[Subscription] = set()
         self._handles_dirty: set[tuple[str, str]] = set()  # handles to write with the transaction
         self._after_commit: list[Callable[[], None]] = []  # cluster actions once the transaction commits
         self._in_transaction = False
@@ -198,10 +180,7 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         self._last_time: datetime | None = None
         self._crash_points = _test_crash_points()
         self._launches = 0
-        self.event_retention = event_retention  # events kept in the store while running (None: all)
-        self.event_buffer = event_buffer  # events a subscriber may fall behind before it overflows
-        self._unpruned = 0  # events added since the store was last pruned
-        store.on_rollback(self._forget_unstored_events)
+        self._init_events(event_retention, event_buffer)
         self._init_monitoring(accounting_interval, usage_sample_interval, usage_history)
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -513,38 +492,9 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
     # ------------------------------------------------------------------ requests
 
     def submit(self, spec: WorkloadSpec | dict[str, Any], user: User) -> Workload:
-        """Admit a workload: validate, apply the hooks, store, queue. Raises ``ValidationError``
-        (a field error) or a ``ServiceError``."""
-        if not isinstance(spec, WorkloadSpec):
-            spec = WorkloadSpec.model_validate(spec)
-        project = self.project(spec.project)  # NotFound names the field
-        self.require(user, self.submit_action(spec.kind), project=spec.project)
-        for hook in self.admission_hooks:
-            changed = hook(spec, user)
-            if changed is not None:
-                spec = changed
-        if spec.project != project.name:  # a hook moved it
-            project = self.project(spec.project)
-            self.require(user, self.submit_action(spec.kind), project=spec.project)
-        spec = self._apply_policies(spec, project)  # defaults, then every rule broken listed (policy_admin)
-        self._check_references(spec)
-        if spec.command is None and spec.kind != WorkloadKind.WORKSPACE and not self.cluster.runs_images:
-            raise Invalid(f"required for a {spec.kind.value} on the {self.cluster.name} cluster: it runs this "
-                          f"command in the server's Python environment and does not run images",
-                          field="command", allowed="a command string or list")
-        for part, res in (("resources", spec.resources), ("master_resources", spec.master_resources)):
-            if res is not None and res.is_fractional and not self.cluster.gpu_fractions:
-                raise Invalid(f"the {self.cluster.name} cluster gives whole GPUs only (fractions and GPU memory "
-                              f"are not built for it yet)", field=f"{part}.gpu", allowed="a whole number of GPUs")
-        if not spec.queue_anyway:
-            self._refuse_never_runs(spec, project)
-        existing = self._names.get((spec.project, spec.name))
-        if existing is not None:
-            raise Conflict(
-                f"a workload named {spec.name!r} already exists in project {spec.project!r} "
-                f"({self.workloads[existing].status.phase}); delete it first or choose another name",
-                field="name",
-            )
+        """Admit a workload (``admission.py``: validate, RBAC, hooks, policies, references), store it,
+        queue it. Raises ``ValidationError`` (a field error) or a ``ServiceError``."""
+        spec = self._admit(spec, user)  # admission.py
         now = self._now()
         workload = Workload(spec=spec, submitted_by=user.name,
                             status=WorkloadStatus(submitted_at=now, pods=fresh_pods(spec)))
@@ -1170,48 +1120,6 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         pod = self._pod_by_key(workload, key) if workload else None
         return (workload, pod) if pod is not None else None
 
-    def _check_references(self, spec: WorkloadSpec) -> None:
-        pools = [p.name for p in self.node_pools] + ["default"]
-        for position, name in enumerate(spec.node_pools):
-            if name not in pools:
-                raise Invalid(f"no node pool {name!r}; node pools: {', '.join(pools)}",
-                              field=f"node_pools.{position}", allowed=pools)
-        for position, name in enumerate(spec.data_sources):
-            if self.store.data_source(spec.project, name) is None:
-                names = [d.name for d in self.store.data_sources(spec.project)]
-                raise Invalid(f"project {spec.project!r} has no data source {name!r}",
-                              field=f"data_sources.{position}", allowed=names)
-        for position, name in enumerate(spec.credentials):
-            if self.store.credential(spec.project, name) is None:
-                names = [c.name for c in self.store.credentials(spec.project)]
-                raise Invalid(f"project {spec.project!r} has no credential {name!r}",
-                              field=f"credentials.{position}", allowed=names)
-
-    def _node_shapes(self) -> list[Node]:
-        """One node of each shape (``feasibility.distinct_nodes``), worked out again only when
-        the nodes or the node pools change."""
-        nodes = self.cluster.nodes()
-        # the same node objects, in the same number: the clusters hand out the same Node objects
-        # until their nodes change (a tuple of every id cost 0.2 ms a submit at 5,000 nodes)
-        key = (len(nodes), id(nodes[0]) if nodes else None, id(nodes[-1]) if nodes else None,
-               tuple(map(id, self.node_pools)))
-        cached = getattr(self, "_shapes_cache", None)
-        if cached is None or cached[0] != key:
-            cached = (key, distinct_nodes(nodes, self.node_pools))
-            self._shapes_cache = cached
-        return cached[1]
-
-    def _refuse_never_runs(self, spec: WorkloadSpec, project: Project) -> None:
-        """Refuse a workload that could never start on these nodes within its project's and
-        department's limits (see :mod:`jupyter_runai.feasibility`), listing every reason."""
-        department = next((d for d in self.store.departments() if d.name == project.department), None)
-        problems = never_runs(spec, self._node_shapes(), self.node_pools, project, department)
-        if problems:
-            items = [p.as_item() for p in problems]
-            items[0]["message"] += " (to queue it all the same: queue_anyway: true, or runai submit --queue-anyway)"
-            first = items[0]
-            raise Invalid(first["message"], field=first["field"], allowed=first["allowed"], errors=items)
-
     def _save(self, workload: Workload) -> None:
         """The workload changed: write it at the end of the request or cycle, and let the
         engine see it anew."""
@@ -1231,63 +1139,6 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
             for uid, name in keys:
                 if uid in self.workloads:
                     self.store.set_pod_handle(uid, name, self.handles.get((uid, name)))
-
-    # ------------------------------------------------------------------ events
-
-    def _event(self, type_: str, workload: Workload, message: str, pod: str | None = None) -> None:
-        event = self.store.add_event(type_, message, at=self._now(), project=workload.spec.project,
-                                     workload=workload.spec.name, pod=pod)
-        self._outbox.append(event.model_dump(mode="json"))
-
-    def _publish(self) -> None:
-        """Hand the events written so far to the subscribers (after their transaction
-        committed); prune the store once enough events came since it was last pruned."""
-        outbox, self._outbox = self._outbox, []
-        for data in outbox:
-            for queue in list(self._subscribers):
-                if queue.user is not None and not self._sees_event(queue, data):
-                    continue
-                try:
-                    queue.put_nowait(data)
-                except asyncio.QueueFull:  # it fell behind: it is told, and resumes from the store
-                    queue.overflowed.set()
-                    self._subscribers.discard(queue)
-        self._unpruned += len(outbox)
-        if self.event_retention is not None and self._unpruned >= max(1, min(1000, self.event_retention // 10)):
-            self._unpruned = 0
-            try:
-                self.store.prune_events(keep=self.event_retention)
-            except Exception:  # pruning is housekeeping: the next batch of events tries again
-                log.exception("could not prune the event store")
-
-    def _forget_unstored_events(self) -> None:
-        """A transaction was rolled back: the events it recorded are not stored, and their
-        ids will be given to other events; they must never reach a subscriber."""
-        if self._outbox:
-            newest = self.store.event_ids()[1]
-            self._outbox = [data for data in self._outbox if data["id"] <= newest]
-
-    def subscribe(self, maxsize: int | None = None, user: User | None = None,
-                  project: str | None = None) -> Subscription:
-        """A queue that receives every event from now on (as JSON-able dicts) of the projects
-        ``user`` may see, until it falls ``maxsize`` (default ``event_buffer``) events behind
-        (see ``Subscription``). Naming a ``project`` the user may not see is a 403."""
-        if project is not None:
-            self.require(user, access.VIEW, project=project)
-        queue = Subscription(self.event_buffer if maxsize is None else maxsize, user)
-        self._subscribers.add(queue)
-        return queue
-
-    def unsubscribe(self, queue: asyncio.Queue) -> None:
-        self._subscribers.discard(queue)
-
-    def _sees_event(self, queue: Subscription, data: dict[str, Any]) -> bool:
-        """Whether the subscriber may see the event: one of a project it may see (an event of no
-        project: only who sees every project). Its projects are read again when access changes."""
-        if queue.seen is None or queue.seen[0] != self.access_version:
-            queue.seen = (self.access_version, self.visible_projects(queue.user))
-        visible = queue.seen[1]
-        return visible is None or data.get("project") in visible
 
     # ------------------------------------------------------------------ views
 
