@@ -57,7 +57,7 @@ from .models import (
 from .scheduler import schedule
 from .scheduler.types import Job
 from .scheduler.types import PodStatus as EnginePodStatus
-from . import views
+from . import allocation_views
 from .eventlog import eviction_kind, eviction_text
 from .admission import Admission, AdmissionHook
 from .events import Events, Subscription
@@ -387,7 +387,7 @@ class RunaiService(Admission, Events, Administration, PolicyAdministration, Proj
         """Each pending workload's place in its project's queue, marked again only when something
         happened since the last time (a read of 5,000 workloads stays cheap)."""
         if self._positions_marked_at != self._changes:
-            views.mark_queue_positions(self)
+            allocation_views.mark_queue_positions(self.workloads, self.seq)
             self._positions_marked_at = self._changes
 
     def list(self, project: str | None = None, phase: str | None = None, kind: str | None = None,
@@ -1145,12 +1145,14 @@ class RunaiService(Admission, Events, Administration, PolicyAdministration, Proj
     def project_views(self, user: User | None = None) -> list[dict[str, Any]]:
         """Each project ``user`` may see with deserved, limit, allocated (GPUs held now) and fair share."""
         visible = self.visible_projects(user)
-        return [v for v in views.project_views(self) if visible is None or v["name"] in visible]
+        views = allocation_views.project_views(self.workloads.values(), self.store.projects(), self.fair_share)
+        return [v for v in views if visible is None or v["name"] in visible]
 
     def node_views(self, user: User | None = None) -> list[dict[str, Any]]:
         """Each node with its devices and what is allocated on each (by pod)."""
         self.require(user, access.VIEW_NODES)
-        return views.node_views(self)
+        return allocation_views.node_views(self.workloads.values(), self.cluster.nodes(), self.cluster.metrics(),
+                                           self.node_pools)
 
 
 def _filter_value(field: str, value: str | None, allowed: list[str]) -> str | None:
