@@ -58,7 +58,7 @@ from .scheduler import schedule
 from .scheduler.types import Job
 from .scheduler.types import PodStatus as EnginePodStatus
 from . import allocation_views
-from .eventlog import eviction_kind, eviction_text
+from .eventlog import describe_request, eviction_kind, eviction_text
 from .admission import Admission, AdmissionHook
 from .events import Events, Subscription
 from .monitoring import Monitoring
@@ -71,7 +71,7 @@ from .identity import User
 from .autoscale import Autoscaler
 from .rules import breaches, contested, effective_rules, idle_workloads, pool_holds
 from .lifecycle import Step, fresh_pods, reset_pod
-from .launch import credential_material, data_mounts, describe_request
+from .pod_inputs import credential_material, data_mounts
 from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, node_pool_of, pod_key
 from .store import Store, StoreWriteError
 
