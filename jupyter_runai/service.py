@@ -1,10 +1,18 @@
 """The scheduler service: the one owner of state and time.
 
-``RunaiService`` takes requests (submit, stop, resume, delete), admits them
-(validation and the hooks where policies and RBAC plug in), keeps every workload
-in the store, runs the scheduling loop (on every event and on a short timer),
-applies the engine's decisions to the cluster backend, and tells subscribers what
-happened (the event stream).
+``RunaiService`` takes requests (submit, stop, resume, delete), keeps every workload in the
+store, runs the scheduling loop (on every event and on a short timer), applies the engine's
+decisions to the cluster backend, and tells subscribers what happened. This module holds the
+public methods and the loop that tie the service's parts together:
+
+* admission (``admission.py``): validation, RBAC, the admission hooks, policies, references,
+  workloads that could never run;
+* the lifecycle (``lifecycle.py``): a pure state machine from pod reports and requests to
+  phases and the events to record; the service builds a ``Step`` (``_step``) and applies it
+  (``_apply``: save, events, stops, release);
+* events (``events.py``): stored first, published to the subscribers once committed;
+* the mixins that serve the REST API besides workloads: ``rbac.py``, ``admin.py``,
+  ``policy_admin.py``, ``project_data.py``, ``monitoring.py``.
 
 A cycle:
 
