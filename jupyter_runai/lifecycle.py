@@ -246,7 +246,8 @@ class Step:
         if spec.kind == WorkloadKind.INFERENCE:
             reset_pod(pod)
             return
-        if spec.kind in (WorkloadKind.TRAINING, WorkloadKind.DISTRIBUTED) and status.restarts < (spec.backoff_limit or 0):
+        restartable = spec.kind in (WorkloadKind.TRAINING, WorkloadKind.DISTRIBUTED)
+        if restartable and status.restarts < (spec.backoff_limit or 0):
             status.restarts += 1
             self.end_pods("restarting after a failure")
             for p in status.pods:

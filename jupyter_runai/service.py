@@ -68,6 +68,7 @@ from .scheduler.types import PodStatus as EnginePodStatus
 from . import allocation_views
 from .eventlog import describe_request, eviction_kind, eviction_text
 from .admission import Admission, AdmissionHook
+from .rule_enforcement import RuleEnforcement
 from .events import Events, Subscription
 from .monitoring import Monitoring
 from .admin import Administration
@@ -77,10 +78,9 @@ from .rbac import AccessControl
 from . import access
 from .identity import User
 from .autoscale import Autoscaler
-from .rules import breaches, contested, effective_rules, idle_workloads, pool_holds
 from .lifecycle import Step, fresh_pods, reset_pod
 from .pod_inputs import credential_material, data_mounts
-from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, node_pool_of, pod_key
+from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
 from .store import Store, StoreWriteError
 
 log = logging.getLogger(__name__)
@@ -121,8 +121,8 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class RunaiService(Admission, Events, Administration, PolicyAdministration, ProjectData, AccessControl,
-                   Monitoring):
+class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdministration, ProjectData,
+                   AccessControl, Monitoring):
     """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once.
     Departments, projects and node pools are administered through the methods of
     :class:`~jupyter_runai.admin.Administration`."""
@@ -176,9 +176,7 @@ class RunaiService(Admission, Events, Administration, PolicyAdministration, Proj
         self._jobs: dict[str, tuple[int, Job | None]] = {}  # uid -> (version, engine job) cache
         self._phase_applied: dict[str, tuple[int, str | None]] = {}  # uid -> (version, reason) at its last update
         self._reasons_told: dict[str, set[str]] = {}  # uid -> kinds of reason told while it waits
-        self._idle_since: dict[str, datetime] = {}  # uid -> since when all its GPUs showed no use (rules)
-        self._yielded: dict[str, str] = {}  # uid -> why: yielded by a rule, sits out one pass once its pods end
-        self._queues_read: tuple[list[Project], list[Department]] | None = None  # this cycle's (_queues)
+        self._init_rules()
         self._outcome: dict[str, WorkloadPhase] = {}  # what a stopping workload becomes once its pods end
         self._handles_dirty: set[tuple[str, str]] = set()  # handles to write with the transaction
         self._after_commit: list[Callable[[], None]] = []  # cluster actions once the transaction commits
@@ -643,88 +641,6 @@ class RunaiService(Admission, Events, Administration, PolicyAdministration, Proj
             except Exception as exc:  # one workload's failure is its own, not the cycle's
                 self._fail_unschedulable(uid, "could not start its pods", exc)
         return launches, {**result.pending_reasons, **held}
-
-    def _held_by_rules(self) -> dict[str, str]:
-        """The waiting workloads (no pod holding devices) that a rule keeps out of this cycle, with the
-        reason: a workload that yielded (preemptible_max_duration) sits out one pass, so that the
-        workloads that waited are placed first; one whose node pools a node_pools rule does not allow."""
-        held: dict[str, str] = {}
-        for uid in list(self._yielded):
-            workload = self.workloads.get(uid)
-            if workload is None or workload.status.phase not in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
-                self._yielded.pop(uid, None)  # stopped or deleted meanwhile
-            elif not any(p.phase in HOLDING for p in workload.status.pods):
-                held[uid] = self._yielded.pop(uid)  # out of this pass only
-        if not any(w.status.phase == WorkloadPhase.PENDING for w in self.workloads.values()):
-            return held
-        projects, departments = self._queues()  # read anyway for the snapshot when work is pending
-        if not any(r.node_pools is not None for q in [*projects, *departments] for r in q.rules.values()):
-            return held
-        waiting = [w for uid, w in self.workloads.items() if w.status.phase == WorkloadPhase.PENDING
-                   and uid not in held and not any(p.phase in HOLDING for p in w.status.pods)]
-        held.update(pool_holds(waiting, {p.name: p for p in projects}, {d.name: d for d in departments}))
-        return held
-
-    def _queues(self) -> tuple[list[Project], list[Department]]:
-        """The projects and departments, read from the store once per cycle (nothing changes them
-        while a cycle runs)."""
-        if self._queues_read is None:
-            self._queues_read = (self.store.projects(), self.store.departments())
-        return self._queues_read
-
-    def _apply_rules(self) -> None:
-        """Stop the running workloads that a scheduling rule of their project or department says
-        are done (max duration, idle GPU timeout; :mod:`jupyter_runai.rules`), in the service's clock."""
-        running = [w for w in self.workloads.values() if w.status.phase == WorkloadPhase.RUNNING]
-        if not running:
-            self._idle_since.clear()
-            return
-        projects = {p.name: p for p in self._queues()[0]}
-        departments = {d.name: d for d in self._queues()[1]}
-        if not any(q.rules for q in [*projects.values(), *departments.values()]):
-            self._idle_since.clear()
-            return
-        now = self._now()
-        watched = [w for w in running if "idle_gpu_timeout" in effective_rules(
-            w.spec.kind.value, projects.get(w.spec.project),
-            departments.get(projects[w.spec.project].department) if w.spec.project in projects else None)]
-        idle: set[str] = set()
-        if watched:
-            utilization = {(m.node, m.index): m.utilization for m in self.cluster.metrics()}
-            idle = idle_workloads(watched, utilization)
-        for uid in [uid for uid in self._idle_since if uid not in idle]:
-            del self._idle_since[uid]  # used again (or no longer watched): the idle time starts over
-        for uid in idle:
-            self._idle_since.setdefault(uid, now)
-        waiting: set[str] = set()
-        if any(r.preemptible_max_duration for q in [*projects.values(), *departments.values()]
-               for r in q.rules.values()):
-            pending = [w for uid, w in self.workloads.items()
-                       if w.status.phase == WorkloadPhase.PENDING and uid not in self._yielded]
-            if pending:
-                pools = {n.name: node_pool_of(n, self.node_pools) for n in self.cluster.nodes()}
-                waiting = contested(running, pending, pools)
-        for breach in breaches(running, projects, departments, now, self._idle_since, waiting):
-            workload = self.workloads[breach.uid]
-            if breach.action == "yield":
-                self._yield(workload, breach.message)
-                continue
-            step = self._step(workload)
-            step.stop_workload(breach.message, breach.message, event="RuleStopped")
-            self._apply(step)
-            self._idle_since.pop(breach.uid, None)
-
-    def _yield(self, workload: Workload, message: str) -> None:
-        """A preemptible workload gives its GPUs back to the queue (rule preemptible_max_duration):
-        its pods are evicted; once they have ended it sits out one scheduling pass (``_held_by_rules``)."""
-        self._event("RuleYielded", workload, message)
-        for pod in workload.status.pods:
-            if pod.phase == PodPhase.RUNNING:
-                self._evict(workload.uid, pod_key(workload.spec.project, pod.name), message)
-        workload.status.message = message
-        self._yielded[workload.uid] = message
-        self._idle_since.pop(workload.uid, None)
-        self._save(workload)
 
     def _update_phases(self, reasons: dict[str, str]) -> None:
         applied = self._phase_applied
