@@ -219,6 +219,15 @@ class Step:
             else:
                 self._pod_failed(pod)
 
+    def pod_gone_after_restart(self, pod: PodStatus, never_started: bool) -> None:
+        """After a restart, a running pod of a live workload has no process (``never_started``: its
+        launch was recorded but not confirmed): it waits to be placed again, and a warning says so."""
+        reset_pod(pod)
+        pod.message = ("it had not started when the server stopped; waiting to be placed again" if never_started
+                       else "the process was gone after a restart; waiting to be placed again")
+        self._event("Warning", f"pod {pod.name}: {pod.message}", pod=pod.name)
+        self.changed = True
+
     def pod_not_started(self, pod: PodStatus, error: str) -> None:
         """The cluster could not launch ``pod``: it failed (and so may its workload)."""
         pod.phase = PodPhase.FAILED

@@ -78,7 +78,7 @@ from .rbac import AccessControl
 from . import access
 from .identity import User
 from .autoscale import Autoscaler
-from .lifecycle import Step, fresh_pods, reset_pod
+from .lifecycle import Step, fresh_pods
 from .pod_inputs import credential_material, data_mounts
 from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
 from .store import Store, StoreWriteError
@@ -987,12 +987,9 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
                     self._handles_dirty.add((workload.uid, pod.name))
                 if report.state == PodState.LOST and pod.phase == PodPhase.RUNNING \
                         and workload.status.phase in (WorkloadPhase.RUNNING, WorkloadPhase.PENDING):
-                    reset_pod(pod)
-                    pod.message = ("it had not started when the server stopped; waiting to be placed again"
-                                   if is_intent(handle) else
-                                   "the process was gone after a restart; waiting to be placed again")
-                    self._event("Warning", workload, f"pod {pod.name}: {pod.message}", pod=pod.name)
-                    self._save(workload)
+                    step = self._step(workload)
+                    step.pod_gone_after_restart(pod, never_started=is_intent(handle))
+                    self._apply(step)
                     continue
                 self._apply_report(report)
             if workload.uid not in self.workloads:  # removed while its pods were looked at

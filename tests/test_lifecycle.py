@@ -280,3 +280,16 @@ def test_scale_down_stops_the_replicas_above_the_target():
     step = Step(w, NOW, desired=1)
     step.pod_ended(w.status.pods[2], PodState.STOPPED, None)
     assert pods_of(w) == "RT"  # a replica scaled down is gone once it ended
+
+
+@pytest.mark.parametrize("never_started, says", [
+    (True, "it had not started when the server stopped; waiting to be placed again"),
+    (False, "the process was gone after a restart; waiting to be placed again"),
+])
+def test_a_pod_gone_after_a_restart_waits_to_be_placed_again(never_started, says):
+    w = workload("distributed", "Running", "RR")
+    step = Step(w, NOW)
+    step.pod_gone_after_restart(w.status.pods[1], never_started=never_started)
+    assert (w.status.phase.value, pods_of(w), w.status.pods[1].message) == ("Running", "RP", says)
+    assert [(e.type, e.message, e.pod) for e in step.events] == [("Warning", f"pod w-1: {says}", "w-1")]
+
