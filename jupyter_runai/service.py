@@ -11,6 +11,7 @@ public methods and the loop that tie the service's parts together:
   phases and the events to record; the service builds a ``Step`` (``_step``) and applies it
   (``_apply``: save, events, stops, release);
 * events (``events.py``): stored first, published to the subscribers once committed;
+* scheduling rules applied in each cycle (``rule_enforcement.py``);
 * the mixins that serve the REST API besides workloads: ``rbac.py``, ``admin.py``,
   ``policy_admin.py``, ``project_data.py``, ``monitoring.py``.
 
