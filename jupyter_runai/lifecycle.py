@@ -29,7 +29,7 @@ from .models import PodPhase, PodStatus, Workload, WorkloadKind, WorkloadPhase, 
 from .scheduler.reasons import reason_kind
 from .snapshot import HOLDING
 
-__all__ = ["STARTING_REASON", "Event", "Step", "fresh_pods", "reset_pod"]
+__all__ = ["STARTING_REASON", "Event", "Step", "check_resumable", "fresh_pods", "reset_pod"]
 
 STARTING_REASON = "starting: waiting for the server to answer"
 """The pending reason of a workload whose pods run but do not answer yet (see ``Step.update_phase``)."""
@@ -57,6 +57,14 @@ def fresh_pods(spec: WorkloadSpec) -> list[PodStatus]:
     """The pods a workload starts with: its minimum for an inference workload, else all of them."""
     count = spec.min_pods if spec.kind == WorkloadKind.INFERENCE else spec.pod_count
     return [PodStatus(name=spec.pod_name(i), index=i) for i in range(count)]
+
+
+def check_resumable(workload: Workload) -> None:
+    """Only a Stopped, Succeeded or Failed workload can be resumed: ``Conflict`` otherwise."""
+    status = workload.status
+    if not status.phase.is_finished:
+        raise Conflict(f"workload {workload.spec.name!r} is {status.phase}; only a Stopped, Succeeded or "
+                       f"Failed workload can be resumed", field="name")
 
 
 @dataclass
@@ -136,10 +144,8 @@ class Step:
 
     def resume_request(self, by: str) -> None:
         """A stopped or finished workload goes back to the queue with fresh pods."""
+        check_resumable(self.workload)
         status = self.workload.status
-        if not status.phase.is_finished:
-            raise Conflict(f"workload {self.workload.spec.name!r} is {status.phase}; only a Stopped, Succeeded or "
-                           f"Failed workload can be resumed", field="name")
         self.workload.status = WorkloadStatus(
             phase=WorkloadPhase.PENDING,
             submitted_at=status.submitted_at,

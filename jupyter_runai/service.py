@@ -79,7 +79,7 @@ from .rbac import AccessControl
 from . import access
 from .identity import User
 from .autoscale import Autoscaler
-from .lifecycle import Step, fresh_pods
+from .lifecycle import Step, check_resumable, fresh_pods
 from .pod_inputs import credential_material, data_mounts
 from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
 from .store import Store, StoreWriteError
@@ -540,8 +540,9 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
     def resume(self, project: str, name: str, user: User) -> Workload:
         """Put a stopped (or finished) workload back in the queue, at its old place."""
         workload = self._to_manage(project, name, user)
+        check_resumable(workload)  # Conflict when it is not finished
         step = self._step(workload)
-        step.resume_request(user.name)  # Conflict (nothing changed) when it is not finished
+        step.resume_request(user.name)
         with self._transaction():
             if workload.spec.kind == WorkloadKind.INFERENCE:
                 self.desired[workload.uid] = workload.spec.min_pods
