@@ -27,7 +27,7 @@ from .cli_admin import add_admin_commands
 from .cli_completion import add_completion_command
 from .cli_monitor import MONITOR_COMMANDS, add_monitor_commands
 from .cli_policy import add_policy_command
-from .cli_resources import add_resource_commands
+from .cli_data import add_data_commands
 from .submit_args import DESCRIPTION as SUBMIT_DESCRIPTION
 from .submit_args import EPILOG as SUBMIT_EPILOG
 from .submit_args import SubmitArgsError, add_submit_arguments, spec_from_args, split_command
@@ -294,7 +294,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     add_access_command(command, common)
     add_monitor_commands(command)
     add_policy_command(command, common)
-    add_resource_commands(command, common)
+    add_data_commands(command, common)
     add_completion_command(command)
     return parser
 
@@ -581,7 +581,7 @@ def run(argv: Sequence[str], *, print_result: bool = True,
 
     from .cli_access import AccessUsage
     from .cli_admin import AdminUsage
-    from .cli_resources import CredentialValueError
+    from .cli_data import CredentialValueError
     from .client import RunaiClient, RunaiError
 
     json_out = getattr(ns, "output", "table") in ("json", "yaml")  # a document, not a table
@@ -624,7 +624,7 @@ def _dispatch(action: str, ns: argparse.Namespace, client: RunaiClient, json_out
         return _cmd_action(action, ns, client, json_out)
     if action in ("data-source", "credential"):
         from .cli_render import stdout_console
-        from .cli_resources import run_credential, run_data_source
+        from .cli_data import run_credential, run_data_source
 
         runner = run_data_source if action == "data-source" else run_credential
         return runner(ns, client, _project_of(ns), json_out, lambda document: _show(ns, document), stdout_console())

@@ -16,7 +16,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .cli_resources import error_line, plain_row  # noqa: F401 - error_line is used by cli
+from .cli_data import error_line, plain_row  # noqa: F401 - error_line is used by cli
 from .submit_args import SubmitArgsError
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 Each carries the HTTP status it stands for, a message in words, and where it
 applies the ``field`` at fault and what the field ``allowed`` — the same shape
-as validation errors (``models.errors.error_body``), so every client shows both
+as validation errors (``models.validation.error_body``), so every client shows both
 the same way.
 """
 

@@ -1,12 +1,16 @@
-"""What events say and how they are looked up: eviction messages (reclaimed or preempted, and for which
-workload) and the filters of the event listing (``GET /events/recent``, ``runai events``)."""
+"""What events say and how they are looked up: a submitted workload's request in words, eviction
+messages (reclaimed or preempted, and for which workload) and the filters of the event listing
+(``GET /events/recent``, ``runai events``)."""
 
 from __future__ import annotations
 
 from .errors import Invalid
+from .models import WorkloadKind, WorkloadSpec
 from .models.events import EventType
 
-__all__ = ["EVICTION_KINDS", "MAX_EVENTS", "event_type", "eviction_kind", "eviction_text"]
+__all__ = ["EVICTION_KINDS", "MAX_EVENTS", "describe_request", "event_type", "eviction_kind", "eviction_text"]
+
+GIB = 1024 ** 3
 
 EVICTION_KINDS = ("reclaim", "preempt", "consolidate", "other")
 """What an eviction was: another project reclaimed the GPUs, a higher priority in the same project
@@ -54,3 +58,23 @@ def event_type(value: str | None) -> str | None:
     allowed = [t.value for t in EventType]
     raise Invalid(f"{value[:40]!r} is not an event type; allowed: {', '.join(allowed)}", field="type",
                   allowed=allowed)
+
+
+def describe_request(spec: WorkloadSpec) -> str:
+    """``training, 0.5 of a GPU`` / ``distributed, 1 GPU, 3 pods`` / ``inference, ..., 1 to 3 replicas``."""
+    res = spec.resources
+    if res.gpu_memory is not None:
+        gpu = f"{res.gpu_memory / GIB:g}Gi of GPU memory"
+    elif res.is_fractional:
+        gpu = f"{res.gpu:g} of a GPU"
+    elif res.gpu:
+        gpu = f"{int(res.gpu)} GPU{'s' if res.gpu != 1 else ''}"
+    else:
+        gpu = "no GPU"
+    if res.is_fractional and (res.gpu_devices or 1) > 1:
+        gpu += f" on each of {res.gpu_devices} devices"
+    if spec.kind == WorkloadKind.INFERENCE:
+        pods = f", {spec.min_replicas} to {spec.max_replicas} replicas"
+    else:
+        pods = f", {spec.pod_count} pods" if spec.pod_count > 1 else ""
+    return f"{spec.kind.value}, {gpu}{pods}"

@@ -20,7 +20,7 @@ __all__ = ["UsageHistory", "workload_usage"]
 
 def workload_usage(workloads: Iterable[dict[str, Any]], nodes: Iterable[Any], device_metrics: Iterable[Any],
                    pod_metrics: Iterable[Any] | None) -> list[dict[str, Any]]:
-    """Each workload of ``workloads`` (:func:`jupyter_runai.views.workload_gpu_views`) with
+    """Each workload of ``workloads`` (:func:`jupyter_runai.allocation_views.workload_gpu_views`) with
     ``utilization`` (mean percent over its pods' devices, None unless every one is measured),
     ``used_memory`` (bytes, None when nothing is measured), ``virtual`` (a device it holds is a
     virtual GPU) and ``devices``: one entry per pod and device."""

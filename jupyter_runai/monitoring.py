@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Histogram
 
-from . import access, views
+from . import access, allocation_views
 from .accounting import Accountant, report_group, report_period, report_range, usage_report
 from .gpu_usage import UsageHistory, workload_usage
 
@@ -73,7 +73,7 @@ class Monitoring:
 
     def workload_gpu_views(self) -> list[dict[str, Any]]:
         """Each live workload with the GPUs it asks for and holds, by pod."""
-        return views.workload_gpu_views(self)
+        return allocation_views.workload_gpu_views(self.workloads.values())
 
     def workload_usage(self, user: "User | None" = None, project: str | None = None) -> list[dict[str, Any]]:
         """Each live workload ``user`` may see (RBAC; ``None``: the service itself) with its GPU

@@ -1,10 +1,19 @@
 """The scheduler service: the one owner of state and time.
 
-``RunaiService`` takes requests (submit, stop, resume, delete), admits them
-(validation and the hooks where policies and RBAC plug in), keeps every workload
-in the store, runs the scheduling loop (on every event and on a short timer),
-applies the engine's decisions to the cluster backend, and tells subscribers what
-happened (the event stream).
+``RunaiService`` takes requests (submit, stop, resume, delete), keeps every workload in the
+store, runs the scheduling loop (on every event and on a short timer), applies the engine's
+decisions to the cluster backend, and tells subscribers what happened. This module holds the
+public methods and the loop that tie the service's parts together:
+
+* admission (``admission.py``): validation, RBAC, the admission hooks, policies, references,
+  workloads that could never run;
+* the lifecycle (``lifecycle.py``): a pure state machine from pod reports and requests to
+  phases and the events to record; the service builds a ``Step`` (``_step``) and applies it
+  (``_apply``: save, events, stops, release);
+* events (``events.py``): stored first, published to the subscribers once committed;
+* scheduling rules applied in each cycle (``rule_enforcement.py``);
+* the mixins that serve the REST API besides workloads: ``rbac.py``, ``admin.py``,
+  ``policy_admin.py``, ``project_data.py``, ``monitoring.py``.
 
 A cycle:
 
@@ -39,7 +48,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .clusters.base import Cluster, Endpoint, PodLaunch, PodReport, PodState
-from .errors import Conflict, Invalid, NotFound, Unavailable
+from .errors import Invalid, NotFound, Unavailable
 from .models import (
     Department,
     Node,
@@ -55,11 +64,13 @@ from .models import (
     format_validation_error,
 )
 from .scheduler import schedule
-from .scheduler.reasons import reason_kind
 from .scheduler.types import Job
 from .scheduler.types import PodStatus as EnginePodStatus
-from . import views
-from .eventlog import eviction_kind, eviction_text
+from . import allocation_views
+from .eventlog import describe_request, eviction_kind, eviction_text
+from .admission import Admission, AdmissionHook
+from .rule_enforcement import RuleEnforcement
+from .events import Events, Subscription
 from .monitoring import Monitoring
 from .admin import Administration
 from .policy_admin import PolicyAdministration
@@ -68,11 +79,10 @@ from .rbac import AccessControl
 from . import access
 from .identity import User
 from .autoscale import Autoscaler
-from .feasibility import distinct_nodes, never_runs
 from .idle_fair_share import IdleFairShare, before_first_cycle
-from .rules import breaches, contested, effective_rules, idle_workloads, pool_holds
-from .launch import credential_material, data_mounts, describe_request
-from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, node_pool_of, pod_key
+from .lifecycle import Step, check_resumable, fresh_pods
+from .pod_inputs import credential_material, data_mounts
+from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
 from .store import Store, StoreWriteError
 
 log = logging.getLogger(__name__)
@@ -106,33 +116,15 @@ def is_intent(handle: dict[str, Any] | None) -> bool:
 __all__ = ["AdmissionHook", "RunaiService", "Subscription", "User"]
 
 KERNEL_ID_ENV = "RUNAI_KERNEL_ID"  # set by the kernel provisioner (kernels/provisioner.py)
-STARTING_REASON = "starting: waiting for the server to answer"
-"""The pending reason of a workload whose pods run but do not answer yet (see ``_update_phase``)."""
 LIVE = (WorkloadPhase.PENDING, WorkloadPhase.RUNNING, WorkloadPhase.STOPPING, WorkloadPhase.DELETING)
-
-
-class Subscription(asyncio.Queue):
-    """The events a subscriber has yet to take, in order. A subscriber that falls
-    ``maxsize`` events behind gets no more: ``overflowed`` is set, and it should take what
-    is queued and then resume from the store after the last event it took."""
-
-    def __init__(self, maxsize: int, user: User | None = None) -> None:
-        super().__init__(maxsize=maxsize)
-        self.overflowed = asyncio.Event()
-        self.user = user  # None: every event; else those of the projects it may see
-        self.seen: tuple[int, set[str] | None] | None = None  # (access version, projects it may see)
-
-
-AdmissionHook = Callable[[WorkloadSpec, User], WorkloadSpec | None]
-"""Called on every submit after validation; may return a changed spec (defaults
-from a policy) or raise a ``ServiceError`` (a policy or RBAC refusal)."""
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class RunaiService(Administration, PolicyAdministration, ProjectData, AccessControl, Monitoring):
+class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdministration, ProjectData,
+                   AccessControl, Monitoring):
     """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once.
     Departments, projects and node pools are administered through the methods of
     :class:`~jupyter_runai.admin.Administration`."""
@@ -179,7 +171,6 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         self.last_cycle_seconds = 0.0
         self.autoscaler = Autoscaler(scale_down_delay)
         self._dirty: set[str] = set()
-        self._outbox: list[dict[str, Any]] = []  # events to publish once committed
         # queue positions are marked again on a read after a change (a saved workload or an event)
         self._changes = 0
         self._positions_marked_at = -1
@@ -187,11 +178,8 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         self._jobs: dict[str, tuple[int, Job | None]] = {}  # uid -> (version, engine job) cache
         self._phase_applied: dict[str, tuple[int, str | None]] = {}  # uid -> (version, reason) at its last update
         self._reasons_told: dict[str, set[str]] = {}  # uid -> kinds of reason told while it waits
-        self._idle_since: dict[str, datetime] = {}  # uid -> since when all its GPUs showed no use (rules)
-        self._yielded: dict[str, str] = {}  # uid -> why: yielded by a rule, sits out one pass once its pods end
-        self._queues_read: tuple[list[Project], list[Department]] | None = None  # this cycle's (_queues)
+        self._init_rules()
         self._outcome: dict[str, WorkloadPhase] = {}  # what a stopping workload becomes once its pods end
-        self._subscribers: set[Subscription] = set()
         self._handles_dirty: set[tuple[str, str]] = set()  # handles to write with the transaction
         self._after_commit: list[Callable[[], None]] = []  # cluster actions once the transaction commits
         self._in_transaction = False
@@ -200,10 +188,7 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         self._last_time: datetime | None = None
         self._crash_points = _test_crash_points()
         self._launches = 0
-        self.event_retention = event_retention  # events kept in the store while running (None: all)
-        self.event_buffer = event_buffer  # events a subscriber may fall behind before it overflows
-        self._unpruned = 0  # events added since the store was last pruned
-        store.on_rollback(self._forget_unstored_events)
+        self._init_events(event_retention, event_buffer)
         self._init_monitoring(accounting_interval, usage_sample_interval, usage_history)
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -335,11 +320,6 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         self._last_time = now
         return now
 
-    def _now_after(self, *times: datetime | None) -> datetime:
-        """Now, but not before any of ``times`` (an end is never before its start, even after
-        the clock stepped back across a restart)."""
-        return max([self._now(), *(t for t in times if t is not None)])
-
     def ensure_running(self) -> None:
         """Start the scheduling loop if an event loop runs and the loop is not running yet."""
         if self.closed:
@@ -415,7 +395,7 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         """Each pending workload's place in its project's queue, marked again only when something
         happened since the last time (a read of 5,000 workloads stays cheap)."""
         if self._positions_marked_at != self._changes:
-            views.mark_queue_positions(self)
+            allocation_views.mark_queue_positions(self.workloads, self.seq)
             self._positions_marked_at = self._changes
 
     def list(self, project: str | None = None, phase: str | None = None, kind: str | None = None,
@@ -520,41 +500,12 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
     # ------------------------------------------------------------------ requests
 
     def submit(self, spec: WorkloadSpec | dict[str, Any], user: User) -> Workload:
-        """Admit a workload: validate, apply the hooks, store, queue. Raises ``ValidationError``
-        (a field error) or a ``ServiceError``."""
-        if not isinstance(spec, WorkloadSpec):
-            spec = WorkloadSpec.model_validate(spec)
-        project = self.project(spec.project)  # NotFound names the field
-        self.require(user, self.submit_action(spec.kind), project=spec.project)
-        for hook in self.admission_hooks:
-            changed = hook(spec, user)
-            if changed is not None:
-                spec = changed
-        if spec.project != project.name:  # a hook moved it
-            project = self.project(spec.project)
-            self.require(user, self.submit_action(spec.kind), project=spec.project)
-        spec = self._apply_policies(spec, project)  # defaults, then every rule broken listed (policy_admin)
-        self._check_references(spec)
-        if spec.command is None and spec.kind != WorkloadKind.WORKSPACE and not self.cluster.runs_images:
-            raise Invalid(f"required for a {spec.kind.value} on the {self.cluster.name} cluster: it runs this "
-                          f"command in the server's Python environment and does not run images",
-                          field="command", allowed="a command string or list")
-        for part, res in (("resources", spec.resources), ("master_resources", spec.master_resources)):
-            if res is not None and res.is_fractional and not self.cluster.gpu_fractions:
-                raise Invalid(f"the {self.cluster.name} cluster gives whole GPUs only (fractions and GPU memory "
-                              f"are not built for it yet)", field=f"{part}.gpu", allowed="a whole number of GPUs")
-        if not spec.queue_anyway:
-            self._refuse_never_runs(spec, project)
-        existing = self._names.get((spec.project, spec.name))
-        if existing is not None:
-            raise Conflict(
-                f"a workload named {spec.name!r} already exists in project {spec.project!r} "
-                f"({self.workloads[existing].status.phase}); delete it first or choose another name",
-                field="name",
-            )
+        """Admit a workload (``admission.py``: validate, RBAC, hooks, policies, references), store it,
+        queue it. Raises ``ValidationError`` (a field error) or a ``ServiceError``."""
+        spec = self._admit(spec, user)  # admission.py
         now = self._now()
         workload = Workload(spec=spec, submitted_by=user.name,
-                            status=WorkloadStatus(submitted_at=now, pods=self._fresh_pods(spec)))
+                            status=WorkloadStatus(submitted_at=now, pods=fresh_pods(spec)))
         with self._transaction(rollback=False):  # memory changes below, once it is committed
             seq = self.store.add_workload(workload)
             self._event("Submitted", workload, f"submitted by {user.name}: {describe_request(spec)}")
@@ -579,51 +530,35 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
     def stop(self, project: str, name: str, user: User) -> Workload:
         """Stop a workload: its pods end (SIGTERM, then SIGKILL after the grace period)."""
         workload = self._to_manage(project, name, user)
-        if workload.status.phase in (WorkloadPhase.STOPPED, WorkloadPhase.SUCCEEDED, WorkloadPhase.FAILED):
-            raise Conflict(f"workload {name!r} is {workload.status.phase}, not running or pending", field="name")
-        if workload.status.phase == WorkloadPhase.DELETING:
-            raise Conflict(f"workload {name!r} is being deleted", field="name")
-        if workload.status.phase != WorkloadPhase.STOPPING:
-            with self._transaction():
-                workload.status.phase = WorkloadPhase.STOPPING
-                workload.status.pending_reason = None
-                workload.status.message = f"stopped by {user.name}"
-                self._end_pods(workload, "stopped by a user")
-                self._maybe_finish_stop(workload)  # at once when nothing runs; else when its pods end
-                self._save(workload)
+        step = self._step(workload)
+        step.stop_request(user.name)  # Conflict (nothing changed) when it is not running or pending
+        if step.changed:  # not when it is stopping already
+            with self._transaction():  # a failed commit loads memory again from the store
+                self._apply(step)
         self.wake()
         return workload
 
     def resume(self, project: str, name: str, user: User) -> Workload:
         """Put a stopped (or finished) workload back in the queue, at its old place."""
         workload = self._to_manage(project, name, user)
-        if not workload.status.phase.is_finished:
-            raise Conflict(f"workload {name!r} is {workload.status.phase}; only a Stopped, Succeeded or "
-                           f"Failed workload can be resumed", field="name")
+        check_resumable(workload)  # Conflict when it is not finished
         self._check_policies_now(workload.spec)  # admitted again: the policies in force now (policy_admin)
+        step = self._step(workload)
+        step.resume_request(user.name)
         with self._transaction():
-            workload.status = WorkloadStatus(
-                phase=WorkloadPhase.PENDING,
-                submitted_at=workload.status.submitted_at,
-                started_at=workload.status.started_at,
-                pods=self._fresh_pods(workload.spec),
-            )
             if workload.spec.kind == WorkloadKind.INFERENCE:
                 self.desired[workload.uid] = workload.spec.min_pods
-            self._event("Resumed", workload, f"resumed by {user.name}")
-            self._save(workload)
+            self._apply(step)
         self.wake()
         return workload
 
     def delete(self, project: str, name: str, user: User) -> Workload:
         """Stop the workload's pods and remove it (at once when nothing runs)."""
         workload = self._to_manage(project, name, user)
+        step = self._step(workload)
+        step.delete_request()
         with self._transaction():
-            workload.status.phase = WorkloadPhase.DELETING
-            workload.status.pending_reason = None
-            self._end_pods(workload, "deleted by a user")
-            self._save(workload)
-            self._maybe_remove(workload, user.name)
+            self._apply(step, by=user.name)
         self.wake()
         return workload
 
@@ -713,104 +648,6 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
                 self._fail_unschedulable(uid, "could not start its pods", exc)
         return launches, {**result.pending_reasons, **held}
 
-    def _held_by_rules(self) -> dict[str, str]:
-        """The waiting workloads (no pod holding devices) that a rule keeps out of this cycle, with the
-        reason: a workload that yielded (preemptible_max_duration) sits out one pass, so that the
-        workloads that waited are placed first; one whose node pools a node_pools rule does not allow."""
-        held: dict[str, str] = {}
-        for uid in list(self._yielded):
-            workload = self.workloads.get(uid)
-            if workload is None or workload.status.phase not in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
-                self._yielded.pop(uid, None)  # stopped or deleted meanwhile
-            elif not any(p.phase in HOLDING for p in workload.status.pods):
-                held[uid] = self._yielded.pop(uid)  # out of this pass only
-        if not any(w.status.phase == WorkloadPhase.PENDING for w in self.workloads.values()):
-            return held
-        projects, departments = self._queues()  # read anyway for the snapshot when work is pending
-        if not any(r.node_pools is not None for q in [*projects, *departments] for r in q.rules.values()):
-            return held
-        waiting = [w for uid, w in self.workloads.items() if w.status.phase == WorkloadPhase.PENDING
-                   and uid not in held and not any(p.phase in HOLDING for p in w.status.pods)]
-        held.update(pool_holds(waiting, {p.name: p for p in projects}, {d.name: d for d in departments}))
-        return held
-
-    def _queues(self) -> tuple[list[Project], list[Department]]:
-        """The projects and departments, read from the store once per cycle (nothing changes them
-        while a cycle runs)."""
-        if self._queues_read is None:
-            self._queues_read = (self.store.projects(), self.store.departments())
-        return self._queues_read
-
-    def _apply_rules(self) -> None:
-        """Stop the running workloads that a scheduling rule of their project or department says
-        are done (max duration, idle GPU timeout; :mod:`jupyter_runai.rules`), in the service's clock."""
-        running = [w for w in self.workloads.values() if w.status.phase == WorkloadPhase.RUNNING]
-        if not running:
-            self._idle_since.clear()
-            return
-        projects = {p.name: p for p in self._queues()[0]}
-        departments = {d.name: d for d in self._queues()[1]}
-        if not any(q.rules for q in [*projects.values(), *departments.values()]):
-            self._idle_since.clear()
-            return
-        now = self._now()
-        watched = [w for w in running if "idle_gpu_timeout" in effective_rules(
-            w.spec.kind.value, projects.get(w.spec.project),
-            departments.get(projects[w.spec.project].department) if w.spec.project in projects else None)]
-        idle: set[str] = set()
-        if watched:
-            utilization = {(m.node, m.index): m.utilization for m in self.cluster.metrics()}
-            idle = idle_workloads(watched, utilization)
-        for uid in [uid for uid in self._idle_since if uid not in idle]:
-            del self._idle_since[uid]  # used again (or no longer watched): the idle time starts over
-        for uid in idle:
-            self._idle_since.setdefault(uid, now)
-        waiting: set[str] = set()
-        if any(r.preemptible_max_duration for q in [*projects.values(), *departments.values()]
-               for r in q.rules.values()):
-            pending = [w for uid, w in self.workloads.items()
-                       if w.status.phase == WorkloadPhase.PENDING and uid not in self._yielded]
-            if pending:
-                pools = {n.name: node_pool_of(n, self.node_pools) for n in self.cluster.nodes()}
-                waiting = contested(running, pending, pools)
-        for breach in breaches(running, projects, departments, now, self._idle_since, waiting):
-            workload = self.workloads[breach.uid]
-            if breach.action == "yield":
-                self._yield(workload, breach.message)
-                continue
-            if breach.action == "preemptible":  # idle_gpu_timeout with idle_gpu_action: preemptible
-                self._make_preemptible(workload, breach.message)
-                continue
-            workload.status.phase = WorkloadPhase.STOPPING
-            workload.status.pending_reason = None
-            workload.status.message = breach.message
-            self._event("RuleStopped", workload, breach.message)
-            self._end_pods(workload, breach.message)
-            self._maybe_finish_stop(workload)
-            self._save(workload)
-            self._idle_since.pop(breach.uid, None)
-
-    def _yield(self, workload: Workload, message: str) -> None:
-        """A preemptible workload gives its GPUs back to the queue (rule preemptible_max_duration):
-        its pods are evicted; once they have ended it sits out one scheduling pass (``_held_by_rules``)."""
-        self._event("RuleYielded", workload, message)
-        for pod in workload.status.pods:
-            if pod.phase == PodPhase.RUNNING:
-                self._evict(workload.uid, pod_key(workload.spec.project, pod.name), message)
-        workload.status.message = message
-        self._yielded[workload.uid] = message
-        self._idle_since.pop(workload.uid, None)
-        self._save(workload)
-
-    def _make_preemptible(self, workload: Workload, message: str) -> None:
-        """An idle workload is made preemptible (rule idle_gpu_timeout): it runs on, the engine may now
-        reclaim or preempt its pods; its idle time starts over (idle as long again, it is stopped)."""
-        workload.spec = workload.spec.model_copy(update={"preemptible": True})
-        workload.status.message = message
-        self._event("RuleMadePreemptible", workload, message)
-        self._idle_since.pop(workload.uid, None)
-        self._save(workload)
-
     def _update_phases(self, reasons: dict[str, str]) -> None:
         applied = self._phase_applied
         for uid, workload in list(self.workloads.items()):
@@ -850,13 +687,9 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
             reason = f"{what}: {format_validation_error(invalid_spec)[0]['message']}"
         except Exception:
             pass
-        reason = reason[:1000]
-        try:
-            self._end_pods(workload, reason)
-        except Exception:  # its pods may be what is broken: still fail the workload
-            log.exception("could not stop the pods of workload %s", uid)
-        self._finish(workload, WorkloadPhase.FAILED, reason)
-        self._save(workload)
+        step = self._step(workload)
+        step.fail(reason[:1000])
+        self._apply(step)
 
     def _workload_mix(self) -> list[Job]:
         """The ``placement_history`` most recently submitted workloads (finished ones included)
@@ -923,11 +756,9 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         pod = self._pod_by_key(workload, key)
         if pod is None or pod.phase != PodPhase.RUNNING:
             return
-        pod.phase = PodPhase.TERMINATING
-        pod.message = reason if reason.startswith("evicted") else f"evicted: {reason}"
-        self._stop_pod(key)
-        self._event("Evicted", workload, f"pod {pod.name} on {pod.node}: {reason}", pod=pod.name)
-        self._save(workload)
+        step = self._step(workload)
+        step.evict(pod, reason)
+        self._apply(step)
         self._count_eviction(workload.spec.project, eviction_kind(reason))
 
     def _start_pods(self, uid: str, binds: list, device_memory: dict[str, int]) -> list[tuple[str, str, PodLaunch]]:
@@ -1009,12 +840,9 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
                 log.warning("could not start %s: %s", launch.key, exc)
                 self.handles.pop((uid, pod_name), None)
                 self._handles_dirty.add((uid, pod_name))
-                pod.phase = PodPhase.FAILED
-                pod.message = f"could not start: {exc}"
-                pod.finished_at = self._now_after(pod.started_at)
-                self._event("Failed", workload, f"pod {pod.name} could not start: {exc}", pod=pod.name)
-                self._pod_failed(workload, pod)
-                self._save(workload)
+                step = self._step(workload)
+                step.pod_not_started(pod, str(exc))
+                self._apply(step)
                 continue
             self._crash_point("after-launch")
             self.handles[(uid, pod_name)] = handle
@@ -1049,52 +877,13 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         return (self.handles.get((workload.uid, pod.name)) or {}).get("ready") is not False
 
     def _update_phase(self, workload: Workload, reason: str | None) -> None:
-        status = workload.status
-        running = sum(1 for p in status.pods if p.phase == PodPhase.RUNNING)
-        ready = sum(1 for p in status.pods if self._ready(workload, p))
-        if running >= workload.spec.min_pods and ready < workload.spec.min_pods \
-                and status.phase != WorkloadPhase.RUNNING:
-            # placed and started, not answering yet: Running means reachable (the proxy would say 503)
-            if status.pending_reason != STARTING_REASON:
-                status.pending_reason = STARTING_REASON
-                self._event("Pending", workload, STARTING_REASON)
-                self._save(workload)
-            return
-        if running >= workload.spec.min_pods:
-            if status.phase != WorkloadPhase.RUNNING:
-                status.phase = WorkloadPhase.RUNNING
-                status.started_at = self._now_after(status.submitted_at)
-                status.pending_reason = None
-                status.message = None
-                self._event("Started", workload, f"running: {running} of {workload.spec.pod_count} pods")
-                self._save(workload)
-            if workload.spec.kind in (WorkloadKind.WORKSPACE, WorkloadKind.INFERENCE):
-                url = self.proxy_path(workload)
-                if status.url != url:
-                    status.url = url
-                    self._save(workload)
-            return
-        if status.phase == WorkloadPhase.RUNNING:
-            status.phase = WorkloadPhase.PENDING
-            status.url = None
-            self._event("Pending", workload, "back in the queue: fewer pods run than its minimum")
-            self._save(workload)
-        terminating = any(p.phase == PodPhase.TERMINATING for p in status.pods)
-        text = reason or ("waiting for evicted pods to release their devices" if terminating else None)
-        if text and text != status.pending_reason:
-            if status.pending_reason is None:  # it starts waiting (again)
-                self._reasons_told.pop(workload.uid, None)
-            told = self._reasons_told.setdefault(workload.uid, set())
-            kind = reason_kind(text)
-            if kind in told:
-                # a reason it has waited for already, with this cycle's figures: shown at
-                # once, but neither an event nor a write (saved with its next change)
-                status.pending_reason = text
-                return
-            told.add(kind)
-            status.pending_reason = text
-            self._event("Pending", workload, text)
-            self._save(workload)
+        """Pending or Running, from its pods (``lifecycle.Step.update_phase``)."""
+        step = self._step(workload)
+        ready = sum(1 for p in workload.status.pods if self._ready(workload, p))
+        url = self.proxy_path(workload) if workload.spec.kind in (WorkloadKind.WORKSPACE, WorkloadKind.INFERENCE) \
+            else None
+        step.update_phase(reason, ready, url)
+        self._apply(step)
 
     # ------------------------------------------------------------------ what the cluster saw
 
@@ -1111,118 +900,48 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
                 self._update_phase(workload, None)  # it answers now: Running (when enough of its pods do)
         if report.state == PodState.RUNNING:
             return
-        was, why = pod.phase, pod.message
-        pod.finished_at = self._now_after(pod.started_at)
-        pod.message = report.message
-        stopping = workload.status.phase in (WorkloadPhase.STOPPING, WorkloadPhase.DELETING)
-        ended = report.state == PodState.STOPPED or (was == PodPhase.TERMINATING and report.state != PodState.SUCCEEDED)
-        if ended and stopping and self._outcome.get(workload.uid) == WorkloadPhase.FAILED:
-            # stopped because another pod of its workload failed: it ended (and says why), it waits for nothing
-            pod.phase = PodPhase.FAILED
-            pod.message = f"ended: {why or 'another pod of the workload failed'}"
-            self._maybe_finish_stop(workload)
-            self._save(workload)
-            return
-        if ended:
-            self._reset_pod(pod)
-            pod.message = report.message
-            if stopping:
-                self._maybe_finish_stop(workload) or self._maybe_remove(workload, None)
-            elif pod.index >= self._desired(workload):  # a replica scaled down: gone
-                workload.status.pods = [p for p in workload.status.pods if p is not pod]
-            else:  # evicted: back to the queue, saying why
-                evicted = why if why and why.startswith("evicted") else "evicted"
-                pod.message = f"{evicted}; waiting to be placed again"
-            self._save(workload)
-            return
-        if report.state == PodState.SUCCEEDED:
-            pod.phase = PodPhase.SUCCEEDED
-            self._event("Succeeded", workload, f"pod {pod.name} {report.message or 'exited with code 0'}",
-                        pod=pod.name)
-            self._pod_succeeded(workload)
+        step = self._step(workload)
+        step.pod_ended(pod, report.state, report.message)
+        self._apply(step)
+
+    def _step(self, workload: Workload) -> Step:
+        """A lifecycle step of ``workload`` with what the service knows of it (see ``lifecycle.Step``)."""
+        uid = workload.uid
+        unlaunched = {p.name for p in workload.status.pods if is_intent(self.handles.get((uid, p.name)))}
+        return Step(workload, self._now(), desired=self._desired(workload), outcome=self._outcome.get(uid),
+                    unlaunched=unlaunched, told=self._reasons_told.get(uid))
+
+    def _apply(self, step: Step, by: str | None = None) -> None:
+        """Do what a lifecycle step asks: drop the intents of pods never launched, stop pods (once the
+        transaction commits), record the events, save the workload, remove it when it may go."""
+        workload = step.workload
+        uid = workload.uid
+        for name in step.cancelled:
+            self.handles.pop((uid, name), None)
+            self._handles_dirty.add((uid, name))
+        for name in step.stop:
+            self._stop_pod(pod_key(workload.spec.project, name))
+        if step.outcome is None:
+            self._outcome.pop(uid, None)
         else:
-            pod.phase = PodPhase.FAILED
-            lost = report.state == PodState.LOST
-            text = report.message or ("the process was lost" if lost else "failed")
-            self._event("Failed", workload, f"pod {pod.name}: {text}", pod=pod.name)
-            if stopping:
-                self._maybe_finish_stop(workload) or self._maybe_remove(workload, None)
-            else:
-                self._pod_failed(workload, pod)
-        self._save(workload)
+            self._outcome[uid] = step.outcome
+        if step.told is not None:
+            self._reasons_told[uid] = step.told
+        for event in step.events:
+            self._event(event.type, workload, event.message, pod=event.pod)
+        if step.changed:
+            self._save(workload)
+        if step.removable:
+            self._remove(workload, by)
 
-
-    def _pod_succeeded(self, workload: Workload) -> None:
-        status = workload.status
-        kind = workload.spec.kind
-        if kind == WorkloadKind.INFERENCE:  # a replica that ends is started again
-            for pod in status.pods:
-                if pod.phase == PodPhase.SUCCEEDED:
-                    self._reset_pod(pod)
-            return
-        if status.phase in (WorkloadPhase.STOPPING, WorkloadPhase.DELETING):
-            self._maybe_finish_stop(workload) or self._maybe_remove(workload, None)
-            return
-        if all(p.phase == PodPhase.SUCCEEDED for p in status.pods) and len(status.pods) >= workload.spec.min_pods:
-            self._finish(workload, WorkloadPhase.SUCCEEDED, None)
-
-    def _pod_failed(self, workload: Workload, pod: PodStatus) -> None:
-        spec, status = workload.spec, workload.status
-        if spec.kind == WorkloadKind.INFERENCE:
-            self._reset_pod(pod)
-            return
-        if spec.kind in (WorkloadKind.TRAINING, WorkloadKind.DISTRIBUTED) and status.restarts < (spec.backoff_limit or 0):
-            status.restarts += 1
-            self._end_pods(workload, "restarting after a failure")
-            for p in status.pods:
-                if p.phase not in HOLDING:
-                    self._reset_pod(p)
-            status.phase = WorkloadPhase.PENDING
-            self._event("Pending", workload, f"restart {status.restarts} of {spec.backoff_limit} after: "
-                        f"{pod.message or 'a pod failed'}")
-            return
-        message = f"pod {pod.name}: {pod.message or 'failed'}"
-        self._end_pods(workload, "another pod of the workload failed")
-        self._finish(workload, WorkloadPhase.FAILED, message)
-
-    def _finish(self, workload: Workload, phase: WorkloadPhase, message: str | None) -> None:
-        status = workload.status
-        if any(p.phase in HOLDING for p in status.pods):
-            # some pods are still ending: the workload gets its outcome when they are gone
-            status.phase = WorkloadPhase.STOPPING
-            status.message = message
-            self._outcome[workload.uid] = phase
-            return
-        status.phase = phase
-        status.message = message
-        status.pending_reason = None
-        status.url = None
-        status.finished_at = self._now_after(status.submitted_at, status.started_at)
-        self._event(phase.value, workload, message or phase.value.lower())
-
-    def _maybe_finish_stop(self, workload: Workload) -> bool:
-        """A stopping workload whose pods all ended becomes Stopped (or Failed if a pod failed
-        on its own). True when it did."""
-        status = workload.status
-        if status.phase != WorkloadPhase.STOPPING or any(p.phase in HOLDING for p in status.pods):
-            return False
-        outcome = self._outcome.pop(workload.uid, WorkloadPhase.STOPPED)
-        status.phase = outcome
-        if outcome == WorkloadPhase.STOPPED:
-            status.pods = []
-        status.url = None
-        status.finished_at = self._now_after(status.submitted_at, status.started_at)
-        self._event(status.phase.value, workload, status.message or "stopped")
-        return True
-
-    def _maybe_remove(self, workload: Workload, user: str | None) -> bool:
-        if workload.status.phase != WorkloadPhase.DELETING or any(p.phase in HOLDING for p in workload.status.pods):
-            return False
+    def _remove(self, workload: Workload, user: str | None) -> None:
+        """A deleted workload whose pods all ended leaves the store and memory."""
         self.store.delete_workload(workload.uid)
         self._dirty.discard(workload.uid)
         self.workloads.pop(workload.uid, None)
         self._phase_applied.pop(workload.uid, None)
         self._reasons_told.pop(workload.uid, None)
+        self._outcome.pop(workload.uid, None)
         self._names.pop((workload.spec.project, workload.spec.name), None)
         self.seq.pop(workload.uid, None)
         self.desired.pop(workload.uid, None)
@@ -1237,38 +956,12 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
                 self._after_commit.append(functools.partial(self._release, pod_key(workload.spec.project, key[1]),
                                                             handle))
         self._event("Deleted", workload, f"deleted{' by ' + user if user else ''}")
-        return True
 
     def _release(self, key: str, handle: dict[str, Any]) -> None:
         try:
             self.cluster.release(key, handle)
         except Exception:  # noqa: BLE001 - what is left on disk must not keep the workload
             log.exception("could not remove what pod %s left on its node", key)
-
-    def _end_pods(self, workload: Workload, why: str) -> None:
-        """Stop every pod that holds devices; drop the pending ones."""
-        keep = []
-        for pod in workload.status.pods:
-            if pod.phase == PodPhase.RUNNING and is_intent(self.handles.get((workload.uid, pod.name))):
-                # placed in this cycle but not launched yet: it never starts
-                self.handles.pop((workload.uid, pod.name))
-                self._handles_dirty.add((workload.uid, pod.name))
-            elif pod.phase == PodPhase.RUNNING:
-                pod.phase = PodPhase.TERMINATING
-                pod.message = why
-                self._stop_pod(pod_key(workload.spec.project, pod.name))
-                keep.append(pod)
-            elif pod.phase == PodPhase.TERMINATING or pod.phase in (PodPhase.SUCCEEDED, PodPhase.FAILED):
-                keep.append(pod)
-        workload.status.pods = keep
-
-    @staticmethod
-    def _reset_pod(pod: PodStatus) -> None:
-        pod.phase = PodPhase.PENDING
-        pod.node = None
-        pod.devices = []
-        pod.fraction = None
-        pod.gpu_memory = None
 
     # ------------------------------------------------------------------ restart
 
@@ -1300,22 +993,19 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
                     self._handles_dirty.add((workload.uid, pod.name))
                 if report.state == PodState.LOST and pod.phase == PodPhase.RUNNING \
                         and workload.status.phase in (WorkloadPhase.RUNNING, WorkloadPhase.PENDING):
-                    self._reset_pod(pod)
-                    pod.message = ("it had not started when the server stopped; waiting to be placed again"
-                                   if is_intent(handle) else
-                                   "the process was gone after a restart; waiting to be placed again")
-                    self._event("Warning", workload, f"pod {pod.name}: {pod.message}", pod=pod.name)
-                    self._save(workload)
+                    step = self._step(workload)
+                    step.pod_gone_after_restart(pod, never_started=is_intent(handle))
+                    self._apply(step)
                     continue
                 self._apply_report(report)
             if workload.uid not in self.workloads:  # removed while its pods were looked at
                 continue
             if workload.status.phase in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING):
                 self._update_phase(workload, None)  # below its minimum now: back in the queue
-            if workload.status.phase == WorkloadPhase.DELETING:
-                self._maybe_remove(workload, None)
-            elif workload.status.phase == WorkloadPhase.STOPPING:
-                self._maybe_finish_stop(workload)
+            if workload.status.phase in (WorkloadPhase.STOPPING, WorkloadPhase.DELETING):
+                step = self._step(workload)
+                step.settle()  # its pods all ended meanwhile: Stopped, or removed
+                self._apply(step)
 
     # ------------------------------------------------------------------ inference autoscaling
 
@@ -1337,22 +1027,11 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
                 self._scale_down(workload, want)
 
     def _scale_down(self, workload: Workload, want: int) -> None:
-        extra = [p for p in workload.status.pods if p.index >= want]
-        for pod in extra:
-            if pod.phase == PodPhase.RUNNING:
-                pod.phase = PodPhase.TERMINATING
-                pod.message = "scaled down"
-                self._stop_pod(pod_key(workload.spec.project, pod.name))
-        workload.status.pods = [p for p in workload.status.pods if p.index < want or p.phase in HOLDING]
-        self._event("Scaled", workload, f"scaling down to {want} replicas "
-                    f"({self.autoscaler.load(workload.uid):g} requests in flight)")
-        self._save(workload)
+        step = self._step(workload)
+        step.scale_down(want, f"{self.autoscaler.load(workload.uid):g} requests in flight")
+        self._apply(step)
 
     # ------------------------------------------------------------------ helpers
-
-    def _fresh_pods(self, spec: WorkloadSpec) -> list[PodStatus]:
-        count = spec.min_pods if spec.kind == WorkloadKind.INFERENCE else spec.pod_count
-        return [PodStatus(name=spec.pod_name(i), index=i) for i in range(count)]
 
     def _pod_by_key(self, workload: Workload, key: str) -> PodStatus | None:
         name = key.split("/", 1)[1]
@@ -1367,48 +1046,6 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
         workload = self.workloads.get(uid) if uid else None
         pod = self._pod_by_key(workload, key) if workload else None
         return (workload, pod) if pod is not None else None
-
-    def _check_references(self, spec: WorkloadSpec) -> None:
-        pools = [p.name for p in self.node_pools] + ["default"]
-        for position, name in enumerate(spec.node_pools):
-            if name not in pools:
-                raise Invalid(f"no node pool {name!r}; node pools: {', '.join(pools)}",
-                              field=f"node_pools.{position}", allowed=pools)
-        for position, name in enumerate(spec.data_sources):
-            if self.store.data_source(spec.project, name) is None:
-                names = [d.name for d in self.store.data_sources(spec.project)]
-                raise Invalid(f"project {spec.project!r} has no data source {name!r}",
-                              field=f"data_sources.{position}", allowed=names)
-        for position, name in enumerate(spec.credentials):
-            if self.store.credential(spec.project, name) is None:
-                names = [c.name for c in self.store.credentials(spec.project)]
-                raise Invalid(f"project {spec.project!r} has no credential {name!r}",
-                              field=f"credentials.{position}", allowed=names)
-
-    def _node_shapes(self) -> list[Node]:
-        """One node of each shape (``feasibility.distinct_nodes``), worked out again only when
-        the nodes or the node pools change."""
-        nodes = self.cluster.nodes()
-        # the same node objects, in the same number: the clusters hand out the same Node objects
-        # until their nodes change (a tuple of every id cost 0.2 ms a submit at 5,000 nodes)
-        key = (len(nodes), id(nodes[0]) if nodes else None, id(nodes[-1]) if nodes else None,
-               tuple(map(id, self.node_pools)))
-        cached = getattr(self, "_shapes_cache", None)
-        if cached is None or cached[0] != key:
-            cached = (key, distinct_nodes(nodes, self.node_pools))
-            self._shapes_cache = cached
-        return cached[1]
-
-    def _refuse_never_runs(self, spec: WorkloadSpec, project: Project) -> None:
-        """Refuse a workload that could never start on these nodes within its project's and
-        department's limits (see :mod:`jupyter_runai.feasibility`), listing every reason."""
-        department = next((d for d in self.store.departments() if d.name == project.department), None)
-        problems = never_runs(spec, self._node_shapes(), self.node_pools, project, department)
-        if problems:
-            items = [p.as_item() for p in problems]
-            items[0]["message"] += " (to queue it all the same: queue_anyway: true, or runai submit --queue-anyway)"
-            first = items[0]
-            raise Invalid(first["message"], field=first["field"], allowed=first["allowed"], errors=items)
 
     def _save(self, workload: Workload) -> None:
         """The workload changed: write it at the end of the request or cycle, and let the
@@ -1430,74 +1067,19 @@ class RunaiService(Administration, PolicyAdministration, ProjectData, AccessCont
                 if uid in self.workloads:
                     self.store.set_pod_handle(uid, name, self.handles.get((uid, name)))
 
-    # ------------------------------------------------------------------ events
-
-    def _event(self, type_: str, workload: Workload, message: str, pod: str | None = None) -> None:
-        event = self.store.add_event(type_, message, at=self._now(), project=workload.spec.project,
-                                     workload=workload.spec.name, pod=pod)
-        self._outbox.append(event.model_dump(mode="json"))
-
-    def _publish(self) -> None:
-        """Hand the events written so far to the subscribers (after their transaction
-        committed); prune the store once enough events came since it was last pruned."""
-        outbox, self._outbox = self._outbox, []
-        for data in outbox:
-            for queue in list(self._subscribers):
-                if queue.user is not None and not self._sees_event(queue, data):
-                    continue
-                try:
-                    queue.put_nowait(data)
-                except asyncio.QueueFull:  # it fell behind: it is told, and resumes from the store
-                    queue.overflowed.set()
-                    self._subscribers.discard(queue)
-        self._unpruned += len(outbox)
-        if self.event_retention is not None and self._unpruned >= max(1, min(1000, self.event_retention // 10)):
-            self._unpruned = 0
-            try:
-                self.store.prune_events(keep=self.event_retention)
-            except Exception:  # pruning is housekeeping: the next batch of events tries again
-                log.exception("could not prune the event store")
-
-    def _forget_unstored_events(self) -> None:
-        """A transaction was rolled back: the events it recorded are not stored, and their
-        ids will be given to other events; they must never reach a subscriber."""
-        if self._outbox:
-            newest = self.store.event_ids()[1]
-            self._outbox = [data for data in self._outbox if data["id"] <= newest]
-
-    def subscribe(self, maxsize: int | None = None, user: User | None = None,
-                  project: str | None = None) -> Subscription:
-        """A queue that receives every event from now on (as JSON-able dicts) of the projects
-        ``user`` may see, until it falls ``maxsize`` (default ``event_buffer``) events behind
-        (see ``Subscription``). Naming a ``project`` the user may not see is a 403."""
-        if project is not None:
-            self.require(user, access.VIEW, project=project)
-        queue = Subscription(self.event_buffer if maxsize is None else maxsize, user)
-        self._subscribers.add(queue)
-        return queue
-
-    def unsubscribe(self, queue: asyncio.Queue) -> None:
-        self._subscribers.discard(queue)
-
-    def _sees_event(self, queue: Subscription, data: dict[str, Any]) -> bool:
-        """Whether the subscriber may see the event: one of a project it may see (an event of no
-        project: only who sees every project). Its projects are read again when access changes."""
-        if queue.seen is None or queue.seen[0] != self.access_version:
-            queue.seen = (self.access_version, self.visible_projects(queue.user))
-        visible = queue.seen[1]
-        return visible is None or data.get("project") in visible
-
     # ------------------------------------------------------------------ views
 
     def project_views(self, user: User | None = None) -> list[dict[str, Any]]:
         """Each project ``user`` may see with deserved, limit, allocated (GPUs held now) and fair share."""
         visible = self.visible_projects(user)
-        return [v for v in views.project_views(self) if visible is None or v["name"] in visible]
+        views = allocation_views.project_views(self.workloads.values(), self.store.projects(), self.fair_share)
+        return [v for v in views if visible is None or v["name"] in visible]
 
     def node_views(self, user: User | None = None) -> list[dict[str, Any]]:
         """Each node with its devices and what is allocated on each (by pod)."""
         self.require(user, access.VIEW_NODES)
-        return views.node_views(self)
+        return allocation_views.node_views(self.workloads.values(), self.cluster.nodes(), self.cluster.metrics(),
+                                           self.node_pools)
 
 
 def _filter_value(field: str, value: str | None, allowed: list[str]) -> str | None:

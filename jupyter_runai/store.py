@@ -49,7 +49,7 @@ from .models import (
     is_dns_label,
 )
 from .models.access import RoleBinding
-from .models.errors import format_validation_error
+from .models.validation import format_validation_error
 from .models.quantity import STORED
 from .models.policy import Policy
 

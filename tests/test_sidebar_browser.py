@@ -790,22 +790,22 @@ def test_data_sources_and_credentials_are_managed_and_used(page, lab, shots):
     data.mkdir()
     (data / "hello.txt").write_text("hello from a data source\n")
     page.click("#jupyter-runai-sidebar button.jp-RunaiSidebar-resourcesButton")
-    view = page.locator("#jupyter-runai-resources")
-    expect(view.locator(".jp-RunaiResources-dataSources")).to_contain_text("no data sources yet")
+    view = page.locator("#jupyter-runai-project-data")
+    expect(view.locator(".jp-RunaiProjectData-dataSources")).to_contain_text("no data sources yet")
 
     # a field error from the server, beside its field; fixing the field clears it
-    ds = view.locator("form.jp-RunaiResources-dsForm")
+    ds = view.locator("form.jp-RunaiProjectData-dsForm")
     ds.locator("#jp-runai-ds-name").fill("in-data")
     ds.locator("#jp-runai-ds-path").fill("relative/dir")
-    ds.locator("button.jp-RunaiResources-add").click()
+    ds.locator("button.jp-RunaiProjectData-add").click()
     path_error = ds.locator('.jp-RunaiField[data-field="path"] .jp-RunaiField-error')
     expect(path_error).to_contain_text("absolute")
     expect(ds.locator("#jp-runai-ds-path")).to_have_attribute("aria-invalid", "true")
     ds.locator("#jp-runai-ds-path").fill(str(data))
     expect(path_error).to_be_empty()
     ds.locator("#jp-runai-ds-target").fill("inputs")
-    ds.locator("button.jp-RunaiResources-add").click()
-    source = view.locator('.jp-RunaiResources-dataSources tr[data-name="in-data"]')
+    ds.locator("button.jp-RunaiProjectData-add").click()
+    source = view.locator('.jp-RunaiProjectData-dataSources tr[data-name="in-data"]')
     expect(source).to_contain_text(str(data))
     expect(source).to_contain_text("read-only")
     expect(ds.locator("#jp-runai-ds-name")).to_have_value("")
@@ -814,7 +814,7 @@ def test_data_sources_and_credentials_are_managed_and_used(page, lab, shots):
     expect(ds.locator('#jp-runai-ds-access input[value="ro"]')).to_be_checked()
     # the source path wraps between directories, never inside a name
     # (each text node of it, a directory name, is laid out on one line: one client rect)
-    broken = source.locator(".jp-RunaiResources-path").evaluate("""el => {
+    broken = source.locator(".jp-RunaiProjectData-path").evaluate("""el => {
         const range = document.createRange();
         const text = [el, ...el.querySelectorAll('*')].flatMap(e => [...e.childNodes])
             .filter(n => n.nodeType === Node.TEXT_NODE);
@@ -822,19 +822,19 @@ def test_data_sources_and_credentials_are_managed_and_used(page, lab, shots):
             .map(n => n.textContent);
     }""")
     assert broken == [], broken
-    assert source.locator(".jp-RunaiResources-path").text_content() == str(data)
+    assert source.locator(".jp-RunaiProjectData-path").text_content() == str(data)
 
     # a credential: the value goes in a password input, and never comes back
-    cred = view.locator("form.jp-RunaiResources-credForm")
+    cred = view.locator("form.jp-RunaiProjectData-credForm")
     cred.locator("#jp-runai-cred-name").fill("api-token")
-    cred.locator(".jp-RunaiResources-key").first.fill("API_TOKEN")
-    value = cred.locator(".jp-RunaiResources-value").first
+    cred.locator(".jp-RunaiProjectData-key").first.fill("API_TOKEN")
+    value = cred.locator(".jp-RunaiProjectData-value").first
     expect(value).to_have_attribute("type", "password")
     value.fill(SECRET)
-    cred.locator("button.jp-RunaiResources-add").click()
-    saved = view.locator('.jp-RunaiResources-credentials tr[data-name="api-token"]')
+    cred.locator("button.jp-RunaiProjectData-add").click()
+    saved = view.locator('.jp-RunaiProjectData-credentials tr[data-name="api-token"]')
     expect(saved).to_contain_text("variables API_TOKEN")
-    expect(cred.locator(".jp-RunaiResources-value").first).to_have_value("")
+    expect(cred.locator(".jp-RunaiProjectData-value").first).to_have_value("")
     expect(cred.locator('#jp-runai-cred-inject_as input[value="env"]')).to_be_checked()
     shoot(page, shots / "data-and-credentials.png")
     assert_secret_nowhere(page)
@@ -864,7 +864,7 @@ def test_data_sources_and_credentials_are_managed_and_used(page, lab, shots):
 
     # delete the data source (asks first)
     page.click("#jupyter-runai-sidebar button.jp-RunaiSidebar-resourcesButton")
-    source.locator("button.jp-RunaiResources-delete").click()
+    source.locator("button.jp-RunaiProjectData-delete").click()
     confirm(page, "Delete")
     expect(source).to_have_count(0, timeout=TIMEOUT)
 

@@ -14,7 +14,7 @@ rules), ``priority`` (priority classes), ``resources`` (what a pod asks for),
 from .base import RunaiModel
 from .cluster import DeviceAllocation, GpuDevice, Node
 from .data import Credential, CredentialInjection, CredentialView, DataSource, DataSourceKind
-from .errors import error_body, format_validation_error
+from .validation import error_body, format_validation_error
 from .events import Event, EventType
 from .names import DnsLabel, NodeName, ProjectName, is_dns_label, namespace_for, pod_name
 from .priority import (

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, ValidationInfo, model_validator
 
 from .base import RunaiModel, one_of
-from .errors import Problems, invalid
+from .validation import Problems, invalid
 from .names import DnsLabel
 
 __all__ = ["Role", "RoleBinding", "SUBJECT_NAME_MAX"]

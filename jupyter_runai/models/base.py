@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import Problems, invalid
+from .validation import Problems, invalid
 
 __all__ = ["RunaiModel", "one_of"]
 

@@ -7,7 +7,7 @@ from typing import Optional
 from pydantic import Field, model_validator
 
 from .base import RunaiModel
-from .errors import Problems
+from .validation import Problems
 from .names import LabelKey, LabelValue, NodeName
 from .quantity import Cpu, Memory
 

@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 from .base import RunaiModel, one_of
-from .errors import REDACTED, Problems, invalid
+from .validation import REDACTED, Problems, invalid
 from .names import DnsLabel
 
 __all__ = [

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ValidationInfo, WithJsonSchema
 
-from .errors import invalid
+from .validation import invalid
 
 __all__ = [
     "DNS_LABEL_MAX",

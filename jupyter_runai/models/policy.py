@@ -16,7 +16,7 @@ from typing import Any, Optional
 from pydantic import Field, model_validator
 
 from .base import RunaiModel, one_of
-from .errors import Problems
+from .validation import Problems
 from .names import DnsLabel
 from .priority import PriorityClass
 from .quantity import QuantityError, parse_cpu, parse_memory

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from kubernetes.utils import parse_quantity
 from pydantic import BeforeValidator, PlainSerializer, ValidationInfo, WithJsonSchema
 
-from .errors import invalid
+from .validation import invalid
 
 __all__ = [
     "CPU_MAX_MILLICORES",

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 from pydantic import BeforeValidator, Field, ValidationInfo, model_validator
 
 from .base import RunaiModel, one_of
-from .errors import Problems, invalid
+from .validation import Problems, invalid
 from .names import DnsLabel, LabelKey, LabelValue, ProjectName
 from .quantity import Cpu, Memory
 from .resources import Compact, GpuAmount

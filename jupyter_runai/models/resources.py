@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, PlainSerializer, ValidationInfo, WithJsonSchema, model_validator
 
 from .base import RunaiModel
-from .errors import Problems, invalid
+from .validation import Problems, invalid
 from .quantity import Cpu, Memory
 
 __all__ = ["GPU_AMOUNT_MAX", "GPU_RULE", "POD_DEVICES_MAX", "Gpu", "GpuAmount", "Resources"]

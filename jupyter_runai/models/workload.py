@@ -23,7 +23,7 @@ from typing import Annotated, Any, Optional
 from pydantic import AwareDatetime, BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from .base import RunaiModel, one_of
-from .errors import Problems, invalid
+from .validation import Problems, invalid
 from .names import DnsLabel, EnvName, NodeName, ProjectName, keys_by_pattern, pod_name
 from .quantity import Memory
 from .priority import PriorityClass, is_preemptible_by_default

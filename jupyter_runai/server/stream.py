@@ -11,7 +11,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..service import Subscription
+from ..events import Subscription
 from .base import RunaiHandler, api
 
 FOLLOW_POLL_SECONDS = 0.25

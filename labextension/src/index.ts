@@ -20,7 +20,7 @@ import { RunaiModel } from './model';
 import { stateFromSpec } from './logic/clone';
 import { readSettings } from './logic/settings';
 import { IWorkloadSpec } from './logic/types';
-import { ResourcesView } from './resources';
+import { ProjectDataView } from './projectdata';
 import { ISidebarState, RunaiSidebar } from './sidebar';
 
 export namespace CommandIDs {
@@ -28,7 +28,7 @@ export namespace CommandIDs {
   export const openLogs = 'runai:open-logs';
   export const openCluster = 'runai:open-cluster';
   export const openDetails = 'runai:open-details';
-  export const openResources = 'runai:open-data';
+  export const openProjectData = 'runai:open-data';
   export const showPanel = 'runai:show-panel';
   export const refresh = 'runai:refresh';
 }
@@ -71,7 +71,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const logsTracker = new WidgetTracker<MainAreaWidget<LogsView>>({ namespace: 'jupyter-runai-logs' });
     const detailsTracker = new WidgetTracker<MainAreaWidget<WorkloadDetails>>({ namespace: 'jupyter-runai-details' });
     const clusterTracker = new WidgetTracker<MainAreaWidget<ClusterView>>({ namespace: 'jupyter-runai-cluster' });
-    const resourcesTracker = new WidgetTracker<MainAreaWidget<ResourcesView>>({ namespace: 'jupyter-runai-resources' });
+    const projectDataTracker = new WidgetTracker<MainAreaWidget<ProjectDataView>>({ namespace: 'jupyter-runai-resources' }); // the old name: layouts saved with it still restore
     const formTracker = new WidgetTracker<MainAreaWidget<WorkloadForm>>({ namespace: 'jupyter-runai-form' });
 
     const sidebar = new RunaiSidebar(model, {
@@ -79,7 +79,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       openLogs: (project, name) => void commands.execute(CommandIDs.openLogs, { project, name }),
       openCluster: () => void commands.execute(CommandIDs.openCluster),
       openDetails: (project, name) => void commands.execute(CommandIDs.openDetails, { project, name }),
-      openResources: project => void commands.execute(CommandIDs.openResources, project ? { project } : {})
+      openResources: project => void commands.execute(CommandIDs.openProjectData, project ? { project } : {})
     });
     shell.add(sidebar, 'left', { rank: 250 });
     notifyWorkloadChanges(model, {
@@ -107,8 +107,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         name: w => w.id
       });
       void restorer.restore(clusterTracker, { command: CommandIDs.openCluster, name: () => 'cluster' });
-      void restorer.restore(resourcesTracker, {
-        command: CommandIDs.openResources,
+      void restorer.restore(projectDataTracker, {
+        command: CommandIDs.openProjectData,
         args: w => ({ project: w.content.project }),
         name: () => 'resources'
       });
@@ -250,29 +250,29 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
-    let resources: MainAreaWidget<ResourcesView> | null = null;
-    commands.addCommand(CommandIDs.openResources, {
+    let projectData: MainAreaWidget<ProjectDataView> | null = null;
+    commands.addCommand(CommandIDs.openProjectData, {
       label: args => (args.isPalette ? 'Open GPU data sources and credentials' : 'Data & Secrets'),
       caption: 'A project\u2019s data sources and credentials: list, add, delete',
       icon: args => (args.isPalette ? undefined : runaiIcon),
       execute: args => {
         const project = args.project ? String(args.project) : sidebar.project;
-        if (resources && !resources.isDisposed) {
-          resources.content.showProject(project);
-          void resourcesTracker.save(resources);
-          shell.activateById(resources.id);
+        if (projectData && !projectData.isDisposed) {
+          projectData.content.showProject(project);
+          void projectDataTracker.save(projectData);
+          shell.activateById(projectData.id);
           return;
         }
-        resources = new MainAreaWidget({ content: new ResourcesView(model, project) });
-        resources.id = 'jupyter-runai-resources';
-        resources.title.label = 'Data & secrets';
-        resources.title.icon = runaiIcon;
-        resources.title.closable = true;
-        const view = resources;
-        view.content.projectChanged.connect(() => void resourcesTracker.save(view));
-        void resourcesTracker.add(resources);
-        shell.add(resources, 'main');
-        shell.activateById(resources.id);
+        projectData = new MainAreaWidget({ content: new ProjectDataView(model, project) });
+        projectData.id = 'jupyter-runai-project-data';
+        projectData.title.label = 'Data & secrets';
+        projectData.title.icon = runaiIcon;
+        projectData.title.closable = true;
+        const view = projectData;
+        view.content.projectChanged.connect(() => void projectDataTracker.save(view));
+        void projectDataTracker.add(projectData);
+        shell.add(projectData, 'main');
+        shell.activateById(projectData.id);
       }
     });
 
@@ -313,14 +313,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     if (palette) {
-      for (const command of [CommandIDs.newWorkload, CommandIDs.openCluster, CommandIDs.openResources, CommandIDs.showPanel, CommandIDs.refresh]) {
+      for (const command of [CommandIDs.newWorkload, CommandIDs.openCluster, CommandIDs.openProjectData, CommandIDs.showPanel, CommandIDs.refresh]) {
         palette.addItem({ command, category: CATEGORY, args: { isPalette: true } });
       }
     }
     if (launcher) {
       launcher.add({ command: CommandIDs.newWorkload, category: CATEGORY, rank: 1 });
       launcher.add({ command: CommandIDs.openCluster, category: CATEGORY, rank: 2 });
-      launcher.add({ command: CommandIDs.openResources, category: CATEGORY, rank: 3 });
+      launcher.add({ command: CommandIDs.openProjectData, category: CATEGORY, rank: 3 });
     }
   }
 };

@@ -177,30 +177,30 @@ export class RunaiModel {
 
   async addDataSource(project: string, body: unknown): Promise<IDataSource> {
     const created = await postJSON<IDataSource>(`${projectPath(project)}/data-sources`, body);
-    this._resourcesChanged.emit(project);
+    this._projectDataChanged.emit(project);
     return created;
   }
 
   /** The body holds secret values: it goes to the server and nowhere else (no log, no state). */
   async addCredential(project: string, body: unknown): Promise<ICredentialView> {
     const created = await postJSON<ICredentialView>(`${projectPath(project)}/credentials`, body);
-    this._resourcesChanged.emit(project);
+    this._projectDataChanged.emit(project);
     return created;
   }
 
   async deleteDataSource(project: string, name: string): Promise<void> {
     await requestAPI(`${projectPath(project)}/data-sources/${encodeURIComponent(name)}`, { method: 'DELETE' });
-    this._resourcesChanged.emit(project);
+    this._projectDataChanged.emit(project);
   }
 
   async deleteCredential(project: string, name: string): Promise<void> {
     await requestAPI(`${projectPath(project)}/credentials/${encodeURIComponent(name)}`, { method: 'DELETE' });
-    this._resourcesChanged.emit(project);
+    this._projectDataChanged.emit(project);
   }
 
   /** A project's data sources or credentials changed (from this page). */
-  get resourcesChanged(): ISignal<this, string> {
-    return this._resourcesChanged;
+  get projectDataChanged(): ISignal<this, string> {
+    return this._projectDataChanged;
   }
 
   dispose(): void {
@@ -293,7 +293,7 @@ export class RunaiModel {
   }
 
   private _changed = new Signal<this, void>(this);
-  private _resourcesChanged = new Signal<this, string>(this);
+  private _projectDataChanged = new Signal<this, string>(this);
   private _settingsChanged = new Signal<this, ISidebarSettings>(this);
   private _eventReceived = new Signal<this, IRunaiEvent>(this);
   private _viewers = new Set<() => boolean>();

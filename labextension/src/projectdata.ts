@@ -21,8 +21,8 @@ import {
   emptyDataSource,
   ICredentialState,
   IDataSourceState,
-  placeResourceErrors
-} from './logic/resources';
+  placeProjectDataErrors
+} from './logic/projectdata';
 import { ICredentialView, IDataSource } from './logic/types';
 import { RunaiModel } from './model';
 
@@ -102,17 +102,17 @@ class FieldErrors {
   private _controls = new Map<string, HTMLElement>();
 }
 
-export class ResourcesView extends Widget {
+export class ProjectDataView extends Widget {
   constructor(
     private readonly model: RunaiModel,
     project: string | null
   ) {
     super();
-    this.addClass('jp-RunaiResources');
+    this.addClass('jp-RunaiProjectData');
     this.addClass('jp-RunaiForm');
     this._project = project ?? model.info?.form?.defaults.project ?? 'default';
     this._projectSelect = h('select', {
-      class: 'jp-mod-styled jp-RunaiResources-project',
+      class: 'jp-mod-styled jp-RunaiProjectData-project',
       'aria-label': 'Project',
       onchange: () => {
         this._project = this._projectSelect.value;
@@ -120,34 +120,34 @@ export class ResourcesView extends Widget {
         void this._load();
       }
     });
-    this._dsList = h('div', { class: 'jp-RunaiResources-list', 'aria-live': 'polite' });
-    this._credList = h('div', { class: 'jp-RunaiResources-list', 'aria-live': 'polite' });
+    this._dsList = h('div', { class: 'jp-RunaiProjectData-list', 'aria-live': 'polite' });
+    this._credList = h('div', { class: 'jp-RunaiProjectData-list', 'aria-live': 'polite' });
     this.node.appendChild(
       h(
         'div',
-        { class: 'jp-RunaiResources-inner' },
+        { class: 'jp-RunaiProjectData-inner' },
         h(
           'header',
-          { class: 'jp-RunaiResources-header' },
+          { class: 'jp-RunaiProjectData-header' },
           h('h2', null, 'Data sources and credentials'),
-          h('label', { class: 'jp-RunaiResources-projectLabel' }, 'Project ', this._projectSelect)
+          h('label', { class: 'jp-RunaiProjectData-projectLabel' }, 'Project ', this._projectSelect)
         ),
         h(
           'div',
-          { class: 'jp-RunaiResources-columns' },
+          { class: 'jp-RunaiProjectData-columns' },
           h(
             'section',
-            { class: 'jp-RunaiResources-section jp-RunaiResources-dataSources', 'aria-label': 'Data sources' },
+            { class: 'jp-RunaiProjectData-section jp-RunaiProjectData-dataSources', 'aria-label': 'Data sources' },
             h('h3', null, 'Data sources'),
-            h('p', { class: 'jp-RunaiResources-intro' }, 'Directories of the node or git repositories, attached to a workload by name; each appears at its target, relative to the working directory.'),
+            h('p', { class: 'jp-RunaiProjectData-intro' }, 'Directories of the node or git repositories, attached to a workload by name; each appears at its target, relative to the working directory.'),
             this._dsList,
             this._buildDataSourceForm()
           ),
           h(
             'section',
-            { class: 'jp-RunaiResources-section jp-RunaiResources-credentials', 'aria-label': 'Credentials' },
+            { class: 'jp-RunaiProjectData-section jp-RunaiProjectData-credentials', 'aria-label': 'Credentials' },
             h('h3', null, 'Credentials'),
-            h('p', { class: 'jp-RunaiResources-intro' }, 'Secrets injected into a workload\u2019s pods as environment variables or files. Values are write-only: only the keys are ever shown.'),
+            h('p', { class: 'jp-RunaiProjectData-intro' }, 'Secrets injected into a workload\u2019s pods as environment variables or files. Values are write-only: only the keys are ever shown.'),
             this._credList,
             this._buildCredentialForm()
           )
@@ -155,7 +155,7 @@ export class ResourcesView extends Widget {
       )
     );
     model.changed.connect(this._syncProjects, this);
-    model.resourcesChanged.connect((_, p) => {
+    model.projectDataChanged.connect((_, p) => {
       if (p === this._project) {
         void this._load();
       }
@@ -217,7 +217,7 @@ export class ResourcesView extends Widget {
     return h(
       'button',
       {
-        class: 'jp-RunaiWorkload-action jp-RunaiWorkload-delete jp-RunaiResources-delete',
+        class: 'jp-RunaiWorkload-action jp-RunaiWorkload-delete jp-RunaiProjectData-delete',
         'aria-label': `Delete ${kind} ${name}`,
         dataset: { focusKey: `${kind}:${name}` },
         onclick: async () => {
@@ -256,22 +256,22 @@ export class ResourcesView extends Widget {
               items.map(d =>
                 h(
                   'tr',
-                  { class: 'jp-RunaiResources-row', dataset: { name: d.name } },
-                  h('td', { class: 'jp-RunaiResources-name jp-mod-nowrap' }, d.name),
+                  { class: 'jp-RunaiProjectData-row', dataset: { name: d.name } },
+                  h('td', { class: 'jp-RunaiProjectData-name jp-mod-nowrap' }, d.name),
                   h(
                     'td',
-                    { class: 'jp-RunaiResources-source' },
-                    h('span', { class: 'jp-RunaiResources-kind' }, d.kind === 'git' ? 'git repository' : 'host path'),
-                    h('span', { class: 'jp-RunaiResources-path' }, breakAtSlashes(dataSourceSource(d)))
+                    { class: 'jp-RunaiProjectData-source' },
+                    h('span', { class: 'jp-RunaiProjectData-kind' }, d.kind === 'git' ? 'git repository' : 'host path'),
+                    h('span', { class: 'jp-RunaiProjectData-path' }, breakAtSlashes(dataSourceSource(d)))
                   ),
-                  h('td', { class: 'jp-RunaiResources-target' }, breakAtSlashes(d.target ?? '')),
+                  h('td', { class: 'jp-RunaiProjectData-target' }, breakAtSlashes(d.target ?? '')),
                   h('td', { class: 'jp-mod-nowrap' }, dataSourceAccess(d)),
                   h('td', null, this._deleteButton('data source', d.name, () => this.model.deleteDataSource(project, d.name)))
                 )
               )
             )
           )
-        : h('div', { class: 'jp-RunaiResources-empty' }, `Project ${project} has no data sources yet.`)
+        : h('div', { class: 'jp-RunaiProjectData-empty' }, `Project ${project} has no data sources yet.`)
     );
   }
 
@@ -290,15 +290,15 @@ export class ResourcesView extends Widget {
               items.map(c =>
                 h(
                   'tr',
-                  { class: 'jp-RunaiResources-row', dataset: { name: c.name } },
-                  h('td', { class: 'jp-RunaiResources-name jp-mod-nowrap' }, c.name),
-                  h('td', null, credentialSummary(c), h('span', { class: 'jp-RunaiResources-hidden', title: 'values are never shown' }, ' · values hidden')),
+                  { class: 'jp-RunaiProjectData-row', dataset: { name: c.name } },
+                  h('td', { class: 'jp-RunaiProjectData-name jp-mod-nowrap' }, c.name),
+                  h('td', null, credentialSummary(c), h('span', { class: 'jp-RunaiProjectData-hidden', title: 'values are never shown' }, ' · values hidden')),
                   h('td', null, this._deleteButton('credential', c.name, () => this.model.deleteCredential(project, c.name)))
                 )
               )
             )
           )
-        : h('div', { class: 'jp-RunaiResources-empty' }, `Project ${project} has no credentials yet.`)
+        : h('div', { class: 'jp-RunaiProjectData-empty' }, `Project ${project} has no credentials yet.`)
     );
   }
 
@@ -359,11 +359,11 @@ export class ResourcesView extends Widget {
       f.clear('kind');
     };
     pick('host_path');
-    const submit = h('button', { class: 'jp-mod-styled jp-mod-accept jp-RunaiResources-add', type: 'submit' }, 'Add data source');
+    const submit = h('button', { class: 'jp-mod-styled jp-mod-accept jp-RunaiProjectData-add', type: 'submit' }, 'Add data source');
     const form = h(
       'form',
       {
-        class: 'jp-RunaiResources-form jp-RunaiResources-dsForm',
+        class: 'jp-RunaiProjectData-form jp-RunaiProjectData-dsForm',
         novalidate: true,
         'aria-label': 'Add a data source',
         onsubmit: async (e: Event) => {
@@ -378,7 +378,7 @@ export class ResourcesView extends Widget {
             target.placeholder = defaultTarget('');
             Notification.success(`Added data source ${created.name}: it appears at ${created.target}`, { autoClose: 4000 });
           } catch (error) {
-            const placed = placeResourceErrors(error instanceof RunaiApiError ? error.body : null, DS_FIELDS, [], error instanceof Error ? error.message : String(error));
+            const placed = placeProjectDataErrors(error instanceof RunaiApiError ? error.body : null, DS_FIELDS, [], error instanceof Error ? error.message : String(error));
             f.show(placed.byField, placed.general, general);
           } finally {
             submit.disabled = false;
@@ -431,7 +431,7 @@ export class ResourcesView extends Widget {
         f.clear('mount_path');
       }
     });
-    const rowsBox = h('div', { class: 'jp-RunaiResources-rows', id: 'jp-runai-cred-rows' });
+    const rowsBox = h('div', { class: 'jp-RunaiProjectData-rows', id: 'jp-runai-cred-rows' });
     const keyHint = h('div', { class: 'jp-RunaiField-hint' });
     const renderRows = () => {
       f.forget('row.');
@@ -440,7 +440,7 @@ export class ResourcesView extends Widget {
         rowsBox,
         state.rows.map((row, i) => {
           const key = h('input', {
-            class: 'jp-mod-styled jp-RunaiResources-key',
+            class: 'jp-mod-styled jp-RunaiProjectData-key',
             type: 'text',
             spellcheck: 'false',
             autocomplete: 'off',
@@ -454,7 +454,7 @@ export class ResourcesView extends Widget {
           });
           // a password input: the value is never shown, and the browser does not offer to save it
           const value = h('input', {
-            class: 'jp-mod-styled jp-RunaiResources-value',
+            class: 'jp-mod-styled jp-RunaiProjectData-value',
             type: 'password',
             autocomplete: 'new-password',
             spellcheck: 'false',
@@ -469,7 +469,7 @@ export class ResourcesView extends Widget {
           const remove = h(
             'button',
             {
-              class: 'jp-RunaiWorkload-action jp-RunaiResources-removeRow',
+              class: 'jp-RunaiWorkload-action jp-RunaiProjectData-removeRow',
               type: 'button',
               'aria-label': `Remove key ${i + 1}`,
               title: 'Remove this key',
@@ -482,7 +482,7 @@ export class ResourcesView extends Widget {
             '×'
           );
           const error = f.slot(`row.${i}`);
-          const wrapper = h('div', { class: 'jp-RunaiResources-secretRow', dataset: { row: String(i) } }, h('div', { class: 'jp-RunaiResources-pair' }, key, value, remove), error);
+          const wrapper = h('div', { class: 'jp-RunaiProjectData-secretRow', dataset: { row: String(i) } }, h('div', { class: 'jp-RunaiProjectData-pair' }, key, value, remove), error);
           key.setAttribute('aria-describedby', error.id);
           f.register(`row.${i}`, wrapper, key);
           return wrapper;
@@ -492,12 +492,12 @@ export class ResourcesView extends Widget {
     const addRow = h(
       'button',
       {
-        class: 'jp-mod-styled jp-RunaiResources-addRow',
+        class: 'jp-mod-styled jp-RunaiProjectData-addRow',
         type: 'button',
         onclick: () => {
           state.rows.push({ key: '', value: '' });
           renderRows();
-          rowsBox.querySelector<HTMLInputElement>('.jp-RunaiResources-secretRow:last-child .jp-RunaiResources-key')?.focus();
+          rowsBox.querySelector<HTMLInputElement>('.jp-RunaiProjectData-secretRow:last-child .jp-RunaiProjectData-key')?.focus();
         }
       },
       '+ Add key'
@@ -528,11 +528,11 @@ export class ResourcesView extends Widget {
     );
     mountField.hidden = true;
     renderRows();
-    const submit = h('button', { class: 'jp-mod-styled jp-mod-accept jp-RunaiResources-add', type: 'submit' }, 'Save credential');
+    const submit = h('button', { class: 'jp-mod-styled jp-mod-accept jp-RunaiProjectData-add', type: 'submit' }, 'Save credential');
     const form: HTMLFormElement = h(
       'form',
       {
-        class: 'jp-RunaiResources-form jp-RunaiResources-credForm',
+        class: 'jp-RunaiProjectData-form jp-RunaiProjectData-credForm',
         novalidate: true,
         autocomplete: 'off',
         'aria-label': 'Add a credential',
@@ -554,7 +554,7 @@ export class ResourcesView extends Widget {
             renderRows();
             Notification.success(`Saved credential ${created.name} (${created.keys.join(', ')})`, { autoClose: 4000 });
           } catch (error) {
-            const placed = placeResourceErrors(error instanceof RunaiApiError ? error.body : null, CRED_FIELDS, state.rows, error instanceof Error ? error.message : String(error));
+            const placed = placeProjectDataErrors(error instanceof RunaiApiError ? error.body : null, CRED_FIELDS, state.rows, error instanceof Error ? error.message : String(error));
             f.show(placed.byField, placed.general, general);
           } finally {
             built.body = null;
@@ -596,7 +596,7 @@ function breakAtSlashes(path: string): HTMLElement[] {
     if (out.length) {
       out.push(h('wbr'));
     }
-    out.push(h('span', { class: 'jp-RunaiResources-pathPart' }, part));
+    out.push(h('span', { class: 'jp-RunaiProjectData-pathPart' }, part));
   }
   return out;
 }

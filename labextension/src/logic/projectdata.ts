@@ -101,7 +101,7 @@ export interface IPlaced {
  * Put each server error beside its field. `fields` are the form's field names
  * (`name`, `path`, ...); `data.KEY` goes to the row holding KEY (`rows`), `data` to the first row.
  */
-export function placeResourceErrors(body: IErrorBody | null | undefined, fields: string[], rows: ISecretRow[] = [], fallback = 'The server refused it'): IPlaced {
+export function placeProjectDataErrors(body: IErrorBody | null | undefined, fields: string[], rows: ISecretRow[] = [], fallback = 'The server refused it'): IPlaced {
   const out: IPlaced = { byField: {}, general: [] };
   const error = body?.error;
   if (!error) {

@@ -66,8 +66,8 @@ class CredentialValueError(ValueError):
     """A KEY whose value cannot be found; the message says how to give it."""
 
 
-def add_resource_commands(command: Callable[..., argparse.ArgumentParser],
-                          common: argparse.ArgumentParser) -> None:
+def add_data_commands(command: Callable[..., argparse.ArgumentParser],
+                      common: argparse.ArgumentParser) -> None:
     """Add the `data-source` and `credential` commands with ``command(name, help, ...)``;
     ``common`` holds the global options (--url, --token, -p, -o), accepted after the action too."""
     kw = {"parents": [common], "formatter_class": argparse.RawDescriptionHelpFormatter}

@@ -1,4 +1,4 @@
-import { buildCredential, buildDataSource, credentialSummary, dataSourceAccess, dataSourceSource, emptyCredential, emptyDataSource, placeResourceErrors } from '../logic/resources';
+import { buildCredential, buildDataSource, credentialSummary, dataSourceAccess, dataSourceSource, emptyCredential, emptyDataSource, placeProjectDataErrors } from '../logic/projectdata';
 import { projectRows } from '../logic/quota';
 
 describe('data sources', () => {
@@ -51,12 +51,12 @@ describe('credentials', () => {
         ]
       }
     };
-    const placed = placeResourceErrors(body, ['name', 'path'], [{ key: 'OK', value: '' }, { key: '1BAD', value: '' }]);
+    const placed = placeProjectDataErrors(body, ['name', 'path'], [{ key: 'OK', value: '' }, { key: '1BAD', value: '' }]);
     expect(placed.byField.name).toEqual(['name: bad']);
     expect(placed.byField['row.1']).toEqual(['data.1BAD: keys must be ...']);
     expect(placed.byField.access).toEqual(['read_only: no']);
     expect(placed.general).toEqual(['weird: ?']);
-    expect(placeResourceErrors(null, [], [], 'offline').general).toEqual(['offline']);
+    expect(placeProjectDataErrors(null, [], [], 'offline').general).toEqual(['offline']);
   });
 });
 

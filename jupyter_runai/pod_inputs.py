@@ -1,15 +1,14 @@
-"""What a pod gets besides its command: credentials, data sources, and how a request reads.
+"""What a pod gets besides its command: its credentials (environment variables and secret
+files) and its data sources (mounts).
 
-Pure helpers of the service: they read the project's definitions from the store and
-turn them into the cluster protocol's ``FileToWrite`` and ``Mount`` items.
+Helpers of the service: they read the project's definitions from the store and turn them into
+the cluster protocol's ``FileToWrite`` and ``Mount`` items.
 """
 
 from __future__ import annotations
 
 from .clusters.base import FileToWrite, Mount
-from .models import WorkloadKind, WorkloadSpec
-
-GIB = 1024 ** 3
+from .models import WorkloadSpec
 
 
 def credential_material(store, spec: WorkloadSpec) -> tuple[dict[str, str], list[FileToWrite]]:
@@ -41,23 +40,3 @@ def data_mounts(store, spec: WorkloadSpec) -> list[Mount]:
         else:
             out.append(Mount("host_path", ds.path, ds.target, ds.read_only))
     return out
-
-
-def describe_request(spec: WorkloadSpec) -> str:
-    """``training, 0.5 of a GPU`` / ``distributed, 1 GPU, 3 pods`` / ``inference, ..., 1 to 3 replicas``."""
-    res = spec.resources
-    if res.gpu_memory is not None:
-        gpu = f"{res.gpu_memory / GIB:g}Gi of GPU memory"
-    elif res.is_fractional:
-        gpu = f"{res.gpu:g} of a GPU"
-    elif res.gpu:
-        gpu = f"{int(res.gpu)} GPU{'s' if res.gpu != 1 else ''}"
-    else:
-        gpu = "no GPU"
-    if res.is_fractional and (res.gpu_devices or 1) > 1:
-        gpu += f" on each of {res.gpu_devices} devices"
-    if spec.kind == WorkloadKind.INFERENCE:
-        pods = f", {spec.min_replicas} to {spec.max_replicas} replicas"
-    else:
-        pods = f", {spec.pod_count} pods" if spec.pod_count > 1 else ""
-    return f"{spec.kind.value}, {gpu}{pods}"
