@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
 
 from .models import Department, NodePool, Project
 from .models.cluster import Node
@@ -20,10 +19,7 @@ from .scheduler import Job
 from .scheduler.shares import fair_shares
 from .snapshot import build_snapshot
 
-if TYPE_CHECKING:
-    from .service import RunaiService
-
-__all__ = ["IdleFairShare", "before_first_cycle"]
+__all__ = ["IdleFairShare", "Inputs"]
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +57,3 @@ class IdleFairShare(Mapping[str, dict[str, float]]):
 
     def __len__(self) -> int:
         return len(self._computed())
-
-
-def before_first_cycle(service: "RunaiService") -> IdleFairShare:
-    """The fair share of the service's state when first read, for the views until a cycle ran."""
-    def inputs() -> Inputs:
-        jobs: list[Any] = []
-        for uid, workload in list(service.workloads.items()):
-            try:
-                jobs.append(service._engine_job(uid, workload))
-            except Exception:  # the cycle marks it Failed; here it simply asks for nothing
-                continue
-        return (service.cluster.nodes(), [j for j in jobs if j is not None], list(service.node_pools),
-                (service.store.projects(), service.store.departments()), service._now().timestamp())
-    return IdleFairShare(inputs)

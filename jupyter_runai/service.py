@@ -79,7 +79,7 @@ from .rbac import AccessControl
 from . import access
 from .identity import User
 from .autoscale import Autoscaler
-from .idle_fair_share import IdleFairShare, before_first_cycle
+from .idle_fair_share import IdleFairShare, Inputs
 from .lifecycle import Step, check_resumable, fresh_pods
 from .pod_inputs import credential_material, data_mounts
 from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
@@ -166,7 +166,8 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
         self.seq: dict[str, int] = {}
         self.handles: dict[tuple[str, str], dict[str, Any]] = {}
         self.desired: dict[str, int] = {}
-        self.fair_share: Mapping[str, dict[str, float]] = before_first_cycle(self)  # then each cycle's (idle_fair_share)
+        # until a cycle ran, the fair share of the state when first read; then each cycle's (idle_fair_share)
+        self.fair_share: Mapping[str, dict[str, float]] = IdleFairShare(self._division_inputs)
         self.cycles = 0
         self.last_cycle_seconds = 0.0
         self.autoscaler = Autoscaler(scale_down_delay)
@@ -311,6 +312,19 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
             self._after_commit.append(lambda: self.cluster.stop(key, self.stop_grace_seconds))
         else:
             self.cluster.stop(key, self.stop_grace_seconds)
+
+    def _division_inputs(self) -> Inputs:
+        """What a fair-share division needs, read now (the views' fair share before the first cycle)."""
+        jobs: list[Job] = []
+        for uid, workload in list(self.workloads.items()):
+            try:
+                job = self._engine_job(uid, workload)
+            except Exception:  # the cycle marks it Failed; here it simply asks for nothing
+                continue
+            if job is not None:
+                jobs.append(job)
+        return (self.cluster.nodes(), jobs, list(self.node_pools), (self.store.projects(), self.store.departments()),
+                self._now().timestamp())
 
     def _now(self) -> datetime:
         """The clock, never going backwards inside this process (a clock stepped back waits)."""
