@@ -65,6 +65,7 @@ class LeaseElector:
         self._leading = False
         self._lock = threading.Lock()
         self._became = threading.Event()
+        self.tried = threading.Event()  # set once the first attempt is done (led or not)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kube-lease", daemon=True)
 
@@ -141,6 +142,7 @@ class LeaseElector:
                 if getattr(exc, "status", None) != 409:
                     log.warning("Lease %s/%s: %s", self.namespace, self.name, exc)
             self._check_deadline()
+            self.tried.set()
             self._stop.wait(self.retry_seconds)
 
     def _try(self) -> None:

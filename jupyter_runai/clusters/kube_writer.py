@@ -54,8 +54,10 @@ def reason_of(exc: BaseException) -> str:
 class KubeWriter:
     """Queued, ordered, retried writes to the API server."""
 
-    def __init__(self, core: Any, *, request_timeout: float, retry_seconds: float, closed: threading.Event) -> None:
+    def __init__(self, core: Any, *, request_timeout: float, retry_seconds: float, closed: threading.Event,
+                 may_write: Callable[[], bool] = lambda: True) -> None:
         self.core = core
+        self.may_write = may_write  # False on a replica that does not hold the Lease: nothing is written
         self.request_timeout = request_timeout
         self.retry_seconds = retry_seconds
         self._closed = closed
@@ -95,6 +97,8 @@ class KubeWriter:
         deadline = time.monotonic() + self.retry_seconds
         backoff = 0.05
         while True:
+            if not self.may_write():
+                raise WriteFailed(f"{what}: not done, this replica is not the leader (it does not hold the Lease)")
             try:
                 return call()
             except Exception as exc:

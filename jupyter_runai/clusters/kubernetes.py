@@ -28,8 +28,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ from ..models.names import NAMESPACE_PREFIX, namespace_for
 from ..models.quantity import parse_memory
 from .base import DeviceMetrics, Endpoint, PodLaunch, PodReport, PodState
 from .kube_informer import Informer
+from .kube_lease import LeaseElector
 from .kube_logs import LogCopy
 from .kube_objects import Usage, holds_resources, is_ours, node_from, pod_outcome, pod_ready, pod_usage
 from .kube_writer import ANNOTATION_LAUNCH_ID, KubeWriter
@@ -58,6 +61,16 @@ from .podtemplate import (
 __all__ = ["KubernetesCluster"]
 
 log = logging.getLogger(__name__)
+
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def _own_namespace() -> str | None:
+    """The namespace of the pod this runs in (its service account says), else None."""
+    try:
+        return Path(SERVICE_ACCOUNT_NAMESPACE).read_text().strip() or None
+    except OSError:
+        return None
 
 ENDED = (PodState.SUCCEEDED, PodState.FAILED, PodState.STOPPED, PodState.LOST)
 
@@ -115,6 +128,19 @@ class KubernetesCluster(LoggingConfigurable):
     ).tag(config=True)
     sync_timeout = Float(30.0, help="Seconds to wait at start for the first list of nodes and pods.").tag(
         config=True)
+    leader_election = Bool(
+        False, help="Run as one of several replicas: only the one that holds the Lease schedules; the others "
+        "wait as standbys and take over within lease_seconds when it stops renewing.",
+    ).tag(config=True)
+    lease_name = Unicode("runai-scheduler", help="The coordination.k8s.io Lease the replicas elect a leader "
+                         "with.").tag(config=True)
+    lease_namespace = Unicode(
+        "", help="The Lease's namespace. Default: the pod's own namespace in the cluster, else runai-system.",
+    ).tag(config=True)
+    lease_seconds = Float(
+        15.0, help="Seconds a standby waits after the leader's last renewal before it takes over. The leader "
+        "stops scheduling if it could not renew for two thirds of this.",
+    ).tag(config=True)
     max_log_bytes = Int(
         64 * 1024 * 1024, help="Bytes of a pod's log copied under the state directory for the logs API "
         "(the rest stays on the node: kubectl logs).",
@@ -135,8 +161,10 @@ class KubernetesCluster(LoggingConfigurable):
         self._nodes: list[Node] | None = None
         self._logs: dict[str, tuple[str, LogCopy]] = {}  # key -> (pod uid, its copy)
         self._closed = threading.Event()
+        self.elector = self._elector(k8s) if self.leader_election else None
         self.writer = KubeWriter(self.core, request_timeout=self.request_timeout,
-                                 retry_seconds=self.write_retry_seconds, closed=self._closed)
+                                 retry_seconds=self.write_retry_seconds, closed=self._closed,
+                                 may_write=lambda: self.leading)
         self.node_informer = Informer("nodes", self._lister(self.core.list_node), self._watcher(self.core.list_node),
                                       self._node_changed, watch_seconds=self.watch_seconds)
         self.pod_informer = Informer("pods", self._lister(self.core.list_pod_for_all_namespaces),
@@ -151,6 +179,21 @@ class KubernetesCluster(LoggingConfigurable):
                 where = self.api_client.configuration.host
                 raise RuntimeError(f"the Kubernetes API server at {where} did not answer a list of {informer.kind} "
                                    f"within {self.sync_timeout:g}s (c.KubernetesCluster.sync_timeout)")
+        if self.elector is not None:  # the caches are warm first, so that a take-over is quick
+            self.elector.start()
+
+    @property
+    def leading(self) -> bool:
+        """This replica may write to the cluster: it holds the Lease (always, without leader election)."""
+        return self.elector is None or self.elector.leading
+
+    def _elector(self, k8s) -> LeaseElector:
+        namespace = self.lease_namespace or _own_namespace() or "runai-system"
+        identity = f"{os.environ.get('HOSTNAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+        return LeaseElector(k8s.CoordinationV1Api(self.api_client), namespace, self.lease_name, identity,
+                            lease_seconds=self.lease_seconds, renew_deadline=self.lease_seconds * 2 / 3,
+                            retry_seconds=max(0.05, self.lease_seconds / 7.5),
+                            request_timeout=min(self.request_timeout, self.lease_seconds / 3))
 
     def _api_client(self, k8s):
         from kubernetes import config
@@ -487,10 +530,14 @@ class KubernetesCluster(LoggingConfigurable):
         self.writer.queue(lambda: self.writer.delete_pod(namespace, name))
 
     def close(self) -> None:
-        """Stop the caches and the writer (after the writes already queued); pods keep running."""
+        """Stop the caches and the writer (after the writes already queued); pods keep running. A
+        leader hands its Lease over (after its last writes), so that a standby takes over at once."""
         if self._closed.is_set():
             return
         self._closed.set()
+        if self.elector is not None:
+            self.writer.drain(self.request_timeout)
+            self.elector.release()
         self.node_informer.stop()
         self.pod_informer.stop()
         self.writer.close()
