@@ -5,7 +5,11 @@ the cluster, and no pod is lost or created twice."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import requests
+import yaml
 
 from kube_stand_in import gpu_node, kube, kubelet_runs  # noqa: F401 (kube: a fixture)
 from live_server import LiveServer
@@ -83,12 +87,23 @@ def test_a_leader_that_shuts_down_hands_the_lease_over_without_waiting_for_it_to
         assert lease["holderIdentity"] == b.elector.identity and lease["leaseTransitions"] == 1
     finally:
         b.close()
+    # every request on the Lease is allowed by deploy/'s Role (read, create, renew, hand over)
+    rbac = Path(__file__).resolve().parents[1] / "deploy" / "rbac.yaml"
+    role = next(doc for doc in yaml.safe_load_all(rbac.read_text()) if doc["kind"] == "Role")
+    allowed = {(verb, resource) for rule in role["rules"] for verb in rule["verbs"] for resource in rule["resources"]}
+    used = {(verb, resource) for verb, resource in kube.verbs_used() if resource == "leases"}
+    assert used == {("get", "leases"), ("create", "leases"), ("update", "leases")} and used <= allowed
 
 
 def test_leader_election_settings_must_leave_room_to_renew(kube, tmp_path):
     with pytest.raises(ValueError, match="retry_seconds < renew_deadline < lease_seconds"):
         from jupyter_runai.clusters.kube_lease import LeaseElector
         LeaseElector(None, "ns", "name", "me", lease_seconds=1, renew_deadline=2, retry_seconds=0.5)
+
+
+def ready(server: LiveServer) -> tuple[int, dict]:
+    response = requests.get(server.url + "runai/ready", timeout=10)
+    return response.status_code, response.json()
 
 
 def test_two_servers_one_schedules_the_other_answers_503_until_it_takes_over(kube, tmp_path):
@@ -104,6 +119,9 @@ def test_two_servers_one_schedules_the_other_answers_503_until_it_takes_over(kub
         second.start(ready=503)
         code, body = second.api("GET", "info")
         assert code == 503 and "standby" in body["error"]["message"] and "Lease" in body["error"]["message"]
+        # the readiness probe (no token): the Service sends requests to the leader only
+        assert ready(first) == (200, {"scheduling": True})
+        assert ready(second) == (503, {"scheduling": False})
 
         code, body = first.api("POST", "workloads", {"name": "train", "image": "ghcr.io/acme/train:1",
                                                      "resources": {"gpu": 1}})
@@ -115,6 +133,7 @@ def test_two_servers_one_schedules_the_other_answers_503_until_it_takes_over(kub
         first.kill()  # SIGKILL: no release, the Lease expires
         wait_for(lambda: second.api("GET", "info")[0] == 200, "the standby took over", timeout=30)
         assert second.wait_phase("train", "Running")["status"]["phase"] == "Running"
+        assert ready(second) == (200, {"scheduling": True})
         assert [p["metadata"]["name"] for p in kube.objects("pods")] == ["train-0"]
         assert [r.name for r in kube.requested("binding")] == ["train-0"]
     finally:

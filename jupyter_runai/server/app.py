@@ -347,13 +347,17 @@ class RunaiApp(ExtensionApp):
         state, cluster = self._standby_of
         try:
             self._schedule(state, cluster)
-        except StateLocked:  # the previous leader's process is still on its way out
+        except Exception as exc:
             if self._state_lock is not None:
                 self._state_lock.release()
-            if tries < 60:
+            if isinstance(exc, StateLocked) and tries < 60:  # the previous leader's process is on its way out
                 asyncio.get_running_loop().call_later(0.5, self._take_over, tries + 1)
                 return
-            raise
+            # holding the Lease without scheduling would leave the cluster with no scheduler:
+            # stop (the Lease is handed over on the way out), and the Deployment starts this one again
+            self.log.error("jupyter-runai: could not take over the scheduling: %s", exc, exc_info=True)
+            self.serverapp.stop()
+            return
         self._standby_of = None
         self.load_error = None
         self.settings["runai_load_error"] = None
