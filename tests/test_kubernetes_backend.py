@@ -320,17 +320,64 @@ def test_an_image_that_cannot_be_pulled_reaches_the_user_as_a_reason(kube, servi
     wait_for(lambda: our_pod(kube, "train-0") is None, "the pod that never starts removed from its node")
 
 
-def test_a_fraction_is_refused_at_submit_on_kubernetes(service):
-    from jupyter_runai.errors import Invalid
+RESERVED = "runai-reservation"
+UUID = "GPU-8f2c1a2b-1234-5678-9abc-def012345678"
 
-    with pytest.raises(Invalid) as caught:
-        service.submit({"name": "half", "command": "x", "resources": {"gpu": 0.5}}, ME)
-    assert caught.value.field == "resources.gpu"
-    with pytest.raises(Invalid) as caught:
-        service.submit({"name": "ddp", "kind": "distributed", "workers": 1, "command": "x",
-                        "resources": {"gpu": 1}, "master_resources": {"gpu_memory": "8Gi"}}, ME)
-    assert caught.value.field == "master_resources.gpu"
-    assert service.workloads == {}
+
+def env_of(pod: dict) -> dict:
+    return {e["name"]: e.get("value") for e in pod["spec"]["containers"][0].get("env", [])}
+
+
+def reservation_runs(kube, name: str, uuid: str = UUID) -> None:
+    """What the reservation pod does on its node: it starts and prints its GPU's UUID."""
+    kube.logs[(RESERVED, name)] = f"{uuid}\n"
+    kubelet_runs(kube, RESERVED, name)
+
+
+def test_fractions_share_a_device_held_by_one_reservation_pod_that_goes_with_the_last(kube, service, cluster):
+    service.submit({"name": "a", "command": "x", "resources": {"gpu": 0.5}}, ME)
+    service.submit({"name": "b", "command": "x", "resources": {"gpu": 0.5}}, ME)
+    service.run_cycle()
+    devices = {service.get("default", n).status.pods[0].devices[0] for n in ("a", "b")}
+    assert len(devices) == 1  # both halves on one device
+    name = f"gpu-reservation-gpu-a-{devices.pop()}"
+    reservation = wait_for(lambda: kube.get("pods", RESERVED, name), "the reservation pod created")
+    assert [p["metadata"]["name"] for p in kube.objects("pods")] == [name]  # one for both; none of theirs yet
+    assert reservation["spec"]["nodeName"] == "gpu-a"
+    assert reservation["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert reservation["spec"]["automountServiceAccountToken"] is False
+
+    reservation_runs(kube, name)
+    for pod_name in ("a-0", "b-0"):
+        pod = wait_for(lambda: (p := our_pod(kube, pod_name)) and p["spec"].get("nodeName") and p, "bound")
+        env = env_of(pod)
+        assert env["NVIDIA_VISIBLE_DEVICES"] == UUID and env["GPU_PORTION"] == "0.5"
+        assert env["RUNAI_GPU_MEMORY_LIMIT"] == str(81559 * 1024 * 1024 // 2)
+        assert "nvidia.com/gpu" not in str(pod["spec"]["containers"][0].get("resources"))
+        kubelet_runs(kube, NS, pod_name)
+    cycle_until(service, "a", "Running")
+    cycle_until(service, "b", "Running")
+    assert len({n.name: n for n in cluster.nodes()}["gpu-a"].devices) == 4  # the engine counts the halves
+
+    service.stop("default", "a", ME)
+    cycle_until(service, "a", "Stopped")
+    assert cluster.drain() and kube.get("pods", RESERVED, name) is not None  # b still uses the device
+    service.stop("default", "b", ME)
+    cycle_until(service, "b", "Stopped")
+    assert cluster.drain()
+    wait_for(lambda: kube.get("pods", RESERVED, name) is None, "the reservation pod deleted with the last fraction")
+
+
+def test_a_reservation_pod_that_cannot_start_fails_its_fractions_with_the_reason(kube, service, cluster):
+    service.submit({"name": "half", "command": "x", "resources": {"gpu": 0.5}}, ME)
+    service.run_cycle()
+    name = f"gpu-reservation-gpu-a-{service.get('default', 'half').status.pods[0].devices[0]}"
+    wait_for(lambda: kube.get("pods", RESERVED, name), "the reservation pod created")
+    kube.patch("pods", RESERVED, name, {"status": {"containerStatuses": [{"name": "reserve", "image": "cuda",
+               "state": {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}}]}})
+    workload = cycle_until(service, "half", "Failed")
+    assert "reserving its GPU" in workload.status.message and "cannot be pulled" in workload.status.message
+    assert our_pod(kube, "half-0") is None
 
 
 def test_every_request_the_backend_makes_is_allowed_by_the_deployed_role(kube, service, cluster):

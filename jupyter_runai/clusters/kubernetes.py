@@ -47,6 +47,15 @@ from .kube_informer import Informer
 from .kube_lease import LeaseElector
 from .kube_logs import LogCopy
 from .kube_objects import Usage, holds_resources, is_ours, node_from, pod_outcome, pod_ready, pod_usage
+from .kube_reservations import DEFAULT_IMAGE as DEFAULT_RESERVATION_IMAGE
+from .kube_reservations import (
+    RESERVATION_NAMESPACE,
+    is_reservation,
+    reservation_device,
+    reservation_manifest,
+    reservation_name,
+    uuid_from_log,
+)
 from .kube_writer import ANNOTATION_LAUNCH_ID, KubeWriter
 from .podtemplate import (
     LABEL_PROJECT,
@@ -88,6 +97,7 @@ class _Tracked:
     ready: bool = False
     stopping: bool = False
     created: bool = False
+    fraction: float | None = None  # a share of each device: they are held by reservation pods
 
 
 class KubernetesCluster(LoggingConfigurable):
@@ -96,7 +106,7 @@ class KubernetesCluster(LoggingConfigurable):
     name = "kubernetes"
     read_only_mounts = True  # the kubelet mounts read-only volumes read-only
     runs_images = True       # images are pulled and run as given
-    gpu_fractions = False    # fractions need reservation pods (not built yet): whole GPUs only
+    gpu_fractions = True     # a reservation pod per shared device, as KAI-Scheduler does (kube_reservations)
 
     state_dir = Unicode(help="The service's state directory (pod logs are copied under it).").tag(config=True)
     host = Unicode(
@@ -141,6 +151,14 @@ class KubernetesCluster(LoggingConfigurable):
         15.0, help="Seconds a standby waits after the leader's last renewal before it takes over. The leader "
         "stops scheduling if it could not renew for two thirds of this.",
     ).tag(config=True)
+    reservation_image = Unicode(
+        DEFAULT_RESERVATION_IMAGE, help="The image of the pods that hold a shared GPU for its fractions: it "
+        "needs a shell; the NVIDIA container toolkit mounts nvidia-smi in it.",
+    ).tag(config=True)
+    reservation_timeout = Float(
+        300.0, help="Seconds a fractional pod waits for its device's reservation pod to start and report its "
+        "GPU's UUID before the pod is reported failed.",
+    ).tag(config=True)
     max_log_bytes = Int(
         64 * 1024 * 1024, help="Bytes of a pod's log copied under the state directory for the logs API "
         "(the rest stays on the node: kubectl logs).",
@@ -160,6 +178,11 @@ class KubernetesCluster(LoggingConfigurable):
         self._reports: list[PodReport] = []
         self._nodes: list[Node] | None = None
         self._logs: dict[str, tuple[str, LogCopy]] = {}  # key -> (pod uid, its copy)
+        # GPU fractions: (node, device index) -> its reservation pod's GPU UUID, once read from its log
+        self._uuids: dict[tuple[str, int], str] = {}
+        self._reserving: set[tuple[str, int]] = set()  # reservation pods asked for (created or queued)
+        self._reading: set[str] = set()  # reservation pods (uid) whose log is being read
+        self._waiting: dict[str, tuple[list[tuple[str, int]], float, Any]] = {}  # key -> (devices, deadline, start)
         self._closed = threading.Event()
         self.elector = self._elector(k8s) if self.leader_election else None
         self.writer = KubeWriter(self.core, request_timeout=self.request_timeout,
@@ -242,7 +265,9 @@ class KubernetesCluster(LoggingConfigurable):
         with self._lock:
             if (old is not None and holds_resources(old)) or (new is not None and holds_resources(new)):
                 self._nodes = None  # what others hold changed
-            if is_ours(pod, self.scheduler_name):
+            if is_reservation(pod):
+                self._reservation_changed(pod, deleted=new is None)
+            elif is_ours(pod, self.scheduler_name):
                 self._observe(pod, deleted=new is None)
 
     @staticmethod
@@ -295,6 +320,9 @@ class KubernetesCluster(LoggingConfigurable):
         tracked.told = state
         self._nodes = None  # the service stops counting it: if it still holds resources, they are taken off
         self._reports.append(PodReport(key, state, exit_code=exit_code, message=message))
+        if tracked.fraction is not None and state in ENDED:
+            self._waiting.pop(key, None)
+            self._end_reservations()
 
     def _handle(self, key: str, tracked: _Tracked) -> dict[str, Any]:
         project, name = key.split("/", 1)
@@ -302,6 +330,8 @@ class KubernetesCluster(LoggingConfigurable):
                   "workload_uid": tracked.workload_uid, "node": tracked.node, "devices": list(tracked.devices)}
         if tracked.serves:
             handle["ready"] = tracked.ready
+        if tracked.fraction is not None:
+            handle["fraction"] = tracked.fraction
         return handle
 
     # ------------------------------------------------------------ the protocol: reads
@@ -327,6 +357,8 @@ class KubernetesCluster(LoggingConfigurable):
         """The service counts this pod's resources itself: a pod of ours it knows runs. Any other
         pod that holds resources (another scheduler's, ours from a lost state, ours on its way out
         after the service was told it ended) is taken off its node."""
+        if is_reservation(pod):  # the engine counts the fractions on its device, while any runs
+            return reservation_device(pod) in self._needed()
         if not is_ours(pod, self.scheduler_name):
             return False
         tracked = self._tracked.get(self._key_of(pod))
@@ -346,6 +378,7 @@ class KubernetesCluster(LoggingConfigurable):
 
     def poll(self) -> list[PodReport]:
         with self._lock:
+            self._start_waiting()  # a fractional pod whose reservation took too long fails
             reports, self._reports = self._reports, []
         return reports
 
@@ -363,7 +396,8 @@ class KubernetesCluster(LoggingConfigurable):
                                           for p in c.get("ports") or [])
         tracked = _Tracked(launch_id=launch_id or meta.get("annotations", {}).get(ANNOTATION_LAUNCH_ID),
                            workload_uid=uid, node=handle.get("node") or pod["spec"].get("nodeName") or "",
-                           devices=list(handle.get("devices") or []), serves=serves, created=True)
+                           devices=list(handle.get("devices") or []), serves=serves, created=True,
+                           fraction=handle.get("fraction"))
         outcome = pod_outcome(pod)
         with self._lock:
             self._tracked[key] = tracked
@@ -439,30 +473,31 @@ class KubernetesCluster(LoggingConfigurable):
         if workload is None:
             raise ValueError("the Kubernetes backend needs the workload in the launch")
         spec = workload.spec
-        if launch.fraction is not None:
-            raise ValueError("GPU fractions need reservation pods on Kubernetes, which are not built yet: "
-                             "ask for whole GPUs")
         options = TemplateOptions(scheduler_name=self.scheduler_name, bind="node_selector",
                                   proxy_prefix=self._proxy_prefix(launch))
-        # the credentials' values go to their Secrets; the pod only names them
-        manifest = pod_manifest(workload, launch.index, Placement(node=launch.node, devices=tuple(launch.devices)),
-                                data_sources=launch.data_sources,
+
+        def manifest_for(uuids: tuple[str, ...] = ()) -> dict:
+            placement = Placement(node=launch.node, devices=tuple(launch.devices), fraction=launch.fraction,
+                                  gpu_memory_limit=launch.gpu_memory_limit if launch.fraction is not None else None,
+                                  gpu_fraction_limit=launch.gpu_fraction_limit, device_uuids=uuids)
+            # the credentials' values go to their Secrets; the pod only names them
+            made = pod_manifest(workload, launch.index, placement, data_sources=launch.data_sources,
                                 credentials=[cred.describe() for cred in launch.credentials], options=options)
+            made["metadata"].setdefault("annotations", {})[ANNOTATION_LAUNCH_ID] = launch.launch_id or ""
+            return made
+
+        # a fraction's manifest needs its devices' UUIDs; a whole-GPU one is checked here, at once
+        manifest = manifest_for() if launch.fraction is None else None
         secrets = {credential_secret_name(cred.name): cred.secret_values() for cred in launch.credentials}
-        manifest["metadata"].setdefault("annotations", {})[ANNOTATION_LAUNCH_ID] = launch.launch_id or ""
         project, name = launch.key.split("/", 1)
-        namespace = manifest["metadata"]["namespace"]
+        namespace = namespace_for(project)
         serves = launch.needs_port
         tracked = _Tracked(launch_id=launch.launch_id, workload_uid=launch.workload_uid, node=launch.node,
-                           devices=list(launch.devices), serves=serves)
+                           devices=list(launch.devices), serves=serves, fraction=launch.fraction)
         token = launch.environment.get("RUNAI_PROXY_TOKEN") if serves else None
         master = spec.kind.value == "distributed" and launch.index == 0
-        with self._lock:
-            self._tracked[launch.key] = tracked
-            self._nodes = None
-            handle = self._handle(launch.key, tracked)
 
-        def write() -> None:
+        def write(manifest: dict) -> None:
             if tracked.stopping:  # stopped before it was created: nothing to undo
                 with self._lock:
                     if tracked.told not in ENDED:
@@ -489,8 +524,148 @@ class KubernetesCluster(LoggingConfigurable):
                 if tracked.created:
                     writer.delete_pod(namespace, name)
 
-        self.writer.queue(write)
+        with self._lock:
+            self._tracked[launch.key] = tracked
+            self._nodes = None
+            handle = self._handle(launch.key, tracked)
+            if launch.fraction is None:
+                self.writer.queue(lambda: write(manifest))
+                return handle
+            devices = [(launch.node, d) for d in launch.devices]
+            for device in devices:
+                self._reserve(device)
+
+            def start(uuids: tuple[str, ...]) -> None:
+                try:
+                    made = manifest_for(uuids)
+                except ValueError as exc:
+                    self._tell(launch.key, tracked, PodState.FAILED, message=f"could not start: {exc}")
+                    return
+                self.writer.queue(lambda: write(made))
+            self._waiting[launch.key] = (devices, time.monotonic() + self.reservation_timeout, start)
+            self._start_waiting()
         return handle
+
+    # ------------------------------------------------------------ GPU fractions: reservation pods
+
+    def _needed(self) -> set[tuple[str, int]]:
+        """The shared devices that a fractional pod of ours holds or waits for."""
+        return {(t.node, d) for t in self._tracked.values() if t.fraction is not None and t.told not in ENDED
+                for d in t.devices}
+
+    def _reserve(self, device: tuple[str, int]) -> None:
+        """Make sure a reservation pod holds ``device`` (with the lock held)."""
+        node, index = device
+        if device in self._reserving or self.pod_informer.get(RESERVATION_NAMESPACE, reservation_name(node, index)):
+            self._reserving.add(device)
+            return
+        self._reserving.add(device)
+        manifest = reservation_manifest(node, index, image=self.reservation_image, scheduler_name=self.scheduler_name)
+
+        def create() -> None:
+            with self._lock:
+                if device not in self._needed():  # its fractions ended (or were stopped) meanwhile
+                    self._reserving.discard(device)
+                    return
+            try:
+                self.writer.ensure_namespace(RESERVATION_NAMESPACE)
+                self.writer.create_pod(RESERVATION_NAMESPACE, manifest, None)
+            except Exception as exc:
+                with self._lock:
+                    self._reserving.discard(device)
+                    self._fail_waiting(device, f"its GPU could not be reserved on {node}: {exc}")
+        self.writer.queue(create)
+
+    def _reservation_changed(self, pod: dict, deleted: bool) -> None:
+        """A reservation pod changed (with the lock held): learn its UUID once it runs; a failed one
+        fails the pods that wait for it."""
+        device = reservation_device(pod)
+        if device is None:
+            return
+        if deleted:
+            self._uuids.pop(device, None)
+            self._reserving.discard(device)
+            return
+        outcome = pod_outcome(pod)
+        if outcome.state in (PodState.FAILED, PodState.SUCCEEDED):
+            self._fail_waiting(device, f"the pod reserving its GPU on {device[0]} ended: {outcome.message}")
+            return
+        if outcome.state == PodState.RUNNING and device not in self._uuids:
+            uid = pod["metadata"].get("uid") or ""
+            if uid not in self._reading:
+                self._reading.add(uid)
+                threading.Thread(target=self._read_uuid, args=(device, pod["metadata"]["name"], uid),
+                                 name="kube-reservation", daemon=True).start()
+
+    def _read_uuid(self, device: tuple[str, int], name: str, uid: str) -> None:
+        """Read the GPU UUID that a running reservation pod printed (its log; again until it is there)."""
+        try:
+            while not self._closed.is_set():
+                with self._lock:
+                    if device not in self._needed() and device not in self._reserving:
+                        return
+                try:
+                    text = self.core.read_namespaced_pod_log(
+                        name, RESERVATION_NAMESPACE, container="reserve", limit_bytes=4096,
+                        _preload_content=False, _request_timeout=self.request_timeout).data.decode(errors="replace")
+                except Exception as exc:  # not started yet, or the API server away: again
+                    log.debug("reservation %s: log not read yet (%s)", name, exc)
+                    text = ""
+                found = uuid_from_log(text)
+                if found:
+                    with self._lock:
+                        self._uuids[device] = found
+                        self._start_waiting()
+                    return
+                if self._closed.wait(0.2):
+                    return
+        finally:
+            with self._lock:
+                self._reading.discard(uid)
+
+    def _fail_waiting(self, device: tuple[str, int], why: str) -> None:
+        """Fail the fractional pods that wait for ``device`` (with the lock held)."""
+        for key, (devices, _, _) in list(self._waiting.items()):
+            if device not in devices:
+                continue
+            self._waiting.pop(key, None)
+            tracked = self._tracked.get(key)
+            if tracked is not None and tracked.told not in ENDED:
+                self._tell(key, tracked, PodState.FAILED, message=f"could not start: {why}")
+
+    def _start_waiting(self) -> None:
+        """Start the fractional pods whose devices' UUIDs are known (with the lock held)."""
+        now = time.monotonic()
+        for key, (devices, deadline, start) in list(self._waiting.items()):
+            tracked = self._tracked.get(key)
+            if tracked is None or tracked.told in ENDED:
+                self._waiting.pop(key, None)
+                continue
+            if tracked.stopping:
+                self._waiting.pop(key, None)
+                self._tell(key, tracked, PodState.STOPPED, message="stopped before it started")
+                continue
+            uuids = [self._uuids.get(device) for device in devices]
+            if all(uuids):
+                self._waiting.pop(key, None)
+                start(tuple(uuids))
+            elif now > deadline:
+                self._waiting.pop(key, None)
+                self._tell(key, tracked, PodState.FAILED, message=(
+                    f"could not start: the pod reserving its GPU on {tracked.node} did not report the GPU's "
+                    f"UUID within {self.reservation_timeout:g}s (c.KubernetesCluster.reservation_timeout)"))
+
+    def _end_reservations(self) -> None:
+        """Delete the reservation pods of devices no fractional pod of ours uses any more."""
+        needed = self._needed()
+        for pod in self.pod_informer.items():
+            device = reservation_device(pod)
+            if device is None or device in needed or (pod.get("metadata") or {}).get("deletionTimestamp"):
+                continue
+            self._reserving.discard(device)
+            self._uuids.pop(device, None)
+            name = pod["metadata"]["name"]
+            self.writer.queue(lambda name=name: self.writer.delete_pod(RESERVATION_NAMESPACE, name))
 
     def stop(self, key: str, grace_seconds: float) -> None:
         with self._lock:
@@ -498,6 +673,7 @@ class KubernetesCluster(LoggingConfigurable):
             if tracked is None or tracked.told in ENDED:
                 return
             tracked.stopping = True
+            self._start_waiting()  # one still waiting for its reservation is stopped now
         project, name = key.split("/", 1)
         namespace = namespace_for(project)
 
