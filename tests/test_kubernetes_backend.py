@@ -480,3 +480,39 @@ def test_a_restarted_service_rederives_its_pods_from_the_cluster(kube, tmp_path)
         again.store.close()
     finally:
         cluster.close()
+
+
+def test_after_a_restart_a_new_fraction_shares_the_device_its_reservation_pod_still_holds(kube, tmp_path):
+    cluster = make_cluster(kube, tmp_path)
+    service = make_service(tmp_path, cluster, gpus=4)
+    service.submit({"name": "a", "command": "x", "resources": {"gpu": 0.5}}, ME)
+    service.run_cycle()
+    name = f"gpu-reservation-gpu-a-{service.get('default', 'a').status.pods[0].devices[0]}"
+    wait_for(lambda: kube.get("pods", RESERVED, name), "the reservation pod created")
+    reservation_runs(kube, name)
+    wait_for(lambda: our_pod(kube, "a-0"), "the fraction created")
+    kubelet_runs(kube, NS, "a-0")
+    cycle_until(service, "a", "Running")
+    service.store.close()
+    cluster.close()
+
+    cluster = make_cluster(kube, tmp_path)
+    again = make_service(tmp_path, cluster, gpus=4)
+    try:
+        assert again.get("default", "a").status.pods[0].fraction == 0.5
+        again.submit({"name": "b", "command": "x", "resources": {"gpu": 0.5}}, ME)
+        again.run_cycle()
+        pod = wait_for(lambda: our_pod(kube, "b-0"), "the second half created, with the UUID read again")
+        assert env_of(pod)["NVIDIA_VISIBLE_DEVICES"] == UUID
+        assert [p["metadata"]["name"] for p in kube.objects("pods") if p["metadata"]["namespace"] == RESERVED] == [name]
+        # the adopted half still counts: the reservation goes only with the last of the two
+        again.stop("default", "a", ME)
+        cycle_until(again, "a", "Stopped")
+        assert cluster.drain() and kube.get("pods", RESERVED, name) is not None
+        again.stop("default", "b", ME)
+        cycle_until(again, "b", "Stopped")
+        assert cluster.drain()
+        wait_for(lambda: kube.get("pods", RESERVED, name) is None, "the reservation pod deleted")
+    finally:
+        again.store.close()
+        cluster.close()

@@ -556,8 +556,11 @@ class KubernetesCluster(LoggingConfigurable):
     def _reserve(self, device: tuple[str, int]) -> None:
         """Make sure a reservation pod holds ``device`` (with the lock held)."""
         node, index = device
-        if device in self._reserving or self.pod_informer.get(RESERVATION_NAMESPACE, reservation_name(node, index)):
+        existing = self.pod_informer.get(RESERVATION_NAMESPACE, reservation_name(node, index))
+        if device in self._reserving or existing is not None:
             self._reserving.add(device)
+            if existing is not None:  # one from before a restart: its UUID is read again
+                self._reservation_changed(existing, deleted=False)
             return
         self._reserving.add(device)
         manifest = reservation_manifest(node, index, image=self.reservation_image, scheduler_name=self.scheduler_name)
