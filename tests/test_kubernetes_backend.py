@@ -516,3 +516,38 @@ def test_after_a_restart_a_new_fraction_shares_the_device_its_reservation_pod_st
     finally:
         again.store.close()
         cluster.close()
+
+
+def test_an_inference_endpoint_gets_a_service_and_its_objects_go_with_the_workload(kube, service, cluster):
+    service.submit({"name": "llm", "kind": "inference", "image": "ghcr.io/acme/serve:1", "min_replicas": 2,
+                    "max_replicas": 2, "resources": {"gpu": 1}}, ME)
+    service.submit({"name": "ddp", "kind": "distributed", "workers": 1, "command": "x", "resources": {"gpu": 1}}, ME)
+    service.run_cycle()
+    assert cluster.drain()
+    uid = service.get("default", "llm").uid
+    front = kube.get("services", NS, "inference-llm")
+    assert front["spec"]["selector"] == {"runai/workload-uid": uid}
+    assert front["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    assert kube.get("services", NS, "master-ddp")["spec"]["clusterIP"] == "None"
+    assert kube.get("secrets", NS, "runai-proxy-llm") is not None
+
+    # the proxy reaches the ready replicas only
+    kubelet_runs(kube, NS, "llm-0", ip="10.1.0.1")
+    kubelet_runs(kube, NS, "llm-1", ready=False, ip="10.1.0.2")
+    service.run_cycle()
+    wait_for(lambda: [e.host for _, e in service.endpoints("default", "llm", ME)] == ["10.1.0.1"], "one ready")
+    kubelet_runs(kube, NS, "llm-1", ip="10.1.0.2")
+    wait_for(lambda: sorted(e.host for _, e in service.endpoints("default", "llm", ME)) == ["10.1.0.1", "10.1.0.2"],
+             "both ready")
+
+    for name in ("llm", "ddp"):
+        service.delete("default", name, ME)
+    for _ in range(50):  # stopped, then released once ended
+        service.run_cycle()
+        if not service.workloads:
+            break
+        time.sleep(0.05)
+    assert service.workloads == {}
+    assert cluster.drain()
+    assert kube.objects("pods") == []
+    assert kube.objects("services") == [] and kube.get("secrets", NS, "runai-proxy-llm") is None

@@ -513,6 +513,8 @@ class KubernetesCluster(LoggingConfigurable):
                     writer.put_secret(namespace, secret_name, values, None)
                 if master:
                     writer.put_master_service(namespace, spec.name, launch.workload_uid)
+                if spec.kind.value == "inference":
+                    writer.put_inference_service(namespace, spec.name, launch.workload_uid)
                 writer.create_pod(namespace, manifest, launch.launch_id)
                 tracked.created = True
                 writer.bind(namespace, name, launch.node)
@@ -705,8 +707,13 @@ class KubernetesCluster(LoggingConfigurable):
             return  # still running: released when its workload is, after it ends
         with self._lock:
             self._logs.pop(key, None)
+            uid = handle.get("workload_uid") or (tracked.workload_uid if tracked else None)
+            last = not any(t.workload_uid == uid for t in self._tracked.values())
         self._log_file(key).unlink(missing_ok=True)
         self.writer.queue(lambda: self.writer.delete_pod(namespace, name))
+        if last:  # the workload's last pod: its Secret and Services go with it
+            workload = name.rsplit("-", 1)[0]
+            self.writer.queue(lambda: self.writer.delete_workload_objects(namespace, workload))
 
     def close(self) -> None:
         """Stop the caches and the writer (after the writes already queued); pods keep running. A
