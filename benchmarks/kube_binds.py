@@ -138,7 +138,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--binds", type=int, default=2000)
-    parser.add_argument("--pods", type=int, default=1000, help="pods in the informer cache")
+    parser.add_argument("--pods", type=int, default=1000,
+                        help="pods in the informer cache at least (every pod bound is there too)")
     parser.add_argument("--quick", action="store_true", help="100 nodes, 200 binds, 200 pods (CI)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
