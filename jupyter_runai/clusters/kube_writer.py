@@ -4,7 +4,8 @@ retried with a backoff on 429, 5xx, timeouts and lost connections.
 Order matters and one thread keeps it: a pod's namespace, Secrets and creation come before
 its binding, and all of them before its eviction. A write refused for good (403, 422...), or
 refused for longer than ``retry_seconds``, raises :class:`WriteFailed` with the API server's
-message, for the backend to tell the service why.
+message, for the backend to tell the service why. ``may_write`` is asked before every
+attempt: a replica that does not hold the leader's Lease (``kube_lease``) writes nothing.
 
 Needs a ``CoreV1Api`` (given; this module imports nothing from ``kubernetes``). Every
 request asks for the raw answer (``_preload_content=False``): plain JSON, no models.

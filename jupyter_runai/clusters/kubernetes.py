@@ -17,7 +17,14 @@ Pods come from the pod template (``clusters/podtemplate.py``) in the namespace
 ``runai-<project>``, carrying our ``schedulerName``, created unbound and then bound to the
 engine's node through the ``pods/binding`` subresource; a stop evicts through the Eviction
 API (so PodDisruptionBudgets apply; a 429 from one is retried). Capacity held by pods the
-service does not count is taken off their nodes. docs/kubernetes.md says what works and what is next.
+service does not count is taken off their nodes.
+
+GPU fractions hold each shared device with one reservation pod (``kube_reservations``), as
+KAI-Scheduler does; a fractional pod is created once its devices' UUIDs are read from their
+reservation pods' logs. An inference workload gets a Service; a workload's Secret and
+Services are deleted with it. With ``leader_election``, a Lease (``kube_lease``) says which
+replica may write: a standby's writer refuses every write. docs/kubernetes.md says what
+works and what is next.
 
 ``import kubernetes`` costs seconds: only this module imports it, and only the server does,
 when this backend is configured.
