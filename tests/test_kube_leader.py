@@ -95,6 +95,27 @@ def test_a_leader_that_shuts_down_hands_the_lease_over_without_waiting_for_it_to
     assert used == {("get", "leases"), ("create", "leases"), ("update", "leases")} and used <= allowed
 
 
+def test_of_two_standbys_racing_for_an_expired_lease_exactly_one_wins(kube, tmp_path):
+    """The holder is gone; both standbys see the Lease expire and write it at about the same
+    time. The Lease's resourceVersion lets only one write through (the other gets 409)."""
+    kube.put("leases", {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                        "metadata": {"name": LEASE[1], "namespace": LEASE[0]},
+                        "spec": {"holderIdentity": "gone", "leaseDurationSeconds": 1,
+                                 "renewTime": "2026-01-01T00:00:00.000000Z", "leaseTransitions": 4}})
+    replicas = [replica(kube, tmp_path / str(n)) for n in range(2)]
+    try:
+        wait_for(lambda: any(r.leading for r in replicas), "one took over")
+        for _ in range(3):  # and it stays so, renewal after renewal
+            assert [r.leading for r in replicas].count(True) == 1
+            lease = kube.get("leases", *LEASE)["spec"]
+            assert lease["holderIdentity"] in {r.elector.identity for r in replicas if r.leading}
+            assert lease["leaseTransitions"] == 5
+            wait_for(lambda: kube.get("leases", *LEASE)["spec"]["renewTime"] != lease["renewTime"], "renewed")
+    finally:
+        for r in replicas:
+            r.close()
+
+
 def test_leader_election_settings_must_leave_room_to_renew(kube, tmp_path):
     with pytest.raises(ValueError, match="retry_seconds < renew_deadline < lease_seconds"):
         from jupyter_runai.clusters.kube_lease import LeaseElector
