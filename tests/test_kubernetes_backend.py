@@ -518,6 +518,32 @@ def test_after_a_restart_a_new_fraction_shares_the_device_its_reservation_pod_st
         cluster.close()
 
 
+def test_a_reservation_pod_whose_fractions_ended_while_no_scheduler_ran_goes_at_the_restart(kube, tmp_path):
+    cluster = make_cluster(kube, tmp_path)
+    service = make_service(tmp_path, cluster, gpus=4)
+    service.submit({"name": "a", "command": "x", "resources": {"gpu": 0.5}}, ME)
+    service.run_cycle()
+    name = f"gpu-reservation-gpu-a-{service.get('default', 'a').status.pods[0].devices[0]}"
+    wait_for(lambda: kube.get("pods", RESERVED, name), "the reservation pod created")
+    reservation_runs(kube, name)
+    wait_for(lambda: our_pod(kube, "a-0"), "the fraction created")
+    kubelet_runs(kube, NS, "a-0")
+    cycle_until(service, "a", "Running")
+    service.store.close()
+    cluster.close()
+
+    kube.delete("pods", NS, "a-0")  # gone while no scheduler ran: nothing uses the device any more
+    cluster = make_cluster(kube, tmp_path)
+    again = make_service(tmp_path, cluster, gpus=4)  # start(): re-adopt, then end what nothing accounts for
+    try:
+        assert cluster.drain()
+        wait_for(lambda: kube.get("pods", RESERVED, name) is None, "the stale reservation pod deleted")
+        wait_for(lambda: len({n.name: n for n in cluster.nodes()}["gpu-a"].devices) == 4, "its GPU back")
+    finally:
+        again.store.close()
+        cluster.close()
+
+
 def test_an_inference_endpoint_gets_a_service_and_its_objects_go_with_the_workload(kube, service, cluster):
     service.submit({"name": "llm", "kind": "inference", "image": "ghcr.io/acme/serve:1", "min_replicas": 2,
                     "max_replicas": 2, "resources": {"gpu": 1}}, ME)

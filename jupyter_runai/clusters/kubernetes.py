@@ -667,8 +667,15 @@ class KubernetesCluster(LoggingConfigurable):
                     f"could not start: the pod reserving its GPU on {tracked.node} did not report the GPU's "
                     f"UUID within {self.reservation_timeout:g}s (c.KubernetesCluster.reservation_timeout)"))
 
-    def _end_reservations(self) -> None:
+    def end_strays(self) -> list[str]:
+        """Once the service re-adopted its pods (after a restart or a take-over): delete the
+        reservation pods that no fractional pod uses any more. Returns what it ended, in words."""
+        with self._lock:
+            return self._end_reservations()
+
+    def _end_reservations(self) -> list[str]:
         """Delete the reservation pods of devices no fractional pod of ours uses any more."""
+        ended = []
         needed = self._needed()
         for pod in self.pod_informer.items():
             device = reservation_device(pod)
@@ -678,6 +685,9 @@ class KubernetesCluster(LoggingConfigurable):
             self._uuids.pop(device, None)
             name = pod["metadata"]["name"]
             self.writer.queue(lambda name=name: self.writer.delete_pod(RESERVATION_NAMESPACE, name))
+            ended.append(f"{RESERVATION_NAMESPACE}/{name}, which reserved device {device[1]} of {device[0]} "
+                         "for fractions that no longer run")
+        return ended
 
     def stop(self, key: str, grace_seconds: float) -> None:
         with self._lock:
