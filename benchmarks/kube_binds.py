@@ -101,7 +101,8 @@ def run(nodes: int, binds: int, cached: int) -> dict:
                 "phase": "Running", "podIP": "10.1.2.3", "hostIP": "10.0.0.1", "startTime": "2026-01-01T00:00:00Z",
                 "conditions": [{"type": t, "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
                                for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")],
-                "containerStatuses": [{"name": "main", "ready": True, "restartCount": 0, "image": "ghcr.io/acme/train:1.2",
+                "containerStatuses": [{"name": "main", "ready": True, "restartCount": 0,
+                                       "image": "ghcr.io/acme/train:1.2",
                                        "imageID": "ghcr.io/acme/train@sha256:" + "0" * 64,
                                        "containerID": "containerd://" + "1" * 64,
                                        "state": {"running": {"startedAt": "2026-01-01T00:00:01Z"}}}]}})
