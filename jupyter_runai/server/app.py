@@ -315,7 +315,9 @@ class RunaiApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         self._loop = asyncio.get_running_loop()
-        if self.service is not None:
+        if self._lease_was_lost:  # lost while the server was starting: stop now that it can
+            self._loop.call_soon(self.serverapp.stop)
+        elif self.service is not None:
             self.service.ensure_running()  # the scheduling loop needs the running event loop
         elif self._standby_of is not None and self._standby_of[1].leading:
             self._take_over()  # the Lease came while the server was starting
@@ -323,6 +325,7 @@ class RunaiApp(ExtensionApp):
     # ------------------------------------------------------------ leader election (Kubernetes)
 
     _loop: asyncio.AbstractEventLoop | None = None
+    _lease_was_lost = False
     _standby_of: tuple[Path, KubernetesCluster] | None = None
 
     def _standby(self, state: Path, cluster: KubernetesCluster) -> None:
@@ -371,6 +374,7 @@ class RunaiApp(ExtensionApp):
         replica writes nothing more (the backend checks) and the server stops, so that its
         Deployment starts it again, as a standby."""
         self.log.error("jupyter-runai: this replica lost the Lease and stops; it restarts as a standby")
+        self._lease_was_lost = True
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.serverapp.stop)
 
