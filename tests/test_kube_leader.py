@@ -5,6 +5,7 @@ the cluster, and no pod is lost or created twice."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,24 @@ def test_of_two_standbys_racing_for_an_expired_lease_exactly_one_wins(kube, tmp_
     finally:
         for r in replicas:
             r.close()
+
+
+def test_a_leader_whose_lease_was_taken_stops_writing_and_says_so(kube, tmp_path):
+    a = replica(kube, tmp_path)
+    assert a.elector.wait_leading(10)
+    lost = threading.Event()
+    a.elector.on_stopped = lost.set  # the server stops on this, to restart as a standby
+    try:
+        lease = kube.get("leases", *LEASE)
+        lease["spec"].update(holderIdentity="someone-else", leaseTransitions=lease["spec"]["leaseTransitions"] + 1)
+        kube.put("leases", lease)  # another replica took it (after a partition, say)
+        assert lost.wait(10)
+        assert not a.leading
+        with pytest.raises(WriteFailed, match="not the leader"):
+            a.writer.ensure_namespace("runai-after-the-loss")
+        assert holder(kube) == "someone-else"  # and it did not take the Lease back
+    finally:
+        a.close()
 
 
 def test_leader_election_settings_must_leave_room_to_renew(kube, tmp_path):
