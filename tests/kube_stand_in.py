@@ -125,6 +125,9 @@ class KubeStandIn(kmock.KubernetesScaffold):
         self.logs: dict[tuple[str, str], str] = {}  # (namespace, pod) -> its output, for pods/log
         self.namespace_calls: list[str] = []  # verbs on namespaces (kmock does not record them, see __call__)
         self.bookmark_seconds = 0.2
+        # kmock checks each request against every request recorded so far (O(n) a request): a
+        # benchmark that sends thousands turns it off; requested() and verbs_used() then see none
+        self.keep_requests = True
         self.loop: asyncio.AbstractEventLoop | None = None
         self.host = ""  # http://127.0.0.1:<port>, once served
         for action, handler in ((kmock.action.LIST, self._list), (kmock.action.WATCH, self._watch),
@@ -252,6 +255,8 @@ class KubeStandIn(kmock.KubernetesScaffold):
         # namespaced path): namespaces are created and read here, before its parsing
         match = _NAMESPACES.fullmatch(raw_request.path)
         if match is None:
+            if not self.keep_requests:
+                self._requests.clear()
             return await super().__call__(raw_request)
         name = match.group(1)
         action = "fetch" if raw_request.method == "GET" else "create"

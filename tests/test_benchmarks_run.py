@@ -71,3 +71,14 @@ def test_table_output_names_every_section():
     assert proc.returncode == 0, proc.stderr
     assert "reclaim 1 GPU" in proc.stdout and "gang no fit" in proc.stdout
     assert "fill 1-GPU" not in proc.stdout
+
+
+def test_the_kubernetes_benchmark_reports_binds_and_cache_memory():
+    """benchmarks/kube_binds.py runs against the stand-in and prints every figure (none asserted)."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "kube_binds.py"), "--quick", "--json"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["nodes"] == 100 and report["binds"] == 200 and report["cached_pods"] == 200
+    for key in ("binds_per_s", "creates_per_s", "cache_mib_per_1000_pods", "node_cache_mib_per_1000_nodes"):
+        assert isinstance(report[key], Number) and report[key] > 0, key

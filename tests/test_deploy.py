@@ -30,7 +30,8 @@ def manifests() -> dict[tuple[str, str], dict]:
 
 def test_every_manifest_passes_the_kubernetes_schemas(manifests):
     assert {kind for kind, _ in manifests} == {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-                                               "PriorityClass", "ConfigMap", "Deployment", "Service"}
+                                               "Role", "RoleBinding", "PriorityClass", "ConfigMap",
+                                               "PersistentVolumeClaim", "Deployment", "Service"}
     for (kind, name), doc in manifests.items():
         try:
             kubernetes_validate.validate(doc, "1.37.0", strict=True)
@@ -46,8 +47,20 @@ def test_the_scheduler_runs_as_the_account_bound_to_its_role(manifests):
     assert {"kind": "ServiceAccount", "name": pod["serviceAccountName"], "namespace": "runai-system"} in \
         binding["subjects"]
     assert deployment["metadata"]["namespace"] == "runai-system"
-    # one scheduler until leader election exists: never two at once, not even during a rollout
-    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
+    # two replicas elect a leader with a Lease, in their own namespace, as the same account
+    assert deployment["spec"]["replicas"] == 2
+    assert "c.KubernetesCluster.leader_election = True" in \
+        manifests[("ConfigMap", "runai-scheduler-config")]["data"]["jupyter_server_config.py"]
+    leader = manifests[("RoleBinding", "runai-scheduler-leader")]
+    assert leader["metadata"]["namespace"] == "runai-system" and leader["roleRef"]["kind"] == "Role"
+    assert {"kind": "ServiceAccount", "name": pod["serviceAccountName"], "namespace": "runai-system"} in \
+        leader["subjects"]
+    # only the leader is ready, so the Service reaches it alone; both replicas see one store
+    probe = pod["containers"][0]["readinessProbe"]["httpGet"]
+    assert probe["path"] == "/runai/ready"
+    state = next(v for v in pod["volumes"] if v["name"] == "state")
+    claim = manifests[("PersistentVolumeClaim", state["persistentVolumeClaim"]["claimName"])]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
     service = manifests[("Service", "runai-scheduler")]
     assert service["spec"]["selector"].items() <= pod_labels(deployment).items()
 

@@ -320,17 +320,64 @@ def test_an_image_that_cannot_be_pulled_reaches_the_user_as_a_reason(kube, servi
     wait_for(lambda: our_pod(kube, "train-0") is None, "the pod that never starts removed from its node")
 
 
-def test_a_fraction_is_refused_at_submit_on_kubernetes(service):
-    from jupyter_runai.errors import Invalid
+RESERVED = "runai-reservation"
+UUID = "GPU-8f2c1a2b-1234-5678-9abc-def012345678"
 
-    with pytest.raises(Invalid) as caught:
-        service.submit({"name": "half", "command": "x", "resources": {"gpu": 0.5}}, ME)
-    assert caught.value.field == "resources.gpu"
-    with pytest.raises(Invalid) as caught:
-        service.submit({"name": "ddp", "kind": "distributed", "workers": 1, "command": "x",
-                        "resources": {"gpu": 1}, "master_resources": {"gpu_memory": "8Gi"}}, ME)
-    assert caught.value.field == "master_resources.gpu"
-    assert service.workloads == {}
+
+def env_of(pod: dict) -> dict:
+    return {e["name"]: e.get("value") for e in pod["spec"]["containers"][0].get("env", [])}
+
+
+def reservation_runs(kube, name: str, uuid: str = UUID) -> None:
+    """What the reservation pod does on its node: it starts and prints its GPU's UUID."""
+    kube.logs[(RESERVED, name)] = f"{uuid}\n"
+    kubelet_runs(kube, RESERVED, name)
+
+
+def test_fractions_share_a_device_held_by_one_reservation_pod_that_goes_with_the_last(kube, service, cluster):
+    service.submit({"name": "a", "command": "x", "resources": {"gpu": 0.5}}, ME)
+    service.submit({"name": "b", "command": "x", "resources": {"gpu": 0.5}}, ME)
+    service.run_cycle()
+    devices = {service.get("default", n).status.pods[0].devices[0] for n in ("a", "b")}
+    assert len(devices) == 1  # both halves on one device
+    name = f"gpu-reservation-gpu-a-{devices.pop()}"
+    reservation = wait_for(lambda: kube.get("pods", RESERVED, name), "the reservation pod created")
+    assert [p["metadata"]["name"] for p in kube.objects("pods")] == [name]  # one for both; none of theirs yet
+    assert reservation["spec"]["nodeName"] == "gpu-a"
+    assert reservation["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert reservation["spec"]["automountServiceAccountToken"] is False
+
+    reservation_runs(kube, name)
+    for pod_name in ("a-0", "b-0"):
+        pod = wait_for(lambda: (p := our_pod(kube, pod_name)) and p["spec"].get("nodeName") and p, "bound")
+        env = env_of(pod)
+        assert env["NVIDIA_VISIBLE_DEVICES"] == UUID and env["GPU_PORTION"] == "0.5"
+        assert env["RUNAI_GPU_MEMORY_LIMIT"] == str(81559 * 1024 * 1024 // 2)
+        assert "nvidia.com/gpu" not in str(pod["spec"]["containers"][0].get("resources"))
+        kubelet_runs(kube, NS, pod_name)
+    cycle_until(service, "a", "Running")
+    cycle_until(service, "b", "Running")
+    assert len({n.name: n for n in cluster.nodes()}["gpu-a"].devices) == 4  # the engine counts the halves
+
+    service.stop("default", "a", ME)
+    cycle_until(service, "a", "Stopped")
+    assert cluster.drain() and kube.get("pods", RESERVED, name) is not None  # b still uses the device
+    service.stop("default", "b", ME)
+    cycle_until(service, "b", "Stopped")
+    assert cluster.drain()
+    wait_for(lambda: kube.get("pods", RESERVED, name) is None, "the reservation pod deleted with the last fraction")
+
+
+def test_a_reservation_pod_that_cannot_start_fails_its_fractions_with_the_reason(kube, service, cluster):
+    service.submit({"name": "half", "command": "x", "resources": {"gpu": 0.5}}, ME)
+    service.run_cycle()
+    name = f"gpu-reservation-gpu-a-{service.get('default', 'half').status.pods[0].devices[0]}"
+    wait_for(lambda: kube.get("pods", RESERVED, name), "the reservation pod created")
+    kube.patch("pods", RESERVED, name, {"status": {"containerStatuses": [{"name": "reserve", "image": "cuda",
+               "state": {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}}]}})
+    workload = cycle_until(service, "half", "Failed")
+    assert "reserving its GPU" in workload.status.message and "cannot be pulled" in workload.status.message
+    assert our_pod(kube, "half-0") is None
 
 
 def test_every_request_the_backend_makes_is_allowed_by_the_deployed_role(kube, service, cluster):
@@ -433,3 +480,100 @@ def test_a_restarted_service_rederives_its_pods_from_the_cluster(kube, tmp_path)
         again.store.close()
     finally:
         cluster.close()
+
+
+def test_after_a_restart_a_new_fraction_shares_the_device_its_reservation_pod_still_holds(kube, tmp_path):
+    cluster = make_cluster(kube, tmp_path)
+    service = make_service(tmp_path, cluster, gpus=4)
+    service.submit({"name": "a", "command": "x", "resources": {"gpu": 0.5}}, ME)
+    service.run_cycle()
+    name = f"gpu-reservation-gpu-a-{service.get('default', 'a').status.pods[0].devices[0]}"
+    wait_for(lambda: kube.get("pods", RESERVED, name), "the reservation pod created")
+    reservation_runs(kube, name)
+    wait_for(lambda: our_pod(kube, "a-0"), "the fraction created")
+    kubelet_runs(kube, NS, "a-0")
+    cycle_until(service, "a", "Running")
+    service.store.close()
+    cluster.close()
+
+    cluster = make_cluster(kube, tmp_path)
+    again = make_service(tmp_path, cluster, gpus=4)
+    try:
+        assert again.get("default", "a").status.pods[0].fraction == 0.5
+        again.submit({"name": "b", "command": "x", "resources": {"gpu": 0.5}}, ME)
+        again.run_cycle()
+        pod = wait_for(lambda: our_pod(kube, "b-0"), "the second half created, with the UUID read again")
+        assert env_of(pod)["NVIDIA_VISIBLE_DEVICES"] == UUID
+        assert [p["metadata"]["name"] for p in kube.objects("pods") if p["metadata"]["namespace"] == RESERVED] == [name]
+        # the adopted half still counts: the reservation goes only with the last of the two
+        again.stop("default", "a", ME)
+        cycle_until(again, "a", "Stopped")
+        assert cluster.drain() and kube.get("pods", RESERVED, name) is not None
+        again.stop("default", "b", ME)
+        cycle_until(again, "b", "Stopped")
+        assert cluster.drain()
+        wait_for(lambda: kube.get("pods", RESERVED, name) is None, "the reservation pod deleted")
+    finally:
+        again.store.close()
+        cluster.close()
+
+
+def test_a_reservation_pod_whose_fractions_ended_while_no_scheduler_ran_goes_at_the_restart(kube, tmp_path):
+    cluster = make_cluster(kube, tmp_path)
+    service = make_service(tmp_path, cluster, gpus=4)
+    service.submit({"name": "a", "command": "x", "resources": {"gpu": 0.5}}, ME)
+    service.run_cycle()
+    name = f"gpu-reservation-gpu-a-{service.get('default', 'a').status.pods[0].devices[0]}"
+    wait_for(lambda: kube.get("pods", RESERVED, name), "the reservation pod created")
+    reservation_runs(kube, name)
+    wait_for(lambda: our_pod(kube, "a-0"), "the fraction created")
+    kubelet_runs(kube, NS, "a-0")
+    cycle_until(service, "a", "Running")
+    service.store.close()
+    cluster.close()
+
+    kube.delete("pods", NS, "a-0")  # gone while no scheduler ran: nothing uses the device any more
+    cluster = make_cluster(kube, tmp_path)
+    again = make_service(tmp_path, cluster, gpus=4)  # start(): re-adopt, then end what nothing accounts for
+    try:
+        assert cluster.drain()
+        wait_for(lambda: kube.get("pods", RESERVED, name) is None, "the stale reservation pod deleted")
+        wait_for(lambda: len({n.name: n for n in cluster.nodes()}["gpu-a"].devices) == 4, "its GPU back")
+    finally:
+        again.store.close()
+        cluster.close()
+
+
+def test_an_inference_endpoint_gets_a_service_and_its_objects_go_with_the_workload(kube, service, cluster):
+    service.submit({"name": "llm", "kind": "inference", "image": "ghcr.io/acme/serve:1", "min_replicas": 2,
+                    "max_replicas": 2, "resources": {"gpu": 1}}, ME)
+    service.submit({"name": "ddp", "kind": "distributed", "workers": 1, "command": "x", "resources": {"gpu": 1}}, ME)
+    service.run_cycle()
+    assert cluster.drain()
+    uid = service.get("default", "llm").uid
+    front = kube.get("services", NS, "inference-llm")
+    assert front["spec"]["selector"] == {"runai/workload-uid": uid}
+    assert front["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    assert kube.get("services", NS, "master-ddp")["spec"]["clusterIP"] == "None"
+    assert kube.get("secrets", NS, "runai-proxy-llm") is not None
+
+    # the proxy reaches the ready replicas only
+    kubelet_runs(kube, NS, "llm-0", ip="10.1.0.1")
+    kubelet_runs(kube, NS, "llm-1", ready=False, ip="10.1.0.2")
+    service.run_cycle()
+    wait_for(lambda: [e.host for _, e in service.endpoints("default", "llm", ME)] == ["10.1.0.1"], "one ready")
+    kubelet_runs(kube, NS, "llm-1", ip="10.1.0.2")
+    wait_for(lambda: sorted(e.host for _, e in service.endpoints("default", "llm", ME)) == ["10.1.0.1", "10.1.0.2"],
+             "both ready")
+
+    for name in ("llm", "ddp"):
+        service.delete("default", name, ME)
+    for _ in range(50):  # stopped, then released once ended
+        service.run_cycle()
+        if not service.workloads:
+            break
+        time.sleep(0.05)
+    assert service.workloads == {}
+    assert cluster.drain()
+    assert kube.objects("pods") == []
+    assert kube.objects("services") == [] and kube.get("secrets", NS, "runai-proxy-llm") is None

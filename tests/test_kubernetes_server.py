@@ -34,9 +34,6 @@ async def test_a_user_runs_a_training_on_the_cluster_through_the_rest_api(api, k
     assert code == 200 and info["backend"] == "kubernetes"
     assert info["gpus"] == 4 and info["virtual_gpus"] == 0
 
-    code, body = await api.post("workloads", body={"name": "frac", "command": "x", "resources": {"gpu": 0.5}})
-    assert code == 400 and body["error"]["field"] == "resources.gpu"
-
     # no command: the image's own entrypoint runs (on the local cluster a command is required)
     await api.submit(name="train", image="ghcr.io/acme/train:1.2", resources={"gpu": 1})
     pod = await until(lambda: (p := kube.get("pods", NS, "train-0")) and p["spec"].get("nodeName") and p,
@@ -51,3 +48,18 @@ async def test_a_user_runs_a_training_on_the_cluster_through_the_rest_api(api, k
     await api.wait_phase("train", "Stopped")
     assert [r.name for r in await asyncio.to_thread(kube.requested, "eviction")] == ["train-0"]
     assert await asyncio.to_thread(kube.get, "pods", NS, "train-0") is None
+
+    # a fraction, as on one machine: the device is held by a reservation pod, the UUID reaches the pod
+    await api.submit(name="half", command="python eval.py", resources={"gpu": 0.5})
+    reservations = await until(lambda: kube.objects("pods") and
+                               [p for p in kube.objects("pods") if p["metadata"]["namespace"] == "runai-reservation"],
+                               "the reservation pod created")
+    name = reservations[0]["metadata"]["name"]
+    kube.logs[("runai-reservation", name)] = "GPU-11111111-2222-3333-4444-555555555555\n"
+    await asyncio.to_thread(kubelet_runs, kube, "runai-reservation", name)
+    pod = await until(lambda: (p := kube.get("pods", NS, "half-0")) and p["spec"].get("nodeName") and p,
+                      "the fraction bound")
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+    assert env["NVIDIA_VISIBLE_DEVICES"] == "GPU-11111111-2222-3333-4444-555555555555"
+    await asyncio.to_thread(kubelet_runs, kube, NS, "half-0")
+    await api.wait_phase("half", "Running")

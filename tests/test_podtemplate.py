@@ -489,3 +489,21 @@ def test_the_schema_check_catches_a_bad_manifest():
     manifest["spec"]["terminationGracePeriodSeconds"] = "thirty"
     with pytest.raises(kubernetes_validate.ValidationError):
         valid(manifest)
+
+
+@pytest.mark.parametrize("node", ["gpu-a", "n" * 250])
+def test_a_reservation_pod_passes_the_schema_holds_one_gpu_and_reads_no_api(node):
+    from jupyter_runai.clusters.kube_reservations import (
+        reservation_device,
+        reservation_manifest,
+        uuid_from_log,
+    )
+
+    manifest = valid(reservation_manifest(node, 3, scheduler_name="runai-scheduler"))
+    assert reservation_device(manifest) == (node, 3)
+    spec = manifest["spec"]
+    assert spec["nodeName"] == node and spec["automountServiceAccountToken"] is False
+    assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    # what nvidia-smi prints for the one GPU it sees; anything else is no answer
+    assert uuid_from_log("GPU-8f2c1a2b-1234-5678-9abc-def012345678\n") == "GPU-8f2c1a2b-1234-5678-9abc-def012345678"
+    assert uuid_from_log("No devices were found\n") is None

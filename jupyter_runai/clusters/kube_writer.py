@@ -4,7 +4,8 @@ retried with a backoff on 429, 5xx, timeouts and lost connections.
 Order matters and one thread keeps it: a pod's namespace, Secrets and creation come before
 its binding, and all of them before its eviction. A write refused for good (403, 422...), or
 refused for longer than ``retry_seconds``, raises :class:`WriteFailed` with the API server's
-message, for the backend to tell the service why.
+message, for the backend to tell the service why. ``may_write`` is asked before every
+attempt: a replica that does not hold the leader's Lease (``kube_lease``) writes nothing.
 
 Needs a ``CoreV1Api`` (given; this module imports nothing from ``kubernetes``). Every
 request asks for the raw answer (``_preload_content=False``): plain JSON, no models.
@@ -19,7 +20,14 @@ import threading
 import time
 from typing import Any, Callable
 
-from .podtemplate import LABEL_POD_INDEX, LABEL_WORKLOAD_UID, TemplateOptions, master_service_name
+from .podtemplate import (
+    LABEL_POD_INDEX,
+    LABEL_WORKLOAD_UID,
+    TemplateOptions,
+    inference_service_name,
+    master_service_name,
+    proxy_token_secret_name,
+)
 
 __all__ = ["ANNOTATION_LAUNCH_ID", "KubeWriter", "WriteFailed"]
 
@@ -54,8 +62,10 @@ def reason_of(exc: BaseException) -> str:
 class KubeWriter:
     """Queued, ordered, retried writes to the API server."""
 
-    def __init__(self, core: Any, *, request_timeout: float, retry_seconds: float, closed: threading.Event) -> None:
+    def __init__(self, core: Any, *, request_timeout: float, retry_seconds: float, closed: threading.Event,
+                 may_write: Callable[[], bool] = lambda: True) -> None:
         self.core = core
+        self.may_write = may_write  # False on a replica that does not hold the Lease: nothing is written
         self.request_timeout = request_timeout
         self.retry_seconds = retry_seconds
         self._closed = closed
@@ -95,6 +105,8 @@ class KubeWriter:
         deadline = time.monotonic() + self.retry_seconds
         backoff = 0.05
         while True:
+            if not self.may_write():
+                raise WriteFailed(f"{what}: not done, this replica is not the leader (it does not hold the Lease)")
             try:
                 return call()
             except Exception as exc:
@@ -141,6 +153,33 @@ class KubeWriter:
                          "ports": [{"name": "master", "port": TemplateOptions().master_port}]}}
         self.retry(f"create service {namespace}/{name}", lambda: self.core.create_namespaced_service(
             namespace, body, _preload_content=False, _request_timeout=self.request_timeout), ok=(409,))
+
+    def put_inference_service(self, namespace: str, workload: str, workload_uid: str) -> None:
+        """The Service in front of an inference workload's replicas: port 80 to their ``http`` port.
+        Kubernetes sends its traffic to the Ready ones only."""
+        name = inference_service_name(workload)
+        body = {"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": name, "namespace": namespace,
+                             "labels": {**MANAGED, LABEL_WORKLOAD_UID: workload_uid}},
+                "spec": {"type": "ClusterIP", "selector": {LABEL_WORKLOAD_UID: workload_uid},
+                         "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}}
+        self.retry(f"create service {namespace}/{name}", lambda: self.core.create_namespaced_service(
+            namespace, body, _preload_content=False, _request_timeout=self.request_timeout), ok=(409,))
+
+    def delete_workload_objects(self, namespace: str, workload: str) -> None:
+        """What the backend made for a workload besides its pods: its proxy token Secret, its master
+        and inference Services. Gone already is done; a failure is logged. (A Secret's delete answers
+        the Secret: the answer is never read.)"""
+        deletes = [(f"secret {proxy_token_secret_name(workload)}", self.core.delete_namespaced_secret,
+                    proxy_token_secret_name(workload))]
+        for service in (master_service_name(workload), inference_service_name(workload)):
+            deletes.append((f"service {service}", self.core.delete_namespaced_service, service))
+        for what, call, name in deletes:
+            try:
+                self.retry(f"delete {what} in {namespace}", lambda call=call, name=name: call(
+                    name, namespace, _preload_content=False, _request_timeout=self.request_timeout), ok=(404,))
+            except WriteFailed as exc:
+                log.warning("%s", exc)
 
     def create_pod(self, namespace: str, manifest: dict, launch_id: str | None) -> None:
         name = manifest["metadata"]["name"]

@@ -17,7 +17,14 @@ Pods come from the pod template (``clusters/podtemplate.py``) in the namespace
 ``runai-<project>``, carrying our ``schedulerName``, created unbound and then bound to the
 engine's node through the ``pods/binding`` subresource; a stop evicts through the Eviction
 API (so PodDisruptionBudgets apply; a 429 from one is retried). Capacity held by pods the
-service does not count is taken off their nodes. docs/kubernetes.md says what works and what is next.
+service does not count is taken off their nodes.
+
+GPU fractions hold each shared device with one reservation pod (``kube_reservations``), as
+KAI-Scheduler does; a fractional pod is created once its devices' UUIDs are read from their
+reservation pods' logs. An inference workload gets a Service; a workload's Secret and
+Services are deleted with it. With ``leader_election``, a Lease (``kube_lease``) says which
+replica may write: a standby's writer refuses every write. docs/kubernetes.md says what
+works and what is next.
 
 ``import kubernetes`` costs seconds: only this module imports it, and only the server does,
 when this backend is configured.
@@ -28,8 +35,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,8 +51,18 @@ from ..models.names import NAMESPACE_PREFIX, namespace_for
 from ..models.quantity import parse_memory
 from .base import DeviceMetrics, Endpoint, PodLaunch, PodReport, PodState
 from .kube_informer import Informer
+from .kube_lease import LeaseElector
 from .kube_logs import LogCopy
 from .kube_objects import Usage, holds_resources, is_ours, node_from, pod_outcome, pod_ready, pod_usage
+from .kube_reservations import DEFAULT_IMAGE as DEFAULT_RESERVATION_IMAGE
+from .kube_reservations import (
+    RESERVATION_NAMESPACE,
+    is_reservation,
+    reservation_device,
+    reservation_manifest,
+    reservation_name,
+    uuid_from_log,
+)
 from .kube_writer import ANNOTATION_LAUNCH_ID, KubeWriter
 from .podtemplate import (
     LABEL_PROJECT,
@@ -58,6 +77,16 @@ from .podtemplate import (
 __all__ = ["KubernetesCluster"]
 
 log = logging.getLogger(__name__)
+
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def _own_namespace() -> str | None:
+    """The namespace of the pod this runs in (its service account says), else None."""
+    try:
+        return Path(SERVICE_ACCOUNT_NAMESPACE).read_text().strip() or None
+    except OSError:
+        return None
 
 ENDED = (PodState.SUCCEEDED, PodState.FAILED, PodState.STOPPED, PodState.LOST)
 
@@ -75,6 +104,7 @@ class _Tracked:
     ready: bool = False
     stopping: bool = False
     created: bool = False
+    fraction: float | None = None  # a share of each device: they are held by reservation pods
 
 
 class KubernetesCluster(LoggingConfigurable):
@@ -83,7 +113,7 @@ class KubernetesCluster(LoggingConfigurable):
     name = "kubernetes"
     read_only_mounts = True  # the kubelet mounts read-only volumes read-only
     runs_images = True       # images are pulled and run as given
-    gpu_fractions = False    # fractions need reservation pods (not built yet): whole GPUs only
+    gpu_fractions = True     # a reservation pod per shared device, as KAI-Scheduler does (kube_reservations)
 
     state_dir = Unicode(help="The service's state directory (pod logs are copied under it).").tag(config=True)
     host = Unicode(
@@ -115,6 +145,27 @@ class KubernetesCluster(LoggingConfigurable):
     ).tag(config=True)
     sync_timeout = Float(30.0, help="Seconds to wait at start for the first list of nodes and pods.").tag(
         config=True)
+    leader_election = Bool(
+        False, help="Run as one of several replicas: only the one that holds the Lease schedules; the others "
+        "wait as standbys and take over within lease_seconds when it stops renewing.",
+    ).tag(config=True)
+    lease_name = Unicode("runai-scheduler", help="The coordination.k8s.io Lease the replicas elect a leader "
+                         "with.").tag(config=True)
+    lease_namespace = Unicode(
+        "", help="The Lease's namespace. Default: the pod's own namespace in the cluster, else runai-system.",
+    ).tag(config=True)
+    lease_seconds = Float(
+        15.0, help="Seconds a standby waits after the leader's last renewal before it takes over. The leader "
+        "stops scheduling if it could not renew for two thirds of this.",
+    ).tag(config=True)
+    reservation_image = Unicode(
+        DEFAULT_RESERVATION_IMAGE, help="The image of the pods that hold a shared GPU for its fractions: it "
+        "needs a shell; the NVIDIA container toolkit mounts nvidia-smi in it.",
+    ).tag(config=True)
+    reservation_timeout = Float(
+        300.0, help="Seconds a fractional pod waits for its device's reservation pod to start and report its "
+        "GPU's UUID before the pod is reported failed.",
+    ).tag(config=True)
     max_log_bytes = Int(
         64 * 1024 * 1024, help="Bytes of a pod's log copied under the state directory for the logs API "
         "(the rest stays on the node: kubectl logs).",
@@ -134,9 +185,16 @@ class KubernetesCluster(LoggingConfigurable):
         self._reports: list[PodReport] = []
         self._nodes: list[Node] | None = None
         self._logs: dict[str, tuple[str, LogCopy]] = {}  # key -> (pod uid, its copy)
+        # GPU fractions: (node, device index) -> its reservation pod's GPU UUID, once read from its log
+        self._uuids: dict[tuple[str, int], str] = {}
+        self._reserving: set[tuple[str, int]] = set()  # reservation pods asked for (created or queued)
+        self._reading: set[str] = set()  # reservation pods (uid) whose log is being read
+        self._waiting: dict[str, tuple[list[tuple[str, int]], float, Any]] = {}  # key -> (devices, deadline, start)
         self._closed = threading.Event()
+        self.elector = self._elector(k8s) if self.leader_election else None
         self.writer = KubeWriter(self.core, request_timeout=self.request_timeout,
-                                 retry_seconds=self.write_retry_seconds, closed=self._closed)
+                                 retry_seconds=self.write_retry_seconds, closed=self._closed,
+                                 may_write=lambda: self.leading)
         self.node_informer = Informer("nodes", self._lister(self.core.list_node), self._watcher(self.core.list_node),
                                       self._node_changed, watch_seconds=self.watch_seconds)
         self.pod_informer = Informer("pods", self._lister(self.core.list_pod_for_all_namespaces),
@@ -151,6 +209,21 @@ class KubernetesCluster(LoggingConfigurable):
                 where = self.api_client.configuration.host
                 raise RuntimeError(f"the Kubernetes API server at {where} did not answer a list of {informer.kind} "
                                    f"within {self.sync_timeout:g}s (c.KubernetesCluster.sync_timeout)")
+        if self.elector is not None:  # the caches are warm first, so that a take-over is quick
+            self.elector.start()
+
+    @property
+    def leading(self) -> bool:
+        """This replica may write to the cluster: it holds the Lease (always, without leader election)."""
+        return self.elector is None or self.elector.leading
+
+    def _elector(self, k8s) -> LeaseElector:
+        namespace = self.lease_namespace or _own_namespace() or "runai-system"
+        identity = f"{os.environ.get('HOSTNAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+        return LeaseElector(k8s.CoordinationV1Api(self.api_client), namespace, self.lease_name, identity,
+                            lease_seconds=self.lease_seconds, renew_deadline=self.lease_seconds * 2 / 3,
+                            retry_seconds=max(0.05, self.lease_seconds / 7.5),
+                            request_timeout=min(self.request_timeout, self.lease_seconds / 3))
 
     def _api_client(self, k8s):
         from kubernetes import config
@@ -199,7 +272,9 @@ class KubernetesCluster(LoggingConfigurable):
         with self._lock:
             if (old is not None and holds_resources(old)) or (new is not None and holds_resources(new)):
                 self._nodes = None  # what others hold changed
-            if is_ours(pod, self.scheduler_name):
+            if is_reservation(pod):
+                self._reservation_changed(pod, deleted=new is None)
+            elif is_ours(pod, self.scheduler_name):
                 self._observe(pod, deleted=new is None)
 
     @staticmethod
@@ -252,6 +327,9 @@ class KubernetesCluster(LoggingConfigurable):
         tracked.told = state
         self._nodes = None  # the service stops counting it: if it still holds resources, they are taken off
         self._reports.append(PodReport(key, state, exit_code=exit_code, message=message))
+        if tracked.fraction is not None and state in ENDED:
+            self._waiting.pop(key, None)
+            self._end_reservations()
 
     def _handle(self, key: str, tracked: _Tracked) -> dict[str, Any]:
         project, name = key.split("/", 1)
@@ -259,6 +337,8 @@ class KubernetesCluster(LoggingConfigurable):
                   "workload_uid": tracked.workload_uid, "node": tracked.node, "devices": list(tracked.devices)}
         if tracked.serves:
             handle["ready"] = tracked.ready
+        if tracked.fraction is not None:
+            handle["fraction"] = tracked.fraction
         return handle
 
     # ------------------------------------------------------------ the protocol: reads
@@ -284,6 +364,8 @@ class KubernetesCluster(LoggingConfigurable):
         """The service counts this pod's resources itself: a pod of ours it knows runs. Any other
         pod that holds resources (another scheduler's, ours from a lost state, ours on its way out
         after the service was told it ended) is taken off its node."""
+        if is_reservation(pod):  # the engine counts the fractions on its device, while any runs
+            return reservation_device(pod) in self._needed()
         if not is_ours(pod, self.scheduler_name):
             return False
         tracked = self._tracked.get(self._key_of(pod))
@@ -303,6 +385,7 @@ class KubernetesCluster(LoggingConfigurable):
 
     def poll(self) -> list[PodReport]:
         with self._lock:
+            self._start_waiting()  # a fractional pod whose reservation took too long fails
             reports, self._reports = self._reports, []
         return reports
 
@@ -320,7 +403,8 @@ class KubernetesCluster(LoggingConfigurable):
                                           for p in c.get("ports") or [])
         tracked = _Tracked(launch_id=launch_id or meta.get("annotations", {}).get(ANNOTATION_LAUNCH_ID),
                            workload_uid=uid, node=handle.get("node") or pod["spec"].get("nodeName") or "",
-                           devices=list(handle.get("devices") or []), serves=serves, created=True)
+                           devices=list(handle.get("devices") or []), serves=serves, created=True,
+                           fraction=handle.get("fraction"))
         outcome = pod_outcome(pod)
         with self._lock:
             self._tracked[key] = tracked
@@ -396,30 +480,31 @@ class KubernetesCluster(LoggingConfigurable):
         if workload is None:
             raise ValueError("the Kubernetes backend needs the workload in the launch")
         spec = workload.spec
-        if launch.fraction is not None:
-            raise ValueError("GPU fractions need reservation pods on Kubernetes, which are not built yet: "
-                             "ask for whole GPUs")
         options = TemplateOptions(scheduler_name=self.scheduler_name, bind="node_selector",
                                   proxy_prefix=self._proxy_prefix(launch))
-        # the credentials' values go to their Secrets; the pod only names them
-        manifest = pod_manifest(workload, launch.index, Placement(node=launch.node, devices=tuple(launch.devices)),
-                                data_sources=launch.data_sources,
+
+        def manifest_for(uuids: tuple[str, ...] = ()) -> dict:
+            placement = Placement(node=launch.node, devices=tuple(launch.devices), fraction=launch.fraction,
+                                  gpu_memory_limit=launch.gpu_memory_limit if launch.fraction is not None else None,
+                                  gpu_fraction_limit=launch.gpu_fraction_limit, device_uuids=uuids)
+            # the credentials' values go to their Secrets; the pod only names them
+            made = pod_manifest(workload, launch.index, placement, data_sources=launch.data_sources,
                                 credentials=[cred.describe() for cred in launch.credentials], options=options)
+            made["metadata"].setdefault("annotations", {})[ANNOTATION_LAUNCH_ID] = launch.launch_id or ""
+            return made
+
+        # a fraction's manifest needs its devices' UUIDs; a whole-GPU one is checked here, at once
+        manifest = manifest_for() if launch.fraction is None else None
         secrets = {credential_secret_name(cred.name): cred.secret_values() for cred in launch.credentials}
-        manifest["metadata"].setdefault("annotations", {})[ANNOTATION_LAUNCH_ID] = launch.launch_id or ""
         project, name = launch.key.split("/", 1)
-        namespace = manifest["metadata"]["namespace"]
+        namespace = namespace_for(project)
         serves = launch.needs_port
         tracked = _Tracked(launch_id=launch.launch_id, workload_uid=launch.workload_uid, node=launch.node,
-                           devices=list(launch.devices), serves=serves)
+                           devices=list(launch.devices), serves=serves, fraction=launch.fraction)
         token = launch.environment.get("RUNAI_PROXY_TOKEN") if serves else None
         master = spec.kind.value == "distributed" and launch.index == 0
-        with self._lock:
-            self._tracked[launch.key] = tracked
-            self._nodes = None
-            handle = self._handle(launch.key, tracked)
 
-        def write() -> None:
+        def write(manifest: dict) -> None:
             if tracked.stopping:  # stopped before it was created: nothing to undo
                 with self._lock:
                     if tracked.told not in ENDED:
@@ -435,6 +520,8 @@ class KubernetesCluster(LoggingConfigurable):
                     writer.put_secret(namespace, secret_name, values, None)
                 if master:
                     writer.put_master_service(namespace, spec.name, launch.workload_uid)
+                if spec.kind.value == "inference":
+                    writer.put_inference_service(namespace, spec.name, launch.workload_uid)
                 writer.create_pod(namespace, manifest, launch.launch_id)
                 tracked.created = True
                 writer.bind(namespace, name, launch.node)
@@ -446,8 +533,161 @@ class KubernetesCluster(LoggingConfigurable):
                 if tracked.created:
                     writer.delete_pod(namespace, name)
 
-        self.writer.queue(write)
+        with self._lock:
+            self._tracked[launch.key] = tracked
+            self._nodes = None
+            handle = self._handle(launch.key, tracked)
+            if launch.fraction is None:
+                self.writer.queue(lambda: write(manifest))
+                return handle
+            devices = [(launch.node, d) for d in launch.devices]
+            for device in devices:
+                self._reserve(device)
+
+            def start(uuids: tuple[str, ...]) -> None:
+                try:
+                    made = manifest_for(uuids)
+                except ValueError as exc:
+                    self._tell(launch.key, tracked, PodState.FAILED, message=f"could not start: {exc}")
+                    return
+                self.writer.queue(lambda: write(made))
+            self._waiting[launch.key] = (devices, time.monotonic() + self.reservation_timeout, start)
+            self._start_waiting()
         return handle
+
+    # ------------------------------------------------------------ GPU fractions: reservation pods
+
+    def _needed(self) -> set[tuple[str, int]]:
+        """The shared devices that a fractional pod of ours holds or waits for."""
+        return {(t.node, d) for t in self._tracked.values() if t.fraction is not None and t.told not in ENDED
+                for d in t.devices}
+
+    def _reserve(self, device: tuple[str, int]) -> None:
+        """Make sure a reservation pod holds ``device`` (with the lock held)."""
+        node, index = device
+        existing = self.pod_informer.get(RESERVATION_NAMESPACE, reservation_name(node, index))
+        if device in self._reserving or existing is not None:
+            self._reserving.add(device)
+            if existing is not None:  # one from before a restart: its UUID is read again
+                self._reservation_changed(existing, deleted=False)
+            return
+        self._reserving.add(device)
+        manifest = reservation_manifest(node, index, image=self.reservation_image, scheduler_name=self.scheduler_name)
+
+        def create() -> None:
+            with self._lock:
+                if device not in self._needed():  # its fractions ended (or were stopped) meanwhile
+                    self._reserving.discard(device)
+                    return
+            try:
+                self.writer.ensure_namespace(RESERVATION_NAMESPACE)
+                self.writer.create_pod(RESERVATION_NAMESPACE, manifest, None)
+            except Exception as exc:
+                with self._lock:
+                    self._reserving.discard(device)
+                    self._fail_waiting(device, f"its GPU could not be reserved on {node}: {exc}")
+        self.writer.queue(create)
+
+    def _reservation_changed(self, pod: dict, deleted: bool) -> None:
+        """A reservation pod changed (with the lock held): learn its UUID once it runs; a failed one
+        fails the pods that wait for it."""
+        device = reservation_device(pod)
+        if device is None:
+            return
+        if deleted:
+            self._uuids.pop(device, None)
+            self._reserving.discard(device)
+            return
+        outcome = pod_outcome(pod)
+        if outcome.state in (PodState.FAILED, PodState.SUCCEEDED):
+            self._fail_waiting(device, f"the pod reserving its GPU on {device[0]} ended: {outcome.message}")
+            return
+        if outcome.state == PodState.RUNNING and device not in self._uuids:
+            uid = pod["metadata"].get("uid") or ""
+            if uid not in self._reading:
+                self._reading.add(uid)
+                threading.Thread(target=self._read_uuid, args=(device, pod["metadata"]["name"], uid),
+                                 name="kube-reservation", daemon=True).start()
+
+    def _read_uuid(self, device: tuple[str, int], name: str, uid: str) -> None:
+        """Read the GPU UUID that a running reservation pod printed (its log; again until it is there)."""
+        try:
+            while not self._closed.is_set():
+                with self._lock:
+                    if device not in self._needed() and device not in self._reserving:
+                        return
+                try:
+                    text = self.core.read_namespaced_pod_log(
+                        name, RESERVATION_NAMESPACE, container="reserve", limit_bytes=4096,
+                        _preload_content=False, _request_timeout=self.request_timeout).data.decode(errors="replace")
+                except Exception as exc:  # not started yet, or the API server away: again
+                    log.debug("reservation %s: log not read yet (%s)", name, exc)
+                    text = ""
+                found = uuid_from_log(text)
+                if found:
+                    with self._lock:
+                        self._uuids[device] = found
+                        self._start_waiting()
+                    return
+                if self._closed.wait(0.2):
+                    return
+        finally:
+            with self._lock:
+                self._reading.discard(uid)
+
+    def _fail_waiting(self, device: tuple[str, int], why: str) -> None:
+        """Fail the fractional pods that wait for ``device`` (with the lock held)."""
+        for key, (devices, _, _) in list(self._waiting.items()):
+            if device not in devices:
+                continue
+            self._waiting.pop(key, None)
+            tracked = self._tracked.get(key)
+            if tracked is not None and tracked.told not in ENDED:
+                self._tell(key, tracked, PodState.FAILED, message=f"could not start: {why}")
+
+    def _start_waiting(self) -> None:
+        """Start the fractional pods whose devices' UUIDs are known (with the lock held)."""
+        now = time.monotonic()
+        for key, (devices, deadline, start) in list(self._waiting.items()):
+            tracked = self._tracked.get(key)
+            if tracked is None or tracked.told in ENDED:
+                self._waiting.pop(key, None)
+                continue
+            if tracked.stopping:
+                self._waiting.pop(key, None)
+                self._tell(key, tracked, PodState.STOPPED, message="stopped before it started")
+                continue
+            uuids = [self._uuids.get(device) for device in devices]
+            if all(uuids):
+                self._waiting.pop(key, None)
+                start(tuple(uuids))
+            elif now > deadline:
+                self._waiting.pop(key, None)
+                self._tell(key, tracked, PodState.FAILED, message=(
+                    f"could not start: the pod reserving its GPU on {tracked.node} did not report the GPU's "
+                    f"UUID within {self.reservation_timeout:g}s (c.KubernetesCluster.reservation_timeout)"))
+
+    def end_strays(self) -> list[str]:
+        """Once the service re-adopted its pods (after a restart or a take-over): delete the
+        reservation pods that no fractional pod uses any more. Returns what it ended, in words."""
+        with self._lock:
+            return self._end_reservations()
+
+    def _end_reservations(self) -> list[str]:
+        """Delete the reservation pods of devices no fractional pod of ours uses any more."""
+        ended = []
+        needed = self._needed()
+        for pod in self.pod_informer.items():
+            device = reservation_device(pod)
+            if device is None or device in needed or (pod.get("metadata") or {}).get("deletionTimestamp"):
+                continue
+            self._reserving.discard(device)
+            self._uuids.pop(device, None)
+            name = pod["metadata"]["name"]
+            self.writer.queue(lambda name=name: self.writer.delete_pod(RESERVATION_NAMESPACE, name))
+            ended.append(f"{RESERVATION_NAMESPACE}/{name}, which reserved device {device[1]} of {device[0]} "
+                         "for fractions that no longer run")
+        return ended
 
     def stop(self, key: str, grace_seconds: float) -> None:
         with self._lock:
@@ -455,6 +695,7 @@ class KubernetesCluster(LoggingConfigurable):
             if tracked is None or tracked.told in ENDED:
                 return
             tracked.stopping = True
+            self._start_waiting()  # one still waiting for its reservation is stopped now
         project, name = key.split("/", 1)
         namespace = namespace_for(project)
 
@@ -483,14 +724,23 @@ class KubernetesCluster(LoggingConfigurable):
             return  # still running: released when its workload is, after it ends
         with self._lock:
             self._logs.pop(key, None)
+            uid = handle.get("workload_uid") or (tracked.workload_uid if tracked else None)
+            last = not any(t.workload_uid == uid for t in self._tracked.values())
         self._log_file(key).unlink(missing_ok=True)
         self.writer.queue(lambda: self.writer.delete_pod(namespace, name))
+        if last:  # the workload's last pod: its Secret and Services go with it
+            workload = name.rsplit("-", 1)[0]
+            self.writer.queue(lambda: self.writer.delete_workload_objects(namespace, workload))
 
     def close(self) -> None:
-        """Stop the caches and the writer (after the writes already queued); pods keep running."""
+        """Stop the caches and the writer (after the writes already queued); pods keep running. A
+        leader hands its Lease over (after its last writes), so that a standby takes over at once."""
         if self._closed.is_set():
             return
         self._closed.set()
+        if self.elector is not None:
+            self.writer.drain(self.request_timeout)
+            self.elector.release()
         self.node_informer.stop()
         self.pod_informer.stop()
         self.writer.close()

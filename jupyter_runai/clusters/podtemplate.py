@@ -183,6 +183,12 @@ def master_service_name(workload: str) -> str:
     return _bounded("master-", workload)
 
 
+def inference_service_name(workload: str) -> str:
+    """The Service in front of an inference workload's ready replicas
+    (``inference-<workload>.runai-<project>.svc``, port 80), for clients inside the cluster."""
+    return _bounded("inference-", workload)
+
+
 def _volume_name(prefix: str, name: str) -> str:
     return _bounded(prefix, name)
 

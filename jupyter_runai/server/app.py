@@ -204,10 +204,29 @@ class RunaiApp(ExtensionApp):
 
     def _start_service(self) -> None:
         state = private_dir(Path(self.state_dir).expanduser())  # its database holds credentials
+        cluster = None
+        if self.backend == "kubernetes":
+            cluster = self._cluster(state)
+            elector = cluster.elector
+            if elector is not None:  # one of several replicas: schedule only while holding the Lease
+                elector.on_stopped = self._lease_lost
+                elector.tried.wait(elector.request_timeout * 2)
+                if not elector.leading:
+                    self._standby(state, cluster)
+                    return
+        try:
+            self._schedule(state, cluster)
+        except BaseException:
+            if cluster is not None:
+                cluster.close()
+            raise
+
+    def _schedule(self, state: Path, cluster=None) -> None:
+        """Take the state directory's lock, open the store and start the service on the cluster."""
         self._state_lock = StateLock(state)
         self._state_lock.acquire(url=self.serverapp.connection_url)  # or StateLocked: one scheduler per state
         store = Store(state / "runai.db")
-        cluster = self._cluster(state)
+        cluster = cluster or self._cluster(state)
         queues = self._queues(cluster)
         for dept in queues.departments:
             store.put_department(dept)
@@ -295,8 +314,69 @@ class RunaiApp(ExtensionApp):
             self.handlers.extend(default_handlers())
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
-        if self.service is not None:
+        self._loop = asyncio.get_running_loop()
+        if self._lease_was_lost:  # lost while the server was starting: stop now that it can
+            self._loop.call_soon(self.serverapp.stop)
+        elif self.service is not None:
             self.service.ensure_running()  # the scheduling loop needs the running event loop
+        elif self._standby_of is not None and self._standby_of[1].leading:
+            self._take_over()  # the Lease came while the server was starting
+
+    # ------------------------------------------------------------ leader election (Kubernetes)
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _lease_was_lost = False
+    _standby_of: tuple[Path, KubernetesCluster] | None = None
+
+    def _standby(self, state: Path, cluster: KubernetesCluster) -> None:
+        """Another replica holds the Lease: answer 503 saying so, and take over when it is ours."""
+        elector = cluster.elector
+        self._standby_of = (state, cluster)
+        self._not_scheduling(
+            f"this replica is a standby: {elector.holder or 'another replica'} holds the Lease "
+            f"{elector.namespace}/{elector.name} and schedules. This one takes over within "
+            f"{elector.lease_seconds:g}s if it stops renewing it.")
+        self.log.info("jupyter-runai: %s", self.load_error)
+
+        def started() -> None:  # on the elector's thread
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._take_over)
+        elector.on_started = started
+
+    def _take_over(self, tries: int = 0) -> None:
+        """This replica now holds the Lease: the state from the shared store, pods re-adopted."""
+        if self._standby_of is None or self.service is not None:
+            return
+        state, cluster = self._standby_of
+        try:
+            self._schedule(state, cluster)
+        except Exception as exc:
+            if self._state_lock is not None:
+                self._state_lock.release()
+            if isinstance(exc, StateLocked) and tries < 60:  # the previous leader's process is on its way out
+                asyncio.get_running_loop().call_later(0.5, self._take_over, tries + 1)
+                return
+            # holding the Lease without scheduling would leave the cluster with no scheduler:
+            # stop (the Lease is handed over on the way out), and the Deployment starts this one again
+            self.log.error("jupyter-runai: could not take over the scheduling: %s", exc, exc_info=True)
+            self.serverapp.stop()
+            return
+        self._standby_of = None
+        self.load_error = None
+        self.settings["runai_load_error"] = None
+        # the web app copied the extension's settings when it loaded: what requests read is there
+        self.serverapp.web_app.settings.update(runai_service=self.service, runai_load_error=None)
+        self.service.ensure_running()
+        self.log.info("jupyter-runai: this replica took over the scheduling (it holds the Lease)")
+
+    def _lease_lost(self) -> None:
+        """On the elector's thread: the Lease is gone (not renewed in time, or taken over). This
+        replica writes nothing more (the backend checks) and the server stops, so that its
+        Deployment starts it again, as a standby."""
+        self.log.error("jupyter-runai: this replica lost the Lease and stops; it restarts as a standby")
+        self._lease_was_lost = True
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.serverapp.stop)
 
     async def stop_extension(self) -> None:
         service = getattr(self, "service", None)
@@ -304,6 +384,8 @@ class RunaiApp(ExtensionApp):
             await self._shut_down_workload_kernels()
             await service.close()
             service.store.close()
+        if self._standby_of is not None:  # a standby's caches and elector
+            self._standby_of[1].close()
         if self._state_lock is not None:
             self._state_lock.release()
 

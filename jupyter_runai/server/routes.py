@@ -45,6 +45,7 @@ from .admin_handlers import (
 )
 from .access_handlers import BindingHandler, BindingsHandler, MeHandler
 from .metrics import MetricsHandler
+from .ready import ReadyHandler
 from .monitor_handlers import (DeviceUsageHandler, ProjectUsageHandler, RecentEventsHandler, UsageReportHandler,
                                WorkloadUsageHandler)
 from .policy_handlers import EffectivePolicyHandler, PoliciesHandler
@@ -255,6 +256,7 @@ def default_handlers() -> list[tuple[str, type]]:
     out.append((API + "/openapi.json", OpenAPIHandler))
     out.append((API + "(?:/.*)?", UnknownRouteHandler))  # last: a JSON 404, not the HTML page
     out.append(("/runai/metrics", MetricsHandler))
+    out.append(("/runai/ready", ReadyHandler))  # a readiness probe's: no authentication, one bit
     out.extend(proxy_routes())
     return out
 
@@ -486,6 +488,12 @@ def openapi_document() -> dict[str, Any]:
         paths[API + route.template] = item
     paths[API + "/openapi.json"] = {"get": {"summary": "This document", "operationId": "get_openapi",
                                             "responses": {"200": {"description": "OpenAPI 3.1"}}}}
+    paths["/runai/ready"] = {"get": {
+        "summary": "Whether this server schedules (a readiness probe; no authentication, nothing else said)",
+        "operationId": "get_ready", "security": [],
+        "responses": {"200": {"description": "it schedules: {\"scheduling\": true}"},
+                      "503": {"description": "a standby replica, or a scheduler that did not start: "
+                                             "{\"scheduling\": false}"}}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "jupyter-runai", "version": __version__,
