@@ -103,3 +103,31 @@ class LabServer(LiveServer):
     @property
     def lab_url(self) -> str:
         return f"{self.url}lab?token={TOKEN}"
+
+
+class open_page:
+    """``with open_page(lab, chromium) as page:`` JupyterLab at 1280x800 in headless chromium, the
+    splash gone; ``page.errors`` collects uncaught page errors."""
+
+    def __init__(self, lab: LabServer, chromium: str, width: int = 1280, height: int = 800,
+                 timeout_ms: int = 30_000) -> None:
+        self.lab, self.chromium, self.size, self.timeout_ms = lab, chromium, (width, height), timeout_ms
+
+    def __enter__(self):
+        from playwright.sync_api import sync_playwright  # noqa: PLC0415  (only where the browser tests run)
+
+        self._pw = sync_playwright().start()
+        self._browser = self._pw.chromium.launch(executable_path=self.chromium, headless=True, args=CHROMIUM_ARGS)
+        context = self._browser.new_context(viewport={"width": self.size[0], "height": self.size[1]})
+        page = context.new_page()
+        page.set_default_timeout(self.timeout_ms)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(f"{exc}\n{exc.stack}"))
+        page.goto(self.lab.lab_url)
+        page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
+        page.errors = errors  # type: ignore[attr-defined]
+        return page
+
+    def __exit__(self, *exc: Any) -> None:
+        self._browser.close()
+        self._pw.stop()
