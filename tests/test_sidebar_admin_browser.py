@@ -179,6 +179,20 @@ def test_an_admin_grants_and_revokes_a_role_and_a_node_pool_is_refused_with_its_
     form.locator("#jp-runai-admin-gpu_placement").select_option("spread")
     form.locator("button.jp-RunaiAdmin-save").click()
     expect(view.locator('.jp-RunaiAdmin-table tr[data-name="big"]')).to_contain_text("GPU spread")
+    # a policy as JSON: the server's refusal shows in the form, then a valid one is listed
+    view.locator('.jp-RunaiAdmin-tab[data-tab="policies"]').click()
+    view.locator("button.jp-RunaiAdmin-new").click()
+    policy = form.locator("#jp-runai-admin-policy")
+    policy.fill('{"scope": "project", "name": "vision", "kind": "training", "rules": {"gpu": {"max": 1}}}')
+    form.locator("button.jp-RunaiAdmin-save").click()
+    expect(form.locator(".jp-RunaiAdmin-error")).to_contain_text("is not a field a policy governs")
+    policy.fill('{"scope": "project", "name": "vision", "kind": "training", "rules": {"resources.gpu": {"max": 1}}}')
+    form.locator("button.jp-RunaiAdmin-save").click()
+    card = view.locator('.jp-RunaiAdmin-policy[data-policy="project vision/training"]')
+    expect(card).to_contain_text('"max": 1')
+    code, body = lab.api("GET", "policies/effective?project=vision&kind=training")
+    assert body["rules"]["resources.gpu"]["max"] == 1, body
+    shoot(page, shots / "admin-policies.png")
     assert page.errors == []
 
 

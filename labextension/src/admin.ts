@@ -17,6 +17,7 @@ import {
   BINDING_FIELDS,
   bindingBody,
   bindingLabel,
+  compactPolicy,
   FormValues,
   IAuditEntry,
   IBinding,
@@ -278,7 +279,7 @@ export class AdminView extends Widget {
           { class: 'jp-RunaiAdmin-policyHead' },
           h('strong', null, p.scope === 'cluster' ? 'cluster' : `${p.scope} ${p.name}`),
           h('span', { class: 'jp-RunaiBadge' }, p.kind),
-          h('button', { class: 'jp-mod-styled jp-RunaiAdmin-edit', onclick: () => this._open('policies', key, { policy: JSON.stringify(p, null, 2) }) }, 'Edit'),
+          h('button', { class: 'jp-mod-styled jp-RunaiAdmin-edit', onclick: () => this._open('policies', key, { policy: JSON.stringify(compactPolicy(p), null, 2) }) }, 'Edit'),
           h(
             'button',
             {
@@ -294,7 +295,7 @@ export class AdminView extends Widget {
             'Delete'
           )
         ),
-        h('pre', { class: 'jp-RunaiAdmin-json' }, JSON.stringify({ defaults: p.defaults, rules: p.rules }, null, 2))
+        h('pre', { class: 'jp-RunaiAdmin-json' }, JSON.stringify(compactPolicy({ defaults: p.defaults, rules: p.rules }), null, 2))
       );
     });
     return [

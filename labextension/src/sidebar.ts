@@ -187,6 +187,7 @@ export class RunaiSidebar extends Widget {
       .accessMe()
       .then(me => {
         this._adminButton.hidden = !me.admin;
+        toolbar.classList.toggle('jp-mod-admin', me.admin);
       })
       .catch(() => undefined);
     this.node.appendChild(

@@ -1,4 +1,4 @@
-import { auditChanges, bindingBody, bindingLabel, parseSelector, placeAdminErrors, poolBody, poolForm, queueBody, queueForm, queueSummary, IQueue } from '../logic/admin';
+import { auditChanges, compactPolicy, bindingBody, bindingLabel, parseSelector, placeAdminErrors, poolBody, poolForm, queueBody, queueForm, queueSummary, IQueue } from '../logic/admin';
 
 const vision: IQueue = {
   name: 'vision',
@@ -100,5 +100,12 @@ describe('auditChanges and queueSummary', () => {
   });
   it('sums up a queue in one line', () => {
     expect(queueSummary(vision)).toBe('2 GPUs deserved · no GPU limit · weight 1 · priority 100 · pools: a100');
+  });
+});
+
+describe('compactPolicy', () => {
+  it('drops unset rule bounds at every depth and keeps false and 0', () => {
+    const p = { scope: 'cluster', name: null, rules: { 'resources.gpu': { required: null, min: 0, max: 1, can_edit: false } }, defaults: {} };
+    expect(compactPolicy(p)).toEqual({ scope: 'cluster', rules: { 'resources.gpu': { min: 0, max: 1, can_edit: false } }, defaults: {} });
   });
 });

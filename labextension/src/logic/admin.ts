@@ -409,3 +409,20 @@ export function queueSummary(q: IQueue): string {
   }
   return parts.join(' · ');
 }
+
+/** A policy without its unset (null) rule bounds, for reading and editing: `{"max": 1}`, not six keys. */
+export function compactPolicy<T>(value: T): T {
+  if (Array.isArray(value)) {
+    return value.map(compactPolicy) as unknown as T;
+  }
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (v !== null && v !== undefined) {
+        out[k] = compactPolicy(v);
+      }
+    }
+    return out as T;
+  }
+  return value;
+}
