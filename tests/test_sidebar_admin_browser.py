@@ -62,11 +62,11 @@ def open_panel(page):
     return panel
 
 
-def open_cluster(page):
+def open_cluster(page, devices: int = 2):
     open_panel(page)
     page.click("#jupyter-runai-sidebar button.jp-RunaiSidebar-clusterButton")
     view = page.locator("#jupyter-runai-cluster-view")
-    expect(view.locator(".jp-RunaiDevice")).to_have_count(2)
+    expect(view.locator(".jp-RunaiDevice")).to_have_count(devices)
     return view
 
 
@@ -194,6 +194,46 @@ def test_an_admin_grants_and_revokes_a_role_and_a_node_pool_is_refused_with_its_
     assert body["rules"]["resources.gpu"]["max"] == 1, body
     shoot(page, shots / "admin-policies.png")
     assert page.errors == []
+
+
+class MeasuredLab(LabServer):
+    """JupyterLab on one device measured through the NVML seam: the tests' FakeNvml (its device
+    reports 42% utilization) stands for pynvml's, from a Python config file beside the JSON one
+    (``LocalCluster.nvml`` is not configurable: the local cluster builds its default NVML)."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        (self.dirs["config"] / "jupyter_server_config.py").write_text(
+            "import jupyter_runai.clusters.local as local\n"
+            "from test_local_cluster import FakeNvml\n"
+            "local.PynvmlNvml = lambda: FakeNvml(count=1)\n")
+
+    def extra_env(self) -> dict[str, str]:
+        tests = str(Path(__file__).parent)
+        return {**super().extra_env(),
+                "PYTHONPATH": os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)}
+
+
+@pytest.mark.slow  # a server of its own (about 11 s); the measured lines' geometry is in jest (charts.spec.ts)
+def test_a_measured_device_gets_its_utilization_sparkline(page, tmp_path, shots):
+    server = MeasuredLab(tmp_path, {**FAST_SAMPLES, "LocalCluster": {"virtual_gpus": None}}).start()
+    try:
+        measured = new_lab_page(page.context.browser, server, timeout_ms=TIMEOUT)  # the module's browser
+        try:
+            view = open_cluster(measured, devices=1)
+            device = view.locator(".jp-RunaiDevice")
+            expect(device.locator(".jp-RunaiBadge--virtual")).to_have_count(0)
+            line = device.locator('.jp-RunaiSpark[data-series="utilization"] path.jp-RunaiSpark-line')
+            expect(line).to_have_count(1, timeout=TIMEOUT)  # the view reads the history every 5 s
+            expect(device.locator('.jp-RunaiSpark[data-series="utilization"] .jp-RunaiSpark-now')).to_have_text("42%")
+            expect(device.locator('.jp-RunaiSpark[data-series="use"]')).to_have_count(0)
+            assert line.get_attribute("d").startswith("M")
+            shoot(measured, shots / "cluster-view-measured.png")
+            assert measured.errors == []
+        finally:
+            measured.context.close()
+    finally:
+        server.stop()
 
 
 class ResearcherLab(LabServer):

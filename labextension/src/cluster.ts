@@ -47,6 +47,7 @@ export class ClusterView extends Widget {
       return;
     }
     this._loading = true;
+    this._loadedAt = Date.now();
     const orEmpty = <T>(p: Promise<T>, empty: T) =>
       p.catch(error => {
         if (error instanceof RunaiApiError && (error.status === 403 || error.status === 404)) {
@@ -125,6 +126,10 @@ export class ClusterView extends Widget {
   }
 
   private _render(): void {
+    // no samples yet (a view just opened, a server just started): ask again soon rather than in 5 s
+    if (this.isVisible && !this._deviceUsage.size && !this._projectUsage.size && Date.now() - this._loadedAt > 1000) {
+      void this._loadUsage();
+    }
     const nodes = this.model.nodes;
     const sum = clusterSummary(nodes);
     // one colour per workload, distinct on each device, kept from one refresh to the next
@@ -294,6 +299,7 @@ export class ClusterView extends Widget {
   private _deviceUsage = new Map<string, IDeviceUsage>();
   private _projectUsage = new Map<string, IProjectUsage>();
   private _loading = false;
+  private _loadedAt = 0;
   private _timer: number;
 }
 
