@@ -135,10 +135,12 @@ def test_an_admin_creates_a_project_sees_the_fields_the_server_refuses_and_chang
     expect(form.locator("#jp-runai-admin-name")).to_be_disabled()
     form.locator("#jp-runai-admin-deserved-gpu").fill("2")
     form.locator("#jp-runai-admin-priority").fill("90")
+    form.locator("#jp-runai-admin-rules").fill('{"training": {"max_duration": "8h"}}')
     form.locator("button.jp-RunaiAdmin-save").click()
     expect(created).to_contain_text("2 GPUs deserved · no GPU limit · weight 1 · priority 90")
     code, project = lab.api("GET", "projects/vision")
     assert (project["deserved"]["gpu"], project["priority"]) == (2, 90)
+    assert project["rules"]["training"]["max_duration"] == 28800  # 8h, in seconds
     # the sidebar's project list follows
     expect(page.locator('#jupyter-runai-sidebar .jp-RunaiSidebar-projectSelect option[value="vision"]')).to_have_count(1)
     # the audit log shows the change, value by value

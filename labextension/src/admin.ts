@@ -398,7 +398,7 @@ export class AdminView extends Widget {
       let input: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement;
       if (f.choices) {
         input = h('select', { id, class: 'jp-mod-styled', title: f.help }, f.choices.map(c => h('option', { value: c, selected: c === value }, c)));
-      } else if (f.id === 'node_pools' || f.id === 'label_selector' || f.id === 'policy') {
+      } else if (f.id === 'node_pools' || f.id === 'rules' || f.id === 'label_selector' || f.id === 'policy') {
         input = h('textarea', { id, class: 'jp-mod-styled', title: f.help, placeholder: f.placeholder, rows: f.id === 'policy' ? 14 : 3, spellcheck: 'false' });
         input.value = value;
       } else {
@@ -412,7 +412,7 @@ export class AdminView extends Widget {
       }
       return h(
         'div',
-        { class: `jp-RunaiAdmin-field${f.id === 'policy' || f.id === 'node_pools' ? ' jp-mod-wide' : ''}`, dataset: { field: f.id } },
+        { class: `jp-RunaiAdmin-field${f.id === 'policy' || f.id === 'node_pools' || f.id === 'rules' ? ' jp-mod-wide' : ''}`, dataset: { field: f.id } },
         h('label', { for: id, title: f.help }, f.label),
         input,
         errors.length ? h('div', { class: 'jp-RunaiAdmin-error', id: `${id}-error`, role: 'alert' }, errors.join('; ')) : null

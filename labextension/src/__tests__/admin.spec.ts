@@ -29,6 +29,17 @@ describe('queueBody', () => {
     expect(queueBody({ ...before }, before, true).body).toEqual({});
     expect(queueBody({ ...queueForm(null, 'x'), name: 'd' }, null, false).body).toEqual({ name: 'd' });
   });
+  it('scheduling rules merge kind by kind: a kind removed is sent as null', () => {
+    const before = queueForm({ ...vision, rules: { training: { max_duration: '8h' }, workspace: { idle_gpu_timeout: '30m' } } });
+    const values = { ...before, rules: '{"training": {"max_duration": "4h"}}' };
+    expect(queueBody(values, before, true).body).toEqual({ rules: { training: { max_duration: '4h' }, workspace: null } });
+  });
+  it('shows rules without their unset values, and a rule removed is sent as null', () => {
+    const before = queueForm({ ...vision, rules: { training: { max_duration: 28800, idle_gpu_timeout: null, node_pools: ['a100'] } } });
+    expect(before.rules).toBe('{"training":{"max_duration":28800,"node_pools":["a100"]}}');
+    const values = { ...before, rules: '{"training": {"node_pools": ["a100"]}}' };
+    expect(queueBody(values, before, true).body).toEqual({ rules: { training: { node_pools: ['a100'], max_duration: null } } });
+  });
   it('per-pool quotas that are not a JSON object are refused before sending, naming the field', () => {
     expect(queueBody({ ...queueForm(vision), node_pools: '{a100' }, queueForm(vision), true).errors.node_pools).toMatch(/^not JSON/);
     expect(queueBody({ ...queueForm(null), name: 'p', node_pools: '[1]' }, null, true).errors.node_pools).toBe('a JSON object ({...})');

@@ -23,6 +23,7 @@ export interface IQueue {
   limit: IAmounts;
   over_quota_weight: number;
   node_pools: Record<string, unknown>;
+  rules?: Record<string, unknown>;
   projects?: string[];
 }
 
@@ -86,8 +87,39 @@ export const QUEUE_FIELDS: IFieldSpec[] = [
     label: 'Per-pool quotas (JSON)',
     help: 'A quota per node pool: {"a100": {"deserved": {"gpu": 2}, "limit": {"gpu": 4}, "over_quota_weight": 1}}. A pool removed here loses its own quota.',
     placeholder: '{}'
+  },
+  {
+    id: 'rules',
+    label: 'Scheduling rules (JSON)',
+    help: 'Rules per workload kind: {"training": {"max_duration": "8h"}, "workspace": {"idle_gpu_timeout": "30m"}}; also preemptible_max_duration and node_pools. A project\u2019s rule and its department\u2019s both apply (the shorter duration wins). A kind removed here loses its rules (docs/rules.md).',
+    placeholder: '{}'
   }
 ];
+
+/**
+ * The queue fields edited as JSON objects, and how deep the server merges a change: a pool's
+ * quota is replaced whole (1); rules merge by kind, then rule by rule (2). A key removed at a
+ * merged level is sent as null, which removes it.
+ */
+const JSON_FIELDS: Record<string, number> = { node_pools: 1, rules: 2 };
+
+/** `next` with null for every key of `old` it no longer has, down to `depth` levels. */
+function withRemovals(old: Record<string, unknown>, next: Record<string, unknown>, depth: number): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...next };
+  for (const [key, was] of Object.entries(old)) {
+    const now = next[key];
+    if (!(key in next)) {
+      out[key] = null;
+    } else if (depth > 1 && isObject(was) && isObject(now)) {
+      out[key] = withRemovals(was, now, depth - 1);
+    }
+  }
+  return out;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
 
 export const GPU_PLACEMENTS = ['fragmentation-aware', 'binpack', 'spread'];
 export const CPU_PLACEMENTS = ['binpack', 'spread'];
@@ -128,7 +160,8 @@ export function queueForm(q: IQueue | null, department = ''): FormValues {
     'limit.memory': text(q?.limit.memory),
     over_quota_weight: text(q?.over_quota_weight ?? ''),
     priority: text(q?.priority ?? ''),
-    node_pools: q && Object.keys(q.node_pools).length ? JSON.stringify(q.node_pools) : ''
+    node_pools: q && Object.keys(q.node_pools).length ? JSON.stringify(q.node_pools) : '',
+    rules: q?.rules && Object.keys(q.rules).length ? JSON.stringify(compactPolicy(q.rules)) : ''
   };
 }
 
@@ -179,24 +212,19 @@ export function queueBody(values: FormValues, before: FormValues | null, project
       body[id] = numberOr(v);
     }
   }
-  if (changed('node_pools')) {
-    const parsed = parseJsonObject(values.node_pools ?? '');
+  for (const [id, depth] of Object.entries(JSON_FIELDS)) {
+    if (!changed(id)) {
+      continue;
+    }
+    const parsed = parseJsonObject(values[id] ?? '');
     if (typeof parsed === 'string') {
-      errors.node_pools = parsed;
-    } else {
-      // a change merges pool by pool: a pool no longer there is sent as null (it loses its quota)
-      const old = before ? parseJsonObject(before.node_pools ?? '') : {};
-      const merged: Record<string, unknown> = { ...parsed };
-      if (typeof old !== 'string') {
-        for (const pool of Object.keys(old)) {
-          if (!(pool in parsed)) {
-            merged[pool] = null;
-          }
-        }
-      }
-      if (Object.keys(merged).length) {
-        body.node_pools = merged;
-      }
+      errors[id] = parsed;
+      continue;
+    }
+    const old = before ? parseJsonObject(before[id] ?? '') : {};
+    const merged = typeof old === 'string' ? parsed : withRemovals(old, parsed, depth);
+    if (Object.keys(merged).length) {
+      body[id] = merged;
     }
   }
   return { body, errors };
@@ -410,7 +438,7 @@ export function queueSummary(q: IQueue): string {
   return parts.join(' · ');
 }
 
-/** A policy without its unset (null) rule bounds, for reading and editing: `{"max": 1}`, not six keys. */
+/** A policy (or rules) without its unset (null) values, for reading and editing: `{"max": 1}`, not six keys. */
 export function compactPolicy<T>(value: T): T {
   if (Array.isArray(value)) {
     return value.map(compactPolicy) as unknown as T;
