@@ -23,10 +23,8 @@ import {
   IBinding,
   IFieldSpec,
   INodePool,
-  IPlaced,
   IQueue,
   parseJsonObject,
-  placeAdminErrors,
   POOL_FIELDS,
   poolBody,
   poolForm,
@@ -35,9 +33,12 @@ import {
   queueForm,
   queueSummary
 } from './logic/admin';
+import { adminForm, BuildRequest, IEditing } from './adminform';
 import { RunaiModel } from './model';
 
-export type AdminTab = 'projects' | 'departments' | 'node-pools' | 'policies' | 'access' | 'audit';
+import type { AdminTab } from './adminform';
+
+export type { AdminTab };
 
 const TABS: [AdminTab, string, string][] = [
   ['projects', 'Projects', 'Quotas, limits, weights and priorities of projects'],
@@ -54,16 +55,6 @@ interface IPolicy {
   kind: string;
   defaults: Record<string, unknown>;
   rules: Record<string, unknown>;
-}
-
-/** An open form: what it edits (null: a new one), its values when opened, and its errors. */
-interface IEditing {
-  tab: AdminTab;
-  key: string | null;
-  before: FormValues | null;
-  values: FormValues;
-  placed: IPlaced;
-  busy: boolean;
 }
 
 const POLICY_TEMPLATE = JSON.stringify({ scope: 'project', name: '', kind: 'training', defaults: {}, rules: { 'resources.gpu': { max: 2 } } }, null, 2);
@@ -267,6 +258,8 @@ export class AdminView extends Widget {
     const field: IFieldSpec = {
       id: 'policy',
       label: 'Policy (JSON)',
+      rows: 14,
+      wide: true,
       help: 'scope (cluster, department or project), name (unless cluster), kind (workspace, training, distributed or inference), defaults (field -> value) and rules (field -> {required, min, max, step, allowed, can_edit}). A lower scope may only tighten a wider one. See docs/admin.md.'
     };
     const cards = this._policies.map(p => {
@@ -389,96 +382,25 @@ export class AdminView extends Widget {
     this.node.querySelector<HTMLElement>('.jp-RunaiAdmin-form input:not([disabled]), .jp-RunaiAdmin-form select, .jp-RunaiAdmin-form textarea')?.focus();
   }
 
-  /** A form of `fields` with each field's tooltip and, beside it, the server's errors for it. */
-  private _form(fields: IFieldSpec[], editing: IEditing, title: string, build: (values: FormValues) => { built: { body: Record<string, unknown>; errors: Record<string, string> }; send: () => Promise<unknown> }, binding = false): HTMLElement {
-    const inputs = new Map<string, HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>();
-    const controls = fields.map(f => {
-      const id = `jp-runai-admin-${f.id.replace(/\./g, '-')}`;
-      const value = editing.values[f.id] ?? '';
-      let input: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement;
-      if (f.choices) {
-        input = h('select', { id, class: 'jp-mod-styled', title: f.help }, f.choices.map(c => h('option', { value: c, selected: c === value }, c)));
-      } else if (f.id === 'node_pools' || f.id === 'rules' || f.id === 'label_selector' || f.id === 'policy') {
-        input = h('textarea', { id, class: 'jp-mod-styled', title: f.help, placeholder: f.placeholder, rows: f.id === 'policy' ? 14 : 3, spellcheck: 'false' });
-        input.value = value;
-      } else {
-        input = h('input', { id, class: 'jp-mod-styled', title: f.help, placeholder: f.placeholder, value, disabled: f.id === 'name' && editing.key !== null, autocomplete: 'off' });
-      }
-      inputs.set(f.id, input);
-      const errors = editing.placed.byField[f.id] ?? [];
-      if (errors.length) {
-        input.setAttribute('aria-invalid', 'true');
-        input.setAttribute('aria-describedby', `${id}-error`);
-      }
-      return h(
-        'div',
-        { class: `jp-RunaiAdmin-field${f.id === 'policy' || f.id === 'node_pools' || f.id === 'rules' ? ' jp-mod-wide' : ''}`, dataset: { field: f.id } },
-        h('label', { for: id, title: f.help }, f.label),
-        input,
-        errors.length ? h('div', { class: 'jp-RunaiAdmin-error', id: `${id}-error`, role: 'alert' }, errors.join('; ')) : null
-      );
-    });
-    const read = (): FormValues => {
-      const out: FormValues = {};
-      for (const [id, input] of inputs) {
-        out[id] = input.value;
-      }
-      return out;
-    };
-    const submit = async (event: Event) => {
-      event.preventDefault();
-      if (editing.busy) {
-        return;
-      }
-      editing.values = read();
-      const { built, send } = build(editing.values);
-      if (Object.keys(built.errors).length) {
-        editing.placed = { byField: Object.fromEntries(Object.entries(built.errors).map(([k, v]) => [k, [v]])), general: [] };
+  /** The open form, in `adminForm`; a saved change reloads the tab and refreshes the sidebar. */
+  private _form(fields: IFieldSpec[], editing: IEditing, title: string, build: BuildRequest, binding = false): HTMLElement {
+    return adminForm({
+      fields,
+      editing,
+      title,
+      build,
+      binding,
+      rerender: () => this._render(),
+      cancel: () => {
+        this._editing = null;
         this._render();
-        return;
-      }
-      if (editing.key !== null && !Object.keys(built.body).length) {
-        editing.placed = { byField: {}, general: ['Nothing changed.'] };
-        this._render();
-        return;
-      }
-      editing.busy = true;
-      try {
-        await send();
+      },
+      saved: async () => {
         this._editing = null;
         this.model.wake(); // the sidebar and the cluster view show the change
         await this._load();
-      } catch (error) {
-        editing.busy = false;
-        const body = error instanceof RunaiApiError ? error.body : null;
-        editing.placed = placeAdminErrors(body, [...inputs.keys()], error instanceof Error ? error.message : String(error), binding);
-        this._render();
       }
-    };
-    return h(
-      'form',
-      { class: 'jp-RunaiAdmin-form', 'aria-label': title, onsubmit: submit, novalidate: true },
-      h('h3', null, title),
-      h('div', { class: 'jp-RunaiAdmin-fields' }, controls),
-      editing.placed.general.length ? h('div', { class: 'jp-RunaiAdmin-error jp-RunaiAdmin-general', role: 'alert' }, editing.placed.general.join('; ')) : null,
-      h(
-        'div',
-        { class: 'jp-RunaiAdmin-formActions' },
-        h('button', { type: 'submit', class: 'jp-mod-styled jp-mod-accept jp-RunaiAdmin-save' }, editing.key === null ? (binding ? 'Grant' : 'Create') : 'Save'),
-        h(
-          'button',
-          {
-            type: 'button',
-            class: 'jp-mod-styled jp-RunaiAdmin-cancel',
-            onclick: () => {
-              this._editing = null;
-              this._render();
-            }
-          },
-          'Cancel'
-        )
-      )
-    );
+    });
   }
 
   private async _delete(tab: AdminTab, path: string, what: string, verb = 'Delete'): Promise<void> {

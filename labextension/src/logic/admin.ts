@@ -66,6 +66,10 @@ export interface IFieldSpec {
   placeholder?: string;
   /** a select's choices */
   choices?: string[];
+  /** a text area of this many rows (JSON, one item a line) */
+  rows?: number;
+  /** across the whole form */
+  wide?: boolean;
 }
 
 /** a form's values by field id, as typed */
@@ -85,12 +89,16 @@ export const QUEUE_FIELDS: IFieldSpec[] = [
   {
     id: 'node_pools',
     label: 'Per-pool quotas (JSON)',
+    rows: 3,
+    wide: true,
     help: 'A quota per node pool: {"a100": {"deserved": {"gpu": 2}, "limit": {"gpu": 4}, "over_quota_weight": 1}}. A pool removed here loses its own quota.',
     placeholder: '{}'
   },
   {
     id: 'rules',
     label: 'Scheduling rules (JSON)',
+    rows: 3,
+    wide: true,
     help: 'Rules per workload kind: {"training": {"max_duration": "8h"}, "workspace": {"idle_gpu_timeout": "30m"}}; also preemptible_max_duration and node_pools. A project\u2019s rule and its department\u2019s both apply (the shorter duration wins). A kind removed here loses its rules (docs/rules.md).',
     placeholder: '{}'
   }
@@ -127,7 +135,7 @@ export const DEVICE_PLACEMENTS = ['pack', 'spread'];
 
 export const POOL_FIELDS: IFieldSpec[] = [
   { id: 'name', label: 'Name', help: 'A DNS-1123 label. Cannot be changed later.', placeholder: 'a100' },
-  { id: 'label_selector', label: 'Label selector', help: 'Labels a node must carry (all of them) to join the pool, one key=value a line. Empty: every node not taken by an earlier pool.', placeholder: 'nvidia.com/gpu.product=NVIDIA-A100-SXM4-80GB' },
+  { id: 'label_selector', label: 'Label selector', rows: 3, help: 'Labels a node must carry (all of them) to join the pool, one key=value a line. Empty: every node not taken by an earlier pool.', placeholder: 'nvidia.com/gpu.product=NVIDIA-A100-SXM4-80GB' },
   { id: 'gpu_placement', label: 'GPU placement', help: 'Node choice for GPU pods: fragmentation-aware (default), binpack or spread.', choices: GPU_PLACEMENTS },
   { id: 'cpu_placement', label: 'CPU placement', help: 'Node choice for CPU-only pods: binpack (default) or spread.', choices: CPU_PLACEMENTS },
   { id: 'device_placement', label: 'Device placement', help: 'Device choice for fractions on a node: pack (default) or spread.', choices: DEVICE_PLACEMENTS }
