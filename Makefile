@@ -73,7 +73,7 @@ jest: $(BIN)/python
 # The screenshots in docs/images/ (README), taken by the browser tests.
 screenshots: install-test
 	RUNAI_SCREENSHOTS=$(abspath docs/images) $(BIN)/python -m pytest -q tests/test_sidebar_browser.py \
-	  tests/test_widgets_browser.py
+	  tests/test_sidebar_admin_browser.py tests/test_widgets_browser.py -m 'slow or not slow'
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info jupyter_runai/labextension labextension/lib labextension/node_modules \

@@ -103,3 +103,37 @@ class LabServer(LiveServer):
     @property
     def lab_url(self) -> str:
         return f"{self.url}lab?token={TOKEN}"
+
+
+def new_lab_page(browser: Any, lab: LabServer, width: int = 1280, height: int = 800, timeout_ms: int = 30_000):
+    """A page of ``lab`` in a new context of ``browser`` (a Playwright chromium), the splash gone;
+    ``page.errors`` collects uncaught page errors. Close it with ``page.context.close()``."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"{exc}\n{exc.stack}"))
+    page.goto(lab.lab_url)
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
+    page.errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+class open_page:
+    """``with open_page(lab, chromium) as page:`` JupyterLab at 1280x800 in headless chromium
+    (:func:`new_lab_page`); one at a time on a thread (Playwright's sync API)."""
+
+    def __init__(self, lab: LabServer, chromium: str, width: int = 1280, height: int = 800,
+                 timeout_ms: int = 30_000) -> None:
+        self.lab, self.chromium, self.size, self.timeout_ms = lab, chromium, (width, height), timeout_ms
+
+    def __enter__(self):
+        from playwright.sync_api import sync_playwright  # noqa: PLC0415  (only where the browser tests run)
+
+        self._pw = sync_playwright().start()
+        self._browser = self._pw.chromium.launch(executable_path=self.chromium, headless=True, args=CHROMIUM_ARGS)
+        return new_lab_page(self._browser, self.lab, *self.size, timeout_ms=self.timeout_ms)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._browser.close()
+        self._pw.stop()

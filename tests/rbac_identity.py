@@ -4,6 +4,7 @@ JupyterHub's would (the Jupyter identity carries a ``runai_identity``). Configur
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -44,3 +45,18 @@ class TokenIdentityProvider(IdentityProvider):
         model = asdict(user)
         model.pop("runai_identity", None)
         return model
+
+
+class ServerTokenAs(IdentityProvider):
+    """The server's own login (its token, then the cookie it sets), as the caller that
+    ``CALLERS[$RUNAI_TEST_CALLER]`` names: a browser, which logs in with the server's token,
+    then acts as that caller (the sidebar's browser tests of a non-admin)."""
+
+    async def get_user(self, handler: Any) -> RunaiJupyterUser | None:
+        user = await self._get_user(handler)
+        if user is None:
+            return None
+        caller = CALLERS[os.environ["RUNAI_TEST_CALLER"]]
+        return RunaiJupyterUser(username=caller.name, name=caller.name, runai_identity=caller)
+
+    identity_model = TokenIdentityProvider.identity_model

@@ -4,7 +4,9 @@
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { h, replaceChildren } from './dom';
+import { requestAPI, RunaiApiError } from './api';
+import { h, replaceChildren, svg } from './dom';
+import { deviceSparklines, IDeviceUsage, IProjectUsage, ISparkline, projectChart } from './logic/charts';
 import { assignColours, clusterSummary, deviceCell, workloadsByDevice } from './logic/cluster';
 import { bytesLabel, parseMemory } from './logic/format';
 import { projectRows, quotaBar } from './logic/quota';
@@ -20,18 +22,114 @@ export class ClusterView extends Widget {
     this._unregister = model.addViewer(() => this.isVisible);
     model.changed.connect(this._render, this);
     this._render();
+    // the charts' samples: every few seconds while the view shows (the server samples every 5 s)
+    this._timer = window.setInterval(() => {
+      if (this.isVisible && !document.hidden) {
+        void this._loadUsage();
+      }
+    }, USAGE_EVERY_MS);
   }
 
   dispose(): void {
+    window.clearInterval(this._timer);
     this._unregister();
     super.dispose();
   }
 
   protected onAfterShow(msg: Message): void {
     this.model.wake();
+    void this._loadUsage();
+  }
+
+  /** Fetch the devices' and projects' recent samples (a caller who may not see nodes gets none). */
+  private async _loadUsage(): Promise<void> {
+    if (this._loading) {
+      return;
+    }
+    this._loading = true;
+    this._loadedAt = Date.now();
+    const orEmpty = <T>(p: Promise<T>, empty: T) =>
+      p.catch(error => {
+        if (error instanceof RunaiApiError && (error.status === 403 || error.status === 404)) {
+          return empty;
+        }
+        throw error;
+      });
+    try {
+      const [devices, projects] = await Promise.all([
+        orEmpty(requestAPI<{ devices: IDeviceUsage[] }>('usage/devices'), { devices: [] }),
+        orEmpty(requestAPI<{ projects: IProjectUsage[] }>('usage/projects'), { projects: [] })
+      ]);
+      this._deviceUsage = new Map(devices.devices.map(d => [`${d.node}/${d.index}`, d]));
+      this._projectUsage = new Map(projects.projects.map(p => [p.name, p]));
+      this._render();
+    } catch {
+      // the charts wait for the next round; the rest of the view says what is wrong
+    } finally {
+      this._loading = false;
+    }
+  }
+
+  /** A device's utilization and memory over time, or the plain words why there is none. */
+  private _deviceChart(node: string, index: number, memoryBytes: number): HTMLElement | null {
+    const usage = this._deviceUsage.get(`${node}/${index}`);
+    if (!usage || !usage.samples.length) {
+      return null;
+    }
+    const lines = deviceSparklines(usage, memoryBytes, SPARK_W, SPARK_H);
+    const notMeasured = usage.virtual ? 'not measured (virtual GPU)' : 'not measured';
+    const chart = (label: string, kind: string, line: ISparkline | null, now: string) =>
+      h(
+        'div',
+        { class: 'jp-RunaiSpark', dataset: { series: kind } },
+        h('span', { class: 'jp-RunaiSpark-label' }, label),
+        line
+          ? wrapSvg(
+              svg(
+                'svg',
+                { class: 'jp-RunaiSpark-svg', width: SPARK_W, height: SPARK_H, viewBox: `0 0 ${SPARK_W} ${SPARK_H}`, role: 'img', 'aria-label': `${label} over time, now ${now}` },
+                svg('path', { class: `jp-RunaiSpark-line jp-RunaiSpark-line--${kind}`, d: line.path })
+              )
+            )
+          : h('span', { class: 'jp-RunaiSpark-none' }, notMeasured),
+        line ? h('span', { class: 'jp-RunaiSpark-now' }, now) : null
+      );
+    const util = lines.utilization;
+    const mem = lines.memory;
+    return h(
+      'div',
+      { class: 'jp-RunaiDevice-history', title: lines.summary },
+      chart('Allocated', 'allocated', lines.allocated, `${Number((lines.allocated.last ?? 0).toFixed(2))}`),
+      util || mem
+        ? [chart('Utilization', 'utilization', util, util ? `${Math.round(util.last!)}%` : ''), chart('Memory', 'memory', mem, mem ? bytesLabel(mem.last!) : '')]
+        : chart('Use', 'use', null, '')
+    );
+  }
+
+  /** A project's GPUs allocated over time against its deserved quota and fair share. */
+  private _projectChart(name: string): HTMLElement | null {
+    const usage = this._projectUsage.get(name);
+    if (!usage || !usage.samples.length) {
+      return null;
+    }
+    const c = projectChart(usage.samples, CHART_W, CHART_H);
+    return wrapSvg(
+      svg(
+        'svg',
+        { class: 'jp-RunaiProjectChart', width: CHART_W, height: CHART_H, viewBox: `0 0 ${CHART_W} ${CHART_H}`, role: 'img', 'aria-label': c.summary },
+        svg('path', { class: 'jp-RunaiProjectChart-deserved', d: c.deserved.path }),
+        c.fairShare.path ? svg('path', { class: 'jp-RunaiProjectChart-fair', d: c.fairShare.path }) : null,
+        svg('path', { class: 'jp-RunaiProjectChart-allocated', d: c.allocated.path })
+      ),
+      c.summary
+    );
   }
 
   private _render(): void {
+    // no samples yet (a view just opened, a server just started): ask again soon rather than in 5 s
+    if (this.isVisible && !this._deviceUsage.size && !this._projectUsage.size && Date.now() - this._loadedAt > 1000) {
+      void this._loadUsage();
+    }
     const nodes = this.model.nodes;
     const sum = clusterSummary(nodes);
     // one colour per workload, distinct on each device, kept from one refresh to the next
@@ -108,7 +206,8 @@ export class ClusterView extends Widget {
                     h('dd', null, c.utilization),
                     h('dt', null, 'Memory'),
                     h('dd', null, c.memoryUse)
-                  )
+                  ),
+                  this._deviceChart(node.name, c.index, parseMemory(c.memory))
                 )
               )
             )
@@ -154,7 +253,7 @@ export class ClusterView extends Widget {
             h('th', { class: 'jp-mod-num', title: 'the most it may hold' }, 'Limit'),
             h('th', { class: 'jp-mod-num', title: 'its weight when idle GPUs are shared out' }, 'Over-quota weight'),
             h('th', { class: 'jp-mod-num' }, 'Workloads'),
-            h('th', { class: 'jp-RunaiProjects-barHead' }, `of ${gpus} GPUs`)
+            h('th', { class: 'jp-RunaiProjects-barHead', title: 'now, and below it over time: allocated (solid) against deserved (dashed) and fair share (dotted)' }, `of ${gpus} GPUs · over time`)
           )
         ),
         h(
@@ -184,8 +283,10 @@ export class ClusterView extends Widget {
                   h('span', { class: 'jp-RunaiQuota-over', style: { left: `${bar.allocatedPct - bar.overPct}%`, width: `${bar.overPct}%` } }),
                   bar.fairSharePct === null ? null : h('span', { class: 'jp-RunaiQuota-marker jp-RunaiQuota-marker--fair', style: { left: `${bar.fairSharePct}%` } }),
                   bar.limitPct === null ? null : h('span', { class: 'jp-RunaiQuota-marker jp-RunaiQuota-marker--limit', style: { left: `${bar.limitPct}%` } })
-                )
-              )
+                ),
+                this._projectChart(r.name)
+              ),
+
             );
           })
         )
@@ -195,6 +296,24 @@ export class ClusterView extends Widget {
 
   private _unregister: () => void;
   private _colours = new Map<string, number>();
+  private _deviceUsage = new Map<string, IDeviceUsage>();
+  private _projectUsage = new Map<string, IProjectUsage>();
+  private _loading = false;
+  private _loadedAt = 0;
+  private _timer: number;
+}
+
+const USAGE_EVERY_MS = 5000;
+const SPARK_W = 120;
+const SPARK_H = 24;
+const CHART_W = 120;
+const CHART_H = 28;
+
+/** An inline SVG chart in a span (h() builds HTML only), with a tooltip. */
+function wrapSvg(chart: SVGElement, title?: string): HTMLElement {
+  const span = h('span', { class: 'jp-RunaiChart', title });
+  span.appendChild(chart);
+  return span;
 }
 
 /** "default/train-1" -> "train-1" (the project shows only when it is not the default one). */

@@ -75,3 +75,19 @@ export function patchChildren(parent: HTMLElement, wanted: HTMLElement[]): void 
     }
   }
 }
+
+/** An SVG element (h() makes HTML ones): svg('path', {d: 'M0 0L1 1', class: 'x'}). */
+export function svg(tag: string, attrs: Record<string, string | number | null | undefined> = {}, ...children: (SVGElement | null)[]): SVGElement {
+  const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value !== null && value !== undefined) {
+      el.setAttribute(key, String(value));
+    }
+  }
+  for (const child of children) {
+    if (child) {
+      el.appendChild(child);
+    }
+  }
+  return el;
+}

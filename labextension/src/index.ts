@@ -10,6 +10,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
 import { ReadonlyJSONObject } from '@lumino/coreutils';
 
+import { AdminTab, AdminView } from './admin';
 import { ClusterView } from './cluster';
 import { WorkloadDetails } from './details';
 import { WorkloadForm } from './form';
@@ -29,6 +30,7 @@ export namespace CommandIDs {
   export const openCluster = 'runai:open-cluster';
   export const openDetails = 'runai:open-details';
   export const openProjectData = 'runai:open-data';
+  export const openAdmin = 'runai:open-admin';
   export const showPanel = 'runai:show-panel';
   export const refresh = 'runai:refresh';
 }
@@ -73,13 +75,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const clusterTracker = new WidgetTracker<MainAreaWidget<ClusterView>>({ namespace: 'jupyter-runai-cluster' });
     const projectDataTracker = new WidgetTracker<MainAreaWidget<ProjectDataView>>({ namespace: 'jupyter-runai-resources' }); // the old name: layouts saved with it still restore
     const formTracker = new WidgetTracker<MainAreaWidget<WorkloadForm>>({ namespace: 'jupyter-runai-form' });
+    const adminTracker = new WidgetTracker<MainAreaWidget<AdminView>>({ namespace: 'jupyter-runai-admin' });
 
     const sidebar = new RunaiSidebar(model, {
       newWorkload: () => void commands.execute(CommandIDs.newWorkload),
       openLogs: (project, name) => void commands.execute(CommandIDs.openLogs, { project, name }),
       openCluster: () => void commands.execute(CommandIDs.openCluster),
       openDetails: (project, name) => void commands.execute(CommandIDs.openDetails, { project, name }),
-      openResources: project => void commands.execute(CommandIDs.openProjectData, project ? { project } : {})
+      openResources: project => void commands.execute(CommandIDs.openProjectData, project ? { project } : {}),
+      openAdmin: () => void commands.execute(CommandIDs.openAdmin)
     });
     shell.add(sidebar, 'left', { rank: 250 });
     notifyWorkloadChanges(model, {
@@ -113,6 +117,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         name: () => 'resources'
       });
       void restorer.restore(formTracker, { command: CommandIDs.newWorkload, name: () => 'form' });
+      void restorer.restore(adminTracker, { command: CommandIDs.openAdmin, args: w => ({ tab: w.content.tab }), name: () => 'admin' });
     }
 
     let form: MainAreaWidget<WorkloadForm> | null = null;
@@ -298,6 +303,45 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    // the Admin view: for admins only (GET access/me); the server refuses anyone else anyway
+    let isAdmin = false;
+    void model
+      .accessMe()
+      .then(me => {
+        isAdmin = me.admin;
+        commands.notifyCommandChanged(CommandIDs.openAdmin);
+      })
+      .catch(() => undefined);
+    let admin: MainAreaWidget<AdminView> | null = null;
+    commands.addCommand(CommandIDs.openAdmin, {
+      label: args => (args.isPalette ? 'Open GPU administration' : 'GPU Admin'),
+      caption: 'Departments, projects, node pools, policies, role bindings and the audit log',
+      icon: args => (args.isPalette ? undefined : runaiIcon),
+      isVisible: () => isAdmin,
+      execute: async args => {
+        const me = await model.accessMe();
+        if (!me.admin) {
+          return;
+        }
+        const tab = (args.tab as AdminTab | undefined) ?? null;
+        if (!admin || admin.isDisposed) {
+          admin = new MainAreaWidget({ content: new AdminView(model) });
+          admin.id = 'jupyter-runai-admin-view';
+          admin.title.label = 'GPU admin';
+          admin.title.icon = runaiIcon;
+          admin.title.closable = true;
+          const view = admin;
+          view.content.tabChanged.connect(() => void adminTracker.save(view));
+          void adminTracker.add(admin);
+          shell.add(admin, 'main');
+        }
+        if (tab) {
+          admin.content.showTab(tab);
+        }
+        shell.activateById(admin.id);
+      }
+    });
+
     commands.addCommand(CommandIDs.showPanel, {
       label: 'Show GPU workloads panel',
       execute: () => {
@@ -313,7 +357,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     if (palette) {
-      for (const command of [CommandIDs.newWorkload, CommandIDs.openCluster, CommandIDs.openProjectData, CommandIDs.showPanel, CommandIDs.refresh]) {
+      for (const command of [CommandIDs.newWorkload, CommandIDs.openCluster, CommandIDs.openProjectData, CommandIDs.openAdmin, CommandIDs.showPanel, CommandIDs.refresh]) {
         palette.addItem({ command, category: CATEGORY, args: { isPalette: true } });
       }
     }

@@ -162,6 +162,20 @@ export class RunaiModel {
     return requestAPI<IWorkloadWithEvents>(`${workloadPath(project, name)}?events=${events}`);
   }
 
+  /**
+   * Who the caller is (`GET access/me`): its roles and whether it administers the cluster (the
+   * Admin view shows for admins only; the server refuses anyone else anyway). Asked once a page.
+   */
+  accessMe(): Promise<IAccessMe> {
+    if (!this._me) {
+      this._me = requestAPI<IAccessMe>('access/me').catch(error => {
+        this._me = null; // asked again next time
+        throw error;
+      });
+    }
+    return this._me;
+  }
+
   /** The defaults and rules a submission of `kind` to `project` gets (`GET policies/effective`). */
   effectivePolicy(project: string, kind: string): Promise<IEffectivePolicy> {
     return requestAPI<IEffectivePolicy>(`policies/effective?project=${encodeURIComponent(project)}&kind=${encodeURIComponent(kind)}`);
@@ -301,6 +315,18 @@ export class RunaiModel {
   private _abort: AbortController | null = null;
   private _timer: number | null = null;
   private _disposed = false;
+  private _me: Promise<IAccessMe> | null = null;
+}
+
+/** `GET access/me` */
+export interface IAccessMe {
+  user: string;
+  groups: string[];
+  admin: boolean;
+  roles: { role: string; scope: string; name: string | null }[];
+  submit_projects: string[];
+  view_projects: string[];
+  view_nodes: boolean;
 }
 
 function projectPath(project: string): string {

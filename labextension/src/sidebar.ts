@@ -28,6 +28,7 @@ export interface ISidebarCommands {
   openCluster: () => void;
   openDetails: (project: string, name: string) => void;
   openResources: (project: string | null) => void;
+  openAdmin: () => void;
 }
 
 /** the project select's value for "All projects" (not a valid project name) */
@@ -139,6 +140,16 @@ export class RunaiSidebar extends Widget {
       h('table', { class: 'jp-RunaiSidebarTable', 'aria-label': 'Workloads' }, h('thead', null, this._tableHead), this._tableBody)
     );
 
+    this._adminButton = h(
+      'button',
+      {
+        class: 'jp-mod-styled jp-RunaiSidebar-adminButton',
+        title: 'Administer departments, projects, node pools, policies and roles; read the audit log',
+        hidden: true,
+        onclick: () => this.commands.openAdmin()
+      },
+      'Admin'
+    );
     const toolbar = h(
       'div',
       { class: 'jp-RunaiSidebar-toolbar' },
@@ -168,8 +179,17 @@ export class RunaiSidebar extends Widget {
           onclick: () => this.commands.openResources(this.project)
         },
         'Data & secrets'
-      )
+      ),
+      this._adminButton
     );
+    // admins only (the server refuses anyone else anyway); the button shows once the server says so
+    this.model
+      .accessMe()
+      .then(me => {
+        this._adminButton.hidden = !me.admin;
+        toolbar.classList.toggle('jp-mod-admin', me.admin);
+      })
+      .catch(() => undefined);
     this.node.appendChild(
       h(
         'div',
@@ -629,6 +649,7 @@ export class RunaiSidebar extends Widget {
   private _quota: HTMLElement;
   private _list: HTMLUListElement;
   private _message: HTMLElement;
+  private _adminButton: HTMLButtonElement;
   private _unregister: () => void;
   private _tick = 0;
   private _revealKey: string | null = null;
