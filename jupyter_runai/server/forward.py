@@ -13,20 +13,28 @@ the workload proxy to the service.
   who the user is from the hub.
 * Responses are streamed back as they arrive (an event stream or a followed log never ends), at
   the browser's pace (the service is read no faster than the browser takes the answer: one chunk
-  held per request), and the upstream request is dropped once the browser has gone.
+  held per request), and the connection to the service is closed as soon as the browser leaves
+  (each forwarded request has a connection of its own, so an event stream that the browser left
+  does not wait for its next event or heartbeat to end upstream).
+* WebSockets through the workload proxy (a workspace's kernels and terminals) are forwarded too:
+  this server accepts the browser's socket only once the service's proxy has accepted its own
+  (with this user's hub token), relays messages both ways at the pace of the slower side, and
+  closes each side when the other closes.
 * ``/info`` adds ``mode: "client"`` and which service.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
-from tornado import httpclient, httputil, web
-from tornado.iostream import StreamClosedError
+from tornado import httpclient, httputil, simple_httpclient, web, websocket
+from tornado.iostream import IOStream, StreamClosedError
+from tornado.tcpclient import TCPClient
 
 from .base import AUTH_RESOURCE
 from .proxy import HOP_BY_HOP, ProxyHandler
@@ -40,6 +48,10 @@ INFO_MAX = 4 * 1024 * 1024
 #: seconds to wait for the service to accept a connection
 CONNECT_TIMEOUT = 10.0
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+#: the largest WebSocket message relayed either way (as tornado's own default)
+WS_MAX_MESSAGE = 10 * 1024 * 1024
+#: close codes a WebSocket endpoint may send on (the others only describe a connection that broke)
+_SENDABLE_CLOSE = set(range(1000, 1004)) | set(range(1007, 1015)) | set(range(3000, 5000))
 
 
 @dataclass(frozen=True)
@@ -76,10 +88,29 @@ def _unreachable(upstream: Upstream, exc: BaseException) -> dict[str, Any]:
     return {"error": {"message": message, "field": None, "allowed": None}}
 
 
+class _OwnConnections(TCPClient):
+    """A TCP client that remembers the connections it opened, so that the request they carry
+    can be ended from outside (tornado's HTTP client has no way to cancel a request)."""
+
+    def __init__(self, resolver: Any = None) -> None:
+        super().__init__(resolver=resolver)
+        self.streams: list[IOStream] = []
+
+    async def connect(self, *args: Any, **kwargs: Any) -> IOStream:  # type: ignore[override]
+        stream = await super().connect(*args, **kwargs)
+        self.streams.append(stream)
+        return stream
+
+    def close_streams(self) -> None:
+        for stream in self.streams:
+            stream.close()
+
+
 class _Forwarding:
     """What both forwarding handlers share: send this request to the service, stream the answer."""
 
     _gone = False
+    _connections: _OwnConnections | None = None
 
     @property
     def upstream(self) -> Upstream:
@@ -87,6 +118,9 @@ class _Forwarding:
 
     def on_connection_close(self) -> None:
         self._gone = True
+        if self._connections is not None:  # the browser left: so does this server, at once
+            self._connections.close_streams()
+        super().on_connection_close()  # type: ignore[misc]
 
     def _rest(self) -> str:
         """The request's path below this server's base URL (``runai/api/v1/...``)."""
@@ -166,8 +200,13 @@ class _Forwarding:
             # so this server holds at most a chunk per request, never the whole stream
             return self.flush()  # type: ignore[attr-defined]
 
+        # a client of its own per request: its connection can be closed when the browser leaves,
+        # and no request waits behind the shared client's limit on requests in flight (each open
+        # event stream or followed log holds one for as long as it is open)
+        client = simple_httpclient.SimpleAsyncHTTPClient(force_instance=True)
+        self._connections = client.tcp_client = _OwnConnections(resolver=client.resolver)
         try:
-            await httpclient.AsyncHTTPClient().fetch(httpclient.HTTPRequest(
+            await client.fetch(httpclient.HTTPRequest(
                 self.upstream.target(self._rest(), request.query), method=method,
                 headers=self._request_headers(), body=body, follow_redirects=False,
                 header_callback=on_header, streaming_callback=on_chunk, connect_timeout=CONNECT_TIMEOUT,
@@ -183,6 +222,11 @@ class _Forwarding:
             self.set_status(502)  # type: ignore[attr-defined]
             self.set_header("Content-Type", "application/json")  # type: ignore[attr-defined]
             self.finish(json.dumps(_unreachable(self.upstream, exc)))  # type: ignore[attr-defined]
+            return
+        finally:
+            client.close()
+            self._connections.close_streams()
+        if self._gone:
             return
         if not self._finished:  # type: ignore[attr-defined]
             self.finish()  # type: ignore[attr-defined]
@@ -246,12 +290,14 @@ class InfoForwardHandler(_Forwarding, APIHandler):
         self.finish(json.dumps({**document, **self.upstream.about()}))
 
 
-class ForwardProxyHandler(_Forwarding, JupyterHandler):
+class ForwardProxyHandler(_Forwarding, JupyterHandler, websocket.WebSocketHandler):
     """``/runai/proxy/...``: this server's proxy checks (the same as the service's own proxy), then
-    the service's proxy. WebSocket upgrades are not forwarded (see docs/jupyterhub.md)."""
+    the service's proxy, for plain requests and WebSockets alike."""
 
     SUPPORTED_METHODS = METHODS
     check_xsrf_cookie = ProxyHandler.check_xsrf_cookie
+    check_origin = ProxyHandler.check_origin
+    _peer: websocket.WebSocketClientConnection | None = None
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         await super().prepare(*args, **kwargs)
@@ -261,16 +307,90 @@ class ForwardProxyHandler(_Forwarding, JupyterHandler):
     @web.authenticated
     async def get(self, *args: str) -> None:
         if self.request.headers.get("Upgrade", "").lower() == "websocket":
-            self.set_status(501)
-            self.set_header("Content-Type", "application/json")
-            target = self.upstream.target(self._rest(), "")
-            self.finish(json.dumps({"error": {
-                "message": f"a WebSocket through this server is not forwarded to the runai service; open the "
-                           f"workload at the service's own address: {target}", "field": None, "allowed": None}}))
+            await self._open_websocket(*args)
             return
         await self.forward()
 
     head = post = put = patch = delete = options = get
+
+    # ------------------------------------------------------------------ WebSocket
+
+    def _ws_target(self) -> str:
+        target = self.upstream.target(self._rest(), self.request.query)
+        return "ws" + target[len("http"):]  # http -> ws, https -> wss
+
+    def _error(self, status: int, message: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": {"message": message, "field": None, "allowed": None}}))
+
+    async def _open_websocket(self, *args: str) -> None:
+        """Open the service's side first: the browser's socket is accepted only once the service
+        accepted its own, and its refusal (401, 403, 404, 503...) is passed back as it said it."""
+        headers = {k: v for k, v in self._request_headers().items() if not k.lower().startswith("sec-websocket")}
+        offered = self.request.headers.get("Sec-WebSocket-Protocol")
+        subprotocols = [p.strip() for p in offered.split(",") if p.strip()] if offered else None
+        try:
+            self._peer = await websocket.websocket_connect(
+                httpclient.HTTPRequest(self._ws_target(), headers=headers, connect_timeout=CONNECT_TIMEOUT),
+                subprotocols=subprotocols, max_message_size=WS_MAX_MESSAGE)
+        except httpclient.HTTPClientError as exc:
+            if exc.code != 599 and exc.response is not None:
+                self.set_status(exc.code)
+                content_type = exc.response.headers.get("Content-Type", "")
+                if content_type.startswith("application/json") and len(exc.response.body or b"") <= INFO_MAX:
+                    self.set_header("Content-Type", content_type)
+                    self.finish(exc.response.body)
+                else:
+                    self._error(exc.code, f"the runai service refused the WebSocket ({exc.code} {exc.message})")
+                return
+            self._error(502, _unreachable(self.upstream, exc)["error"]["message"])
+            return
+        except (OSError, websocket.WebSocketError) as exc:
+            self._error(502, _unreachable(self.upstream, exc)["error"]["message"])
+            return
+        if self._gone:
+            self._peer.close()
+            return
+        await websocket.WebSocketHandler.get(self, *args)
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return self._peer.selected_subprotocol if self._peer is not None else None
+
+    def open(self, *args: str) -> None:
+        asyncio.ensure_future(self._relay_from_service())
+
+    async def _relay_from_service(self) -> None:
+        """The service's messages to the browser, one at a time (the next is read once the
+        browser's socket took this one); the service's close closes the browser's socket."""
+        peer = self._peer
+        while peer is not None:
+            message = await peer.read_message()
+            if message is None:
+                break
+            try:
+                await self.write_message(message, binary=isinstance(message, bytes))
+            except (websocket.WebSocketClosedError, StreamClosedError):
+                peer.close()
+                return
+        if peer is not None and self.ws_connection is not None and not self.ws_connection.is_closing():
+            code = peer.close_code if peer.close_code in _SENDABLE_CLOSE else None
+            self.close(code, peer.close_reason if code else None)
+
+    async def on_message(self, message: str | bytes) -> None:  # type: ignore[override]
+        # awaited: tornado reads the browser's next message once the service's socket took this one
+        if self._peer is None:
+            return
+        try:
+            await self._peer.write_message(message, binary=isinstance(message, bytes))
+        except (websocket.WebSocketClosedError, StreamClosedError):
+            self.close()
+
+    def on_close(self) -> None:
+        peer, self._peer = self._peer, None
+        if peer is not None:
+            code = self.close_code if self.close_code in _SENDABLE_CLOSE else None
+            peer.close(code, self.close_reason if code else None)
 
 
 def forward_handlers() -> list[tuple[str, type]]:
