@@ -7,6 +7,7 @@ import { Widget } from '@lumino/widgets';
 import { h, replaceChildren } from './dom';
 import { assignColours, clusterSummary, deviceCell, workloadsByDevice } from './logic/cluster';
 import { bytesLabel, parseMemory } from './logic/format';
+import { modeLabel } from './logic/mode';
 import { projectRows, quotaBar } from './logic/quota';
 import { RunaiModel } from './model';
 
@@ -116,12 +117,14 @@ export class ClusterView extends Widget {
       );
     });
     const projects = this._projects();
+    const mode = modeLabel(this.model.info);
     replaceChildren(
       this.node,
       header,
       projects,
       this.model.error ? h('div', { class: 'jp-RunaiSidebar-message', dataset: { kind: 'error' } }, this.model.error) : null,
-      body.length ? body : h('div', { class: 'jp-RunaiSidebar-message' }, this.model.loaded ? 'No nodes.' : 'Loading…')
+      body.length ? body : h('div', { class: 'jp-RunaiSidebar-message' }, this.model.loaded ? 'No nodes.' : 'Loading…'),
+      mode ? h('footer', { class: 'jp-RunaiCluster-mode', title: mode.title, dataset: { mode: this.model.info?.mode ?? '' } }, mode.text) : null
     );
   }
 
