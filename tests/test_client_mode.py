@@ -112,15 +112,18 @@ async def test_the_event_stream_is_forwarded_as_it_happens(jp_fetch, jp_http_por
                                                             shared):
     api = Api(jp_fetch)
     chunks: list[bytes] = []
+    connected = asyncio.Event()
 
     def on_chunk(chunk: bytes) -> None:
         chunks.append(chunk)
+        connected.set()
         if b'"Succeeded"' in b"".join(chunks):
             raise EOFError("seen enough")  # ends the request: the stream itself never ends
 
     url = f"http://localhost:{jp_http_port}{jp_base_url}runai/api/v1/events"
     stream = AsyncHTTPClient().fetch(HTTPRequest(url, headers=jp_auth_header, streaming_callback=on_chunk,
                                                  request_timeout=20))
+    await asyncio.wait_for(connected.wait(), 15)  # subscribed (": connected"): no event of ev is missed
     await api.submit(name="ev", command="true")
     with pytest.raises(Exception):  # the callback's exception closes the connection (or the timeout does)
         await stream
