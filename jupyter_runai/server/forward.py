@@ -16,30 +16,26 @@ the workload proxy to the service.
   held per request), and the connection to the service is closed as soon as the browser leaves
   (each forwarded request has a connection of its own, so an event stream that the browser left
   does not wait for its next event or heartbeat to end upstream).
-* WebSockets through the workload proxy (a workspace's kernels and terminals) are forwarded too:
-  this server accepts the browser's socket only once the service's proxy has accepted its own
-  (with this user's hub token), relays messages both ways at the pace of the slower side, and
-  closes each side when the other closes.
+* The workload proxy, WebSockets included, is forwarded by ``forward_proxy.py``.
 * ``/info`` adds ``mode: "client"`` and which service.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler, JupyterHandler
-from tornado import httpclient, httputil, simple_httpclient, web, websocket
+from jupyter_server.base.handlers import APIHandler
+from tornado import httpclient, httputil, simple_httpclient, web
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.tcpclient import TCPClient
 
 from .base import AUTH_RESOURCE
-from .proxy import HOP_BY_HOP, ProxyHandler
+from .proxy import HOP_BY_HOP
 
-__all__ = ["Upstream", "forward_handlers"]
+__all__ = ["Upstream", "forward_handlers", "unreachable"]
 
 #: request headers that stay in this server: the browser's credentials and what names this server
 KEPT_HERE = HOP_BY_HOP | {"cookie", "authorization", "x-xsrftoken", "x-csrftoken", "origin", "referer"}
@@ -48,10 +44,6 @@ INFO_MAX = 4 * 1024 * 1024
 #: seconds to wait for the service to accept a connection
 CONNECT_TIMEOUT = 10.0
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-#: the largest WebSocket message relayed either way (as tornado's own default)
-WS_MAX_MESSAGE = 10 * 1024 * 1024
-#: close codes a WebSocket endpoint may send on (the others only describe a connection that broke)
-_SENDABLE_CLOSE = set(range(1000, 1004)) | set(range(1007, 1015)) | set(range(3000, 5000))
 
 
 @dataclass(frozen=True)
@@ -82,7 +74,7 @@ class Upstream:
         return {"mode": "client", "service": {"url": self.url, "name": self.name}}
 
 
-def _unreachable(upstream: Upstream, exc: BaseException) -> dict[str, Any]:
+def unreachable(upstream: Upstream, exc: BaseException) -> dict[str, Any]:
     message = (f"this Jupyter server forwards to the runai service at {upstream.url}, which did not answer "
                f"({type(exc).__name__}: {str(exc)[:200]}); ask your hub's administrator whether the service runs")
     return {"error": {"message": message, "field": None, "allowed": None}}
@@ -106,7 +98,7 @@ class _OwnConnections(TCPClient):
             stream.close()
 
 
-class _Forwarding:
+class Forwarding:
     """What both forwarding handlers share: send this request to the service, stream the answer."""
 
     _gone = False
@@ -221,7 +213,7 @@ class _Forwarding:
                 return
             self.set_status(502)  # type: ignore[attr-defined]
             self.set_header("Content-Type", "application/json")  # type: ignore[attr-defined]
-            self.finish(json.dumps(_unreachable(self.upstream, exc)))  # type: ignore[attr-defined]
+            self.finish(json.dumps(unreachable(self.upstream, exc)))  # type: ignore[attr-defined]
             return
         finally:
             client.close()
@@ -232,7 +224,7 @@ class _Forwarding:
             self.finish()  # type: ignore[attr-defined]
 
 
-class ForwardAPIHandler(_Forwarding, APIHandler):
+class ForwardAPIHandler(Forwarding, APIHandler):
     """``/runai/api/v1/...`` and ``/runai/metrics``: this server's API checks, then the service."""
 
     auth_resource = AUTH_RESOURCE
@@ -246,7 +238,7 @@ class ForwardAPIHandler(_Forwarding, APIHandler):
     head = post = put = patch = delete = get
 
 
-class InfoForwardHandler(_Forwarding, APIHandler):
+class InfoForwardHandler(Forwarding, APIHandler):
     """``GET /runai/api/v1/info``: the service's answer, plus which mode and which service."""
 
     auth_resource = AUTH_RESOURCE
@@ -268,7 +260,7 @@ class InfoForwardHandler(_Forwarding, APIHandler):
                 raise_error=False)
         except (OSError, ValueError, httpclient.HTTPClientError) as exc:
             self.set_status(502)
-            self.finish(json.dumps({**_unreachable(self.upstream, exc), **self.upstream.about()}))
+            self.finish(json.dumps({**unreachable(self.upstream, exc), **self.upstream.about()}))
             return
         try:
             document = json.loads(bytes(body) or b"null")
@@ -290,111 +282,10 @@ class InfoForwardHandler(_Forwarding, APIHandler):
         self.finish(json.dumps({**document, **self.upstream.about()}))
 
 
-class ForwardProxyHandler(_Forwarding, JupyterHandler, websocket.WebSocketHandler):
-    """``/runai/proxy/...``: this server's proxy checks (the same as the service's own proxy), then
-    the service's proxy, for plain requests and WebSockets alike."""
-
-    SUPPORTED_METHODS = METHODS
-    check_xsrf_cookie = ProxyHandler.check_xsrf_cookie
-    check_origin = ProxyHandler.check_origin
-    _peer: websocket.WebSocketClientConnection | None = None
-
-    async def prepare(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        await super().prepare(*args, **kwargs)
-        if self.current_user and not self.token_authenticated and not self.check_origin():
-            raise web.HTTPError(403, "the workload proxy refuses a request from another origin")
-
-    @web.authenticated
-    async def get(self, *args: str) -> None:
-        if self.request.headers.get("Upgrade", "").lower() == "websocket":
-            await self._open_websocket(*args)
-            return
-        await self.forward()
-
-    head = post = put = patch = delete = options = get
-
-    # ------------------------------------------------------------------ WebSocket
-
-    def _ws_target(self) -> str:
-        target = self.upstream.target(self._rest(), self.request.query)
-        return "ws" + target[len("http"):]  # http -> ws, https -> wss
-
-    def _error(self, status: int, message: str) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": {"message": message, "field": None, "allowed": None}}))
-
-    async def _open_websocket(self, *args: str) -> None:
-        """Open the service's side first: the browser's socket is accepted only once the service
-        accepted its own, and its refusal (401, 403, 404, 503...) is passed back as it said it."""
-        headers = {k: v for k, v in self._request_headers().items() if not k.lower().startswith("sec-websocket")}
-        offered = self.request.headers.get("Sec-WebSocket-Protocol")
-        subprotocols = [p.strip() for p in offered.split(",") if p.strip()] if offered else None
-        try:
-            self._peer = await websocket.websocket_connect(
-                httpclient.HTTPRequest(self._ws_target(), headers=headers, connect_timeout=CONNECT_TIMEOUT),
-                subprotocols=subprotocols, max_message_size=WS_MAX_MESSAGE)
-        except httpclient.HTTPClientError as exc:
-            if exc.code != 599 and exc.response is not None:
-                self.set_status(exc.code)
-                content_type = exc.response.headers.get("Content-Type", "")
-                if content_type.startswith("application/json") and len(exc.response.body or b"") <= INFO_MAX:
-                    self.set_header("Content-Type", content_type)
-                    self.finish(exc.response.body)
-                else:
-                    self._error(exc.code, f"the runai service refused the WebSocket ({exc.code} {exc.message})")
-                return
-            self._error(502, _unreachable(self.upstream, exc)["error"]["message"])
-            return
-        except (OSError, websocket.WebSocketError) as exc:
-            self._error(502, _unreachable(self.upstream, exc)["error"]["message"])
-            return
-        if self._gone:
-            self._peer.close()
-            return
-        await websocket.WebSocketHandler.get(self, *args)
-
-    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
-        return self._peer.selected_subprotocol if self._peer is not None else None
-
-    def open(self, *args: str) -> None:
-        asyncio.ensure_future(self._relay_from_service())
-
-    async def _relay_from_service(self) -> None:
-        """The service's messages to the browser, one at a time (the next is read once the
-        browser's socket took this one); the service's close closes the browser's socket."""
-        peer = self._peer
-        while peer is not None:
-            message = await peer.read_message()
-            if message is None:
-                break
-            try:
-                await self.write_message(message, binary=isinstance(message, bytes))
-            except (websocket.WebSocketClosedError, StreamClosedError):
-                peer.close()
-                return
-        if peer is not None and self.ws_connection is not None and not self.ws_connection.is_closing():
-            code = peer.close_code if peer.close_code in _SENDABLE_CLOSE else None
-            self.close(code, peer.close_reason if code else None)
-
-    async def on_message(self, message: str | bytes) -> None:  # type: ignore[override]
-        # awaited: tornado reads the browser's next message once the service's socket took this one
-        if self._peer is None:
-            return
-        try:
-            await self._peer.write_message(message, binary=isinstance(message, bytes))
-        except (websocket.WebSocketClosedError, StreamClosedError):
-            self.close()
-
-    def on_close(self) -> None:
-        peer, self._peer = self._peer, None
-        if peer is not None:
-            code = self.close_code if self.close_code in _SENDABLE_CLOSE else None
-            peer.close(code, self.close_reason if code else None)
-
-
 def forward_handlers() -> list[tuple[str, type]]:
     """The routes of a server in client mode."""
+    from .forward_proxy import ForwardProxyHandler
+
     return [
         ("/runai/api/v1/info", InfoForwardHandler),
         ("/runai/api/v1(/.*)?", ForwardAPIHandler),
