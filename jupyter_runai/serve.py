@@ -26,6 +26,7 @@ SERVICES = ("auth",)
 
 USAGE = """\
 usage: runai serve [--config FILE] [--Class.trait=value ...]
+   or: jupyter runai serve [--config FILE] [--Class.trait=value ...]
 
 Run the scheduler once for a whole JupyterHub, as a hub-managed service. Every request is
 authenticated with the hub (a hub token or the hub's OAuth cookie): the caller's name, groups

@@ -475,10 +475,17 @@ async def test_inference_balances_and_scales_between_min_and_max(api, tmp_path):
     assert (await ask("again"))[0].startswith("replica 0 /again")
 
 
+# A WebSocket echo app: answers each message (with how it was authenticated), closes on 'bye'
+# (code 4001), picks the first subprotocol offered, and notes each close in the file argv[1] names
 ECHO_SERVER = (
-    "import asyncio, os, tornado.web, tornado.websocket\n"
+    "import asyncio, os, sys, tornado.web, tornado.websocket\n"
     "class Echo(tornado.websocket.WebSocketHandler):\n"
-    "    def on_message(self, m): self.write_message('echo:' + m + ' auth=' + self.request.headers.get('Authorization', '-')[:6])\n"
+    "    def select_subprotocol(self, offered): return offered[0] if offered else None\n"
+    "    def on_message(self, m):\n"
+    "        if m == 'bye': return self.close(4001, 'bye')\n"
+    "        self.write_message('echo:' + m + ' auth=' + self.request.headers.get('Authorization', '-')[:6])\n"
+    "    def on_close(self):\n"
+    "        if len(sys.argv) > 1: open(sys.argv[1], 'a').write('closed\\n')\n"
     "async def main():\n"
     "    tornado.web.Application([(r'.*/ws', Echo)]).listen(int(os.environ['PORT']), '127.0.0.1')\n"
     "    await asyncio.Event().wait()\n"

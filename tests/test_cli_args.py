@@ -925,3 +925,31 @@ def test_a_missing_spec_file_is_refused_naming_it(tmp_path):
     with pytest.raises(SubmitArgsError) as err:
         submit_spec("-f", str(tmp_path / "nope.yaml"))
     assert err.value.field == "file" and "nope.yaml" in str(err.value)
+
+
+def test_jupyter_runai_is_the_runai_command_so_jupyter_runai_serve_runs_the_hub_service(tmp_path):
+    """`jupyter runai serve` (docs/jupyterhub.md): the package installs `jupyter-runai`, the script
+    Jupyter's own command runs for `jupyter runai`. Installed here as pip would from pyproject."""
+    import tomllib
+    from pathlib import Path
+
+    scripts = tomllib.loads((Path(cli.__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["jupyter-runai"] == scripts["runai"]
+    module, function = scripts["jupyter-runai"].split(":")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "jupyter-runai"
+    script.write_text(f"#!{sys.executable}\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n")
+    script.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTERHUB_", "RUNAI_"))}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+
+    def jupyter(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "jupyter_core", *args], env=env, capture_output=True,
+                              text=True, timeout=60)
+
+    helped = jupyter("runai", "serve", "--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "jupyter runai serve" in helped.stdout and "c.JupyterHub.services" in helped.stdout
+    outside = jupyter("runai", "serve")  # not started by a hub: says so, exits 2, starts nothing
+    assert outside.returncode == 2 and "JUPYTERHUB_SERVICE_URL" in outside.stderr, outside.stderr

@@ -5,11 +5,14 @@ token stands in for the user's hub token); tests/test_jupyterhub.py runs the who
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 
+import psutil
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
 
 from api_helpers import Api, server_config, wait_for
 from live_server import LiveServer, free_port
@@ -109,15 +112,18 @@ async def test_the_event_stream_is_forwarded_as_it_happens(jp_fetch, jp_http_por
                                                             shared):
     api = Api(jp_fetch)
     chunks: list[bytes] = []
+    connected = asyncio.Event()
 
     def on_chunk(chunk: bytes) -> None:
         chunks.append(chunk)
+        connected.set()
         if b'"Succeeded"' in b"".join(chunks):
             raise EOFError("seen enough")  # ends the request: the stream itself never ends
 
     url = f"http://localhost:{jp_http_port}{jp_base_url}runai/api/v1/events"
     stream = AsyncHTTPClient().fetch(HTTPRequest(url, headers=jp_auth_header, streaming_callback=on_chunk,
                                                  request_timeout=20))
+    await asyncio.wait_for(connected.wait(), 15)  # subscribed (": connected"): no event of ev is missed
     await api.submit(name="ev", command="true")
     with pytest.raises(Exception):  # the callback's exception closes the connection (or the timeout does)
         await stream
@@ -185,3 +191,96 @@ class TestRefusedToken:
         assert code == 403 and info["mode"] == "client"
         assert "server_token_scopes" in info["error"]["message"]
         assert "access:services!service=runai" in info["error"]["message"]
+
+
+async def _ws_connect(url: str, headers: dict, subprotocols: list[str] | None = None):
+    """A WebSocket through this server, retried while the workload's pod does not listen yet (503)."""
+    async def connect():
+        try:
+            return await websocket_connect(HTTPRequest(url, headers=headers), subprotocols=subprotocols)
+        except HTTPClientError as exc:
+            if exc.code == 503:
+                return None
+            raise
+
+    return await wait_for(connect, lambda c: c is not None, 60, "the workspace's WebSocket to open")
+
+
+async def test_a_workspaces_websocket_is_forwarded_both_ways_and_closes_with_either_side(
+        jp_fetch, jp_http_port, jp_base_url, jp_auth_header, jp_serverapp, shared, tmp_path):
+    from test_api import ECHO_SERVER
+    from test_security import _login
+
+    api = Api(jp_fetch)
+    app, closes = tmp_path / "echo.py", tmp_path / "closes.log"
+    app.write_text(ECHO_SERVER)
+    await api.submit(name="wsfwd", kind="workspace", command=[sys.executable, str(app), str(closes)])
+    await api.wait_phase("wsfwd", "Running")
+    origin = f"http://localhost:{jp_http_port}"
+    url = f"ws://localhost:{jp_http_port}{jp_base_url}runai/proxy/default/wsfwd/ws"
+
+    conn = await _ws_connect(url, jp_auth_header, subprotocols=["v1.echo", "v0.echo"])
+    assert conn.selected_subprotocol == "v1.echo"  # the workload's choice, passed back
+    for word in ("hello", "again"):
+        await conn.write_message(word)
+        # the pod gets the service's token for it (neither this server's nor the hub token)
+        assert await asyncio.wait_for(conn.read_message(), 10) == f"echo:{word} auth=token "
+    conn.close()  # the browser leaves: the workload's socket is closed too
+    await wait_for(lambda: _read(closes), lambda text: text.count("closed") == 1, 15, "the workload's side to close")
+
+    conn = await _ws_connect(url, jp_auth_header)
+    await conn.write_message("bye")  # the workload closes: so does the browser's socket
+    assert await asyncio.wait_for(conn.read_message(), 10) is None
+
+    # the same checks as this server's own proxy: a login, and this server's origin for a browser's cookies
+    with pytest.raises(HTTPClientError) as refused:
+        await websocket_connect(HTTPRequest(url))
+    assert refused.value.code in (302, 403)
+    login = await _login(origin, jp_base_url, jp_serverapp)
+    jar = "; ".join(f"{k}={v}" for k, v in login.items())
+    with pytest.raises(HTTPClientError) as refused:
+        await websocket_connect(HTTPRequest(url, headers={"Cookie": jar, "Origin": "https://evil.example"}))
+    assert refused.value.code == 403
+    conn = await websocket_connect(HTTPRequest(url, headers={"Cookie": jar, "Origin": origin}))
+    await conn.write_message("mine")
+    assert await asyncio.wait_for(conn.read_message(), 10) == "echo:mine auth=token "
+    conn.close()
+    await wait_for(lambda: _read(closes), lambda text: text.count("closed") == 3, 15, "the last socket to close")
+    # a workload that does not exist: the service's 404, passed back as it said it
+    with pytest.raises(HTTPClientError) as missing:
+        await websocket_connect(HTTPRequest(url.replace("wsfwd", "nowhere"), headers=jp_auth_header))
+    assert missing.value.code == 404
+    assert (await api.call("DELETE", "workloads", "default", "wsfwd"))[0] == 202
+
+
+async def _read(path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def _connections_to(port: int) -> set[int]:
+    """The local ports of this process's open TCP connections to ``port`` (the test's client-mode
+    server runs in this process)."""
+    return {c.laddr.port for c in psutil.Process().net_connections(kind="tcp")
+            if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED}
+
+
+async def test_when_the_browser_leaves_an_event_stream_the_forward_to_the_service_ends_at_once(
+        jp_fetch, jp_http_port, jp_base_url, jp_auth_header, shared):  # jp_fetch: this server listens
+    before = _connections_to(shared.port)
+    forward: set[int] = set()
+
+    def on_chunk(chunk: bytes) -> None:  # the service's first words came through: the forward is open
+        forward.update(_connections_to(shared.port) - before)
+        raise EOFError("the browser leaves")  # closes its connection, with no event on the way
+
+    url = f"http://localhost:{jp_http_port}{jp_base_url}runai/api/v1/events"
+    with pytest.raises(Exception):
+        await AsyncHTTPClient().fetch(HTTPRequest(url, headers=jp_auth_header, streaming_callback=on_chunk,
+                                                  request_timeout=20))
+    assert len(forward) == 1, forward  # this stream's own connection to the service
+
+    async def still_open() -> set[int]:
+        return _connections_to(shared.port) & forward
+
+    # at once: not at the next event or heartbeat (15 s off)
+    await wait_for(still_open, lambda ports: not ports, 5, "the forward's connection to the service to close")

@@ -4,12 +4,15 @@ who they are from the hub."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -24,6 +27,7 @@ HOLD = "echo hello from $RUNAI_WORKLOAD; sleep 60"
 QUEUES = """
 departments:
   - name: research
+    deserved: {gpu: 2}
 projects:
   - name: team
     department: research
@@ -209,6 +213,63 @@ def test_a_browser_logged_in_to_the_hub_reaches_the_service_by_its_oauth_cookie(
     assert refused.status_code == 403
     names = [w["spec"]["name"] for w in hub.user_api("admin", "GET", "workloads")[1]["workloads"]]
     assert "by-cookie" not in names
+
+
+def test_a_workspace_websocket_and_a_runai_kernel_open_through_the_users_own_server(hub, tmp_path):
+    """Client mode for what a notebook user opens: a workspace's WebSocket through alice's server
+    (the hub's proxy, her server, the service's proxy), and a runai kernel started in her server,
+    whose workload the service takes as hers (docs/jupyterhub.md, "Kernels")."""
+    from test_api import ECHO_SERVER
+    from tornado.httpclient import HTTPClientError, HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    for w in hub.user_api("admin", "GET", "workloads?project=team")[1]["workloads"]:  # the team's GPU, free
+        hub.user_api("admin", "DELETE", f"workloads/team/{w['spec']['name']}")
+    wait_for(lambda: not hub.user_api("admin", "GET", "workloads?project=team")[1]["workloads"], "team's GPU free")
+    app = tmp_path / "echo.py"
+    app.write_text(ECHO_SERVER)
+    code, body = hub.user_api("alice", "POST", "workloads", {"name": "alice-echo", "project": "team",
+                                                            "kind": "workspace", "command": [sys.executable, str(app)]})
+    assert code == 201, body
+    alice = {"Authorization": f"token {hub.tokens['alice']}"}
+    url = hub.url.replace("http", "ws", 1) + "user/alice/runai/proxy/team/alice-echo/ws"
+
+    async def talk() -> str:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = await websocket_connect(HTTPRequest(url, headers=alice))
+                break
+            except HTTPClientError as exc:  # 503 until its pod listens
+                if exc.code != 503 or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+        await conn.write_message("hello")
+        answer = await asyncio.wait_for(conn.read_message(), 10)
+        conn.close()
+        return answer
+
+    assert asyncio.run(talk()) == "echo:hello auth=token "
+    assert hub.user_api("alice", "DELETE", "workloads/team/alice-echo")[0] in (200, 202)
+    wait_for(lambda: hub.user_api("alice", "GET", "workloads/team/alice-echo")[0] == 404, "alice-echo gone")
+
+    # a runai kernel in alice's server: its workload reaches the service as alice, in her project
+    # (the first she may submit to). The repo's kernel spec, in her own Jupyter data directory under
+    # a name of its own (a copy installed with an older version of the package may come first)
+    kernels = hub.base / "home" / "alice" / ".local" / "share" / "jupyter" / "kernels"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "kernels" / "runai-python-gpu-0.5",
+                    kernels / "runai-test-gpu-0.5", dirs_exist_ok=True)
+    started = requests.post(f"{hub.url}user/alice/api/kernels", json={"name": "runai-test-gpu-0.5"},
+                            headers=alice, timeout=120)
+    assert started.status_code == 201, started.text[:1000]
+    kernel = started.json()["id"]
+    name = f"kernel-{kernel[:8]}"
+    code, workload = hub.user_api("admin", "GET", f"workloads/team/{name}")
+    assert code == 200, workload
+    assert workload["submitted_by"] == "alice" and workload["spec"]["kind"] == "workspace"
+    assert workload["status"]["phase"] == "Running" and workload["status"]["pods"][0]["fraction"] == 0.5
+    assert requests.delete(f"{hub.url}user/alice/api/kernels/{kernel}", headers=alice, timeout=60).status_code == 204
+    wait_for(lambda: hub.user_api("admin", "GET", f"workloads/team/{name}")[0] == 404, "the kernel's workload gone")
 
 
 def test_runai_serve_outside_a_hub_says_what_it_needs(monkeypatch, capsys):

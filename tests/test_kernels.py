@@ -251,3 +251,30 @@ def test_jupyterlab_is_told_why_a_kernel_did_not_start(tmp_path):
     finally:
         live.end_workloads()
         live.stop()
+
+
+@pytest.mark.slow  # two servers and a kernel: about 17 s
+def test_a_users_server_in_client_mode_runs_kernels_as_workloads_of_the_service_and_deletes_them_on_stop(tmp_path):
+    """Under JupyterHub (docs/jupyterhub.md, "Kernels"): a runai kernel started in a user's server that
+    forwards to the shared service is a workload of the service, submitted with the user's token; the
+    server's clean stop deletes it there first (the service outlives the server)."""
+    service = LiveServer(tmp_path / "service").start()
+    user = LiveServer(tmp_path / "user", {"RunaiApp": {"service_url": service.url}})
+    user.env.update(JUPYTER_PATH=str(KERNELS.parent), JUPYTERHUB_API_TOKEN=service.token)  # the "hub token"
+    user.start()
+    try:
+        assert user.api("GET", "info")[1]["mode"] == "client"
+        answer = requests.post(user.url + "api/kernels", json={"name": "runai-python-gpu-0.5"},
+                               headers={"Authorization": f"token {user.token}"}, timeout=60)
+        assert answer.status_code == 201, answer.text
+        name = workload_name(answer.json()["id"])
+        workload = service.workload(name)  # the service's, not the user's server's (it runs no scheduler)
+        assert workload["status"]["phase"] == "Running" and workload["status"]["pods"][0]["fraction"] == 0.5
+        assert workload["submitted_by"] == service.api("GET", "info")[1]["user"]  # whose token it came with
+        user.stop()  # SIGTERM: Jupyter's own clean shutdown
+        assert "shutting down 1 kernel workload(s)" in user.log_path.read_text()
+        assert service.api("GET", f"workloads/default/{name}")[0] == 404
+    finally:
+        user.stop()
+        service.end_workloads()
+        service.stop()

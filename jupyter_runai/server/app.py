@@ -380,8 +380,11 @@ class RunaiApp(ExtensionApp):
 
     async def stop_extension(self) -> None:
         service = getattr(self, "service", None)
-        if service is not None:
+        # in client mode too: the service outlives this server, but its kernels' workloads must not
+        # (deleted while this server still forwards their provisioners' requests)
+        if service is not None or self.upstream is not None:
             await self._shut_down_workload_kernels()
+        if service is not None:
             await service.close()
             service.store.close()
         if self._standby_of is not None:  # a standby's caches and elector

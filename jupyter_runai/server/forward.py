@@ -13,7 +13,10 @@ the workload proxy to the service.
   who the user is from the hub.
 * Responses are streamed back as they arrive (an event stream or a followed log never ends), at
   the browser's pace (the service is read no faster than the browser takes the answer: one chunk
-  held per request), and the upstream request is dropped once the browser has gone.
+  held per request), and the connection to the service is closed as soon as the browser leaves
+  (each forwarded request has a connection of its own, so an event stream that the browser left
+  does not wait for its next event or heartbeat to end upstream).
+* The workload proxy, WebSockets included, is forwarded by ``forward_proxy.py``.
 * ``/info`` adds ``mode: "client"`` and which service.
 """
 
@@ -24,14 +27,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler, JupyterHandler
-from tornado import httpclient, httputil, web
-from tornado.iostream import StreamClosedError
+from jupyter_server.base.handlers import APIHandler
+from tornado import httpclient, httputil, simple_httpclient, web
+from tornado.iostream import IOStream, StreamClosedError
+from tornado.tcpclient import TCPClient
 
 from .base import AUTH_RESOURCE
-from .proxy import HOP_BY_HOP, ProxyHandler
+from .proxy import HOP_BY_HOP
 
-__all__ = ["Upstream", "forward_handlers"]
+__all__ = ["Upstream", "forward_handlers", "unreachable"]
 
 #: request headers that stay in this server: the browser's credentials and what names this server
 KEPT_HERE = HOP_BY_HOP | {"cookie", "authorization", "x-xsrftoken", "x-csrftoken", "origin", "referer"}
@@ -70,16 +74,35 @@ class Upstream:
         return {"mode": "client", "service": {"url": self.url, "name": self.name}}
 
 
-def _unreachable(upstream: Upstream, exc: BaseException) -> dict[str, Any]:
+def unreachable(upstream: Upstream, exc: BaseException) -> dict[str, Any]:
     message = (f"this Jupyter server forwards to the runai service at {upstream.url}, which did not answer "
                f"({type(exc).__name__}: {str(exc)[:200]}); ask your hub's administrator whether the service runs")
     return {"error": {"message": message, "field": None, "allowed": None}}
 
 
-class _Forwarding:
+class _OwnConnections(TCPClient):
+    """A TCP client that remembers the connections it opened, so that the request they carry
+    can be ended from outside (tornado's HTTP client has no way to cancel a request)."""
+
+    def __init__(self, resolver: Any = None) -> None:
+        super().__init__(resolver=resolver)
+        self.streams: list[IOStream] = []
+
+    async def connect(self, *args: Any, **kwargs: Any) -> IOStream:  # type: ignore[override]
+        stream = await super().connect(*args, **kwargs)
+        self.streams.append(stream)
+        return stream
+
+    def close_streams(self) -> None:
+        for stream in self.streams:
+            stream.close()
+
+
+class Forwarding:
     """What both forwarding handlers share: send this request to the service, stream the answer."""
 
     _gone = False
+    _connections: _OwnConnections | None = None
 
     @property
     def upstream(self) -> Upstream:
@@ -87,6 +110,9 @@ class _Forwarding:
 
     def on_connection_close(self) -> None:
         self._gone = True
+        if self._connections is not None:  # the browser left: so does this server, at once
+            self._connections.close_streams()
+        super().on_connection_close()  # type: ignore[misc]
 
     def _rest(self) -> str:
         """The request's path below this server's base URL (``runai/api/v1/...``)."""
@@ -166,8 +192,13 @@ class _Forwarding:
             # so this server holds at most a chunk per request, never the whole stream
             return self.flush()  # type: ignore[attr-defined]
 
+        # a client of its own per request: its connection can be closed when the browser leaves,
+        # and no request waits behind the shared client's limit on requests in flight (each open
+        # event stream or followed log holds one for as long as it is open)
+        client = simple_httpclient.SimpleAsyncHTTPClient(force_instance=True)
+        self._connections = client.tcp_client = _OwnConnections(resolver=client.resolver)
         try:
-            await httpclient.AsyncHTTPClient().fetch(httpclient.HTTPRequest(
+            await client.fetch(httpclient.HTTPRequest(
                 self.upstream.target(self._rest(), request.query), method=method,
                 headers=self._request_headers(), body=body, follow_redirects=False,
                 header_callback=on_header, streaming_callback=on_chunk, connect_timeout=CONNECT_TIMEOUT,
@@ -182,13 +213,18 @@ class _Forwarding:
                 return
             self.set_status(502)  # type: ignore[attr-defined]
             self.set_header("Content-Type", "application/json")  # type: ignore[attr-defined]
-            self.finish(json.dumps(_unreachable(self.upstream, exc)))  # type: ignore[attr-defined]
+            self.finish(json.dumps(unreachable(self.upstream, exc)))  # type: ignore[attr-defined]
+            return
+        finally:
+            client.close()
+            self._connections.close_streams()
+        if self._gone:
             return
         if not self._finished:  # type: ignore[attr-defined]
             self.finish()  # type: ignore[attr-defined]
 
 
-class ForwardAPIHandler(_Forwarding, APIHandler):
+class ForwardAPIHandler(Forwarding, APIHandler):
     """``/runai/api/v1/...`` and ``/runai/metrics``: this server's API checks, then the service."""
 
     auth_resource = AUTH_RESOURCE
@@ -202,7 +238,7 @@ class ForwardAPIHandler(_Forwarding, APIHandler):
     head = post = put = patch = delete = get
 
 
-class InfoForwardHandler(_Forwarding, APIHandler):
+class InfoForwardHandler(Forwarding, APIHandler):
     """``GET /runai/api/v1/info``: the service's answer, plus which mode and which service."""
 
     auth_resource = AUTH_RESOURCE
@@ -224,7 +260,7 @@ class InfoForwardHandler(_Forwarding, APIHandler):
                 raise_error=False)
         except (OSError, ValueError, httpclient.HTTPClientError) as exc:
             self.set_status(502)
-            self.finish(json.dumps({**_unreachable(self.upstream, exc), **self.upstream.about()}))
+            self.finish(json.dumps({**unreachable(self.upstream, exc), **self.upstream.about()}))
             return
         try:
             document = json.loads(bytes(body) or b"null")
@@ -246,35 +282,10 @@ class InfoForwardHandler(_Forwarding, APIHandler):
         self.finish(json.dumps({**document, **self.upstream.about()}))
 
 
-class ForwardProxyHandler(_Forwarding, JupyterHandler):
-    """``/runai/proxy/...``: this server's proxy checks (the same as the service's own proxy), then
-    the service's proxy. WebSocket upgrades are not forwarded (see docs/jupyterhub.md)."""
-
-    SUPPORTED_METHODS = METHODS
-    check_xsrf_cookie = ProxyHandler.check_xsrf_cookie
-
-    async def prepare(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        await super().prepare(*args, **kwargs)
-        if self.current_user and not self.token_authenticated and not self.check_origin():
-            raise web.HTTPError(403, "the workload proxy refuses a request from another origin")
-
-    @web.authenticated
-    async def get(self, *args: str) -> None:
-        if self.request.headers.get("Upgrade", "").lower() == "websocket":
-            self.set_status(501)
-            self.set_header("Content-Type", "application/json")
-            target = self.upstream.target(self._rest(), "")
-            self.finish(json.dumps({"error": {
-                "message": f"a WebSocket through this server is not forwarded to the runai service; open the "
-                           f"workload at the service's own address: {target}", "field": None, "allowed": None}}))
-            return
-        await self.forward()
-
-    head = post = put = patch = delete = options = get
-
-
 def forward_handlers() -> list[tuple[str, type]]:
     """The routes of a server in client mode."""
+    from .forward_proxy import ForwardProxyHandler
+
     return [
         ("/runai/api/v1/info", InfoForwardHandler),
         ("/runai/api/v1(/.*)?", ForwardAPIHandler),

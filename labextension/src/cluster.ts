@@ -9,6 +9,7 @@ import { h, replaceChildren, svg } from './dom';
 import { deviceSparklines, IDeviceUsage, IProjectUsage, ISparkline, projectChart } from './logic/charts';
 import { assignColours, clusterSummary, deviceCell, workloadsByDevice } from './logic/cluster';
 import { bytesLabel, parseMemory } from './logic/format';
+import { modeLabel } from './logic/mode';
 import { projectRows, quotaBar } from './logic/quota';
 import { RunaiModel } from './model';
 
@@ -215,12 +216,14 @@ export class ClusterView extends Widget {
       );
     });
     const projects = this._projects();
+    const mode = modeLabel(this.model.info);
     replaceChildren(
       this.node,
       header,
       projects,
       this.model.error ? h('div', { class: 'jp-RunaiSidebar-message', dataset: { kind: 'error' } }, this.model.error) : null,
-      body.length ? body : h('div', { class: 'jp-RunaiSidebar-message' }, this.model.loaded ? 'No nodes.' : 'Loading…')
+      body.length ? body : h('div', { class: 'jp-RunaiSidebar-message' }, this.model.loaded ? 'No nodes.' : 'Loading…'),
+      mode ? h('footer', { class: 'jp-RunaiCluster-mode', title: mode.title, dataset: { mode: this.model.info?.mode ?? '' } }, mode.text) : null
     );
   }
 

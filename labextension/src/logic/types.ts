@@ -177,6 +177,10 @@ export interface IInfo {
   gpus: number;
   virtual_gpus: boolean;
   form: IFormInfo;
+  /** where the scheduler runs (absent on older servers): in this server, this server is the
+   * shared hub service, or this server forwards to the shared service (`service` says which) */
+  mode?: 'embedded' | 'service' | 'client';
+  service?: { url?: string | null; name?: string | null };
 }
 
 export interface IRunaiEvent {
