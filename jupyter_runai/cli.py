@@ -423,8 +423,9 @@ def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, com
 
 def _cmd_list(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> int:
     project = None if ns.all_projects else (getattr(ns, "project", None) or _env_project())
-    document = client.get_json("workloads", {"project": project, "phase": ns.phase, "kind": ns.kind})
-    ns.result = document.get("workloads", [])
+    # every page of the list, read with limit/continue (the whole list in one document)
+    document = {"workloads": client.list_workloads(project, ns.phase, ns.kind)}
+    ns.result = document["workloads"]
     if not ns.print_result:
         pass
     elif json_out:
