@@ -142,7 +142,8 @@ TRAINING_SUBGROUPS = {
 
 def _add_list(add: Any, kind: str | None, words: str) -> None:
     what = f"{kind} workloads" if kind else "workloads"
-    listing = add("list", f"list {what}: GPU request, status, age, and why pending ones wait",
+    listing = add("list", f"list {what}: GPU request, status, age, and why pending ones wait (every page "
+                          f"of a long list, read 1000 at a time)",
                   epilog=f"examples:\n  {words} list\n  {words} list -A --phase Pending\n  {words} list -o json")
     listing.add_argument("-A", "--all-projects", action="store_true",
                          help="every project (the default when neither -p, $RUNAI_PROJECT nor a saved project "
