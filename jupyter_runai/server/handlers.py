@@ -57,6 +57,11 @@ class InfoHandler(RunaiHandler):
 
 
 class WorkloadsHandler(RunaiHandler):
+    def compute_etag(self) -> None:
+        """No ETag: tornado's is a SHA-1 of the whole answer (megabytes for thousands of workloads),
+        and the list changes with every scheduling cycle."""
+        return None
+
     @web.authenticated
     @authorized
     @api
