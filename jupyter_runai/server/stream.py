@@ -53,7 +53,7 @@ def _sse(data: dict) -> str:
 
 #: live events already encoded, by id: (the event's dict, its text); at most ENCODED_KEPT
 _ENCODED: dict[int, tuple[dict, str]] = {}
-ENCODED_KEPT = 4096
+ENCODED_KEPT = 512  # what many streams send at about the same time; a stream further behind encodes its own
 
 
 def _encoded(data: dict) -> str:
