@@ -83,7 +83,7 @@ def parse_continue(token: str | None) -> int | None:
     """A ``continue`` token as the place it stands for; a clear 400 for anything else."""
     if token is None or token == "":
         return None
-    if len(token) <= 20 and token.isdigit():
+    if len(token) <= 20 and token.isascii() and token.isdigit():  # "²" is a digit to isdigit, not to int
         return int(token)
     raise Invalid(f"continue must be the token a previous page returned (a whole number), got {token[:40]!r}",
                   field="continue", allowed="the continue token of the previous page")

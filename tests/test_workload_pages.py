@@ -70,7 +70,8 @@ async def test_changes_between_pages_neither_repeat_nor_skip_a_workload(api, ser
 
 
 @pytest.mark.parametrize("params, field", [({"limit": "0"}, "limit"), ({"limit": "10001"}, "limit"),
-                                           ({"continue": "abc"}, "continue"), ({"continue": "-1"}, "continue")])
+                                           ({"continue": "abc"}, "continue"), ({"continue": "-1"}, "continue"),
+                                           ({"continue": "\u00b2"}, "continue")])
 async def test_a_bad_limit_or_token_is_a_400_naming_it(api, service, params, field):
     code, body = await api.get("workloads", params=params)
     assert code == 400 and body["error"]["field"] == field and body["error"]["allowed"]
