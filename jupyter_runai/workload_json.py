@@ -71,7 +71,9 @@ def _cache(service: "RunaiService") -> WorkloadJSON:
 
 def workload_json(service: "RunaiService", workload: Workload) -> bytes:
     """The workload's view as JSON bytes (queue positions must be marked already)."""
-    return _cache(service).get(workload, service._versions.get(workload.uid, 0))
+    cache = _cache(service)
+    cache.sweep(service.workloads)
+    return cache.get(workload, service._versions.get(workload.uid, 0))
 
 
 def workload_view(service: "RunaiService", workload: Workload) -> dict[str, Any]:
@@ -106,6 +108,5 @@ def page(service: "RunaiService", workloads: list[Workload], limit: int | None,
 
 def list_document(service: "RunaiService", workloads: list[Workload], token: str | None) -> bytes:
     """``{"workloads": [...], "continue": token}`` as JSON bytes, of cached views."""
-    _cache(service).sweep(service.workloads)
     body = b",".join(workload_json(service, w) for w in workloads)
     return b'{"workloads": [' + body + b'], "continue": ' + json.dumps(token).encode() + b"}"

@@ -105,3 +105,19 @@ async def test_the_python_client_reads_every_page(api, service, jp_http_port, jp
     got = await asyncio.get_running_loop().run_in_executor(None, client.list_workloads)
     assert [w["spec"]["name"] for w in got] == names
     assert seen_limits == [2, 2, 2]
+
+
+def test_the_cached_views_of_deleted_workloads_are_swept():
+    from jupyter_runai.models import Workload, WorkloadSpec
+    from jupyter_runai.workload_json import STALE_SLACK, WorkloadJSON
+
+    cache = WorkloadJSON()
+    gone = [Workload(spec=WorkloadSpec(name=f"g-{i}", command="true")) for i in range(STALE_SLACK + 2)]
+    for w in gone:
+        cache.get(w, 1)
+    kept = gone[0]
+    cache.sweep({kept.uid: kept})
+    assert len(cache) == 1
+    assert cache.get(kept, 1) == cache.get(kept, 1)
+    kept.status.queue_position = 3  # a moved queue position is a new view, whatever the version
+    assert b'"queue_position":3' in cache.get(kept, 1)
