@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-FIGURES = ("requests", "requests_per_s", "latency_p50_ms", "latency_p99_ms", "events_delivered", "events_per_s",
+FIGURES = ("requests", "requests_per_s", "latency_p50_ms", "latency_p99_ms", "steady_p99_ms", "events_delivered",
+           "events_per_s",
            "memory_start_mib", "memory_peak_mib")
 
 
