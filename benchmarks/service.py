@@ -26,11 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime
@@ -44,6 +40,7 @@ from jupyter_runai.config import default_queue_config
 from jupyter_runai.models import Workload, WorkloadPhase, WorkloadSpec, WorkloadStatus
 from jupyter_runai.service import RunaiService, User
 from jupyter_runai.store import Store
+from server_proc import start_server, stop_server
 
 USER = User("bench", admin=True)
 
@@ -118,12 +115,6 @@ def bench_latency(submissions: int) -> dict:
 # ----------------------------------------------------------------------------- REST list
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def bench_list(stored: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="runai-bench-"))
     proc = None
@@ -139,25 +130,11 @@ def bench_list(stored: int) -> dict:
         for w in done:
             store.add_workload(w)
         store.close()
-        port = _free_port()
-        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp / "config")}
-        (tmp / "config").mkdir()
-        (tmp / "config" / "jupyter_server_config.json").write_text(json.dumps(
-            {"ServerApp": {"jpserver_extensions": {"jupyter_runai": True}}}))
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={port}",
-             "--ServerApp.port_retries=0", "--IdentityProvider.token=bench", f"--ServerApp.root_dir={tmp}",
-             f"--RunaiApp.state_dir={tmp / 'state'}", "--LocalCluster.virtual_gpus=2x24Gi"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}/runai/api/v1/workloads"
+        proc, base = start_server(tmp, {"RunaiApp": {"state_dir": str(tmp / "state")},
+                                        "LocalCluster": {"virtual_gpus": "2x24Gi"}}, "bench")
+        url = base + "runai/api/v1/workloads"
         headers = {"Authorization": "token bench"}
         session = requests.Session()
-        for _ in range(300):
-            try:
-                if session.get(url, headers=headers, params={"project": "small"}, timeout=30).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.2)
         out = {"stored": stored}
         for label, params in (("all", {}), ("one_project", {"project": "small"})):
             times = []
@@ -171,9 +148,7 @@ def bench_list(stored: int) -> dict:
                           "p99_ms": round(percentile(times, 99) * 1000, 1)}
         return out
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(20)
+        stop_server(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

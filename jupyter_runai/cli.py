@@ -142,7 +142,8 @@ TRAINING_SUBGROUPS = {
 
 def _add_list(add: Any, kind: str | None, words: str) -> None:
     what = f"{kind} workloads" if kind else "workloads"
-    listing = add("list", f"list {what}: GPU request, status, age, and why pending ones wait",
+    listing = add("list", f"list {what}: GPU request, status, age, and why pending ones wait (every page "
+                          f"of a long list, read 1000 at a time)",
                   epilog=f"examples:\n  {words} list\n  {words} list -A --phase Pending\n  {words} list -o json")
     listing.add_argument("-A", "--all-projects", action="store_true",
                          help="every project (the default when neither -p, $RUNAI_PROJECT nor a saved project "
@@ -425,8 +426,9 @@ def _cmd_submit(ns: argparse.Namespace, client: RunaiClient, json_out: bool, com
 
 def _cmd_list(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> int:
     project = None if ns.all_projects else (getattr(ns, "project", None) or _env_project())
-    document = client.get_json("workloads", {"project": project, "phase": ns.phase, "kind": ns.kind})
-    ns.result = document.get("workloads", [])
+    # every page of the list, read with limit/continue (the whole list in one document)
+    document = {"workloads": client.list_workloads(project, ns.phase, ns.kind)}
+    ns.result = document["workloads"]
     if not ns.print_result:
         pass
     elif json_out:

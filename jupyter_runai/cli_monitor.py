@@ -244,14 +244,14 @@ def _run_top(ns: argparse.Namespace, client: RunaiClient, show: Callable[[Any], 
     scope = _scope(ns)
     if getattr(ns, "output", "table") in ("json", "yaml"):  # one picture as the API's documents
         show({"nodes": client.get_json("nodes").get("nodes", []),
-              "workloads": client.get_json("workloads", {"project": scope}).get("workloads", []),
+              "workloads": client.list_workloads(scope),
               "usage": client.workload_usage(scope)})
         return 0
     console = stdout_console()
 
     def picture():
         nodes = client.get_json("nodes").get("nodes", [])
-        workloads = client.get_json("workloads", {"project": scope}).get("workloads", [])
+        workloads = client.list_workloads(scope)
         return render_top(nodes, workloads, scope, client.workload_usage(scope))
 
     count = 1 if ns.once else ns.iterations

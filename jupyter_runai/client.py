@@ -67,6 +67,8 @@ HOW_TO_FIX = (
 
 # connect, read timeouts (seconds) for ordinary calls; streams read without a timeout
 TIMEOUT = (10, 60)
+#: workloads asked for per page when a list is read (the server returns at most 10,000 a page)
+LIST_PAGE = 1000
 
 
 def default_project(environ: Mapping[str, str] | None = None) -> str | None:
@@ -601,8 +603,25 @@ class RunaiClient:
     def list_workloads(
         self, project: str | None = None, phase: str | None = None, kind: str | None = None
     ) -> list[dict[str, Any]]:
-        """Workloads in queue order; ``project=None`` lists every project's."""
-        return self.get_json("workloads", {"project": project, "phase": phase, "kind": kind})["workloads"]
+        """Workloads in queue order; ``project=None`` lists every project's. Read from the server in
+        pages of ``LIST_PAGE`` (see :meth:`iter_workloads`)."""
+        return list(self.iter_workloads(project, phase, kind))
+
+    def iter_workloads(
+        self, project: str | None = None, phase: str | None = None, kind: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Workloads in queue order, fetched a page at a time (``limit`` and ``continue``): a
+        workload submitted meanwhile comes on a later page, one deleted meanwhile shifts nothing."""
+        params: dict[str, Any] = {"project": project, "phase": phase, "kind": kind,
+                                  "limit": page_size or LIST_PAGE}
+        while True:
+            document = self.get_json("workloads", params)
+            yield from document["workloads"]
+            token = document.get("continue")
+            if not token:
+                return
+            params["continue"] = token
 
     def get(self, name: str, project: str | None = None) -> dict[str, Any]:
         """One ``Workload``, with ``events`` (its latest events)."""

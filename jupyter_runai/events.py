@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from . import access
+from . import access, workload_json
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -47,6 +47,12 @@ class Events:
 
         store: Store
         access_version: int
+        workloads: dict[str, Workload]
+        seq: dict[str, int]
+        _versions: dict[str, int]
+        _changes: int
+
+        def _mark_queue_positions(self) -> None: ...
 
         def _now(self) -> datetime: ...
         def require(self, user: User | None, action: str, **scope: Any) -> None: ...
@@ -63,13 +69,30 @@ class Events:
     def _event(self, type_: str, workload: Workload, message: str, pod: str | None = None) -> None:
         event = self.store.add_event(type_, message, at=self._now(), project=workload.spec.project,
                                      workload=workload.spec.name, pod=pod)
-        self._outbox.append(event.model_dump(mode="json"))
+        data = event.model_dump(mode="json")
+        data[workload_json.WORKLOAD_KEY] = workload  # taken off in _publish, which adds the workload's view
+        self._outbox.append(data)
+        self._changes += 1  # queue positions are marked again on the next read
 
     def _publish(self) -> None:
         """Hand the events written so far to the subscribers (after their transaction
-        committed); prune the store once enough events came since it was last pruned."""
+        committed); prune the store once enough events came since it was last pruned.
+
+        An event of a workload carries its ``object``: the workload's view as it is now, after
+        the transaction (the document a GET of it answers, without events); a ``Deleted`` event
+        carries None. Each view is made once however many events and subscribers share it."""
         outbox, self._outbox = self._outbox, []
+        objects: dict[str, dict[str, Any] | None] = {}
+        if self._subscribers and any(workload_json.WORKLOAD_KEY in data for data in outbox):
+            self._mark_queue_positions()
         for data in outbox:
+            workload = data.pop(workload_json.WORKLOAD_KEY, None)
+            if workload is not None and self._subscribers:
+                if data["type"] == "Deleted":
+                    objects[workload.uid] = None
+                elif workload.uid not in objects:
+                    objects[workload.uid] = workload_json.workload_view(self, workload)
+                data["object"] = objects[workload.uid]
             for queue in list(self._subscribers):
                 if queue.user is not None and not self._sees_event(queue, data):
                     continue

@@ -230,3 +230,39 @@ async def test_a_client_that_stops_reading_is_disconnected(api, service, jp_http
         pytest.fail("the server kept the stream of a client that stopped reading open")
     finally:
         sock.close()
+
+
+async def test_each_workload_event_carries_the_workload_as_get_shows_it(api, service, stream):
+    """A client follows a workload from the events alone: each of its events carries its view (the
+    document GET answers, without events) as it was once the event was stored; the last one is
+    what GET shows, and the event of its deletion carries null."""
+    s = stream()
+    reading = asyncio.ensure_future(s.read(until=lambda s: any(
+        e.get("type") == "Deleted" and e.get("workload") == "followed" for e in s.events)))
+    for _ in range(200):
+        if connected(s):
+            break
+        await asyncio.sleep(0.02)
+    await api.submit(name="followed", command="true", resources={"gpu": 0.5})
+    done = await api.wait_phase("followed", "Succeeded")
+    done.pop("events")
+    code, _ = await api.delete("workloads", "default", "followed")
+    assert code == 202
+    await asyncio.wait_for(reading, 30)
+    mine = [e for e in s.events if e.get("workload") == "followed"]
+    assert [e["type"] for e in mine][0] == "Submitted" and mine[-1]["type"] == "Deleted"
+    assert mine[-1]["object"] is None
+    assert mine[0]["object"]["spec"]["name"] == "followed" and mine[0]["object"]["uid"] == done["uid"]
+    succeeded = [e for e in mine if e["type"] == "Succeeded"]
+    assert succeeded and succeeded[0]["object"] == done
+    phases = [e["object"]["status"]["phase"] for e in mine if e["object"]]
+    assert "Running" in phases or "Succeeded" in phases
+
+
+async def test_an_event_from_the_store_carries_no_object(api, service, stream):
+    """A replayed event (from ``Last-Event-ID``) is as it was stored: no ``object``; the client
+    reads the workload (or the list) again for those."""
+    await api.submit(name="stored", command="true")
+    await api.wait_phase("stored", "Succeeded")
+    s = await stream().read(last_event_id=0, until=connected, workload="stored")
+    assert s.events and all("object" not in e for e in s.events)

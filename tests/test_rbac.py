@@ -262,6 +262,42 @@ def test_the_event_stream_replays_only_events_of_visible_projects(srv):
     assert replayed("tok-nob") == set()
 
 
+def test_live_events_and_the_workloads_they_carry_reach_only_who_may_see_them(srv):
+    """Each live event carries its workload's view; a researcher's stream gets those of its project
+    only. The workload out of scope is submitted first: had its events reached the researcher, they
+    would have come before the one in scope that ends the read."""
+    import threading
+
+    got: dict[str, list[dict]] = {ADMIN: [], "tok-rae": []}
+    connected = {token: threading.Event() for token in got}
+
+    def follow(token: str) -> None:
+        with requests.get(srv.url + "runai/api/v1/events", stream=True, timeout=30,
+                          headers={"Authorization": f"token {token}"}) as response:
+            for line in response.iter_lines(decode_unicode=True):
+                if line.startswith(": connected"):
+                    connected[token].set()
+                if line.startswith("data: "):
+                    got[token].append(json.loads(line[6:]))
+                    if got[token][-1].get("workload") == "live-in":
+                        return
+
+    threads = [threading.Thread(target=follow, args=(token,), daemon=True) for token in got]
+    for thread in threads:
+        thread.start()
+    assert all(event.wait(20) for event in connected.values())
+    for name, project in (("live-out", OUT), ("live-in", IN)):
+        code, body = api(srv, ADMIN, "POST", "workloads", {"name": name, "project": project, **PENDING})
+        assert code == 201, body
+    for thread in threads:
+        thread.join(30)
+    mine = [e for e in got["tok-rae"] if e.get("workload") in ("live-in", "live-out")]
+    assert [(e["workload"], e["object"]["spec"]["project"]) for e in mine] == [("live-in", IN)]
+    assert {e["object"]["spec"]["name"] for e in got[ADMIN] if e.get("object")} >= {"live-in", "live-out"}
+    for name, project in (("live-out", OUT), ("live-in", IN)):
+        assert api(srv, ADMIN, "DELETE", f"workloads/{project}/{name}")[0] == 202
+
+
 def test_a_grant_and_a_revoke_are_audited_and_a_department_admin_grants_only_inside(srv):
     code, made = api(srv, "tok-dan", "POST", "access/bindings", {"role": "researcher", "user": "amy",
                                                                   "department": "vision"})

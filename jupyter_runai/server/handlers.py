@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import TypeAdapter
 from tornado import web
 
 from jupyter_server.auth.decorator import authorized
@@ -16,11 +15,9 @@ from jupyter_server.auth.decorator import authorized
 from .. import __version__
 from ..errors import Invalid, NotFound
 from ..models import Workload, WorkloadKind
+from ..workload_json import MAX_PAGE, list_document, page, parse_continue
 from .base import RunaiHandler, api
 from .form import form_info
-
-
-WORKLOAD_LIST = TypeAdapter(list[Workload])
 
 
 def workload_document(workload: Workload, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -60,19 +57,27 @@ class InfoHandler(RunaiHandler):
 
 
 class WorkloadsHandler(RunaiHandler):
+    def compute_etag(self) -> None:
+        """No ETag: tornado's is a SHA-1 of the whole answer (megabytes for thousands of workloads),
+        and the list changes with every scheduling cycle."""
+        return None
+
     @web.authenticated
     @authorized
     @api
     async def get(self) -> None:
+        limit = self.int_argument("limit", None, minimum=1, maximum=MAX_PAGE)
+        after = parse_continue(self.get_argument("continue", None))
         workloads = self.service.list(
             project=self.get_argument("project", None),
             phase=self.get_argument("phase", None),
             kind=self.get_argument("kind", None),
             user=self.user,
         )
-        # one serializer call for the whole list: five times faster than a dict per workload
+        chosen, token = page(self.service, workloads, limit, after)
+        # each workload's JSON is cached until it changes: a list of thousands is a join
         self.set_header("Content-Type", "application/json")
-        self.finish(b'{"workloads": ' + WORKLOAD_LIST.dump_json(workloads) + b"}")
+        self.finish(list_document(self.service, chosen, token))
 
     @web.authenticated
     @authorized

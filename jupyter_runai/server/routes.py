@@ -83,7 +83,12 @@ ROUTES: list[Route] = [
                          "phase": "only this phase, any case: Pending, Running, Stopping, Stopped, Succeeded, "
                                   "Failed, Deleting (another value is a 400 naming them)",
                          "kind": "only this kind, any case: workspace, training, distributed, inference "
-                                 "(another value is a 400 naming them)"}),
+                                 "(another value is a 400 naming them)",
+                         "limit": "at most this many workloads (1 to 10000, the default); a longer list ends with "
+                                  "a 'continue' token",
+                         "continue": "the 'continue' token of the previous page: the next page starts after it "
+                                     "(a cursor in queue order, not an offset: workloads that end or are deleted "
+                                     "meanwhile shift nothing)"}),
         "post": Op("Submit a workload", request=WorkloadSpec, response="Workload", status=201),
     }),
     Route("/workloads/{project}/{name}", WorkloadHandler, {
@@ -282,6 +287,9 @@ def _schemas() -> dict[str, Any]:
         return {"type": "object", "properties": {key: {"type": "array", "items": ref(item)}}, "required": [key]}
 
     out["WorkloadList"] = listing("workloads", "Workload")
+    out["WorkloadList"]["properties"]["continue"] = {
+        "type": ["string", "null"],
+        "description": "null on the last page; else pass it as ?continue= (same filters) for the next page"}
     def extended(name: str, title: str, extra: dict[str, Any]) -> dict[str, Any]:
         # a model's schema forbids unknown fields, so "allOf" cannot add any: copy and extend it
         schema = {**out[name], "title": title}
@@ -292,6 +300,11 @@ def _schemas() -> dict[str, Any]:
         "events": {"type": "array", "items": ref("Event")}})
     out["DataSourceList"] = listing("data_sources", "DataSource")
     out["EventList"] = listing("events", "Event")
+    out["StreamEvent"] = extended("Event", "StreamEvent", {"object": {
+        "anyOf": [ref("Workload"), {"type": "null"}],
+        "description": "live events of a workload only: the workload as GET shows it (without events) once "
+                       "the event was stored; null on Deleted. Absent on replayed events and events of no "
+                       "workload: read the workload (or the list) again for those"}})
     out["CredentialList"] = listing("credentials", "CredentialView")
     out["ProjectView"] = extended("Project", "ProjectView", {
         "allocated": {"type": "object", "description": "GPUs its pods hold now"},
@@ -462,8 +475,9 @@ def openapi_document() -> dict[str, Any]:
             if op.response == "text":
                 responses[str(op.status)] = {"description": op.summary, "content": {"text/plain": {"schema": {"type": "string"}}}}
             elif op.response == "event-stream":
-                responses[str(op.status)] = {"description": "events, each 'id:', 'event:' (the type) and 'data:' (an Event)",
-                                             "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/Event"}}}}
+                responses[str(op.status)] = {
+                    "description": "events, each 'id:', 'event:' (the type) and 'data:' (a StreamEvent)",
+                    "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/StreamEvent"}}}}
             elif op.response:
                 responses[str(op.status)] = {"description": op.summary, "content": {"application/json": {
                     "schema": {"$ref": f"#/components/schemas/{op.response}"}}}}

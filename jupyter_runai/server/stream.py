@@ -47,6 +47,28 @@ def tail_offset(path, lines: int, block: int = TAIL_BLOCK) -> int:
         return 0
 
 
+def _sse(data: dict) -> str:
+    return f"id: {data['id']}\nevent: {data['type']}\ndata: {json.dumps(data)}\n\n"
+
+
+#: live events already encoded, by id: (the event's dict, its text); at most ENCODED_KEPT
+_ENCODED: dict[int, tuple[dict, str]] = {}
+ENCODED_KEPT = 512  # what many streams send at about the same time; a stream further behind encodes its own
+
+
+def _encoded(data: dict) -> str:
+    """The event as server-sent text, encoded once however many subscribers send it (an event
+    with its workload's view is a few kilobytes, and a hub has a hundred streams open)."""
+    hit = _ENCODED.get(data["id"])
+    if hit is not None and hit[0] is data:
+        return hit[1]
+    text = _sse(data)
+    if len(_ENCODED) >= ENCODED_KEPT:
+        _ENCODED.clear()
+    _ENCODED[data["id"]] = (data, text)
+    return text
+
+
 class LogsHandler(RunaiHandler):
     """``GET .../logs?pod=&follow=&tail=``: the pod's output as text; ``follow`` streams until it ends.
 
@@ -171,7 +193,7 @@ class EventsHandler(RunaiHandler):
                     continue
                 if (project and data.get("project") != project) or (workload and data.get("workload") != workload):
                     continue
-                self._write_event(data)
+                self._write_event(data, shared=True)
                 await self._flush()
         except StreamClosedError:
             pass
@@ -227,8 +249,10 @@ class EventsHandler(RunaiHandler):
                     raise StreamClosedError()
         await flush
 
-    def _write_event(self, data: dict) -> None:
-        self.write(f"id: {data['id']}\nevent: {data['type']}\ndata: {json.dumps(data)}\n\n")
+    def _write_event(self, data: dict, shared: bool = False) -> None:
+        """Write one event; a ``shared`` one (a live event, the same dict for every
+        subscriber) is encoded once for all of them."""
+        self.write(_encoded(data) if shared else _sse(data))
 
     def _write_overflow(self, behind: int) -> None:
         data = {"type": "overflow",

@@ -1,6 +1,12 @@
 /**
  * The sidebar's state: server info, projects, workloads and nodes, kept fresh by the server's
  * event stream, with a fallback poll that stands by while no view of it is visible.
+ *
+ * Each live event of a workload carries the workload (`object`): the list is patched from it
+ * (logic/live.ts) and nothing is read again, but projects and nodes (their allocations follow
+ * the workloads), at most once per `SIDE_REFRESH_MS`. The whole state is read again only when
+ * the stream cannot be followed: on connecting, after an overflow or a reset, and for an
+ * event without its workload (one replayed from the store).
  */
 
 import { Poll } from '@lumino/polling';
@@ -9,10 +15,18 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { requestAPI, postJSON, streamText, RunaiApiError } from './api';
 import { IEffectivePolicy } from './logic/policy';
 import { DEFAULT_SETTINGS, ISidebarSettings } from './logic/settings';
+import { applyEvent, RateGate } from './logic/live';
 import { SseParser } from './logic/sse';
 import { ICredentialView, IDataSource, IInfo, INode, IProject, IRunaiEvent, IWorkload, IWorkloadWithEvents } from './logic/types';
 
 export type StreamState = 'connecting' | 'live' | 'polling';
+
+/** projects and nodes are read again at most this often while events come (ms) */
+export const SIDE_REFRESH_MS = 2000;
+/** workloads asked for per page when the list is read whole */
+const LIST_PAGE = 1000;
+/** the most pages read for one list (10,000 workloads a page on the server's side) */
+const MAX_PAGES = 1000;
 
 export class RunaiModel {
   info: IInfo | null = null;
@@ -76,7 +90,7 @@ export class RunaiModel {
       const [info, projects, workloads, nodes] = await Promise.all([
         this.info ? Promise.resolve(this.info) : requestAPI<IInfo>('info'),
         requestAPI<{ projects: IProject[] }>('projects'),
-        requestAPI<{ workloads: IWorkload[] }>('workloads'),
+        listWorkloads(),
         // a caller whose roles do not show nodes (a researcher) gets 403: the rest still shows
         requestAPI<{ nodes: INode[] }>('nodes').catch(error => {
           if (error instanceof RunaiApiError && error.status === 403) {
@@ -87,7 +101,7 @@ export class RunaiModel {
       ]);
       this.info = info;
       this.projects = projects.projects;
-      this.workloads = workloads.workloads;
+      this.workloads = workloads;
       this.nodes = nodes.nodes;
       this.error = null;
       this.loaded = true;
@@ -95,6 +109,26 @@ export class RunaiModel {
       this.error = error instanceof RunaiApiError ? error.message : String(error);
       this._changed.emit();
       throw error; // the poll backs off
+    }
+    this._changed.emit();
+  }
+
+  /** Projects and nodes again (what the workloads' events change in them), not the workloads. */
+  async refreshSide(): Promise<void> {
+    try {
+      const [projects, nodes] = await Promise.all([
+        requestAPI<{ projects: IProject[] }>('projects'),
+        requestAPI<{ nodes: INode[] }>('nodes').catch(error => {
+          if (error instanceof RunaiApiError && error.status === 403) {
+            return { nodes: [] as INode[] };
+          }
+          throw error;
+        })
+      ]);
+      this.projects = projects.projects;
+      this.nodes = nodes.nodes;
+    } catch {
+      return; // the poll or the next event tries again
     }
     this._changed.emit();
   }
@@ -227,6 +261,33 @@ export class RunaiModel {
     Signal.clearData(this);
   }
 
+  /** A live event: patch the list from the workload it carries, or read everything again. */
+  private _apply(event: IRunaiEvent): void {
+    const next = this.loaded ? applyEvent(this.workloads, event) : null;
+    if (next === null) {
+      this._soon();
+      return;
+    }
+    if (next !== this.workloads) {
+      this.workloads = next;
+      this._changedSoon();
+    }
+    this._side.request();
+  }
+
+  /** Tell the views shortly (a burst of events: one redraw). */
+  private _changedSoon(): void {
+    if (this._emitTimer !== null) {
+      return;
+    }
+    this._emitTimer = window.setTimeout(() => {
+      this._emitTimer = null;
+      if (!this._disposed) {
+        this._changed.emit();
+      }
+    }, 50);
+  }
+
   /** Refresh shortly (events come in bursts: one refresh for a burst). */
   private _soon(): void {
     if (this._timer !== null) {
@@ -282,14 +343,18 @@ export class RunaiModel {
               // 'overflow': the server ends this stream, and the loop below reconnects
               // after the last id; 'reset': events since that id are lost. Neither is a
               // workload's event; both mean "reload", which _soon() does.
-              if (message.event !== 'overflow' && message.event !== 'reset') {
-                try {
-                  this._eventReceived.emit(JSON.parse(message.data) as IRunaiEvent);
-                } catch {
-                  // not an event of ours
-                }
+              if (message.event === 'overflow' || message.event === 'reset') {
+                this._soon();
+                continue;
               }
-              this._soon();
+              let event: IRunaiEvent;
+              try {
+                event = JSON.parse(message.data) as IRunaiEvent;
+              } catch {
+                continue; // not an event of ours
+              }
+              this._apply(event);
+              this._eventReceived.emit(event);
             }
           },
           this._abort.signal
@@ -314,6 +379,8 @@ export class RunaiModel {
   private _poll: Poll;
   private _abort: AbortController | null = null;
   private _timer: number | null = null;
+  private _emitTimer: number | null = null;
+  private _side = new RateGate(() => void this.refreshSide(), SIDE_REFRESH_MS);
   private _disposed = false;
   private _me: Promise<IAccessMe> | null = null;
 }
@@ -327,6 +394,22 @@ export interface IAccessMe {
   submit_projects: string[];
   view_projects: string[];
   view_nodes: boolean;
+}
+
+/** Every workload the caller may see, read a page at a time (`limit` and `continue`). */
+async function listWorkloads(): Promise<IWorkload[]> {
+  let out: IWorkload[] = [];
+  let token: string | null = null;
+  for (let pages = 0; pages < MAX_PAGES; pages++) {
+    const query: string = `workloads?limit=${LIST_PAGE}` + (token ? `&continue=${encodeURIComponent(token)}` : '');
+    const page: { workloads: IWorkload[]; continue?: string | null } = await requestAPI(query);
+    out = out.concat(page.workloads);
+    token = page.continue ?? null;
+    if (!token) {
+      break;
+    }
+  }
+  return out;
 }
 
 function projectPath(project: string): string {

@@ -191,6 +191,8 @@ export interface IRunaiEvent {
   workload: string | null;
   pod: string | null;
   message: string;
+  /** live events of a workload: the workload as GET shows it now (null on Deleted); absent on replayed events */
+  object?: IWorkload | null;
 }
 
 export interface IFieldError {
