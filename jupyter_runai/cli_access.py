@@ -142,7 +142,7 @@ def run_access(ns: argparse.Namespace, client: RunaiClient, json_out: bool, show
                                                     f"{'user ' + made['user'] if made.get('user') else 'group ' + made['group']} "
                                                     f"on {_scope(made)}."))
         return 0
-    if ns.role.isdigit():
+    if ns.role.isascii() and ns.role.isdigit():
         if ns.user or ns.group or ns.department or getattr(ns, "project", None):
             raise AccessUsage("revoke by id takes no other option")
         binding_id = int(ns.role)

@@ -116,7 +116,7 @@ def parse_duration(value: Any) -> float:
         except ValueError:
             seconds, number = 0.0, ""
             for ch in text:
-                if ch.isdigit() or ch == ".":
+                if ch in "0123456789.":
                     number += ch
                 elif ch in _UNITS and number:
                     seconds += float(number) * _UNITS[ch]

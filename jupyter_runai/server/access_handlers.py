@@ -32,7 +32,7 @@ class BindingHandler(RunaiHandler):
     @authorized
     @api
     async def delete(self, binding: str) -> None:
-        if not binding.isdigit() or len(binding) > 18:
+        if not (binding.isascii() and binding.isdigit()) or len(binding) > 18:  # "³".isdigit() too
             raise Invalid(f"a binding id is a whole number, got {binding[:40]!r}", field="id",
                           allowed="the id `GET /access/bindings` shows")
         self.send(self.service.revoke(int(binding), self.user))
