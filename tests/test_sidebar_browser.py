@@ -276,6 +276,11 @@ def toast(page, text: str):
 
 
 def test_a_failed_job_notifies_once_with_a_way_to_open_it(page, lab, shots):
+    # the panel is open, has read the server and follows it (what it read at load is history: not told)
+    panel = page.locator("#jupyter-runai-sidebar")
+    if not panel.is_visible():  # this test run on its own
+        page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-sidebar"]').click()
+    expect(panel.locator(".jp-RunaiSidebar-live")).to_have_text(re.compile("live"))
     code, body = lab.api("POST", "workloads", {"name": "notify-fail", "command": "echo oops; exit 3"})
     assert code == 201, body
     failed = toast(page, "Training notify-fail failed")
