@@ -266,3 +266,16 @@ async def test_an_event_from_the_store_carries_no_object(api, service, stream):
     await api.wait_phase("stored", "Succeeded")
     s = await stream().read(last_event_id=0, until=connected, workload="stored")
     assert s.events and all("object" not in e for e in s.events)
+
+
+async def test_a_client_that_leaves_is_unsubscribed_at_once(api, service, stream):
+    """A sidebar or a user's server that closes its event stream stops holding a subscription at
+    once, not at the next event or heartbeat (a hub has many users coming and going)."""
+    before = len(service._subscribers)
+    s = await stream().read(until=connected)  # reads ": connected", then drops the connection
+    assert connected(s) and not s.ended
+    for _ in range(100):  # well under the heartbeat's 15 s: gone within a second
+        if len(service._subscribers) == before:
+            break
+        await asyncio.sleep(0.01)
+    assert len(service._subscribers) == before, "the subscription outlived its client"

@@ -150,7 +150,15 @@ class EventsHandler(RunaiHandler):
     stall_seconds = STALL_SECONDS
 
     def on_connection_close(self) -> None:
+        """The client left: its subscription ends now (not at the next event or heartbeat), and
+        the waiting loop is woken to finish."""
         self._closed = True
+        if self.queue is not None:
+            self.service.unsubscribe(self.queue)
+            try:
+                self.queue.put_nowait(None)  # wakes the loop; a full queue wakes it anyway
+            except asyncio.QueueFull:
+                pass
 
     @web.authenticated
     @authorized
@@ -189,6 +197,8 @@ class EventsHandler(RunaiHandler):
                     self.write(": keep-alive\n\n")
                     await self._flush()
                     continue
+                if data is None:  # the client left (on_connection_close)
+                    break
                 if last is not None and data["id"] <= last:
                     continue
                 if (project and data.get("project") != project) or (workload and data.get("workload") != workload):
