@@ -199,3 +199,32 @@ def test_no_node_at_all(pod, pools):
     snap = Snapshot(nodes=[], queues=[Queue("p")], jobs=[Job("a", "p", pods=[pod], node_pools=pools)])
     res = schedule(snap)
     assert not res.binds and "a" in res.pending_reasons
+
+
+def test_a_shared_group_joins_a_device_other_fractions_hold():
+    """A running fraction named only by its shared group, on a node whose every device
+    already has fractional holders given by index, shares the device with the most room
+    (the deeper run found this input: the cycle raised 'no free device')."""
+    node = Node("n0", gpus=2, gpu_memory_mib=80000.0)
+    held = [Pod("a-0", gpu_fraction=0.5, status=P.RUNNING, node="n0", devices=[0]),
+            Pod("b-0", gpu_fraction=0.25, status=P.RUNNING, node="n0", devices=[1])]
+    grouped = Pod("c-0", gpu_fraction=0.5, status=P.RUNNING, node="n0", shared_group="n0/1")
+    waiting = Pod("d-0", gpu_fraction=0.5)
+    jobs = [Job("a", "p", pods=[held[0]]), Job("b", "p", pods=[held[1]]),
+            Job("c", "p", pods=[grouped]), Job("d", "p", pods=[waiting], created_order=1)]
+    snap = Snapshot(nodes=[node], queues=[Queue("p")], jobs=jobs)
+    res = schedule(copy.deepcopy(snap))
+    check_decisions(snap, res)
+    # c took device 1 (0.75 room before it), so device 0 is the one with room for d
+    assert [(b.job, b.devices) for b in res.binds] == [("d", [0])]
+    sess, _ctx, _before = run_session(copy.deepcopy(snap))
+    check_no_overcommit(sess)
+
+
+def test_a_shared_group_with_no_room_anywhere_is_an_inconsistent_snapshot():
+    from jupyter_runai.scheduler.session import SchedulingError
+    node = Node("n0", gpus=1, gpu_memory_mib=80000.0)
+    jobs = [Job("a", "p", pods=[Pod("a-0", gpu_fraction=0.75, status=P.RUNNING, node="n0", devices=[0])]),
+            Job("c", "p", pods=[Pod("c-0", gpu_fraction=0.5, status=P.RUNNING, node="n0", shared_group="g")])]
+    with pytest.raises(SchedulingError, match="no device on node 'n0' has room for shared group 'g'"):
+        schedule(Snapshot(nodes=[node], queues=[Queue("p")], jobs=jobs))

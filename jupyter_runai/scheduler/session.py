@@ -439,7 +439,16 @@ class Session:
             return (groups[key],)
         free = [d for d in range(node.ndev) if node.d_nact[d] + node.d_nrel[d] + node.d_npip[d] == 0]
         if not free:
-            raise SchedulingError(f"pod {p.name!r}: no free device on node {node.name!r} for shared group {group!r}")
+            # every device already has holders: the group shares the one with the most
+            # room among those held by fractions only (a group is a device's name, not a
+            # claim that nobody else is on it)
+            room = [(1.0 - node.d_act[d] - node.d_rel[d] - node.d_pip[d], -d) for d in range(node.ndev)
+                    if node.d_nfrac[d] == node.d_nact[d] + node.d_nrel[d] + node.d_npip[d]]
+            best = max(room, default=None)
+            if p.ndev > 1 or best is None or best[0] < frac - EPS:
+                raise SchedulingError(
+                    f"pod {p.name!r}: no device on node {node.name!r} has room for shared group {group!r}")
+            free = [-best[1]]
         groups[key] = free[0]
         if p.ndev > 1:
             return tuple(free[: p.ndev])
