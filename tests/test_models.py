@@ -450,6 +450,22 @@ def test_limit_must_cover_deserved():
     error_for(Project, {"name": "p", "deserved": {"gpu": 1}, "limit": {"gpu": 0}}, "limit.gpu")  # 0 is a real limit
 
 
+@pytest.mark.parametrize("model", [Project, Department])
+def test_limit_below_deserved_comes_with_the_other_errors(model):
+    """Every error in one answer: a bad name or weight no longer hides the limit's (the Admin
+    view showed it only after the rest was fixed); in a node pool's block too."""
+    fields = {item["field"] for item in errors_of(model, {
+        "name": "Team_A", "over_quota_weight": -1, "deserved": {"gpu": 4}, "limit": {"gpu": 2},
+        "node_pools": {"a100": {"deserved": {"cpu": 8}, "limit": {"cpu": 4}, "over_quota_weight": -2}}})}
+    assert fields == {"name", "over_quota_weight", "limit.gpu",
+                      "node_pools.a100.over_quota_weight", "node_pools.a100.limit.cpu"}
+
+
+def test_a_bad_deserved_is_reported_once_without_a_limit_error():
+    items = errors_of(Project, {"name": "p", "deserved": {"gpu": "lots"}, "limit": {"gpu": 2}})
+    assert [item["field"] for item in items] == ["deserved.gpu"]
+
+
 def test_negative_weights_and_deserved_are_rejected():
     item = error_for(Project, {"name": "p", "over_quota_weight": -1}, "over_quota_weight")
     assert "0 means no share above deserved" in item["message"] and item["allowed"] == "0 <= weight <= 1000000"

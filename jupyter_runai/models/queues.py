@@ -24,7 +24,7 @@ from enum import StrEnum
 import math
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-from pydantic import BeforeValidator, Field, ValidationInfo, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, model_validator
 
 from .base import RunaiModel, one_of
 from .validation import Problems, invalid
@@ -262,6 +262,19 @@ def _weight_field() -> Any:
     )
 
 
+def _check_limit_covers_deserved(problems: Problems, deserved: "ResourceAmounts", limit: "ResourceLimits") -> None:
+    wanted, limits = deserved.model_dump(), limit.model_dump()
+    for resource in RESOURCES:
+        most = getattr(limit, resource)
+        if most is not None and most < getattr(deserved, resource):
+            problems.add(
+                ("limit", resource),
+                f"must be at least deserved.{resource} ({wanted[resource]}), or unset for unlimited",
+                allowed=f">= {wanted[resource]}",
+                got=limits[resource],
+            )
+
+
 class _QuotaChecks(RunaiModel):
     """The checks and helpers of anything with deserved, limit and over_quota_weight (no fields)."""
 
@@ -274,19 +287,31 @@ class _QuotaChecks(RunaiModel):
     @model_validator(mode="after")
     def _limit_covers_deserved(self) -> Any:
         problems = Problems(type(self).__name__)
-        deserved = self.deserved.model_dump()
-        limits = self.limit.model_dump()
-        for resource in RESOURCES:
-            limit = getattr(self.limit, resource)
-            if limit is not None and limit < getattr(self.deserved, resource):
-                problems.add(
-                    ("limit", resource),
-                    f"must be at least deserved.{resource} ({deserved[resource]}), or unset for unlimited",
-                    allowed=f">= {deserved[resource]}",
-                    got=limits[resource],
-                )
+        _check_limit_covers_deserved(problems, self.deserved, self.limit)
         problems.raise_if_any()
         return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _all_errors_at_once(cls, data: Any, handler: Any) -> Any:
+        """A wrong field elsewhere (a name, a weight) skips the check above: run it anyway on
+        deserved and limit when both are valid alone, so that every error comes in one answer
+        (not the limit's only after the rest is fixed)."""
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            if not isinstance(data, dict) or any(e["loc"][:1] in (("limit",), ("deserved",)) for e in exc.errors()):
+                raise
+            try:
+                deserved = ResourceAmounts.model_validate(data.get("deserved") or {})
+                limit = ResourceLimits.model_validate(data.get("limit") or {})
+            except ValidationError:
+                raise exc from None
+            problems = Problems(cls.__name__)
+            problems.extend(exc)
+            _check_limit_covers_deserved(problems, deserved, limit)
+            problems.raise_if_any()
+            raise
 
     @property
     def is_over_quota_allowed(self) -> bool:
