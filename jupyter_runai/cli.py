@@ -517,7 +517,16 @@ def _cmd_action(action: str, ns: argparse.Namespace, client: RunaiClient, json_o
 
 
 def _cmd_nodes(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> int:
-    document = client.get_json("nodes")
+    from .client import RunaiError, node_view_refusal
+
+    try:
+        document = client.get_json("nodes")
+    except RunaiError as error:
+        refusal = node_view_refusal(error)
+        if refusal is None:
+            raise
+        _error(refusal)
+        return EXIT_SERVER
     ns.result = document.get("nodes", [])
     if not ns.print_result:
         pass
