@@ -181,9 +181,11 @@ def test_an_admin_grants_and_revokes_a_role_and_a_node_pool_is_refused_with_its_
     form.locator("#jp-runai-admin-gpu_placement").select_option("spread")
     form.locator("button.jp-RunaiAdmin-save").click()
     expect(view.locator('.jp-RunaiAdmin-table tr[data-name="big"]')).to_contain_text("GPU spread")
-    # a policy as JSON: the server's refusal shows in the form, then a valid one is listed
+    # a policy as JSON (the guided form's advanced path): the server's refusal shows in the form, then a
+    # valid one is listed
     view.locator('.jp-RunaiAdmin-tab[data-tab="policies"]').click()
     view.locator("button.jp-RunaiAdmin-new").click()
+    view.locator("button.jp-RunaiPolicyForm-json").click()
     policy = form.locator("#jp-runai-admin-policy")
     policy.fill('{"scope": "project", "name": "vision", "kind": "training", "rules": {"gpu": {"max": 1}}}')
     form.locator("button.jp-RunaiAdmin-save").click()

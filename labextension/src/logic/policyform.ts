@@ -61,7 +61,7 @@ export function key(field: string, attr: Attr): string {
 /** Each field's label, unit and meaning (the words of docs/admin.md), for the rows and their tooltips. */
 export const FIELD_TEXT: Record<string, { label: string; unit?: string; help: string }> = {
   image: { label: 'Image', help: 'The container image (Kubernetes; recorded on the local cluster). Allowed values: the images users may pick.' },
-  'resources.gpu': { label: 'GPUs', unit: 'GPUs', help: 'GPUs per pod: whole devices (1, 2) or a fraction of one (0.5). A step of 0.25 allows quarters only.' },
+  'resources.gpu': { label: 'GPUs', unit: 'devices; 0.5 = half', help: 'GPUs per pod: whole devices (1, 2) or a fraction of one (0.5). A step of 0.25 allows quarters only.' },
   'resources.gpu_memory': { label: 'GPU memory', unit: 'e.g. 20Gi', help: 'GPU memory per device, asked instead of a fraction (a quantity: 20Gi).' },
   'resources.cpu': { label: 'CPU request', unit: 'cores or m', help: 'CPU per pod: cores (2) or millicores (500m).' },
   'resources.cpu_limit': { label: 'CPU limit', unit: 'cores or m', help: 'The most CPU a pod may use: cores (4) or millicores.' },
