@@ -58,6 +58,7 @@ export class RunaiModel {
       standby: () => (this._anyVisible() && !document.hidden ? false : 'when-hidden')
     });
     void this._accessPoll.start();
+    document.addEventListener('visibilitychange', this._onVisible);
     void this._connect();
   }
 
@@ -214,7 +215,8 @@ export class RunaiModel {
   /**
    * Who the caller is (`GET access/me`): its roles and whether it administers the cluster (the
    * Admin view shows for admins only; the server refuses anyone else anyway). Read once, then
-   * again every `ACCESS_REFRESH_MS` while a view is visible and when the event stream reconnects:
+   * again every `ACCESS_REFRESH_MS` while a view is visible, when the page becomes visible again
+   * and when the event stream reconnects:
    * `accessChanged` tells the views when it changed.
    */
   accessMe(): Promise<IAccessMe> {
@@ -275,6 +277,7 @@ export class RunaiModel {
     this._abort?.abort();
     this._poll.dispose();
     this._accessPoll.dispose();
+    document.removeEventListener('visibilitychange', this._onVisible);
     Signal.clearData(this);
   }
 
@@ -403,6 +406,12 @@ export class RunaiModel {
   private _side = new RateGate(() => void this.refreshSide(), SIDE_REFRESH_MS);
   private _disposed = false;
   private _accessPoll: Poll;
+  /** back to the page (after asking an admin for a role, say): read the caller's access again */
+  private _onVisible = (): void => {
+    if (!document.hidden) {
+      void this._access.check();
+    }
+  };
   private _accessChanged = new Signal<this, IAccessMe>(this);
   private _access = new AccessWatch(
     () => requestAPI<IAccessMe>('access/me'),
