@@ -225,7 +225,8 @@ def render_top(nodes: list[dict[str, Any]] | None, workloads: list[dict[str, Any
     phases = {p: sum(1 for w in live if w["status"]["phase"] == p) for p in ("Running", "Pending")}
     counts = (f"workloads{'' if scope is None else ' in ' + scope}: {phases['Running']} running, "
               f"{phases['Pending']} pending")
-    rest = (Text(""), render_usage(usage or []), Text(""), render_workloads(live) if live else Text("No live workloads."))
+    rest = (Text(""), render_usage(usage or []), Text(""),
+            render_workloads(live) if live else Text("No live workloads."))
     if nodes is None:
         return Group(Text(f"{counts}\n{nodes_refused or 'Nodes not shown.'}"), *rest)
     devices = [d for n in nodes for d in n.get("devices") or []]
