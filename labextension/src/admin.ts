@@ -110,11 +110,13 @@ export class AdminView extends Widget {
       } else if (tab === 'node-pools') {
         this._pools = (await requestAPI<{ node_pools: INodePool[] }>('node-pools')).node_pools;
       } else if (tab === 'policies') {
-        const [listed, p, d] = await Promise.all([
+        const [listed, p, d, pools] = await Promise.all([
           requestAPI<{ policies: IPolicy[]; fields?: IPolicyField[] }>('policies'),
           requestAPI<{ projects: IQueue[] }>('projects'),
-          requestAPI<{ departments: IQueue[] }>('departments')
+          requestAPI<{ departments: IQueue[] }>('departments'),
+          requestAPI<{ node_pools: INodePool[] }>('node-pools')
         ]);
+        this._pools = pools.node_pools;
         this._policies = listed.policies;
         this._policyFields = listed.fields ?? [];
         this._projects = p.projects;
@@ -356,6 +358,7 @@ export class AdminView extends Widget {
       fields: this._policyFields,
       departments: this._departments.map(d => d.name),
       projects: this._projects.map(p => p.name),
+      nodePools: this._pools.map(p => p.name),
       targetChanged: () => {
         editing.byRow = {};
         editing.general = [];

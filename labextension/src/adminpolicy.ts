@@ -45,6 +45,8 @@ export interface IPolicyFormOptions {
   fields: IPolicyField[];
   departments: string[];
   projects: string[];
+  /** the node pools there are (a hint in the node pools row) */
+  nodePools: string[];
   /** the scope, name or kind changed: read what the wider scopes say again, then draw */
   targetChanged: () => void;
   rerender: () => void;
@@ -62,10 +64,10 @@ function inputId(field: string, attr: Attr): string {
 }
 
 /** The input of one cell, typed for the field. */
-function cell(field: IPolicyField, attr: Attr, value: string, invalid: boolean): HTMLElement {
+function cell(field: IPolicyField, attr: Attr, value: string, invalid: boolean, known: string[]): HTMLElement {
   const text = FIELD_TEXT[field.field];
   const id = inputId(field.field, attr);
-  const title = `${text?.label ?? field.field}: ${ATTR_TEXT[attr].help}`;
+  const title = `${text?.label ?? field.field}: ${ATTR_TEXT[attr].help}` + (known.length ? ` Known: ${known.join(', ')}.` : '');
   const common = { id, title, dataset: { key: key(field.field, attr), focusKey: id }, 'aria-invalid': invalid ? 'true' : null, 'aria-label': `${text?.label ?? field.field} ${ATTR_TEXT[attr].label.toLowerCase()}` };
   if (!applies(field, attr)) {
     return h('td', { class: 'jp-RunaiPolicyForm-na' }, '');
@@ -79,7 +81,7 @@ function cell(field: IPolicyField, attr: Attr, value: string, invalid: boolean):
   } else {
     const numeric = (field.sort === 'number' || field.sort === 'int') && attr !== 'allowed';
     // an example only where it helps: a list's default, a quantity's default (its unit is under the label)
-    const placeholder = attr !== 'default' ? '' : field.sort === 'names' ? 'a, b' : text?.unit?.startsWith('e.g.') ? text.unit.slice(5) : '';
+    const placeholder = known.length && (attr === 'default' || attr === 'allowed') ? known.join(', ') : attr !== 'default' ? '' : field.sort === 'names' ? 'a, b' : text?.unit?.startsWith('e.g.') ? text.unit.slice(5) : '';
     input = h('input', {
       ...common,
       class: 'jp-mod-styled',
@@ -152,6 +154,7 @@ export function policyForm(o: IPolicyFormOptions): HTMLElement {
     headError('kind')
   );
   const wider = editing.inherited?.policies.length ? `from ${editing.inherited.policies.join(', ')}` : scope === 'cluster' ? 'nothing: the cluster is the widest scope' : 'no wider policy';
+  const known: Record<string, string[]> = { node_pools: o.nodePools };
   const rows = fieldsForKind(fields, kind).flatMap(field => {
     const text = FIELD_TEXT[field.field];
     const errors = errorsOf(field.field);
@@ -160,7 +163,7 @@ export function policyForm(o: IPolicyFormOptions): HTMLElement {
       'tr',
       { class: 'jp-RunaiPolicyForm-row', dataset: { field: field.field }, 'aria-invalid': errors.length ? 'true' : null },
       h('th', { scope: 'row', title: `${field.field}: ${text?.help ?? ''}` }, h('span', { class: 'jp-RunaiPolicyForm-label' }, text?.label ?? field.field), text?.unit ? h('span', { class: 'jp-RunaiPolicyForm-unit' }, text.unit) : null),
-      ATTRS.map(attr => cell(field, attr, values[key(field.field, attr)] ?? '', errors.some(e => e.includes(`.${attr}:`) || e.startsWith(`${ATTR_TEXT[attr].label.toLowerCase()}:`) || (attr === 'default' && e.startsWith('defaults.'))))),
+      ATTRS.map(attr => cell(field, attr, values[key(field.field, attr)] ?? '', errors.some(e => e.includes(`.${attr}:`) || e.startsWith(`${ATTR_TEXT[attr].label.toLowerCase()}:`) || (attr === 'default' && e.startsWith('defaults.'))), known[field.field] ?? [])),
       h('td', { class: 'jp-RunaiPolicyForm-inherited', title: inherited ? `What the wider scopes set: this ${scope} may only tighten it` : 'No wider scope sets it' }, inherited || '—')
     );
     return errors.length ? [row, h('tr', { class: 'jp-RunaiPolicyForm-errorRow', dataset: { field: field.field } }, h('td', { colspan: String(ATTRS.length + 2), class: 'jp-RunaiAdmin-error', role: 'alert' }, errors.join('; ')))] : [row];
