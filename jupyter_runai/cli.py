@@ -155,12 +155,12 @@ def _add_list(add: Any, kind: str | None, words: str) -> None:
     listing.set_defaults(run_action="list", kind=kind)
 
 
-def _add_workload_verbs(add: Any, kind: str | None, group: str | None = None) -> None:
+def _add_workload_verbs(add: Any, kind: str | None, group: str | None = None, submit_note: str = "") -> None:
     """The verbs on workloads: submit, list, describe, logs, stop (suspend), resume, delete.
 
     ``add(name, help, description=None, epilog=None, **kw)`` makes a subcommand's parser; ``kind`` is
     the kind a Run:ai group stands for (None: ours, all kinds). ``group`` is the words between `runai`
-    and the verb, for the examples."""
+    and the verb, for the examples. ``submit_note`` ends the submit help (the policy in force)."""
     words = f"runai {group}" if group else "runai"
     example_name = {"workspace": "nb", "inference": "llm", "distributed": "ddp"}.get(kind or "", "bert")
 
@@ -170,7 +170,7 @@ def _add_workload_verbs(add: Any, kind: str | None, group: str | None = None) ->
                        "Resources are per pod. Everything after `--` is the command: several words run\n"
                        "as they are; one quoted string runs in a shell.\n")
     submit = add("submit", f"submit a {kind or 'workload (training, distributed, workspace or inference)'}",
-                 description, SUBMIT_EPILOG, usage=f"{words} submit [NAME] [options] [-- COMMAND ...]")
+                 description, SUBMIT_EPILOG + submit_note, usage=f"{words} submit [NAME] [options] [-- COMMAND ...]")
     add_submit_arguments(submit, project_option=False, kind=kind)
     submit.add_argument("--wait", action="store_true",
                         help="wait (with a spinner) until it runs or finishes, showing why it waits")
@@ -231,14 +231,15 @@ def _command_word(options: Sequence[str]) -> str | None:
     return None
 
 
-def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None, submit_note: str = "") -> argparse.ArgumentParser:
     """The `runai` parser with its subcommands: ours (`runai submit`, `runai list`, ...) and Run:ai's v2
     tree (`runai workspace submit`, `runai training pytorch list`, `runai workload list`, ...), all on the
     one submit parser of :mod:`jupyter_runai.submit_args`.
 
     Given the command line ``argv``, only the options of the command it names are built (the other
     commands are there by name and help, for `runai --help` and for refusing a typo): building all
-    of them, six submit parsers included, took a tenth of `runai list`'s time."""
+    of them, six submit parsers included, took a tenth of `runai list`'s time. ``submit_note`` ends
+    the submit commands' help (:mod:`jupyter_runai.cli_submit_help`)."""
     wanted = _command_word(argv) if argv is not None else None
     lazy = argv is not None
     common = _common_options()
@@ -269,18 +270,18 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     def skipped(name: str) -> bool:
         return lazy and wanted != name
 
-    _add_workload_verbs(command, None)
+    _add_workload_verbs(command, None, submit_note=submit_note)
     for group, (kind, help) in KIND_GROUPS.items():
         group_parser = command(group, help)
         if skipped(group):
             continue
         verbs = group_parser.add_subparsers(dest="verb", metavar="VERB", title="verbs", required=True)
-        _add_workload_verbs(adder(verbs), kind, group)
+        _add_workload_verbs(adder(verbs), kind, group, submit_note)
         if group == "training":
             for name, (sub_kind, sub_help) in TRAINING_SUBGROUPS.items():
                 sub_parser = adder(verbs)(name, sub_help)
                 sub_verbs = sub_parser.add_subparsers(dest="sub_verb", metavar="VERB", title="verbs", required=True)
-                _add_workload_verbs(adder(sub_verbs), sub_kind, f"training {name}")
+                _add_workload_verbs(adder(sub_verbs), sub_kind, f"training {name}", submit_note)
     workload = command("workload", "workloads of every kind (Run:ai's `runai workload`)")
     if not skipped("workload"):
         _add_workload_group(workload, adder)
@@ -517,7 +518,16 @@ def _cmd_action(action: str, ns: argparse.Namespace, client: RunaiClient, json_o
 
 
 def _cmd_nodes(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> int:
-    document = client.get_json("nodes")
+    from .client import RunaiError, node_view_refusal
+
+    try:
+        document = client.get_json("nodes")
+    except RunaiError as error:
+        refusal = node_view_refusal(error)
+        if refusal is None:
+            raise
+        _error(refusal)
+        return EXIT_SERVER
     ns.result = document.get("nodes", [])
     if not ns.print_result:
         pass
@@ -559,7 +569,13 @@ def run(argv: Sequence[str], *, print_result: bool = True,
 
         return serve(argv[1:]), None
     options, command = split_command(argv)
-    parser = build_parser(options)
+    submit_note = ""
+    if "-h" in options or "--help" in options:  # a submit command's help ends with the policy in force
+        from .cli_submit_help import policy_note, submit_help_target
+
+        target = submit_help_target(options)
+        submit_note = policy_note(target) if target is not None else ""
+    parser = build_parser(options, submit_note)
     try:
         ns = parser.parse_args(options)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)

@@ -210,30 +210,49 @@ def render_usage(usage: list[dict[str, Any]]):
     return table
 
 
-def render_top(nodes: list[dict[str, Any]], workloads: list[dict[str, Any]], scope: str | None,
-               usage: list[dict[str, Any]] | None = None):
+def render_top(nodes: list[dict[str, Any]] | None, workloads: list[dict[str, Any]], scope: str | None,
+               usage: list[dict[str, Any]] | None = None, nodes_refused: str | None = None):
     """One picture of `runai top`: a summary line, the devices (allocated, memory, utilization), what
-    each workload holding GPUs uses of them, and the live workloads."""
+    each workload holding GPUs uses of them, and the live workloads. ``nodes`` None: the caller may
+    not see nodes (``nodes_refused`` says which role would show them); the rest is shown."""
     from rich.console import Group
     from rich.text import Text
 
     from .cli_render import render_nodes, render_workloads
 
+    live = [w for w in workloads if w.get("status", {}).get("phase") in ("Running", "Pending", "Stopping",
+                                                                          "Deleting")]
+    phases = {p: sum(1 for w in live if w["status"]["phase"] == p) for p in ("Running", "Pending")}
+    counts = (f"workloads{'' if scope is None else ' in ' + scope}: {phases['Running']} running, "
+              f"{phases['Pending']} pending")
+    rest = (Text(""), render_usage(usage or []), Text(""),
+            render_workloads(live) if live else Text("No live workloads."))
+    if nodes is None:
+        return Group(Text(f"{counts}\n{nodes_refused or 'Nodes not shown.'}"), *rest)
     devices = [d for n in nodes for d in n.get("devices") or []]
     allocated = sum(float(d.get("allocated_fraction") or 0) for d in devices)
     virtual = sum(1 for d in devices if d.get("virtual"))
     measured = [float(d["utilization"]) for d in devices if d.get("utilization") is not None]
-    live = [w for w in workloads if w.get("status", {}).get("phase") in ("Running", "Pending", "Stopping",
-                                                                          "Deleting")]
-    phases = {p: sum(1 for w in live if w["status"]["phase"] == p) for p in ("Running", "Pending")}
     summary = Text(f"{len(nodes)} node(s), {len(devices)} GPU(s)" + (f" ({virtual} virtual)" if virtual else "")
                    + f"; allocated {allocated:.2f} of {len(devices)}; ")
     summary.append(f"utilization {sum(measured) / len(measured):.0f}% on {len(measured)} measured GPU(s)"
                    if measured else "utilization not measured (virtual GPUs, or no NVML)")
-    summary.append(f"\nworkloads{'' if scope is None else ' in ' + scope}: {phases['Running']} running, "
-                   f"{phases['Pending']} pending")
-    return Group(summary, Text(""), render_nodes(nodes), Text(""), render_usage(usage or []), Text(""),
-                 render_workloads(live) if live else Text("No live workloads."))
+    summary.append(f"\n{counts}")
+    return Group(summary, Text(""), render_nodes(nodes), *rest)
+
+
+def _nodes_or_refusal(client: RunaiClient) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """The nodes, or (a caller whose roles do not show nodes: a researcher) None and the line saying
+    which role would show them."""
+    from .client import RunaiError, node_view_refusal
+
+    try:
+        return client.get_json("nodes").get("nodes", []), None
+    except RunaiError as error:
+        refusal = node_view_refusal(error)
+        if refusal is None:
+            raise
+        return None, refusal
 
 
 def _run_top(ns: argparse.Namespace, client: RunaiClient, show: Callable[[Any], None]) -> int:
@@ -243,16 +262,17 @@ def _run_top(ns: argparse.Namespace, client: RunaiClient, show: Callable[[Any], 
 
     scope = _scope(ns)
     if getattr(ns, "output", "table") in ("json", "yaml"):  # one picture as the API's documents
-        show({"nodes": client.get_json("nodes").get("nodes", []),
+        nodes, refusal = _nodes_or_refusal(client)
+        show({"nodes": nodes, **({"nodes_refused": refusal} if refusal else {}),
               "workloads": client.list_workloads(scope),
               "usage": client.workload_usage(scope)})
         return 0
     console = stdout_console()
 
     def picture():
-        nodes = client.get_json("nodes").get("nodes", [])
+        nodes, refusal = _nodes_or_refusal(client)
         workloads = client.list_workloads(scope)
-        return render_top(nodes, workloads, scope, client.workload_usage(scope))
+        return render_top(nodes, workloads, scope, client.workload_usage(scope), refusal)
 
     count = 1 if ns.once else ns.iterations
     if console.is_terminal and count != 1:

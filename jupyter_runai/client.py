@@ -47,6 +47,7 @@ __all__ = [
     "Project",
     "Workload",
     "WorkloadList",
+    "node_view_refusal",
     "RunaiClient",
     "RunaiConnectionError",
     "RunaiError",
@@ -199,6 +200,19 @@ class RunaiError(Exception):
             return cls(status, hint)
         text = detail or _short_text(response.text) or response.reason or ""
         return cls(status, f"the server answered {status} {response.reason}: {text}".rstrip(": "))
+
+
+def node_view_refusal(error: RunaiError) -> str | None:
+    """The line a node view (`runai top`, `runai nodes`, the GPU widget) shows in place of the nodes
+    when the server refused them (403): which roles would show them, as the server's answer names
+    them. ``None`` for any other error."""
+    if error.status != 403:
+        return None
+    roles = [str(r) for r in error.allowed] if isinstance(error.allowed, list) else []
+    needs = (", ".join(roles[:-1]) + " or " + roles[-1]) if len(roles) > 1 else (roles[0] if roles else
+                                                                                   "a role that sees nodes")
+    return (f"Node views (nodes and GPU devices) need the ML engineer, viewer or admin role on some scope "
+            f"({needs}); ask an admin to grant one (runai access grant).")
 
 
 class ServerNotFoundError(RunaiError):

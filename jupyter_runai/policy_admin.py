@@ -155,21 +155,41 @@ class PolicyAdministration:
         else:
             self.require(user, access.ADMINISTER_CLUSTER)
 
+    def _wider_policies(self, scope: PolicyScope, name: str | None, kind: str) -> list[Policy]:
+        """The policies of the scopes wider than ``scope`` ``name`` for ``kind``, widest first (NotFound
+        for a department or project that is not there)."""
+        if scope == PolicyScope.CLUSTER:
+            return []
+        if scope == PolicyScope.DEPARTMENT:
+            department = name if name == DEFAULT_DEPARTMENT else self.department(name or "").name
+        else:
+            department = self.project(name or "").department
+        wider = self._policies_for(department, None, kind)
+        if scope == PolicyScope.DEPARTMENT:
+            wider = [p for p in wider if p.scope == PolicyScope.CLUSTER]
+        return wider
+
+    def inherited_policy(self, scope: str, name: str | None, kind: str, user: "User") -> dict[str, Any]:
+        """What the scopes wider than ``scope`` ``name`` say of ``kind`` (the effective policy a policy of
+        that scope may only tighten), for whoever may set that scope's policy."""
+        if scope not in SCOPES:
+            raise Invalid(f"unknown scope {scope[:40]!r}", field="scope", allowed=SCOPES)
+        if kind not in KINDS:
+            raise Invalid(f"unknown kind {kind[:40]!r}", field="kind", allowed=KINDS)
+        if (scope == "cluster") != (not name):
+            raise Invalid("must be unset for the cluster" if name else f"required: the {scope}'s name", field="name",
+                          allowed=None if name else f"a {scope} name")
+        self._require_policy_admin(user, scope, name)
+        wider = self._wider_policies(PolicyScope(scope), name, kind)
+        return {"scope": scope, "name": name, "kind": kind, "policies": [p.scope_text for p in wider],
+                **effective_view(merge(wider))}
+
     def set_policy(self, body: dict[str, Any], user: "User") -> Policy:
         """Create or replace the policy of one scope and kind. Refused (400, every problem listed) where it
         would loosen what a wider scope's policy allows, or its defaults break the rules in force."""
         policy = Policy.model_validate(body)
         self._require_policy_admin(user, policy.scope.value, policy.name)
-        department = None
-        if policy.scope == PolicyScope.DEPARTMENT:
-            department = policy.name if policy.name == DEFAULT_DEPARTMENT else self.department(policy.name or "").name
-        elif policy.scope == PolicyScope.PROJECT:
-            department = self.project(policy.name or "").department
-        wider_scopes = self._policies_for(department, None, policy.kind.value)
-        if policy.scope == PolicyScope.CLUSTER:
-            wider_scopes = []
-        elif policy.scope == PolicyScope.DEPARTMENT:
-            wider_scopes = [p for p in wider_scopes if p.scope == PolicyScope.CLUSTER]
+        wider_scopes = self._wider_policies(policy.scope, policy.name, policy.kind.value)
         _refuse(loosening(policy, merge(wider_scopes)))
         before = next(iter(self.policy_list(policy.scope.value, policy.name, policy.kind.value)), None)
         if before == policy:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import ipywidgets as widgets
 
-from .client import Client, RunaiClient, RunaiError, Workload, _gpu_text, _text_chunks, parse_sse
+from .client import Client, RunaiClient, RunaiError, Workload, _gpu_text, _text_chunks, node_view_refusal, parse_sse
 
 __all__ = ["EventListener", "GpuView", "QuotaView", "SubmitForm", "WorkloadMonitor"]
 
@@ -331,7 +331,16 @@ class GpuView(_LiveView):
 
     def _render(self) -> None:
         boxes = []
-        for node in self.client.nodes():
+        try:
+            nodes = self.client.nodes()
+        except RunaiError as error:
+            refusal = node_view_refusal(error)
+            if refusal is None:
+                raise
+            self.table.children = ()
+            self.message.value = f"<i>{escape(refusal)}</i>"
+            return
+        for node in nodes:
             for device in node.data.get("devices") or []:
                 key = f"{node.data.get('name')}/{device.get('index')}"
                 if key not in self.bars:

@@ -50,9 +50,14 @@ class TokenIdentityProvider(IdentityProvider):
 class ServerTokenAs(IdentityProvider):
     """The server's own login (its token, then the cookie it sets), as the caller that
     ``CALLERS[$RUNAI_TEST_CALLER]`` names: a browser, which logs in with the server's token,
-    then acts as that caller (the sidebar's browser tests of a non-admin)."""
+    then acts as that caller (the sidebar's browser tests of a non-admin). A request with another
+    caller's token (``Authorization: token tok-ada``) is that caller's."""
 
     async def get_user(self, handler: Any) -> RunaiJupyterUser | None:
+        # another caller's token (``tok-ada``: an admin granting a role to the browser's user meanwhile)
+        match = self.auth_header_pat.match(handler.request.headers.get("Authorization", ""))
+        if match and match.group(2) in CALLERS and match.group(2) != self.token:
+            return TokenIdentityProvider.get_user(self, handler)  # type: ignore[arg-type]
         user = await self._get_user(handler)
         if user is None:
             return None

@@ -715,15 +715,20 @@ def test_render_departments_node_pools_and_the_audit_log():
 
 def test_help_and_usage_errors_import_no_heavy_package():
     """`runai --help` (and a bad option) answer before importing rich, requests, pydantic, kubernetes or
-    jupyter_server: each costs start-up time that a user waits through on every command."""
-    probe = ("import sys\nfrom jupyter_runai import cli\n"
-             "codes = [cli.main(argv) for argv in (['--help'], ['submit', '--help'], ['list', '--nope'])]\n"
-             "heavy = [m for m in ('rich', 'requests', 'pydantic', 'kubernetes', 'jupyter_server', "
-             "'jupyter_runai.models', 'jupyter_runai.client', 'shtab') if m in sys.modules]\n"
-             "print(codes, heavy, file=sys.stderr)\n")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert done.stderr.strip().splitlines()[-1] == "[0, 0, 2] []", done.stderr
-    assert "usage: runai" in done.stdout
+    jupyter_server: each costs start-up time that a user waits through on every command. `runai submit
+    --help` asks the server for the policy in force (cli_submit_help): the REST client and requests only."""
+    heavy = ("'rich', 'requests', 'pydantic', 'kubernetes', 'jupyter_server', 'jupyter_runai.models', "
+             "'jupyter_runai.client', 'shtab'")
+    for argvs, expected in (("['--help'], ['list', '--nope']", "[0, 2] []"),
+                            ("['submit', '--help'],", "[0] ['requests', 'jupyter_runai.client']")):
+        probe = ("import sys\nfrom jupyter_runai import cli\n"
+                 f"codes = [cli.main(argv) for argv in ({argvs})]\n"
+                 f"heavy = [m for m in ({heavy}) if m in sys.modules]\n"
+                 "print(codes, heavy, file=sys.stderr)\n")
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "RUNAI_URL": "http://127.0.0.1:9/"})
+        assert done.stderr.strip().splitlines()[-1] == expected, done.stderr
+        assert "usage: runai" in done.stdout
 
 
 def test_finding_the_server_does_not_import_jupyter_server(clean_env, tmp_path):

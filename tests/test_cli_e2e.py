@@ -613,3 +613,38 @@ def test_top_shows_devices_and_live_workloads(server):
         assert runai(server, "top", "--interval", "0").returncode == 2  # bounded
     finally:
         runai(server, "delete", "top-job", "-y")
+
+
+def test_submit_help_ends_with_the_policy_in_force_for_the_project_and_kind(server, tmp_path):
+    """`runai submit --help` reads the effective policy of its project (-p, else the saved or the
+    server's first) and kind (--kind, or the group's); without a server it says how to see it, exit 0."""
+    def ok(*argv: str, env: dict | None = None) -> str:
+        done = subprocess.run([sys.executable, "-m", "jupyter_runai.cli", *argv], env=env or server["env"],
+                              cwd=server["root"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    assert "set" in ok("policy", "set", "project", "default", "--kind", "training", "--default", "resources.gpu=1",
+                       "--rule", "resources.gpu.max=2", "--rule", "image.allowed=base:1,base:2")
+    try:
+        shown = ok("submit", "--help")
+        assert "Policy in force for training workloads in project default" in shown
+        assert "  resources.gpu (--gpu): default 1, max 2 (project 'default')" in shown
+        assert "  image (--image): one of base:1, base:2 (project 'default')" in shown
+        assert "resources.gpu (--gpu): default 1, max 2" in ok("-p", "default", "training", "standard", "submit", "-h")
+        # another kind has no policy: said so, not the training one
+        workspace = ok("workspace", "submit", "--help")
+        assert "Policy in force for workspace workloads in project default: none" in workspace
+        assert "max 2" not in workspace and "max 2" not in ok("submit", "--kind", "inference", "-h")
+        # a project that is not there: the server's answer, and how to see the policy; still help, exit 0
+        missing = ok("submit", "-p", "nope", "--help")
+        assert "was not read (" in missing and "runai policy effective training -p nope" in missing
+    finally:
+        ok("policy", "delete", "project", "default", "--kind", "training", "-y")
+    # no server at all (another runtime dir, no URL): help, with how to see the policy later
+    alone = {**server["env"], "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+    lonely = ok("submit", "--help", env=alone)
+    assert "--gpu" in lonely and "no running Jupyter server found" in lonely
+    assert "See it with: runai policy effective training" in lonely
+    closed = ok("--url", "http://127.0.0.1:9/", "submit", "-h", env=alone)
+    assert "cannot reach the server" in closed and "runai policy effective training" in closed

@@ -122,3 +122,45 @@ async def test_resume_over_rest_is_refused_by_a_policy_tightened_since(api):
     assert refused["error"]["field"] == "resources.gpu" and refused["error"]["allowed"] == "at most 1"
     assert "runai policy effective training -p vision" in refused["error"]["message"]
     assert (await api.workload("wide", "vision"))["status"]["phase"] == "Succeeded"  # nothing happened
+
+
+async def test_the_inherited_policy_and_the_field_catalog_feed_the_admin_form(api):
+    """What a scope may only tighten (the wider scopes' effective policy, with whose each rule is), and
+    the fields a policy governs with their sorts, kinds and choices: what the Admin view's form shows."""
+    code, made = await put(api, {"scope": "cluster", "kind": "training", "defaults": {"resources.gpu": 1},
+                                 "rules": {"resources.gpu": {"max": 4}}})
+    assert code == 200, made
+    code, made = await put(api, {"scope": "department", "name": "research", "kind": "training",
+                                 "rules": {"resources.gpu": {"max": 2}, "image": {"allowed": ["a:1", "b:1"]}}})
+    assert code == 200, made
+    code, wider = await api.get("policies", "inherited", params={"scope": "project", "name": "vision",
+                                                                 "kind": "training"})
+    assert code == 200, wider
+    assert wider["policies"] == ["cluster", "department 'research'"] and wider["defaults"] == {"resources.gpu": 1}
+    assert wider["rules"]["resources.gpu"] == {"max": 2, "from": ["department 'research'"]}  # the tighter max
+    assert wider["rules"]["image"]["allowed"] == ["a:1", "b:1"]
+    code, wider = await api.get("policies", "inherited", params={"scope": "department", "name": "research",
+                                                                 "kind": "training"})
+    assert code == 200 and wider["policies"] == ["cluster"] and wider["rules"]["resources.gpu"]["max"] == 4
+    code, wider = await api.get("policies", "inherited", params={"scope": "cluster", "kind": "training"})
+    assert code == 200 and wider["policies"] == [] and wider["rules"] == {}
+    for params, field in (({"scope": "project", "kind": "training"}, "name"),
+                          ({"scope": "project", "name": "nope", "kind": "training"}, None),
+                          ({"scope": "galaxy", "kind": "training"}, "scope"),
+                          ({"scope": "cluster", "kind": "batch"}, "kind"), ({"kind": "training"}, "scope")):
+        code, refused = await api.get("policies", "inherited", params=params)
+        assert code in (400, 404) and (field is None or refused["error"]["field"] == field), (params, refused)
+    code, listed = await api.get("policies")
+    fields = {f["field"]: f for f in listed["fields"]}
+    assert fields["resources.gpu"]["sort"] == "number" and "max" in fields["resources.gpu"]["rules"]
+    assert fields["workers"]["kinds"] == ["distributed"] and fields["image"]["kinds"] is None
+    assert "build" in fields["priority_class"]["choices"] and "max" not in fields["preemptible"]["rules"]
+    assert "allowed" not in fields["preemptible"]["rules"]
+
+
+async def test_only_the_admins_of_a_scope_read_what_it_inherits(service):
+    from jupyter_runai.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        service.inherited_policy("project", "vision", "training", User("bob", admin=False))
+    assert service.inherited_policy("project", "vision", "training", User("ada", admin=True))["rules"] == {}

@@ -355,3 +355,46 @@ def test_a_binding_id_that_is_not_an_ascii_number_is_a_400_naming_the_field(srv)
     for text in ("%C2%B3", "x", "1" * 19):
         code, body = api(srv, ADMIN, "DELETE", f"access/bindings/{text}")
         assert code == 400 and body["error"]["field"] == "id", (text, code, body)
+
+
+def test_node_views_degrade_for_a_researcher_who_may_not_see_nodes(srv, capsys):
+    """A researcher (no view-nodes role) gets `runai top` without the devices, `runai nodes` and the GPU
+    widget each saying which roles would show them; an ML engineer still sees the nodes."""
+    from jupyter_runai.cli import run
+    from jupyter_runai.client import Client
+    from jupyter_runai.widgets import GpuView
+
+    def runai(token: str, *args: str) -> tuple[int, str, str]:
+        code, _ = run([*args, "--url", srv.url, "--token", token])
+        out, err = capsys.readouterr()
+        return code, " ".join(out.split()), " ".join(err.split())  # rich wraps long lines
+
+    needs = "Node views (nodes and GPU devices) need the ML engineer, viewer or admin role"
+    code, out, err = runai("tok-rae", "top", "--once", "-A")
+    assert code == 0, err
+    assert needs in out and "ml-engineer on any project or department" in out and "admin on the cluster" in out
+    assert "others-train" in out and "workloads: 0 running, 3 pending" in out  # cats' workloads only
+    assert "node(s)" not in out
+    code, out, _ = runai("tok-rae", "-o", "json", "top", "-A")
+    document = json.loads(out)
+    assert code == 0 and document["nodes"] is None and needs in document["nodes_refused"]
+    assert {w["spec"]["project"] for w in document["workloads"]} == {IN}
+    code, out, err = runai("tok-rae", "nodes")
+    assert code == 1 and needs in err and out == ""
+    code, out, _ = runai("tok-mel", "nodes")
+    assert code == 0 and "virtual" in out
+    code, out, _ = runai("tok-mel", "top", "--once", "-A")
+    assert code == 0 and "2 GPU(s) (2 virtual)" in out and needs not in out
+
+    with Client(srv.url, "tok-rae") as client:
+        view = GpuView(client, live=False)
+        try:
+            assert needs in view.message.value and view.table.children == ()
+        finally:
+            view.close()
+    with Client(srv.url, "tok-mel") as client:
+        view = GpuView(client, live=False)
+        try:
+            assert len(view.table.children) == 2 and needs not in view.message.value
+        finally:
+            view.close()

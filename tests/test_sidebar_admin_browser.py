@@ -181,9 +181,11 @@ def test_an_admin_grants_and_revokes_a_role_and_a_node_pool_is_refused_with_its_
     form.locator("#jp-runai-admin-gpu_placement").select_option("spread")
     form.locator("button.jp-RunaiAdmin-save").click()
     expect(view.locator('.jp-RunaiAdmin-table tr[data-name="big"]')).to_contain_text("GPU spread")
-    # a policy as JSON: the server's refusal shows in the form, then a valid one is listed
+    # a policy as JSON (the guided form's advanced path): the server's refusal shows in the form, then a
+    # valid one is listed
     view.locator('.jp-RunaiAdmin-tab[data-tab="policies"]').click()
     view.locator("button.jp-RunaiAdmin-new").click()
+    view.locator("button.jp-RunaiPolicyForm-json").click()
     policy = form.locator("#jp-runai-admin-policy")
     policy.fill('{"scope": "project", "name": "vision", "kind": "training", "rules": {"gpu": {"max": 1}}}')
     form.locator("button.jp-RunaiAdmin-save").click()
@@ -247,9 +249,9 @@ class ResearcherLab(LabServer):
                 "PYTHONPATH": os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)}
 
 
-def test_a_researcher_sees_no_admin_view_and_the_server_refuses_it_anyway(page, tmp_path):
+def test_a_researcher_sees_no_admin_view_until_granted_admin_while_the_page_is_open(page, tmp_path):
     server = ResearcherLab(tmp_path, {
-        "ServerApp": {"identity_provider_class": "rbac_identity.ServerTokenAs"},
+        "ServerApp": {"identity_provider_class": "rbac_identity.ServerTokenAs"},  # tok-ada: an admin
         "RunaiApp": {"role_bindings": [{"role": "researcher", "user": "rae", "project": "default"}]},
     }).start()
     try:
@@ -271,6 +273,17 @@ def test_a_researcher_sees_no_admin_view_and_the_server_refuses_it_anyway(page, 
                 return r.status;
             }""")
             assert status == 403
+            # an admin grants rae the admin role meanwhile: back on the page, the button comes without a
+            # reload (and goes when it is revoked)
+            code, granted = server.api("POST", "access/bindings", {"role": "admin", "user": "rae"}, token="tok-ada")
+            assert code == 201, granted
+            back = "() => document.dispatchEvent(new Event('visibilitychange'))"
+            page.evaluate(back)
+            expect(panel.locator("button.jp-RunaiSidebar-adminButton")).to_be_visible()
+            code, _ = server.api("DELETE", f"access/bindings/{granted['id']}", token="tok-ada")
+            assert code == 200
+            page.evaluate(back)
+            expect(panel.locator("button.jp-RunaiSidebar-adminButton")).to_be_hidden()
             assert page.errors == []
         finally:
             page.context.close()

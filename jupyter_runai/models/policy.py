@@ -22,8 +22,8 @@ from .priority import PriorityClass
 from .quantity import QuantityError, parse_cpu, parse_memory
 from .workload import NAMES_MAX, PATH_MAX, WorkloadKind
 
-__all__ = ["ALLOWED_MAX", "FIELD_KINDS", "POLICY_FIELDS", "FieldRule", "Policy", "PolicyScope", "field_number",
-           "normalize_value"]
+__all__ = ["ALLOWED_MAX", "FIELD_KINDS", "POLICY_FIELDS", "FieldRule", "Policy", "PolicyScope", "field_catalog",
+           "field_number", "normalize_value"]
 
 #: the most values an ``allowed`` list holds
 ALLOWED_MAX = 256
@@ -75,6 +75,22 @@ def rule_number_text(sort: str, value: float) -> str:
     """A step bound in words: ``0.01``, ``1m`` (CPU), ``1`` byte."""
     return {"cpu": f"{value:g}m", "memory": f"{value:g} byte"}.get(sort, f"{value:g}")
 CHOICES = {"priority_class": [c.value for c in PriorityClass]}
+
+
+def field_catalog() -> list[dict[str, Any]]:
+    """Each field a policy may govern, for a form that edits policies: its path, its sort (see
+    :data:`POLICY_FIELDS`), the kinds that have it (None: every kind), its fixed choices (None: any
+    value), and the rule attributes that apply to it."""
+    out = []
+    for field, sort in POLICY_FIELDS.items():
+        rules = ["required", "can_edit"]
+        if sort in ORDERED:
+            rules += ["min", "max", "step"]
+        if sort != "bool":
+            rules.append("allowed")
+        out.append({"field": field, "sort": sort, "kinds": list(FIELD_KINDS[field]) if field in FIELD_KINDS else None,
+                    "choices": CHOICES.get(field), "rules": rules})
+    return out
 
 
 def field_number(field: str, value: Any) -> float:

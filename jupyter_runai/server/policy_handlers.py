@@ -8,6 +8,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..errors import Invalid
+from ..models.policy import field_catalog
 from .base import RunaiHandler, api
 from .form import form_info, narrow_form
 
@@ -21,7 +22,7 @@ class PoliciesHandler(RunaiHandler):
     @api
     async def get(self) -> None:
         policies = self.service.policy_list(self._query("scope"), self._query("name"), self._query("kind"))
-        self.send({"policies": [p.model_dump(mode="json") for p in policies]})
+        self.send({"policies": [p.model_dump(mode="json") for p in policies], "fields": field_catalog()})
 
     @web.authenticated
     @authorized
@@ -61,4 +62,18 @@ class EffectivePolicyHandler(RunaiHandler):
         self.send({**effective, "form": narrow_form(form, effective)})
 
 
-__all__ = ["EffectivePolicyHandler", "PoliciesHandler"]
+class InheritedPolicyHandler(RunaiHandler):
+    @web.authenticated
+    @authorized
+    @api
+    async def get(self) -> None:
+        scope, kind = self.get_argument("scope", None), self.get_argument("kind", None)
+        for field, value in (("scope", scope), ("kind", kind)):
+            if not value:
+                raise Invalid("required: the policy's scope and kind (and name unless cluster)", field=field,
+                              allowed=["cluster", "department", "project"] if field == "scope" else
+                              ["workspace", "training", "distributed", "inference"])
+        self.send(self.service.inherited_policy(scope, self.get_argument("name", None) or None, kind, self.user))
+
+
+__all__ = ["EffectivePolicyHandler", "InheritedPolicyHandler", "PoliciesHandler"]

@@ -48,7 +48,7 @@ from .metrics import MetricsHandler
 from .ready import ReadyHandler
 from .monitor_handlers import (DeviceUsageHandler, ProjectUsageHandler, RecentEventsHandler, UsageReportHandler,
                                WorkloadUsageHandler)
-from .policy_handlers import EffectivePolicyHandler, PoliciesHandler
+from .policy_handlers import EffectivePolicyHandler, InheritedPolicyHandler, PoliciesHandler
 from .proxy import ProxyHandler, proxy_routes
 from .stream import EventsHandler, LogsHandler
 
@@ -212,6 +212,13 @@ ROUTES: list[Route] = [
                      query={"scope": "cluster, department or project (required)", "name": "the department or "
                             "project (unless cluster)", "kind": "the workload kind (required)"}),
     }),
+    Route("/policies/inherited", InheritedPolicyHandler, {
+        "get": Op("What the scopes wider than one scope say of a kind (admins of that scope): the effective "
+                  "policy a policy of that scope may only tighten, with the scope that set each rule (the Admin "
+                  "view's policy form shows it beside each field)", response="InheritedPolicy",
+                  query={"scope": "cluster, department or project (required)", "name": "the department or project "
+                         "(unless cluster)", "kind": "the workload kind (required)"}),
+    }),
     Route("/policies/effective", EffectivePolicyHandler, {
         "get": Op("The effective policy of a project and kind: the defaults a submission gets and the rules in "
                   "force, with the scope that set each", response="EffectivePolicy",
@@ -358,6 +365,15 @@ def _schemas() -> dict[str, Any]:
         out.setdefault(sub, body)
     out["Policy"] = schema
     out["PolicyList"] = listing("policies", "Policy")
+    out["PolicyList"]["properties"]["fields"] = {
+        "type": "array", "description": "each field a policy may govern, for a form that edits policies",
+        "items": {"type": "object", "properties": {
+            "field": {"type": "string", "description": "its path in the workload spec"},
+            "sort": {"type": "string", "enum": ["number", "int", "cpu", "memory", "text", "choice", "bool", "names"]},
+            "kinds": {"type": ["array", "null"], "items": {"type": "string"}, "description": "the kinds that have "
+                      "it; null: every kind"},
+            "choices": {"type": ["array", "null"], "items": {"type": "string"}, "description": "its fixed values"},
+            "rules": {"type": "array", "items": {"type": "string"}, "description": "the rule attributes that apply"}}}}
     out["EffectivePolicy"] = {"type": "object", "required": ["project", "kind", "policies", "defaults", "rules"],
                               "properties": {
         "project": {"type": "string"}, "kind": {"type": "string"},
@@ -374,6 +390,12 @@ def _schemas() -> dict[str, Any]:
                                                        "step": {}, "allowed": {"type": "array"},
                                                        "can_edit": {"type": "boolean"},
                                                        "from": {"type": "array", "items": {"type": "string"}}}}}}}
+    out["InheritedPolicy"] = {
+        "type": "object", "required": ["scope", "kind", "policies", "defaults", "rules"],
+        "description": "What the scopes wider than one scope say of a kind (as EffectivePolicy, without form)",
+        "properties": {"scope": {"type": "string"}, "name": {"type": ["string", "null"]}, "kind": {"type": "string"},
+                       **{k: out["EffectivePolicy"]["properties"][k] for k in ("policies", "defaults", "default_from",
+                                                                             "rules")}}}
     out["NodeList"] = {"type": "object", "properties": {"nodes": {"type": "array", "items": {
         "type": "object", "description": "A node (see Node) whose devices carry allocated_fraction, "
         "allocated_memory, used_memory, utilization and pods"}}}}

@@ -34,6 +34,8 @@ import {
   queueSummary
 } from './logic/admin';
 import { adminForm, BuildRequest, IEditing } from './adminform';
+import { IPolicyEditing, policyForm } from './adminpolicy';
+import { IInherited, IPolicyDoc, IPolicyField, policyToForm } from './logic/policyform';
 import { RunaiModel } from './model';
 
 import type { AdminTab } from './adminform';
@@ -57,7 +59,6 @@ interface IPolicy {
   rules: Record<string, unknown>;
 }
 
-const POLICY_TEMPLATE = JSON.stringify({ scope: 'project', name: '', kind: 'training', defaults: {}, rules: { 'resources.gpu': { max: 2 } } }, null, 2);
 
 export class AdminView extends Widget {
   constructor(private readonly model: RunaiModel) {
@@ -93,6 +94,7 @@ export class AdminView extends Widget {
       this._tabChanged.emit(tab);
     }
     this._editing = null;
+    this._policyEditing = null;
     this._refused = null;
     this._render();
     void this._load();
@@ -108,7 +110,17 @@ export class AdminView extends Widget {
       } else if (tab === 'node-pools') {
         this._pools = (await requestAPI<{ node_pools: INodePool[] }>('node-pools')).node_pools;
       } else if (tab === 'policies') {
-        this._policies = (await requestAPI<{ policies: IPolicy[] }>('policies')).policies;
+        const [listed, p, d, pools] = await Promise.all([
+          requestAPI<{ policies: IPolicy[]; fields?: IPolicyField[] }>('policies'),
+          requestAPI<{ projects: IQueue[] }>('projects'),
+          requestAPI<{ departments: IQueue[] }>('departments'),
+          requestAPI<{ node_pools: INodePool[] }>('node-pools')
+        ]);
+        this._pools = pools.node_pools;
+        this._policies = listed.policies;
+        this._policyFields = listed.fields ?? [];
+        this._projects = p.projects;
+        this._departments = d.departments;
       } else if (tab === 'access') {
         this._bindings = (await requestAPI<{ bindings: IBinding[] }>('access/bindings')).bindings;
       } else {
@@ -272,7 +284,7 @@ export class AdminView extends Widget {
           { class: 'jp-RunaiAdmin-policyHead' },
           h('strong', null, p.scope === 'cluster' ? 'cluster' : `${p.scope} ${p.name}`),
           h('span', { class: 'jp-RunaiBadge' }, p.kind),
-          h('button', { class: 'jp-mod-styled jp-RunaiAdmin-edit', onclick: () => this._open('policies', key, { policy: JSON.stringify(compactPolicy(p), null, 2) }) }, 'Edit'),
+          h('button', { class: 'jp-mod-styled jp-RunaiAdmin-edit', title: 'Change it in the guided form (or as JSON from there)', onclick: () => this._openPolicy(key, p as IPolicyDoc) }, 'Edit'),
           h(
             'button',
             {
@@ -292,7 +304,8 @@ export class AdminView extends Widget {
       );
     });
     return [
-      h('div', { class: 'jp-RunaiAdmin-bar' }, h('button', { class: 'jp-mod-styled jp-mod-accept jp-RunaiAdmin-new', onclick: () => this._open('policies', null, { policy: POLICY_TEMPLATE }) }, '+ New policy')),
+      h('div', { class: 'jp-RunaiAdmin-bar' }, h('button', { class: 'jp-mod-styled jp-mod-accept jp-RunaiAdmin-new', onclick: () => this._openPolicy(null, { scope: 'project', name: this._projects[0]?.name ?? '', kind: 'training', defaults: {}, rules: {} }) }, '+ New policy')),
+      this._policyEditing ? this._guidedPolicy(this._policyEditing) : null,
       editing
         ? this._form([field], editing, editing.key ? `policy of ${editing.key}` : 'New policy', values => {
             const parsed = parseJsonObject(values.policy ?? '');
@@ -302,6 +315,73 @@ export class AdminView extends Widget {
         : null,
       cards.length ? h('div', { class: 'jp-RunaiAdmin-policies' }, cards) : h('div', { class: 'jp-RunaiSidebar-message' }, 'No policies: submissions get the built-in defaults.')
     ];
+  }
+
+  /** Open the guided form on a policy (a new one: empty rows), and read what the wider scopes set. */
+  private _openPolicy(key: string | null, p: IPolicyDoc): void {
+    this._refused = null;
+    this._editing = null;
+    this._policyEditing = { key, values: policyToForm(p), inherited: null, inheritedError: null, byRow: {}, general: [], busy: false };
+    this._render();
+    void this._loadInherited();
+  }
+
+  /** What the scopes wider than the form's scope set for its kind (`GET policies/inherited`). */
+  private async _loadInherited(): Promise<void> {
+    const editing = this._policyEditing;
+    if (!editing) {
+      return;
+    }
+    const { scope, name, kind } = editing.values;
+    const q = new URLSearchParams({ scope: scope || 'cluster', kind: kind || 'training' });
+    if (scope !== 'cluster' && name) {
+      q.set('name', name);
+    }
+    try {
+      const inherited = await requestAPI<IInherited>(`policies/inherited?${q.toString()}`);
+      if (this._policyEditing === editing && editing.values.scope === scope && editing.values.name === name && editing.values.kind === kind) {
+        editing.inherited = inherited;
+        editing.inheritedError = null;
+      }
+    } catch (error) {
+      if (this._policyEditing === editing) {
+        editing.inherited = null;
+        editing.inheritedError = error instanceof RunaiApiError ? error.message : String(error);
+      }
+    }
+    this._render();
+  }
+
+  private _guidedPolicy(editing: IPolicyEditing): HTMLElement {
+    return policyForm({
+      editing,
+      fields: this._policyFields,
+      departments: this._departments.map(d => d.name),
+      projects: this._projects.map(p => p.name),
+      nodePools: this._pools.map(p => p.name),
+      targetChanged: () => {
+        editing.byRow = {};
+        editing.general = [];
+        this._render();
+        void this._loadInherited();
+      },
+      rerender: () => this._render(),
+      send: body => requestAPI('policies', { method: 'PUT', body: JSON.stringify(body) }),
+      saved: async () => {
+        this._policyEditing = null;
+        this.model.wake();
+        await this._load();
+      },
+      cancel: () => {
+        this._policyEditing = null;
+        this._render();
+      },
+      asJson: body => {
+        const key = editing.key;
+        this._policyEditing = null;
+        this._open('policies', key, { policy: JSON.stringify(compactPolicy(body), null, 2) });
+      }
+    });
   }
 
   // ------------------------------------------------------------ role bindings
@@ -377,6 +457,7 @@ export class AdminView extends Widget {
 
   private _open(tab: AdminTab, key: string | null, values: FormValues): void {
     this._refused = null;
+    this._policyEditing = null;
     this._editing = { tab, key, before: key === null ? null : { ...values }, values: { ...values }, placed: { byField: {}, general: [] }, busy: false };
     this._render();
     this.node.querySelector<HTMLElement>('.jp-RunaiAdmin-form input:not([disabled]), .jp-RunaiAdmin-form select, .jp-RunaiAdmin-form textarea')?.focus();
@@ -433,6 +514,8 @@ export class AdminView extends Widget {
   private _departments: IQueue[] = [];
   private _pools: INodePool[] = [];
   private _policies: IPolicy[] = [];
+  private _policyFields: IPolicyField[] = [];
+  private _policyEditing: IPolicyEditing | null = null;
   private _bindings: IBinding[] = [];
   private _audit: IAuditEntry[] = [];
 }

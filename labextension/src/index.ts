@@ -17,7 +17,7 @@ import { WorkloadForm } from './form';
 import { runaiIcon } from './icons';
 import { LogsView } from './logs';
 import { notifyWorkloadChanges } from './notifications';
-import { RunaiModel } from './model';
+import { IAccessMe, RunaiModel } from './model';
 import { stateFromSpec } from './logic/clone';
 import { readSettings } from './logic/settings';
 import { IWorkloadSpec } from './logic/types';
@@ -305,13 +305,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     // the Admin view: for admins only (GET access/me); the server refuses anyone else anyway
     let isAdmin = false;
-    void model
-      .accessMe()
-      .then(me => {
-        isAdmin = me.admin;
-        commands.notifyCommandChanged(CommandIDs.openAdmin);
-      })
-      .catch(() => undefined);
+    const showAccess = (me: IAccessMe) => {
+      isAdmin = me.admin;
+      commands.notifyCommandChanged(CommandIDs.openAdmin);
+    };
+    void model.accessMe().then(showAccess).catch(() => undefined);
+    model.accessChanged.connect((_, me) => showAccess(me));
     let admin: MainAreaWidget<AdminView> | null = null;
     commands.addCommand(CommandIDs.openAdmin, {
       label: args => (args.isPalette ? 'Open GPU administration' : 'GPU Admin'),

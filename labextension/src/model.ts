@@ -13,6 +13,7 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { requestAPI, postJSON, streamText, RunaiApiError } from './api';
+import { ACCESS_REFRESH_MS, AccessWatch, IAccessMe } from './logic/access';
 import { IEffectivePolicy } from './logic/policy';
 import { DEFAULT_SETTINGS, ISidebarSettings } from './logic/settings';
 import { applyEvent, RateGate } from './logic/live';
@@ -48,7 +49,22 @@ export class RunaiModel {
       standby: () => (this._anyVisible() && !document.hidden ? false : 'when-hidden')
     });
     void this._poll.start();
+    // a role granted or revoked at runtime shows without a reload (no event is sent for one)
+    this._accessPoll = new Poll({
+      auto: false,
+      factory: () => this._access.check(),
+      frequency: { interval: ACCESS_REFRESH_MS, backoff: false },
+      name: 'jupyter-runai:access',
+      standby: () => (this._anyVisible() && !document.hidden ? false : 'when-hidden')
+    });
+    void this._accessPoll.start();
+    document.addEventListener('visibilitychange', this._onVisible);
     void this._connect();
+  }
+
+  /** The caller's access changed (a role granted or revoked while the page is open). */
+  get accessChanged(): ISignal<this, IAccessMe> {
+    return this._accessChanged;
   }
 
   get changed(): ISignal<this, void> {
@@ -198,16 +214,18 @@ export class RunaiModel {
 
   /**
    * Who the caller is (`GET access/me`): its roles and whether it administers the cluster (the
-   * Admin view shows for admins only; the server refuses anyone else anyway). Asked once a page.
+   * Admin view shows for admins only; the server refuses anyone else anyway). Read once, then
+   * again every `ACCESS_REFRESH_MS` while a view is visible, when the page becomes visible again
+   * and when the event stream reconnects:
+   * `accessChanged` tells the views when it changed.
    */
   accessMe(): Promise<IAccessMe> {
-    if (!this._me) {
-      this._me = requestAPI<IAccessMe>('access/me').catch(error => {
-        this._me = null; // asked again next time
-        throw error;
-      });
-    }
-    return this._me;
+    return this._access.current();
+  }
+
+  /** Read the caller's access again now (`accessChanged` follows when it changed). */
+  checkAccess(): Promise<void> {
+    return this._access.check();
   }
 
   /** The defaults and rules a submission of `kind` to `project` gets (`GET policies/effective`). */
@@ -258,6 +276,8 @@ export class RunaiModel {
     this._disposed = true;
     this._abort?.abort();
     this._poll.dispose();
+    this._accessPoll.dispose();
+    document.removeEventListener('visibilitychange', this._onVisible);
     Signal.clearData(this);
   }
 
@@ -335,6 +355,9 @@ export class RunaiModel {
           `events${since}`,
           text => {
             if (this.streamState !== 'live') {
+              if (this.streamState !== 'connecting' || parser.lastId) {
+                void this._access.check(); // connected again: roles may have changed meanwhile
+              }
               this._setStream('live');
               this._soon();
               delay = 1000;
@@ -382,19 +405,25 @@ export class RunaiModel {
   private _emitTimer: number | null = null;
   private _side = new RateGate(() => void this.refreshSide(), SIDE_REFRESH_MS);
   private _disposed = false;
-  private _me: Promise<IAccessMe> | null = null;
+  private _accessPoll: Poll;
+  /** back to the page (after asking an admin for a role, say): read the caller's access again */
+  private _onVisible = (): void => {
+    if (!document.hidden) {
+      void this._access.check();
+    }
+  };
+  private _accessChanged = new Signal<this, IAccessMe>(this);
+  private _access = new AccessWatch(
+    () => requestAPI<IAccessMe>('access/me'),
+    me => {
+      if (!this._disposed) {
+        this._accessChanged.emit(me);
+      }
+    }
+  );
 }
 
-/** `GET access/me` */
-export interface IAccessMe {
-  user: string;
-  groups: string[];
-  admin: boolean;
-  roles: { role: string; scope: string; name: string | null }[];
-  submit_projects: string[];
-  view_projects: string[];
-  view_nodes: boolean;
-}
+export type { IAccessMe };
 
 /** Every workload the caller may see, read a page at a time (`limit` and `continue`). */
 async function listWorkloads(): Promise<IWorkload[]> {

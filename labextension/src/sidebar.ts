@@ -13,7 +13,7 @@ import { runBulk } from './actions';
 import { bulkTargets, DEFAULT_SORT, durationLabel, finishedTargets, ISort, nextSort, prunedSelection, restoredLayout, SidebarView, sortTable, submittedAgeLabel, TABLE_COLUMNS } from './logic/table';
 import { IWorkload } from './logic/types';
 import { filterWorkloads, IFilter, restoredFilter, sortWorkloads, STATUS_FILTERS, statusCounts, StatusFilter, workloadKey } from './logic/workloads';
-import { RunaiModel } from './model';
+import { IAccessMe, RunaiModel } from './model';
 import { WorkloadRow } from './rows';
 
 /** What the sidebar keeps in the state database: the project, the filters, the view and its sort. */
@@ -182,14 +182,14 @@ export class RunaiSidebar extends Widget {
       ),
       this._adminButton
     );
-    // admins only (the server refuses anyone else anyway); the button shows once the server says so
-    this.model
-      .accessMe()
-      .then(me => {
-        this._adminButton.hidden = !me.admin;
-        toolbar.classList.toggle('jp-mod-admin', me.admin);
-      })
-      .catch(() => undefined);
+    // admins only (the server refuses anyone else anyway); the button shows once the server says so,
+    // and comes or goes when a role is granted or revoked while the page is open
+    const showAccess = (me: IAccessMe) => {
+      this._adminButton.hidden = !me.admin;
+      toolbar.classList.toggle('jp-mod-admin', me.admin);
+    };
+    this.model.accessMe().then(showAccess).catch(() => undefined);
+    this.model.accessChanged.connect((_, me) => showAccess(me), this);
     this.node.appendChild(
       h(
         'div',
