@@ -121,8 +121,9 @@ class RuleEnforcement:
 
     def _make_preemptible(self, workload: Workload, message: str) -> None:
         """An idle workload is made preemptible (rule idle_gpu_timeout): it runs on, the engine may now
-        reclaim or preempt its pods; its idle time starts over (idle as long again, it is stopped)."""
-        workload.spec = workload.spec.model_copy(update={"preemptible": True})
+        reclaim or preempt its pods; its idle time starts over (idle as long again, it is stopped). The
+        spec keeps what was submitted: a resume runs it as submitted."""
+        workload.status.made_preemptible_by = message
         workload.status.message = message
         self._event("RuleMadePreemptible", workload, message)
         self._idle_since.pop(workload.uid, None)

@@ -176,7 +176,7 @@ def contested(running: Iterable[Workload], waiting: Iterable[Workload], pool_of_
         return set()
     out = set()
     for workload in running:
-        if not workload.spec.preemptible:
+        if not workload.preemptible:
             continue
         pools = {pool_of_node.get(pod.node, "") for pod in workload.status.pods
                  if pod.phase == PodPhase.RUNNING and pod.node and pod.devices}
@@ -214,7 +214,7 @@ def breaches(workloads: Iterable[Workload], projects: Mapping[str, Project], dep
         if "idle_gpu_timeout" in rules and since is not None:
             seconds, scope = rules["idle_gpu_timeout"]
             idle = (now - since).total_seconds()
-            if idle >= seconds and not workload.spec.preemptible \
+            if idle >= seconds and not workload.preemptible \
                     and idle_action(kind, project, department, scope) == "preemptible":
                 out.append(Breach(workload.uid, "idle_gpu_timeout", scope, seconds,
                                   f"made preemptible by rule idle_gpu_timeout of {scope} for {kind} workloads: its "
@@ -228,7 +228,7 @@ def breaches(workloads: Iterable[Workload], projects: Mapping[str, Project], dep
                                   f"showed no utilization for {format_seconds(idle)}, the most allowed is "
                                   f"{format_seconds(seconds)}"))
                 continue
-        if "preemptible_max_duration" in rules and workload.uid in waiting and workload.spec.preemptible \
+        if "preemptible_max_duration" in rules and workload.uid in waiting and workload.preemptible \
                 and status.started_at is not None:
             seconds, scope = rules["preemptible_max_duration"]
             ran = (now - status.started_at).total_seconds()

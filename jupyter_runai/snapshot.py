@@ -145,7 +145,7 @@ def engine_job(workload: Workload, seq: int, pods: Iterable[ActivePod], being_de
         name=workload.uid,
         queue=spec.project,
         priority=spec.priority,
-        preemptible=spec.preemptible,
+        preemptible=workload.preemptible,
         min_available=spec.min_pods,
         created_order=seq,
         pods=[_engine_pod(pod_key(spec.project, spec.pod_name(p.index)), p.index, spec.pod_resources(p.index), p)

@@ -185,13 +185,21 @@ def test_an_idle_workspace_is_made_preemptible_where_the_rule_says_so_then_gives
     space = service.get("default", "space")
     message = ("made preemptible by rule idle_gpu_timeout of project 'default' for workspace workloads: its GPUs "
                "showed no utilization for 30m, the most allowed is 30m; it runs on, and its GPUs may be taken back")
-    assert space.spec.preemptible is True and space.status.message == message
+    assert space.preemptible and space.status.made_preemptible_by == space.status.message == message
+    assert space.spec.preemptible is False  # the spec keeps what was submitted
     assert events_of(service, "space", "RuleMadePreemptible") == [message]
     assert events_of(service, "space", "RuleStopped") == []
-    assert service.store.workload("default", "space").spec.preemptible is True  # stored so
+    assert service.store.workload("default", "space").status.made_preemptible_by == message  # stored so
     for _ in range(4):  # now the endpoint preempts it
         service.run_cycle()
     assert phase(service, "serve") == "Running" and phase(service, "space") == "Pending"
+    # still preemptible while it waits; stopped and resumed, it runs as submitted again
+    assert service.get("default", "space").preemptible
+    service.stop("default", "space", ME)
+    service.run_cycle()
+    service.resume("default", "space", ME)
+    space = service.get("default", "space")
+    assert not space.preemptible and space.status.made_preemptible_by is None
 
 
 def test_an_idle_preemptible_workload_is_stopped_even_where_the_rule_would_make_it_preemptible(
@@ -207,7 +215,7 @@ def test_an_idle_preemptible_workload_is_stopped_even_where_the_rule_would_make_
     service.run_cycle()
     service.run_cycle()
     assert "stopped by rule idle_gpu_timeout" in stopped_by_rule(service, "train")
-    assert phase(service, "space") == "Running" and service.get("default", "space").spec.preemptible
+    assert phase(service, "space") == "Running" and service.get("default", "space").preemptible
     clock.advance(minutes=9)  # its idle time started over when it was made preemptible
     service.run_cycle()
     assert phase(service, "space") == "Running"

@@ -212,7 +212,7 @@ def _labels(workload: Workload, index: int) -> dict[str, str]:
         LABEL_PROJECT: spec.project,
         LABEL_POD_INDEX: str(index),
         LABEL_QUEUE: spec.project,
-        LABEL_PREEMPTIBILITY: "preemptible" if spec.preemptible else "non-preemptible",
+        LABEL_PREEMPTIBILITY: "preemptible" if workload.preemptible else "non-preemptible",
     }
 
 

@@ -477,6 +477,12 @@ class WorkloadStatus(RunaiModel):
         default=None, description="Why the workload waits, in words; set while Pending."
     )
     message: Optional[str] = Field(default=None, description="Why it failed or stopped, in words.")
+    made_preemptible_by: Optional[str] = Field(
+        default=None,
+        description="Set when a scheduling rule (idle_gpu_timeout with idle_gpu_action: preemptible) made this "
+        "workload preemptible, in the rule's words: its GPUs may be taken back while it is on. spec.preemptible "
+        "keeps what was submitted; a resume starts without it.",
+    )
     pods: list[PodStatus] = Field(default_factory=list, description="Its pods, by index.")
     url: Optional[str] = Field(
         default=None,
@@ -545,6 +551,11 @@ class Workload(RunaiModel):
                              allowed=expected, got=pod.name)
         problems.raise_if_any()
         return self
+
+    @property
+    def preemptible(self) -> bool:
+        """Whether the engine may take its GPUs back: as submitted, or made so by a rule until resumed."""
+        return bool(self.spec.preemptible) or self.status.made_preemptible_by is not None
 
     @property
     def key(self) -> str:
