@@ -15,7 +15,8 @@ import pytest
 from api_helpers import server_config
 from jupyter_runai.clusters import logtimes
 from jupyter_runai.clusters.local import LocalCluster, _alive
-from jupyter_runai.clusters.logtimes import Stamper, TimesWriter, format_time, parse_time, times_path
+from jupyter_runai.clusters.logtimes import (Stamper, TimesWriter, format_time, offset_since, parse_time,
+                                             times_path)
 from test_local_cluster import FakeNvml, make_launch, wait_file, wait_report
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -120,6 +121,15 @@ def test_what_is_not_a_time_is_refused(text):
         parse_time(text)
 
 
+def test_since_starts_at_the_first_line_that_arrived_after_it(tmp_path):
+    # chunks: 'a\nb' at T0, 'c\n\r1\r2' at T0+1 (its line starts after 'c\n'), '\n' at T0+2, 'tail' at T0+3
+    log = write_log(tmp_path, CHUNKS)
+    data = log.read_bytes()
+    assert [data[offset_since(log, since):] for since in (T0 - 1, T0, T0 + 1, T0 + 2, T0 + 3, T0 + 4)] == [
+        data, data, b"\r1\r2\ntail", b"tail", b"tail", b""]
+    assert offset_since(tmp_path / "other.log", T0) is None  # no times: the caller decides
+
+
 # ---------------------------------------------------------------- the local cluster's pod runner
 
 CHATTY = """
@@ -199,8 +209,12 @@ async def test_timestamps_on_demand_through_the_api(api, service):
     tail = await api.logs("stamped", timestamps="true", tail=1)
     assert tail == text.splitlines(keepends=True)[-1]
     assert await api.logs("stamped", timestamps="false") == "one\ntwo\nthree"
+    assert await api.logs("stamped", since_seconds=3600) == "one\ntwo\nthree"  # all arrived in the last hour
+    code, body = await api.get("workloads", "default", "stamped", "logs", params={"since_seconds": "0"})
+    assert code == 400 and body["error"]["field"] == "since_seconds"
     times_path(service.log_path("default", "stamped")).unlink()  # as for a pod of an older version
     assert await api.logs("stamped", timestamps="true") == "- one\n- two\n- three"
+    assert await api.logs("stamped", since_seconds=1) == "one\ntwo\nthree"  # nothing says what is older
 
 
 async def test_following_with_timestamps(api):

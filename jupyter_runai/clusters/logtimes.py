@@ -29,7 +29,7 @@ import struct
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["TimesWriter", "Stamper", "times_path", "format_time", "parse_time", "UNKNOWN"]
+__all__ = ["TimesWriter", "Stamper", "times_path", "format_time", "parse_time", "offset_since", "UNKNOWN"]
 
 HEADER = b"runai-logtimes1\n"  # 16 bytes
 RECORD = struct.Struct("<QQ")
@@ -225,6 +225,43 @@ class Stamper:
 
     def close(self) -> None:
         self._times.close()
+
+
+def offset_since(log_path: str | os.PathLike, since_ns: int, block: int = 64 * 1024) -> int | None:
+    """Byte offset of the first line of the log that started at or after ``since_ns`` (the log's
+    size when none did), found by a binary search of the side file; None when the log has no
+    recorded times (nothing says which lines are older). A line without a time counts as new."""
+    times = _Times(times_path(log_path))
+    try:
+        if times._file is None:
+            return None
+        low, high = 0, times._count()
+        if high == 0:
+            return None
+        while low < high:  # the first record at or after since_ns
+            mid = (low + high) // 2
+            time_ns = times._record(mid)[1]
+            if time_ns and time_ns < since_ns:
+                low = mid + 1
+            else:
+                high = mid
+        with open(log_path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            if low == times._count():
+                return size
+            start = min(times._record(low)[0], size)
+            if start == 0:
+                return 0
+            f.seek(start - 1)  # the record's chunk starts a line: here, or after its first newline
+            at = start - 1
+            while data := f.read(block):
+                found = data.find(b"\n")
+                if found >= 0:
+                    return at + found + 1
+                at += len(data)
+            return size
+    finally:
+        times.close()
 
 
 def _byte_before(path: str | os.PathLike, offset: int) -> bytes:

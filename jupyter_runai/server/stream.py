@@ -6,13 +6,15 @@ import asyncio
 import functools
 import json
 import os
+import time
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..clusters.logtimes import Stamper
+from ..clusters.logtimes import Stamper, offset_since
 from ..events import Subscription
+from ..models.queues import DURATION_MAX
 from .base import RunaiHandler, api
 
 FOLLOW_POLL_SECONDS = 0.25
@@ -20,6 +22,7 @@ HEARTBEAT_SECONDS = 15.0
 CHUNK = 256 * 1024  # bytes read and sent at a time: what a log request holds in memory
 TAIL_BLOCK = 64 * 1024  # bytes read at a time when looking for the last lines
 MAX_TAIL_LINES = 100_000
+MAX_SINCE_SECONDS = int(DURATION_MAX)
 REPLAY_PAGE = 1000  # events read from the store at a time when a client resumes
 STALL_SECONDS = HEARTBEAT_SECONDS  # an overflowed client that reads nothing is closed after this
 
@@ -71,8 +74,10 @@ def _encoded(data: dict) -> str:
 
 
 class LogsHandler(RunaiHandler):
-    """``GET .../logs?pod=&follow=&tail=&timestamps=``: the pod's output as text; ``follow`` streams
-    until it ends; ``timestamps`` puts the time each line arrived before it (``clusters/logtimes.py``).
+    """``GET .../logs?pod=&follow=&tail=&timestamps=&since_seconds=``: the pod's output as text;
+    ``follow`` streams until it ends; ``timestamps`` puts the time each line arrived before it, and
+    ``since_seconds`` starts at the first line that arrived in the last N seconds (both from the
+    times recorded beside the log, ``clusters/logtimes.py``).
 
     The file is read off the event loop, in chunks of ``CHUNK`` bytes, each sent (and
     waited for) before the next is read: a log of any size holds one chunk in memory, and
@@ -86,6 +91,7 @@ class LogsHandler(RunaiHandler):
         follow = self.flag("follow") if "follow" in self.request.arguments else False
         tail = self.int_argument("tail", None, maximum=MAX_TAIL_LINES)
         timestamps = self.flag("timestamps") if "timestamps" in self.request.arguments else False
+        since = self.int_argument("since_seconds", None, minimum=1, maximum=MAX_SINCE_SECONDS)
         path = self.service.log_path(project, name, pod, self.user)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
@@ -97,6 +103,9 @@ class LogsHandler(RunaiHandler):
                 offset = await loop.run_in_executor(None, tail_offset, path, tail)
             except FileNotFoundError:
                 offset = 0
+        if path is not None and path.exists() and since is not None:
+            start = await loop.run_in_executor(None, offset_since, path, time.time_ns() - since * 1_000_000_000)
+            offset = max(offset, start or 0)  # no times recorded: nothing is known to be older
         index = int(str(pod).rsplit("-", 1)[-1]) if pod is not None else 0
         stamper = None
         try:
