@@ -122,6 +122,7 @@ class _Times:
         self._times: list[int] = []
         self._next = len(HEADER)  # file position of the next record to read
         self._start = 0
+        self._eof = False  # the last read found no more records (reset by refresh())
         self.open()
 
     def open(self) -> None:
@@ -160,10 +161,18 @@ class _Times:
         self._next = len(HEADER) + low * RECORD.size
         self._offsets, self._times = [], []
 
+    def refresh(self) -> None:
+        """Look for new records again (the side file grows while the pod writes)."""
+        self._eof = False
+
     def _more(self) -> bool:
+        if self._eof:
+            return False
         self._file.seek(self._next)
         data = self._file.read(READ_RECORDS * RECORD.size)
         data = data[: len(data) - len(data) % RECORD.size]  # a record being written is read next time
+        if len(data) < READ_RECORDS * RECORD.size:
+            self._eof = True
         if not data:
             return False
         self._next += len(data)
@@ -202,15 +211,20 @@ class Stamper:
         if at_line_start is None:
             at_line_start = offset == 0 or _byte_before(log_path, offset) == b"\n"
         self._at_line_start = at_line_start
+        self._last_ns: int | None = -1
+        self._last = b""
 
     def _prefix(self, offset: int) -> bytes:
         time_ns = self._times.time_at(offset)
-        return (format_time(time_ns) if time_ns else UNKNOWN) + b" "
+        if time_ns != self._last_ns:  # the lines of one chunk of output share their time
+            self._last_ns, self._last = time_ns, (format_time(time_ns) if time_ns else UNKNOWN) + b" "
+        return self._last
 
     def stamp(self, data: bytes) -> bytes:
         out = []
         at = 0
         self._times.open()
+        self._times.refresh()  # the records of these bytes were written before them
         if data and self._at_line_start:
             out.append(self._prefix(self.offset))
         while (end := data.find(b"\n", at)) >= 0 and end + 1 < len(data):
