@@ -81,7 +81,11 @@ class _Tee(threading.Thread):
         os.dup2(write, 1)
         os.dup2(write, 2)
         os.close(write)
-        self._times = logtimes.TimesWriter(times_file, offset=os.lseek(self._log, 0, os.SEEK_END))
+        try:
+            start = os.lseek(self._log, 0, os.SEEK_END)
+        except OSError:  # not a file (a pipe): offsets count from here
+            start = 0
+        self._times: logtimes.TimesWriter | None = logtimes.TimesWriter(times_file, offset=start)
         self._busy = threading.Lock()  # held from a read until its bytes are in the log
 
     def run(self) -> None:
@@ -91,11 +95,22 @@ class _Tee(threading.Thread):
                 data = os.read(self._read, 64 * 1024)
                 if not data:
                     break
-                self._times.chunk(data, time.time_ns())  # the time first: a reader of a line finds it
+                if self._times is not None:
+                    try:
+                        self._times.chunk(data, time.time_ns())  # the time first: a reader of a line finds it
+                    except OSError:  # the times are lost from here (the reader says '-'), never the output
+                        self._times = None
                 view = memoryview(data)
-                while view:
-                    view = view[os.write(self._log, view):]
-        self._times.close()
+                try:
+                    while view:
+                        view = view[os.write(self._log, view):]
+                except OSError:  # a full disk: the rest of this chunk is lost, as the command's own write
+                    # would have failed; reading on keeps the command from blocking on a full pipe, and
+                    # the next record starts where the log goes on (it supersedes this one's)
+                    if self._times is not None:
+                        self._times.offset = os.lseek(self._log, 0, os.SEEK_CUR)
+        if self._times is not None:
+            self._times.close()
 
     def drain(self, timeout: float = 5.0) -> None:
         """Return once what was written to the pipe so far is in the log (or after ``timeout``,
