@@ -186,11 +186,16 @@ def _add_workload_verbs(add: Any, kind: str | None, group: str | None = None, su
     describe.set_defaults(run_action="describe")
 
     logs = add("logs", "print a pod's log (-f to follow it)",
-               epilog=f"examples:\n  {words} logs {example_name}\n  {words} logs {example_name} --pod 1 --tail 50 -f")
+               epilog=f"examples:\n  {words} logs {example_name}\n  {words} logs {example_name} --pod 1 --tail 50 -f\n"
+                      f"  {words} logs {example_name} --timestamps --since 10m")
     logs.add_argument("name", metavar="NAME")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the pod ends")
     logs.add_argument("--pod", type=int, default=None, metavar="N", help="pod index (default 0: the master or first)")
     logs.add_argument("--tail", type=int, default=None, metavar="N", help="only the last N lines")
+    logs.add_argument("--timestamps", action="store_true",
+                      help="put the time each line arrived before it (RFC 3339, UTC; '-' where none was recorded)")
+    logs.add_argument("--since", type=_since, default=None, metavar="DURATION",
+                      help="only the lines that arrived in the last DURATION (90, 30s, 10m, 1h30m, 2d)")
     logs.set_defaults(run_action="logs")
 
     # Run:ai calls it suspend; ours was stop: both names everywhere
@@ -489,8 +494,22 @@ def _cmd_describe(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -
     return EXIT_OK
 
 
+def _since(text: str) -> int:
+    """``--since``: whole seconds (at least 1) from a duration such as ``10m``."""
+    import math  # noqa: PLC0415
+
+    from .models.queues import parse_duration  # noqa: PLC0415 - the models only when it is used
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (examples: 90, 30s, 10m, 1h30m, 2d)") from None
+    return max(1, math.ceil(seconds))
+
+
 def _cmd_logs(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> int:
-    for chunk in client.logs(ns.name, _project_of(ns), pod=ns.pod, follow=ns.follow, tail=ns.tail):
+    for chunk in client.logs(ns.name, _project_of(ns), pod=ns.pod, follow=ns.follow, tail=ns.tail,
+                             timestamps=ns.timestamps, since_seconds=ns.since):
         sys.stdout.write(chunk)
         sys.stdout.flush()
     return EXIT_OK

@@ -660,12 +660,17 @@ class RunaiClient:
         pod: int | None = None,
         follow: bool = False,
         tail: int | None = None,
+        timestamps: bool = False,
+        since_seconds: int | None = None,
     ) -> Iterator[str]:
-        """The log of one pod (default pod 0) as text chunks; with ``follow``, until the pod ends."""
+        """The log of one pod (default pod 0) as text chunks; with ``follow``, until the pod ends.
+        ``timestamps``: each line after the time it arrived (RFC 3339, UTC, as ``kubectl logs
+        --timestamps``); ``since_seconds``: only the lines that arrived in the last N seconds."""
         response = self.request(
             "GET",
             self._workload_path(name, project, "/logs"),
-            params={"pod": pod, "follow": True if follow else None, "tail": tail},
+            params={"pod": pod, "follow": True if follow else None, "tail": tail,
+                    "timestamps": True if timestamps else None, "since_seconds": since_seconds},
             stream=True,
             headers={"Accept": "text/plain"},
             timeout=(self.timeout[0], None) if follow else self.timeout,
@@ -1124,10 +1129,13 @@ class Workload:
         self.data = self.client.api.wait(self.name, self.project, until=test, timeout=timeout, on_update=on_update)
         return self
 
-    def logs(self, follow: bool = False, pod: int | None = None, tail: int | None = None) -> str | None:
+    def logs(self, follow: bool = False, pod: int | None = None, tail: int | None = None,
+             timestamps: bool = False, since_seconds: int | None = None) -> str | None:
         """The log of one pod (default pod 0) as text; ``follow=True`` prints it as it comes, until
-        the pod ends (returns ``None``: the text is on the screen)."""
-        chunks = self.client.api.logs(self.name, self.project, pod=pod, follow=follow, tail=tail)
+        the pod ends (returns ``None``: the text is on the screen). ``timestamps=True`` puts the
+        time each line arrived before it; ``since_seconds`` keeps the lines of the last N seconds."""
+        chunks = self.client.api.logs(self.name, self.project, pod=pod, follow=follow, tail=tail,
+                                      timestamps=timestamps, since_seconds=since_seconds)
         if not follow:
             return "".join(chunks)
         for chunk in chunks:

@@ -17,7 +17,7 @@ kmock alone (0.8) stores objects but leaves out what a real API server does on i
   history and ends every open watch with 410;
 * ``pods/binding`` sets ``spec.nodeName`` (409 if the pod is bound already); ``pods/eviction``
   deletes the pod; ``pods/log`` answers what :attr:`logs` holds for the pod (then ends, even
-  when asked to follow);
+  when asked to follow), with ``timestamps=true`` each line after :func:`log_time` of its index;
 * :meth:`fail_next` makes the next requests of a kind answer an error (500, 429, 409...);
   :meth:`answer_late` carries them out but answers late (a client's timeout).
 
@@ -50,6 +50,12 @@ HISTORY = 1000  # changes kept for watches that resume; older resource versions 
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def log_time(index: int) -> str:
+    """The time the stand-in's kubelet gives line ``index`` of a log: RFC 3339 with the
+    fraction's trailing zeros cut, as Go's RFC3339Nano writes it."""
+    return f"2026-01-02T03:04:{index % 60:02d}.12345Z"
 
 
 def _merge(into: dict, patch: dict) -> dict:
@@ -327,7 +333,10 @@ class KubeStandIn(kmock.KubernetesScaffold):
         if request.subresource == "log":  # what the container wrote (the test sets it: logs[(ns, name)])
             if ("pods", request.namespace, request.name) not in self.store:
                 raise kmock.KubernetesError(status=404, reason="NotFound", message=f"{request.name} not found")
-            return self.logs.get((request.namespace, request.name), "").encode()
+            text = self.logs.get((request.namespace, request.name), "")
+            if request.params.get("timestamps") == "true":  # as the kubelet: RFC 3339, trailing zeros cut
+                text = "".join(f"{log_time(i)} {line}" for i, line in enumerate(text.splitlines(keepends=True)))
+            return text.encode()
         obj = self.store.get((self._resource(request), request.namespace, request.name))
         if obj is None:
             raise kmock.KubernetesError(status=404, reason="NotFound", message=f"{request.name} not found")

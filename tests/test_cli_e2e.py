@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -157,6 +158,8 @@ def test_submit_list_logs_stop_resume_delete(server):
     wait_for(lambda: "hello from runai" in runai(server, "logs", name).stdout, what="the log line")
     tail = runai(server, "logs", name, "--tail", "1")
     assert tail.returncode == 0 and tail.stdout.strip().endswith("hello from runai")
+    stamped = runai(server, "logs", name, "--timestamps", "--since", "1h")
+    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hello from runai$", stamped.stdout, re.M), stamped
 
     # describe and nodes show where it runs
     described = runai(server, "describe", name)

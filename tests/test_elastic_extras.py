@@ -57,13 +57,24 @@ def test_a_later_elastic_jobs_extra_pods_do_not_take_the_gpus_an_older_gang_wait
         assert res.binds == []
         assert "waits for capacity on the same nodes" in res.pending_reasons["e"]
         assert "pod g-0 and 3 more" in res.pending_reasons["e"]
-        assert res.pending_reasons["g"].startswith("gang of 4 pods")
+        assert res.pending_reasons["g"].startswith("all 4 pods must start together and ")
+    # the gang's reason counts its pods plainly as GPUs free up
+    assert [res.pending_reasons["g"].split("; ")[0] for res in history[:3]] == [
+        "all 4 pods must start together and only 1 fits now", "all 4 pods must start together and only 2 fit now",
+        "all 4 pods must start together and only 3 fit now"]
     # once the fourth is free, the gang starts whole
     assert sorted(b.pod for b in history[3].binds) == ["g-0", "g-1", "g-2", "g-3"]
     assert set(g_running.values()) == {0, 1, 2, 3}
     # and e grows only when nothing ahead of it waits (here: no GPU left)
     assert e_running == {0: 4}
     assert history[4].binds == [] and "g" not in history[4].pending_reasons
+
+
+def test_a_gang_none_of_whose_pods_fits_says_so_plainly():
+    x = _job("x", "p", 5, 0, running={k: k for k in range(5)}, priority=100)  # every GPU, not preemptible by g
+    reason = _one_cycle([x, _job("g", "p", 2, 1)], [_queue("p", 5)]).pending_reasons["g"]
+    assert reason.startswith("all 2 pods must start together and none of them fits now; pod g-0 needs 1 whole GPU")
+    assert "only 0" not in reason
 
 
 def _one_cycle(jobs: list[Job], queues: list[Queue], nodes: list[Node] | None = None):

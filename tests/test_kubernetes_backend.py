@@ -18,6 +18,7 @@ from kube_stand_in import gpu_node, kube, kubelet_runs, other_pod  # noqa: F401 
 from test_service import ME, make_service
 
 from jupyter_runai.clusters.kubernetes import KubernetesCluster
+from jupyter_runai.clusters.logtimes import Stamper
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -169,6 +170,10 @@ def test_submit_creates_pods_bound_to_the_engines_node(kube, service, cluster):
         {"name": "main", "state": {"terminated": {"exitCode": 0}}}]}})
     cycle_until(service, "train", "Succeeded")
     wait_for(lambda: path.read_text().endswith("epoch 3\ndone\n"), "the whole log, once it ended")
+    # read with the kubelet's times, kept beside the copy: ?timestamps=true as on the local cluster
+    assert Stamper(path).stamp(path.read_bytes()) == (
+        b"2026-01-02T03:04:00.123450000Z epoch 1\n2026-01-02T03:04:01.123450000Z epoch 2\n"
+        b"2026-01-02T03:04:02.123450000Z epoch 3\n2026-01-02T03:04:03.123450000Z done\n")
 
 
 def test_data_sources_are_volumes_and_credentials_are_secrets_the_pod_names(kube, service, cluster):

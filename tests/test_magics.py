@@ -4,6 +4,7 @@ against a live Jupyter server."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -53,6 +54,10 @@ def test_line_magic_returns_the_objects_it_shows(ip, server, capsys):
     assert w.wait("Succeeded", timeout=30, show=False) is w and w.phase == "Succeeded"
     wait_logs(server, "from-line", "hello-from-the-line")
     assert "hello-from-the-line" in w.logs()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hello-from-the-line\n", w.logs(timestamps=True))
+    capsys.readouterr()
+    ip.run_line_magic("runai", "logs from-line --timestamps --since 10m")
+    assert re.fullmatch(r"\S+Z hello-from-the-line\n", capsys.readouterr().out)
     ws = ip.run_line_magic("runai", "list")
     assert isinstance(ws, WorkloadList) and "from-line" in [x.name for x in ws]
     assert "<table" in ws._repr_html_() and "from-line" in ws._repr_html_()

@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -559,6 +560,85 @@ def test_a_log_with_carriage_returns_and_ansi_codes_reads_as_in_a_terminal(page,
     for name in ("tqdm-1", "many-lines"):
         lab.api("DELETE", f"workloads/default/{name}")
         expect(row(page, name)).to_have_count(0, timeout=TIMEOUT)
+
+
+def log_times(logs) -> list[str]:
+    """The time column of a log view as the browser draws it (a pseudo-element: '' where none)."""
+    return logs.locator(".jp-RunaiLogs-line:not(:empty)").evaluate_all(
+        "lines => lines.map(l => getComputedStyle(l, '::before').content.replace(/^\"|\"$/g, ''))"
+        ".map(c => (c === 'none' || c === 'normal') ? '' : c)")
+
+
+def test_timestamps_on_demand_in_the_log_view(page, lab, shots):
+    tab = page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-sidebar"]')
+    if not page.locator("#jupyter-runai-sidebar").is_visible():
+        tab.click()
+    command = ("printf '\\033[1;34mepoch 1/2\\033[0m\\n'; sleep 0.2; "
+               "for i in 0 5 10; do printf '\\r%3d%%|bar|' $((i * 10)); sleep 0.1; done; "
+               "printf '\\n\\033[32mloss 0.42\\033[0m\\n'; echo 'epoch 2/2'")
+    code, body = lab.api("POST", "workloads", {"name": "stamped-1", "command": command})
+    assert code == 201, body
+    row(page, "stamped-1").locator("button.jp-RunaiWorkload-logs").click()
+    logs = page.locator("#jupyter-runai-logs-default-stamped-1")
+    expect(logs.locator(".jp-RunaiLogs-status")).to_contain_text("end of log", timeout=TIMEOUT)
+    lines = logs.locator(".jp-RunaiLogs-line:not(:empty)")
+    expected = ["epoch 1/2", "100%|bar|", "loss 0.42", "epoch 2/2"]
+    expect(lines).to_have_text(expected)
+    toggle = logs.locator("input.jp-RunaiLogs-timestamps")
+    expect(toggle).not_to_be_checked()
+    assert log_times(logs) == ["", "", "", ""]  # off: no column
+    label = logs.locator("label:has(input.jp-RunaiLogs-timestamps)")
+    assert "when each line arrived" in (label.get_attribute("title") or "")
+
+    toggle.check()
+    # each line after the time the server recorded, in the browser's zone; the text is unchanged
+    code, stamped = lab.api("GET", "workloads/default/stamped-1/logs?timestamps=true")
+    assert code == 200
+    server_times = [line.split(" ", 1)[0] for line in stamped.split("\n") if line]
+    offset = page.evaluate("t => -new Date(Date.parse(t.slice(0, 23) + 'Z')).getTimezoneOffset()", server_times[0])
+    shown = []
+    for t in server_times:
+        moment = datetime.fromisoformat(t[:26] + "+00:00") + timedelta(minutes=offset)
+        shown.append(moment.strftime("%m-%d %H:%M:%S.") + t[20:23])
+    expect(lines).to_have_text(expected)
+    assert log_times(logs) == shown, (log_times(logs), stamped)
+    assert all(re.fullmatch(r"\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", t) for t in shown)
+    # the time column sits left of the text: the text of every line starts at one x
+    starts = lines.evaluate_all("ls => ls.map(l => { const r = document.createRange(); r.selectNodeContents(l); "
+                                "return Math.round(r.getClientRects()[0].left); })")
+    assert len(set(starts)) == 1 and starts[0] > lines.first.bounding_box()["x"] + 50, starts
+    page.set_viewport_size({"width": 1280, "height": 800})
+    shoot(page, shots / "logs-timestamps.png")
+    page.set_viewport_size({"width": 1280, "height": 860})
+
+    # search finds the text, never the times
+    search = logs.locator("input.jp-RunaiLogs-search")
+    search.fill("loss")
+    expect(logs.locator(".jp-RunaiLogs-matches")).to_have_text("1 line")
+    search.fill(shown[0][6:11])  # the hour and minute of the first line
+    expect(logs.locator(".jp-RunaiLogs-matches")).to_have_text("no match")
+    search.fill("")
+    # Download has the times, as runai logs --timestamps prints them
+    with page.expect_download() as download:
+        logs.locator("button.jp-RunaiLogs-download").click()
+    assert Path(download.value.path()).read_bytes().decode() == stamped
+    # the choice is kept (the state database): a new log view opens with the times shown
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-logs-default-stamped-1"] .lm-TabBar-tabCloseIcon').click()
+    row(page, "stamped-1").locator("button.jp-RunaiWorkload-logs").click()
+    expect(logs.locator(".jp-RunaiLogs-status")).to_contain_text("end of log", timeout=TIMEOUT)
+    expect(logs.locator("input.jp-RunaiLogs-timestamps")).to_be_checked()
+    expect(lines).to_have_text(expected)
+    assert log_times(logs) == shown
+    # off again (the later tests' screenshots show none), and Download is the log as written
+    logs.locator("input.jp-RunaiLogs-timestamps").uncheck()
+    assert log_times(logs) == ["", "", "", ""]
+    with page.expect_download() as download:
+        logs.locator("button.jp-RunaiLogs-download").click()
+    assert Path(download.value.path()).read_bytes().startswith(b"\x1b[1;34mepoch 1/2")
+    page.locator('li.lm-TabBar-tab[data-id="jupyter-runai-logs-default-stamped-1"] .lm-TabBar-tabCloseIcon').click()
+    lab.api("DELETE", "workloads/default/stamped-1")
+    expect(row(page, "stamped-1")).to_have_count(0, timeout=TIMEOUT)
+    assert not page.errors, page.errors  # type: ignore[attr-defined]
 
 
 def table_names(page) -> list[str]:

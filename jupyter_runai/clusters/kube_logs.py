@@ -6,7 +6,9 @@ when the stream ends and the pod has ended, one last read completes the copy and
 thread stops. A stream that
 breaks while the pod runs is read again from the start after a pause. Each read rewrites
 the file from the start; the file never holds more than ``max_bytes`` (a line says where
-the copy stops).
+the copy stops). The log is read with ``timestamps=true``: each line's time goes to the
+times file beside the copy (``logtimes.py``), the line itself to the copy, so the logs API
+serves both backends' logs, with or without times, the same way.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
+
+from . import logtimes
 
 __all__ = ["LogCopy"]
 
@@ -73,28 +77,86 @@ class LogCopy:
 
     def _copy(self, follow: bool) -> None:
         """Read the log from its start into a new file; while following, the new file takes the
-        path at its first bytes (it holds what the old one did, and more, as it grows)."""
+        path at its first bytes (it holds what the old one did, and more, as it grows). The API
+        server's times (``timestamps=true``) go to the times file beside it (``logtimes.py``),
+        which takes its path first: a reader of a line finds its time."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         partial = self.path.with_suffix(".part")
+        times_file = logtimes.times_path(self.path)
+        times_partial = logtimes.times_path(partial)
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        times = logtimes.TimesWriter(times_partial)
         written = 0
         published = False
-        with os.fdopen(fd, "wb") as out:
-            for chunk in self._fetch(follow):
-                if self._closed.is_set():
-                    break
-                room = self.max_bytes - written
-                if len(chunk) > room:
-                    out.write(chunk[:room])
-                    out.write(f"\n[runai: the log goes on; only its first {self.max_bytes} bytes are kept here]\n"
-                              .encode())
-                    break
-                out.write(chunk)
-                written += len(chunk)
-                if follow:
-                    out.flush()
-                    if not published:
-                        os.replace(partial, self.path)  # the open file goes on growing under the path
-                        published = True
+        lines = _StampedLines()
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for time_ns, piece in lines.read(self._fetch(follow)):
+                    if self._closed.is_set():
+                        break
+                    if not piece:  # the end of what arrived so far
+                        if follow and written:
+                            out.flush()
+                            if not published:
+                                os.replace(times_partial, times_file)
+                                os.replace(partial, self.path)  # the open file goes on growing under the path
+                                published = True
+                        continue
+                    room = self.max_bytes - written
+                    if len(piece) > room:
+                        times.chunk(piece[:room], time_ns)
+                        out.write(piece[:room])
+                        note = f"\n[runai: the log goes on; only its first {self.max_bytes} bytes are kept here]\n"
+                        times.chunk(note.encode(), None)
+                        out.write(note.encode())
+                        break
+                    times.chunk(piece, time_ns)
+                    out.write(piece)
+                    written += len(piece)
+        finally:
+            times.close()
         if not published:
+            os.replace(times_partial, times_file)
             os.replace(partial, self.path)
+
+
+class _StampedLines:
+    """Splits what the API server sends with ``timestamps=true`` (``<RFC 3339 time> <line>``)
+    into ``(time_ns, line)``; a line that comes without a time (or one that does not parse)
+    gets None. A line longer than ``MAX_LINE`` is passed on in pieces, the first with its time.
+    ``(None, b"")`` marks the end of each chunk received."""
+
+    MAX_LINE = 256 * 1024
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._at_line_start = True
+
+    def _piece(self, data: bytes) -> tuple[int | None, bytes]:
+        time_ns = None
+        if self._at_line_start:
+            head, space, rest = data.partition(b" ")
+            try:
+                time_ns = logtimes.parse_time(head.decode("ascii")) if space else None
+            except (UnicodeDecodeError, ValueError):
+                time_ns = None
+            if time_ns is not None:
+                data = rest
+        self._at_line_start = data.endswith(b"\n")
+        return time_ns, data
+
+    def read(self, chunks: Iterable[bytes]) -> Iterator[tuple[int | None, bytes]]:
+        for chunk in chunks:
+            self._pending += chunk
+            while True:
+                end = self._pending.find(b"\n")
+                if end < 0:
+                    if len(self._pending) < self.MAX_LINE:
+                        break
+                    end = self.MAX_LINE - 1
+                line, self._pending = self._pending[:end + 1], self._pending[end + 1:]
+                yield self._piece(line)
+            yield None, b""
+        if self._pending:
+            line, self._pending = self._pending, b""
+            yield self._piece(line)

@@ -49,6 +49,7 @@ from traitlets.config import LoggingConfigurable
 from ..models import Node, NodePool
 from ..models.names import NAMESPACE_PREFIX, namespace_for
 from ..models.quantity import parse_memory
+from . import logtimes
 from .base import DeviceMetrics, Endpoint, PodLaunch, PodReport, PodState
 from .kube_informer import Informer
 from .kube_lease import LeaseElector
@@ -454,7 +455,7 @@ class KubernetesCluster(LoggingConfigurable):
 
             def fetch(follow: bool):
                 resp = self.core.read_namespaced_pod_log(
-                    name, namespace, container="main", follow=follow, _preload_content=False,
+                    name, namespace, container="main", follow=follow, timestamps=True, _preload_content=False,
                     _request_timeout=(self.request_timeout, 3600) if follow else self.request_timeout)
                 try:
                     yield from resp.stream(64 * 1024)
@@ -727,6 +728,7 @@ class KubernetesCluster(LoggingConfigurable):
             uid = handle.get("workload_uid") or (tracked.workload_uid if tracked else None)
             last = not any(t.workload_uid == uid for t in self._tracked.values())
         self._log_file(key).unlink(missing_ok=True)
+        logtimes.times_path(self._log_file(key)).unlink(missing_ok=True)
         self.writer.queue(lambda: self.writer.delete_pod(namespace, name))
         if last:  # the workload's last pod: its Secret and Services go with it
             workload = name.rsplit("-", 1)[0]

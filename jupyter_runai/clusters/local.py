@@ -34,7 +34,7 @@ from traitlets.config import LoggingConfigurable
 
 from ..models import GpuDevice, Node
 from ..models.quantity import parse_memory
-from . import podrunner
+from . import logtimes, podrunner
 from .base import DeviceMetrics, Endpoint, PodDeviceMetrics, PodLaunch, PodReport, PodState
 from .nvml import Nvml, PynvmlNvml
 
@@ -656,7 +656,9 @@ class LocalCluster(LoggingConfigurable):
             exit_file.unlink(missing_ok=True)
             _write_handle_file(meta, {"launch_id": launch.launch_id})  # this launch, before it starts
             spec_file = meta / "spec.json"
-            spec_file.write_text(json.dumps({"command": command, "exit_file": str(exit_file), "git": git}))
+            log_path = pod_dir / "pod.log"
+            spec_file.write_text(json.dumps({"command": command, "exit_file": str(exit_file), "git": git,
+                                             "times_file": str(logtimes.times_path(log_path))}))
             port = _free_port() if launch.needs_port else None
             sock = self._socket_path(launch) if launch.needs_port else None
             if sock is not None:
@@ -665,7 +667,6 @@ class LocalCluster(LoggingConfigurable):
             master_port = self._master_port(launch) if distributed else None
             env = self._environment(launch, node, meta, port, sock, master_port)
             env.setdefault("GIT_TERMINAL_PROMPT", "0")
-            log_path = pod_dir / "pod.log"
             # The runner starts with the stop signals blocked (the mask survives exec) and
             # unblocks them once its handler is in place: a stop() right after launch is
             # then recorded by the runner instead of killing it before it can record anything.

@@ -15,6 +15,13 @@ directory and log file (stdout and stderr) already in place. It
    the runner is a child subreaper, so the pod's orphans are its children. As
    Kubernetes ends a container's processes when its main process exits.
 
+When the spec names a ``times_file``, the runner's output (its own, git's and the
+command's) reaches the log through a pipe that the runner reads: each chunk goes to the
+log unchanged and, when a line starts in it, its arrival time to the times file
+(``logtimes.py``). The runner outlives a restart of the Jupyter server, so an adopted pod
+keeps its times. Everything written before the command ended is in the log before the
+exit record is written.
+
 The spec holds no secrets: the environment comes through the process
 environment. Standard library only, so it runs under ``python -I``.
 """
@@ -23,10 +30,24 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
+import fcntl
 import subprocess
 import sys
+import termios
+import threading
 import time
+
+try:
+    from . import logtimes
+except ImportError:  # run as a script under ``python -I``: the sibling file, by its path
+    import importlib.util
+
+    _spec = importlib.util.spec_from_file_location(
+        "_runai_logtimes", os.path.join(os.path.dirname(os.path.abspath(__file__)), "logtimes.py"))
+    logtimes = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(logtimes)
 
 __all__ = ["STOP_SIGNALS", "main", "write_exit_record"]
 
@@ -48,6 +69,70 @@ def write_exit_record(path: str, exit_code: int, sig: int | None = None, reason:
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(tmp, path)
+
+
+class _Tee(threading.Thread):
+    """Copies what arrives on the pipe to the log, recording when each line started."""
+
+    def __init__(self, times_file: str) -> None:
+        super().__init__(name="runai-tee", daemon=True)
+        self._log = os.dup(1)  # the log file the cluster opened as our stdout
+        self._read, write = os.pipe()
+        os.dup2(write, 1)
+        os.dup2(write, 2)
+        os.close(write)
+        try:
+            start = os.lseek(self._log, 0, os.SEEK_END)
+        except OSError:  # not a file (a pipe): offsets count from here
+            start = 0
+        self._times: logtimes.TimesWriter | None = logtimes.TimesWriter(times_file, offset=start)
+        self._busy = threading.Lock()  # held from a read until its bytes are in the log
+
+    def run(self) -> None:
+        while True:
+            select.select([self._read], [], [])  # waits outside the lock; only this thread reads
+            with self._busy:  # read and written together: drain() sees the pipe empty only after
+                data = os.read(self._read, 64 * 1024)
+                if not data:
+                    break
+                if self._times is not None:
+                    try:
+                        self._times.chunk(data, time.time_ns())  # the time first: a reader of a line finds it
+                    except OSError:  # the times are lost from here (the reader says '-'), never the output
+                        self._times = None
+                view = memoryview(data)
+                try:
+                    while view:
+                        view = view[os.write(self._log, view):]
+                except OSError:  # a full disk: the rest of this chunk is lost, as the command's own write
+                    # would have failed; reading on keeps the command from blocking on a full pipe, and
+                    # the next record starts where the log goes on (it supersedes this one's)
+                    if self._times is not None:
+                        self._times.offset = os.lseek(self._log, 0, os.SEEK_CUR)
+        if self._times is not None:
+            self._times.close()
+
+    def drain(self, timeout: float = 5.0) -> None:
+        """Return once what was written to the pipe so far is in the log (or after ``timeout``,
+        when something left running keeps writing)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        deadline = time.monotonic() + timeout
+        waiting = bytearray(4)
+        while time.monotonic() < deadline:
+            with self._busy:
+                fcntl.ioctl(self._read, termios.FIONREAD, waiting)
+                if int.from_bytes(waiting, sys.byteorder) == 0:
+                    return
+            time.sleep(0.005)
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Our end of the pipe closes; the copy ends once no process of the pod holds it."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.close(1)
+        os.close(2)
+        self.join(timeout)
 
 
 def _say(message: str) -> None:
@@ -134,6 +219,20 @@ def main(argv: list[str] | None = None) -> int:
     with open(argv[0], encoding="utf-8") as stream:
         spec = json.load(stream)
     exit_file: str = spec["exit_file"]
+    tee = _Tee(spec["times_file"]) if spec.get("times_file") else None
+    if tee is not None:
+        tee.start()
+    code = _run(spec, exit_file, tee)
+    if tee is not None:
+        tee.close()
+    return code
+
+
+def _run(spec: dict, exit_file: str, tee: _Tee | None) -> int:
+    def record_exit(path: str, exit_code: int, sig: int | None = None, reason: str | None = None) -> None:
+        if tee is not None:
+            tee.drain()  # the log is complete up to here before the pod is seen to end
+        write_exit_record(path, exit_code, sig, reason)
 
     terminating = False
 
@@ -148,15 +247,15 @@ def main(argv: list[str] | None = None) -> int:
 
     for source in spec.get("git", []):
         if terminating:
-            write_exit_record(exit_file, 143, signal.SIGTERM, "ended before the command started")
+            record_exit(exit_file, 143, signal.SIGTERM, "ended before the command started")
             return 143
         reason = _checkout(source)
         if reason:
             _say(reason)
-            write_exit_record(exit_file, 1, None, reason)
+            record_exit(exit_file, 1, None, reason)
             return 1
     if terminating:
-        write_exit_record(exit_file, 143, signal.SIGTERM, "ended before the command started")
+        record_exit(exit_file, 143, signal.SIGTERM, "ended before the command started")
         return 143
 
     command = spec["command"]
@@ -167,17 +266,17 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError:
         reason = f"could not start: command not found: {command[0]}"
         _say(reason)
-        write_exit_record(exit_file, 127, None, reason)
+        record_exit(exit_file, 127, None, reason)
         return 127
     except PermissionError:
         reason = f"could not start: permission denied: {command[0]}"
         _say(reason)
-        write_exit_record(exit_file, 126, None, reason)
+        record_exit(exit_file, 126, None, reason)
         return 126
     except OSError as error:
         reason = f"could not start {command[0]}: {error}"
         _say(reason)
-        write_exit_record(exit_file, 126, None, reason)
+        record_exit(exit_file, 126, None, reason)
         return 126
     if terminating:  # the stop came between the check above and the start: pass it on
         child.send_signal(signal.SIGTERM)
@@ -190,10 +289,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
     if returncode < 0:
         sig = -returncode
-        write_exit_record(exit_file, 128 + sig, sig, None)
+        record_exit(exit_file, 128 + sig, sig, None)
         code = 128 + sig
     else:
-        write_exit_record(exit_file, returncode, None, None)
+        record_exit(exit_file, returncode, None, None)
         code = returncode
     sys.stdout.flush()
     _end_leftovers()  # as Kubernetes ends a container's processes when its main process exits

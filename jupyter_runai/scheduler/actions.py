@@ -92,7 +92,7 @@ class Context:
                 reason = explain_no_fit(sess, p)
                 sess.rollback(mark)
                 if len(tasks) > 1:
-                    return f"gang of {len(tasks)} pods: only {i} fit; pod {p.name} {reason}"
+                    return f"{gang_words(len(tasks), i)}; pod {p.name} {reason}"
                 return f"pod {p.name} {reason}"
             node, devs, frac, pipelined = found
             sess.set_pod(p, P.PIPELINED if pipelined else P.ALLOCATED, node, devs, frac)
@@ -103,6 +103,12 @@ class Context:
                 if p.status is P.ALLOCATED:
                     sess.set_pod(p, P.PIPELINED, p.node, p.devices, p.frac)
         return None
+
+
+def gang_words(total: int, fit: int) -> str:
+    """Why a gang waits, plainly: ``all 4 pods must start together and only 2 fit now``."""
+    now = "none of them fits now" if fit == 0 else "only 1 fits now" if fit == 1 else f"only {fit} fit now"
+    return f"all {total} pods must start together and {now}"
 
 
 def _pod_shape(p: PodState) -> tuple:

@@ -104,7 +104,13 @@ ROUTES: list[Route] = [
     Route("/workloads/{project}/{name}/logs", LogsHandler, {
         "get": Op("A pod's output (stdout and stderr)", response="text",
                   query={"pod": "pod index or name (default 0)", "follow": "stream until the pod ends",
-                         "tail": "only the last N lines (0 to 100000)"}),
+                         "tail": "only the last N lines (0 to 100000)",
+                         "timestamps": "true: each line after the time it arrived, RFC 3339 in UTC with nanoseconds "
+                                       "and a space, as kubectl logs --timestamps ('- ' where no time was "
+                                       "recorded); with follow too",
+                         "since_seconds": "only the lines that arrived in the last N seconds (1 to 315360000); "
+                                          "with tail, the last N of those; a log with no recorded times is "
+                                          "served whole"}),
     }),
     Route("/events", EventsHandler, {
         "get": Op("Server-sent events; resumes after the Last-Event-ID header with every event since, or an "

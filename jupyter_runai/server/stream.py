@@ -6,12 +6,15 @@ import asyncio
 import functools
 import json
 import os
+import time
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from ..clusters.logtimes import Stamper, offset_since
 from ..events import Subscription
+from ..models.queues import DURATION_MAX
 from .base import RunaiHandler, api
 
 FOLLOW_POLL_SECONDS = 0.25
@@ -19,6 +22,7 @@ HEARTBEAT_SECONDS = 15.0
 CHUNK = 256 * 1024  # bytes read and sent at a time: what a log request holds in memory
 TAIL_BLOCK = 64 * 1024  # bytes read at a time when looking for the last lines
 MAX_TAIL_LINES = 100_000
+MAX_SINCE_SECONDS = int(DURATION_MAX)
 REPLAY_PAGE = 1000  # events read from the store at a time when a client resumes
 STALL_SECONDS = HEARTBEAT_SECONDS  # an overflowed client that reads nothing is closed after this
 
@@ -70,7 +74,10 @@ def _encoded(data: dict) -> str:
 
 
 class LogsHandler(RunaiHandler):
-    """``GET .../logs?pod=&follow=&tail=``: the pod's output as text; ``follow`` streams until it ends.
+    """``GET .../logs?pod=&follow=&tail=&timestamps=&since_seconds=``: the pod's output as text;
+    ``follow`` streams until it ends; ``timestamps`` puts the time each line arrived before it, and
+    ``since_seconds`` starts at the first line that arrived in the last N seconds (both from the
+    times recorded beside the log, ``clusters/logtimes.py``).
 
     The file is read off the event loop, in chunks of ``CHUNK`` bytes, each sent (and
     waited for) before the next is read: a log of any size holds one chunk in memory, and
@@ -83,6 +90,8 @@ class LogsHandler(RunaiHandler):
         pod = self.get_argument("pod", None)
         follow = self.flag("follow") if "follow" in self.request.arguments else False
         tail = self.int_argument("tail", None, maximum=MAX_TAIL_LINES)
+        timestamps = self.flag("timestamps") if "timestamps" in self.request.arguments else False
+        since = self.int_argument("since_seconds", None, minimum=1, maximum=MAX_SINCE_SECONDS)
         path = self.service.log_path(project, name, pod, self.user)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
@@ -94,25 +103,35 @@ class LogsHandler(RunaiHandler):
                 offset = await loop.run_in_executor(None, tail_offset, path, tail)
             except FileNotFoundError:
                 offset = 0
+        if path is not None and path.exists() and since is not None:
+            start = await loop.run_in_executor(None, offset_since, path, time.time_ns() - since * 1_000_000_000)
+            offset = max(offset, start or 0)  # no times recorded: nothing is known to be older
         index = int(str(pod).rsplit("-", 1)[-1]) if pod is not None else 0
-        while True:
-            if path is None:
-                path = self.service.log_path(project, name, pod, self.user)
-            if path is not None and path.exists():
-                sent = await self._send_file(path, offset)
-                if sent is None:
-                    return  # the client went away
-                offset = sent
-            if not follow or self.service.pod_finished(project, name, index):
-                if follow and path is not None and path.exists() and path.stat().st_size > offset:
-                    continue  # the last lines written before it ended
-                break
-            await asyncio.sleep(FOLLOW_POLL_SECONDS)
+        stamper = None
+        try:
+            while True:
+                if path is None:
+                    path = self.service.log_path(project, name, pod, self.user)
+                if path is not None and path.exists():
+                    if timestamps and stamper is None:
+                        stamper = await loop.run_in_executor(None, Stamper, path, offset)
+                    sent = await self._send_file(path, offset, stamper)
+                    if sent is None:
+                        return  # the client went away
+                    offset = sent
+                if not follow or self.service.pod_finished(project, name, index):
+                    if follow and path is not None and path.exists() and path.stat().st_size > offset:
+                        continue  # the last lines written before it ended
+                    break
+                await asyncio.sleep(FOLLOW_POLL_SECONDS)
+        finally:
+            if stamper is not None:
+                stamper.close()
         self.finish(set_content_type="text/plain; charset=utf-8")
 
-    async def _send_file(self, path, offset: int) -> int | None:
-        """Send the file from ``offset`` to its end; the offset reached, or None if the
-        client closed the connection."""
+    async def _send_file(self, path, offset: int, stamper: Stamper | None = None) -> int | None:
+        """Send the file from ``offset`` to its end (each line after the time it arrived, with a
+        ``stamper``); the offset reached, or None if the client closed the connection."""
         loop = asyncio.get_running_loop()
         try:
             f = await loop.run_in_executor(None, open, path, "rb")
@@ -123,6 +142,8 @@ class LogsHandler(RunaiHandler):
                 f.seek(offset)
             while data := await loop.run_in_executor(None, f.read, CHUNK):
                 offset += len(data)
+                if stamper is not None:
+                    data = await loop.run_in_executor(None, stamper.stamp, data)
                 self.write(data)
                 await self.flush()  # wait until it is on its way: one chunk in memory at a time
         except StreamClosedError:

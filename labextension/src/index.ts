@@ -212,7 +212,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           shell.activateById(open.id);
           return;
         }
-        const content = new LogsView(model, project, name, pod);
+        const content = new LogsView(model, project, name, pod, state);
         const widget = new MainAreaWidget({ content });
         widget.id = id;
         widget.title.label = `Logs: ${name}`;

@@ -1,5 +1,6 @@
 /** A workload's logs in the main area, followed live, one pod at a time. */
 
+import { IStateDB } from '@jupyterlab/statedb';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
@@ -7,7 +8,8 @@ import { RunaiApiError, streamText } from './api';
 import { h, replaceChildren } from './dom';
 import { phaseClass } from './logic/format';
 import { shouldRestartLogs } from './logic/logs';
-import { ISegment, lineMatches, TerminalRenderer } from './logic/terminal';
+import { formatLogTime, ITimedLine, localOffsetMinutes, TimedLog } from './logic/logtimes';
+import { lineMatches } from './logic/terminal';
 import { RunaiModel } from './model';
 
 /** Keep the tab light: past this many lines the oldest are dropped (and a notice says so). */
@@ -15,10 +17,18 @@ export const MAX_LINES = 20_000;
 /** ... and past this many characters in all (long lines). */
 export const MAX_CHARS = 4_000_000;
 
-/** One rendered line as an element: styled spans, or plain text where it has no style. */
-function lineElement(line: ISegment[], el: HTMLElement = h('div', { class: 'jp-RunaiLogs-line' })): HTMLElement {
+/** Where the log view keeps its choices (the Timestamps toggle) in the state database. */
+export const LOGS_STATE = 'jupyter-runai:logs';
+
+/** One rendered line as an element: styled spans, or plain text where it has no style; its time
+ * (when the server recorded one) in `data-time`, shown by CSS in a column when Timestamps is on
+ * (so it is neither searched nor copied with the text). */
+function lineElement(line: ITimedLine, el: HTMLElement = h('div', { class: 'jp-RunaiLogs-line' })): HTMLElement {
+  if (line.time !== null) {
+    el.dataset.time = formatLogTime(line.time, localOffsetMinutes(line.time));
+  }
   el.replaceChildren(
-    ...line.map(seg => {
+    ...line.segments.map(seg => {
       if (!seg.classes.length && !seg.css) {
         return document.createTextNode(seg.text);
       }
@@ -37,7 +47,8 @@ export class LogsView extends Widget {
     private readonly model: RunaiModel,
     readonly project: string,
     readonly workload: string,
-    pod = 0
+    pod = 0,
+    private readonly state: IStateDB | null = null
   ) {
     super();
     this.addClass('jp-RunaiLogs');
@@ -59,6 +70,14 @@ export class LogsView extends Widget {
       type: 'checkbox',
       checked: true,
       onchange: () => this._start()
+    });
+    this._timestamps = h('input', {
+      type: 'checkbox',
+      class: 'jp-RunaiLogs-timestamps',
+      onchange: () => {
+        this._showTimes();
+        void this.state?.save(LOGS_STATE, { timestamps: this._timestamps.checked });
+      }
     });
     this._tail = h(
       'select',
@@ -86,7 +105,9 @@ export class LogsView extends Widget {
       'button',
       {
         class: 'jp-mod-styled jp-RunaiLogs-download',
-        title: "Download the pod's whole log as it wrote it (colour codes and carriage returns included)",
+        title:
+          "Download the pod's whole log as it wrote it (colour codes and carriage returns included; " +
+          'with Timestamps on, each line after the time it arrived)',
         onclick: () => void this._downloadLog()
       },
       'Download'
@@ -104,6 +125,17 @@ export class LogsView extends Widget {
         h('label', { class: 'jp-RunaiLogs-label' }, 'Pod ', this._podSelect),
         h('label', { class: 'jp-RunaiLogs-label' }, 'Show ', this._tail),
         h('label', { class: 'jp-RunaiLogs-label' }, this._follow, ' Follow'),
+        h(
+          'label',
+          {
+            class: 'jp-RunaiLogs-label',
+            title:
+              "Show when each line arrived, in this browser's time zone: the time its first character was " +
+              'written (a progress bar: when it started). Download then has the times too, in UTC.'
+          },
+          this._timestamps,
+          ' Timestamps'
+        ),
         this._search,
         this._matchCount,
         this._download,
@@ -112,6 +144,13 @@ export class LogsView extends Widget {
     );
     this.node.appendChild(this._trimmed);
     this.node.appendChild(this._output);
+    void this.state?.fetch(LOGS_STATE).then(saved => {
+      const timestamps = (saved as { timestamps?: unknown } | undefined)?.timestamps;
+      if (typeof timestamps === 'boolean' && !this.isDisposed) {
+        this._timestamps.checked = timestamps;
+        this._showTimes();
+      }
+    });
     model.changed.connect(this._update, this);
     // start the stream first: _update() restarts only a stream that is not running, so the
     // tab opens exactly one stream
@@ -145,7 +184,12 @@ export class LogsView extends Widget {
     return this._podChanged;
   }
 
-  /** The log as shown: one line of text per line, styles left out. */
+  /** The times are shown in a column (the lines always carry them). */
+  private _showTimes(): void {
+    this._output.classList.toggle('jp-mod-timestamps', this._timestamps.checked);
+  }
+
+  /** The log as shown: one line of text per line, styles (and times) left out. */
   get text(): string {
     return Array.from(this._output.children, el => el.textContent ?? '').join('\n');
   }
@@ -180,9 +224,9 @@ export class LogsView extends Widget {
   private _start(): void {
     this._abort?.abort();
     const abort = (this._abort = new AbortController());
-    const renderer = new TerminalRenderer();
+    const renderer = new TimedLog();
     this._output.replaceChildren();
-    let current = lineElement([]);
+    let current = lineElement({ segments: [], time: null });
     this._output.appendChild(current);
     this._trimmedLines = 0;
     this._showTrimmed();
@@ -193,7 +237,8 @@ export class LogsView extends Widget {
     this._streaming = true;
     this._status.textContent = follow ? 'following…' : 'loading…';
     const tail = this._tail.value ? `&tail=${this._tail.value}` : '';
-    const path = `workloads/${encodeURIComponent(this.project)}/${encodeURIComponent(this.workload)}/logs?pod=${pod}&follow=${follow}${tail}`;
+    // always with the times: the toggle shows or hides them without reading the log again
+    const path = `workloads/${encodeURIComponent(this.project)}/${encodeURIComponent(this.workload)}/logs?pod=${pod}&follow=${follow}${tail}&timestamps=true`;
     let pending = '';
     let scheduled = false;
     let seen = false;
@@ -326,10 +371,12 @@ export class LogsView extends Widget {
     this._countMatches();
   }
 
-  /** Save the pod's whole log (read again from the server, not what this tab kept) as a file. */
+  /** Save the pod's whole log (read again from the server, not what this tab kept) as a file;
+   * with Timestamps on, each line after its time (RFC 3339, UTC, as `runai logs --timestamps`). */
   private async _downloadLog(): Promise<void> {
     const pod = this._pod;
-    const path = `workloads/${encodeURIComponent(this.project)}/${encodeURIComponent(this.workload)}/logs?pod=${pod}&follow=false`;
+    const times = this._timestamps.checked;
+    const path = `workloads/${encodeURIComponent(this.project)}/${encodeURIComponent(this.workload)}/logs?pod=${pod}&follow=false&timestamps=${times}`;
     const parts: string[] = [];
     this._download.disabled = true;
     try {
@@ -351,6 +398,7 @@ export class LogsView extends Widget {
   private _podChanged = new Signal<this, number>(this);
   private _podSelect: HTMLSelectElement;
   private _follow: HTMLInputElement;
+  private _timestamps: HTMLInputElement;
   private _tail: HTMLSelectElement;
   private _status: HTMLElement;
   private _chip: HTMLElement;

@@ -34,14 +34,14 @@ describe('explainPending', () => {
   it('recognises whole GPUs, quota, gangs and node pools', () => {
     expect(explainPending('pod default/x-0 needs 2 whole GPUs on one node; the most idle GPUs on one node is 1').summary).toBe('Waiting for free GPUs');
     expect(explainPending("non-preemptible workloads run only within deserved quota: project 'a' has 1 GPU").summary).toBe("Waiting for the project's quota");
-    const gang = explainPending('gang of 3 pods: only 1 fit; pod default/d-1 needs 1 whole GPU on one node; the most idle GPUs on one node is 0');
+    const gang = explainPending('all 3 pods must start together and only 1 fits now; pod default/d-1 needs 1 whole GPU on one node; the most idle GPUs on one node is 0');
     expect(gang.summary).toBe('Waiting until all its pods fit at once');
     expect(gang.details[0]).toBe('All 3 pods must start together and only 1 fits now');
-    // no "only 0 fit"
-    expect(explainPending('gang of 4 pods: only 0 fit; pod default/d-0 needs 1 whole GPU on one node').details[0]).toBe(
-      'All 4 pods must start together and none of them fits now'
+    // the scheduler's own words (no "only 0 fit"), without the pod's name
+    expect(explainPending('all 4 pods must start together and none of them fits now; pod default/d-0 needs 1 whole GPU on one node').details).toEqual(
+      ['All 4 pods must start together and none of them fits now', 'Needs 1 whole GPU on one node']
     );
-    expect(explainPending('gang of 4 pods: only 2 fit; pod default/d-2 needs 1 whole GPU on one node').details[0]).toBe(
+    expect(explainPending('all 4 pods must start together and only 2 fit now; pod default/d-2 needs 1 whole GPU on one node').details[0]).toBe(
       'All 4 pods must start together and only 2 fit now'
     );
     expect(explainPending('no node matches the workload\'s node pools or node affinity in node pool a100').summary).toBe('No node in the chosen node pools');

@@ -22,12 +22,7 @@ export function explainPending(reason: string | null | undefined): IPendingExpla
   if (!reason) {
     return { summary: 'Queued: waiting for the next scheduling cycle', details: [] };
   }
-  const cleaned = reason
-    .replace(/^gang of (\d+) pods: only (\d+) fit; pod \S+ /, (_, all: string, fit: string) => {
-      const now = fit === '0' ? 'none of them fits now' : fit === '1' ? 'only 1 fits now' : `only ${fit} fit now`;
-      return `all ${all} pods must start together and ${now}; `;
-    })
-    .replace(/^pod \S+ /, '');
+  const cleaned = reason.replace(/(^|; )pod \S+ /, '$1');
   const details = cleaned
     .split(/;\s+/)
     .map(s => capitalise(s.trim()))
@@ -38,7 +33,7 @@ export function explainPending(reason: string | null | undefined): IPendingExpla
     summary = 'Starting: its server does not answer yet';
   } else if (text.includes('minimum runtime')) {
     summary = 'Waiting for pods protected by their minimum runtime';
-  } else if (text.startsWith('gang of')) {
+  } else if (text.startsWith('all ') && text.includes('must start together')) {
     summary = 'Waiting until all its pods fit at once';
   } else if (text.includes('no node matches')) {
     summary = 'No node in the chosen node pools';
