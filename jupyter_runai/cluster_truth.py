@@ -18,11 +18,14 @@ local cluster every method returns at once. With a mirror:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from .clusters.kube_workloads import workload_from_object, workload_uid_of
-from .models import PodPhase, Workload, WorkloadPhase
+from .errors import Conflict, Unavailable
+from .identity import User
+from .models import PodPhase, Workload, WorkloadPhase, WorkloadSpec
 
 __all__ = ["ClusterTruth"]
 
@@ -37,6 +40,7 @@ class ClusterTruth:
     def _init_cluster_truth(self) -> None:
         self._restored: list[str] = []  # uids restored from the cluster at start: told once loaded
         self._gone_there: list[str] = []  # uids whose object went while no scheduler ran
+        self._submitting: set[tuple[str, str]] = set()  # (project, name) whose object is being created
 
     @property
     def _mirror(self) -> Any:
@@ -124,6 +128,37 @@ class ClusterTruth:
             self._after_commit.append(lambda workload=workload: mirror.update(workload))
 
     # ------------------------------------------------------------ while it runs
+
+    async def submit_confirmed(self, spec: WorkloadSpec | dict[str, Any], user: User) -> Workload:
+        """Submit as :meth:`submit` does; with a mirror, the workload's object is created on the
+        cluster first (awaited, never blocking the loop) and only then is the workload stored. An
+        object the cluster refuses is a 503 and nothing is stored."""
+        mirror = self._mirror
+        if mirror is None:
+            return self.submit(spec, user)
+        admitted = self._admit(spec, user)
+        self._check_not_submitting(admitted)
+        workload = self._new_workload(admitted, user)
+        key = (admitted.project, admitted.name)
+        self._submitting.add(key)
+        try:
+            try:
+                await asyncio.wrap_future(mirror.create(workload))
+            except Exception as exc:
+                raise Unavailable(f"the cluster did not take the workload's RunaiWorkload object, so it was not "
+                                  f"submitted: {exc}") from exc
+            try:
+                return self.submit(admitted, user, admitted=workload)
+            except BaseException:
+                mirror.delete(workload)  # not stored: its object goes
+                raise
+        finally:
+            self._submitting.discard(key)
+
+    def _check_not_submitting(self, spec: WorkloadSpec) -> None:
+        if (spec.project, spec.name) in self._submitting:
+            raise Conflict(f"a workload named {spec.name!r} is being submitted in project {spec.project!r}; "
+                           f"choose another name", field="name")
 
     def _mirror_created(self, workload: Workload) -> None:
         """A workload was admitted: its object, once the transaction commits."""

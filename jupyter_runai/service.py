@@ -517,16 +517,20 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
 
     # ------------------------------------------------------------------ requests
 
-    def submit(self, spec: WorkloadSpec | dict[str, Any], user: User) -> Workload:
+    def submit(self, spec: WorkloadSpec | dict[str, Any], user: User, *, admitted: Workload | None = None) -> Workload:
         """Admit a workload (``admission.py``: validate, RBAC, hooks, policies, references), store it,
-        queue it. Raises ``ValidationError`` (a field error) or a ``ServiceError``."""
-        spec = self._admit(spec, user)  # admission.py
-        now = self._now()
-        workload = Workload(spec=spec, submitted_by=user.name,
-                            status=WorkloadStatus(submitted_at=now, pods=fresh_pods(spec)))
+        queue it. Raises ``ValidationError`` (a field error) or a ``ServiceError``. ``admitted``: a
+        workload admitted already, whose custom resource exists (``cluster_truth.submit_confirmed``)."""
+        if admitted is None:
+            spec = self._admit(spec, user)  # admission.py
+            self._check_not_submitting(spec)
+            workload = self._new_workload(spec, user)
+        else:
+            workload, spec = admitted, admitted.spec
         with self._transaction(rollback=False):  # memory changes below, once it is committed
             seq = self.store.add_workload(workload)
-            self._mirror_created(workload)  # its custom resource, on Kubernetes (cluster_truth.py)
+            if admitted is None:
+                self._mirror_created(workload)  # its custom resource, on Kubernetes (cluster_truth.py)
             self._event("Submitted", workload, f"submitted by {user.name}: {describe_request(spec)}")
             if spec.image and not self.cluster.runs_images:
                 self._event("Warning", workload, f"the local cluster runs commands without containers; "
@@ -545,6 +549,10 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
             self.desired[workload.uid] = spec.min_pods
         self.wake()
         return workload
+
+    def _new_workload(self, spec: WorkloadSpec, user: User) -> Workload:
+        return Workload(spec=spec, submitted_by=user.name,
+                        status=WorkloadStatus(submitted_at=self._now(), pods=fresh_pods(spec)))
 
     def stop(self, project: str, name: str, user: User) -> Workload:
         """Stop a workload: its pods end (SIGTERM, then SIGKILL after the grace period)."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from concurrent.futures import Future
 from typing import Any, Callable
 
 from ..models import Workload, WorkloadSpec, WorkloadStatus
@@ -185,22 +186,29 @@ class WorkloadObjects:
 
     # ------------------------------------------------------------ writes (queued, in order)
 
-    def create(self, workload: Workload) -> None:
-        """Create the workload's object, then write its status (queued before any of its pods)."""
+    def create(self, workload: Workload) -> Future:
+        """Create the workload's object, then write its status (queued before any of its pods).
+        The future is done once the object exists, or fails with the reason it was not created."""
         body = workload_object(workload)
         namespace, name, uid = body["metadata"]["namespace"], body["metadata"]["name"], workload.uid
         with self._lock:  # its status, written once the object exists (a later update replaces it)
             self._statuses[uid] = (namespace, name, status_body(workload))
             self._written[uid] = self._statuses[uid][2]
 
+        done: Future = Future()
+
         def write() -> None:
             try:
                 self.writer.ensure_namespace(namespace)
                 self._create(namespace, name, uid, body)
-            except WriteFailed as exc:
+            except Exception as exc:
                 log.warning("the object of workload %s/%s was not created: %s", namespace, name, exc)
+                done.set_exception(exc)
+                return
+            done.set_result(None)
         self.writer.queue(write)
         self.writer.queue(lambda: self._write_status(uid))
+        return done
 
     def _create(self, namespace: str, name: str, uid: str, body: dict) -> None:
         for _ in range(3):
@@ -214,9 +222,15 @@ class WorkloadObjects:
                 _request_timeout=self.request_timeout), ok=(404,))
             if existing is None:
                 continue
-            if workload_uid_of(json.loads(existing.data)) == uid:
+            other = workload_uid_of(json.loads(existing.data))
+            if other == uid:
                 return  # a retried create that had gone through
-            # an earlier workload's object of that name (deleted since by the scheduler): it goes first
+            with self._lock:
+                ours_to_delete = other in self._deleting
+            if not ours_to_delete:  # someone else's, or a live workload's: never replaced
+                raise WriteFailed(f"create {PLURAL} {namespace}/{name}: the name is taken by another object "
+                                  f"(workload uid {other or 'none: not made by the scheduler'})")
+            # an earlier workload's object of that name, whose delete did not go through: it goes first
             self._delete(namespace, name)
         raise WriteFailed(f"create {PLURAL} {namespace}/{name}: the name stays taken by another object")
 
