@@ -13,7 +13,12 @@ local cluster every method returns at once. With a mirror:
   scheduler ran, and is deleted as a REST delete would; one whose object was never written
   gets it now;
 * while it runs, an object deleted by someone else (``kubectl delete``) deletes its workload
-  (stopping its pods first), with a warning event saying so.
+  (stopping its pods first), with a warning event saying so;
+* an object created by someone else (``kubectl apply``, without our label) goes through the same
+  admission as a REST submit, as the configured ``c.KubernetesCluster.object_submitter`` (the
+  service cannot know the Kubernetes caller): admitted, it is labelled as ours and runs; refused
+  (no submitter configured, a namespace that is no project's, RBAC, policies, quotas, a bad
+  spec), the reason is written into its ``Admitted`` condition. It is never silently ignored.
 """
 
 from __future__ import annotations
@@ -23,9 +28,15 @@ import logging
 from typing import Any
 
 from .clusters.kube_workloads import workload_from_object, workload_uid_of
-from .errors import Conflict, Unavailable
+from concurrent.futures import Future
+
+from pydantic import ValidationError
+
+from .errors import Conflict, Forbidden, Invalid, ServiceError, Unavailable
 from .identity import User
 from .models import PodPhase, Workload, WorkloadPhase, WorkloadSpec
+from .models.names import NAMESPACE_PREFIX
+from .models.validation import format_validation_error
 
 __all__ = ["ClusterTruth"]
 
@@ -41,6 +52,7 @@ class ClusterTruth:
         self._restored: list[str] = []  # uids restored from the cluster at start: told once loaded
         self._gone_there: list[str] = []  # uids whose object went while no scheduler ran
         self._submitting: set[tuple[str, str]] = set()  # (project, name) whose object is being created
+        self._adopting: list[tuple[Future, Workload, User, dict]] = []  # others' objects admitted, being labelled
 
     @property
     def _mirror(self) -> Any:
@@ -187,6 +199,59 @@ class ClusterTruth:
             self.store.mark_cluster_objects(seen)
         for uid, _, _ in mirror.take_removed():
             self._delete_from_cluster(uid)
+
+    def _admit_cluster_objects(self) -> None:
+        """Before a cycle: admit or refuse the objects created by others; store the admitted ones
+        once they are labelled as ours (each in its own transaction, as a REST submit)."""
+        mirror = self._mirror
+        if mirror is None:
+            return
+        for obj in mirror.take_foreign():
+            try:
+                user, spec = self._foreign_submission(obj, mirror.submitter)
+                admitted = self._admit(spec, user)  # admission.py: RBAC, hooks, policies, quotas, names
+                self._check_not_submitting(admitted)
+            except ValidationError as exc:
+                mirror.refuse(obj, "; ".join(item["message"] for item in format_validation_error(exc)))
+                continue
+            except ServiceError as exc:
+                mirror.refuse(obj, exc.message)
+                continue
+            workload = self._new_workload(admitted, user)
+            self._submitting.add((admitted.project, admitted.name))
+            self._adopting.append((mirror.adopt(obj, workload), workload, user, obj))
+        for item in [item for item in self._adopting if item[0].done()]:
+            self._adopting.remove(item)
+            done, workload, user, obj = item
+            self._submitting.discard((workload.spec.project, workload.spec.name))
+            if done.exception() is not None:  # changed or deleted meanwhile: a change comes back as new
+                log.warning("RunaiWorkload %s/%s not admitted: %s", obj["metadata"].get("namespace"),
+                            obj["metadata"]["name"], done.exception())
+                continue
+            try:
+                self.submit(workload.spec, user, admitted=workload)
+            except ServiceError as exc:  # the name was taken meanwhile
+                mirror.refuse(obj, exc.message)
+
+    @staticmethod
+    def _foreign_submission(obj: dict, submitter: str) -> tuple[User, dict[str, Any]]:
+        """Whom an object created by someone else is submitted as, and its spec (its name and project
+        from the object's own); raises a ServiceError naming what is wrong."""
+        meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace") or ""
+        if not submitter:
+            raise Forbidden("RunaiWorkload objects created outside the scheduler are not admitted here: "
+                            "c.KubernetesCluster.object_submitter is not set; submit through the REST API, the "
+                            "CLI or the sidebar")
+        if not namespace.startswith(NAMESPACE_PREFIX):
+            raise Invalid(f"namespace {namespace!r} is not a project's", field="metadata.namespace",
+                          allowed=f"{NAMESPACE_PREFIX}<project>")
+        spec = dict(obj.get("spec") or {})
+        project = namespace.removeprefix(NAMESPACE_PREFIX)
+        for key, value in (("name", meta.get("name")), ("project", project)):
+            if spec.setdefault(key, value) != value:
+                raise Invalid(f"{spec[key]!r} is not the object's own", field=f"spec.{key}", allowed=value)
+        return User(submitter), spec
 
     def _delete_from_cluster(self, uid: str) -> None:
         workload = self.workloads.get(uid)

@@ -613,6 +613,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
         """One pass: observe (``reports`` already taken from the cluster, then its new ones),
         schedule, apply, save, publish."""
         started = time.perf_counter()
+        self._admit_cluster_objects()  # cluster_truth.py: RunaiWorkload objects created with kubectl
         reports = [*self._unapplied, *(reports or []), *self.cluster.poll()]
         self._unapplied = []
         plan = None

@@ -94,5 +94,5 @@ def test_the_workloads_crd_is_installed_and_the_scheduler_may_do_what_it_needs_w
     allowed = {(verb, resource) for rule in rules if crd["spec"]["group"] in rule["apiGroups"]
                for verb in rule["verbs"] for resource in rule["resources"]}
     assert allowed == {("get", "runaiworkloads"), ("list", "runaiworkloads"), ("watch", "runaiworkloads"),
-                       ("create", "runaiworkloads"), ("delete", "runaiworkloads"),
-                       ("patch", "runaiworkloads/status")}  # least privilege: no update of a user's spec
+                       ("create", "runaiworkloads"), ("patch", "runaiworkloads"), ("delete", "runaiworkloads"),
+                       ("patch", "runaiworkloads/status")}  # least privilege: no update, no deletecollection

@@ -307,3 +307,75 @@ def test_a_stored_workload_whose_object_was_never_written_gets_it_at_the_start(k
         again.store.close()
     finally:
         cluster.close()
+
+
+# ---------------------------------------------------------------- objects created by others (kubectl apply)
+
+
+def applied(name: str, namespace: str = NS, **spec) -> dict:
+    """A RunaiWorkload as a user would `kubectl apply` it: no label of ours, no status."""
+    return {"apiVersion": "jupyter-runai.io/v1alpha1", "kind": "RunaiWorkload",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+def refusal(kube, name: str, namespace: str = NS) -> str | None:
+    conditions = ((kube.get("runaiworkloads", namespace, name) or {}).get("status") or {}).get("conditions") or []
+    return next((c["message"] for c in conditions if c["type"] == "Admitted" and c["status"] == "False"), None)
+
+
+def test_an_object_applied_with_kubectl_is_refused_with_the_reason_unless_a_submitter_is_configured(kube, tmp_path):
+    cluster = make_cluster(kube, tmp_path)
+    service = make_service(tmp_path, cluster, gpus=4)
+    try:
+        kube.put("runaiworkloads", applied("sneaky", command="python x.py", resources={"gpu": 1}))
+
+        def refused():
+            service.run_cycle()
+            cluster.drain()
+            return refusal(kube, "sneaky")
+        assert "object_submitter is not set" in wait_for(refused, "the refusal written")
+        assert service.list() == [] and our_pod(kube, "sneaky-0") is None
+        service.store.close()
+    finally:
+        cluster.close()
+
+
+def test_an_object_applied_with_kubectl_goes_through_the_same_admission_as_rest(kube, tmp_path):
+    from jupyter_runai.identity import User
+
+    cluster = make_cluster(kube, tmp_path, object_submitter="ci-bot")
+    service = make_service(tmp_path, cluster, gpus=4)
+    try:
+        # RBAC: the configured identity holds no role yet, so it may submit nowhere
+        kube.put("runaiworkloads", applied("early", command="python x.py", resources={"gpu": 1}))
+        wait_for(lambda: service.run_cycle() or cluster.drain() and refusal(kube, "early"), "refused for RBAC")
+        service.grant({"role": "researcher", "user": "ci-bot", "project": "default"}, ME)
+        # a bad spec and a foreign namespace are refused, naming the field
+        kube.put("runaiworkloads", applied("bad", command="python x.py", resources={"gpu": 5000}))
+        kube.put("runaiworkloads", applied("elsewhere", namespace="team-x", command="x", resources={"gpu": 1}))
+        kube.put("runaiworkloads", applied("train", command="python train.py", resources={"gpu": 1}))
+
+        def admitted():
+            service.run_cycle()
+            cluster.drain()
+            return any(w.spec.name == "train" for w in service.list()) and refusal(kube, "bad") \
+                and refusal(kube, "elsewhere", "team-x")
+        wait_for(admitted, "train admitted, the others refused")
+        assert "resources.gpu" in refusal(kube, "bad")
+        assert "metadata.namespace" in refusal(kube, "elsewhere", "team-x")
+        train = service.get("default", "train")
+        assert train.submitted_by == "ci-bot" and train.spec.priority_class.value == "train"  # defaults applied
+        obj = the_object(kube, "train")
+        assert obj["metadata"]["labels"]["runai/workload-uid"] == train.uid  # ours now
+        assert obj["spec"]["priority_class"] == "train"  # the spec it was admitted with
+        cycle_until(service, "train", "Running")
+        assert wait_for(lambda: our_pod(kube, "train-0"), "its pod")["spec"]["schedulerName"] == "runai-scheduler"
+        assert {n for n in ("bad", "elsewhere", "early") if any(w.spec.name == n for w in service.list())} == set()
+        # it is a workload like any other: the submitter's RBAC, a REST delete removes its object
+        service.delete("default", "train", User("ci-bot"))
+        kube.delete("pods", NS, "train-0")
+        wait_for(lambda: service.run_cycle() or cluster.drain() and the_object(kube, "train") is None,
+                 "its object deleted with it")
+        service.store.close()
+    finally:
+        cluster.close()

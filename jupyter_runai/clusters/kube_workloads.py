@@ -11,13 +11,18 @@ standby that becomes leader, needs to re-derive them.
   created at admission, before any of the workload's pods; its status patched after a change
   (coalesced: only the latest status of a workload is written, never blocking the service);
   deleted with the workload. Its list+watch cache tells the service about objects deleted by
-  someone else (``kubectl delete``): :meth:`WorkloadObjects.take_removed`.
+  someone else (``kubectl delete``): :meth:`WorkloadObjects.take_removed`, and about objects
+  created by someone else (``kubectl apply``, without our label): :meth:`take_foreign`. The
+  service admits those as REST would: :meth:`adopt` labels an admitted one as ours (and
+  writes the spec it was admitted with), :meth:`refuse` writes why one was not into its
+  ``conditions``.
 
 No ``kubernetes`` import: the backend hands in its ``CustomObjectsApi``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import threading
@@ -131,8 +136,10 @@ class WorkloadObjects:
     """The service's workloads mirrored as objects, written in order through ``writer``."""
 
     def __init__(self, api: Any, writer: KubeWriter, make_informer: Callable[..., Informer], *,
-                 request_timeout: float) -> None:
+                 request_timeout: float, submitter: str = "") -> None:
         self.api = api  # a kubernetes CustomObjectsApi
+        self.submitter = submitter  # whom objects created by others are admitted as; "": refused
+        self._foreign: list[dict] = []  # objects without our label, new or with a changed spec
         self.writer = writer
         self.request_timeout = request_timeout
         self._lock = threading.Lock()
@@ -154,10 +161,13 @@ class WorkloadObjects:
     def _changed(self, kind: str, old: dict | None, new: dict | None) -> None:
         obj = new if new is not None else old
         uid = workload_uid_of(obj or {})
-        if uid is None:
-            return  # not ours
+        if uid is None:  # someone else's: to admit when it is new or its spec changed
+            if new is not None and (old is None or old.get("spec") != new.get("spec")):
+                with self._lock:
+                    self._foreign.append(copy.deepcopy(new))
+            return
         if new is not None:
-            if old is None:
+            if old is None or workload_uid_of(old) != uid:
                 with self._lock:
                     self._seen.append(uid)
             return
@@ -177,6 +187,13 @@ class WorkloadObjects:
         with self._lock:
             seen, self._seen = self._seen, []
         return seen
+
+    def take_foreign(self) -> list[dict]:
+        """Objects created by someone else (no ``runai/workload-uid`` label) since the last call,
+        new or with a changed spec: for the service to admit or refuse."""
+        with self._lock:
+            foreign, self._foreign = self._foreign, []
+        return foreign
 
     def take_removed(self) -> list[tuple[str, str, str]]:
         """Objects of ours deleted by someone else since the last call: (uid, namespace, name)."""
@@ -233,6 +250,55 @@ class WorkloadObjects:
             # an earlier workload's object of that name, whose delete did not go through: it goes first
             self._delete(namespace, name)
         raise WriteFailed(f"create {PLURAL} {namespace}/{name}: the name stays taken by another object")
+
+    def adopt(self, obj: dict, workload: Workload) -> Future:
+        """An object created by someone else was admitted as ``workload``: label it as ours and
+        write the spec it was admitted with (defaults and policies applied), then its status. The
+        future is done once it is ours; it fails when the object changed or went meanwhile."""
+        meta = obj["metadata"]
+        namespace, name, uid = meta["namespace"], meta["name"], workload.uid
+        ours = workload_object(workload)
+        patch = {"metadata": {"labels": ours["metadata"]["labels"]}, "spec": ours["spec"]}
+        if meta.get("resourceVersion"):
+            patch["metadata"]["resourceVersion"] = meta["resourceVersion"]
+        done: Future = Future()
+        with self._lock:
+            self._statuses[uid] = (namespace, name, status_body(workload))
+            self._written[uid] = self._statuses[uid][2]
+
+        def write() -> None:
+            try:  # the resourceVersion makes it conditional: a 409 when the object changed since
+                self.writer.retry(f"label {PLURAL} {namespace}/{name} as admitted", lambda: (
+                    self.api.patch_namespaced_custom_object(
+                        GROUP, VERSION, namespace, PLURAL, name, patch, _content_type="application/merge-patch+json",
+                        _preload_content=False, _request_timeout=self.request_timeout)))
+            except Exception as exc:
+                with self._lock:
+                    self._statuses.pop(uid, None)
+                done.set_exception(exc)
+                return
+            done.set_result(None)
+        self.writer.queue(write)
+        self.writer.queue(lambda: self._write_status(uid))
+        return done
+
+    def refuse(self, obj: dict, message: str) -> None:
+        """Write into an object created by someone else why it was not admitted (its condition
+        ``Admitted`` is False, reason ``Refused``); nothing runs for it."""
+        meta = obj["metadata"]
+        namespace, name = meta.get("namespace") or "", meta["name"]
+        body = {"status": {"message": message[:4096], "conditions": [
+            {"type": "Admitted", "status": "False", "reason": "Refused", "message": message[:4096]}]}}
+
+        def write() -> None:
+            try:
+                self.writer.retry(f"write why {PLURAL} {namespace}/{name} was refused", lambda: (
+                    self.api.patch_namespaced_custom_object_status(
+                        GROUP, VERSION, namespace, PLURAL, name, body, _content_type="application/merge-patch+json",
+                        _preload_content=False, _request_timeout=self.request_timeout)), ok=(404,))
+            except WriteFailed as exc:
+                log.warning("%s", exc)
+        self.writer.queue(write)
 
     def update(self, workload: Workload) -> None:
         """Write the workload's status (the latest one, once, however many changes come first)."""

@@ -172,6 +172,11 @@ class KubernetesCluster(LoggingConfigurable):
         "source of truth: a scheduler with an empty state restores its workloads from them, and a `kubectl delete` "
         "of one deletes its workload. Needs the CRD installed.",
     ).tag(config=True)
+    object_submitter = Unicode(
+        "", help="The user that RunaiWorkload objects created by others (kubectl apply, without the scheduler's "
+        "label) are admitted as, through the same admission as the REST API: its role bindings decide what it may "
+        "submit where. Empty: such objects are refused, with the reason in their status.",
+    ).tag(config=True)
     max_log_bytes = Int(
         64 * 1024 * 1024, help="Bytes of a pod's log copied under the state directory for the logs API "
         "(the rest stays on the node: kubectl logs).",
@@ -208,7 +213,8 @@ class KubernetesCluster(LoggingConfigurable):
                                      watch_seconds=self.watch_seconds)
         # the capability the service asks for: workloads as custom resources (None: not mirrored)
         self.workload_mirror = WorkloadObjects(k8s.CustomObjectsApi(self.api_client), self.writer, self._informer,
-                                               request_timeout=self.request_timeout) \
+                                               request_timeout=self.request_timeout,
+                                               submitter=self.object_submitter) \
             if self.workload_objects else None
         informers = [self.node_informer, self.pod_informer]
         if self.workload_mirror is not None:
