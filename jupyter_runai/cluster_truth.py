@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
-
-from .clusters.kube_workloads import workload_from_object, workload_uid_of
 from concurrent.futures import Future
+from typing import Any
 
 from pydantic import ValidationError
 
+from .clusters.kube_workloads import workload_from_object, workload_uid_of
 from .errors import Conflict, Forbidden, Invalid, ServiceError, Unavailable
 from .identity import User
 from .models import PodPhase, Workload, WorkloadPhase, WorkloadSpec

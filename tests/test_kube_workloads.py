@@ -20,8 +20,7 @@ from test_service import ME, make_service
 from jupyter_runai.clusters.kube_crd import crd_manifest
 from jupyter_runai.clusters.kube_workloads import status_body, workload_from_object, workload_object
 from jupyter_runai.errors import NotFound
-from jupyter_runai.models import Workload, WorkloadSpec
-from jupyter_runai.models.workload import WorkloadStatus
+from jupyter_runai.models import Workload, WorkloadSpec, WorkloadStatus
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -33,11 +33,12 @@ from ..models import Workload, WorkloadSpec, WorkloadStatus
 from ..models.names import namespace_for
 from .kube_crd import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from .kube_informer import Informer
-from .kube_writer import MANAGED, KubeWriter, WriteFailed
 from .kube_objects import pod_ready
+from .kube_writer import MANAGED, KubeWriter, WriteFailed
 from .podtemplate import ANNOTATION_DEVICES, ANNOTATION_GPU_FRACTION, LABEL_PROJECT, LABEL_WORKLOAD_UID
 
-__all__ = ["WorkloadObjects", "handle_of_pod", "status_body", "workload_from_object", "workload_object", "workload_uid_of"]
+__all__ = ["WorkloadObjects", "handle_of_pod", "status_body", "workload_from_object", "workload_object",
+           "workload_uid_of"]
 
 log = logging.getLogger(__name__)
 
@@ -229,14 +230,15 @@ class WorkloadObjects:
 
     def _create(self, namespace: str, name: str, uid: str, body: dict) -> None:
         for _ in range(3):
-            made = self.writer.retry(f"create {PLURAL} {namespace}/{name}", lambda: self.api.create_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, body, _preload_content=False,
-                _request_timeout=self.request_timeout), ok=(409,))
+            made = self.writer.retry(f"create {PLURAL} {namespace}/{name}", lambda: (
+                self.api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body,
+                                                         _preload_content=False,
+                                                         _request_timeout=self.request_timeout)), ok=(409,))
             if made is not None:
                 return
-            existing = self.writer.retry(f"read {PLURAL} {namespace}/{name}", lambda: self.api.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, _preload_content=False,
-                _request_timeout=self.request_timeout), ok=(404,))
+            existing = self.writer.retry(f"read {PLURAL} {namespace}/{name}", lambda: (
+                self.api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, _preload_content=False,
+                                                      _request_timeout=self.request_timeout)), ok=(404,))
             if existing is None:
                 continue
             other = workload_uid_of(json.loads(existing.data))
