@@ -378,3 +378,14 @@ def test_an_object_applied_with_kubectl_goes_through_the_same_admission_as_rest(
         service.store.close()
     finally:
         cluster.close()
+
+
+def test_a_cluster_without_the_crd_says_so_at_start(kube, tmp_path):
+    kube.fail_next("list", "runaiworkloads", 404, times=1000)  # what an API server answers for an unknown resource
+    with pytest.raises(RuntimeError, match=r"runaiworkloads .*deploy/crd\.yaml installed.*workload_objects = False"):
+        make_cluster(kube, tmp_path, sync_timeout=1)
+    cluster = make_cluster(kube, tmp_path, workload_objects=False, sync_timeout=5)  # the way out it names
+    try:
+        assert cluster.workload_mirror is None
+    finally:
+        cluster.close()

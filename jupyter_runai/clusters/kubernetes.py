@@ -226,8 +226,10 @@ class KubernetesCluster(LoggingConfigurable):
             if not informer.synced.wait(max(0.0, deadline - time.monotonic())):
                 self.close()
                 where = self.api_client.configuration.host
+                hint = " (is deploy/crd.yaml installed? Without it, set c.KubernetesCluster.workload_objects = " \
+                    "False)" if self.workload_mirror is not None and informer is self.workload_mirror.informer else ""
                 raise RuntimeError(f"the Kubernetes API server at {where} did not answer a list of {informer.kind} "
-                                   f"within {self.sync_timeout:g}s (c.KubernetesCluster.sync_timeout)")
+                                   f"within {self.sync_timeout:g}s (c.KubernetesCluster.sync_timeout){hint}")
         if self.elector is not None:  # the caches are warm first, so that a take-over is quick
             self.elector.start()
 
