@@ -531,6 +531,8 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
             seq = self.store.add_workload(workload)
             if admitted is None:
                 self._mirror_created(workload)  # its custom resource, on Kubernetes (cluster_truth.py)
+            else:  # its custom resource exists already: remembered with it, in the same transaction
+                self.store.mark_cluster_objects([workload.uid])
             self._event("Submitted", workload, f"submitted by {user.name}: {describe_request(spec)}")
             if spec.image and not self.cluster.runs_images:
                 self._event("Warning", workload, f"the local cluster runs commands without containers; "
