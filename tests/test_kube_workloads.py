@@ -389,3 +389,34 @@ def test_a_cluster_without_the_crd_says_so_at_start(kube, tmp_path):
         assert cluster.workload_mirror is None
     finally:
         cluster.close()
+
+
+def test_a_standby_without_the_state_volume_takes_over_with_every_workload(kube, tmp_path):
+    from test_kube_leader import replica
+
+    a = replica(kube, tmp_path / "a")
+    assert a.elector.wait_leading(10)
+    b = replica(kube, tmp_path / "b")  # its own, empty state: no shared volume
+    try:
+        first = make_service(tmp_path / "a", a, gpus=4)
+        first.submit({"name": "train", "command": "python train.py", "resources": {"gpu": 2}}, ME)
+        first.run_cycle()
+        assert a.drain()
+        wait_for(lambda: our_pod(kube, "train-0"), "the pod created")
+        kubelet_runs(kube, NS, "train-0")
+        cycle_until(first, "train", "Running")
+        created = len(pod_creates(kube))
+        first.store.close()
+        a.close()  # a clean shutdown hands the Lease over
+
+        wait_for(lambda: b.leading, "the standby took over")
+        second = make_service(tmp_path / "b", b, gpus=4)
+        train = second.get("default", "train")
+        assert train.status.phase.value == "Running" and train.submitted_by == ME.name
+        second.run_cycle()
+        assert b.drain()
+        assert len(pod_creates(kube)) == created  # adopted, not started again
+        second.store.close()
+    finally:
+        a.close()
+        b.close()
