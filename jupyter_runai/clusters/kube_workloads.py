@@ -250,7 +250,7 @@ class WorkloadObjects:
                 raise WriteFailed(f"create {PLURAL} {namespace}/{name}: the name is taken by another object "
                                   f"(workload uid {other or 'none: not made by the scheduler'})")
             # an earlier workload's object of that name, whose delete did not go through: it goes first
-            self._delete(namespace, name)
+            self._delete(namespace, name, other)
         raise WriteFailed(f"create {PLURAL} {namespace}/{name}: the name stays taken by another object")
 
     def adopt(self, obj: dict, workload: Workload) -> Future:
@@ -352,4 +352,7 @@ class WorkloadObjects:
                 GROUP, VERSION, namespace, PLURAL, name, _preload_content=False,
                 _request_timeout=self.request_timeout), ok=(404,))
         except WriteFailed as exc:
-            log.warning("%s", exc)
+            log.warning("%s", exc)  # kept in _deleting: a later create of the name may delete it then
+            return
+        with self._lock:  # gone: a DELETED event still to come names a uid the service no longer has
+            self._deleting.discard(uid)
