@@ -69,6 +69,7 @@ from .scheduler.types import PodStatus as EnginePodStatus
 from . import allocation_views
 from .eventlog import describe_request, eviction_kind, eviction_text
 from .admission import Admission, AdmissionHook
+from .cluster_truth import ClusterTruth
 from .rule_enforcement import RuleEnforcement
 from .events import Events, Subscription
 from .monitoring import Monitoring
@@ -124,7 +125,7 @@ def utcnow() -> datetime:
 
 
 class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdministration, ProjectData,
-                   AccessControl, Monitoring):
+                   AccessControl, Monitoring, ClusterTruth):
     """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once.
     Departments, projects and node pools are administered through the methods of
     :class:`~jupyter_runai.admin.Administration`."""
@@ -190,6 +191,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
         self._crash_points = _test_crash_points()
         self._launches = 0
         self._init_events(event_retention, event_buffer)
+        self._init_cluster_truth()
         self._init_monitoring(accounting_interval, usage_sample_interval, usage_history)
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -205,10 +207,12 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
             self.ensure_running()
             return
         self._started = True
+        self._restore_from_cluster()  # cluster_truth.py: the workloads the cluster holds and the store lacks
         self._load()
         with self._transaction():
             self._report_load_problems()
             self._readopt()
+            self._reconcile_after_load()
         self.accounting.observe(self.workloads.values(), self._now())  # what still holds devices
         end_strays = getattr(self.cluster, "end_strays", None)
         if callable(end_strays):  # pods running that no stored workload (or intent) accounts for
@@ -513,15 +517,22 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
 
     # ------------------------------------------------------------------ requests
 
-    def submit(self, spec: WorkloadSpec | dict[str, Any], user: User) -> Workload:
+    def submit(self, spec: WorkloadSpec | dict[str, Any], user: User, *, admitted: Workload | None = None) -> Workload:
         """Admit a workload (``admission.py``: validate, RBAC, hooks, policies, references), store it,
-        queue it. Raises ``ValidationError`` (a field error) or a ``ServiceError``."""
-        spec = self._admit(spec, user)  # admission.py
-        now = self._now()
-        workload = Workload(spec=spec, submitted_by=user.name,
-                            status=WorkloadStatus(submitted_at=now, pods=fresh_pods(spec)))
+        queue it. Raises ``ValidationError`` (a field error) or a ``ServiceError``. ``admitted``: a
+        workload admitted already, whose custom resource exists (``cluster_truth.submit_confirmed``)."""
+        if admitted is None:
+            spec = self._admit(spec, user)  # admission.py
+            self._check_not_submitting(spec)
+            workload = self._new_workload(spec, user)
+        else:
+            workload, spec = admitted, admitted.spec
         with self._transaction(rollback=False):  # memory changes below, once it is committed
             seq = self.store.add_workload(workload)
+            if admitted is None:
+                self._mirror_created(workload)  # its custom resource, on Kubernetes (cluster_truth.py)
+            else:  # its custom resource exists already: remembered with it, in the same transaction
+                self.store.mark_cluster_objects([workload.uid])
             self._event("Submitted", workload, f"submitted by {user.name}: {describe_request(spec)}")
             if spec.image and not self.cluster.runs_images:
                 self._event("Warning", workload, f"the local cluster runs commands without containers; "
@@ -540,6 +551,10 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
             self.desired[workload.uid] = spec.min_pods
         self.wake()
         return workload
+
+    def _new_workload(self, spec: WorkloadSpec, user: User) -> Workload:
+        return Workload(spec=spec, submitted_by=user.name,
+                        status=WorkloadStatus(submitted_at=self._now(), pods=fresh_pods(spec)))
 
     def stop(self, project: str, name: str, user: User) -> Workload:
         """Stop a workload: its pods end (SIGTERM, then SIGKILL after the grace period)."""
@@ -600,6 +615,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
         """One pass: observe (``reports`` already taken from the cluster, then its new ones),
         schedule, apply, save, publish."""
         started = time.perf_counter()
+        self._admit_cluster_objects()  # cluster_truth.py: RunaiWorkload objects created with kubectl
         reports = [*self._unapplied, *(reports or []), *self.cluster.poll()]
         self._unapplied = []
         plan = None
@@ -610,6 +626,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
                 if self._recheck_intents:
                     self._recheck_intents = False
                     self._readopt(intents_only=True)
+                self._follow_cluster_objects()  # cluster_truth.py: objects deleted with kubectl
                 plan = self._cycle(reports)
                 if plan is not None and not plan[0]:
                     self._update_phases(plan[1])
@@ -969,6 +986,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
             if not is_intent(handle):  # its directory, log and secret files go with it, once committed
                 self._after_commit.append(functools.partial(self._release, pod_key(workload.spec.project, key[1]),
                                                             handle))
+        self._mirror_removed(workload)
         self._event("Deleted", workload, f"deleted{' by ' + user if user else ''}")
 
     def _release(self, key: str, handle: dict[str, Any]) -> None:
@@ -1075,6 +1093,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
             self._dirty.clear()
             self.store.save_workloads(changed)
             self.accounting.observe(changed, self._now())
+            self._mirror_changed(changed)
         if self._handles_dirty:
             keys, self._handles_dirty = sorted(self._handles_dirty), set()
             for uid, name in keys:

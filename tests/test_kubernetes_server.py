@@ -63,3 +63,22 @@ async def test_a_user_runs_a_training_on_the_cluster_through_the_rest_api(api, k
     assert env["NVIDIA_VISIBLE_DEVICES"] == "GPU-11111111-2222-3333-4444-555555555555"
     await asyncio.to_thread(kubelet_runs, kube, NS, "half-0")
     await api.wait_phase("half", "Running")
+
+
+async def test_a_submit_answers_once_its_runaiworkload_object_exists_and_a_refused_one_stores_nothing(api, kube):
+    # the cluster refuses the object (an admission webhook, a missing CRD): a 503, nothing submitted
+    await asyncio.to_thread(kube.fail_next, "create", "runaiworkloads", 403)
+    code, body = await api.post("workloads", body={"name": "train", "command": "python train.py",
+                                                   "resources": {"gpu": 1}})
+    assert code == 503 and "RunaiWorkload" in body["error"]["message"], body
+    code, listed = await api.get("workloads")
+    assert code == 200 and listed["workloads"] == []
+    assert await asyncio.to_thread(kube.objects, "runaiworkloads") == []
+    # accepted: the object is on the cluster when the 201 comes, before any pod
+    created = await api.submit(name="train", command="python train.py", resources={"gpu": 1})
+    obj = await asyncio.to_thread(kube.get, "runaiworkloads", NS, "train")
+    assert obj is not None and obj["metadata"]["labels"]["runai/workload-uid"] == created["uid"]
+    await until(lambda: kube.get("pods", NS, "train-0"), "the pod created")
+    status = await until(lambda: (kube.get("runaiworkloads", NS, "train") or {}).get("status", {}).get("pods", [{}])[0]
+                         .get("node"), "the object's status following the workload")
+    assert status == "gpu-a"

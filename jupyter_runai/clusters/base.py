@@ -154,6 +154,9 @@ class Cluster(Protocol):
     read_only_mounts: bool  # True when a read-only data source really cannot be written by the pod
     runs_images: bool       # True when a workload's image is pulled and run (False: commands run as processes)
     gpu_fractions: bool     # True when a pod may get a fraction of a device
+    # None, or (Kubernetes) the workloads' mirror as custom resources: the cluster is then the source
+    # of truth the service reconciles its store with (kube_workloads.WorkloadObjects)
+    workload_mirror: Any
 
     def nodes(self) -> list[Node]:
         """The nodes and their devices (virtual devices carry ``virtual=True``)."""

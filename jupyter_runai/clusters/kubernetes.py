@@ -64,6 +64,7 @@ from .kube_reservations import (
     reservation_name,
     uuid_from_log,
 )
+from .kube_workloads import WorkloadObjects, handle_of_pod
 from .kube_writer import ANNOTATION_LAUNCH_ID, KubeWriter
 from .podtemplate import (
     LABEL_PROJECT,
@@ -167,6 +168,16 @@ class KubernetesCluster(LoggingConfigurable):
         300.0, help="Seconds a fractional pod waits for its device's reservation pod to start and report its "
         "GPU's UUID before the pod is reported failed.",
     ).tag(config=True)
+    workload_objects = Bool(
+        True, help="Mirror every workload as a RunaiWorkload object (deploy/crd.yaml), so that the cluster is the "
+        "source of truth: a scheduler with an empty state restores its workloads from them, and a `kubectl delete` "
+        "of one deletes its workload. Needs the CRD installed.",
+    ).tag(config=True)
+    object_submitter = Unicode(
+        "", help="The user that RunaiWorkload objects created by others (kubectl apply, without the scheduler's "
+        "label) are admitted as, through the same admission as the REST API: its role bindings decide what it may "
+        "submit where. Empty: such objects are refused, with the reason in their status.",
+    ).tag(config=True)
     max_log_bytes = Int(
         64 * 1024 * 1024, help="Bytes of a pod's log copied under the state directory for the logs API "
         "(the rest stays on the node: kubectl logs).",
@@ -201,15 +212,25 @@ class KubernetesCluster(LoggingConfigurable):
         self.pod_informer = Informer("pods", self._lister(self.core.list_pod_for_all_namespaces),
                                      self._watcher(self.core.list_pod_for_all_namespaces), self._pod_changed,
                                      watch_seconds=self.watch_seconds)
-        self.node_informer.start()
-        self.pod_informer.start()
+        # the capability the service asks for: workloads as custom resources (None: not mirrored)
+        self.workload_mirror = WorkloadObjects(k8s.CustomObjectsApi(self.api_client), self.writer, self._informer,
+                                               request_timeout=self.request_timeout,
+                                               submitter=self.object_submitter) \
+            if self.workload_objects else None
+        informers = [self.node_informer, self.pod_informer]
+        if self.workload_mirror is not None:
+            informers.append(self.workload_mirror.informer)
+        for informer in informers:
+            informer.start()
         deadline = time.monotonic() + self.sync_timeout
-        for informer in (self.node_informer, self.pod_informer):
+        for informer in informers:
             if not informer.synced.wait(max(0.0, deadline - time.monotonic())):
                 self.close()
                 where = self.api_client.configuration.host
+                hint = " (is deploy/crd.yaml installed? Without it, set c.KubernetesCluster.workload_objects = " \
+                    "False)" if self.workload_mirror is not None and informer is self.workload_mirror.informer else ""
                 raise RuntimeError(f"the Kubernetes API server at {where} did not answer a list of {informer.kind} "
-                                   f"within {self.sync_timeout:g}s (c.KubernetesCluster.sync_timeout)")
+                                   f"within {self.sync_timeout:g}s (c.KubernetesCluster.sync_timeout){hint}")
         if self.elector is not None:  # the caches are warm first, so that a take-over is quick
             self.elector.start()
 
@@ -239,6 +260,9 @@ class KubernetesCluster(LoggingConfigurable):
                                              context=self.context or None)
 
     # ------------------------------------------------------------ the caches
+
+    def _informer(self, kind: str, method, on_change) -> Informer:
+        return Informer(kind, self._lister(method), self._watcher(method), on_change, watch_seconds=self.watch_seconds)
 
     def _lister(self, method):
         def list_all() -> tuple[list[dict], str]:
@@ -424,6 +448,14 @@ class KubernetesCluster(LoggingConfigurable):
     def pods(self) -> list[str]:
         """The keys of every pod of ours on the cluster (to reconcile after a restart)."""
         return sorted(self._key_of(p) for p in self.pod_informer.items() if is_ours(p, self.scheduler_name))
+
+    def pod_handles_of(self, project: str, workload_uid: str) -> dict[str, dict[str, Any]]:
+        """The handles of a workload's pods on the cluster, by pod name: to adopt the pods of a
+        workload restored from its custom resource (the store lacked it)."""
+        namespace = namespace_for(project)
+        return {pod["metadata"]["name"]: handle_of_pod(pod, ANNOTATION_LAUNCH_ID) for pod in self.pod_informer.items()
+                if pod["metadata"].get("namespace") == namespace and is_ours(pod, self.scheduler_name)
+                and (pod["metadata"].get("labels") or {}).get(LABEL_WORKLOAD_UID) == workload_uid}
 
     def endpoint(self, key: str, handle: dict[str, Any]) -> Endpoint | None:
         project, name = key.split("/", 1)
@@ -745,6 +777,8 @@ class KubernetesCluster(LoggingConfigurable):
             self.elector.release()
         self.node_informer.stop()
         self.pod_informer.stop()
+        if self.workload_mirror is not None:
+            self.workload_mirror.informer.stop()
         self.writer.close()
 
     def drain(self, timeout: float = 30.0) -> bool:

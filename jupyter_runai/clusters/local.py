@@ -294,6 +294,7 @@ class LocalCluster(LoggingConfigurable):
     read_only_mounts = False  # a host path is linked, not mounted: the pod's account can write to it
     runs_images = False  # no container runtime: commands run in the server's Python environment
     gpu_fractions = True
+    workload_mirror = None  # workloads live in the store only (no custom resources)
 
     state_dir = Unicode(
         help="Directory for the pods' working directories, logs and exit records "

@@ -49,6 +49,7 @@ class SimulatedCluster:
     read_only_mounts = True  # nothing runs, nothing writes
     runs_images = True  # it pretends to, as a cluster would: an image and its own command are accepted
     gpu_fractions = True
+    workload_mirror = None  # workloads live in the store only (no custom resources)
 
     def __init__(self, nodes: list[Node], clock: Callable[[], float] = time.monotonic) -> None:
         self._nodes = list(nodes)

@@ -83,7 +83,8 @@ class WorkloadsHandler(RunaiHandler):
     @authorized
     @api
     async def post(self) -> None:
-        workload = self.service.submit(self.json_body(), self.user)
+        # on Kubernetes its RunaiWorkload object exists before the answer (cluster_truth.py)
+        workload = await self.service.submit_confirmed(self.json_body(), self.user)
         self.set_header("Location", self.request.path.rstrip("/") + f"/{workload.spec.project}/{workload.spec.name}")
         self.send(workload_document(workload), status=201)
 

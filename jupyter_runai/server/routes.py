@@ -89,7 +89,9 @@ ROUTES: list[Route] = [
                          "continue": "the 'continue' token of the previous page: the next page starts after it "
                                      "(a cursor in queue order, not an offset: workloads that end or are deleted "
                                      "meanwhile shift nothing)"}),
-        "post": Op("Submit a workload", request=WorkloadSpec, response="Workload", status=201),
+        "post": Op("Submit a workload (on Kubernetes, answered once its RunaiWorkload object exists on the "
+                   "cluster; a 503, with nothing stored, when the cluster refuses that object)",
+                   request=WorkloadSpec, response="Workload", status=201),
     }),
     Route("/workloads/{project}/{name}", WorkloadHandler, {
         "get": Op("One workload with its latest events", response="WorkloadWithEvents",
