@@ -105,6 +105,7 @@ class _Tracked:
     stopping: bool = False
     created: bool = False
     fraction: float | None = None  # a share of each device: they are held by reservation pods
+    secrets: list[str] | None = None  # the workload's credential Secrets (deleted with the workload)
 
 
 class KubernetesCluster(LoggingConfigurable):
@@ -339,6 +340,8 @@ class KubernetesCluster(LoggingConfigurable):
             handle["ready"] = tracked.ready
         if tracked.fraction is not None:
             handle["fraction"] = tracked.fraction
+        if tracked.secrets:
+            handle["secrets"] = list(tracked.secrets)
         return handle
 
     # ------------------------------------------------------------ the protocol: reads
@@ -404,7 +407,7 @@ class KubernetesCluster(LoggingConfigurable):
         tracked = _Tracked(launch_id=launch_id or meta.get("annotations", {}).get(ANNOTATION_LAUNCH_ID),
                            workload_uid=uid, node=handle.get("node") or pod["spec"].get("nodeName") or "",
                            devices=list(handle.get("devices") or []), serves=serves, created=True,
-                           fraction=handle.get("fraction"))
+                           fraction=handle.get("fraction"), secrets=handle.get("secrets"))
         outcome = pod_outcome(pod)
         with self._lock:
             self._tracked[key] = tracked
@@ -495,12 +498,13 @@ class KubernetesCluster(LoggingConfigurable):
 
         # a fraction's manifest needs its devices' UUIDs; a whole-GPU one is checked here, at once
         manifest = manifest_for() if launch.fraction is None else None
-        secrets = {credential_secret_name(cred.name): cred.secret_values() for cred in launch.credentials}
+        secrets = {credential_secret_name(spec.name, cred.name): cred.secret_values() for cred in launch.credentials}
         project, name = launch.key.split("/", 1)
         namespace = namespace_for(project)
         serves = launch.needs_port
         tracked = _Tracked(launch_id=launch.launch_id, workload_uid=launch.workload_uid, node=launch.node,
-                           devices=list(launch.devices), serves=serves, fraction=launch.fraction)
+                           devices=list(launch.devices), serves=serves, fraction=launch.fraction,
+                           secrets=sorted(secrets) or None)
         token = launch.environment.get("RUNAI_PROXY_TOKEN") if serves else None
         master = spec.kind.value == "distributed" and launch.index == 0
 
@@ -517,7 +521,7 @@ class KubernetesCluster(LoggingConfigurable):
                     writer.put_secret(namespace, proxy_token_secret_name(spec.name), {"token": token},
                                       launch.workload_uid)
                 for secret_name, values in secrets.items():
-                    writer.put_secret(namespace, secret_name, values, None)
+                    writer.put_secret(namespace, secret_name, values, launch.workload_uid)
                 if master:
                     writer.put_master_service(namespace, spec.name, launch.workload_uid)
                 if spec.kind.value == "inference":
@@ -728,9 +732,10 @@ class KubernetesCluster(LoggingConfigurable):
             last = not any(t.workload_uid == uid for t in self._tracked.values())
         self._log_file(key).unlink(missing_ok=True)
         self.writer.queue(lambda: self.writer.delete_pod(namespace, name))
-        if last:  # the workload's last pod: its Secret and Services go with it
+        if last:  # the workload's last pod: its Secrets and Services go with it
             workload = name.rsplit("-", 1)[0]
-            self.writer.queue(lambda: self.writer.delete_workload_objects(namespace, workload))
+            secrets = handle.get("secrets") or (tracked.secrets if tracked else None) or []
+            self.writer.queue(lambda: self.writer.delete_workload_objects(namespace, workload, secrets))
 
     def close(self) -> None:
         """Stop the caches and the writer (after the writes already queued); pods keep running. A
