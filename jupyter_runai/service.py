@@ -69,6 +69,7 @@ from .scheduler.types import PodStatus as EnginePodStatus
 from . import allocation_views
 from .eventlog import describe_request, eviction_kind, eviction_text
 from .admission import Admission, AdmissionHook
+from .external_workloads import ExternalWorkloads, refuse_manage
 from .rule_enforcement import RuleEnforcement
 from .events import Events, Subscription
 from .monitoring import Monitoring
@@ -124,7 +125,7 @@ def utcnow() -> datetime:
 
 
 class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdministration, ProjectData,
-                   AccessControl, Monitoring):
+                   AccessControl, Monitoring, ExternalWorkloads):
     """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once.
     Departments, projects and node pools are administered through the methods of
     :class:`~jupyter_runai.admin.Administration`."""
@@ -580,6 +581,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
         """The workload, when ``user`` may stop, resume or delete it (its own, or as a department admin)."""
         workload = self.get(project, name, user)
         self.require(user, access.MANAGE, project=project, owner=workload.submitted_by)
+        refuse_manage(workload)  # a third-party workload: kubectl on its owner (409)
         return workload
 
     def proxy_token(self, uid: str) -> str:
@@ -631,6 +633,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
             self._apply_report(report)
         self._autoscale()
         self._queues_read = None  # the queue tree, read at most once in this cycle (_queues)
+        self._sync_external()  # third-party workloads found on the cluster (external_workloads)
         self._apply_rules()
         nodes = self.cluster.nodes()
         device_memory = {n.name: (n.devices[0].memory if n.devices else 0) for n in nodes}

@@ -414,12 +414,17 @@ def test_a_reservation_pod_that_cannot_start_fails_its_fractions_with_the_reason
     assert our_pod(kube, "half-0") is None
 
 
-def test_every_request_the_backend_makes_is_allowed_by_the_deployed_role(kube, service, cluster):
+def deployed_role_allows() -> set[tuple[str, str]]:
+    """Every (verb, resource) that deploy/'s ClusterRole grants (API groups aside)."""
     import yaml
 
     rbac = Path(__file__).resolve().parents[1] / "deploy" / "rbac.yaml"
     role = next(doc for doc in yaml.safe_load_all(rbac.read_text()) if doc["kind"] == "ClusterRole")
-    allowed = {(verb, resource) for rule in role["rules"] for verb in rule["verbs"] for resource in rule["resources"]}
+    return {(verb, resource) for rule in role["rules"] for verb in rule["verbs"] for resource in rule["resources"]}
+
+
+def test_every_request_the_backend_makes_is_allowed_by_the_deployed_role(kube, service, cluster):
+    allowed = deployed_role_allows()
     service.submit({"name": "nb", "kind": "workspace", "resources": {"gpu": 1}}, ME)
     service.submit({"name": "ddp", "kind": "distributed", "workers": 1, "command": "x", "resources": {"gpu": 1}}, ME)
     service.run_cycle()

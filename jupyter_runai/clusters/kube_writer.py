@@ -214,6 +214,17 @@ class KubeWriter:
             if bound != node:
                 raise WriteFailed(f"bind pod {namespace}/{name}: bound to {bound}, not {node}")
 
+    def pod_unschedulable(self, namespace: str, name: str, message: str) -> None:
+        """Say on a pod that we do not place (a third-party pod's) why it waits: its ``PodScheduled``
+        condition, as a scheduler does (``kubectl describe pod`` shows it). A failure is logged."""
+        body = {"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                           "message": message[:1024]}]}}
+        try:
+            self.retry(f"patch pod status {namespace}/{name}", lambda: self.core.patch_namespaced_pod_status(
+                name, namespace, body, _preload_content=False, _request_timeout=self.request_timeout), ok=(404,))
+        except WriteFailed as exc:
+            log.warning("%s", exc)
+
     def evict(self, namespace: str, name: str, grace_seconds: float) -> None:
         """Evict through the Eviction API (a PodDisruptionBudget's 429 is retried); gone already is done."""
         body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace},

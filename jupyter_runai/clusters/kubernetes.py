@@ -49,7 +49,8 @@ from traitlets.config import LoggingConfigurable
 from ..models import Node, NodePool
 from ..models.names import NAMESPACE_PREFIX, namespace_for
 from ..models.quantity import parse_memory
-from .base import DeviceMetrics, Endpoint, PodLaunch, PodReport, PodState
+from .base import DeviceMetrics, Endpoint, ExternalGroup, PodLaunch, PodReport, PodState
+from .kube_foreign import ForeignPods, is_foreign
 from .kube_informer import Informer
 from .kube_lease import LeaseElector
 from .kube_logs import LogCopy
@@ -196,6 +197,10 @@ class KubernetesCluster(LoggingConfigurable):
         self.writer = KubeWriter(self.core, request_timeout=self.request_timeout,
                                  retry_seconds=self.write_retry_seconds, closed=self._closed,
                                  may_write=lambda: self.leading)
+        custom = k8s.CustomObjectsApi(self.api_client)
+        self.foreign = ForeignPods(lock=self._lock, writer=self.writer, report=lambda r: self._reports.append(r), closed=self._closed,
+                                   resolver_read=lambda api_version, plural, namespace, name: self._read_owner(
+                                       custom, api_version, plural, namespace, name))
         self.node_informer = Informer("nodes", self._lister(self.core.list_node), self._watcher(self.core.list_node),
                                       self._node_changed, watch_seconds=self.watch_seconds)
         self.pod_informer = Informer("pods", self._lister(self.core.list_pod_for_all_namespaces),
@@ -238,6 +243,19 @@ class KubernetesCluster(LoggingConfigurable):
         return config.new_client_from_config(config_file=os.path.expanduser(self.kubeconfig) or None,
                                              context=self.context or None)
 
+    def _read_owner(self, custom, api_version: str, plural: str, namespace: str, name: str) -> dict:
+        """An owner of third-party pods (a ReplicaSet, a Job...), read as JSON (kube_foreign follows them)."""
+        group, _, version = api_version.rpartition("/")
+        if not group:  # the core group: only a ReplicationController owns pods there
+            if plural != "replicationcontrollers":
+                return {}  # no owner above it
+            resp = self.core.read_namespaced_replication_controller(
+                name, namespace, _preload_content=False, _request_timeout=self.request_timeout)
+        else:
+            resp = custom.get_namespaced_custom_object(group, version, namespace, plural, name,
+                                                       _preload_content=False, _request_timeout=self.request_timeout)
+        return json.loads(resp.data)
+
     # ------------------------------------------------------------ the caches
 
     def _lister(self, method):
@@ -277,6 +295,8 @@ class KubernetesCluster(LoggingConfigurable):
                 self._reservation_changed(pod, deleted=new is None)
             elif is_ours(pod, self.scheduler_name):
                 self._observe(pod, deleted=new is None)
+            elif is_foreign(pod, self.scheduler_name):
+                self.foreign.observe(pod, deleted=new is None)
 
     @staticmethod
     def _key_of(pod: dict) -> str:
@@ -369,6 +389,8 @@ class KubernetesCluster(LoggingConfigurable):
         after the service was told it ended) is taken off its node."""
         if is_reservation(pod):  # the engine counts the fractions on its device, while any runs
             return reservation_device(pod) in self._needed()
+        if self.foreign.accounts(pod):  # a third-party pod the service placed
+            return True
         if not is_ours(pod, self.scheduler_name):
             return False
         tracked = self._tracked.get(self._key_of(pod))
@@ -389,10 +411,14 @@ class KubernetesCluster(LoggingConfigurable):
     def poll(self) -> list[PodReport]:
         with self._lock:
             self._start_waiting()  # a fractional pod whose reservation took too long fails
+            self.foreign.poll()  # so does a third-party workload's key that no pod of its owner took
             reports, self._reports = self._reports, []
         return reports
 
     def adopt(self, key: str, handle: dict[str, Any]) -> PodReport:
+        if handle.get("external"):
+            with self._lock:
+                return self.foreign.adopt(key, handle)
         project, name = key.split("/", 1)
         pod = self.pod_informer.get(namespace_for(project), name)
         uid = handle.get("workload_uid")
@@ -482,6 +508,11 @@ class KubernetesCluster(LoggingConfigurable):
         workload = launch.workload_model
         if workload is None:
             raise ValueError("the Kubernetes backend needs the workload in the launch")
+        if workload.external is not None:  # a third-party pod of its owner is bound, none is created
+            with self._lock:
+                self._nodes = None
+                return self.foreign.launch(launch.key, workload.external.uid, launch.workload_uid, launch.node,
+                                           list(launch.devices), launch.launch_id)
         spec = workload.spec
         options = TemplateOptions(scheduler_name=self.scheduler_name, bind="node_selector",
                                   proxy_prefix=self._proxy_prefix(launch))
@@ -695,6 +726,9 @@ class KubernetesCluster(LoggingConfigurable):
 
     def stop(self, key: str, grace_seconds: float) -> None:
         with self._lock:
+            if self.foreign.owns(key):
+                self.foreign.stop(key, grace_seconds)
+                return
             tracked = self._tracked.get(key)
             if tracked is None or tracked.told in ENDED:
                 return
@@ -719,6 +753,10 @@ class KubernetesCluster(LoggingConfigurable):
         self.writer.queue(evict)
 
     def release(self, key: str, handle: dict[str, Any]) -> None:
+        if handle.get("external"):  # the pod is its owner's: it stays
+            with self._lock:
+                self.foreign.release(key)
+            return
         project, name = key.split("/", 1)
         namespace = namespace_for(project)
         with self._lock:
@@ -737,6 +775,15 @@ class KubernetesCluster(LoggingConfigurable):
             secrets = handle.get("secrets") or (tracked.secrets if tracked else None) or []
             self.writer.queue(lambda: self.writer.delete_workload_objects(namespace, workload, secrets))
 
+    def external_groups(self) -> tuple[int, list[ExternalGroup]]:
+        """Third-party pods with our scheduler name, grouped by their top owner (``kube_foreign``)."""
+        with self._lock:
+            return self.foreign.groups()
+
+    def external_unschedulable(self, owner_uid: str, message: str) -> None:
+        with self._lock:
+            self.foreign.unschedulable(owner_uid, message)
+
     def close(self) -> None:
         """Stop the caches and the writer (after the writes already queued); pods keep running. A
         leader hands its Lease over (after its last writes), so that a standby takes over at once."""
@@ -748,6 +795,7 @@ class KubernetesCluster(LoggingConfigurable):
             self.elector.release()
         self.node_informer.stop()
         self.pod_informer.stop()
+        self.foreign.resolver.close()
         self.writer.close()
 
     def drain(self, timeout: float = 30.0) -> bool:
