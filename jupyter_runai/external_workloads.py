@@ -85,7 +85,7 @@ class ExternalWorkloads:
         groups_of = getattr(self.cluster, "external_groups", None)
         if not callable(groups_of):
             return
-        version, groups = groups_of()
+        version, groups, settled = groups_of()
         projects = {p.name for p in self._queues()[0]}
         if (version, projects) == self._external_version:  # a new project may take a waiting group
             return
@@ -103,7 +103,7 @@ class ExternalWorkloads:
                 step.resume_request(f"{BY_CLUSTER} ({workload.external.describe()} made new pods)")
                 self._apply(step)
         for owner_uid, workload in by_owner.items():
-            if owner_uid not in seen and workload.status.phase != WorkloadPhase.DELETING:
+            if settled and owner_uid not in seen and workload.status.phase != WorkloadPhase.DELETING:
                 self._event("Warning", workload, f"its owner {workload.external.describe()} has no pods left "
                             "on the cluster")
                 step = self._step(workload)

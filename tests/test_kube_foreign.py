@@ -179,3 +179,39 @@ def test_a_third_party_pod_is_preempted_like_any_and_its_owners_new_pod_placed_a
     service.delete("default", "nb", ME)
     wait_for(lambda: service.run_cycle() or (cluster.drain() and kube.get("pods", TEAM, "greedy-b")["spec"].get(
         "nodeName")), "the new pod bound")
+
+
+def test_a_restarted_service_finds_its_third_party_pods_again_and_a_jobs_retry_is_queued(kube, tmp_path):
+    cluster = make_cluster(kube, tmp_path)
+    service = make_service(tmp_path, cluster, gpus=4)
+    try:
+        job = owner(kube, "Job", "retry", "batch/v1")
+        their_pod(kube, "retry-a", job, gpus=2)
+        external_workload(service, "Job")
+        wait_for(lambda: service.run_cycle() or kube.get("pods", TEAM, "retry-a")["spec"].get("nodeName"), "bound")
+        kubelet_runs(kube, TEAM, "retry-a")
+        cycle_until(service, "retry", "Running")
+        assert cluster.drain()
+        cluster.close()
+        service.store.close()
+
+        # a restart: the same workload, its pod found again through the stored handle; nothing bound twice
+        cluster = make_cluster(kube, tmp_path)
+        service = make_service(tmp_path, cluster, gpus=4)
+        workload = cycle_until(service, "retry", "Running")
+        assert workload.external.kind == "Job" and len(service.workloads) == 1
+        assert len(kube.requested("binding")) == 1
+        nodes = {n.name: n for n in cluster.nodes()}
+        assert len(nodes["gpu-a"].devices) == 4  # counted by the service, not taken off as someone else's
+
+        # the pod fails; its Job makes another: the workload goes back to the queue and it is bound
+        kube.patch("pods", TEAM, "retry-a", {"status": {"phase": "Failed", "containerStatuses": [
+            {"name": "trainer", "state": {"terminated": {"exitCode": 3}}}]}})
+        cycle_until(service, "retry", "Failed")
+        their_pod(kube, "retry-b", job, gpus=2)
+        wait_for(lambda: service.run_cycle() or (cluster.drain() and kube.get("pods", TEAM, "retry-b")["spec"].get(
+            "nodeName")), "the Job's new pod bound")
+        assert [e.type for e in service.store.events(workload="retry")].count("Resumed") == 1
+    finally:
+        cluster.close()
+        service.store.close()

@@ -148,8 +148,9 @@ class PodDeviceMetrics:
 class ExternalGroup:
     """Pods made outside the service (third-party: a Job's, a Deployment's...) that name our
     scheduler, grouped by their top owner into one workload. A backend that finds them offers
-    ``external_groups() -> (version, list[ExternalGroup])`` (optional: the service looks for it;
-    ``version`` changes whenever a group does) and ``external_unschedulable(owner_uid, message)``
+    ``external_groups() -> (version, list[ExternalGroup], settled)`` (optional: the service looks for
+    it; ``version`` changes whenever a group does; ``settled`` is false while some pods' owners are
+    still being read, so a group missing from the list may yet appear) and ``external_unschedulable(owner_uid, message)``
     (tell the owner's pods why they wait, where kubectl shows it)."""
 
     owner_api_version: str

@@ -225,7 +225,7 @@ class ForeignPods:
         self._placed: dict[str, _Placed] = {}  # key -> what the service placed
         self._told_unschedulable: dict[str, str] = {}  # owner uid -> the reason its pods were told
         self.version = 0
-        self._groups: tuple[int, list[ExternalGroup]] | None = None
+        self._groups: tuple[int, list[ExternalGroup], bool] | None = None
         self._owners: dict[str, tuple[Owner, float]] = {}  # owner uid -> (owner, when last checked if empty)
         self.resolver = OwnerResolver(resolver_read, self._resolved, closed)
         self.resolver.on_gone = self._gone
@@ -283,16 +283,19 @@ class ForeignPods:
 
     # ------------------------------------------------------------ the groups
 
-    def groups(self) -> tuple[int, list[ExternalGroup]]:
+    def groups(self) -> tuple[int, list[ExternalGroup], bool]:
         """Every owner's group of pods (only those whose top owner is known); a group lasts while
-        any of its pods is on the cluster, ended or not (a completed Job keeps its pods)."""
+        any of its pods is on the cluster, ended or not (a completed Job keeps its pods). The last item
+        says whether every pod's owner is known: until then a group missing may be one not read yet."""
         version = self.version
         if self._groups is not None and self._groups[0] == version:
             return self._groups
         members: dict[str, tuple[Owner, list[dict]]] = {}
+        settled = True
         for pod in self._pods.values():
             owner = self.resolver.top(pod)
             if owner is None:
+                settled = False
                 continue  # asked for: the group appears once it is known
             members.setdefault(owner.uid, (owner, []))[1].append(pod)
         groups = [self._group(owner, sorted(pods, key=lambda p: _meta(p).get("name") or ""))
@@ -318,7 +321,7 @@ class ForeignPods:
         while len(self._owners) > OWNER_CACHE:
             self._owners.pop(next(iter(self._owners)))
         groups.sort(key=lambda g: (g.namespace, g.owner_kind, g.owner_name))
-        self._groups = (version, groups)
+        self._groups = (version, groups, settled)
         return self._groups
 
     def _group(self, owner: Owner, every: list[dict]) -> ExternalGroup:

@@ -775,8 +775,9 @@ class KubernetesCluster(LoggingConfigurable):
             secrets = handle.get("secrets") or (tracked.secrets if tracked else None) or []
             self.writer.queue(lambda: self.writer.delete_workload_objects(namespace, workload, secrets))
 
-    def external_groups(self) -> tuple[int, list[ExternalGroup]]:
-        """Third-party pods with our scheduler name, grouped by their top owner (``kube_foreign``)."""
+    def external_groups(self) -> tuple[int, list[ExternalGroup], bool]:
+        """Third-party pods with our scheduler name, grouped by their top owner (``kube_foreign``),
+        and whether every pod's owner is known yet."""
         with self._lock:
             return self.foreign.groups()
 
