@@ -140,6 +140,15 @@ def phase_text(phase: Any) -> Text:
 # =========================================================================== renderers
 
 
+def kind_text(workload: dict[str, Any]) -> str:
+    """A workload's kind for a table: its owner's kind for one made outside jupyter-runai
+    (``Job (external)``), else the kind it was submitted as."""
+    external = workload.get("external")
+    if external:
+        return f"{external.get('kind', '?')} (external)"
+    return workload.get("spec", {}).get("kind", "training")
+
+
 def render_workloads(workloads: Iterable[dict[str, Any]], now: datetime | None = None,
                      wide: bool = False) -> RenderableType:
     """The `runai list` table: name, project, kind, GPU request, status, age, and why pending ones wait.
@@ -165,7 +174,7 @@ def render_workloads(workloads: Iterable[dict[str, Any]], now: datetime | None =
         cells: list[Any] = [
             spec.get("name", "?"),
             spec.get("project", "-"),
-            spec.get("kind", "training"),
+            kind_text(workload),
             workload_request_text(spec),
             phase_text(phase),
             age_text(status.get("submitted_at"), now),
@@ -180,7 +189,7 @@ def render_workloads(workloads: Iterable[dict[str, Any]], now: datetime | None =
                 ",".join(nodes) or "-",
                 spec.get("priority_class") or "-",
                 "-" if preemptible is None else ("yes" if preemptible else "no"),
-                workload.get("submitted_by") or "-",
+                workload.get("submitted_by") or ("the cluster" if workload.get("external") else "-"),
             ]
         plain_row(table, *cells, reason or "")
     return table
@@ -216,6 +225,10 @@ def render_describe(workload: dict[str, Any], now: datetime | None = None,
     row("Name", spec.get("name"))
     row("Project", spec.get("project"))
     row("Kind", spec.get("kind"))
+    external = workload.get("external")
+    if external:
+        row("Made by", f"{external.get('kind')} {external.get('namespace')}/{external.get('name')} "
+            "(outside jupyter-runai: stop or delete it with kubectl on that object)")
     status_text = phase_text(phase)
     if status.get("message"):
         status_text.append(f"  {status['message']}", style="")

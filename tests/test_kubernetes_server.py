@@ -63,3 +63,21 @@ async def test_a_user_runs_a_training_on_the_cluster_through_the_rest_api(api, k
     assert env["NVIDIA_VISIBLE_DEVICES"] == "GPU-11111111-2222-3333-4444-555555555555"
     await asyncio.to_thread(kubelet_runs, kube, NS, "half-0")
     await api.wait_phase("half", "Running")
+
+
+async def test_a_third_party_job_is_listed_with_its_owner_and_a_stop_says_to_use_kubectl(api, kube):
+    from test_kube_foreign import TEAM, owner, their_pod
+
+    job = await asyncio.to_thread(owner, kube, "Job", "their-train", "batch/v1")
+    await asyncio.to_thread(their_pod, kube, "their-train-x7", job)
+    await until(lambda: kube.get("pods", TEAM, "their-train-x7")["spec"].get("nodeName"), "their pod bound")
+    code, listing = await api.get("workloads")
+    assert code == 200
+    (theirs,) = [w for w in listing["workloads"] if w.get("external")]
+    assert theirs["external"]["kind"] == "Job" and theirs["external"]["namespace"] == TEAM
+    assert theirs["spec"]["name"] == "their-train" and theirs["spec"]["project"] == "default"
+
+    code, body = await api.post("workloads", "default", "their-train", "stop")
+    assert code == 409
+    assert "kubectl delete job their-train -n team-x" in body["error"]["message"]
+    assert body["error"]["field"] == "name"
