@@ -70,6 +70,7 @@ from . import allocation_views
 from .eventlog import describe_request, eviction_kind, eviction_text
 from .admission import Admission, AdmissionHook
 from .external_workloads import ExternalWorkloads, refuse_manage
+from .kai_queue_sync import KaiQueueSync
 from .rule_enforcement import RuleEnforcement
 from .events import Events, Subscription
 from .monitoring import Monitoring
@@ -125,7 +126,7 @@ def utcnow() -> datetime:
 
 
 class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdministration, ProjectData,
-                   AccessControl, Monitoring, ExternalWorkloads):
+                   AccessControl, Monitoring, ExternalWorkloads, KaiQueueSync):
     """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once.
     Departments, projects and node pools are administered through the methods of
     :class:`~jupyter_runai.admin.Administration`."""
@@ -632,6 +633,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
         for report in reports:
             self._apply_report(report)
         self._autoscale()
+        self._sync_kai_queues()  # KAI's Queue objects as departments and projects (opt-in, kai_queue_sync)
         self._queues_read = None  # the queue tree, read at most once in this cycle (_queues)
         self._sync_external()  # third-party workloads found on the cluster (external_workloads)
         self._apply_rules()

@@ -54,6 +54,10 @@ from .kube_foreign import ForeignPods, is_foreign
 from .kube_informer import Informer
 from .kube_lease import LeaseElector
 from .kube_logs import LogCopy
+from .kube_queues import GROUP as KAI_GROUP
+from .kube_queues import PLURAL as KAI_PLURAL
+from .kube_queues import VERSION as KAI_VERSION
+from .kube_queues import KaiQueueConfig, KaiQueues
 from .kube_objects import Usage, holds_resources, is_ours, node_from, pod_outcome, pod_ready, pod_usage
 from .kube_reservations import DEFAULT_IMAGE as DEFAULT_RESERVATION_IMAGE
 from .kube_reservations import (
@@ -168,6 +172,11 @@ class KubernetesCluster(LoggingConfigurable):
         300.0, help="Seconds a fractional pod waits for its device's reservation pod to start and report its "
         "GPU's UUID before the pod is reported failed.",
     ).tag(config=True)
+    kai_queues = Bool(
+        False, help="Read KAI-Scheduler's Queue objects (scheduling.run.ai/v2) as departments (parent queues) and "
+        "projects (leaf queues), kept in step by a watch. A name the queue file or the API defines already is "
+        "theirs: the KAI queue of that name is left out, with a log line.",
+    ).tag(config=True)
     max_log_bytes = Int(
         64 * 1024 * 1024, help="Bytes of a pod's log copied under the state directory for the logs API "
         "(the rest stays on the node: kubectl logs).",
@@ -206,6 +215,13 @@ class KubernetesCluster(LoggingConfigurable):
         self.pod_informer = Informer("pods", self._lister(self.core.list_pod_for_all_namespaces),
                                      self._watcher(self.core.list_pod_for_all_namespaces), self._pod_changed,
                                      watch_seconds=self.watch_seconds)
+        self.queues = None
+        if self.kai_queues:  # not waited for at start: KAI may not be installed (the log says so)
+            def list_queues(**kw):
+                return custom.list_cluster_custom_object(KAI_GROUP, KAI_VERSION, KAI_PLURAL, **kw)
+            self.queues = KaiQueues(self._lister(list_queues), self._watcher(list_queues),
+                                    watch_seconds=self.watch_seconds)
+            self.queues.informer.start()
         self.node_informer.start()
         self.pod_informer.start()
         deadline = time.monotonic() + self.sync_timeout
@@ -781,6 +797,11 @@ class KubernetesCluster(LoggingConfigurable):
         with self._lock:
             return self.foreign.groups()
 
+    def kai_queue_config(self) -> tuple[int, KaiQueueConfig] | None:
+        """KAI's Queue objects as departments and projects (``kube_queues``), with a version that
+        changes with them; None when ``kai_queues`` is off or they are not listed yet."""
+        return self.queues.config() if self.queues is not None else None
+
     def external_unschedulable(self, owner_uid: str, message: str) -> None:
         with self._lock:
             self.foreign.unschedulable(owner_uid, message)
@@ -797,6 +818,8 @@ class KubernetesCluster(LoggingConfigurable):
         self.node_informer.stop()
         self.pod_informer.stop()
         self.foreign.resolver.close()
+        if self.queues is not None:
+            self.queues.informer.stop()
         self.writer.close()
 
     def drain(self, timeout: float = 30.0) -> bool:
