@@ -517,7 +517,8 @@ def test_a_third_party_workload_shows_its_owner():
                           "uid": "u1"}
     row = render(cli.render_workloads([theirs], now=NOW)).splitlines()[1]
     assert "Job (external)" in row
-    assert "Made by  Job team-x/their-train" in render(cli.render_describe(theirs, now=NOW))
+    described = render(cli.render_describe(theirs, now=NOW))
+    assert "Made by:" in described and "Job team-x/their-train (outside jupyter-runai" in described
 
 
 def test_render_describe_running_distributed():

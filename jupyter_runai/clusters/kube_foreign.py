@@ -385,10 +385,9 @@ class ForeignPods:
     def owns(self, key: str) -> bool:
         return key in self._placed
 
-    def accounts(self, pod: dict[str, Any]) -> bool:
-        """The service counts this pod: it was bound for one of its placed keys that runs."""
-        uid = _meta(pod).get("uid")
-        return any(p.pod_uid == uid and p.told not in ENDED for p in self._placed.values())
+    def held(self) -> set[str]:
+        """The uids of the pods the service counts: each bound for one of its placed keys that runs."""
+        return {p.pod_uid for p in self._placed.values() if p.pod_uid and p.told not in ENDED}
 
     def launch(self, key: str, owner_uid: str, workload_uid: str, node: str, devices: list[int],
                launch_id: str | None) -> dict[str, Any]:

@@ -207,7 +207,8 @@ class KubernetesCluster(LoggingConfigurable):
                                  retry_seconds=self.write_retry_seconds, closed=self._closed,
                                  may_write=lambda: self.leading)
         custom = k8s.CustomObjectsApi(self.api_client)
-        self.foreign = ForeignPods(lock=self._lock, writer=self.writer, report=lambda r: self._reports.append(r), closed=self._closed,
+        self.foreign = ForeignPods(lock=self._lock, writer=self.writer, report=lambda r: self._reports.append(r),
+                                   closed=self._closed,
                                    resolver_read=lambda api_version, plural, namespace, name: self._read_owner(
                                        custom, api_version, plural, namespace, name))
         self.node_informer = Informer("nodes", self._lister(self.core.list_node), self._watcher(self.core.list_node),
@@ -386,8 +387,9 @@ class KubernetesCluster(LoggingConfigurable):
         with self._lock:
             if self._nodes is None:
                 others: dict[str, Usage] = {}
+                placed = self.foreign.held()  # third-party pods the service placed: it counts them
                 for pod in self.pod_informer.items():
-                    if holds_resources(pod) and not self._accounted(pod):
+                    if holds_resources(pod) and pod["metadata"].get("uid") not in placed and not self._accounted(pod):
                         others.setdefault(pod["spec"]["nodeName"], Usage()).add(pod_usage(pod))
                 nodes = []
                 for obj in self.node_informer.items():
@@ -405,8 +407,6 @@ class KubernetesCluster(LoggingConfigurable):
         after the service was told it ended) is taken off its node."""
         if is_reservation(pod):  # the engine counts the fractions on its device, while any runs
             return reservation_device(pod) in self._needed()
-        if self.foreign.accounts(pod):  # a third-party pod the service placed
-            return True
         if not is_ours(pod, self.scheduler_name):
             return False
         tracked = self._tracked.get(self._key_of(pod))
