@@ -11,7 +11,8 @@ keeps the workloads in step with the groups, once per cycle:
   KAI-Scheduler does) and the kind's default otherwise;
 * a group whose queue is no project, or that cannot be scheduled, waits: its pods are told
   why (``external_unschedulable``), where ``kubectl describe pod`` shows it;
-* a finished workload whose owner made new pods (a Job's retry) goes back to the queue;
+* a finished workload whose owner made new pods (a Job's retry) goes back to the queue, unless
+  a rule stopped it (max duration, idle GPUs): then the new pods are told why they wait;
 * a workload whose owner's pods are all gone is deleted.
 
 They cannot be stopped, resumed or deleted through the service: :func:`refuse_manage`.
@@ -98,6 +99,12 @@ class ExternalWorkloads:
             if workload is None:
                 if group.pods:  # pods that all ended before we saw them (a restart) make no workload
                     self._external_new(group, projects)
+            elif workload.status.phase == WorkloadPhase.STOPPED and group.waiting:
+                # stopped by a rule (max duration, idle GPUs): its owner's new pods are not run again
+                self.cluster.external_unschedulable(group.owner_uid, (
+                    f"{workload.external.describe()} waits: its workload {workload.spec.project}/"
+                    f"{workload.spec.name} was stopped ({workload.status.message or 'by a rule'}); delete the "
+                    f"{workload.external.kind} and make it again to run it"))
             elif workload.status.phase.is_finished and group.waiting:
                 step = self._step(workload)
                 step.resume_request(f"{BY_CLUSTER} ({workload.external.describe()} made new pods)")

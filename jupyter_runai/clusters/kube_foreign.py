@@ -223,7 +223,7 @@ class ForeignPods:
         self.pod_wait_seconds = pod_wait_seconds
         self._pods: dict[str, dict] = {}  # pod uid -> the pod, for every foreign pod that has not gone
         self._placed: dict[str, _Placed] = {}  # key -> what the service placed
-        self._told_unschedulable: dict[str, str] = {}  # owner uid -> the reason its pods were told
+        self._told: dict[str, str] = {}  # pod uid -> the reason it was told it waits (while it exists)
         self.version = 0
         self._groups: tuple[int, list[ExternalGroup], bool] | None = None
         self._owners: dict[str, tuple[Owner, float]] = {}  # owner uid -> (owner, when last checked if empty)
@@ -248,6 +248,7 @@ class ForeignPods:
         uid = _meta(pod).get("uid") or ""
         if deleted:
             self._pods.pop(uid, None)
+            self._told.pop(uid, None)
         else:
             self._pods[uid] = pod
         self.version += 1
@@ -367,16 +368,18 @@ class ForeignPods:
 
     def unschedulable(self, owner_uid: str, message: str) -> None:
         """Tell the owner's unbound pods why they wait, as a ``PodScheduled`` condition (what
-        ``kubectl describe pod`` shows), once per reason."""
-        if self._told_unschedulable.get(owner_uid) == message:
+        ``kubectl describe pod`` shows), once per pod and reason."""
+        targets = []
+        for uid, pod in self._pods.items():
+            owner = self.resolver.top(pod)
+            if owner is None or owner.uid != owner_uid or (pod.get("spec") or {}).get("nodeName"):
+                continue
+            if self._told.get(uid) != message:
+                self._told[uid] = message
+                targets.append((_meta(pod).get("namespace") or "", _meta(pod).get("name") or ""))
+        if not targets:
             return
-        self._told_unschedulable[owner_uid] = message
-        while len(self._told_unschedulable) > OWNER_CACHE:
-            self._told_unschedulable.pop(next(iter(self._told_unschedulable)))
-        targets = [(_meta(p).get("namespace"), _meta(p).get("name")) for p in self._pods.values()
-                   if not (p.get("spec") or {}).get("nodeName") and self.resolver.top(p) is not None
-                   and self.resolver.top(p).uid == owner_uid]
-        log.warning("third-party pods %s wait: %s", ", ".join(f"{ns}/{n}" for ns, n in targets) or "(none)", message)
+        log.warning("third-party pods %s wait: %s", ", ".join(f"{ns}/{n}" for ns, n in targets[:10]), message)
         for namespace, name in targets:
             self.writer.queue(lambda ns=namespace, n=name: self.writer.pod_unschedulable(ns, n, message))
 
