@@ -215,3 +215,37 @@ def test_a_restarted_service_finds_its_third_party_pods_again_and_a_jobs_retry_i
     finally:
         cluster.close()
         service.store.close()
+
+
+def test_a_rule_stops_a_third_party_workload_and_its_owners_new_pod_is_told_why(kube, tmp_path):
+    from test_rules import Clock, rules
+
+    clock = Clock()
+    cluster = make_cluster(kube, tmp_path)
+    service = make_service(tmp_path, cluster, gpus=4, clock=clock)
+    try:
+        rules(service, training={"max_duration": "1h"})
+        job = owner(kube, "Job", "long", "batch/v1")
+        their_pod(kube, "long-a", job)
+        external_workload(service, "Job")
+        wait_for(lambda: service.run_cycle() or kube.get("pods", TEAM, "long-a")["spec"].get("nodeName"), "bound")
+        kubelet_runs(kube, TEAM, "long-a")
+        cycle_until(service, "long", "Running")
+        clock.advance(hours=1)
+        wait_for(lambda: service.run_cycle() or (cluster.drain() and kube.get("pods", TEAM, "long-a") is None),
+                 "evicted by the rule")
+        cycle_until(service, "long", "Stopped")
+
+        their_pod(kube, "long-b", job)  # the Job makes another: it is not run, and says why
+
+        def told():
+            service.run_cycle()
+            cluster.drain()
+            conditions = (kube.get("pods", TEAM, "long-b").get("status") or {}).get("conditions") or []
+            return next((c["message"] for c in conditions if c["type"] == "PodScheduled"), None)
+        assert "was stopped (stopped by rule max_duration" in wait_for(told, "the new pod told why")
+        assert service.get("default", "long").status.phase.value == "Stopped"
+        assert not kube.get("pods", TEAM, "long-b")["spec"].get("nodeName")
+    finally:
+        cluster.close()
+        service.store.close()
