@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .cli_data import error_line, plain_row  # noqa: F401 - error_line is used by cli
+from .client import kind_text
 from .submit_args import SubmitArgsError
 
 __all__ = [
@@ -138,15 +139,6 @@ def phase_text(phase: Any) -> Text:
 
 
 # =========================================================================== renderers
-
-
-def kind_text(workload: dict[str, Any]) -> str:
-    """A workload's kind for a table: its owner's kind for one made outside jupyter-runai
-    (``Job (external)``), else the kind it was submitted as."""
-    external = workload.get("external")
-    if external:
-        return f"{external.get('kind', '?')} (external)"
-    return workload.get("spec", {}).get("kind", "training")
 
 
 def render_workloads(workloads: Iterable[dict[str, Any]], now: datetime | None = None,
