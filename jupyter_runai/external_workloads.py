@@ -31,6 +31,7 @@ from .errors import Conflict
 from .lifecycle import fresh_pods
 from .models import ExternalOwner, Workload, WorkloadPhase, WorkloadSpec, WorkloadStatus
 from .models.priority import PriorityClass
+from .snapshot import HOLDING
 from .models import format_validation_error
 
 __all__ = ["ExternalWorkloads", "external_name", "refuse_manage"]
@@ -81,6 +82,19 @@ class ExternalWorkloads:
     """Mixin of the service: third-party workloads kept in step with the cluster's groups."""
 
     _external_version: tuple[int, set[str]] | None = None
+    _external_no_pod: dict[str, str] = {}  # workload uid -> why it waits: its owner has no pod to place now
+
+    def _external_holds(self) -> dict[str, str]:
+        """The third-party workloads kept out of this cycle, with the reason: nothing of theirs holds
+        devices and their owner has no pod waiting to be placed (a Job making a new pod after an
+        eviction), so a placement would bind nothing."""
+        held = {}
+        for uid, reason in self._external_no_pod.items():
+            workload = self.workloads.get(uid)
+            if workload is not None and workload.status.phase in (WorkloadPhase.PENDING, WorkloadPhase.RUNNING) \
+                    and not any(p.phase in HOLDING for p in workload.status.pods):
+                held[uid] = reason
+        return held
 
     def _sync_external(self) -> None:
         groups_of = getattr(self.cluster, "external_groups", None)
@@ -93,9 +107,13 @@ class ExternalWorkloads:
         self._external_version = (version, projects)
         by_owner = {w.external.uid: w for w in self.workloads.values() if w.external is not None}
         seen = set()
+        no_pod = {}
         for group in groups:
             seen.add(group.owner_uid)
             workload = by_owner.get(group.owner_uid)
+            if workload is not None and not group.waiting:
+                no_pod[workload.uid] = (f"waiting for {workload.external.describe()} to make a pod: none of its "
+                                        "pods waits to be placed")
             if workload is None:
                 if group.pods:  # pods that all ended before we saw them (a restart) make no workload
                     self._external_new(group, projects)
@@ -109,6 +127,7 @@ class ExternalWorkloads:
                 step = self._step(workload)
                 step.resume_request(f"{BY_CLUSTER} ({workload.external.describe()} made new pods)")
                 self._apply(step)
+        self._external_no_pod = no_pod
         for owner_uid, workload in by_owner.items():
             if settled and owner_uid not in seen and workload.status.phase != WorkloadPhase.DELETING:
                 self._event("Warning", workload, f"its owner {workload.external.describe()} has no pods left "

@@ -640,6 +640,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
         nodes = self.cluster.nodes()
         device_memory = {n.name: (n.devices[0].memory if n.devices else 0) for n in nodes}
         held = self._held_by_rules()  # uid -> why a rule keeps it out of this cycle (rules.py)
+        held.update(self._external_holds())  # third-party workloads whose owner has no pod to place now
         jobs = [job for uid, workload in list(self.workloads.items())
                 if uid not in held and (job := self._safe_engine_job(uid, workload))]
         if not any(p.status is EnginePodStatus.PENDING for job in jobs for p in job.pods):

@@ -249,3 +249,28 @@ def test_a_rule_stops_a_third_party_workload_and_its_owners_new_pod_is_told_why(
     finally:
         cluster.close()
         service.store.close()
+
+
+def test_a_workload_whose_pods_are_gone_waits_for_its_owner_and_goes_with_it(kube, setup, monkeypatch):
+    import jupyter_runai.clusters.kube_foreign as kube_foreign
+
+    monkeypatch.setattr(kube_foreign, "OWNER_RECHECK", 0.2)  # how often an owner without pods is read again
+    service, cluster = setup
+    job = owner(kube, "Job", "flaky", "batch/v1")
+    their_pod(kube, "flaky-a", job)
+    external_workload(service, "Job")
+    wait_for(lambda: service.run_cycle() or kube.get("pods", TEAM, "flaky-a")["spec"].get("nodeName"), "bound")
+    kubelet_runs(kube, TEAM, "flaky-a")
+    cycle_until(service, "flaky", "Running")
+
+    kube.delete("pods", TEAM, "flaky-a")  # kubectl delete pod: its Job still exists, so the workload waits
+    reason = "waiting for Job team-x/flaky to make a pod"
+    wait_for(lambda: service.run_cycle() or reason in (service.get("default", "flaky").status.pending_reason or ""),
+             "back in the queue, saying why")
+    for _ in range(10):  # read again and again: the Job is there; nothing is placed for it meanwhile
+        service.run_cycle()
+    workload = service.get("default", "flaky")
+    assert workload.status.phase.value == "Pending" and workload.status.pods[0].phase.value == "Pending"
+
+    kube.delete("jobs", TEAM, "flaky")  # now the owner is gone: so is the workload
+    wait_for(lambda: service.run_cycle() or not service.workloads, "the workload deleted with its Job")

@@ -227,6 +227,7 @@ class ForeignPods:
         self.version = 0
         self._groups: tuple[int, list[ExternalGroup], bool] | None = None
         self._owners: dict[str, tuple[Owner, float]] = {}  # owner uid -> (owner, when last checked if empty)
+        self._recheck_at = float("inf")  # when an owner without pods is next read again
         self.resolver = OwnerResolver(resolver_read, self._resolved, closed)
         self.resolver.on_gone = self._gone
 
@@ -289,7 +290,8 @@ class ForeignPods:
         any of its pods is on the cluster, ended or not (a completed Job keeps its pods). The last item
         says whether every pod's owner is known: until then a group missing may be one not read yet."""
         version = self.version
-        if self._groups is not None and self._groups[0] == version:
+        now = time.monotonic()
+        if self._groups is not None and self._groups[0] == version and now < self._recheck_at:
             return self._groups
         members: dict[str, tuple[Owner, list[dict]]] = {}
         settled = True
@@ -303,7 +305,7 @@ class ForeignPods:
                   for owner, pods in members.values()]
         # an owner whose pods are all gone (evicted, deleted) may make new ones: its group stays, with
         # no pod, until the API server says the owner itself is gone (read again every OWNER_RECHECK)
-        now = time.monotonic()
+        self._recheck_at = float("inf")
         for uid, (owner, checked) in list(self._owners.items()):
             if uid in members:
                 self._owners[uid] = (owner, 0.0)
@@ -313,6 +315,8 @@ class ForeignPods:
                 if now - checked > OWNER_RECHECK:
                     self._owners[uid] = (owner, now)
                     self.resolver.check(owner)
+                    checked = now
+                self._recheck_at = min(self._recheck_at, checked + OWNER_RECHECK)
                 groups.append(ExternalGroup(
                     owner_api_version=owner.api_version, owner_kind=owner.kind, owner_name=owner.name,
                     namespace=owner.namespace, owner_uid=owner.uid, queue=None, pods=0, waiting=0, min_member=1,
