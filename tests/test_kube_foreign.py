@@ -274,3 +274,26 @@ def test_a_workload_whose_pods_are_gone_waits_for_its_owner_and_goes_with_it(kub
 
     kube.delete("jobs", TEAM, "flaky")  # now the owner is gone: so is the workload
     wait_for(lambda: service.run_cycle() or not service.workloads, "the workload deleted with its Job")
+
+
+def test_a_third_party_workload_over_its_quota_is_reclaimed_by_a_project_below_its_own(kube, setup):
+    service, cluster = setup
+    service.create_project({"name": "guests", "deserved": {"gpu": 0}}, ME)  # may only borrow idle GPUs
+    job = owner(kube, "Job", "borrow", "batch/v1")
+    their_pod(kube, "borrow-a", job, queue="guests", gpus=4)
+    workload = external_workload(service, "Job")
+    assert workload.spec.project == "guests"
+    wait_for(lambda: service.run_cycle() or kube.get("pods", TEAM, "borrow-a")["spec"].get("nodeName"), "bound")
+    kubelet_runs(kube, TEAM, "borrow-a")
+    cycle_until(service, "borrow", "Running", project="guests")
+
+    # the default project deserves the 4 GPUs: it takes them back from the borrower, through the Eviction API
+    service.submit({"name": "mine", "command": "x", "resources": {"gpu": 2}}, ME)
+    wait_for(lambda: service.run_cycle() or (cluster.drain() and kube.get("pods", TEAM, "borrow-a") is None),
+             "the borrower evicted")
+    assert [r.name for r in kube.requested("eviction")] == ["borrow-a"]
+    wait_for(lambda: service.run_cycle() or (cluster.drain() and kube.get("pods", "runai-default", "mine-0")
+                                               and kube.get("pods", "runai-default", "mine-0")["spec"].get("nodeName")),
+             "the project's own workload bound")
+    events = [e.message for e in service.store.events(workload="borrow")]
+    assert any("reclaim" in m.lower() for m in events), events
