@@ -145,8 +145,10 @@ class ExternalWorkloads:
         if group.queue is None or group.queue not in projects:
             given = (f"queue {group.queue!r} is not a project of runai-scheduler" if group.queue is not None
                      else "its pods carry no queue label (kai.scheduler/queue, runai/queue or runai/project)")
+            names = sorted(projects)
+            known = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
             self.cluster.external_unschedulable(group.owner_uid, f"{what} waits: {given}; the projects are "
-                                                                 f"{', '.join(sorted(projects)) or 'none'}")
+                                                                 f"{known or 'none'}")
             return
         name = external_name(group.owner_name, group.owner_uid)
         if (group.queue, name) in self._names:
