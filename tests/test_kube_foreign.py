@@ -297,3 +297,16 @@ def test_a_third_party_workload_over_its_quota_is_reclaimed_by_a_project_below_i
              "the project's own workload bound")
     events = [e.message for e in service.store.events(workload="borrow")]
     assert any("reclaim" in m.lower() for m in events), events
+
+
+def test_an_owners_name_becomes_a_workload_name():
+    from jupyter_runai.external_workloads import external_name
+    from jupyter_runai.models.names import is_dns_label
+
+    assert external_name("their-train", "u1") == "their-train"
+    assert external_name("Web.Front_End", "u1") == "web-front-end"  # a DNS subdomain, made a label
+    long = "a" * 200 + ".x"
+    names = {external_name(long, "u1"), external_name(long + "y", "u1"), external_name(long, "u1", taken=True),
+             external_name(long, "u2", taken=True)}
+    assert len(names) == 4 and all(is_dns_label(n) for n in names)
+    assert external_name("train", "u1", taken=True).startswith("train-")
