@@ -310,3 +310,13 @@ def test_an_owners_name_becomes_a_workload_name():
              external_name(long, "u2", taken=True)}
     assert len(names) == 4 and all(is_dns_label(n) for n in names)
     assert external_name("train", "u1", taken=True).startswith("train-")
+
+
+def test_an_owner_the_role_may_not_read_is_the_top(kube, setup):
+    service, cluster = setup
+    top = owner(kube, "Experiment", "exp", "example.com/v1")
+    trial = owner(kube, "Trial", "exp-t1", "example.com/v1", parent=top)
+    kube.fail_next("fetch", "trials", 403, times=100)  # RBAC: our role may not read Trials
+    their_pod(kube, "exp-t1-0", trial)
+    workload = external_workload(service, "Trial")
+    assert (workload.external.name, workload.external.api_version) == ("exp-t1", "example.com/v1")
