@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .cli_data import error_line, plain_row  # noqa: F401 - error_line is used by cli
+from .client import kind_text
 from .submit_args import SubmitArgsError
 
 __all__ = [
@@ -165,7 +166,7 @@ def render_workloads(workloads: Iterable[dict[str, Any]], now: datetime | None =
         cells: list[Any] = [
             spec.get("name", "?"),
             spec.get("project", "-"),
-            spec.get("kind", "training"),
+            kind_text(workload),
             workload_request_text(spec),
             phase_text(phase),
             age_text(status.get("submitted_at"), now),
@@ -180,7 +181,7 @@ def render_workloads(workloads: Iterable[dict[str, Any]], now: datetime | None =
                 ",".join(nodes) or "-",
                 spec.get("priority_class") or "-",
                 "-" if preemptible is None else ("yes" if preemptible else "no"),
-                workload.get("submitted_by") or "-",
+                workload.get("submitted_by") or ("the cluster" if workload.get("external") else "-"),
             ]
         plain_row(table, *cells, reason or "")
     return table
@@ -216,6 +217,10 @@ def render_describe(workload: dict[str, Any], now: datetime | None = None,
     row("Name", spec.get("name"))
     row("Project", spec.get("project"))
     row("Kind", spec.get("kind"))
+    external = workload.get("external")
+    if external:
+        row("Made by", f"{external.get('kind')} {external.get('namespace')}/{external.get('name')} "
+            "(outside jupyter-runai: stop or delete it with kubectl on that object)")
     status_text = phase_text(phase)
     if status.get("message"):
         status_text.append(f"  {status['message']}", style="")

@@ -1037,6 +1037,15 @@ def _gpu_text(resources: Mapping[str, Any]) -> str:
     return f"{text} x {devices} devices" if devices else text
 
 
+def kind_text(document: Mapping[str, Any]) -> str:
+    """A workload's kind as lists show it: its owner's kind for one made outside jupyter-runai
+    (``Job (external)``: a third-party workload on Kubernetes), else the kind it was submitted as."""
+    external = document.get("external")
+    if external:
+        return f"{external.get('kind', '?')} (external)"
+    return (document.get("spec") or {}).get("kind", "training")
+
+
 class Workload:
     """One workload as the server last showed it (``data``: the API's ``Workload`` document).
 
@@ -1065,6 +1074,12 @@ class Workload:
     @property
     def kind(self) -> str:
         return self.spec.get("kind", "training")
+
+    @property
+    def external(self) -> dict[str, Any] | None:
+        """For a workload made outside jupyter-runai (a third-party Job, Deployment... on Kubernetes):
+        its owner, ``{"api_version", "kind", "name", "namespace", "uid"}``; else ``None``."""
+        return self.data.get("external")
 
     @property
     def phase(self) -> str | None:
@@ -1159,16 +1174,16 @@ class Workload:
 
     # ---------------------------------------------------------------- showing it
     def _row(self) -> list[Any]:
-        return [self.name, self.project, self.kind, self.phase, _gpu_text(self.spec.get("resources") or {}),
+        return [self.name, self.project, kind_text(self.data), self.phase, _gpu_text(self.spec.get("resources") or {}),
                 self.pending_reason or self.message or ""]
 
     def __repr__(self) -> str:
         reason = self.pending_reason or self.message
-        return (f"<Workload {self.project}/{self.name} {self.kind} {self.phase}"
+        return (f"<Workload {self.project}/{self.name} {kind_text(self.data)} {self.phase}"
                 f" ({_gpu_text(self.spec.get('resources') or {})})" + (f": {reason}" if reason else "") + ">")
 
     def _repr_html_(self) -> str:
-        rows = [["kind", self.kind], ["phase", self.phase], ["request", _gpu_text(self.spec.get("resources") or {})]]
+        rows = [["kind", kind_text(self.data)], ["phase", self.phase], ["request", _gpu_text(self.spec.get("resources") or {})]]
         if self.pending_reason:
             rows.append(["pending", self.pending_reason])
         if self.message:

@@ -64,7 +64,8 @@ class ClusterTruth:
         mirror = self._mirror
         if mirror is None:
             return
-        stored = {w.uid: w for w in self.store.workloads()}
+        # third-party workloads (external_workloads.py) have their owner on the cluster, not an object
+        stored = {w.uid: w for w in self.store.workloads() if w.external is None}
         names = {(w.spec.project, w.spec.name) for w in stored.values()}
         marked = self.store.cluster_object_uids()
         seen: set[str] = set()
@@ -136,7 +137,8 @@ class ClusterTruth:
         for uid in gone:
             self._delete_from_cluster(uid)
         for workload in self.workloads.values():
-            self._after_commit.append(lambda workload=workload: mirror.update(workload))
+            if workload.external is None:
+                self._after_commit.append(lambda workload=workload: mirror.update(workload))
 
     # ------------------------------------------------------------ while it runs
 
@@ -179,12 +181,13 @@ class ClusterTruth:
 
     def _mirror_changed(self, workloads: list[Workload]) -> None:
         mirror = self._mirror
-        if mirror is not None and workloads:
-            self._after_commit.append(lambda: [mirror.update(w) for w in workloads])
+        ours = [w for w in workloads if w.external is None]
+        if mirror is not None and ours:
+            self._after_commit.append(lambda: [mirror.update(w) for w in ours])
 
     def _mirror_removed(self, workload: Workload) -> None:
         mirror = self._mirror
-        if mirror is not None:
+        if mirror is not None and workload.external is None:
             self._after_commit.append(lambda: mirror.delete(workload))
 
     def _follow_cluster_objects(self) -> None:

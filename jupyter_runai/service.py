@@ -70,6 +70,8 @@ from . import allocation_views
 from .eventlog import describe_request, eviction_kind, eviction_text
 from .admission import Admission, AdmissionHook
 from .cluster_truth import ClusterTruth
+from .external_workloads import ExternalWorkloads, refuse_manage
+from .kai_queue_sync import KaiQueueSync
 from .rule_enforcement import RuleEnforcement
 from .events import Events, Subscription
 from .monitoring import Monitoring
@@ -125,7 +127,7 @@ def utcnow() -> datetime:
 
 
 class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdministration, ProjectData,
-                   AccessControl, Monitoring, ClusterTruth):
+                   AccessControl, Monitoring, ClusterTruth, ExternalWorkloads, KaiQueueSync):
     """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once.
     Departments, projects and node pools are administered through the methods of
     :class:`~jupyter_runai.admin.Administration`."""
@@ -595,6 +597,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
         """The workload, when ``user`` may stop, resume or delete it (its own, or as a department admin)."""
         workload = self.get(project, name, user)
         self.require(user, access.MANAGE, project=project, owner=workload.submitted_by)
+        refuse_manage(workload)  # a third-party workload: kubectl on its owner (409)
         return workload
 
     def proxy_token(self, uid: str) -> str:
@@ -647,11 +650,14 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
         for report in reports:
             self._apply_report(report)
         self._autoscale()
+        self._sync_kai_queues()  # KAI's Queue objects as departments and projects (opt-in, kai_queue_sync)
         self._queues_read = None  # the queue tree, read at most once in this cycle (_queues)
+        self._sync_external()  # third-party workloads found on the cluster (external_workloads)
         self._apply_rules()
         nodes = self.cluster.nodes()
         device_memory = {n.name: (n.devices[0].memory if n.devices else 0) for n in nodes}
         held = self._held_by_rules()  # uid -> why a rule keeps it out of this cycle (rules.py)
+        held.update(self._external_holds())  # third-party workloads whose owner has no pod to place now
         jobs = [job for uid, workload in list(self.workloads.items())
                 if uid not in held and (job := self._safe_engine_job(uid, workload))]
         if not any(p.status is EnginePodStatus.PENDING for job in jobs for p in job.pods):

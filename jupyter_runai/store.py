@@ -250,6 +250,11 @@ def _v8_cluster_objects(db: sqlite3.Connection) -> None:
     """Version 8: the workloads whose custom resource the cluster was seen to hold (Kubernetes): one
     that is gone later was deleted there (``kubectl delete``), not merely never written."""
     db.execute("CREATE TABLE cluster_objects (uid TEXT PRIMARY KEY)")
+def _v9_kai_queues(db: sqlite3.Connection) -> None:
+    """Version 9: which departments and projects were read from KAI-Scheduler's Queue objects
+    (kube_queues), so that a later sync updates or removes them and leaves the others alone.
+    kind is 'department' or 'project'."""
+    db.execute("CREATE TABLE kai_queues (kind TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (kind, name))")
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
@@ -261,6 +266,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v6_gpu_usage_accounting,
     _v7_workload_policies,
     _v8_cluster_objects,
+    _v9_kai_queues,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -527,6 +533,21 @@ class Store:
                 raise InUse(f"department {name!r} still has project(s) {', '.join(members)}")
             db.execute("DELETE FROM departments WHERE name = ?", (name,))
             db.execute("DELETE FROM policies WHERE scope = 'department' AND name = ?", (name,))
+
+    def kai_queue_names(self) -> dict[str, set[str]]:
+        """The departments and projects read from KAI's Queue objects: {'department': names, 'project': names}."""
+        out: dict[str, set[str]] = {"department": set(), "project": set()}
+        for kind, name in self._read("SELECT kind, name FROM kai_queues"):
+            out.setdefault(kind, set()).add(name)
+        return out
+
+    def mark_kai_queue(self, kind: str, name: str, read_from_kai: bool) -> None:
+        """Say whether the department or project ``name`` is one read from KAI's Queue objects."""
+        with self._tx() as db:
+            if read_from_kai:
+                db.execute("INSERT OR IGNORE INTO kai_queues (kind, name) VALUES (?, ?)", (kind, name))
+            else:
+                db.execute("DELETE FROM kai_queues WHERE kind = ? AND name = ?", (kind, name))
 
     # ---------------------------------------------------------- node pools
 

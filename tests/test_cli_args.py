@@ -511,6 +511,16 @@ def test_render_list():
     assert "No workloads" in render(cli.render_workloads([]))
 
 
+def test_a_third_party_workload_shows_its_owner():
+    theirs = workload("their-train", kind="distributed", workers=2, master=False, resources={"gpu": 1})
+    theirs["external"] = {"api_version": "batch/v1", "kind": "Job", "name": "their-train", "namespace": "team-x",
+                          "uid": "u1"}
+    row = render(cli.render_workloads([theirs], now=NOW)).splitlines()[1]
+    assert "Job (external)" in row
+    described = render(cli.render_describe(theirs, now=NOW))
+    assert "Made by:" in described and "Job team-x/their-train (outside jupyter-runai" in described
+
+
 def test_render_describe_running_distributed():
     doc = workload(
         "ddp", kind="distributed", workers=1, master=True, min_available=2, priority_class="train",

@@ -135,3 +135,14 @@ def test_with_no_project_named_the_client_and_cli_use_the_servers_first_project(
     finally:
         live.end_workloads()
         live.stop()
+
+
+def test_a_third_party_workload_shows_its_owner_in_tables_and_reprs():
+    doc = {"spec": {"name": "their-train", "project": "default", "kind": "training", "resources": {"gpu": 1}},
+           "status": {"phase": "Running"},
+           "external": {"api_version": "batch/v1", "kind": "Job", "name": "their-train", "namespace": "team-x",
+                        "uid": "u1"}}
+    w = Workload(None, doc)
+    assert w.kind == "training" and w.external["namespace"] == "team-x"
+    assert w._row()[2] == "Job (external)" and "Job (external)" in repr(w) and "Job (external)" in w._repr_html_()
+    assert Workload(None, {**doc, "external": None})._row()[2] == "training"

@@ -190,12 +190,46 @@ def test_data_sources_are_volumes_and_credentials_are_secrets_the_pod_names(kube
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["data-imagenet"]["hostPath"]["path"] == "/datasets/imagenet"
     assert [c["name"] for c in pod["spec"]["initContainers"]] == ["git-code"]
-    assert volumes["credential-ssh"]["secret"]["secretName"] == "runai-credential-ssh"
-    assert pod["spec"]["containers"][0]["envFrom"] == [{"secretRef": {"name": "runai-credential-hf"}}]
-    assert kube.get("secrets", NS, "runai-credential-hf")["stringData"] == {"HF_TOKEN": "hf_supersecret"}
-    assert kube.get("secrets", NS, "runai-credential-ssh")["stringData"] == {"id_rsa": "BEGIN key"}
+    assert volumes["credential-ssh"]["secret"]["secretName"] == "runai-credential-train.ssh"
+    assert pod["spec"]["containers"][0]["envFrom"] == [{"secretRef": {"name": "runai-credential-train.hf"}}]
+    assert kube.get("secrets", NS, "runai-credential-train.hf")["stringData"] == {"HF_TOKEN": "hf_supersecret"}
+    assert kube.get("secrets", NS, "runai-credential-train.ssh")["stringData"] == {"id_rsa": "BEGIN key"}
     events = [e.type for e in service.store.events(workload="train")]
     assert "Warning" not in events  # read-only data sources are mounted read-only here
+
+
+def test_credential_secrets_are_deleted_with_their_workload_and_no_other(kube, tmp_path):
+    cluster = make_cluster(kube, tmp_path)
+    service = make_service(tmp_path, cluster, gpus=4)
+    try:
+        service.add_credential("default", {"name": "hf", "inject_as": "env", "data": {"HF_TOKEN": "hf_x"}})
+        for name in ("a", "b"):
+            service.submit({"name": name, "command": "x", "credentials": ["hf"], "resources": {"gpu": 1}}, ME)
+        service.run_cycle()
+        assert cluster.drain()
+        for name in ("a", "b"):
+            wait_for(lambda: our_pod(kube, f"{name}-0"), "the pods created")
+            kubelet_runs(kube, NS, f"{name}-0")
+        assert {s["metadata"]["name"] for s in kube.objects("secrets")} == {"runai-credential-a.hf",
+                                                                             "runai-credential-b.hf"}
+        service.delete("default", "a", ME)
+        wait_for(lambda: service.run_cycle() or ("default", "a") not in service._names, "a deleted")
+        assert cluster.drain()
+        assert kube.get("secrets", NS, "runai-credential-a.hf") is None
+        assert kube.get("secrets", NS, "runai-credential-b.hf")["stringData"] == {"HF_TOKEN": "hf_x"}
+        cluster.close()
+        service.store.close()
+
+        # after a restart, the names come back with the pods' handles: b's Secret still goes with it
+        cluster = make_cluster(kube, tmp_path)
+        service = make_service(tmp_path, cluster, gpus=4)
+        service.delete("default", "b", ME)
+        wait_for(lambda: service.run_cycle() or not service.workloads, "b deleted")
+        assert cluster.drain()
+        assert kube.objects("secrets") == []
+    finally:
+        cluster.close()
+        service.store.close()
 
 
 def test_stop_evicts_through_the_eviction_api(kube, service, cluster):
@@ -385,12 +419,17 @@ def test_a_reservation_pod_that_cannot_start_fails_its_fractions_with_the_reason
     assert our_pod(kube, "half-0") is None
 
 
-def test_every_request_the_backend_makes_is_allowed_by_the_deployed_role(kube, service, cluster):
+def deployed_role_allows() -> set[tuple[str, str]]:
+    """Every (verb, resource) that deploy/'s ClusterRole grants (API groups aside)."""
     import yaml
 
     rbac = Path(__file__).resolve().parents[1] / "deploy" / "rbac.yaml"
     role = next(doc for doc in yaml.safe_load_all(rbac.read_text()) if doc["kind"] == "ClusterRole")
-    allowed = {(verb, resource) for rule in role["rules"] for verb in rule["verbs"] for resource in rule["resources"]}
+    return {(verb, resource) for rule in role["rules"] for verb in rule["verbs"] for resource in rule["resources"]}
+
+
+def test_every_request_the_backend_makes_is_allowed_by_the_deployed_role(kube, service, cluster):
+    allowed = deployed_role_allows()
     service.submit({"name": "nb", "kind": "workspace", "resources": {"gpu": 1}}, ME)
     service.submit({"name": "ddp", "kind": "distributed", "workers": 1, "command": "x", "resources": {"gpu": 1}}, ME)
     service.run_cycle()

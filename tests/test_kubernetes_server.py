@@ -82,3 +82,19 @@ async def test_a_submit_answers_once_its_runaiworkload_object_exists_and_a_refus
     status = await until(lambda: (kube.get("runaiworkloads", NS, "train") or {}).get("status", {}).get("pods", [{}])[0]
                          .get("node"), "the object's status following the workload")
     assert status == "gpu-a"
+async def test_a_third_party_job_is_listed_with_its_owner_and_a_stop_says_to_use_kubectl(api, kube):
+    from test_kube_foreign import TEAM, owner, their_pod
+
+    job = await asyncio.to_thread(owner, kube, "Job", "their-train", "batch/v1")
+    await asyncio.to_thread(their_pod, kube, "their-train-x7", job)
+    await until(lambda: kube.get("pods", TEAM, "their-train-x7")["spec"].get("nodeName"), "their pod bound")
+    code, listing = await api.get("workloads")
+    assert code == 200
+    (theirs,) = [w for w in listing["workloads"] if w.get("external")]
+    assert theirs["external"]["kind"] == "Job" and theirs["external"]["namespace"] == TEAM
+    assert theirs["spec"]["name"] == "their-train" and theirs["spec"]["project"] == "default"
+
+    code, body = await api.post("workloads", "default", "their-train", "stop")
+    assert code == 409
+    assert "kubectl delete job their-train -n team-x" in body["error"]["message"]
+    assert body["error"]["field"] == "name"

@@ -331,9 +331,12 @@ def test_credentials_are_secret_references_never_values():
                      credentials=[env_cred.describe(), file_cred.describe()])
     text = json.dumps(m)
     assert "hf_supersecret" not in text and "BEGIN key" not in text
-    assert main(m)["envFrom"] == [{"secretRef": {"name": credential_secret_name("hf")}}]
+    name = m["metadata"]["labels"]["runai/workload"]
+    assert main(m)["envFrom"] == [{"secretRef": {"name": credential_secret_name(name, "hf")}}]
     (volume,) = m["spec"]["volumes"]
-    assert volume["secret"]["secretName"] == credential_secret_name("ssh")
+    assert volume["secret"]["secretName"] == credential_secret_name(name, "ssh")
+    # each workload has its own copy: a pair of names never maps to another pair's Secret
+    assert credential_secret_name("a-b", "c") != credential_secret_name("a", "b-c")
     assert volume["secret"]["defaultMode"] == 0o400
     assert main(m)["volumeMounts"] == [{"name": volume["name"], "mountPath": "/workspace/keys", "readOnly": True}]
     with pytest.raises(TypeError, match="describe"):

@@ -500,7 +500,7 @@ def test_a_version_1_database_is_migrated(db_path):
     old.close()
 
     store = Store(db_path)
-    assert store.schema_version == SCHEMA_VERSION == 8
+    assert store.schema_version == SCHEMA_VERSION == 9
     assert store.workloads() == [w] and store.workload_seq(w.uid) == 7
     assert store.project("team-a") == Project(name="team-a")
     assert store.events()[0].message == "from v1"

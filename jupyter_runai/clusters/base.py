@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..models import Node
 
-__all__ = ["Cluster", "DeviceMetrics", "Endpoint", "PodDeviceMetrics", "PodLaunch", "PodReport", "PodState", "FileToWrite", "Mount"]
+__all__ = ["Cluster", "DeviceMetrics", "Endpoint", "ExternalGroup", "PodDeviceMetrics", "PodLaunch", "PodReport", "PodState", "FileToWrite", "Mount"]
 
 
 class PodState(StrEnum):
@@ -142,6 +142,32 @@ class PodDeviceMetrics:
     index: int
     used_memory: int | None = None  # bytes
     utilization: float | None = None  # percent of the device
+
+
+@dataclass(slots=True)
+class ExternalGroup:
+    """Pods made outside the service (third-party: a Job's, a Deployment's...) that name our
+    scheduler, grouped by their top owner into one workload. A backend that finds them offers
+    ``external_groups() -> (version, list[ExternalGroup], settled)`` (optional: the service looks for
+    it; ``version`` changes whenever a group does; ``settled`` is false while some pods' owners are
+    still being read, so a group missing from the list may yet appear) and ``external_unschedulable(owner_uid, message)``
+    (tell the owner's pods why they wait, where kubectl shows it)."""
+
+    owner_api_version: str
+    owner_kind: str
+    owner_name: str
+    namespace: str
+    owner_uid: str
+    queue: str | None             # from the pods' queue label; None: they carry none
+    pods: int                     # its pods that have not ended (at most PODS_MAX); the group lasts while
+                                  # any pod is on the cluster, ended or not
+    waiting: int                  # of those, the ones not bound to a node yet
+    min_member: int               # the gang minimum (1 unless an annotation says more)
+    resources: dict[str, Any]     # one pod's request, as a workload spec's ``resources`` (the largest pod's)
+    priority_class: str | None = None
+    preemptible: bool | None = None
+    image: str | None = None
+    problem: str | None = None    # why it cannot be scheduled at all (in words), e.g. an unsupported request
 
 
 @runtime_checkable

@@ -166,12 +166,13 @@ class KubeWriter:
         self.retry(f"create service {namespace}/{name}", lambda: self.core.create_namespaced_service(
             namespace, body, _preload_content=False, _request_timeout=self.request_timeout), ok=(409,))
 
-    def delete_workload_objects(self, namespace: str, workload: str) -> None:
-        """What the backend made for a workload besides its pods: its proxy token Secret, its master
-        and inference Services. Gone already is done; a failure is logged. (A Secret's delete answers
+    def delete_workload_objects(self, namespace: str, workload: str, secrets: list[str] = ()) -> None:
+        """What the backend made for a workload besides its pods: its proxy token Secret, its
+        credentials' Secrets (``secrets``, the names its pods' handles keep), its master and
+        inference Services. Gone already is done; a failure is logged. (A Secret's delete answers
         the Secret: the answer is never read.)"""
-        deletes = [(f"secret {proxy_token_secret_name(workload)}", self.core.delete_namespaced_secret,
-                    proxy_token_secret_name(workload))]
+        deletes = [(f"secret {secret}", self.core.delete_namespaced_secret, secret)
+                   for secret in (proxy_token_secret_name(workload), *secrets)]
         for service in (master_service_name(workload), inference_service_name(workload)):
             deletes.append((f"service {service}", self.core.delete_namespaced_service, service))
         for what, call, name in deletes:
@@ -212,6 +213,17 @@ class KubeWriter:
             bound = json.loads(existing.data).get("spec", {}).get("nodeName")
             if bound != node:
                 raise WriteFailed(f"bind pod {namespace}/{name}: bound to {bound}, not {node}")
+
+    def pod_unschedulable(self, namespace: str, name: str, message: str) -> None:
+        """Say on a pod that we do not place (a third-party pod's) why it waits: its ``PodScheduled``
+        condition, as a scheduler does (``kubectl describe pod`` shows it). A failure is logged."""
+        body = {"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                           "message": message[:1024]}]}}
+        try:
+            self.retry(f"patch pod status {namespace}/{name}", lambda: self.core.patch_namespaced_pod_status(
+                name, namespace, body, _preload_content=False, _request_timeout=self.request_timeout), ok=(404,))
+        except WriteFailed as exc:
+            log.warning("%s", exc)
 
     def evict(self, namespace: str, name: str, grace_seconds: float) -> None:
         """Evict through the Eviction API (a PodDisruptionBudget's 429 is retried); gone already is done."""

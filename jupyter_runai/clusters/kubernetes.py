@@ -51,9 +51,15 @@ from ..models.names import NAMESPACE_PREFIX, namespace_for
 from ..models.quantity import parse_memory
 from . import logtimes
 from .base import DeviceMetrics, Endpoint, PodLaunch, PodReport, PodState
+from .base import DeviceMetrics, Endpoint, ExternalGroup, PodLaunch, PodReport, PodState
+from .kube_foreign import ForeignPods, is_foreign
 from .kube_informer import Informer
 from .kube_lease import LeaseElector
 from .kube_logs import LogCopy
+from .kube_queues import GROUP as KAI_GROUP
+from .kube_queues import PLURAL as KAI_PLURAL
+from .kube_queues import VERSION as KAI_VERSION
+from .kube_queues import KaiQueueConfig, KaiQueues
 from .kube_objects import Usage, holds_resources, is_ours, node_from, pod_outcome, pod_ready, pod_usage
 from .kube_reservations import DEFAULT_IMAGE as DEFAULT_RESERVATION_IMAGE
 from .kube_reservations import (
@@ -107,6 +113,7 @@ class _Tracked:
     stopping: bool = False
     created: bool = False
     fraction: float | None = None  # a share of each device: they are held by reservation pods
+    secrets: list[str] | None = None  # the workload's credential Secrets (deleted with the workload)
 
 
 class KubernetesCluster(LoggingConfigurable):
@@ -178,6 +185,11 @@ class KubernetesCluster(LoggingConfigurable):
         "label) are admitted as, through the same admission as the REST API: its role bindings decide what it may "
         "submit where. Empty: such objects are refused, with the reason in their status.",
     ).tag(config=True)
+    kai_queues = Bool(
+        False, help="Read KAI-Scheduler's Queue objects (scheduling.run.ai/v2) as departments (parent queues) and "
+        "projects (leaf queues), kept in step by a watch. A name the queue file or the API defines already is "
+        "theirs: the KAI queue of that name is left out, with a log line.",
+    ).tag(config=True)
     max_log_bytes = Int(
         64 * 1024 * 1024, help="Bytes of a pod's log copied under the state directory for the logs API "
         "(the rest stays on the node: kubectl logs).",
@@ -207,6 +219,11 @@ class KubernetesCluster(LoggingConfigurable):
         self.writer = KubeWriter(self.core, request_timeout=self.request_timeout,
                                  retry_seconds=self.write_retry_seconds, closed=self._closed,
                                  may_write=lambda: self.leading)
+        custom = k8s.CustomObjectsApi(self.api_client)
+        self.foreign = ForeignPods(lock=self._lock, writer=self.writer, report=lambda r: self._reports.append(r),
+                                   closed=self._closed,
+                                   resolver_read=lambda api_version, plural, namespace, name: self._read_owner(
+                                       custom, api_version, plural, namespace, name))
         self.node_informer = Informer("nodes", self._lister(self.core.list_node), self._watcher(self.core.list_node),
                                       self._node_changed, watch_seconds=self.watch_seconds)
         self.pod_informer = Informer("pods", self._lister(self.core.list_pod_for_all_namespaces),
@@ -222,6 +239,13 @@ class KubernetesCluster(LoggingConfigurable):
             informers.append(self.workload_mirror.informer)
         for informer in informers:
             informer.start()
+        self.queues = None
+        if self.kai_queues:  # not waited for at start: KAI may not be installed (the log says so)
+            def list_queues(**kw):
+                return custom.list_cluster_custom_object(KAI_GROUP, KAI_VERSION, KAI_PLURAL, **kw)
+            self.queues = KaiQueues(self._lister(list_queues), self._watcher(list_queues),
+                                    watch_seconds=self.watch_seconds)
+            self.queues.informer.start()
         deadline = time.monotonic() + self.sync_timeout
         for informer in informers:
             if not informer.synced.wait(max(0.0, deadline - time.monotonic())):
@@ -258,6 +282,19 @@ class KubernetesCluster(LoggingConfigurable):
             return k8s.ApiClient(configuration)
         return config.new_client_from_config(config_file=os.path.expanduser(self.kubeconfig) or None,
                                              context=self.context or None)
+
+    def _read_owner(self, custom, api_version: str, plural: str, namespace: str, name: str) -> dict:
+        """An owner of third-party pods (a ReplicaSet, a Job...), read as JSON (kube_foreign follows them)."""
+        group, _, version = api_version.rpartition("/")
+        if not group:  # the core group: only a ReplicationController owns pods there
+            if plural != "replicationcontrollers":
+                return {}  # no owner above it
+            resp = self.core.read_namespaced_replication_controller(
+                name, namespace, _preload_content=False, _request_timeout=self.request_timeout)
+        else:
+            resp = custom.get_namespaced_custom_object(group, version, namespace, plural, name,
+                                                       _preload_content=False, _request_timeout=self.request_timeout)
+        return json.loads(resp.data)
 
     # ------------------------------------------------------------ the caches
 
@@ -301,6 +338,8 @@ class KubernetesCluster(LoggingConfigurable):
                 self._reservation_changed(pod, deleted=new is None)
             elif is_ours(pod, self.scheduler_name):
                 self._observe(pod, deleted=new is None)
+            elif is_foreign(pod, self.scheduler_name):
+                self.foreign.observe(pod, deleted=new is None)
 
     @staticmethod
     def _key_of(pod: dict) -> str:
@@ -364,6 +403,8 @@ class KubernetesCluster(LoggingConfigurable):
             handle["ready"] = tracked.ready
         if tracked.fraction is not None:
             handle["fraction"] = tracked.fraction
+        if tracked.secrets:
+            handle["secrets"] = list(tracked.secrets)
         return handle
 
     # ------------------------------------------------------------ the protocol: reads
@@ -372,8 +413,9 @@ class KubernetesCluster(LoggingConfigurable):
         with self._lock:
             if self._nodes is None:
                 others: dict[str, Usage] = {}
+                placed = self.foreign.held()  # third-party pods the service placed: it counts them
                 for pod in self.pod_informer.items():
-                    if holds_resources(pod) and not self._accounted(pod):
+                    if holds_resources(pod) and pod["metadata"].get("uid") not in placed and not self._accounted(pod):
                         others.setdefault(pod["spec"]["nodeName"], Usage()).add(pod_usage(pod))
                 nodes = []
                 for obj in self.node_informer.items():
@@ -411,10 +453,14 @@ class KubernetesCluster(LoggingConfigurable):
     def poll(self) -> list[PodReport]:
         with self._lock:
             self._start_waiting()  # a fractional pod whose reservation took too long fails
+            self.foreign.poll()  # so does a third-party workload's key that no pod of its owner took
             reports, self._reports = self._reports, []
         return reports
 
     def adopt(self, key: str, handle: dict[str, Any]) -> PodReport:
+        if handle.get("external"):
+            with self._lock:
+                return self.foreign.adopt(key, handle)
         project, name = key.split("/", 1)
         pod = self.pod_informer.get(namespace_for(project), name)
         uid = handle.get("workload_uid")
@@ -429,7 +475,7 @@ class KubernetesCluster(LoggingConfigurable):
         tracked = _Tracked(launch_id=launch_id or meta.get("annotations", {}).get(ANNOTATION_LAUNCH_ID),
                            workload_uid=uid, node=handle.get("node") or pod["spec"].get("nodeName") or "",
                            devices=list(handle.get("devices") or []), serves=serves, created=True,
-                           fraction=handle.get("fraction"))
+                           fraction=handle.get("fraction"), secrets=handle.get("secrets"))
         outcome = pod_outcome(pod)
         with self._lock:
             self._tracked[key] = tracked
@@ -512,6 +558,11 @@ class KubernetesCluster(LoggingConfigurable):
         workload = launch.workload_model
         if workload is None:
             raise ValueError("the Kubernetes backend needs the workload in the launch")
+        if workload.external is not None:  # a third-party pod of its owner is bound, none is created
+            with self._lock:
+                self._nodes = None
+                return self.foreign.launch(launch.key, workload.external.uid, launch.workload_uid, launch.node,
+                                           list(launch.devices), launch.launch_id)
         spec = workload.spec
         options = TemplateOptions(scheduler_name=self.scheduler_name, bind="node_selector",
                                   proxy_prefix=self._proxy_prefix(launch))
@@ -528,12 +579,13 @@ class KubernetesCluster(LoggingConfigurable):
 
         # a fraction's manifest needs its devices' UUIDs; a whole-GPU one is checked here, at once
         manifest = manifest_for() if launch.fraction is None else None
-        secrets = {credential_secret_name(cred.name): cred.secret_values() for cred in launch.credentials}
+        secrets = {credential_secret_name(spec.name, cred.name): cred.secret_values() for cred in launch.credentials}
         project, name = launch.key.split("/", 1)
         namespace = namespace_for(project)
         serves = launch.needs_port
         tracked = _Tracked(launch_id=launch.launch_id, workload_uid=launch.workload_uid, node=launch.node,
-                           devices=list(launch.devices), serves=serves, fraction=launch.fraction)
+                           devices=list(launch.devices), serves=serves, fraction=launch.fraction,
+                           secrets=sorted(secrets) or None)
         token = launch.environment.get("RUNAI_PROXY_TOKEN") if serves else None
         master = spec.kind.value == "distributed" and launch.index == 0
 
@@ -550,7 +602,7 @@ class KubernetesCluster(LoggingConfigurable):
                     writer.put_secret(namespace, proxy_token_secret_name(spec.name), {"token": token},
                                       launch.workload_uid)
                 for secret_name, values in secrets.items():
-                    writer.put_secret(namespace, secret_name, values, None)
+                    writer.put_secret(namespace, secret_name, values, launch.workload_uid)
                 if master:
                     writer.put_master_service(namespace, spec.name, launch.workload_uid)
                 if spec.kind.value == "inference":
@@ -724,6 +776,9 @@ class KubernetesCluster(LoggingConfigurable):
 
     def stop(self, key: str, grace_seconds: float) -> None:
         with self._lock:
+            if self.foreign.owns(key):
+                self.foreign.stop(key, grace_seconds)
+                return
             tracked = self._tracked.get(key)
             if tracked is None or tracked.told in ENDED:
                 return
@@ -748,6 +803,10 @@ class KubernetesCluster(LoggingConfigurable):
         self.writer.queue(evict)
 
     def release(self, key: str, handle: dict[str, Any]) -> None:
+        if handle.get("external"):  # the pod is its owner's: it stays
+            with self._lock:
+                self.foreign.release(key)
+            return
         project, name = key.split("/", 1)
         namespace = namespace_for(project)
         with self._lock:
@@ -762,9 +821,25 @@ class KubernetesCluster(LoggingConfigurable):
         self._log_file(key).unlink(missing_ok=True)
         logtimes.times_path(self._log_file(key)).unlink(missing_ok=True)
         self.writer.queue(lambda: self.writer.delete_pod(namespace, name))
-        if last:  # the workload's last pod: its Secret and Services go with it
+        if last:  # the workload's last pod: its Secrets and Services go with it
             workload = name.rsplit("-", 1)[0]
-            self.writer.queue(lambda: self.writer.delete_workload_objects(namespace, workload))
+            secrets = handle.get("secrets") or (tracked.secrets if tracked else None) or []
+            self.writer.queue(lambda: self.writer.delete_workload_objects(namespace, workload, secrets))
+
+    def external_groups(self) -> tuple[int, list[ExternalGroup], bool]:
+        """Third-party pods with our scheduler name, grouped by their top owner (``kube_foreign``),
+        and whether every pod's owner is known yet."""
+        with self._lock:
+            return self.foreign.groups()
+
+    def kai_queue_config(self) -> tuple[int, KaiQueueConfig] | None:
+        """KAI's Queue objects as departments and projects (``kube_queues``), with a version that
+        changes with them; None when ``kai_queues`` is off or they are not listed yet."""
+        return self.queues.config() if self.queues is not None else None
+
+    def external_unschedulable(self, owner_uid: str, message: str) -> None:
+        with self._lock:
+            self.foreign.unschedulable(owner_uid, message)
 
     def close(self) -> None:
         """Stop the caches and the writer (after the writes already queued); pods keep running. A
@@ -779,6 +854,9 @@ class KubernetesCluster(LoggingConfigurable):
         self.pod_informer.stop()
         if self.workload_mirror is not None:
             self.workload_mirror.informer.stop()
+        self.foreign.resolver.close()
+        if self.queues is not None:
+            self.queues.informer.stop()
         self.writer.close()
 
     def drain(self, timeout: float = 30.0) -> bool:

@@ -164,9 +164,11 @@ def _bounded(prefix: str, name: str, limit: int = 63) -> str:
     return f"{full[:limit - 9].rstrip('-')}-{digest}"
 
 
-def credential_secret_name(credential: str) -> str:
-    """The Secret (in the project's namespace) that holds a credential's keys."""
-    return _bounded("runai-credential-", credential, 253)
+def credential_secret_name(workload: str, credential: str) -> str:
+    """The Secret (in the project's namespace) that holds a credential's keys for one workload:
+    each workload has its own copy, deleted with it (so a delete never pulls a Secret from under
+    another workload). The dot cannot appear in either name (DNS labels), so two pairs never meet."""
+    return _bounded("runai-credential-", f"{workload}.{credential}", 253)
 
 
 def proxy_token_secret_name(workload: str) -> str:
@@ -419,7 +421,7 @@ def pod_manifest(
     env_from: list[dict[str, Any]] = []
     for name in spec.credentials:
         cred = creds[name]
-        secret = credential_secret_name(cred.name)
+        secret = credential_secret_name(spec.name, cred.name)
         if cred.inject_as == "env":
             env_from.append({"secretRef": {"name": secret}})
         else:

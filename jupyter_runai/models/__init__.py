@@ -41,6 +41,7 @@ from .queues import (
 from .resources import Gpu, GpuAmount, Resources
 from .workload import (
     DEFAULT_PRIORITY_CLASS,
+    ExternalOwner,
     PodPhase,
     PodStatus,
     Workload,
@@ -53,6 +54,7 @@ from .workload import (
 __all__ = [
     "DEFAULT_PRIORITY_CLASS",
     "DEFAULT_QUEUE_PRIORITY",
+    "ExternalOwner",
     "PREEMPTIBLE_BELOW",
     "PRIORITY_VALUES",
     "Cpu",

@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_PRIORITY_CLASS",
     "ENV_ENTRIES_MAX",
     "ENV_VALUE_MAX",
+    "ExternalOwner",
     "NAMES_MAX",
     "PATH_MAX",
     "PODS_MAX",
@@ -529,6 +530,23 @@ class WorkloadStatus(RunaiModel):
         return sum(pod.gpus for pod in self.pods)
 
 
+class ExternalOwner(RunaiModel):
+    """The top owner of a workload made outside jupyter-runai: pods created by others (a Job, a
+    Deployment, a PyTorchJob... made with kubectl) that name our scheduler and a queue.
+    Manage it with kubectl on this object: it cannot be stopped, resumed or deleted here."""
+
+    api_version: str = Field(max_length=253, description="The owner's apiVersion (batch/v1, apps/v1...).")
+    kind: str = Field(max_length=63, description="The owner's kind (Job, Deployment, PyTorchJob; Pod for a bare "
+                      "pod).", examples=["Job"])
+    name: str = Field(max_length=253, description="The owner's name.")
+    namespace: str = Field(max_length=63, description="The owner's namespace.")
+    uid: str = Field(max_length=64, description="The owner's uid: the workload is this object's.")
+
+    def describe(self) -> str:
+        """``Job team-x/train``"""
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
 class Workload(RunaiModel):
     """A submitted workload: its spec, its status and who submitted it."""
 
@@ -540,6 +558,10 @@ class Workload(RunaiModel):
     spec: WorkloadSpec = Field(description="What was submitted.")
     status: WorkloadStatus = Field(default_factory=WorkloadStatus, description="What it is doing.")
     submitted_by: Optional[str] = Field(default=None, description="User who submitted it.")
+    external: Optional[ExternalOwner] = Field(
+        default=None, description="Set for a workload made outside jupyter-runai (third-party pods with our "
+        "scheduler name and a queue label, on Kubernetes): the object that owns its pods. It is scheduled and "
+        "shown like any other, and may be preempted, but is stopped or deleted only with kubectl on its owner.")
 
     @model_validator(mode="after")
     def _check_pod_names(self) -> "Workload":

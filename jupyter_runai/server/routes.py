@@ -96,12 +96,14 @@ ROUTES: list[Route] = [
     Route("/workloads/{project}/{name}", WorkloadHandler, {
         "get": Op("One workload with its latest events", response="WorkloadWithEvents",
                   query={"events": "how many of its latest events to include (default 50)"}),
-        "delete": Op("Stop the workload's pods and remove it", response="Workload", status=202),
+        "delete": Op("Stop the workload's pods and remove it (409 for a third-party workload, one with "
+                     "'external' set: delete its owner with kubectl)", response="Workload", status=202),
     }),
     Route("/workloads/{project}/{name}/{action}", WorkloadActionHandler, {
         "post": Op("stop: end its pods and keep it; resume: put a stopped or finished workload back in the queue, "
                    "admitted again under the policies in force now (400 listing every rule it breaks, nothing "
-                   "changed)", response="Workload"),
+                   "changed); 409 for a third-party workload (one with 'external' set): it is managed with "
+                   "kubectl on its owner", response="Workload"),
     }),
     Route("/workloads/{project}/{name}/logs", LogsHandler, {
         "get": Op("A pod's output (stdout and stderr)", response="text",
