@@ -47,6 +47,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .accounts import RunAs
 from .clusters.base import Cluster, Endpoint, PodLaunch, PodReport, PodState
 from .errors import Invalid, NotFound, Unavailable
 from .models import (
@@ -148,6 +149,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
         accounting_interval: float = 60.0,
         usage_sample_interval: float = 5.0,
         usage_history: int = 120,
+        run_as: RunAs | None = None,
     ) -> None:
         self.store = store
         self.cluster = cluster
@@ -161,6 +163,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
         self.proxy_prefix = proxy_prefix
         self._proxy_secret = proxy_secret or secrets.token_bytes(32)
         self.admission_hooks: list[AdmissionHook] = []
+        self.run_as = run_as  # whose system account a workload runs as (accounts.py); None: the service's
         self.workloads: dict[str, Workload] = {}
         self._names: dict[tuple[str, str], str] = {}  # (project, name) -> uid
         self.seq: dict[str, int] = {}
@@ -849,6 +852,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
             self._launches += 1
             self._crash_point("before-launch")
             try:
+                launch.run_as = self.account_of(workload.submitted_by)  # its account may be gone since
                 handle = self.cluster.launch(launch)
             except Exception as exc:  # the cluster could not start it: say why
                 log.warning("could not start %s: %s", launch.key, exc)

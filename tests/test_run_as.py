@@ -1,0 +1,176 @@
+"""A root service runs each workload as its submitter's system account (docs/jupyterhub.md, "What runs
+where, and as whom"; docs/security.md). Through a real Jupyter server (the pytest-jupyter fixtures) whose
+callers are named by their tokens (``rbac_identity.TokenIdentityProvider``), with throwaway system users
+made by ``useradd`` and removed at the end. Needs root (as CI runs): skipped otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import secrets
+import shutil
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import rbac_identity
+from api_helpers import Api, server_config
+from jupyter_runai.identity import User
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: only root can run a workload as another account"),
+    pytest.mark.skipif(shutil.which("useradd") is None or shutil.which("userdel") is None,
+                       reason="needs useradd and userdel to make throwaway system users"),
+    pytest.mark.timeout(60),
+]
+
+ADMIN = "tok-ada"  # an admin of the hub (rbac_identity.CALLERS): creates credentials, submits nothing
+
+
+def _throwaway_user(request) -> pwd.struct_passwd:
+    """A system user of a unique name with a home of its own (mode 0700), removed when the test ends."""
+    name = f"runai-t{secrets.token_hex(4)}"
+    home = tempfile.mkdtemp(prefix=f"{name}-home-")
+    subprocess.run(["useradd", "-M", "-U", "-d", home, "-s", "/bin/sh", name], check=True, capture_output=True)
+
+    def remove() -> None:
+        subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+        subprocess.run(["userdel", name], capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+    request.addfinalizer(remove)
+    entry = pwd.getpwnam(name)
+    os.chown(home, entry.pw_uid, entry.pw_gid)
+    os.chmod(home, 0o700)
+    return entry
+
+
+@pytest.fixture
+def users(request):
+    return _throwaway_user(request), _throwaway_user(request)
+
+
+@pytest.fixture
+def missing() -> str:
+    """A hub user without a system account."""
+    return f"nobody-{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+def jp_server_config(tmp_path, users, missing, monkeypatch):
+    for name in [u.pw_name for u in users] + [missing]:
+        monkeypatch.setitem(rbac_identity.CALLERS, f"tok-{name}", User(name))
+    config = server_config(tmp_path, role_bindings=[
+        {"role": "researcher", "user": name, "project": "default"} for name in [u.pw_name for u in users] + [missing]
+    ])
+    config["ServerApp"]["identity_provider_class"] = "rbac_identity.TokenIdentityProvider"
+    return config
+
+
+def _as(jp_fetch, token: str) -> Api:
+    return Api(lambda *parts, **kw: jp_fetch(*parts, headers={"Authorization": f"token {token}"}, **kw))
+
+
+def _handle(service, name: str) -> dict:
+    uid = service.get("default", name).uid
+    return next(h for (u, _), h in service.handles.items() if u == uid)
+
+
+def _uids(pid: int) -> list[int]:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return [int(x) for x in line.split()[1:]]
+    raise AssertionError(f"no Uid line for pid {pid}")
+
+
+def _group(pgid: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if int(Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                    found.append(int(name))
+            except (OSError, IndexError):
+                pass
+    return found
+
+
+async def test_a_workload_runs_as_its_submitters_account_and_reaches_nothing_of_others(
+        jp_fetch, api, service, users, tmp_path):
+    alice, bob = users
+    admin, as_alice, as_bob = _as(jp_fetch, ADMIN), _as(jp_fetch, f"tok-{alice.pw_name}"), _as(jp_fetch, f"tok-{bob.pw_name}")
+    code, body = await admin.post("projects", "default", "credentials",
+                                  body={"name": "key", "inject_as": "file", "data": {"TOKEN": "s3cret"}})
+    assert code == 201, body
+
+    await as_alice.submit(name="holder", command="sleep 30", credentials=["key"])
+    await as_alice.wait_phase("holder", "Running")
+    held = _handle(service, "holder")
+    secret = Path(held["workdir"]) / ".credentials" / "key" / "TOKEN"
+    for _ in range(100):  # the pod writes it, as alice, just after it starts
+        if secret.exists():
+            break
+        await asyncio.sleep(0.05)
+    info = secret.stat()
+    assert (info.st_uid, stat.S_IMODE(info.st_mode), secret.read_text()) == (alice.pw_uid, 0o600, "s3cret")
+    assert Path(held["workdir"]).is_relative_to(alice.pw_dir) and Path(held["workdir"]).stat().st_uid == alice.pw_uid
+    sleeping = [pid for pid in _group(int(held["pgid"])) if pid != int(held["pid"])]
+    assert sleeping and all(_uids(pid) == [alice.pw_uid] * 4 for pid in sleeping)  # real, effective, saved, fs
+
+    state = tmp_path / "state"
+    probe = (f'echo "uid=$(id -u) gid=$(id -g) groups=$(id -G) home=$HOME user=$USER logname=$LOGNAME pwd=$PWD"; '
+             f'for f in {state}/runai.db {state}/proxy-secret {held["log"]} {secret}; do '
+             f'cat "$f" >/dev/null 2>&1 && echo "read $f" || echo "denied $f"; done; '
+             f'ls {state} >/dev/null 2>&1 && echo "listed state" || echo "denied state"')
+    await as_bob.submit(name="probe", command=probe)
+    done = await as_bob.wait_phase("probe", "Succeeded", "Failed")
+    log = await as_bob.logs("probe")
+    assert done["status"]["phase"] == "Succeeded", (done, log)
+    ran = _handle(service, "probe")
+    assert f"uid={bob.pw_uid} gid={bob.pw_gid} groups={bob.pw_gid} home={bob.pw_dir} user={bob.pw_name} " \
+           f"logname={bob.pw_name} pwd={ran['workdir']}" in log, log
+    assert Path(ran["workdir"]).is_relative_to(bob.pw_dir) and Path(ran["workdir"]).stat().st_uid == bob.pw_uid
+    for path in (state / "runai.db", state / "proxy-secret", held["log"], secret):
+        assert f"denied {path}" in log, log
+    assert "denied state" in log, log
+    assert Path(ran["log"]).stat().st_uid == 0 and stat.S_IMODE(Path(ran["log"]).stat().st_mode) == 0o600
+
+    code, body = await as_alice.post("workloads", "default", "holder", "stop")
+    assert code in (200, 202), body
+    await as_alice.wait_phase("holder", "Stopped")
+    for _ in range(100):
+        if not secret.exists():
+            break
+        await asyncio.sleep(0.05)
+    assert not secret.exists()  # removed when the pod ended, as alice
+
+
+async def test_a_submitter_without_a_system_account_gets_a_400_and_nothing_is_stored(
+        jp_fetch, api, service, missing):
+    nobody = _as(jp_fetch, f"tok-{missing}")
+    code, body = await nobody.post("workloads", body={"name": "never", "command": "id"})
+    assert code == 400, body
+    assert body["error"]["field"] == "submitted_by" and missing in body["error"]["message"]
+    code, listing = await _as(jp_fetch, ADMIN).get("workloads")
+    assert code == 200 and listing["workloads"] == []
+
+
+async def test_a_host_path_the_account_cannot_read_fails_plainly(jp_fetch, api, service, users):
+    alice, _ = users
+    hidden = Path(tempfile.mkdtemp(prefix="runai-root-only-"))  # mode 0700, root's
+    try:
+        code, body = await _as(jp_fetch, ADMIN).post(
+            "projects", "default", "data-sources", body={"name": "hidden", "kind": "host_path", "path": str(hidden)})
+        assert code == 201, body
+        as_alice = _as(jp_fetch, f"tok-{alice.pw_name}")
+        await as_alice.submit(name="reader", command=f"ls {hidden}", data_sources=["hidden"])
+        done = await as_alice.wait_phase("reader", "Failed", "Succeeded")
+        assert done["status"]["phase"] == "Failed"
+        assert "permission denied" in done["status"]["message"], done["status"]
+    finally:
+        shutil.rmtree(hidden, ignore_errors=True)
