@@ -19,15 +19,23 @@ import pytest
 
 import rbac_identity
 from api_helpers import Api, server_config
+from jupyter_runai.accounts import RunAs
+from jupyter_runai.errors import Invalid
 from jupyter_runai.identity import User
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
-pytestmark = [
+pytestmark = pytest.mark.timeout(60)
+NEEDS_ROOT = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root: only root can run a workload as another account"),
     pytest.mark.skipif(shutil.which("useradd") is None or shutil.which("userdel") is None,
                        reason="needs useradd and userdel to make throwaway system users"),
-    pytest.mark.timeout(60),
 ]
+
+
+def needs_root(test):
+    for mark in NEEDS_ROOT:
+        test = mark(test)
+    return test
 
 ADMIN = "tok-ada"  # an admin of the hub (rbac_identity.CALLERS): creates credentials, submits nothing
 
@@ -100,6 +108,7 @@ def _group(pgid: int) -> list[int]:
     return found
 
 
+@needs_root
 async def test_a_workload_runs_as_its_submitters_account_and_reaches_nothing_of_others(
         jp_fetch, api, service, users, tmp_path):
     alice, bob = users
@@ -150,6 +159,7 @@ async def test_a_workload_runs_as_its_submitters_account_and_reaches_nothing_of_
     assert not secret.exists()  # removed when the pod ended, as alice
 
 
+@needs_root
 async def test_a_submitter_without_a_system_account_gets_a_400_and_nothing_is_stored(
         jp_fetch, api, service, missing):
     nobody = _as(jp_fetch, f"tok-{missing}")
@@ -160,6 +170,7 @@ async def test_a_submitter_without_a_system_account_gets_a_400_and_nothing_is_st
     assert code == 200 and listing["workloads"] == []
 
 
+@needs_root
 async def test_a_host_path_the_account_cannot_read_fails_plainly(jp_fetch, api, service, users):
     alice, _ = users
     hidden = Path(tempfile.mkdtemp(prefix="runai-root-only-"))  # mode 0700, root's
@@ -174,3 +185,43 @@ async def test_a_host_path_the_account_cannot_read_fails_plainly(jp_fetch, api, 
         assert "permission denied" in done["status"]["message"], done["status"]
     finally:
         shutil.rmtree(hidden, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ the mapping on its own (no root needed)
+
+NOBODY = pwd.getpwnam("nobody")
+
+
+def test_the_mapping_takes_a_format_string_or_a_callable_and_finds_the_accounts_groups():
+    by_template = RunAs("submitter", "no{username}", is_root=True).for_user("body")
+    by_callable = RunAs("submitter", lambda name: name[::-1], is_root=True).for_user("ydobon")
+    assert by_template == by_callable
+    assert (by_template.name, by_template.uid, by_template.gid, by_template.home) == \
+           ("nobody", NOBODY.pw_uid, NOBODY.pw_gid, NOBODY.pw_dir)
+    assert NOBODY.pw_gid in by_template.groups
+
+
+def test_auto_runs_the_services_own_user_and_everyone_without_root_as_the_service():
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    assert RunAs("auto", is_root=True).for_user(me) is None  # one machine, no hub: nothing changes
+    assert RunAs("auto", is_root=False).for_user("nobody") is None  # without root: the service's account
+    assert RunAs("service", is_root=True).for_user("nobody") is None
+    assert RunAs("auto", is_root=True).for_user("nobody").uid == NOBODY.pw_uid
+
+
+def test_an_account_that_cannot_be_used_is_refused_naming_submitted_by():
+    for run_as, user in ((RunAs("auto", "{username}-no-such-account", is_root=True), "eve"),
+                         (RunAs("auto", lambda name: "root", is_root=True), "eve"),  # another user as root: never
+                         (RunAs("auto", lambda name: 1 / 0, is_root=True), "eve")):
+        with pytest.raises(Invalid) as refused:
+            run_as.for_user(user)
+        assert refused.value.field == "submitted_by" and "'eve'" in str(refused.value)
+
+
+def test_forcing_it_without_root_or_a_bad_template_is_a_configuration_error():
+    with pytest.raises(ValueError, match="needs the service to run as root"):
+        RunAs("submitter", is_root=False)
+    with pytest.raises(ValueError, match="format string"):
+        RunAs("auto", "jupyter-{user}")
+    with pytest.raises(ValueError, match="run_as must be one of"):
+        RunAs("sometimes")
