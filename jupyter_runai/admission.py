@@ -91,6 +91,15 @@ class Admission:
             return None
         return self.run_as.for_user(username)
 
+    def runs_as(self, user: User) -> dict[str, str | None]:
+        """What the caller's workloads run as, for views: ``{"account": name or None (the service's own),
+        "error": why they cannot be submitted, or None}``."""
+        try:
+            account = self.account_of(user.name)
+        except Invalid as refused:
+            return {"account": None, "error": refused.message}
+        return {"account": account.name if account is not None else None, "error": None}
+
     def _check_references(self, spec: WorkloadSpec) -> None:
         pools = [p.name for p in self.node_pools] + ["default"]
         for position, name in enumerate(spec.node_pools):

@@ -117,6 +117,8 @@ async def test_a_workload_runs_as_its_submitters_account_and_reaches_nothing_of_
                                   body={"name": "key", "inject_as": "file", "data": {"TOKEN": "s3cret"}})
     assert code == 201, body
 
+    code, me = await as_alice.get("access", "me")
+    assert code == 200 and me["runs_as"] == {"account": alice.pw_name, "error": None}
     await as_alice.submit(name="holder", command="sleep 30", credentials=["key"])
     await as_alice.wait_phase("holder", "Running")
     held = _handle(service, "holder")
@@ -166,6 +168,9 @@ async def test_a_submitter_without_a_system_account_gets_a_400_and_nothing_is_st
     code, body = await nobody.post("workloads", body={"name": "never", "command": "id"})
     assert code == 400, body
     assert body["error"]["field"] == "submitted_by" and missing in body["error"]["message"]
+    for path in ("info", "access/me"):  # said before anyone tries (runai access me shows it)
+        code, answer = await nobody.get(*path.split("/"))
+        assert code == 200 and answer["runs_as"]["account"] is None and missing in answer["runs_as"]["error"]
     code, listing = await _as(jp_fetch, ADMIN).get("workloads")
     assert code == 200 and listing["workloads"] == []
 
@@ -225,3 +230,14 @@ def test_forcing_it_without_root_or_a_bad_template_is_a_configuration_error():
         RunAs("auto", "jupyter-{user}")
     with pytest.raises(ValueError, match="run_as must be one of"):
         RunAs("sometimes")
+
+
+def test_runai_access_me_says_which_account_the_workloads_run_as():
+    from jupyter_runai.cli_access import render_me
+
+    def said(runs_as):
+        return str(render_me({"user": "alice", "runs_as": runs_as})).splitlines()[-1]
+
+    assert said({"account": "jupyter-alice", "error": None}) == "workloads run as: the system account jupyter-alice"
+    assert said({"account": None, "error": None}) == "workloads run as: the service's own account"
+    assert said({"account": None, "error": "submitted_by: no account"}) == "workloads run as: none: submitted_by: no account"

@@ -51,6 +51,7 @@ class InfoHandler(RunaiHandler):
             # the first project the caller may submit to (a queue file may leave none named "default")
             "defaults": {"project": submittable[0] if submittable else None, "kind": "training", "gpu": 1},
             "form": form_info(nodes, service.node_pools, projects, runs_images=service.backend != "local"),
+            "runs_as": service.runs_as(self.user),  # whose system account the caller's workloads are
             # stored workloads that did not load as they were (repaired or quarantined)
             "store_problems": service.load_problems,
         })
