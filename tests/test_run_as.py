@@ -110,7 +110,8 @@ def _group(pgid: int) -> list[int]:
 
 @needs_root
 async def test_a_workload_runs_as_its_submitters_account_and_reaches_nothing_of_others(
-        jp_fetch, api, service, users, tmp_path):
+        jp_fetch, api, service, users, tmp_path, monkeypatch):
+    monkeypatch.setenv("RUNAI_TEST_ROOTS_OWN", "not for users")  # the service's environment stays root's
     alice, bob = users
     admin, as_alice, as_bob = _as(jp_fetch, ADMIN), _as(jp_fetch, f"tok-{alice.pw_name}"), _as(jp_fetch, f"tok-{bob.pw_name}")
     code, body = await admin.post("projects", "default", "credentials",
@@ -134,7 +135,7 @@ async def test_a_workload_runs_as_its_submitters_account_and_reaches_nothing_of_
     assert sleeping and all(_uids(pid) == [alice.pw_uid] * 4 for pid in sleeping)  # real, effective, saved, fs
 
     state = tmp_path / "state"
-    probe = (f'echo "uid=$(id -u) gid=$(id -g) groups=$(id -G) home=$HOME user=$USER logname=$LOGNAME pwd=$PWD"; '
+    probe = (f'echo "leaked=${{RUNAI_TEST_ROOTS_OWN:-nothing}}"; echo "uid=$(id -u) gid=$(id -g) groups=$(id -G) home=$HOME user=$USER logname=$LOGNAME pwd=$PWD"; '
              f'for f in {state}/runai.db {state}/proxy-secret {held["log"]} {secret}; do '
              f'cat "$f" >/dev/null 2>&1 && echo "read $f" || echo "denied $f"; done; '
              f'ls {state} >/dev/null 2>&1 && echo "listed state" || echo "denied state"')
@@ -146,6 +147,7 @@ async def test_a_workload_runs_as_its_submitters_account_and_reaches_nothing_of_
     assert f"uid={bob.pw_uid} gid={bob.pw_gid} groups={bob.pw_gid} home={bob.pw_dir} user={bob.pw_name} " \
            f"logname={bob.pw_name} pwd={ran['workdir']}" in log, log
     assert Path(ran["workdir"]).is_relative_to(bob.pw_dir) and Path(ran["workdir"]).stat().st_uid == bob.pw_uid
+    assert "leaked=nothing" in log, log
     for path in (state / "runai.db", state / "proxy-secret", held["log"], secret):
         assert f"denied {path}" in log, log
     assert "denied state" in log, log

@@ -338,6 +338,15 @@ class LocalCluster(LoggingConfigurable):
         help="Server environment variables a pod never inherits (the server's secrets).",
     ).tag(config=True)
 
+    account_environment = List(
+        Unicode(),
+        default_value=["PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "LD_LIBRARY_PATH", "CUDA_HOME",
+                       "CUDA_PATH", "PYTHONPATH", "CONDA_ROOT", "CONDA_DEFAULT_ENV", "VIRTUAL_ENV"],
+        help="The only variables of the server's environment that a pod running as another account (its "
+        "submitter's, under a root service) inherits, when inherit_environment is on: nothing else of root's "
+        "environment reaches another account.",
+    ).tag(config=True)
+
     default_commands = Dict(
         default_value={
             # served only through the Jupyter server's proxy: on a Unix socket in a directory
@@ -537,7 +546,9 @@ class LocalCluster(LoggingConfigurable):
                      master_port: int | None) -> dict[str, str]:
         env: dict[str, str] = {}
         if self.inherit_environment:
-            env.update({k: v for k, v in os.environ.items() if k not in set(self.environment_exclude)})
+            kept = set(self.account_environment) if launch.run_as is not None else None
+            env.update({k: v for k, v in os.environ.items()
+                        if k not in set(self.environment_exclude) and (kept is None or k in kept)})
         # the pod's own Jupyter config and runtime directories, never the server's (a workspace's
         # Jupyter must not read the server's config, nor write its files among the server's)
         env["JUPYTER_CONFIG_DIR"] = str(meta / "jupyter-config")
@@ -646,9 +657,6 @@ class LocalCluster(LoggingConfigurable):
     def _account_environment(env: dict[str, str], account: SystemAccount, cwd: Path, pod_name: str) -> list[str]:
         """The account's HOME, USER, LOGNAME and SHELL, and Jupyter directories of the pod's own in
         its working directory (the service's are not the account's to read); returns those directories."""
-        for key in [k for k in env if k.startswith("XDG_")] + ["MAIL", "JUPYTER_DATA_DIR", "JUPYTER_PATH",
-                                                               "IPYTHONDIR", "PYTHONUSERBASE"]:
-            env.pop(key, None)
         env.update(HOME=account.home, USER=account.name, LOGNAME=account.name, SHELL=account.shell)
         private = [f".runai/{pod_name}/jupyter-config", f".runai/{pod_name}/jupyter-runtime"]
         env["JUPYTER_CONFIG_DIR"] = str(cwd / private[0])
