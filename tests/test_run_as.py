@@ -6,6 +6,7 @@ made by ``useradd`` and removed at the end. Needs root (as CI runs): skipped oth
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pwd
 import secrets
@@ -75,7 +76,7 @@ def jp_server_config(tmp_path, users, missing, monkeypatch):
         monkeypatch.setitem(rbac_identity.CALLERS, f"tok-{name}", User(name))
     config = server_config(tmp_path, role_bindings=[
         {"role": "researcher", "user": name, "project": "default"} for name in [u.pw_name for u in users] + [missing]
-    ])
+    ] + [{"role": "ml-engineer", "user": users[0].pw_name, "project": "default"}])  # alice serves endpoints too
     config["ServerApp"]["identity_provider_class"] = "rbac_identity.TokenIdentityProvider"
     return config
 
@@ -192,6 +193,37 @@ async def test_a_host_path_the_account_cannot_read_fails_plainly(jp_fetch, api, 
         assert "permission denied" in done["status"]["message"], done["status"]
     finally:
         shutil.rmtree(hidden, ignore_errors=True)
+
+
+#: an inference endpoint on $PORT, in the system's Python (the service's may not be the test users' to run)
+PORT_SERVER = """
+import http.server, json, os
+class Answer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"uid": os.getuid(), "home": os.environ["HOME"],
+                           "token": self.headers.get("Authorization") == "token " + os.environ["RUNAI_PROXY_TOKEN"]})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Answer).serve_forever()
+"""
+
+
+@needs_root
+@pytest.mark.skipif(not os.access("/usr/bin/python3", os.X_OK), reason="needs the system's python3")
+async def test_an_endpoint_of_another_account_is_reached_through_the_proxy_on_its_port(jp_fetch, api, service, users):
+    alice, _ = users
+    as_alice = _as(jp_fetch, f"tok-{alice.pw_name}")
+    await as_alice.submit(name="llm", kind="inference", command=["/usr/bin/python3", "-c", PORT_SERVER],
+                          min_replicas=1, max_replicas=1)
+    await as_alice.wait_phase("llm", "Running")
+    handle = _handle(service, "llm")
+    assert handle["socket"] is None and handle["via"] == "port"  # no socket in a directory alice could write
+    answer = await as_alice.fetch("runai", "proxy", "default", "llm", "predict")
+    assert json.loads(answer.body) == {"uid": alice.pw_uid, "home": alice.pw_dir, "token": True}
 
 
 # ------------------------------------------------------------------ the mapping on its own (no root needed)
