@@ -83,6 +83,7 @@ from .autoscale import Autoscaler
 from .idle_fair_share import IdleFairShare, Inputs
 from .lifecycle import Step, check_resumable, fresh_pods
 from .pod_inputs import credential_material, data_mounts
+from .workload_json import WorkloadViews
 from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
 from .store import Store, StoreWriteError
 
@@ -125,7 +126,7 @@ def utcnow() -> datetime:
 
 
 class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdministration, ProjectData,
-                   AccessControl, Monitoring):
+                   AccessControl, Monitoring, WorkloadViews):
     """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once.
     Departments, projects and node pools are administered through the methods of
     :class:`~jupyter_runai.admin.Administration`."""
@@ -193,6 +194,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
         self._crash_points = _test_crash_points()
         self._launches = 0
         self._init_events(event_retention, event_buffer)
+        self._init_workload_views()  # each workload's JSON view, cached until it changes (workload_json.py)
         self._init_monitoring(accounting_interval, usage_sample_interval, usage_history)
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
