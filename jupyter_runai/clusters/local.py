@@ -710,6 +710,10 @@ class LocalCluster(LoggingConfigurable):
             for directory in (meta, meta / "jupyter-config", meta / "jupyter-runtime"):
                 directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             account: SystemAccount | None = launch.run_as
+            if account is not None and os.geteuid() != 0 and account.uid != os.geteuid():
+                raise ValueError(f"cannot run the pod as {account.name}: the service does not run as root")
+            if account is not None and account.uid == os.geteuid():
+                account = None  # its own account: nothing to change
             secret_files: list[str] = []
             user_files: list[str] = []  # the account's, in its own directory: removed as the account
             spec: dict[str, Any] = {}
