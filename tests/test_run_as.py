@@ -179,14 +179,34 @@ async def test_a_submitter_without_a_system_account_gets_a_400_and_nothing_is_st
 
 
 @needs_root
-async def test_a_host_path_the_account_cannot_read_fails_plainly(jp_fetch, api, service, users):
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+async def test_data_sources_resolve_as_the_account_sees_them(jp_fetch, api, service, users):
     alice, _ = users
     hidden = Path(tempfile.mkdtemp(prefix="runai-root-only-"))  # mode 0700, root's
     try:
-        code, body = await _as(jp_fetch, ADMIN).post(
+        repo = Path(alice.pw_dir) / "repo"  # alice's own repository: cloned by alice, into her directory
+        git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
+        subprocess.run([*git, "init", "-q", str(repo)], check=True)
+        (repo / "README").write_text("hers\n")
+        subprocess.run([*git, "-C", str(repo), "add", "README"], check=True)
+        subprocess.run([*git, "-C", str(repo), "commit", "-qm", "one"], check=True)
+        subprocess.run(["chown", "-R", f"{alice.pw_uid}:{alice.pw_gid}", str(repo)], check=True)
+        admin = _as(jp_fetch, ADMIN)
+        code, body = await admin.post("projects", "default", "data-sources",
+                                      body={"name": "code", "kind": "git", "url": f"file://{repo}", "target": "code"})
+        assert code == 201, body
+        code, body = await admin.post(
             "projects", "default", "data-sources", body={"name": "hidden", "kind": "host_path", "path": str(hidden)})
         assert code == 201, body
         as_alice = _as(jp_fetch, f"tok-{alice.pw_name}")
+        await as_alice.submit(name="cloner", command="cat code/README", data_sources=["code"])
+        done = await as_alice.wait_phase("cloner", "Failed", "Succeeded")
+        assert done["status"]["phase"] == "Succeeded", (done["status"], await as_alice.logs("cloner"))
+        assert "hers" in await as_alice.logs("cloner")
+        clone = Path(_handle(service, "cloner")["workdir"]) / "code" / "README"
+        assert clone.stat().st_uid == alice.pw_uid
+
+        # a host path she cannot read: the pod fails, saying so, instead of reading it with root's rights
         await as_alice.submit(name="reader", command=f"ls {hidden}", data_sources=["hidden"])
         done = await as_alice.wait_phase("reader", "Failed", "Succeeded")
         assert done["status"]["phase"] == "Failed"

@@ -357,7 +357,8 @@ class LocalCluster(LoggingConfigurable):
             "workspace": "export JUPYTER_TOKEN=\"$RUNAI_PROXY_TOKEN\"; "
             "if [ -n \"$RUNAI_SOCKET\" ]; then set -- --ServerApp.sock=\"$RUNAI_SOCKET\"; "
             "else set -- --ServerApp.port=\"$PORT\"; fi; "
-            "exec python -m jupyter lab --no-browser \"$@\" --ServerApp.base_url=\"${RUNAI_PROXY_PATH:-/}\" --ServerApp.root_dir=\"$PWD\" "
+            "exec python -m jupyter lab --no-browser \"$@\" --ServerApp.base_url=\"${RUNAI_PROXY_PATH:-/}\" "
+            "--ServerApp.root_dir=\"$PWD\" "
             "--ServerApp.allow_origin='*' --ServerApp.open_browser=False --allow-root",
             "inference": None,
         },
@@ -543,10 +544,10 @@ class LocalCluster(LoggingConfigurable):
         )
 
     def _environment(self, launch: PodLaunch, node: Node, meta: Path, port: int | None, sock: str | None,
-                     master_port: int | None) -> dict[str, str]:
+                     master_port: int | None, account: SystemAccount | None = None) -> dict[str, str]:
         env: dict[str, str] = {}
         if self.inherit_environment:
-            kept = set(self.account_environment) if launch.run_as is not None else None
+            kept = set(self.account_environment) if account is not None else None
             env.update({k: v for k, v in os.environ.items()
                         if k not in set(self.environment_exclude) and (kept is None or k in kept)})
         # the pod's own Jupyter config and runtime directories, never the server's (a workspace's
@@ -610,14 +611,15 @@ class LocalCluster(LoggingConfigurable):
         for mount in launch.mounts:
             if mount.kind == "host_path":
                 podrunner.link_host_path(str(cwd), mount.source, mount.target)
-        return self._git_sources(launch, cwd)
+        return self._git_sources(launch, lambda relative, what: podrunner.inside(str(cwd), relative, what))
 
     @staticmethod
-    def _git_sources(launch: PodLaunch, cwd: Path) -> list[dict[str, Any]]:
+    def _git_sources(launch: PodLaunch, place) -> list[dict[str, Any]]:
+        """The git sources for the runner, each target placed by ``place(relative, what)``."""
         git = []
         for mount in launch.mounts:
             if mount.kind == "git":
-                target = podrunner.inside(str(cwd), mount.target, "git mount target")
+                target = place(mount.target, "git mount target")
                 git.append({"source": mount.source, "target": target, "revision": mount.revision})
             elif mount.kind != "host_path":
                 raise ValueError(f"data source kind {mount.kind!r} is not supported by the local cluster "
@@ -643,15 +645,15 @@ class LocalCluster(LoggingConfigurable):
         return Path(os.path.normpath(path))
 
     @staticmethod
-    def _account_files(launch: PodLaunch, cwd: Path) -> list[str]:
-        """Where the pod's files will be (paths under ``cwd``, worked out without looking there)."""
-        paths = []
-        for item in launch.files:
-            path = os.path.normpath(os.path.join(str(cwd), item.path.lstrip("/")))
-            if not path.startswith(str(cwd).rstrip("/") + "/"):
-                raise ValueError(f"file {item.path!r} is outside the pod's working directory")
-            paths.append(path)
-        return paths
+    def _account_place(cwd: Path):
+        """``place(relative, what)``: a path under ``cwd`` worked out without looking there (root follows
+        nothing in the account's directory; the pod checks again, as the account, where it writes)."""
+        def place(relative: str, what: str) -> str:
+            path = os.path.normpath(os.path.join(str(cwd), relative.lstrip("/")))
+            if path != str(cwd) and not path.startswith(str(cwd).rstrip("/") + "/"):
+                raise ValueError(f"{what} {relative!r} is outside the pod's working directory")
+            return path
+        return place
 
     @staticmethod
     def _account_environment(env: dict[str, str], account: SystemAccount, cwd: Path, pod_name: str) -> list[str]:
@@ -727,8 +729,9 @@ class LocalCluster(LoggingConfigurable):
                     raise
             else:  # nothing is written where the account could plant a link: the pod prepares it, as the account
                 cwd = self._account_workdir(launch, account)
-                user_files = self._account_files(launch, cwd)
-                git = self._git_sources(launch, cwd)
+                place = self._account_place(cwd)
+                user_files = [place(item.path, "file") for item in launch.files]
+                git = self._git_sources(launch, place)
                 spec.update(run_as=account.as_dict(), cwd=str(cwd))
             exit_file = meta / "exit.json"
             exit_file.unlink(missing_ok=True)
@@ -741,7 +744,7 @@ class LocalCluster(LoggingConfigurable):
                 Path(sock).unlink(missing_ok=True)  # a socket left by an earlier run of this pod
             distributed = launch.kind == "distributed" or launch.master_key is not None
             master_port = self._master_port(launch) if distributed else None
-            env = self._environment(launch, node, meta, port, sock, master_port)
+            env = self._environment(launch, node, meta, port, sock, master_port, account)
             env.setdefault("GIT_TERMINAL_PROMPT", "0")
             runner_env = env
             if account is not None:
