@@ -5,7 +5,6 @@ made by ``useradd`` and removed at the end. Needs root (as CI runs): skipped oth
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import pwd
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import rbac_identity
-from api_helpers import Api, server_config
+from api_helpers import Api, server_config, wait_for
 from jupyter_runai.accounts import RunAs
 from jupyter_runai.errors import Invalid
 from jupyter_runai.identity import User
@@ -90,11 +89,26 @@ def _handle(service, name: str) -> dict:
     return next(h for (u, _), h in service.handles.items() if u == uid)
 
 
+async def _until(check, what: str, timeout: float = 10):
+    """``check()``'s first true value, looked at every 50 ms."""
+    async def look():
+        return check()
+
+    return await wait_for(look, bool, timeout, what)
+
+
 def _uids(pid: int) -> list[int]:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("Uid:"):
             return [int(x) for x in line.split()[1:]]
     raise AssertionError(f"no Uid line for pid {pid}")
+
+
+def _command_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _group(pgid: int) -> list[int]:
@@ -114,7 +128,8 @@ async def test_a_workload_runs_as_its_submitters_account_and_reaches_nothing_of_
         jp_fetch, api, service, users, tmp_path, monkeypatch):
     monkeypatch.setenv("RUNAI_TEST_ROOTS_OWN", "not for users")  # the service's environment stays root's
     alice, bob = users
-    admin, as_alice, as_bob = _as(jp_fetch, ADMIN), _as(jp_fetch, f"tok-{alice.pw_name}"), _as(jp_fetch, f"tok-{bob.pw_name}")
+    admin = _as(jp_fetch, ADMIN)
+    as_alice, as_bob = _as(jp_fetch, f"tok-{alice.pw_name}"), _as(jp_fetch, f"tok-{bob.pw_name}")
     code, body = await admin.post("projects", "default", "credentials",
                                   body={"name": "key", "inject_as": "file", "data": {"TOKEN": "s3cret"}})
     assert code == 201, body
@@ -125,18 +140,18 @@ async def test_a_workload_runs_as_its_submitters_account_and_reaches_nothing_of_
     await as_alice.wait_phase("holder", "Running")
     held = _handle(service, "holder")
     secret = Path(held["workdir"]) / ".credentials" / "key" / "TOKEN"
-    for _ in range(100):  # the pod writes it, as alice, just after it starts
-        if secret.exists():
-            break
-        await asyncio.sleep(0.05)
+    # the pod writes it, as alice, then starts the command: wait for the command's process
+    sleeping = await _until(lambda: [pid for pid in _group(int(held["pgid"])) if _command_of(pid) == "sleep"],
+                            "the command's process")
+    assert all(_uids(pid) == [alice.pw_uid] * 4 for pid in sleeping)  # real, effective, saved, fs
+    assert _uids(int(held["pid"]))[0] == 0  # the runner stays root (it records the exit code among root's files)
     info = secret.stat()
     assert (info.st_uid, stat.S_IMODE(info.st_mode), secret.read_text()) == (alice.pw_uid, 0o600, "s3cret")
     assert Path(held["workdir"]).is_relative_to(alice.pw_dir) and Path(held["workdir"]).stat().st_uid == alice.pw_uid
-    sleeping = [pid for pid in _group(int(held["pgid"])) if pid != int(held["pid"])]
-    assert sleeping and all(_uids(pid) == [alice.pw_uid] * 4 for pid in sleeping)  # real, effective, saved, fs
 
     state = tmp_path / "state"
-    probe = (f'echo "leaked=${{RUNAI_TEST_ROOTS_OWN:-nothing}}"; echo "uid=$(id -u) gid=$(id -g) groups=$(id -G) home=$HOME user=$USER logname=$LOGNAME pwd=$PWD"; '
+    probe = (f'echo "leaked=${{RUNAI_TEST_ROOTS_OWN:-nothing}}"; '
+             f'echo "uid=$(id -u) gid=$(id -g) groups=$(id -G) home=$HOME user=$USER logname=$LOGNAME pwd=$PWD"; '
              f'for f in {state}/runai.db {state}/proxy-secret {held["log"]} {secret}; do '
              f'cat "$f" >/dev/null 2>&1 && echo "read $f" || echo "denied $f"; done; '
              f'ls {state} >/dev/null 2>&1 && echo "listed state" || echo "denied state"')
@@ -157,11 +172,7 @@ async def test_a_workload_runs_as_its_submitters_account_and_reaches_nothing_of_
     code, body = await as_alice.post("workloads", "default", "holder", "stop")
     assert code in (200, 202), body
     await as_alice.wait_phase("holder", "Stopped")
-    for _ in range(100):
-        if not secret.exists():
-            break
-        await asyncio.sleep(0.05)
-    assert not secret.exists()  # removed when the pod ended, as alice
+    await _until(lambda: not secret.exists(), "the credential file to go")  # removed when the pod ended, as alice
 
 
 @needs_root
@@ -294,4 +305,4 @@ def test_runai_access_me_says_which_account_the_workloads_run_as():
 
     assert said({"account": "jupyter-alice", "error": None}) == "workloads run as: the system account jupyter-alice"
     assert said({"account": None, "error": None}) == "workloads run as: the service's own account"
-    assert said({"account": None, "error": "submitted_by: no account"}) == "workloads run as: none: submitted_by: no account"
+    assert said({"account": None, "error": "no account"}) == "workloads run as: none: no account"

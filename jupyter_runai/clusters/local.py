@@ -767,7 +767,8 @@ class LocalCluster(LoggingConfigurable):
                 with open(log_fd, "wb") as log_stream:
                     popen = subprocess.Popen(
                         [sys.executable, "-I", _RUNNER, str(spec_file)],
-                        cwd=cwd if account is None else pod_dir, env=runner_env, stdin=subprocess.DEVNULL, stdout=log_stream, stderr=subprocess.STDOUT,
+                        cwd=cwd if account is None else pod_dir, env=runner_env, stdin=subprocess.DEVNULL,
+                        stdout=log_stream, stderr=subprocess.STDOUT,
                         start_new_session=True, close_fds=True,
                     )
             finally:

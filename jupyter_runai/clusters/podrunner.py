@@ -131,6 +131,8 @@ def _as_account(account: dict, env: dict, work) -> str | None:
         code = 1
         try:
             os.close(read_end)
+            for sig in STOP_SIGNALS:  # a stop ends the preparation at once (the runner records it)
+                signal.signal(sig, signal.SIG_DFL)
             _drop_to(account)
             os.environ.clear()
             os.environ.update(env)
@@ -276,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     if account:  # everything the pod does, as its account
         reason = _as_account(account, env, lambda: _prepare_as_account(spec, inputs))
         inputs = {}
+        if terminating:
+            write_exit_record(exit_file, 143, signal.SIGTERM, "ended before the command started")
+            return 143
         if reason:
             reason = f"could not prepare the pod as {account.get('name')}: {reason}"
             _say(reason)
