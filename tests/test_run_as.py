@@ -145,6 +145,9 @@ async def test_a_workload_runs_as_its_submitters_account_and_reaches_nothing_of_
                             "the command's process")
     assert all(_uids(pid) == [alice.pw_uid] * 4 for pid in sleeping)  # real, effective, saved, fs
     assert _uids(int(held["pid"]))[0] == 0  # the runner stays root (it records the exit code among root's files)
+    meta = Path(held["pod_dir"]) / ".runai"
+    assert not (meta / "inputs.json").exists()  # the pod's environment and files: read by the runner, removed
+    assert "s3cret" not in (meta / "spec.json").read_text()
     info = secret.stat()
     assert (info.st_uid, stat.S_IMODE(info.st_mode), secret.read_text()) == (alice.pw_uid, 0o600, "s3cret")
     assert Path(held["workdir"]).is_relative_to(alice.pw_dir) and Path(held["workdir"]).stat().st_uid == alice.pw_uid
