@@ -13,6 +13,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -258,6 +259,36 @@ async def test_an_endpoint_of_another_account_is_reached_through_the_proxy_on_it
     assert handle["socket"] is None and handle["via"] == "port"  # no socket in a directory alice could write
     answer = await as_alice.fetch("runai", "proxy", "default", "llm", "predict")
     assert json.loads(answer.body) == {"uid": alice.pw_uid, "home": alice.pw_dir, "token": True}
+
+
+
+@needs_root
+def test_a_restarted_service_finds_an_accounts_pod_again_and_removes_its_files_as_the_account(users, tmp_path):
+    from test_local_cluster import FakeNvml, make_launch, wait_file
+
+    from jupyter_runai.accounts import SystemAccount
+    from jupyter_runai.clusters.base import FileToWrite, PodState
+    from jupyter_runai.clusters.local import LocalCluster, _alive
+
+    alice, _ = users
+    account = SystemAccount.lookup(alice.pw_name)
+    state = str(tmp_path / "state")
+    first = LocalCluster(state_dir=state, nvml=FakeNvml(count=0))
+    ended = make_launch(first, "quick", "exit 3", run_as=account, files=[FileToWrite(".secret/key", b"k")])
+    handle = json.loads(json.dumps(first.launch(ended)))  # as the store keeps it
+    wait_file(Path(handle["exit_file"]))
+    secret = Path(handle["user_files"][0])
+    assert secret.stat().st_uid == alice.pw_uid
+    del first  # the service "crashes": no poll(), so nothing removed the file yet
+    deadline = time.monotonic() + 5  # the runner exits right after writing the record
+    while _alive(handle["pid"], handle["start_time"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    second = LocalCluster(state_dir=state, nvml=FakeNvml(count=0))
+    report = second.adopt(ended.key, handle)
+    assert (report.state, report.exit_code) == (PodState.FAILED, 3)
+    assert not secret.exists()  # removed when the restarted service learnt that the pod ended, as alice
+    second.close()
 
 
 # ------------------------------------------------------------------ the mapping on its own (no root needed)
