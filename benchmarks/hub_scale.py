@@ -218,7 +218,8 @@ def run_phase(users: int, workloads: int, seconds: float, mode: str) -> dict:
         proc, base = start_server(tmp, {
             "ServerApp": {"identity_provider_class": "hub_identity.BenchIdentityProvider"},
             "RunaiApp": {"state_dir": str(tmp / "state"), "queues_file": str(tmp / "queues.yaml"),
-                         "role_bindings": bindings, "stop_grace_seconds": 1},
+                         "role_bindings": bindings, "stop_grace_seconds": 1,
+                         "run_as": "service"},  # the simulated users have no system accounts
             "LocalCluster": {"virtual_gpus": "2x24Gi"},
         }, ADMIN_TOKEN)
         return asyncio.run(drive(base, proc.pid, users, workloads, seconds, mode))

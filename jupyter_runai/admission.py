@@ -3,9 +3,10 @@
 :class:`Admission` is a part of :class:`~jupyter_runai.service.RunaiService` (a mixin). In
 order: validation of the spec (``models``), the project exists, the caller may submit this kind
 there (``rbac``), the admission hooks, the policies (``policy_admin``: defaults, then every rule
-broken listed), the references (node pools, data sources, credentials), what the cluster can run,
-a workload that could never run on these nodes (``feasibility``) and a name already taken. Each
-refusal raises and names the field; nothing is stored then.
+broken listed), the references (node pools, data sources, credentials), the system account the
+workload would run as (``accounts``: on the local cluster under a root service, the submitter's), what
+the cluster can run, a workload that could never run on these nodes (``feasibility``) and a name
+already taken. Each refusal raises and names the field; nothing is stored then.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import Conflict, Invalid
 from .feasibility import distinct_nodes, never_runs
+from .accounts import RunAs, SystemAccount
 from .identity import User
 from .models import Node, Project, WorkloadKind, WorkloadSpec
 
@@ -37,6 +39,7 @@ class Admission:
         cluster: Cluster
         node_pools: list[NodePool]
         admission_hooks: list[AdmissionHook]
+        run_as: RunAs | None
         workloads: dict[str, Workload]
         _names: dict[tuple[str, str], str]
 
@@ -61,6 +64,7 @@ class Admission:
             self.require(user, self.submit_action(spec.kind), project=spec.project)
         spec = self._apply_policies(spec, project)  # defaults, then every rule broken listed (policy_admin)
         self._check_references(spec)
+        self.account_of(user.name)  # the submitter's system account must exist: never run as root instead
         if spec.command is None and spec.kind != WorkloadKind.WORKSPACE and not self.cluster.runs_images:
             raise Invalid(f"required for a {spec.kind.value} on the {self.cluster.name} cluster: it runs this "
                           f"command in the server's Python environment and does not run images",
@@ -79,6 +83,22 @@ class Admission:
                 field="name",
             )
         return spec
+
+    def account_of(self, username: str | None) -> SystemAccount | None:
+        """The system account a workload of ``username`` runs as on this cluster: None for the
+        service's own; raises ``Invalid`` (field ``submitted_by``) when that account does not exist."""
+        if self.run_as is None or not getattr(self.cluster, "runs_as_accounts", False):
+            return None
+        return self.run_as.for_user(username)
+
+    def runs_as(self, user: User) -> dict[str, str | None]:
+        """What the caller's workloads run as, for views: ``{"account": name or None (the service's own),
+        "error": why they cannot be submitted, or None}``."""
+        try:
+            account = self.account_of(user.name)
+        except Invalid as refused:
+            return {"account": None, "error": refused.message}
+        return {"account": account.name if account is not None else None, "error": None}
 
     def _check_references(self, spec: WorkloadSpec) -> None:
         pools = [p.name for p in self.node_pools] + ["default"]

@@ -48,7 +48,8 @@ def add_access_command(command: Callable[..., argparse.ArgumentParser], common: 
     parser = command("access", "roles on projects, departments and the cluster: yours, and (admins) grant or "
                      "revoke them", epilog=ACCESS_EPILOG)
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
-    sub.add_parser("me", help="your roles and the projects you may see and submit to (the default)", **kw)
+    sub.add_parser("me", help="your roles, the projects you may see and submit to, and the system account your "
+                   "workloads run as (the default)", **kw)
     sub.add_parser("list", help="the role bindings you may see (admins: all)", **kw)
     grant = sub.add_parser("grant", help="grant a role to a user or group on a project, department or the cluster",
                            epilog=ACCESS_EPILOG, **kw)
@@ -120,6 +121,13 @@ def render_me(me: dict[str, Any]) -> RenderableType:
              f"may submit to: {', '.join(me.get('submit_projects', [])) or 'no project'}",
              f"may submit inference to: {', '.join(me.get('inference_projects', [])) or 'no project'}",
              f"sees projects: {', '.join(me.get('view_projects', [])) or 'none'}"]
+    runs_as = me.get("runs_as") or {}
+    if runs_as.get("error"):
+        lines.append(f"workloads run as: none: {runs_as['error']}")
+    elif runs_as.get("account"):
+        lines.append(f"workloads run as: the system account {runs_as['account']}")
+    elif runs_as:
+        lines.append("workloads run as: the service's own account")
     return Text("\n".join(lines))
 
 

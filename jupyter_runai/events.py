@@ -53,6 +53,7 @@ class Events:
         _changes: int
 
         def _mark_queue_positions(self) -> None: ...
+        def workload_view(self, workload: Workload) -> dict[str, Any]: ...
 
         def _now(self) -> datetime: ...
         def require(self, user: User | None, action: str, **scope: Any) -> None: ...
@@ -91,7 +92,7 @@ class Events:
                 if data["type"] == "Deleted":
                     objects[workload.uid] = None
                 elif workload.uid not in objects:
-                    objects[workload.uid] = workload_json.workload_view(self, workload)
+                    objects[workload.uid] = self.workload_view(workload)
                 data["object"] = objects[workload.uid]
             for queue in list(self._subscribers):
                 if queue.user is not None and not self._sees_event(queue, data):

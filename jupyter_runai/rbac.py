@@ -44,6 +44,7 @@ class AccessControl:
         def _transaction(self, rollback: bool = True) -> Any: ...
         def _now(self) -> Any: ...
         def _audit(self, user: "User", action: str, kind: str, name: str, before: Any, after: Any) -> None: ...
+        def runs_as(self, user: "User") -> dict[str, Any]: ...
 
     seed_bindings: tuple[RoleBinding, ...] = ()
     _stored_bindings: list[tuple[int, RoleBinding]] | None = None
@@ -141,6 +142,7 @@ class AccessControl:
                                    if grants.allows(access.SUBMIT_INFERENCE, project=n, department=mapping[n])],
             "view_projects": [n for n in names if grants.allows(access.VIEW, project=n, department=mapping[n])],
             "view_nodes": grants.allows(access.VIEW_NODES),
+            "runs_as": self.runs_as(user),  # admission.py: whose system account its workloads run as
         }
 
     # ------------------------------------------------------------ managing bindings

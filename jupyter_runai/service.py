@@ -47,6 +47,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .accounts import RunAs
 from .clusters.base import Cluster, Endpoint, PodLaunch, PodReport, PodState
 from .errors import Invalid, NotFound, Unavailable
 from .models import (
@@ -85,6 +86,7 @@ from .autoscale import Autoscaler
 from .idle_fair_share import IdleFairShare, Inputs
 from .lifecycle import Step, check_resumable, fresh_pods
 from .pod_inputs import credential_material, data_mounts
+from .workload_json import WorkloadViews
 from .snapshot import HOLDING, ActivePod, active_pods, build_snapshot, engine_job, pod_key
 from .store import Store, StoreWriteError
 
@@ -127,7 +129,8 @@ def utcnow() -> datetime:
 
 
 class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdministration, ProjectData,
-                   AccessControl, Monitoring, ClusterTruth, ExternalWorkloads, KaiQueueSync):
+                   AccessControl, Monitoring, ClusterTruth, ExternalWorkloads, KaiQueueSync,
+                   WorkloadViews):
     """Owns the store, the cluster and the scheduling loop. Call :meth:`start` once.
     Departments, projects and node pools are administered through the methods of
     :class:`~jupyter_runai.admin.Administration`."""
@@ -151,6 +154,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
         accounting_interval: float = 60.0,
         usage_sample_interval: float = 5.0,
         usage_history: int = 120,
+        run_as: RunAs | None = None,
     ) -> None:
         self.store = store
         self.cluster = cluster
@@ -164,6 +168,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
         self.proxy_prefix = proxy_prefix
         self._proxy_secret = proxy_secret or secrets.token_bytes(32)
         self.admission_hooks: list[AdmissionHook] = []
+        self.run_as = run_as  # whose system account a workload runs as (accounts.py); None: the service's
         self.workloads: dict[str, Workload] = {}
         self._names: dict[tuple[str, str], str] = {}  # (project, name) -> uid
         self.seq: dict[str, int] = {}
@@ -194,6 +199,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
         self._launches = 0
         self._init_events(event_retention, event_buffer)
         self._init_cluster_truth()
+        self._init_workload_views()  # each workload's JSON view, cached until it changes (workload_json.py)
         self._init_monitoring(accounting_interval, usage_sample_interval, usage_history)
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -872,6 +878,7 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
             self._launches += 1
             self._crash_point("before-launch")
             try:
+                launch.run_as = self.account_of(workload.submitted_by)  # its account may be gone since
                 handle = self.cluster.launch(launch)
             except Exception as exc:  # the cluster could not start it: say why
                 log.warning("could not start %s: %s", launch.key, exc)

@@ -18,20 +18,12 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
-from typing import Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Mapping
 
 from pydantic import TypeAdapter
 
 from .errors import Invalid
 from .models import Workload
-
-
-class RunaiService(Protocol):
-    """What this module reads of the service: its workloads, their queue order and change counts."""
-
-    workloads: Mapping[str, Workload]
-    seq: Mapping[str, int]
-    _versions: Mapping[str, int]
 
 
 WORKLOAD = TypeAdapter(Workload)
@@ -68,25 +60,6 @@ class WorkloadJSON:
             self._entries = {uid: entry for uid, entry in self._entries.items() if uid in live}
 
 
-def _cache(service: "RunaiService") -> WorkloadJSON:
-    cache = service.__dict__.get("_workload_json")
-    if cache is None:
-        cache = service.__dict__["_workload_json"] = WorkloadJSON()
-    return cache
-
-
-def workload_json(service: "RunaiService", workload: Workload) -> bytes:
-    """The workload's view as JSON bytes (queue positions must be marked already)."""
-    cache = _cache(service)
-    cache.sweep(service.workloads)
-    return cache.get(workload, service._versions.get(workload.uid, 0))
-
-
-def workload_view(service: "RunaiService", workload: Workload) -> dict[str, Any]:
-    """The workload's view as a JSON-able dict."""
-    return json.loads(workload_json(service, workload))
-
-
 def parse_continue(token: str | None) -> int | None:
     """A ``continue`` token as the place it stands for; a clear 400 for anything else."""
     if token is None or token == "":
@@ -97,12 +70,11 @@ def parse_continue(token: str | None) -> int | None:
                   field="continue", allowed="the continue token of the previous page")
 
 
-def page(service: "RunaiService", workloads: list[Workload], limit: int | None,
+def page(seq: Mapping[str, int], workloads: list[Workload], limit: int | None,
          after: int | None) -> tuple[list[Workload], str | None]:
-    """The workloads (in queue order) after the place ``after``, at most ``limit`` (default and
+    """The workloads (in queue order, ``seq``) after the place ``after``, at most ``limit`` (default and
     at most ``MAX_PAGE``), and the token of the next page (None on the last)."""
     limit = MAX_PAGE if limit is None else min(limit, MAX_PAGE)
-    seq = service.seq
     if after is not None:
         places = [seq.get(w.uid, 0) for w in workloads]
         workloads = workloads[bisect_right(places, after):]
@@ -112,7 +84,37 @@ def page(service: "RunaiService", workloads: list[Workload], limit: int | None,
     return chosen, str(seq.get(chosen[-1].uid, 0))
 
 
-def list_document(service: "RunaiService", workloads: list[Workload], token: str | None) -> bytes:
-    """``{"workloads": [...], "continue": token}`` as JSON bytes, of cached views."""
-    body = b",".join(workload_json(service, w) for w in workloads)
-    return b'{"workloads": [' + body + b'], "continue": ' + json.dumps(token).encode() + b"}"
+class WorkloadViews:
+    """The service's workload views (a part of :class:`~jupyter_runai.service.RunaiService`, a mixin):
+    the service owns the cache; handlers and events ask these methods."""
+
+    if TYPE_CHECKING:  # provided by RunaiService
+        from .identity import User
+
+        workloads: Mapping[str, Workload]
+        seq: Mapping[str, int]
+        _versions: Mapping[str, int]
+
+        def list(self, project: str | None = None, phase: str | None = None, kind: str | None = None,
+                 user: User | None = None) -> list[Workload]: ...
+
+    def _init_workload_views(self) -> None:
+        self._workload_views = WorkloadJSON()
+
+    def workload_json(self, workload: Workload) -> bytes:
+        """The workload's view as JSON bytes (queue positions must be marked already)."""
+        self._workload_views.sweep(self.workloads)
+        return self._workload_views.get(workload, self._versions.get(workload.uid, 0))
+
+    def workload_view(self, workload: Workload) -> dict[str, Any]:
+        """The workload's view as a JSON-able dict."""
+        return json.loads(self.workload_json(workload))
+
+    def list_json(self, project: str | None = None, phase: str | None = None, kind: str | None = None,
+                  user: "User | None" = None, limit: int | None = None, continue_token: str | None = None) -> bytes:
+        """``GET /workloads``: ``{"workloads": [...], "continue": token}`` as JSON bytes, a page of the
+        workloads :meth:`list` gives (cached views: a list of thousands is a join)."""
+        after = parse_continue(continue_token)
+        chosen, token = page(self.seq, self.list(project=project, phase=phase, kind=kind, user=user), limit, after)
+        body = b",".join(self.workload_json(w) for w in chosen)
+        return b'{"workloads": [' + body + b'], "continue": ' + json.dumps(token).encode() + b"}"

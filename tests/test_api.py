@@ -476,7 +476,8 @@ async def test_inference_balances_and_scales_between_min_and_max(api, tmp_path):
 
 
 # A WebSocket echo app: answers each message (with how it was authenticated), closes on 'bye'
-# (code 4001), picks the first subprotocol offered, and notes each close in the file argv[1] names
+# (code 4001), picks the first subprotocol offered, and notes each close (with the code and reason
+# it was given) in the file argv[1] names
 ECHO_SERVER = (
     "import asyncio, os, sys, tornado.web, tornado.websocket\n"
     "class Echo(tornado.websocket.WebSocketHandler):\n"
@@ -485,7 +486,7 @@ ECHO_SERVER = (
     "        if m == 'bye': return self.close(4001, 'bye')\n"
     "        self.write_message('echo:' + m + ' auth=' + self.request.headers.get('Authorization', '-')[:6])\n"
     "    def on_close(self):\n"
-    "        if len(sys.argv) > 1: open(sys.argv[1], 'a').write('closed\\n')\n"
+    "        if len(sys.argv) > 1: open(sys.argv[1], 'a').write(f'closed {self.close_code} {self.close_reason}\\n')\n"
     "async def main():\n"
     "    tornado.web.Application([(r'.*/ws', Echo)]).listen(int(os.environ['PORT']), '127.0.0.1')\n"
     "    await asyncio.Event().wait()\n"
@@ -498,9 +499,9 @@ async def test_websockets_reach_a_workspace_through_the_proxy(api, tmp_path, jp_
     from tornado.httpclient import HTTPRequest
     from tornado.websocket import websocket_connect
 
-    server = tmp_path / "echo.py"
+    server, closes = tmp_path / "echo.py", tmp_path / "closes.log"
     server.write_text(ECHO_SERVER)
-    await api.submit(name="wsecho", kind="workspace", command=[PY, str(server)])
+    await api.submit(name="wsecho", kind="workspace", command=[PY, str(server), str(closes)])
     await api.wait_phase("wsecho", "Running")
     url = f"ws://localhost:{jp_http_port}{jp_base_url}runai/proxy/default/wsecho/ws"
 
@@ -514,7 +515,14 @@ async def test_websockets_reach_a_workspace_through_the_proxy(api, tmp_path, jp_
     await conn.write_message("hello")
     answer = await asyncio.wait_for(conn.read_message(), 5)
     assert answer == "echo:hello auth=token "  # the workspace's own token, not the server's
-    conn.close()
+    conn.close(4002, "leaving")  # the browser's code and reason reach the pod
+    await wait_for(lambda: asyncio.sleep(0, closes.read_text() if closes.exists() else ""),
+                   lambda text: "closed" in text, 15, "the pod's side to close")
+    assert closes.read_text() == "closed 4002 leaving\n"
+    conn = await wait_for(connect, lambda c: c is not None, 15, "the WebSocket to open again")
+    await conn.write_message("bye")  # the pod closes with 4001: so does the browser's socket
+    assert await asyncio.wait_for(conn.read_message(), 5) is None
+    assert (conn.close_code, conn.close_reason) == (4001, "bye")
     # without the Jupyter server's login the proxy refuses
     from tornado.httpclient import HTTPClientError
     with pytest.raises(HTTPClientError) as refused:

@@ -229,8 +229,9 @@ async def test_a_workspaces_websocket_is_forwarded_both_ways_and_closes_with_eit
     await wait_for(lambda: _read(closes), lambda text: text.count("closed") == 1, 15, "the workload's side to close")
 
     conn = await _ws_connect(url, jp_auth_header)
-    await conn.write_message("bye")  # the workload closes: so does the browser's socket
+    await conn.write_message("bye")  # the workload closes: so does the browser's socket, with its code
     assert await asyncio.wait_for(conn.read_message(), 10) is None
+    assert (conn.close_code, conn.close_reason) == (4001, "bye")  # through both proxies
 
     # the same checks as this server's own proxy: a login, and this server's origin for a browser's cookies
     with pytest.raises(HTTPClientError) as refused:

@@ -5,6 +5,7 @@ cannot (``reset``), and the Python client resumes by itself."""
 from __future__ import annotations
 
 import asyncio
+import getpass
 import socket
 from datetime import datetime, timezone
 
@@ -19,7 +20,7 @@ from jupyter_runai.service import User
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 BUFFER = 5  # events a stream client may fall behind (event_stream_buffer)
-ME = User("me", admin=True)
+ME = User(getpass.getuser(), admin=True)  # the server's own user (a root server runs others' as theirs)
 
 
 @pytest.fixture

@@ -38,7 +38,9 @@ projects:
     deserved: {gpu: 1}
 """
 # the service's own settings: the hub group "team" researches in project team (docs/jupyterhub.md)
-SERVICE_CONFIG = {"RunaiApp": {"role_bindings": [{"role": "researcher", "group": "team", "project": "team"}]}}
+# the hub's users have no system accounts here: their workloads run as the service's (tests/test_run_as.py)
+SERVICE_CONFIG = {"RunaiApp": {"role_bindings": [{"role": "researcher", "group": "team", "project": "team"}],
+                               "run_as": "service"}}
 
 
 @pytest.fixture(scope="module")

@@ -65,3 +65,13 @@ def test_the_lifecycle_is_pure():
     calls = [node.func.attr for node in ast.walk(ast.parse(path.read_text()))
              if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)]
     assert not {"now", "utcnow", "today", "time", "monotonic"} & set(calls)
+
+
+def test_no_part_keeps_its_state_in_another_objects_dict():
+    """State lives with its owner as an attribute it sets up (the service's workload views: its own
+    cache, asked through its methods), never slipped into another object's ``__dict__``."""
+    offenders = [f"{path.relative_to(PACKAGE)}:{node.lineno}" for path in sorted(PACKAGE.rglob("*.py"))
+                 for node in ast.walk(ast.parse(path.read_text(), str(path)))
+                 if isinstance(node, ast.Attribute) and node.attr == "__dict__"
+                 and not (isinstance(node.value, ast.Name) and node.value.id == "self")]
+    assert offenders == [], "state kept in another object's __dict__:\n" + "\n".join(offenders)

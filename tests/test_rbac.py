@@ -58,7 +58,8 @@ def srv(tmp_path_factory):
     queues.write_text(QUEUES)
     server = RbacServer(base, {
         "ServerApp": {"identity_provider_class": "rbac_identity.TokenIdentityProvider"},
-        "RunaiApp": {"queues_file": str(queues), "role_bindings": SEEDS},
+        # the callers have no system accounts: their workloads run as the server's (tests/test_run_as.py has them)
+        "RunaiApp": {"queues_file": str(queues), "role_bindings": SEEDS, "run_as": "service"},
     })
     server.start()
     try:

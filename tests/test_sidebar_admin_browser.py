@@ -251,8 +251,9 @@ class ResearcherLab(LabServer):
 
 def test_a_researcher_sees_no_admin_view_until_granted_admin_while_the_page_is_open(page, tmp_path):
     server = ResearcherLab(tmp_path, {
-        "ServerApp": {"identity_provider_class": "rbac_identity.ServerTokenAs"},  # tok-ada: an admin
-        "RunaiApp": {"role_bindings": [{"role": "researcher", "user": "rae", "project": "default"}]},
+        "ServerApp": {"identity_provider_class": "rbac_identity.ServerTokenAs"},
+        "RunaiApp": {"role_bindings": [{"role": "researcher", "user": "rae", "project": "default"}],
+                     "run_as": "service"},  # rae has no system account (tests/test_run_as.py)
     }).start()
     try:
         page = new_lab_page(page.context.browser, server, timeout_ms=TIMEOUT)  # the module's browser

@@ -94,6 +94,7 @@ class PodLaunch:
     workload_model: Any = None      # the models.Workload itself: for backends that build a pod manifest from it
     data_sources: list[Any] = field(default_factory=list)  # its models.DataSource objects (the same, as objects)
     credentials: list[Any] = field(default_factory=list)   # its models.Credential objects, values included
+    run_as: Any = None  # an accounts.SystemAccount to run as (a backend with ``runs_as_accounts``); None: its own
 
 
 @dataclass(slots=True)

@@ -11,6 +11,7 @@ reads each pod's GPU memory from NVML. See ``docs/local-cluster.md``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Float, List, TraitError, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
+from ..accounts import SystemAccount
 from ..models import GpuDevice, Node
 from ..models.quantity import parse_memory
 from . import logtimes, podrunner
@@ -253,15 +255,6 @@ def _gib(num_bytes: float) -> str:
     return f"{num_bytes / GIB:.1f} GiB"
 
 
-def _inside(base: Path, relative: str, what: str) -> Path:
-    """``relative`` under ``base``; absolute paths are placed under base too; no escaping by '..'."""
-    path = (base / relative.lstrip("/")).resolve() if relative else base.resolve()
-    root = base.resolve()
-    if path != root and root not in path.parents:
-        raise ValueError(f"{what} {relative!r} is outside the pod's working directory")
-    return path
-
-
 # ----------------------------------------------------------------- pod state
 
 
@@ -295,6 +288,7 @@ class LocalCluster(LoggingConfigurable):
     runs_images = False  # no container runtime: commands run in the server's Python environment
     gpu_fractions = True
     workload_mirror = None  # workloads live in the store only (no custom resources)
+    runs_as_accounts = True  # a launch's run_as (a system account) is honoured when the service runs as root
 
     state_dir = Unicode(
         help="Directory for the pods' working directories, logs and exit records "
@@ -345,15 +339,27 @@ class LocalCluster(LoggingConfigurable):
         help="Server environment variables a pod never inherits (the server's secrets).",
     ).tag(config=True)
 
+    account_environment = List(
+        Unicode(),
+        default_value=["PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "LD_LIBRARY_PATH", "CUDA_HOME",
+                       "CUDA_PATH", "PYTHONPATH", "CONDA_ROOT", "CONDA_DEFAULT_ENV", "VIRTUAL_ENV"],
+        help="The only variables of the server's environment that a pod running as another account (its "
+        "submitter's, under a root service) inherits, when inherit_environment is on: nothing else of root's "
+        "environment reaches another account.",
+    ).tag(config=True)
+
     default_commands = Dict(
         default_value={
             # served only through the Jupyter server's proxy: on a Unix socket in a directory
-            # only this account can enter (RUNAI_SOCKET), under the proxy's path as base URL
+            # only this account can enter (RUNAI_SOCKET; a pod of another account has none and
+            # listens on its loopback PORT), under the proxy's path as base URL
             # (RUNAI_PROXY_PATH), with the token the proxy adds taken from the environment
             # (JUPYTER_TOKEN, never the command line), and its own config and runtime dirs
             "workspace": "export JUPYTER_TOKEN=\"$RUNAI_PROXY_TOKEN\"; "
-            "exec python -m jupyter lab --no-browser --ServerApp.sock=\"$RUNAI_SOCKET\" "
-            "--ServerApp.base_url=\"${RUNAI_PROXY_PATH:-/}\" --ServerApp.root_dir=\"$PWD\" "
+            "if [ -n \"$RUNAI_SOCKET\" ]; then set -- --ServerApp.sock=\"$RUNAI_SOCKET\"; "
+            "else set -- --ServerApp.port=\"$PORT\"; fi; "
+            "exec python -m jupyter lab --no-browser \"$@\" --ServerApp.base_url=\"${RUNAI_PROXY_PATH:-/}\" "
+            "--ServerApp.root_dir=\"$PWD\" "
             "--ServerApp.allow_origin='*' --ServerApp.open_browser=False --allow-root",
             "inference": None,
         },
@@ -539,10 +545,12 @@ class LocalCluster(LoggingConfigurable):
         )
 
     def _environment(self, launch: PodLaunch, node: Node, meta: Path, port: int | None, sock: str | None,
-                     master_port: int | None) -> dict[str, str]:
+                     master_port: int | None, account: SystemAccount | None = None) -> dict[str, str]:
         env: dict[str, str] = {}
         if self.inherit_environment:
-            env.update({k: v for k, v in os.environ.items() if k not in set(self.environment_exclude)})
+            kept = set(self.account_environment) if account is not None else None
+            env.update({k: v for k, v in os.environ.items()
+                        if k not in set(self.environment_exclude) and (kept is None or k in kept)})
         # the pod's own Jupyter config and runtime directories, never the server's (a workspace's
         # Jupyter must not read the server's config, nor write its files among the server's)
         env["JUPYTER_CONFIG_DIR"] = str(meta / "jupyter-config")
@@ -599,34 +607,93 @@ class LocalCluster(LoggingConfigurable):
         """Write the files (their paths go to ``written``, to be removed when the pod ends),
         link the host paths; return the git sources for the runner."""
         for item in launch.files:
-            path = _inside(cwd, item.path, "file")
-            written.append(str(path))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, item.mode)
-            try:
-                os.fchmod(fd, item.mode)  # the umask does not apply, and an existing file gets the mode too
-                os.write(fd, item.content)
-            finally:
-                os.close(fd)
+            written.append(podrunner.inside(str(cwd), item.path, "file"))
+            podrunner.write_file(str(cwd), item.path, item.content, item.mode)
+        for mount in launch.mounts:
+            if mount.kind == "host_path":
+                podrunner.link_host_path(str(cwd), mount.source, mount.target)
+        return self._git_sources(launch, lambda relative, what: podrunner.inside(str(cwd), relative, what))
+
+    @staticmethod
+    def _git_sources(launch: PodLaunch, place) -> list[dict[str, Any]]:
+        """The git sources for the runner, each target placed by ``place(relative, what)``."""
         git = []
         for mount in launch.mounts:
-            target = _inside(cwd, mount.target, f"{mount.kind} mount target")
-            if mount.kind == "host_path":
-                source = Path(mount.source).expanduser()
-                if not source.exists():
-                    raise ValueError(f"data source {mount.source}: no such path on this machine")
-                if target.is_symlink():
-                    target.unlink()
-                elif target.exists():
-                    raise ValueError(f"cannot mount {mount.source} at {mount.target}: the path exists")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
-            elif mount.kind == "git":
-                git.append({"source": mount.source, "target": str(target), "revision": mount.revision})
-            else:
+            if mount.kind == "git":
+                target = place(mount.target, "git mount target")
+                git.append({"source": mount.source, "target": target, "revision": mount.revision})
+            elif mount.kind != "host_path":
                 raise ValueError(f"data source kind {mount.kind!r} is not supported by the local cluster "
                                  "(host_path and git are)")
         return git
+
+    # ------------------------------------------------------------ as the submitter's account
+
+    @staticmethod
+    def _account_workdir(launch: PodLaunch, account: SystemAccount) -> Path:
+        """The working directory of a pod that runs as ``account``: the workload's ``working_dir``
+        (``~`` and relative paths are under the account's home), else a directory of its own
+        under ``<home>/runai/``. The pod makes it, as the account: root never writes there."""
+        home = account.home
+        if launch.working_dir:
+            given = launch.working_dir
+            if given == "~" or given.startswith("~/"):
+                given = home + given[1:]
+            path = given if os.path.isabs(given) else os.path.join(home, given)
+        else:
+            path = os.path.join(home, "runai", launch.project, f"{launch.workload}-{launch.workload_uid[:8]}",
+                                str(launch.index))
+        return Path(os.path.normpath(path))
+
+    @staticmethod
+    def _account_place(cwd: Path):
+        """``place(relative, what)``: a path under ``cwd`` worked out without looking there (root follows
+        nothing in the account's directory; the pod checks again, as the account, where it writes)."""
+        def place(relative: str, what: str) -> str:
+            path = os.path.normpath(os.path.join(str(cwd), relative.lstrip("/")))
+            if path != str(cwd) and not path.startswith(str(cwd).rstrip("/") + "/"):
+                raise ValueError(f"{what} {relative!r} is outside the pod's working directory")
+            return path
+        return place
+
+    @staticmethod
+    def _account_environment(env: dict[str, str], account: SystemAccount, cwd: Path, pod_name: str) -> list[str]:
+        """The account's HOME, USER, LOGNAME and SHELL, and Jupyter directories of the pod's own in
+        its working directory (the service's are not the account's to read); returns those directories."""
+        env.update(HOME=account.home, USER=account.name, LOGNAME=account.name, SHELL=account.shell)
+        private = [f".runai/{pod_name}/jupyter-config", f".runai/{pod_name}/jupyter-runtime"]
+        env["JUPYTER_CONFIG_DIR"] = str(cwd / private[0])
+        env["JUPYTER_RUNTIME_DIR"] = str(cwd / private[1])
+        return private
+
+    @staticmethod
+    def _write_inputs(meta: Path, launch: PodLaunch, env: dict[str, str]) -> Path:
+        """The pod's environment, files and host paths for a runner that starts as root with an empty
+        environment (``podrunner``): a file only root may read, which the runner removes at once."""
+        inputs = {
+            "env": env,
+            "files": [{"path": f.path, "content": base64.b64encode(f.content).decode(), "mode": f.mode}
+                      for f in launch.files],
+            "mounts": [{"source": m.source, "target": m.target} for m in launch.mounts if m.kind == "host_path"],
+        }
+        path = meta / "inputs.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with open(fd, "w", encoding="utf-8") as stream:
+            json.dump(inputs, stream)
+        return path
+
+    @staticmethod
+    def _remove_as(account: dict[str, Any], paths: list[str]) -> None:
+        """Remove files in a directory the account controls, as that account (root follows no link there)."""
+        if not paths:
+            return
+        try:
+            subprocess.run(["rm", "-f", "--", *paths], user=int(account["uid"]), group=int(account["gid"]),
+                           extra_groups=[int(g) for g in account.get("groups") or []], cwd="/",
+                           env={"PATH": os.defpath}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=10, check=False)
+        except (OSError, subprocess.SubprocessError, ValueError):
+            pass
 
     def launch(self, launch: PodLaunch) -> dict[str, Any]:
         """Start the pod through the pod runner; return its handle. Raises ValueError/OSError
@@ -645,29 +712,52 @@ class LocalCluster(LoggingConfigurable):
             meta = pod_dir / ".runai"
             for directory in (meta, meta / "jupyter-config", meta / "jupyter-runtime"):
                 directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            cwd = Path(launch.working_dir).expanduser() if launch.working_dir else pod_dir
-            cwd.mkdir(parents=True, exist_ok=True)
+            account: SystemAccount | None = launch.run_as
+            if account is not None and os.geteuid() != 0 and account.uid != os.geteuid():
+                raise ValueError(f"cannot run the pod as {account.name}: the service does not run as root")
+            if account is not None and account.uid == os.geteuid():
+                account = None  # its own account: nothing to change
             secret_files: list[str] = []
-            try:
-                git = self._prepare(launch, cwd, secret_files)
-            except BaseException:
-                self._scrub({"secret_files": secret_files})
-                raise
+            user_files: list[str] = []  # the account's, in its own directory: removed as the account
+            spec: dict[str, Any] = {}
+            if account is None:
+                cwd = Path(launch.working_dir).expanduser() if launch.working_dir else pod_dir
+                cwd.mkdir(parents=True, exist_ok=True)
+                try:
+                    git = self._prepare(launch, cwd, secret_files)
+                except BaseException:
+                    self._scrub({"secret_files": secret_files})
+                    raise
+            else:  # nothing is written where the account could plant a link: the pod prepares it, as the account
+                cwd = self._account_workdir(launch, account)
+                place = self._account_place(cwd)
+                user_files = [place(item.path, "file") for item in launch.files]
+                git = self._git_sources(launch, place)
+                spec.update(run_as=account.as_dict(), cwd=str(cwd))
             exit_file = meta / "exit.json"
             exit_file.unlink(missing_ok=True)
             _write_handle_file(meta, {"launch_id": launch.launch_id})  # this launch, before it starts
-            spec_file = meta / "spec.json"
-            log_path = pod_dir / "pod.log"
-            spec_file.write_text(json.dumps({"command": command, "exit_file": str(exit_file), "git": git,
-                                             "times_file": str(logtimes.times_path(log_path))}))
             port = _free_port() if launch.needs_port else None
-            sock = self._socket_path(launch) if launch.needs_port else None
+            # a pod of another account listens on its port: a socket in a directory it could write would
+            # let it point the proxy (root) at any socket of the machine (see docs/security.md)
+            sock = self._socket_path(launch) if launch.needs_port and account is None else None
             if sock is not None:
                 Path(sock).unlink(missing_ok=True)  # a socket left by an earlier run of this pod
             distributed = launch.kind == "distributed" or launch.master_key is not None
             master_port = self._master_port(launch) if distributed else None
-            env = self._environment(launch, node, meta, port, sock, master_port)
+            env = self._environment(launch, node, meta, port, sock, master_port, account)
             env.setdefault("GIT_TERMINAL_PROMPT", "0")
+            runner_env = env
+            if account is not None:
+                spec["private_dirs"] = self._account_environment(env, account, cwd, launch.key.split("/", 1)[-1])
+                inputs = self._write_inputs(meta, launch, env)
+                secret_files.append(str(inputs))  # the runner removes it; if it never started, the scrub does
+                spec["inputs"] = str(inputs)
+                runner_env = {"PATH": os.defpath, "LANG": "C.UTF-8"}  # nothing of the pod's reaches root
+            log_path = pod_dir / "pod.log"
+            spec_file = meta / "spec.json"
+            spec_file.write_text(json.dumps({"command": command, "exit_file": str(exit_file), "git": git,
+                                             "times_file": str(logtimes.times_path(log_path)), **spec}))
             # The runner starts with the stop signals blocked (the mask survives exec) and
             # unblocks them once its handler is in place: a stop() right after launch is
             # then recorded by the runner instead of killing it before it can record anything.
@@ -679,7 +769,8 @@ class LocalCluster(LoggingConfigurable):
                 with open(log_fd, "wb") as log_stream:
                     popen = subprocess.Popen(
                         [sys.executable, "-I", _RUNNER, str(spec_file)],
-                        cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log_stream, stderr=subprocess.STDOUT,
+                        cwd=cwd if account is None else pod_dir, env=runner_env, stdin=subprocess.DEVNULL,
+                        stdout=log_stream, stderr=subprocess.STDOUT,
                         start_new_session=True, close_fds=True,
                     )
             finally:
@@ -704,6 +795,8 @@ class LocalCluster(LoggingConfigurable):
                 "port": port,
                 "socket": sock,
                 "secret_files": secret_files,
+                "user_files": user_files,
+                "run_as": account.as_dict() if account is not None else None,
                 "master_port": master_port,
                 "needs_port": launch.needs_port,
                 "ready": False if launch.needs_port else None,
@@ -1064,11 +1157,13 @@ class LocalCluster(LoggingConfigurable):
             return Endpoint(port=int(handle["port"]))
         return None
 
-    @staticmethod
-    def _scrub(handle: dict[str, Any]) -> None:
+    @classmethod
+    def _scrub(cls, handle: dict[str, Any]) -> None:
         """Remove a pod's secret files and socket once it no longer runs."""
         for path in handle.get("secret_files") or []:
             _remove(Path(path))
+        if handle.get("run_as") and handle.get("user_files"):
+            cls._remove_as(handle["run_as"], list(handle["user_files"]))
         if handle.get("socket"):
             _remove(Path(handle["socket"]))
 

@@ -24,10 +24,22 @@ exit record is written.
 
 The spec holds no secrets: the environment comes through the process
 environment. Standard library only, so it runs under ``python -I``.
+
+Run as another account (``spec["run_as"]``: the service runs as root and the workload
+is a user's): the runner itself stays root, started with an empty environment, so
+that nothing of the pod's (``LD_PRELOAD``...) reaches a root process. It reads the
+pod's environment and files from ``spec["inputs"]`` (a root-only file in the pod's
+root-only directory, removed at once), and everything else happens as the user, in
+processes that dropped root (groups, gid, uid) before doing anything: a child makes
+the working directory, writes the files, links the host paths (which it must be able
+to read) and clones the git sources; the command starts in that directory. The log
+is the file descriptor the runner inherited: the user's processes write to it, but
+cannot open it, nor the exit record, nor anything else of the service's.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import select
@@ -49,7 +61,7 @@ except ImportError:  # run as a script under ``python -I``: the sibling file, by
     logtimes = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(logtimes)
 
-__all__ = ["STOP_SIGNALS", "main", "write_exit_record"]
+__all__ = ["STOP_SIGNALS", "inside", "link_host_path", "main", "write_exit_record", "write_file"]
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 """Signals the runner rides out; the cluster starts it with them blocked until its handler is set."""
@@ -141,7 +153,121 @@ def _say(message: str) -> None:
 
 def _git(args: list[str]) -> int:
     _say("$ git " + " ".join(args))
-    return subprocess.call(["git", *args], stdin=subprocess.DEVNULL)
+    return subprocess.call(["git", *args], stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+def inside(base: str, relative: str, what: str) -> str:
+    """``relative`` under ``base``; absolute paths are placed under base too; no escaping by '..'."""
+    root = os.path.realpath(base)
+    path = os.path.realpath(os.path.join(base, relative.lstrip("/"))) if relative else root
+    if path != root and not path.startswith(root.rstrip("/") + "/"):
+        raise ValueError(f"{what} {relative!r} is outside the pod's working directory")
+    return path
+
+
+def write_file(cwd: str, relative: str, content: bytes, mode: int) -> str:
+    """Write one of the pod's files (a credential) under ``cwd`` with ``mode``, following no link
+    at its place; returns its path."""
+    path = inside(cwd, relative, "file")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask does not apply, and an existing file gets the mode too
+        os.write(fd, content)
+    finally:
+        os.close(fd)
+    return path
+
+
+def link_host_path(cwd: str, source: str, target: str) -> None:
+    """Show the host path ``source`` at ``target`` (under ``cwd``) as a link. The caller's account
+    must be able to read it: a path it cannot read is refused, never read with more rights."""
+    where = inside(cwd, target, "host_path mount target")
+    source = os.path.expanduser(source)
+    if not os.path.exists(source):
+        raise ValueError(f"data source {source}: no such path on this machine")
+    if not os.access(source, os.R_OK | (os.X_OK if os.path.isdir(source) else 0)):
+        raise ValueError(f"data source {source}: permission denied for this account (uid {os.getuid()})")
+    if os.path.islink(where):
+        os.unlink(where)
+    elif os.path.exists(where):
+        raise ValueError(f"cannot mount {source} at {target}: the path exists")
+    os.makedirs(os.path.dirname(where), exist_ok=True)
+    os.symlink(os.path.realpath(source), where, target_is_directory=os.path.isdir(source))
+
+
+def _drop_to(account: dict) -> None:
+    """Become ``account`` for good (supplementary groups, then gid, then uid); raises if not all took."""
+    uid, gid = int(account["uid"]), int(account["gid"])
+    os.setgroups([int(g) for g in account.get("groups") or [gid]])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
+        raise PermissionError(f"could not become uid {uid}")
+
+
+def _as_account(account: dict, env: dict, work) -> str | None:
+    """Run ``work()`` in a child process that is ``account`` (never root): None when it succeeded,
+    else the reason it gives. Its output goes to the pod's log."""
+    sys.stdout.flush()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no threads in the runner, so a fork is safe
+        code = 1
+        try:
+            os.close(read_end)
+            for sig in STOP_SIGNALS:  # a stop ends the preparation at once (the runner records it)
+                signal.signal(sig, signal.SIG_DFL)
+            _drop_to(account)
+            os.environ.clear()
+            os.environ.update(env)
+            reason = work()
+            code = 0 if reason is None else 1
+        except BaseException as error:  # noqa: BLE001 - the child says why and ends
+            reason = str(error) or type(error).__name__
+        try:
+            if reason:
+                os.write(write_end, reason.encode("utf-8", "replace")[:4000])
+            sys.stdout.flush()
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 4096):
+        chunks.append(chunk)
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    reason = b"".join(chunks).decode("utf-8", "replace")
+    if reason:
+        return reason
+    return None if os.waitstatus_to_exitcode(status) == 0 else "preparing the pod as its account failed"
+
+
+def _prepare_as_account(spec: dict, inputs: dict) -> str | None:
+    """In the account's child: its working directory, files, host paths and git sources."""
+    cwd = spec["cwd"]
+    os.makedirs(cwd, mode=0o700, exist_ok=True)
+    os.chdir(cwd)
+    for relative in spec.get("private_dirs", []):
+        os.makedirs(inside(cwd, relative, "directory"), mode=0o700, exist_ok=True)
+    for item in inputs.get("files", []):
+        write_file(cwd, item["path"], base64.b64decode(item["content"]), int(item["mode"]))
+    for mount in inputs.get("mounts", []):
+        link_host_path(cwd, mount["source"], mount["target"])
+    for source in spec.get("git", []):
+        reason = _checkout(source)
+        if reason:
+            return reason
+    return None
+
+
+def _read_inputs(path: str) -> dict:
+    """The pod's environment and files, from the root-only file the cluster wrote; removed at once."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return json.load(stream)
+    finally:
+        os.unlink(path)
 
 
 def _checkout(source: dict) -> str | None:
@@ -233,6 +359,9 @@ def _run(spec: dict, exit_file: str, tee: _Tee | None) -> int:
         if tee is not None:
             tee.drain()  # the log is complete up to here before the pod is seen to end
         write_exit_record(path, exit_code, sig, reason)
+    account = spec.get("run_as")
+    inputs = _read_inputs(spec["inputs"]) if account else {}
+    env = inputs.get("env")  # None: this process's environment (the runner is the pod's account)
 
     terminating = False
 
@@ -245,7 +374,18 @@ def _run(spec: dict, exit_file: str, tee: _Tee | None) -> int:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a stop that came early is delivered now
     _become_subreaper()
 
-    for source in spec.get("git", []):
+    if account:  # everything the pod does, as its account
+        reason = _as_account(account, env, lambda: _prepare_as_account(spec, inputs))
+        inputs = {}
+        if terminating:
+            record_exit(exit_file, 143, signal.SIGTERM, "ended before the command started")
+            return 143
+        if reason:
+            reason = f"could not prepare the pod as {account.get('name')}: {reason}"
+            _say(reason)
+            record_exit(exit_file, 1, None, reason)
+            return 1
+    for source in [] if account else spec.get("git", []):
         if terminating:
             record_exit(exit_file, 143, signal.SIGTERM, "ended before the command started")
             return 143
@@ -262,7 +402,16 @@ def _run(spec: dict, exit_file: str, tee: _Tee | None) -> int:
     try:
         # The child restores default signal handling (Python's subprocess does so
         # for SIGPIPE etc.; SIGTERM handlers are not inherited across exec).
-        child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        if account:
+            cwd = spec["cwd"]
+
+            def become() -> None:  # in the child, before exec: the account, then its directory
+                _drop_to(account)
+                os.chdir(cwd)
+
+            child = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=env, preexec_fn=become)
+        else:
+            child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         reason = f"could not start: command not found: {command[0]}"
         _say(reason)
@@ -273,7 +422,7 @@ def _run(spec: dict, exit_file: str, tee: _Tee | None) -> int:
         _say(reason)
         record_exit(exit_file, 126, None, reason)
         return 126
-    except OSError as error:
+    except (OSError, subprocess.SubprocessError) as error:  # SubprocessError: the account's step failed
         reason = f"could not start {command[0]}: {error}"
         _say(reason)
         record_exit(exit_file, 126, None, reason)

@@ -24,8 +24,9 @@ from urllib.parse import urlparse
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Dict, Enum, Float, Int, List, Unicode, default
+from traitlets import Callable, Dict, Enum, Float, Int, List, Unicode, Union, default
 
+from ..accounts import RUN_AS_MODES, RunAs
 from ..clusters.kubernetes import KubernetesCluster  # the class only: the client is imported when it starts
 from ..clusters.local import LocalCluster, private_dir
 from ..config import QueueConfig, default_queue_config, load_queue_config
@@ -112,6 +113,21 @@ class RunaiApp(ExtensionApp):
         "[{'role': 'researcher', 'group': 'vision', 'project': 'cats'}]. They add to the bindings granted at "
         "runtime (`runai access grant`) and cannot be revoked there. The server's own user is admin unless an "
         "identity provider (JupyterHub) says who the caller is (docs/admin.md).",
+    )
+
+    run_as = Enum(
+        list(RUN_AS_MODES), default_value="auto", config=True,
+        help="Whose system account a workload's processes run as on the local cluster. 'auto' (default): "
+        "the submitter's (c.RunaiApp.system_account) when the service runs as root and the submitter is not "
+        "the service's own user, else the service's own account. 'submitter': always the submitter's (the "
+        "service must run as root). 'service': always the service's own account. A submitter without a "
+        "system account gets a 400 naming submitted_by; a workload never runs as root in their place.",
+    )
+    system_account = Union(
+        [Unicode(), Callable()], default_value="{username}", config=True,
+        help="The system account of a (hub) user: a format string with {username} ('{username}'; The Littlest "
+        "JupyterHub: 'jupyter-{username}') or a callable taking the user's name and returning the account's "
+        "name. Used when run_as gives workloads their submitter's account (docs/jupyterhub.md).",
     )
 
     service_url = Unicode(
@@ -203,6 +219,7 @@ class RunaiApp(ExtensionApp):
         self.settings["runai_app"] = self
 
     def _start_service(self) -> None:
+        self._run_as = RunAs(self.run_as, self.system_account)  # a setting that cannot work: said at once
         state = private_dir(Path(self.state_dir).expanduser())  # its database holds credentials
         cluster = None
         if self.backend == "kubernetes":
@@ -263,6 +280,7 @@ class RunaiApp(ExtensionApp):
             usage_history=self.usage_history,
             proxy_prefix=url_path_join(self.serverapp.base_url, "runai/proxy/"),
             proxy_secret=self._proxy_secret(state),
+            run_as=self._run_as,
         )
         self.service.set_seed_bindings(self.role_bindings)  # a bad one: 503 naming its field, at once
         store.prune_events(keep=self.event_retention)

@@ -22,7 +22,7 @@ from tornado import httpclient, web, websocket
 from tornado.iostream import StreamClosedError
 
 from .forward import CONNECT_TIMEOUT, INFO_MAX, METHODS, Forwarding, unreachable
-from .proxy import ProxyHandler
+from .proxy import ProxyHandler, close_args
 
 __all__ = ["ForwardProxyHandler"]
 
@@ -30,8 +30,6 @@ __all__ = ["ForwardProxyHandler"]
 WS_MAX_MESSAGE = 10 * 1024 * 1024
 #: the largest refusal document of the service passed back as it is
 REFUSAL_MAX = INFO_MAX
-#: close codes a WebSocket endpoint may send on (the others only describe a connection that broke)
-SENDABLE_CLOSE = set(range(1000, 1004)) | set(range(1007, 1015)) | set(range(3000, 5000))
 
 
 class ForwardProxyHandler(Forwarding, JupyterHandler, websocket.WebSocketHandler):
@@ -118,8 +116,7 @@ class ForwardProxyHandler(Forwarding, JupyterHandler, websocket.WebSocketHandler
                 peer.close()
                 return
         if peer is not None and self.ws_connection is not None and not self.ws_connection.is_closing():
-            code = peer.close_code if peer.close_code in SENDABLE_CLOSE else None
-            self.close(code, peer.close_reason if code else None)
+            self.close(*close_args(peer))
 
     async def on_message(self, message: str | bytes) -> None:  # type: ignore[override]
         # awaited: tornado reads the browser's next message once the service's socket took this one
@@ -133,5 +130,4 @@ class ForwardProxyHandler(Forwarding, JupyterHandler, websocket.WebSocketHandler
     def on_close(self) -> None:
         peer, self._peer = self._peer, None
         if peer is not None:
-            code = self.close_code if self.close_code in SENDABLE_CLOSE else None
-            peer.close(code, self.close_reason if code else None)
+            peer.close(*close_args(self))

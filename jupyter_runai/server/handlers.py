@@ -15,7 +15,7 @@ from jupyter_server.auth.decorator import authorized
 from .. import __version__
 from ..errors import Invalid, NotFound
 from ..models import Workload, WorkloadKind
-from ..workload_json import MAX_PAGE, list_document, page, parse_continue
+from ..workload_json import MAX_PAGE
 from .base import RunaiHandler, api
 from .form import form_info
 
@@ -51,6 +51,7 @@ class InfoHandler(RunaiHandler):
             # the first project the caller may submit to (a queue file may leave none named "default")
             "defaults": {"project": submittable[0] if submittable else None, "kind": "training", "gpu": 1},
             "form": form_info(nodes, service.node_pools, projects, runs_images=service.backend != "local"),
+            "runs_as": service.runs_as(self.user),  # whose system account the caller's workloads are
             # stored workloads that did not load as they were (repaired or quarantined)
             "store_problems": service.load_problems,
         })
@@ -66,18 +67,16 @@ class WorkloadsHandler(RunaiHandler):
     @authorized
     @api
     async def get(self) -> None:
-        limit = self.int_argument("limit", None, minimum=1, maximum=MAX_PAGE)
-        after = parse_continue(self.get_argument("continue", None))
-        workloads = self.service.list(
+        document = self.service.list_json(
             project=self.get_argument("project", None),
             phase=self.get_argument("phase", None),
             kind=self.get_argument("kind", None),
             user=self.user,
+            limit=self.int_argument("limit", None, minimum=1, maximum=MAX_PAGE),
+            continue_token=self.get_argument("continue", None),
         )
-        chosen, token = page(self.service, workloads, limit, after)
-        # each workload's JSON is cached until it changes: a list of thousands is a join
         self.set_header("Content-Type", "application/json")
-        self.finish(list_document(self.service, chosen, token))
+        self.finish(document)
 
     @web.authenticated
     @authorized

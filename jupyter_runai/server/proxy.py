@@ -86,6 +86,19 @@ class _SocketResolver(netutil.Resolver):
         return [(socket.AF_UNIX, self.sockets[host])]
 
 
+#: close codes a WebSocket endpoint may send on (the others only describe a connection that broke)
+SENDABLE_CLOSE = set(range(1000, 1004)) | set(range(1007, 1015)) | set(range(3000, 5000))
+
+
+def close_args(closed: Any) -> tuple[int | None, str | None]:
+    """(code, reason) to close one side of a relayed WebSocket with, as the other side (a
+    handler or a client connection, or None) was closed: its code when one may be sent on."""
+    code = getattr(closed, "close_code", None)
+    if code not in SENDABLE_CLOSE:
+        return None, None
+    return code, getattr(closed, "close_reason", None)
+
+
 def upstream(endpoint: Endpoint, scheme: str = "http") -> tuple[str, netutil.Resolver | None]:
     """The base URL of a pod (``http://...`` or ``ws://...``) and the resolver that reaches it."""
     if endpoint.socket is not None:
@@ -299,9 +312,9 @@ class ProxyHandler(JupyterHandler, websocket.WebSocketHandler):
         return self.upstream.selected_subprotocol if self.upstream is not None else None
 
     def _from_upstream(self, message: str | bytes | None) -> None:
-        if message is None:  # the pod closed it
+        if message is None:  # the pod closed it: so does the browser's socket, with the pod's code and reason
             if self.ws_connection is not None:
-                self.close()
+                self.close(*close_args(self.upstream))
             return
         if self.ws_connection is None:
             return
@@ -316,7 +329,7 @@ class ProxyHandler(JupyterHandler, websocket.WebSocketHandler):
 
     def on_close(self) -> None:
         if self.upstream is not None:
-            self.upstream.close()
+            self.upstream.close(*close_args(self))  # the browser's code and reason, passed on to the pod
             self.upstream = None
 
     def check_origin(self, origin: str | None = None) -> bool:  # type: ignore[override]

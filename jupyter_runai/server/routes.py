@@ -369,7 +369,12 @@ def _schemas() -> dict[str, Any]:
             "role": {"type": "string"}, "scope": {"type": "string", "enum": ["cluster", "department", "project"]},
             "name": {"type": ["string", "null"]}}}},
         "submit_projects": names, "inference_projects": names, "view_projects": names,
-        "view_nodes": {"type": "boolean"}}}
+        "view_nodes": {"type": "boolean"}, "runs_as": {"$ref": "#/components/schemas/RunsAs"}}}
+    out["RunsAs"] = {
+        "type": "object", "properties": {"account": {"type": ["string", "null"]}, "error": {"type": ["string", "null"]}},
+        "description": "The system account the caller's workloads run as on this cluster: account null is the "
+        "service's own (no root, c.RunaiApp.run_as = 'service', or the service's own user); error says why the "
+        "caller's submissions are refused (no such account) (docs/jupyterhub.md)"}
     schema = Policy.model_json_schema(ref_template="#/components/schemas/{model}", mode="validation")
     for sub, body in schema.pop("$defs", {}).items():
         out.setdefault(sub, body)
@@ -422,6 +427,7 @@ def _schemas() -> dict[str, Any]:
     out["Info"]["properties"]["service"] = {
         "type": "object", "properties": {"url": {"type": "string"}, "name": {"type": ["string", "null"]}},
         "description": "The shared service (modes service and client)"}
+    out["Info"]["properties"]["runs_as"] = {"$ref": "#/components/schemas/RunsAs"}
     out["Info"]["properties"]["store_problems"] = {
         "type": "array", "description": "Stored workloads that did not load as they were: repaired (times out "
         "of order) or quarantined (kept aside in the store's quarantined_workloads table)",
