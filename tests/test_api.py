@@ -83,6 +83,20 @@ async def test_pending_workloads_show_their_place_in_the_project_queue(api):
     assert (await api.workload("urgent"))["status"]["queue_position"] is None
 
 
+async def test_a_workspace_placed_and_waiting_for_its_server_is_not_in_the_queue(api):
+    # the workspace holds a GPU but never answers on $PORT: it stays Pending ("starting"), yet it is
+    # not queued, so the one that waits for a GPU is first in the queue, not second
+    await api.submit(name="slow-ws", kind="workspace", command="sleep 30", resources={"gpu": 1})
+    starting = await wait_for(lambda: api.workload("slow-ws"),
+                              lambda w: any(p["phase"] == "Running" for p in w["status"]["pods"]), 20,
+                              "slow-ws's pod to run")
+    assert starting["status"]["phase"] == "Pending"
+    await api.submit(name="waits", command="sleep 30", resources={"gpu": 2})
+    await api.wait_phase("waits", "Pending")
+    assert (await api.workload("slow-ws"))["status"]["queue_position"] is None
+    assert (await api.workload("waits"))["status"]["queue_position"] == 1
+
+
 async def test_distributed_pods_see_their_rank_variables(api):
     cmd = "echo rank=$RANK world=$WORLD_SIZE local=$LOCAL_RANK master=$MASTER_ADDR:$MASTER_PORT"
     await api.submit(name="ddp", kind="distributed", workers=2, command=cmd, resources={"gpu": 0.5})
