@@ -30,6 +30,7 @@ from .cli_policy import add_policy_command
 from .cli_data import add_data_commands
 from .submit_args import DESCRIPTION as SUBMIT_DESCRIPTION
 from .submit_args import EPILOG as SUBMIT_EPILOG
+from .submit_args import PROJECT_DEFAULT
 from .submit_args import SubmitArgsError, add_submit_arguments, spec_from_args, split_command
 
 if TYPE_CHECKING:
@@ -114,8 +115,7 @@ def _common_options() -> argparse.ArgumentParser:
     group.add_argument("--token", default=argparse.SUPPRESS,
                        help="the Jupyter server's token (default: $RUNAI_TOKEN, or the found server's)")
     group.add_argument("-p", "--project", default=argparse.SUPPRESS,
-                       help="project to work in (default: $RUNAI_PROJECT, else the one saved by "
-                            "`runai config project NAME`, else 'default')")
+                       help=f"project to work in (default: {PROJECT_DEFAULT})")
     group.add_argument("-o", "--output", choices=OUTPUTS, default=argparse.SUPPRESS,
                        help="table (default); wide: a table with more columns (list); json or yaml: the "
                             "API's document, for scripts; csv: rows for a spreadsheet (report)")

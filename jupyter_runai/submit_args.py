@@ -144,6 +144,11 @@ class _ListAction(argparse.Action):
         setattr(namespace, self.dest, items)
 
 
+#: where -p/--project comes from when it is not given (client.default_project), for every --help
+PROJECT_DEFAULT = ("$RUNAI_PROJECT, else the one saved by `runai config project NAME`, else the server's "
+                   "first project you may submit to")
+
+
 def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: bool = True,
                          kind: str | None = None) -> argparse.ArgumentParser:
     """Add the submit options to ``parser`` (``project_option=False`` when the caller has its own ``-p``).
@@ -204,8 +209,7 @@ def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: boo
     if project_option:
         where.add_argument(
             "-p", "--project", default=None,
-            help="project (queue) to run in. Default: $RUNAI_PROJECT, else the one saved by "
-                 "`runai config project NAME`, else 'default'",
+            help=f"project (queue) to run in. Default: {PROJECT_DEFAULT}",
         )
     where.add_argument(
         "--node-pools", dest="node_pools", action=_ListAction, default=None, metavar="POOL[,POOL...]",

@@ -231,6 +231,20 @@ def test_main_help_lists_every_subcommand(capsys):
     assert "runai policy effective" in out  # where the defaults and bounds in force are (issue 12)
 
 
+def test_every_project_option_says_the_default_comes_from_the_server(capsys):
+    """No project is assumed to exist: without -p the server's first project the caller may submit
+    to is taken, and `runai --help`, `runai submit --help` and `%runai submit --help` say so."""
+    assert cli.main(["--help"]) == 0
+    texts = [capsys.readouterr().out]
+    assert cli.main(["list", "--help"]) == 0
+    texts.append(capsys.readouterr().out)
+    texts.append(build_submit_parser().format_help())
+    for text in texts:
+        flat = " ".join(text.split())
+        assert "first project you may submit to" in flat
+        assert "'default'" not in flat
+
+
 def test_no_server_found_exits_1_with_how_to_fix(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["list"]) == 1
