@@ -31,6 +31,7 @@ async def test_training_runs_to_success_with_its_output_in_the_logs(api):
     assert "hello from hello on GPU 0" in await api.logs("hello")
     types = [e["type"] for e in done["events"]]
     assert types[:2] == ["Submitted", "Scheduled"] and "Succeeded" in types
+    assert done["events"][1]["message"] == f"pod hello-0 started on {pod['node']} device 0"  # one: singular
 
 
 async def test_failed_training_says_why_and_backoff_restarts_it(api):
