@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import ipywidgets as widgets
 
-from .client import Client, RunaiClient, RunaiError, Workload, _gpu_text, _text_chunks, node_view_refusal, parse_sse
+from .client import Client, RunaiClient, RunaiError, Workload, _request_text, _text_chunks, node_view_refusal, parse_sse
 
 __all__ = ["EventListener", "GpuView", "QuotaView", "SubmitForm", "WorkloadMonitor"]
 
@@ -220,7 +220,7 @@ class WorkloadMonitor(_LiveView):
             seen.append(key)
             row = self.rows.get(key) or self._new_row(key)
             values = {"name": w.name, "kind": w.kind, "phase": w.phase or "", "request":
-                      _gpu_text(w.spec.get("resources") or {}), "why": w.pending_reason or w.message or ""}
+                      _request_text(w.spec), "why": w.pending_reason or w.message or ""}
             for column, value in values.items():
                 if row[column].value != value:
                     row[column].value = value
