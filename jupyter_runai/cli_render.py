@@ -187,9 +187,12 @@ def render_describe(workload: dict[str, Any], now: datetime | None = None,
             + ("" if preemptible is None else (", preemptible" if preemptible else ", not preemptible")))
     row("Resources", _resources_text(spec.get("resources")) + " per pod")
     if spec.get("kind") == "distributed":
-        pods = int(spec.get("workers") or 0) + (0 if spec.get("master") is False else 1)
+        workers = int(spec.get("workers") or 0)
+        pods = workers + (0 if spec.get("master") is False else 1)
+        together = spec.get("min_available") or pods
         row("Pods", f"{pods} ({'a master and ' if spec.get('master') is not False else ''}"
-                    f"{spec.get('workers')} workers), at least {spec.get('min_available') or pods} together")
+                    f"{workers} worker{'' if workers == 1 else 's'}), "
+                    + ("all start together" if together >= pods else f"at least {together} start together"))
         if spec.get("master_resources"):
             row("Master", _resources_text(spec["master_resources"]))
     if spec.get("kind") == "inference":
@@ -268,8 +271,13 @@ def _when(value: Any, now: datetime | None, by: str | None = None) -> str | None
 
 
 def _shell_quote(part: str) -> str:
+    """One word for a POSIX shell, as people write it: in double quotes when it has single quotes
+    and nothing a shell expands there (``python -c "print('hi')"``), else as shlex quotes it (the
+    sidebar's shellQuote does the same)."""
     import shlex
 
+    if "'" in part and not any(c in part for c in '"\\$`!'):
+        return f'"{part}"'
     return shlex.quote(part)
 
 
