@@ -165,8 +165,9 @@ def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: boo
         chosen = parser.add_mutually_exclusive_group()
         chosen.add_argument(
             "--kind", default=None, metavar="KIND",
-            help="workspace (interactive, not preemptible), training (one pod, preemptible; the default), "
-                 "distributed (master + --workers, started together) or inference (replicas behind one URL)",
+            help="workspace (interactive, not preemptible; its command serves on $PORT and it is Running once "
+                 "that answers), training (one pod, preemptible; the default), distributed (master + --workers, "
+                 "started together) or inference (replicas behind one URL, each serving on $PORT)",
         )
         chosen.add_argument("--interactive", dest="kind", action="store_const", const="workspace",
                             help="the same as --kind workspace (Run:ai v1)")

@@ -243,6 +243,9 @@ def test_every_project_option_says_the_default_comes_from_the_server(capsys):
         flat = " ".join(text.split())
         assert "first project you may submit to" in flat
         assert "'default'" not in flat
+    # a workspace's command must serve: said where the kinds are (one that does not stays "starting")
+    submit_help = " ".join(build_submit_parser().format_help().split())
+    assert "its command serves on $PORT and it is Running once that answers" in submit_help
 
 
 def test_no_server_found_exits_1_with_how_to_fix(capsys, tmp_path, monkeypatch):
