@@ -17,11 +17,13 @@ from .snapshot import HOLDING, node_pool_of
 
 
 def mark_queue_positions(workloads: Mapping[str, Workload], seq: Mapping[str, int]) -> None:
-    """Set each pending workload's ``status.queue_position``: its place among its project's pending
-    workloads, by priority (higher first), then by submission; None for every other workload."""
+    """Set each queued workload's ``status.queue_position``: its place among its project's pending
+    workloads that hold no device yet, by priority (higher first), then by submission; None for
+    every other workload (a workspace or endpoint placed and waiting for its server is not queued)."""
     queues: dict[str, list[tuple[int, int, Any]]] = {}
     for uid, workload in workloads.items():
-        if workload.status.phase == "Pending":
+        placed = any(pod.phase in HOLDING for pod in workload.status.pods)
+        if workload.status.phase == "Pending" and not placed:
             queues.setdefault(workload.spec.project, []).append(
                 (-workload.spec.priority, seq.get(uid, 0), workload))
         else:

@@ -30,6 +30,7 @@ from .cli_policy import add_policy_command
 from .cli_data import add_data_commands
 from .submit_args import DESCRIPTION as SUBMIT_DESCRIPTION
 from .submit_args import EPILOG as SUBMIT_EPILOG
+from .submit_args import PROJECT_DEFAULT
 from .submit_args import SubmitArgsError, add_submit_arguments, spec_from_args, split_command
 
 if TYPE_CHECKING:
@@ -114,8 +115,7 @@ def _common_options() -> argparse.ArgumentParser:
     group.add_argument("--token", default=argparse.SUPPRESS,
                        help="the Jupyter server's token (default: $RUNAI_TOKEN, or the found server's)")
     group.add_argument("-p", "--project", default=argparse.SUPPRESS,
-                       help="project to work in (default: $RUNAI_PROJECT, else the one saved by "
-                            "`runai config project NAME`, else 'default')")
+                       help=f"project to work in (default: {PROJECT_DEFAULT})")
     group.add_argument("-o", "--output", choices=OUTPUTS, default=argparse.SUPPRESS,
                        help="table (default); wide: a table with more columns (list); json or yaml: the "
                             "API's document, for scripts; csv: rows for a spreadsheet (report)")
@@ -193,7 +193,8 @@ def _add_workload_verbs(add: Any, kind: str | None, group: str | None = None, su
     logs.add_argument("--pod", type=int, default=None, metavar="N", help="pod index (default 0: the master or first)")
     logs.add_argument("--tail", type=int, default=None, metavar="N", help="only the last N lines")
     logs.add_argument("--timestamps", action="store_true",
-                      help="put the time each line arrived before it (RFC 3339, UTC; '-' where none was recorded)")
+                      help="put the time each line arrived before it (RFC 3339, UTC; '-' where none was "
+                           "recorded), and again after each \\r in it, so a progress bar keeps its time")
     logs.add_argument("--since", type=_since, default=None, metavar="DURATION",
                       help="only the lines that arrived in the last DURATION (90, 30s, 10m, 1h30m, 2d)")
     logs.set_defaults(run_action="logs")
@@ -508,9 +509,17 @@ def _since(text: str) -> int:
 
 
 def _cmd_logs(ns: argparse.Namespace, client: RunaiClient, json_out: bool) -> int:
+    # with times: a progress bar's \r would go back over its line's time in a terminal or a
+    # notebook; the time is repeated after it (log_text.Restamper)
+    from .log_text import Restamper  # noqa: PLC0415
+
+    restamp = Restamper() if ns.timestamps else None
     for chunk in client.logs(ns.name, _project_of(ns), pod=ns.pod, follow=ns.follow, tail=ns.tail,
                              timestamps=ns.timestamps, since_seconds=ns.since):
-        sys.stdout.write(chunk)
+        sys.stdout.write(restamp.feed(chunk) if restamp else chunk)
+        sys.stdout.flush()
+    if restamp:
+        sys.stdout.write(restamp.end())
         sys.stdout.flush()
     return EXIT_OK
 

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from .cli_data import error_line, plain_row  # noqa: F401 - error_line is used by cli
 from .client import kind_text
+from .request_text import _gpus, _num, gpu_request_text, workload_request_text  # noqa: F401 - re-exported
 from .submit_args import SubmitArgsError
 
 __all__ = [
@@ -35,60 +36,6 @@ __all__ = [
 
 
 # =========================================================================== rendering helpers
-
-
-def _num(value: Any) -> str:
-    """2 -> '2', 0.5 -> '0.5', 0.30000000000000004 -> '0.3'."""
-    if value is None:
-        return "-"
-    try:
-        return f"{float(value):g}"
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def _gpus(value: float) -> str:
-    return f"{_num(value)} GPU" + ("" if float(value) <= 1 else "s")
-
-
-def gpu_request_text(resources: dict[str, Any] | None) -> str:
-    """A pod's GPU request as people say it: '1 GPU', '2 GPUs', '0.5 GPU', '20Gi GPU memory',
-    '0.5 x 4 GPUs', '0.25 GPU (burst to 0.75)'; '-' for none."""
-    resources = resources or {}
-    gpu = float(resources.get("gpu") or 0)
-    memory = resources.get("gpu_memory")
-    devices = resources.get("gpu_devices")
-    limit = resources.get("gpu_limit")
-    if memory:
-        text = f"{memory} GPU memory"
-        if devices and int(devices) > 1:
-            text = f"{memory} x {int(devices)} GPUs memory"
-        return text
-    if gpu <= 0:
-        return "-"
-    if gpu >= 1:
-        return _gpus(gpu)
-    text = f"{_num(gpu)} x {int(devices)} GPUs" if devices and int(devices) > 1 else f"{_num(gpu)} GPU"
-    if limit is not None and float(limit) > gpu:
-        text += f" (burst to {_num(limit)})"
-    return text
-
-
-def workload_request_text(spec: dict[str, Any]) -> str:
-    """The GPU request of a whole workload: the per-pod request and the pods, when there are several."""
-    text = gpu_request_text(spec.get("resources"))
-    kind = spec.get("kind")
-    if kind == "distributed":
-        pods = int(spec.get("workers") or 0) + (0 if spec.get("master") is False else 1)
-        if text != "-" and pods > 1:
-            text += f" x {pods} pods"
-    elif kind == "inference":
-        low = spec.get("min_replicas") or 1
-        high = spec.get("max_replicas") or low
-        replicas = f"{low}" if low == high else f"{low}-{high}"
-        if text != "-" and (low != 1 or high != 1):
-            text += f" x {replicas} replicas"
-    return text
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -245,9 +192,12 @@ def render_describe(workload: dict[str, Any], now: datetime | None = None,
             + ("" if preemptible is None else (", preemptible" if preemptible else ", not preemptible")))
     row("Resources", _resources_text(spec.get("resources")) + " per pod")
     if spec.get("kind") == "distributed":
-        pods = int(spec.get("workers") or 0) + (0 if spec.get("master") is False else 1)
+        workers = int(spec.get("workers") or 0)
+        pods = workers + (0 if spec.get("master") is False else 1)
+        together = spec.get("min_available") or pods
         row("Pods", f"{pods} ({'a master and ' if spec.get('master') is not False else ''}"
-                    f"{spec.get('workers')} workers), at least {spec.get('min_available') or pods} together")
+                    f"{workers} worker{'' if workers == 1 else 's'}), "
+                    + ("all start together" if together >= pods else f"at least {together} start together"))
         if spec.get("master_resources"):
             row("Master", _resources_text(spec["master_resources"]))
     if spec.get("kind") == "inference":
@@ -326,8 +276,13 @@ def _when(value: Any, now: datetime | None, by: str | None = None) -> str | None
 
 
 def _shell_quote(part: str) -> str:
+    """One word for a POSIX shell, as people write it: in double quotes when it has single quotes
+    and nothing a shell expands there (``python -c "print('hi')"``), else as shlex quotes it (the
+    sidebar's shellQuote does the same)."""
     import shlex
 
+    if "'" in part and not any(c in part for c in '"\\$`!'):
+        return f'"{part}"'
     return shlex.quote(part)
 
 

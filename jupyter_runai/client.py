@@ -40,6 +40,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
+from .request_text import workload_request_text
+
 __all__ = [
     "API_PREFIX",
     "Client",
@@ -1026,15 +1028,10 @@ def _html_table(headers: list[str], rows: list[list[Any]], caption: str | None =
     return f"<table class='runai-table'>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _gpu_text(resources: Mapping[str, Any]) -> str:
-    gpu, devices, memory = resources.get("gpu") or 0, resources.get("gpu_devices"), resources.get("gpu_memory")
-    if memory:
-        text = f"{memory} GPU memory"
-    elif not gpu:
-        return "no GPU"
-    else:
-        text = f"{gpu:g} GPU" if isinstance(gpu, (int, float)) else f"{gpu} GPU"
-    return f"{text} x {devices} devices" if devices else text
+def _request_text(spec: Mapping[str, Any]) -> str:
+    """A workload's GPU request in the CLI's words ('2 GPUs', '1 GPU x 4 pods'), 'no GPU' for none."""
+    text = workload_request_text(dict(spec))
+    return "no GPU" if text == "-" else text
 
 
 def kind_text(document: Mapping[str, Any]) -> str:
@@ -1174,16 +1171,16 @@ class Workload:
 
     # ---------------------------------------------------------------- showing it
     def _row(self) -> list[Any]:
-        return [self.name, self.project, kind_text(self.data), self.phase, _gpu_text(self.spec.get("resources") or {}),
+        return [self.name, self.project, kind_text(self.data), self.phase, _request_text(self.spec),
                 self.pending_reason or self.message or ""]
 
     def __repr__(self) -> str:
         reason = self.pending_reason or self.message
         return (f"<Workload {self.project}/{self.name} {kind_text(self.data)} {self.phase}"
-                f" ({_gpu_text(self.spec.get('resources') or {})})" + (f": {reason}" if reason else "") + ">")
+                f" ({_request_text(self.spec)})" + (f": {reason}" if reason else "") + ">")
 
     def _repr_html_(self) -> str:
-        rows = [["kind", kind_text(self.data)], ["phase", self.phase], ["request", _gpu_text(self.spec.get("resources") or {})]]
+        rows = [["kind", kind_text(self.data)], ["phase", self.phase], ["request", _request_text(self.spec)]]
         if self.pending_reason:
             rows.append(["pending", self.pending_reason])
         if self.message:

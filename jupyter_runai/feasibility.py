@@ -43,6 +43,18 @@ class Problem:
         return {"field": self.field, "message": f"{self.field}: {self.message}", "allowed": self.allowed}
 
 
+def _memory_read(num_bytes: int) -> str:
+    """A node's memory as a bound people read: exact, and where the exact quantity is a long
+    number (a machine's 24683772Ki), with about how much that is: '24683772Ki, about 23.5Gi'."""
+    exact = format_memory(num_bytes)
+    if len(exact) <= 6:
+        return exact
+    for suffix, size in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if num_bytes >= size:
+            return f"{exact}, about {num_bytes / size:.1f}{suffix}"
+    return exact
+
+
 def _gpus(value: float) -> str:
     return f"{value:g}"
 
@@ -77,7 +89,7 @@ def _pod_problems(prefix: str, res: Resources, nodes: list[Node], where: str) ->
                                     f"asks for {format_memory(res.gpu_memory)} of one device, but the largest device "
                                     f"{where.replace('on one node', 'on any node')} has {format_memory(largest)}",
                                     f"at most {format_memory(largest)} (the largest device)"))
-    for name, fmt in (("cpu", format_cpu), ("memory", format_memory)):
+    for name, fmt in (("cpu", format_cpu), ("memory", _memory_read)):
         asked = getattr(res, name)
         most = max((getattr(n, name) for n in nodes), default=0)
         if asked > most:

@@ -891,7 +891,9 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
             self._crash_point("after-launch")
             self.handles[(uid, pod_name)] = handle
             self._handles_dirty.add((uid, pod_name))
-            where = f"{launch.node}" + (f" devices {','.join(map(str, launch.devices))}" if launch.devices else "")
+            devices = launch.devices or []
+            where = launch.node + (f" device{'s' if len(devices) > 1 else ''} {', '.join(map(str, devices))}"
+                                   if devices else "")
             share = (f" ({launch.fraction:g} of {'each' if len(launch.devices) > 1 else 'the device'})"
                      if launch.fraction is not None else "")
             self._event("Scheduled", workload, f"pod {pod.name} started on {where}{share}", pod=pod.name)

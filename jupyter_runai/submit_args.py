@@ -144,6 +144,11 @@ class _ListAction(argparse.Action):
         setattr(namespace, self.dest, items)
 
 
+#: where -p/--project comes from when it is not given (client.default_project), for every --help
+PROJECT_DEFAULT = ("$RUNAI_PROJECT, else the one saved by `runai config project NAME`, else the server's "
+                   "first project you may submit to")
+
+
 def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: bool = True,
                          kind: str | None = None) -> argparse.ArgumentParser:
     """Add the submit options to ``parser`` (``project_option=False`` when the caller has its own ``-p``).
@@ -160,8 +165,9 @@ def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: boo
         chosen = parser.add_mutually_exclusive_group()
         chosen.add_argument(
             "--kind", default=None, metavar="KIND",
-            help="workspace (interactive, not preemptible), training (one pod, preemptible; the default), "
-                 "distributed (master + --workers, started together) or inference (replicas behind one URL)",
+            help="workspace (interactive, not preemptible; its command serves on $PORT and it is Running once "
+                 "that answers), training (one pod, preemptible; the default), distributed (master + --workers, "
+                 "started together) or inference (replicas behind one URL, each serving on $PORT)",
         )
         chosen.add_argument("--interactive", dest="kind", action="store_const", const="workspace",
                             help="the same as --kind workspace (Run:ai v1)")
@@ -204,8 +210,7 @@ def add_submit_arguments(parser: argparse.ArgumentParser, *, project_option: boo
     if project_option:
         where.add_argument(
             "-p", "--project", default=None,
-            help="project (queue) to run in. Default: $RUNAI_PROJECT, else the one saved by "
-                 "`runai config project NAME`, else 'default'",
+            help=f"project (queue) to run in. Default: {PROJECT_DEFAULT}",
         )
     where.add_argument(
         "--node-pools", dest="node_pools", action=_ListAction, default=None, metavar="POOL[,POOL...]",

@@ -21,8 +21,9 @@ from typing import Any, Callable
 
 import ipywidgets as widgets
 
-from .client import (Client, RunaiClient, RunaiError, Workload, _gpu_text, _text_chunks, kind_text, node_view_refusal,
-                     parse_sse)
+from .client import (Client, RunaiClient, RunaiError, Workload, _request_text, _text_chunks, kind_text,
+                     node_view_refusal, parse_sse)
+from .log_text import as_terminal
 
 __all__ = ["EventListener", "GpuView", "QuotaView", "SubmitForm", "WorkloadMonitor"]
 
@@ -202,11 +203,18 @@ class WorkloadMonitor(_LiveView):
         self.logs_title = widgets.HTML(value="")
         self.logs = widgets.Textarea(value="", disabled=True, layout=widgets.Layout(width="100%", height="12em",
                                                                                      display="none"))
+        #: the time each log line arrived, in front of it (the server's ?timestamps=true); read again when changed
+        self.timestamps = widgets.Checkbox(value=False, description="timestamps", indent=False,
+                                           tooltip="show the time each line arrived (UTC)",
+                                           layout=widgets.Layout(width="auto", display="none"))
+        self.timestamps.observe(lambda _change: self._show_logs(), names="value")
+        self._logs_of: Workload | None = None
         client = client or Client()
         project = None if all_projects else (project or client.project)
         super().__init__(client, project=project, live=live, **kwargs)
         header = widgets.HBox([widgets.HTML(f"<b>{c}</b>", layout=self._cell_layout(c)) for c in self.COLUMNS])
-        self.children = (header, self.table, self.message, self.logs_title, self.logs)
+        self.children = (header, self.table, self.message, widgets.HBox([self.logs_title, self.timestamps]),
+                         self.logs)
 
     @staticmethod
     def _cell_layout(column: str) -> widgets.Layout:
@@ -221,7 +229,7 @@ class WorkloadMonitor(_LiveView):
             seen.append(key)
             row = self.rows.get(key) or self._new_row(key)
             values = {"name": w.name, "kind": kind_text(w.data), "phase": w.phase or "", "request":
-                      _gpu_text(w.spec.get("resources") or {}), "why": w.pending_reason or w.message or ""}
+                      _request_text(w.spec), "why": w.pending_reason or w.message or ""}
             for column, value in values.items():
                 if row[column].value != value:
                     row[column].value = value
@@ -253,19 +261,33 @@ class WorkloadMonitor(_LiveView):
 
     def act(self, action: str, name: str, project: str | None = None) -> None:
         """What a row's button does: ``stop``, ``resume``, ``delete`` or ``logs`` (the last 200
-        lines, shown below the table). A refusal shows in the view's message."""
+        lines, shown below the table as a terminal would show them: progress bars redrawn with
+        ``\r`` show their last state, colour codes are taken out; ``timestamps`` puts each line's
+        time in front). A refusal shows in the view's message."""
         workload = Workload(self.client, {"spec": {"name": name, "project": project or self.client.project}})
         try:
             if action == "logs":
                 self.logs_title.value = f"<b>logs of {escape(workload.project)}/{escape(name)}</b> (last 200 lines)"
-                self.logs.value = workload.logs(tail=200) or ""
-                self.logs.layout.display = ""
+                self._logs_of = workload
+                self._show_logs()
+                self.logs.layout.display = self.timestamps.layout.display = ""
                 return
             getattr(workload, action)()
         except RunaiError as error:
             self.message.value = _error_html(error)
             return
         self.refresh()
+
+    def _show_logs(self) -> None:
+        if self._logs_of is None:
+            return
+        stamped = self.timestamps.value
+        try:
+            text = self._logs_of.logs(tail=200, timestamps=stamped) or ""
+        except RunaiError as error:
+            self.message.value = _error_html(error)
+            return
+        self.logs.value = as_terminal(text, stamped=stamped)
 
 
 # --------------------------------------------------------------------------- quotas and GPUs

@@ -31,6 +31,7 @@ async def test_training_runs_to_success_with_its_output_in_the_logs(api):
     assert "hello from hello on GPU 0" in await api.logs("hello")
     types = [e["type"] for e in done["events"]]
     assert types[:2] == ["Submitted", "Scheduled"] and "Succeeded" in types
+    assert done["events"][1]["message"] == f"pod hello-0 started on {pod['node']} device 0"  # one: singular
 
 
 async def test_failed_training_says_why_and_backoff_restarts_it(api):
@@ -81,6 +82,20 @@ async def test_pending_workloads_show_their_place_in_the_project_queue(api):
     assert code == 200
     assert (await api.workload("second"))["status"]["queue_position"] == 2
     assert (await api.workload("urgent"))["status"]["queue_position"] is None
+
+
+async def test_a_workspace_placed_and_waiting_for_its_server_is_not_in_the_queue(api):
+    # the workspace holds a GPU but never answers on $PORT: it stays Pending ("starting"), yet it is
+    # not queued, so the one that waits for a GPU is first in the queue, not second
+    await api.submit(name="slow-ws", kind="workspace", command="sleep 30", resources={"gpu": 1})
+    starting = await wait_for(lambda: api.workload("slow-ws"),
+                              lambda w: any(p["phase"] == "Running" for p in w["status"]["pods"]), 20,
+                              "slow-ws's pod to run")
+    assert starting["status"]["phase"] == "Pending"
+    await api.submit(name="waits", command="sleep 30", resources={"gpu": 2})
+    await api.wait_phase("waits", "Pending")
+    assert (await api.workload("slow-ws"))["status"]["queue_position"] is None
+    assert (await api.workload("waits"))["status"]["queue_position"] == 1
 
 
 async def test_distributed_pods_see_their_rank_variables(api):

@@ -231,6 +231,23 @@ def test_main_help_lists_every_subcommand(capsys):
     assert "runai policy effective" in out  # where the defaults and bounds in force are (issue 12)
 
 
+def test_every_project_option_says_the_default_comes_from_the_server(capsys):
+    """No project is assumed to exist: without -p the server's first project the caller may submit
+    to is taken, and `runai --help`, `runai submit --help` and `%runai submit --help` say so."""
+    assert cli.main(["--help"]) == 0
+    texts = [capsys.readouterr().out]
+    assert cli.main(["list", "--help"]) == 0
+    texts.append(capsys.readouterr().out)
+    texts.append(build_submit_parser().format_help())
+    for text in texts:
+        flat = " ".join(text.split())
+        assert "first project you may submit to" in flat
+        assert "'default'" not in flat
+    # a workspace's command must serve: said where the kinds are (one that does not stays "starting")
+    submit_help = " ".join(build_submit_parser().format_help().split())
+    assert "its command serves on $PORT and it is Running once that answers" in submit_help
+
+
 def test_no_server_found_exits_1_with_how_to_fix(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["list"]) == 1
@@ -542,7 +559,7 @@ def test_render_describe_running_distributed():
     ]
     text = render(cli.render_describe(doc, now=NOW))
     for expected in ("Name:", "ddp", "distributed", "Running", "0.5 x 2 GPUs, CPU 2, memory 8Gi per pod",
-                     "train, preemptible", "a master and 1 workers", "at least 2 together", "a100",
+                     "train, preemptible", "2 (a master and 1 worker), all start together", "a100",
                      "torchrun train.py", "EPOCHS=3", "imagenet", "hf-token", "by alice"):
         assert expected in text, expected
     pod_lines = [line for line in text.splitlines() if line.strip().startswith("ddp-")]
@@ -550,6 +567,15 @@ def test_render_describe_running_distributed():
     assert "gpu-node-2" in pod_lines[1] and "whole" in pod_lines[1]
     assert "Events" in text and "Scheduled" in text and "bound to gpu-node-1" in text
     assert "Pending reason" not in text
+
+
+def test_render_describe_says_a_command_and_a_gang_as_people_write_them():
+    doc = workload("ddp", kind="distributed", workers=3, master=True, min_available=2, resources={"gpu": 1},
+                   command=["python", "-c", "import os; print('rank', os.environ['RANK'])", "it's $HOME"])
+    text = " ".join(render(cli.render_describe(doc, now=NOW)).split())
+    # double quotes around a program with single quotes; single quotes where a shell would expand
+    assert """python -c "import os; print('rank', os.environ['RANK'])" 'it'"'"'s $HOME'""" in text
+    assert "4 (a master and 3 workers), at least 2 start together" in text
 
 
 def test_render_describe_pending_shows_the_reason():

@@ -39,12 +39,17 @@ def server(tmp_path_factory):
         live.stop()
 
 
-def runai(server, *argv: str, cwd: Path | None = None, stdin=subprocess.DEVNULL, timeout: float = 90):
-    """Run `runai ARGV` as a user would: no --url, the server found from the runtime dir."""
-    return subprocess.run(
+def runai(server, *argv: str, cwd: Path | None = None, stdin=subprocess.DEVNULL, timeout: float = 90,
+          raw: bool = False):
+    """Run `runai ARGV` as a user would: no --url, the server found from the runtime dir. ``raw``:
+    stdout and stderr as printed, each \r kept (text mode would turn it into a newline)."""
+    done = subprocess.run(
         [sys.executable, "-m", "jupyter_runai.cli", *argv],
-        env=server["env"], cwd=cwd or server["root"], stdin=stdin, capture_output=True, text=True, timeout=timeout,
+        env=server["env"], cwd=cwd or server["root"], stdin=stdin, capture_output=True, text=not raw, timeout=timeout,
     )
+    if raw:
+        done.stdout, done.stderr = done.stdout.decode(), done.stderr.decode()
+    return done
 
 
 def client(server) -> RunaiClient:
@@ -204,6 +209,27 @@ def test_logs_follow_until_the_pod_ends(server):
     assert followed.returncode == 0, followed.stderr
     assert all(f"line {i}" in followed.stdout for i in range(3))
     wait_for(lambda: phase(server, name) == "Succeeded", what="Succeeded")
+    assert runai(server, "delete", name, "-y").returncode == 0
+
+
+def test_logs_with_timestamps_keep_a_progress_bars_time_after_each_carriage_return(server):
+    # in a terminal or a notebook a \r goes back over the line's time: the CLI repeats it there
+    name = "e2e-bar"
+    program = ("import sys, time\nfor i in (10, 50, 100):\n    sys.stdout.write(f'\\r{i:3d}%'); sys.stdout.flush()\n"
+               "    time.sleep(0.2)\nprint()\nprint('done')\n")
+    done = runai(server, "submit", name, "--wait", "--wait-timeout", "60", "--", sys.executable, "-c", program)
+    assert done.returncode == 0, done.stdout + done.stderr
+    wait_for(lambda: phase(server, name) == "Succeeded", what="Succeeded")
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z "
+    for argv in (("--timestamps",), ("--timestamps", "-f")):
+        out = runai(server, "logs", name, *argv, raw=True).stdout
+        bar, last = out.split("\n")[:2]
+        first = bar[:31]
+        assert re.fullmatch(stamp, first), out
+        assert bar == f"{first}\r{first} 10%\r{first} 50%\r{first}100%", out
+        assert re.fullmatch(stamp + "done", last), out
+    # without times the log is as the pod wrote it
+    assert runai(server, "logs", name, raw=True).stdout == "\r 10%\r 50%\r100%\ndone\n"
     assert runai(server, "delete", name, "-y").returncode == 0
 
 

@@ -31,6 +31,7 @@ def test_submit_returns_a_workload_to_watch_and_manage(runai, server, capsys):
     assert w.wait(timeout=30, show=False) is w and w.phase == "Running"
     assert w.status == "Running" and w.url is None  # a training job has no URL
     assert "obj-a" in repr(w) and "Running" in w._repr_html_()
+    assert "(0.5 GPU)" in repr(w)
     assert runai.get("obj-a") == w
     listed = runai.workloads()
     assert isinstance(listed, WorkloadList) and "obj-a" in [x.name for x in listed]
@@ -146,3 +147,17 @@ def test_a_third_party_workload_shows_its_owner_in_tables_and_reprs():
     assert w.kind == "training" and w.external["namespace"] == "team-x"
     assert w._row()[2] == "Job (external)" and "Job (external)" in repr(w) and "Job (external)" in w._repr_html_()
     assert Workload(None, {**doc, "external": None})._row()[2] == "training"
+
+
+def test_a_workloads_request_reads_as_in_the_cli(runai):
+    """Magics and widgets show the CLI's words: '2 GPUs' (not '2 GPU'), the pods of a distributed job."""
+    whole = runai.submit("sleep 30", name="obj-two", gpu=2, queue_anyway=True)
+    gang = runai.submit("sleep 30", name="obj-gang", kind="distributed", workers=2, gpu=1, queue_anyway=True)
+    cpu = runai.submit("true", name="obj-cpu")
+    try:
+        assert "(2 GPUs)" in repr(whole) and "2 GPUs" in whole._repr_html_()
+        assert "(1 GPU x 3 pods)" in repr(gang)
+        assert "(no GPU)" in repr(cpu)
+    finally:
+        for w in (whole, gang, cpu):
+            w.delete()

@@ -60,6 +60,15 @@ def test_a_pod_no_node_holds_is_refused_naming_the_field_and_the_most_there_is(s
     assert problems(**spec) == {field: allowed}
 
 
+def test_a_machines_odd_memory_is_said_with_about_how_much_it_is():
+    # a real machine's memory is no round number: the bound says it exactly and readably
+    odd = simulated_nodes(1, gpus=1, memory=24683772 * 1024, prefix="m")
+    (problem,) = never_runs(WorkloadSpec(name="w", project="team", command="run", resources={"memory": "1Ti"}),
+                            odd, POOLS, PROJECT, DEPARTMENT)
+    assert problem.allowed == "at most 24683772Ki, about 23.5Gi (the most on one node)"
+    assert "the most on one node is 24683772Ki, about 23.5Gi" in problem.message
+
+
 def test_parts_that_fit_apart_but_on_no_node_together_are_refused():
     # 8 GPUs only on "big", 40 cores only... nowhere above 32 but big's 64: fits; 8 GPUs and 300Gi: big has 1Ti
     assert problems(resources={"gpu": 8, "cpu": 40}) == {}

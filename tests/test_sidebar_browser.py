@@ -391,6 +391,19 @@ def test_details_at_1280_px_with_the_sidebar_open_keep_the_pods_message_column(p
     # a workload of several pods: its request reads per pod, and its age says since when
     expect(row(page, "ddp-fails").locator(".jp-RunaiWorkload-gpu")).to_have_text("0.5 GPU per pod")
     expect(row(page, "ddp-fails").locator(".jp-RunaiWorkload-age")).to_have_text(re.compile(r"^finished (just now|\d+s ago)$"))
+    # its meta line wraps in the sidebar; no line starts with a separator (each dot left of its item,
+    # visible only where an item is on its line's left)
+    dots = row(page, "ddp-fails").locator(".jp-RunaiWorkload-meta").evaluate(
+        "m => { const box = m.getBoundingClientRect(); const lines = new Set(); const out = [];"
+        " for (const s of m.querySelectorAll(':scope > span')) { const r = s.getBoundingClientRect();"
+        "   lines.add(Math.round(r.top)); const before = getComputedStyle(s, '::before');"
+        "   if (before.content === 'none' || before.content === 'normal') continue;"
+        "   const x = r.left + parseFloat(before.left);"
+        "   const clipped = getComputedStyle(m).overflow === 'hidden' && x < box.left;"
+        "   out.push({text: s.textContent, shown: !clipped, lineStart: r.left - box.left < 1}); }"
+        " return {lines: lines.size, dots: out}; }")
+    assert dots["lines"] >= 2, dots  # it does wrap at this width
+    assert not [d for d in dots["dots"] if d["lineStart"] and d["shown"]], dots
     assert page.viewport_size["width"] == 1280
     expect(page.locator("#jupyter-runai-sidebar")).to_be_visible()
     row(page, "ddp-fails").locator("button.jp-RunaiWorkload-name").click()

@@ -74,6 +74,24 @@ def test_submit_form_has_the_servers_defaults_and_bounds(runai, server):
     assert "name" in state(form.message) and server.api("GET", "workloads/default/Not A Name")[0] == 404
 
 
+def test_the_monitors_log_reads_as_in_a_terminal_with_times_on_demand(runai, server):
+    # a progress bar redrawn with \r and coloured words: the log area shows what a terminal shows
+    script = (r"printf '\033[32mepoch 1\033[0m\n 10%%|#   |\r 50%%|##  |\r100%%|####|\ndone\n'; sleep 60")
+    runai.submit(script, name="bars", gpu=0.5)
+    monitor = WorkloadMonitor(runai, live=False)
+    assert monitor.timestamps.layout.display == "none"  # no log shown yet
+    eventually(lambda: monitor.refresh() or monitor.act("logs", "bars") or "done" in state(monitor.logs))
+    assert state(monitor.logs).splitlines() == ["epoch 1", "100%|####|", "done"]
+    assert monitor.timestamps.layout.display == ""  # offered once a log is shown
+    monitor.timestamps.value = True  # read again, each line after its time (UTC)
+    lines = state(monitor.logs).splitlines()
+    assert len(lines) == 3 and all(len(line.split(" ", 1)[0]) == 30 and line.split(" ", 1)[0].endswith("Z")
+                                   for line in lines), lines
+    assert [line.split(" ", 1)[1] for line in lines] == ["epoch 1", "100%|####|", "done"]
+    monitor.close()
+    runai.get("bars").delete()
+
+
 def test_workload_monitor_is_live_and_acts(runai, server):
     monitor = WorkloadMonitor(runai)
     assert monitor.listening and state(monitor.message) == "<i>No workloads.</i>"

@@ -111,6 +111,7 @@ describe('auditChanges and queueSummary', () => {
   });
   it('sums up a queue in one line', () => {
     expect(queueSummary(vision)).toBe('2 GPUs deserved · no GPU limit · weight 1 · priority 100 · pools: a100');
+    expect(queueSummary({ ...vision, limit: { ...vision.limit, gpu: 6 }, node_pools: {} })).toBe('2 GPUs deserved · GPU limit 6 · weight 1 · priority 100');
   });
 });
 

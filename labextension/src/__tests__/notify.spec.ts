@@ -58,10 +58,21 @@ describe('noticesFor', () => {
     const notices = step([wl('a', 'Running')], [evicted]);
     expect(notices).toHaveLength(1);
     expect(notices[0].kind).toBe('evicted');
-    expect(notices[0].message).toContain('reclaimed by team-b/big');
+    expect(notices[0].message).toBe('Training a was evicted and waits again: reclaimed by team-b/big');
     const first = noticesFor(null, [wl('a', 'Running')], ME);
     const second = noticesFor(first.watched, [evicted], ME);
     expect(noticesFor(second.watched, [evicted], ME).notices).toEqual([]);
+  });
+
+  it('says "evicted" once, whatever words the scheduler used', () => {
+    const said = (podMessage: string) => step([wl('a', 'Running')], [wl('a', 'Pending', { podMessage })])[0].message;
+    expect(said('evicted: moved to another node to make room; waiting to be placed again')).toBe(
+      'Training a was evicted and waits again: moved to another node to make room'
+    );
+    expect(said('evicted to make room for other work: reclaimed by project vision for vision/long-6')).toBe(
+      'Training a was evicted and waits again: reclaimed by project vision for vision/long-6'
+    );
+    expect(said('evicted to make room for other work')).toBe('Training a was evicted and waits again: to make room for other work');
   });
 
   it('says nothing of other users\u2019 workloads, or with no user known', () => {

@@ -11,7 +11,13 @@ describe('shellQuote', () => {
     expect(shellQuote('8Gi')).toBe('8Gi');
     expect(shellQuote('a b')).toBe("'a b'");
     expect(shellQuote('')).toBe("''");
-    expect(shellQuote("it's")).toBe(`'it'"'"'s'`);
+    expect(shellQuote("it's")).toBe(`"it's"`);
+    // a program with quotes reads as people write it
+    expect(shellQuote("import os; print('rank', os.environ['RANK'])")).toBe(`"import os; print('rank', os.environ['RANK'])"`);
+    // but nothing a shell would expand or unescape inside double quotes is put in them
+    expect(shellQuote("it's $HOME")).toBe(`'it'"'"'s $HOME'`);
+    expect(shellQuote('it\'s "x"')).toBe(`'it'"'"'s "x"'`);
+    expect(shellQuote("it's `x` \\ !")).toBe(`'it'"'"'s \`x\` \\ !'`);
     expect(shellQuote('$HOME; rm -rf /')).toBe("'$HOME; rm -rf /'");
     expect(shellQuote('line\nnext')).toBe("'line\nnext'");
   });
@@ -61,7 +67,7 @@ describe('submitLine', () => {
       })
     );
     expect(line).toBe(
-      `runai submit train-1 -p team-a --gpu-memory 8Gi --node-pools a100,default --image pytorch/pytorch:2.5 --working-dir '/home/me/my project' -e LR=0.1 -e 'GREETING=it'"'"'s fine' --data-source imagenet --credential hf-token -- python -c 'print(1)'`
+      `runai submit train-1 -p team-a --gpu-memory 8Gi --node-pools a100,default --image pytorch/pytorch:2.5 --working-dir '/home/me/my project' -e LR=0.1 -e "GREETING=it's fine" --data-source imagenet --credential hf-token -- python -c 'print(1)'`
     );
   });
 

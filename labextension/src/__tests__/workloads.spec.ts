@@ -49,6 +49,8 @@ describe('explainPending', () => {
   it('says a placed workspace is starting until its server answers', () => {
     const e = explainPending('starting: waiting for the server to answer');
     expect(e.summary).toBe('Starting: its server does not answer yet');
+    // not the scheduler's words again under the summary, but what it waits for
+    expect(e.details).toEqual(['Its pods run; it turns Running once its server answers on $PORT']);
   });
   it('names minimum-runtime protection rather than a full cluster', () => {
     expect(explainPending('pod default/t-0 needs 1 whole GPU on one node; no GPU is idle; 1 GPU is held by pods protected by their minimum runtime for another 40 s').summary).toBe(

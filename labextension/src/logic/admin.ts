@@ -437,7 +437,8 @@ export function queueSummary(q: IQueue): string {
   if (String(q.deserved.memory ?? '0') !== '0') {
     parts.push(`${q.deserved.memory} memory`);
   }
-  parts.push(q.limit.gpu === null || q.limit.gpu === undefined ? 'no GPU limit' : `limit ${q.limit.gpu}`);
+  // "GPU limit 6" beside "no GPU limit": which resource the limit bounds, either way
+  parts.push(q.limit.gpu === null || q.limit.gpu === undefined ? 'no GPU limit' : `GPU limit ${q.limit.gpu}`);
   parts.push(`weight ${q.over_quota_weight}`, `priority ${q.priority}`);
   const pools = Object.keys(q.node_pools ?? {});
   if (pools.length) {

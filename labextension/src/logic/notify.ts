@@ -101,10 +101,22 @@ function change(before: IWatched | undefined, now: IWatched, w: IWorkload, conte
     }
   }
   if (now.evicted && !before?.evicted) {
-    const eviction = evictionOf(w) ?? 'Evicted';
-    return { kind: 'evicted', project, name, message: `${capitalised(label)} was evicted and waits again. ${eviction}`, type: 'warning' };
+    return { kind: 'evicted', project, name, message: `${capitalised(label)} ${evictionSentence(evictionOf(w))}`, type: 'warning' };
   }
   return null;
+}
+
+/**
+ * "was evicted and waits again: why", from the row's eviction text ("Evicted (pod d-1): why" or
+ * "Evicted to make room for other work: why"), without saying "evicted" twice.
+ */
+function evictionSentence(eviction: string | null): string {
+  const m = /^evicted(?: \(([^)]*)\))?(?: to make room for other work)?\s*:?\s*(.*)$/i.exec(eviction ?? '');
+  if (!m) {
+    return `was evicted and waits again: ${eviction}`;
+  }
+  const why = m[2] || 'to make room for other work';
+  return `was evicted${m[1] ? ` (${m[1]})` : ''} and waits again: ${why}`;
 }
 
 function capitalised(text: string): string {

@@ -3,10 +3,17 @@
 
 import { IWorkloadSpec } from './types';
 
-/** One word for a POSIX shell: as it is when it is plain, else in single quotes. */
+/**
+ * One word for a POSIX shell: as it is when it is plain; in double quotes when it has single
+ * quotes and nothing a shell expands inside double quotes (`python -c "print('hi')"`, as people
+ * write it); else in single quotes.
+ */
 export function shellQuote(word: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) {
     return word;
+  }
+  if (word.includes("'") && !/["\\$`!]/.test(word)) {
+    return `"${word}"`;
   }
   return `'${word.replace(/'/g, `'"'"'`)}'`;
 }

@@ -30,7 +30,11 @@ export function explainPending(reason: string | null | undefined): IPendingExpla
   const text = reason.toLowerCase();
   let summary = 'Waiting to be scheduled';
   if (text.startsWith('starting:')) {
-    summary = 'Starting: its server does not answer yet';
+    // placed: the scheduler's words would only repeat the summary; say what it waits for instead
+    return {
+      summary: 'Starting: its server does not answer yet',
+      details: ['Its pods run; it turns Running once its server answers on $PORT']
+    };
   } else if (text.includes('minimum runtime')) {
     summary = 'Waiting for pods protected by their minimum runtime';
   } else if (text.startsWith('all ') && text.includes('must start together')) {
