@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from browser_helpers import jp_asyncio_loop, jp_server_cleanup  # noqa: F401 (fixtures: see browser_helpers)
 from test_sidebar_admin_browser import TIMEOUT, expect, lab, open_admin, open_panel, page, shoot, shots  # noqa: F401
 
 pytestmark = pytest.mark.timeout(240)
