@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from kube_stand_in import kube, kubelet_runs  # noqa: F401 (kube: a fixture)
-from test_kubernetes_backend import make_cluster, wait_for
+from test_kubernetes_backend import RESERVED, make_cluster, reservation_runs, wait_for
 from test_local_cluster import FakeNvml
 
 from jupyter_runai.clusters import Cluster, PodLaunch, PodReport, PodState
@@ -53,15 +53,20 @@ class Driver:
         self.tmp_path = tmp_path
         self.opened = [cluster]
 
-    def launch_of(self, name: str, devices: list[int]) -> PodLaunch:
+    def launch_of(self, name: str, devices: list[int], fraction: float | None = None) -> PodLaunch:
+        """A training pod's launch as the service makes it (the workload included, for backends that
+        build a manifest from it), placed on this world's node and ``devices``."""
         command = [sys.executable, "-c", POD_PROGRAM]
         environment = {"CONTRACT_EXIT_FILE": str(self.tmp_path / f"exit-{name}")}
+        gpus = fraction if fraction is not None else len(devices)
         spec = WorkloadSpec(name=name, project=PROJECT, kind="training", command=command,
-                            environment=environment, resources={"gpu": len(devices)} if devices else {})
+                            environment=environment, resources={"gpu": gpus} if gpus else {})
         workload = Workload(spec=spec)
+        memory = int(fraction * min(d.memory for n in self.cluster.nodes() if n.name == self.node
+                                    for d in n.devices)) if fraction is not None else None
         return PodLaunch(key=f"{PROJECT}/{name}-0", workload=name, workload_uid=workload.uid, project=PROJECT,
                          kind="training", index=0, pod_count=1, node=self.node, devices=list(devices),
-                         fraction=None, gpu_memory_limit=None, gpu_fraction_limit=None, command=command,
+                         fraction=fraction, gpu_memory_limit=memory, gpu_fraction_limit=None, command=command,
                          environment=environment, launch_id=f"{name}-launch", workload_model=workload)
 
     # what the world does -------------------------------------------------------------------
@@ -149,7 +154,12 @@ class KubernetesDriver(Driver):
         return key.split("/", 1)[1]
 
     def runs(self, key: str) -> None:
-        wait_for(lambda: self.kube.get("pods", self.namespace, self._name(key)), f"{key} created")
+        def created():
+            for pod in self.kube.objects("pods"):  # a shared device's reservation pod starts first
+                if pod["metadata"]["namespace"] == RESERVED and (pod.get("status") or {}).get("phase") != "Running":
+                    reservation_runs(self.kube, pod["metadata"]["name"])
+            return self.kube.get("pods", self.namespace, self._name(key))
+        wait_for(created, f"{key} created")
         kubelet_runs(self.kube, self.namespace, self._name(key))
 
     def writes(self, key: str, text: str) -> None:
@@ -194,9 +204,9 @@ def end_of(cluster, key: str, timeout: float = 10.0) -> PodReport:
     return ended[0]
 
 
-def running(world: Driver, name: str, devices: list[int]) -> tuple[PodLaunch, dict]:
+def running(world: Driver, name: str, devices: list[int], fraction: float | None = None) -> tuple[PodLaunch, dict]:
     """A pod launched and started."""
-    launch = world.launch_of(name, devices)
+    launch = world.launch_of(name, devices, fraction)
     handle = world.cluster.launch(launch)
     world.runs(launch.key)
     return launch, json.loads(json.dumps(handle))  # as the store keeps it
@@ -238,9 +248,19 @@ def test_nodes_list_their_devices_with_the_fields_the_service_reads(world):
 
 def test_a_launched_pod_runs_on_the_node_and_devices_asked_for(world):
     launch, handle = running(world, "placed", [1, 2])
-    assert handle["node"] == world.node or handle.get("node") is None
+    assert (handle["node"], handle["devices"]) == (world.node, [1, 2])
     assert_running(world.cluster, launch, handle)
     assert world.started() == 1
+
+
+def test_a_pod_on_a_fraction_of_a_device_runs_and_stops(world):
+    if not world.cluster.gpu_fractions:
+        pytest.skip(f"{world.cluster.name} declares no GPU fractions")
+    launch, handle = running(world, "half", [1], fraction=0.5)
+    assert (handle["node"], handle["devices"]) == (world.node, [1])
+    assert_running(world.cluster, launch, handle)
+    world.cluster.stop(launch.key, 1)
+    assert end_of(world.cluster, launch.key).state == PodState.STOPPED
 
 
 def test_stop_ends_the_pod_and_reports_the_end(world):
@@ -306,6 +326,8 @@ def test_a_launch_intent_finds_the_pod_that_launch_started(world):
     second = world.reopen()
     report = second.adopt(launch.key, intent)
     assert report.state == PodState.RUNNING
+    assert report.handle is not None, "the report carries the real handle (clusters/base.py, adopt)"
+    assert (report.handle["node"], report.handle["devices"]) == (launch.node, [2])
     assert world.started() == 1
 
 

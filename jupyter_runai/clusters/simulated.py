@@ -76,6 +76,10 @@ class SimulatedCluster:
         if runtime is not None:
             self._launch_no[launch.key] = self.launches
             heapq.heappush(self._ends, (self.clock() + float(runtime), self.launches, launch.key))
+        return self._handle(launch)
+
+    @staticmethod
+    def _handle(launch: PodLaunch) -> dict[str, Any]:
         return {"node": launch.node, "devices": list(launch.devices), "simulated": True}
 
     def stop(self, key: str, grace_seconds: float | None = None) -> None:
@@ -108,7 +112,10 @@ class SimulatedCluster:
         return reports
 
     def adopt(self, key: str, handle: dict[str, Any]) -> PodReport:
-        return PodReport(key, PodState.RUNNING if key in self.running else PodState.LOST)
+        launch = self.running.get(key)
+        if launch is None:
+            return PodReport(key, PodState.LOST)
+        return PodReport(key, PodState.RUNNING, handle=self._handle(launch))  # the real handle, even from an intent
 
     def log_path(self, key: str, handle: dict[str, Any] | None = None) -> Path | None:
         return None
