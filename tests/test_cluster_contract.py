@@ -22,7 +22,7 @@ from test_kubernetes_backend import RESERVED, make_cluster, reservation_runs, wa
 from test_local_cluster import FakeNvml
 
 from jupyter_runai.clusters import Cluster, PodLaunch, PodReport, PodState
-from jupyter_runai.clusters.local import LocalCluster, _runners
+from jupyter_runai.clusters.local import LocalCluster, _proc_stat, _runners
 from jupyter_runai.clusters.simulated import SimulatedCluster, simulated_nodes
 from jupyter_runai.models import Workload, WorkloadSpec
 
@@ -106,8 +106,11 @@ class LocalDriver(Driver):
         return LocalCluster(state_dir=str(self.state), nvml=FakeNvml(count=0), watchdog_interval=0,
                             virtual_gpus={"count": 4, "memory": "24Gi"})
 
-    def started(self) -> int:  # the pods' runner processes alive now
-        return sum(1 for _pid, spec in _runners() if str(self.state) in spec)
+    def started(self) -> int:
+        """The pods' runner processes alive now (a runner's child between its fork and its exec
+        looks like a runner too: it is not counted)."""
+        runners = {pid for pid, spec in _runners() if spec.startswith(str(self.state) + "/")}
+        return sum(1 for pid in runners if (_proc_stat(pid) or ("", 0))[1] not in runners)
 
     def reopen(self) -> LocalCluster:
         cluster = self._open()
