@@ -22,7 +22,7 @@ from test_kubernetes_backend import RESERVED, make_cluster, reservation_runs, wa
 from test_local_cluster import FakeNvml
 
 from jupyter_runai.clusters import Cluster, PodLaunch, PodReport, PodState
-from jupyter_runai.clusters.local import LocalCluster, _proc_stat, _runners
+from jupyter_runai.clusters.local import LocalCluster
 from jupyter_runai.clusters.simulated import SimulatedCluster, simulated_nodes
 from jupyter_runai.models import Workload, WorkloadSpec
 
@@ -31,10 +31,12 @@ pytestmark = pytest.mark.timeout(30)
 PROJECT = "default"
 GREETING = "hello from the contract"
 
-# A pod's command on a backend that runs commands: it greets, then waits for its driver to name
-# its exit code in a file (as long as a test may take, no longer), and exits with it.
+# A pod's command on a backend that runs commands: it notes that it started, greets, then waits
+# for its driver to name its exit code in a file (as long as a test may take, no longer), and
+# exits with it.
 POD_PROGRAM = (
     "import os, sys, time\n"
+    "with open(os.environ['CONTRACT_START_FILE'], 'a') as out: out.write('started\\n')\n"
     f"print({GREETING!r}, flush=True)\n"
     "path = os.environ['CONTRACT_EXIT_FILE']\n"
     "deadline = time.monotonic() + 30\n"
@@ -57,7 +59,8 @@ class Driver:
         """A training pod's launch as the service makes it (the workload included, for backends that
         build a manifest from it), placed on this world's node and ``devices``."""
         command = [sys.executable, "-c", POD_PROGRAM]
-        environment = {"CONTRACT_EXIT_FILE": str(self.tmp_path / f"exit-{name}")}
+        environment = {"CONTRACT_EXIT_FILE": str(self.tmp_path / f"exit-{name}"),
+                       "CONTRACT_START_FILE": str(self.tmp_path / f"started-{name}")}
         gpus = fraction if fraction is not None else len(devices)
         spec = WorkloadSpec(name=name, project=PROJECT, kind="training", command=command,
                             environment=environment, resources={"gpu": gpus} if gpus else {})
@@ -106,11 +109,12 @@ class LocalDriver(Driver):
         return LocalCluster(state_dir=str(self.state), nvml=FakeNvml(count=0), watchdog_interval=0,
                             virtual_gpus={"count": 4, "memory": "24Gi"})
 
-    def started(self) -> int:
-        """The pods' runner processes alive now (a runner's child between its fork and its exec
-        looks like a runner too: it is not counted)."""
-        runners = {pid for pid, spec in _runners() if spec.startswith(str(self.state) + "/")}
-        return sum(1 for pid in runners if (_proc_stat(pid) or ("", 0))[1] not in runners)
+    def runs(self, key: str) -> None:  # the process just runs: once its command has started
+        name = key.split("/", 1)[1].rsplit("-", 1)[0]
+        wait_for(lambda: (self.tmp_path / f"started-{name}").exists(), f"{key}'s command started")
+
+    def started(self) -> int:  # each start of a pod's command notes it
+        return sum(len(path.read_text().splitlines()) for path in self.tmp_path.glob("started-*"))
 
     def reopen(self) -> LocalCluster:
         cluster = self._open()
@@ -311,6 +315,7 @@ def test_a_new_backend_on_the_same_state_adopts_running_pods_without_starting_th
     launch, handle = running(world, "survivor", [3])
     assert_running(world.cluster, launch, handle)
     started = world.started()
+    assert started == 1
     second = world.reopen()
     report = second.adopt(launch.key, handle)
     assert report.state == PodState.RUNNING
