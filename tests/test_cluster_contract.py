@@ -294,17 +294,21 @@ def test_a_pod_that_exits_reports_its_exit_code_and_reason(world, code):
         assert (report.state, report.exit_code, report.message) == (PodState.FAILED, 3, "exited with code 3")
 
 
+def greeted_log(cluster, key: str, handle: dict) -> Path | None:
+    """The pod's log once it holds the pod's greeting; None where the backend keeps no logs."""
+    def logged():
+        path = cluster.log_path(key, handle)
+        if path is None:
+            return ("none",)
+        return path.exists() and GREETING in path.read_text() and (path,)
+    found = wait_for(logged, f"the log of {key}")[0]
+    return None if found == "none" else found
+
+
 def test_logs_of_a_pod(world):
     launch, handle = running(world, "chatty", [])
     world.writes(launch.key, GREETING + "\n")
-
-    def logged():
-        path = world.cluster.log_path(launch.key, handle)
-        if path is None:
-            return "none"
-        return path if path.exists() and GREETING in path.read_text() else None
-    found = wait_for(logged, f"the log of {launch.key}")
-    if found == "none":
+    if greeted_log(world.cluster, launch.key, handle) is None:
         pytest.skip(f"{world.cluster.name} keeps no pod logs (log_path answers None)")
 
 
@@ -352,4 +356,19 @@ def test_unknown_and_ended_pods_are_not_reported_running(world):
     assert end_of(cluster, launch.key).state == PodState.FAILED
     report = world.reopen().adopt(launch.key, handle)
     assert report.state != PodState.RUNNING
+    assert [r for r in cluster.poll() if r.state == PodState.RUNNING] == []
+
+
+def test_release_removes_what_an_ended_pod_left_and_never_raises(world):
+    cluster = world.cluster
+    launch, handle = running(world, "leaves", [])
+    world.writes(launch.key, GREETING + "\n")
+    world.exits(launch.key, 0)
+    assert end_of(cluster, launch.key).state == PodState.SUCCEEDED
+    log = greeted_log(cluster, launch.key, handle)
+    cluster.release(launch.key, handle)
+    cluster.release(launch.key, handle)  # again: idempotent
+    cluster.release(f"{PROJECT}/never-0", {"node": world.node, "devices": []})  # a pod never seen
+    if log is not None:  # where the backend keeps logs, the released pod's goes
+        assert not log.exists()
     assert [r for r in cluster.poll() if r.state == PodState.RUNNING] == []
