@@ -179,7 +179,7 @@ class KubernetesDriver(Driver):
 
     def started(self) -> int:
         return len([r for r in self.kube.requested(None) if r.method.value.upper() == "POST"
-                    and r.resource is not None and r.resource.plural == "pods"])
+                    and r.namespace == self.namespace and r.resource is not None and r.resource.plural == "pods"])
 
     def reopen(self) -> Any:
         cluster = make_cluster(self.kube, self.tmp_path)
