@@ -361,7 +361,10 @@ class RunaiService(Admission, Events, RuleEnforcement, Administration, PolicyAdm
 
     async def close(self) -> None:
         """Stop the loop (pods keep running: a restart re-adopts them). Afterwards every
-        request gets ``Unavailable`` (503)."""
+        request gets ``Unavailable`` (503). A second call does nothing (a server told to stop twice,
+        by two signals, stops its extension twice: the store is closed by then)."""
+        if self.closed:
+            return
         self.closed = True
         if self._task is not None:
             self._task.cancel()

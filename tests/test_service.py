@@ -235,6 +235,17 @@ async def test_a_closed_service_refuses_to_restart_its_loop(service):
     assert err.value.status == 503
 
 
+@pytest.mark.asyncio
+async def test_closing_twice_writes_nothing_to_a_closed_store(service, caplog):
+    """A server told to stop by two signals stops its extension twice; the second close found the
+    store closed and logged 'could not write the GPU accounting' with a traceback."""
+    service.ensure_running()
+    await service.close()
+    service.store.close()
+    await service.close()
+    assert "could not write the GPU accounting" not in caplog.text
+
+
 @pytest.mark.parametrize("history, node", [(1000, "small-0"), (0, "big-0"), (1, "big-0")])
 def test_gpu_placement_expects_the_shapes_of_recent_workloads(tmp_path, history, node):
     # big-0 has 4 GPUs, small-0 has 2 (listed second). Recent workloads all asked 3 GPUs; they
